@@ -1,0 +1,37 @@
+"""``rnnkit info``: versions, device, and which backend each cell runs on here."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="versions, device, and the backend each cell uses here")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    import rnnkit
+
+    console = Console()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu"
+    console.print(f"rnnkit {rnnkit.__version__}  torch {torch.__version__}  python {platform.python_version()}")
+    console.print(f"device: {device} ({name}), {torch.get_num_threads()} threads")
+    table = Table(title="cells and their backend here (1 layer, hidden 64)")
+    for col in ("cell", "backend", "why"):
+        table.add_column(col)
+    for cell in ("rnn", "lstm", "gru", "mingru", "minlstm"):
+        try:
+            layer = rnnkit.Recurrent(cell, 8, 64).to(device)
+            explain = getattr(layer, "explain", lambda: "")()
+            table.add_row(cell, layer.backend, explain)
+        except ValueError as e:
+            table.add_row(cell, "-", str(e))
+    console.print(table)
+    return 0

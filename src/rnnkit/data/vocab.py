@@ -1,0 +1,102 @@
+"""Vocabularies: token <-> id, with the four specials at fixed ids."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+SPECIALS = (PAD, UNK, BOS, EOS)
+
+
+class Vocab:
+    """A token vocabulary. ``<pad>``=0, ``<unk>``=1, ``<bos>``=2, ``<eos>``=3, then tokens.
+
+    Unknown tokens encode to ``<unk>`` (the documented policy), or raise with ``strict=True``.
+
+    Example:
+        >>> v = Vocab.build([["a", "b"], ["b"]])
+        >>> v.encode(["b", "z"])
+        [4, 1]
+    """
+
+    pad_id, unk_id, bos_id, eos_id = 0, 1, 2, 3
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        tokens = list(tokens)
+        if tokens[: len(SPECIALS)] != list(SPECIALS):
+            tokens = list(SPECIALS) + [t for t in tokens if t not in SPECIALS]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("Vocab tokens must be unique")
+        self.itos: list[str] = tokens
+        self.stoi: dict[str, int] = {t: i for i, t in enumerate(tokens)}
+
+    @classmethod
+    def build(
+        cls, sequences: Iterable[Iterable[str]], *, min_freq: int = 1, max_size: int | None = None
+    ) -> Vocab:
+        """Count tokens; keep those seen ``min_freq`` times, most frequent first (ties by first sight)."""
+        if min_freq < 1:
+            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
+        counts: Counter[str] = Counter()
+        for seq in sequences:
+            counts.update(seq)
+        kept = [t for t, c in counts.most_common() if c >= min_freq and t not in SPECIALS]
+        if max_size is not None:
+            kept = kept[:max_size]
+        return cls(list(SPECIALS) + kept)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.stoi
+
+    def encode(self, tokens: Iterable[str], *, bos: bool = False, eos: bool = False,
+               strict: bool = False) -> list[int]:
+        ids = [self.bos_id] if bos else []
+        for t in tokens:
+            i = self.stoi.get(t)
+            if i is None:
+                if strict:
+                    raise ValueError(f"token {t!r} is not in the vocabulary ({len(self)} tokens)")
+                i = self.unk_id
+            ids.append(i)
+        if eos:
+            ids.append(self.eos_id)
+        return ids
+
+    def decode(self, ids: Iterable[int], *, strip_specials: bool = True) -> list[str]:
+        """Ids -> tokens; stops at ``<eos>`` and drops specials when ``strip_specials``."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if strip_specials:
+                if i == self.eos_id:
+                    break
+                if i in (self.pad_id, self.bos_id):
+                    continue
+            out.append(self.itos[i] if 0 <= i < len(self.itos) else UNK)
+        return out
+
+    @property
+    def tokens(self) -> list[str]:
+        return list(self.itos)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"tokens": self.itos}, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocab:
+        try:
+            return cls(json.loads(Path(path).read_text())["tokens"])
+        except (OSError, ValueError, KeyError) as e:
+            raise ValueError(f"cannot read vocabulary {path}: {e}") from e
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and other.itos == self.itos
+
+    def __repr__(self) -> str:
+        return f"Vocab({len(self)} tokens)"
