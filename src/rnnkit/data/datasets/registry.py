@@ -1,0 +1,108 @@
+"""The registry of bundled data sets: ``register`` a loader, then ``list()`` and ``load(name)``.
+
+A loader module declares the cheap, static facts at registration (no data is read), and its
+loader reads the data (importing heavy packages inside the function) and returns a
+:class:`SequenceDataset`. Paths like ``"csv:file.csv"`` are dispatched to ``data/formats``
+through :func:`register_format`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rnnkit.data.dataset import DatasetInfo, PublishedResult, SequenceDataset
+
+# Modules under rnnkit.data.datasets that register data sets; imported on first use of the registry.
+DATASET_MODULES: builtins.list[str] = []
+FORMAT_MODULES: builtins.list[str] = []
+
+
+@dataclass(frozen=True)
+class Entry:
+    info: DatasetInfo  # static facts: name, shape, task, input kind, stated sizes, source, licence
+    loader: Callable[..., SequenceDataset]
+
+
+_REGISTRY: dict[str, Entry] = {}
+_FORMATS: dict[str, Callable[..., SequenceDataset]] = {}
+_imported = False
+
+
+def register(info: DatasetInfo) -> Callable[[Callable[..., SequenceDataset]], Callable[..., SequenceDataset]]:
+    """Decorator: ``@register(DatasetInfo(name="gunpoint", ...))`` on the loader function."""
+
+    def wrap(fn: Callable[..., SequenceDataset]) -> Callable[..., SequenceDataset]:
+        if info.name in _REGISTRY:
+            raise ValueError(f"data set {info.name!r} is registered twice")
+        _REGISTRY[info.name] = Entry(info, fn)
+        return fn
+
+    return wrap
+
+
+def register_format(prefix: str) -> Callable[[Callable[..., SequenceDataset]], Callable[..., SequenceDataset]]:
+    """Decorator for a user-file loader reached as ``load("PREFIX:path", **options)``."""
+
+    def wrap(fn: Callable[..., SequenceDataset]) -> Callable[..., SequenceDataset]:
+        _FORMATS[prefix] = fn
+        return fn
+
+    return wrap
+
+
+def _import_all() -> None:
+    global _imported
+    if not _imported:
+        for mod in DATASET_MODULES:
+            importlib.import_module(f"rnnkit.data.datasets.{mod}")
+        for mod in FORMAT_MODULES:
+            importlib.import_module(f"rnnkit.data.formats.{mod}")
+        _imported = True
+
+
+def list() -> builtins.list[DatasetInfo]:  # noqa: A001 - public name fixed by DESIGN.md
+    """The bundled data sets' static infos, sorted by shape then name."""
+    _import_all()
+    order = ["one-to-one", "one-to-many", "many-to-one", "many-to-many", "synced", "forecasting"]
+    return sorted((e.info for e in _REGISTRY.values()), key=lambda i: (order.index(i.shape), i.name))
+
+
+def names() -> builtins.list[str]:
+    _import_all()
+    return sorted(_REGISTRY)
+
+
+def info(name: str) -> DatasetInfo:
+    _import_all()
+    if name not in _REGISTRY:
+        raise ValueError(_unknown(name))
+    return _REGISTRY[name].info
+
+
+def load(name: str, **options: Any) -> SequenceDataset:
+    """Load a bundled data set by name, or a user's file as ``"FORMAT:path"`` (see data/formats)."""
+    _import_all()
+    if ":" in name and name.split(":", 1)[0] in _FORMATS:
+        prefix, path = name.split(":", 1)
+        return _FORMATS[prefix](path, **options)
+    if name not in _REGISTRY:
+        raise ValueError(_unknown(name))
+    return _REGISTRY[name].loader(**options)
+
+
+def _unknown(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, _REGISTRY, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    fmts = ", ".join(f"{p}:PATH" for p in sorted(_FORMATS))
+    return (f"unknown data set {name!r}.{hint} Run `rnnkit datasets` for the list"
+            + (f", or load your own file with {fmts}." if fmts else "."))
+
+
+__all__ = ["DatasetInfo", "Entry", "PublishedResult", "info", "list", "load", "names", "register",
+           "register_format"]
