@@ -49,6 +49,17 @@ class Model(nn.Module):
     def forward(self, batch: Batch) -> ModelOutput:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> Any:  # pragma: no cover - abstract
+        """Task-shaped predictions for a batch (no targets needed), used by evaluation and the CLI.
+
+        classification: class ids ``(B,)``; regression: values ``(B,)`` or ``(B, K)``;
+        tagging: tag ids ``(B, T)`` (Viterbi with a CRF), padding positions set to 0;
+        seq2seq / generation: a ``decoding.Generated`` (tokens ``(B, n_best, L)``);
+        forecasting: point forecasts ``(B, H)`` or ``(B, H, K)`` in the batch's units.
+        """
+        raise NotImplementedError
+
     @classmethod
     def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> Model:  # pragma: no cover
         raise NotImplementedError
