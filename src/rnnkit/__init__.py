@@ -4,4 +4,17 @@ from rnnkit.layers.recurrent import Recurrent, RecurrentOutput
 
 __version__ = "0.1.0"
 
-__all__ = ["Recurrent", "RecurrentOutput", "__version__"]
+__all__ = ["RNNClassifier", "RNNForecaster", "RNNRegressor", "Recurrent", "RecurrentOutput", "Trainer", "__version__",
+           "load"]
+
+_LAZY = {"Trainer": "rnnkit.train.trainer", "load": "rnnkit.train.run_dir", "RNNClassifier": "rnnkit.estimators",
+         "RNNRegressor": "rnnkit.estimators", "RNNForecaster": "rnnkit.estimators"}
+
+
+def __getattr__(name: str) -> object:
+    """``rnnkit.Trainer``, ``rnnkit.load`` and the estimators are imported on first use (keeps ``import rnnkit`` light)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

@@ -1,6 +1,16 @@
-"""The cell contract: one time step. ``Recurrent`` runs a cell over time."""
+"""The cell contract: one time step. ``Recurrent`` runs a cell over time.
+
+A cell splits its step in two so that ``Recurrent`` can hoist the input projection out of the time
+loop without knowing any gate equation: ``project_input(x)`` works on a whole sequence at once (one
+matrix product), and ``step_projected(xp_t, state)`` does the recurrent part of one step.
+``forward(x_t, state)`` is ``step_projected(project_input(x_t), state)``.
+"""
 
 from __future__ import annotations
+
+import copy
+import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -15,11 +25,19 @@ class Cell(nn.Module):
     ``(B, hidden_size)``. ``state`` is a tensor ``(B, H)`` or, for LSTM-like cells, a tuple
     ``(h, c)``. ``state_size`` is the number of tensors in the state. A cell may also implement
     ``forward_sequence(x, state, lengths) -> (outputs, state)`` (e.g. a parallel scan).
+
+    A cell that only implements ``forward`` still runs in ``Recurrent``: the default
+    ``project_input`` is the identity and the default ``step_projected`` calls ``forward``.
+    Cells whose recurrence is a product with a ``weight_hh`` matrix set ``recurrent_weight = True``
+    and honour the ``h_mask`` / ``weight_hh`` arguments of ``step_projected`` (used by
+    ``recurrent_dropout`` and ``weight_drop``).
     """
 
     input_size: int
     hidden_size: int
     state_size: int = 1
+    recurrent_weight: bool = False
+    layer_norm: bool = False
 
     def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         raise NotImplementedError  # pragma: no cover
@@ -29,3 +47,82 @@ class Cell(nn.Module):
         zeros = [torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
                  for _ in range(self.state_size)]
         return zeros[0] if self.state_size == 1 else tuple(zeros)
+
+    def project_input(self, x: Tensor) -> Tensor:
+        """The part of a step that depends on the input only, for a whole sequence ``(B, T, I)``
+        or one step ``(B, I)``. Default: the identity."""
+        return x
+
+    def step_projected(self, xp_t: Tensor, state: State | None, *, h_mask: Tensor | None = None,
+                       weight_hh: Tensor | None = None) -> tuple[Tensor, State]:
+        """One step from a projected input ``xp_t`` (a slice of ``project_input``'s result).
+
+        ``h_mask`` (B, H) multiplies ``h`` where it enters the recurrent product (variational
+        recurrent dropout); ``weight_hh`` replaces the recurrent weight (DropConnect). The default
+        implementation calls ``forward`` and accepts neither.
+        """
+        if h_mask is not None or weight_hh is not None:
+            raise ValueError(f"{type(self).__name__} has no recurrent weight; recurrent_dropout and "
+                             "weight_drop need a cell with recurrent_weight = True")
+        return self(xp_t, state)
+
+    def spawn(self, input_size: int) -> Cell:
+        """A freshly initialised cell of the same kind and options reading ``input_size`` features
+        (``Recurrent`` uses it for the reverse direction and the layers above the first)."""
+        if input_size != self.input_size:
+            raise ValueError(f"{type(self).__name__} cannot be re-created with input_size={input_size}; "
+                             "implement spawn(input_size) on the cell to use it with num_layers > 1")
+        cell = copy.deepcopy(self)
+        reset = getattr(cell, "reset_parameters", None)
+        if callable(reset):
+            reset()
+        return cell
+
+
+def check_sizes(name: str, input_size: int, hidden_size: int) -> None:
+    """Raise ``ValueError`` unless both sizes are positive integers."""
+    for label, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name}: {label} must be an int > 0, got {value!r}")
+
+
+class ProjectedCell(Cell):
+    """A cell with torch's ``weight_ih`` (G, I), ``weight_hh`` (G, H), ``bias_ih``, ``bias_hh``
+    parameters (G = ``num_gates * hidden_size``), initialised like ``torch.nn`` (uniform in
+    ±1/sqrt(H)), and optional layer norms ``ln_ih`` / ``ln_hh`` over the G pre-activations.
+    Subclasses store their constructor options in ``self.options`` so ``spawn`` can repeat them.
+    """
+
+    num_gates: int = 1
+    recurrent_weight = True
+
+    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, layer_norm: bool = False,
+                 **options: Any) -> None:
+        super().__init__()
+        check_sizes(type(self).__name__, input_size, hidden_size)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.bias, self.layer_norm = bias, layer_norm
+        self.options = {"bias": bias, "layer_norm": layer_norm, **options}
+        G = self.num_gates * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(G, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(G, hidden_size))
+        self.bias_ih: nn.Parameter | None = nn.Parameter(torch.empty(G)) if bias else None
+        self.bias_hh: nn.Parameter | None = nn.Parameter(torch.empty(G)) if bias else None
+        self.ln_ih: nn.LayerNorm | None = nn.LayerNorm(G) if layer_norm else None
+        self.ln_hh: nn.LayerNorm | None = nn.LayerNorm(G) if layer_norm else None
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
+            if p is not None:
+                nn.init.uniform_(p, -bound, bound)
+        for ln in (self.ln_ih, self.ln_hh):
+            if ln is not None:
+                ln.reset_parameters()
+
+    def spawn(self, input_size: int) -> Cell:
+        return type(self)(input_size, self.hidden_size, **self.options).to(self.weight_ih)
+
+    def extra_repr(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"{self.input_size}, {self.hidden_size}, {opts}"

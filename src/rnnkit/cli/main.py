@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order of `rnnkit --help`.
-COMMANDS = ["info"]
+COMMANDS = ["info", "train", "evaluate", "predict"]
 
 
 class CLIError(Exception):

@@ -1,59 +1,292 @@
-"""TEMPORARY Recurrent: delegates to torch.nn.RNN/LSTM/GRU. Replaced by the foundation work.
-
-Public API as in DESIGN.md so the layers above can be built and tested meanwhile.
-"""
+"""``Recurrent``: runs any cell over a sequence — layers, directions, lengths, regularisers — on the
+fastest backend that computes the configuration exactly (see ``layers/backends.py``)."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-State = Tensor | tuple[Tensor, Tensor]
+from rnnkit.cells import CELLS, Cell, GRUCell, LSTMCell, SimpleRNNCell, make_cell
+from rnnkit.layers.backends import Backend, available_backends, get_backend, noisy_step, step_noise
+
+State = Tensor | tuple[Tensor, ...]
 
 
 class RecurrentOutput(NamedTuple):
-    outputs: Tensor  # (B, T, D*H)
-    state: State  # h (L*D, B, H) or (h, c)
+    outputs: Tensor  # (B, T, D*H), zero past each length
+    state: State  # h (L*D, B, H), or (h, c) for LSTM
 
 
-_TORCH = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+def _check_rate(name: str, p: float) -> float:
+    if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1), got {p!r}")
+    return float(p)
 
 
 class Recurrent(nn.Module):
-    def __init__(self, cell: str, input_size: int, hidden_size: int, *, num_layers: int = 1,
+    """Runs a cell over batch-first sequences: stacked layers, both directions, padding handled.
+
+    Layer ``l``, direction ``d`` is ``self.cells[l * D + d]`` (torch's order), so parameter names and
+    ``state_dict`` keys (``cells.0.weight_ih``, ...) do not depend on the backend: a layer trained on
+    one backend loads and runs on any other.
+
+    Args:
+        cell: ``"rnn"``, ``"lstm"``, ``"gru"``, ``"mingru"``, ``"minlstm"``, or a ``Cell`` instance (it
+            becomes layer 0, forward direction; the others come from ``cell.spawn``).
+        input_size: I, features per step.
+        hidden_size: H.
+        num_layers: L stacked layers.
+        bidirectional: add a reverse direction (D = 2) that starts at each sequence's last valid step.
+        dropout: dropout on the outputs of every layer but the last.
+        recurrent_dropout: variational dropout on ``h`` where it enters the recurrent product, one
+            mask per sequence reused at every step (Gal & Ghahramani 2016).
+        zoneout: probability that a unit keeps its previous value at a step (Krueger et al. 2017);
+            at evaluation the expectation ``p h_{t-1} + (1-p) h_t``.
+        weight_drop: DropConnect on ``weight_hh``, one mask per forward (AWD-LSTM).
+        layer_norm: layer-normalised cells (rnn, lstm, gru).
+        backend: ``"auto"`` or a registered backend name (``"torch"``, ``"scan"``, ``"loop"``, ...).
+
+    Shape: ``x`` (B, T, I), ``lengths`` (B,) int64 -> outputs (B, T, D*H); state h (L*D, B, H),
+    for LSTM ``(h, c)``.
+
+    Example::
+
+        rnn = Recurrent("lstm", 8, 16, num_layers=2, bidirectional=True)
+        out, (h, c) = rnn(torch.randn(4, 10, 8), lengths=torch.tensor([10, 7, 3, 1]))
+        print(rnn.backend, rnn.explain())
+    """
+
+    def __init__(self, cell: str | Cell, input_size: int, hidden_size: int, *, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  zoneout: float = 0.0, weight_drop: float = 0.0, layer_norm: bool = False,
                  backend: str = "auto") -> None:
         super().__init__()
-        if cell not in _TORCH:
-            raise ValueError(f"temporary Recurrent supports {sorted(_TORCH)}, got {cell!r}")
-        self.cell_name = cell
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.num_layers, self.bidirectional = num_layers, bidirectional
-        self.rnn = _TORCH[cell](input_size, hidden_size, num_layers=num_layers, batch_first=True,
-                                bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        for label, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{label} must be an int > 0, got {value!r}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bidirectional = bool(bidirectional)
+        self.dropout = _check_rate("dropout", dropout)
+        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        self.zoneout = _check_rate("zoneout", zoneout)
+        self.weight_drop = _check_rate("weight_drop", weight_drop)
+        first = self._first_cell(cell, layer_norm)
+        self.layer_norm = bool(first.layer_norm)
+        if (self.recurrent_dropout > 0 or self.weight_drop > 0) and not first.recurrent_weight:
+            raise ValueError(f"recurrent_dropout and weight_drop act on a recurrent weight, which "
+                             f"{type(first).__name__} does not have; use dropout or zoneout instead")
+        D = self.num_directions
+        cells = [first]
+        for k in range(1, num_layers * D):
+            cells.append(first.spawn(input_size if k < D else D * hidden_size))
+        self.cells = nn.ModuleList(cells)
+        self.backend = backend
+
+    def _first_cell(self, cell: str | Cell, layer_norm: bool) -> Cell:
+        if isinstance(cell, Cell):
+            if (cell.input_size, cell.hidden_size) != (self.input_size, self.hidden_size):
+                raise ValueError(f"the cell is ({cell.input_size}, {cell.hidden_size}) but Recurrent got "
+                                 f"input_size={self.input_size}, hidden_size={self.hidden_size}; make them agree")
+            if layer_norm and not cell.layer_norm:
+                raise ValueError("layer_norm=True needs a cell built with layer_norm=True when a Cell is passed")
+            return cell
+        if not isinstance(cell, str) or cell.lower() not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}: use one of {sorted(CELLS)} or pass a Cell instance")
+        if layer_norm and cell.lower() in ("mingru", "minlstm"):
+            raise ValueError(f"layer_norm is available for 'rnn', 'lstm' and 'gru', not {cell!r}")
+        options = {"layer_norm": True} if layer_norm else {}
+        return make_cell(cell, self.input_size, self.hidden_size, **options)
+
+    # --- properties ---------------------------------------------------------------------------
 
     @property
-    def backend(self) -> str:
-        return "torch"
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
 
     @property
     def output_size(self) -> int:
-        return self.hidden_size * (2 if self.bidirectional else 1)
+        """D * H, the feature size of ``outputs``."""
+        return self.num_directions * self.hidden_size
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None,
-                state: State | None = None) -> RecurrentOutput:
-        T = x.shape[1]
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.cells[0].weight_ih.dtype if hasattr(self.cells[0], "weight_ih") else \
+            next(self.parameters()).dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def backend(self) -> str:
+        """The backend that runs here now (it depends on dtype, device and training mode)."""
+        return self._resolve().name
+
+    @backend.setter
+    def backend(self, name: str) -> None:
+        if name != "auto":
+            reason = get_backend(name).supports(self)
+            if reason is not None:
+                raise ValueError(f"backend={name!r} cannot run this layer: {reason}; use backend='auto'")
+        self._requested = name
+
+    def _resolve(self) -> Backend:
+        if self._requested != "auto":
+            backend = get_backend(self._requested)
+            reason = backend.supports(self)
+            if reason is not None:
+                raise ValueError(f"backend={self._requested!r} cannot run this layer: {reason}; "
+                                 "use backend='auto'")
+            return backend
+        for backend in available_backends():
+            if backend.supports(self) is None:
+                return backend
+        raise RuntimeError("no registered backend supports this layer")  # pragma: no cover ('loop' always does)
+
+    def explain(self) -> str:
+        """One or two sentences: which backend runs and why the faster ones do not."""
+        chosen = self._resolve()
+        summary = getattr(chosen, "summary", "")
+        where = f"{self.device.type}, {str(self.dtype).replace('torch.', '')}"
+        head = f"Runs on '{chosen.name}' ({summary}; {where})" if summary else f"Runs on '{chosen.name}' ({where})"
+        if self._requested != "auto":
+            return f"{head} because backend='{chosen.name}' was requested."
+        skipped = []
+        for backend in available_backends():
+            if backend is chosen:
+                break
+            skipped.append(f"'{backend.name}' cannot: {backend.supports(self)}")
+        return f"{head}; " + ("; ".join(skipped) + "." if skipped else "no faster backend is registered.")
+
+    def extra_repr(self) -> str:
+        opts = [f"num_layers={self.num_layers}", f"bidirectional={self.bidirectional}"]
+        for name in ("dropout", "recurrent_dropout", "zoneout", "weight_drop"):
+            if getattr(self, name):
+                opts.append(f"{name}={getattr(self, name)}")
+        return ", ".join(opts + [f"backend={self._requested!r}"])
+
+    # --- validation ---------------------------------------------------------------------------
+
+    def _check_input(self, x: Tensor, lengths: Tensor | None) -> None:
+        if not isinstance(x, Tensor) or x.dim() != 3:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x must be (batch, time, features) batch-first, got {shape}; "
+                             "add a batch dimension with x.unsqueeze(0) or use step() for one time step")
+        B, T, F_ = x.shape
+        if self.input_size != F_:
+            raise ValueError(f"x has {F_} features per step but the layer was built with input_size="
+                             f"{self.input_size}; project the input or rebuild the layer")
+        if B == 0 or T == 0:
+            raise ValueError(f"x must have at least one sequence and one step, got shape {tuple(x.shape)}")
+        if not x.is_floating_point() or x.dtype != self.dtype:
+            raise ValueError(f"x is {x.dtype} but the layer's parameters are {self.dtype}; "
+                             f"convert one of them (x.to({self.dtype}) or layer.to(x.dtype))")
         if lengths is None:
-            out, st = self.rnn(x, state)
-            return RecurrentOutput(out, st)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, st = self.rnn(packed, state)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
-        return RecurrentOutput(out, st)
+            return
+        if not isinstance(lengths, Tensor) or lengths.dim() != 1 or lengths.shape[0] != B:
+            shape = tuple(lengths.shape) if isinstance(lengths, Tensor) else type(lengths).__name__
+            raise ValueError(f"lengths must be a (batch,) = ({B},) tensor of valid steps per sequence, got {shape}")
+        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+            raise ValueError(f"lengths must be an integer tensor (int64), got {lengths.dtype}; use lengths.long()")
+        lo, hi = int(lengths.min()), int(lengths.max())
+        if lo < 1 or hi > T:
+            raise ValueError(f"lengths must be between 1 and T={T} (x's time dimension), got min {lo} and max "
+                             f"{hi}; drop empty sequences and pad x to the longest one")
+
+    def _check_state(self, state: State | None, B: int, rows: int) -> tuple[Tensor, ...] | None:
+        if state is None:
+            return None
+        k = self.cells[0].state_size
+        parts = (state,) if isinstance(state, Tensor) else tuple(state)
+        expected = (rows, B, self.hidden_size)
+        layout = "h" if k == 1 else f"a tuple of {k} tensors (h, c)"
+        if len(parts) != k or any(not isinstance(p, Tensor) or tuple(p.shape) != expected for p in parts):
+            got = [tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__ for p in parts]
+            raise ValueError(f"state must be {layout}, each (num_layers * num_directions, batch, hidden) = "
+                             f"{expected}, got {got}; pass state=None to start from zeros")
+        return tuple(p.to(self.dtype) for p in parts)
+
+    def _pack_state(self, parts: tuple[Tensor, ...]) -> State:
+        return parts[0] if len(parts) == 1 else tuple(parts)
+
+    # --- running ------------------------------------------------------------------------------
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> RecurrentOutput:
+        """Run every layer over ``x``.
+
+        Args:
+            x: (B, T, I) batch-first, right-padded.
+            lengths: (B,) int64 valid steps per sequence (1..T), or None when all have T steps.
+            state: initial state in torch's layout, or None for zeros.
+
+        Returns: ``RecurrentOutput(outputs (B, T, D*H) zero past each length, state at each
+        sequence's last valid step)``.
+        """
+        self._check_input(x, lengths)
+        parts = self._check_state(state, x.shape[0], self.num_layers * self.num_directions)
+        if lengths is not None:
+            lengths = lengths.long()
+        outputs, final = self._resolve().run(self, x, lengths, parts)
+        return RecurrentOutput(outputs, self._pack_state(final))
 
     def step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        out, st = self.rnn(x_t.unsqueeze(1), state)
-        return out.squeeze(1), st
+        """One time step through all layers, for streaming (unidirectional layers only).
+
+        In training mode the recurrent-dropout and weight-drop masks are drawn afresh at each call.
+
+        Shape: ``x_t`` (B, I), state torch layout (L, B, H) -> ``y_t`` (B, H), the new state.
+        """
+        if self.bidirectional:
+            raise ValueError("step() runs one direction only; a bidirectional layer needs the whole "
+                             "sequence: call forward(x) instead")
+        if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[1] != self.input_size:
+            shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(f"x_t must be (batch, input_size) = (B, {self.input_size}), got {shape}; "
+                             "for a whole sequence call forward(x)")
+        parts = self._check_state(state, x_t.shape[0], self.num_layers)
+        inp, finals = x_t.to(self.dtype), []
+        for l, cell in enumerate(self.cells):
+            s = cell.initial_state(x_t.shape[0], device=x_t.device, dtype=inp.dtype) if parts is None else \
+                self._pack_state(tuple(p[l] for p in parts))
+            h_mask, w_hh = step_noise(self, cell, x_t.shape[0], inp)
+            inp, s = noisy_step(self, cell, cell.project_input(inp), s, h_mask, w_hh)
+            finals.append((s,) if isinstance(s, Tensor) else tuple(s))
+            if l < self.num_layers - 1 and self.dropout > 0:
+                inp = F.dropout(inp, self.dropout, self.training)
+        return inp, self._pack_state(tuple(torch.stack(f, 0) for f in zip(*finals)))
+
+    @classmethod
+    def from_torch(cls, module: nn.RNN | nn.LSTM | nn.GRU, *, backend: str = "auto") -> Recurrent:
+        """A ``Recurrent`` with the weights (copied), sizes, dropout, dtype and device of a
+        ``torch.nn.RNN`` / ``LSTM`` / ``GRU``; outputs agree to ~1e-6. The result is batch-first
+        whatever ``module.batch_first`` says.
+
+        Example::
+
+            rnn = Recurrent.from_torch(nn.LSTM(8, 16, num_layers=2, batch_first=True))
+        """
+        kinds: dict[type, type[Cell]] = {nn.LSTM: LSTMCell, nn.GRU: GRUCell, nn.RNN: SimpleRNNCell}
+        if type(module) not in kinds:
+            raise ValueError(f"from_torch takes torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
+        if getattr(module, "proj_size", 0):
+            raise ValueError("LSTM with proj_size > 0 has no rnnkit equivalent; use proj_size=0")
+        opts: dict = {"bias": module.bias}
+        if isinstance(module, nn.RNN):
+            opts["nonlinearity"] = module.nonlinearity
+        w = module.weight_ih_l0
+        first = kinds[type(module)](module.input_size, module.hidden_size, **opts).to(w)
+        layer = cls(first, module.input_size, module.hidden_size, num_layers=module.num_layers,
+                    bidirectional=module.bidirectional, dropout=module.dropout).to(w)
+        with torch.no_grad():
+            for k, cell in enumerate(layer.cells):
+                suffix = f"l{k // layer.num_directions}" + ("_reverse" if k % layer.num_directions else "")
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    target = getattr(cell, name)
+                    if target is not None:
+                        target.copy_(getattr(module, f"{name}_{suffix}"))
+        layer.train(module.training)
+        layer.backend = backend
+        return layer

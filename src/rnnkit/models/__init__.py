@@ -1,5 +1,28 @@
-"""Task models, one file per problem shape."""
+"""Task models, one file per problem shape (see DESIGN.md, "The problem shapes")."""
 
 from rnnkit.models.base import MODELS, Model, ModelOutput
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+from rnnkit.models.many_to_one import SequenceClassifier, SequenceClassifierConfig
+from rnnkit.models.one_to_many import (
+    ConditionedGenerator,
+    ConditionedGeneratorConfig,
+    LanguageModel,
+    LanguageModelConfig,
+)
+from rnnkit.models.one_to_one import FeedForward, FeedForwardConfig
 
-__all__ = ["MODELS", "Model", "ModelOutput"]
+__all__ = [
+    "MODELS",
+    "ConditionedGenerator",
+    "ConditionedGeneratorConfig",
+    "FeedForward",
+    "FeedForwardConfig",
+    "Forecaster",
+    "ForecasterConfig",
+    "LanguageModel",
+    "LanguageModelConfig",
+    "Model",
+    "ModelOutput",
+    "SequenceClassifier",
+    "SequenceClassifierConfig",
+]

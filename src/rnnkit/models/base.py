@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -72,6 +73,12 @@ class Model(nn.Module):
 
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``directory/model.safetensors`` (weights, class and config); ``rnnkit.load(directory)`` rebuilds it."""
+        from rnnkit.models.io import save_model
+
+        return save_model(self, directory)
 
     @property
     def device(self) -> torch.device:

@@ -17,8 +17,8 @@ from typing import Any
 from rnnkit.data.dataset import DatasetInfo, PublishedResult, SequenceDataset
 
 # Modules under rnnkit.data.datasets that register data sets; imported on first use of the registry.
-DATASET_MODULES: builtins.list[str] = []
-FORMAT_MODULES: builtins.list[str] = []
+DATASET_MODULES: builtins.list[str] = ["ucr", "forecasting"]
+FORMAT_MODULES: builtins.list[str] = ["tables", "ucr", "pairs", "folder", "conll", "npz"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,182 @@
+"""What one training run is, as the CLI and the tour see it: a :class:`RunSpec` read from YAML
+(``--config`` / ``--recipe``) and flags, and the steps that turn it into a trained run folder.
+
+The YAML schema (every key optional except ``data`` and ``model``)::
+
+    data: japanese_vowels          # a bundled data set, or FORMAT:path
+    data_options: {}               # keywords for rnnkit.datasets.load
+    limit: null                    # keep at most this many examples per split (quick runs)
+    model: classifier              # an alias (classifier, regressor, tagger, seq2seq, generator,
+                                   #   lm, forecaster, feedforward) or a class name (SequenceTagger)
+    model_options: {cell: gru, hidden_size: 128}   # keywords for Model.from_dataset
+    train: {epochs: 30, batch_size: 32, lr: 0.001, early_stopping: 5, seed: 0}
+    out: runs/jv                   # the run folder
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rnnkit.cli.main import CLIError
+
+# alias -> (model class name, options the alias implies)
+MODEL_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "feedforward": ("FeedForward", {}),
+    "classifier": ("SequenceClassifier", {}),
+    "regressor": ("SequenceClassifier", {"task": "regression"}),
+    "tagger": ("SequenceTagger", {}),
+    "seq2seq": ("Seq2Seq", {}),
+    "generator": ("ConditionedGenerator", {}),
+    "lm": ("LanguageModel", {}),
+    "forecaster": ("Forecaster", {}),
+}
+TRAIN_KEYS = ("epochs", "batch_size", "lr", "early_stopping", "seed")
+SPEC_FILE = "run.yaml"  # the spec as run, next to the Trainer's config.yaml
+RECIPES = Path(__file__).resolve().parents[3] / "recipes"
+
+
+@dataclass
+class RunSpec:
+    """One training run: which data, which model with which hyper-parameters, how to train, where."""
+
+    data: str
+    model: str
+    data_options: dict[str, Any] = field(default_factory=dict)
+    model_options: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    out: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, run_dir: Path) -> Path:
+        path = run_dir / SPEC_FILE
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+        return path
+
+
+def spec_from_dict(raw: Any, where: str) -> RunSpec:
+    """Validate a parsed YAML mapping into a :class:`RunSpec`; errors name ``where`` and the key."""
+    if not isinstance(raw, dict):
+        raise CLIError(f"{where}: expected a mapping of keys (data, model, ...), got {type(raw).__name__}")
+    known = {f.name for f in dataclasses.fields(RunSpec)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise CLIError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    for key in ("data_options", "model_options", "train"):
+        if not isinstance(raw.get(key, {}) or {}, dict):
+            raise CLIError(f"{where}: {key} must be a mapping, got {raw[key]!r}")
+    bad = sorted(set(raw.get("train") or {}) - set(TRAIN_KEYS))
+    if bad:
+        raise CLIError(f"{where}: unknown train key(s) {', '.join(bad)}; known: {', '.join(TRAIN_KEYS)}")
+    limit = raw.get("limit")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise CLIError(f"{where}: limit must be a positive integer, got {limit!r}")
+    return RunSpec(data=str(raw.get("data") or ""), model=str(raw.get("model") or ""),
+                   data_options=dict(raw.get("data_options") or {}),
+                   model_options=dict(raw.get("model_options") or {}),
+                   train=dict(raw.get("train") or {}), limit=limit, out=str(raw.get("out") or ""))
+
+
+def read_spec(path: str | Path) -> RunSpec:
+    """A spec from a YAML file (a ``--config`` file or a recipe)."""
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"config file {p} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise CLIError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from e
+    return spec_from_dict(raw, str(p))
+
+
+def recipe_path(name: str) -> Path:
+    """``recipes/NAME.yaml`` (the repository's folder, or the installed package's copy)."""
+    candidates = [RECIPES / f"{name}.yaml", Path(__file__).resolve().parents[1] / "recipes" / f"{name}.yaml"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    names = sorted({p.stem for d in (c.parent for c in candidates) if d.is_dir() for p in d.glob("*.yaml")})
+    listing = f"; available: {', '.join(names)}" if names else "; no recipes are installed"
+    raise CLIError(f"unknown recipe {name!r}{listing}")
+
+
+def resolve_model(name: str) -> tuple[type, dict[str, Any]]:
+    """An alias or class name -> (model class, options the alias implies)."""
+    import rnnkit.models  # noqa: F401  (registers every model class)
+    from rnnkit.models.base import MODELS
+
+    cls_name, implied = MODEL_ALIASES.get(name.lower(), (name, {}))
+    if cls_name not in MODELS:
+        choices = ", ".join(MODEL_ALIASES)
+        raise CLIError(f"unknown model {name!r}; choose one of {choices} (or a class name)")
+    return MODELS[cls_name], dict(implied)
+
+
+def load_data(spec: RunSpec) -> Any:
+    """Load the spec's data set (bundled or FORMAT:path), then cut each split to ``limit``."""
+    import rnnkit.datasets
+
+    if not spec.data:
+        raise CLIError("no data set given: pass --data NAME (see `rnnkit datasets`) or a config with data:")
+    try:
+        ds = rnnkit.datasets.load(spec.data, **spec.data_options)
+    except TypeError as e:
+        raise CLIError(f"data set {spec.data!r} does not take these options {spec.data_options}: {e}") from e
+    except (ValueError, OSError, ImportError) as e:
+        raise CLIError(str(e).splitlines()[0] if str(e) else repr(e)) from e
+    if spec.limit:
+        from rnnkit.data.dataset import ExampleList
+
+        for split in ("train", "valid", "test"):
+            examples = getattr(ds, split).examples
+            setattr(ds, split, ExampleList(examples[: spec.limit]))
+        ds.info.sizes = {s: len(getattr(ds, s)) for s in ("train", "valid", "test")}
+    return ds
+
+
+def build_model(spec: RunSpec, dataset: Any) -> Any:
+    """``Model.from_dataset(dataset, **options)`` for the spec's model, with a one-line error."""
+    cls, options = resolve_model(spec.model)
+    options.update(spec.model_options)
+    try:
+        return cls.from_dataset(dataset, **options)
+    except TypeError as e:
+        raise CLIError(f"{cls.__name__} does not take these options {sorted(options)}: {e}") from e
+    except ValueError as e:
+        raise CLIError(f"cannot build {cls.__name__} for {dataset.info.name}: {e}") from e
+
+
+def open_run(path: str | Path) -> tuple[Any, RunSpec]:
+    """A run folder read back (``train.run_dir.Run``) and the spec it was trained from.
+
+    The spec comes from ``run.yaml`` (written by ``rnnkit train``) or, for a folder written by the
+    Python API, from the ``data:`` and ``model:`` entries of ``config.yaml``.
+    """
+    from rnnkit.train.run_dir import RunDirError, load_run
+
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"no run folder at {p} (train one with `rnnkit train ... --out {p}`)")
+    try:
+        run = load_run(p)
+    except RunDirError as e:
+        raise CLIError(f"unusable run folder: {str(e).splitlines()[0]}") from e
+    spec_file = p / SPEC_FILE
+    if spec_file.is_file():
+        spec = read_spec(spec_file)
+    else:
+        data = run.config.get("data") or {}
+        spec = RunSpec(data=str(data.get("name", run.info.name)), model=str(run.config.get("model", {}).get("class")),
+                       data_options=dict(data.get("options") or {}), out=str(p))
+    return run, spec
+
+
+__all__ = ["MODEL_ALIASES", "RunSpec", "build_model", "load_data", "open_run", "read_spec", "recipe_path", "resolve_model",
+           "spec_from_dict"]

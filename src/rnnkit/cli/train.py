@@ -1,0 +1,203 @@
+"""``rnnkit train``: train one model on one data set from a YAML config, a recipe, or flags.
+
+    rnnkit train --data japanese_vowels --model classifier --cell gru --hidden 128 --epochs 30 --out runs/jv
+    rnnkit train --config my_run.yaml --epochs 5      # flags override the file
+    rnnkit train --recipe japanese_vowels             # recipes/japanese_vowels.yaml
+
+The run folder gets the Trainer's files (config.yaml, model.safetensors, history.csv, metrics.json,
+vocabularies/scalers), the spec as run (run.yaml), plots/*.png and report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rnnkit.cli.main import CLIError
+from rnnkit.cli.runspec import (
+    MODEL_ALIASES,
+    RunSpec,
+    build_model,
+    load_data,
+    read_spec,
+    recipe_path,
+    spec_from_dict,
+)
+
+# flag dest -> model option name
+MODEL_FLAGS = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers", "dropout": "dropout",
+               "bidirectional": "bidirectional"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on a data set (from flags, a YAML config or a recipe)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--config", metavar="FILE", help="a YAML run spec (data, model, model_options, train, out)")
+    src.add_argument("--recipe", metavar="NAME", help="recipes/NAME.yaml, same schema as --config")
+    p.add_argument("--data", metavar="NAME", help="a bundled data set (`rnnkit datasets`) or FORMAT:path")
+    p.add_argument("--model", metavar="NAME", help=f"one of {', '.join(MODEL_ALIASES)} or a model class name")
+    p.add_argument("--cell", choices=["rnn", "lstm", "gru", "mingru", "minlstm"], help="recurrent cell")
+    p.add_argument("--hidden", type=int, metavar="N", help="hidden size")
+    p.add_argument("--layers", type=int, metavar="N", help="number of recurrent layers")
+    p.add_argument("--dropout", type=float, metavar="P", help="dropout probability")
+    p.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional encoder")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other model option (value read as YAML), e.g. --set pooling=attention")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option for the data set loader (value read as YAML)")
+    p.add_argument("--limit", type=int, metavar="N", help="keep at most N examples per split (quick runs)")
+    p.add_argument("--epochs", type=int, metavar="N")
+    p.add_argument("--batch-size", type=int, metavar="N")
+    p.add_argument("--lr", type=float, metavar="LR", help="peak learning rate")
+    p.add_argument("--early-stopping", type=int, metavar="N", help="stop after N epochs without improvement")
+    p.add_argument("--seed", type=int, metavar="N")
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/<data>-<model>)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    p.add_argument("--no-report", action="store_true", help="skip plots and report.html")
+    p.set_defaults(func=run)
+
+
+def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CLIError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise CLIError(f"{flag} {pair!r}: the value is not valid YAML") from e
+    return out
+
+
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    """The YAML spec (if any) with the flags laid over it."""
+    if args.config:
+        spec = read_spec(args.config)
+    elif args.recipe:
+        spec = read_spec(recipe_path(args.recipe))
+    else:
+        spec = spec_from_dict({}, "flags")
+    spec.data = args.data or spec.data
+    spec.model = args.model or spec.model
+    for dest, option in MODEL_FLAGS.items():
+        if getattr(args, dest) is not None:
+            spec.model_options[option] = getattr(args, dest)
+    spec.model_options.update(_key_values(args.set, "--set"))
+    spec.data_options.update(_key_values(args.data_option, "--data-option"))
+    for key in ("epochs", "batch_size", "lr", "early_stopping", "seed"):
+        if getattr(args, key) is not None:
+            spec.train[key] = getattr(args, key)
+    spec.limit = args.limit or spec.limit
+    if not spec.data:
+        raise CLIError("no data set given: pass --data NAME (see `rnnkit datasets`), --config FILE or --recipe NAME")
+    if not spec.model:
+        raise CLIError(f"no model given: pass --model NAME ({', '.join(MODEL_ALIASES)})")
+    spec.out = args.out or spec.out or f"runs/{Path(spec.data).stem.replace(':', '-')}-{spec.model.lower()}"
+    return spec
+
+
+@dataclass
+class TrainResult:
+    """What a finished run left: its folder, the trained model, the data, history and test metrics."""
+
+    run_dir: Path
+    model: Any
+    dataset: Any
+    history: Any
+    metrics: dict[str, float]
+    seconds: float
+    report: Path | None
+
+
+def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, report: bool = True) -> TrainResult:
+    """Load the data, build the model, train it into ``spec.out``, evaluate on test, draw the report."""
+    from rnnkit.train import Trainer
+
+    start = time.perf_counter()
+    dataset = load_data(spec)
+    model = build_model(spec, dataset)
+    run_dir = Path(spec.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec.save(run_dir)
+    try:
+        trainer = Trainer(**spec.train, run_dir=str(run_dir), resume=resume, progress=progress)
+    except (TypeError, ValueError) as e:
+        raise CLIError(f"bad training settings {spec.train}: {e}") from e
+    history = trainer.fit(model, dataset, data_options=spec.data_options)
+    metrics = dict(history.test) or evaluate_run(model, dataset, run_dir)
+    seconds = time.perf_counter() - start
+    path = None
+    if report:
+        from rnnkit.report.run_plots import make_run_report
+
+        path = make_run_report(model, dataset, run_dir, metrics=metrics,
+                               facts={"training time": f"{seconds:.1f} s", "run folder": str(run_dir)})
+    return TrainResult(run_dir, model, dataset, history, metrics, seconds, path)
+
+
+def evaluate_run(model: Any, dataset: Any, run_dir: Path) -> dict[str, float]:
+    """Test-split metrics of ``model`` (valid if there is no test split), stored under ``"test"``
+    (or ``"valid"``) in the run's metrics.json, which keeps its other entries."""
+    import json
+    import math
+
+    from rnnkit.train.checkpoint import atomic_write_text
+    from rnnkit.train.evaluation import evaluate_split
+
+    split_name = "test" if len(dataset.test) else "valid"
+    split = getattr(dataset, split_name)
+    metrics = evaluate_split(model, split.examples, dataset.info, collate_fn=dataset.collate,
+                             extras=dataset.extras)
+    path = run_dir / "metrics.json"
+    try:
+        saved = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        saved = {}
+    saved = saved if isinstance(saved, dict) else {}
+    saved[split_name] = {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
+    atomic_write_text(path, json.dumps(saved, indent=1))
+    return metrics
+
+
+def best_published(info: Any, metric: str) -> str:
+    """The best published figure for ``metric`` as ``"0.993 (FCN)"``, or ``"-"``."""
+    refs = [p for p in getattr(info, "published", []) if p.metric == metric]
+    if not refs:
+        return "-"
+    lower = not getattr(info, "higher_is_better", True) if metric == getattr(info, "metric", "") else False
+    best = min(refs, key=lambda p: p.value) if lower else max(refs, key=lambda p: p.value)
+    more = f" +{len(refs) - 1} in report" if len(refs) > 1 else ""
+    return f"{best.value:.4g} ({best.model}){more}"
+
+
+def print_metrics(metrics: dict[str, float], info: Any, title: str) -> None:
+    """A rich table: each metric next to the published figures for it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("metric", "rnnkit", "published / baseline"):
+        table.add_column(col, justify="right" if col == "rnnkit" else "left")
+    for name, value in metrics.items():
+        ref = best_published(info, name)
+        star = " *" if name == getattr(info, "metric", "") else ""
+        table.add_row(name + star, f"{value:.4g}" if isinstance(value, float) else str(value), ref)
+    Console().print(table)
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = spec_from_args(args)
+    result = train_run(spec, progress=not args.no_progress, resume=args.resume, report=not args.no_report)
+    print_metrics(result.metrics, result.dataset.info, f"{result.dataset.info.name}: test metrics")
+    print(f"run folder: {result.run_dir}  ({result.seconds:.1f} s)")
+    if result.report is not None:
+        print(f"report: {result.report}")
+    return 0

@@ -1,0 +1,42 @@
+"""The error a file loader raises on bad user data: it names the file, the line and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DataFileError(ValueError):
+    """Bad content in a user's data file.
+
+    The message reads ``"FILE, line N, field F: what is wrong"`` (line and field when known), so
+    the user can open the file at the right place. ``path``, ``line`` and ``field`` are kept as
+    attributes for programs.
+
+    Example:
+        >>> raise DataFileError("train.tsv", "no tab between source and target", line=3, field="target")
+    """
+
+    def __init__(self, path: str | Path, message: str, *, line: int | None = None,
+                 field: str | int | None = None) -> None:
+        self.path, self.line, self.field = str(path), line, field
+        where = self.path
+        if line is not None:
+            where += f", line {line}"
+        if field is not None:
+            where += f", field {field!r}" if isinstance(field, str) else f", field {field}"
+        super().__init__(f"{where}: {message}")
+
+
+def check_exists(path: str | Path, what: str = "file") -> Path:
+    """``Path(path)``, or FileNotFoundError saying which path and what kind of thing was expected."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"{what} {str(p)!r} does not exist")
+    if what == "folder" and not p.is_dir():
+        raise NotADirectoryError(f"{str(p)!r} is not a folder")
+    if what != "folder" and p.is_dir():
+        raise IsADirectoryError(f"{str(p)!r} is a folder, expected a {what}")
+    return p
+
+
+__all__ = ["DataFileError", "check_exists"]

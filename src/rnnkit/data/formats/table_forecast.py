@@ -1,0 +1,124 @@
+"""The forecasting layout of ``csv:``/``parquet:`` tables: one row per time step.
+
+    rnnkit.datasets.load("csv:demand.csv", target="load", time="timestamp", window=48, horizon=24,
+                         covariates=["holiday"], id="region")
+
+Options:
+    target: the column(s) to forecast (y is ``(horizon,)`` for one, ``(horizon, K)`` for several).
+    window (required), horizon (required), stride (1): see :mod:`rnnkit.data.windows`.
+    time: rows are sorted by this column within each series (dates are parsed when they look like
+        dates); a repeated time is an error. Without it, file order is time order.
+    id: a column naming the series of each row (a long table of many series); default one series.
+    features: more input columns, read over the window only (x = targets then features).
+    covariates: columns known in advance; each window gets them over its horizon as ``future``.
+    test: a file with the steps that follow the training file (same columns); its steps are the test
+        targets. Otherwise the last ``test_size`` steps of each series (default: one horizon).
+    valid_size: steps before the test segment held out for validation (default one horizon when the
+        series is long enough, else 0). The split is chronological, not random: valid and test
+        targets are never inside a training window (inputs may look back, as at forecast time).
+    nan: ``"raise"`` (default, names the file, line and column) or ``"interpolate"`` (linear in time;
+        the count is in ``info.extra["nan_filled"]``).
+    scale: ``"standard"`` (default) | ``"minmax"`` | None, fitted on the training steps only, applied
+        to x and y (``dataset.extras["scaler"]``; invert predictions with
+        ``scaler.inverse_transform(pred, features=info.extra["target_features"])``). Covariates are not
+        scaled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
+from rnnkit.data.formats.errors import DataFileError
+from rnnkit.data.formats.tables import ScaleKind, as_list, make_scaler, numeric_block, read_table, series_rows
+from rnnkit.data.windows import NanPolicy, chronological_split, make_windows
+
+Series = dict[str, Any]  # key, values (N, F), future (N, C) | None, n_train_rows
+
+
+def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, window: int | None = None,
+                      stride: int = 1, time: str | None = None, id: str | None = None,
+                      features: Sequence[str] | None = None, covariates: Sequence[str] | None = None,
+                      test: str | None = None, test_size: int | None = None, valid_size: int | None = None,
+                      nan: NanPolicy = "raise", scale: ScaleKind = "standard", name: str | None = None,
+                      read_options: dict[str, Any] | None = None) -> SequenceDataset:
+    """Windows for forecasting from a table of time steps (see the module docstring)."""
+    if window is None:
+        raise ValueError("forecasting from a table needs window= (how many past steps each input holds)")
+    if nan not in ("raise", "interpolate"):
+        raise ValueError(f"nan must be 'raise' or 'interpolate', got {nan!r}")
+    targets, extra, cov = as_list(target), as_list(features), as_list(covariates)
+    columns = targets + [c for c in extra if c not in targets]
+    tables = [read_table(path, read_options=read_options)]
+    if test is not None:
+        tables.append(read_table(test, read_options=read_options))
+    for t in tables:
+        t.need(targets, "target")
+        t.need(extra, "feature")
+        t.need(cov, "covariate")
+        t.need([c for c in (time, id) if c is not None], "time/id")
+    parts = [series_rows(t, id, time) for t in tables]
+    if test is not None:
+        unknown = sorted(set(parts[1]) - set(parts[0]))
+        if unknown:
+            raise DataFileError(test, f"series {unknown[:5]} do not appear in the training file {path}", field=id)
+
+    filled = 0
+    series: list[Series] = []
+    for key, rows in parts[0].items():
+        chunks = [(tables[0], rows)] + ([(tables[1], parts[1][key])] if test is not None and key in parts[1] else [])
+        values, futures = [], []
+        for table, r in chunks:
+            v, n_filled = numeric_block(table, columns, r, nan)
+            filled += n_filled
+            values.append(v)
+            if cov:
+                f, n_filled = numeric_block(table, cov, r, nan)
+                filled += n_filled
+                futures.append(f)
+        n_test = len(values[1]) if len(values) > 1 else (horizon if test_size is None else test_size)
+        series.append({"key": key, "values": np.concatenate(values), "n_test": n_test,
+                       "future": np.concatenate(futures) if cov else None})
+
+    splits = []
+    for s in series:
+        n = len(s["values"])
+        v_size = valid_size
+        if v_size is None:
+            v_size = horizon if n - s["n_test"] - horizon >= window + horizon else 0
+        try:
+            splits.append(chronological_split(n, test_size=s["n_test"], valid_size=v_size, window=window,
+                                              horizon=horizon))
+        except ValueError as e:
+            raise DataFileError(path, f"series {s['key']!r}: {e}", field=id) from e
+
+    scaler = make_scaler(scale)
+    if scaler is not None:
+        scaler.fit([s["values"][: sp.train.stop] for s, sp in zip(series, splits)])
+    out: dict[str, list[Any]] = {"train": [], "valid": [], "test": []}
+    for s, sp in zip(series, splits):
+        values = s["values"] if scaler is None else scaler.transform(s["values"])
+        for split_name, seg in (("train", sp.train), ("valid", sp.valid), ("test", sp.test)):
+            if len(seg):
+                out[split_name] += make_windows(
+                    values, window=window, horizon=horizon, stride=stride,
+                    targets=0 if len(targets) == 1 else list(range(len(targets))), covariates=s["future"],
+                    segment=seg, meta={"series": s["key"]})
+    if not out["train"]:
+        raise DataFileError(path, f"no training window fits: window={window} + horizon={horizon} is longer "
+                            "than every series' training part")
+    info = DatasetInfo(
+        name=name or Path(path).stem, shape="forecasting", task="forecasting", input_kind="series",
+        description=f"time series from {path}", num_features=len(columns), horizon=horizon, window=window,
+        num_targets=len(targets), source=str(path), metric="mae", higher_is_better=False,
+        extra={"columns": columns, "target_features": list(range(len(targets))), "covariates": cov,
+               "series": len(series), "nan_filled": filled, "scale": scale})
+    return SequenceDataset(info=info, train=ExampleList(out["train"]), valid=ExampleList(out["valid"]),
+                           test=ExampleList(out["test"]), extras={} if scaler is None else {"scaler": scaler})
+
+
+__all__ = ["load_series_table"]

@@ -1,0 +1,205 @@
+"""``csv:`` and ``parquet:`` tables (pandas) -> forecasting, or sequence classification/regression.
+
+Two layouts, chosen by the options:
+
+**Time series for forecasting** (``horizon=`` given)::
+
+    rnnkit.datasets.load("csv:passengers.csv", target="passengers", time="month", window=24, horizon=12)
+
+One row per time step; ``target`` (a column or a list) is forecast ``horizon`` steps ahead from
+``window`` past steps; ``features=[...]`` adds past-only input columns; ``covariates=[...]``
+are known in advance and given over the horizon as ``future``; ``id=`` splits a long table into
+several series. The split is chronological (see :mod:`rnnkit.data.formats.table_forecast`).
+
+**Sequences for classification / regression / tagging** (``id=`` given, no ``horizon``)::
+
+    rnnkit.datasets.load("csv:gestures.csv", id="sample", time="t", target="label")
+
+Long format: one row per step, ``id,time,feature1,feature2,...,label``; the rows of one id form
+one sequence (ordered by ``time`` if given, else file order). The label must be the same on
+every row of a sequence, unless ``task="tagging"`` (one label per step). Features default to
+every column other than id, time and target. See :mod:`rnnkit.data.formats.table_sequences`.
+
+Common options: test (a second file of the same layout), nan (``"raise"`` default or
+``"interpolate"``), scale (``"standard"`` default, ``"minmax"`` or None; fitted on the training
+split only and kept in ``dataset.extras["scaler"]``), valid_fraction, test_fraction, seed, name,
+read_options (a dict passed to ``pandas.read_csv`` / ``read_parquet``).
+
+Errors name the file, the line (CSV: the line in the file, the header being line 1; Parquet: the
+row, counting from 1) and the column: a target or other column that does not exist (listing the
+columns that do), a value that is not a number, a missing value under ``nan="raise"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from rnnkit.data.dataset import SequenceDataset
+from rnnkit.data.datasets.registry import register_format
+from rnnkit.data.formats.errors import DataFileError, check_exists
+from rnnkit.data.scalers import MinMaxScaler, Scaler, StandardScaler
+from rnnkit.data.windows import NanPolicy, fill_missing
+
+ScaleKind = Literal["standard", "minmax"] | None
+
+
+@dataclass
+class Table:
+    """A pandas frame read from a file, with the file's line numbering for error messages."""
+
+    frame: Any  # pandas.DataFrame (pandas is imported lazily)
+    path: str
+    header_lines: int  # 1 for CSV (the header), 0 for Parquet
+
+    def line(self, row: int) -> int:
+        """The 1-based file line (CSV) or row (Parquet) of frame row ``row``."""
+        return int(row) + self.header_lines + 1
+
+    def need(self, columns: Sequence[str], role: str) -> None:
+        """Raise naming the first of ``columns`` that the table lacks, and the columns it has."""
+        for c in columns:
+            if c not in self.frame.columns:
+                raise DataFileError(self.path, f"{role} column {c!r} does not exist; the columns are "
+                                    f"{[str(k) for k in self.frame.columns]}", field=str(c))
+
+    def numbers(self, column: str, *, rows: np.ndarray | None = None) -> np.ndarray:
+        """``column`` as float64 (NaN where empty); a value that is not a number is an error."""
+        import pandas as pd
+
+        raw = self.frame[column] if rows is None else self.frame[column].iloc[rows]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy())
+        if bad.size:
+            r = int(raw.index[bad[0]])
+            raise DataFileError(self.path, f"{raw.iloc[bad[0]]!r} is not a number", line=self.line(r),
+                                field=str(column))
+        return values
+
+    def check_missing(self, column: str, values: np.ndarray, rows: np.ndarray, what: str = "value") -> None:
+        """Raise at the first NaN of ``values`` (the rows ``rows`` of ``column``)."""
+        nan = np.flatnonzero(np.isnan(values))
+        if nan.size:
+            raise DataFileError(self.path, f"missing {what} ({nan.size} in this column here); pass "
+                                "nan='interpolate' to fill values linearly in time, or clean the file",
+                                line=self.line(int(rows[nan[0]])), field=str(column))
+
+
+def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) -> Table:
+    """Read a ``.csv`` (or any other suffix, as CSV) or ``.parquet``/``.pq`` file."""
+    import pandas as pd
+
+    p = check_exists(path)
+    parquet = p.suffix.lower() in (".parquet", ".pq")
+    try:
+        frame = pd.read_parquet(p, **(read_options or {})) if parquet else pd.read_csv(p, **(read_options or {}))
+    except pd.errors.ParserError as e:
+        raise DataFileError(p, f"is not a well-formed CSV table: {e}") from e
+    except (ValueError, OSError, pd.errors.EmptyDataError) as e:
+        raise DataFileError(p, f"cannot be read as a {'Parquet' if parquet else 'CSV'} table: {e}") from e
+    if len(frame) == 0:
+        raise DataFileError(p, "has no data rows")
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    return Table(frame=frame, path=str(p), header_lines=0 if parquet else 1)
+
+
+def series_rows(table: Table, id_col: str | None, time: str | None) -> dict[str, np.ndarray]:
+    """Row indices of each series, in time order."""
+    import pandas as pd
+
+    frame = table.frame
+    groups = {"series": np.arange(len(frame))} if id_col is None else {
+        str(k): np.asarray(v) for k, v in frame.groupby(id_col, sort=False).indices.items()}
+    if time is None:
+        return groups
+    stamps = frame[time]
+    if stamps.dtype == object:
+        with warnings.catch_warnings(), contextlib.suppress(ValueError, TypeError):
+            warnings.simplefilter("ignore")
+            stamps = pd.to_datetime(stamps)  # dates sort as dates; other text keeps its own order
+    out = {}
+    for key, rows in groups.items():
+        t = stamps.iloc[rows].to_numpy()
+        order = np.argsort(t, kind="stable")
+        rows, t = rows[order], t[order]
+        dup = np.flatnonzero(t[1:] == t[:-1])
+        if dup.size:
+            raise DataFileError(table.path, f"time {t[dup[0] + 1]!r} appears twice in series {key!r}",
+                                line=table.line(int(rows[dup[0] + 1])), field=time)
+        out[key] = rows
+    return out
+
+
+def numeric_block(table: Table, columns: Sequence[str], rows: np.ndarray, nan: NanPolicy) -> tuple[np.ndarray, int]:
+    """``(len(rows), len(columns))`` float64 of those rows, with the NaN policy applied; and the
+    number of values filled."""
+    cols = []
+    for c in columns:
+        values = table.numbers(c, rows=rows)
+        if nan == "raise":
+            table.check_missing(c, values, rows)
+        cols.append(values)
+    data = np.stack(cols, axis=1)
+    if nan == "raise":
+        return data, 0
+    try:
+        return fill_missing(data, policy=nan, name=f"{table.path} columns {list(columns)}")
+    except ValueError as e:
+        raise DataFileError(table.path, str(e)) from e
+
+
+def make_scaler(kind: ScaleKind) -> Scaler | None:
+    if kind is None:
+        return None
+    if kind == "standard":
+        return StandardScaler()
+    if kind == "minmax":
+        return MinMaxScaler()
+    raise ValueError(f"scale must be 'standard', 'minmax' or None, got {kind!r}")
+
+
+def as_list(columns: str | Sequence[str] | None) -> list[str]:
+    if columns is None:
+        return []
+    return [columns] if isinstance(columns, str) else [str(c) for c in columns]
+
+
+def load_table(path: str, *, target: str | Sequence[str] | None = None, horizon: int | None = None,
+               **options: Any) -> SequenceDataset:
+    """Dispatch to the forecasting layout (``horizon`` given) or the sequence layout."""
+    from rnnkit.data.formats.table_forecast import load_series_table
+    from rnnkit.data.formats.table_sequences import load_sequence_table
+
+    if target is None:
+        raise ValueError(f"loading {path} needs target=COLUMN (the column to predict)")
+    if horizon is not None:
+        return load_series_table(path, target=target, horizon=horizon, **options)
+    if options.get("window") is not None:
+        raise ValueError("window= is for forecasting: give horizon= too (how many steps to forecast)")
+    options.pop("window", None)
+    if isinstance(target, str):
+        return load_sequence_table(path, target=target, **options)
+    raise ValueError(f"the sequence layout takes one target column, got {list(target)}")
+
+
+@register_format("csv")
+def load_csv(path: str, **options: Any) -> SequenceDataset:
+    """``load("csv:FILE", target=..., ...)`` (see the module docstring)."""
+    return load_table(path, **options)
+
+
+@register_format("parquet")
+def load_parquet(path: str, **options: Any) -> SequenceDataset:
+    """``load("parquet:FILE", target=..., ...)`` (see the module docstring)."""
+    return load_table(path, **options)
+
+
+__all__ = ["Table", "as_list", "load_csv", "load_parquet", "load_table", "make_scaler", "numeric_block", "read_table",
+           "series_rows"]

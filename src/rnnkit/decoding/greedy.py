@@ -1,0 +1,78 @@
+"""Greedy decoding: the most probable token at every step, until eos or ``max_length``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnkit.decoding.base import (
+    PAD_ID,
+    Decoder,
+    Generated,
+    check_decode_args,
+    check_log_probs,
+    infer_batch,
+    state_device,
+)
+
+Chooser = Callable[[Tensor], Tensor]  # log_probs (B, V) -> next tokens (B,)
+
+
+def decode_one_path(decoder: Decoder, state: Any, choose: Chooser, *, bos: int, eos: int,
+                    max_length: int) -> Generated:
+    """Run ``decoder`` one token at a time, picking each token with ``choose``.
+
+    The loop behind :func:`greedy` and :func:`sample`. A finished sequence is fed ``eos`` (its
+    output is ignored) until every sequence of the batch has finished or ``max_length`` is reached.
+    The score is the sum of the decoder's log-probs of the chosen tokens, eos included.
+
+    Returns: :class:`Generated` with ``n_best = 1``.
+    """
+    check_decode_args(bos=bos, eos=eos, max_length=max_length)
+    B = infer_batch(decoder, state)
+    device = state_device(state)
+    tokens = torch.full((B,), bos, dtype=torch.long, device=device)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    lengths = torch.full((B,), max_length, dtype=torch.long, device=device)
+    scores = torch.zeros(B, device=device)
+    chosen: list[Tensor] = []
+    for t in range(max_length):
+        log_probs, state = decoder.step(tokens, state)
+        log_probs = check_log_probs(log_probs, B)
+        nxt = choose(log_probs)  # (B,)
+        picked = log_probs.gather(1, nxt.unsqueeze(1)).squeeze(1)  # (B,)
+        scores = scores + torch.where(finished, torch.zeros_like(picked), picked).to(scores.dtype)
+        chosen.append(nxt.masked_fill(finished, PAD_ID))
+        ends = (nxt == eos) & ~finished
+        lengths = torch.where(ends, torch.full_like(lengths, t + 1), lengths)
+        finished = finished | ends
+        if bool(finished.all()):
+            break
+        tokens = nxt.masked_fill(finished, eos)
+    out = torch.stack(chosen, dim=1)  # (B, L)
+    return Generated(tokens=out.unsqueeze(1), lengths=lengths.unsqueeze(1), scores=scores.unsqueeze(1))
+
+
+@torch.no_grad()
+def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int) -> Generated:
+    """Greedy decoding: take the arg-max token at each step.
+
+    Args:
+        decoder: a :class:`~rnnkit.decoding.base.Decoder` (``step`` and ``reorder``).
+        state: the decoder's initial state for a batch of ``B`` sequences.
+        bos: the first token fed to the decoder. eos: the token that ends a sequence.
+        max_length: the most tokens generated per sequence (eos included).
+
+    Returns:
+        :class:`Generated`: tokens ``(B, 1, L)`` without bos, lengths ``(B, 1)`` counting eos,
+        scores ``(B, 1)`` the summed log-probs.
+
+    Example:
+        >>> out = greedy(model.decoder, model.init_state(batch), bos=2, eos=3, max_length=30)
+        >>> out.tokens.shape  # (B, 1, L)
+    """
+    return decode_one_path(decoder, state, lambda lp: lp.argmax(dim=-1),
+                           bos=bos, eos=eos, max_length=max_length)

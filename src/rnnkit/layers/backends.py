@@ -1,0 +1,277 @@
+"""The backends that run a ``Recurrent`` layer, and the registry ``backend="auto"`` picks from.
+
+A backend is any object with
+
+* ``name: str`` (and optionally ``summary: str``, a few words for ``explain()``)
+* ``supports(layer) -> str | None`` — ``None`` when it computes this configuration exactly (cell,
+  options, dtype, device, training mode), else one short reason why not (it ends up in ``explain()``);
+* ``run(layer, x, lengths, state) -> (outputs, state)`` — ``x`` (B, T, I) validated, ``lengths``
+  (B,) int64 or None, ``state`` a tuple of ``state_size`` tensors (L*D, B, H) or None; it returns
+  outputs (B, T, D*H), zero past each length, and the final state as a tuple in the same layout.
+
+Built in, tried in this order by ``"auto"``: ``torch`` (priority 300), ``scan`` (200), ``loop`` (100).
+A fused kernel registers itself from its own module with a higher priority to be tried first::
+
+    from rnnkit.layers.backends import register_backend
+    register_backend(MyTritonLSTM(), priority=400)   # tried before "torch"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.cells.base import Cell, State
+from rnnkit.cells.gru import GRUCell
+from rnnkit.cells.lstm import LSTMCell
+from rnnkit.cells.simple_rnn import SimpleRNNCell
+from rnnkit.layers.recurrent_noise import drop_weight, variational_mask, zoneout
+
+if TYPE_CHECKING:
+    from rnnkit.layers.recurrent import Recurrent
+
+States = tuple[Tensor, ...]
+
+
+class Backend(Protocol):
+    """What ``Recurrent`` needs from a backend (see the module docstring)."""
+
+    name: str
+
+    def supports(self, layer: Recurrent) -> str | None: ...
+
+    def run(self, layer: Recurrent, x: Tensor, lengths: Tensor | None,
+            state: States | None) -> tuple[Tensor, States]: ...
+
+
+_REGISTRY: dict[str, tuple[int, int, Backend]] = {}
+
+
+def register_backend(backend: Backend, priority: int) -> None:
+    """Add (or replace, by name) a backend; ``"auto"`` tries higher priorities first.
+
+    Built-in priorities: torch 300, scan 200, loop 100.
+    """
+    if not isinstance(getattr(backend, "name", None), str) or not callable(getattr(backend, "supports", None)) \
+            or not callable(getattr(backend, "run", None)):
+        raise ValueError("a backend needs a str `name` and `supports(layer)` and `run(layer, x, lengths, state)`")
+    if backend.name == "auto":
+        raise ValueError("'auto' is reserved; give the backend another name")
+    order = _REGISTRY[backend.name][1] if backend.name in _REGISTRY else len(_REGISTRY)
+    _REGISTRY[backend.name] = (priority, order, backend)
+
+
+def available_backends() -> list[Backend]:
+    """The registered backends in the order ``"auto"`` tries them."""
+    return [b for _, _, b in sorted(_REGISTRY.values(), key=lambda e: (-e[0], e[1]))]
+
+
+def get_backend(name: str) -> Backend:
+    """The registered backend called ``name``; ``ValueError`` listing the names otherwise."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown backend {name!r}: use 'auto' or one of {[b.name for b in available_backends()]}")
+    return _REGISTRY[name][2]
+
+
+# --- torch's fused ops (cuDNN on GPU, oneDNN / native kernels on CPU) -----------------------------
+
+_TORCH_OPS: dict[type, str] = {LSTMCell: "lstm", GRUCell: "gru", SimpleRNNCell: "rnn"}
+_TORCH_DTYPES = {torch.float32, torch.float64, torch.bfloat16}
+
+
+class TorchBackend:
+    """``torch.lstm`` / ``torch.gru`` / ``torch.rnn_tanh`` / ``torch.rnn_relu`` on the layer's own
+    parameters (packed internally for ``lengths``); ``weight_drop`` passes the dropped weights."""
+
+    name = "torch"
+    summary = "torch's fused op: cuDNN on GPU, oneDNN on CPU"
+
+    def supports(self, layer: Recurrent) -> str | None:
+        kinds = {type(c) for c in layer.cells}
+        if len(kinds) != 1 or next(iter(kinds)) not in _TORCH_OPS:
+            return f"torch's fused ops compute only rnn, lstm and gru, not {type(layer.cells[0]).__name__}"
+        if any(c.layer_norm for c in layer.cells):
+            return "torch's fused ops have no layer_norm"
+        if len({c.bias for c in layer.cells}) != 1:  # type: ignore[attr-defined]
+            return "torch's fused ops need every layer with or every layer without bias"
+        if len({getattr(c, "nonlinearity", "tanh") for c in layer.cells}) != 1:
+            return "torch's fused ops need one nonlinearity for all layers"
+        if layer.recurrent_dropout > 0 and layer.training:
+            return "torch's fused ops have no recurrent_dropout (it runs on them at eval, where it is the identity)"
+        if layer.zoneout > 0:
+            return "torch's fused ops have no zoneout"
+        dtype, device = layer.dtype, layer.device
+        if dtype not in _TORCH_DTYPES and not (device.type == "cuda" and dtype == torch.float16):
+            return f"torch's fused ops do not take {dtype} on {device.type}"
+        return None
+
+    def run(self, layer: Recurrent, x: Tensor, lengths: Tensor | None,
+            state: States | None) -> tuple[Tensor, States]:
+        cell0 = layer.cells[0]
+        op_name = _TORCH_OPS[type(cell0)]
+        if op_name == "rnn":
+            op_name = "rnn_" + cell0.nonlinearity  # type: ignore[operator]
+        op = getattr(torch, op_name)
+        has_bias = bool(cell0.bias)  # type: ignore[attr-defined]
+        params: list[Tensor] = []
+        for cell in layer.cells:
+            w_hh = drop_weight(cell.weight_hh, layer.weight_drop) if layer.training else None  # type: ignore[arg-type]
+            params += [cell.weight_ih, cell.weight_hh if w_hh is None else w_hh]  # type: ignore[list-item]
+            if has_bias:
+                params += [cell.bias_ih, cell.bias_hh]  # type: ignore[list-item]
+        B, T = x.shape[:2]
+        if state is None:
+            zeros = x.new_zeros(layer.num_layers * layer.num_directions, B, layer.hidden_size)
+            state = (zeros,) * cell0.state_size
+        hx: Tensor | list[Tensor] = list(state) if cell0.state_size == 2 else state[0]
+        args = (params, has_bias, layer.num_layers, layer.dropout, layer.training, layer.bidirectional)
+        if lengths is None:
+            res = op(x, hx, *args, True)
+            return res[0], tuple(res[1:])
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        order = packed.sorted_indices
+        hx = [h.index_select(1, order) for h in hx] if isinstance(hx, list) else hx.index_select(1, order)
+        res = op(packed.data, packed.batch_sizes, hx, *args)
+        out = PackedSequence(res[0], packed.batch_sizes, order, packed.unsorted_indices)
+        outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
+        return outputs, tuple(h.index_select(1, packed.unsorted_indices) for h in res[1:])
+
+
+# --- the generic stack: layers x directions, each direction run by a function --------------------
+
+Direction = Callable[["Recurrent", Cell, Tensor, "Tensor | None", "State | None"], tuple[Tensor, States]]
+
+
+def reverse_index(lengths: Tensor | None, B: int, T: int, device: torch.device) -> Tensor:
+    """(B, T) gather index that reverses each sequence within its own length (padding stays put)."""
+    t = torch.arange(T, device=device).expand(B, T)
+    if lengths is None:
+        return t.flip(1)
+    n = lengths.to(device).view(B, 1)
+    return torch.where(t < n, n - 1 - t, t)
+
+
+def _gather_time(x: Tensor, index: Tensor) -> Tensor:
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+
+
+def run_stack(layer: Recurrent, x: Tensor, lengths: Tensor | None, state: States | None,
+              direction: Direction) -> tuple[Tensor, States]:
+    """Run every layer and direction with ``direction(layer, cell, x, lengths, state0)``. The reverse
+    direction sees each sequence reversed within its length, so it starts at the last valid step."""
+    B, T = x.shape[:2]
+    D, k_state = layer.num_directions, layer.cells[0].state_size
+    rev = reverse_index(lengths, B, T, x.device) if D == 2 else None
+    finals: list[list[Tensor]] = [[] for _ in range(k_state)]
+    inp = x
+    for l in range(layer.num_layers):
+        outs = []
+        for d in range(D):
+            k = l * D + d
+            s0: State | None = None
+            if state is not None:
+                s0 = state[0][k] if k_state == 1 else tuple(s[k] for s in state)
+            xin = inp if d == 0 else _gather_time(inp, rev)  # type: ignore[arg-type]
+            y, s = direction(layer, layer.cells[k], xin, lengths, s0)
+            outs.append(y if d == 0 else _gather_time(y, rev))  # type: ignore[arg-type]
+            for i in range(k_state):
+                finals[i].append(s[i])
+        inp = outs[0] if D == 1 else torch.cat(outs, 2)  # (B, T, D*H)
+        if l < layer.num_layers - 1 and layer.dropout > 0:
+            inp = F.dropout(inp, layer.dropout, layer.training)
+    if lengths is not None:
+        valid = torch.arange(T, device=x.device).view(1, T, 1) < lengths.to(x.device).view(B, 1, 1)
+        inp = inp * valid
+    return inp, tuple(torch.stack(f, 0) for f in finals)
+
+
+def noisy_step(layer: Recurrent, cell: Cell, xp_t: Tensor, state: State, h_mask: Tensor | None,
+               w_hh: Tensor | None) -> tuple[Tensor, State]:
+    """One step of ``cell`` with zoneout applied to the new state (the output is the zoned ``h``)."""
+    y, new = cell.step_projected(xp_t, state, h_mask=h_mask, weight_hh=w_hh)
+    if layer.zoneout > 0:
+        new = zoneout(state, new, layer.zoneout, layer.training)
+        y = new if isinstance(new, Tensor) else new[0]
+    return y, new
+
+
+def step_noise(layer: Recurrent, cell: Cell, batch_size: int, like: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """The recurrent-dropout mask and the DropConnect'ed ``weight_hh`` for one forward (training only)."""
+    if not layer.training:
+        return None, None
+    h_mask = variational_mask(batch_size, cell.hidden_size, layer.recurrent_dropout, like)
+    w_hh = drop_weight(cell.weight_hh, layer.weight_drop) if layer.weight_drop > 0 else None  # type: ignore[arg-type]
+    return h_mask, w_hh
+
+
+def _as_tuple(state: State) -> States:
+    return (state,) if isinstance(state, Tensor) else tuple(state)
+
+
+def loop_direction(layer: Recurrent, cell: Cell, x: Tensor, lengths: Tensor | None,
+                   state: State | None) -> tuple[Tensor, States]:
+    """The generic loop: the input projection as one product, then ``step_projected`` per step."""
+    B = x.shape[0]
+    xp = cell.project_input(x)  # (B, T, G)
+    if state is None:
+        state = cell.initial_state(B, device=x.device, dtype=xp.dtype)
+    h_mask, w_hh = step_noise(layer, cell, B, xp)
+    ys, states = [], []
+    for xp_t in xp.unbind(1):  # unbind, not xp[:, t]: indexing makes backward quadratic in T
+        y, state = noisy_step(layer, cell, xp_t, state, h_mask, w_hh)
+        ys.append(y)
+        if lengths is not None:
+            states.append(_as_tuple(state))
+    out = torch.stack(ys, 1)  # (B, T, H)
+    if lengths is None:
+        return out, _as_tuple(state)
+    last = (lengths.to(x.device) - 1).view(B, 1, 1).expand(-1, 1, cell.hidden_size)
+    return out, tuple(torch.stack(s, 1).gather(1, last).squeeze(1) for s in zip(*states))
+
+
+def scan_direction(layer: Recurrent, cell: Cell, x: Tensor, lengths: Tensor | None,
+                   state: State | None) -> tuple[Tensor, States]:
+    out, final = cell.forward_sequence(x, state, lengths)  # type: ignore[operator]
+    return out, _as_tuple(final)
+
+
+class ScanBackend:
+    """The cell's own ``forward_sequence`` (the parallel scan of minGRU / minLSTM)."""
+
+    name = "scan"
+    summary = "the cell's parallel scan, forward_sequence"
+
+    def supports(self, layer: Recurrent) -> str | None:
+        if not all(callable(getattr(c, "forward_sequence", None)) for c in layer.cells):
+            return f"{type(layer.cells[0]).__name__} has no forward_sequence (no parallel scan)"
+        if layer.zoneout > 0:
+            return "zoneout makes the step non-linear in h, so it cannot be scanned"
+        return None
+
+    def run(self, layer: Recurrent, x: Tensor, lengths: Tensor | None,
+            state: States | None) -> tuple[Tensor, States]:
+        return run_stack(layer, x, lengths, state, scan_direction)
+
+
+class LoopBackend:
+    """The generic Python loop over time; runs every configuration."""
+
+    name = "loop"
+    summary = "the generic Python loop over time, input projection hoisted into one matrix product"
+
+    def supports(self, layer: Recurrent) -> str | None:
+        return None
+
+    def run(self, layer: Recurrent, x: Tensor, lengths: Tensor | None,
+            state: States | None) -> tuple[Tensor, States]:
+        return run_stack(layer, x, lengths, state, loop_direction)
+
+
+register_backend(TorchBackend(), 300)
+register_backend(ScanBackend(), 200)
+register_backend(LoopBackend(), 100)

@@ -1,0 +1,302 @@
+"""forecasting: ``Forecaster``, a window of a series -> its next ``horizon`` values.
+
+Column convention of ``batch.x`` ``(B, T, F)``: the first ``num_targets`` columns are the series to
+forecast, the rest are past covariates. Known-future covariates come in ``batch.future`` ``(B, H, C)``.
+
+Scaling (``scaling="instance"``, RevIN-like, Kim et al. 2022): every window is standardised by its
+own mean and std per column; the loss is computed on that scale and outputs are mapped back, so raw
+values (passengers, megawatts) can be passed and forecasts come back in the original units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.data.batch import Batch, lengths_to_mask
+from rnnkit.data.dataset import SequenceDataset
+from rnnkit.layers.pooling import last_valid_step
+from rnnkit.layers.recurrent import Recurrent
+from rnnkit.models.base import Model, ModelOutput
+
+STRATEGIES = ("direct", "autoregressive")
+HEADS = ("point", "gaussian", "quantile")
+_EPS = 1e-5
+
+
+@dataclass(frozen=True)
+class ForecasterConfig:
+    """``num_features``: F columns of x (targets first); ``num_targets``: K series forecast;
+    ``num_future``: C known-future covariates; ``point_loss``: ``mse`` or ``mae``; ``window``: when
+    set, ``forecast()`` reads the last ``window`` steps of a longer series."""
+
+    horizon: int
+    num_features: int = 1
+    num_targets: int = 1
+    num_future: int = 0
+    cell: str = "lstm"
+    strategy: str = "direct"
+    head: str = "point"
+    point_loss: str = "mse"
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    hidden_size: int = 64
+    num_layers: int = 1
+    dropout: float = 0.0
+    scaling: str = "instance"
+    window: int | None = None
+
+
+class Forecaster(Model):
+    """Recurrent forecaster with a ``direct`` or ``autoregressive`` strategy and a point, Gaussian or
+    quantile head.
+
+    Args: the fields of :class:`ForecasterConfig`.
+
+    Shape: ``batch.x`` ``(B, T, F)`` float, ``batch.y`` ``(B, H)`` or ``(B, H, K)``,
+    ``batch.future`` ``(B, H, C)``. Returns ``ModelOutput(loss, predictions (B, H) or (B, H, K))`` in
+    the batch's units; ``extras``: ``mean``/``std`` (gaussian) or ``quantiles`` ``(..., Q)``.
+
+    Example:
+        >>> model = Forecaster(horizon=6)
+        >>> model.forecast(torch.sin(torch.arange(48.0) / 3) * 100 + 500).shape
+        torch.Size([6])
+    """
+
+    config_class = ForecasterConfig
+
+    def __init__(self, *, horizon: int, num_features: int = 1, num_targets: int = 1, num_future: int = 0,
+                 cell: str = "lstm", strategy: str = "direct", head: str = "point", point_loss: str = "mse",
+                 quantiles: tuple[float, ...] = (0.1, 0.5, 0.9), hidden_size: int = 64, num_layers: int = 1,
+                 dropout: float = 0.0, scaling: str = "instance", window: int | None = None) -> None:
+        super().__init__()
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if num_features < 1 or not 1 <= num_targets <= num_features:
+            raise ValueError(f"need 1 <= num_targets <= num_features, got {num_targets} and {num_features}")
+        if num_future < 0:
+            raise ValueError(f"num_future must be >= 0, got {num_future}")
+        for name, value, allowed in (("strategy", strategy, STRATEGIES), ("head", head, HEADS),
+                                     ("point_loss", point_loss, ("mse", "mae")),
+                                     ("scaling", scaling, ("instance", "none"))):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        quantiles = tuple(float(q) for q in quantiles)
+        if head == "quantile" and (not quantiles or any(not 0.0 < q < 1.0 for q in quantiles)):
+            raise ValueError(f"quantiles must be a non-empty list of values in (0, 1), got {quantiles}")
+        self.config = ForecasterConfig(horizon, num_features, num_targets, num_future, cell, strategy, head,
+                                       point_loss, quantiles, hidden_size, num_layers, dropout, scaling, window)
+        self.num_params = {"point": 1, "gaussian": 2, "quantile": len(quantiles)}[head]
+        K, P, H = num_targets, self.num_params, horizon
+        self.enc_proj = nn.Linear(num_features, hidden_size)
+        self.rnn = Recurrent(cell, hidden_size, hidden_size, num_layers=num_layers, dropout=dropout)
+        self.drop = nn.Dropout(dropout)
+        if strategy == "direct":
+            self.head = nn.Linear(hidden_size + H * num_future, H * K * P)
+        else:
+            self.dec_proj = nn.Linear(K + num_future, hidden_size)
+            self.head = nn.Linear(hidden_size, K * P)
+        self.register_buffer("q", torch.tensor(quantiles), persistent=False)
+
+    # -- scaling -----------------------------------------------------------------------------------
+    def _stats(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Per-window, per-column mean and std over valid steps: two ``(B, 1, F)`` tensors."""
+        if self.config.scaling == "none":
+            return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
+        m = (torch.ones_like(x[..., 0]) if lengths is None else lengths_to_mask(lengths, x.shape[1]).to(x))
+        m = m.unsqueeze(-1)  # (B, T, 1)
+        n = m.sum(1, keepdim=True)
+        mean = (x * m).sum(1, keepdim=True) / n
+        var = ((x - mean) ** 2 * m).sum(1, keepdim=True) / n
+        return mean, (var + _EPS).sqrt()
+
+    def _check(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        cfg, x = self.config, batch.x
+        if x is None or not x.is_floating_point() or x.dim() != 3 or x.shape[-1] != cfg.num_features:
+            got = None if x is None else (tuple(x.shape), x.dtype)
+            raise ValueError(f"Forecaster expects x of shape (B, T, {cfg.num_features}) float (targets first, "
+                             f"then past covariates), got {got}; set num_features to match the data")
+        if torch.isnan(x).any():
+            rows = torch.isnan(x).flatten(1).any(1).nonzero().flatten().tolist()
+            raise ValueError(f"NaN in the input window of batch items {rows[:10]}; fill or drop missing values")
+        future = batch.future
+        if cfg.num_future:
+            if future is None or tuple(future.shape[1:]) != (cfg.horizon, cfg.num_future):
+                raise ValueError(f"this model needs batch.future of shape (B, {cfg.horizon}, {cfg.num_future}), "
+                                 f"got {None if future is None else tuple(future.shape)}")
+            if torch.isnan(future).any():
+                raise ValueError("NaN in batch.future (known-future covariates)")
+        return x, future if cfg.num_future else None
+
+    # -- the network -------------------------------------------------------------------------------
+    def _params(self, raw: Tensor) -> Tensor:
+        """Head output ``(..., K*P)`` -> ``(..., K, P)``; Gaussian std made positive."""
+        p = raw.unflatten(-1, (self.config.num_targets, self.num_params))
+        if self.config.head == "gaussian":
+            p = torch.stack([p[..., 0], F.softplus(p[..., 1]) + 1e-3], dim=-1)
+        return p
+
+    def _point(self, p: Tensor) -> Tensor:
+        """``(..., K, P)`` -> the point value ``(..., K)``: mean, or the quantile nearest 0.5."""
+        if self.config.head == "quantile":
+            return p[..., int((self.q - 0.5).abs().argmin())]
+        return p[..., 0]
+
+    def _run(self, x_s: Tensor, lengths: Tensor | None, future: Tensor | None,
+             choose: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        """Scaled window ``(B, T, F)`` -> scaled parameters ``(B, H, K, P)``. ``choose`` picks the value
+        fed back in the autoregressive rollout (default: the point forecast)."""
+        cfg = self.config
+        outputs, state = self.rnn(self.enc_proj(x_s), lengths)  # (B, T, H)
+        if cfg.strategy == "direct":
+            z = last_valid_step(outputs, lengths)  # (B, hidden)
+            if future is not None:
+                z = torch.cat([z, future.flatten(1)], dim=-1)
+            return self._params(self.head(self.drop(z)).unflatten(-1, (cfg.horizon, -1)))
+        prev = last_valid_step(x_s[..., : cfg.num_targets], lengths)  # (B, K)
+        steps = future.unbind(1) if future is not None else [None] * cfg.horizon
+        params = []
+        for f_t in steps:
+            inp = prev if f_t is None else torch.cat([prev, f_t], dim=-1)
+            y_t, state = self.rnn.step(self.dec_proj(inp), state)
+            p = self._params(self.head(self.drop(y_t)))  # (B, K, P)
+            params.append(p)
+            prev = (choose or self._point)(p)
+        return torch.stack(params, dim=1)  # (B, H, K, P)
+
+    def _loss(self, p: Tensor, y_s: Tensor) -> Tensor:
+        head = self.config.head
+        if head == "point":
+            return F.mse_loss(p[..., 0], y_s) if self.config.point_loss == "mse" else F.l1_loss(p[..., 0], y_s)
+        if head == "gaussian":
+            return F.gaussian_nll_loss(p[..., 0], y_s, p[..., 1] ** 2, full=True)
+        err = y_s.unsqueeze(-1) - p  # (B, H, K, Q); pinball loss
+        return torch.maximum(self.q * err, (self.q - 1) * err).mean()
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        cfg = self.config
+        x, future = self._check(batch)
+        mean, std = self._stats(x, batch.lengths)  # (B, 1, F)
+        p = self._run((x - mean) / std, batch.lengths, future)  # (B, H, K, P) scaled
+        m_k, s_k = mean[..., : cfg.num_targets].unsqueeze(-1), std[..., : cfg.num_targets].unsqueeze(-1)
+        squeeze = (lambda t: t.squeeze(2)) if cfg.num_targets == 1 else (lambda t: t)
+        pred = squeeze(self._point(p) * s_k[..., 0] + m_k[..., 0])  # (B, H[, K]) original units
+        extras: dict[str, Any] = {}
+        if cfg.head == "gaussian":
+            extras = {"mean": pred, "std": squeeze(p[..., 1] * s_k[..., 0])}
+        elif cfg.head == "quantile":
+            extras = {"quantiles": squeeze(p * s_k + m_k)}
+        loss = None
+        if batch.y is not None:
+            y = batch.y
+            if not y.is_floating_point() or y.numel() != x.shape[0] * cfg.horizon * cfg.num_targets:
+                raise ValueError(f"batch.y must be (B, {cfg.horizon}) or (B, {cfg.horizon}, {cfg.num_targets}) "
+                                 f"float, got {tuple(y.shape)} {y.dtype}")
+            y_s = (y.reshape(x.shape[0], cfg.horizon, cfg.num_targets) - m_k[..., 0]) / s_k[..., 0]
+            loss = self._loss(p, y_s)
+        return ModelOutput(loss=loss, predictions=pred, extras=extras)
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> Tensor:
+        """Point forecasts ``(B, H)`` or ``(B, H, K)`` in the batch's units."""
+        out = self.forward(Batch(x=batch.x, lengths=batch.lengths, future=batch.future))
+        assert out.predictions is not None
+        return out.predictions
+
+    @torch.no_grad()
+    def sample(self, batch: Batch, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` sample paths ``(n, B, H[, K])`` in original units (Gaussian head). The autoregressive
+        strategy feeds each path's own samples back; the direct one samples each step independently."""
+        cfg = self.config
+        if cfg.head != "gaussian":
+            raise ValueError(f"sample() needs head='gaussian', this model has head={cfg.head!r}")
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        x, future = self._check(batch)
+        B = x.shape[0]
+        rep = (lambda t: None if t is None else t.repeat(n, *([1] * (t.dim() - 1))))
+        x, lengths, future = rep(x), rep(batch.lengths), rep(future)
+        assert x is not None
+        mean, std = self._stats(x, lengths)
+
+        fed: list[Tensor] = []
+
+        def draw(p: Tensor) -> Tensor:
+            noise = torch.randn(p[..., 0].shape, generator=generator, device=p.device, dtype=p.dtype)
+            fed.append(p[..., 0] + p[..., 1] * noise)
+            return fed[-1]
+
+        p = self._run((x - mean) / std, lengths, future, choose=draw)  # (n*B, H, K, 2)
+        # autoregressive: the path is what was fed back; direct: each step drawn independently
+        paths = torch.stack(fed, dim=1) if cfg.strategy == "autoregressive" else draw(p)  # (n*B, H, K)
+        paths = paths * std[..., : cfg.num_targets] + mean[..., : cfg.num_targets]  # (n*B, H, K)
+        paths = paths.view(n, B, cfg.horizon, cfg.num_targets)
+        return paths.squeeze(-1) if cfg.num_targets == 1 else paths
+
+    @torch.no_grad()
+    def forecast(self, series: Tensor | np.ndarray, horizon: int | None = None, *,
+                 future: Tensor | np.ndarray | None = None) -> Tensor | np.ndarray:
+        """Forecast the next ``horizon`` values of a raw series, in its own units.
+
+        Args:
+            series: ``(T,)`` (univariate) or ``(T, F)``; the last ``config.window`` steps are used
+                when the model has a window. numpy in -> numpy out.
+            horizon: 1 <= horizon <= ``config.horizon`` (default: ``config.horizon``).
+            future: known-future covariates ``(config.horizon, C)`` when the model uses them.
+
+        Returns:
+            ``(horizon,)`` or ``(horizon, K)``.
+        """
+        cfg = self.config
+        horizon = cfg.horizon if horizon is None else int(horizon)
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if horizon > cfg.horizon:
+            raise ValueError(f"this model forecasts at most {cfg.horizon} steps, asked for {horizon}; "
+                             f"train with horizon={horizon} or forecast in chunks")
+        is_numpy = isinstance(series, np.ndarray)
+        x = torch.as_tensor(np.asarray(series) if is_numpy else series, dtype=torch.float32, device=self.device)
+        if x.dim() == 1:
+            x = x.unsqueeze(-1)
+        if x.dim() != 2 or x.shape[-1] != cfg.num_features or x.shape[0] < 1:
+            raise ValueError(f"series must be (T,) or (T, {cfg.num_features}) with T >= 1 "
+                             f"(this model reads {cfg.num_features} features), got {tuple(x.shape)}")
+        if cfg.window is not None:
+            x = x[-cfg.window:]
+        f = None if future is None else torch.as_tensor(np.asarray(future), dtype=torch.float32,
+                                                        device=self.device).unsqueeze(0)
+        was_training = self.training
+        self.eval()
+        try:
+            pred = self.forward(Batch(x=x.unsqueeze(0), future=f)).predictions
+        finally:
+            self.train(was_training)
+        assert pred is not None
+        out = pred[0, :horizon]
+        return out.cpu().numpy() if is_numpy else out
+
+    @classmethod
+    def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> Forecaster:
+        """Reads ``horizon``, ``window``, ``num_features`` and ``num_targets`` from the dataset info and
+        ``num_future`` from the first training item's ``future``."""
+        info = dataset.info
+        first = dataset.train[0] if len(dataset.train) else None
+        if "horizon" not in hyper:
+            if info.horizon is None:
+                raise ValueError(f"dataset {info.name!r} gives no horizon; pass horizon=")
+            hyper["horizon"] = info.horizon
+        if "num_features" not in hyper:
+            if info.num_features is not None:
+                hyper["num_features"] = info.num_features
+            elif first is not None and first.x is not None:
+                hyper["num_features"] = int(first.x.shape[-1]) if first.x.dim() == 2 else 1
+        hyper.setdefault("num_targets", info.num_targets or 1)
+        hyper.setdefault("window", info.window)
+        if "num_future" not in hyper and first is not None and first.future is not None:
+            hyper["num_future"] = int(first.future.shape[-1])
+        return cls(**hyper)

@@ -1,0 +1,128 @@
+"""Save a model to a folder and rebuild it from that folder alone.
+
+``model.safetensors`` holds the weights; its header holds the model's class name, the module that
+defines it, and its config (JSON), so ``load_model`` needs nothing else::
+
+    model.save("runs/vowels")                  # -> runs/vowels/model.safetensors
+    model = load_model("runs/vowels")          # same class, config and weights
+
+The class is looked up in ``MODELS`` (every Model subclass registers itself); when it is not
+there yet its module is imported first. A missing or corrupt file raises ``ValueError`` naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import tempfile
+import typing
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnkit.models.base import MODELS, Model
+
+WEIGHTS = "model.safetensors"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"model config value {value!r} ({type(value).__name__}) cannot be written as JSON; "
+                    "configs must hold plain numbers, strings, lists and dicts")
+
+
+def model_header(model: Model) -> dict[str, str]:
+    """The safetensors metadata that identifies a model: class, module and JSON config."""
+    cls = type(model)
+    config = _jsonable(model.config_dict())
+    return {"rnnkit_model": json.dumps({"class": cls.__name__, "module": cls.__module__, "config": config})}
+
+
+def save_model(model: Model, directory: str | Path) -> Path:
+    """Write ``directory/model.safetensors`` atomically (weights + class + config); returns its path."""
+    from safetensors.torch import save_model as st_save_model
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / WEIGHTS
+    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        st_save_model(model, tmp, metadata=model_header(model))  # handles tied weights
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _model_class(name: str, module: str | None) -> type[Model]:
+    if name not in MODELS:
+        importlib.import_module("rnnkit.models")
+        if name not in MODELS and module:
+            try:
+                importlib.import_module(module)
+            except ImportError as e:
+                raise ValueError(f"model class {name!r} is defined in {module!r}, which cannot be imported: {e}") from e
+    if name not in MODELS:
+        raise ValueError(f"unknown model class {name!r}; known: {sorted(MODELS)}")
+    return MODELS[name]
+
+
+def _typed_config(cls: type[Model], config: dict[str, Any]) -> Any:
+    """JSON gives lists where the config declares tuples; give tuples back so the frozen config is hashable."""
+    config_class = getattr(cls, "config_class", None)
+    if config_class is None or not dataclasses.is_dataclass(config_class):
+        return config
+    try:
+        hints = typing.get_type_hints(config_class)
+    except Exception:  # forward references that cannot be resolved: keep the JSON types
+        hints = {}
+    out = dict(config)
+    for f in dataclasses.fields(config_class):
+        if isinstance(out.get(f.name), list) and "tuple" in str(hints.get(f.name, f.type)).lower():
+            out[f.name] = tuple(out[f.name])
+    return out
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The class/module/config header of a ``model.safetensors``; ValueError if missing or corrupt."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise ValueError(f"no model at {path}: expected a folder written by model.save() or the Trainer")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as e:
+        raise ValueError(f"{path} is corrupt or not a safetensors file ({e})") from e
+    if "rnnkit_model" not in metadata:
+        raise ValueError(f"{path} has no rnnkit model header (class and config); it was not written by rnnkit")
+    return json.loads(metadata["rnnkit_model"])
+
+
+def load_model(directory: str | Path, *, device: str | torch.device = "cpu") -> Model:
+    """Rebuild a model saved by :func:`save_model` (a folder, or the ``.safetensors`` file itself)."""
+    from safetensors.torch import load_model as st_load_model
+
+    path = Path(directory)
+    if path.is_dir() or not path.suffix:
+        path = path / WEIGHTS
+    header = read_header(path)
+    cls = _model_class(header["class"], header.get("module"))
+    model = cls.from_config(_typed_config(cls, header["config"]))
+    try:
+        missing, unexpected = st_load_model(model, str(path), strict=True, device=str(device))
+    except Exception as e:
+        raise ValueError(f"{path}: the weights do not fit a {cls.__name__} with the stored config ({e})") from e
+    model.to(device)
+    model.eval()
+    return model

@@ -1,0 +1,151 @@
+"""many-to-one: ``SequenceClassifier``, a sequence -> one class (or one value for regression).
+
+encoder (embed token ids / project features) -> ``Recurrent`` -> masked pooling -> linear head -> loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.data.batch import Batch
+from rnnkit.data.dataset import SequenceDataset
+from rnnkit.layers.inputs import InputEncoder
+from rnnkit.layers.pooling import SequencePooling
+from rnnkit.layers.recurrent import Recurrent
+from rnnkit.models.base import Model, ModelOutput
+from rnnkit.models.one_to_one import REGRESSION_LOSSES, check_task, classification_loss, regression_loss
+
+
+@dataclass(frozen=True)
+class SequenceClassifierConfig:
+    """``num_outputs``: classes (classification) or target columns (regression). Give exactly one of
+    ``num_features`` (float inputs ``(B, T, F)``) or ``vocab_size`` (token ids ``(B, T)``).
+    ``embed_dim``: embedding size for tokens; for features a projection size, or None to feed them
+    as they are. ``pooling``: ``last``, ``mean``, ``max`` or ``attention``."""
+
+    num_outputs: int
+    cell: str = "lstm"
+    task: str = "classification"
+    num_features: int | None = None
+    vocab_size: int | None = None
+    embed_dim: int | None = 64
+    hidden_size: int = 64
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    pooling: str = "last"
+    class_weights: tuple[float, ...] | None = None
+    label_smoothing: float = 0.0
+    regression_loss: str = "mse"
+
+
+class SequenceClassifier(Model):
+    """Classify (or regress) a whole sequence from its recurrent outputs.
+
+    Args: the fields of :class:`SequenceClassifierConfig`.
+
+    Shape: ``batch.x`` ``(B, T)`` int64 or ``(B, T, F)`` float with ``batch.lengths`` ``(B,)``
+    (right padding); ``batch.y`` ``(B,)`` class ids, or ``(B,)`` / ``(B, K)`` floats for regression.
+    Returns ``ModelOutput(loss, logits (B, C))`` or ``ModelOutput(loss, predictions (B,) / (B, K))``;
+    ``extras["attention"]`` ``(B, T)`` with attention pooling.
+
+    Example:
+        >>> model = SequenceClassifier(num_outputs=2, cell="gru", num_features=3, embed_dim=None)
+        >>> model(Batch(x=torch.randn(4, 7, 3), lengths=torch.tensor([7, 5, 2, 1]))).logits.shape
+        torch.Size([4, 2])
+    """
+
+    config_class = SequenceClassifierConfig
+
+    def __init__(self, *, num_outputs: int, cell: str = "lstm", task: str = "classification",
+                 num_features: int | None = None, vocab_size: int | None = None, embed_dim: int | None = 64,
+                 hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False,
+                 dropout: float = 0.0, pooling: str = "last", class_weights: tuple[float, ...] | None = None,
+                 label_smoothing: float = 0.0, regression_loss: str = "mse") -> None:
+        super().__init__()
+        check_task(task, num_outputs)
+        if regression_loss not in REGRESSION_LOSSES:
+            raise ValueError(f"regression_loss must be one of {REGRESSION_LOSSES}, got {regression_loss!r}")
+        if class_weights is not None and len(class_weights) != num_outputs:
+            raise ValueError(f"class_weights has {len(class_weights)} entries for {num_outputs} classes")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.config = SequenceClassifierConfig(
+            num_outputs, cell, task, num_features, vocab_size, embed_dim, hidden_size, num_layers,
+            bidirectional, dropout, pooling, None if class_weights is None else tuple(class_weights),
+            label_smoothing, regression_loss)
+        self.encoder = InputEncoder(num_features=num_features, vocab_size=vocab_size, embed_dim=embed_dim,
+                                    dropout=dropout)
+        self.rnn = Recurrent(cell, self.encoder.output_size, hidden_size, num_layers=num_layers,
+                             bidirectional=bidirectional, dropout=dropout)
+        self.pool = SequencePooling(pooling, self.rnn.output_size, bidirectional=bidirectional)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(self.rnn.output_size, num_outputs)
+
+    def encode(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        """The pooled sequence vector ``(B, D*H)`` and the attention weights ``(B, T)`` (or None)."""
+        if batch.x is None:
+            raise ValueError("SequenceClassifier needs batch.x (token ids (B, T) or features (B, T, F))")
+        lengths = batch.lengths
+        if lengths is not None and lengths.shape != batch.x.shape[:1]:
+            raise ValueError(f"batch.lengths must be ({batch.x.shape[0]},), got {tuple(lengths.shape)}")
+        outputs = self.rnn(self.encoder(batch.x), lengths).outputs  # (B, T, D*H)
+        pooled = self.pool(outputs, lengths)
+        return pooled.vector, pooled.weights
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        vector, weights = self.encode(batch)
+        out = self.head(self.dropout(vector))  # (B, num_outputs)
+        extras: dict[str, Any] = {} if weights is None else {"attention": weights}
+        cfg = self.config
+        if cfg.task == "classification":
+            loss = None if batch.y is None else classification_loss(
+                out, batch.y, class_weights=cfg.class_weights, label_smoothing=cfg.label_smoothing)
+            return ModelOutput(loss=loss, logits=out, extras=extras)
+        pred = out.squeeze(-1) if cfg.num_outputs == 1 else out
+        loss = None if batch.y is None else regression_loss(pred, batch.y, kind=cfg.regression_loss)
+        return ModelOutput(loss=loss, predictions=pred, extras=extras)
+
+    @torch.no_grad()
+    def predict_proba(self, batch: Batch) -> Tensor:
+        """Class probabilities ``(B, C)``, each row summing to 1 (classification only)."""
+        if self.config.task != "classification":
+            raise ValueError("predict_proba is for task='classification'; use predict for regression")
+        logits = self.forward(Batch(x=batch.x, lengths=batch.lengths)).logits
+        assert logits is not None
+        return logits.softmax(-1)
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> Tensor:
+        """Class ids ``(B,)`` or regression values ``(B,)`` / ``(B, K)``."""
+        out = self.forward(Batch(x=batch.x, lengths=batch.lengths))
+        if out.logits is not None:
+            return out.logits.argmax(-1)
+        assert out.predictions is not None
+        return out.predictions
+
+    @classmethod
+    def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> SequenceClassifier:
+        """Token inputs get an embedding of ``len(info.input_vocab)``; feature inputs read
+        ``info.num_features``; classification reads ``info.classes``, regression ``info.num_targets``."""
+        info = dataset.info
+        if "num_features" not in hyper and "vocab_size" not in hyper:
+            if info.input_kind == "tokens":
+                if info.input_vocab is None:
+                    raise ValueError(f"dataset {info.name!r} has token inputs but no input_vocab")
+                hyper["vocab_size"] = len(info.input_vocab)
+            elif info.num_features is not None:
+                hyper["num_features"] = info.num_features
+            else:
+                raise ValueError(f"dataset {info.name!r} gives neither input_vocab nor num_features")
+        task = hyper.setdefault("task", "regression" if info.task == "regression" else "classification")
+        if "num_outputs" not in hyper:
+            n = info.num_classes if task == "classification" else (info.num_targets or 1)
+            if n is None:
+                raise ValueError(f"dataset {info.name!r} lists no classes; pass num_outputs=")
+            hyper["num_outputs"] = n
+        return cls(**hyper)

@@ -1,0 +1,359 @@
+"""one-to-many: ``ConditionedGenerator`` (a condition -> a sequence, e.g. image captioning) and
+``LanguageModel`` (the unconditioned case that continues a prompt).
+
+Both are decoders for :mod:`rnnkit.decoding`: ``step(tokens, state) -> (log_probs, state)`` and
+``reorder(state, index)``, so ``greedy``, ``sample`` and ``beam_search`` run on them unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.data.batch import Batch, lengths_to_mask
+from rnnkit.data.dataset import SequenceDataset
+from rnnkit.decoding import Generated, beam_search, greedy, sample
+from rnnkit.layers.conv_encoder import ConvEncoder
+from rnnkit.layers.inputs import InputEncoder
+from rnnkit.layers.recurrent import Recurrent
+from rnnkit.models.base import Model, ModelOutput
+
+CONDITIONING = ("init", "input", "both")
+_METHODS = {"greedy": greedy, "sample": sample, "beam": beam_search, "beam_search": beam_search}
+RNNState = Tensor | tuple[Tensor, Tensor]
+
+
+class DecoderState(NamedTuple):
+    """What a generator carries between steps (every tensor has the batch on the dimension noted)."""
+
+    rnn: RNNState | None  # h (L, B, H) or (h, c); None = zeros
+    context: Tensor | None = None  # (B, E) condition fed at every step
+    pending: Tensor | None = None  # (B, V) log-probs of the next token, already known (a prompt's end)
+
+
+def _select(state: RNNState | None, index: Tensor) -> RNNState | None:
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return (state[0].index_select(1, index), state[1].index_select(1, index))
+    return state.index_select(1, index)
+
+
+def _token_targets_loss(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """Mean cross-entropy over valid target positions (padding ignored)."""
+    V = logits.shape[-1]
+    if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= V):
+        raise ValueError(f"target token id out of range [0, {V}): min {int(targets.min())}, "
+                         f"max {int(targets.max())}; was the data encoded with another vocabulary?")
+    nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, L)
+    return (nll * mask).sum() / mask.sum().clamp(min=1)
+
+
+class _TokenDecoder(nn.Module):
+    """Embedding -> Recurrent -> vocabulary head, one step at a time (shared by both generators)."""
+
+    embed: InputEncoder
+    rnn: Recurrent
+    head: nn.Linear
+    config: Any
+
+    def _build(self, vocab_size: int, cell: str, embed_dim: int, context_size: int, hidden_size: int,
+               num_layers: int, dropout: float, tie_weights: bool) -> None:
+        if tie_weights and embed_dim != hidden_size:
+            raise ValueError(f"tie_weights needs embed_dim == hidden_size, got {embed_dim} and {hidden_size}")
+        self.embed = InputEncoder(vocab_size=vocab_size, embed_dim=embed_dim, dropout=dropout)
+        self.rnn = Recurrent(cell, embed_dim + context_size, hidden_size, num_layers=num_layers,
+                             dropout=dropout)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, vocab_size)
+        if tie_weights:
+            self.head.weight = self.embed.embed.weight  # type: ignore[assignment]
+
+    def _inputs(self, tokens: Tensor, context: Tensor | None) -> Tensor:
+        x = self.embed(tokens)  # (B, T, E)
+        if context is not None:
+            x = torch.cat([x, context.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
+        return x
+
+    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """One decoding step: previous tokens ``(B,)`` -> ``(log_probs (B, V), state)``."""
+        if state.pending is not None:  # the prompt already gave the next distribution
+            return state.pending, DecoderState(state.rnn, state.context, None)
+        x_t = self._inputs(tokens.unsqueeze(1), state.context).squeeze(1)  # (B, E + C)
+        y_t, rnn = self.rnn.step(x_t, state.rnn)
+        return self.head(self.drop(y_t)).log_softmax(-1), DecoderState(rnn, state.context, None)
+
+    def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
+        """Keep / repeat batch entries of ``state`` by a ``(B',)`` index."""
+        sel = (lambda t: None if t is None else t.index_select(0, index))
+        return DecoderState(_select(state.rnn, index), sel(state.context), sel(state.pending))
+
+    def batch_size(self, state: DecoderState) -> int:
+        for t in (state.context, state.pending):
+            if t is not None:
+                return int(t.shape[0])
+        if state.rnn is None:
+            raise ValueError("cannot tell the batch size of an empty decoder state")
+        h = state.rnn[0] if isinstance(state.rnn, tuple) else state.rnn
+        return int(h.shape[1])
+
+    def _decode(self, state: DecoderState, method: str, max_length: int, **kwargs: Any) -> Generated:
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
+        if max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return _METHODS[method](self, state, bos=self.config.bos, eos=self.config.eos,
+                                        max_length=max_length, **kwargs)
+        finally:
+            self.train(was_training)
+
+
+@dataclass(frozen=True)
+class ConditionedGeneratorConfig:
+    """``cond_shape``: ``(E,)`` for a vector condition or ``(C, H, W)`` for an image (read by a
+    :class:`ConvEncoder`); ``conditioning``: ``"init"`` (sets the initial state), ``"input"`` (fed
+    at every step) or ``"both"``; ``cond_size``: size of the encoded condition."""
+
+    vocab_size: int
+    cond_shape: tuple[int, ...]
+    cell: str = "lstm"
+    conditioning: str = "init"
+    cond_size: int = 64
+    embed_dim: int = 32
+    hidden_size: int = 64
+    num_layers: int = 1
+    dropout: float = 0.0
+    conv_channels: tuple[int, ...] = (16, 32)
+    tie_weights: bool = False
+    bos: int = 2
+    eos: int = 3
+    max_length: int = 30
+
+
+class ConditionedGenerator(_TokenDecoder, Model):
+    """Generate a token sequence from one condition (a vector, or an image through a small CNN).
+
+    Args: the fields of :class:`ConditionedGeneratorConfig`.
+
+    Shape: ``batch.cond`` ``(B, *cond_shape)`` float; ``batch.y`` ``(B, L)`` token ids without bos
+    and ending with eos, ``batch.y_lengths`` ``(B,)``. Teacher forcing feeds ``[bos] + y[:-1]``.
+    Returns ``ModelOutput(loss, logits (B, L, V))``.
+
+    Example:
+        >>> gen = ConditionedGenerator(vocab_size=10, cond_shape=(5,))
+        >>> gen.generate(torch.randn(2, 5), max_length=6).tokens.shape[:2]
+        torch.Size([2, 1])
+    """
+
+    config_class = ConditionedGeneratorConfig
+
+    def __init__(self, *, vocab_size: int, cond_shape: tuple[int, ...], cell: str = "lstm",
+                 conditioning: str = "init", cond_size: int = 64, embed_dim: int = 32, hidden_size: int = 64,
+                 num_layers: int = 1, dropout: float = 0.0, conv_channels: tuple[int, ...] = (16, 32),
+                 tie_weights: bool = False, bos: int = 2, eos: int = 3, max_length: int = 30) -> None:
+        super().__init__()
+        cond_shape = tuple(cond_shape)
+        if conditioning not in CONDITIONING:
+            raise ValueError(f"conditioning must be one of {CONDITIONING}, got {conditioning!r}")
+        if len(cond_shape) not in (1, 3):
+            raise ValueError(f"cond_shape must be (E,) for vectors or (C, H, W) for images, got {cond_shape}")
+        self.config = ConditionedGeneratorConfig(
+            vocab_size, cond_shape, cell, conditioning, cond_size, embed_dim, hidden_size, num_layers,
+            dropout, tuple(conv_channels), tie_weights, bos, eos, max_length)
+        self.cond_encoder: nn.Module = (
+            nn.Linear(cond_shape[0], cond_size) if len(cond_shape) == 1
+            else ConvEncoder(cond_shape[0], cond_size, channels=conv_channels))
+        feed = conditioning in ("input", "both")
+        self._build(vocab_size, cell, embed_dim, cond_size if feed else 0, hidden_size, num_layers, dropout,
+                    tie_weights)
+        self.num_states = 2 if cell == "lstm" else 1
+        self.init_proj = (nn.Linear(cond_size, num_layers * hidden_size * self.num_states)
+                          if conditioning in ("init", "both") else None)
+
+    def init_state(self, cond: Tensor) -> DecoderState:
+        """Encode the condition ``(B, *cond_shape)`` into the decoder's starting state."""
+        shape = self.config.cond_shape
+        if cond is None or not cond.is_floating_point() or tuple(cond.shape[1:]) != shape:
+            got = None if cond is None else (tuple(cond.shape), cond.dtype)
+            raise ValueError(f"ConditionedGenerator expects cond of shape (B, {', '.join(map(str, shape))}) "
+                             f"float, got {got}")
+        c = torch.tanh(self.cond_encoder(cond))  # (B, cond_size)
+        rnn: RNNState | None = None
+        if self.init_proj is not None:
+            B, L, H = c.shape[0], self.config.num_layers, self.config.hidden_size
+            parts = self.init_proj(c).view(B, self.num_states, L, H).permute(1, 2, 0, 3)  # (S, L, B, H)
+            h = torch.tanh(parts[0]).contiguous()
+            rnn = (h, parts[1].contiguous()) if self.num_states == 2 else h
+        return DecoderState(rnn, c if self.config.conditioning != "init" else None)
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        if batch.cond is None or batch.y is None:
+            raise ValueError("ConditionedGenerator.forward needs batch.cond and batch.y (token ids ending with "
+                             "eos, with y_lengths); to generate without targets call generate(cond)")
+        y = batch.y
+        if y.is_floating_point() or y.dim() != 2:
+            raise ValueError(f"batch.y must be (B, L) int64 token ids, got {tuple(y.shape)} {y.dtype}")
+        state = self.init_state(batch.cond)
+        bos = torch.full_like(y[:, :1], self.config.bos)
+        inputs = torch.cat([bos, y[:, :-1]], dim=1)  # (B, L)
+        outputs = self.rnn(self._inputs(inputs, state.context), batch.y_lengths, state.rnn).outputs
+        logits = self.head(self.drop(outputs))  # (B, L, V)
+        mask = batch.y_mask() if batch.y_lengths is not None else torch.ones_like(y, dtype=torch.bool)
+        return ModelOutput(loss=_token_targets_loss(logits, y, mask), logits=logits)
+
+    def generate(self, cond: Tensor, *, method: str = "greedy", max_length: int | None = None,
+                 **kwargs: Any) -> Generated:
+        """Generate from conditions ``(B, *cond_shape)`` with ``greedy``, ``sample`` or ``beam``;
+        extra keywords go to the decoding function (``temperature``, ``beam_size``, ``n_best`` ...)."""
+        state = self.init_state(cond)
+        return self._decode(state, method, max_length or self.config.max_length, **kwargs)
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> Generated:
+        if batch.cond is None:
+            raise ValueError("ConditionedGenerator.predict needs batch.cond")
+        return self.generate(batch.cond)
+
+    @classmethod
+    def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> ConditionedGenerator:
+        """Reads ``info.output_vocab`` and ``info.cond_shape`` (or the first training item's cond)."""
+        info = dataset.info
+        if "vocab_size" not in hyper:
+            if info.output_vocab is None:
+                raise ValueError(f"dataset {info.name!r} has no output_vocab; pass vocab_size=")
+            hyper["vocab_size"] = len(info.output_vocab)
+        if "cond_shape" not in hyper:
+            first = dataset.train[0].cond if len(dataset.train) else None
+            shape = info.cond_shape or (None if first is None else tuple(first.shape))
+            if shape is None:
+                raise ValueError(f"dataset {info.name!r} gives no cond_shape; pass cond_shape=")
+            hyper["cond_shape"] = tuple(shape)
+        return cls(**hyper)
+
+
+@dataclass(frozen=True)
+class LanguageModelConfig:
+    vocab_size: int
+    cell: str = "lstm"
+    embed_dim: int = 64
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.0
+    tie_weights: bool = False
+    bos: int = 2
+    eos: int = 3
+
+
+class LanguageModel(_TokenDecoder, Model):
+    """A recurrent language model (char- or token-level) that continues a prompt.
+
+    Batch: ``x`` token ids ``(B, T)`` with ``lengths``; ``y`` the next tokens ``(B, T)`` (aligned
+    with ``x``). When ``y`` is None the shift is done here: inputs ``x[:, :-1]``, targets ``x[:, 1:]``.
+    Returns ``ModelOutput(loss, logits (B, T, V))`` (``T - 1`` when shifted here).
+
+    Example:
+        >>> lm = LanguageModel(vocab_size=20)
+        >>> out = lm.generate(torch.tensor([4, 5, 6]), max_length=10)
+        >>> out.tokens.shape[:2]
+        torch.Size([1, 1])
+    """
+
+    config_class = LanguageModelConfig
+
+    def __init__(self, *, vocab_size: int, cell: str = "lstm", embed_dim: int = 64, hidden_size: int = 128,
+                 num_layers: int = 1, dropout: float = 0.0, tie_weights: bool = False, bos: int = 2,
+                 eos: int = 3) -> None:
+        super().__init__()
+        self.config = LanguageModelConfig(vocab_size, cell, embed_dim, hidden_size, num_layers, dropout,
+                                          tie_weights, bos, eos)
+        self._build(vocab_size, cell, embed_dim, 0, hidden_size, num_layers, dropout, tie_weights)
+
+    def _inputs_targets(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        x = batch.x
+        if x is None or x.is_floating_point() or x.dim() != 2:
+            got = None if x is None else (tuple(x.shape), x.dtype)
+            raise ValueError(f"LanguageModel reads token ids x (B, T) int64, got {got}")
+        lengths = batch.lengths if batch.lengths is not None else torch.full_like(x[:, 0], x.shape[1])
+        if batch.y is not None:
+            if batch.y.shape != x.shape:
+                raise ValueError(f"batch.y (next tokens) must have the shape of x {tuple(x.shape)}, "
+                                 f"got {tuple(batch.y.shape)}; or leave y None to shift x here")
+            return x, batch.y, lengths, lengths
+        if x.shape[1] < 2:
+            raise ValueError("a language model needs sequences of >= 2 tokens when y is derived from x")
+        return x[:, :-1], x[:, 1:], (lengths - 1).clamp(min=1), lengths - 1
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        inputs, targets, run_lengths, target_lengths = self._inputs_targets(batch)
+        outputs = self.rnn(self._inputs(inputs, None), run_lengths).outputs  # (B, T, H)
+        logits = self.head(self.drop(outputs))  # (B, T, V)
+        mask = lengths_to_mask(target_lengths, targets.shape[1])
+        return ModelOutput(loss=_token_targets_loss(logits, targets, mask), logits=logits)
+
+    @torch.no_grad()
+    def perplexity(self, batch: Batch) -> float:
+        """``exp`` of the mean negative log-likelihood per valid target token (evaluated in eval mode)."""
+        was_training = self.training
+        self.eval()
+        try:
+            out = self.forward(batch)
+        finally:
+            self.train(was_training)
+        assert out.loss is not None
+        return float(out.loss.exp())
+
+    def prompt_state(self, prompt_ids: Tensor, prompt_lengths: Tensor | None = None) -> DecoderState:
+        """Run prompts ``(B, P)`` through the network; the state holds their next-token log-probs."""
+        outputs, rnn = self.rnn(self._inputs(prompt_ids, None), prompt_lengths)
+        last = (prompt_lengths - 1 if prompt_lengths is not None
+                else torch.full_like(prompt_ids[:, 0], prompt_ids.shape[1] - 1))
+        at_last = outputs.gather(1, last.view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])).squeeze(1)
+        return DecoderState(rnn, None, self.head(at_last).log_softmax(-1))
+
+    def generate(self, prompt_ids: Tensor | Sequence[int], max_length: int = 50, method: str = "greedy", *,
+                 prompt_lengths: Tensor | None = None, **kwargs: Any) -> Generated:
+        """Continue prompts: ``(P,)`` or ``(B, P)`` token ids (right-padded, with ``prompt_lengths``).
+
+        The prompt runs through ``Recurrent.forward`` and generation carries its state on with
+        ``step``; the result holds only the continuation (up to ``max_length`` tokens, eos included).
+        """
+        prompt = torch.as_tensor(prompt_ids, dtype=torch.long, device=self.device)
+        if prompt.dim() == 1:
+            prompt = prompt.unsqueeze(0)
+        if prompt.dim() != 2 or prompt.shape[1] < 1:
+            raise ValueError(f"prompt_ids must be (P,) or (B, P) with P >= 1, got {tuple(prompt.shape)}")
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                state = self.prompt_state(prompt, prompt_lengths)
+        finally:
+            self.train(was_training)
+        return self._decode(state, method, max_length, **kwargs)
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> Generated:
+        """Continue each sequence of ``batch.x`` (its valid steps are the prompt)."""
+        if batch.x is None:
+            raise ValueError("LanguageModel.predict needs batch.x as the prompt")
+        return self.generate(batch.x, prompt_lengths=batch.lengths)
+
+    @classmethod
+    def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> LanguageModel:
+        """Reads the vocabulary size from ``info.output_vocab`` or ``info.input_vocab``."""
+        info = dataset.info
+        if "vocab_size" not in hyper:
+            vocab = info.output_vocab or info.input_vocab
+            if vocab is None:
+                raise ValueError(f"dataset {info.name!r} has no vocabulary; pass vocab_size=")
+            hyper["vocab_size"] = len(vocab)
+        return cls(**hyper)

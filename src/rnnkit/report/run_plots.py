@@ -1,0 +1,203 @@
+"""The glue the CLI and the tour call: a trained model + its data set + its run folder -> the
+task's plots under ``plots/`` and ``report.html``.
+
+Which plots depends on ``info.task``: learning curves always; a confusion matrix for
+classification; attention maps for seq2seq; tag timelines for tagging; captions under their images
+for generation from an image; forecast vs actual (with an interval from validation residuals) for
+forecasting.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from rnnkit.data.batch import Batch
+from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
+from rnnkit.report import plots, plots_sequence
+from rnnkit.report.html import write_report
+from rnnkit.report.predictions import decode_tokens, generated_ids, predict_split
+
+Plot = tuple[str, Path]
+
+
+def read_history(run_dir: Path) -> dict[str, list[float]]:
+    """``history.csv`` as columns of floats (empty if the file is absent)."""
+    path = run_dir / "history.csv"
+    if not path.exists():
+        return {}
+    cols: dict[str, list[float]] = {}
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            for k, v in row.items():
+                try:
+                    cols.setdefault(k, []).append(float(v))
+                except (TypeError, ValueError):
+                    continue
+    return cols
+
+
+def _classification(model: Any, split: ExampleList, ds: SequenceDataset, out: Path) -> list[Plot]:
+    info = ds.info
+    if not info.classes:
+        return []
+    y_true, y_pred = predict_split(model, split, ds.collate)
+    k = len(info.classes)
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)), 1)
+    return [("Confusion matrix on the test split", plots.confusion_matrix(
+        counts, info.classes, out / "confusion_matrix.png", title=f"{info.name}: confusion matrix"))]
+
+
+def _tagging(model: Any, split: ExampleList, ds: SequenceDataset, out: Path, n: int) -> list[Plot]:
+    info = ds.info
+    examples = split.examples[:n]
+    batch = ds.collate(examples)
+    pred = model.predict(batch).cpu().numpy()
+    assert batch.y is not None
+    true, predicted, tokens = [], [], []
+    for i, e in enumerate(examples):
+        length = int(batch.lengths[i]) if batch.lengths is not None else pred.shape[1]
+        true.append(batch.y[i, :length].cpu().numpy())
+        predicted.append(pred[i, :length])
+        if info.input_vocab is not None and e.x is not None and not e.x.is_floating_point():
+            tokens.append(info.input_vocab.decode(e.x.tolist(), strip_specials=False))
+    classes = info.classes or [str(i) for i in range(int(max(np.max(t) for t in true)) + 1)]
+    return [("Per-frame labels on test sequences (red ticks: wrong frames)", plots_sequence.tag_timeline(
+        true, predicted, classes, out / "tag_timeline.png", tokens=tokens or None,
+        title=f"{info.name}: true vs predicted labels"))]
+
+
+def _seq2seq(model: Any, split: ExampleList, ds: SequenceDataset, out: Path, n: int) -> list[Plot]:
+    info = ds.info
+    batch = ds.collate(split.examples[:n])
+    with torch.no_grad():
+        attn = model(batch).extras.get("attention")
+    if attn is None or batch.y is None or batch.y_lengths is None:
+        return []
+    attn = attn.float().cpu().numpy()  # (B, L, T) weights while reading the reference
+    weights, sources, targets = [], [], []
+    for i in range(len(split.examples[:n])):
+        src_len = int(batch.lengths[i]) if batch.lengths is not None else attn.shape[2]
+        tgt = decode_tokens(info.output_vocab, batch.y[i, : int(batch.y_lengths[i])].tolist(), keep_eos=True)
+        src = decode_tokens(info.input_vocab, batch.x[i, :src_len].tolist(), keep_eos=True) \
+            if batch.x is not None and not batch.x.is_floating_point() else [str(t) for t in range(src_len)]
+        weights.append(attn[i, : len(tgt), :src_len])
+        sources.append(src)
+        targets.append(tgt)
+    return [("Attention of the decoder over the source, for test samples (teacher-forced on the reference)",
+             plots_sequence.attention(weights, sources, targets, out / "attention.png",
+                                      title=f"{info.name}: attention"))]
+
+
+def _captions(model: Any, split: ExampleList, ds: SequenceDataset, out: Path, n: int) -> list[Plot]:
+    info = ds.info
+    examples = split.examples[: max(n, 8)]
+    batch = ds.collate(examples)
+    if batch.cond is None:
+        return []
+    ids = generated_ids(model.predict(Batch(x=None, cond=batch.cond)))
+    hyps = [" ".join(decode_tokens(info.output_vocab, seq)) for seq in ids]
+    refs = [" ".join(decode_tokens(info.output_vocab, e.y.tolist())) if e.y is not None else "" for e in examples]
+    images = [c.cpu().numpy() for c in batch.cond]
+    if images[0].ndim == 1 and int(round(np.sqrt(images[0].size))) ** 2 != images[0].size:
+        return []
+    return [("Generated captions under their test images (green: equal to the reference)", plots_sequence.captions(
+        images, hyps, out / "captions.png", references=refs, title=f"{info.name}: generated captions"))]
+
+
+def _forecasting(model: Any, ds: SequenceDataset, out: Path) -> list[Plot]:
+    info = ds.info
+    test = ds.test.examples[-1]
+    if test.x is None or test.y is None:
+        return []
+    point = np.asarray(model.predict(ds.collate([test])).cpu().numpy(), dtype=float).reshape(-1)
+    lower = upper = None
+    if len(ds.valid):
+        y_true, y_pred = predict_split(model, ds.valid, ds.collate)
+        residuals = (np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)).reshape(len(ds.valid), -1)
+        if residuals.shape[1] == point.size:
+            lower = point + np.quantile(residuals, 0.1, axis=0)
+            upper = point + np.quantile(residuals, 0.9, axis=0)
+    history = test.x.cpu().numpy().reshape(test.x.shape[0], -1)[:, 0]
+    start = 0
+    series, split = ds.extras.get("series"), ds.extras.get("split")
+    origin = getattr(getattr(split, "test", None), "start", None)
+    if series is not None and origin is not None and len(series) >= origin:
+        history = np.asarray(series, dtype=float)[:origin]  # the whole observed past, not just the window
+    actual = test.y.cpu().numpy().reshape(-1)[: point.size]
+    band = "80% interval (validation errors)"
+    return [("Forecast vs actual on the last test window; band: 10–90% of validation errors", plots.forecast(
+        history, actual, point, out / "forecast.png", lower=lower, upper=upper, interval=band, start=start,
+        title=f"{info.name}: forecast vs actual", ylabel=str(info.extra.get("unit", "value"))))]
+
+
+def task_plots(model: Any, dataset: SequenceDataset, plot_dir: Path, *, samples: int = 4) -> list[Plot]:
+    """The plots that suit ``dataset.info.task``, drawn from the model's test-split predictions."""
+    info: DatasetInfo = dataset.info
+    split = dataset.test if len(dataset.test) else dataset.valid
+    if len(split) == 0:
+        return []
+    model.eval()
+    if info.task == "classification":
+        return _classification(model, split, dataset, plot_dir)
+    if info.task == "tagging":
+        return _tagging(model, split, dataset, plot_dir, samples)
+    if info.task == "seq2seq":
+        return _seq2seq(model, split, dataset, plot_dir, samples)
+    if info.task == "generation" and (info.input_kind in ("image", "vector") or info.cond_shape):
+        return _captions(model, split, dataset, plot_dir, samples)
+    if info.task == "forecasting":
+        return _forecasting(model, dataset, plot_dir)
+    return []
+
+
+def make_run_report(
+    model: Any,
+    dataset: SequenceDataset,
+    run_dir: str | Path,
+    *,
+    metrics: dict[str, Any] | None = None,
+    samples: list[str] | None = None,
+    facts: dict[str, Any] | None = None,
+) -> Path:
+    """Draw ``plots/*.png`` and write ``report.html`` in ``run_dir``; returns the report's path.
+
+    ``metrics`` default to ``metrics.json``, the history to ``history.csv``, the config to
+    ``config.yaml`` (all in ``run_dir``).
+    """
+    run = Path(run_dir)
+    plot_dir = run / "plots"
+    info = dataset.info
+    found: list[Plot] = []
+    history = read_history(run)
+    if history:
+        found.append(("Loss and validation metric per epoch", plots.learning_curves(
+            history, plot_dir / "learning_curves.png", metric=info.metric or None,
+            higher_is_better=info.higher_is_better, title=f"{info.name}: learning curves")))
+    found += task_plots(model, dataset, plot_dir)
+    if metrics is None:
+        path = run / "metrics.json"
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        metrics = saved.get("test") or saved.get("valid") or {}
+    config_path = run / "config.yaml"
+    config = yaml.safe_load(config_path.read_text()) if config_path.exists() else {}
+    n_params = sum(p.numel() for p in model.parameters())
+    sizes = "/".join(str(info.sizes.get(s, "?")) for s in ("train", "valid", "test"))
+    all_facts = {"data set": info.name, "shape": info.shape, "task": info.task,
+                 "model": type(model).__name__, "parameters": f"{n_params:,}", "examples (train/valid/test)": sizes}
+    all_facts.update(facts or {})
+    flat = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str))}
+    return write_report(run / "report.html", title=f"rnnkit · {info.name} · {type(model).__name__}",
+                        config=config or {}, metrics=flat, plots=found, published=info.published,
+                        facts=all_facts, primary=info.metric, higher_is_better=info.higher_is_better,
+                        samples=samples or [])
+
+
+__all__ = ["make_run_report", "read_history", "task_plots"]

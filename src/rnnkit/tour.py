@@ -1,0 +1,170 @@
+"""``rnnkit tour``: one model per problem shape, trained on bundled real data, in a few CPU minutes.
+
+The tour is the list :data:`STOPS`; each :class:`Stop` is a run spec (the same schema as
+``rnnkit train --config``) plus the smaller settings of ``--quick``. Add a shape or a data set by
+adding a ``Stop``. :func:`run_tour` trains every stop into ``ROOT/<name>/`` (report included),
+collects one :class:`TourRow` per stop and writes ``ROOT/index.html`` linking every run.
+
+Example:
+    >>> rows = run_tour("runs/tour", quick=True)   # doctest: +SKIP
+    >>> [(r.shape, r.dataset, r.result) for r in rows]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnkit.cli.runspec import RunSpec
+
+
+@dataclass(frozen=True)
+class Stop:
+    """One stop of the tour: a shape, a data set, a model and how to train it (full and quick)."""
+
+    name: str
+    shape: str
+    data: str
+    model: str
+    model_options: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    data_options: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    quick: dict[str, Any] = field(default_factory=dict)  # keys: limit, train, model_options, data_options
+
+    def spec(self, root: Path, *, quick: bool = False) -> RunSpec:
+        """The run spec of this stop (``--quick`` settings laid over the full ones)."""
+        model_options, train = dict(self.model_options), dict(self.train)
+        data_options, limit = dict(self.data_options), self.limit
+        if quick:
+            model_options.update(self.quick.get("model_options", {}))
+            train.update(self.quick.get("train", {}))
+            data_options.update(self.quick.get("data_options", {}))
+            limit = self.quick.get("limit", limit)
+        return RunSpec(data=self.data, model=self.model, data_options=data_options, model_options=model_options,
+                       train=train, limit=limit, out=str(root / self.name))
+
+
+_QUICK = {"limit": 48, "train": {"epochs": 2, "batch_size": 16}, "model_options": {"hidden_size": 16}}
+
+STOPS: list[Stop] = [
+    Stop("one_to_one", "one-to-one", "italy_power_demand", "feedforward",
+         model_options={"hidden_sizes": (64, 64), "dropout": 0.1},
+         train={"epochs": 80, "batch_size": 16, "lr": 3e-3, "seed": 0},
+         quick={"limit": 48, "train": {"epochs": 2}, "model_options": {"hidden_sizes": (16,)}}),
+    Stop("one_to_many", "one-to-many", "digit_captions", "generator",
+         model_options={"cell": "gru", "hidden_size": 128, "embed_dim": 32},
+         train={"epochs": 12, "batch_size": 64, "lr": 3e-3, "seed": 0}, quick=_QUICK),
+    Stop("many_to_one", "many-to-one", "japanese_vowels", "classifier",
+         model_options={"cell": "gru", "hidden_size": 64, "embed_dim": None},
+         train={"epochs": 30, "batch_size": 16, "lr": 5e-3, "seed": 0}, quick=_QUICK),
+    Stop("many_to_many", "many-to-many", "dates_iso", "seq2seq",
+         model_options={"cell": "gru", "hidden_size": 128},
+         train={"epochs": 8, "batch_size": 64, "lr": 3e-3, "seed": 0}, limit=6000, quick=_QUICK),
+    Stop("synced", "synchronous", "moving_digits", "tagger",
+         model_options={"cell": "gru", "hidden_size": 64, "bidirectional": True},
+         train={"epochs": 8, "batch_size": 32, "lr": 3e-3, "seed": 0}, quick=_QUICK),
+    Stop("forecasting", "forecasting", "air_passengers", "forecaster",
+         model_options={"cell": "gru", "hidden_size": 32},
+         train={"epochs": 150, "batch_size": 8, "lr": 3e-3, "seed": 0},
+         quick={"train": {"epochs": 3}, "model_options": {"hidden_size": 8}}),
+]
+
+
+@dataclass
+class TourRow:
+    """One line of the tour's table; ``status`` is ``"ok"`` or the one-line reason a stop failed."""
+
+    shape: str
+    dataset: str
+    model: str
+    metric: str
+    result: float | None
+    published: str
+    seconds: float
+    run_dir: Path
+    status: str = "ok"
+    thumbnail: Path | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"shape": self.shape, "dataset": self.dataset, "model": self.model, "metric": self.metric,
+                "result": "failed" if self.result is None else self.result, "published": self.published,
+                "seconds": round(self.seconds, 1), "thumbnail": self.thumbnail}
+
+
+def primary_metric(metrics: dict[str, float], info: Any) -> tuple[str, float | None]:
+    """The data set's primary metric and its value (through the metric aliases), else the first one."""
+    from rnnkit.train.evaluation import metric_key
+
+    name = info.metric or ""
+    for key in (name, metric_key(name) if name else ""):
+        value = metrics.get(key) if key else None
+        if value is not None and math.isfinite(value):
+            return name, float(value)
+    others = [(k, v) for k, v in metrics.items() if k != "loss" and v is not None]
+    return (others[0][0], float(others[0][1])) if others else (name or "loss", metrics.get("loss"))
+
+
+def _thumbnail(run_dir: Path) -> Path | None:
+    plots = run_dir / "plots"
+    for name in ("forecast", "captions", "attention", "tag_timeline", "confusion_matrix", "learning_curves"):
+        if (plots / f"{name}.png").is_file():
+            return plots / f"{name}.png"
+    return None
+
+
+def run_stop(stop: Stop, root: Path, *, quick: bool = False, progress: bool = False) -> TourRow:
+    """Train one stop; a failure becomes a row with its reason, so the tour goes on."""
+    from rnnkit.cli.main import CLIError
+    from rnnkit.cli.train import best_published, train_run
+
+    spec = stop.spec(root, quick=quick)
+    start = time.perf_counter()
+    try:
+        result = train_run(spec, progress=progress)
+    except (CLIError, ValueError, TypeError, RuntimeError, KeyError, OSError) as e:
+        reason = (str(e).splitlines() or [type(e).__name__])[0]
+        return TourRow(stop.shape, stop.data, stop.model, "", None, "-", time.perf_counter() - start,
+                       Path(spec.out), status=f"{type(e).__name__}: {reason}")
+    info = result.dataset.info
+    metric, value = primary_metric(result.metrics, info)
+    return TourRow(stop.shape, info.name, type(result.model).__name__, metric, value,
+                   best_published(info, metric), result.seconds, result.run_dir,
+                   thumbnail=_thumbnail(result.run_dir))
+
+
+def run_tour(
+    root: str | Path = "runs/tour",
+    *,
+    quick: bool = False,
+    only: Sequence[str] | None = None,
+    progress: bool = False,
+    on_row: Callable[[TourRow], None] | None = None,
+    stops: Sequence[Stop] = (),
+) -> list[TourRow]:
+    """Train every stop (or those named in ``only``) under ``root`` and write ``root/index.html``."""
+    from rnnkit.report.html import write_tour_report
+
+    chosen = list(stops or STOPS)
+    if only:
+        unknown = sorted(set(only) - {s.name for s in chosen} - {s.shape for s in chosen})
+        if unknown:
+            raise ValueError(f"unknown tour stop(s) {', '.join(unknown)}; "
+                             f"choose from {', '.join(s.name for s in chosen)}")
+        chosen = [s for s in chosen if s.name in only or s.shape in only]
+    root = Path(root)
+    rows = []
+    for stop in chosen:
+        row = run_stop(stop, root, quick=quick, progress=progress)
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    write_tour_report([r.as_dict() for r in rows], [r.run_dir for r in rows], root / "index.html")
+    return rows
+
+
+__all__ = ["STOPS", "Stop", "TourRow", "primary_metric", "run_stop", "run_tour"]

@@ -1,0 +1,206 @@
+"""Training checkpoints: one safetensors file each, written atomically, verified on load.
+
+A checkpoint holds everything a resumed run needs to continue exactly where it stopped:
+
+* tensors: the model weights (``model.<name>``), the optimizer's per-parameter state
+  (``optim.<param index>.<key>``) and the RNG states (``rng.torch``, ``rng.cuda.<i>``);
+* metadata (JSON in the safetensors header): the model class and config, the trainer config, the
+  optimizer's param groups and scalar state, the scheduler's state, Python's and NumPy's RNG
+  states, and the trainer's progress (epoch, optimizer step, batches consumed in the epoch,
+  history, best value) — plus a SHA-256 of all tensor bytes.
+
+Writing goes to a temp file in the same folder, is flushed to disk and then ``os.replace``-d onto
+the target, so a crash mid-write leaves the previous checkpoint untouched. Loading re-computes the
+checksum; a truncated or altered file raises :class:`CheckpointError` naming the file.
+
+Example:
+    >>> save_checkpoint(path, model=model, optimizer=opt, meta={"epoch": 3})
+    >>> ckpt = load_checkpoint(path)            # verified
+    >>> ckpt.restore(model, opt)                # weights and optimizer state
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+FORMAT = "rnnkit-checkpoint-1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used (missing, truncated, altered, or for another model)."""
+
+
+def _digest(tensors: dict[str, Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` then move the temp file onto ``path`` (same folder, so the rename is atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def model_tensors(model: nn.Module) -> dict[str, Tensor]:
+    """The model's state dict, detached and contiguous, with shared storage copied (safetensors refuses aliases)."""
+    out: dict[str, Tensor] = {}
+    seen: set[int] = set()
+    for name, t in model.state_dict().items():
+        t = t.detach().contiguous()
+        ptr = t.untyped_storage().data_ptr() if t.numel() else -1
+        out[name] = t.clone() if ptr in seen else t
+        seen.add(ptr)
+    return out
+
+
+def rng_state() -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """All RNG states: (tensors, JSON-able) for torch, CUDA, Python ``random`` and NumPy."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    version, state, gauss = random.getstate()
+    np_state = np.random.get_state()
+    meta = {"python": [version, list(state), gauss],
+            "numpy": [np_state[0], np_state[1].tolist(), *[float(v) for v in np_state[2:]]]}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
+    version, state, gauss = meta["python"]
+    random.setstate((version, tuple(state), gauss))
+    name, keys, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), int(pos), int(has_gauss), cached))
+
+
+def _optimizer_parts(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    sd = optimizer.state_dict()
+    tensors: dict[str, Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, state in sd["state"].items():
+        for key, value in state.items():
+            if isinstance(value, Tensor):
+                tensors[f"optim.{pid}.{key}"] = value.detach().contiguous()
+            else:
+                scalars.setdefault(str(pid), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+@dataclass
+class Checkpoint:
+    """A verified checkpoint read back from disk."""
+
+    path: Path
+    model: dict[str, Tensor]
+    meta: dict[str, Any]
+    optimizer_tensors: dict[str, Tensor] = field(default_factory=dict)
+    rng_tensors: dict[str, Tensor] = field(default_factory=dict)
+
+    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                scheduler: Any = None, *, rng: bool = False) -> None:
+        """Load weights (strictly), and optionally the optimizer, scheduler and RNG states."""
+        try:
+            model.load_state_dict(self.model, strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"{self.path} does not fit this model: {e}") from e
+        if optimizer is not None:
+            optimizer.load_state_dict(self.optimizer_state_dict())
+        if scheduler is not None and self.meta.get("scheduler") is not None:
+            scheduler.load_state_dict(self.meta["scheduler"])
+        if rng:
+            set_rng_state(self.rng_tensors, self.meta["rng"])
+
+    def optimizer_state_dict(self) -> dict[str, Any]:
+        opt = self.meta.get("optimizer")
+        if opt is None:
+            raise CheckpointError(f"{self.path} holds no optimizer state (a weights-only checkpoint)")
+        state: dict[int, dict[str, Any]] = {}
+        for name, t in self.optimizer_tensors.items():
+            _, pid, key = name.split(".", 2)
+            state.setdefault(int(pid), {})[key] = t
+        for pid, values in opt["scalars"].items():
+            state.setdefault(int(pid), {}).update(values)
+        return {"state": state, "param_groups": opt["param_groups"]}
+
+
+def save_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    scheduler: Any = None, meta: dict[str, Any] | None = None, with_rng: bool = True) -> Path:
+    """Write a checkpoint atomically; the file at ``path`` is replaced only by a complete one."""
+    path = Path(path)
+    tensors = {f"model.{k}": v for k, v in model_tensors(model).items()}
+    header: dict[str, Any] = {"format": FORMAT, **(meta or {})}
+    if optimizer is not None:
+        opt_tensors, header["optimizer"] = _optimizer_parts(optimizer)
+        tensors.update(opt_tensors)
+    if scheduler is not None:
+        header["scheduler"] = scheduler.state_dict()
+    if with_rng:
+        rng_tensors, header["rng"] = rng_state()
+        tensors.update(rng_tensors)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    metadata = {"rnnkit": json.dumps(header), "sha256": _digest(tensors)}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    return path
+
+
+def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read and verify a checkpoint; raises :class:`CheckpointError` with the reason if it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no items()
+    except Exception as e:  # safetensors raises its own error types for truncated or garbled files
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({e}); "
+                              "delete it or resume from another checkpoint") from e
+    if "rnnkit" not in metadata or "sha256" not in metadata:
+        raise CheckpointError(f"{path} is not an rnnkit checkpoint (its header has no rnnkit metadata)")
+    if _digest(tensors) != metadata["sha256"]:
+        raise CheckpointError(f"checkpoint {path} is corrupt: its tensors do not match the stored SHA-256")
+    meta = json.loads(metadata["rnnkit"])
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+    return Checkpoint(
+        path=path,
+        model={k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")},
+        meta=meta,
+        optimizer_tensors={k: v for k, v in tensors.items() if k.startswith("optim.")},
+        rng_tensors={k: v.cpu() for k, v in tensors.items() if k.startswith("rng.")},
+    )

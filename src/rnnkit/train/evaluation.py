@@ -1,0 +1,216 @@
+"""Evaluate a model on a split, by task: the loss plus the metrics of ``info.task``.
+
+Only the Model contract is used: ``model(batch).loss`` and ``model.predict(batch)``.
+
+=============  ======================================================================================
+task           metrics (keys of the returned dict, besides ``loss``)
+=============  ======================================================================================
+classification accuracy, macro_f1
+regression     mae, rmse
+tagging        accuracy (per valid step, padding masked by lengths); span_f1 when the classes are
+               BIO (``B-X``/``I-X``/``O``) or BMES tags (then it is the word F1 of segmentation)
+seq2seq        exact_match, token_error_rate (the phoneme error rate on phonemes), bleu — on the best
+               hypothesis of ``Generated``, cut at ``<eos>``, specials dropped, against ``y``
+generation     perplexity (``exp`` of the token-weighted loss), and the seq2seq metrics when
+               ``predict`` returns a ``Generated``
+forecasting    mae, rmse, smape, mase (scaled by each input window's naive error), in original units
+               when ``dataset.extras`` holds a ``scaler`` with ``inverse_transform``
+=============  ======================================================================================
+
+``info.metric`` may name any of these or an alias (``per``/``ter`` -> token_error_rate, ``f1`` ->
+macro_f1, ``word_f1`` -> span_f1, ``ppl`` -> perplexity, ``em`` -> exact_match); the alias is
+added to the result so ``valid_<info.metric>`` always exists when the task computes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from rnnkit.data.batch import Batch, Example, collate
+from rnnkit.data.dataset import DatasetInfo
+from rnnkit.train import metrics as M
+
+ALIASES = {"per": "token_error_rate", "ter": "token_error_rate", "phoneme_error_rate": "token_error_rate",
+           "f1": "macro_f1", "word_f1": "span_f1", "ppl": "perplexity", "em": "exact_match",
+           "acc": "accuracy", "step_accuracy": "accuracy"}
+PAD, BOS, EOS = 0, 2, 3  # the fixed special ids of rnnkit.data.vocab.Vocab
+
+
+def metric_key(name: str) -> str:
+    """Normalise a metric name (``"Macro-F1"`` -> ``"macro_f1"``) and resolve aliases."""
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    return ALIASES.get(key, key)
+
+
+def tag_scheme(classes: Sequence[str] | None) -> str | None:
+    """``"BIO"`` or ``"BMES"`` when the class names are such tags, else None."""
+    if not classes:
+        return None
+    prefixes = {c.split("-", 1)[0].upper() for c in classes if c not in ("O", "<pad>")}
+    if prefixes and prefixes <= {"B", "I"} and any("-" in c for c in classes):
+        return "BIO"
+    if prefixes and prefixes <= {"B", "M", "E", "S"}:
+        return "BMES"
+    return None
+
+
+def _clean(ids: Sequence[int]) -> list[int]:
+    out = []
+    for i in ids:
+        if i == EOS:
+            break
+        if i not in (PAD, BOS):
+            out.append(int(i))
+    return out
+
+
+class TaskMetrics:
+    """Accumulates predictions over batches, then computes the metrics of one task."""
+
+    def __init__(self, info: DatasetInfo, extras: dict[str, Any] | None = None) -> None:
+        self.info = info
+        self.extras = extras or {}
+        self.true: list[Any] = []
+        self.pred: list[Any] = []
+        self.scales: list[float] = []
+        self.loss_sum = 0.0
+        self.loss_weight = 0.0
+
+    def add_loss(self, loss: Tensor | None, batch: Batch) -> None:
+        if loss is None:
+            return
+        weight = float(batch.y_lengths.sum()) if batch.y_lengths is not None else float(batch.size)
+        self.loss_sum += float(loss) * weight
+        self.loss_weight += weight
+
+    def add(self, batch: Batch, prediction: Any) -> None:
+        task = self.info.task
+        y = batch.y
+        if y is None:
+            raise ValueError("evaluation needs targets: this batch has no y")
+        if task in ("classification", "regression"):
+            self.true.extend(y.cpu().numpy().tolist())
+            self.pred.extend(torch.as_tensor(prediction).cpu().numpy().tolist())
+        elif task == "tagging":
+            lengths = batch.y_lengths if batch.y_lengths is not None else batch.lengths
+            pred = torch.as_tensor(prediction).cpu()
+            for i, n in enumerate(lengths.cpu().tolist() if lengths is not None else [y.shape[1]] * len(y)):
+                self.true.append(y[i, :n].cpu().tolist())
+                self.pred.append(pred[i, :n].tolist())
+        elif task in ("seq2seq", "generation"):
+            if not hasattr(prediction, "tokens"):
+                return
+            tokens, lengths = prediction.tokens[:, 0].cpu(), prediction.lengths[:, 0].cpu()
+            y_len = batch.y_lengths.cpu().tolist() if batch.y_lengths is not None else [y.shape[1]] * len(y)
+            for i in range(tokens.shape[0]):
+                self.pred.append(_clean(tokens[i, : int(lengths[i])].tolist()))
+                self.true.append(_clean(y[i, : y_len[i]].cpu().tolist()))
+        elif task == "forecasting":
+            self._add_forecast(batch, torch.as_tensor(prediction).detach().float().cpu(), y.float().cpu())
+        else:
+            raise ValueError(f"unknown task {task!r}")
+
+    def _add_forecast(self, batch: Batch, pred: Tensor, y: Tensor) -> None:
+        scaler = self.extras.get("scaler")
+        x = batch.x.float().cpu() if batch.x is not None else None
+        if scaler is not None and hasattr(scaler, "inverse_transform"):
+            pred, y = self._unscale(scaler, pred), self._unscale(scaler, y)
+            if x is not None and x.dim() == 3 and x.shape[-1] == getattr(scaler, "num_features", -1):
+                x = scaler.inverse_transform(x)
+        self.pred.extend(pred.numpy())
+        self.true.extend(y.numpy())
+        season = int(self.info.extra.get("season", 1))
+        for i in range(pred.shape[0]):
+            scale = float("nan")
+            if x is not None and x.dim() >= 2:
+                n = int(batch.lengths[i]) if batch.lengths is not None else x.shape[1]
+                hist = x[i, :n].reshape(n, -1)[:, : (y.shape[-1] if y.dim() == 3 else 1)]
+                if n > season:
+                    scale = float((hist[season:] - hist[:-season]).abs().mean())
+            self.scales.append(scale)
+
+    @staticmethod
+    def _unscale(scaler: Any, t: Tensor) -> Tensor:
+        k = getattr(scaler, "num_features", None)
+        if t.dim() == 2 and k == 1:
+            return scaler.inverse_transform(t.unsqueeze(-1)).squeeze(-1)
+        if t.dim() == 3 and t.shape[-1] == k:
+            return scaler.inverse_transform(t)
+        return t  # units cannot be matched to the scaler's features: keep the batch's units
+
+    def compute(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.loss_weight:
+            out["loss"] = self.loss_sum / self.loss_weight
+        task = self.info.task
+        if task == "classification" and self.true:
+            out["accuracy"] = M.accuracy(self.true, self.pred)
+            out["macro_f1"] = M.macro_f1(self.true, self.pred)
+        elif task == "regression" and self.true:
+            out["mae"], out["rmse"] = M.mae(self.true, self.pred), M.rmse(self.true, self.pred)
+        elif task == "tagging" and self.true:
+            out["accuracy"] = M.step_accuracy(self.true, self.pred)
+            scheme = tag_scheme(self.info.classes)
+            if scheme is not None and self.info.classes is not None:
+                names = self.info.classes
+                to_tags = [[names[i] for i in seq] for seq in self.true]
+                pr_tags = [[names[i] if 0 <= i < len(names) else "O" for i in seq] for seq in self.pred]
+                out["span_f1"] = M.span_f1(to_tags, pr_tags, scheme=scheme)
+        elif task in ("seq2seq", "generation"):
+            if task == "generation" and "loss" in out:
+                out["perplexity"] = math.exp(min(out["loss"], 50.0))
+            if self.true:
+                out["exact_match"] = M.exact_match(self.true, self.pred)
+                out["token_error_rate"] = M.token_error_rate(self.true, self.pred)
+                out["bleu"] = M.bleu(self.true, self.pred)
+        elif task == "forecasting" and self.true:
+            t, p = np.stack(self.true), np.stack(self.pred)
+            out.update(mae=M.mae(t, p), rmse=M.rmse(t, p), smape=M.smape(t, p))
+            errors = np.abs(t - p).reshape(len(t), -1).mean(1)
+            scales = np.asarray(self.scales)
+            ok = np.isfinite(scales) & (scales > 0)
+            if ok.any():
+                out["mase"] = float((errors[ok] / scales[ok]).mean())
+        if self.info.metric:
+            key = metric_key(self.info.metric)
+            if key in out:
+                out[self.info.metric] = out[key]
+        return out
+
+
+@torch.no_grad()
+def evaluate_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *,
+                   collate_fn: Callable[[Sequence[Example]], Batch] = collate, batch_size: int = 64,
+                   device: torch.device | str | None = None, extras: dict[str, Any] | None = None,
+                   autocast: Any = None) -> dict[str, float]:
+    """Mean loss and the task metrics of ``info.task`` over ``examples`` (see the module table)."""
+    if len(examples) == 0:
+        return {}
+    device = device if device is not None else model.device
+    was_training = model.training
+    model.eval()
+    acc = TaskMetrics(info, extras)
+    loader = DataLoader(examples, batch_size=batch_size, shuffle=False, collate_fn=collate_fn,  # type: ignore[arg-type]
+                        generator=torch.Generator())  # leaves the global RNG (dropout of training) untouched
+    try:
+        for batch in loader:
+            batch = batch.to(device)
+            with autocast() if autocast is not None else contextlib.nullcontext():
+                acc.add_loss(model(batch).loss, batch)
+                try:
+                    prediction = model.predict(batch)
+                except NotImplementedError:
+                    continue
+            acc.add(batch, prediction)
+    finally:
+        model.train(was_training)
+    return acc.compute()
+

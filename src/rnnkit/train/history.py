@@ -1,0 +1,104 @@
+"""History: one row per epoch, the monitored value, and the best epoch.
+
+Rows hold ``epoch`` (1-based), ``step`` (optimizer steps so far), ``train_loss``, ``valid_loss``,
+``valid_<metric>`` for every metric of the task, ``lr`` and ``seconds``. ``history.csv`` in a run
+folder is :meth:`History.to_csv`.
+
+Example:
+    >>> history = Trainer(epochs=5).fit(model, dataset)
+    >>> history.best_epoch, history.best, history.column("valid_loss")
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOWER_IS_BETTER = {"loss", "mae", "rmse", "mape", "smape", "mase", "token_error_rate", "per", "ter", "wer",
+                   "perplexity", "ppl", "crps", "pinball"}
+
+
+def lower_is_better(monitor: str) -> bool:
+    """Whether a smaller value of ``monitor`` (e.g. ``"valid_rmse"``) is better, by its metric name."""
+    name = monitor.split("_", 1)[1] if monitor.startswith(("valid_", "train_", "test_")) else monitor
+    return name.lower() in LOWER_IS_BETTER or name.lower().endswith("loss")
+
+
+@dataclass
+class History:
+    """Per-epoch rows of a run, with the monitored value and its best epoch.
+
+    ``best_epoch`` is 1-based (None when nothing was monitored); ``best`` is the monitored value
+    there; ``test`` holds the test-split metrics computed after training (empty if none).
+    """
+
+    monitor: str
+    higher_is_better: bool
+    rows: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best: float | None = None
+    test: dict[str, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict[str, float]]:
+        return iter(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, float]:
+        return self.rows[i]
+
+    def column(self, name: str) -> list[float]:
+        """The values of one column over the epochs (NaN where an epoch lacks it)."""
+        return [float(r.get(name, math.nan)) for r in self.rows]
+
+    def improved(self, value: float) -> bool:
+        """Whether ``value`` beats the best so far (a NaN never does)."""
+        if math.isnan(value):
+            return False
+        if self.best is None:
+            return True
+        return value > self.best if self.higher_is_better else value < self.best
+
+    @property
+    def columns(self) -> list[str]:
+        names: list[str] = []
+        for r in self.rows:
+            names.extend(k for k in r if k not in names)
+        return names
+
+    def to_csv(self, path: str | Path) -> None:
+        """Write the rows as CSV (one header line, one line per epoch)."""
+        from rnnkit.train.checkpoint import atomic_write
+
+        cols = self.columns
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=cols, restval="")
+                w.writeheader()
+                w.writerows(self.rows)
+
+        atomic_write(Path(path), write)
+
+    @staticmethod
+    def read_csv(path: str | Path) -> list[dict[str, float]]:
+        """Rows of a ``history.csv`` as floats (``epoch`` and ``step`` as ints)."""
+        rows = []
+        with open(path, newline="") as f:
+            for raw in csv.DictReader(f):
+                row: dict[str, Any] = {}
+                for k, v in raw.items():
+                    if v in ("", None):
+                        continue
+                    row[k] = int(float(v)) if k in ("epoch", "step") else float(v)
+                rows.append(row)
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"monitor": self.monitor, "higher_is_better": self.higher_is_better, "best_epoch": self.best_epoch,
+                "best": self.best, "rows": self.rows, "test": self.test}

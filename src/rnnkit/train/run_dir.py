@@ -1,0 +1,282 @@
+"""The run folder: everything needed to rebuild, evaluate and report a trained model.
+
+Layout (written by ``Trainer(run_dir=...)``; ``report/`` adds ``plots/`` and ``report.html``)::
+
+    RUN/
+      config.yaml          rnnkit version; model: {class, config}; trainer: {...TrainerConfig};
+                           data: {name, options}  — enough to re-run the training
+      model.safetensors    final weights (the best epoch's when monitored); header: class + config
+      info.json            the DatasetInfo: task, shape, classes, vocabularies, metric, published results
+      extras/              fitted pieces of the data set (scalers, tokenizers, vocabs), index in extras.json
+      metrics.json         {"monitor", "higher_is_better", "best_epoch", "best", "epochs",
+                            "valid": {metric: value at the best epoch}, "test": {metric: value}}
+      history.csv          one row per epoch: epoch, step, train_loss, valid_loss, valid_<metric>..., lr, seconds
+      checkpoints/         last.safetensors (resume), best.safetensors (best weights)
+      plots/, report.html  (report helper)
+
+Reading it back (the CLI's ``evaluate`` / ``predict`` and ``rnnkit.load`` use these)::
+
+    run = load_run("runs/vowels")     # Run(path, model, info, extras, config, metrics, history)
+    model = load("runs/vowels")       # just the model (also works on a folder from model.save())
+    RunDir("runs/vowels").plots_dir   # where plots go
+
+A missing folder, a missing file or a corrupt file raises :class:`RunDirError` (a ValueError)
+naming the path. Extras are saved by kind: a ``Vocab`` as JSON; objects with ``state_dict()`` and
+a ``from_state_dict`` classmethod (scalers) as JSON with their class; objects with ``save(dir)``
+and a ``load(dir)`` classmethod (tokenizers) in their own subfolder; plain JSON values inline.
+Any other extra is refused before training starts, so a run never ends up unreproducible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rnnkit.data.dataset import DatasetInfo, PublishedResult, SequenceDataset
+from rnnkit.data.vocab import Vocab
+from rnnkit.models.base import Model
+from rnnkit.models.io import WEIGHTS, load_model, read_header, save_model
+from rnnkit.train.checkpoint import atomic_write_text
+
+
+class RunDirError(ValueError):
+    """A run folder that is missing, incomplete or corrupt."""
+
+
+class RunDir:
+    """Paths of a run folder, and the writes the Trainer makes into it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.config_yaml = self.path / "config.yaml"
+        self.weights = self.path / WEIGHTS
+        self.info_json = self.path / "info.json"
+        self.extras_dir = self.path / "extras"
+        self.metrics_json = self.path / "metrics.json"
+        self.history_csv = self.path / "history.csv"
+        self.checkpoints = self.path / "checkpoints"
+        self.last_checkpoint = self.checkpoints / "last.safetensors"
+        self.best_checkpoint = self.checkpoints / "best.safetensors"
+        self.plots_dir = self.path / "plots"
+        self.report_html = self.path / "report.html"
+
+    def start(self, model: Model, dataset: SequenceDataset, *, trainer: dict[str, Any],
+              data_options: dict[str, Any] | None = None) -> None:
+        """Before training: config.yaml, info.json and extras/ (refuses extras it could not save)."""
+        from rnnkit import __version__
+
+        check_extras(dataset.extras)
+        self.path.mkdir(parents=True, exist_ok=True)
+        config = {"rnnkit": __version__,
+                  "model": {"class": type(model).__name__, "config": json.loads(json.dumps(model.config_dict()))},
+                  "trainer": trainer,
+                  "data": {"name": dataset.info.name, "options": data_options or {}}}
+        atomic_write_text(self.config_yaml, yaml.safe_dump(config, sort_keys=False))
+        atomic_write_text(self.info_json, json.dumps(info_to_dict(dataset.info), indent=1, ensure_ascii=False))
+        save_extras(dataset.extras, self.extras_dir)
+
+    def finish(self, model: Model, history: Any) -> None:
+        """After training: model.safetensors, metrics.json, history.csv."""
+        save_model(model, self.path)
+        best = next((r for r in history.rows if r.get("epoch") == history.best_epoch), history.rows[-1] if history.rows
+                    else {})
+        metrics = {"monitor": history.monitor, "higher_is_better": history.higher_is_better,
+                   "best_epoch": history.best_epoch, "best": history.best, "epochs": len(history.rows),
+                   "valid": {k[len("valid_"):]: v for k, v in best.items() if k.startswith("valid_")},
+                   "test": dict(history.test)}
+        atomic_write_text(self.metrics_json, json.dumps(_finite(metrics), indent=1))
+        history.to_csv(self.history_csv)
+
+
+# --- DatasetInfo <-> JSON --------------------------------------------------------------------------
+
+
+def info_to_dict(info: DatasetInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(info):
+        value = getattr(info, f.name)
+        if isinstance(value, Vocab):
+            value = {"tokens": value.itos}
+        elif f.name == "published":
+            value = [dataclasses.asdict(p) for p in value]
+        elif f.name == "extra":
+            value = {k: v for k, v in value.items() if _is_json(v)}
+        out[f.name] = value
+    return out
+
+
+def info_from_dict(data: dict[str, Any]) -> DatasetInfo:
+    data = dict(data)
+    for key in ("input_vocab", "output_vocab"):
+        if data.get(key) is not None:
+            data[key] = Vocab(data[key]["tokens"])
+    data["published"] = [PublishedResult(**p) for p in data.get("published", [])]
+    if data.get("cond_shape") is not None:
+        data["cond_shape"] = tuple(data["cond_shape"])
+    known = {f.name for f in dataclasses.fields(DatasetInfo)}
+    return DatasetInfo(**{k: v for k, v in data.items() if k in known})
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf -> None, so metrics.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+# --- extras ------------------------------------------------------------------------------------
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, Vocab):
+        return "vocab"
+    cls = type(value)
+    if hasattr(value, "state_dict") and hasattr(cls, "from_state_dict"):
+        return "state_dict"
+    if hasattr(value, "save") and hasattr(cls, "load"):
+        return "save_load"
+    if _is_json(value):
+        return "json"
+    return None
+
+
+def check_extras(extras: dict[str, Any]) -> None:
+    """Raise TypeError naming any extra that a run folder could not save."""
+    for name, value in extras.items():
+        if _kind(value) is None:
+            raise TypeError(f"dataset.extras[{name!r}] ({type(value).__name__}) cannot be saved in a run folder: "
+                            "give it state_dict() and a from_state_dict classmethod, or save(dir) and load(dir)")
+
+
+def save_extras(extras: dict[str, Any], directory: Path) -> None:
+    index: dict[str, Any] = {}
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, value in extras.items():
+        kind = _kind(value)
+        cls = type(value)
+        entry: dict[str, Any] = {"kind": kind, "class": f"{cls.__module__}:{cls.__qualname__}"}
+        if kind == "vocab":
+            value.save(directory / f"{name}.vocab.json")
+        elif kind == "state_dict":
+            atomic_write_text(directory / f"{name}.json", json.dumps(value.state_dict()))
+        elif kind == "save_load":
+            value.save(directory / name)
+        elif kind == "json":
+            entry["value"] = value
+        else:
+            check_extras({name: value})
+        index[name] = entry
+    atomic_write_text(directory / "extras.json", json.dumps(index, indent=1))
+
+
+def _import(path: str) -> Any:
+    module, _, qualname = path.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def load_extras(directory: Path) -> dict[str, Any]:
+    index_path = directory / "extras.json"
+    if not index_path.is_file():
+        return {}
+    out: dict[str, Any] = {}
+    for name, entry in _read_json(index_path).items():
+        try:
+            kind = entry["kind"]
+            if kind == "vocab":
+                out[name] = Vocab.load(directory / f"{name}.vocab.json")
+            elif kind == "json":
+                out[name] = entry["value"]
+            elif kind == "state_dict":
+                out[name] = _import(entry["class"]).from_state_dict(_read_json(directory / f"{name}.json"))
+            else:
+                out[name] = _import(entry["class"]).load(directory / name)
+        except RunDirError:
+            raise
+        except Exception as e:
+            raise RunDirError(f"cannot rebuild extra {name!r} from {directory}: {e}") from e
+    return out
+
+
+# --- reading a run -----------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RunDirError(f"cannot read {path}: {e}") from e
+
+
+@dataclass
+class Run:
+    """A run folder read back: the model (eval mode) and what is needed to use and report it."""
+
+    path: Path
+    model: Model
+    info: DatasetInfo
+    extras: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def load_run(path: str | Path, *, device: str = "cpu") -> Run:
+    """Rebuild a run from its folder alone (see the module docstring); RunDirError if it is unusable."""
+    from rnnkit.train.history import History
+
+    run = RunDir(path)
+    if not run.path.is_dir():
+        raise RunDirError(f"no run folder at {run.path}")
+    for required in (run.config_yaml, run.weights, run.info_json):
+        if not required.is_file():
+            raise RunDirError(f"{run.path} is not a complete run folder: {required.name} is missing")
+    try:
+        config = yaml.safe_load(run.config_yaml.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise RunDirError(f"cannot read {run.config_yaml}: {e}") from e
+    if not isinstance(config, dict):
+        raise RunDirError(f"{run.config_yaml} does not hold a mapping")
+    try:
+        model = load_model(run.path, device=device)
+        info = info_from_dict(_read_json(run.info_json))
+    except RunDirError:
+        raise
+    except (ValueError, TypeError, KeyError) as e:
+        raise RunDirError(f"cannot rebuild the run in {run.path}: {e}") from e
+    metrics = _read_json(run.metrics_json) if run.metrics_json.is_file() else {}
+    history = History.read_csv(run.history_csv) if run.history_csv.is_file() else []
+    return Run(run.path, model, info, load_extras(run.extras_dir), config, metrics, history)
+
+
+def load(path: str | Path, *, device: str = "cpu") -> Model:
+    """The model of a run folder or of a ``model.save(dir)`` folder, in eval mode."""
+    p = Path(path)
+    if not p.exists():
+        raise RunDirError(f"no model folder at {p}")
+    try:
+        read_header(p / WEIGHTS if p.is_dir() else p)
+        return load_model(p, device=device)
+    except ValueError as e:
+        raise RunDirError(str(e)) from e

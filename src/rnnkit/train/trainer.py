@@ -1,0 +1,333 @@
+"""The Trainer: fits any :class:`~rnnkit.models.base.Model` to any :class:`SequenceDataset`.
+
+It knows no particular model (minGPT's rule): it calls ``model(batch).loss`` to train and
+``model.predict(batch)`` to evaluate, and everything else — optimizer, schedule, clipping,
+accumulation, early stopping, checkpoints, run folder, DDP — is here, in ``fit``, top to bottom.
+
+Example:
+    >>> history = Trainer(epochs=10, early_stopping=3, run_dir="runs/vowels").fit(model, dataset)
+    >>> history.best_epoch, history.best
+    >>> Trainer().evaluate(model, dataset, split="test")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from rnnkit.data.dataset import DatasetInfo, SequenceDataset
+from rnnkit.train import distributed
+from rnnkit.train.callbacks import Callback, CallbackList, ProgressBar, TrainState
+from rnnkit.train.checkpoint import load_checkpoint, save_checkpoint
+from rnnkit.train.evaluation import evaluate_split
+from rnnkit.train.history import History, lower_is_better
+from rnnkit.train.optim import build_optimizer, build_scheduler, current_lr
+from rnnkit.train.run_dir import RunDir
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite; the message names the epoch, step and batch."""
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Every setting of a run (written to ``config.yaml`` under ``trainer:``)."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    optimizer: str = "adamw"
+    clip_grad_norm: float | None = 1.0
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    early_stopping: int | None = None
+    monitor: str | None = None
+    accumulate: int = 1
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"
+    precision: str = "fp32"
+    run_dir: str | None = None
+    resume: bool = False
+    progress: bool = True
+    max_steps: int | None = None
+    bucket: bool = True
+    checkpoint_every: int = 0
+    eval_batch_size: int = 128
+    restore_best: bool = True
+    evaluate_test: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "accumulate", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.schedule == "plateau" and self.warmup_steps:
+            raise ValueError("warmup_steps needs schedule='cosine' or 'none' (plateau has no warm-up)")
+        if self.early_stopping is not None and self.early_stopping < 1:
+            raise ValueError(f"early_stopping is a patience in epochs, >= 1; got {self.early_stopping}")
+        if self.resume and self.run_dir is None:
+            raise ValueError("resume=True needs run_dir (the folder whose checkpoint to continue)")
+
+
+class Trainer:
+    """Trains a model; see :class:`TrainerConfig` for the settings (all keyword-only).
+
+    ``checkpoint_every`` saves ``checkpoints/last.safetensors`` every N optimizer steps (0: at each
+    epoch end only); with ``run_dir`` set a checkpoint is also written at each epoch end and the best
+    weights go to ``checkpoints/best.safetensors``. ``resume=True`` continues from the last one.
+    """
+
+    def __init__(self, *, callbacks: Iterable[Callback] = (), **settings: Any) -> None:
+        self.config = TrainerConfig(**settings)
+        self.callbacks = list(callbacks)
+
+    # ---------------------------------------------------------------------------------------------
+    def fit(self, model: Any, dataset: SequenceDataset, *, data_options: dict[str, Any] | None = None) -> History:
+        """Train ``model`` on ``dataset.train``, validate on ``dataset.valid`` each epoch; return the History."""
+        cfg, info = self.config, dataset.info
+        ctx = distributed.context(cfg.device)
+        device = self._device(ctx)
+        previous_determinism = torch.are_deterministic_algorithms_enabled()
+        seed_everything(cfg.seed, deterministic=cfg.deterministic)
+        model.to(device)
+        history = self._new_history(info, has_valid=len(dataset.valid) > 0)
+        batches_of = self._batch_plan(dataset)
+        per_epoch = len(batches_of(0))
+        total_steps = cfg.epochs * math.ceil(per_epoch / cfg.accumulate)
+        if cfg.max_steps is not None:
+            total_steps = min(total_steps, cfg.max_steps)
+        optimizer = build_optimizer(model, name=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler = build_scheduler(optimizer, schedule=cfg.schedule, warmup_steps=cfg.warmup_steps,
+                                    total_steps=total_steps, higher_is_better=history.higher_is_better)
+        state = TrainState(model=model, optimizer=optimizer, batches_per_epoch=per_epoch)
+        run = RunDir(cfg.run_dir) if cfg.run_dir is not None else None
+        self._best_weights: dict[str, torch.Tensor] | None = None
+        if cfg.resume and run is not None:
+            self._resume(run, state, history, scheduler)
+        elif run is not None and ctx.is_main:
+            run.start(model, dataset, trainer=asdict(cfg), data_options=data_options)
+        train_model = distributed.wrap(model, ctx)
+        events = CallbackList(([ProgressBar(history.monitor)] if cfg.progress and ctx.is_main else []) + self.callbacks)
+        events.on_fit_start(self, state)
+        try:
+            while state.epoch < cfg.epochs and not state.stop and not self._out_of_steps(state):
+                events.on_epoch_start(self, state)
+                started = time.perf_counter()
+                train_loss = self._train_epoch(train_model, dataset, batches_of(state.epoch), state, optimizer,
+                                               scheduler, events, run, ctx, device)
+                row: dict[str, float] = {"epoch": state.epoch + 1, "step": state.step, "train_loss": train_loss}
+                if len(dataset.valid):
+                    valid = self._evaluate(model, dataset.valid, info, dataset, device)
+                    row.update({f"valid_{k}": v for k, v in valid.items()})
+                row.update(lr=current_lr(optimizer), seconds=time.perf_counter() - started)
+                self._track_best(row, history, state, model, run, ctx)
+                if cfg.schedule == "plateau":
+                    scheduler.step(row.get(history.monitor, row["train_loss"]))
+                state.row = row
+                state.epoch, state.batch = state.epoch + 1, 0
+                history.rows.append(row)
+                state.history = history.rows
+                if run is not None and ctx.is_main:
+                    self._save_last(run, state, history, scheduler)
+                    history.to_csv(run.history_csv)
+                events.on_epoch_end(self, state)
+                if cfg.early_stopping is not None and state.bad_epochs >= cfg.early_stopping:
+                    state.stop = True
+            if cfg.restore_best and self._best_weights is not None:
+                model.load_state_dict(self._best_weights)
+            if cfg.evaluate_test and len(dataset.test):
+                history.test = self._evaluate(model, dataset.test, info, dataset, device)
+            if run is not None and ctx.is_main:
+                run.finish(model, history)
+        finally:
+            events.on_fit_end(self, state)
+            torch.use_deterministic_algorithms(previous_determinism)
+        return history
+
+    def _train_epoch(self, train_model: Any, dataset: SequenceDataset, batches: list[list[int]], state: TrainState,
+                     optimizer: torch.optim.Optimizer, scheduler: Any, events: CallbackList, run: RunDir | None,
+                     ctx: distributed.DistContext, device: torch.device) -> float:
+        """One pass over the training batches (from ``state.batch`` on, so a resumed epoch continues)."""
+        cfg = self.config
+        train_model.train()
+        shards = [distributed.shard(b, ctx) for b in batches[state.batch:]]
+        # its own generator: a DataLoader otherwise draws its base seed from the global RNG, which would
+        # shift dropout masks between an uninterrupted and a resumed run
+        loader = DataLoader(dataset.train, batch_sampler=[s for s, _ in shards],  # type: ignore[arg-type]
+                            collate_fn=dataset.collate, generator=torch.Generator().manual_seed(cfg.seed))
+        optimizer.zero_grad(set_to_none=True)
+        for (_, weight), batch in zip(shards, loader):
+            i = state.batch
+            group_start = i - i % cfg.accumulate
+            group_size = min(cfg.accumulate, len(batches) - group_start)
+            batch = batch.to(device)
+            with self._autocast(device):
+                loss = train_model(batch).loss
+            if loss is None:
+                raise ValueError("the model returned no loss for a training batch: does the data set carry targets?")
+            if not torch.isfinite(loss.detach()):
+                where = f"{run.last_checkpoint} is kept" if run is not None and run.last_checkpoint.exists() else \
+                    "no checkpoint was written"
+                raise TrainingDiverged(
+                    f"the training loss became {float(loss.detach())} at epoch {state.epoch + 1}, step {state.step + 1}, "
+                    f"batch {i} (examples {batches[i][:8]}{'...' if len(batches[i]) > 8 else ''}); {where}. "
+                    "Lower lr, keep clip_grad_norm on, or check the data for NaN/inf.")
+            (loss * weight / group_size).backward()
+            state.loss, state.batch = float(loss.detach()), i + 1
+            state.train_loss_sum += state.loss * len(batches[i]) * weight / (ctx.world_size if ctx.enabled else 1)
+            state.train_seen += len(batches[i]) / (ctx.world_size if ctx.enabled else 1)
+            events.on_batch_end(self, state)
+            if state.batch - group_start == group_size:
+                if cfg.clip_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(train_model.parameters(), cfg.clip_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                if cfg.schedule != "plateau":
+                    scheduler.step()
+                state.step += 1
+                events.on_step_end(self, state)
+                if run is not None and ctx.is_main and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+                    self._save_last(run, state, None, scheduler)
+                if self._out_of_steps(state):
+                    break
+        total, seen = distributed.all_reduce_sum([state.train_loss_sum, state.train_seen], ctx)
+        state.train_loss_sum = state.train_seen = 0.0
+        return total / seen if seen else math.nan
+
+    # ---------------------------------------------------------------------------------------------
+    def evaluate(self, model: Any, data: SequenceDataset | Sequence[Any], info: DatasetInfo | None = None, *,
+                 split: str = "test", extras: dict[str, Any] | None = None) -> dict[str, float]:
+        """Loss and task metrics of ``model`` on a split: ``evaluate(model, dataset, split="valid")`` or
+        ``evaluate(model, examples, info)``."""
+        if isinstance(data, SequenceDataset):
+            if split not in ("train", "valid", "test"):
+                raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+            return self._evaluate(model, getattr(data, split), data.info, data, model.device)
+        if info is None:
+            raise ValueError("evaluate(model, examples, info): info is needed when examples are not a SequenceDataset")
+        return evaluate_split(model, data, info, batch_size=self.config.eval_batch_size, extras=extras,
+                              device=model.device)
+
+    def _evaluate(self, model: Any, examples: Any, info: DatasetInfo, dataset: SequenceDataset,
+                  device: torch.device) -> dict[str, float]:
+        return evaluate_split(model, examples, info, collate_fn=dataset.collate, batch_size=self.config.eval_batch_size,
+                              device=device, extras=dataset.extras, autocast=lambda: self._autocast(device))
+
+    # ---------------------------------------------------------------------------------------------
+    def _device(self, ctx: distributed.DistContext) -> torch.device:
+        name = self.config.device
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        if name == "cuda" and ctx.enabled:
+            return torch.device("cuda", ctx.local_rank)
+        return torch.device(name)
+
+    def _autocast(self, device: torch.device) -> Any:
+        if self.config.precision == "bf16":
+            return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _out_of_steps(self, state: TrainState) -> bool:
+        return self.config.max_steps is not None and state.step >= self.config.max_steps
+
+    def _new_history(self, info: DatasetInfo, *, has_valid: bool) -> History:
+        monitor = self.config.monitor
+        if monitor is None:
+            monitor = (f"valid_{info.metric}" if info.metric else "valid_loss") if has_valid else "train_loss"
+        if monitor == f"valid_{info.metric}" and info.metric:
+            higher = info.higher_is_better
+        else:
+            higher = not lower_is_better(monitor)
+        return History(monitor=monitor, higher_is_better=higher)
+
+    def _batch_plan(self, dataset: SequenceDataset) -> Any:
+        """``epoch -> list of index batches``: seeded per epoch, bucketed by length when asked."""
+        cfg, train = self.config, dataset.train
+        n = len(train)
+        if n == 0:
+            raise ValueError(f"data set {dataset.info.name!r} has an empty training split")
+        lengths = train.lengths() if hasattr(train, "lengths") else None
+        if cfg.bucket and lengths is not None and len(set(lengths)) > 1:
+            from rnnkit.data.sampler import BucketSampler
+
+            sampler = BucketSampler(lengths, cfg.batch_size, seed=cfg.seed)
+            return sampler.batches
+
+        def plain(epoch: int) -> list[list[int]]:
+            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            order = torch.randperm(n, generator=g).tolist()
+            return [order[i : i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
+
+        return plain
+
+    def _track_best(self, row: dict[str, float], history: History, state: TrainState, model: Any,
+                    run: RunDir | None, ctx: distributed.DistContext) -> None:
+        if history.monitor not in row:
+            if self.config.monitor is not None:
+                raise ValueError(f"monitor {history.monitor!r} is not among the epoch results {sorted(row)}")
+            fallback = "valid_loss" if "valid_loss" in row else "train_loss"
+            warnings.warn(f"{history.monitor!r} was not computed; monitoring {fallback!r} instead", stacklevel=3)
+            history.monitor, history.higher_is_better = fallback, False
+        value = float(row[history.monitor])
+        if history.improved(value):
+            history.best, history.best_epoch = value, int(row["epoch"])
+            state.best, state.best_epoch, state.bad_epochs = history.best, history.best_epoch, 0
+            self._best_weights = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+            if run is not None and ctx.is_main:
+                save_checkpoint(run.best_checkpoint, model=model, with_rng=False,
+                                meta={"epoch": history.best_epoch, "monitor": history.monitor, "best": value})
+        else:
+            state.bad_epochs += 1
+
+    def _save_last(self, run: RunDir, state: TrainState, history: History | None, scheduler: Any) -> None:
+        meta = {"trainer": asdict(self.config), "epoch": state.epoch, "step": state.step, "batch": state.batch,
+                "train_loss_sum": state.train_loss_sum, "train_seen": state.train_seen,
+                "history": state.history, "best": state.best, "best_epoch": state.best_epoch,
+                "bad_epochs": state.bad_epochs,
+                "monitor": history.monitor if history is not None else None}
+        save_checkpoint(run.last_checkpoint, model=state.model, optimizer=state.optimizer, scheduler=scheduler,
+                        meta=meta)
+
+    def _resume(self, run: RunDir, state: TrainState, history: History, scheduler: Any) -> None:
+        if not run.last_checkpoint.exists():
+            raise FileNotFoundError(f"resume=True but {run.path} has no checkpoint ({run.last_checkpoint}); "
+                                    "start without resume")
+        ckpt = load_checkpoint(run.last_checkpoint)
+        ckpt.restore(state.model, state.optimizer, scheduler, rng=True)
+        m = ckpt.meta
+        state.epoch, state.step, state.batch = int(m["epoch"]), int(m["step"]), int(m["batch"])
+        state.train_loss_sum, state.train_seen = float(m["train_loss_sum"]), float(m["train_seen"])
+        state.history = history.rows = list(m["history"])
+        state.best, state.best_epoch, state.bad_epochs = m["best"], m["best_epoch"], int(m["bad_epochs"])
+        history.best, history.best_epoch = state.best, state.best_epoch
+        if m.get("monitor"):
+            history.monitor = m["monitor"]
+        if run.best_checkpoint.exists():
+            self._best_weights = load_checkpoint(run.best_checkpoint).model
+
+
+def seed_everything(seed: int, *, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (all devices); ``deterministic`` also asks torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+

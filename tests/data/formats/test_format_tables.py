@@ -1,0 +1,181 @@
+"""csv/parquet: forecasting series and long-format sequences round-trip; bad cells are named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import rnnkit.datasets
+from rnnkit.data.formats import DataFileError
+
+
+def series_frame(n: int = 60) -> pd.DataFrame:
+    t = np.arange(n)
+    return pd.DataFrame({"month": pd.date_range("2000-01-01", periods=n, freq="MS").strftime("%Y-%m-%d"),
+                         "passengers": 100 + t + 10 * np.sin(t), "promo": (t % 3 == 0).astype(float),
+                         "temp": np.cos(t)})
+
+
+def long_frame() -> pd.DataFrame:
+    rows = []
+    for s, (label, n) in enumerate([("wave", 3), ("clap", 2), ("wave", 4), ("clap", 1), ("wave", 2),
+                                     ("clap", 3), ("wave", 2), ("clap", 2), ("wave", 3), ("clap", 4)]):
+        for t in range(n):
+            rows.append({"sample": f"s{s}", "t": t, "ax": s + 0.1 * t, "ay": -s - t, "label": label})
+    return pd.DataFrame(rows)
+
+
+def save(frame: pd.DataFrame, path) -> str:
+    if str(path).endswith(".parquet"):
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_forecasting_round_trip(tmp_path, suffix: str) -> None:
+    frame = series_frame()
+    shuffled = frame.sample(frac=1.0, random_state=0)  # the time column puts it back in order
+    path = save(shuffled, tmp_path / f"air.{suffix}")
+    ds = rnnkit.datasets.load(f"{suffix}:{path}", target="passengers", time="month", window=12, horizon=6,
+                              features=["temp"], covariates=["promo"], scale=None)
+    info = ds.info
+    assert info.shape == "forecasting" and info.window == 12 and info.horizon == 6 and info.num_features == 2
+    values = frame[["passengers", "temp"]].to_numpy(dtype=np.float32)
+    for split in (ds.train, ds.valid, ds.test):
+        for e in split.examples:
+            s, t0 = e.meta["start"], e.meta["target_start"]
+            assert np.allclose(e.x.numpy(), values[s:t0]) and np.allclose(e.y.numpy(), values[t0:t0 + 6, 0])
+            assert np.allclose(e.future.numpy()[:, 0], frame["promo"].to_numpy()[t0:t0 + 6])
+    # chronological: test targets are the last horizon, valid the one before, train before that
+    assert [e.meta["target_start"] for e in ds.test.examples] == [54]
+    assert [e.meta["target_start"] for e in ds.valid.examples] == [48]
+    assert max(e.meta["target_stop"] for e in ds.train.examples) == 48
+
+
+def test_forecast_scaler_sees_training_steps_only(tmp_path) -> None:
+    frame = series_frame()
+    frame.loc[50:, "passengers"] += 1000  # a jump inside valid/test must not move the scaler
+    path = save(frame, tmp_path / "air.csv")
+    ds = rnnkit.datasets.load(f"csv:{path}", target="passengers", window=12, horizon=6)
+    scaler = ds.extras["scaler"]
+    assert scaler.offset_[0] == pytest.approx(frame["passengers"][:48].mean())
+    pred = scaler.inverse_transform(ds.test.examples[0].y.numpy()[:, None], features=[0])[:, 0]
+    assert np.allclose(pred, frame["passengers"][54:60], rtol=1e-5)
+
+
+def test_forecast_several_series_and_test_file(tmp_path) -> None:
+    a, b = series_frame(40), series_frame(40)
+    a["region"], b["region"] = "north", "south"
+    whole = pd.concat([a, b])
+    train = save(whole[whole.index < 34], tmp_path / "train.csv")
+    test = save(whole[whole.index >= 34], tmp_path / "test.csv")
+    ds = rnnkit.datasets.load(f"csv:{train}", test=test, target=["passengers", "temp"], id="region",
+                              time="month", window=8, horizon=3, valid_size=0, stride=2)
+    assert ds.info.num_targets == 2 and ds.info.extra["series"] == 2
+    assert ds.test.examples[0].y.shape == (3, 2)
+    assert {e.meta["series"] for e in ds.test.examples} == {"north", "south"}
+    assert all(e.meta["target_start"] >= 34 for e in ds.test.examples)
+    assert all(e.meta["target_stop"] <= 34 for e in ds.train.examples)
+
+
+def test_nan_policy(tmp_path) -> None:
+    frame = series_frame()
+    frame.loc[7, "passengers"] = np.nan
+    path = save(frame, tmp_path / "gaps.csv")
+    with pytest.raises(DataFileError, match="missing value") as err:
+        rnnkit.datasets.load(f"csv:{path}", target="passengers", window=12, horizon=6)
+    assert f"{path}, line 9, field 'passengers'" in str(err.value)  # header is line 1, row 7 is line 9
+    ds = rnnkit.datasets.load(f"csv:{path}", target="passengers", window=12, horizon=6, nan="interpolate",
+                              scale=None)
+    assert ds.info.extra["nan_filled"] == 1
+    x = ds.train.examples[0].x[:, 0]
+    assert x[7].item() == pytest.approx((frame["passengers"][6] + frame["passengers"][8]) / 2)
+
+
+@pytest.mark.parametrize("options, message, field", [
+    ({"target": "pasengers", "window": 4, "horizon": 2}, "target column 'pasengers' does not exist; the columns "
+     "are \\['month', 'passengers', 'promo', 'temp'\\]", "pasengers"),
+    ({"target": "passengers", "time": "when", "window": 4, "horizon": 2}, "column 'when' does not exist", "when"),
+    ({"target": "passengers", "id": "sample"}, "column 'sample' does not exist", "sample"),
+])
+def test_columns_that_do_not_exist(tmp_path, options, message, field) -> None:
+    path = save(series_frame(), tmp_path / "air.csv")
+    with pytest.raises(DataFileError, match=message) as err:
+        rnnkit.datasets.load(f"csv:{path}", **options)
+    assert f"field '{field}'" in str(err.value) and "air.csv" in str(err.value)
+
+
+def test_not_a_number_and_repeated_time(tmp_path) -> None:
+    frame = series_frame().astype({"passengers": object})
+    frame.loc[3, "passengers"] = "n/a!"
+    path = save(frame, tmp_path / "text.csv")
+    with pytest.raises(DataFileError, match="line 5, field 'passengers': 'n/a!' is not a number"):
+        rnnkit.datasets.load(f"csv:{path}", target="passengers", window=4, horizon=2)
+    frame = series_frame()
+    frame.loc[5, "month"] = frame.loc[4, "month"]
+    path = save(frame, tmp_path / "dup.csv")
+    with pytest.raises(DataFileError, match="field 'month': time .* appears twice"):
+        rnnkit.datasets.load(f"csv:{path}", target="passengers", time="month", window=4, horizon=2)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_long_format_sequences_round_trip(tmp_path, suffix: str) -> None:
+    frame = long_frame()
+    path = save(frame.sample(frac=1.0, random_state=1), tmp_path / f"gestures.{suffix}")
+    ds = rnnkit.datasets.load(f"{suffix}:{path}", id="sample", time="t", target="label", scale=None,
+                              test_fraction=0.2, valid_fraction=0.25, seed=3)
+    assert ds.info.shape == "many-to-one" and ds.info.task == "classification"
+    assert ds.info.classes == ["clap", "wave"] and ds.info.num_features == 2
+    assert ds.info.extra["features"] == ["ax", "ay"]
+    assert (len(ds.train), len(ds.valid), len(ds.test)) == (6, 2, 2)
+    ids = [e.meta["id"] for split in (ds.train, ds.valid, ds.test) for e in split.examples]
+    assert sorted(ids) == sorted(frame["sample"].unique())  # every sequence exactly once
+    for split in (ds.train, ds.valid, ds.test):
+        for e in split.examples:
+            rows = frame[frame["sample"] == e.meta["id"]].sort_values("t")
+            assert torch.allclose(e.x, torch.tensor(rows[["ax", "ay"]].to_numpy(), dtype=torch.float32))
+            assert ds.info.classes[int(e.y)] == rows["label"].iloc[0]
+
+
+def test_long_format_scaler_regression_and_tagging(tmp_path) -> None:
+    frame = long_frame()
+    frame["score"] = frame["sample"].str[1:].astype(float) / 10
+    path = save(frame, tmp_path / "g.csv")
+    ds = rnnkit.datasets.load(f"csv:{path}", id="sample", target="score", features=["ax", "ay"])
+    assert ds.info.task == "regression" and ds.train.examples[0].y.dtype == torch.float32
+    train_rows = np.concatenate([e.x.numpy() for e in ds.train.examples])
+    assert np.allclose(train_rows.mean(axis=0), 0, atol=1e-5)  # standardised on train only
+    frame["step"] = np.where(frame["t"] % 2 == 0, "even", "odd")
+    path = save(frame, tmp_path / "tags.csv")
+    tags = rnnkit.datasets.load(f"csv:{path}", id="sample", time="t", target="step", task="tagging",
+                                features=["ax"])
+    e = tags.train.examples[0]
+    assert tags.info.shape == "synced" and e.y.shape == (e.x.shape[0],)
+    assert [tags.info.classes[i] for i in e.y.tolist()] == ["even", "odd", "even", "odd"][: len(e.y)]
+
+
+def test_long_format_errors(tmp_path) -> None:
+    frame = long_frame()
+    frame.loc[1, "label"] = "clap"  # s0 changes label on its second row (file line 3)
+    path = save(frame, tmp_path / "mixed.csv")
+    with pytest.raises(DataFileError, match="line 3, field 'label': the target changes within sequence 's0'"):
+        rnnkit.datasets.load(f"csv:{path}", id="sample", target="label")
+    test = long_frame()
+    test.loc[5:8, "label"] = "bow"  # all of s2
+    test = test[test["sample"] == "s2"]
+    train = save(long_frame(), tmp_path / "train.csv")
+    test_path = save(test, tmp_path / "test.csv")
+    with pytest.raises(DataFileError, match="label 'bow' was not seen in the training data") as err:
+        rnnkit.datasets.load(f"csv:{train}", test=test_path, id="sample", target="label")
+    assert f"{test_path}, line 2" in str(err.value)
+    frame = long_frame()
+    frame.loc[2, "ay"] = np.nan
+    path = save(frame, tmp_path / "nan.csv")
+    with pytest.raises(DataFileError, match="line 4, field 'ay': missing value"):
+        rnnkit.datasets.load(f"csv:{path}", id="sample", target="label")
+    with pytest.raises(ValueError, match="needs id=COLUMN"):
+        rnnkit.datasets.load(f"csv:{path}", target="label")

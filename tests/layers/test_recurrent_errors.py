@@ -1,0 +1,94 @@
+"""Bad input gets a ValueError that says what to do."""
+
+import pytest
+import torch
+
+from rnnkit import Recurrent
+from rnnkit.cells import GRUCell
+
+
+@pytest.fixture
+def lstm():
+    return Recurrent("lstm", 3, 4, num_layers=2)
+
+
+def test_unknown_cell():
+    with pytest.raises(ValueError, match=r"unknown cell 'tcn': use one of \['gru', 'lstm', 'mingru', 'minlstm', "
+                                         r"'rnn'\] or pass a Cell instance"):
+        Recurrent("tcn", 3, 4)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"hidden_size": 0}, "hidden_size must be an int > 0, got 0"),
+    ({"input_size": -1}, "input_size must be an int > 0, got -1"),
+    ({"num_layers": 0}, "num_layers must be an int > 0, got 0"),
+    ({"dropout": 1.0}, r"dropout must be a probability in \[0, 1\), got 1.0"),
+    ({"zoneout": -0.1}, "zoneout must be a probability"),
+    ({"recurrent_dropout": 2}, "recurrent_dropout must be a probability"),
+])
+def test_bad_construction(kwargs, message):
+    args = {"input_size": 3, "hidden_size": 4, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        Recurrent("gru", args.pop("input_size"), args.pop("hidden_size"), **args)
+
+
+def test_options_the_cell_cannot_take():
+    with pytest.raises(ValueError, match="layer_norm is available for 'rnn', 'lstm' and 'gru', not 'mingru'"):
+        Recurrent("mingru", 3, 4, layer_norm=True)
+    with pytest.raises(ValueError, match="MinLSTMCell does not have; use dropout or zoneout instead"):
+        Recurrent("minlstm", 3, 4, weight_drop=0.2)
+    with pytest.raises(ValueError, match="the cell is \\(3, 5\\) but Recurrent got input_size=3, hidden_size=4"):
+        Recurrent(GRUCell(3, 5), 3, 4)
+    with pytest.raises(ValueError, match="needs a cell built with layer_norm=True"):
+        Recurrent(GRUCell(3, 4), 3, 4, layer_norm=True)
+
+
+def test_wrong_rank(lstm):
+    with pytest.raises(ValueError, match=r"x must be \(batch, time, features\) batch-first, got \(5, 3\); add a batch"):
+        lstm(torch.randn(5, 3))
+
+
+def test_wrong_feature_size(lstm):
+    with pytest.raises(ValueError, match="x has 7 features per step but the layer was built with input_size=3"):
+        lstm(torch.randn(2, 5, 7))
+
+
+def test_wrong_dtype(lstm):
+    with pytest.raises(ValueError, match="x is torch.float64 but the layer's parameters are torch.float32"):
+        lstm(torch.randn(2, 5, 3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("lengths,message", [
+    (torch.tensor([5, 0]), "lengths must be between 1 and T=5 .* got min 0"),
+    (torch.tensor([6, 2]), "lengths must be between 1 and T=5 .* max 6"),
+    (torch.tensor([5, 2, 1]), r"lengths must be a \(batch,\) = \(2,\) tensor"),
+    (torch.tensor([[5, 2]]), r"lengths must be a \(batch,\) = \(2,\) tensor"),
+    ([5, 2], r"lengths must be a \(batch,\) = \(2,\) tensor .* got list"),
+    (torch.tensor([5.0, 2.0]), "lengths must be an integer tensor"),
+])
+def test_bad_lengths(lstm, lengths, message):
+    with pytest.raises(ValueError, match=message):
+        lstm(torch.randn(2, 5, 3), lengths)
+
+
+@pytest.mark.parametrize("state", [
+    torch.zeros(2, 2, 4),  # LSTM needs (h, c)
+    (torch.zeros(2, 2, 4), torch.zeros(1, 2, 4)),
+    (torch.zeros(2, 3, 4), torch.zeros(2, 3, 4)),
+])
+def test_bad_state(lstm, state):
+    with pytest.raises(ValueError, match=r"state must be a tuple of 2 tensors \(h, c\), each .* = \(2, 2, 4\)"):
+        lstm(torch.randn(2, 5, 3), state=state)
+
+
+def test_bidirectional_step():
+    layer = Recurrent("gru", 3, 4, bidirectional=True)
+    with pytest.raises(ValueError, match="step\\(\\) runs one direction only; .* call forward\\(x\\) instead"):
+        layer.step(torch.randn(2, 3))
+
+
+def test_bad_step_input(lstm):
+    with pytest.raises(ValueError, match=r"x_t must be \(batch, input_size\) = \(B, 3\), got \(2, 1, 3\)"):
+        lstm.step(torch.randn(2, 1, 3))
+    with pytest.raises(ValueError, match=r"state must be a tuple of 2 tensors"):
+        lstm.step(torch.randn(2, 3), torch.zeros(2, 2, 4))

@@ -1,0 +1,87 @@
+"""Parity with torch.nn.RNN / LSTM / GRU through ``Recurrent.from_torch``, on every backend."""
+
+import pytest
+import torch
+from recurrent_checks import as_tuple, assert_states_close, supported_backends
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from rnnkit import Recurrent
+
+MODULES = {"rnn_tanh": lambda **k: nn.RNN(**k), "rnn_relu": lambda **k: nn.RNN(nonlinearity="relu", **k),
+           "lstm": lambda **k: nn.LSTM(**k), "gru": lambda **k: nn.GRU(**k)}
+
+
+def torch_reference(module, x, lengths, state):
+    if lengths is None:
+        return module(x, state)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, st = module(packed, state)
+    return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0], st
+
+
+@pytest.mark.parametrize("kind", sorted(MODULES))
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True), (3, False), (3, True)])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_matches_torch_nn(kind, num_layers, bidirectional, with_lengths):
+    torch.manual_seed(num_layers)
+    module = MODULES[kind](input_size=3, hidden_size=4, num_layers=num_layers, bidirectional=bidirectional,
+                           batch_first=True).double()
+    layer = Recurrent.from_torch(module)
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    lengths = torch.tensor([4, 6, 1]) if with_lengths else None
+    D = 2 if bidirectional else 1
+    state = tuple(torch.randn(num_layers * D, 3, 4, dtype=torch.float64) for _ in range(2 if kind == "lstm" else 1))
+    state = state if kind == "lstm" else state[0]
+
+    ref_out, ref_state = torch_reference(module, x, lengths, state)
+    ref_grads = torch.autograd.grad(ref_out.square().sum() + as_tuple(ref_state)[0].sum(), list(module.parameters()))
+    assert supported_backends(layer) == ["torch", "loop"]
+    for backend in ("torch", "loop"):
+        layer.backend = backend
+        out, st = layer(x, lengths, state)
+        torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
+        assert_states_close(st, ref_state, rtol=1e-5, atol=1e-5)
+        grads = torch.autograd.grad(out.square().sum() + as_tuple(st)[0].sum(), list(layer.parameters()))
+        for g, g_ref in zip(grads, ref_grads):  # same parameter order as torch's _flat_weights
+            torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-5)
+
+
+def test_float32_parity_and_copy_of_options():
+    torch.manual_seed(0)
+    module = nn.LSTM(5, 7, num_layers=2, dropout=0.25, bias=True, batch_first=False)
+    layer = Recurrent.from_torch(module)
+    assert (layer.num_layers, layer.dropout, layer.hidden_size, layer.input_size) == (2, 0.25, 7, 5)
+    module.eval()
+    layer.eval()
+    x = torch.randn(4, 9, 5)
+    ref_out, ref_state = module(x.transpose(0, 1))  # the torch module is time-first here
+    out, st = layer(x)
+    torch.testing.assert_close(out, ref_out.transpose(0, 1), rtol=1e-5, atol=1e-5)
+    assert_states_close(st, ref_state, rtol=1e-5, atol=1e-5)
+
+
+def test_no_bias_module():
+    module = nn.GRU(3, 4, bias=False, batch_first=True)
+    layer = Recurrent.from_torch(module)
+    assert layer.backend == "torch" and "cells.0.bias_ih" not in layer.state_dict()
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(layer(x).outputs, module(x)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_state_dict_is_the_same_whatever_the_backend():
+    torch.manual_seed(0)
+    a = Recurrent("lstm", 3, 4, num_layers=2, bidirectional=True, backend="torch")
+    b = Recurrent("lstm", 3, 4, num_layers=2, bidirectional=True, backend="loop")
+    assert list(a.state_dict()) == list(b.state_dict())
+    assert "cells.3.weight_hh" in a.state_dict()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(a(x).outputs, b(x).outputs, rtol=1e-5, atol=1e-6)
+
+
+def test_from_torch_rejects_other_modules():
+    with pytest.raises(ValueError, match="from_torch takes torch.nn.RNN, LSTM or GRU, got Linear"):
+        Recurrent.from_torch(nn.Linear(2, 3))
+    with pytest.raises(ValueError, match="proj_size"):
+        Recurrent.from_torch(nn.LSTM(2, 3, proj_size=2))

@@ -1,0 +1,174 @@
+"""ConditionedGenerator and LanguageModel: they learn, step-by-step equals teacher forcing, and
+generation carries the recurrent state forward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnkit.data.batch import Batch, Example, collate
+from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
+from rnnkit.data.vocab import Vocab
+from rnnkit.decoding import greedy
+from rnnkit.models import ConditionedGenerator, LanguageModel
+from rnnkit.models.one_to_many import DecoderState
+
+EOS = 3
+CAPTIONS = [[4, 5, 6, EOS], [7, 8, EOS], [9, 4, 9, 4, 5, EOS], [6, 6, 7, EOS]]  # one per condition
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and do not spin against other processes)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def caption_batch() -> Batch:
+    return collate([Example(x=None, cond=torch.eye(4)[i], y=torch.tensor(c)) for i, c in enumerate(CAPTIONS)])
+
+
+@pytest.mark.parametrize("conditioning", ["init", "input"])
+def test_generator_learns_a_caption_per_condition(conditioning: str) -> None:
+    torch.manual_seed(0)
+    model = ConditionedGenerator(vocab_size=10, cond_shape=(4,), cell="gru", conditioning=conditioning,
+                                 cond_size=16, embed_dim=8, hidden_size=32)
+    batch = caption_batch()
+    opt = torch.optim.Adam(model.parameters(), lr=0.03)
+    for _ in range(80):
+        loss = model(batch).loss
+        assert loss is not None
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert batch.cond is not None
+    out = model.generate(batch.cond, max_length=10)
+    assert out.sequences() == [[c] for c in CAPTIONS]
+    beams = model.generate(batch.cond, method="beam", max_length=10, beam_size=3)
+    assert beams.sequences() == [[c] for c in CAPTIONS]
+
+
+def test_image_condition_through_the_cnn() -> None:
+    torch.manual_seed(1)
+    model = ConditionedGenerator(vocab_size=10, cond_shape=(1, 8, 8), cell="lstm", conditioning="both",
+                                 cond_size=8, embed_dim=4, hidden_size=8, conv_channels=(4,))
+    batch = collate([Example(x=None, cond=torch.randn(1, 8, 8), y=torch.tensor(c)) for c in CAPTIONS])
+    out = model(batch)
+    assert out.logits is not None and out.logits.shape == (4, 6, 10)
+    assert out.loss is not None
+    out.loss.backward()
+    assert batch.cond is not None
+    assert model.generate(batch.cond, method="sample", max_length=5).tokens.shape[:2] == (4, 1)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_step_by_step_equals_teacher_forcing(cell: str) -> None:
+    torch.manual_seed(2)
+    model = ConditionedGenerator(vocab_size=10, cond_shape=(4,), cell=cell, conditioning="both",
+                                 embed_dim=4, hidden_size=6, num_layers=2).eval()
+    batch = caption_batch()
+    assert batch.cond is not None and batch.y is not None and batch.y_lengths is not None
+    logits = model(batch).logits
+    assert logits is not None
+    state = model.init_state(batch.cond)
+    tokens = torch.full((4,), model.config.bos)
+    for t, y_t in enumerate(batch.y.unbind(1)):
+        log_probs, state = model.step(tokens, state)
+        valid = batch.y_lengths > t
+        torch.testing.assert_close(log_probs[valid], logits[valid, t].log_softmax(-1), atol=1e-5, rtol=1e-5)
+        tokens = y_t
+
+
+def test_padding_does_not_change_a_captions_logits() -> None:
+    torch.manual_seed(3)
+    model = ConditionedGenerator(vocab_size=10, cond_shape=(4,), cell="gru", hidden_size=6).eval()
+    batch = caption_batch()
+    assert batch.cond is not None and batch.y is not None and batch.y_lengths is not None
+    logits = model(batch).logits
+    assert logits is not None
+    for i, c in enumerate(CAPTIONS):
+        alone = model(Batch(x=None, cond=batch.cond[i : i + 1], y=torch.tensor([c]))).logits
+        torch.testing.assert_close(alone[0], logits[i, : len(c)], atol=1e-5, rtol=1e-5)  # type: ignore[index]
+
+
+def test_language_model_learns_a_repeating_pattern() -> None:
+    torch.manual_seed(4)
+    pattern = [4, 5, 6, 7, 5]
+    seqs = [torch.tensor((pattern * 6)[s : s + n]) for s, n in [(0, 20), (1, 15), (2, 24), (3, 11)]]
+    batch = collate([Example(x=s) for s in seqs])
+    model = LanguageModel(vocab_size=8, cell="lstm", embed_dim=8, hidden_size=24)
+    before = model.perplexity(batch)
+    opt = torch.optim.Adam(model.parameters(), lr=0.03)
+    for _ in range(80):
+        loss = model(batch).loss
+        assert loss is not None
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = model.perplexity(batch)
+    assert after < 1.3 < before, (before, after)
+    out = model.generate([4, 5, 6], max_length=7)
+    assert out.sequences()[0][0] == [7, 5, 4, 5, 6, 7, 5]
+
+
+def test_language_model_generation_carries_the_prompt_state() -> None:
+    """Greedy continuation equals re-running the whole growing sequence and taking the argmax."""
+    torch.manual_seed(5)
+    model = LanguageModel(vocab_size=12, cell="gru", embed_dim=6, hidden_size=8, num_layers=2).eval()
+    prompts = [[4, 9, 5], [7, 11]]
+    padded = torch.tensor([[4, 9, 5], [7, 11, 0]])
+    out = model.generate(padded, max_length=6, prompt_lengths=torch.tensor([3, 2]))
+    for prompt, continuation in zip(prompts, out.tokens[:, 0].tolist()):
+        seq = list(prompt)
+        for _ in range(6):
+            logits = model(Batch(x=torch.tensor([seq]), y=torch.zeros(1, len(seq), dtype=torch.long))).logits
+            seq.append(int(logits[0, -1].argmax()))  # type: ignore[index]
+        assert continuation == seq[len(prompt) :]
+    # the generator is a decoder for rnnkit.decoding as it stands
+    state = model.prompt_state(torch.tensor([[4, 9, 5]]))
+    assert isinstance(state, DecoderState)
+    assert greedy(model, state, bos=2, eos=3, max_length=6).tokens[0, 0].tolist() == out.tokens[0, 0].tolist()
+
+
+def test_language_model_shift_and_padding() -> None:
+    torch.manual_seed(6)
+    model = LanguageModel(vocab_size=10, cell="gru", embed_dim=4, hidden_size=5).eval()
+    seqs = [torch.tensor([4, 5, 6, 7, 8]), torch.tensor([9, 4])]
+    shifted = collate([Example(x=s) for s in seqs])
+    explicit = collate([Example(x=s[:-1], y=s[1:]) for s in seqs])
+    torch.testing.assert_close(model(shifted).loss, model(explicit).loss)
+    # the mean over all 5 target tokens equals the token-weighted mean of each sequence alone
+    alone = [model(collate([Example(x=s)])).loss for s in seqs]
+    torch.testing.assert_close(model(shifted).loss, (alone[0] * 4 + alone[1] * 1) / 5)  # type: ignore[operator]
+
+
+def test_bad_input_gets_a_clear_error() -> None:
+    gen = ConditionedGenerator(vocab_size=10, cond_shape=(4,), hidden_size=4)
+    with pytest.raises(ValueError, match=r"cond of shape \(B, 4\)"):
+        gen.generate(torch.randn(2, 5))
+    with pytest.raises(ValueError, match="needs batch.cond and batch.y"):
+        gen(Batch(x=None, cond=torch.randn(2, 4)))
+    with pytest.raises(ValueError, match=r"target token id out of range \[0, 10\)"):
+        gen(Batch(x=None, cond=torch.randn(1, 4), y=torch.tensor([[4, 12]])))
+    with pytest.raises(ValueError, match="method must be one of"):
+        gen.generate(torch.randn(1, 4), method="viterbi")
+    lm = LanguageModel(vocab_size=10, hidden_size=4, embed_dim=4)
+    with pytest.raises(ValueError, match="token ids"):
+        lm(Batch(x=torch.randn(2, 3, 1)))
+    with pytest.raises(ValueError, match="tie_weights needs"):
+        LanguageModel(vocab_size=10, embed_dim=4, hidden_size=8, tie_weights=True)
+
+
+def test_from_dataset_reads_vocabulary_and_condition_shape() -> None:
+    vocab = Vocab.build([list("abcdef")])
+    examples = [Example(x=None, cond=torch.randn(3), y=torch.tensor(vocab.encode(list("abc"), eos=True)))]
+    info = DatasetInfo(name="cap", shape="one-to-many", task="generation", input_kind="vector",
+                       output_vocab=vocab, cond_shape=(3,))
+    ds = SequenceDataset(info, ExampleList(examples), ExampleList([]), ExampleList([]))
+    gen = ConditionedGenerator.from_dataset(ds, cell="gru", hidden_size=8)
+    assert gen.config.vocab_size == len(vocab) and gen.config.cond_shape == (3,)
+    assert ConditionedGenerator.from_config(gen.config_dict()).config == gen.config
+    lm = LanguageModel.from_dataset(ds, cell="gru", hidden_size=8, embed_dim=8, tie_weights=True)
+    assert lm.head.weight is lm.embed.embed.weight  # type: ignore[union-attr]

@@ -1,0 +1,138 @@
+"""SequenceTagger: learns running parity, padding-invariant, CRF constraints hold, every cell runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnkit.data.batch import Batch, Example, collate
+from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
+from rnnkit.data.vocab import Vocab
+from rnnkit.layers.crf import bio_constraints
+from rnnkit.models.synced import SequenceTagger, SequenceTaggerConfig
+
+CELLS = ["rnn", "lstm", "gru", "mingru", "minlstm"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models train several times faster on one thread (and do not fight other processes)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def parity_batch(n: int, gen: torch.Generator, max_len: int = 12) -> Batch:
+    examples = []
+    for _ in range(n):
+        T = int(torch.randint(3, max_len + 1, (1,), generator=gen))
+        bits = torch.randint(0, 2, (T,), generator=gen)
+        examples.append(Example(x=bits.float().unsqueeze(1), y=bits.cumsum(0) % 2))
+    return collate(examples)
+
+
+def test_learns_running_parity_of_a_bit_stream():
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    model = SequenceTagger(num_tags=2, num_features=1, cell="gru", hidden_size=24, bidirectional=False)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(150):
+        loss = model(parity_batch(32, gen)).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    test = parity_batch(200, torch.Generator().manual_seed(99), max_len=16)  # longer than trained on
+    pred, mask = model.predict(test), test.mask()
+    accuracy = (pred == test.y)[mask].float().mean().item()
+    assert accuracy >= 0.97, f"per-step parity accuracy {accuracy:.3f}"
+    assert (pred[~mask] == 0).all()
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_padding_never_changes_outputs_or_loss(crf):
+    torch.manual_seed(1)
+    model = SequenceTagger(num_tags=4, vocab_size=20, embed_dim=8, hidden_size=10, crf=crf).eval()
+    xs = [torch.randint(4, 20, (n,)) for n in (5, 2, 7)]
+    ys = [torch.randint(0, 4, (n,)) for n in (5, 2, 7)]
+    batch = collate([Example(x=x, y=y) for x, y in zip(xs, ys)])
+    out = model(batch)
+    total_steps = 0
+    weighted = torch.tensor(0.0)
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        alone = model(collate([Example(x=x, y=y)]))
+        n = len(x)
+        torch.testing.assert_close(alone.logits[0], out.logits[i, :n], atol=1e-5, rtol=0)
+        assert torch.equal(model.predict(collate([Example(x=x)]))[0], model.predict(batch)[i, :n])
+        weighted = weighted + alone.loss * n
+        total_steps += n
+    torch.testing.assert_close(out.loss, weighted / total_steps, atol=1e-5, rtol=0)
+    # garbage in the padding changes nothing either
+    noisy = Batch(x=batch.x.clone(), lengths=batch.lengths, y=batch.y, y_lengths=batch.y_lengths)
+    noisy.x[1, 2:] = 19
+    torch.testing.assert_close(model(noisy).loss, out.loss)
+
+
+def test_crf_tagger_never_predicts_a_forbidden_transition():
+    torch.manual_seed(2)
+    tags = ("O", "B-A", "I-A", "B-B", "I-B")
+    model = SequenceTagger(num_tags=5, vocab_size=30, hidden_size=8, crf=True, tag_scheme="BIO", tags=tags)
+    with torch.no_grad():
+        model.head.bias.copy_(torch.tensor([0.0, 0.0, 5.0, 0.0, 5.0]))  # push towards I-*
+    c = bio_constraints(tags)
+    batch = collate([Example(x=torch.randint(4, 30, (int(n),))) for n in torch.randint(1, 9, (40,))])
+    pred = model.predict(batch)
+    for row, n in zip(pred.tolist(), batch.lengths.tolist()):
+        assert c.start[row[0]], row
+        assert all(c.transitions[a, b] for a, b in zip(row[: n - 1], row[1:n])), row
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("inputs", ["tokens", "features"])
+def test_every_cell_builds_and_trains_one_step(cell, inputs):
+    torch.manual_seed(3)
+    kw = {"vocab_size": 12} if inputs == "tokens" else {"num_features": 3}
+    model = SequenceTagger(num_tags=3, cell=cell, hidden_size=6, num_layers=2, crf=inputs == "tokens", **kw)
+    xs = [torch.randint(4, 12, (n,)) if inputs == "tokens" else torch.randn(n, 3) for n in (4, 1, 3)]
+    batch = collate([Example(x=x, y=torch.randint(0, 3, (len(x),))) for x in xs])
+    out = model(batch)
+    assert out.logits.shape == (3, 4, 3) and out.loss.ndim == 0
+    out.loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+    assert model.predict(batch).shape == (3, 4)
+
+
+def test_from_dataset_and_config_round_trip():
+    vocab = Vocab.build([list("abc")])
+    info = DatasetInfo(name="toy", shape="synced", task="tagging", input_kind="tokens", input_vocab=vocab,
+                       classes=["O", "B-X", "I-X"])
+    ex = ExampleList([Example(x=torch.tensor([4, 5]), y=torch.tensor([1, 2]))])
+    model = SequenceTagger.from_dataset(SequenceDataset(info, ex, ex, ex), hidden_size=8, crf=True,
+                                        tag_scheme="BIO")
+    assert model.config.vocab_size == len(vocab) and model.config.num_tags == 3
+    assert isinstance(model.config, SequenceTaggerConfig)
+    clone = SequenceTagger.from_config(model.config_dict())
+    clone.load_state_dict(model.state_dict())
+    batch = collate(list(ex))
+    torch.testing.assert_close(clone(batch).logits, model(batch).logits)
+    feats = DatasetInfo(name="frames", shape="synced", task="tagging", input_kind="features", num_features=7,
+                        classes=["a", "b"])
+    assert SequenceTagger.from_dataset(SequenceDataset(feats, ex, ex, ex)).config.num_features == 7
+
+
+def test_bad_batches_are_explained():
+    model = SequenceTagger(num_tags=3, num_features=2, hidden_size=4)
+    with pytest.raises(ValueError, match=r"\(B, T, 2\)"):
+        model(collate([Example(x=torch.randn(3, 5))]))
+    with pytest.raises(ValueError, match="tag ids must be in"):
+        model(collate([Example(x=torch.randn(3, 2), y=torch.tensor([0, 1, 3]))]))
+    with pytest.raises(ValueError, match=r"y must be \(B, T\) = \(1, 3\)"):
+        model(collate([Example(x=torch.randn(3, 2), y=torch.tensor([0, 1]))]))
+    two = collate([Example(x=torch.randn(3, 2), y=torch.tensor([0, 1])), Example(x=torch.randn(2, 2),
+                                                                                  y=torch.tensor([0, 1, 1]))])
+    with pytest.raises(ValueError, match="y_lengths differs"):
+        model(two)
+    with pytest.raises(ValueError, match="tag_scheme"):
+        SequenceTagger(num_tags=2, num_features=2, tag_scheme="BIO")

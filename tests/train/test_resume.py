@@ -1,0 +1,53 @@
+"""Resume after an interrupt mid-epoch equals the uninterrupted run with the same seed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tinyrun import tiny_model, toy_classification
+
+from rnnkit.train import Callback, Trainer
+
+SETTINGS = {"epochs": 2, "batch_size": 8, "lr": 1e-2, "progress": False, "checkpoint_every": 2, "seed": 7}
+
+
+class InterruptAt(Callback):
+    """Raises KeyboardInterrupt (as Ctrl-C or a kill would stop the run) after optimizer step ``k``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, trainer, state) -> None:  # type: ignore[no-untyped-def]
+        if state.step == self.step:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("interrupt_step", [3, 9])  # mid-epoch 1 (last checkpoint at step 2), mid-epoch 2 (at 8)
+def test_resume_equals_uninterrupted_run(tmp_path, interrupt_step: int) -> None:
+    # dropout makes the result depend on the RNG state, bucketing on the per-epoch batch plan
+    data = toy_classification(48, valid=16, test=8)
+    full_model = tiny_model(data, dropout=0.3)
+    full = Trainer(run_dir=str(tmp_path / "full"), **SETTINGS).fit(full_model, data)
+
+    run = str(tmp_path / "cut")
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(run_dir=run, callbacks=[InterruptAt(interrupt_step)], **SETTINGS).fit(tiny_model(data, dropout=0.3),
+                                                                                      data)
+    resumed_model = tiny_model(data, seed=99, dropout=0.3)  # different init: everything must come from the checkpoint
+    resumed = Trainer(run_dir=run, resume=True, **SETTINGS).fit(resumed_model, data)
+
+    assert len(resumed.rows) == len(full.rows)
+    for a, b in zip(full.rows, resumed.rows):
+        for key in a:
+            if key != "seconds":
+                assert b[key] == pytest.approx(a[key], abs=1e-6), key
+    assert resumed.best_epoch == full.best_epoch
+    assert resumed.test == pytest.approx(full.test, abs=1e-6)
+    for k, v in full_model.state_dict().items():
+        torch.testing.assert_close(resumed_model.state_dict()[k], v, atol=1e-6, rtol=0)
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path) -> None:
+    data = toy_classification(16, valid=0, test=0)
+    with pytest.raises(FileNotFoundError, match="has no checkpoint"):
+        Trainer(run_dir=str(tmp_path), resume=True, progress=False).fit(tiny_model(data), data)

@@ -1,0 +1,95 @@
+"""Run folder: written by the Trainer, rebuilt from the folder alone; clear errors when it is not usable."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from tinyrun import tiny_model, toy_classification
+
+import rnnkit
+from rnnkit.data.scalers import StandardScaler
+from rnnkit.data.vocab import Vocab
+from rnnkit.train import RunDirError, Trainer, load_run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("run")
+    data = toy_classification(32, valid=8, test=8)
+    data.extras["scaler"] = StandardScaler().fit(np.arange(12.0).reshape(6, 2))
+    data.extras["vocab"] = Vocab(["a", "b"])
+    data.extras["season"] = 12
+    model = tiny_model(data)
+    history = Trainer(epochs=2, batch_size=8, progress=False, run_dir=str(path)).fit(model, data,
+                                                                                  data_options={"n": 32})
+    return path, data, model, history
+
+
+def test_folder_has_every_file(trained) -> None:  # type: ignore[no-untyped-def]
+    path, data, model, history = trained
+    for name in ("config.yaml", "model.safetensors", "info.json", "metrics.json", "history.csv",
+                 "extras/extras.json", "checkpoints/last.safetensors", "checkpoints/best.safetensors"):
+        assert (path / name).is_file(), name
+    config = yaml.safe_load((path / "config.yaml").read_text())
+    assert config["model"] == {"class": "TinyGRUClassifier", "config": model.config_dict()}
+    assert config["trainer"]["epochs"] == 2 and config["data"] == {"name": "toy", "options": {"n": 32}}
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["best_epoch"] == history.best_epoch and metrics["monitor"] == "valid_accuracy"
+    assert metrics["test"] == pytest.approx(history.test)
+    assert metrics["valid"]["accuracy"] == history.best
+
+
+def test_load_run_rebuilds_model_info_extras_history(trained) -> None:  # type: ignore[no-untyped-def]
+    path, data, model, history = trained
+    run = load_run(path)
+    batch = data.collate(data.test.examples)
+    model.eval()
+    assert torch.equal(run.model.predict(batch), model.predict(batch))
+    torch.testing.assert_close(run.model(batch).logits, model(batch).logits)
+    assert run.info.classes == data.info.classes and run.info.metric == "accuracy"
+    assert run.extras["vocab"] == Vocab(["a", "b"]) and run.extras["season"] == 12
+    z = np.array([[1.0, 2.0]])
+    assert np.allclose(run.extras["scaler"].transform(z), data.extras["scaler"].transform(z))
+    assert [r["epoch"] for r in run.history] == [1, 2]
+    assert run.history[1]["valid_accuracy"] == pytest.approx(history.rows[1]["valid_accuracy"])
+    assert Trainer().evaluate(run.model, data, split="test") == pytest.approx(history.test)
+
+
+def test_model_save_and_rnnkit_load(tmp_path) -> None:
+    data = toy_classification(8, valid=0, test=0)
+    model = tiny_model(data, hidden_size=5)
+    model.save(tmp_path / "m")
+    again = rnnkit.load(tmp_path / "m")
+    assert type(again) is type(model) and again.config == model.config and not again.training
+    for k, v in model.state_dict().items():
+        assert torch.equal(again.state_dict()[k], v)
+
+
+def test_missing_and_corrupt_folders_are_clear_errors(tmp_path, trained) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(RunDirError, match="no run folder"):
+        load_run(tmp_path / "nowhere")
+    with pytest.raises(RunDirError, match="no model folder"):
+        rnnkit.load(tmp_path / "nowhere")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.yaml").write_text("model: {}\n")
+    with pytest.raises(RunDirError, match="model.safetensors is missing"):
+        load_run(tmp_path / "half")
+    path = trained[0]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.yaml", "info.json"):
+        (broken / name).write_bytes((path / name).read_bytes())
+    (broken / "model.safetensors").write_bytes((path / "model.safetensors").read_bytes()[:40])
+    with pytest.raises(RunDirError, match="corrupt"):
+        load_run(broken)
+
+
+def test_unsaveable_extra_is_refused_before_training(tmp_path) -> None:
+    data = toy_classification(8, valid=0, test=0)
+    data.extras["handle"] = object()
+    with pytest.raises(TypeError, match=r"extras\['handle'\].*cannot be saved"):
+        Trainer(epochs=1, progress=False, run_dir=str(tmp_path)).fit(tiny_model(data), data)

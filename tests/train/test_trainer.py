@@ -1,0 +1,139 @@
+"""Trainer: determinism, NaN stop, accumulation, early stopping with best restore, quiet progress."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from tinyrun import TinyGRUClassifier, tiny_model, toy_classification
+
+from rnnkit.data.batch import Example
+from rnnkit.data.dataset import ExampleList, SequenceDataset
+from rnnkit.train import Callback, Trainer, TrainingDiverged, load_checkpoint
+
+FAST = {"batch_size": 16, "lr": 1e-2, "progress": False, "evaluate_test": False}
+
+
+def _strip_time(rows: list[dict[str, float]]) -> list[dict[str, float]]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def test_deterministic_mode_gives_identical_histories_and_weights() -> None:
+    data = toy_classification(64, valid=16, test=0)
+    runs = []
+    for _ in range(2):
+        model = tiny_model(data, dropout=0.2)
+        history = Trainer(epochs=2, deterministic=True, seed=3, **FAST).fit(model, data)
+        runs.append((_strip_time(history.rows), model.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    for k, v in runs[0][1].items():
+        assert torch.equal(v, runs[1][1][k]), k
+    assert not torch.are_deterministic_algorithms_enabled()  # fit restores the global switch
+
+
+def test_history_rows_columns_and_best() -> None:
+    data = toy_classification(48, valid=16, test=16)
+    history = Trainer(epochs=2, **{**FAST, "evaluate_test": True}).fit(tiny_model(data), data)
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert history.rows[-1]["step"] == 2 * 3
+    for col in ("train_loss", "valid_loss", "valid_accuracy", "valid_macro_f1", "lr", "seconds"):
+        assert all(math.isfinite(v) for v in history.column(col)), col
+    assert history.monitor == "valid_accuracy" and history.higher_is_better
+    assert history.best == max(history.column("valid_accuracy"))
+    assert set(history.test) == {"loss", "accuracy", "macro_f1"}
+
+
+def _with_nan_example(data: SequenceDataset, index: int) -> SequenceDataset:
+    examples = list(data.train.examples)
+    bad = examples[index]
+    assert bad.x is not None
+    examples[index] = Example(x=torch.full_like(bad.x, float("nan")), y=bad.y)
+    return SequenceDataset(data.info, ExampleList(examples), data.valid, data.test)
+
+
+def test_nan_loss_stops_naming_epoch_step_batch_and_keeps_last_checkpoint(tmp_path) -> None:
+    data = _with_nan_example(toy_classification(48, valid=8, test=0), 5)
+    trainer = Trainer(epochs=3, bucket=False, run_dir=str(tmp_path), checkpoint_every=1, **FAST)
+    plan = trainer._batch_plan(data)
+    epoch0 = plan(0)
+    bad_batch = next(i for i, b in enumerate(epoch0) if 5 in b)
+    with pytest.raises(TrainingDiverged) as err:
+        trainer.fit(tiny_model(data), data)
+    message = str(err.value)
+    assert f"epoch 1, step {bad_batch + 1}, batch {bad_batch}" in message
+    assert "nan" in message
+    if bad_batch > 0:  # the checkpoint of the last good step is untouched and loads
+        ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.safetensors")
+        assert ckpt.meta["step"] == bad_batch
+        assert all(torch.isfinite(v).all() for v in ckpt.model.values())
+
+
+def test_gradient_accumulation_equals_the_larger_batch() -> None:
+    data = toy_classification(64, valid=0, test=0)
+    common = {"epochs": 1, "bucket": False, "lr": 1e-2, "progress": False, "schedule": "none"}
+    big, small = tiny_model(data), tiny_model(data)
+    Trainer(batch_size=16, **common).fit(big, data)
+    Trainer(batch_size=8, accumulate=2, **common).fit(small, data)
+    for k, v in big.state_dict().items():
+        torch.testing.assert_close(small.state_dict()[k], v, atol=1e-6, rtol=1e-5)
+
+
+def test_early_stopping_stops_and_restores_the_best_weights() -> None:
+    data = toy_classification(32, valid=16, test=0)
+    seen: list[dict[str, torch.Tensor]] = []
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, trainer, state) -> None:  # type: ignore[no-untyped-def]
+            seen.append({k: v.clone() for k, v in state.model.state_dict().items()})
+
+    model = tiny_model(data)
+    history = Trainer(epochs=20, early_stopping=2, monitor="valid_loss", lr=0.5, batch_size=8, progress=False,
+                      evaluate_test=False, callbacks=[Snapshot()]).fit(model, data)
+    assert len(history) < 20
+    best = history.best_epoch
+    assert best is not None and len(history) - best == 2
+    assert history.best == min(history.column("valid_loss"))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, seen[best - 1][k])
+
+
+def test_monitor_that_is_not_computed_is_a_clear_error() -> None:
+    data = toy_classification(16, valid=8, test=0)
+    with pytest.raises(ValueError, match="monitor 'valid_bleu' is not among"):
+        Trainer(epochs=1, monitor="valid_bleu", **FAST).fit(tiny_model(data), data)
+
+
+def test_bad_settings_are_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        Trainer(batch_size=0)
+    with pytest.raises(ValueError, match="resume=True needs run_dir"):
+        Trainer(resume=True)
+    with pytest.raises(ValueError, match="precision"):
+        Trainer(precision="fp8")
+
+
+def test_quiet_without_a_terminal(capsys) -> None:
+    data = toy_classification(16, valid=8, test=0)
+    Trainer(epochs=1, batch_size=8).fit(tiny_model(data), data)  # progress=True, but stderr is not a TTY
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+def test_evaluate_on_a_split_and_on_examples() -> None:
+    data = toy_classification(16, valid=8, test=8)
+    model: TinyGRUClassifier = tiny_model(data)
+    trainer = Trainer()
+    by_split = trainer.evaluate(model, data, split="test")
+    by_examples = trainer.evaluate(model, data.test, data.info)
+    assert by_split == by_examples
+    assert 0.0 <= by_split["accuracy"] <= 1.0
+
+
+def test_bucketing_plan_covers_every_example_once_per_epoch() -> None:
+    data = toy_classification(50, valid=0, test=0)
+    plan = Trainer(batch_size=8)._batch_plan(data)
+    for epoch in (0, 1):
+        flat = sorted(i for b in plan(epoch) for i in b)
+        assert flat == list(range(50))
+    assert plan(0) != plan(1)
