@@ -1,11 +1,12 @@
 """rnnkit: recurrent neural networks for every shape of sequence problem, on PyTorch."""
 
+from rnnkit import cells
 from rnnkit.layers.recurrent import Recurrent, RecurrentOutput
 
 __version__ = "0.1.0"
 
 __all__ = ["RNNClassifier", "RNNForecaster", "RNNRegressor", "Recurrent", "RecurrentOutput", "Trainer", "__version__",
-           "load"]
+           "cells", "load"]
 
 _LAZY = {"Trainer": "rnnkit.train.trainer", "load": "rnnkit.train.run_dir", "RNNClassifier": "rnnkit.estimators",
          "RNNRegressor": "rnnkit.estimators", "RNNForecaster": "rnnkit.estimators"}

@@ -34,6 +34,7 @@ class Stop:
     train: dict[str, Any] = field(default_factory=dict)
     data_options: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
+    vectors: bool = False
     quick: dict[str, Any] = field(default_factory=dict)  # keys: limit, train, model_options, data_options
 
     def spec(self, root: Path, *, quick: bool = False) -> RunSpec:
@@ -46,7 +47,7 @@ class Stop:
             data_options.update(self.quick.get("data_options", {}))
             limit = self.quick.get("limit", limit)
         return RunSpec(data=self.data, model=self.model, data_options=data_options, model_options=model_options,
-                       train=train, limit=limit, out=str(root / self.name))
+                       train=train, limit=limit, vectors=self.vectors, out=str(root / self.name))
 
 
 _QUICK = {"limit": 48, "train": {"epochs": 2, "batch_size": 16}, "model_options": {"hidden_size": 16}}
@@ -54,7 +55,7 @@ _QUICK = {"limit": 48, "train": {"epochs": 2, "batch_size": 16}, "model_options"
 STOPS: list[Stop] = [
     Stop("one_to_one", "one-to-one", "italy_power_demand", "feedforward",
          model_options={"hidden_sizes": (64, 64), "dropout": 0.1},
-         train={"epochs": 80, "batch_size": 16, "lr": 3e-3, "seed": 0},
+         train={"epochs": 80, "batch_size": 16, "lr": 3e-3, "seed": 0}, vectors=True,
          quick={"limit": 48, "train": {"epochs": 2}, "model_options": {"hidden_sizes": (16,)}}),
     Stop("one_to_many", "one-to-many", "digit_captions", "generator",
          model_options={"cell": "gru", "hidden_size": 128, "embed_dim": 32},

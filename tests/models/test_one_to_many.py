@@ -73,7 +73,7 @@ def test_step_by_step_equals_teacher_forcing(cell: str) -> None:
     logits = model(batch).logits
     assert logits is not None
     state = model.init_state(batch.cond)
-    tokens = torch.full((4,), model.config.bos)
+    tokens = torch.full((4,), model.config.bos_id)
     for t, y_t in enumerate(batch.y.unbind(1)):
         log_probs, state = model.step(tokens, state)
         valid = batch.y_lengths > t

@@ -6,6 +6,7 @@ The YAML schema (every key optional except ``data`` and ``model``)::
     data: japanese_vowels          # a bundled data set, or FORMAT:path
     data_options: {}               # keywords for rnnkit.datasets.load
     limit: null                    # keep at most this many examples per split (quick runs)
+    vectors: false                 # one-to-one view: each fixed-length sequence becomes one vector
     model: classifier              # an alias (classifier, regressor, tagger, seq2seq, generator,
                                    #   lm, forecaster, feedforward) or a class name (SequenceTagger)
     model_options: {cell: gru, hidden_size: 128}   # keywords for Model.from_dataset
@@ -50,6 +51,7 @@ class RunSpec:
     model_options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
+    vectors: bool = False
     out: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,7 +83,8 @@ def spec_from_dict(raw: Any, where: str) -> RunSpec:
     return RunSpec(data=str(raw.get("data") or ""), model=str(raw.get("model") or ""),
                    data_options=dict(raw.get("data_options") or {}),
                    model_options=dict(raw.get("model_options") or {}),
-                   train=dict(raw.get("train") or {}), limit=limit, out=str(raw.get("out") or ""))
+                   train=dict(raw.get("train") or {}), limit=limit, vectors=bool(raw.get("vectors", False)),
+                   out=str(raw.get("out") or ""))
 
 
 def read_spec(path: str | Path) -> RunSpec:
@@ -138,7 +141,28 @@ def load_data(spec: RunSpec) -> Any:
             examples = getattr(ds, split).examples
             setattr(ds, split, ExampleList(examples[: spec.limit]))
         ds.info.sizes = {s: len(getattr(ds, s)) for s in ("train", "valid", "test")}
+    if spec.vectors:
+        as_vectors(ds)
     return ds
+
+
+def as_vectors(dataset: Any) -> None:
+    """Flatten every example's fixed-length ``(T, F)`` input into one ``(T*F,)`` vector, in place:
+    the one-to-one view of a set of equal-length series (what an MLP baseline sees)."""
+    import dataclasses
+
+    from rnnkit.data.dataset import ExampleList
+
+    lengths = {tuple(e.x.shape) for s in ("train", "valid", "test") for e in getattr(dataset, s).examples
+               if e.x is not None}
+    if len(lengths) != 1:
+        raise CLIError(f"vectors: true needs inputs of one fixed shape; {dataset.info.name} has {len(lengths)} shapes")
+    for split in ("train", "valid", "test"):
+        flat = [dataclasses.replace(e, x=e.x.reshape(-1)) for e in getattr(dataset, split).examples]
+        setattr(dataset, split, ExampleList(flat))
+    size = int(next(iter(lengths))[0]) * int(next(iter(lengths))[1] if len(next(iter(lengths))) > 1 else 1)
+    dataset.info = dataclasses.replace(dataset.info, shape="one-to-one", input_kind="vector", num_features=size,
+                                       sizes=dict(dataset.info.sizes))
 
 
 def build_model(spec: RunSpec, dataset: Any) -> Any:

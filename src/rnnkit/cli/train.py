@@ -52,6 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="an option for the data set loader (value read as YAML)")
     p.add_argument("--limit", type=int, metavar="N", help="keep at most N examples per split (quick runs)")
+    p.add_argument("--vectors", action="store_true", default=None,
+                   help="one-to-one: flatten each fixed-length sequence into one vector (for feedforward)")
     p.add_argument("--epochs", type=int, metavar="N")
     p.add_argument("--batch-size", type=int, metavar="N")
     p.add_argument("--lr", type=float, metavar="LR", help="peak learning rate")
@@ -96,6 +98,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         if getattr(args, key) is not None:
             spec.train[key] = getattr(args, key)
     spec.limit = args.limit or spec.limit
+    spec.vectors = bool(args.vectors) or spec.vectors
     if not spec.data:
         raise CLIError("no data set given: pass --data NAME (see `rnnkit datasets`), --config FILE or --recipe NAME")
     if not spec.model:
@@ -131,7 +134,11 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
         trainer = Trainer(**spec.train, run_dir=str(run_dir), resume=resume, progress=progress)
     except (TypeError, ValueError) as e:
         raise CLIError(f"bad training settings {spec.train}: {e}") from e
-    history = trainer.fit(model, dataset, data_options=spec.data_options)
+    kept = _set_aside_unsaveable(dataset)
+    try:
+        history = trainer.fit(model, dataset, data_options=spec.data_options)
+    finally:
+        dataset.extras.update(kept)  # back for the plots; `evaluate` rebuilds them by loading the data
     metrics = dict(history.test) or evaluate_run(model, dataset, run_dir)
     seconds = time.perf_counter() - start
     path = None
@@ -141,6 +148,20 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
         path = make_run_report(model, dataset, run_dir, metrics=metrics,
                                facts={"training time": f"{seconds:.1f} s", "run folder": str(run_dir)})
     return TrainResult(run_dir, model, dataset, history, metrics, seconds, path)
+
+
+def _set_aside_unsaveable(dataset: Any) -> dict[str, Any]:
+    """Take out of ``dataset.extras`` what a run folder cannot save (e.g. a pandas Series kept for
+    plots); the fitted pieces a model needs (vocabularies, scalers, tokenizers) stay and are saved."""
+    from rnnkit.train.run_dir import check_extras
+
+    aside = {}
+    for name, value in list(dataset.extras.items()):
+        try:
+            check_extras({name: value})
+        except TypeError:
+            aside[name] = dataset.extras.pop(name)
+    return aside
 
 
 def evaluate_run(model: Any, dataset: Any, run_dir: Path) -> dict[str, float]:

@@ -92,14 +92,14 @@ class TorchBackend:
     summary = "torch's fused op: cuDNN on GPU, oneDNN on CPU"
 
     def supports(self, layer: Recurrent) -> str | None:
-        kinds = {type(c) for c in layer.cells}
+        kinds = {type(c) for c in layer.cell_list}
         if len(kinds) != 1 or next(iter(kinds)) not in _TORCH_OPS:
-            return f"torch's fused ops compute only rnn, lstm and gru, not {type(layer.cells[0]).__name__}"
-        if any(c.layer_norm for c in layer.cells):
+            return f"torch's fused ops compute only rnn, lstm and gru, not {type(layer.cell_list[0]).__name__}"
+        if any(c.layer_norm for c in layer.cell_list):
             return "torch's fused ops have no layer_norm"
-        if len({c.bias for c in layer.cells}) != 1:  # type: ignore[attr-defined]
+        if len({c.bias for c in layer.cell_list}) != 1:  # type: ignore[attr-defined]
             return "torch's fused ops need every layer with or every layer without bias"
-        if len({getattr(c, "nonlinearity", "tanh") for c in layer.cells}) != 1:
+        if len({getattr(c, "nonlinearity", "tanh") for c in layer.cell_list}) != 1:
             return "torch's fused ops need one nonlinearity for all layers"
         if layer.recurrent_dropout > 0 and layer.training:
             return "torch's fused ops have no recurrent_dropout (it runs on them at eval, where it is the identity)"
@@ -112,14 +112,14 @@ class TorchBackend:
 
     def run(self, layer: Recurrent, x: Tensor, lengths: Tensor | None,
             state: States | None) -> tuple[Tensor, States]:
-        cell0 = layer.cells[0]
+        cell0 = layer.cell_list[0]
         op_name = _TORCH_OPS[type(cell0)]
         if op_name == "rnn":
             op_name = "rnn_" + cell0.nonlinearity  # type: ignore[operator]
         op = getattr(torch, op_name)
         has_bias = bool(cell0.bias)  # type: ignore[attr-defined]
         params: list[Tensor] = []
-        for cell in layer.cells:
+        for cell in layer.cell_list:
             w_hh = drop_weight(cell.weight_hh, layer.weight_drop) if layer.training else None  # type: ignore[arg-type]
             params += [cell.weight_ih, cell.weight_hh if w_hh is None else w_hh]  # type: ignore[list-item]
             if has_bias:
@@ -134,12 +134,13 @@ class TorchBackend:
             res = op(x, hx, *args, True)
             return res[0], tuple(res[1:])
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        order = packed.sorted_indices
+        order, unorder = packed.sorted_indices, packed.unsorted_indices
+        assert order is not None and unorder is not None  # enforce_sorted=False always sets them
         hx = [h.index_select(1, order) for h in hx] if isinstance(hx, list) else hx.index_select(1, order)
         res = op(packed.data, packed.batch_sizes, hx, *args)
-        out = PackedSequence(res[0], packed.batch_sizes, order, packed.unsorted_indices)
+        out = PackedSequence(res[0], packed.batch_sizes, order, unorder)
         outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
-        return outputs, tuple(h.index_select(1, packed.unsorted_indices) for h in res[1:])
+        return outputs, tuple(h.index_select(1, unorder) for h in res[1:])
 
 
 # --- the generic stack: layers x directions, each direction run by a function --------------------
@@ -165,7 +166,7 @@ def run_stack(layer: Recurrent, x: Tensor, lengths: Tensor | None, state: States
     """Run every layer and direction with ``direction(layer, cell, x, lengths, state0)``. The reverse
     direction sees each sequence reversed within its length, so it starts at the last valid step."""
     B, T = x.shape[:2]
-    D, k_state = layer.num_directions, layer.cells[0].state_size
+    D, k_state = layer.num_directions, layer.cell_list[0].state_size
     rev = reverse_index(lengths, B, T, x.device) if D == 2 else None
     finals: list[list[Tensor]] = [[] for _ in range(k_state)]
     inp = x
@@ -177,7 +178,7 @@ def run_stack(layer: Recurrent, x: Tensor, lengths: Tensor | None, state: States
             if state is not None:
                 s0 = state[0][k] if k_state == 1 else tuple(s[k] for s in state)
             xin = inp if d == 0 else _gather_time(inp, rev)  # type: ignore[arg-type]
-            y, s = direction(layer, layer.cells[k], xin, lengths, s0)
+            y, s = direction(layer, layer.cell_list[k], xin, lengths, s0)
             outs.append(y if d == 0 else _gather_time(y, rev))  # type: ignore[arg-type]
             for i in range(k_state):
                 finals[i].append(s[i])
@@ -247,8 +248,8 @@ class ScanBackend:
     summary = "the cell's parallel scan, forward_sequence"
 
     def supports(self, layer: Recurrent) -> str | None:
-        if not all(callable(getattr(c, "forward_sequence", None)) for c in layer.cells):
-            return f"{type(layer.cells[0]).__name__} has no forward_sequence (no parallel scan)"
+        if not all(callable(getattr(c, "forward_sequence", None)) for c in layer.cell_list):
+            return f"{type(layer.cell_list[0]).__name__} has no forward_sequence (no parallel scan)"
         if layer.zoneout > 0:
             return "zoneout makes the step non-linear in h, so it cannot be scanned"
         return None

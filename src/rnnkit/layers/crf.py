@@ -123,6 +123,10 @@ class CRF(nn.Module):
         self.register_buffer("allowed_start", (ones if c.start is None else c.start.bool()).clone())
         self.register_buffer("allowed_end", (ones if c.end is None else c.end.bool()).clone())
 
+    allowed: Tensor
+    allowed_start: Tensor
+    allowed_end: Tensor
+
     def _potentials(self, forbidden: float) -> tuple[Tensor, Tensor, Tensor]:
         trans = self.transitions.masked_fill(~self.allowed, forbidden)
         start = self.start_transitions.masked_fill(~self.allowed_start, forbidden)

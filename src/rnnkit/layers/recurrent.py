@@ -3,7 +3,7 @@ fastest backend that computes the configuration exactly (see ``layers/backends.p
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from rnnkit.cells import CELLS, Cell, GRUCell, LSTMCell, SimpleRNNCell, make_cell
 from rnnkit.layers.backends import Backend, available_backends, get_backend, noisy_step, step_noise
 
-State = Tensor | tuple[Tensor, ...]
+State = Tensor | tuple[Tensor, Tensor]  # h, or (h, c) for LSTM
 
 
 class RecurrentOutput(NamedTuple):
@@ -112,9 +112,13 @@ class Recurrent(nn.Module):
         return self.num_directions * self.hidden_size
 
     @property
+    def cell_list(self) -> list[Cell]:
+        """``self.cells`` typed: layer ``l``, direction ``d`` at ``l * D + d``."""
+        return cast(list[Cell], list(self.cells))
+
+    @property
     def dtype(self) -> torch.dtype:
-        return self.cells[0].weight_ih.dtype if hasattr(self.cells[0], "weight_ih") else \
-            next(self.parameters()).dtype
+        return next(self.parameters()).dtype
 
     @property
     def device(self) -> torch.device:
@@ -199,7 +203,7 @@ class Recurrent(nn.Module):
     def _check_state(self, state: State | None, B: int, rows: int) -> tuple[Tensor, ...] | None:
         if state is None:
             return None
-        k = self.cells[0].state_size
+        k = self.cell_list[0].state_size
         parts = (state,) if isinstance(state, Tensor) else tuple(state)
         expected = (rows, B, self.hidden_size)
         layout = "h" if k == 1 else f"a tuple of {k} tensors (h, c)"
@@ -210,7 +214,7 @@ class Recurrent(nn.Module):
         return tuple(p.to(self.dtype) for p in parts)
 
     def _pack_state(self, parts: tuple[Tensor, ...]) -> State:
-        return parts[0] if len(parts) == 1 else tuple(parts)
+        return parts[0] if len(parts) == 1 else cast(tuple[Tensor, Tensor], tuple(parts))
 
     # --- running ------------------------------------------------------------------------------
 
@@ -248,7 +252,7 @@ class Recurrent(nn.Module):
                              "for a whole sequence call forward(x)")
         parts = self._check_state(state, x_t.shape[0], self.num_layers)
         inp, finals = x_t.to(self.dtype), []
-        for l, cell in enumerate(self.cells):
+        for l, cell in enumerate(self.cell_list):
             s = cell.initial_state(x_t.shape[0], device=x_t.device, dtype=inp.dtype) if parts is None else \
                 self._pack_state(tuple(p[l] for p in parts))
             h_mask, w_hh = step_noise(self, cell, x_t.shape[0], inp)
@@ -276,7 +280,7 @@ class Recurrent(nn.Module):
         opts: dict = {"bias": module.bias}
         if isinstance(module, nn.RNN):
             opts["nonlinearity"] = module.nonlinearity
-        w = module.weight_ih_l0
+        w = cast(Tensor, module.weight_ih_l0)
         first = kinds[type(module)](module.input_size, module.hidden_size, **opts).to(w)
         layer = cls(first, module.input_size, module.hidden_size, num_layers=module.num_layers,
                     bidirectional=module.bidirectional, dropout=module.dropout).to(w)

@@ -2,6 +2,7 @@
 
 from rnnkit.models.base import MODELS, Model, ModelOutput
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+from rnnkit.models.many_to_many import Seq2Seq, Seq2SeqConfig
 from rnnkit.models.many_to_one import SequenceClassifier, SequenceClassifierConfig
 from rnnkit.models.one_to_many import (
     ConditionedGenerator,
@@ -10,6 +11,7 @@ from rnnkit.models.one_to_many import (
     LanguageModelConfig,
 )
 from rnnkit.models.one_to_one import FeedForward, FeedForwardConfig
+from rnnkit.models.synced import SequenceTagger, SequenceTaggerConfig
 
 __all__ = [
     "MODELS",
@@ -23,6 +25,10 @@ __all__ = [
     "LanguageModelConfig",
     "Model",
     "ModelOutput",
+    "Seq2Seq",
+    "Seq2SeqConfig",
     "SequenceClassifier",
     "SequenceClassifierConfig",
+    "SequenceTagger",
+    "SequenceTaggerConfig",
 ]

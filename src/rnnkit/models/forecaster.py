@@ -69,6 +69,7 @@ class Forecaster(Model):
     """
 
     config_class = ForecasterConfig
+    q: Tensor  # (Q,) quantile levels, a buffer
 
     def __init__(self, *, horizon: int, num_features: int = 1, num_targets: int = 1, num_future: int = 0,
                  cell: str = "lstm", strategy: str = "direct", head: str = "point", point_loss: str = "mse",
@@ -102,6 +103,7 @@ class Forecaster(Model):
             self.dec_proj = nn.Linear(K + num_future, hidden_size)
             self.head = nn.Linear(hidden_size, K * P)
         self.register_buffer("q", torch.tensor(quantiles), persistent=False)
+        self.median_index = min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
 
     # -- scaling -----------------------------------------------------------------------------------
     def _stats(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -113,7 +115,7 @@ class Forecaster(Model):
         n = m.sum(1, keepdim=True)
         mean = (x * m).sum(1, keepdim=True) / n
         var = ((x - mean) ** 2 * m).sum(1, keepdim=True) / n
-        return mean, (var + _EPS).sqrt()
+        return mean, var.sqrt().clamp_min(_EPS)  # a floor, not var + eps: scaling stays exact (a*s+b)
 
     def _check(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
         cfg, x = self.config, batch.x
@@ -144,7 +146,7 @@ class Forecaster(Model):
     def _point(self, p: Tensor) -> Tensor:
         """``(..., K, P)`` -> the point value ``(..., K)``: mean, or the quantile nearest 0.5."""
         if self.config.head == "quantile":
-            return p[..., int((self.q - 0.5).abs().argmin())]
+            return p[..., self.median_index]
         return p[..., 0]
 
     def _run(self, x_s: Tensor, lengths: Tensor | None, future: Tensor | None,
@@ -219,9 +221,11 @@ class Forecaster(Model):
             raise ValueError(f"n must be >= 1, got {n}")
         x, future = self._check(batch)
         B = x.shape[0]
-        rep = (lambda t: None if t is None else t.repeat(n, *([1] * (t.dim() - 1))))
-        x, lengths, future = rep(x), rep(batch.lengths), rep(future)
-        assert x is not None
+
+        def rep(t: Tensor | None) -> Tensor | None:  # n copies of the batch, copy-major
+            return None if t is None else t.repeat(n, *([1] * (t.dim() - 1)))
+
+        x, lengths, future = x.repeat(n, 1, 1), rep(batch.lengths), rep(future)
         mean, std = self._stats(x, lengths)
 
         fed: list[Tensor] = []

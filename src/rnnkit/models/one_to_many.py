@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
+from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search, greedy, sample
 from rnnkit.layers.conv_encoder import ConvEncoder
 from rnnkit.layers.inputs import InputEncoder
@@ -90,7 +91,10 @@ class _TokenDecoder(nn.Module):
 
     def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
         """Keep / repeat batch entries of ``state`` by a ``(B',)`` index."""
-        sel = (lambda t: None if t is None else t.index_select(0, index))
+
+        def sel(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.index_select(0, index)
+
         return DecoderState(_select(state.rnn, index), sel(state.context), sel(state.pending))
 
     def batch_size(self, state: DecoderState) -> int:
@@ -111,7 +115,7 @@ class _TokenDecoder(nn.Module):
         self.eval()
         try:
             with torch.no_grad():
-                return _METHODS[method](self, state, bos=self.config.bos, eos=self.config.eos,
+                return _METHODS[method](self, state, bos=self.config.bos_id, eos=self.config.eos_id,
                                         max_length=max_length, **kwargs)
         finally:
             self.train(was_training)
@@ -134,8 +138,8 @@ class ConditionedGeneratorConfig:
     dropout: float = 0.0
     conv_channels: tuple[int, ...] = (16, 32)
     tie_weights: bool = False
-    bos: int = 2
-    eos: int = 3
+    bos_id: int = Vocab.bos_id
+    eos_id: int = Vocab.eos_id
     max_length: int = 30
 
 
@@ -159,7 +163,8 @@ class ConditionedGenerator(_TokenDecoder, Model):
     def __init__(self, *, vocab_size: int, cond_shape: tuple[int, ...], cell: str = "lstm",
                  conditioning: str = "init", cond_size: int = 64, embed_dim: int = 32, hidden_size: int = 64,
                  num_layers: int = 1, dropout: float = 0.0, conv_channels: tuple[int, ...] = (16, 32),
-                 tie_weights: bool = False, bos: int = 2, eos: int = 3, max_length: int = 30) -> None:
+                 tie_weights: bool = False, bos_id: int = Vocab.bos_id, eos_id: int = Vocab.eos_id,
+                 max_length: int = 30) -> None:
         super().__init__()
         cond_shape = tuple(cond_shape)
         if conditioning not in CONDITIONING:
@@ -168,7 +173,7 @@ class ConditionedGenerator(_TokenDecoder, Model):
             raise ValueError(f"cond_shape must be (E,) for vectors or (C, H, W) for images, got {cond_shape}")
         self.config = ConditionedGeneratorConfig(
             vocab_size, cond_shape, cell, conditioning, cond_size, embed_dim, hidden_size, num_layers,
-            dropout, tuple(conv_channels), tie_weights, bos, eos, max_length)
+            dropout, tuple(conv_channels), tie_weights, bos_id, eos_id, max_length)
         self.cond_encoder: nn.Module = (
             nn.Linear(cond_shape[0], cond_size) if len(cond_shape) == 1
             else ConvEncoder(cond_shape[0], cond_size, channels=conv_channels))
@@ -203,7 +208,7 @@ class ConditionedGenerator(_TokenDecoder, Model):
         if y.is_floating_point() or y.dim() != 2:
             raise ValueError(f"batch.y must be (B, L) int64 token ids, got {tuple(y.shape)} {y.dtype}")
         state = self.init_state(batch.cond)
-        bos = torch.full_like(y[:, :1], self.config.bos)
+        bos = torch.full_like(y[:, :1], self.config.bos_id)
         inputs = torch.cat([bos, y[:, :-1]], dim=1)  # (B, L)
         outputs = self.rnn(self._inputs(inputs, state.context), batch.y_lengths, state.rnn).outputs
         logits = self.head(self.drop(outputs))  # (B, L, V)
@@ -249,8 +254,8 @@ class LanguageModelConfig:
     num_layers: int = 1
     dropout: float = 0.0
     tie_weights: bool = False
-    bos: int = 2
-    eos: int = 3
+    bos_id: int = Vocab.bos_id
+    eos_id: int = Vocab.eos_id
 
 
 class LanguageModel(_TokenDecoder, Model):
@@ -270,11 +275,11 @@ class LanguageModel(_TokenDecoder, Model):
     config_class = LanguageModelConfig
 
     def __init__(self, *, vocab_size: int, cell: str = "lstm", embed_dim: int = 64, hidden_size: int = 128,
-                 num_layers: int = 1, dropout: float = 0.0, tie_weights: bool = False, bos: int = 2,
-                 eos: int = 3) -> None:
+                 num_layers: int = 1, dropout: float = 0.0, tie_weights: bool = False,
+                 bos_id: int = Vocab.bos_id, eos_id: int = Vocab.eos_id) -> None:
         super().__init__()
         self.config = LanguageModelConfig(vocab_size, cell, embed_dim, hidden_size, num_layers, dropout,
-                                          tie_weights, bos, eos)
+                                          tie_weights, bos_id, eos_id)
         self._build(vocab_size, cell, embed_dim, 0, hidden_size, num_layers, dropout, tie_weights)
 
     def _inputs_targets(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -158,6 +158,8 @@ def write_tour_report(
     body, cards = [], []
     for row, run in zip(rows, run_dirs):
         link = os.path.relpath(Path(run) / "report.html", out.parent)
+        if not (Path(run) / "report.html").exists():
+            link = os.path.relpath(Path(run), out.parent)  # a failed run: link its folder
         cells = "".join(f"<td class=\"{'num' if c in ('result', 'seconds') else ''}\">{_fmt(row.get(c, ''))}</td>"
                         for c in cols)
         body.append(f"<tr>{cells}<td><a href=\"{html.escape(link)}\">report</a></td></tr>")

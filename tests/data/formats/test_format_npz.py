@@ -39,6 +39,7 @@ def test_object_arrays_need_allow_pickle_and_give_tagging(tmp_path) -> None:
     assert ds.info.shape == "synced" and ds.info.task == "tagging" and ds.info.input_kind == "tokens"
     assert [e.x.tolist() for e in ds.train.examples] == [list(v) for v in xs]
     assert [e.y.tolist() for e in ds.train.examples] == [list(v) for v in ys]
+    assert len(ds.info.input_vocab) == 9  # largest id 8, ids kept as they are
 
 
 def test_regression_and_separate_test_file(tmp_path) -> None:

@@ -106,8 +106,8 @@ def make_video(rng: np.random.Generator, pool: np.ndarray, *, length: int, canva
         used.append(image)
         stop = min(length, t + int(rng.integers(min_segment, max_segment + 1)))
         y[t:stop] = labels[image]
-        for t in range(t, stop):
-            frames[t, r:r + 8, c:c + 8] = images[image]
+        for step in range(t, stop):
+            frames[step, r:r + 8, c:c + 8] = images[image]
             vr, vc = (-vr if not 0 <= r + vr <= room else vr), (-vc if not 0 <= c + vc <= room else vc)
             r, c = min(max(r + vr, 0), room), min(max(c + vc, 0), room)
         t = stop

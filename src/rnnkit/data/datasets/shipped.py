@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from itertools import chain, repeat
 from importlib.util import find_spec
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 

@@ -7,8 +7,9 @@ Load it with::
 
 Arrays (names configurable with ``x=``, ``y=``, ``lengths=``):
     x: ``(N, T, F)`` or ``(N, T)`` numbers (an ``(N, T)`` float array is one feature; an integer
-       ``(N, T)`` array is token ids), or an object array of N variable-length ``(T_i, F)`` /
-       ``(T_i,)`` arrays.
+       ``(N, T)`` array is token ids, used as they are: ``info.input_vocab`` has the size of the
+       largest training id + 1, ids 0-3 bear the special names), or an object array of N
+       variable-length ``(T_i, F)`` / ``(T_i,)`` arrays.
     lengths (optional): ``(N,)`` valid steps of each padded row of x (the rest is ignored).
     y: ``(N,)`` labels -> classification (ints, strings or bools) or regression (floats);
        ``(N, T)`` integer tags, or an object array of ``(T_i,)`` tags -> synced tagging
@@ -38,6 +39,7 @@ from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, Task
 from rnnkit.data.datasets.registry import register_format
 from rnnkit.data.formats.errors import DataFileError, check_exists
 from rnnkit.data.formats.splits import LabelIndex, check_fractions, split_records
+from rnnkit.data.vocab import SPECIALS, Vocab
 
 Item = tuple[np.ndarray, Any, str, int]  # x (T, ...), raw y, file, index
 
@@ -96,6 +98,13 @@ def _task(ys: list[Any]) -> Task:
     return "regression" if first.dtype.kind == "f" else "classification"
 
 
+def _id_vocab(train: ExampleList) -> Vocab:
+    """A vocabulary that sizes an embedding for raw token ids: ids keep their values (0-3 carry
+    the special names, as in every rnnkit vocabulary), the size is the largest training id + 1."""
+    top = max(int(e.x.max()) for e in train.examples if e.x is not None)
+    return Vocab(list(SPECIALS) + [str(i) for i in range(len(SPECIALS), top + 1)])
+
+
 def _x_tensor(xi: np.ndarray) -> torch.Tensor:
     if xi.dtype.kind in "iu" and xi.ndim == 1:
         return torch.from_numpy(xi.astype(np.int64))
@@ -152,8 +161,7 @@ def load_npz(path: str, *, test: str | None = None, x: str = "x", y: str = "y", 
         num_features=None if tokens else int(x0.shape[-1]), classes=None if labels is None else labels.classes,
         num_targets=1 if kind == "regression" else None, source=str(path),
         metric="rmse" if kind == "regression" else "accuracy", higher_is_better=kind != "regression",
-        extra={"token_id_range": int(max(int(e.x.max()) for e in train.examples if e.x is not None)) + 1}
-        if tokens else {})
+        input_vocab=_id_vocab(train) if tokens else None)
     return SequenceDataset(info=info, train=train, valid=valid, test=test_ex)
 
 

@@ -131,8 +131,9 @@ def series_rows(table: Table, id_col: str | None, time: str | None) -> dict[str,
         rows, t = rows[order], t[order]
         dup = np.flatnonzero(t[1:] == t[:-1])
         if dup.size:
-            raise DataFileError(table.path, f"time {t[dup[0] + 1]!r} appears twice in series {key!r}",
-                                line=table.line(int(rows[dup[0] + 1])), field=time)
+            row = int(rows[dup[0] + 1])
+            raise DataFileError(table.path, f"time {str(frame[time].iloc[row])!r} appears twice in series "
+                                f"{key!r}", line=table.line(row), field=time)
         out[key] = rows
     return out
 

@@ -109,7 +109,11 @@ def read_ts(path: str | Path, *, missing: Missing = "raise") -> TsFile:
     p = check_exists(path)
     ts = TsFile(path=str(p))
     in_data = False
-    for n, raw in enumerate(p.read_text(encoding="utf-8", errors="strict").splitlines(), start=1):
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataFileError(p, f"is not UTF-8 text ({e.reason} at byte {e.start})") from e
+    for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -1,0 +1,51 @@
+"""Benchmarks behind ``rnnkit bench``: each writes its own marked section of ``docs/BENCHMARKS.md``.
+
+A bench module offers ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int`` and
+imports torch only inside its functions (the CLI builds every parser at start-up).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+from pathlib import Path
+
+
+def machine_info() -> dict[str, str | int]:
+    """CPU model, cores, torch threads, device, versions and the date, for a benchmark's header."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return {"cpu": cpu, "cores": os.cpu_count() or 0, "torch_threads": torch.get_num_threads(), "gpu": gpu,
+            "torch": torch.__version__, "python": platform.python_version(),
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def write_section(path: str | Path, name: str, body: str) -> Path:
+    """Write ``body`` between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` in ``path``,
+    replacing that section only (or appending it), so several benches share one file."""
+    path = Path(path)
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\nWritten by `rnnkit bench`; each section by its bench.\n"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+__all__ = ["machine_info", "write_section"]

@@ -1,0 +1,160 @@
+"""``rnnkit bench speed``: forward + backward time of one recurrent layer, rnnkit against torch.nn.
+
+Cases (issue 2): at T=100, I=H=256 and B=64 and 1 — rnnkit ``auto`` LSTM vs ``nn.LSTM`` (goal:
+within 5%), rnnkit layer-norm LSTM vs ``nn.LSTM`` (goal: at most 1.3x); at T=2048 — rnnkit minGRU
+(parallel scan) vs rnnkit GRU. Medians of ``--repeats`` runs after warm-up, float32, on the CPU.
+The table goes to the ``bench:speed`` section of ``docs/BENCHMARKS.md``; ``--json`` prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+HELP = "time forward+backward of rnnkit layers against torch.nn (writes docs/BENCHMARKS.md)"
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Case:
+    """One comparison: a baseline and an rnnkit layer on the same input."""
+
+    name: str
+    batch: int
+    steps: int
+    size: int  # input_size = hidden_size
+    baseline: str  # "nn.LSTM", or a Recurrent cell name prefixed "rnnkit "
+    cell: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Row:
+    case: str
+    batch: int
+    steps: int
+    size: int
+    baseline: str
+    baseline_ms: float
+    rnnkit: str
+    backend: str
+    rnnkit_ms: float
+    ratio: float  # rnnkit_ms / baseline_ms
+
+
+def cases(quick: bool = False) -> list[Case]:
+    """The issue-2 cases; ``quick`` shrinks them to check that the bench runs (not a measurement)."""
+    T, H, T_long = (20, 64, 256) if quick else (100, 256, 2048)
+    out = []
+    for B in (64, 1):
+        out.append(Case("LSTM auto vs nn.LSTM", B, T, H, "nn.LSTM", "lstm"))
+        out.append(Case("layer-norm LSTM vs nn.LSTM", B, T, H, "nn.LSTM", "lstm", (("layer_norm", True),)))
+    for B in (64, 1):
+        out.append(Case("minGRU (scan) vs rnnkit GRU", B, T_long, H, "rnnkit gru", "mingru"))
+    return out
+
+
+def median_ms(fn: Callable[[], None], repeats: int, warmup: int) -> float:
+    """Median wall time of ``fn`` in milliseconds over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def _forward_backward(module: Any, x: Any) -> Callable[[], None]:
+    def run() -> None:
+        module.zero_grad(set_to_none=True)
+        module(x)[0].sum().backward()
+    return run
+
+
+def run_case(case: Case, repeats: int, warmup: int) -> Row:
+    """Time one case; both sides get the same seed and input."""
+    import torch
+
+    from rnnkit import Recurrent
+
+    torch.manual_seed(SEED)
+    x = torch.randn(case.batch, case.steps, case.size)
+    if case.baseline == "nn.LSTM":
+        baseline: Any = torch.nn.LSTM(case.size, case.size, batch_first=True)
+    else:
+        baseline = Recurrent(case.baseline.removeprefix("rnnkit "), case.size, case.size)
+    ours = Recurrent(case.cell, case.size, case.size, **dict(case.options))
+    base_ms = median_ms(_forward_backward(baseline, x), repeats, warmup)
+    ours_ms = median_ms(_forward_backward(ours, x), repeats, warmup)
+    label = "rnnkit " + case.cell + "".join(f" {k}" for k, v in case.options if v is True)
+    if isinstance(baseline, Recurrent):
+        label_base = f"{case.baseline} ({baseline.backend})"
+    else:
+        label_base = case.baseline
+    return Row(case.name, case.batch, case.steps, case.size, label_base, round(base_ms, 3), label,
+               ours.backend, round(ours_ms, 3), round(ours_ms / base_ms, 3))
+
+
+def run_speed(repeats: int = 5, quick: bool = False) -> dict[str, Any]:
+    """Run every case; returns ``{"machine": ..., "settings": ..., "rows": [...]}``."""
+    from rnnkit.bench import machine_info
+
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    warmup = 1 if quick else 2
+    rows = [run_case(c, repeats, warmup) for c in cases(quick)]
+    settings = {"repeats": repeats, "warmup": warmup, "quick": quick, "seed": SEED, "dtype": "float32",
+                "device": "cpu"}
+    return {"machine": machine_info(), "settings": settings, "rows": [asdict(r) for r in rows]}
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The report as the ``bench:speed`` section of docs/BENCHMARKS.md."""
+    m, s = report["machine"], report["settings"]
+    lines = ["## Speed: one recurrent layer, forward + backward (CPU)", ""]
+    if s["quick"]:
+        lines += ["**`--quick` run: shrunken sizes to check the bench works; not a measurement.**", ""]
+    lines += [f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads); "
+              f"torch {m['torch']}, python {m['python']}; {m['date']}.",
+              f"Median of {s['repeats']} runs after {s['warmup']} warm-up runs, {s['dtype']}, seed {s['seed']}. "
+              "Command: `rnnkit bench speed" + (" --quick" if s["quick"] else "") + "`.",
+              "Goals (issue 2): `auto` within 5% of `nn.LSTM`; layer-norm LSTM at most 1.3x `nn.LSTM`.", "",
+              "| case | B | T | I=H | baseline | ms | rnnkit | backend | ms | ratio |",
+              "|---|---:|---:|---:|---|---:|---|---|---:|---:|"]
+    for r in report["rows"]:
+        lines.append(f"| {r['case']} | {r['batch']} | {r['steps']} | {r['size']} | {r['baseline']} | "
+                     f"{r['baseline_ms']:.1f} | {r['rnnkit']} | {r['backend']} | {r['rnnkit_ms']:.1f} | "
+                     f"{r['ratio']:.2f}x |")
+    return "\n".join(lines)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeats", type=_positive_int, default=5, help="timed runs per measurement (median; default 5)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that the bench runs")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--output", default="docs/BENCHMARKS.md", help="markdown file to update ('' to skip)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.bench import write_section
+
+    report = run_speed(args.repeats, args.quick)
+    text = to_markdown(report)
+    if args.output:
+        write_section(args.output, "speed", text)
+    print(json.dumps(report, indent=2) if args.json else text)
+    return 0

@@ -1,0 +1,305 @@
+"""scikit-learn estimators over rnnkit models: ``RNNClassifier``, ``RNNRegressor``, ``RNNForecaster``.
+
+They follow scikit-learn's API (``fit`` / ``predict`` / ``score``, ``get_params`` / ``set_params``,
+``clone``, pipelines, grid search) and build an rnnkit ``SequenceDataset``, a model and a
+``Trainer`` inside ``fit``.
+
+Input layouts accepted by ``RNNClassifier`` / ``RNNRegressor`` (``X``):
+
+* ``(N, T)`` array — N univariate series of T steps (also what plain tabular data looks like: the
+  features are read as a sequence);
+* ``(N, T, F)`` array — N series of T steps and F features (``layout="NTF"``, the default);
+* ``(N, C, T)`` array — aeon / sktime "numpy3D" (channels first): pass ``layout="NCT"``;
+* a list of ``(T_i, F)`` or ``(T_i,)`` arrays of different lengths (no padding needed).
+
+``RNNForecaster`` fits on a series ``y`` ``(T,)`` / ``(T, K)`` (or a list of them), cuts it into
+``window -> horizon`` pairs and ``predict()`` forecasts the ``horizon`` steps after the end of the
+(last) training series; ``predict(X)`` forecasts after each given window.
+
+Example:
+    >>> clf = RNNClassifier(cell="gru", hidden_size=32, epochs=20).fit(X_train, y_train)
+    >>> clf.predict(X_test), clf.predict_proba(X_test), clf.score(X_test, y_test)
+    >>> RNNForecaster(window=24, horizon=12).fit(passengers).predict()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from rnnkit.data.batch import Example, collate
+from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, split_train_valid
+
+_FIT_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "early_stopping")
+
+
+class _RNNEstimator(BaseEstimator):
+    """Shared parameters and the array handling of the three estimators."""
+
+    def __init__(self, *, cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
+                 epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
+                 early_stopping: int | None = None, valid_fraction: float = 0.0, device: str = "cpu",
+                 random_state: int = 0, verbose: bool = False) -> None:
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.valid_fraction = valid_fraction
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _trainer(self) -> Any:
+        from rnnkit.train.trainer import Trainer
+
+        return Trainer(**{p: getattr(self, p) for p in _FIT_PARAMS}, seed=int(self.random_state), device=self.device,
+                       progress=bool(self.verbose), evaluate_test=False, schedule="cosine")
+
+    def _fit_model(self, model: Any, examples: list[Example], info: DatasetInfo) -> None:
+        train, valid = split_train_valid(examples, self.valid_fraction, seed=int(self.random_state))
+        dataset = SequenceDataset(info, ExampleList(train), ExampleList(valid), ExampleList([]))
+        self.history_ = self._trainer().fit(model, dataset)
+        self.model_ = model.cpu().eval()
+
+    @torch.no_grad()
+    def _run(self, seqs: list[np.ndarray], fn: Any) -> np.ndarray:
+        out = []
+        for i in range(0, len(seqs), 256):
+            batch = collate([Example(x=torch.from_numpy(s)) for s in seqs[i : i + 256]])
+            out.append(fn(batch).cpu().numpy())
+        return np.concatenate(out)
+
+
+class _SequenceInputs(_RNNEstimator):
+    """Classifier/regressor input handling: arrays or lists of sequences -> list of (T_i, F) float32."""
+
+
+    def _sequences(self, X: Any, *, reset: bool) -> list[np.ndarray]:
+        if self.layout not in ("NTF", "NCT"):
+            raise ValueError(f"layout must be 'NTF' or 'NCT', got {self.layout!r}")
+        if _is_ragged(X):
+            seqs = [_one_sequence(s, i) for i, s in enumerate(X)]
+            if not seqs:
+                raise ValueError("X holds 0 sequences; at least 1 is needed")
+            widths = {s.shape[1] for s in seqs}
+            if len(widths) > 1:
+                raise ValueError(f"sequences have different numbers of features: {sorted(widths)}")
+            width = widths.pop()
+        else:
+            arr = validate_data(self, X, reset=reset, allow_nd=True, dtype=np.float32)
+            if arr.ndim == 2:
+                arr = arr[:, :, None]
+            elif arr.ndim == 3 and self.layout == "NCT":
+                arr = arr.transpose(0, 2, 1)
+            elif arr.ndim != 3:
+                raise ValueError(f"X must be (N, T), (N, T, F) or (N, C, T); got {arr.ndim} dimensions")
+            seqs = list(np.ascontiguousarray(arr))
+            width = arr.shape[2]
+        if reset:
+            self.num_features_ = width
+        elif width != self.num_features_:
+            raise ValueError(f"X has {width} features per step, but this estimator was fitted with "
+                             f"{self.num_features_}")
+        return seqs
+
+    def _model(self, info: DatasetInfo, examples: list[Example], task: str) -> Any:
+        from rnnkit.models import SequenceClassifier
+
+        dataset = SequenceDataset(info, ExampleList(examples), ExampleList([]), ExampleList([]))
+        torch.manual_seed(int(self.random_state))
+        return SequenceClassifier.from_dataset(dataset, task=task, cell=self.cell, hidden_size=self.hidden_size,
+                                               num_layers=self.num_layers, dropout=self.dropout)
+
+
+def _is_ragged(X: Any) -> bool:
+    if not isinstance(X, list | tuple) or not X:
+        return False
+    shapes = {np.shape(s) for s in X}
+    return len(shapes) > 1 or np.ndim(X[0]) == 2
+
+
+def _one_sequence(s: Any, i: int) -> np.ndarray:
+    a = np.asarray(s, dtype=np.float32)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2 or a.shape[0] == 0:
+        raise ValueError(f"sequence {i} must be (T,) or (T, F) with T >= 1, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"sequence {i} contains NaN or infinity")
+    return a
+
+
+class RNNClassifier(ClassifierMixin, _SequenceInputs):
+    """A recurrent sequence classifier (``SequenceClassifier``) with scikit-learn's API.
+
+    Parameters: ``cell`` ("rnn", "lstm", "gru", "mingru", "minlstm"), ``hidden_size``, ``num_layers``,
+    ``dropout``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``early_stopping`` (patience, uses
+    a ``valid_fraction`` of the training data), ``layout`` ("NTF" or aeon's "NCT"), ``device``,
+    ``random_state``, ``verbose``. Fitted: ``classes_``, ``model_``, ``history_``, ``n_features_in_``.
+    """
+
+    def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
+                 epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
+                 early_stopping: int | None = None, valid_fraction: float = 0.0, device: str = "cpu",
+                 random_state: int = 0, verbose: bool = False) -> None:
+        super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
+                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
+                         valid_fraction=valid_fraction, device=device, random_state=random_state, verbose=verbose)
+        self.layout = layout
+
+    def fit(self, X: Any, y: Any) -> RNNClassifier:
+        seqs = self._sequences(X, reset=True)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if len(y) != len(seqs):
+            raise ValueError(f"X has {len(seqs)} samples but y has {len(y)}")
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"RNNClassifier needs at least 2 classes in y; got 1 class ({self.classes_[0]!r})")
+        examples = [Example(x=torch.from_numpy(s), y=torch.tensor(int(c))) for s, c in zip(seqs, codes)]
+        info = DatasetInfo(name="sklearn", shape="many-to-one", task="classification", input_kind="series",
+                           num_features=self.num_features_, classes=[str(c) for c in self.classes_],
+                           metric="accuracy")
+        self._fit_model(self._model(info, examples, "classification"), examples, info)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``(N, n_classes)`` probabilities, columns in the order of ``classes_``."""
+        check_is_fitted(self, "model_")
+        return self._run(self._sequences(X, reset=False), self.model_.predict_proba).astype(np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+
+class RNNRegressor(RegressorMixin, _SequenceInputs):
+    """A recurrent sequence regressor (``SequenceClassifier(task="regression")``); ``y`` ``(N,)`` or ``(N, K)``.
+
+    Targets are standardised for training and mapped back in ``predict``. ``score`` is R².
+    """
+
+    def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
+                 epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
+                 early_stopping: int | None = None, valid_fraction: float = 0.0, device: str = "cpu",
+                 random_state: int = 0, verbose: bool = False) -> None:
+        super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
+                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
+                         valid_fraction=valid_fraction, device=device, random_state=random_state, verbose=verbose)
+        self.layout = layout
+
+    def fit(self, X: Any, y: Any) -> RNNRegressor:
+        seqs = self._sequences(X, reset=True)
+        y = np.asarray(y, dtype=np.float32)
+        if len(y) != len(seqs):
+            raise ValueError(f"X has {len(seqs)} samples but y has {len(y)}")
+        if not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity")
+        self._y_1d = y.ndim == 1
+        y2 = y.reshape(len(y), -1)
+        self.y_mean_, self.y_std_ = y2.mean(0), np.where(y2.std(0) > 0, y2.std(0), 1.0).astype(np.float32)
+        z = (y2 - self.y_mean_) / self.y_std_
+        targets = [torch.tensor(r[0] if self._y_1d else r) for r in z]
+        examples = [Example(x=torch.from_numpy(s), y=t) for s, t in zip(seqs, targets)]
+        info = DatasetInfo(name="sklearn", shape="many-to-one", task="regression", input_kind="series",
+                           num_features=self.num_features_, num_targets=y2.shape[1], metric="rmse",
+                           higher_is_better=False)
+        self._fit_model(self._model(info, examples, "regression"), examples, info)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        z = self._run(self._sequences(X, reset=False), self.model_.predict).reshape(-1, len(self.y_mean_))
+        y = z * self.y_std_ + self.y_mean_
+        return (y[:, 0] if self._y_1d else y).astype(np.float64)
+
+
+class RNNForecaster(RegressorMixin, _RNNEstimator):
+    """A recurrent forecaster (``Forecaster``): ``fit(y)`` on a series, ``predict()`` its next ``horizon`` values.
+
+    ``window`` past steps predict ``horizon`` future steps; training pairs are cut from ``y`` with
+    ``stride``. ``predict(X)`` with ``X`` ``(N, window)`` or ``(N, window, K)`` forecasts after each window;
+    ``score(X, y)`` is R² of those forecasts against ``y`` ``(N, horizon[, K])``.
+    """
+
+    def __init__(self, *, window: int = 24, horizon: int = 12, stride: int = 1, cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
+                 epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
+                 early_stopping: int | None = None, valid_fraction: float = 0.0, device: str = "cpu",
+                 random_state: int = 0, verbose: bool = False) -> None:
+        super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
+                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
+                         valid_fraction=valid_fraction, device=device, random_state=random_state, verbose=verbose)
+        self.window = window
+        self.horizon = horizon
+        self.stride = stride
+
+    def fit(self, y: Any, X: Any = None) -> RNNForecaster:
+        from rnnkit.models import Forecaster
+
+        if X is not None:
+            raise ValueError("RNNForecaster.fit(y) takes the series only (exogenous X is not supported)")
+        series = [_series(s) for s in (y if _is_ragged(y) else [y])]
+        widths = {s.shape[1] for s in series}
+        if len(widths) > 1:
+            raise ValueError(f"series have different numbers of columns: {sorted(widths)}")
+        self.num_targets_ = widths.pop()
+        examples = []
+        for s in series:
+            for start in range(0, len(s) - self.window - self.horizon + 1, self.stride):
+                x = s[start : start + self.window]
+                fut = s[start + self.window : start + self.window + self.horizon]
+                examples.append(Example(x=torch.from_numpy(x), y=torch.from_numpy(fut[:, 0] if self.num_targets_ == 1
+                                                                                   else fut)))
+        if not examples:
+            raise ValueError(f"the series is too short: it needs at least window + horizon = "
+                             f"{self.window + self.horizon} steps")
+        info = DatasetInfo(name="sklearn", shape="forecasting", task="forecasting", input_kind="series",
+                           num_features=self.num_targets_, num_targets=self.num_targets_, horizon=self.horizon,
+                           window=self.window, metric="mae", higher_is_better=False)
+        dataset = SequenceDataset(info, ExampleList(examples), ExampleList([]), ExampleList([]))
+        torch.manual_seed(int(self.random_state))
+        model = Forecaster.from_dataset(dataset, cell=self.cell, hidden_size=self.hidden_size,
+                                        num_layers=self.num_layers, dropout=self.dropout)
+        self._fit_model(model, examples, info)
+        self.last_window_ = series[-1][-self.window :]
+        return self
+
+    def predict(self, X: Any = None) -> np.ndarray:
+        """The next ``horizon`` steps after the training series, or ``(N, horizon[, K])`` after each window of X."""
+        check_is_fitted(self, "model_")
+        if X is None:
+            return self._run([self.last_window_], self.model_.predict)[0].astype(np.float64)
+        arr = np.asarray(X, dtype=np.float32)
+        if arr.ndim == 2 and self.num_targets_ == 1:
+            arr = arr[:, :, None]
+        if arr.ndim != 3 or arr.shape[2] != self.num_targets_:
+            raise ValueError(f"X must be (N, window) or (N, window, {self.num_targets_}), got {arr.shape}")
+        return self._run(list(arr), self.model_.predict).astype(np.float64)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        from sklearn.metrics import r2_score
+
+        pred = self.predict(X)
+        return float(r2_score(np.asarray(y).reshape(len(pred), -1), pred.reshape(len(pred), -1),
+                              sample_weight=sample_weight))
+
+
+def _series(s: Any) -> np.ndarray:
+    a = np.asarray(s, dtype=np.float32)
+    a = a[:, None] if a.ndim == 1 else a
+    if a.ndim != 2:
+        raise ValueError(f"a series must be (T,) or (T, K), got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError("the series contains NaN or infinity; fill gaps first (rnnkit.data.windows.fill_missing)")
+    return a

@@ -1,0 +1,51 @@
+"""DDP on CPU (gloo, 2 processes under torchrun) matches the single-process run with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from ddp_worker import SETTINGS, data_and_model
+from safetensors.torch import load_file
+
+from rnnkit.train import Trainer
+from rnnkit.train.distributed import DistContext, shard
+
+HERE = Path(__file__).parent
+
+
+def test_shard_splits_each_global_batch_and_weights_the_loss() -> None:
+    ctx0, ctx1 = DistContext(0, 2, 0), DistContext(1, 2, 0)
+    assert shard([5, 6, 7], ctx0) == ([5, 7], 2 * 2 / 3)
+    assert shard([5, 6, 7], ctx1) == ([6], 2 * 1 / 3)
+    assert shard([5], ctx1) == ([5], 0.0)  # an empty share still joins the all-reduce, with weight 0
+    assert shard([5, 6], DistContext()) == ([5, 6], 1.0)
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_matches_single_process(tmp_path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(HERE / "ddp_worker.py"), str(tmp_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    data, model = data_and_model()
+    single = Trainer(**SETTINGS).fit(model, data)
+
+    ddp_rows = json.loads((tmp_path / "history.json").read_text())
+    assert [r["step"] for r in ddp_rows] == [r["step"] for r in single.rows]
+    for a, b in zip(single.rows, ddp_rows):
+        for key in ("train_loss", "valid_loss", "valid_accuracy", "lr"):
+            assert b[key] == pytest.approx(a[key], abs=1e-5), key
+    weights = load_file(str(tmp_path / "weights.safetensors"))
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(weights[k], v, atol=1e-5, rtol=1e-4)
+    assert (tmp_path / "world-0.txt").read_text() == "2" and (tmp_path / "world-1.txt").read_text() == "2"
+    assert (tmp_path / "run" / "model.safetensors").is_file()  # rank 0 wrote the run folder
