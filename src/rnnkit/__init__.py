@@ -13,7 +13,8 @@ _LAZY = {"Trainer": "rnnkit.train.trainer", "load": "rnnkit.train.run_dir", "RNN
 
 
 def __getattr__(name: str) -> object:
-    """``rnnkit.Trainer``, ``rnnkit.load`` and the estimators are imported on first use (keeps ``import rnnkit`` light)."""
+    """``rnnkit.Trainer``, ``rnnkit.load`` and the estimators are imported on first use
+    (keeps ``import rnnkit`` light)."""
     if name in _LAZY:
         import importlib
 

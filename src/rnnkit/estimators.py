@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from rnnkit.data.batch import Example, collate
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, split_train_valid
@@ -121,6 +121,12 @@ class _SequenceInputs(_RNNEstimator):
                                                num_layers=self.num_layers, dropout=self.dropout)
 
 
+def _require_y(estimator: Any, y: Any) -> Any:
+    if y is None:
+        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
+    return y
+
+
 def _is_ragged(X: Any) -> bool:
     if not isinstance(X, list | tuple) or not X:
         return False
@@ -159,9 +165,7 @@ class RNNClassifier(ClassifierMixin, _SequenceInputs):
 
     def fit(self, X: Any, y: Any) -> RNNClassifier:
         seqs = self._sequences(X, reset=True)
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
+        y = column_or_1d(_require_y(self, y), warn=True)
         if len(y) != len(seqs):
             raise ValueError(f"X has {len(seqs)} samples but y has {len(y)}")
         check_classification_targets(y)
@@ -181,6 +185,7 @@ class RNNClassifier(ClassifierMixin, _SequenceInputs):
         return self._run(self._sequences(X, reset=False), self.model_.predict_proba).astype(np.float64)
 
     def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "model_")
         return self.classes_[self.predict_proba(X).argmax(1)]
 
 
@@ -201,7 +206,7 @@ class RNNRegressor(RegressorMixin, _SequenceInputs):
 
     def fit(self, X: Any, y: Any) -> RNNRegressor:
         seqs = self._sequences(X, reset=True)
-        y = np.asarray(y, dtype=np.float32)
+        y = np.asarray(_require_y(self, y), dtype=np.float32)
         if len(y) != len(seqs):
             raise ValueError(f"X has {len(seqs)} samples but y has {len(y)}")
         if not np.isfinite(y).all():
@@ -217,6 +222,11 @@ class RNNRegressor(RegressorMixin, _SequenceInputs):
                            higher_is_better=False)
         self._fit_model(self._model(info, examples, "regression"), examples, info)
         return self
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y may be (N, K)
+        return tags
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")

@@ -50,13 +50,13 @@ class Stop:
                        train=train, limit=limit, vectors=self.vectors, out=str(root / self.name))
 
 
-_QUICK = {"limit": 48, "train": {"epochs": 2, "batch_size": 16}, "model_options": {"hidden_size": 16}}
+_QUICK = {"limit": 32, "train": {"epochs": 1, "batch_size": 16}, "model_options": {"hidden_size": 16}}
 
 STOPS: list[Stop] = [
     Stop("one_to_one", "one-to-one", "italy_power_demand", "feedforward",
          model_options={"hidden_sizes": (64, 64), "dropout": 0.1},
          train={"epochs": 80, "batch_size": 16, "lr": 3e-3, "seed": 0}, vectors=True,
-         quick={"limit": 48, "train": {"epochs": 2}, "model_options": {"hidden_sizes": (16,)}}),
+         quick={"limit": 32, "train": {"epochs": 1}, "model_options": {"hidden_sizes": (16,)}}),
     Stop("one_to_many", "one-to-many", "digit_captions", "generator",
          model_options={"cell": "gru", "hidden_size": 128, "embed_dim": 32},
          train={"epochs": 12, "batch_size": 64, "lr": 3e-3, "seed": 0}, quick=_QUICK),
@@ -72,7 +72,7 @@ STOPS: list[Stop] = [
     Stop("forecasting", "forecasting", "air_passengers", "forecaster",
          model_options={"cell": "gru", "hidden_size": 32},
          train={"epochs": 150, "batch_size": 8, "lr": 3e-3, "seed": 0},
-         quick={"train": {"epochs": 3}, "model_options": {"hidden_size": 8}}),
+         quick={"train": {"epochs": 2}, "model_options": {"hidden_size": 8}}),
 ]
 
 

@@ -5,7 +5,7 @@ import torch
 from recurrent_checks import check_layer
 
 from rnnkit import Recurrent
-from rnnkit.cells import CELLS, LSTMCell
+from rnnkit.cells import CELLS, Cell, LSTMCell
 
 CELL_NAMES = sorted(CELLS)
 
@@ -46,3 +46,27 @@ def test_bfloat16_runs_on_every_backend():
         out = layer(x.bfloat16(), torch.tensor([6, 4])).outputs
         assert out.dtype == torch.bfloat16
         torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05)
+
+
+class LeakyCell(Cell):
+    """A user's cell that only implements forward: h_t = (1 - a) h_{t-1} + a tanh(W [x_t, h_{t-1}])."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.linear = torch.nn.Linear(input_size + hidden_size, hidden_size)
+
+    def forward(self, x_t, state=None):
+        h = torch.zeros(x_t.shape[0], self.hidden_size, dtype=x_t.dtype) if state is None else state
+        h = 0.5 * h + 0.5 * torch.tanh(self.linear(torch.cat([x_t, h], 1)))
+        return h, h
+
+
+def test_a_user_cell_with_only_forward_runs_on_the_loop():
+    layer = Recurrent(LeakyCell(3, 4), 3, 4, bidirectional=True, zoneout=0.2)
+    assert layer.backend == "loop"
+    check_layer(layer)
+    with pytest.raises(ValueError, match="implement spawn\\(input_size\\)"):
+        Recurrent(LeakyCell(3, 4), 3, 4, num_layers=2)
+    with pytest.raises(ValueError, match="LeakyCell does not have"):
+        Recurrent(LeakyCell(3, 4), 3, 4, recurrent_dropout=0.1)

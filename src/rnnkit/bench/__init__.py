@@ -37,7 +37,8 @@ def write_section(path: str | Path, name: str, body: str) -> Path:
     path = Path(path)
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     block = f"{start}\n{body.rstrip()}\n{end}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nWritten by `rnnkit bench`; each section by its bench.\n"
+    header = "# Benchmarks\n\nWritten by `rnnkit bench`; each section by its bench.\n"
+    text = path.read_text() if path.exists() else header
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text)

@@ -143,7 +143,8 @@ def _positive_int(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repeats", type=_positive_int, default=5, help="timed runs per measurement (median; default 5)")
+    parser.add_argument("--repeats", type=_positive_int, default=5,
+                        help="timed runs per measurement (median; default 5)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that the bench runs")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--output", default="docs/BENCHMARKS.md", help="markdown file to update ('' to skip)")

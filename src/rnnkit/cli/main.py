@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order of `rnnkit --help`.
-COMMANDS = ["info", "train", "evaluate", "predict", "tour", "bench"]
+COMMANDS = ["info", "datasets", "train", "evaluate", "predict", "tour", "bench", "export"]
 
 
 class CLIError(Exception):

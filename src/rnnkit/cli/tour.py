@@ -31,7 +31,7 @@ def results_table(rows: list[Any], title: str) -> Any:
     table = Table(title=title, title_style="bold")
     for col, justify in (("shape", "left"), ("data set", "left"), ("model", "left"), ("metric", "left"),
                          ("rnnkit", "right"), ("published / baseline", "left"), ("time", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for r in rows:
         result = f"{r.result:.4g}" if r.result is not None else "[red]failed[/red]"
         table.add_row(r.shape, r.dataset, r.model, r.metric, result, r.published, f"{r.seconds:.0f} s")

@@ -1,5 +1,10 @@
-"""Layers: Recurrent (runs any cell over a sequence), attention, CRF, dropout, embeddings."""
+"""Layers: Recurrent (runs any cell over a sequence), attention, CRF, pooling, input encoders."""
 
+from rnnkit.layers import scan_backends  # noqa: F401  (registers the 'triton-scan' backend)
+from rnnkit.layers.attention import Attention, AttentionOutput, masked_softmax
+from rnnkit.layers.crf import CRF, Constraints, bio_constraints, bmes_constraints, scheme_constraints
+from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent, RecurrentOutput
 
-__all__ = ["Recurrent", "RecurrentOutput"]
+__all__ = ["CRF", "Attention", "AttentionOutput", "Constraints", "InputEncoder", "Recurrent", "RecurrentOutput",
+           "bio_constraints", "bmes_constraints", "masked_softmax", "scheme_constraints"]

@@ -114,10 +114,12 @@ class Seq2SeqDecoder(nn.Module):
         return logits, replace(state, rnn=rnn_state, feed=feed), weights
 
     def step(self, tokens: Tensor, state: Seq2SeqState) -> tuple[Tensor, Seq2SeqState]:
+        """``decoding.Decoder.step``: tokens ``(B,)`` -> log-probs ``(B, V)``, the next state."""
         logits, state, _ = self.logits_step(tokens, state)
         return logits.log_softmax(dim=-1), state
 
     def reorder(self, state: Seq2SeqState, index: Tensor) -> Seq2SeqState:
+        """Keep / repeat batch entries by ``index`` ``(B',)``: recurrent state, encoder outputs, masks."""
         rnn: RecState = state.rnn.index_select(1, index) if isinstance(state.rnn, Tensor) else \
             (state.rnn[0].index_select(1, index), state.rnn[1].index_select(1, index))
         return Seq2SeqState(rnn=rnn, feed=state.feed.index_select(0, index),
@@ -125,6 +127,7 @@ class Seq2SeqDecoder(nn.Module):
                             mask=state.mask.index_select(0, index))
 
     def batch_size(self, state: Seq2SeqState) -> int:
+        """B, read by the decoding strategies."""
         return int(state.memory.shape[0])
 
 

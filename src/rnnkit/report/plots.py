@@ -155,6 +155,7 @@ def forecast(
     upper: ArrayLike | None = None,
     interval: str = "prediction interval",
     start: int = 0,
+    times: ArrayLike | None = None,
     title: str = "Forecast vs actual",
     ylabel: str = "value",
 ) -> Path:
@@ -164,16 +165,19 @@ def forecast(
         history: ``(N,)`` observed values before the forecast origin.
         actual: ``(H,)`` what really happened over the horizon (may be shorter than ``point``).
         point: ``(H,)`` the point forecast; ``lower``/``upper``: ``(H,)`` the band's edges.
-        start: the time index of ``history[0]`` (x axis).
+        start: the time index of ``history[0]`` (x axis), when ``times`` is not given.
+        times: ``(N + H,)`` x values (e.g. dates) of the history then the horizon.
     """
     hist = np.asarray(history, dtype=float).reshape(-1)
     act = np.asarray(actual, dtype=float).reshape(-1)
     pt = np.asarray(point, dtype=float).reshape(-1)
     if (lower is None) != (upper is None):
         raise ValueError("give both lower and upper for the interval, or neither")
-    origin = start + len(hist)
-    t_hist = np.arange(start, origin)
-    t_fut = np.arange(origin, origin + len(pt))
+    n, h = len(hist), max(len(pt), len(act))
+    t_all = np.arange(start, start + n + h) if times is None else np.asarray(times)[: n + h]
+    if len(t_all) < n + h:
+        raise ValueError(f"times has {len(t_all)} values for {n} history and {h} future steps")
+    t_hist, t_fut = t_all[:n], t_all[n: n + len(pt)]
     with new_figure(8.0, 3.8) as fig:
         ax = fig.subplots()
         ax.plot(t_hist, hist, color=TRUTH, lw=1.6, label="history")
@@ -182,15 +186,15 @@ def forecast(
             hi = np.asarray(upper, dtype=float).reshape(-1)
             ax.fill_between(t_fut, lo, hi, color=PALETTE[0], alpha=0.2, lw=0, label=interval)
         if len(act):
-            t_act = np.arange(origin, origin + len(act))
+            t_act = t_all[n: n + len(act)]
             ax.plot(np.r_[t_hist[-1:], t_act], np.r_[hist[-1:], act], color=TRUTH, lw=1.6, ls="--",
                     marker="o", ms=3, label="actual")
         ax.plot(np.r_[t_hist[-1:], t_fut], np.r_[hist[-1:], pt], color=PREDICTED, lw=2.2, marker="o", ms=3,
                 label="forecast")
-        ax.axvline(origin - 0.5, color="#888888", lw=1, ls=":")
-        ax.annotate("forecast origin", xy=(origin - 0.5, 1.0), xycoords=("data", "axes fraction"),
+        ax.axvline(t_hist[-1], color="#888888", lw=1, ls=":")
+        ax.annotate("forecast origin", xy=(t_hist[-1], 1.0), xycoords=("data", "axes fraction"),
                     xytext=(-4, -4), textcoords="offset points", ha="right", va="top", fontsize=8, color="#555555")
-        ax.set_xlabel("time step")
+        ax.set_xlabel("time step" if times is None else "time")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.legend(loc="upper left", ncol=2)

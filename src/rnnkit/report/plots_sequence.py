@@ -43,7 +43,7 @@ def attention(
     cols = min(n, 2)
     rows = (n + cols - 1) // cols
     cell = max(max(m.shape) for m in maps)
-    side = min(max(3.4, 0.28 * cell + 1.6), 8.0)
+    side = min(max(3.4, 0.2 * cell + 1.4), 6.0)
     with new_figure(side * cols + 0.8, side * rows) as fig:
         axes = fig.subplots(rows, cols, squeeze=False).reshape(-1)
         im = None
@@ -114,6 +114,7 @@ def tag_timeline(
                 ax.set_xticks(range(len(t)), [short(x, 4) for x in list(tokens[i])[: len(t)]], fontsize=7)
             elif i == n - 1:
                 ax.set_xlabel("frame")
+                ax.xaxis.get_major_locator().set_params(integer=True)
             else:
                 ax.set_xticks([])
         handles = [Patch(color=_TAG_COLORS[c % len(_TAG_COLORS)], label=short(classes[c], 12))
@@ -160,9 +161,12 @@ def captions(
     n = len(images)
     if n == 0 or len(generated) != n or (references is not None and len(references) != n):
         raise ValueError("need one generated caption (and reference, if given) per image")
-    cols = min(n, 4)
+    pictures = [_as_image(im) for im in images]
+    aspect = max(p.shape[1] / p.shape[0] for p in pictures)  # width / height
+    cols = min(n, 4 if aspect < 2 else 2)
     rows = (n + cols - 1) // cols
-    with new_figure(2.6 * cols, 2.9 * rows + 0.4) as fig:
+    width = 2.4 * min(aspect, 2.0)
+    with new_figure(width * cols + 0.3, (width / aspect + 0.9) * rows + 0.5) as fig:
         axes = fig.subplots(rows, cols, squeeze=False).reshape(-1)
         for i, ax in enumerate(axes):
             ax.grid(False)
@@ -171,12 +175,12 @@ def captions(
             if i >= n:
                 ax.set_visible(False)
                 continue
-            img = _as_image(images[i])
+            img = pictures[i]
             ax.imshow(img, cmap="gray_r" if img.ndim == 2 else None, interpolation="nearest")
             for s in ax.spines.values():
                 s.set_visible(True)
                 s.set_color("#bbbbbb")
-            text = generated[i]
+            text = generated[i] or "(empty)"
             colour = "#222222"
             if references is not None:
                 colour = _GOOD if generated[i].strip() == references[i].strip() else _BAD

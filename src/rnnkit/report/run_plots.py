@@ -112,30 +112,40 @@ def _captions(model: Any, split: ExampleList, ds: SequenceDataset, out: Path, n:
         images, hyps, out / "captions.png", references=refs, title=f"{info.name}: generated captions"))]
 
 
+def _interval(model: Any, ds: SequenceDataset, point: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """An 80% band from validation errors: per horizon step with 5+ windows, else pooled |errors|."""
+    if len(ds.valid) == 0:
+        return None, None
+    y_true, y_pred = predict_split(model, ds.valid, ds.collate)
+    errors = (np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)).reshape(len(ds.valid), -1)
+    if errors.shape[1] != point.size:
+        return None, None
+    if errors.shape[0] >= 5:
+        return point + np.quantile(errors, 0.1, axis=0), point + np.quantile(errors, 0.9, axis=0)
+    width = float(np.quantile(np.abs(errors), 0.8))
+    return point - width, point + width
+
+
 def _forecasting(model: Any, ds: SequenceDataset, out: Path) -> list[Plot]:
     info = ds.info
     test = ds.test.examples[-1]
     if test.x is None or test.y is None:
         return []
     point = np.asarray(model.predict(ds.collate([test])).cpu().numpy(), dtype=float).reshape(-1)
-    lower = upper = None
-    if len(ds.valid):
-        y_true, y_pred = predict_split(model, ds.valid, ds.collate)
-        residuals = (np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)).reshape(len(ds.valid), -1)
-        if residuals.shape[1] == point.size:
-            lower = point + np.quantile(residuals, 0.1, axis=0)
-            upper = point + np.quantile(residuals, 0.9, axis=0)
+    lower, upper = _interval(model, ds, point)
     history = test.x.cpu().numpy().reshape(test.x.shape[0], -1)[:, 0]
-    start = 0
+    actual = test.y.cpu().numpy().reshape(-1)[: point.size]
+    times, ylabel = None, "value"
     series, split = ds.extras.get("series"), ds.extras.get("split")
     origin = getattr(getattr(split, "test", None), "start", None)
-    if series is not None and origin is not None and len(series) >= origin:
+    if series is not None and origin is not None and len(series) >= origin + point.size:
         history = np.asarray(series, dtype=float)[:origin]  # the whole observed past, not just the window
-    actual = test.y.cpu().numpy().reshape(-1)[: point.size]
-    band = "80% interval (validation errors)"
-    return [("Forecast vs actual on the last test window; band: 10–90% of validation errors", plots.forecast(
-        history, actual, point, out / "forecast.png", lower=lower, upper=upper, interval=band, start=start,
-        title=f"{info.name}: forecast vs actual", ylabel=str(info.extra.get("unit", "value"))))]
+        times = np.asarray(series.index)[: origin + point.size]
+        ylabel = str(series.name or ylabel)
+    return [("Forecast vs actual on the last test window; band: 80% of validation errors", plots.forecast(
+        history, actual, point, out / "forecast.png", lower=lower, upper=upper,
+        interval="80% interval (validation errors)", times=times, title=f"{info.name}: forecast vs actual",
+        ylabel=ylabel))]
 
 
 def task_plots(model: Any, dataset: SequenceDataset, plot_dir: Path, *, samples: int = 4) -> list[Plot]:

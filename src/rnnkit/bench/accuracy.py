@@ -1,0 +1,282 @@
+"""``rnnkit bench accuracy``: each recipe trained with N seeds, beside a classical baseline and the
+published figures, on the standard test split (issue 6).
+
+    rnnkit bench accuracy                        # every recipe, 5 seeds, writes docs/RESULTS.md
+    rnnkit bench accuracy gunpoint arrowhead --seeds 3 --json
+    rnnkit bench accuracy addition --quick       # tiny epochs and data: checks that it runs
+
+Seed ``i`` seeds the model's initial weights and the Trainer (shuffling, dropout); the data set is
+loaded once with the recipe's own options, so every seed sees the same splits. Model selection
+(early stopping, the restored best epoch) reads ``valid`` only: :func:`check_selection` refuses a
+recipe that would pick anything on test. Each data set's rows go between the ``bench:accuracy``
+markers of the output file; running a subset updates those rows only (the rows live as JSON in a
+comment inside the section, and the table is rendered from them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnkit.bench.accuracy_goals import GOALS, Goal, headline, parse_recipe_notes
+from rnnkit.bench.accuracy_selection import check_selection
+
+HELP = "train each recipe with N seeds beside a classical baseline; writes docs/RESULTS.md"
+SECTION = "accuracy"
+DEFAULT_OUT = "docs/RESULTS.md"
+QUICK_LIMIT = 48  # examples per split in --quick runs
+_ROWS_TAG = "accuracy-rows"
+
+
+@dataclass
+class SeedResult:
+    """One trained seed: its headline value, every test metric, the epochs run and the time spent."""
+
+    seed: int
+    value: float
+    metrics: dict[str, float]
+    epochs: int
+    best_epoch: int | None
+    cpu_s: float
+    wall_s: float
+
+
+@dataclass
+class Row:
+    """One data set's line of the results table (and its JSON record)."""
+
+    dataset: str
+    metric: str
+    higher_is_better: bool
+    values: list[float]
+    mean: float
+    std: float
+    cpu_s: float  # mean CPU seconds per seed (all threads), fit + evaluation
+    wall_s: float
+    epochs: float
+    goal: str
+    goal_met: bool | None
+    baseline: dict[str, Any] | None
+    published: list[dict[str, Any]]
+    device: str
+    recipe: str
+    notes: str = ""
+    quick: bool = False
+    extra: dict[str, float] = field(default_factory=dict)  # secondary metrics, means over seeds
+    date: str = ""
+
+
+def recipe_names() -> list[str]:
+    """The data sets with a recipe shipped in ``rnnkit/recipes``."""
+    folder = Path(__file__).resolve().parents[1] / "recipes"
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def load_recipe(name: str) -> tuple[dict[str, Any], Any, Path]:
+    """The raw YAML mapping, the validated ``RunSpec`` and the file of recipe ``name``.
+
+    Raises ValueError when the recipe selects on test data (see :func:`check_selection`).
+    """
+    import yaml
+
+    from rnnkit.cli.main import CLIError
+    from rnnkit.cli.runspec import recipe_path, spec_from_dict
+
+    try:
+        path = recipe_path(name)
+    except CLIError as e:
+        raise ValueError(str(e)) from e
+    raw = yaml.safe_load(path.read_text())
+    check_selection(raw, where=str(path))
+    try:
+        spec = spec_from_dict(raw, str(path))
+    except CLIError as e:
+        raise ValueError(str(e)) from e
+    return raw, spec, path
+
+
+def quick_spec(spec: Any) -> Any:
+    """A shrunken copy of ``spec`` for smoke runs: one epoch on ``QUICK_LIMIT`` examples per split."""
+    import dataclasses
+
+    train = {**spec.train, "epochs": 1}
+    train.pop("early_stopping", None)
+    return dataclasses.replace(spec, train=train, limit=min(spec.limit or QUICK_LIMIT, QUICK_LIMIT),
+                               data_options=dict(spec.data_options), model_options=dict(spec.model_options))
+
+
+def train_seed(spec: Any, dataset: Any, seed: int) -> SeedResult:
+    """Build the recipe's model with ``seed``, train it on ``dataset`` and score it on test."""
+    from rnnkit.cli.runspec import build_model
+    from rnnkit.train import Trainer
+    from rnnkit.train.trainer import seed_everything
+
+    settings = {**spec.train, "seed": seed, "progress": False, "run_dir": None, "evaluate_test": True}
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    seed_everything(seed)  # the initial weights too, not only the Trainer's shuffling and dropout
+    model = build_model(spec, dataset)
+    history = Trainer(**settings).fit(model, dataset)
+    metrics = dict(history.test)
+    value, extra = headline(dataset.info, metrics, model, dataset)
+    metrics.update(extra)
+    return SeedResult(seed, value, metrics, len(history.rows), history.best_epoch,
+                      time.process_time() - cpu0, time.perf_counter() - wall0)
+
+
+def device_name() -> str:
+    """``"cpu (N cores, T torch threads)"`` or the GPU's name."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
+def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: bool = True,
+                  log: Any = None) -> Row:
+    """Run recipe ``name`` with seeds ``0..seeds-1`` and its baseline; return the table row."""
+    from rnnkit.bench.baselines import run_baseline
+    from rnnkit.cli.runspec import load_data
+
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    raw, spec, path = load_recipe(name)
+    spec = quick_spec(spec) if quick else spec
+    dataset = load_data(spec)
+    check_selection(raw, where=str(path), dataset=dataset)
+    goal = GOALS.get(spec.data, Goal(dataset.info.metric, None, dataset.info.higher_is_better, "-"))
+    results = []
+    for seed in range(seeds):
+        r = train_seed(spec, dataset, seed)
+        results.append(r)
+        if log is not None:
+            print(f"[accuracy] {name} seed {seed}: {goal.metric}={r.value:.4f} epochs={r.epochs} "
+                  f"best={r.best_epoch} cpu={r.cpu_s:.0f}s wall={r.wall_s:.0f}s", file=log, flush=True)
+    base = run_baseline(spec.data, dataset) if baseline else None
+    if log is not None and base is not None:
+        print(f"[accuracy] {name} baseline {base['name']}: {base['value']:.4f} ({base['seconds']:.1f}s)",
+              file=log, flush=True)
+    values = [r.value for r in results]
+    mean = statistics.fmean(values)
+    extra_keys = sorted(set.intersection(*(set(r.metrics) for r in results)) & set(goal.secondary))
+    extra = {k: statistics.fmean(r.metrics[k] for r in results) for k in extra_keys}
+    wall_s = statistics.fmean(r.wall_s for r in results)
+    return Row(
+        dataset=spec.data, metric=goal.metric, higher_is_better=goal.higher_is_better, values=values,
+        mean=mean, std=statistics.stdev(values) if len(values) > 1 else 0.0,
+        cpu_s=statistics.fmean(r.cpu_s for r in results), wall_s=wall_s,
+        epochs=statistics.fmean(r.epochs for r in results), goal=goal.text,
+        goal_met=goal.met(mean, None if base is None else base["value"], wall_s=wall_s, extra=extra),
+        baseline=base,
+        published=[{"model": p.model, "metric": p.metric, "value": p.value, "source": p.source}
+                   for p in dataset.info.published],
+        device=device_name(), recipe=str(path.name), notes=parse_recipe_notes(path.read_text()), quick=quick,
+        extra=extra,
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+
+
+# --- the table --------------------------------------------------------------------------------------
+def _fmt(value: float | None, metric: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}%" if metric in ("wer", "per", "mape") else f"{value:.4f}"
+
+
+def _published(row: dict[str, Any]) -> str:
+    pubs = [p for p in row["published"] if p["metric"] == row["metric"]]
+    return "; ".join(f"{p['model']} {_fmt(p['value'], row['metric'])} ({p['source']})" for p in pubs) or "-"
+
+
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    """The ``bench:accuracy`` section: the table, then the rows as JSON for later merges."""
+    lines = ["## Accuracy: recipes vs classical baselines and published results", "",
+             "Written by `rnnkit bench accuracy` (issue 6). rnnkit = mean ± sample std over n seeds of the "
+             "recipe (`src/rnnkit/recipes/<data set>.yaml`) on the standard test split, model selection on "
+             "valid only. Time = per seed, CPU seconds of the process (all threads) and wall seconds, "
+             "training + evaluation. Goals are issue 6's.", "",
+             "| data set | metric | rnnkit (mean ± std, n) | baseline | published (source) | goal | met? | "
+             "time/seed CPU s (wall s) | epochs | device | notes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: r["dataset"]):
+        m = r["metric"]
+        ours = f"{_fmt(r['mean'], m)} ± {_fmt(r['std'], m)} (n={len(r['values'])})"
+        if r["extra"]:
+            ours += "; " + ", ".join(f"{k} {_fmt(v, k)}" for k, v in r["extra"].items())
+        base = r["baseline"]
+        base_s = "-" if base is None else "; ".join(
+            f"{_fmt(b['value'], m)} ({b['name']}, {b['seconds']:.1f} s)" for b in [base, *base.get("also", [])])
+        met = "-" if r["goal_met"] is None else ("yes" if r["goal_met"] else "**no**")
+        notes = ("**quick run, not a measurement.** " if r["quick"] else "") + r["notes"]
+        lines.append(f"| {r['dataset']} | {m} | {ours} | {base_s} | {_published(r)} | {r['goal']} | {met} | "
+                     f"{r['cpu_s']:.0f} ({r['wall_s']:.0f}) | {r['epochs']:.0f} | {r['device']} | "
+                     f"{notes.replace('|', '/')} |")
+    lines += ["", f"<!-- {_ROWS_TAG}"]
+    lines += [json.dumps(r, sort_keys=True) for r in sorted(rows, key=lambda r: r["dataset"])]
+    lines += ["-->"]
+    return "\n".join(lines)
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows recorded in an earlier ``bench:accuracy`` section of ``path`` (none if absent)."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    match = re.search(rf"<!-- {_ROWS_TAG}\n(.*?)\n-->", p.read_text(), re.DOTALL)
+    if not match:
+        return []
+    return [json.loads(line) for line in match.group(1).splitlines() if line.strip()]
+
+
+def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` with each data set of ``new`` replaced (or added)."""
+    fresh = {r["dataset"]: r for r in new}
+    return [r for r in old if r["dataset"] not in fresh] + list(fresh.values())
+
+
+def write_results(path: str | Path, rows: list[dict[str, Any]]) -> Path:
+    from rnnkit.bench import write_section
+
+    p = Path(path)
+    if not p.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("# Results\n\nMeasured by `rnnkit bench`; each section is written by its bench.\n")
+    return write_section(p, SECTION, to_markdown(merge_rows(read_rows(p), rows)))
+
+
+# --- command line -------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="NAME", help="data sets with a recipe (default: all)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per recipe, 0..N-1 (default 5)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"1 epoch on {QUICK_LIMIT} examples per split: checks that it runs; writes "
+                             "nothing unless --out is given")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the classical baselines")
+    parser.add_argument("--out", default=None, help=f"markdown file to update (default {DEFAULT_OUT}; '' to skip)")
+
+
+def run(args: argparse.Namespace) -> int:
+    names = args.names or recipe_names()
+    unknown = sorted(set(names) - set(recipe_names()))
+    if unknown:
+        raise ValueError(f"no recipe for {', '.join(unknown)}; recipes exist for: {', '.join(recipe_names())}")
+    rows = [asdict(bench_dataset(n, seeds=args.seeds, quick=args.quick, baseline=not args.no_baseline,
+                                 log=sys.stderr)) for n in names]
+    out = args.out if args.out is not None else ("" if args.quick else DEFAULT_OUT)
+    if out:
+        write_results(out, rows)
+    print(json.dumps(rows, indent=1) if args.json else to_markdown(rows).split(f"\n\n<!-- {_ROWS_TAG}")[0])
+    return 0
+
+
+__all__ = ["Row", "SeedResult", "bench_dataset", "load_recipe", "merge_rows", "read_rows", "recipe_names",
+           "to_markdown", "train_seed", "write_results"]

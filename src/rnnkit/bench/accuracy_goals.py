@@ -1,0 +1,124 @@
+"""The goals of issue 6 and the headline metric of each data set, as the results table shows them.
+
+Headline units follow the published anchors in each data set's ``info.published``: accuracy, exact
+match and word F1 as fractions; WER, PER and MAPE in percent. The Trainer's evaluation computes
+``accuracy``, ``exact_match``, ``token_error_rate`` and ``span_f1``; :func:`headline` maps them onto
+the names the data sets use (``per_frame_accuracy``, ``f1_word``, ``wer``) and computes MAPE for
+forecasts, which the evaluation does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PERCENT = ("wer", "per", "mape")
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A target for the mean over seeds: ``mean >= target`` (or ``<=`` when lower is better).
+
+    ``over_baseline``: the target is the baseline's value plus this margin (sentiment).
+    ``max_wall_s``: the recipe must also train in less than this many wall seconds per seed.
+    ``secondary``: further metrics reported beside the headline (their own goals are in ``text``).
+    """
+
+    metric: str
+    target: float | None
+    higher_is_better: bool
+    text: str
+    over_baseline: float | None = None
+    max_wall_s: float | None = None
+    secondary: tuple[str, ...] = ()
+    secondary_targets: tuple[float, ...] = ()
+
+    def met(self, mean: float, baseline: float | None, *, wall_s: float | None = None,
+            extra: dict[str, float] | None = None) -> bool | None:
+        """Whether ``mean`` reaches the goal; None when there is no goal or its baseline is missing."""
+        target = self.target
+        if self.over_baseline is not None:
+            if baseline is None:
+                return None
+            target = baseline + self.over_baseline
+        if target is None:
+            return None
+        ok = mean >= target if self.higher_is_better else mean <= target
+        if self.max_wall_s is not None and wall_s is not None:
+            ok = ok and wall_s < self.max_wall_s
+        for name, limit in zip(self.secondary, self.secondary_targets):
+            if extra is not None and name in extra:
+                ok = ok and extra[name] <= limit  # the secondary goals are error rates
+        return ok
+
+
+def _at_least(metric: str, target: float, text: str | None = None) -> Goal:
+    return Goal(metric, target, True, text or f">= {target:g}")
+
+
+GOALS: dict[str, Goal] = {
+    "japanese_vowels": _at_least("accuracy", 0.99),
+    "arrowhead": _at_least("accuracy", 0.90),
+    "gunpoint": _at_least("accuracy", 1.0, "1.00"),
+    "italy_power_demand": _at_least("accuracy", 0.97),
+    "basic_motions": _at_least("accuracy", 1.0, "1.00"),
+    "air_passengers": Goal("mape", 4.0, False, "<= 4.0%"),
+    "addition": Goal("exact_match", 0.995, True, ">= 0.995, faster than Keras (591 s)", max_wall_s=591.0),
+    "dates_iso": _at_least("exact_match", 0.999),
+    "cmudict_g2p": Goal("wer", 22.0, False, "WER <= 22% / PER <= 5.5%", secondary=("per",),
+                        secondary_targets=(5.5,)),
+    "peoples_daily_seg": _at_least("f1_word", 0.96),
+    "digit_captions": _at_least("exact_match", 0.97),
+    "moving_digits": _at_least("per_frame_accuracy", 0.98),
+    "sentiment": Goal("accuracy", None, True, ">= baseline + 0.02", over_baseline=0.02),
+}
+
+
+def forecast_mape(model: Any, dataset: Any, split: str = "test") -> float:
+    """MAPE (percent) of ``model.predict`` over every window of ``split``, in the data's units."""
+    import numpy as np
+    import torch
+
+    from rnnkit.train.metrics import mape
+
+    examples = getattr(dataset, split).examples
+    if not examples:
+        raise ValueError(f"{dataset.info.name}: the {split} split is empty; no forecast to score")
+    model.eval()
+    true, pred = [], []
+    with torch.no_grad():
+        for start in range(0, len(examples), 64):
+            batch = dataset.collate(examples[start:start + 64]).to(model.device)
+            pred.append(torch.as_tensor(model.predict(batch)).float().cpu().numpy())
+            true.append(batch.y.float().cpu().numpy())
+    return mape(np.concatenate(true), np.concatenate(pred))
+
+
+def headline(info: Any, metrics: dict[str, float], model: Any, dataset: Any) -> tuple[float, dict[str, float]]:
+    """``(value of info.metric in the table's units, secondary metrics)`` from the test metrics."""
+    from rnnkit.train.evaluation import metric_key
+
+    name = info.metric
+    if name == "mape":
+        return forecast_mape(model, dataset), {}
+    if name == "wer":  # a word is wrong when any of its phonemes is: 1 - exact match
+        return 100 * (1 - metrics["exact_match"]), {"per": 100 * metrics["token_error_rate"]}
+    key = {"per_frame_accuracy": "accuracy", "f1_word": "span_f1"}.get(name, metric_key(name))
+    if key not in metrics:
+        raise ValueError(f"{info.name}: the evaluation gave {sorted(metrics)}, not {name!r} ({key!r})")
+    return float(metrics[key]), {}
+
+
+def parse_recipe_notes(text: str) -> str:
+    """The ``# note:`` and ``# tried:`` comment lines of a recipe, joined (for the table)."""
+    notes = []
+    for line in text.splitlines():
+        s = line.strip()
+        for tag in ("# note:", "# tried:"):
+            if s.lower().startswith(tag):
+                body = s[len(tag):].strip()
+                notes.append(body if tag == "# note:" else f"tried: {body}")
+    return " ".join(notes)
+
+
+__all__ = ["GOALS", "Goal", "forecast_mape", "headline", "parse_recipe_notes"]

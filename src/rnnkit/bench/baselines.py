@@ -1,0 +1,182 @@
+"""A strong classical baseline per task, scored on the same test split as the recipes (issue 6).
+
+``run_baseline(name, dataset)`` returns ``{"name", "value", "seconds", "also": [...]}`` in the
+units of the results table (fractions; percent for MAPE), or None where no classical method is
+offered (the seq2seq sets: a copy or most-frequent answer scores ~0 exact match, which says
+nothing). Baselines learn from train plus valid: they select nothing on valid. Everything runs
+offline with scikit-learn, aeon and statsmodels.
+
+=====================  ============================================================================
+data set               baseline (primary first)
+=====================  ============================================================================
+UCR/UEA sets           MiniRocket + ridge; 1-NN DTW (aeon)              (``baselines_series.py``)
+air_passengers         Holt-Winters ETS (multiplicative season); seasonal naive (statsmodels)
+sentiment              TF-IDF of character 1-3-grams + logistic regression (C picked on valid)
+peoples_daily_seg      forward maximum matching with the training words; most frequent tag per char
+moving_digits          per-frame logistic regression on the 256 pixels
+digit_captions         per-cell logistic regression on the 8x8 digit cells, empty cells dropped
+=====================  ============================================================================
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from rnnkit.bench.baselines_series import timed, forecasting_baselines, ucr_baselines
+
+UCR_SETS = ("japanese_vowels", "arrowhead", "gunpoint", "italy_power_demand", "basic_motions")
+
+
+def _pool(dataset: Any) -> list[Any]:
+    return list(dataset.train.examples) + list(dataset.valid.examples)
+
+
+def sentiment_baseline(dataset: Any) -> list[dict[str, Any]]:
+    """TF-IDF (char 1-3-grams) + logistic regression; C from {1, 4, 16} on valid, then refit on train+valid."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    def text(e: Any) -> str:
+        return str(e.meta.get("text")) if e.meta and "text" in e.meta else " ".join(map(str, e.x.tolist()))
+
+    def score() -> float:
+        tr, va, te = dataset.train.examples, dataset.valid.examples, dataset.test.examples
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2)
+        X_tr, y_tr = vec.fit_transform([text(e) for e in tr]), [int(e.y) for e in tr]
+        best_c = 1.0
+        if va:
+            X_va, y_va = vec.transform([text(e) for e in va]), np.asarray([int(e.y) for e in va])
+            accs = {c: (LogisticRegression(C=c, max_iter=2000).fit(X_tr, y_tr).predict(X_va) == y_va).mean()
+                    for c in (1.0, 4.0, 16.0)}
+            best_c = max(accs, key=lambda c: accs[c])
+        pool = tr + va
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2)
+        clf = LogisticRegression(C=best_c, max_iter=2000).fit(vec.fit_transform([text(e) for e in pool]),
+                                                                [int(e.y) for e in pool])
+        pred = clf.predict(vec.transform([text(e) for e in te]))
+        return float((pred == np.asarray([int(e.y) for e in te])).mean())
+
+    return [timed("TF-IDF char 1-3-grams + logistic regression (scikit-learn)", score)]
+
+
+def _words(chars: list[int], tags: list[str]) -> list[tuple[int, ...]]:
+    words, current = [], []
+    for ch, tag in zip(chars, tags):
+        current.append(ch)
+        if tag in ("E", "S"):
+            words.append(tuple(current))
+            current = []
+    if current:
+        words.append(tuple(current))
+    return words
+
+
+def _bmes(words: list[tuple[int, ...]]) -> list[str]:
+    return [t for w in words for t in (["S"] if len(w) == 1 else ["B"] + ["M"] * (len(w) - 2) + ["E"])]
+
+
+def segmentation_baselines(dataset: Any) -> list[dict[str, Any]]:
+    """Word F1 of forward maximum matching (dictionary = training words) and of the most frequent
+    BMES tag of each character."""
+    from rnnkit.train.metrics import span_f1
+
+    classes = list(dataset.info.classes or [])
+    pool, test = _pool(dataset), dataset.test.examples
+    true = [[classes[i] for i in e.y.tolist()] for e in test]
+
+    def max_matching() -> float:
+        lexicon = {w for e in pool for w in _words(e.x.tolist(), [classes[i] for i in e.y.tolist()])}
+        longest = min(max(map(len, lexicon)), 8)
+        pred = []
+        for e in test:
+            chars, i, words = e.x.tolist(), 0, []
+            while i < len(chars):
+                n = next((n for n in range(min(longest, len(chars) - i), 1, -1)
+                          if tuple(chars[i:i + n]) in lexicon), 1)
+                words.append(tuple(chars[i:i + n]))
+                i += n
+            pred.append(_bmes(words))
+        return span_f1(true, pred, scheme="BMES")
+
+    def most_frequent_tag() -> float:
+        counts: dict[int, Counter[int]] = {}
+        for e in pool:
+            for c, t in zip(e.x.tolist(), e.y.tolist()):
+                counts.setdefault(c, Counter())[t] += 1
+        fallback = classes.index("S")
+        best = {c: n.most_common(1)[0][0] for c, n in counts.items()}
+        pred = [[classes[best.get(c, fallback)] for c in e.x.tolist()] for e in test]
+        return span_f1(true, pred, scheme="BMES")
+
+    return [timed("forward maximum matching, training-word dictionary", max_matching),
+            timed("most frequent tag per character", most_frequent_tag)]
+
+
+def frames_baseline(dataset: Any) -> list[dict[str, Any]]:
+    """Per-frame accuracy of a logistic regression on each frame's pixels (no temporal context)."""
+    from sklearn.linear_model import LogisticRegression
+
+    def stack(examples: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        return (np.concatenate([e.x.numpy() for e in examples]), np.concatenate([e.y.numpy() for e in examples]))
+
+    def score() -> float:
+        X, y = stack(_pool(dataset))
+        X_te, y_te = stack(dataset.test.examples)
+        clf = LogisticRegression(max_iter=300, C=1.0).fit(X, y)
+        return float((clf.predict(X_te) == y_te).mean())
+
+    return [timed("per-frame logistic regression on pixels (scikit-learn)", score)]
+
+
+def captions_baseline(dataset: Any) -> list[dict[str, Any]]:
+    """Caption exact match of a per-cell digit classifier: the image is cut into 8x8 cells, empty
+    (all-zero) cells end the caption, each other cell is classified by a logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    def cells(e: Any) -> np.ndarray:
+        img = e.cond.numpy()[0]  # (8, 8 * max_digits)
+        return img.reshape(8, -1, 8).transpose(1, 0, 2).reshape(-1, 64)  # (max_digits, 64)
+
+    def score() -> float:
+        X, y = [], []
+        for e in _pool(dataset):
+            digits = list(e.meta["digits"])
+            X.append(cells(e)[: len(digits)])
+            y.extend(digits)
+        clf = LogisticRegression(max_iter=1000).fit(np.concatenate(X), np.asarray(y))
+        hits = 0
+        for e in dataset.test.examples:
+            c = cells(e)
+            keep = c[np.abs(c).sum(1) > 0]
+            pred = clf.predict(keep).tolist() if len(keep) else []
+            hits += pred == list(e.meta["digits"])
+        return hits / len(dataset.test.examples)
+
+    return [timed("per-cell logistic regression on 8x8 digits (scikit-learn)", score)]
+
+
+BASELINES: dict[str, Callable[[Any], list[dict[str, Any]]]] = {
+    **{name: ucr_baselines for name in UCR_SETS},
+    "air_passengers": forecasting_baselines,
+    "sentiment": sentiment_baseline,
+    "peoples_daily_seg": segmentation_baselines,
+    "moving_digits": frames_baseline,
+    "digit_captions": captions_baseline,
+}
+
+
+def run_baseline(name: str, dataset: Any) -> dict[str, Any] | None:
+    """The primary baseline of data set ``name`` with the others under ``"also"``; None if it has none."""
+    fn = BASELINES.get(name)
+    if fn is None or not len(dataset.test):
+        return None
+    results = fn(dataset)
+    return {**results[0], "also": results[1:]}
+
+
+__all__ = ["BASELINES", "UCR_SETS", "captions_baseline", "frames_baseline", "run_baseline",
+           "segmentation_baselines", "sentiment_baseline"]

@@ -1,0 +1,45 @@
+"""The speed bench's plumbing (not its timings): cases, a tiny run, the markdown section, the CLI."""
+
+from rnnkit.bench import write_section
+from rnnkit.bench.speed import Case, cases, run_case, to_markdown
+from rnnkit.cli.main import build_parser
+
+
+def test_the_issue_cases():
+    full = cases()
+    assert {(c.batch, c.steps, c.size) for c in full if c.cell == "lstm"} == {(64, 100, 256), (1, 100, 256)}
+    assert {(c.batch, c.steps) for c in full if c.cell == "mingru"} == {(64, 2048), (1, 2048)}
+    assert any(dict(c.options).get("layer_norm") for c in full)
+
+
+def test_a_tiny_case_runs():
+    row = run_case(Case("t", 2, 3, 4, "rnnkit gru", "mingru"), repeats=1, warmup=0)
+    assert row.backend == "scan" and row.baseline == "rnnkit gru (torch)"
+    assert row.rnnkit_ms > 0 and row.baseline_ms > 0
+    assert abs(row.ratio - row.rnnkit_ms / row.baseline_ms) < 0.01
+
+
+def test_write_section_replaces_only_its_own(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    write_section(path, "accuracy", "acc table")
+    write_section(path, "speed", "first")
+    write_section(path, "speed", "second")
+    text = path.read_text()
+    assert "acc table" in text and "second" in text and "first" not in text
+    assert text.count("<!-- bench:speed -->") == 1 and text.count("<!-- /bench:speed -->") == 1
+
+
+def test_markdown_table():
+    report = {"machine": {"cpu": "X", "cores": 2, "torch_threads": 2, "torch": "2", "python": "3", "date": "d"},
+              "settings": {"repeats": 5, "warmup": 2, "quick": False, "seed": 0, "dtype": "float32"},
+              "rows": [{"case": "c", "batch": 64, "steps": 100, "size": 256, "baseline": "nn.LSTM",
+                        "baseline_ms": 10.0, "rnnkit": "rnnkit lstm", "backend": "torch", "rnnkit_ms": 10.5,
+                        "ratio": 1.05}]}
+    text = to_markdown(report)
+    assert "| c | 64 | 100 | 256 | nn.LSTM | 10.0 | rnnkit lstm | torch | 10.5 | 1.05x |" in text
+    assert "X, 2 cores" in text and "Median of 5 runs" in text
+
+
+def test_cli_parses_bench_speed():
+    args = build_parser().parse_args(["bench", "speed", "--quick", "--json", "--repeats", "3"])
+    assert (args.quick, args.json, args.repeats) == (True, True, 3)

@@ -1,0 +1,151 @@
+"""The fused Triton scan equals the sequential recurrence and ``ops/scan.py``, values and gradients.
+
+The kernels run on the CPU through Triton's interpreter (``TRITON_INTERPRET=1``, set here before
+the kernels are defined). The interpreter is slow, so sizes are tiny and ``scan_config`` is shrunk
+to chunks of 8 steps by 4 channels: every test crosses chunk and channel-block boundaries.
+"""
+
+import importlib
+import os
+import sys
+
+import pytest
+import torch
+
+if "triton" not in sys.modules and not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"  # before triton defines its own @jit functions (tl.zeros, tl.sum)
+triton = pytest.importorskip("triton")
+if not triton.knobs.runtime.interpret and not torch.cuda.is_available():
+    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set; run with TRITON_INTERPRET=1",
+                allow_module_level=True)
+if "rnnkit.ops.triton_scan" in sys.modules:  # its kernels may have been defined before the switch
+    importlib.reload(sys.modules["rnnkit.ops.triton_scan"])
+import rnnkit.ops.triton_scan as ts  # noqa: E402
+from rnnkit import Recurrent  # noqa: E402
+from rnnkit.cells import MinGRUCell, MinLSTMCell  # noqa: E402
+from rnnkit.layers.backends import get_backend  # noqa: E402
+from rnnkit.layers.scan_backends import TritonScanBackend  # noqa: E402
+from rnnkit.ops.scan import linear_scan_log  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def small_tiles(monkeypatch):
+    monkeypatch.setattr(ts, "scan_config", lambda H, T: (8, 4))
+
+
+def sequential(a, b, h0=None, lengths=None):
+    """The recurrence one step at a time (float64); steps past a length keep h and output 0."""
+    B, T, H = a.shape
+    h = torch.zeros(B, H, dtype=a.dtype) if h0 is None else h0
+    n = torch.full((B,), T) if lengths is None else lengths
+    outs = []
+    for t, (a_t, b_t) in enumerate(zip(a.unbind(1), b.unbind(1))):
+        keep = (t < n).view(B, 1)
+        h = torch.where(keep, a_t * h + b_t, h)
+        outs.append(h * keep)
+    return torch.stack(outs, 1), h
+
+
+def grads(fn, inputs, g_out, g_last):
+    out, last = fn(*inputs)
+    return torch.autograd.grad((out * g_out).sum() + (last * g_last).sum(), inputs)
+
+
+def test_linear_scan_matches_sequential_with_state_and_lengths():
+    torch.manual_seed(0)
+    B, T, H = 2, 29, 6
+    a = torch.rand(B, T, H).requires_grad_()
+    b = torch.randn(B, T, H).requires_grad_()
+    h0 = torch.randn(B, H).requires_grad_()
+    lengths = torch.tensor([29, 9])
+    out, last = ts.triton_linear_scan(a, b, h0, lengths)
+    ref, ref_last = sequential(a.double(), b.double(), h0.double(), lengths)
+    torch.testing.assert_close(out, ref.float(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(last, ref_last.float(), rtol=1e-5, atol=1e-6)
+    g_out, g_last = torch.randn(B, T, H), torch.randn(B, H)
+    got = grads(lambda a, b, h: ts.triton_linear_scan(a, b, h, lengths), (a, b, h0), g_out, g_last)
+    want = grads(lambda a, b, h: sequential(a, b, h, lengths), (a, b, h0), g_out, g_last)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell_type, kind", [(MinGRUCell, "mingru"), (MinLSTMCell, "minlstm")])
+def test_gated_scan_matches_log_space_scan_and_gradients(cell_type, kind):
+    torch.manual_seed(1)
+    B, T, H = 2, 21, 5
+    cell = cell_type(3, H)
+    xp = (cell.project_input(torch.randn(B, T, 3)) * 3).detach().requires_grad_()  # gates far from 0.5
+    h0 = torch.randn(B, H, requires_grad=True)
+
+    def reference(xp, h0):  # ops/scan.py (float64 log space) on the cell's own coefficients
+        h = linear_scan_log(*cell.log_coefficients(xp), h0)
+        return h, h[:, -1]
+
+    out, last = ts.triton_gated_scan(xp, kind, h0)
+    ref, ref_last = reference(xp, h0)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(last, ref_last, rtol=1e-5, atol=1e-6)
+    g_out, g_last = torch.randn(B, T, H), torch.randn(B, H)
+    got = grads(lambda x, h: ts.triton_gated_scan(x, kind, h), (xp, h0), g_out, g_last)
+    want = grads(reference, (xp, h0), g_out, g_last)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_bfloat16_inputs_accumulate_in_float32():
+    torch.manual_seed(2)
+    cell = MinGRUCell(3, 4)
+    xp = cell.project_input(torch.randn(2, 40, 3)).detach()
+    out, last = ts.triton_gated_scan(xp.bfloat16(), "mingru")
+    assert out.dtype == last.dtype == torch.bfloat16
+    ref = linear_scan_log(*cell.log_coefficients(xp.bfloat16().float()))
+    torch.testing.assert_close(out.float(), ref, rtol=1e-2, atol=1e-2)  # one bf16 rounding per output
+
+
+def test_stable_over_long_sequences_with_saturated_gates(monkeypatch):
+    # Gates near 0 and 1, where a float32 log-space cumsum drifts; the linear-space carry does not.
+    # (The interpreter allows ~1k steps here; benchmarks/gpu_long_stream.sh checks 100k on a GPU.)
+    monkeypatch.setattr(ts, "scan_config", lambda H, T: (128, 2))  # the carry crosses 8 chunks
+    torch.manual_seed(3)
+    T = 1024
+    k = torch.randn(1, T, 2) * 20
+    a, b = torch.sigmoid(-k), torch.sigmoid(k) * (torch.rand(1, T, 2) + 0.5)
+    out, last = ts.triton_linear_scan(a, b)
+    ref, _ = sequential(a.double(), b.double())
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, ref.float(), rtol=1e-5, atol=1e-6)
+
+
+def test_backend_matches_loop_bidirectional_stacked_with_lengths_and_state():
+    torch.manual_seed(4)
+    layer = Recurrent("minlstm", 3, 4, num_layers=2, bidirectional=True)
+    x = torch.randn(3, 11, 3)
+    lengths = torch.tensor([11, 6, 2])
+    state = torch.randn(4, 3, 4)
+    out, h = TritonScanBackend().run(layer, x, lengths, (state,))  # supports() says CPU: call run directly
+    ref_out, ref_h = get_backend("loop").run(layer, x, lengths, (state,))
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h[0], ref_h[0], rtol=1e-5, atol=1e-6)
+    params = list(layer.parameters())
+    g = torch.randn_like(out)
+    got = torch.autograd.grad((out * g).sum() + h[0].sum(), params)
+    want = torch.autograd.grad((ref_out * g).sum() + ref_h[0].sum(), params)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_supports_says_why_not():
+    backend = TritonScanBackend()
+    assert backend.supports(Recurrent("mingru", 3, 4)) == "no CUDA device (the layer is on the CPU)"
+    assert "only mingru and minlstm" in backend.supports(Recurrent("lstm", 3, 4))
+    assert "zoneout" in backend.supports(Recurrent("mingru", 3, 4, zoneout=0.1))
+    assert "'triton-scan' cannot: no CUDA device" in Recurrent("minlstm", 3, 4).explain()
+
+
+def test_bad_shapes_are_errors():
+    with pytest.raises(ValueError, match=r"\(B, T, 2H\)"):
+        ts.triton_gated_scan(torch.zeros(1, 2, 5), "mingru")
+    with pytest.raises(ValueError, match="b must have shape"):
+        ts.triton_linear_scan(torch.zeros(1, 2, 3), torch.zeros(1, 2, 4))
+    with pytest.raises(ValueError, match="'mingru' or 'minlstm'"):
+        ts.triton_gated_scan(torch.zeros(1, 2, 4), "gru")

@@ -1,0 +1,88 @@
+"""scikit-learn estimators: sklearn's own estimator checks, learning on real shapes, the input layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from rnnkit.estimators import RNNClassifier, RNNForecaster, RNNRegressor
+
+TINY = {"epochs": 1, "hidden_size": 4, "lr": 2e-2, "batch_size": 64}
+
+# The only checks that fail, and why: they demand accuracy > 0.83 / R² > 0.5 after fitting, and a
+# 1-epoch, 4-unit RNN (all the test budget allows over ~50 checks) does not get there. That learning
+# works is proven below with a few more epochs (test_classifier_learns, test_regressor_learns).
+TRAIN_BAR = "a 1-epoch RNN sized for the test budget does not reach sklearn's score bar; see test_*_learns"
+EXPECTED = {
+    "RNNClassifier": {"check_classifiers_train": TRAIN_BAR},
+    "RNNRegressor": {"check_regressors_train": TRAIN_BAR},
+}
+
+
+@parametrize_with_checks([RNNClassifier(**TINY), RNNRegressor(**TINY)],
+                         expected_failed_checks=lambda est: EXPECTED.get(type(est).__name__, {}))
+def test_sklearn_estimator_checks(estimator, check) -> None:  # type: ignore[no-untyped-def]
+    check(estimator)
+
+
+def _sequences(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 12, 2)).astype(np.float32)
+    return X, X[:, :, 0].mean(1) + 0.5 * X[:, -3:, 1].mean(1)
+
+
+def test_classifier_learns_and_gives_probabilities() -> None:
+    X, target = _sequences(160, 0)
+    y = np.where(target > 0, "up", "down")
+    clf = RNNClassifier(epochs=15, hidden_size=16, lr=1e-2).fit(X[:120], y[:120])
+    assert list(clf.classes_) == ["down", "up"]
+    assert clf.score(X[120:], y[120:]) > 0.8
+    proba = clf.predict_proba(X[120:])
+    assert proba.shape == (40, 2) and np.allclose(proba.sum(1), 1.0, atol=1e-5)
+    assert len(clf.history_) == 15
+
+
+def test_regressor_learns_and_handles_multi_output() -> None:
+    X, target = _sequences(160, 1)
+    reg = RNNRegressor(epochs=15, hidden_size=16, lr=1e-2).fit(X[:120], target[:120])
+    assert reg.score(X[120:], target[120:]) > 0.6
+    multi = RNNRegressor(**TINY).fit(X, np.stack([target, -target], 1))
+    assert multi.predict(X[:3]).shape == (3, 2)
+
+
+def test_layouts_give_the_same_model() -> None:
+    X, target = _sequences(40, 2)
+    y = (target > 0).astype(int)
+    ntf = RNNClassifier(**TINY).fit(X, y).predict_proba(X)
+    nct = RNNClassifier(layout="NCT", **TINY).fit(X.transpose(0, 2, 1), y).predict_proba(X.transpose(0, 2, 1))
+    ragged = RNNClassifier(**TINY).fit(list(X), y).predict_proba(list(X))
+    np.testing.assert_allclose(nct, ntf, atol=1e-6)
+    np.testing.assert_allclose(ragged, ntf, atol=1e-6)
+
+
+def test_variable_length_sequences_and_clone() -> None:
+    rng = np.random.default_rng(3)
+    X = [rng.normal(size=(int(n), 3)) for n in rng.integers(3, 15, 30)]
+    y = np.array([int(s[:, 0].sum() > 0) for s in X])
+    clf = RNNClassifier(**TINY).fit(X, y)
+    assert clf.predict(X).shape == (30,)
+    assert clone(clf).get_params() == clf.get_params()
+    with pytest.raises(ValueError, match="3 features per step, but this estimator was fitted with 2"):
+        RNNClassifier(**TINY).fit([s[:, :2] for s in X], y).predict(X)
+
+
+def test_forecaster_predicts_the_next_horizon() -> None:
+    t = np.arange(240, dtype=np.float64)
+    series = 10 * np.sin(2 * np.pi * t / 24) + 0.05 * t
+    f = RNNForecaster(window=24, horizon=6, epochs=8, lr=1e-2, hidden_size=16, stride=2).fit(series[:200])
+    nxt = f.predict()
+    assert nxt.shape == (6,)
+    assert np.abs(nxt - series[200:206]).mean() < 3.0  # the seasonal swing is ±10
+    windows = np.stack([series[i : i + 24] for i in range(150, 210, 5)])
+    futures = np.stack([series[i + 24 : i + 30] for i in range(150, 210, 5)])
+    assert f.predict(windows).shape == (12, 6)
+    assert f.score(windows, futures) > 0.5
+    with pytest.raises(ValueError, match="too short"):
+        RNNForecaster(window=24, horizon=6).fit(series[:20])
