@@ -9,7 +9,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from rnnkit.estimators import RNNClassifier, RNNForecaster, RNNRegressor
 
-TINY = {"epochs": 1, "hidden_size": 4, "lr": 2e-2, "batch_size": 64}
+TINY = {"epochs": 1, "hidden_size": 4, "lr": 2e-2, "batch_size": 256}
 
 # The only checks that fail, and why: they demand accuracy > 0.83 / R² > 0.5 after fitting, and a
 # 1-epoch, 4-unit RNN (all the test budget allows over ~50 checks) does not get there. That learning
@@ -27,27 +27,27 @@ def test_sklearn_estimator_checks(estimator, check) -> None:  # type: ignore[no-
     check(estimator)
 
 
-def _sequences(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _sequences(n: int, seed: int, steps: int = 6) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 12, 2)).astype(np.float32)
-    return X, X[:, :, 0].mean(1) + 0.5 * X[:, -3:, 1].mean(1)
+    X = rng.normal(size=(n, steps, 2)).astype(np.float32)
+    return X, X[:, :, 0].mean(1)  # the target needs every step of feature 0, none of feature 1
 
 
 def test_classifier_learns_and_gives_probabilities() -> None:
-    X, target = _sequences(160, 0)
+    X, target = _sequences(200, 0)
     y = np.where(target > 0, "up", "down")
-    clf = RNNClassifier(epochs=15, hidden_size=16, lr=1e-2).fit(X[:120], y[:120])
+    clf = RNNClassifier(epochs=8, hidden_size=16, lr=2e-2).fit(X[:150], y[:150])
     assert list(clf.classes_) == ["down", "up"]
-    assert clf.score(X[120:], y[120:]) > 0.8
-    proba = clf.predict_proba(X[120:])
-    assert proba.shape == (40, 2) and np.allclose(proba.sum(1), 1.0, atol=1e-5)
-    assert len(clf.history_) == 15
+    assert clf.score(X[150:], y[150:]) > 0.85
+    proba = clf.predict_proba(X[150:])
+    assert proba.shape == (50, 2) and np.allclose(proba.sum(1), 1.0, atol=1e-5)
+    assert len(clf.history_) == 8
 
 
 def test_regressor_learns_and_handles_multi_output() -> None:
-    X, target = _sequences(160, 1)
-    reg = RNNRegressor(epochs=15, hidden_size=16, lr=1e-2).fit(X[:120], target[:120])
-    assert reg.score(X[120:], target[120:]) > 0.6
+    X, target = _sequences(200, 1)
+    reg = RNNRegressor(epochs=8, hidden_size=16, lr=2e-2).fit(X[:150], target[:150])
+    assert reg.score(X[150:], target[150:]) > 0.8
     multi = RNNRegressor(**TINY).fit(X, np.stack([target, -target], 1))
     assert multi.predict(X[:3]).shape == (3, 2)
 
@@ -76,7 +76,8 @@ def test_variable_length_sequences_and_clone() -> None:
 def test_forecaster_predicts_the_next_horizon() -> None:
     t = np.arange(240, dtype=np.float64)
     series = 10 * np.sin(2 * np.pi * t / 24) + 0.05 * t
-    f = RNNForecaster(window=24, horizon=6, epochs=8, lr=1e-2, hidden_size=16, stride=2).fit(series[:200])
+    f = RNNForecaster(window=24, horizon=6, epochs=6, lr=1e-2, hidden_size=16, stride=3, batch_size=16)
+    f.fit(series[:200])
     nxt = f.predict()
     assert nxt.shape == (6,)
     assert np.abs(nxt - series[200:206]).mean() < 3.0  # the seasonal swing is ±10

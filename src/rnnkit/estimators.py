@@ -154,10 +154,10 @@ class RNNClassifier(ClassifierMixin, _SequenceInputs):
     ``random_state``, ``verbose``. Fitted: ``classes_``, ``model_``, ``history_``, ``n_features_in_``.
     """
 
-    def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
-                 epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
-                 early_stopping: int | None = None, valid_fraction: float = 0.0, device: str = "cpu",
-                 random_state: int = 0, verbose: bool = False) -> None:
+    def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32,
+                 num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
+                 weight_decay: float = 0.01, early_stopping: int | None = None, valid_fraction: float = 0.0,
+                 device: str = "cpu", random_state: int = 0, verbose: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
                          valid_fraction=valid_fraction, device=device, random_state=random_state, verbose=verbose)
@@ -195,10 +195,10 @@ class RNNRegressor(RegressorMixin, _SequenceInputs):
     Targets are standardised for training and mapped back in ``predict``. ``score`` is R².
     """
 
-    def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
-                 epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
-                 early_stopping: int | None = None, valid_fraction: float = 0.0, device: str = "cpu",
-                 random_state: int = 0, verbose: bool = False) -> None:
+    def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32,
+                 num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
+                 weight_decay: float = 0.01, early_stopping: int | None = None, valid_fraction: float = 0.0,
+                 device: str = "cpu", random_state: int = 0, verbose: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
                          valid_fraction=valid_fraction, device=device, random_state=random_state, verbose=verbose)
@@ -243,10 +243,11 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
     ``score(X, y)`` is R² of those forecasts against ``y`` ``(N, horizon[, K])``.
     """
 
-    def __init__(self, *, window: int = 24, horizon: int = 12, stride: int = 1, cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
-                 epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
-                 early_stopping: int | None = None, valid_fraction: float = 0.0, device: str = "cpu",
-                 random_state: int = 0, verbose: bool = False) -> None:
+    def __init__(self, *, window: int = 24, horizon: int = 12, stride: int = 1, cell: str = "gru",
+                 hidden_size: int = 32,
+                 num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
+                 weight_decay: float = 0.01, early_stopping: int | None = None, valid_fraction: float = 0.0,
+                 device: str = "cpu", random_state: int = 0, verbose: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
                          valid_fraction=valid_fraction, device=device, random_state=random_state, verbose=verbose)

@@ -12,7 +12,7 @@ import yaml
 
 from rnnkit.cli.main import main
 
-MY_COMMANDS = ["train", "evaluate", "predict", "tour"]
+MY_COMMANDS = ["train", "evaluate", "predict", "tour", "export"]
 
 
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -96,6 +96,7 @@ def test_config_file_with_flags_over_it_and_a_forecast(tmp_path: Path, capsys: p
     (["evaluate", "/no/such/run"], "no run folder at /no/such/run"),
     (["predict", "/no/such/run", "1 2 3"], "no run folder"),
     (["tour", "--only", "no_such_stop"], "unknown tour stop"),
+    (["export", "/no/such/run"], "no run folder"),
 ])
 def test_one_line_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
@@ -130,3 +131,32 @@ def test_corrupt_run_folder_is_refused(vowels_run: Path, tmp_path: Path, capsys:
 def test_predict_rejects_input_of_the_wrong_kind(vowels_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", str(vowels_run), "hello world"]) == 2
     assert "expected numbers" in _error_line(capsys)
+
+
+def test_export_torchscript_matches_the_model(vowels_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    import rnnkit
+    import rnnkit.datasets
+    from rnnkit.data.batch import collate
+
+    assert main(["export", str(vowels_run)]) == 0
+    assert "torchscript" in capsys.readouterr().out
+    program = torch.jit.load(str(vowels_run / "export" / "model.pt"))
+    batch = collate(rnnkit.datasets.load("japanese_vowels").test.examples[5:8])
+    expected = rnnkit.load(vowels_run)(batch).logits
+    torch.testing.assert_close(program(batch.x, batch.lengths), expected)
+
+
+def test_recipe_reads_the_config_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rnnkit.cli import runspec
+
+    monkeypatch.setattr(runspec, "RECIPES", tmp_path)
+    (tmp_path / "air_tiny.yaml").write_text(yaml.safe_dump(
+        {"data": "air_passengers", "model": "forecaster", "model_options": {"hidden_size": 4},
+         "train": {"epochs": 3}}))
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", "air_tiny", "--epochs", "1", "--out", str(out), "--no-progress",
+                 "--no-report"]) == 0
+    assert len((out / "history.csv").read_text().splitlines()) == 2
+    assert not (out / "report.html").exists()

@@ -22,10 +22,20 @@ def test_the_tour_covers_every_shape() -> None:
         assert quick.train.get("epochs", 0) < full.train.get("epochs", 0)
 
 
-def test_tour_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "tour"
-    code = main(["tour", "--quick", "--out", str(out)])
-    printed = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def quick_tour(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("tour") / "tour"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["tour", "--quick", "--out", str(out)])
+    return out, code, printed.getvalue()
+
+
+def test_tour_quick(quick_tour: tuple[Path, int, str]) -> None:
+    out, code, printed = quick_tour
     assert "published / baseline" in printed
     for shape in SHAPES:
         assert shape in printed
@@ -51,3 +61,30 @@ def test_a_failing_stop_is_reported_and_the_tour_goes_on(tmp_path: Path) -> None
     assert rows[0].result is None and "unknown data set" in rows[0].status
     assert rows[1].status == "ok" and rows[1].result is not None
     assert (tmp_path / "index.html").is_file() and (tmp_path / "air" / "report.html").is_file()
+
+
+def _predict(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    assert main(["predict", *argv]) == 0
+    return capsys.readouterr().out
+
+
+def test_predict_raw_inputs_of_every_kind_from_tour_runs(quick_tour: tuple[Path, int, str], tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Text (seq2seq), a PNG (captioning) and a CSV video (tagging), decoded with the saved vocabularies."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    import rnnkit.datasets
+
+    runs = quick_tour[0]
+    iso = _predict([str(runs / "many_to_many"), "march 3, 2001"], capsys).strip()
+    assert set(iso) <= set("0123456789-"), iso  # the decoded output vocabulary of dates_iso
+    image = rnnkit.datasets.load("digit_captions").test.examples[0].cond[0].numpy()
+    mpimg.imsave(tmp_path / "digits.png", image, cmap="gray_r")
+    words = _predict([str(runs / "one_to_many"), str(tmp_path / "digits.png")], capsys).split()
+    assert set(words) <= {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+    video = rnnkit.datasets.load("moving_digits").test.examples[0].x.numpy()
+    np.savetxt(tmp_path / "video.csv", video, delimiter=",")
+    tags = _predict([str(runs / "synced"), str(tmp_path / "video.csv")], capsys).split()
+    assert len(tags) == len(video) and set(tags) <= set("0123456789")

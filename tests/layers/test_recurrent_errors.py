@@ -63,7 +63,8 @@ def test_wrong_dtype(lstm):
     (torch.tensor([6, 2]), "lengths must be between 1 and T=5 .* max 6"),
     (torch.tensor([5, 2, 1]), r"lengths must be a \(batch,\) = \(2,\) tensor"),
     (torch.tensor([[5, 2]]), r"lengths must be a \(batch,\) = \(2,\) tensor"),
-    ([5, 2], r"lengths must be a \(batch,\) = \(2,\) tensor .* got list"),
+    ([5, 2, 1], r"lengths must be a \(batch,\) = \(2,\) tensor .* got \(3,\)"),
+    ("52", r"lengths must be a \(batch,\) = \(2,\) tensor .* got str"),
     (torch.tensor([5.0, 2.0]), "lengths must be an integer tensor"),
 ])
 def test_bad_lengths(lstm, lengths, message):
@@ -92,3 +93,8 @@ def test_bad_step_input(lstm):
         lstm.step(torch.randn(2, 1, 3))
     with pytest.raises(ValueError, match=r"state must be a tuple of 2 tensors"):
         lstm.step(torch.randn(2, 3), torch.zeros(2, 2, 4))
+
+
+def test_lengths_as_a_list_of_ints(lstm):
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(lstm(x, [5, 2]).outputs, lstm(x, torch.tensor([5, 2])).outputs)

@@ -37,8 +37,8 @@ def test_bio_spans_follow_conlleval() -> None:
 
 
 def test_bmes_word_f1_for_segmentation() -> None:
-    true = "B E S B M E".split()  # words [0,2) [2,3) [3,6)
-    pred = "B E B E S S".split()  # words [0,2) [2,4) [4,5) [5,6)
+    true = ["B", "E", "S", "B", "M", "E"]  # words [0,2) [2,3) [3,6)
+    pred = ["B", "E", "B", "E", "S", "S"]  # words [0,2) [2,4) [4,5) [5,6)
     assert M.spans(true, "BMES") == {(0, 2, ""), (2, 3, ""), (3, 6, "")}
     # P = 1/4, R = 1/3 -> F = 2/7
     assert M.span_f1([true], [pred], scheme="BMES") == pytest.approx(2 / 7)

@@ -137,3 +137,29 @@ def test_bucketing_plan_covers_every_example_once_per_epoch() -> None:
         flat = sorted(i for b in plan(epoch) for i in b)
         assert flat == list(range(50))
     assert plan(0) != plan(1)
+
+
+def test_progress_bar_shows_loss_metric_throughput_and_eta_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from rnnkit.train.callbacks import ProgressBar
+
+    out = io.StringIO()
+    bar = ProgressBar("valid_accuracy", console=Console(file=out, force_terminal=True, width=150))
+    data = toy_classification(16, valid=8, test=0)
+    Trainer(epochs=2, batch_size=8, progress=False, callbacks=[bar]).fit(tiny_model(data), data)
+    text = out.getvalue()
+    for piece in ("epoch 2/2", "2/2", "loss ", "valid_accuracy ", "it/s"):
+        assert piece in text, piece
+
+
+def test_a_callback_can_stop_training() -> None:
+    class StopAfterFirst(Callback):
+        def on_epoch_end(self, trainer, state) -> None:  # type: ignore[no-untyped-def]
+            state.stop = True
+
+    data = toy_classification(16, valid=8, test=0)
+    history = Trainer(epochs=5, callbacks=[StopAfterFirst()], **FAST).fit(tiny_model(data), data)
+    assert len(history) == 1

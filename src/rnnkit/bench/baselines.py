@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.bench.baselines_series import timed, forecasting_baselines, ucr_baselines
+from rnnkit.bench.baselines_series import forecasting_baselines, timed, ucr_baselines
 
 UCR_SETS = ("japanese_vowels", "arrowhead", "gunpoint", "italy_power_demand", "basic_motions")
 

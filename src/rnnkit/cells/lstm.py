@@ -61,7 +61,9 @@ class LSTMCell(ProjectedCell):
                 self.bias_hh[H:2 * H].zero_()  # type: ignore[index]
 
     def project_input(self, x: Tensor) -> Tensor:
-        """``W_ih x + b_ih + b_hh`` (layer-normalised product when ``layer_norm``): (..., I) -> (..., 4H)."""
+        """``W_ih x + b_ih + b_hh``; with ``layer_norm``, ``LN_ih(W_ih x) + b_ih + b_hh``: (..., I) -> (..., 4H).
+
+        This is the contract fused backends rely on: the step adds ``LN_hh(h W_hh^T)`` (shift included)."""
         bias = None if self.bias_ih is None else self.bias_ih + self.bias_hh  # type: ignore[operator]
         if self.ln_ih is None:
             return F.linear(x, self.weight_ih, bias)  # (B, T, 4H)
@@ -79,8 +81,10 @@ class LSTMCell(ProjectedCell):
             gates = torch.addmm(xp_t, h_in, w.t())  # (B, 4H)
         else:
             gates = xp_t + self.ln_hh(torch.mm(h_in, w.t()))
-        i, f, g, o = gates.chunk(4, 1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        H = self.hidden_size
+        if_, g, o = gates.split([2 * H, H, H], 1)  # one sigmoid for i and f
+        i, f = torch.sigmoid(if_).chunk(2, 1)
+        c = torch.addcmul(f * c, i, torch.tanh(g))
         c_out = c if self.ln_c is None else self.ln_c(c)
         h = torch.sigmoid(o) * torch.tanh(c_out)
         return h, (h, c)

@@ -7,9 +7,10 @@ ONNX is not offered: onnx and onnxruntime are not installed here. The exported p
 ``(x, lengths)`` — ``x`` ``(B, T, F)`` float or ``(B, T)`` int64, ``lengths`` ``(B,)`` int64 — and returns
 the logits (classification, tagging) or predictions (regression, forecasting). torch.export
 refuses models whose forward checks its input values (``lengths.min()``, NaN checks) — it says so
-in one line; TorchScript tracing records the path taken for the example's kind of input. Models that decode step by step (seq2seq,
-generators) are not exported: their decoding loop depends on the data. The export is checked
-against the model on a test example before the command reports success.
+in one line; TorchScript tracing records the path taken for the example's kind of input.
+Models that decode step by step (seq2seq, generators) are not exported: their decoding loop
+depends on the data. The export is checked against the model on a test example before the
+command reports success.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def export(model: Any, x: Any, lengths: Any, path: Path, fmt: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
+    import io
     import logging
     import warnings
 
@@ -92,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.out) if args.out else Path(args.run_dir) / "export" / f"model{suffix}"
     logging.disable(logging.CRITICAL)  # torch.export logs whole graphs when it gives up
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             diff = export(loaded.model, batch.x, lengths, path, args.format)
     except Exception as e:  # torch's export errors are long; the first line says what failed

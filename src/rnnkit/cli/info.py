@@ -26,12 +26,14 @@ def run(args: argparse.Namespace) -> int:
     table = Table(title="cells and their backend here (1 layer, hidden 64)")
     for col in ("cell", "backend", "why"):
         table.add_column(col)
-    for cell in ("rnn", "lstm", "gru", "mingru", "minlstm"):
+    configs: list[tuple[str, dict]] = [(c, {}) for c in ("rnn", "lstm", "gru", "mingru", "minlstm")]
+    configs.append(("lstm", {"layer_norm": True}))
+    for cell, options in configs:
+        label = cell + "".join(f" {k}" for k in options)
         try:
-            layer = rnnkit.Recurrent(cell, 8, 64).to(device)
-            explain = getattr(layer, "explain", lambda: "")()
-            table.add_row(cell, layer.backend, explain)
+            layer = rnnkit.Recurrent(cell, 8, 64, **options).to(device)
+            table.add_row(label, layer.backend, layer.explain())
         except ValueError as e:
-            table.add_row(cell, "-", str(e))
+            table.add_row(label, "-", str(e))
     console.print(table)
     return 0

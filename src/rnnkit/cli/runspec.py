@@ -110,7 +110,7 @@ def recipe_path(name: str) -> Path:
     raise CLIError(f"unknown recipe {name!r}{listing}")
 
 
-def resolve_model(name: str) -> tuple[type, dict[str, Any]]:
+def resolve_model(name: str) -> tuple[Any, dict[str, Any]]:
     """An alias or class name -> (model class, options the alias implies)."""
     import rnnkit.models  # noqa: F401  (registers every model class)
     from rnnkit.models.base import MODELS
@@ -202,5 +202,5 @@ def open_run(path: str | Path) -> tuple[Any, RunSpec]:
     return run, spec
 
 
-__all__ = ["MODEL_ALIASES", "RunSpec", "build_model", "load_data", "open_run", "read_spec", "recipe_path", "resolve_model",
-           "spec_from_dict"]
+__all__ = ["MODEL_ALIASES", "RunSpec", "as_vectors", "build_model", "load_data", "open_run", "read_spec",
+           "recipe_path", "resolve_model", "spec_from_dict"]

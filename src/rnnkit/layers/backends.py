@@ -103,8 +103,8 @@ class TorchBackend:
             return "torch's fused ops need one nonlinearity for all layers"
         if layer.recurrent_dropout > 0 and layer.training:
             return "torch's fused ops have no recurrent_dropout (it runs on them at eval, where it is the identity)"
-        if layer.zoneout > 0:
-            return "torch's fused ops have no zoneout"
+        if layer.zoneout > 0 and layer.training:
+            return "torch's fused ops have no zoneout (it runs on them at eval, where it is the identity)"
         dtype, device = layer.dtype, layer.device
         if dtype not in _TORCH_DTYPES and not (device.type == "cuda" and dtype == torch.float16):
             return f"torch's fused ops do not take {dtype} on {device.type}"

@@ -98,8 +98,8 @@ class FusedBackend:
 
     def engine(self) -> Any:
         if self.device_type == "cpu":
-            from rnnkit.ops.cpu_rnn import TorchStepEngine
-            return TorchStepEngine()
+            from rnnkit.ops.cpu_rnn import CppStepEngine
+            return CppStepEngine()
         if self.persistent:
             from rnnkit.ops.triton_persistent import PersistentEngine
             return PersistentEngine()
@@ -114,9 +114,10 @@ class FusedBackend:
         if self.device_type == "cpu":
             if device.type != "cpu":
                 return f"it runs on the CPU, and the layer is on {device.type}"
-            if dtype not in (torch.float32, torch.float64, torch.bfloat16):
-                return f"it takes float32, float64 and bfloat16, not {dtype}"
-            return None
+            if dtype not in (torch.float32, torch.float64):
+                return f"its kernel takes float32 and float64, not {dtype}"
+            from rnnkit.ops.cpu_kernels import unavailable_reason
+            return unavailable_reason()
         if device.type != "cuda":
             return "no CUDA device (the layer is on the CPU)" if device.type == "cpu" else \
                 f"Triton kernels run on CUDA devices, not {device.type}"

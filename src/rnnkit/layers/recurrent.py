@@ -44,7 +44,7 @@ class Recurrent(nn.Module):
         recurrent_dropout: variational dropout on ``h`` where it enters the recurrent product, one
             mask per sequence reused at every step (Gal & Ghahramani 2016).
         zoneout: probability that a unit keeps its previous value at a step (Krueger et al. 2017);
-            at evaluation the expectation ``p h_{t-1} + (1-p) h_t``.
+            the identity at evaluation (a trained layer evaluates like one without zoneout).
         weight_drop: DropConnect on ``weight_hh``, one mask per forward (AWD-LSTM).
         layer_norm: layer-normalised cells (rnn, lstm, gru).
         backend: ``"auto"`` or a registered backend name (``"torch"``, ``"scan"``, ``"loop"``, ...).
@@ -223,12 +223,15 @@ class Recurrent(nn.Module):
 
         Args:
             x: (B, T, I) batch-first, right-padded.
-            lengths: (B,) int64 valid steps per sequence (1..T), or None when all have T steps.
+            lengths: (B,) int64 valid steps per sequence (1..T) (a list of ints is accepted too), or
+                None when all have T steps.
             state: initial state in torch's layout, or None for zeros.
 
         Returns: ``RecurrentOutput(outputs (B, T, D*H) zero past each length, state at each
         sequence's last valid step)``.
         """
+        if isinstance(lengths, (list, tuple)) and all(isinstance(n, int) for n in lengths):
+            lengths = torch.tensor(lengths, dtype=torch.long)
         self._check_input(x, lengths)
         parts = self._check_state(state, x.shape[0], self.num_layers * self.num_directions)
         if lengths is not None:

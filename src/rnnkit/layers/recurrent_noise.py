@@ -32,9 +32,11 @@ def drop_weight(weight: Tensor, p: float) -> Tensor | None:
 
 def zoneout(prev: State, new: State, p: float, training: bool) -> State:
     """Zoneout (Krueger et al. 2017): each unit of each state tensor keeps its previous value with
-    probability ``p`` (a fresh mask per step) in training; at evaluation the expectation
-    ``p * prev + (1 - p) * new``, as in the paper (§2) and Haste."""
-    if p <= 0.0:
+    probability ``p`` (a fresh mask per step) in training; the identity (``new``) at evaluation,
+    as rnnkit's contract states (issue 7), so a trained layer evaluates exactly like one without
+    zoneout and can run on the fused ops. (The paper's eval rule, the expectation
+    ``p * prev + (1 - p) * new``, is not used.)"""
+    if p <= 0.0 or not training:
         return new
     if isinstance(new, Tensor):
         return _zoneout_one(prev, new, p, training)  # type: ignore[arg-type]
@@ -42,7 +44,5 @@ def zoneout(prev: State, new: State, p: float, training: bool) -> State:
 
 
 def _zoneout_one(prev: Tensor, new: Tensor, p: float, training: bool) -> Tensor:
-    if not training:
-        return torch.lerp(new, prev, p)  # (1 - p) new + p prev
     keep_prev = torch.empty_like(new).bernoulli_(p)
     return torch.lerp(new, prev, keep_prev)

@@ -150,3 +150,60 @@ class TorchStepEngine:
             g.da[t] = ln_backward(ds * seq.ln[0], seq.ahat[t], seq.stats[t, :, 0:1])  # type: ignore[index]
         else:
             g.da[t] = ds
+
+
+def _p(x: Tensor | None) -> int | None:
+    return None if x is None else x.data_ptr()
+
+
+class CppStepEngine:
+    """``StepEngine`` calling the compiled kernels of ``ops/cpu_kernels.py`` (float32 / float64, CPU);
+    one pass over each batch row per step, on the calling thread.
+    The LSTM forward also saves ``tanh(LN_c(c'))`` so its backward needs no transcendental."""
+
+    def __init__(self) -> None:
+        from rnnkit.ops.cpu_kernels import load_library
+        lib = load_library()
+        if lib is None:
+            raise RuntimeError("the fused CPU kernel is unavailable; see rnnkit.ops.cpu_kernels.unavailable_reason()")
+        self.lib = lib
+        self.threads = 1
+
+    def _flags(self, seq: Sequence, t: int) -> tuple[int, int, int, int, float, int | None, int | None]:
+        z = seq.zoneout
+        zone = 0 if z is None else (2 if isinstance(z, float) else 1)
+        zh = zc = None
+        if zone == 1:
+            zh = z[0][t].data_ptr()  # type: ignore[index]
+            zc = _p(z[1][t] if z[1] is not None else None)  # type: ignore[index]
+        kind = {"lstm": 0, "gru": 1, "rnn": 2}[seq.kind]
+        return kind, int(seq.nonlinearity == "relu"), zone, self.threads, float(z) if zone == 2 else 0.0, zh, zc
+
+    def _fn(self, seq: Sequence, which: str):  # noqa: ANN202
+        return getattr(self.lib, f"rnnkit_step_{which}_{'f64' if seq.acts.dtype == torch.float64 else 'f32'}")
+
+    def forward_step(self, seq: Sequence, t: int, a: Tensor) -> None:
+        T, B, H = seq.shape
+        kind, relu, zone, nt, pz, zh, zc = self._flags(seq, t)
+        if seq.c is not None and "tc" not in seq.extra:
+            seq.extra["tc"] = seq.acts.new_empty(T, B, H)
+        ln_w, ln_b = seq.ln if seq.ln is not None else (None, None)
+        lnc_w, lnc_b = seq.ln_c if seq.ln_c is not None else (None, None)
+        c = seq.c
+        self._fn(seq, "fwd")(
+            kind, relu, zone, nt, B, H, seq.eps, pz, _p(seq.xp[t]), _p(a), _p(seq.h[t]),
+            _p(None if c is None else c[t]), _p(seq.mask), zh, zc, _p(ln_w), _p(ln_b), _p(lnc_w), _p(lnc_b),
+            _p(seq.b_hh), _p(seq.h[t + 1]), _p(None if c is None else c[t + 1]), _p(seq.hin[t + 1]),
+            _p(seq.acts[t]), _p(None if seq.ahat is None else seq.ahat[t]), _p(seq.stats[t]),
+            _p(seq.extra["tc"][t] if c is not None else None))
+
+    def backward_step(self, seq: Sequence, g: Grads, t: int, dy: Tensor, dcy: Tensor | None) -> None:
+        T, B, H = seq.shape
+        kind, relu, zone, nt, pz, zh, zc = self._flags(seq, t)
+        c = seq.c
+        self._fn(seq, "bwd")(
+            kind, relu, zone, nt, B, H, pz, _p(dy), _p(dcy), _p(g.dhin), _p(seq.mask), _p(g.dh), _p(g.dc),
+            _p(seq.acts[t]), _p(None if seq.ahat is None else seq.ahat[t]), _p(seq.stats[t]), _p(seq.h[t]),
+            _p(None if c is None else c[t]), zh, zc, _p(None if seq.ln is None else seq.ln[0]),
+            _p(None if seq.ln_c is None else seq.ln_c[0]), _p(seq.extra["tc"][t] if c is not None else None),
+            _p(g.dxp[t]), _p(g.ds[t]), _p(g.da[t]), _p(None if g.dcn is None else g.dcn[t]))

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 from matplotlib.figure import Figure
@@ -20,7 +21,7 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 TRAIN, VALID, TRUTH, PREDICTED = PALETTE[0], PALETTE[1], "#333333", PALETTE[5]
 SEQUENTIAL_CMAP = "Blues"
 
-RC = {
+RC: dict[str, Any] = {
     "font.size": 10,
     "axes.titlesize": 12,
     "axes.titleweight": "bold",
@@ -45,7 +46,7 @@ RC = {
 @contextmanager
 def new_figure(width: float, height: float) -> Iterator[Figure]:
     """A fresh Agg figure drawn under the rnnkit style (``with new_figure(6, 4) as fig: ...``)."""
-    with mpl.rc_context(RC):
+    with mpl.rc_context(RC):  # type: ignore[arg-type]
         fig = Figure(figsize=(width, height), layout="constrained")
         yield fig
 
@@ -57,7 +58,7 @@ def save_png(fig: Figure, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
     os.close(fd)
     try:
-        with mpl.rc_context(RC):
+        with mpl.rc_context(RC):  # type: ignore[arg-type]
             fig.savefig(tmp, format="png", facecolor="white")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

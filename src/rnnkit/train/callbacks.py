@@ -47,7 +47,7 @@ class TrainState:
     best: float | None = None
     best_epoch: int | None = None
     bad_epochs: int = 0
-    train_loss_sum: float = 0.0  # of the current epoch so far (saved in checkpoints, so a resumed epoch reports the same)
+    train_loss_sum: float = 0.0  # this epoch so far; checkpointed, so a resumed epoch reports the same loss
     train_seen: float = 0.0
     stop: bool = False  # a callback may set it to end training after the current epoch
 
@@ -106,11 +106,11 @@ class ProgressBar(Callback):
     with ``Trainer(progress=False)``; the history holds the same numbers.
     """
 
-    def __init__(self, monitor: str) -> None:
+    def __init__(self, monitor: str, *, console: Any = None) -> None:
         from rich.console import Console
 
         self.monitor = monitor
-        self.console = Console(stderr=True)
+        self.console = console if console is not None else Console(stderr=True)
         self._progress: Any = None
         self._task: Any = None
         self._last_metric = ""

@@ -91,7 +91,7 @@ def rng_state() -> tuple[dict[str, Tensor], dict[str, Any]]:
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
     version, state, gauss = random.getstate()
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     meta = {"python": [version, list(state), gauss],
             "numpy": [np_state[0], np_state[1].tolist(), *[float(v) for v in np_state[2:]]]}
     return tensors, meta

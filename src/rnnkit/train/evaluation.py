@@ -198,7 +198,7 @@ def evaluate_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *
     was_training = model.training
     model.eval()
     acc = TaskMetrics(info, extras)
-    loader = DataLoader(examples, batch_size=batch_size, shuffle=False, collate_fn=collate_fn,  # type: ignore[arg-type]
+    loader: DataLoader[Any] = DataLoader(examples, batch_size=batch_size, shuffle=False, collate_fn=collate_fn,  # type: ignore[arg-type,var-annotated]
                         generator=torch.Generator())  # leaves the global RNG (dropout of training) untouched
     try:
         for batch in loader:

@@ -41,7 +41,25 @@ class TrainingDiverged(ValueError):
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    """Every setting of a run (written to ``config.yaml`` under ``trainer:``)."""
+    """Every setting of a run (written to ``config.yaml`` under ``trainer:``).
+
+    Args:
+        epochs, batch_size, lr, weight_decay: as usual; ``batch_size`` is the global batch (DDP splits it).
+        optimizer: "adamw" (default), "adam", "sgd". clip_grad_norm: max gradient norm (None: off).
+        schedule: "cosine" (warm-up then cosine to 0), "plateau" (halve on a stalled monitor), "none".
+        warmup_steps: linear warm-up, in optimizer steps.
+        early_stopping: patience in epochs without improvement of ``monitor`` (None: train all epochs).
+        monitor: a history column; default ``valid_<info.metric>`` (mode from ``info.higher_is_better``),
+            else ``valid_loss``, else ``train_loss``. The best epoch's weights are restored at the end
+            (``restore_best``).
+        accumulate: micro-batches per optimizer step. seed / deterministic: see :func:`seed_everything`.
+        device: "auto" (CUDA when present), "cpu", "cuda". precision: "fp32" or "bf16" (autocast).
+        run_dir: the run folder (see run_dir.py); resume: continue from its last checkpoint.
+        checkpoint_every: also save the last checkpoint every N optimizer steps (0: epoch ends only).
+        max_steps: stop after this many optimizer steps. bucket: batch similar lengths together.
+        progress: the rich progress bar (only drawn on a terminal). evaluate_test: score the test split
+            after training (``History.test``, ``metrics.json``).
+    """
 
     epochs: int = 20
     batch_size: int = 32
@@ -184,7 +202,8 @@ class Trainer:
                 where = f"{run.last_checkpoint} is kept" if run is not None and run.last_checkpoint.exists() else \
                     "no checkpoint was written"
                 raise TrainingDiverged(
-                    f"the training loss became {float(loss.detach())} at epoch {state.epoch + 1}, step {state.step + 1}, "
+                    f"the training loss became {float(loss.detach())} at epoch {state.epoch + 1}, "
+                    f"step {state.step + 1}, "
                     f"batch {i} (examples {batches[i][:8]}{'...' if len(batches[i]) > 8 else ''}); {where}. "
                     "Lower lr, keep clip_grad_norm on, or check the data for NaN/inf.")
             (loss * weight / group_size).backward()

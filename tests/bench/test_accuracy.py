@@ -1,0 +1,135 @@
+"""The accuracy bench's rules and plumbing: it refuses selection on test, its anchors are issue 6's,
+goals are judged as the issue states them, and the results section merges by data set."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+import rnnkit.datasets
+from rnnkit.bench.accuracy import Row, read_rows, to_markdown, write_results
+from rnnkit.bench.accuracy_goals import GOALS, parse_recipe_notes
+from rnnkit.bench.accuracy_selection import check_recipe_keys, check_selection, check_splits
+from rnnkit.data.batch import Example
+from rnnkit.data.dataset import ExampleList
+
+RECIPE = {"data": "gunpoint", "model": "classifier", "train": {"epochs": 2, "monitor": "valid_accuracy"}}
+
+# issue 6's table of published anchors: (model, metric, value) per data set
+ISSUE_ANCHORS = {
+    "japanese_vowels": {("FCN", "accuracy", 0.993), ("ResNet", "accuracy", 0.992), ("MLSTM-FCN", "accuracy", 1.00),
+                        ("MiniRocket", "accuracy", 0.989)},
+    "arrowhead": {("LSTM-FCN", "accuracy", 0.897), ("InceptionTime", "accuracy", 0.846),
+                  ("ROCKET", "accuracy", 0.814), ("MiniRocket", "accuracy", 0.863)},
+    "gunpoint": {("FCN", "accuracy", 1.00), ("InceptionTime", "accuracy", 1.00)},
+    "italy_power_demand": {("ROCKET", "accuracy", 0.970), ("InceptionTime", "accuracy", 0.968),
+                           ("MiniRocket", "accuracy", 0.963)},
+    "basic_motions": {("InceptionTime", "accuracy", 1.00)},
+    "air_passengers": {("ExponentialSmoothing", "mape", 5.11), ("Theta (tuned)", "mape", 4.40),
+                       ("Darts RNNModel (LSTM)", "mape", 7.8), ("Darts BlockRNNModel (LSTM)", "mape", 4.6)},
+    "addition": {("LSTM seq2seq (Keras 3 example, torch backend)", "exact_match", 0.944)},
+    "cmudict_g2p": {("BiLSTM", "wer", 23.55), ("BiLSTM", "per", 5.45),
+                    ("attention encoder-decoder ensemble", "wer", 20.24),
+                    ("attention encoder-decoder ensemble", "per", 4.69), ("deep BiLSTM-CTC", "wer", 25.8)},
+    "peoples_daily_seg": {("CRF", "f1_word", 0.950), ("BiLSTM", "f1_word", 0.961)},
+}
+
+
+@pytest.mark.parametrize("raw", [
+    {**RECIPE, "select_on": "test"},
+    {**RECIPE, "train": {"monitor": "test_accuracy"}},
+    {**RECIPE, "train": {"monitor": "train_loss", "early_stopping": 3}},
+    {**RECIPE, "data_options": {"valid_split": "test"}},
+])
+def test_refuses_a_recipe_that_selects_on_test(raw):
+    with pytest.raises(ValueError, match="test|valid"):
+        check_selection(raw, where="recipe.yaml")
+
+
+def test_accepts_a_recipe_that_selects_on_valid():
+    check_recipe_keys(RECIPE, "recipe.yaml")
+
+
+def _tiny(valid_is_test: bool = False, with_valid: bool = True):
+    ds = rnnkit.datasets.load("gunpoint", valid_fraction=0.2)
+    if valid_is_test:
+        ds.valid = ExampleList(ds.test.examples[:20])
+    if not with_valid:
+        ds.valid = ExampleList([])
+    return ds
+
+
+def test_refuses_data_options_that_make_valid_the_test_split():
+    with pytest.raises(ValueError, match="valid examples .* are test examples"):
+        check_splits(_tiny(valid_is_test=True), RECIPE, "recipe.yaml")
+    check_splits(_tiny(), RECIPE, "recipe.yaml")
+
+
+def test_refuses_early_stopping_without_a_valid_split():
+    with pytest.raises(ValueError, match="needs a valid split"):
+        check_splits(_tiny(with_valid=False), {**RECIPE, "train": {"early_stopping": 3}}, "recipe.yaml")
+
+
+def test_a_copied_example_counts_as_the_same_example():
+    ds = _tiny()
+    copies = [Example(x=e.x.clone(), y=e.y.clone()) for e in ds.test.examples[:30]]
+    ds.valid = ExampleList(copies + [Example(x=torch.randn(150, 1), y=torch.tensor(0))])
+    with pytest.raises(ValueError, match="selects on test data"):
+        check_splits(ds, RECIPE, "recipe.yaml")
+
+
+@pytest.mark.parametrize("name", sorted(ISSUE_ANCHORS))
+def test_published_anchors_are_the_issues(name):
+    info = next(i for i in rnnkit.datasets.list() if i.name == name)
+    assert {(p.model, p.metric, p.value) for p in info.published} == ISSUE_ANCHORS[name]
+    assert all(p.source for p in info.published)
+
+
+def _row(name: str, values: list[float], **kw) -> dict:
+    info = next(i for i in rnnkit.datasets.list() if i.name == name)
+    goal = GOALS[name]
+    row = Row(dataset=name, metric=goal.metric, higher_is_better=goal.higher_is_better, values=values,
+              mean=sum(values) / len(values), std=0.0, cpu_s=1.0, wall_s=1.0, epochs=2, goal=goal.text,
+              goal_met=goal.met(sum(values) / len(values), None), baseline=None,
+              published=[{"model": p.model, "metric": p.metric, "value": p.value, "source": p.source}
+                         for p in info.published], device="cpu", recipe=f"{name}.yaml", **kw)
+    return dataclasses.asdict(row)
+
+
+def test_the_table_shows_the_anchors_with_their_sources():
+    text = to_markdown([_row("arrowhead", [0.9]), _row("cmudict_g2p", [21.0], extra={"per": 5.0})])
+    info = next(i for i in rnnkit.datasets.list() if i.name == "arrowhead")
+    for p in info.published:
+        assert f"{p.model} {p.value:.4f} ({p.source})" in text
+    assert "BiLSTM 23.55% (Yao" in text and "per 5.00%" in text
+
+
+def test_goals_are_judged_as_the_issue_states_them():
+    assert GOALS["gunpoint"].met(1.0, None) and not GOALS["gunpoint"].met(0.993, None)
+    assert GOALS["air_passengers"].met(3.9, 5.1) and not GOALS["air_passengers"].met(4.1, 5.1)
+    assert GOALS["sentiment"].met(0.93, 0.90) and not GOALS["sentiment"].met(0.91, 0.90)
+    assert GOALS["sentiment"].met(0.93, None) is None
+    assert not GOALS["addition"].met(0.999, None, wall_s=600.0)
+    assert not GOALS["cmudict_g2p"].met(21.0, None, extra={"per": 6.0})
+    assert set(GOALS) == {"japanese_vowels", "arrowhead", "gunpoint", "italy_power_demand", "basic_motions",
+                          "air_passengers", "addition", "dates_iso", "cmudict_g2p", "peoples_daily_seg",
+                          "digit_captions", "moving_digits", "sentiment"}
+
+
+def test_results_merge_by_data_set(tmp_path: Path):
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Results\n\nkept text\n")
+    write_results(out, [_row("gunpoint", [1.0]), _row("arrowhead", [0.8])])
+    write_results(out, [_row("arrowhead", [0.95])])
+    rows = {r["dataset"]: r for r in read_rows(out)}
+    assert set(rows) == {"gunpoint", "arrowhead"} and rows["arrowhead"]["mean"] == 0.95
+    text = out.read_text()
+    assert "kept text" in text and text.count("<!-- bench:accuracy -->") == 1
+
+
+def test_recipe_notes_come_from_comments():
+    assert parse_recipe_notes("# note: reduced budget\ndata: x\n# tried: lstm 0.9\n") == \
+        "reduced budget tried: lstm 0.9"

@@ -1,0 +1,50 @@
+"""Every shipped recipe is a valid run spec that selects on valid only, and one recipe per family
+loads, trains (one epoch on a few examples) and evaluates end to end through the accuracy bench."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rnnkit.bench.accuracy import bench_dataset, load_recipe, quick_spec, recipe_names
+from rnnkit.bench.accuracy_goals import GOALS
+from rnnkit.cli.runspec import resolve_model
+
+ISSUE_SETS = {"japanese_vowels", "arrowhead", "gunpoint", "italy_power_demand", "basic_motions", "air_passengers",
+              "addition", "dates_iso", "cmudict_g2p", "peoples_daily_seg", "digit_captions", "moving_digits",
+              "sentiment"}
+# one recipe per family: UCR classifier, forecaster, seq2seq, tagger, generator, token classifier
+FAMILIES = ["gunpoint", "air_passengers", "addition", "moving_digits", "digit_captions", "sentiment"]
+
+
+def test_a_recipe_for_every_issue_data_set():
+    assert set(recipe_names()) >= ISSUE_SETS
+    assert set(GOALS) >= ISSUE_SETS
+
+
+@pytest.mark.parametrize("name", sorted(ISSUE_SETS))
+def test_recipe_is_a_valid_spec_that_selects_on_valid(name):
+    raw, spec, path = load_recipe(name)
+    assert spec.data == name and path.name == f"{name}.yaml"
+    resolve_model(spec.model)
+    monitor = spec.train.get("monitor")
+    assert monitor is None or monitor.startswith("valid_")
+    if spec.train.get("early_stopping"):
+        assert monitor is not None, "early stopping names what it watches on valid"
+    assert raw["data"] == name
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_recipe_family_trains_and_evaluates_end_to_end(name):
+    row = bench_dataset(name, seeds=1, quick=True, baseline=False)
+    assert row.dataset == name and row.quick and len(row.values) == 1
+    assert math.isfinite(row.mean) and row.cpu_s > 0
+    assert row.epochs == 1
+
+
+def test_quick_spec_shrinks_without_touching_the_recipe():
+    _, spec, _ = load_recipe("japanese_vowels")
+    small = quick_spec(spec)
+    assert small.train["epochs"] == 1 and "early_stopping" not in small.train and small.limit
+    assert spec.train["epochs"] > 1 and spec.limit is None
