@@ -16,7 +16,7 @@ dataset = rnnkit.datasets.load("air_passengers")
 print(dataset, f"window {dataset.info.window}, horizon {dataset.info.horizon}")
 
 model = Forecaster.from_dataset(dataset, cell="gru", hidden_size=32)
-history = rnnkit.Trainer(epochs=150, batch_size=8, lr=3e-3, seed=0, progress=False).fit(model, dataset)
+history = rnnkit.Trainer(epochs=100, batch_size=8, lr=3e-3, seed=0, progress=False).fit(model, dataset)
 print("test:", {k: round(v, 3) for k, v in history.test.items()})
 
 series = dataset.extras["series"]

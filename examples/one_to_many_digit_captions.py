@@ -10,12 +10,12 @@ import rnnkit.datasets
 from rnnkit.models import ConditionedGenerator
 from rnnkit.report.predictions import generated_ids
 
-dataset = rnnkit.datasets.load("digit_captions")
+dataset = rnnkit.datasets.load("digit_captions", n_train=3000, n_test=500)
 vocab = dataset.info.output_vocab
 print(dataset)
 
 model = ConditionedGenerator.from_dataset(dataset, cell="gru", hidden_size=128, embed_dim=32)
-history = rnnkit.Trainer(epochs=12, batch_size=64, lr=3e-3, seed=0).fit(model, dataset)
+history = rnnkit.Trainer(epochs=6, batch_size=64, lr=3e-3, seed=0).fit(model, dataset)
 print("test:", {k: round(v, 3) for k, v in history.test.items()})
 
 examples = dataset.test.examples[:6]

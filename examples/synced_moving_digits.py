@@ -9,11 +9,11 @@ import rnnkit
 import rnnkit.datasets
 from rnnkit.models import SequenceTagger
 
-dataset = rnnkit.datasets.load("moving_digits")
+dataset = rnnkit.datasets.load("moving_digits", n_train=700, n_test=200)
 print(dataset)
 
 model = SequenceTagger.from_dataset(dataset, cell="gru", hidden_size=64, bidirectional=True)
-history = rnnkit.Trainer(epochs=8, batch_size=32, lr=3e-3, seed=0).fit(model, dataset)
+history = rnnkit.Trainer(epochs=5, batch_size=32, lr=3e-3, seed=0).fit(model, dataset)
 print("test:", {k: round(v, 3) for k, v in history.test.items()})
 
 example = dataset.test.examples[0]

@@ -33,7 +33,7 @@ class Stop:
     model_options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     data_options: dict[str, Any] = field(default_factory=dict)
-    limit: int | None = None
+    limit: int | dict[str, int] | None = None
     vectors: bool = False
     quick: dict[str, Any] = field(default_factory=dict)  # keys: limit, train, model_options, data_options
 
@@ -55,23 +55,26 @@ _QUICK = {"limit": 32, "train": {"epochs": 1, "batch_size": 16}, "model_options"
 STOPS: list[Stop] = [
     Stop("one_to_one", "one-to-one", "italy_power_demand", "feedforward",
          model_options={"hidden_sizes": (64, 64), "dropout": 0.1},
-         train={"epochs": 80, "batch_size": 16, "lr": 3e-3, "seed": 0}, vectors=True,
+         train={"epochs": 40, "batch_size": 16, "lr": 3e-3, "seed": 0}, vectors=True,
          quick={"limit": 32, "train": {"epochs": 1}, "model_options": {"hidden_sizes": (16,)}}),
     Stop("one_to_many", "one-to-many", "digit_captions", "generator",
          model_options={"cell": "gru", "hidden_size": 128, "embed_dim": 32},
-         train={"epochs": 12, "batch_size": 64, "lr": 3e-3, "seed": 0}, quick=_QUICK),
+         train={"epochs": 6, "batch_size": 64, "lr": 3e-3, "seed": 0}, quick=_QUICK,
+         limit={"train": 3000, "valid": 200, "test": 500}),
     Stop("many_to_one", "many-to-one", "japanese_vowels", "classifier",
          model_options={"cell": "gru", "hidden_size": 64, "embed_dim": None},
-         train={"epochs": 30, "batch_size": 16, "lr": 5e-3, "seed": 0}, quick=_QUICK),
+         train={"epochs": 20, "batch_size": 16, "lr": 5e-3, "seed": 0}, quick=_QUICK),
     Stop("many_to_many", "many-to-many", "dates_iso", "seq2seq",
-         model_options={"cell": "gru", "hidden_size": 128},
-         train={"epochs": 8, "batch_size": 64, "lr": 3e-3, "seed": 0}, limit=6000, quick=_QUICK),
+         model_options={"cell": "gru", "hidden_size": 64},
+         train={"epochs": 6, "batch_size": 64, "lr": 3e-3, "seed": 0}, quick=_QUICK,
+         limit={"train": 2000, "valid": 100, "test": 300}),
     Stop("synced", "synchronous", "moving_digits", "tagger",
          model_options={"cell": "gru", "hidden_size": 64, "bidirectional": True},
-         train={"epochs": 8, "batch_size": 32, "lr": 3e-3, "seed": 0}, quick=_QUICK),
+         train={"epochs": 5, "batch_size": 32, "lr": 3e-3, "seed": 0}, quick=_QUICK,
+         limit={"train": 600, "valid": 100, "test": 200}),
     Stop("forecasting", "forecasting", "air_passengers", "forecaster",
          model_options={"cell": "gru", "hidden_size": 32},
-         train={"epochs": 150, "batch_size": 8, "lr": 3e-3, "seed": 0},
+         train={"epochs": 100, "batch_size": 8, "lr": 3e-3, "seed": 0},
          quick={"train": {"epochs": 2}, "model_options": {"hidden_size": 8}}),
 ]
 

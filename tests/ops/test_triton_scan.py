@@ -1,7 +1,7 @@
 """The fused Triton scan equals the sequential recurrence and ``ops/scan.py``, values and gradients.
 
 The kernels run on the CPU through Triton's interpreter (``TRITON_INTERPRET=1``, set here before
-the kernels are defined). The interpreter is slow, so sizes are tiny and ``scan_config`` is shrunk
+the kernels are defined). With CUDA the same tests run the compiled kernels on the GPU. The interpreter is slow, so sizes are tiny and ``scan_config`` is shrunk
 to chunks of 8 steps by 4 channels: every test crosses chunk and channel-block boundaries.
 """
 
@@ -28,9 +28,15 @@ from rnnkit.layers.scan_backends import TritonScanBackend  # noqa: E402
 from rnnkit.ops.scan import linear_scan_log  # noqa: E402
 
 
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # the interpreter on CPU tensors, else the GPU
+
+
 @pytest.fixture(autouse=True)
-def small_tiles(monkeypatch):
+def small_tiles_on_device(monkeypatch):
     monkeypatch.setattr(ts, "scan_config", lambda H, T: (8, 4))
+    torch.set_default_device(DEVICE)
+    yield
+    torch.set_default_device("cpu")
 
 
 def sequential(a, b, h0=None, lengths=None):
@@ -135,6 +141,7 @@ def test_backend_matches_loop_bidirectional_stacked_with_lengths_and_state():
 
 
 def test_supports_says_why_not():
+    torch.set_default_device("cpu")
     backend = TritonScanBackend()
     assert backend.supports(Recurrent("mingru", 3, 4)) == "no CUDA device (the layer is on the CPU)"
     assert "only mingru and minlstm" in backend.supports(Recurrent("lstm", 3, 4))

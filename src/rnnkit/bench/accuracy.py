@@ -108,7 +108,7 @@ def quick_spec(spec: Any) -> Any:
 
     train = {**spec.train, "epochs": 1}
     train.pop("early_stopping", None)
-    return dataclasses.replace(spec, train=train, limit=min(spec.limit or QUICK_LIMIT, QUICK_LIMIT),
+    return dataclasses.replace(spec, train=train, limit=QUICK_LIMIT,
                                data_options=dict(spec.data_options), model_options=dict(spec.model_options))
 
 
@@ -243,13 +243,19 @@ def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dic
 
 
 def write_results(path: str | Path, rows: list[dict[str, Any]]) -> Path:
+    """Merge ``rows`` into the ``bench:accuracy`` section of ``path``; a lock file next to it lets
+    benches that run side by side (one data set each) update the file in turn."""
+    import fcntl
+
     from rnnkit.bench import write_section
 
     p = Path(path)
-    if not p.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text("# Results\n\nMeasured by `rnnkit bench`; each section is written by its bench.\n")
-    return write_section(p, SECTION, to_markdown(merge_rows(read_rows(p), rows)))
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p.with_name(f".{p.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not p.exists():
+            p.write_text("# Results\n\nMeasured by `rnnkit bench`; each section is written by its bench.\n")
+        return write_section(p, SECTION, to_markdown(merge_rows(read_rows(p), rows)))
 
 
 # --- command line -------------------------------------------------------------------------------------
@@ -261,10 +267,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"1 epoch on {QUICK_LIMIT} examples per split: checks that it runs; writes "
                              "nothing unless --out is given")
     parser.add_argument("--no-baseline", action="store_true", help="skip the classical baselines")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice); 1 avoids oversubscription when "
+                             "several benches share the cores")
     parser.add_argument("--out", default=None, help=f"markdown file to update (default {DEFAULT_OUT}; '' to skip)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     names = args.names or recipe_names()
     unknown = sorted(set(names) - set(recipe_names()))
     if unknown:

@@ -5,12 +5,12 @@ The YAML schema (every key optional except ``data`` and ``model``)::
 
     data: japanese_vowels          # a bundled data set, or FORMAT:path
     data_options: {}               # keywords for rnnkit.datasets.load
-    limit: null                    # keep at most this many examples per split (quick runs)
+    limit: null                    # keep at most N examples per split, or {train: N, valid: N, test: N}
     vectors: false                 # one-to-one view: each fixed-length sequence becomes one vector
     model: classifier              # an alias (classifier, regressor, tagger, seq2seq, generator,
                                    #   lm, forecaster, feedforward) or a class name (SequenceTagger)
     model_options: {cell: gru, hidden_size: 128}   # keywords for Model.from_dataset
-    train: {epochs: 30, batch_size: 32, lr: 0.001, early_stopping: 5, seed: 0}
+    train: {epochs: 30, batch_size: 32, lr: 0.001, early_stopping: 5, seed: 0}   # any TrainerConfig field
     out: runs/jv                   # the run folder
 """
 
@@ -36,7 +36,16 @@ MODEL_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "lm": ("LanguageModel", {}),
     "forecaster": ("Forecaster", {}),
 }
-TRAIN_KEYS = ("epochs", "batch_size", "lr", "early_stopping", "seed")
+RUN_OWNED = ("run_dir", "resume", "progress")  # set by the command, not by a spec
+
+
+def train_keys() -> list[str]:
+    """The ``train:`` keys a spec may hold: every TrainerConfig field the command does not own."""
+    import dataclasses
+
+    from rnnkit.train.trainer import TrainerConfig
+
+    return [f.name for f in dataclasses.fields(TrainerConfig) if f.name not in RUN_OWNED]
 SPEC_FILE = "run.yaml"  # the spec as run, next to the Trainer's config.yaml
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 
@@ -50,7 +59,7 @@ class RunSpec:
     data_options: dict[str, Any] = field(default_factory=dict)
     model_options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
-    limit: int | None = None
+    limit: int | dict[str, int] | None = None
     vectors: bool = False
     out: str = ""
 
@@ -74,12 +83,15 @@ def spec_from_dict(raw: Any, where: str) -> RunSpec:
     for key in ("data_options", "model_options", "train"):
         if not isinstance(raw.get(key, {}) or {}, dict):
             raise CLIError(f"{where}: {key} must be a mapping, got {raw[key]!r}")
-    bad = sorted(set(raw.get("train") or {}) - set(TRAIN_KEYS))
+    known_train = train_keys()
+    bad = sorted(set(raw.get("train") or {}) - set(known_train))
     if bad:
-        raise CLIError(f"{where}: unknown train key(s) {', '.join(bad)}; known: {', '.join(TRAIN_KEYS)}")
+        raise CLIError(f"{where}: unknown train key(s) {', '.join(bad)}; known: {', '.join(known_train)}")
     limit = raw.get("limit")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise CLIError(f"{where}: limit must be a positive integer, got {limit!r}")
+    sizes = limit.values() if isinstance(limit, dict) else [limit]
+    if limit is not None and (not all(isinstance(n, int) and n >= 1 for n in sizes)
+                              or isinstance(limit, dict) and not set(limit) <= {"train", "valid", "test"}):
+        raise CLIError(f"{where}: limit must be a positive integer or {{train: N, valid: N, test: N}}, got {limit!r}")
     return RunSpec(data=str(raw.get("data") or ""), model=str(raw.get("model") or ""),
                    data_options=dict(raw.get("data_options") or {}),
                    model_options=dict(raw.get("model_options") or {}),
@@ -138,8 +150,9 @@ def load_data(spec: RunSpec) -> Any:
         from rnnkit.data.dataset import ExampleList
 
         for split in ("train", "valid", "test"):
-            examples = getattr(ds, split).examples
-            setattr(ds, split, ExampleList(examples[: spec.limit]))
+            n = spec.limit.get(split) if isinstance(spec.limit, dict) else spec.limit
+            if n is not None:
+                setattr(ds, split, ExampleList(getattr(ds, split).examples[:n]))
         ds.info.sizes = {s: len(getattr(ds, s)) for s in ("train", "valid", "test")}
     if spec.vectors:
         as_vectors(ds)

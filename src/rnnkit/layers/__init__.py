@@ -1,6 +1,9 @@
 """Layers: Recurrent (runs any cell over a sequence), attention, CRF, pooling, input encoders."""
 
-from rnnkit.layers import scan_backends  # noqa: F401  (registers the 'triton-scan' backend)
+from rnnkit.layers import (
+    fused_backends,  # noqa: F401  (registers 'triton-persistent', 'triton-fused', 'cpu-fused')
+    scan_backends,  # noqa: F401  (registers the 'triton-scan' backend)
+)
 from rnnkit.layers.attention import Attention, AttentionOutput, masked_softmax
 from rnnkit.layers.crf import CRF, Constraints, bio_constraints, bmes_constraints, scheme_constraints
 from rnnkit.layers.inputs import InputEncoder

@@ -48,15 +48,13 @@ def cell_reason(layer: Recurrent, who: str) -> str | None:
 
 
 def noise(layer: Recurrent, cell: Cell, x: Tensor) -> dict[str, Any]:
-    """Draw this forward's masks: recurrent dropout (B, H), DropConnect'ed ``weight_hh``, and zoneout
-    keep-masks (T, B, H) for h (and c), or the expectation ``p`` at evaluation."""
+    """Draw this forward's masks (training only; all are the identity at evaluation): recurrent
+    dropout (B, H), the DropConnect'ed ``weight_hh``, zoneout keep-masks (T, B, H) for h (and c)."""
     B, T = x.shape[:2]
     h_mask, w_hh = step_noise(layer, cell, B, x)
-    zone: tuple[Tensor, Tensor | None] | float | None = None
+    zone: tuple[Tensor, Tensor | None] | None = None
     p = layer.zoneout
-    if p > 0 and not layer.training:
-        zone = p
-    elif p > 0:
+    if p > 0 and layer.training:
         acc = torch.promote_types(x.dtype, torch.float32)
         draw = lambda: torch.empty(T, B, cell.hidden_size, device=x.device, dtype=acc).bernoulli_(p)  # noqa: E731
         zone = (draw(), draw() if cell.state_size == 2 else None)
@@ -68,7 +66,7 @@ def run_fused(cell: Cell, x: Tensor, lengths: Tensor | None, state: State | None
     """One direction of one layer through ``function`` (``FusedSequence`` or the persistent kernel)."""
     kind = KIND_OF[type(cell)]
     B, T = x.shape[:2]
-    xp = cell.project_input(x).transpose(0, 1).contiguous()  # (T, B, G)
+    xp = cell.project_input(x.transpose(0, 1)).contiguous()  # (T, B, G): copies x, not the 4x wider xp
     if state is None:
         state = cell.initial_state(B, device=x.device, dtype=xp.dtype)
     h0, c0 = (state, None) if isinstance(state, Tensor) else (state[0], state[1] if len(state) > 1 else None)

@@ -29,12 +29,10 @@ def ln_backward(dxhat: Tensor, xhat: Tensor, rs: Tensor) -> Tensor:
     return rs * (dxhat - m1 - xhat * m2)
 
 
-def _zone(seq: Sequence, t: int) -> tuple[Tensor | float, Tensor | float | None] | None:
+def _zone(seq: Sequence, t: int) -> tuple[Tensor, Tensor | None] | None:
     z = seq.zoneout
     if z is None:
         return None
-    if isinstance(z, float):
-        return z, z
     return z[0][t], None if z[1] is None else z[1][t]
 
 
@@ -108,11 +106,12 @@ class TorchStepEngine:
         acts = seq.acts[t]
         if seq.kind == "lstm":
             i, f, gg, o, c_new = acts.chunk(5, 1)
-            dc = g.dc if dcy is None else g.dc + dcy  # type: ignore[operator]
-            if zone is not None:
-                dc_new, dc_keep = dc * (1 - zone[1]), dc * zone[1]  # type: ignore[operator]
-            else:
-                dc_new, dc_keep = dc, None
+            assert g.dc is not None and seq.c is not None
+            dc: Tensor = g.dc if dcy is None else g.dc + dcy
+            dc_keep: Tensor | None = None
+            dc_new = dc
+            if zone is not None and zone[1] is not None:
+                dc_new, dc_keep = dc * (1 - zone[1]), dc * zone[1]
             if seq.ln_c is not None:
                 chat = (c_new - seq.stats[t, :, 1:2]) * seq.stats[t, :, 2:3]
                 tc = torch.tanh(torch.addcmul(seq.ln_c[1], chat, seq.ln_c[0]))
@@ -126,7 +125,7 @@ class TorchStepEngine:
             d = g.dxp[t]
             di, df, dg, do = d.chunk(4, 1)
             torch.mul(dc_new * gg, i * (1 - i), out=di)
-            torch.mul(dc_new * seq.c[t], f * (1 - f), out=df)  # type: ignore[index]
+            torch.mul(dc_new * seq.c[t], f * (1 - f), out=df)
             torch.mul(dc_new * i, 1 - gg * gg, out=dg)
             torch.mul(dh_new * tc, o * (1 - o), out=do)
         elif seq.kind == "gru":
@@ -167,31 +166,29 @@ class CppStepEngine:
         if lib is None:
             raise RuntimeError("the fused CPU kernel is unavailable; see rnnkit.ops.cpu_kernels.unavailable_reason()")
         self.lib = lib
-        self.threads = 1
 
-    def _flags(self, seq: Sequence, t: int) -> tuple[int, int, int, int, float, int | None, int | None]:
+    def _flags(self, seq: Sequence, t: int) -> tuple[int, int, int, int | None, int | None]:
         z = seq.zoneout
-        zone = 0 if z is None else (2 if isinstance(z, float) else 1)
         zh = zc = None
-        if zone == 1:
-            zh = z[0][t].data_ptr()  # type: ignore[index]
-            zc = _p(z[1][t] if z[1] is not None else None)  # type: ignore[index]
+        if z is not None:
+            zh = z[0][t].data_ptr()
+            zc = _p(z[1][t] if z[1] is not None else None)
         kind = {"lstm": 0, "gru": 1, "rnn": 2}[seq.kind]
-        return kind, int(seq.nonlinearity == "relu"), zone, self.threads, float(z) if zone == 2 else 0.0, zh, zc
+        return kind, int(seq.nonlinearity == "relu"), int(z is not None), zh, zc
 
     def _fn(self, seq: Sequence, which: str):  # noqa: ANN202
         return getattr(self.lib, f"rnnkit_step_{which}_{'f64' if seq.acts.dtype == torch.float64 else 'f32'}")
 
     def forward_step(self, seq: Sequence, t: int, a: Tensor) -> None:
         T, B, H = seq.shape
-        kind, relu, zone, nt, pz, zh, zc = self._flags(seq, t)
+        kind, relu, zone, zh, zc = self._flags(seq, t)
         if seq.c is not None and "tc" not in seq.extra:
             seq.extra["tc"] = seq.acts.new_empty(T, B, H)
         ln_w, ln_b = seq.ln if seq.ln is not None else (None, None)
         lnc_w, lnc_b = seq.ln_c if seq.ln_c is not None else (None, None)
         c = seq.c
         self._fn(seq, "fwd")(
-            kind, relu, zone, nt, B, H, seq.eps, pz, _p(seq.xp[t]), _p(a), _p(seq.h[t]),
+            kind, relu, zone, B, H, seq.eps, _p(seq.xp[t]), _p(a), _p(seq.h[t]),
             _p(None if c is None else c[t]), _p(seq.mask), zh, zc, _p(ln_w), _p(ln_b), _p(lnc_w), _p(lnc_b),
             _p(seq.b_hh), _p(seq.h[t + 1]), _p(None if c is None else c[t + 1]), _p(seq.hin[t + 1]),
             _p(seq.acts[t]), _p(None if seq.ahat is None else seq.ahat[t]), _p(seq.stats[t]),
@@ -199,10 +196,10 @@ class CppStepEngine:
 
     def backward_step(self, seq: Sequence, g: Grads, t: int, dy: Tensor, dcy: Tensor | None) -> None:
         T, B, H = seq.shape
-        kind, relu, zone, nt, pz, zh, zc = self._flags(seq, t)
+        kind, relu, zone, zh, zc = self._flags(seq, t)
         c = seq.c
         self._fn(seq, "bwd")(
-            kind, relu, zone, nt, B, H, pz, _p(dy), _p(dcy), _p(g.dhin), _p(seq.mask), _p(g.dh), _p(g.dc),
+            kind, relu, zone, B, H, _p(dy), _p(dcy), _p(g.dhin), _p(seq.mask), _p(g.dh), _p(g.dc),
             _p(seq.acts[t]), _p(None if seq.ahat is None else seq.ahat[t]), _p(seq.stats[t]), _p(seq.h[t]),
             _p(None if c is None else c[t]), zh, zc, _p(None if seq.ln is None else seq.ln[0]),
             _p(None if seq.ln_c is None else seq.ln_c[0]), _p(seq.extra["tc"][t] if c is not None else None),

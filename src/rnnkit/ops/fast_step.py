@@ -10,7 +10,9 @@ preallocated buffers:
     c_t = \sigma(f) c_{t-1} + \sigma(i) \tanh(g), \quad h_t = \sigma(o) \tanh(c_t)
 
 where the rows are permuted (π) from torch's (i, f, g, o) to (i, f, o, g) so that the three sigmoids
-are one call on a contiguous slice and one ``addmm`` reads ``[x; h]`` from a single buffer. GRU and
+are one call on a contiguous slice and one ``addmm`` reads ``[x; h]`` from a single buffer. Measured
+on the 2-core CPU, this beats ``torch.lstm_cell`` (two products and a dozen allocating pointwise ops
+in C++) and ``torch.lstm`` (whose per-call setup dwarfs one step); see docs/BENCHMARKS.md. GRU and
 Elman RNN layers call ATen's fused cell (``torch.gru_cell``, ``torch.rnn_tanh_cell``) directly.
 
 ``StepRunner`` holds the prepared weights (rebuilt when a parameter changes) and the buffers.
@@ -23,7 +25,7 @@ across threads, so one layer must not be stepped from two threads at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -47,34 +49,60 @@ def lstm_fused_weights(cell: LSTMCell) -> tuple[Tensor, Tensor]:
     return w, b
 
 
-def lstm_step_into(xh: Tensor, c: Tensor, w_t: Tensor, bias: Tensor, gates: Tensor, tmp: Tensor,
-                   h_out: Tensor, c_out: Tensor) -> None:
-    """One LSTM step, written into ``h_out`` and ``c_out``; ``xh`` (B, I+H) already holds ``[x; h]``.
+class LSTMBuffers(NamedTuple):
+    """Scratch of one LSTM layer at one batch size, with every view built once (slicing in Python
+    costs about as much as a pointwise op on a few hundred numbers)."""
 
-    ``w_t`` is the transpose of :func:`lstm_fused_weights`' ``W`` (a view), ``gates`` (B, 4H) and
-    ``tmp`` (B, H) are scratch. Eight ATen calls, no allocation.
+    xh: Tensor  # (B, I+H): [x; h]
+    x: Tensor  # xh[:, :I]
+    h: Tensor  # xh[:, I:]
+    gates: Tensor  # (B, 4H) in (i, f, o, g) order
+    sig: Tensor  # gates[:, :3H]
+    tanh: Tensor  # gates[:, 3H:]
+    i: Tensor
+    f: Tensor
+    o: Tensor
+    tmp: Tensor  # (B, H)
+
+
+def lstm_buffers(B: int, input_size: int, hidden_size: int, like: Tensor) -> LSTMBuffers:
+    I, H = input_size, hidden_size
+    xh, gates = like.new_zeros(B, I + H), like.new_empty(B, 4 * H)
+    return LSTMBuffers(xh, xh[:, :I], xh[:, I:], gates, gates[:, :3 * H], gates[:, 3 * H:], gates[:, :H],
+                       gates[:, H:2 * H], gates[:, 2 * H:3 * H], like.new_empty(B, H))
+
+
+def lstm_step_into(buf: LSTMBuffers, c: Tensor, w_t: Tensor, bias: Tensor, h_out: Tensor, c_out: Tensor) -> None:
+    """One LSTM step into ``h_out`` and ``c_out``; ``buf.xh`` already holds ``[x; h]``.
+
+    ``w_t`` is the transpose of :func:`lstm_fused_weights`' ``W`` (a view). Seven ATen calls, no
+    allocation, no slicing.
     """
-    H = c.shape[1]
-    torch.addmm(bias, xh, w_t, out=gates)  # (B, 4H) in (i, f, o, g) order
-    gates[:, :3 * H].sigmoid_()
-    gates[:, 3 * H:].tanh_()
-    torch.mul(gates[:, H:2 * H], c, out=c_out)
-    c_out.addcmul_(gates[:, :H], gates[:, 3 * H:])
-    torch.tanh(c_out, out=tmp)
-    torch.mul(gates[:, 2 * H:3 * H], tmp, out=h_out)
+    torch.addmm(bias, buf.xh, w_t, out=buf.gates)  # (B, 4H) in (i, f, o, g) order
+    buf.sig.sigmoid_()
+    buf.tanh.tanh_()
+    torch.mul(buf.f, c, out=c_out)
+    c_out.addcmul_(buf.i, buf.tanh)
+    torch.tanh(c_out, out=buf.tmp)
+    torch.mul(buf.o, buf.tmp, out=h_out)
 
 
-def step_reason(layer: Any, x_t: Tensor) -> str | None:
-    """Why the fast step cannot run this call of ``layer.step`` (None when it can)."""
-    cells = layer.cell_list
-    if {type(c) for c in cells} - set(FAST_CELLS) or len({type(c) for c in cells}) != 1:
+def structure_reason(layer: Any) -> str | None:
+    """Why the fast step can never run ``layer`` (its cells), or None."""
+    kinds = {type(c) for c in layer.cell_list}
+    if len(kinds) != 1 or next(iter(kinds)) not in FAST_CELLS:  # exact types: a subclass may change the step
         return "the fast step runs rnn, lstm and gru cells"
-    if any(c.layer_norm for c in cells):
+    if any(c.layer_norm for c in layer.cell_list):
         return "layer_norm is not in the fast step"
-    if x_t.device.type != "cpu" or layer.device.type != "cpu":
+    return None
+
+
+def call_reason(layer: Any, x_t: Tensor, dtype: torch.dtype) -> str | None:
+    """Why the fast step cannot run this call (device, dtype, gradients, training-mode noise), or None."""
+    if x_t.device.type != "cpu":
         return "the fast step is for the CPU"
-    if layer.dtype not in FAST_DTYPES or x_t.dtype != layer.dtype:
-        return f"the fast step takes float32 and float64, not {layer.dtype}"
+    if x_t.dtype != dtype or dtype not in FAST_DTYPES:
+        return f"the fast step takes float32 and float64 inputs like the layer's, not {x_t.dtype}"
     if torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in layer.parameters())):
         return "gradients are needed (the fast step records no autograd graph)"
     if layer.zoneout > 0:
@@ -95,14 +123,20 @@ class StepRunner:
     """
 
     def __init__(self, layer: Any) -> None:
+        reason = structure_reason(layer)
+        if reason is not None:
+            raise ValueError(f"StepRunner cannot run this layer: {reason}")
         self.layer = layer
         self.kind = {LSTMCell: "lstm", GRUCell: "gru", SimpleRNNCell: "rnn"}[type(layer.cell_list[0])]
-        self._key: tuple[Any, ...] = ()
-        self._weights: list[tuple[Tensor, Tensor]] = []
-        self._buffers: dict[int, list[tuple[Tensor, Tensor, Tensor]]] = {}
+        # Held once: walking the module tree each step costs more than the step's arithmetic. A
+        # parameter changed in place, reloaded or moved changes (data_ptr, _version) and is seen.
+        self.params = list(layer.parameters())
+        self._key: list[tuple[int, int]] = []
+        self._weights: list[tuple[Tensor, Tensor]] = []  # (W^T view, b) per layer (LSTM)
+        self._buffers: dict[int, list[LSTMBuffers]] = {}
 
-    def _params_key(self) -> tuple[Any, ...]:
-        return tuple((p.data_ptr(), p._version) for p in self.layer.parameters())
+    def _params_key(self) -> list[tuple[int, int]]:
+        return [(p.data_ptr(), p._version) for p in self.params]
 
     def _prepare(self) -> None:
         key = self._params_key()
@@ -110,56 +144,65 @@ class StepRunner:
             return
         self._key, self._buffers = key, {}
         if self.kind == "lstm":
-            self._weights = [lstm_fused_weights(c) for c in self.layer.cell_list]
+            self._weights = [(w.t(), b) for w, b in map(lstm_fused_weights, self.layer.cell_list)]
 
-    def _scratch(self, B: int, like: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
-        """Per layer: ``xh`` (B, I+H), ``gates`` (B, 4H), ``tmp`` (B, H)."""
+    def _scratch(self, B: int, like: Tensor) -> list[LSTMBuffers]:
         if B not in self._buffers:
             H = self.layer.hidden_size
-            self._buffers[B] = [(like.new_zeros(B, c.input_size + H), like.new_empty(B, 4 * H), like.new_empty(B, H))
-                                for c in self.layer.cell_list]
+            self._buffers[B] = [lstm_buffers(B, c.input_size, H, like) for c in self.layer.cell_list]
         return self._buffers[B]
 
     @torch.no_grad()
     def __call__(self, x_t: Tensor, state: tuple[Tensor, ...] | None) -> tuple[Tensor, tuple[Tensor, ...]]:
         """``x_t`` (B, I), ``state`` a tuple of (L, B, H) tensors or None -> ``(y_t (B, H), new state)``."""
+        return self.run(x_t, state)
+
+    def run(self, x_t: Tensor, state: tuple[Tensor, ...] | None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """``__call__`` without its ``no_grad`` context (the caller made sure no graph is needed)."""
         self._prepare()
         layer, B = self.layer, x_t.shape[0]
         L, H = layer.num_layers, layer.hidden_size
-        k = 2 if self.kind == "lstm" else 1
-        out = x_t.new_empty(k, L, B, H)  # the new state, fresh each call
-        if state is None:
-            state = (x_t.new_zeros(L, B, H),) * k
         if self.kind == "lstm":
-            inp = x_t
-            for l, (xh, gates, tmp) in enumerate(self._scratch(B, x_t)):
-                w, b = self._weights[l]
-                I = xh.shape[1] - H
-                xh[:, :I].copy_(inp)
-                xh[:, I:].copy_(state[0][l])
-                lstm_step_into(xh, state[1][l], w.t(), b, gates, tmp, out[0, l], out[1, l])
-                inp = out[0, l]
-            return out[0, L - 1], (out[0], out[1])
-        inp = x_t
+            out = x_t.new_empty(2, L, B, H)  # the new (h, c), fresh each call
+            h_all, c_all = out.unbind(0)
+            h_new, c_new = h_all.unbind(0), c_all.unbind(0)
+            h_old = state[0].unbind(0) if state is not None else None
+            c_old = state[1].unbind(0) if state is not None else x_t.new_zeros(L, B, H).unbind(0)
+            bufs = self._scratch(B, x_t)
+            bufs[0].x.copy_(x_t)
+            for l, buf in enumerate(bufs):
+                if h_old is None:
+                    buf.h.zero_()
+                else:
+                    buf.h.copy_(h_old[l])
+                w_t, b = self._weights[l]
+                lstm_step_into(buf, c_old[l], w_t, b, h_new[l], c_new[l])
+                if l + 1 < L:
+                    bufs[l + 1].x.copy_(h_new[l])
+            return h_new[L - 1], (h_all, c_all)
+        hs = state[0].unbind(0) if state is not None else x_t.new_zeros(L, B, H).unbind(0)
+        inp, outs = x_t, []
         for l, cell in enumerate(layer.cell_list):
             if self.kind == "gru":
-                h = torch.gru_cell(inp, state[0][l], cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+                inp = torch.gru_cell(inp, hs[l], cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
             else:
                 fn = torch.rnn_tanh_cell if cell.nonlinearity == "tanh" else torch.rnn_relu_cell
-                h = fn(inp, state[0][l], cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
-            out[0, l].copy_(h)
-            inp = h
-        return out[0, L - 1], (out[0],)
+                inp = fn(inp, hs[l], cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+            outs.append(inp)
+        return inp, (torch.stack(outs, 0),)
 
 
 def fast_step(layer: Any, x_t: Tensor, state: tuple[Tensor, ...] | None
               ) -> tuple[Tensor, tuple[Tensor, ...]] | None:
-    """``layer.step`` through a cached :class:`StepRunner`, or None where it does not apply
-    (:func:`step_reason`); the runner lives on the layer (``layer._step_runner``)."""
-    if step_reason(layer, x_t) is not None:
-        return None
+    """``layer.step`` through a :class:`StepRunner` cached on the layer, or None where the fast step
+    does not compute exactly what the layer's own step does (:func:`structure_reason`,
+    :func:`call_reason`); the caller then runs its generic step."""
     runner = layer.__dict__.get("_step_runner")
-    if runner is None or runner.layer is not layer:
+    if runner is None:
+        if structure_reason(layer) is not None:
+            return None
         runner = StepRunner(layer)
         layer.__dict__["_step_runner"] = runner
-    return runner(x_t, state)
+    if call_reason(layer, x_t, runner.params[0].dtype) is not None:
+        return None
+    return runner.run(x_t, state)

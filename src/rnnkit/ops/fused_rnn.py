@@ -48,7 +48,7 @@ class Sequence:
     ln_c: tuple[Tensor, Tensor] | None
     eps: float
     mask: Tensor | None
-    zoneout: tuple[Tensor, Tensor | None] | float | None  # (zh, zc) masks (T, B, H), or p at eval
+    zoneout: tuple[Tensor, Tensor | None] | None  # (zh, zc) keep-masks (T, B, H), training only
     h: Tensor
     c: Tensor | None
     hin: Tensor

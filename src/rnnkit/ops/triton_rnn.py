@@ -36,12 +36,12 @@ MAX_HIDDEN = 2048  # a row of 4H float32 gates per program: beyond this the tile
 
 @triton.jit
 def cell_fwd(s0, s1, s2, s3, xp, hp, cp, mask_ptr, zh_ptr, zc_ptr, ln_w, ln_b, lnc_w, lnc_b, b_hh,
-             h_out, c_out, hin_out, acts, ahat, stats, rb, rh, cm, mk, B, H, p_zone, eps,
+             h_out, c_out, hin_out, acts, ahat, stats, rb, rh, cm, mk, B, H, eps,
              KIND: tl.constexpr, RELU: tl.constexpr, LN: tl.constexpr, LNC: tl.constexpr, MASK: tl.constexpr,
              ZONE: tl.constexpr, BIAS: tl.constexpr):
     """One step from the recurrent product tiles ``s`` and the previous state tiles ``hp``, ``cp``;
     stores the new state and the saved activations (pointers already at step t) and returns
-    (h, c, h_in) for the next step. KIND: 0 LSTM, 1 GRU, 2 RNN. ZONE: 0 none, 1 masks, 2 p (eval)."""
+    (h, c, h_in) for the next step. KIND: 0 LSTM, 1 GRU, 2 RNN. ZONE: zoneout masks given."""
     K: tl.constexpr = 4 if KIND == 0 else (3 if KIND == 1 else 1)
     A: tl.constexpr = 5 if KIND == 0 else (4 if KIND == 1 else 1)
     G = K * H
@@ -59,16 +59,14 @@ def cell_fwd(s0, s1, s2, s3, xp, hp, cp, mask_ptr, zh_ptr, zc_ptr, ln_w, ln_b, l
         if K > 3:
             store_tile(ahat, rb, rh, G, 3 * H, mk, n3)
             s3 = n3 * load_row(ln_w, rh, 3 * H, cm) + load_row(ln_b, rh, 3 * H, cm)
-    if ZONE == 1:
+    zh = 0.0
+    if ZONE:
         zh = load_tile(zh_ptr, rb, rh, H, 0, mk)
-    else:
-        zh = p_zone
     cz = hp * 0.0
     if KIND == 0:
-        if ZONE == 1:
+        zc = 0.0
+        if ZONE:
             zc = load_tile(zc_ptr, rb, rh, H, 0, mk)
-        else:
-            zc = p_zone
         wc = 0.0
         bc = 0.0
         if LNC:
@@ -77,7 +75,7 @@ def cell_fwd(s0, s1, s2, s3, xp, hp, cp, mask_ptr, zh_ptr, zc_ptr, ln_w, ln_b, l
         i, f, g, o, c, mu, rsc, h, cz = lstm_point_fwd(
             load_tile(xp, rb, rh, G, 0, mk) + s0, load_tile(xp, rb, rh, G, H, mk) + s1,
             load_tile(xp, rb, rh, G, 2 * H, mk) + s2, load_tile(xp, rb, rh, G, 3 * H, mk) + s3,
-            cp, hp, zh, zc, wc, bc, cm, H, eps, LNC, ZONE != 0)
+            cp, hp, zh, zc, wc, bc, cm, H, eps, LNC, ZONE)
         store_tile(acts, rb, rh, AH, 0, mk, i)
         store_tile(acts, rb, rh, AH, H, mk, f)
         store_tile(acts, rb, rh, AH, 2 * H, mk, g)
@@ -93,13 +91,13 @@ def cell_fwd(s0, s1, s2, s3, xp, hp, cp, mask_ptr, zh_ptr, zc_ptr, ln_w, ln_b, l
             s1 += load_row(b_hh, rh, H, cm)
             s2 += load_row(b_hh, rh, 2 * H, cm)
         r, z, n, h = gru_point_fwd(load_tile(xp, rb, rh, G, 0, mk), load_tile(xp, rb, rh, G, H, mk),
-                                   load_tile(xp, rb, rh, G, 2 * H, mk), s0, s1, s2, hp, zh, ZONE != 0)
+                                   load_tile(xp, rb, rh, G, 2 * H, mk), s0, s1, s2, hp, zh, ZONE)
         store_tile(acts, rb, rh, AH, 0, mk, r)
         store_tile(acts, rb, rh, AH, H, mk, z)
         store_tile(acts, rb, rh, AH, 2 * H, mk, n)
         store_tile(acts, rb, rh, AH, 3 * H, mk, s2)
     else:
-        hn, h = rnn_point_fwd(load_tile(xp, rb, rh, G, 0, mk) + s0, hp, zh, RELU, ZONE != 0)
+        hn, h = rnn_point_fwd(load_tile(xp, rb, rh, G, 0, mk) + s0, hp, zh, RELU, ZONE)
         store_tile(acts, rb, rh, AH, 0, mk, hn)
     store_tile(h_out, rb, rh, H, 0, mk, h)
     hin = h
@@ -111,7 +109,7 @@ def cell_fwd(s0, s1, s2, s3, xp, hp, cp, mask_ptr, zh_ptr, zc_ptr, ln_w, ln_b, l
 
 @triton.jit
 def cell_bwd(dh, dc, hp, cp, acts, ahat, stats, zh_ptr, zc_ptr, ln_w, lnc_w, lnc_b, dxp, ds_ptr, da, dcn_ptr,
-             rb, rh, cm, mk, B, H, p_zone, KIND: tl.constexpr, RELU: tl.constexpr, LN: tl.constexpr,
+             rb, rh, cm, mk, B, H, KIND: tl.constexpr, RELU: tl.constexpr, LN: tl.constexpr,
              LNC: tl.constexpr, ZONE: tl.constexpr):
     """The backward of ``cell_fwd`` from dL/dh_t (all of it) and dL/dc_t: stores dL/dxp_t, dL/ds_t,
     dL/da_t (and dL/dLN_c(c')) at step t and returns (da tiles, dL/dc_{t-1}, the direct part of
@@ -120,16 +118,14 @@ def cell_bwd(dh, dc, hp, cp, acts, ahat, stats, zh_ptr, zc_ptr, ln_w, lnc_w, lnc
     A: tl.constexpr = 5 if KIND == 0 else (4 if KIND == 1 else 1)
     G = K * H
     AH = A * H
-    if ZONE == 1:
+    zh = 0.0
+    if ZONE:
         zh = load_tile(zh_ptr, rb, rh, H, 0, mk)
-    else:
-        zh = p_zone
     dcp = dh * 0.0
     if KIND == 0:
-        if ZONE == 1:
+        zc = 0.0
+        if ZONE:
             zc = load_tile(zc_ptr, rb, rh, H, 0, mk)
-        else:
-            zc = p_zone
         wc = 0.0
         bc = 0.0
         mu = tl.sum(dh * 0.0, 1)
@@ -142,7 +138,7 @@ def cell_bwd(dh, dc, hp, cp, acts, ahat, stats, zh_ptr, zc_ptr, ln_w, lnc_w, lnc
         d0, d1, d2, d3, dcp, keep, dcn = lstm_point_bwd(
             dh, dc, load_tile(acts, rb, rh, AH, 0, mk), load_tile(acts, rb, rh, AH, H, mk),
             load_tile(acts, rb, rh, AH, 2 * H, mk), load_tile(acts, rb, rh, AH, 3 * H, mk),
-            load_tile(acts, rb, rh, AH, 4 * H, mk), cp, mu, rsc, zh, zc, wc, bc, cm, H, LNC, ZONE != 0)
+            load_tile(acts, rb, rh, AH, 4 * H, mk), cp, mu, rsc, zh, zc, wc, bc, cm, H, LNC, ZONE)
         if LNC:
             store_tile(dcn_ptr, rb, rh, H, 0, mk, dcn)
         store_tile(dxp, rb, rh, G, 3 * H, mk, d3)
@@ -150,13 +146,13 @@ def cell_bwd(dh, dc, hp, cp, acts, ahat, stats, zh_ptr, zc_ptr, ln_w, lnc_w, lnc
     elif KIND == 1:
         d0, d1, d2, e2, keep = gru_point_bwd(
             dh, load_tile(acts, rb, rh, AH, 0, mk), load_tile(acts, rb, rh, AH, H, mk),
-            load_tile(acts, rb, rh, AH, 2 * H, mk), load_tile(acts, rb, rh, AH, 3 * H, mk), hp, zh, ZONE != 0)
+            load_tile(acts, rb, rh, AH, 2 * H, mk), load_tile(acts, rb, rh, AH, 3 * H, mk), hp, zh, ZONE)
         e0, e1, e3 = d0, d1, d0 * 0.0
         store_tile(ds_ptr, rb, rh, G, 0, mk, e0)
         store_tile(ds_ptr, rb, rh, G, H, mk, e1)
         store_tile(ds_ptr, rb, rh, G, 2 * H, mk, e2)
     else:
-        d0, keep = rnn_point_bwd(dh, load_tile(acts, rb, rh, AH, 0, mk), zh, RELU, ZONE != 0)
+        d0, keep = rnn_point_bwd(dh, load_tile(acts, rb, rh, AH, 0, mk), zh, RELU, ZONE)
         e0 = d0
         e1 = d0 * 0.0
         d1, d2, e2, e3 = e1, e1, e1, e1
@@ -190,7 +186,7 @@ def cell_bwd(dh, dc, hp, cp, acts, ahat, stats, zh_ptr, zc_ptr, ln_w, lnc_w, lnc
 
 @triton.jit
 def _step_fwd(xp, a, hp_ptr, cp_ptr, mask_ptr, zh_ptr, zc_ptr, ln_w, ln_b, lnc_w, lnc_b, b_hh,
-              h_out, c_out, hin_out, acts, ahat, stats, B, H, p_zone, eps,
+              h_out, c_out, hin_out, acts, ahat, stats, B, H, eps,
               KIND: tl.constexpr, RELU: tl.constexpr, LN: tl.constexpr, LNC: tl.constexpr, MASK: tl.constexpr,
               ZONE: tl.constexpr, BIAS: tl.constexpr, BB: tl.constexpr, BH: tl.constexpr):
     K: tl.constexpr = 4 if KIND == 0 else (3 if KIND == 1 else 1)
@@ -212,13 +208,13 @@ def _step_fwd(xp, a, hp_ptr, cp_ptr, mask_ptr, zh_ptr, zc_ptr, ln_w, ln_b, lnc_w
     if KIND == 0:
         cp = load_tile(cp_ptr, rb, rh, H, 0, mk)
     cell_fwd(s0, s1, s2, s3, xp, hp, cp, mask_ptr, zh_ptr, zc_ptr, ln_w, ln_b, lnc_w, lnc_b, b_hh,
-             h_out, c_out, hin_out, acts, ahat, stats, rb, rh, cm, mk, B, H, p_zone, eps,
+             h_out, c_out, hin_out, acts, ahat, stats, rb, rh, cm, mk, B, H, eps,
              KIND, RELU, LN, LNC, MASK, ZONE, BIAS)
 
 
 @triton.jit
 def _step_bwd(dy, dcy, dhin_ptr, mask_ptr, dh_ptr, dc_ptr, acts, ahat, stats, hp_ptr, cp_ptr, zh_ptr, zc_ptr,
-              ln_w, lnc_w, lnc_b, dxp, ds_ptr, da, dcn_ptr, B, H, p_zone,
+              ln_w, lnc_w, lnc_b, dxp, ds_ptr, da, dcn_ptr, B, H,
               KIND: tl.constexpr, RELU: tl.constexpr, LN: tl.constexpr, LNC: tl.constexpr, MASK: tl.constexpr,
               ZONE: tl.constexpr, DCY: tl.constexpr, BB: tl.constexpr, BH: tl.constexpr):
     rb = tl.program_id(0) * BB + tl.arange(0, BB)
@@ -239,7 +235,7 @@ def _step_bwd(dy, dcy, dhin_ptr, mask_ptr, dh_ptr, dc_ptr, acts, ahat, stats, hp
             dc += load_tile(dcy, rb, rh, H, 0, mk)
     e0, e1, e2, e3, dcp, keep = cell_bwd(
         dh, dc, hp, cp, acts, ahat, stats, zh_ptr, zc_ptr, ln_w, lnc_w, lnc_b, dxp, ds_ptr, da, dcn_ptr,
-        rb, rh, cm, mk, B, H, p_zone, KIND, RELU, LN, LNC, ZONE)
+        rb, rh, cm, mk, B, H, KIND, RELU, LN, LNC, ZONE)
     store_tile(dh_ptr, rb, rh, H, 0, mk, keep)
     if KIND == 0:
         store_tile(dc_ptr, rb, rh, H, 0, mk, dcp)
@@ -261,35 +257,34 @@ class TritonStepEngine:
     def _common(self, seq: Sequence, t: int) -> tuple[dict, tuple]:
         T, B, H = seq.shape
         z = seq.zoneout
-        zone = 0 if z is None else (2 if isinstance(z, float) else 1)
         zh = zc = None
-        if zone == 1:
-            zh = z[0][t]  # type: ignore[index]
-            zc = z[1][t] if z[1] is not None else None  # type: ignore[index]
+        if z is not None:
+            zh = z[0][t]
+            zc = z[1][t] if z[1] is not None else None
         BB, BH, warps = block_sizes(B, H)
         flags = dict(KIND=_KIND[seq.kind], RELU=seq.nonlinearity == "relu", LN=seq.ln is not None,
-                     LNC=seq.ln_c is not None, MASK=seq.mask is not None, ZONE=zone, BB=BB, BH=BH,
+                     LNC=seq.ln_c is not None, MASK=seq.mask is not None, ZONE=z is not None, BB=BB, BH=BH,
                      num_warps=warps)
-        return flags, (zh, zc, float(z) if zone == 2 else 0.0, (triton.cdiv(B, BB),))  # type: ignore[arg-type]
+        return flags, (zh, zc, (triton.cdiv(B, BB),))
 
     def forward_step(self, seq: Sequence, t: int, a: Tensor) -> None:
         T, B, H = seq.shape
-        flags, (zh, zc, p, grid) = self._common(seq, t)
+        flags, (zh, zc, grid) = self._common(seq, t)
         ln_w, ln_b = seq.ln if seq.ln is not None else (None, None)
         lnc_w, lnc_b = seq.ln_c if seq.ln_c is not None else (None, None)
         c = seq.c
         _step_fwd[grid](
             seq.xp[t], a, seq.h[t], None if c is None else c[t], seq.mask, zh, zc, ln_w, ln_b, lnc_w, lnc_b,
             seq.b_hh, seq.h[t + 1], None if c is None else c[t + 1], seq.hin[t + 1], seq.acts[t],
-            None if seq.ahat is None else seq.ahat[t], seq.stats[t], B, H, p, seq.eps,
+            None if seq.ahat is None else seq.ahat[t], seq.stats[t], B, H, seq.eps,
             BIAS=seq.b_hh is not None, **flags)
 
     def backward_step(self, seq: Sequence, g: Grads, t: int, dy: Tensor, dcy: Tensor | None) -> None:
         T, B, H = seq.shape
-        flags, (zh, zc, p, grid) = self._common(seq, t)
+        flags, (zh, zc, grid) = self._common(seq, t)
         lnc_w, lnc_b = seq.ln_c if seq.ln_c is not None else (None, None)
         _step_bwd[grid](
             dy, dcy, g.dhin, seq.mask, g.dh, g.dc, seq.acts[t], None if seq.ahat is None else seq.ahat[t],
             seq.stats[t], seq.h[t], None if seq.c is None else seq.c[t], zh, zc,
             None if seq.ln is None else seq.ln[0], lnc_w, lnc_b, g.dxp[t], g.ds[t], g.da[t],
-            None if g.dcn is None else g.dcn[t], B, H, p, DCY=dcy is not None, **flags)
+            None if g.dcn is None else g.dcn[t], B, H, DCY=dcy is not None, **flags)

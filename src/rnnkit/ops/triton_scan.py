@@ -39,6 +39,7 @@ import torch
 import triton
 import triton.language as tl
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 MODES = {"linear": 0, "mingru": 1, "minlstm": 2}  # what the kernel reads: (a, b) or pre-activations
 
@@ -152,7 +153,6 @@ def _scan_bwd(x0, x1, x2, h0, lens, out, g_out, g_last, d0, d1, d2, dh0, T, H, s
         if HAS_H0:
             hz = tl.load(h0 + pid_b * H + rh, mask=hm, other=0.0).to(tl.float32)
             hp = tl.where((t == 0)[:, None], hz[None, :], hp)
-        v0, v1, v2 = _load3(x0, x1, x2, base_x + t[:, None] * sxt + rh[None, :], m, MODE)
         gt = tl.where(valid, gt, 0.0)
         da = gt * hp
         db = gt
@@ -161,6 +161,7 @@ def _scan_bwd(x0, x1, x2, h0, lens, out, g_out, g_last, d0, d1, d2, dh0, T, H, s
             tl.store(d0 + off, da.to(d0.dtype.element_ty), mask=m)
             tl.store(d1 + off, db.to(d1.dtype.element_ty), mask=m)
         elif MODE == 1:
+            v0, v1, v2 = _load3(x0, x1, x2, off, m, MODE)
             z = tl.sigmoid(v0)
             gu = _g(v1)
             dk = z * (1.0 - z) * (db * gu - da)
@@ -168,6 +169,7 @@ def _scan_bwd(x0, x1, x2, h0, lens, out, g_out, g_last, d0, d1, d2, dh0, T, H, s
             tl.store(d0 + off, dk.to(d0.dtype.element_ty), mask=m)
             tl.store(d1 + off, du.to(d1.dtype.element_ty), mask=m)
         else:
+            v0, v1, v2 = _load3(x0, x1, x2, off, m, MODE)
             d = _softplus(-v0) - _softplus(-v1)
             s = tl.sigmoid(d)
             gu = _g(v2)
@@ -226,6 +228,7 @@ class TritonScan(torch.autograd.Function):
         return out, h_last
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, g_out: Tensor | None, g_last: Tensor | None) -> tuple[Any, ...]:
         x, y, h0c, lens, out = ctx.saved_tensors
         mode = ctx.mode

@@ -1,0 +1,261 @@
+"""``rnnkit bench speed --long --stream``: long sequences and streaming (issue 8).
+
+``--long``: minGRU forward+backward (``auto``: the fused Triton scan on CUDA, the float64 log-space
+scan on the CPU) against the GRU of torch (cuDNN / oneDNN) at T = 4,096 and 16,384, and the scan
+alone — ``ops/triton_scan.py`` against ``ops/scan.py`` and ``accelerated-scan`` when installed.
+``--stream``: one LSTM step at batch 1 (``nn.LSTMCell``, ``torch.lstm_cell``, ``Recurrent.step``,
+the fast step of ``ops/fast_step.py``), greedy generation of 1,000 characters from a 2-layer
+H=256 LSTM language model against a loop over ``nn.LSTMCell``, and on CUDA greedy µs per token,
+eager against graph-replayed (``decoding/graphs.py``).
+
+Every comparison runs its contenders interleaved in one process and reports medians, so a loaded
+machine slows both sides alike. Results go to the ``bench:long`` section of ``docs/BENCHMARKS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+Row = dict[str, Any]  # what, config, contender -> value (unit), and the ratio to the first contender
+
+
+def thread_counts() -> list[int]:
+    """1 and torch's default: at batch 1 a second thread's fork-join can cost more than it saves."""
+    import torch
+
+    return sorted({1, torch.get_num_threads()})
+
+
+def with_threads(n: int, fn: Callable[[], list[Row]]) -> list[Row]:
+    """``fn()`` with ``torch.set_num_threads(n)``, restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(before)
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, *, sync: Callable[[], None] = lambda: None,
+                inner: int = 1) -> dict[str, float]:
+    """Median seconds per call of each function, the contenders taking turns in every round."""
+    for fn in fns.values():  # warm-up (and compilation)
+        fn()
+    sync()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            sync()
+            times[name].append((time.perf_counter() - start) / inner)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _rows(what: str, config: str, medians: dict[str, float], unit: str, scale: float) -> list[Row]:
+    first = next(iter(medians.values()))
+    return [{"what": what, "config": config, "contender": name, "value": round(t * scale, 3), "unit": unit,
+             "speedup": round(first / t, 2)} for name, t in medians.items()]
+
+
+def _forward_backward(module: Any, x: Any) -> Callable[[], None]:
+    return lambda: module(x)[0].sum().backward()
+
+
+def long_rows(device: str, repeats: int, quick: bool) -> list[Row]:
+    """minGRU vs GRU forward+backward at long T, and the scan kernels alone."""
+    import torch
+
+    from rnnkit import Recurrent
+    from rnnkit.ops.scan import linear_scan_log
+
+    gpu = device == "cuda"
+    B, H = (16, 512) if gpu else (4, 64)
+    lengths = (256,) if quick else ((4096, 16384) if gpu else (1024, 4096))
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+    rows: list[Row] = []
+    for T in lengths:
+        torch.manual_seed(0)
+        x = torch.randn(B, T, H, device=device)
+        mingru = Recurrent("mingru", H, H).to(device)
+        gru = torch.nn.GRU(H, H, batch_first=True).to(device)
+
+        med = interleaved({"nn.GRU": _forward_backward(gru, x),
+                           f"rnnkit minGRU ({mingru.backend})": _forward_backward(mingru, x)}, repeats, sync=sync)
+        rows += _rows("minGRU vs GRU, forward+backward", f"B={B}, T={T}, H={H}, fp32", med, "ms", 1e3)
+    T = 256 if quick else 4096
+    C = 512 if gpu else 64
+    a = torch.rand(B, T, C, device=device).requires_grad_()
+    b = torch.rand(B, T, C, device=device).requires_grad_()
+    fns: dict[str, Callable[[], None]] = {
+        "ops/scan.py (log space, float64)": lambda: linear_scan_log(a.log(), b.log()).sum().backward()}
+    if gpu:
+        from rnnkit.ops.triton_scan import triton_linear_scan
+        fns["ops/triton_scan.py"] = lambda: triton_linear_scan(a, b)[0].sum().backward()
+        if importlib.util.find_spec("accelerated_scan") is not None:
+            from accelerated_scan.triton import scan as acc_scan  # type: ignore[import-not-found]
+            at, bt = a.detach().transpose(1, 2).contiguous().requires_grad_(), \
+                b.detach().transpose(1, 2).contiguous().requires_grad_()
+            fns["accelerated-scan 0.3.1"] = lambda: acc_scan(at, bt).sum().backward()
+    med = interleaved(fns, repeats, sync=sync)
+    rows += _rows("linear scan alone, forward+backward", f"B={B}, C={C}, T={T}, fp32", med, "ms", 1e3)
+    if not gpu:
+        rows.append({"what": "linear scan alone, forward+backward", "config": "", "contender":
+                     "ops/triton_scan.py", "value": None, "unit": "ms", "speedup": None,
+                     "note": "needs a CUDA device"})
+    if importlib.util.find_spec("accelerated_scan") is None:
+        rows.append({"what": "linear scan alone, forward+backward", "config": "", "contender":
+                     "accelerated-scan 0.3.1", "value": None, "unit": "ms", "speedup": None,
+                     "note": "not installed (pip install accelerated-scan)"})
+    return rows
+
+
+def step_rows(repeats: int, quick: bool) -> list[Row]:
+    """One LSTM step at batch 1, H=256 on the CPU: every way to run it."""
+    import torch
+
+    from rnnkit import Recurrent
+    from rnnkit.ops.fast_step import StepRunner
+
+    H = 64 if quick else 256
+    torch.manual_seed(0)
+    cell = torch.nn.LSTMCell(H, H)
+    layer = Recurrent.from_torch(torch.nn.LSTM(H, H)).eval()
+    runner = StepRunner(layer)
+    x, h, c = torch.randn(1, H), torch.zeros(1, H), torch.zeros(1, H)
+    state = (h.unsqueeze(0), c.unsqueeze(0))
+    w = [p.detach() for p in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)]
+    with torch.no_grad():
+        med = interleaved({
+            "nn.LSTMCell": lambda: cell(x, (h, c)),
+            "torch.lstm_cell": lambda: torch.lstm_cell(x, (h, c), *w),
+            "Recurrent.step": lambda: layer.step(x, state),
+            "ops/fast_step.py StepRunner": lambda: runner(x, state),
+        }, repeats, inner=200)
+    return _rows("one LSTM step, CPU", f"B=1, I=H={H}, fp32, {torch.get_num_threads()} threads", med, "µs", 1e6)
+
+
+def generation_rows(device: str, repeats: int, quick: bool) -> list[Row]:
+    """Greedy generation: a loop over ``nn.LSTMCell`` against rnnkit (CPU), eager against graph (CUDA)."""
+    import torch
+
+    from rnnkit.decoding import greedy
+    from rnnkit.models import LanguageModel
+    from rnnkit.models.one_to_many import DecoderState
+
+    gpu = device == "cuda"
+    V, E = 96, 64
+    H, L, N = (512, 1, 256) if gpu else ((64, 2, 100) if quick else (256, 2, 1000))
+    torch.manual_seed(0)
+    lm = LanguageModel(vocab_size=V, embed_dim=E, hidden_size=H, num_layers=L).to(device).eval()
+    cells = [torch.nn.LSTMCell(E if l == 0 else H, H).to(device) for l in range(L)]
+    with torch.no_grad():
+        for l, cell in enumerate(cells):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(cell, name).copy_(getattr(lm.rnn.cells[l], name))
+    zeros = torch.zeros(L, 1, H, device=device)
+
+    def baseline() -> None:
+        tok = torch.ones(1, dtype=torch.long, device=device)
+        hs = [(zeros[0], zeros[0]) for _ in range(L)]
+        for _ in range(N):
+            y = lm.embed.embed(tok)
+            for l, cell in enumerate(cells):
+                hs[l] = cell(y, hs[l])
+                y = hs[l][0]
+            tok = lm.head(y).log_softmax(-1).argmax(-1)
+
+    def rnnkit_greedy() -> None:
+        greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=V, max_length=N)  # eos=V: never drawn
+
+    fns: dict[str, Callable[[], None]] = {"loop over nn.LSTMCell": baseline, "rnnkit greedy()": rnnkit_greedy}
+    if gpu:
+        from rnnkit.decoding.graphs import graph_decode
+
+        lm.__dict__["graph_step"] = True  # the opt-in of decoding/graphs.py (M2's class may set it)
+
+        def graphed() -> None:
+            graph_decode(lm, DecoderState((zeros, zeros)), lambda lp: lp.argmax(-1), bos=1, eos=V, max_length=N)
+
+        fns["rnnkit greedy, CUDA graph"] = graphed
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+    with torch.no_grad():
+        med = interleaved(fns, repeats, sync=sync)
+    where = "CUDA" if gpu else "CPU"
+    threads = "" if gpu else f", {torch.get_num_threads()} threads"
+    return _rows(f"greedy generation, {where}", f"B=1, {L}-layer LSTM H={H}, V={V}, {N} tokens{threads}", med,
+                 "µs/token", 1e6 / N)
+
+
+def run_long_stream(*, long: bool, stream: bool, repeats: int = 5, quick: bool = False) -> dict[str, Any]:
+    """The rows asked for, on CUDA when available (and the CPU rows of ``--stream`` always)."""
+    import torch
+
+    from rnnkit.bench import machine_info
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rows: list[Row] = []
+    if long:
+        rows += long_rows(device, repeats, quick)
+    if stream:
+        for n in thread_counts():
+            rows += with_threads(n, lambda: step_rows(repeats, quick) + generation_rows("cpu", repeats, quick))
+        if device == "cuda":
+            rows += generation_rows("cuda", repeats, quick)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"machine": machine_info(), "settings": {"repeats": repeats, "quick": quick, "device": device,
+                                                    "load": load}, "rows": rows}
+
+
+def to_markdown(report: dict[str, Any], *, note: str = "") -> str:
+    """The ``bench:long`` section of docs/BENCHMARKS.md."""
+    m, s = report["machine"], report["settings"]
+    lines = ["## Speed II: long sequences and streaming", ""]
+    if s["quick"]:
+        lines += ["**`--quick` run: shrunken sizes to check the bench works; not a measurement.**", ""]
+    load = f", load average {s['load']:.1f} while measuring" if s.get("load") is not None else ""
+    lines += [f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads{load}), GPU: "
+              f"{m['gpu']}; torch {m['torch']}; {m['date']}. Medians of {s['repeats']} interleaved rounds "
+              "(contenders take turns, so load slows them alike; ratios hold better than absolute times). "
+              "Command: `rnnkit bench speed --long --stream`." + (f" {note}" if note else ""), ""]
+    if s["device"] != "cuda":
+        lines += ["**GPU figures pending** (no GPU in this run): the fused scan (`triton-scan`), "
+                  "accelerated-scan and CUDA-graph greedy rows come from `bash benchmarks/gpu_long_stream.sh` "
+                  "on a GPU machine (under 5 minutes).", ""]
+    lines += [
+              "| measurement | configuration | contender | time | speed-up vs first |",
+              "|---|---|---|---:|---:|"]
+    for r in report["rows"]:
+        value = r.get("note", "—") if r["value"] is None else f"{r['value']:.3g} {r['unit']}"
+        speedup = "" if r["speedup"] is None else f"{r['speedup']:.2f}x"
+        lines.append(f"| {r['what']} | {r['config']} | {r['contender']} | {value} | {speedup} |")
+    return "\n".join(lines)
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """``--long`` and ``--stream`` for ``rnnkit bench speed``."""
+    parser.add_argument("--long", action="store_true", help="minGRU vs GRU at T=4,096 and 16,384; the scan kernels")
+    parser.add_argument("--stream", action="store_true", help="single-step latency and greedy generation speed")
+
+
+def run_flags(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Run and write the ``bench:long`` section when ``--long`` or ``--stream`` was given."""
+    if not (getattr(args, "long", False) or getattr(args, "stream", False)):
+        return None
+    from rnnkit.bench import write_section
+
+    report = run_long_stream(long=args.long, stream=args.stream, repeats=args.repeats, quick=args.quick)
+    text = to_markdown(report)
+    if args.output:
+        write_section(args.output, "long", text)
+    print(text)
+    return report

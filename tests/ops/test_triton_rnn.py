@@ -1,0 +1,90 @@
+"""The Triton recurrent kernels — one fused kernel per step, and the persistent kernel — equal the
+generic loop for the same masks: outputs, final state and every gradient (1e-5 in float32).
+
+Without CUDA the kernels run on the CPU through Triton's interpreter (``TRITON_INTERPRET=1``, set
+here before triton defines its @jit functions); with CUDA the same tests run the compiled kernels.
+The interpreter is slow, so sizes are tiny (B <= 20, H <= 13, T <= 5).
+"""
+
+import importlib
+import os
+import sys
+
+import pytest
+import torch
+
+if "triton" not in sys.modules and not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"
+triton = pytest.importorskip("triton")
+if not triton.knobs.runtime.interpret and not torch.cuda.is_available():
+    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set; run with TRITON_INTERPRET=1",
+                allow_module_level=True)
+for _name in ("rnnkit.ops.triton_cells", "rnnkit.ops.triton_rnn", "rnnkit.ops.triton_persistent"):
+    if _name in sys.modules:  # kernels defined before the switch: define them again
+        importlib.reload(sys.modules[_name])
+from fused_checks import CONFIGS, check_engine  # noqa: E402
+
+from rnnkit import Recurrent  # noqa: E402
+from rnnkit.layers.backends import get_backend  # noqa: E402
+from rnnkit.ops.triton_persistent import MAX_HIDDEN, PersistentEngine, persistent_reason  # noqa: E402
+from rnnkit.ops.triton_rnn import TritonStepEngine  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+ENGINES = {"fused": TritonStepEngine, "persistent": PersistentEngine}
+
+
+@pytest.fixture(autouse=True)
+def _ieee_matmul():
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False  # 1e-5 needs true float32 products on the GPU too
+    yield
+    torch.backends.cuda.matmul.allow_tf32 = old
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
+def test_kernels_equal_the_loop(engine, config):
+    check_engine(ENGINES[engine](), *config, tol=1e-5, device=DEVICE)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_odd_hidden_size_and_several_programs(engine):
+    # H = 13 pads to a 16-wide block; B = 20 spans two batch tiles of the persistent kernel
+    check_engine(ENGINES[engine](), "lstm", True, 0.3, 0.2, "tanh", tol=1e-5, batch=20, steps=3, hidden_size=13,
+                 device=DEVICE)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_bfloat16_keeps_float32_state(engine, cell):
+    # bf16 inputs and weights, float32 state and gates: close to the float32 loop on the same weights
+    check_engine(ENGINES[engine](), cell, True, 0.3, 0.2, "tanh", tol=6e-2, dtype=torch.bfloat16, device=DEVICE)
+
+
+@pytest.mark.parametrize("name", ["triton-fused", "triton-persistent"])
+def test_backends_run_stacked_bidirectional_layers(name):
+    """The registered backend's ``run`` (called directly: ``supports`` wants CUDA) over two
+    bidirectional layers with lengths equals the loop."""
+    torch.manual_seed(0)
+    layer = Recurrent("lstm", 3, 5, num_layers=2, bidirectional=True, layer_norm=True).to(DEVICE).eval()
+    x = torch.randn(2, 4, 3, device=DEVICE)
+    lengths = torch.tensor([4, 2], device=DEVICE)
+    layer.backend = "loop"
+    out, (h, c) = layer(x, lengths)
+    out2, (h2, c2) = get_backend(name).run(layer, x, lengths, None)
+    for a, b in zip((out2, *h2, *c2), (out, *h, *c)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_persistent_kernel_says_where_it_stops():
+    assert persistent_reason("lstm", MAX_HIDDEN) is None
+    reason = persistent_reason("lstm", 4096)
+    assert reason is not None and "hidden_size 4096 exceeds the persistent kernel's on-chip limit" in reason
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="needs CUDA")
+def test_auto_picks_the_triton_kernels_on_cuda():
+    assert Recurrent("lstm", 8, 32, layer_norm=True).cuda().backend == "triton-persistent"
+    big = Recurrent("lstm", 8, 512, recurrent_dropout=0.2).cuda()
+    assert big.backend == "triton-fused" and "on-chip limit" in big.explain()
+    assert Recurrent("lstm", 8, 512).cuda().backend == "torch"
