@@ -3,7 +3,9 @@ goals are judged as the issue states them, and the results section merges by dat
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 from pathlib import Path
 
 import pytest
@@ -53,8 +55,13 @@ def test_accepts_a_recipe_that_selects_on_valid():
     check_recipe_keys(RECIPE, "recipe.yaml")
 
 
+@functools.lru_cache(maxsize=1)
+def _gunpoint():
+    return rnnkit.datasets.load("gunpoint", valid_fraction=0.2)
+
+
 def _tiny(valid_is_test: bool = False, with_valid: bool = True):
-    ds = rnnkit.datasets.load("gunpoint", valid_fraction=0.2)
+    ds = copy.copy(_gunpoint())  # the splits are replaced below, never changed in place
     if valid_is_test:
         ds.valid = ExampleList(ds.test.examples[:20])
     if not with_valid:

@@ -70,10 +70,13 @@ def test_bidirectional_masked_equals_step_loop(cell, backend):
     x[1, 4:] = 1e3  # padding with large values must not leak into anything
     lengths = torch.tensor([7, 4, 1])
     h0 = torch.randn(4, 3, 4, dtype=torch.float64)
-    if backend == "triton-scan":
+    if backend == "triton-scan":  # float32 kernels; compiled on a GPU when there is one
         layer, x, h0 = layer.float(), x.float(), h0.float()
-    out, h = get_backend(backend).run(layer, x, lengths, (h0,))
     ref_out, ref_h = step_loop(layer, x, lengths, h0)
+    if backend == "triton-scan" and torch.cuda.is_available():
+        layer, x, h0 = layer.cuda(), x.cuda(), h0.cuda()
+    out, h = get_backend(backend).run(layer, x, lengths, (h0,))
+    out, h = out.cpu(), (h[0].cpu(),)
     tol = {"rtol": 1e-5, "atol": 1e-6} if backend == "triton-scan" else {"rtol": 1e-9, "atol": 1e-10}
     torch.testing.assert_close(out, ref_out, **tol)
     torch.testing.assert_close(h[0], ref_h, **tol)

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.tour import STOPS, TourRow, run_tour
 
     console = Console()
-    console.width = max(console.width, 112)  # the table stays readable in a pipe or a log
+    console.width = max(console.width, 132)  # the table stays readable in a pipe or a log
     start = time.perf_counter()
     names = [s.name for s in STOPS]
     console.print(f"[bold]rnnkit tour[/bold]{' --quick' if args.quick else ''}: {len(args.only or names)} stops "

@@ -126,7 +126,9 @@ void step_fwd(Flags f, int64_t B, int64_t H, double eps, const T* xp, const T* a
 template <typename T>
 void step_bwd(Flags f, int64_t B, int64_t H, const T* dy, const T* dcy, const T* dhin, const T* mask,
               T* dh, T* dc, const T* acts, const T* ahat, const T* stats, const T* hp, const T* cp, const T* zh,
-              const T* zc, const T* lnw, const T* lncw, const T* tcs, T* dxp, T* ds, T* da, T* dcn) {
+              const T* zc, const T* lnw, const T* lncw, const T* tcs, T* dxp, T* ds, T* da, T* dcn, double* sums) {
+  // sums: running [sum ds (G), sum ds*x_hat (G), sum dcn (H), sum dcn*c_hat (H)] over rows and steps,
+  // the gradients of bias_hh and of the layer-norm weights, accumulated while the rows are in cache.
   const int64_t K = gates_of(f.kind), A = acts_of(f.kind), G = K * H;
   std::vector<T> d(H), dn(H), e(H), dct(H), chat(H);
   for (int64_t b = 0; b < B; ++b) {
@@ -157,6 +159,8 @@ void step_bwd(Flags f, int64_t B, int64_t H, const T* dy, const T* dcy, const T*
         const T* c = ac + 4 * H;
         T mean = stats[b * 4 + 1], rs = stats[b * 4 + 2];
         for (int64_t j = 0; j < H; ++j) { chat[j] = (c[j] - mean) * rs; dcn[o0 + j] = e[j]; e[j] *= lncw[j]; }
+        double* sc = sums + 2 * G;
+        for (int64_t j = 0; j < H; ++j) { sc[j] += dcn[o0 + j]; sc[H + j] += dcn[o0 + j] * chat[j]; }
         ln_back(e.data(), chat.data(), H, rs);
       }
       const T* cpr = cp + o0;
@@ -189,6 +193,8 @@ void step_bwd(Flags f, int64_t B, int64_t H, const T* dy, const T* dcy, const T*
     }
     const T* src = f.kind == 1 ? ds + b * G : dx;
     T* dar = da + b * G;
+    for (int64_t j = 0; j < G; ++j) sums[j] += src[j];
+    if (lnw) for (int64_t j = 0; j < G; ++j) sums[G + j] += src[j] * ahat[b * G + j];
     if (lnw) {
       for (int64_t j = 0; j < G; ++j) dar[j] = src[j] * lnw[j];
       ln_back(dar, ahat + b * G, G, stats[b * 4]);
@@ -211,9 +217,9 @@ void step_bwd(Flags f, int64_t B, int64_t H, const T* dy, const T* dcy, const T*
   extern "C" void rnnkit_step_bwd_##SUFFIX(int kind, int relu, int zone, int64_t B, int64_t H,              \
       const T* dy, const T* dcy, const T* dhin, const T* mask, T* dh, T* dc, const T* acts,      \
       const T* ahat, const T* stats, const T* hp, const T* cp, const T* zh, const T* zc, const T* lnw,      \
-      const T* lncw, const T* tcs, T* dxp, T* ds, T* da, T* dcn) {                                           \
+      const T* lncw, const T* tcs, T* dxp, T* ds, T* da, T* dcn, double* sums) {                             \
     step_bwd<T>({kind, relu, zone}, B, H, dy, dcy, dhin, mask, dh, dc, acts, ahat, stats, hp,  \
-                cp, zh, zc, lnw, lncw, tcs, dxp, ds, da, dcn);                                               \
+                cp, zh, zc, lnw, lncw, tcs, dxp, ds, da, dcn, sums);                                         \
   }
 
 RNNKIT_EXPORT(float, f32)
@@ -268,7 +274,7 @@ _I64 = ctypes.c_int64
 _INT = ctypes.c_int
 _D = ctypes.c_double
 _FWD_ARGS = [_INT] * 3 + [_I64, _I64, _D] + [_P] * 19
-_BWD_ARGS = [_INT] * 3 + [_I64, _I64] + [_P] * 20
+_BWD_ARGS = [_INT] * 3 + [_I64, _I64] + [_P] * 21
 
 
 @functools.cache

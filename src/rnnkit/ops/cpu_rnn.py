@@ -198,9 +198,11 @@ class CppStepEngine:
         T, B, H = seq.shape
         kind, relu, zone, zh, zc = self._flags(seq, t)
         c = seq.c
+        if g.sums is None:
+            g.sums = seq.acts.new_zeros(2 * seq.xp.shape[2] + 2 * H, dtype=torch.float64)
         self._fn(seq, "bwd")(
             kind, relu, zone, B, H, _p(dy), _p(dcy), _p(g.dhin), _p(seq.mask), _p(g.dh), _p(g.dc),
             _p(seq.acts[t]), _p(None if seq.ahat is None else seq.ahat[t]), _p(seq.stats[t]), _p(seq.h[t]),
             _p(None if c is None else c[t]), zh, zc, _p(None if seq.ln is None else seq.ln[0]),
             _p(None if seq.ln_c is None else seq.ln_c[0]), _p(seq.extra["tc"][t] if c is not None else None),
-            _p(g.dxp[t]), _p(g.ds[t]), _p(g.da[t]), _p(None if g.dcn is None else g.dcn[t]))
+            _p(g.dxp[t]), _p(g.ds[t]), _p(g.da[t]), _p(None if g.dcn is None else g.dcn[t]), _p(g.sums))

@@ -75,8 +75,8 @@ def lstm_buffers(B: int, input_size: int, hidden_size: int, like: Tensor) -> LST
 def lstm_step_into(buf: LSTMBuffers, c: Tensor, w_t: Tensor, bias: Tensor, h_out: Tensor, c_out: Tensor) -> None:
     """One LSTM step into ``h_out`` and ``c_out``; ``buf.xh`` already holds ``[x; h]``.
 
-    ``w_t`` is the transpose of :func:`lstm_fused_weights`' ``W`` (a view). Seven ATen calls, no
-    allocation, no slicing.
+    ``w_t`` is the transpose of :func:`lstm_fused_weights`' ``W`` ((I+H, 4H), best row-major). Seven
+    ATen calls, no allocation, no slicing.
     """
     torch.addmm(bias, buf.xh, w_t, out=buf.gates)  # (B, 4H) in (i, f, o, g) order
     buf.sig.sigmoid_()
@@ -132,7 +132,7 @@ class StepRunner:
         # parameter changed in place, reloaded or moved changes (data_ptr, _version) and is seen.
         self.params = list(layer.parameters())
         self._key: list[tuple[int, int]] = []
-        self._weights: list[tuple[Tensor, Tensor]] = []  # (W^T view, b) per layer (LSTM)
+        self._weights: list[tuple[Tensor, Tensor]] = []  # (W^T, b) per layer (LSTM)
         self._buffers: dict[int, list[LSTMBuffers]] = {}
 
     def _params_key(self) -> list[tuple[int, int]]:
@@ -144,7 +144,8 @@ class StepRunner:
             return
         self._key, self._buffers = key, {}
         if self.kind == "lstm":
-            self._weights = [(w.t(), b) for w, b in map(lstm_fused_weights, self.layer.cell_list)]
+            # W^T stored row-major (I+H, 4H): a 1-row addmm streams it ~1.5x faster than W.t() here
+            self._weights = [(w.t().contiguous(), b) for w, b in map(lstm_fused_weights, self.layer.cell_list)]
 
     def _scratch(self, B: int, like: Tensor) -> list[LSTMBuffers]:
         if B not in self._buffers:

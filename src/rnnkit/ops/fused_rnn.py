@@ -77,6 +77,7 @@ class Grads:
     dh: Tensor
     dc: Tensor | None
     dhin: Tensor
+    sums: Tensor | None = None  # an engine's running (Σ ds, Σ ds x̂, Σ dcn, Σ dcn ĉ), float64, if it keeps them
 
 
 class StepEngine(Protocol):
@@ -191,15 +192,20 @@ def finish_grads(seq: Sequence, g: Grads, needs: tuple[bool, ...], c_given: bool
     dh0 = g.dh + (dhin if seq.mask is None else dhin * seq.mask)
     dc0 = g.dc if c_given else None
     dw = torch.mm(g.da.view(T * B, G).t(), seq.hin[:T].reshape(T * B, H).to(g.da.dtype)).to(seq.w.dtype)
-    db = g.ds.sum((0, 1)).to(seq.b_hh.dtype) if seq.b_hh is not None and needs[4] else None
+    if g.sums is not None:
+        ds_sum, ds_xhat, dcn_sum, dcn_chat = g.sums.split([G, G, H, H])
+    else:
+        ds_sum = g.ds.sum((0, 1))
+        ds_xhat = (g.ds * seq.ahat).sum((0, 1)) if seq.ahat is not None else None
+        if seq.ln_c is not None:
+            c_new = seq.acts[..., 4 * H:]  # (T, B, H) c' before zoneout
+            chat = (c_new - seq.stats[..., 1:2]) * seq.stats[..., 2:3]
+            dcn_sum, dcn_chat = g.dcn.sum((0, 1)), (g.dcn * chat).sum((0, 1))  # type: ignore[union-attr, operator]
+    db = ds_sum.to(seq.b_hh.dtype) if seq.b_hh is not None and needs[4] else None
     ln_w = ln_b = lnc_w = lnc_b = None
     if seq.ln is not None:
-        ln_w = (g.ds * seq.ahat).sum((0, 1)).to(seq.ln[0].dtype)  # type: ignore[operator]
-        ln_b = g.ds.sum((0, 1)).to(seq.ln[1].dtype)
+        ln_w, ln_b = ds_xhat.to(seq.ln[0].dtype), ds_sum.to(seq.ln[1].dtype)  # type: ignore[union-attr]
     if seq.ln_c is not None:
-        c_new = seq.acts[..., 4 * H:]  # (T, B, H) c' before zoneout
-        chat = (c_new - seq.stats[..., 1:2]) * seq.stats[..., 2:3]
-        lnc_w = (g.dcn * chat).sum((0, 1)).to(seq.ln_c[0].dtype)  # type: ignore[operator]
-        lnc_b = g.dcn.sum((0, 1)).to(seq.ln_c[1].dtype)  # type: ignore[union-attr]
+        lnc_w, lnc_b = dcn_chat.to(seq.ln_c[0].dtype), dcn_sum.to(seq.ln_c[1].dtype)
     dxp = g.dxp.to(seq.xp.dtype)
     return dxp, dh0.to(seq.xp.dtype), None if dc0 is None else dc0.to(seq.xp.dtype), dw, db, ln_w, ln_b, lnc_w, lnc_b

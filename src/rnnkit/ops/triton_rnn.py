@@ -245,10 +245,12 @@ _KIND = {"lstm": 0, "gru": 1, "rnn": 2}
 
 
 def block_sizes(B: int, H: int) -> tuple[int, int, int]:
-    """(BB, BH, num_warps): the whole hidden vector per program, fewer rows as H grows."""
+    """(BB, BH, num_warps): the whole hidden vector per program and about 1024 units per gate tile,
+    so a large hidden size gets one row per program and as many programs as rows (a guess to tune
+    on a GPU: the step is memory-bound and wants many programs in flight)."""
     BH = triton.next_power_of_2(H)
-    BB = max(1, min(triton.next_power_of_2(B), 4096 // BH, 16))
-    return BB, BH, 4 if BH * BB <= 2048 else 8
+    BB = max(1, min(triton.next_power_of_2(B), 1024 // BH))
+    return BB, BH, 4 if BH * BB <= 1024 else 8
 
 
 class TritonStepEngine:
