@@ -64,12 +64,4 @@ for opts in [dict(layer_norm=True), dict(recurrent_dropout=0.25), dict(zoneout=0
 PYEOF
 
 echo "== 3. rnnkit bench speed --gpu"
-timeout 330 "$PY" - <<PYEOF 2>&1 | tee "$OUT_DIR/bench.txt"
-from rnnkit.bench import write_section
-from rnnkit.bench.gpu import run_gpu, to_markdown
-report = run_gpu(repeats=10)
-text = to_markdown(report)
-write_section("docs/BENCHMARKS.md", "gpu", text)
-open("$OUT_DIR/bench_gpu.md", "w").write(text + "\n")
-print(text)
-PYEOF
+timeout 330 "$PY" -m rnnkit.cli.main bench speed --gpu --repeats 10 2>&1 | tee "$OUT_DIR/bench_gpu.md"

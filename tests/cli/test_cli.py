@@ -148,6 +148,24 @@ def test_export_torchscript_matches_the_model(vowels_run: Path, capsys: pytest.C
     torch.testing.assert_close(program(batch.x, batch.lengths), expected)
 
 
+def test_export_torch_export_matches_the_model_for_any_batch_and_steps(
+        vowels_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    import rnnkit
+    import rnnkit.datasets
+    from rnnkit.data.batch import collate
+
+    assert main(["export", str(vowels_run), "--format", "torch.export"]) == 0
+    assert "torch.export" in capsys.readouterr().out
+    program = torch.export.load(str(vowels_run / "export" / "model.pt2")).module()
+    model = rnnkit.load(vowels_run)
+    test = rnnkit.datasets.load("japanese_vowels").test.examples
+    for examples in (test[5:8], test[10:11], test[20:25]):  # other batch sizes and numbers of steps
+        batch = collate(examples)
+        torch.testing.assert_close(program(batch.x, batch.lengths), model(batch).logits)
+
+
 def test_recipe_reads_the_config_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from rnnkit.cli import runspec
 

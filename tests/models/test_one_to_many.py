@@ -172,3 +172,46 @@ def test_from_dataset_reads_vocabulary_and_condition_shape() -> None:
     assert ConditionedGenerator.from_config(gen.config_dict()).config == gen.config
     lm = LanguageModel.from_dataset(ds, cell="gru", hidden_size=8, embed_dim=8, tie_weights=True)
     assert lm.head.weight is lm.embed.embed.weight  # type: ignore[union-attr]
+
+
+def test_image_captions_keep_the_order_of_what_is_drawn() -> None:
+    """Regression: digit_captions stalled at ~0.3 exact match because the CNN averaged over
+    positions, so "A then B" and "B then A" looked the same; ``cond_pool="flatten"`` (the default)
+    keeps where each feature is."""
+    torch.manual_seed(0)
+    a, b = torch.zeros(4, 4), torch.zeros(4, 4)
+    a[:, 1], b[1, :] = 1.0, 1.0  # a vertical and a horizontal bar
+    words = {0: 4, 1: 5}
+    images, captions = [], []
+    for left, right in ((0, 1), (1, 0), (0, 0), (1, 1)):
+        images.append(torch.cat([(a, b)[left], (a, b)[right]], dim=1).unsqueeze(0))  # (1, 4, 8)
+        captions.append([words[left], words[right], EOS])
+    model = ConditionedGenerator(vocab_size=8, cond_shape=(1, 4, 8), cell="gru", cond_size=16, embed_dim=8,
+                                 hidden_size=16, conv_channels=(8,))
+    assert model.config.cond_pool == "flatten"
+    batch = collate([Example(x=None, cond=im, y=torch.tensor(c)) for im, c in zip(images, captions)])
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(60):
+        loss = model(batch).loss
+        assert loss is not None
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert batch.cond is not None
+    assert model.eval().generate(batch.cond, max_length=5).sequences() == [[c] for c in captions]
+
+
+def test_the_cnn_keeps_positions_only_for_its_image_size() -> None:
+    from rnnkit.layers.conv_encoder import ConvEncoder
+
+    torch.manual_seed(0)
+    keep, mean = ConvEncoder(1, 6, channels=(4,), image_size=(4, 8)).eval(), ConvEncoder(1, 6, channels=(4,)).eval()
+    x = torch.zeros(1, 1, 4, 8)
+    x[0, 0, 1:3, 1:3] = 1.0
+    moved = torch.roll(x, 4, dims=-1)  # the same blob, further right
+    assert not torch.allclose(keep(x), keep(moved), atol=1e-4)
+    torch.testing.assert_close(mean(x), mean(moved))  # average pooling cannot tell them apart
+    with pytest.raises(ValueError, match="keeps positions"):
+        keep(torch.zeros(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="cond_pool"):
+        ConditionedGenerator(vocab_size=8, cond_shape=(1, 4, 8), cond_pool="max")

@@ -33,20 +33,22 @@ def test_cpp_engine_rows_and_odd_sizes():
 @needs_cpp
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_cpu_fused_backend_is_the_loop_at_eval(cell):
-    """Bidirectional, two layers, lengths, layer norm: the backend equals the loop to 1e-10 in
-    float64, and its hand-written backward passes gradcheck."""
+    """Bidirectional, two layers, lengths, an initial state, layer norm: the backend equals the loop
+    to 1e-10 in float64 (gradients of the state too), and its hand-written backward passes gradcheck."""
     torch.manual_seed(0)
     layer = Recurrent(cell, 3, 5, num_layers=2, bidirectional=True, layer_norm=True, zoneout=0.2).double().eval()
     x = torch.randn(3, 6, 3, dtype=torch.float64)
     lengths = torch.tensor([6, 4, 1])
+    s0 = [torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True) for _ in range(layer.cells[0].state_size)]
     results = []
     for backend in ("loop", "cpu-fused"):
         layer.backend = backend
         layer.zero_grad()
-        out, state = layer(x, lengths)
+        out, state = layer(x, lengths, s0[0] if len(s0) == 1 else tuple(s0))
         states = (state,) if isinstance(state, torch.Tensor) else state
-        (out.square().sum() + sum(s.square().sum() for s in states)).backward()
-        results.append([out, *states, *[p.grad.clone() for p in layer.parameters()]])
+        loss = out.square().sum() + sum(s.square().sum() for s in states)
+        grads = torch.autograd.grad(loss, [*s0, *layer.parameters()])
+        results.append([out, *states, *grads])
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
     xg = x[:2, :4].clone().requires_grad_()

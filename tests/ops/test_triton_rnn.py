@@ -64,15 +64,19 @@ def test_bfloat16_keeps_float32_state(engine, cell):
 @pytest.mark.parametrize("name", ["triton-fused", "triton-persistent"])
 def test_backends_run_stacked_bidirectional_layers(name):
     """The registered backend's ``run`` (called directly: ``supports`` wants CUDA) over two
-    bidirectional layers with lengths equals the loop."""
+    bidirectional layers with lengths and an initial state equals the loop, gradients included."""
     torch.manual_seed(0)
     layer = Recurrent("lstm", 3, 5, num_layers=2, bidirectional=True, layer_norm=True).to(DEVICE).eval()
     x = torch.randn(2, 4, 3, device=DEVICE)
     lengths = torch.tensor([4, 2], device=DEVICE)
+    s0 = tuple(torch.randn(4, 2, 5, device=DEVICE, requires_grad=True) for _ in range(2))
     layer.backend = "loop"
-    out, (h, c) = layer(x, lengths)
-    out2, (h2, c2) = get_backend(name).run(layer, x, lengths, None)
-    for a, b in zip((out2, *h2, *c2), (out, *h, *c)):
+    out, (h, c) = layer(x, lengths, s0)
+    out2, (h2, c2) = get_backend(name).run(layer, x, lengths, s0)
+    got, want = [out2, h2, c2], [out, h, c]
+    for res in (got, want):
+        res += torch.autograd.grad(sum(v.square().sum() for v in res), [*s0, *layer.parameters()])
+    for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from rnnkit.data.batch import Example, collate
+import rnnkit.datasets
+from rnnkit.data.batch import Batch, Example, collate
 from rnnkit.data.dataset import DatasetInfo
 from rnnkit.data.scalers import StandardScaler
 from rnnkit.train.evaluation import TaskMetrics, metric_key, tag_scheme
@@ -40,7 +42,7 @@ def test_seq2seq_cuts_at_eos_and_drops_specials() -> None:
     out = acc.compute()
     assert out["exact_match"] == 0.5
     assert out["token_error_rate"] == pytest.approx(1 / 3)  # one insertion over 3 reference tokens
-    assert out["per"] == out["token_error_rate"]
+    assert out["per"] == pytest.approx(100 / 3)  # percent, as published G2P figures are
 
 
 def test_generation_perplexity_is_token_weighted() -> None:
@@ -54,20 +56,117 @@ def test_generation_perplexity_is_token_weighted() -> None:
     assert out["perplexity"] == pytest.approx(np.exp(1.5))
 
 
-def test_forecasting_in_original_units_with_window_mase() -> None:
-    scaler = StandardScaler().fit(np.array([[0.0], [10.0]]))  # offset 5, scale 5
-    x = torch.tensor([[1.0], [2.0], [4.0]])  # original 10, 15, 25: naive diffs 5, 10 -> scale 7.5
-    batch = collate([Example(x=x, y=torch.tensor([5.0, 6.0]))])  # original 30, 35
-    acc = TaskMetrics(_info("forecasting", metric="mae"), extras={"scaler": scaler})
-    acc.add(batch, torch.tensor([[4.0, 6.0]]))  # original 25, 35: errors 5, 0
+def test_forecasting_scores_predictions_in_the_batch_units_with_window_mase() -> None:
+    # predict returns the batch's units (Model contract): a scaler in extras must not be applied
+    # again; the fitted scaler here would turn these values into thousands if it were.
+    scaler = StandardScaler().fit(np.array([[0.0], [1000.0]]))
+    x = torch.tensor([[10.0], [15.0], [25.0]])  # naive diffs 5, 10 -> scale 7.5
+    batch = collate([Example(x=x, y=torch.tensor([30.0, 35.0]))])
+    acc = TaskMetrics(_info("forecasting", metric="mape"), extras={"scaler": scaler})
+    acc.add(batch, torch.tensor([[25.0, 35.0]]))  # errors 5, 0
     out = acc.compute()
     assert out["mae"] == pytest.approx(2.5)
     assert out["rmse"] == pytest.approx(np.sqrt(12.5))
     assert out["mase"] == pytest.approx(2.5 / 7.5)
+    assert out["mape"] == pytest.approx(100 * (5 / 30) / 2)
+    assert out["smape"] == pytest.approx(100 * (2 * 5 / 55) / 2)
+
+
+def test_forecasting_of_examples_the_data_set_declares_scaled_is_scored_in_original_units() -> None:
+    # the csv:/parquet: layout scales x and y and says so in info.extra["scale"]
+    scaler = StandardScaler().fit(np.array([[0.0], [10.0]]))  # offset 5, scale 5
+    x = torch.tensor([[1.0], [2.0], [4.0]])  # original 10, 15, 25: naive diffs 5, 10 -> scale 7.5
+    batch = collate([Example(x=x, y=torch.tensor([5.0, 6.0]))])  # original 30, 35
+    info = _info("forecasting", metric="mae", extra={"scale": "standard", "target_features": [0]})
+    acc = TaskMetrics(info, extras={"scaler": scaler})
+    acc.add(batch, torch.tensor([[4.0, 6.0]]))  # original 25, 35: errors 5, 0
+    out = acc.compute()
+    assert out["mae"] == pytest.approx(2.5)
+    assert out["mase"] == pytest.approx(2.5 / 7.5)
+    assert out["mape"] == pytest.approx(100 * (5 / 30) / 2)
+
+
+def test_forecasting_mase_uses_the_season_length_when_the_window_is_longer() -> None:
+    x = torch.tensor([[1.0], [2.0], [4.0], [8.0]])  # lag-2 diffs 3, 6 -> scale 4.5
+    batch = collate([Example(x=x, y=torch.tensor([10.0]))])
+    acc = TaskMetrics(_info("forecasting", metric="mase", extra={"season_length": 2}))
+    acc.add(batch, torch.tensor([[19.0]]))
+    assert acc.compute()["mase"] == pytest.approx(9 / 4.5)
+    short = TaskMetrics(_info("forecasting", metric="mase", extra={"season_length": 12}))
+    short.add(batch, torch.tensor([[19.0]]))  # window of 4 <= season: lag-1 diffs 1, 2, 4
+    assert short.compute()["mase"] == pytest.approx(9 / (7 / 3))
+
+
+def _fake_batch_and_prediction(info: DatasetInfo) -> tuple[Batch, Any]:
+    """A two-example batch of ``info.task`` and a prediction that gets one of them right."""
+    if info.task in ("classification", "regression"):
+        y = torch.tensor([0, 1]) if info.task == "classification" else torch.tensor([0.5, 1.5])
+        batch = collate([Example(x=torch.zeros(3, 1), y=y[0]), Example(x=torch.zeros(2, 1), y=y[1])])
+        return batch, torch.stack([y[0], y[0]])
+    if info.task == "tagging":
+        k = len(info.classes) if info.classes else 3
+        tags = torch.arange(4) % k
+        batch = collate([Example(x=torch.zeros(4, 1), y=tags), Example(x=torch.zeros(2, 1), y=tags[:2])])
+        return batch, torch.stack([tags, tags.flip(0)])
+    if info.task in ("seq2seq", "generation"):
+        batch = collate([Example(x=torch.tensor([4, 5]), y=torch.tensor([2, 7, 8, 3])),
+                         Example(x=torch.tensor([4]), y=torch.tensor([2, 9, 3]))])
+        generated = SimpleNamespace(tokens=torch.tensor([[[7, 8, 3]], [[7, 3, 0]]]), lengths=torch.tensor([[3], [2]]))
+        return batch, generated
+    if info.task == "forecasting":
+        x = torch.arange(1.0, 30.0).unsqueeze(-1)  # longer than every season
+        batch = collate([Example(x=x, y=torch.tensor([30.0, 31.0])), Example(x=x + 1, y=torch.tensor([31.0, 32.0]))])
+        return batch, torch.tensor([[29.0, 31.0], [31.0, 30.0]])
+    raise AssertionError(f"no fake batch for task {info.task!r}")
+
+
+@pytest.mark.parametrize("info", rnnkit.datasets.list(), ids=lambda i: i.name)
+def test_every_bundled_data_set_gets_its_metric(info: DatasetInfo) -> None:
+    batch, prediction = _fake_batch_and_prediction(info)
+    acc = TaskMetrics(info)
+    acc.add_loss(torch.tensor(1.0), batch)
+    acc.add(batch, prediction)
+    out = acc.compute()
+    assert info.metric in out, f"{info.name}: {info.task} evaluation computes {sorted(out)}, not {info.metric!r}"
+    assert np.isfinite(out[info.metric])
 
 
 def test_names_and_schemes() -> None:
-    assert metric_key("Macro-F1") == "macro_f1" and metric_key("PER") == "token_error_rate"
+    assert metric_key("Macro-F1") == "macro_f1" and metric_key("PER") == "per" and metric_key("ter") == "token_error_rate"
+    assert metric_key("f1_word") == "span_f1" and metric_key("per_frame_accuracy") == "accuracy"
+    assert metric_key("WER") == "sequence_error_rate"
     assert tag_scheme(["O", "B-LOC", "I-LOC"]) == "BIO"
     assert tag_scheme(["B", "M", "E", "S"]) == "BMES"
     assert tag_scheme(["walk", "run"]) is None
+
+
+class _LastValue(torch.nn.Module):
+    """The naive forecast: repeat the last value of the window (in the batch's units, as Model.predict)."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, horizon: int) -> None:
+        super().__init__()
+        self.horizon = horizon
+
+    def forward(self, batch: Batch) -> Any:
+        return SimpleNamespace(loss=None)
+
+    def predict(self, batch: Batch) -> torch.Tensor:
+        assert batch.x is not None
+        return batch.x[:, -1, :1].expand(-1, self.horizon)
+
+
+def test_air_passengers_is_scored_in_passengers_with_its_mape() -> None:
+    # the data set's extras hold a fitted scaler; its Examples hold raw passengers: applying the
+    # scaler's inverse to them made MAE about 4450 on a series of 100..600
+    from rnnkit.train.evaluation import evaluate_split
+
+    ds = rnnkit.datasets.load("air_passengers")
+    test = ds.test.examples
+    out = evaluate_split(_LastValue(int(ds.info.horizon or 0)), test, ds.info, extras=ds.extras)
+    y = torch.stack([torch.as_tensor(e.y) for e in test]).reshape(len(test), -1)
+    last = torch.stack([torch.as_tensor(e.x)[-1, 0] for e in test]).unsqueeze(1)
+    assert out["mae"] == pytest.approx(float((y - last).abs().mean()), rel=1e-5)
+    assert 10 < out["mae"] < 300
+    assert out["mape"] == pytest.approx(float(100 * ((y - last).abs() / y).mean()), rel=1e-5)

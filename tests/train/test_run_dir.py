@@ -88,8 +88,31 @@ def test_missing_and_corrupt_folders_are_clear_errors(tmp_path, trained) -> None
         load_run(broken)
 
 
-def test_unsaveable_extra_is_refused_before_training(tmp_path) -> None:
+def test_pandas_extras_are_saved_as_csv_and_the_rest_skipped_with_a_logged_note(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    # forecasting sets keep a pandas Series, a ChronoSplit and a DatetimeIndex in extras: a run
+    # folder used to refuse them, so every forecasting run with run_dir failed
+    import pandas as pd
+
+    from rnnkit.data.windows import chronological_split
+
     data = toy_classification(8, valid=0, test=0)
-    data.extras["handle"] = object()
-    with pytest.raises(TypeError, match=r"extras\['handle'\].*cannot be saved"):
+    series = pd.Series([1.5, 2.25, 3.0], index=pd.date_range("1949-01-01", periods=3, freq="MS"), name="passengers")
+    data.extras.update(series=series, frame=series.to_frame(), missing=series.index[:1],
+                       split=chronological_split(20, test_size=4, valid_size=4, window=3, horizon=2),
+                       handle=object())
+    with caplog.at_level("INFO", logger="rnnkit.train.run_dir"):
         Trainer(epochs=1, progress=False, run_dir=str(tmp_path)).fit(tiny_model(data), data)
+    skipped = {name for name in ("missing", "split", "handle") if f"extras[{name!r}]" in caplog.text}
+    assert skipped == {"missing", "split", "handle"}
+    extras = load_run(tmp_path).extras
+    assert set(extras) == {"series", "frame"}
+    pd.testing.assert_series_equal(extras["series"], series, check_freq=False)
+    pd.testing.assert_frame_equal(extras["frame"], series.to_frame(), check_freq=False)
+
+
+def test_run_dir_may_be_a_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = toy_classification(8, valid=0, test=0)
+    Trainer(epochs=1, progress=False, run_dir=tmp_path / "run").fit(tiny_model(data), data)
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["trainer"]["run_dir"] == str(tmp_path / "run")
+    assert load_run(tmp_path / "run").config["trainer"]["run_dir"] == str(tmp_path / "run")

@@ -282,11 +282,13 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(names) - set(recipe_names()))
     if unknown:
         raise ValueError(f"no recipe for {', '.join(unknown)}; recipes exist for: {', '.join(recipe_names())}")
-    rows = [asdict(bench_dataset(n, seeds=args.seeds, quick=args.quick, baseline=not args.no_baseline,
-                                 log=sys.stderr)) for n in names]
     out = args.out if args.out is not None else ("" if args.quick else DEFAULT_OUT)
-    if out:
-        write_results(out, rows)
+    rows = []
+    for n in names:  # each data set's row is written as soon as it is measured
+        rows.append(asdict(bench_dataset(n, seeds=args.seeds, quick=args.quick, baseline=not args.no_baseline,
+                                         log=sys.stderr)))
+        if out:
+            write_results(out, rows[-1:])
     print(json.dumps(rows, indent=1) if args.json else to_markdown(rows).split(f"\n\n<!-- {_ROWS_TAG}")[0])
     return 0
 

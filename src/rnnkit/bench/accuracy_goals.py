@@ -110,14 +110,23 @@ def headline(info: Any, metrics: dict[str, float], model: Any, dataset: Any) -> 
 
 
 def parse_recipe_notes(text: str) -> str:
-    """The ``# note:`` and ``# tried:`` comment lines of a recipe, joined (for the table)."""
-    notes = []
+    """The ``# note:`` and ``# tried:`` comments of a recipe, joined for the table. A note runs on
+    over the comment lines that follow it, up to the next tag or the first line that is not a comment."""
+    notes: list[str] = []
+    current: list[str] | None = None
     for line in text.splitlines():
         s = line.strip()
-        for tag in ("# note:", "# tried:"):
-            if s.lower().startswith(tag):
-                body = s[len(tag):].strip()
-                notes.append(body if tag == "# note:" else f"tried: {body}")
+        tag = next((t for t in ("# note:", "# tried:") if s.lower().startswith(t)), None)
+        if tag is not None:
+            current = [] if tag == "# note:" else ["tried:"]
+            notes.append("")
+            current.append(s[len(tag):].strip())
+        elif current is not None and s.startswith("#"):
+            current.append(s.lstrip("#").strip())
+        else:
+            current = None
+        if current is not None:
+            notes[-1] = " ".join(current)
     return " ".join(notes)
 
 

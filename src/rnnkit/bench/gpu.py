@@ -19,8 +19,9 @@ Row = dict[str, Any]
 BATCHES = (1, 8, 64, 256)
 
 
-def contenders(size: int, dtype: Any) -> list[tuple[str, str, Callable[[], Any]]]:
-    """(label, baseline label, factory) per row; a factory builds the training-mode module."""
+def contenders(size: int, dtype: Any, persistent: bool = False) -> list[tuple[str, str, Callable[[], Any]]]:
+    """(label, baseline label, factory) per row; a factory builds the training-mode module.
+    ``persistent``: the rows for a hidden size the persistent kernel holds on chip."""
     import torch
 
     from rnnkit import Recurrent
@@ -34,6 +35,13 @@ def contenders(size: int, dtype: Any) -> list[tuple[str, str, Callable[[], Any]]
 
     lstm = lambda: torch.nn.LSTM(size, size, batch_first=True).cuda().to(dtype)  # noqa: E731
     gru = lambda: torch.nn.GRU(size, size, batch_first=True).cuda().to(dtype)  # noqa: E731
+    if persistent:
+        return [
+            ("nn.LSTM (cuDNN)", "nn.LSTM (cuDNN)", lstm),
+            ("LSTM, triton-persistent", "nn.LSTM (cuDNN)", rk("lstm", "triton-persistent")),
+            ("layer-norm LSTM", "nn.LSTM (cuDNN)", rk("lstm", layer_norm=True)),
+            ("layer-norm LSTM, Python loop", "nn.LSTM (cuDNN)", rk("lstm", "loop", layer_norm=True)),
+        ]
     return [
         ("nn.LSTM (cuDNN)", "nn.LSTM (cuDNN)", lstm),
         ("layer-norm LSTM", "nn.LSTM (cuDNN)", rk("lstm", layer_norm=True)),
@@ -67,12 +75,7 @@ def measure(size: int, dtype: Any, batch: int, steps: int, repeats: int, warmup:
 
     torch.manual_seed(0)
     x = torch.randn(batch, steps, size, device="cuda", dtype=dtype)
-    rows = contenders(size, dtype)
-    if persistent:
-        lstm = lambda: torch.nn.LSTM(size, size, batch_first=True).cuda().to(dtype)  # noqa: E731
-        rows = [("nn.LSTM (cuDNN)", "nn.LSTM (cuDNN)", lstm),
-                ("layer-norm LSTM", "nn.LSTM (cuDNN)",
-                 lambda: Recurrent("lstm", size, size, layer_norm=True).cuda().to(dtype).train())]
+    rows = contenders(size, dtype, persistent)
     modules = [(label, base, make()) for label, base, make in rows]
     timers = [_timer(m, x) for _, _, m in modules]
     for t in timers:
@@ -136,8 +139,14 @@ def run(args: Any) -> int:
     """The ``--gpu`` branch of ``rnnkit bench speed`` (reads ``repeats``, ``quick``, ``json``, ``output``)."""
     import json
 
+    import torch
+
     from rnnkit.bench import write_section
 
+    if not torch.cuda.is_available():
+        print("rnnkit bench speed --gpu needs a CUDA device and none is visible; docs/BENCHMARKS.md is unchanged "
+              "(on a GPU machine: bash benchmarks/gpu_speed.sh)")
+        return 2
     report = run_gpu(max(args.repeats, 5), args.quick)
     text = to_markdown(report)
     if args.output:

@@ -148,11 +148,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that the bench runs")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--output", default="docs/BENCHMARKS.md", help="markdown file to update ('' to skip)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="the fused Triton kernels against cuDNN on a CUDA GPU instead (rnnkit.bench.gpu)")
+    from rnnkit.bench import long_stream
+    long_stream.add_flags(parser)  # --long, --stream: rnnkit.bench.long_stream's rows instead
 
 
 def run(args: argparse.Namespace) -> int:
     from rnnkit.bench import write_section
 
+    if getattr(args, "gpu", False):
+        from rnnkit.bench import gpu
+        return gpu.run(args)
+    from rnnkit.bench import long_stream
+    if long_stream.run_flags(args) is not None:
+        return 0
     report = run_speed(args.repeats, args.quick)
     text = to_markdown(report)
     if args.output:

@@ -8,6 +8,7 @@ import importlib
 
 BENCHES: dict[str, str] = {
     "speed": "rnnkit.bench.speed",
+    "accuracy": "rnnkit.bench.accuracy",
 }
 
 

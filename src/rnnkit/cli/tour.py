@@ -20,7 +20,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a tiny version: few examples, 2-3 epochs per shape")
     p.add_argument("--out", default="runs/tour", metavar="DIR", help="where the runs go (default runs/tour)")
     p.add_argument("--only", action="append", metavar="STOP", help="run only this stop (name or shape); repeatable")
-    p.add_argument("--progress", action="store_true", help="show each run's progress bar")
+    p.add_argument("--progress", action="store_true",
+                   help="show each run's progress bar (trains the stops one at a time unless --jobs is given)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="stops trained at once, one process and one torch thread each (default: 2 on a "
+                        "machine with 2 or more cores)")
     p.set_defaults(func=run)
 
 
@@ -59,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"  {row.shape:<14} {row.dataset:<20} {mark}  {row.seconds:.0f} s")
 
     try:
-        rows = run_tour(args.out, quick=args.quick, only=args.only, progress=args.progress, on_row=show)
+        jobs = 1 if args.progress and args.jobs is None else args.jobs
+        rows = run_tour(args.out, quick=args.quick, only=args.only, progress=args.progress, on_row=show, jobs=jobs)
     except ValueError as e:
         raise CLIError(str(e)) from e
     console.print(results_table(rows, f"rnnkit tour{' (quick)' if args.quick else ''}: one model per shape"))

@@ -134,11 +134,7 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
         trainer = Trainer(**spec.train, run_dir=str(run_dir), resume=resume, progress=progress)
     except (TypeError, ValueError) as e:
         raise CLIError(f"bad training settings {spec.train}: {e}") from e
-    kept = _set_aside_unsaveable(dataset)
-    try:
-        history = trainer.fit(model, dataset, data_options=spec.data_options)
-    finally:
-        dataset.extras.update(kept)  # back for the plots; `evaluate` rebuilds them by loading the data
+    history = trainer.fit(model, dataset, data_options=spec.data_options)
     metrics = dict(history.test) or evaluate_run(model, dataset, run_dir)
     seconds = time.perf_counter() - start
     path = None
@@ -148,20 +144,6 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
         path = make_run_report(model, dataset, run_dir, metrics=metrics,
                                facts={"training time": f"{seconds:.1f} s", "run folder": str(run_dir)})
     return TrainResult(run_dir, model, dataset, history, metrics, seconds, path)
-
-
-def _set_aside_unsaveable(dataset: Any) -> dict[str, Any]:
-    """Take out of ``dataset.extras`` what a run folder cannot save (e.g. a pandas Series kept for
-    plots); the fitted pieces a model needs (vocabularies, scalers, tokenizers) stay and are saved."""
-    from rnnkit.train.run_dir import check_extras
-
-    aside = {}
-    for name, value in list(dataset.extras.items()):
-        try:
-            check_extras({name: value})
-        except TypeError:
-            aside[name] = dataset.extras.pop(name)
-    return aside
 
 
 def evaluate_run(model: Any, dataset: Any, run_dir: Path) -> dict[str, float]:

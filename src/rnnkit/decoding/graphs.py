@@ -28,7 +28,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnkit.decoding.base import PAD_ID, Decoder, Generated, _tensors, check_log_probs, infer_batch, state_device
+from rnnkit.decoding.base import (
+    PAD_ID,
+    Decoder,
+    Generated,
+    _tensors,
+    check_decode_args,
+    check_log_probs,
+    infer_batch,
+    state_device,
+)
 
 Chooser = Callable[[Tensor], Tensor]  # log_probs (B, V) -> next tokens (B,)
 
@@ -139,6 +148,7 @@ def graph_decode(decoder: Decoder, state: Any, choose: Chooser, *, bos: int, eos
     """
     if not wants_graph(decoder) or state_device(state).type != "cuda":
         return None
+    check_decode_args(bos=bos, eos=eos, max_length=max_length)
     run = StaticDecode(decoder, state, choose, bos=bos, eos=eos, max_length=max_length)
     try:
         side = torch.cuda.Stream()

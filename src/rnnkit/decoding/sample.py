@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.decoding.base import Decoder, Generated
+from rnnkit.decoding.graphs import graph_decode, sample_chooser
 from rnnkit.decoding.greedy import decode_one_path
 
 
@@ -68,6 +69,12 @@ def sample(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
         >>> out = sample(dec, state, bos=2, eos=3, max_length=20, top_p=0.9, generator=g)
     """
     _check(temperature, top_k, top_p)
+    # replayed from a CUDA graph for decoders with graph_step = True (decoding/graphs.py), else eager
+    graphed = graph_decode(decoder, state, sample_chooser(temperature=temperature, top_k=top_k, top_p=top_p,
+                                                          generator=generator),
+                           bos=bos, eos=eos, max_length=max_length, generator=generator)
+    if graphed is not None:
+        return graphed
 
     def choose(log_probs: Tensor) -> Tensor:
         logits = filter_logits(log_probs, temperature=temperature, top_k=top_k, top_p=top_p)

@@ -12,13 +12,17 @@ class ConvEncoder(nn.Module):
 
     Each block halves the spatial size (``MaxPool2d(2)``) while it is at least 2 pixels, so
     small images (8x8 digits, 28x28 MNIST) and larger ones both work; global average pooling makes
-    the output size independent of ``H`` and ``W``.
+    the output size independent of ``H`` and ``W``. Averaging forgets *where* a feature was, which
+    a caption of digits read left to right needs: with ``image_size`` the final grid is flattened
+    instead (the linear layer sees every position), for images of exactly that size.
 
     Args:
         in_channels: C of the input images.
         output_size: size of the output vector.
         channels: output channels of each conv block.
         dropout: applied before the final linear layer.
+        image_size: ``(H, W)`` of the inputs: keep positions (flatten the final grid) instead of
+            global average pooling.
 
     Shape: ``(B, C, H, W)`` float -> ``(B, output_size)``.
 
@@ -29,7 +33,7 @@ class ConvEncoder(nn.Module):
     """
 
     def __init__(self, in_channels: int, output_size: int, *, channels: Sequence[int] = (16, 32),
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, image_size: Sequence[int] | None = None) -> None:
         super().__init__()
         if in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {in_channels}")
@@ -49,11 +53,24 @@ class ConvEncoder(nn.Module):
             prev = c
         self.pool = nn.MaxPool2d(2)
         self.dropout = nn.Dropout(dropout)
-        self.proj = nn.Linear(prev, output_size)
+        self.image_size: tuple[int, int] | None = None
+        cells = 1
+        if image_size is not None:
+            H, W = (int(n) for n in image_size)
+            if H < 1 or W < 1:
+                raise ValueError(f"image_size must be (H, W) of positive sizes, got {tuple(image_size)}")
+            self.image_size = (H, W)
+            for _ in channels:
+                if min(H, W) >= 2:
+                    H, W = H // 2, W // 2
+            cells = H * W
+        self.proj = nn.Linear(prev * cells, output_size)
 
     def forward(self, images: Tensor) -> Tensor:
         if images.dim() != 4 or images.shape[1] != self.in_channels:
             raise ValueError(f"images must be (B, {self.in_channels}, H, W) float, got {tuple(images.shape)}")
+        if self.image_size is not None and tuple(images.shape[-2:]) != self.image_size:
+            raise ValueError(f"this encoder keeps positions of {self.image_size} images, got {tuple(images.shape[-2:])}")
         if not images.is_floating_point():
             raise ValueError(f"images must be float, got {images.dtype}; convert with .float() / 255")
         h = images
@@ -61,5 +78,5 @@ class ConvEncoder(nn.Module):
             h = block(h)
             if min(h.shape[-2:]) >= 2:
                 h = self.pool(h)
-        h = h.mean(dim=(-2, -1))  # (B, channels[-1])
+        h = h.mean(dim=(-2, -1)) if self.image_size is None else h.flatten(1)  # (B, C) or (B, C*h*w)
         return self.proj(self.dropout(h))  # (B, output_size)

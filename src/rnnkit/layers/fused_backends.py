@@ -1,15 +1,17 @@
 """Backends that run rnn / lstm / gru layers with a hand-written backward (``ops/fused_rnn.py``):
 
-* ``triton-persistent`` — one Triton launch for the whole sequence, ``W_hh`` held on chip
-  (``ops/triton_persistent.py``); LSTM with a small hidden size on CUDA.
-* ``triton-fused`` — one fused Triton kernel per step, the recurrent product on cuBLAS
-  (``ops/triton_rnn.py``); rnn / lstm / gru on CUDA.
-* ``cpu-fused`` — the same driver with the pointwise step in torch ops and no autograd graph
-  (``ops/cpu_rnn.py``); on the CPU.
+* ``triton-persistent`` (priority 290) — one Triton launch for the whole sequence, ``W_hh`` held
+  on chip (``ops/triton_persistent.py``); CUDA, hidden_size <= 64.
+* ``triton-fused`` (280) — one fused Triton kernel per step, the recurrent product on cuBLAS
+  (``ops/triton_rnn.py``); CUDA, hidden_size <= 2048.
+* ``cpu-fused`` (250) — the same driver with the pointwise step in a compiled C++ kernel
+  (``ops/cpu_kernels.py`` via ``ops/cpu_rnn.CppStepEngine``); CPU, float32 / float64, needs g++.
 
 All of them compute layer norm, recurrent dropout, zoneout and weight drop, which torch's fused ops
-cannot; they sit below ``torch`` (300) so ``"auto"`` picks them only where ``torch`` declines.
-Triton is imported only when a CUDA layer asks for it, so importing rnnkit never needs it.
+cannot; they sit below ``torch`` (300) so ``"auto"`` picks them only where ``torch`` declines, and
+above ``scan`` (200) and ``loop`` (100). They take only the exact cell classes (a subclass may
+change the step). Triton is imported only when a CUDA layer asks for it, so importing rnnkit never
+needs it.
 """
 
 from __future__ import annotations

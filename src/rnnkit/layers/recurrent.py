@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells import CELLS, Cell, GRUCell, LSTMCell, SimpleRNNCell, make_cell
 from rnnkit.layers.backends import Backend, available_backends, get_backend, noisy_step, step_noise
+from rnnkit.ops.fast_step import fast_step
 
 State = Tensor | tuple[Tensor, Tensor]  # h, or (h, c) for LSTM
 
@@ -195,6 +196,10 @@ class Recurrent(nn.Module):
             raise ValueError(f"lengths must be a (batch,) = ({B},) tensor of valid steps per sequence, got {shape}")
         if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
             raise ValueError(f"lengths must be an integer tensor (int64), got {lengths.dtype}; use lengths.long()")
+        if torch.compiler.is_compiling():
+            # torch.export / torch.compile trace with symbolic values: reading them (.item()) would
+            # stop the trace, so the range check becomes the compiled program's caller's duty
+            return
         lo, hi = int(lengths.min()), int(lengths.max())
         if lo < 1 or hi > T:
             raise ValueError(f"lengths must be between 1 and T={T} (x's time dimension), got min {lo} and max "
@@ -254,6 +259,9 @@ class Recurrent(nn.Module):
             raise ValueError(f"x_t must be (batch, input_size) = (B, {self.input_size}), got {shape}; "
                              "for a whole sequence call forward(x)")
         parts = self._check_state(state, x_t.shape[0], self.num_layers)
+        fast = fast_step(self, x_t, parts)  # CPU inference: ops/fast_step.py; None where it would differ
+        if fast is not None:
+            return fast[0], self._pack_state(fast[1])
         inp, finals = x_t.to(self.dtype), []
         for l, cell in enumerate(self.cell_list):
             s = cell.initial_state(x_t.shape[0], device=x_t.device, dtype=inp.dtype) if parts is None else \

@@ -123,7 +123,9 @@ class Forecaster(Model):
             got = None if x is None else (tuple(x.shape), x.dtype)
             raise ValueError(f"Forecaster expects x of shape (B, T, {cfg.num_features}) float (targets first, "
                              f"then past covariates), got {got}; set num_features to match the data")
-        if torch.isnan(x).any():
+        # torch.export / compile trace symbolic values: a Python `if` on them cannot be traced
+        checks_values = not torch.compiler.is_compiling()
+        if checks_values and torch.isnan(x).any():
             rows = torch.isnan(x).flatten(1).any(1).nonzero().flatten().tolist()
             raise ValueError(f"NaN in the input window of batch items {rows[:10]}; fill or drop missing values")
         future = batch.future
@@ -131,7 +133,7 @@ class Forecaster(Model):
             if future is None or tuple(future.shape[1:]) != (cfg.horizon, cfg.num_future):
                 raise ValueError(f"this model needs batch.future of shape (B, {cfg.horizon}, {cfg.num_future}), "
                                  f"got {None if future is None else tuple(future.shape)}")
-            if torch.isnan(future).any():
+            if checks_values and torch.isnan(future).any():
                 raise ValueError("NaN in batch.future (known-future covariates)")
         return x, future if cfg.num_future else None
 

@@ -103,15 +103,19 @@ class Seq2SeqDecoder(nn.Module):
         ctx, weights = self.attention(h, state.memory, mask=state.mask, prepared=state.keys)
         return torch.tanh(self.combine(torch.cat([ctx, h], dim=-1))), weights
 
-    def logits_step(self, tokens: Tensor, state: Seq2SeqState) -> tuple[Tensor, Seq2SeqState, Tensor | None]:
-        """Logits ``(B, V)``, the next state and the attention weights ``(B, S)`` for one step."""
-        x = self.embed(tokens)  # (B, E)
+    def feed_step(self, x: Tensor, state: Seq2SeqState) -> tuple[Tensor, Seq2SeqState, Tensor | None]:
+        """One step from the embedded previous token ``x`` (B, E): the attentional vector
+        ``(B, A)`` (before the output layer), the next state and the attention weights ``(B, S)``."""
         if self.input_feeding:
             x = torch.cat([x, state.feed], dim=-1)  # (B, E + A)
         h, rnn_state = self.rnn.step(x, state.rnn)  # (B, H)
         feed, weights = self.attend(h, state)  # (B, A)
-        logits = self.out(self.dropout(feed))  # (B, V)
-        return logits, replace(state, rnn=rnn_state, feed=feed), weights
+        return feed, replace(state, rnn=rnn_state, feed=feed), weights
+
+    def logits_step(self, tokens: Tensor, state: Seq2SeqState) -> tuple[Tensor, Seq2SeqState, Tensor | None]:
+        """Logits ``(B, V)``, the next state and the attention weights ``(B, S)`` for one step."""
+        feed, state, weights = self.feed_step(self.embed(tokens), state)  # (B, A)
+        return self.out(self.dropout(feed)), state, weights  # (B, V)
 
     def step(self, tokens: Tensor, state: Seq2SeqState) -> tuple[Tensor, Seq2SeqState]:
         """``decoding.Decoder.step``: tokens ``(B,)`` -> log-probs ``(B, V)``, the next state."""
@@ -252,8 +256,19 @@ class Seq2Seq(Model):
         return ModelOutput(loss=loss, logits=logits, extras=extras)
 
     def _decode_loop(self, inputs: Tensor, state: Seq2SeqState, sampling: bool) -> tuple[Tensor, Tensor | None]:
+        if not sampling:  # teacher forcing: embed every input and apply the output layer once, outside the loop
+            dec = self.decoder
+            feeds: list[Tensor] = []
+            weight_steps: list[Tensor] = []
+            for x in dec.embed(inputs).unbind(1):  # (B, E) per step
+                feed, state, weights = dec.feed_step(x, state)
+                feeds.append(feed)
+                if weights is not None:
+                    weight_steps.append(weights)
+            stacked = torch.stack(weight_steps, dim=1) if weight_steps else None  # (B, L, S)
+            return dec.out(dec.dropout(torch.stack(feeds, dim=1))), stacked  # (B, L, V)
         logits_steps: list[Tensor] = []
-        weight_steps: list[Tensor] = []
+        weight_steps = []
         for t, tok in enumerate(inputs.unbind(1)):
             if sampling and t > 0:  # scheduled sampling: feed the model's own previous guess instead
                 own = logits_steps[-1].detach().argmax(dim=-1)

@@ -125,7 +125,9 @@ class _TokenDecoder(nn.Module):
 class ConditionedGeneratorConfig:
     """``cond_shape``: ``(E,)`` for a vector condition or ``(C, H, W)`` for an image (read by a
     :class:`ConvEncoder`); ``conditioning``: ``"init"`` (sets the initial state), ``"input"`` (fed
-    at every step) or ``"both"``; ``cond_size``: size of the encoded condition."""
+    at every step) or ``"both"``; ``cond_size``: size of the encoded condition. ``cond_pool``: how
+    the CNN summarises an image: ``"flatten"`` keeps where each feature is (a caption of digits
+    read left to right needs it), ``"mean"`` averages over positions (any image size)."""
 
     vocab_size: int
     cond_shape: tuple[int, ...]
@@ -141,6 +143,7 @@ class ConditionedGeneratorConfig:
     bos_id: int = Vocab.bos_id
     eos_id: int = Vocab.eos_id
     max_length: int = 30
+    cond_pool: str = "flatten"
 
 
 class ConditionedGenerator(_TokenDecoder, Model):
@@ -164,19 +167,22 @@ class ConditionedGenerator(_TokenDecoder, Model):
                  conditioning: str = "init", cond_size: int = 64, embed_dim: int = 32, hidden_size: int = 64,
                  num_layers: int = 1, dropout: float = 0.0, conv_channels: tuple[int, ...] = (16, 32),
                  tie_weights: bool = False, bos_id: int = Vocab.bos_id, eos_id: int = Vocab.eos_id,
-                 max_length: int = 30) -> None:
+                 max_length: int = 30, cond_pool: str = "flatten") -> None:
         super().__init__()
         cond_shape = tuple(cond_shape)
+        if cond_pool not in ("flatten", "mean"):
+            raise ValueError(f"cond_pool must be 'flatten' or 'mean', got {cond_pool!r}")
         if conditioning not in CONDITIONING:
             raise ValueError(f"conditioning must be one of {CONDITIONING}, got {conditioning!r}")
         if len(cond_shape) not in (1, 3):
             raise ValueError(f"cond_shape must be (E,) for vectors or (C, H, W) for images, got {cond_shape}")
         self.config = ConditionedGeneratorConfig(
             vocab_size, cond_shape, cell, conditioning, cond_size, embed_dim, hidden_size, num_layers,
-            dropout, tuple(conv_channels), tie_weights, bos_id, eos_id, max_length)
+            dropout, tuple(conv_channels), tie_weights, bos_id, eos_id, max_length, cond_pool)
         self.cond_encoder: nn.Module = (
             nn.Linear(cond_shape[0], cond_size) if len(cond_shape) == 1
-            else ConvEncoder(cond_shape[0], cond_size, channels=conv_channels))
+            else ConvEncoder(cond_shape[0], cond_size, channels=conv_channels,
+                             image_size=cond_shape[1:] if cond_pool == "flatten" else None))
         feed = conditioning in ("input", "both")
         self._build(vocab_size, cell, embed_dim, cond_size if feed else 0, hidden_size, num_layers, dropout,
                     tie_weights)

@@ -1,11 +1,15 @@
 """Synchronous many-to-many: one label per input step (tagging, frame classification, segmentation).
 
 Encoder + head + loss: InputEncoder -> Recurrent (bidirectional by default) -> Linear -> per-step
-cross-entropy, or a linear-chain CRF over the per-step scores.
+cross-entropy, or a linear-chain CRF over the per-step scores. Video frames (``frame_shape``) go
+through a small CNN shared by every frame first: a recurrent layer reading raw pixels must learn a
+digit anew at every position, while convolutions see it wherever it has moved.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +19,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.batch import Batch
 from rnnkit.data.dataset import SequenceDataset
+from rnnkit.layers.conv_encoder import ConvEncoder
 from rnnkit.layers.crf import CRF, scheme_constraints
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent
@@ -28,7 +33,9 @@ class SequenceTaggerConfig:
     Exactly one of ``vocab_size`` (token-id inputs) or ``num_features`` (float frames) is set.
     ``embed_dim``: token embedding size (default 64), or a projection of the features (default:
     the raw features go straight into the recurrent layer). ``tag_scheme`` ("BIO" / "BMES") with
-    ``tags`` adds CRF transition constraints.
+    ``tags`` adds CRF transition constraints. ``frame_shape`` ``(C, H, W)`` (with ``num_features``
+    = C*H*W) reads every step as an image through a :class:`ConvEncoder` (output ``embed_dim``,
+    default 64, ``conv_channels`` per block) instead of a linear projection.
     """
 
     num_tags: int
@@ -43,6 +50,35 @@ class SequenceTaggerConfig:
     crf: bool = False
     tag_scheme: str | None = None
     tags: tuple[str, ...] | None = None
+    frame_shape: tuple[int, int, int] | None = None
+    conv_channels: tuple[int, ...] = (16, 32)
+
+
+class FrameEncoder(nn.Module):
+    """Flattened image frames ``(B, T, C*H*W)`` -> ``(B, T, E)`` through one :class:`ConvEncoder`
+    shared by every frame (padding frames are zeros and are masked downstream)."""
+
+    def __init__(self, frame_shape: tuple[int, int, int], output_size: int, *, channels: Sequence[int] = (16, 32),
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.frame_shape, self.output_size = frame_shape, output_size
+        self.conv = ConvEncoder(frame_shape[0], output_size, channels=channels)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """``mask`` (B, T) True on valid frames: only those go through the CNN (padding frames would
+        skew batch-norm statistics); the output is 0 on padding."""
+        if not x.is_floating_point() or x.dim() != 3 or x.shape[-1] != math.prod(self.frame_shape):
+            raise ValueError(f"frames must be float (B, T, {math.prod(self.frame_shape)}) (C*H*W of "
+                             f"{self.frame_shape}), got {x.dtype} {tuple(x.shape)}")
+        B, T, _ = x.shape
+        if mask is None:
+            h = self.conv(x.reshape(B * T, *self.frame_shape))  # (B*T, E)
+            return self.dropout(torch.relu(h)).view(B, T, -1)  # (B, T, E)
+        h = torch.relu(self.conv(x[mask].view(-1, *self.frame_shape)))  # (N valid, E)
+        out = h.new_zeros(B, T, self.output_size)
+        out[mask] = h
+        return self.dropout(out)  # (B, T, E)
 
 
 class SequenceTagger(Model):
@@ -66,23 +102,34 @@ class SequenceTagger(Model):
     def __init__(self, *, num_tags: int, vocab_size: int | None = None, num_features: int | None = None,
                  embed_dim: int | None = None, cell: str = "lstm", hidden_size: int = 128, num_layers: int = 1,
                  bidirectional: bool = True, dropout: float = 0.0, crf: bool = False,
-                 tag_scheme: str | None = None, tags: tuple[str, ...] | list[str] | None = None) -> None:
+                 tag_scheme: str | None = None, tags: tuple[str, ...] | list[str] | None = None,
+                 frame_shape: Sequence[int] | None = None, conv_channels: Sequence[int] = (16, 32)) -> None:
         super().__init__()
         tags = tuple(tags) if tags is not None else None
+        frame = tuple(int(n) for n in frame_shape) if frame_shape is not None else None
         self.config = SequenceTaggerConfig(
             num_tags=num_tags, vocab_size=vocab_size, num_features=num_features, embed_dim=embed_dim,
             cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-            dropout=dropout, crf=crf, tag_scheme=tag_scheme, tags=tags)
+            dropout=dropout, crf=crf, tag_scheme=tag_scheme, tags=tags,
+            frame_shape=frame, conv_channels=tuple(int(c) for c in conv_channels))  # type: ignore[arg-type]
         if num_tags < 1:
             raise ValueError(f"num_tags must be >= 1, got {num_tags}")
         if tags is not None and len(tags) != num_tags:
             raise ValueError(f"tags has {len(tags)} names but num_tags is {num_tags}")
         if tag_scheme is not None and (not crf or tags is None):
             raise ValueError("tag_scheme constrains a CRF: pass crf=True and the tag names in tags=")
-        if vocab_size is not None and embed_dim is None:
+        if (vocab_size is not None or frame is not None) and embed_dim is None:
             embed_dim = 64
-        self.encoder = InputEncoder(num_features=num_features, vocab_size=vocab_size, embed_dim=embed_dim,
-                                    dropout=dropout)
+        self.encoder: nn.Module
+        if frame is not None:
+            if len(frame) != 3 or vocab_size is not None or num_features != frame[0] * frame[1] * frame[2]:
+                raise ValueError(f"frame_shape (C, H, W) reads float frames of C*H*W features: pass num_features="
+                                 f"C*H*W and no vocab_size, got frame_shape={frame}, num_features={num_features}")
+            assert embed_dim is not None
+            self.encoder = FrameEncoder(frame, embed_dim, channels=self.config.conv_channels, dropout=dropout)
+        else:
+            self.encoder = InputEncoder(num_features=num_features, vocab_size=vocab_size, embed_dim=embed_dim,
+                                        dropout=dropout)
         self.rnn = Recurrent(cell, self.encoder.output_size, hidden_size, num_layers=num_layers,
                              bidirectional=bidirectional, dropout=dropout)
         self.dropout = nn.Dropout(dropout)
@@ -94,7 +141,10 @@ class SequenceTagger(Model):
         """Per-step tag scores. Returns ``(B, T, K)``."""
         if batch.x is None:
             raise ValueError("SequenceTagger needs batch.x (token ids (B, T) or features (B, T, F))")
-        h = self.encoder(batch.x)  # (B, T, E)
+        if isinstance(self.encoder, FrameEncoder):
+            h = self.encoder(batch.x, batch.mask())  # (B, T, E)
+        else:
+            h = self.encoder(batch.x)  # (B, T, E)
         out = self.rnn(h, batch.lengths).outputs  # (B, T, D*H)
         return self.head(self.dropout(out))  # (B, T, K)
 
@@ -136,8 +186,15 @@ class SequenceTagger(Model):
 
     @classmethod
     def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> SequenceTagger:
-        """Size the tagger from ``dataset.info``: input kind, vocabulary or feature count, tag names."""
+        """Size the tagger from ``dataset.info``: input kind, vocabulary or feature count, tag names.
+
+        ``frame_encoder="conv"`` reads each step as a square one-channel image (the data set's
+        ``extra["canvas"]``, e.g. ``moving_digits``) through a CNN: sets ``frame_shape``.
+        """
         info = dataset.info
+        frame_encoder = hyper.pop("frame_encoder", None)
+        if frame_encoder not in (None, "linear", "conv"):
+            raise ValueError(f"frame_encoder must be 'linear' or 'conv', got {frame_encoder!r}")
         if not info.classes:
             raise ValueError(f"dataset {info.name!r} has no classes (tag names); a tagger needs them")
         sizes: dict[str, Any] = {"num_tags": len(info.classes), "tags": tuple(info.classes)}
@@ -149,6 +206,12 @@ class SequenceTagger(Model):
             if not info.num_features:
                 raise ValueError(f"dataset {info.name!r} has feature inputs but no num_features")
             sizes["num_features"] = info.num_features
+            canvas = info.extra.get("canvas") if isinstance(info.extra, dict) else None
+            if frame_encoder == "conv" and "frame_shape" not in hyper:
+                if not canvas or canvas * canvas != info.num_features:
+                    raise ValueError(f"frame_encoder='conv' needs square frames; dataset {info.name!r} gives "
+                                     f"{info.num_features} features per step: pass frame_shape=(C, H, W)")
+                hyper["frame_shape"] = (1, int(canvas), int(canvas))
         else:
             raise ValueError(f"SequenceTagger reads token ids or per-step features, not {info.input_kind!r}")
         return cls(**{**sizes, **hyper})

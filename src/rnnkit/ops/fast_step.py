@@ -101,6 +101,8 @@ def call_reason(layer: Any, x_t: Tensor, dtype: torch.dtype) -> str | None:
     """Why the fast step cannot run this call (device, dtype, gradients, training-mode noise), or None."""
     if x_t.device.type != "cpu":
         return "the fast step is for the CPU"
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return "a tracer is recording the step (its buffers and in-place ops stay out of exported graphs)"
     if x_t.dtype != dtype or dtype not in FAST_DTYPES:
         return f"the fast step takes float32 and float64 inputs like the layer's, not {x_t.dtype}"
     if torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in layer.parameters())):

@@ -9,17 +9,31 @@ classification accuracy, macro_f1
 regression     mae, rmse
 tagging        accuracy (per valid step, padding masked by lengths); span_f1 when the classes are
                BIO (``B-X``/``I-X``/``O``) or BMES tags (then it is the word F1 of segmentation)
-seq2seq        exact_match, token_error_rate (the phoneme error rate on phonemes), bleu — on the best
-               hypothesis of ``Generated``, cut at ``<eos>``, specials dropped, against ``y``
+seq2seq        exact_match, token_error_rate (the phoneme error rate on phonemes),
+               sequence_error_rate (percent of sequences with any token wrong: the word error rate
+               of grapheme-to-phoneme), bleu — on the best hypothesis of ``Generated``, cut at
+               ``<eos>``, specials dropped, against ``y``
 generation     perplexity (``exp`` of the token-weighted loss), and the seq2seq metrics when
                ``predict`` returns a ``Generated``
-forecasting    mae, rmse, smape, mase (scaled by each input window's naive error), in original units
-               when ``dataset.extras`` holds a ``scaler`` with ``inverse_transform``
+forecasting    mae, rmse, mape and smape (percent), mase (each window's MAE over the in-window
+               seasonal-naive MAE, season ``info.extra["season_length"]``, lag 1 when the window is
+               not longer than a season)
 =============  ======================================================================================
 
-``info.metric`` may name any of these or an alias (``per``/``ter`` -> token_error_rate, ``f1`` ->
-macro_f1, ``word_f1`` -> span_f1, ``ppl`` -> perplexity, ``em`` -> exact_match); the alias is
-added to the result so ``valid_<info.metric>`` always exists when the task computes it.
+Units of forecasting: by the Model contract ``predict`` returns point forecasts in the batch's
+units, the units ``y`` is in, so the two are compared as they are, once. A scaler is applied only
+when the data set says its Examples were scaled with it: ``info.extra["scale"]`` set (the ``csv:``
+/ ``parquet:`` forecasting layout does, with ``info.extra["target_features"]``) and
+``dataset.extras["scaler"]`` present; then prediction, targets and input window are put back in
+the original units by ``scaler.inverse_transform(..., features=target_features)``. A scaler in
+extras alone says nothing about the Examples: the bundled sets (air_passengers, ...) hold raw
+values and keep a scaler only for models that want one, so they are scored as they are.
+
+``per`` is the token error rate in percent (the phoneme error rate of G2P papers).
+``info.metric`` may name any of these or an alias (``ter`` -> token_error_rate, ``wer`` ->
+sequence_error_rate, ``f1`` -> macro_f1, ``word_f1``/``f1_word`` -> span_f1, ``ppl`` -> perplexity,
+``em`` -> exact_match, ``per_frame_accuracy`` -> accuracy); the alias is added to the result so
+``valid_<info.metric>`` always exists when the task computes it.
 """
 
 from __future__ import annotations
@@ -38,9 +52,10 @@ from rnnkit.data.batch import Batch, Example, collate
 from rnnkit.data.dataset import DatasetInfo
 from rnnkit.train import metrics as M
 
-ALIASES = {"per": "token_error_rate", "ter": "token_error_rate", "phoneme_error_rate": "token_error_rate",
-           "f1": "macro_f1", "word_f1": "span_f1", "ppl": "perplexity", "em": "exact_match",
-           "acc": "accuracy", "step_accuracy": "accuracy"}
+ALIASES = {"ter": "token_error_rate", "phoneme_error_rate": "per",
+           "wer": "sequence_error_rate", "f1": "macro_f1", "word_f1": "span_f1", "f1_word": "span_f1",
+           "ppl": "perplexity", "em": "exact_match", "acc": "accuracy", "step_accuracy": "accuracy",
+           "per_frame_accuracy": "accuracy", "frame_accuracy": "accuracy"}
 PAD, BOS, EOS = 0, 2, 3  # the fixed special ids of rnnkit.data.vocab.Vocab
 
 
@@ -60,6 +75,13 @@ def tag_scheme(classes: Sequence[str] | None) -> str | None:
     if prefixes and prefixes <= {"B", "M", "E", "S"}:
         return "BMES"
     return None
+
+
+def _unscale(scaler: Any, t: Tensor, targets: list[int]) -> Tensor:
+    """``(B, H)`` (one target) or ``(B, H, K)`` back to the data's units."""
+    if t.dim() == 2 and len(targets) == 1:
+        return scaler.inverse_transform(t.unsqueeze(-1), features=targets).squeeze(-1)
+    return scaler.inverse_transform(t, features=targets)
 
 
 def _clean(ids: Sequence[int]) -> list[int]:
@@ -118,33 +140,34 @@ class TaskMetrics:
         else:
             raise ValueError(f"unknown task {task!r}")
 
-    def _add_forecast(self, batch: Batch, pred: Tensor, y: Tensor) -> None:
+    def _declared_scaler(self) -> tuple[Any, list[int]] | None:
+        """The scaler the data set's Examples were scaled with, and the target features, if it says so."""
         scaler = self.extras.get("scaler")
+        if not self.info.extra.get("scale") or not hasattr(scaler, "inverse_transform"):
+            return None
+        return scaler, [int(i) for i in self.info.extra.get("target_features", [0])]
+
+    def _add_forecast(self, batch: Batch, pred: Tensor, y: Tensor) -> None:
         x = batch.x.float().cpu() if batch.x is not None else None
-        if scaler is not None and hasattr(scaler, "inverse_transform"):
-            pred, y = self._unscale(scaler, pred), self._unscale(scaler, y)
-            if x is not None and x.dim() == 3 and x.shape[-1] == getattr(scaler, "num_features", -1):
-                x = scaler.inverse_transform(x)
+        declared = self._declared_scaler()
+        if declared is not None:  # the Examples are scaled: score in the data's own units
+            scaler, targets = declared
+            pred, y = _unscale(scaler, pred, targets), _unscale(scaler, y, targets)
+            if x is not None and x.dim() == 3:
+                x = x[..., : len(targets)]  # (B, T, K): the targets' history, for MASE
+                x = scaler.inverse_transform(x, features=targets)
         self.pred.extend(pred.numpy())
         self.true.extend(y.numpy())
-        season = int(self.info.extra.get("season", 1))
+        season = max(1, int(self.info.extra.get("season_length", 1)))
         for i in range(pred.shape[0]):
             scale = float("nan")
             if x is not None and x.dim() >= 2:
                 n = int(batch.lengths[i]) if batch.lengths is not None else x.shape[1]
                 hist = x[i, :n].reshape(n, -1)[:, : (y.shape[-1] if y.dim() == 3 else 1)]
-                if n > season:
-                    scale = float((hist[season:] - hist[:-season]).abs().mean())
+                lag = season if n > season else 1
+                if n > lag:
+                    scale = float((hist[lag:] - hist[:-lag]).abs().mean())
             self.scales.append(scale)
-
-    @staticmethod
-    def _unscale(scaler: Any, t: Tensor) -> Tensor:
-        k = getattr(scaler, "num_features", None)
-        if t.dim() == 2 and k == 1:
-            return scaler.inverse_transform(t.unsqueeze(-1)).squeeze(-1)
-        if t.dim() == 3 and t.shape[-1] == k:
-            return scaler.inverse_transform(t)
-        return t  # units cannot be matched to the scaler's features: keep the batch's units
 
     def compute(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -170,10 +193,12 @@ class TaskMetrics:
             if self.true:
                 out["exact_match"] = M.exact_match(self.true, self.pred)
                 out["token_error_rate"] = M.token_error_rate(self.true, self.pred)
+                out["per"] = 100 * out["token_error_rate"]  # percent, as G2P papers report PER
+                out["sequence_error_rate"] = 100 * (1 - out["exact_match"])
                 out["bleu"] = M.bleu(self.true, self.pred)
         elif task == "forecasting" and self.true:
             t, p = np.stack(self.true), np.stack(self.pred)
-            out.update(mae=M.mae(t, p), rmse=M.rmse(t, p), smape=M.smape(t, p))
+            out.update(mae=M.mae(t, p), rmse=M.rmse(t, p), mape=M.mape(t, p), smape=M.smape(t, p))
             errors = np.abs(t - p).reshape(len(t), -1).mean(1)
             scales = np.asarray(self.scales)
             ok = np.isfinite(scales) & (scales > 0)

@@ -7,7 +7,8 @@ Layout (written by ``Trainer(run_dir=...)``; ``report/`` adds ``plots/`` and ``r
                            data: {name, options}  — enough to re-run the training
       model.safetensors    final weights (the best epoch's when monitored); header: class + config
       info.json            the DatasetInfo: task, shape, classes, vocabularies, metric, published results
-      extras/              fitted pieces of the data set (scalers, tokenizers, vocabs), index in extras.json
+      extras/              fitted pieces of the data set (scalers, tokenizers, vocabs, pandas as CSV),
+                           index in extras.json
       metrics.json         {"monitor", "higher_is_better", "best_epoch", "best", "epochs",
                             "valid": {metric: value at the best epoch}, "test": {metric: value}}
       history.csv          one row per epoch: epoch, step, train_loss, valid_loss, valid_<metric>..., lr, seconds
@@ -23,8 +24,13 @@ Reading it back (the CLI's ``evaluate`` / ``predict`` and ``rnnkit.load`` use th
 A missing folder, a missing file or a corrupt file raises :class:`RunDirError` (a ValueError)
 naming the path. Extras are saved by kind: a ``Vocab`` as JSON; objects with ``state_dict()`` and
 a ``from_state_dict`` classmethod (scalers) as JSON with their class; objects with ``save(dir)``
-and a ``load(dir)`` classmethod (tokenizers) in their own subfolder; plain JSON values inline.
-Any other extra is refused before training starts, so a run never ends up unreproducible.
+and a ``load(dir)`` classmethod (tokenizers) in their own subfolder; plain JSON values inline; a
+pandas ``Series`` or ``DataFrame`` as ``NAME.csv`` (index in the first column, read back with dates
+parsed). Anything else (a ``ChronoSplit``, a pandas ``Index``, a dict of scalers, an open handle)
+is skipped with a logged note (INFO) and listed in extras.json as ``{"kind": "skipped"}``: such
+extras are views of the data that loading the data set again rebuilds (``rnnkit evaluate`` does),
+not fitted state a model needs to predict, so a run folder never refuses to be written for them.
+A model whose predictions need an extra must give it one of the saveable forms above.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +51,8 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.models.base import Model
 from rnnkit.models.io import WEIGHTS, load_model, read_header, save_model
 from rnnkit.train.checkpoint import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 
 class RunDirError(ValueError):
@@ -69,10 +78,9 @@ class RunDir:
 
     def start(self, model: Model, dataset: SequenceDataset, *, trainer: dict[str, Any],
               data_options: dict[str, Any] | None = None) -> None:
-        """Before training: config.yaml, info.json and extras/ (refuses extras it could not save)."""
+        """Before training: config.yaml, info.json and extras/ (skips, with a logged note, extras it cannot save)."""
         from rnnkit import __version__
 
-        check_extras(dataset.extras)
         self.path.mkdir(parents=True, exist_ok=True)
         config = {"rnnkit": __version__,
                   "model": {"class": type(model).__name__, "config": json.loads(json.dumps(model.config_dict()))},
@@ -146,6 +154,11 @@ def _finite(value: Any) -> Any:
 # --- extras ------------------------------------------------------------------------------------
 
 
+def _is_pandas(value: Any) -> bool:
+    module = type(value).__module__
+    return module.startswith("pandas") and type(value).__name__ in ("Series", "DataFrame")
+
+
 def _kind(value: Any) -> str | None:
     if isinstance(value, Vocab):
         return "vocab"
@@ -154,20 +167,20 @@ def _kind(value: Any) -> str | None:
         return "state_dict"
     if hasattr(value, "save") and hasattr(cls, "load"):
         return "save_load"
+    if _is_pandas(value):
+        return "csv"
     if _is_json(value):
         return "json"
     return None
 
 
-def check_extras(extras: dict[str, Any]) -> None:
-    """Raise TypeError naming any extra that a run folder could not save."""
-    for name, value in extras.items():
-        if _kind(value) is None:
-            raise TypeError(f"dataset.extras[{name!r}] ({type(value).__name__}) cannot be saved in a run folder: "
-                            "give it state_dict() and a from_state_dict classmethod, or save(dir) and load(dir)")
+def unsaveable_extras(extras: dict[str, Any]) -> list[str]:
+    """The names of the extras a run folder skips (see the module docstring)."""
+    return [name for name, value in extras.items() if _kind(value) is None]
 
 
 def save_extras(extras: dict[str, Any], directory: Path) -> None:
+    """Save each extra by kind into ``directory`` (index in extras.json); skip the rest with a logged note."""
     index: dict[str, Any] = {}
     directory.mkdir(parents=True, exist_ok=True)
     for name, value in extras.items():
@@ -180,12 +193,24 @@ def save_extras(extras: dict[str, Any], directory: Path) -> None:
             atomic_write_text(directory / f"{name}.json", json.dumps(value.state_dict()))
         elif kind == "save_load":
             value.save(directory / name)
+        elif kind == "csv":
+            atomic_write_text(directory / f"{name}.csv", value.to_csv())
         elif kind == "json":
             entry["value"] = value
         else:
-            check_extras({name: value})
+            entry["kind"] = "skipped"
+            log.info("run folder %s: dataset.extras[%r] (%s) is not saved: it has no saveable form "
+                        "(state_dict/from_state_dict, save/load, JSON, pandas); loading the data set "
+                        "again rebuilds it", directory.parent, name, cls.__name__)
         index[name] = entry
     atomic_write_text(directory / "extras.json", json.dumps(index, indent=1))
+
+
+def _read_csv(path: Path, cls: str) -> Any:
+    import pandas as pd
+
+    frame = pd.read_csv(path, index_col=0, parse_dates=True)
+    return frame.iloc[:, 0] if cls.endswith(":Series") else frame
 
 
 def _import(path: str) -> Any:
@@ -208,6 +233,10 @@ def load_extras(directory: Path) -> dict[str, Any]:
                 out[name] = Vocab.load(directory / f"{name}.vocab.json")
             elif kind == "json":
                 out[name] = entry["value"]
+            elif kind == "skipped":
+                continue
+            elif kind == "csv":
+                out[name] = _read_csv(directory / f"{name}.csv", entry["class"])
             elif kind == "state_dict":
                 out[name] = _import(entry["class"]).from_state_dict(_read_json(directory / f"{name}.json"))
             else:

@@ -19,6 +19,7 @@ import time
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,7 @@ class TrainerConfig:
     deterministic: bool = False
     device: str = "auto"
     precision: str = "fp32"
-    run_dir: str | None = None
+    run_dir: str | Path | None = None
     resume: bool = False
     progress: bool = True
     max_steps: int | None = None
@@ -100,6 +101,13 @@ class TrainerConfig:
             raise ValueError(f"early_stopping is a patience in epochs, >= 1; got {self.early_stopping}")
         if self.resume and self.run_dir is None:
             raise ValueError("resume=True needs run_dir (the folder whose checkpoint to continue)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as plain YAML/JSON values (a ``Path`` run_dir becomes its string)."""
+        out = asdict(self)
+        if isinstance(out["run_dir"], Path):
+            out["run_dir"] = str(out["run_dir"])
+        return out
 
 
 class Trainer:
@@ -138,7 +146,7 @@ class Trainer:
         if cfg.resume and run is not None:
             self._resume(run, state, history, scheduler)
         elif run is not None and ctx.is_main:
-            run.start(model, dataset, trainer=asdict(cfg), data_options=data_options)
+            run.start(model, dataset, trainer=cfg.to_dict(), data_options=data_options)
         train_model = distributed.wrap(model, ctx)
         events = CallbackList(([ProgressBar(history.monitor)] if cfg.progress and ctx.is_main else []) + self.callbacks)
         events.on_fit_start(self, state)
@@ -314,7 +322,7 @@ class Trainer:
             state.bad_epochs += 1
 
     def _save_last(self, run: RunDir, state: TrainState, history: History | None, scheduler: Any) -> None:
-        meta = {"trainer": asdict(self.config), "epoch": state.epoch, "step": state.step, "batch": state.batch,
+        meta = {"trainer": self.config.to_dict(), "epoch": state.epoch, "step": state.step, "batch": state.batch,
                 "train_loss_sum": state.train_loss_sum, "train_seen": state.train_seen,
                 "history": state.history, "best": state.best, "best_epoch": state.best_epoch,
                 "bad_epochs": state.bad_epochs,

@@ -92,6 +92,18 @@ def test_valid_is_carved_from_train_by_seed_never_from_test(name: str) -> None:
     assert len(full.valid) == 0 and len(full.train) == UCR[name][4]
 
 
+def test_loading_a_ucr_set_does_not_import_aeon() -> None:
+    # importing aeon costs seconds per process; its shipped .ts files are read by rnnkit's parser
+    import subprocess
+    import sys
+
+    code = ("import sys, rnnkit.datasets as d; ds = d.load('gunpoint'); "
+            "assert len(ds.test) == 150; print(sorted(m for m in sys.modules if m.split('.')[0] == 'aeon'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"aeon modules imported: {out.stdout}"
+
+
 def test_japanese_vowels_is_the_raw_variable_length_set() -> None:
     ds = rnnkit.datasets.load("japanese_vowels", valid_fraction=0)
     assert "_eq" not in " ".join(ds.info.extra["files"])

@@ -1,8 +1,10 @@
 """UCR/UEA time-series classification sets (many-to-one), read from the ``.ts`` files aeon ships.
 
 aeon keeps a handful of archive problems inside its wheel (``aeon/datasets/data/<Name>/``). They
-are read here with aeon's own file reader, :func:`aeon.datasets.load_from_ts_file`, straight from
-that folder: aeon's ``load_classification`` is never called, because it may download. JapaneseVowels
+are read here with rnnkit's own ``.ts`` parser (:func:`rnnkit.data.formats.ucr.read_ts`, the
+``ts:`` format) straight from that folder, found without importing aeon (importing it costs
+seconds per process); aeon's ``load_classification`` is never called, because it may download.
+``?`` padding at the end of a case (how the archive pads unequal lengths) is trimmed. JapaneseVowels
 is read from the raw variable-length files (7–29 steps), not the ``_eq`` resampled ones: rnnkit
 pads and masks itself.
 
@@ -26,6 +28,8 @@ from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, PublishedResult, SequenceDataset
 from rnnkit.data.datasets.registry import register
 from rnnkit.data.datasets.shipped import ShippedDataError, package_file
+from rnnkit.data.formats.errors import DataFileError
+from rnnkit.data.formats.ucr import read_ts
 
 _MEASURED = "aeon MiniRocket, measured by the rnnkit team"
 _FAWAZ19 = "Fawaz et al. 2019, Deep learning for time series classification: a review (DMKD)"
@@ -62,15 +66,15 @@ def _info(name: str, problem: str, *, description: str, channels: int, lengths: 
 def _read_ts(problem: str, split: str) -> tuple[list[np.ndarray], np.ndarray, list[str], Path]:
     """(series as (C, T) arrays, labels, class names from the header, path) of one shipped file."""
     path = package_file("aeon", "datasets", "data", problem, f"{problem}_{split}.ts")
-    from aeon.datasets import load_from_ts_file  # reads the local file only
-
     try:
-        X, y, meta = load_from_ts_file(str(path), return_meta_data=True)
-    except Exception as e:  # aeon's reader names the problem in its own words; add the file
-        raise ShippedDataError(f"{path}: cannot be read as a .ts file: {e}") from e
-    series = [np.asarray(x, dtype=np.float32) for x in X]
-    classes = [str(c) for c in meta.get("class_values") or sorted({str(v) for v in y})]
-    return series, np.asarray(y).astype(str), classes, path
+        ts = read_ts(path, missing="trim")
+    except DataFileError as e:  # already names the file, line and field
+        raise ShippedDataError(str(e)) from e
+    series = [np.asarray(values.T, dtype=np.float32) for values, _, _ in ts.cases]  # (T, C) -> (C, T)
+    # lower case, as the registered class names (and aeon's reader): BasicMotions' header says "Standing"
+    labels = [label.lower() for _, label, _ in ts.cases]
+    classes = [c.lower() for c in ts.class_labels] if ts.class_labels else sorted(set(labels))
+    return series, np.asarray(labels, dtype=str), classes, path
 
 
 def _examples(series: list[np.ndarray], labels: np.ndarray, classes: list[str], path: Path,
