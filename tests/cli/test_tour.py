@@ -88,3 +88,18 @@ def test_predict_raw_inputs_of_every_kind_from_tour_runs(quick_tour: tuple[Path,
     np.savetxt(tmp_path / "video.csv", video, delimiter=",")
     tags = _predict([str(runs / "synced"), str(tmp_path / "video.csv")], capsys).split()
     assert len(tags) == len(video) and set(tags) <= set("0123456789")
+
+
+def test_a_stop_without_published_figures_shows_its_baseline(tmp_path: Path) -> None:
+    stop = Stop("tiny", "one-to-one", "digits", "feedforward", model_options={"hidden_sizes": (8,)},
+                train={"epochs": 1, "batch_size": 16}, limit=32, baseline="0.5 a coin")
+    rows = run_tour(tmp_path, stops=[stop], jobs=1)
+    assert rows[0].status == "ok" and rows[0].published == "0.5 a coin"
+    with pytest.raises(ValueError, match="jobs"):
+        run_tour(tmp_path, stops=[stop], jobs=0)
+
+
+def test_the_default_tour_uses_both_cores_one_thread_each() -> None:
+    from rnnkit.tour import default_jobs
+
+    assert 1 <= default_jobs() <= 2

@@ -6,6 +6,7 @@ import torch
 
 from rnnkit import Recurrent
 from rnnkit.layers.backends import available_backends
+from rnnkit.ops import cpu_kernels
 
 
 def as_tuple(state):
@@ -21,6 +22,18 @@ def assert_states_close(a, b, **tol) -> None:
 
 def supported_backends(layer: Recurrent) -> list[str]:
     return [b.name for b in available_backends() if b.supports(layer) is None]
+
+
+def cpu_fused_builds() -> bool:
+    """Whether the ``cpu-fused`` backend's C++ kernel builds and loads here (no compiler, or
+    ``RNNKIT_NO_CPP=1``, and it declines)."""
+    return cpu_kernels.unavailable_reason() is None
+
+
+def off_torch_cpu_backend() -> str:
+    """What "auto" picks on the CPU for an rnn / lstm / gru layer that torch's op cannot run (layer
+    norm, or recurrent dropout / zoneout in training): the fused C++ kernel, else the generic loop."""
+    return "cpu-fused" if cpu_fused_builds() else "loop"
 
 
 def check_backends_agree(layer: Recurrent, x: torch.Tensor, lengths, state=None, tol: float = 1e-10) -> None:

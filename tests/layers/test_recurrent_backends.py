@@ -2,10 +2,13 @@
 
 import pytest
 import torch
+from recurrent_checks import off_torch_cpu_backend
 
 from rnnkit import Recurrent
 from rnnkit.layers import backends
 from rnnkit.layers.backends import LoopBackend, available_backends, get_backend, register_backend
+
+OFF_TORCH = "cpu-fused, else loop"  # rnn / lstm / gru that torch's op cannot run: see off_torch_cpu_backend
 
 
 @pytest.mark.parametrize("cell,options,expected", [
@@ -14,21 +17,31 @@ from rnnkit.layers.backends import LoopBackend, available_backends, get_backend,
     ("rnn", {"weight_drop": 0.3}, "torch"),
     ("mingru", {}, "scan"),
     ("minlstm", {"bidirectional": True}, "scan"),
-    ("lstm", {"layer_norm": True}, "loop"),
-    ("lstm", {"zoneout": 0.1}, "loop"),
-    ("mingru", {"zoneout": 0.1}, "loop"),
-    ("gru", {"recurrent_dropout": 0.1}, "loop"),
+    ("lstm", {"layer_norm": True}, OFF_TORCH),
+    ("lstm", {"zoneout": 0.1}, OFF_TORCH),
+    ("mingru", {"zoneout": 0.1}, "loop"),  # cpu-fused runs rnn, lstm and gru cells only
+    ("gru", {"recurrent_dropout": 0.1}, OFF_TORCH),
 ])
 def test_auto_picks_the_fastest_exact_backend(cell, options, expected):
+    if expected == OFF_TORCH:
+        expected = off_torch_cpu_backend()
     layer = Recurrent(cell, 3, 4, **options)
     assert layer.backend == expected
     assert layer.explain().startswith(f"Runs on '{expected}'")
 
 
-def test_explain_names_the_reason_faster_ones_do_not_run():
-    text = Recurrent("lstm", 3, 4, layer_norm=True).explain()
+def test_explain_names_the_reason_faster_ones_do_not_run(monkeypatch):
+    monkeypatch.setenv("RNNKIT_NO_CPP", "1")  # cpu-fused declines, so the layer falls through to the loop
+    layer = Recurrent("lstm", 3, 4, layer_norm=True)
+    text = layer.explain()
+    assert text.startswith("Runs on 'loop'")
     assert "'torch' cannot: torch's fused ops have no layer_norm" in text
+    assert "'cpu-fused' cannot: RNNKIT_NO_CPP is set" in text
     assert "'scan' cannot: LSTMCell has no forward_sequence" in text
+    monkeypatch.delenv("RNNKIT_NO_CPP")
+    text = layer.explain()  # only the backends faster than the one chosen are explained
+    assert "'torch' cannot: torch's fused ops have no layer_norm" in text
+    assert ("'scan' cannot" in text) == (layer.backend == "loop")
     assert "requested" in Recurrent("lstm", 3, 4, backend="loop").explain()
 
 

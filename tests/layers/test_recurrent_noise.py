@@ -3,6 +3,7 @@ drawn once per sequence / forward and reused at every step."""
 
 import pytest
 import torch
+from recurrent_checks import cpu_fused_builds, off_torch_cpu_backend
 
 from rnnkit import Recurrent
 from rnnkit.cells import GRUCell, LSTMCell, SimpleRNNCell
@@ -39,9 +40,12 @@ def test_identity_at_eval(option):
     assert not torch.allclose(layer(x).outputs, plain_copy(layer)(x).outputs)
 
 
-def test_recurrent_dropout_runs_on_the_loop_in_training():
+def test_recurrent_dropout_leaves_torch_in_training():
+    # torch's op has no recurrent dropout: in training the fused C++ kernel runs it (the loop where it
+    # cannot build); at eval, where it is the identity, torch's op does.
     layer = Recurrent("lstm", 3, 4, recurrent_dropout=0.3)
-    assert layer.backend == "loop" and "recurrent_dropout" in layer.explain()
+    assert layer.backend == off_torch_cpu_backend()
+    assert "'torch' cannot:" in layer.explain() and "recurrent_dropout" in layer.explain()
     assert layer.eval().backend == "torch"
 
 
@@ -85,9 +89,10 @@ def test_weight_drop_on_torch_equals_the_loop():
 
 @pytest.mark.parametrize("cls", [SimpleRNNCell, GRUCell])
 def test_zoneout_keeps_each_unit_or_updates_it(cls):
+    # The loop steps the cell itself, so each unit is bit for bit the previous value or the update.
     torch.manual_seed(0)
     cell = cls(3, 64)
-    layer = Recurrent(cell, 3, 64, zoneout=0.4).train()
+    layer = Recurrent(cell, 3, 64, zoneout=0.4, backend="loop").train()
     x = torch.randn(16, 6, 3)
     with torch.no_grad():
         out = layer(x).outputs
@@ -101,6 +106,32 @@ def test_zoneout_keeps_each_unit_or_updates_it(cls):
             h = out[:, t]
     rate = torch.stack(kept_masks[1:]).float().mean().item()
     assert 0.3 < rate < 0.5
+    assert not torch.equal(kept_masks[1], kept_masks[2])  # a fresh mask at every step
+
+
+@pytest.mark.skipif(not cpu_fused_builds(), reason="the cpu-fused C++ kernel is unavailable here")
+@pytest.mark.parametrize("cls", [SimpleRNNCell, GRUCell])
+def test_zoneout_on_cpu_fused_keeps_each_unit_or_updates_it(cls):
+    # The C++ kernel computes h = new + z (h_prev - new) in its own arithmetic: each unit is the
+    # previous value or the cell's update to float32 rounding, with the same keep rate.
+    torch.manual_seed(0)
+    cell = cls(3, 64)
+    layer = Recurrent(cell, 3, 64, zoneout=0.4, backend="cpu-fused").train()
+    x = torch.randn(16, 6, 3)
+    with torch.no_grad():
+        out = layer(x).outputs
+        h = torch.zeros(16, 64)
+        kept_masks = []
+        for t in range(6):
+            new, _ = cell(x[:, t], h)
+            kept = (out[:, t] - h).abs() <= 1e-6
+            updated = (out[:, t] - new).abs() <= 1e-5
+            assert (kept | updated).all()  # each unit: previous value or the update
+            kept_masks.append(kept & ~updated)  # units the update would have changed, but did not
+            h = out[:, t]
+    changed = torch.stack(kept_masks[1:])
+    rate = changed.float().mean().item()
+    assert 0.25 < rate < 0.5  # a bit under 0.4: a unit whose update is within 1e-5 of h counts as neither
     assert not torch.equal(kept_masks[1], kept_masks[2])  # a fresh mask at every step
 
 

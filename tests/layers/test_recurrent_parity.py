@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from recurrent_checks import as_tuple, assert_states_close, supported_backends
+from recurrent_checks import as_tuple, assert_states_close, cpu_fused_builds, supported_backends
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -36,8 +36,9 @@ def test_matches_torch_nn(kind, num_layers, bidirectional, with_lengths):
 
     ref_out, ref_state = torch_reference(module, x, lengths, state)
     ref_grads = torch.autograd.grad(ref_out.square().sum() + as_tuple(ref_state)[0].sum(), list(module.parameters()))
-    assert supported_backends(layer) == ["torch", "loop"]
-    for backend in ("torch", "loop"):
+    backends = ["torch", "cpu-fused", "loop"] if cpu_fused_builds() else ["torch", "loop"]
+    assert supported_backends(layer) == backends
+    for backend in backends:
         layer.backend = backend
         out, st = layer(x, lengths, state)
         torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)

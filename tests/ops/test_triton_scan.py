@@ -1,8 +1,9 @@
 """The fused Triton scan equals the sequential recurrence and ``ops/scan.py``, values and gradients.
 
 The kernels run on the CPU through Triton's interpreter (``TRITON_INTERPRET=1``, set here before
-the kernels are defined). With CUDA the same tests run the compiled kernels on the GPU. The interpreter is slow, so sizes are tiny and ``scan_config`` is shrunk
-to chunks of 8 steps by 4 channels: every test crosses chunk and channel-block boundaries.
+the kernels are defined); with CUDA the same tests run the compiled kernels on the GPU. The
+interpreter is slow, so sizes are tiny and ``scan_config`` is shrunk to chunks of 8 steps by 4
+channels: every test crosses chunk and channel-block boundaries.
 """
 
 import importlib
@@ -27,7 +28,6 @@ from rnnkit.layers.backends import get_backend  # noqa: E402
 from rnnkit.layers.scan_backends import TritonScanBackend  # noqa: E402
 from rnnkit.ops.scan import linear_scan_log  # noqa: E402
 
-
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # the interpreter on CPU tensors, else the GPU
 
 
@@ -36,7 +36,7 @@ def small_tiles_on_device(monkeypatch):
     monkeypatch.setattr(ts, "scan_config", lambda H, T: (8, 4))
     torch.set_default_device(DEVICE)
     yield
-    torch.set_default_device("cpu")
+    torch.set_default_device(None)  # not "cpu": that would leave a DeviceContext mode on every later call
 
 
 def sequential(a, b, h0=None, lengths=None):

@@ -132,7 +132,8 @@ def test_every_bundled_data_set_gets_its_metric(info: DatasetInfo) -> None:
 
 
 def test_names_and_schemes() -> None:
-    assert metric_key("Macro-F1") == "macro_f1" and metric_key("PER") == "per" and metric_key("ter") == "token_error_rate"
+    assert metric_key("Macro-F1") == "macro_f1" and metric_key("PER") == "per"
+    assert metric_key("ter") == "token_error_rate"
     assert metric_key("f1_word") == "span_f1" and metric_key("per_frame_accuracy") == "accuracy"
     assert metric_key("WER") == "sequence_error_rate"
     assert tag_scheme(["O", "B-LOC", "I-LOC"]) == "BIO"

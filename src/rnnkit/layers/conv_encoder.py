@@ -70,7 +70,8 @@ class ConvEncoder(nn.Module):
         if images.dim() != 4 or images.shape[1] != self.in_channels:
             raise ValueError(f"images must be (B, {self.in_channels}, H, W) float, got {tuple(images.shape)}")
         if self.image_size is not None and tuple(images.shape[-2:]) != self.image_size:
-            raise ValueError(f"this encoder keeps positions of {self.image_size} images, got {tuple(images.shape[-2:])}")
+            raise ValueError(f"this encoder keeps positions of {self.image_size} images, "
+                             f"got {tuple(images.shape[-2:])}")
         if not images.is_floating_point():
             raise ValueError(f"images must be float, got {images.dtype}; convert with .float() / 255")
         h = images

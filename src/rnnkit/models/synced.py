@@ -56,7 +56,7 @@ class SequenceTaggerConfig:
 
 class FrameEncoder(nn.Module):
     """Flattened image frames ``(B, T, C*H*W)`` -> ``(B, T, E)`` through one :class:`ConvEncoder`
-    shared by every frame (padding frames are zeros and are masked downstream)."""
+    shared by every frame; with ``mask`` the padding frames skip it."""
 
     def __init__(self, frame_shape: tuple[int, int, int], output_size: int, *, channels: Sequence[int] = (16, 32),
                  dropout: float = 0.0) -> None:
