@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from torch.utils.data import Dataset
 
 from rnnkit.data.batch import Batch, Example, collate
 from rnnkit.data.vocab import Vocab
 
+T = TypeVar("T")
 Shape = Literal["one-to-one", "one-to-many", "many-to-one", "many-to-many", "synced", "forecasting"]
 InputKind = Literal["tokens", "features", "image", "vector", "series", "none"]
 Task = Literal["classification", "regression", "tagging", "seq2seq", "generation", "forecasting"]
@@ -106,9 +107,12 @@ class SequenceDataset:
 
 
 def split_train_valid(
-    examples: Sequence[Example], valid_fraction: float, *, seed: int = 0
-) -> tuple[list[Example], list[Example]]:
-    """Seeded random split of training examples into (train, valid)."""
+    examples: Sequence[T], valid_fraction: float, *, seed: int = 0
+) -> tuple[list[T], list[T]]:
+    """Seeded random split of training examples into (train, valid), order preserved in each.
+
+    At least one item goes to valid when ``valid_fraction`` is positive and there are two or more.
+    """
     if not 0.0 <= valid_fraction < 1.0:
         raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
     order = list(range(len(examples)))

@@ -12,32 +12,22 @@ label; rnnkit never maps it to a class silently.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from rnnkit.data.dataset import split_train_valid
 from rnnkit.data.formats.errors import DataFileError
 
 T = TypeVar("T")
 
 
 def seeded_split(items: Sequence[T], fraction: float, *, seed: int) -> tuple[list[T], list[T]]:
-    """``(kept, carved)``: a seeded random ``fraction`` of ``items`` carved out, order preserved.
-
-    Matches :func:`rnnkit.data.dataset.split_train_valid`: at least one item is carved when the
-    fraction is positive and there are two items or more.
-    """
+    """``(kept, carved)``: a seeded random ``fraction`` of ``items`` carved out, order preserved
+    (the same split as :func:`rnnkit.data.dataset.split_train_valid`, whatever the items are)."""
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"a split fraction must be in [0, 1), got {fraction}")
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
-    n = int(round(len(items) * fraction))
-    if fraction > 0 and n == 0 and len(items) > 1:
-        n = 1
-    carved = set(order[:n])
-    return ([x for i, x in enumerate(items) if i not in carved],
-            [x for i, x in enumerate(items) if i in carved])
+    return split_train_valid(items, fraction, seed=seed)
 
 
 def split_records(train: Sequence[T], test: Sequence[T] | None, *, valid_fraction: float = 0.1,
