@@ -202,7 +202,8 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
              "Written by `rnnkit bench accuracy` (issue 6). rnnkit = mean ± sample std over n seeds of the "
              "recipe (`src/rnnkit/recipes/<data set>.yaml`) on the standard test split, model selection on "
              "valid only. Time = per seed, CPU seconds of the process (all threads) and wall seconds, "
-             "training + evaluation. Goals are issue 6's.", "",
+             "training + evaluation (wall seconds grow with whatever else the machine runs; CPU seconds are the "
+             "process's own). Goals are issue 6's. Baselines learn from train + valid and select nothing.", "",
              "| data set | metric | rnnkit (mean ± std, n) | baseline | published (source) | goal | met? | "
              "time/seed CPU s (wall s) | epochs | device | notes |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -219,6 +220,10 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['dataset']} | {m} | {ours} | {base_s} | {_published(r)} | {r['goal']} | {met} | "
                      f"{r['cpu_s']:.0f} ({r['wall_s']:.0f}) | {r['epochs']:.0f} | {r['device']} | "
                      f"{notes.replace('|', '/')} |")
+    missing = sorted(set(recipe_names()) - {r["dataset"] for r in rows})
+    if missing:
+        lines += ["", f"Recipes without a measured row yet: {', '.join(missing)} "
+                      "(`rnnkit bench accuracy NAME` adds one)."]
     lines += ["", f"<!-- {_ROWS_TAG}"]
     lines += [json.dumps(r, sort_keys=True) for r in sorted(rows, key=lambda r: r["dataset"])]
     lines += ["-->"]

@@ -62,6 +62,9 @@ class _TokenDecoder(nn.Module):
     rnn: Recurrent
     head: nn.Linear
     config: Any
+    # greedy()/sample() may replay each token from a CUDA graph (decoding/graphs.py): after the first
+    # token (which consumes a prompt's pending log-probs) the state keeps one layout.
+    graph_step = True
 
     def _build(self, vocab_size: int, cell: str, embed_dim: int, context_size: int, hidden_size: int,
                num_layers: int, dropout: float, tie_weights: bool) -> None:
