@@ -37,7 +37,7 @@ def test_subclassed_cells_are_left_to_the_loop():
 
     layer = Recurrent(MyLSTM(4, 8, layer_norm=True), 4, 8, layer_norm=True)
     for name in ("cpu-fused", "triton-fused"):
-        assert "computes only rnn, lstm and gru cells, not MyLSTM" in get_backend(name).supports(layer)
+        assert "the fused kernels cover only rnn, lstm and gru cells, not MyLSTM" in get_backend(name).supports(layer)
     assert layer.backend == "loop"
 
 

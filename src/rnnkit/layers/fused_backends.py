@@ -41,11 +41,11 @@ def triton_available() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def cell_reason(layer: Recurrent, who: str) -> str | None:
-    """Why ``who`` cannot run these cells, or None. Exact types only: a subclass may change the step."""
+def cell_reason(layer: Recurrent) -> str | None:
+    """Why the fused kernels cannot run these cells, or None. Exact types only: a subclass may change the step."""
     kinds = {type(c) for c in layer.cells}
     if len(kinds) != 1 or next(iter(kinds)) not in KIND_OF:
-        return f"{who} computes only rnn, lstm and gru cells, not {type(layer.cells[0]).__name__}"
+        return f"the fused kernels cover only rnn, lstm and gru cells, not {type(layer.cells[0]).__name__}"
     return None
 
 
@@ -107,7 +107,7 @@ class FusedBackend:
         return TritonStepEngine()
 
     def supports(self, layer: Recurrent) -> str | None:
-        reason = cell_reason(layer, f"'{self.name}'")
+        reason = cell_reason(layer)
         if reason is not None:
             return reason
         device, dtype = layer.device, layer.dtype

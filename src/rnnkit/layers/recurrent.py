@@ -159,11 +159,13 @@ class Recurrent(nn.Module):
         head = f"Runs on '{chosen.name}' ({summary}; {where})" if summary else f"Runs on '{chosen.name}' ({where})"
         if self._requested != "auto":
             return f"{head} because backend='{chosen.name}' was requested."
-        skipped = []
+        reasons: dict[str, list[str]] = {}  # one clause per reason, naming every backend it stops
         for backend in available_backends():
             if backend is chosen:
                 break
-            skipped.append(f"'{backend.name}' cannot: {backend.supports(self)}")
+            reason = str(backend.supports(self)).replace(f"'{backend.name}' ", "")
+            reasons.setdefault(reason, []).append(f"'{backend.name}'")
+        skipped = [f"{_join(names)} cannot: {reason}" for reason, names in reasons.items()]
         return f"{head}; " + ("; ".join(skipped) + "." if skipped else "no faster backend is registered.")
 
     def extra_repr(self) -> str:
@@ -305,3 +307,8 @@ class Recurrent(nn.Module):
         layer.train(module.training)
         layer.backend = backend
         return layer
+
+
+def _join(names: list[str]) -> str:
+    """``['a'] -> 'a'``; ``['a', 'b', 'c'] -> 'a', 'b' and 'c'``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
