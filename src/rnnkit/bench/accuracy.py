@@ -35,6 +35,14 @@ QUICK_LIMIT = 48  # examples per split in --quick runs
 _ROWS_TAG = "accuracy-rows"
 
 
+class Stopped(Exception):
+    """SIGTERM arrived: the bench writes the seeds that finished, then exits."""
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise Stopped(f"signal {signum}")
+
+
 @dataclass
 class SeedResult:
     """One trained seed: its headline value, every test metric, the epochs run and the time spent."""
@@ -154,14 +162,20 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
     dataset = load_data(spec)
     check_selection(raw, where=str(path), dataset=dataset)
     goal = GOALS.get(spec.data, Goal(dataset.info.metric, None, dataset.info.higher_is_better, "-"))
-    results = []
-    for seed in range(seeds):
-        r = train_seed(spec, dataset, seed)
-        results.append(r)
-        if log is not None:
-            print(f"[accuracy] {name} seed {seed}: {goal.metric}={r.value:.4f} epochs={r.epochs} "
-                  f"best={r.best_epoch} cpu={r.cpu_s:.0f}s wall={r.wall_s:.0f}s", file=log, flush=True)
-    base = run_baseline(spec.data, dataset) if baseline else None
+    results: list[SeedResult] = []
+    stopped = False
+    try:
+        for seed in range(seeds):
+            r = train_seed(spec, dataset, seed)
+            results.append(r)
+            if log is not None:
+                print(f"[accuracy] {name} seed {seed}: {goal.metric}={r.value:.4f} epochs={r.epochs} "
+                      f"best={r.best_epoch} cpu={r.cpu_s:.0f}s wall={r.wall_s:.0f}s", file=log, flush=True)
+    except Stopped:
+        if not results:
+            raise
+        stopped = True  # keep the seeds that finished; the row says how many were asked for
+    base = run_baseline(spec.data, dataset) if baseline and not stopped else None
     if log is not None and base is not None:
         print(f"[accuracy] {name} baseline {base['name']}: {base['value']:.4f} ({base['seconds']:.1f}s)",
               file=log, flush=True)
@@ -179,7 +193,9 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
         baseline=base,
         published=[{"model": p.model, "metric": p.metric, "value": p.value, "source": p.source}
                    for p in dataset.info.published],
-        device=device_name(), recipe=str(path.name), notes=parse_recipe_notes(path.read_text()), quick=quick,
+        device=device_name(), recipe=str(path.name), quick=quick,
+        notes=(f"stopped after {len(results)} of {seeds} seeds (out of time); baseline not run. " if stopped else "")
+        + parse_recipe_notes(path.read_text()),
         extra=extra,
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 
@@ -287,13 +303,24 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(names) - set(recipe_names()))
     if unknown:
         raise ValueError(f"no recipe for {', '.join(unknown)}; recipes exist for: {', '.join(recipe_names())}")
+    import signal
+
     out = args.out if args.out is not None else ("" if args.quick else DEFAULT_OUT)
     rows = []
-    for n in names:  # each data set's row is written as soon as it is measured
-        rows.append(asdict(bench_dataset(n, seeds=args.seeds, quick=args.quick, baseline=not args.no_baseline,
-                                         log=sys.stderr)))
-        if out:
-            write_results(out, rows[-1:])
+    previous = signal.signal(signal.SIGTERM, _stop)  # `kill PID`: keep the finished seeds, then stop
+    try:
+        for n in names:  # each data set's row is written as soon as it is measured
+            row = asdict(bench_dataset(n, seeds=args.seeds, quick=args.quick, baseline=not args.no_baseline,
+                                       log=sys.stderr))
+            rows.append(row)
+            if out:
+                write_results(out, [row])
+            if row["notes"].startswith("stopped after"):
+                break
+    except Stopped:
+        print("[accuracy] stopped before any seed of the current data set finished", file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(json.dumps(rows, indent=1) if args.json else to_markdown(rows).split(f"\n\n<!-- {_ROWS_TAG}")[0])
     return 0
 
