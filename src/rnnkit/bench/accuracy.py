@@ -264,15 +264,19 @@ def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dic
 
 
 def write_results(path: str | Path, rows: list[dict[str, Any]]) -> Path:
-    """Merge ``rows`` into the ``bench:accuracy`` section of ``path``; a lock file next to it lets
-    benches that run side by side (one data set each) update the file in turn."""
+    """Merge ``rows`` into the ``bench:accuracy`` section of ``path``; a lock file (in the temporary
+    folder) lets benches that run side by side (one data set each) update the file in turn."""
     import fcntl
 
     from rnnkit.bench import write_section
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    with open(p.with_name(f".{p.name}.lock"), "w") as lock:
+    import hashlib
+    import tempfile
+
+    key = hashlib.blake2b(str(p.resolve()).encode(), digest_size=8).hexdigest()
+    with open(Path(tempfile.gettempdir()) / f"rnnkit-results-{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not p.exists():
             p.write_text("# Results\n\nMeasured by `rnnkit bench`; each section is written by its bench.\n")
