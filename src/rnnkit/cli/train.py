@@ -122,10 +122,11 @@ class TrainResult:
 
 def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, report: bool = True) -> TrainResult:
     """Load the data, build the model, train it into ``spec.out``, evaluate on test, draw the report."""
-    from rnnkit.train import Trainer
+    from rnnkit.train import Trainer, seed_everything
 
     start = time.perf_counter()
     dataset = load_data(spec)
+    seed_everything(int(spec.train.get("seed", 0)))  # the initial weights follow --seed too
     model = build_model(spec, dataset)
     run_dir = Path(spec.out)
     run_dir.mkdir(parents=True, exist_ok=True)
