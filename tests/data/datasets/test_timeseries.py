@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,19 +29,6 @@ ANCHORS = {  # issue 6's table
     "air_passengers": {"ExponentialSmoothing": 5.11, "Theta (tuned)": 4.40, "Darts RNNModel (LSTM)": 7.8,
                        "Darts BlockRNNModel (LSTM)": 4.6},
 }
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any attempt to open a connection fails the test: every set must load from local files."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"network access attempted: {args[:2]}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    yield
 
 
 def _y(ds: SequenceDataset, split: str) -> list[int]:
@@ -191,6 +176,19 @@ def test_m1_yearly_has_181_series_each_tested_on_its_last_6_years() -> None:
     for e in ds.train:
         assert e.meta["target_stop"] <= len(series[e.meta["series"]]) - 12  # nor its valid years
     assert len(ds.train) > 500 and len(ds.valid) > 100
+
+
+@pytest.fixture(scope="module")
+def guard_seen_by_module_fixtures() -> bool:
+    try:
+        socket.create_connection(("example.org", 80))
+    except AssertionError:
+        return True
+    return False
+
+
+def test_the_network_guard_covers_module_scoped_fixtures(guard_seen_by_module_fixtures: bool) -> None:
+    assert guard_seen_by_module_fixtures  # data sets loaded by module fixtures are guarded too
 
 
 def test_the_network_guard_is_active() -> None:
