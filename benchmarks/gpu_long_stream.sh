@@ -9,14 +9,7 @@
 # 3. a (CHUNK, BH) sweep of the scan kernel, to confirm or retune ops/triton_scan.scan_config;
 # 4. `rnnkit bench speed --long --stream` figures -> $OUT/bench_long.md (paste into docs/BENCHMARKS.md).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT_DIR=${1:-${OUT:-/tmp/gpu_long_stream}}
-mkdir -p "$OUT_DIR"
-PY=${PYTHON:-python}
-[ -x .venv/bin/python ] && PY=${PYTHON:-.venv/bin/python}
-export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH}
-unset TRITON_INTERPRET
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT_DIR/gpu.txt"
+source "$(dirname "$0")/gpu_env.sh" /tmp/gpu_long_stream "$@"
 
 echo "== 1. tests on the GPU"
 timeout 150 "$PY" -m pytest -q -x -p no:cacheprovider tests/ops/test_triton_scan.py tests/layers/test_scan_masked.py \

@@ -10,14 +10,7 @@
 #    name (a copy goes to $OUT_DIR/bench_gpu.md).
 # Installs nothing: runs the working tree through PYTHONPATH=src.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-OUT_DIR=${1:-${OUT:-/tmp/gpu_speed}}
-mkdir -p "$OUT_DIR"
-PY=${PYTHON:-python}
-[ -x .venv/bin/python ] && PY=${PYTHON:-.venv/bin/python}
-export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH}
-unset TRITON_INTERPRET
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT_DIR/gpu.txt"
+source "$(dirname "$0")/gpu_env.sh" /tmp/gpu_speed "$@"
 
 echo "== 1. kernel tests on the GPU"
 timeout 240 "$PY" -m pytest -q -x -p no:cacheprovider tests/ops/test_triton_rnn.py \

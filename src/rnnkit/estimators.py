@@ -81,7 +81,18 @@ class _RNNEstimator(BaseEstimator):
 
 
 class _SequenceInputs(_RNNEstimator):
-    """Classifier/regressor input handling: arrays or lists of sequences -> list of (T_i, F) float32."""
+    """Classifier/regressor input handling: arrays or lists of sequences -> list of (T_i, F) float32.
+
+    The one ``__init__`` of both estimators (scikit-learn reads their parameters from its signature)."""
+
+    def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32,
+                 num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
+                 weight_decay: float = 0.01, early_stopping: int | None = None, valid_fraction: float = 0.0,
+                 device: str = "cpu", random_state: int = 0, verbose: bool = False) -> None:
+        super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
+                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
+                         valid_fraction=valid_fraction, device=device, random_state=random_state, verbose=verbose)
+        self.layout = layout
 
 
     def _sequences(self, X: Any, *, reset: bool) -> list[np.ndarray]:
@@ -154,15 +165,6 @@ class RNNClassifier(ClassifierMixin, _SequenceInputs):
     ``random_state``, ``verbose``. Fitted: ``classes_``, ``model_``, ``history_``, ``n_features_in_``.
     """
 
-    def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32,
-                 num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
-                 weight_decay: float = 0.01, early_stopping: int | None = None, valid_fraction: float = 0.0,
-                 device: str = "cpu", random_state: int = 0, verbose: bool = False) -> None:
-        super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
-                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
-                         valid_fraction=valid_fraction, device=device, random_state=random_state, verbose=verbose)
-        self.layout = layout
-
     def fit(self, X: Any, y: Any) -> RNNClassifier:
         seqs = self._sequences(X, reset=True)
         y = column_or_1d(_require_y(self, y), warn=True)
@@ -194,15 +196,6 @@ class RNNRegressor(RegressorMixin, _SequenceInputs):
 
     Targets are standardised for training and mapped back in ``predict``. ``score`` is R².
     """
-
-    def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32,
-                 num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
-                 weight_decay: float = 0.01, early_stopping: int | None = None, valid_fraction: float = 0.0,
-                 device: str = "cpu", random_state: int = 0, verbose: bool = False) -> None:
-        super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
-                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
-                         valid_fraction=valid_fraction, device=device, random_state=random_state, verbose=verbose)
-        self.layout = layout
 
     def fit(self, X: Any, y: Any) -> RNNRegressor:
         seqs = self._sequences(X, reset=True)
