@@ -62,7 +62,9 @@ def test_two_processes_build_into_an_empty_cache_at_once(tmp_path):
     names = {out.strip() for out, _ in results}
     assert len(names) == 1 and names.pop().startswith(str(cache))  # the same library, from the new cache
     # one finished library and nothing else: the temporary build directories are gone
-    assert [f.name for f in cache.iterdir()] == [cpu_kernels._library_path(cpu_kernels.compiler()).name]
+    flags = [*cpu_kernels.FLAGS, *cpu_kernels._isa_flags()]
+    built = cpu_kernels.library_path("cpu_kernels", cpu_kernels.SOURCE, cpu_kernels.compiler(), flags)
+    assert [f.name for f in cache.iterdir()] == [built.name]
 
 
 def test_the_build_writes_the_final_path_only_by_renaming_a_finished_library(tmp_path, monkeypatch):
@@ -79,7 +81,8 @@ def test_the_build_writes_the_final_path_only_by_renaming_a_finished_library(tmp
         return real_run(cmd, *args, **kw)
 
     monkeypatch.setattr(cpu_kernels.subprocess, "run", spy)
-    cpu_kernels._build(cpu_kernels.compiler(), target)
+    flags = [*cpu_kernels.FLAGS, *cpu_kernels._isa_flags()]
+    cpu_kernels.build_library(cpu_kernels.SOURCE, cpu_kernels.compiler(), flags, target)
     assert len(outputs) == 2  # compile, then link
     assert [f.name for f in target.parent.iterdir()] == [target.name]  # the temporary directory is gone
     lib = cpu_kernels.ctypes.CDLL(str(target))

@@ -4,8 +4,8 @@
 scan on the CPU) against the GRU of torch (cuDNN / oneDNN) at T = 4,096 and 16,384, and the scan
 alone — ``ops/triton_scan.py`` against ``ops/scan.py`` and ``accelerated-scan`` when installed.
 ``--stream``: one LSTM step at batch 1 (``nn.LSTMCell``, ``torch.lstm_cell``, ``Recurrent.step``,
-the fast step of ``ops/fast_step.py``), greedy generation of 1,000 characters from a 2-layer
-H=256 LSTM language model against a loop over ``nn.LSTMCell``, and on CUDA greedy µs per token,
+the fast step of ``ops/fast_step.py`` and the C++ step of ``ops/cpu_stream.py`` it calls), greedy
+generation of 1,000 characters from a 2-layer H=256 LSTM language model against a loop over ``nn.LSTMCell``, and on CUDA greedy µs per token,
 eager against graph-replayed (``decoding/graphs.py``).
 
 Every comparison runs its contenders interleaved in one process and reports medians, so a loaded
@@ -124,6 +124,7 @@ def step_rows(repeats: int, quick: bool) -> list[Row]:
     import torch
 
     from rnnkit import Recurrent
+    from rnnkit.ops import cpu_stream
     from rnnkit.ops.fast_step import StepRunner
 
     H = 64 if quick else 256
@@ -134,13 +135,17 @@ def step_rows(repeats: int, quick: bool) -> list[Row]:
     x, h, c = torch.randn(1, H), torch.zeros(1, H), torch.zeros(1, H)
     state = (h.unsqueeze(0), c.unsqueeze(0))
     w = [p.detach() for p in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)]
+    fns = {
+        "nn.LSTMCell": lambda: cell(x, (h, c)),
+        "torch.lstm_cell": lambda: torch.lstm_cell(x, (h, c), *w),
+        "Recurrent.step": lambda: layer.step(x, state),
+        "ops/fast_step.py StepRunner": lambda: runner(x, state),
+    }
+    if cpu_stream.load_library() is not None:  # the C++ step StepRunner calls, without its checks
+        stream = cpu_stream.StepLSTM(layer.cell_list)
+        fns["ops/cpu_stream.py StepLSTM"] = lambda: stream(x, *state)
     with torch.no_grad():
-        med = interleaved({
-            "nn.LSTMCell": lambda: cell(x, (h, c)),
-            "torch.lstm_cell": lambda: torch.lstm_cell(x, (h, c), *w),
-            "Recurrent.step": lambda: layer.step(x, state),
-            "ops/fast_step.py StepRunner": lambda: runner(x, state),
-        }, repeats, inner=200)
+        med = interleaved(fns, repeats, inner=200)
     return _rows("one LSTM step, CPU", f"B=1, I=H={H}, fp32, {torch.get_num_threads()} threads", med, "µs", 1e6)
 
 

@@ -17,6 +17,7 @@ from rnnkit.decoding.base import (
     infer_batch,
     state_device,
 )
+from rnnkit.decoding.cpu_greedy import cpu_greedy
 from rnnkit.decoding.graphs import graph_decode
 
 Chooser = Callable[[Tensor], Tensor]  # log_probs (B, V) -> next tokens (B,)
@@ -75,7 +76,11 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int)
         >>> out = greedy(model.decoder, model.init_state(batch), bos=2, eos=3, max_length=30)
         >>> out.tokens.shape  # (B, 1, L)
     """
-    # replayed from a CUDA graph for decoders with graph_step = True (decoding/graphs.py), else eager
+    # in one C++ call for CPU token LSTMs that opt in (decoding/cpu_greedy.py); replayed from a CUDA
+    # graph for decoders with graph_step = True (decoding/graphs.py); else eager
+    out = cpu_greedy(decoder, state, bos=bos, eos=eos, max_length=max_length)
+    if out is not None:
+        return out
     out = graph_decode(decoder, state, lambda lp: lp.argmax(dim=-1), bos=bos, eos=eos, max_length=max_length)
     return out if out is not None else decode_one_path(decoder, state, lambda lp: lp.argmax(dim=-1),
                                                        bos=bos, eos=eos, max_length=max_length)

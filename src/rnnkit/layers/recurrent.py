@@ -117,13 +117,23 @@ class Recurrent(nn.Module):
         """``self.cells`` typed: layer ``l``, direction ``d`` at ``l * D + d``."""
         return cast(list[Cell], list(self.cells))
 
+    def _first_parameter(self) -> Tensor:
+        # the first cell's own (all cells share dtype and device): walking the whole module costs
+        # more than a streaming step
+        cell = self.cells._modules["0"]
+        assert cell is not None
+        for p in cell._parameters.values():
+            if p is not None:
+                return p
+        return next(cell.parameters())
+
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
+        return self._first_parameter().dtype
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        return self._first_parameter().device
 
     @property
     def backend(self) -> str:
@@ -213,12 +223,13 @@ class Recurrent(nn.Module):
         k = self.cell_list[0].state_size
         parts = (state,) if isinstance(state, Tensor) else tuple(state)
         expected = (rows, B, self.hidden_size)
-        layout = "h" if k == 1 else f"a tuple of {k} tensors (h, c)"
-        if len(parts) != k or any(not isinstance(p, Tensor) or tuple(p.shape) != expected for p in parts):
+        if len(parts) != k or any(not isinstance(p, Tensor) or p.shape != expected for p in parts):
+            layout = "h" if k == 1 else f"a tuple of {k} tensors (h, c)"
             got = [tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__ for p in parts]
             raise ValueError(f"state must be {layout}, each (num_layers * num_directions, batch, hidden) = "
                              f"{expected}, got {got}; pass state=None to start from zeros")
-        return tuple(p.to(self.dtype) for p in parts)
+        dtype = self.dtype
+        return parts if all(p.dtype == dtype for p in parts) else tuple(p.to(dtype) for p in parts)
 
     def _pack_state(self, parts: tuple[Tensor, ...]) -> State:
         return parts[0] if len(parts) == 1 else cast(tuple[Tensor, Tensor], tuple(parts))

@@ -19,10 +19,12 @@ from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search, greedy, sample
+from rnnkit.decoding.cpu_greedy import CpuGreedyPlan
 from rnnkit.layers.conv_encoder import ConvEncoder
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput
+from rnnkit.ops import cpu_stream
 
 CONDITIONING = ("init", "input", "both")
 _METHODS = {"greedy": greedy, "sample": sample, "beam": beam_search, "beam_search": beam_search}
@@ -91,6 +93,44 @@ class _TokenDecoder(nn.Module):
         x_t = self._inputs(tokens.unsqueeze(1), state.context).squeeze(1)  # (B, E + C)
         y_t, rnn = self.rnn.step(x_t, state.rnn)
         return self.head(self.drop(y_t)).log_softmax(-1), DecoderState(rnn, state.context, None)
+
+    def cpu_greedy_plan(self, state: DecoderState) -> CpuGreedyPlan | None:
+        """What greedy decoding in C++ needs (decoding/cpu_greedy.py), or None where that loop
+        would not compute what :meth:`step` does: an LSTM without layer norm or zoneout, no dropout
+        active, CPU float32/float64 state, a batch of at most ``cpu_stream.MAX_BATCH``, a folded
+        embedding table of at most ``cpu_stream.MAX_TABLE_BYTES``, and a C++ compiler."""
+        from rnnkit.cells.lstm import LSTMCell
+
+        rnn = self.rnn
+        cells = rnn.cell_list
+        if type(self).step is not _TokenDecoder.step or any(type(c) is not LSTMCell or c.layer_norm for c in cells):
+            return None
+        if rnn.zoneout > 0 or (self.training and any(
+                r > 0 for r in (rnn.dropout, rnn.recurrent_dropout, rnn.weight_drop, self.drop.p,
+                                self.embed.dropout.p))):
+            return None
+        if not isinstance(self.embed.embed, nn.Embedding) or torch.is_grad_enabled():
+            return None
+        h = c = None
+        if state.rnn is not None:
+            if not isinstance(state.rnn, tuple):
+                return None
+            h, c = state.rnn
+        tensors = [t for t in (h, c, state.context, state.pending) if t is not None]
+        dtype = cells[0].weight_hh.dtype
+        if cells[0].weight_hh.device.type != "cpu" or any(t.device.type != "cpu" for t in tensors) or \
+                dtype not in cpu_stream.DTYPES or any(t.dtype != dtype for t in (h, c) if t is not None):
+            return None
+        B = self.batch_size(state)
+        if B > cpu_stream.MAX_BATCH or cpu_stream.load_library() is None:
+            return None
+        kernel = self.__dict__.get("_cpu_greedy")
+        if kernel is None:
+            kernel = cpu_stream.GreedyLSTM(self.embed.embed, cells, self.head, list(self.parameters()))
+            self.__dict__["_cpu_greedy"] = kernel
+        if kernel.table_bytes(self.head.out_features) > cpu_stream.MAX_TABLE_BYTES:
+            return None
+        return CpuGreedyPlan(kernel, B, h, c, state.context, state.pending)
 
     def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
         """Keep / repeat batch entries of ``state`` by a ``(B',)`` index."""

@@ -251,22 +251,42 @@ def compiler() -> str | None:
     return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
 
 
-def _library_path(cxx: str) -> Path:
-    parts = [SOURCE, cxx, *FLAGS, *_isa_flags(), *LINK, platform.machine()]
+def library_path(name: str, source: str, cxx: str, flags: list[str], link: list[str] | None = None) -> Path:
+    """Where the library built from ``source`` with ``flags`` is cached (a hash of all that goes in)."""
+    parts = [source, cxx, *flags, *(LINK if link is None else link), platform.machine()]
     key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-    return cache_dir() / f"cpu_kernels_{key}.so"
+    return cache_dir() / f"{name}_{key}.so"
 
 
-def _build(cxx: str, target: Path) -> None:
+def build_library(source: str, cxx: str, flags: list[str], target: Path, link: list[str] | None = None) -> None:
+    """Compile ``source`` into the shared library ``target`` (atomically: a concurrent process sees
+    the old state or the whole library)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        src = Path(tmp) / "cpu_kernels.cpp"
-        src.write_text(SOURCE)
-        obj, out = Path(tmp) / "cpu_kernels.o", Path(tmp) / target.name
-        subprocess.run([cxx, *FLAGS, *_isa_flags(), "-c", str(src), "-o", str(obj)], check=True,
+        src = Path(tmp) / "source.cpp"
+        src.write_text(source)
+        obj, out = Path(tmp) / "source.o", Path(tmp) / target.name
+        subprocess.run([cxx, *flags, "-c", str(src), "-o", str(obj)], check=True, capture_output=True, timeout=300)
+        subprocess.run([cxx, str(obj), "-o", str(out), *(LINK if link is None else link)], check=True,
                        capture_output=True, timeout=300)
-        subprocess.run([cxx, str(obj), "-o", str(out), *LINK], check=True, capture_output=True, timeout=300)
-        os.replace(out, target)  # atomic: a concurrent process sees the old state or the whole library
+        os.replace(out, target)
+
+
+def load_source(name: str, source: str, flags: list[str], link: list[str] | None = None) -> ctypes.CDLL | None:
+    """The library built from ``source`` (built now if not cached), or None where none can be built
+    (no compiler, ``RNNKIT_NO_CPP`` set, or the build failed)."""
+    if os.environ.get("RNNKIT_NO_CPP"):
+        return None
+    cxx = compiler()
+    if cxx is None:
+        return None
+    path = library_path(name, source, cxx, flags, link)
+    try:
+        if not path.exists():
+            build_library(source, cxx, flags, path, link)
+        return ctypes.CDLL(str(path))
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 _P = ctypes.c_void_p
@@ -280,17 +300,8 @@ _BWD_ARGS = [_INT] * 3 + [_I64, _I64] + [_P] * 21
 @functools.cache
 def load_library() -> ctypes.CDLL | None:
     """The compiled kernels (built now if not cached), or None where no compiler can build them."""
-    if os.environ.get("RNNKIT_NO_CPP"):
-        return None
-    cxx = compiler()
-    if cxx is None:
-        return None
-    path = _library_path(cxx)
-    try:
-        if not path.exists():
-            _build(cxx, path)
-        lib = ctypes.CDLL(str(path))
-    except (OSError, subprocess.SubprocessError):
+    lib = load_source("cpu_kernels", SOURCE, [*FLAGS, *_isa_flags()])
+    if lib is None:
         return None
     for suffix in ("f32", "f64"):
         getattr(lib, f"rnnkit_step_fwd_{suffix}").argtypes = _FWD_ARGS

@@ -15,6 +15,10 @@ on the 2-core CPU, this beats ``torch.lstm_cell`` (two products and a dozen allo
 in C++) and ``torch.lstm`` (whose per-call setup dwarfs one step); see docs/BENCHMARKS.md. GRU and
 Elman RNN layers call ATen's fused cell (``torch.gru_cell``, ``torch.rnn_tanh_cell``) directly.
 
+For LSTM layers at batches up to ``cpu_stream.MAX_BATCH`` the whole step runs in C++
+(``ops/cpu_stream.py``: packed weights, fused gates, shared between threads) where a compiler
+built it; the ATen path above takes larger batches and machines without one.
+
 ``StepRunner`` holds the prepared weights (rebuilt when a parameter changes) and the buffers.
 ``fast_step(layer, x_t, state)`` is what ``Recurrent.step`` calls: it returns None whenever the
 fast path does not compute exactly what the layer's own step does (training-mode noise, gradients,
@@ -33,6 +37,7 @@ from torch import Tensor
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.cells.simple_rnn import SimpleRNNCell
+from rnnkit.ops import cpu_stream
 
 FAST_CELLS = (LSTMCell, GRUCell, SimpleRNNCell)
 FAST_DTYPES = (torch.float32, torch.float64)
@@ -97,15 +102,19 @@ def structure_reason(layer: Any) -> str | None:
     return None
 
 
-def call_reason(layer: Any, x_t: Tensor, dtype: torch.dtype) -> str | None:
-    """Why the fast step cannot run this call (device, dtype, gradients, training-mode noise), or None."""
+def call_reason(layer: Any, x_t: Tensor, dtype: torch.dtype, params: list[Tensor] | None = None) -> str | None:
+    """Why the fast step cannot run this call (device, dtype, gradients, training-mode noise), or None.
+    ``params``: the layer's parameters, if the caller holds them (walking the module costs more
+    than the step)."""
+    if params is None:
+        params = list(layer.parameters())
     if x_t.device.type != "cpu":
         return "the fast step is for the CPU"
     if torch.compiler.is_compiling() or torch.jit.is_tracing():
         return "a tracer is recording the step (its buffers and in-place ops stay out of exported graphs)"
     if x_t.dtype != dtype or dtype not in FAST_DTYPES:
         return f"the fast step takes float32 and float64 inputs like the layer's, not {x_t.dtype}"
-    if torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in layer.parameters())):
+    if torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in params)):
         return "gradients are needed (the fast step records no autograd graph)"
     if layer.zoneout > 0:
         return "zoneout changes the step"
@@ -136,6 +145,9 @@ class StepRunner:
         self._key: list[tuple[int, int]] = []
         self._weights: list[tuple[Tensor, Tensor]] = []  # (W^T, b) per layer (LSTM)
         self._buffers: dict[int, list[LSTMBuffers]] = {}
+        # batches up to cpu_stream.MAX_BATCH: the C++ step (ops/cpu_stream.py), where it builds
+        self.stream = cpu_stream.StepLSTM(layer.cell_list) if self.kind == "lstm" and \
+            cpu_stream.load_library() is not None else None
 
     def _params_key(self) -> list[tuple[int, int]]:
         return [(p.data_ptr(), p._version) for p in self.params]
@@ -162,8 +174,11 @@ class StepRunner:
 
     def run(self, x_t: Tensor, state: tuple[Tensor, ...] | None) -> tuple[Tensor, tuple[Tensor, ...]]:
         """``__call__`` without its ``no_grad`` context (the caller made sure no graph is needed)."""
-        self._prepare()
         layer, B = self.layer, x_t.shape[0]
+        if self.stream is not None and B <= cpu_stream.MAX_BATCH:
+            h_all, c_all = self.stream(x_t, None if state is None else state[0], None if state is None else state[1])
+            return h_all[-1], (h_all, c_all)
+        self._prepare()
         L, H = layer.num_layers, layer.hidden_size
         if self.kind == "lstm":
             out = x_t.new_empty(2, L, B, H)  # the new (h, c), fresh each call
@@ -206,6 +221,6 @@ def fast_step(layer: Any, x_t: Tensor, state: tuple[Tensor, ...] | None
             return None
         runner = StepRunner(layer)
         layer.__dict__["_step_runner"] = runner
-    if call_reason(layer, x_t, runner.params[0].dtype) is not None:
+    if call_reason(layer, x_t, runner.params[0].dtype, runner.params) is not None:
         return None
     return runner.run(x_t, state)

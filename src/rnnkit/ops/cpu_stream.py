@@ -1,0 +1,309 @@
+r"""LSTM streaming on the CPU at small batches: one step, or a whole greedy decode, in C++.
+
+At batch 1 an LSTM step is a matrix-vector product: each weight is read once and used once, so
+the step costs what it takes to stream the weights from cache (2 MB for I = H = 256 in float32),
+plus whatever the framework adds per call. An eager step through ATen adds a dozen dispatches and
+allocations; a Python loop over tokens adds the embedding, the head and the arg-max on top. Here:
+
+* the weights are packed once (:func:`pack_gates`) into blocks of ``U`` units (32 in float32, 16 in
+  float64) whose rows ``i, f, g, o`` sit side by side for every input, so one block is one
+  sequential stream with its 8 SIMD sums in registers, and ends with the LSTM update of its units;
+* the blocks are shared by the calling thread and ``torch.get_num_threads() - 1`` workers of a
+  small pool; each thread prefers the same blocks at every step, so with 2 threads each core keeps
+  half the weights in its own L2 cache. Blocks are claimed atomically: a busy or sleeping worker
+  only leaves more blocks to the others, and workers sleep after 0.2 ms without work;
+* for greedy decoding (:class:`GreedyLSTM`) the first layer's input part is folded into a table
+  ``(V, 4H)`` (every token's embedding through ``W_ih`` plus the biases), and the head, the
+  log-softmax of the chosen token and the arg-max run in the same C++ loop, so Python is entered
+  once per decode, not once per token.
+
+The library is compiled from ``cpu_stream_src.cpp`` at first use and cached like
+``ops/cpu_kernels.py``'s (``RNNKIT_NO_CPP=1`` or no compiler: :func:`load_library` returns None and
+callers take their torch path). Sums run in another order than ATen's, so results agree with the
+eager step to float rounding (about 1e-6 in float32), not bit for bit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnkit.ops import cpu_kernels
+
+FLAGS = ["-O3", "-ffast-math", "-fPIC", "-std=gnu++17", "-pthread"]
+LINK = ["-shared", "-pthread", "-lmvec", "-lm"]
+DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+MAX_BATCH = 8  # above it torch's matrix-matrix products read each weight once for the whole batch
+MAX_TABLE_BYTES = 64 << 20  # greedy's folded (V, 4H) table; larger vocabularies decode eagerly
+
+
+def _isa_flags() -> list[str]:
+    """SIMD flags for this CPU: AVX-512 where it has it (one block row = one 64-byte vector)."""
+    base = cpu_kernels._isa_flags()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return base
+    flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return [*base, "-mavx512f", "-mavx512vl", "-mavx512dq"] if " avx512f" in flags and base else base
+
+
+def source() -> str:
+    return resources.files("rnnkit.ops").joinpath("cpu_stream_src.cpp").read_text()
+
+
+_P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+
+
+@functools.cache
+def load_library() -> ctypes.CDLL | None:
+    """The compiled stream kernels (built now if not cached), or None where they cannot be built."""
+    lib = cpu_kernels.load_source("cpu_stream", source(), [*FLAGS, *_isa_flags()], LINK)
+    if lib is None:
+        return None
+    for s in DTYPES.values():
+        fn = getattr(lib, f"rnnkit_lstm_step_{s}")
+        fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _P, _P, _INT], None
+        fn = getattr(lib, f"rnnkit_lstm_greedy_{s}")
+        fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64] + [_P] * 8 + [_INT], _I64
+        getattr(lib, f"rnnkit_stream_units_{s}").restype = _INT
+    return lib
+
+
+def units(dtype: torch.dtype) -> int:
+    """``U``, the units of one packed block: two 64-byte vectors per gate."""
+    return 2 * 64 // torch.empty((), dtype=dtype).element_size()
+
+
+def padded(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def gate_order(v: Tensor, H: int, Hp: int, U: int) -> Tensor:
+    """``(..., 4H)`` in torch's (i, f, g, o) order -> ``(..., Hp // U * 4U)``: block by block, each
+    block the i, f, g, o values of its ``U`` units (units past ``H`` are zero)."""
+    lead = v.shape[:-1]
+    v = v.reshape(*lead, 4, H)
+    if Hp > H:
+        v = torch.cat([v, v.new_zeros(*lead, 4, Hp - H)], -1)
+    v = v.reshape(*lead, 4, Hp // U, U).transpose(-3, -2)  # (..., nb, 4, U)
+    return v.reshape(*lead, Hp // U * 4 * U).contiguous()
+
+
+def pack_gates(w: Tensor, H: int, Hp: int, U: int) -> Tensor:
+    """An LSTM weight ``(4H, K)`` (torch's row order) -> ``(nb, K, 4U)``: for block ``j`` and input
+    ``k``, the weights from ``k`` to the i, f, g, o rows of units ``jU .. jU+U-1``."""
+    K = w.shape[1]
+    p = gate_order(w.t(), H, Hp, U)  # (K, nb * 4U)
+    return p.reshape(K, Hp // U, 4 * U).transpose(0, 1).contiguous()
+
+
+def pack_rows(w: Tensor, b: Tensor | None, width: int) -> tuple[Tensor, Tensor, int]:
+    """A linear layer ``(V, K)`` -> ``(Vp // width, K, width)`` blocks of output rows (zero past V),
+    its bias padded to ``Vp``, and ``Vp``."""
+    V, K = w.shape
+    Vp = padded(V, width)
+    wp = torch.cat([w, w.new_zeros(Vp - V, K)]) if Vp > V else w
+    bp = w.new_zeros(Vp)
+    if b is not None:
+        bp[:V] = b
+    return wp.reshape(Vp // width, width, K).transpose(1, 2).contiguous(), bp, Vp
+
+
+def _cell_bias(cell: Any) -> Tensor:
+    w = cell.weight_hh
+    return w.new_zeros(w.shape[0]) if cell.bias_ih is None else (cell.bias_ih + cell.bias_hh)
+
+
+class _Packed:
+    """Packed weights of an LSTM stack and the int64 table that describes it to the C++ side:
+    ``[L, H, Hp, I0, then per layer K, weight address, bias address]``. Holds the tensors the table
+    points into."""
+
+    def __init__(self, weights: list[Tensor], biases: list[Tensor], H: int, Hp: int, I0: int) -> None:
+        self.weights, self.biases, self.H, self.Hp, self.I0 = weights, biases, H, Hp, I0
+        rows = [len(weights), H, Hp, I0]
+        for w, b in zip(weights, biases):
+            rows += [w.shape[1], w.data_ptr(), b.data_ptr()]
+        self.meta = torch.tensor(rows, dtype=torch.int64)
+        self.kmax = max(w.shape[1] for w in weights)
+
+
+def _kernel_dtype(cells: list[Any]) -> torch.dtype:
+    dtype = cells[0].weight_hh.dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"the stream kernels take float32 or float64 weights, not {dtype}")
+    return dtype
+
+
+def _params_key(params: list[Tensor]) -> list[tuple[int, int]]:
+    return [(p.data_ptr(), p._version) for p in params]
+
+
+class StepLSTM:
+    """One step of a stack of LSTM cells (rnnkit ``LSTMCell`` or anything with ``weight_ih``,
+    ``weight_hh``, ``bias_ih``, ``bias_hh`` in torch's layout), at batch <= :data:`MAX_BATCH`.
+
+    The packed weights are rebuilt when a parameter changes (in place, reloaded or moved).
+
+    Example::
+
+        step = StepLSTM(layer.cell_list)
+        h1, c1 = step(x_t, h0, c0)   # x_t (B, I); h0, c0, h1, c1 (L, B, H)
+    """
+
+    def __init__(self, cells: list[Any]) -> None:
+        if load_library() is None:
+            raise RuntimeError("the C++ stream kernels are not available (no compiler, or RNNKIT_NO_CPP)")
+        self.cells = list(cells)
+        self.params = [p for c in self.cells for p in c.parameters()]
+        self.dtype = _kernel_dtype(self.cells)
+        self._key: list[tuple[int, int]] = []
+        self._packed: _Packed | None = None
+        self._scratch: dict[int, Tensor] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # copies and pickles repack: the table of addresses would point into the original's tensors
+        return {**self.__dict__, "_key": [], "_packed": None, "_scratch": {}}
+
+    def packed(self) -> _Packed:
+        key = _params_key(self.params)
+        if key != self._key or self._packed is None:
+            self.dtype = _kernel_dtype(self.cells)  # .double() and .float() repack too
+            H = self.cells[0].hidden_size
+            U = units(self.dtype)
+            Hp = padded(H, U)
+            with torch.no_grad():
+                ws = [pack_gates(torch.cat([c.weight_ih, c.weight_hh], 1).detach(), H, Hp, U) for c in self.cells]
+                bs = [gate_order(_cell_bias(c).detach(), H, Hp, U) for c in self.cells]
+            self._packed, self._key, self._scratch = _Packed(ws, bs, H, Hp, self.cells[0].input_size), key, {}
+        return self._packed
+
+    def __call__(self, x: Tensor, h0: Tensor | None, c0: Tensor | None) -> tuple[Tensor, Tensor]:
+        """``x`` (B, I), ``h0``/``c0`` (L, B, H) or None (zeros) -> new ``h``, ``c`` (L, B, H), fresh
+        tensors. Inputs must be CPU tensors of the weights' dtype (the caller checks)."""
+        pk = self.packed()
+        B, L, H = x.shape[0], len(self.cells), pk.H
+        if h0 is None or c0 is None:
+            zeros = x.new_zeros(L, B, H)
+            h0, c0 = (zeros if h0 is None else h0), (zeros if c0 is None else c0)
+        x, h0, c0 = x.contiguous(), h0.contiguous(), c0.contiguous()
+        scratch = self._scratch.get(B)
+        if scratch is None:
+            scratch = self._scratch[B] = x.new_empty(B * (pk.kmax + 2 * pk.Hp))
+        out = x.new_empty(2, L, B, H)
+        fn = getattr(load_library(), f"rnnkit_lstm_step_{DTYPES[self.dtype]}")
+        fn(pk.meta.data_ptr(), B, x.data_ptr(), h0.data_ptr(), c0.data_ptr(), out[0].data_ptr(),
+                 out[1].data_ptr(), scratch.data_ptr(), torch.get_num_threads())
+        return out[0], out[1]
+
+
+class GreedyLSTM:
+    """Greedy decoding of a token LSTM (token vectors -> LSTM stack -> linear head) in one C++ call.
+
+    Args:
+        embedding: the ``nn.Embedding`` (or any module whose ``weight`` ``(V, E)`` holds each token's
+            input vector) feeding the first layer.
+        cells: the LSTM cells, first layer input ``E + C`` (C: a per-sequence context, or 0).
+        head: the ``nn.Linear`` from the last hidden state to the ``V`` logits.
+        params: every parameter the above read (their changes trigger a repack).
+
+    Example::
+
+        dec = GreedyLSTM(emb, rnn.cell_list, head, list(model.parameters()))
+        tokens, lengths, scores, steps = dec.run(first, h, c, eos=3, max_length=50)
+    """
+
+    def __init__(self, embedding: Any, cells: list[Any], head: Any, params: list[Tensor]) -> None:
+        if load_library() is None:
+            raise RuntimeError("the C++ stream kernels are not available (no compiler, or RNNKIT_NO_CPP)")
+        self.embedding, self.cells, self.head, self.params = embedding, list(cells), head, params
+        self.dtype = _kernel_dtype(self.cells)
+        self._key: list[tuple[int, int]] = []
+        self._state: tuple[_Packed, Tensor, Tensor, Tensor, int, int] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_key": [], "_state": None}
+
+    def table_bytes(self, vocab_size: int) -> int:
+        H = self.cells[0].hidden_size
+        return vocab_size * 4 * padded(H, units(self.dtype)) * torch.empty((), dtype=self.dtype).element_size()
+
+    def _prepare(self) -> tuple[_Packed, Tensor, Tensor, Tensor, int, int]:
+        key = _params_key(self.params)
+        if key == self._key and self._state is not None:
+            return self._state
+        with torch.no_grad():
+            self.dtype = _kernel_dtype(self.cells)
+            H = self.cells[0].hidden_size
+            U = units(self.dtype)
+            Hp = padded(H, U)
+            first = self.cells[0]
+            vecs = self.embedding.weight.detach().to(self.dtype)  # (V, E)
+            E = vecs.shape[1]
+            table = gate_order(vecs @ first.weight_ih[:, :E].detach().t() + _cell_bias(first).detach(), H, Hp, U)
+            ws = [pack_gates(first.weight_hh.detach(), H, Hp, U)]
+            ws += [pack_gates(torch.cat([c.weight_ih, c.weight_hh], 1).detach(), H, Hp, U) for c in self.cells[1:]]
+            bs = [gate_order(_cell_bias(c).detach(), H, Hp, U) for c in self.cells]
+            hw, hb, Vp = pack_rows(self.head.weight.detach().to(self.dtype),
+                                   None if self.head.bias is None else self.head.bias.detach().to(self.dtype), 4 * U)
+            self._state = (_Packed(ws, bs, H, Hp, 0), table, hw, hb, Vp, E)
+        self._key = key
+        return self._state
+
+    def context_bias(self, context: Tensor) -> Tensor:
+        """``(B, C)`` context -> its part of the first layer's gates, ``(B, nb * 4U)`` in block order."""
+        pk, _, _, _, _, E = self._prepare()
+        w = self.cells[0].weight_ih[:, E:].detach()
+        return gate_order(context.to(self.dtype) @ w.t(), pk.H, pk.Hp, units(self.dtype))
+
+    def run(self, first: Tensor, h: Tensor | None, c: Tensor | None, *, eos: int, pad: int, max_length: int,
+            context: Tensor | None = None, skip: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, int]:
+        """Decode from tokens ``first`` (B,) and state ``h``, ``c`` (L, B, H) (None: zeros);
+        ``context`` (B, C) is fed beside every token; rows where ``skip`` (B,) is true count as
+        ended already.
+
+        Returns ``tokens (B, max_length)`` (``pad`` after a row's eos; only the first ``steps``
+        columns are written), ``lengths (B,)`` (``max_length`` where eos never came), ``scores
+        (B,)`` float64 (summed log-probs of the chosen tokens), and ``steps``, the tokens decoded
+        before every row had ended.
+        """
+        pk, table, hw, hb, Vp, _ = self._prepare()
+        B, L, H, Hp = first.shape[0], len(self.cells), pk.H, pk.Hp
+        V = self.head.weight.shape[0]
+        hs = torch.zeros(L, B, Hp, dtype=self.dtype)
+        cs = torch.zeros(L, B, Hp, dtype=self.dtype)
+        if h is not None:
+            hs[..., :H] = h
+        if c is not None:
+            cs[..., :H] = c
+        rowbias = None if context is None else self.context_bias(context).contiguous()
+        first = first.to(torch.int64).contiguous()
+        if first.numel() and (int(first.min()) < 0 or int(first.max()) >= table.shape[0]):
+            raise ValueError(f"token id out of range [0, {table.shape[0]}): {first.tolist()}")
+        out = torch.full((B, max_length), pad, dtype=torch.int64)
+        lengths = torch.full((B,), max_length, dtype=torch.int64)
+        scores = torch.zeros(B, dtype=torch.float64)
+        finished = torch.zeros(B, dtype=torch.uint8) if skip is None else skip.to(torch.uint8).contiguous()
+        G = table.shape[1]
+        scratch = torch.empty(B * (pk.kmax + Hp + Vp + G), dtype=self.dtype)
+        fn = getattr(load_library(), f"rnnkit_lstm_greedy_{DTYPES[self.dtype]}")
+        steps = fn(pk.meta.data_ptr(), B, table.data_ptr(), 0 if rowbias is None else rowbias.data_ptr(),
+                         hw.data_ptr(), hb.data_ptr(), V, Vp, eos, pad, max_length, hs.data_ptr(), cs.data_ptr(),
+                         first.data_ptr(), out.data_ptr(), lengths.data_ptr(), scores.data_ptr(),
+                         finished.data_ptr(), scratch.data_ptr(), torch.get_num_threads())
+        return out, lengths, scores, int(steps)
+
+
+def unavailable_reason() -> str | None:
+    """Why the stream kernels cannot be used here, or None."""
+    base = cpu_kernels.unavailable_reason()
+    if base is not None:
+        return base
+    return "its C++ stream kernel failed to build or load" if load_library() is None else None

@@ -1,0 +1,391 @@
+// rnnkit/ops/cpu_stream.py: one LSTM step at a small batch, and whole greedy decodes, on the CPU.
+//
+// At batch 1 a step is a matrix-vector product: every weight is read once per step and used for
+// one multiply-add, so the step is bound by how fast the weights stream from cache (2 MB for
+// I = H = 256 in float32). The weights are packed once (cpu_stream.py, pack_gates) into blocks of
+// U units: block j holds, for every input k, the rows i, f, g, o of units jU..jU+U-1 side by side
+// (4U values, 8 SIMD vectors of 64 bytes), so a block is one sequential stream, its 8 running sums
+// stay in registers, and the block ends with the pointwise LSTM update of its own units.
+// Blocks are shared among threads (the caller's, plus workers of a small pool): each thread
+// prefers the same blocks at every step, so with 2 threads each core keeps its half of the weights
+// in its own L2 cache. A block is claimed with a compare-and-swap before it is run, so a thread
+// that is descheduled or asleep only means the others run more blocks.
+// Plain C ABI over raw pointers; no torch headers.
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <pthread.h>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+static inline void cpu_relax() { _mm_pause(); }
+#else
+static inline void cpu_relax() {}
+#endif
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// A pool of worker threads that share the blocks of one job with the calling thread.
+// ---------------------------------------------------------------------------------------------
+typedef void (*BlockFn)(void* ctx, int64_t block);
+
+constexpr int kMaxWorkers = 15;
+constexpr int64_t kMaxBlocks = 4096;
+constexpr int64_t kSpinNs = 200000;  // a worker spins this long for the next job, then sleeps
+
+struct Pool {
+  std::mutex busy;  // one job at a time; a second caller runs its job alone
+  std::mutex m;
+  std::condition_variable cv;
+  std::atomic<uint64_t> epoch{0};
+  std::atomic<int> sleepers{0};
+  std::atomic<int64_t> done{0};
+  std::atomic<uint64_t> claim[kMaxBlocks];
+  // the current job (written before epoch is bumped, read after it is seen)
+  BlockFn fn = nullptr;
+  void* ctx = nullptr;
+  int64_t nblocks = 0;
+  int nthreads = 1;
+  int workers = 0;
+  Pool() { for (auto& c : claim) c.store(0, std::memory_order_relaxed); }
+};
+
+Pool* g_pool = nullptr;
+std::mutex g_pool_mutex;
+
+void after_fork_child() { g_pool = nullptr; }  // the workers did not survive the fork; leak the old pool
+
+inline bool try_claim(Pool* p, int64_t b, uint64_t e) {
+  uint64_t v = p->claim[b].load(std::memory_order_relaxed);
+  while (v < e) {
+    if (p->claim[b].compare_exchange_weak(v, e, std::memory_order_acq_rel)) return true;
+  }
+  return false;
+}
+
+// Thread t of n prefers blocks [t*nb/n, (t+1)*nb/n) (the same ones at every step), then the rest.
+void run_share(Pool* p, BlockFn fn, void* ctx, int64_t nb, int t, int n, uint64_t e) {
+  const int64_t lo = nb * t / n;
+  for (int64_t i = 0; i < nb; ++i) {
+    const int64_t b = (lo + i) % nb;
+    if (try_claim(p, b, e)) {
+      fn(ctx, b);
+      p->done.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+}
+
+void worker_main(Pool* p, int index) {
+  uint64_t seen = p->epoch.load(std::memory_order_acquire);
+  for (;;) {
+    auto start = std::chrono::steady_clock::now();
+    int spins = 0;
+    while (p->epoch.load(std::memory_order_acquire) == seen) {
+      cpu_relax();
+      if (++spins < 256) continue;
+      spins = 0;
+      if (std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count() <
+          kSpinNs) continue;
+      std::unique_lock<std::mutex> lock(p->m);
+      p->sleepers.fetch_add(1);
+      p->cv.wait(lock, [&] { return p->epoch.load() != seen; });
+      p->sleepers.fetch_sub(1);
+      start = std::chrono::steady_clock::now();
+    }
+    seen = p->epoch.load(std::memory_order_acquire);
+    BlockFn fn = p->fn;
+    void* ctx = p->ctx;
+    const int64_t nb = p->nblocks;
+    const int n = p->nthreads;
+    if (index + 1 < n) run_share(p, fn, ctx, nb, index + 1, n, seen);
+  }
+}
+
+Pool* get_pool(int workers) {
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  if (g_pool == nullptr) {
+    static bool registered = false;
+    if (!registered) { pthread_atfork(nullptr, nullptr, after_fork_child); registered = true; }
+    g_pool = new Pool();  // never freed: detached workers may still read it at exit
+  }
+  while (g_pool->workers < workers) {
+    std::thread(worker_main, g_pool, g_pool->workers).detach();
+    ++g_pool->workers;
+  }
+  return g_pool;
+}
+
+// Run fn(ctx, b) for every block b < nb on up to `threads` threads (the caller included).
+void parallel_blocks(BlockFn fn, void* ctx, int64_t nb, int threads) {
+  if (threads > kMaxWorkers + 1) threads = kMaxWorkers + 1;
+  if (threads > nb) threads = int(nb);
+  if (threads <= 1 || nb > kMaxBlocks) {
+    for (int64_t b = 0; b < nb; ++b) fn(ctx, b);
+    return;
+  }
+  Pool* p = get_pool(threads - 1);
+  std::unique_lock<std::mutex> busy(p->busy, std::try_to_lock);
+  if (!busy.owns_lock()) {  // another thread's job holds the pool
+    for (int64_t b = 0; b < nb; ++b) fn(ctx, b);
+    return;
+  }
+  p->fn = fn;
+  p->ctx = ctx;
+  p->nblocks = nb;
+  p->nthreads = threads;
+  p->done.store(0, std::memory_order_relaxed);
+  const uint64_t e = p->epoch.fetch_add(1) + 1;  // seq_cst: pairs with the sleepers check below
+  if (p->sleepers.load() > 0) {
+    std::lock_guard<std::mutex> lock(p->m);
+    p->cv.notify_all();
+  }
+  run_share(p, fn, ctx, nb, 0, threads, e);
+  while (p->done.load(std::memory_order_acquire) < nb) cpu_relax();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The LSTM block: 4U gate sums over K inputs, then the update of U units.
+// ---------------------------------------------------------------------------------------------
+template <typename T> struct V8 {
+  typedef T vec __attribute__((vector_size(64), aligned(sizeof(T))));  // unaligned loads allowed
+  static constexpr int lanes = 64 / sizeof(T);
+  static constexpr int units = 2 * lanes;  // U: 8 vectors = 4 gates x 2 vectors
+};
+
+template <typename T> inline T sigm(T x) { return T(1) / (T(1) + std::exp(-x)); }
+template <typename T> inline T tanhf_(T x) { return T(2) / (T(1) + std::exp(-T(2) * x)) - T(1); }
+
+// s[0..4U) = init (+ init2) + sum_k xh[k] * w[k][0..4U)  (w: this block's K x 4U slab)
+template <typename T>
+inline void block_sums(int64_t K, const T* __restrict xh, const T* __restrict w, const T* __restrict init,
+                       const T* __restrict init2, T* __restrict s) {
+  typedef typename V8<T>::vec vec;
+  constexpr int L = V8<T>::lanes;
+  vec a0, a1, a2, a3, a4, a5, a6, a7;
+  std::memcpy(&a0, init, 64); std::memcpy(&a1, init + L, 64); std::memcpy(&a2, init + 2 * L, 64);
+  std::memcpy(&a3, init + 3 * L, 64); std::memcpy(&a4, init + 4 * L, 64); std::memcpy(&a5, init + 5 * L, 64);
+  std::memcpy(&a6, init + 6 * L, 64); std::memcpy(&a7, init + 7 * L, 64);
+  if (init2) {
+    const vec* q = reinterpret_cast<const vec*>(init2);
+    a0 += q[0]; a1 += q[1]; a2 += q[2]; a3 += q[3]; a4 += q[4]; a5 += q[5]; a6 += q[6]; a7 += q[7];
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const vec* q = reinterpret_cast<const vec*>(w + k * 8 * L);
+    const T x = xh[k];
+    a0 += x * q[0]; a1 += x * q[1]; a2 += x * q[2]; a3 += x * q[3];
+    a4 += x * q[4]; a5 += x * q[5]; a6 += x * q[6]; a7 += x * q[7];
+  }
+  vec* o = reinterpret_cast<vec*>(s);
+  o[0] = a0; o[1] = a1; o[2] = a2; o[3] = a3; o[4] = a4; o[5] = a5; o[6] = a6; o[7] = a7;
+}
+
+// c, h: this block's U units. s: gate sums in (i, f, g, o) order, U each.
+template <typename T> inline void block_update(const T* __restrict s, T* __restrict c, T* __restrict h) {
+  constexpr int U = V8<T>::units;
+  T ig[U], fg[U], gg[U], og[U];
+  for (int u = 0; u < U; ++u) {
+    ig[u] = sigm(s[u]);
+    fg[u] = sigm(s[U + u]);
+    gg[u] = tanhf_(s[2 * U + u]);
+    og[u] = sigm(s[3 * U + u]);
+  }
+  for (int u = 0; u < U; ++u) {
+    const T cn = fg[u] * c[u] + ig[u] * gg[u];
+    c[u] = cn;
+    h[u] = og[u] * tanhf_(cn);
+  }
+}
+
+// One LSTM layer over B rows: xh (B, K) = [x; h_prev]; c (B, Hp) updated in place; h_out (B, Hp).
+template <typename T> struct LayerJob {
+  int64_t B, K, Hp;
+  const T* xh;
+  const T* w;      // (nb, K, 4U)
+  const T* init;   // (nb * 4U): the bias, or per row (B, nb * 4U) when init_stride > 0
+  int64_t init_stride;
+  const T* init2;  // null, or per row (B, nb * 4U)
+  T* c;
+  T* h_out;
+  const uint8_t* skip;  // null, or B flags: rows not to compute
+};
+
+template <typename T> void layer_block(void* vctx, int64_t j) {
+  const LayerJob<T>& job = *static_cast<const LayerJob<T>*>(vctx);
+  constexpr int U = V8<T>::units;
+  const int64_t G = 4 * U;
+  alignas(64) T s[4 * U];
+  const T* wj = job.w + j * job.K * G;
+  for (int64_t b = 0; b < job.B; ++b) {
+    if (job.skip && job.skip[b]) continue;
+    const T* init = job.init + b * job.init_stride + j * G;
+    const T* init2 = job.init2 ? job.init2 + b * (job.Hp / U) * G + j * G : nullptr;
+    block_sums<T>(job.K, job.xh + b * job.K, wj, init, init2, s);
+    block_update<T>(s, job.c + b * job.Hp + j * U, job.h_out + b * job.Hp + j * U);
+  }
+}
+
+// logits (B, Vp) = bias + W h for a vocabulary head packed like the gates (blocks of 8 vectors).
+template <typename T> struct HeadJob {
+  int64_t B, K, Vp;
+  const T* h;  // (B, K) rows with stride hstride
+  int64_t hstride;
+  const T* w;  // (Vp / (8L), K, 8L)
+  const T* bias;
+  T* out;      // (B, Vp)
+  const uint8_t* skip;
+};
+
+template <typename T> void head_block(void* vctx, int64_t j) {
+  const HeadJob<T>& job = *static_cast<const HeadJob<T>*>(vctx);
+  constexpr int W = 8 * V8<T>::lanes;
+  for (int64_t b = 0; b < job.B; ++b) {
+    if (job.skip && job.skip[b]) continue;
+    block_sums<T>(job.K, job.h + b * job.hstride, job.w + j * job.K * W, job.bias + j * W, nullptr,
+                  job.out + b * job.Vp + j * W);
+  }
+}
+
+// The layers of a packed LSTM stack, described by an int64 table from cpu_stream.py:
+// meta = [L, H, Hp, I0, then per layer: K, weight address, bias address].
+struct Stack {
+  int64_t L, H, Hp, I0;
+  const int64_t* layer;  // 3 per layer
+  int64_t K(int64_t l) const { return layer[3 * l]; }
+  template <typename T> const T* w(int64_t l) const { return reinterpret_cast<const T*>(layer[3 * l + 1]); }
+  template <typename T> const T* b(int64_t l) const { return reinterpret_cast<const T*>(layer[3 * l + 2]); }
+};
+
+inline Stack stack_of(const int64_t* meta) { return Stack{meta[0], meta[1], meta[2], meta[3], meta + 4}; }
+
+// Scratch: xh (B, Kmax) + c (L, B, Hp) + h (L, B, Hp) + the head's logits (B, Vp) for greedy.
+template <typename T>
+void run_layer(const Stack& st, int64_t l, int64_t B, const T* x, int64_t xstride, int64_t xlen, T* xh,
+               const T* h_prev, int64_t hstride, T* c, T* h_out, const T* init, int64_t init_stride,
+               const T* init2, const uint8_t* skip, int threads) {
+  const int64_t K = xlen + st.H;
+  for (int64_t b = 0; b < B; ++b) {
+    if (skip && skip[b]) continue;
+    if (xlen) std::memcpy(xh + b * K, x + b * xstride, xlen * sizeof(T));
+    std::memcpy(xh + b * K + xlen, h_prev + b * hstride, st.H * sizeof(T));
+  }
+  LayerJob<T> job{B, K, st.Hp, xh, st.w<T>(l), init, init_stride, init2, c, h_out, skip};
+  parallel_blocks(&layer_block<T>, &job, st.Hp / V8<T>::units, threads);
+}
+
+template <typename T>
+void lstm_step(const int64_t* meta, int64_t B, const T* x, const T* h0, const T* c0, T* h1, T* c1, T* scratch,
+               int threads) {
+  const Stack st = stack_of(meta);
+  const int64_t H = st.H, Hp = st.Hp;
+  int64_t kmax = 0;
+  for (int64_t l = 0; l < st.L; ++l) kmax = st.K(l) > kmax ? st.K(l) : kmax;
+  T* xh = scratch;
+  T* cs = xh + B * kmax;  // (B, Hp)
+  T* hs = cs + B * Hp;    // (B, Hp)
+  for (int64_t l = 0; l < st.L; ++l) {
+    for (int64_t b = 0; b < B; ++b) std::memcpy(cs + b * Hp, c0 + (l * B + b) * H, H * sizeof(T));
+    const T* xin = l == 0 ? x : hs;
+    const int64_t xlen = l == 0 ? st.I0 : H, xstride = l == 0 ? st.I0 : Hp;
+    run_layer<T>(st, l, B, xin, xstride, xlen, xh, h0 + l * B * H, H, cs, hs, st.b<T>(l), 0, nullptr, nullptr,
+                 threads);
+    for (int64_t b = 0; b < B; ++b) {
+      std::memcpy(h1 + (l * B + b) * H, hs + b * Hp, H * sizeof(T));
+      std::memcpy(c1 + (l * B + b) * H, cs + b * Hp, H * sizeof(T));
+    }
+  }
+}
+
+// Greedy decoding of a token LSTM: layer 0's input part is a table (V, nb*4U) = the embedding of
+// every token through W_ih (and the bias), so a token costs a row lookup. h, c: (L, B, Hp) in/out.
+// tokens: (B,) the first inputs. Writes out (B, max_len) (pad for finished rows), lengths (B),
+// scores (B) (sum of chosen log-probs); returns the number of steps run.
+template <typename T>
+int64_t lstm_greedy(const int64_t* meta, int64_t B, const T* table, const T* rowbias, const T* head_w,
+                    const T* head_b, int64_t V, int64_t Vp, int64_t eos, int64_t pad, int64_t max_len, T* h, T* c,
+                    const int64_t* first, int64_t* out, int64_t* lengths, double* scores, uint8_t* finished,
+                    T* scratch, int threads) {
+  const Stack st = stack_of(meta);
+  const int64_t H = st.H, Hp = st.Hp, L = st.L;
+  constexpr int U = V8<T>::units;
+  const int64_t G = (Hp / U) * 4 * U;
+  int64_t kmax = 0;
+  for (int64_t l = 0; l < L; ++l) kmax = st.K(l) > kmax ? st.K(l) : kmax;
+  T* xh = scratch;
+  T* hnew = xh + B * kmax;        // (B, Hp)
+  T* logits = hnew + B * Hp;      // (B, Vp)
+  T* gate0 = logits + B * Vp;     // (B, G): table row (+ row bias) of each row's token
+  std::vector<int64_t> tok(first, first + B);
+  int64_t steps = 0;
+  for (int64_t t = 0; t < max_len; ++t) {
+    for (int64_t b = 0; b < B; ++b) {
+      if (finished[b]) continue;
+      const T* row = table + tok[b] * G;
+      if (rowbias) {
+        for (int64_t g = 0; g < G; ++g) gate0[b * G + g] = row[g] + rowbias[b * G + g];
+      } else {
+        std::memcpy(gate0 + b * G, row, G * sizeof(T));
+      }
+    }
+    for (int64_t l = 0; l < L; ++l) {
+      T* hl = h + l * B * Hp;
+      T* cl = c + l * B * Hp;
+      if (l == 0) {
+        run_layer<T>(st, 0, B, nullptr, 0, 0, xh, hl, Hp, cl, hnew, gate0, G, nullptr, finished, threads);
+      } else {
+        run_layer<T>(st, l, B, h + (l - 1) * B * Hp, Hp, H, xh, hl, Hp, cl, hnew, st.b<T>(l), 0, nullptr, finished,
+                     threads);
+      }
+      for (int64_t b = 0; b < B; ++b)
+        if (!finished[b]) std::memcpy(hl + b * Hp, hnew + b * Hp, Hp * sizeof(T));
+    }
+    HeadJob<T> hj{B, H, Vp, h + (L - 1) * B * Hp, Hp, head_w, head_b, logits, finished};
+    parallel_blocks(&head_block<T>, &hj, Vp / (8 * V8<T>::lanes), threads);
+    bool all_done = true;
+    for (int64_t b = 0; b < B; ++b) {
+      if (finished[b]) { out[b * max_len + t] = pad; continue; }
+      const T* z = logits + b * Vp;
+      int64_t best = 0;
+      T top = z[0];
+      for (int64_t v = 1; v < V; ++v)
+        if (z[v] > top) { top = z[v]; best = v; }  // first maximum, as torch.argmax
+      double sum = 0;
+      for (int64_t v = 0; v < V; ++v) sum += std::exp(double(z[v]) - double(top));
+      scores[b] += -std::log(sum);  // log-softmax of the arg-max: z_best - logsumexp(z)
+      out[b * max_len + t] = best;
+      if (best == eos) { finished[b] = 1; lengths[b] = t + 1; }
+      tok[b] = best;
+      all_done = all_done && finished[b];
+    }
+    steps = t + 1;
+    if (all_done) break;
+  }
+  return steps;
+}
+
+}  // namespace
+
+#define RNNKIT_STREAM_EXPORT(T, SUFFIX)                                                                      \
+  extern "C" void rnnkit_lstm_step_##SUFFIX(const int64_t* meta, int64_t B, const T* x, const T* h0,         \
+                                            const T* c0, T* h1, T* c1, T* scratch, int threads) {          \
+    lstm_step<T>(meta, B, x, h0, c0, h1, c1, scratch, threads);                                              \
+  }                                                                                                          \
+  extern "C" int64_t rnnkit_lstm_greedy_##SUFFIX(                                                            \
+      const int64_t* meta, int64_t B, const T* table, const T* rowbias, const T* head_w, const T* head_b,    \
+      int64_t V, int64_t Vp, int64_t eos, int64_t pad, int64_t max_len, T* h, T* c, const int64_t* first,    \
+      int64_t* out, int64_t* lengths, double* scores, uint8_t* finished, T* scratch, int threads) {          \
+    return lstm_greedy<T>(meta, B, table, rowbias, head_w, head_b, V, Vp, eos, pad, max_len, h, c, first,    \
+                          out, lengths, scores, finished, scratch, threads);                                 \
+  }
+
+RNNKIT_STREAM_EXPORT(float, f32)
+RNNKIT_STREAM_EXPORT(double, f64)
+
+extern "C" int rnnkit_stream_units_f32() { return V8<float>::units; }
+extern "C" int rnnkit_stream_units_f64() { return V8<double>::units; }

@@ -1,0 +1,115 @@
+"""Greedy decoding in one C++ call (decoding/cpu_greedy.py) returns what the eager loop returns."""
+
+import pytest
+import torch
+
+from rnnkit.decoding import greedy
+from rnnkit.decoding.cpu_greedy import cpu_greedy
+from rnnkit.decoding.greedy import decode_one_path
+from rnnkit.models import ConditionedGenerator, LanguageModel
+from rnnkit.models.one_to_many import DecoderState
+from rnnkit.ops import cpu_stream
+
+pytestmark = pytest.mark.skipif(cpu_stream.load_library() is None, reason="no C++ compiler here")
+
+
+def eager(model, state, *, bos, eos, max_length):
+    return decode_one_path(model, state, lambda lp: lp.argmax(-1), bos=bos, eos=eos, max_length=max_length)
+
+
+def assert_same(got, want, atol=1e-4):
+    assert got is not None
+    assert torch.equal(got.tokens, want.tokens)
+    assert torch.equal(got.lengths, want.lengths)
+    torch.testing.assert_close(got.scores, want.scores, rtol=1e-5, atol=atol)
+
+
+def lm_and_state(dtype=torch.float32, V=40, H=48, L=2, B=4, seed=0):
+    torch.manual_seed(seed)
+    lm = LanguageModel(vocab_size=V, embed_dim=16, hidden_size=H, num_layers=L).to(dtype).eval()
+    state = DecoderState((torch.randn(L, B, H, dtype=dtype), torch.randn(L, B, H, dtype=dtype)))
+    return lm, state
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("H, L", [(48, 2), (256, 1), (17, 3)])
+def test_equals_the_eager_loop_with_rows_ending_at_different_steps(dtype, H, L):
+    lm, state = lm_and_state(dtype, H=H, L=L)
+    with torch.no_grad():
+        free = eager(lm, state, bos=1, eos=39, max_length=30)
+        # an eos that some rows produce early and others later or never: row 0's 4th token
+        eos = int(free.tokens[0, 0, 3])
+        want = eager(lm, state, bos=1, eos=eos, max_length=30)
+        got = cpu_greedy(lm, state, bos=1, eos=eos, max_length=30)
+    assert (want.lengths < 30).any()
+    assert_same(got, want)
+
+
+def test_greedy_takes_the_c_path_and_eager_decoding_still_agrees(monkeypatch):
+    lm, state = lm_and_state()
+    calls = []
+    real = cpu_stream.GreedyLSTM.run
+
+    def spy(self, *a, **kw):
+        calls.append(1)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(cpu_stream.GreedyLSTM, "run", spy)
+    got = greedy(lm, state, bos=1, eos=2, max_length=12)
+    assert calls
+    assert_same(got, eager(lm, state, bos=1, eos=2, max_length=12))
+
+
+@pytest.mark.parametrize("max_length", [1, 2, 25])
+def test_a_prompts_pending_log_probs_give_the_first_token(max_length):
+    lm, _ = lm_and_state()
+    prompts = torch.randint(3, 40, (3, 5))
+    with torch.no_grad():
+        state = lm.prompt_state(prompts)
+        free = eager(lm, state, bos=1, eos=39, max_length=max_length)
+        for eos in {int(free.tokens[0, 0, 0]), int(free.tokens[1, 0, -1]), 39}:  # ends at once, later, never
+            assert_same(cpu_greedy(lm, state, bos=1, eos=eos, max_length=max_length),
+                        eager(lm, state, bos=1, eos=eos, max_length=max_length))
+    out = lm.generate(prompts[0], max_length=10)
+    assert out.tokens.shape[:2] == (1, 1)
+
+
+def test_a_context_fed_at_every_step():
+    torch.manual_seed(4)
+    gen = ConditionedGenerator(vocab_size=30, cond_shape=(6,), conditioning="both", hidden_size=40,
+                               num_layers=2).eval()
+    cond = torch.randn(3, 6)
+    with torch.no_grad():
+        state = gen.init_state(cond)
+        assert state.context is not None
+        free = eager(gen, state, bos=1, eos=29, max_length=20)
+        eos = int(free.tokens[1, 0, 2])
+        assert_same(cpu_greedy(gen, state, bos=1, eos=eos, max_length=20),
+                    eager(gen, state, bos=1, eos=eos, max_length=20))
+
+
+@torch.no_grad()
+def test_steps_aside_where_it_would_differ():
+    lm, state = lm_and_state()
+    assert lm.cpu_greedy_plan(state) is not None
+    with torch.enable_grad():
+        assert lm.cpu_greedy_plan(state) is None  # it records no autograd graph
+    big = DecoderState(tuple(t.repeat(1, 3, 1) for t in state.rnn))  # 12 rows > MAX_BATCH
+    assert lm.cpu_greedy_plan(big) is None
+    dropped = LanguageModel(vocab_size=40, embed_dim=16, hidden_size=48, num_layers=2, dropout=0.3)
+    assert dropped.train().cpu_greedy_plan(state) is None  # training-mode dropout draws masks
+    assert dropped.eval().cpu_greedy_plan(state) is not None
+    gru = LanguageModel(vocab_size=40, cell="gru", embed_dim=16, hidden_size=48)
+    assert gru.cpu_greedy_plan(DecoderState(torch.zeros(1, 2, 48))) is None
+    half = DecoderState(tuple(t.half() for t in state.rnn))
+    assert lm.cpu_greedy_plan(half) is None
+
+
+def test_weight_changes_are_seen():
+    lm, state = lm_and_state()
+    with torch.no_grad():
+        before = cpu_greedy(lm, state, bos=1, eos=2, max_length=15)
+        lm.head.bias[5] += 50.0  # token 5 now always wins
+        after = cpu_greedy(lm, state, bos=1, eos=2, max_length=15)
+    assert before is not None and after is not None
+    assert (after.tokens == 5).all() and not (before.tokens == 5).all()

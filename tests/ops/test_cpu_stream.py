@@ -1,0 +1,143 @@
+"""The C++ stream step (ops/cpu_stream.py) computes torch's LSTM step, on any thread count."""
+
+import copy
+import pickle
+import threading
+
+import pytest
+import torch
+
+from rnnkit import Recurrent
+from rnnkit.ops import cpu_stream
+from rnnkit.ops.fast_step import StepRunner, fast_step
+
+pytestmark = pytest.mark.skipif(cpu_stream.load_library() is None, reason="no C++ compiler here")
+
+
+def torch_step(layer, x, h0, c0):
+    """Reference: ``torch.lstm_cell`` layer by layer."""
+    hs, cs, inp = [], [], x
+    for l, cell in enumerate(layer.cell_list):
+        h, c = torch.lstm_cell(inp, (h0[l], c0[l]), cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+        hs.append(h)
+        cs.append(c)
+        inp = h
+    return torch.stack(hs), torch.stack(cs)
+
+
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def threads(request):
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 2e-6), (torch.float64, 1e-13)], ids=["f32", "f64"])
+@pytest.mark.parametrize("I, H, L, B", [(256, 256, 1, 1), (13, 100, 2, 3), (7, 33, 3, 8), (1, 1, 1, 2)])
+def test_step_equals_torch_lstm_cell(threads, dtype, tol, I, H, L, B):
+    torch.manual_seed(0)
+    layer = Recurrent("lstm", I, H, num_layers=L).to(dtype)
+    step = cpu_stream.StepLSTM(layer.cell_list)
+    x = torch.randn(B, I, dtype=dtype)
+    h0, c0 = torch.randn(L, B, H, dtype=dtype), torch.randn(L, B, H, dtype=dtype)
+    with torch.no_grad():
+        h1, c1 = step(x, h0, c0)
+        h_ref, c_ref = torch_step(layer, x, h0, c0)
+        torch.testing.assert_close(h1, h_ref, rtol=tol, atol=tol)
+        torch.testing.assert_close(c1, c_ref, rtol=tol, atol=tol)
+        h1, c1 = step(x, None, None)  # zeros
+        zeros = torch.zeros(L, B, H, dtype=dtype)
+        torch.testing.assert_close(h1, torch_step(layer, x, zeros, zeros)[0], rtol=tol, atol=tol)
+
+
+def test_packing_puts_each_units_four_gates_side_by_side():
+    H, K, U = 5, 3, 4
+    Hp = cpu_stream.padded(H, U)
+    w = torch.arange(4 * H * K, dtype=torch.float64).reshape(4 * H, K)
+    p = cpu_stream.pack_gates(w, H, Hp, U)  # (nb, K, 4U)
+    assert p.shape == (2, K, 4 * U)
+    for j in range(2):
+        for k in range(K):
+            for g in range(4):
+                for u in range(U):
+                    unit = j * U + u
+                    want = w[g * H + unit, k] if unit < H else 0.0
+                    assert p[j, k, g * U + u] == want
+
+
+def test_weight_changes_dtype_changes_and_copies_are_seen():
+    torch.manual_seed(1)
+    layer = Recurrent("lstm", 4, 6, num_layers=2)
+    x = torch.randn(1, 4)
+    with torch.no_grad():
+        y0, _ = layer.step(x)
+        layer.cell_list[1].weight_ih.mul_(2.0)  # in place: _version changes
+        y1, (h1, c1) = layer.step(x)
+        assert not torch.allclose(y0, y1)
+        torch.testing.assert_close(h1, torch_step(layer, x, torch.zeros(2, 1, 6), torch.zeros(2, 1, 6))[0])
+        clone = copy.deepcopy(layer)
+        again = pickle.loads(pickle.dumps(layer))
+        del layer
+        for other in (clone, again):
+            torch.testing.assert_close(other.step(x)[0], y1)
+        clone.double()
+        torch.testing.assert_close(clone.step(x.double())[0], y1.double(), rtol=1e-6, atol=1e-6)
+
+
+def test_step_runner_takes_the_stream_up_to_max_batch_and_torch_above():
+    torch.manual_seed(2)
+    layer = Recurrent("lstm", 3, 5, num_layers=2).double()
+    runner = StepRunner(layer)
+    assert runner.stream is not None
+    for B in (1, cpu_stream.MAX_BATCH, cpu_stream.MAX_BATCH + 1):
+        x = torch.randn(B, 3, dtype=torch.float64)
+        state = (torch.randn(2, B, 5, dtype=torch.float64), torch.randn(2, B, 5, dtype=torch.float64))
+        with torch.no_grad():
+            y, (h, c) = runner(x, state)
+            h_ref, c_ref = torch_step(layer, x, *state)
+        torch.testing.assert_close(h, h_ref, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(c, c_ref, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(y, h_ref[-1])
+
+
+def test_without_a_compiler_the_runner_steps_with_torch(monkeypatch):
+    monkeypatch.setattr(cpu_stream, "load_library", lambda: None)
+    layer = Recurrent("lstm", 3, 4)
+    runner = StepRunner(layer)
+    assert runner.stream is None
+    with pytest.raises(RuntimeError, match="not available"):
+        cpu_stream.StepLSTM(layer.cell_list)
+    x = torch.randn(2, 3)
+    with torch.no_grad():
+        y, (h, c) = runner(x, None)
+    torch.testing.assert_close(h, torch_step(layer, x, torch.zeros(1, 2, 4), torch.zeros(1, 2, 4))[0])
+
+
+def test_threads_stepping_their_own_layers_at_once_agree_with_torch():
+    """ctypes drops the GIL: four Python threads share (or are refused) the worker pool at once."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(3)
+        layers = [Recurrent("lstm", 8, 64, num_layers=2).double() for _ in range(4)]
+        xs = [torch.randn(50, 1, 8, dtype=torch.float64) for _ in layers]
+        errors: list[float] = []
+
+        def run(layer, x):
+            state = ref = None
+            with torch.no_grad():
+                for t in range(x.shape[0]):
+                    _, state = fast_step(layer, x[t], state)
+                    zeros = torch.zeros(2, 1, 64, dtype=torch.float64)
+                    ref = torch_step(layer, x[t], *(ref if ref is not None else (zeros, zeros)))
+                    errors.append(float((state[0] - ref[0]).abs().max()))
+
+        workers = [threading.Thread(target=run, args=pair) for pair in zip(layers, xs)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert len(errors) == 200 and max(errors) < 1e-12
+    finally:
+        torch.set_num_threads(before)
