@@ -5,8 +5,8 @@ scan on the CPU) against the GRU of torch (cuDNN / oneDNN) at T = 4,096 and 16,3
 alone — ``ops/triton_scan.py`` against ``ops/scan.py`` and ``accelerated-scan`` when installed.
 ``--stream``: one LSTM step at batch 1 (``nn.LSTMCell``, ``torch.lstm_cell``, ``Recurrent.step``,
 the fast step of ``ops/fast_step.py`` and the C++ step of ``ops/cpu_stream.py`` it calls), greedy
-generation of 1,000 characters from a 2-layer H=256 LSTM language model against a loop over ``nn.LSTMCell``, and on CUDA greedy µs per token,
-eager against graph-replayed (``decoding/graphs.py``).
+generation of 1,000 characters from a 2-layer H=256 LSTM language model against a loop over
+``nn.LSTMCell``, and on CUDA greedy µs per token, eager against graph-replayed (``decoding/graphs.py``).
 
 Every comparison runs its contenders interleaved in one process and reports medians, so a loaded
 machine slows both sides alike. Results go to the ``bench:long`` section of ``docs/BENCHMARKS.md``.
