@@ -117,11 +117,14 @@ class Recurrent(nn.Module):
         """``self.cells`` typed: layer ``l``, direction ``d`` at ``l * D + d``."""
         return cast(list[Cell], list(self.cells))
 
+    def _cell0(self) -> Cell:
+        # without building cell_list: per-call overhead counts in a streaming step
+        return cast(Cell, self.cells._modules["0"])
+
     def _first_parameter(self) -> Tensor:
         # the first cell's own (all cells share dtype and device): walking the whole module costs
         # more than a streaming step
-        cell = self.cells._modules["0"]
-        assert cell is not None
+        cell = self._cell0()
         for p in cell._parameters.values():
             if p is not None:
                 return p
@@ -220,7 +223,7 @@ class Recurrent(nn.Module):
     def _check_state(self, state: State | None, B: int, rows: int) -> tuple[Tensor, ...] | None:
         if state is None:
             return None
-        k = self.cell_list[0].state_size
+        k = self._cell0().state_size
         parts = (state,) if isinstance(state, Tensor) else tuple(state)
         expected = (rows, B, self.hidden_size)
         if len(parts) != k or any(not isinstance(p, Tensor) or p.shape != expected for p in parts):

@@ -76,6 +76,12 @@ def load_library() -> ctypes.CDLL | None:
     return lib
 
 
+@functools.cache
+def _function(name: str) -> Any:
+    """A kernel of the library by name (looked up once: ctypes' lookup costs a few µs per call)."""
+    return getattr(load_library(), name)
+
+
 def units(dtype: torch.dtype) -> int:
     """``U``, the units of one packed block: two 64-byte vectors per gate."""
     return 2 * 64 // torch.empty((), dtype=dtype).element_size()
@@ -197,11 +203,11 @@ class StepLSTM:
         scratch = self._scratch.get(B)
         if scratch is None:
             scratch = self._scratch[B] = x.new_empty(B * (pk.kmax + 2 * pk.Hp))
-        out = x.new_empty(2, L, B, H)
-        fn = getattr(load_library(), f"rnnkit_lstm_step_{DTYPES[self.dtype]}")
-        fn(pk.meta.data_ptr(), B, x.data_ptr(), h0.data_ptr(), c0.data_ptr(), out[0].data_ptr(),
-                 out[1].data_ptr(), scratch.data_ptr(), torch.get_num_threads())
-        return out[0], out[1]
+        h1, c1 = x.new_empty(2, L, B, H).unbind(0)
+        _function(f"rnnkit_lstm_step_{DTYPES[self.dtype]}")(
+            pk.meta.data_ptr(), B, x.data_ptr(), h0.data_ptr(), c0.data_ptr(), h1.data_ptr(), c1.data_ptr(),
+            scratch.data_ptr(), torch.get_num_threads())
+        return h1, c1
 
 
 class GreedyLSTM:
@@ -293,11 +299,11 @@ class GreedyLSTM:
         finished = torch.zeros(B, dtype=torch.uint8) if skip is None else skip.to(torch.uint8).contiguous()
         G = table.shape[1]
         scratch = torch.empty(B * (pk.kmax + Hp + Vp + G), dtype=self.dtype)
-        fn = getattr(load_library(), f"rnnkit_lstm_greedy_{DTYPES[self.dtype]}")
-        steps = fn(pk.meta.data_ptr(), B, table.data_ptr(), 0 if rowbias is None else rowbias.data_ptr(),
-                         hw.data_ptr(), hb.data_ptr(), V, Vp, eos, pad, max_length, hs.data_ptr(), cs.data_ptr(),
-                         first.data_ptr(), out.data_ptr(), lengths.data_ptr(), scores.data_ptr(),
-                         finished.data_ptr(), scratch.data_ptr(), torch.get_num_threads())
+        steps = _function(f"rnnkit_lstm_greedy_{DTYPES[self.dtype]}")(
+            pk.meta.data_ptr(), B, table.data_ptr(), 0 if rowbias is None else rowbias.data_ptr(), hw.data_ptr(),
+            hb.data_ptr(), V, Vp, eos, pad, max_length, hs.data_ptr(), cs.data_ptr(), first.data_ptr(),
+            out.data_ptr(), lengths.data_ptr(), scores.data_ptr(), finished.data_ptr(), scratch.data_ptr(),
+            torch.get_num_threads())
         return out, lengths, scores, int(steps)
 
 
