@@ -109,7 +109,8 @@ class _TokenDecoder(nn.Module):
                 r > 0 for r in (rnn.dropout, rnn.recurrent_dropout, rnn.weight_drop, self.drop.p,
                                 self.embed.dropout.p))):
             return None
-        if not isinstance(self.embed.embed, nn.Embedding) or torch.is_grad_enabled():
+        if not isinstance(self.embed.embed, nn.Embedding) or torch.is_grad_enabled() or \
+                self.embed.embed.num_embeddings < self.head.out_features:  # every token must be fed back
             return None
         h = c = None
         if state.rnn is not None:
