@@ -176,3 +176,125 @@ def test_from_dataset_reads_horizon_window_and_features() -> None:
     assert Forecaster.from_config(model.config_dict()).config == model.config
     assert model.forecast(torch.randn(100)).shape == (HORIZON,)  # reads the last WINDOW steps
     assert model(ds.collate(examples)).loss is not None
+
+
+# -- target transforms: log / Box-Cox and differencing ------------------------------------------------
+def airline_like(n: int) -> torch.Tensor:
+    """A growing series whose season grows with its level (multiplicative), like AirPassengers."""
+    t = torch.arange(n, dtype=torch.float64)
+    return 100 * torch.exp(0.01 * t) * (1 + 0.2 * torch.sin(2 * math.pi * t / 12))
+
+
+@pytest.mark.parametrize("lags", [(1,), (12,), (1, 12), (12, 1), (5,), (40,)])
+@pytest.mark.parametrize("lam", [0.0, 0.5])
+def test_transform_and_differences_round_trip_exactly(lags: tuple[int, ...], lam: float) -> None:
+    from rnnkit.models.forecast_transforms import (
+        box_cox,
+        difference_future,
+        difference_window,
+        inverse_box_cox,
+        undifference,
+    )
+
+    series = airline_like(60 + 36)[None, :, None]  # (1, T, 1)
+    window, future = series[:, :60], series[:, 60:]
+    torch.testing.assert_close(inverse_box_cox(box_cox(window, lam), lam), window)
+    w, lengths, heads = difference_window(box_cox(window, lam), lags, None)
+    assert w.shape[1] == 60 - sum(lags) and lengths is None and [h.shape[1] for h in heads] == list(lags)
+    # the differenced future is what differencing the whole series gives after the window
+    whole, _, _ = difference_window(box_cox(series, lam), lags, None)
+    w_future = difference_future(box_cox(future, lam), heads)
+    torch.testing.assert_close(w_future, whole[:, -36:])
+    torch.testing.assert_close(inverse_box_cox(undifference(w_future, heads, lags), lam), future)
+
+
+def test_padded_windows_difference_like_unpadded_ones() -> None:
+    from rnnkit.models.forecast_transforms import difference_window
+
+    short, long = airline_like(30)[:, None], airline_like(40)[:, None]
+    x = torch.zeros(2, 40, 1, dtype=torch.float64)
+    x[0, :30], x[1] = short, long
+    w, lengths, heads = difference_window(x, (1, 12), torch.tensor([30, 40]))
+    assert lengths is not None and lengths.tolist() == [17, 27]
+    w_short, _, heads_short = difference_window(short[None], (1, 12), None)
+    torch.testing.assert_close(w[0, :17], w_short[0])
+    for h, h_short in zip(heads, heads_short):
+        torch.testing.assert_close(h[0], h_short[0])
+
+
+@pytest.mark.parametrize("strategy", ["direct", "autoregressive"])
+@pytest.mark.parametrize("transform,lags", [("log", (12,)), ("log", (1, 12)), ("none", (1,)), ("boxcox", (12,))])
+def test_predicting_the_true_differences_gives_back_the_truth(strategy: str, transform: str,
+                                                               lags: tuple[int, ...]) -> None:
+    """The network's output is replaced by the scaled true differences of the future: the forecast
+    must then be the true future over the whole horizon, and the loss zero."""
+    from rnnkit.models.forecast_transforms import box_cox, difference_future, difference_window
+
+    model = Forecaster(horizon=36, cell="gru", hidden_size=4, strategy=strategy, transform=transform,
+                       boxcox_lambda=0.3, difference=lags).eval()
+    lam = 0.0 if transform == "log" else 0.3
+    series = airline_like(24 + 36).float()
+    x, y = torch.stack([series[:24], 2 * series[:24]])[..., None], torch.stack([series[24:], 2 * series[24:]])
+    g = (lambda t: t) if transform == "none" else (lambda t: box_cox(t, lam))
+    w, _, heads = difference_window(g(x), lags, None)
+    mean, std = model._stats(w, None)
+    true = (difference_future(g(y[..., None]), heads) - mean) / std  # (B, H, 1) scaled
+    model._run = lambda *args, **kwargs: true.unsqueeze(-1)  # (B, H, K, P)
+    out = model(Batch(x=x, y=y))
+    assert out.predictions is not None and out.loss is not None
+    torch.testing.assert_close(out.predictions, y, rtol=1e-4, atol=1e-3)
+    assert out.loss.item() < 1e-8
+    np.testing.assert_allclose(model.forecast(series[:24].numpy()), series[24:].numpy(), rtol=1e-4)
+
+
+def test_untrained_differenced_forecast_repeats_the_last_season() -> None:
+    """A flat window of differences leaves nothing to learn: the forecast is the last season again
+    (with the lag-12 difference) whatever the weights, in the series' units."""
+    model = Forecaster(horizon=24, cell="gru", hidden_size=8, transform="log", difference=[12])
+    season = torch.linspace(100, 200, 12)
+    out = model.forecast(torch.cat([season, season, season]))
+    torch.testing.assert_close(out, torch.cat([season, season]), rtol=1e-3, atol=0)
+
+
+def test_transform_options_are_checked_and_saved(tmp_path) -> None:
+    import rnnkit
+
+    model = Forecaster(horizon=6, cell="gru", hidden_size=8, transform="log", difference=[1, 12], window=24)
+    assert model.config.difference == (1, 12) and model.config.transform == "log"
+    model.save(tmp_path)
+    loaded = rnnkit.load(tmp_path)
+    assert isinstance(loaded, Forecaster) and loaded.config == model.config
+    series = airline_like(40).float()
+    torch.testing.assert_close(loaded.forecast(series), model.forecast(series))
+    assert Forecaster.from_config(model.config_dict()).config == model.config
+    with pytest.raises(ValueError, match="transform must be one of"):
+        Forecaster(horizon=3, transform="sqrt")
+    with pytest.raises(ValueError, match="positive integer lags"):
+        Forecaster(horizon=3, difference=[0])
+    with pytest.raises(ValueError, match="difference needs head='point'"):
+        Forecaster(horizon=3, difference=[1], head="quantile")
+    with pytest.raises(ValueError, match="transform needs head='point' or 'quantile'"):
+        Forecaster(horizon=3, transform="log", head="gaussian")
+    with pytest.raises(ValueError, match="window=12 leaves nothing after difference"):
+        Forecaster(horizon=3, difference=[12], window=12)
+
+
+def test_transformed_input_errors_are_clear() -> None:
+    model = Forecaster(horizon=3, cell="gru", hidden_size=4, transform="log", difference=[12])
+    with pytest.raises(ValueError, match="too short for difference=\\[12\\]: it needs more than 12 steps"):
+        model.forecast(airline_like(12).float())
+    with pytest.raises(ValueError, match="too short"):
+        model(Batch(x=airline_like(30).float()[None, :, None].repeat(2, 1, 1), lengths=torch.tensor([30, 10])))
+    with pytest.raises(ValueError, match=r"needs target values > 0, but the input window of batch items \[0\]"):
+        model.forecast(torch.cat([torch.zeros(1), airline_like(20).float()]))
+    with pytest.raises(ValueError, match=r"batch.y of batch items \[1\]"):
+        model(Batch(x=airline_like(20).float()[None, :, None].repeat(2, 1, 1), y=torch.tensor([[1.0] * 3, [-1.0] * 3])))
+    x = airline_like(20).float()
+    x[5] = float("nan")
+    with pytest.raises(ValueError, match="NaN in the input window"):
+        model.forecast(x)
+    # right padding is not data: a padded window is not refused by the log
+    padded = torch.zeros(2, 20, 1)
+    padded[0, :15, 0], padded[1, :, 0] = airline_like(15).float(), airline_like(20).float()
+    pred = model.predict(Batch(x=padded, lengths=torch.tensor([15, 20])))
+    torch.testing.assert_close(pred[0], model.predict(Batch(x=padded[:1, :15]))[0], rtol=1e-5, atol=1e-3)

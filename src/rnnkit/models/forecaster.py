@@ -6,11 +6,19 @@ forecast, the rest are past covariates. Known-future covariates come in ``batch.
 Scaling (``scaling="instance"``, RevIN-like, Kim et al. 2022): every window is standardised by its
 own mean and std per column; the loss is computed on that scale and outputs are mapped back, so raw
 values (passengers, megawatts) can be passed and forecasts come back in the original units.
+
+Target transforms (``models/forecast_transforms.py``), applied to the target columns before scaling
+and inverted exactly after it: ``transform="log"`` (or ``"boxcox"`` with ``boxcox_lambda``) for a
+season that grows with the level, and ``difference=[1]`` / ``[12]`` / ``[1, 12]`` for a trend or a
+stable season (lag 12 on monthly data). The network then forecasts the differences, and the forecast
+is rebuilt over the horizon from the window's last values, so a trend goes on growing past the window's
+range. The loss is computed on the scaled differences. A differenced window is ``sum(difference)``
+steps shorter: read a longer window (e.g. 24-36 months with ``[12]``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +32,15 @@ from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.pooling import last_valid_step
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput
+from rnnkit.models.forecast_transforms import (
+    TRANSFORMS,
+    box_cox,
+    check_lags,
+    difference_future,
+    difference_window,
+    inverse_box_cox,
+    undifference,
+)
 
 STRATEGIES = ("direct", "autoregressive")
 HEADS = ("point", "gaussian", "quantile")
@@ -34,7 +51,9 @@ _EPS = 1e-5
 class ForecasterConfig:
     """``num_features``: F columns of x (targets first); ``num_targets``: K series forecast;
     ``num_future``: C known-future covariates; ``point_loss``: ``mse`` or ``mae``; ``window``: when
-    set, ``forecast()`` reads the last ``window`` steps of a longer series."""
+    set, ``forecast()`` reads the last ``window`` steps of a longer series; ``transform``: ``none``,
+    ``log`` or ``boxcox`` (with ``boxcox_lambda``) of the targets; ``difference``: lags differenced
+    in turn after the transform (see the module docstring)."""
 
     horizon: int
     num_features: int = 1
@@ -50,6 +69,9 @@ class ForecasterConfig:
     dropout: float = 0.0
     scaling: str = "instance"
     window: int | None = None
+    transform: str = "none"
+    boxcox_lambda: float = 0.0
+    difference: tuple[int, ...] = ()
 
 
 class Forecaster(Model):
@@ -74,7 +96,8 @@ class Forecaster(Model):
     def __init__(self, *, horizon: int, num_features: int = 1, num_targets: int = 1, num_future: int = 0,
                  cell: str = "lstm", strategy: str = "direct", head: str = "point", point_loss: str = "mse",
                  quantiles: tuple[float, ...] = (0.1, 0.5, 0.9), hidden_size: int = 64, num_layers: int = 1,
-                 dropout: float = 0.0, scaling: str = "instance", window: int | None = None) -> None:
+                 dropout: float = 0.0, scaling: str = "instance", window: int | None = None,
+                 transform: str = "none", boxcox_lambda: float = 0.0, difference: Sequence[int] = ()) -> None:
         super().__init__()
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
@@ -84,14 +107,25 @@ class Forecaster(Model):
             raise ValueError(f"num_future must be >= 0, got {num_future}")
         for name, value, allowed in (("strategy", strategy, STRATEGIES), ("head", head, HEADS),
                                      ("point_loss", point_loss, ("mse", "mae")),
-                                     ("scaling", scaling, ("instance", "none"))):
+                                     ("scaling", scaling, ("instance", "none")), ("transform", transform, TRANSFORMS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         quantiles = tuple(float(q) for q in quantiles)
         if head == "quantile" and (not quantiles or any(not 0.0 < q < 1.0 for q in quantiles)):
             raise ValueError(f"quantiles must be a non-empty list of values in (0, 1), got {quantiles}")
+        lags = check_lags(difference)
+        if lags and head != "point":
+            raise ValueError(f"difference needs head='point' (quantiles and Gaussian parameters do not add up "
+                             f"over the horizon), got head={head!r}")
+        if transform != "none" and head == "gaussian":
+            raise ValueError("transform needs head='point' or 'quantile': a Gaussian in the transformed units "
+                             "has no mean and std in the series' units")
+        if window is not None and window <= sum(lags):
+            raise ValueError(f"window={window} leaves nothing after difference={list(lags)}; read a window "
+                             f"longer than {sum(lags)} steps")
         self.config = ForecasterConfig(horizon, num_features, num_targets, num_future, cell, strategy, head,
-                                       point_loss, quantiles, hidden_size, num_layers, dropout, scaling, window)
+                                       point_loss, quantiles, hidden_size, num_layers, dropout, scaling, window,
+                                       transform, float(boxcox_lambda), lags)
         self.num_params = {"point": 1, "gaussian": 2, "quantile": len(quantiles)}[head]
         K, P, H = num_targets, self.num_params, horizon
         self.enc_proj = nn.Linear(num_features, hidden_size)
@@ -182,26 +216,74 @@ class Forecaster(Model):
         err = y_s.unsqueeze(-1) - p  # (B, H, K, Q); pinball loss
         return torch.maximum(self.q * err, (self.q - 1) * err).mean()
 
+    # -- target transforms (models/forecast_transforms.py) ----------------------------------------
+    def _lam(self) -> float:
+        return 0.0 if self.config.transform == "log" else self.config.boxcox_lambda
+
+    def _transform(self, t: Tensor, what: str) -> Tensor:
+        """Box-Cox / log of target values (``what`` names them in the error for values <= 0)."""
+        if self.config.transform == "none":
+            return t
+        if not torch.compiler.is_compiling() and (t <= 0).any():
+            rows = (t <= 0).flatten(1).any(1).nonzero().flatten().tolist()
+            raise ValueError(f"transform={self.config.transform!r} needs target values > 0, but {what} of batch "
+                             f"items {rows[:10]} has values <= 0; shift the series or use transform='none'")
+        return box_cox(t, self._lam())
+
+    def _to_model_space(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None, list[Tensor]]:
+        """Raw window ``(B, T, F)`` -> the window the network reads (targets transformed, then
+        differenced; past covariates cut to the same steps), its lengths, and the heads that invert
+        the differences."""
+        cfg = self.config
+        if cfg.transform == "none" and not cfg.difference:
+            return x, lengths, []
+        K, short = cfg.num_targets, sum(cfg.difference)
+        target, rest = x[..., :K], x[..., K:]
+        if cfg.transform != "none" and lengths is not None:  # right padding is no data: keep it out of the log
+            valid = lengths_to_mask(lengths, x.shape[1]).unsqueeze(-1)  # (B, T, 1)
+            target = torch.where(valid, target, torch.ones_like(target))
+        target = self._transform(target, "the input window")
+        heads: list[Tensor] = []
+        if cfg.difference:
+            n = x.shape[1] if lengths is None else int(lengths.min())
+            if n <= short:
+                raise ValueError(f"a window of {n} steps is too short for difference={list(cfg.difference)}: "
+                                 f"it needs more than {short} steps; pass a longer series or window")
+            target, lengths, heads = difference_window(target, cfg.difference, lengths)
+            rest = rest[:, short:]
+        return torch.cat([target, rest], dim=-1), lengths, heads
+
+    def _to_series_space(self, w: Tensor, heads: list[Tensor]) -> Tensor:
+        """Forecasts ``(B, H, K[, Q])`` in the network's space -> the series' units."""
+        if heads:
+            w = undifference(w, heads, self.config.difference)
+        return w if self.config.transform == "none" else inverse_box_cox(w, self._lam())
+
     def forward(self, batch: Batch) -> ModelOutput:
         cfg = self.config
         x, future = self._check(batch)
-        mean, std = self._stats(x, batch.lengths)  # (B, 1, F)
-        p = self._run((x - mean) / std, batch.lengths, future)  # (B, H, K, P) scaled
+        xm, lengths, heads = self._to_model_space(x, batch.lengths)
+        mean, std = self._stats(xm, lengths)  # (B, 1, F)
+        p = self._run((xm - mean) / std, lengths, future)  # (B, H, K, P) scaled
         m_k, s_k = mean[..., : cfg.num_targets].unsqueeze(-1), std[..., : cfg.num_targets].unsqueeze(-1)
         squeeze = (lambda t: t.squeeze(2)) if cfg.num_targets == 1 else (lambda t: t)
-        pred = squeeze(self._point(p) * s_k[..., 0] + m_k[..., 0])  # (B, H[, K]) original units
+        point = self._point(p) * s_k[..., 0] + m_k[..., 0]  # (B, H, K) transformed, differenced units
+        pred = squeeze(self._to_series_space(point, heads))  # (B, H[, K]) original units
         extras: dict[str, Any] = {}
         if cfg.head == "gaussian":
             extras = {"mean": pred, "std": squeeze(p[..., 1] * s_k[..., 0])}
-        elif cfg.head == "quantile":
-            extras = {"quantiles": squeeze(p * s_k + m_k)}
+        elif cfg.head == "quantile":  # no differencing here; a monotone transform maps quantiles to quantiles
+            extras = {"quantiles": squeeze(self._to_series_space(p * s_k + m_k, []))}
         loss = None
         if batch.y is not None:
             y = batch.y
             if not y.is_floating_point() or y.numel() != x.shape[0] * cfg.horizon * cfg.num_targets:
                 raise ValueError(f"batch.y must be (B, {cfg.horizon}) or (B, {cfg.horizon}, {cfg.num_targets}) "
                                  f"float, got {tuple(y.shape)} {y.dtype}")
-            y_s = (y.reshape(x.shape[0], cfg.horizon, cfg.num_targets) - m_k[..., 0]) / s_k[..., 0]
+            y_m = self._transform(y.reshape(x.shape[0], cfg.horizon, cfg.num_targets), "batch.y")
+            if heads:
+                y_m = difference_future(y_m, heads)
+            y_s = (y_m - m_k[..., 0]) / s_k[..., 0]
             loss = self._loss(p, y_s)
         return ModelOutput(loss=loss, predictions=pred, extras=extras)
 

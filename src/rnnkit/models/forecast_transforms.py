@@ -1,0 +1,94 @@
+"""Target transforms of the ``Forecaster``: Box-Cox (log) and differencing, each with its exact inverse.
+
+The model works on ``w = D_{m_k} ... D_{m_1} g(y)``: ``g`` is the Box-Cox transform (Box & Cox 1964;
+``lam = 0`` is the log, which turns a multiplicative season into an additive one), and ``D_m`` the
+lag-``m`` difference ``D_m s_t = s_t - s_{t-m}`` (``m = 1`` removes a trend, ``m = season`` a stable
+season), applied in the order given. Forecasts of ``w`` are mapped back by undoing each difference
+over the horizon from the window's last ``m`` values (the "heads"), last lag first, then ``g``.
+
+All functions are pure and act on ``(B, T, K)`` tensors; windows are right-padded with ``lengths``.
+
+Example:
+    >>> w, lengths, heads = difference_window(box_cox(x, 0.0), (12,), None)
+    >>> y = inverse_box_cox(undifference(w_future, heads, (12,)), 0.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+TRANSFORMS = ("none", "log", "boxcox")
+
+
+def box_cox(x: Tensor, lam: float) -> Tensor:
+    """``(x**lam - 1) / lam``, or ``log x`` when ``lam == 0``; ``x`` must be > 0."""
+    return torch.log(x) if lam == 0 else (x.pow(lam) - 1) / lam
+
+
+def inverse_box_cox(z: Tensor, lam: float) -> Tensor:
+    """The inverse of :func:`box_cox`; a forecast below the transform's range maps to 0."""
+    if lam == 0:
+        return torch.exp(z)
+    return (lam * z + 1).clamp_min(0).pow(1 / lam)
+
+
+def _last_steps(s: Tensor, lengths: Tensor | None, m: int) -> Tensor:
+    """The last ``m`` valid steps of each window: ``(B, T, K)`` -> ``(B, m, K)``."""
+    if lengths is None:
+        return s[:, -m:]
+    index = (lengths.to(s.device)[:, None] - m + torch.arange(m, device=s.device))  # (B, m)
+    return s.gather(1, index[..., None].expand(-1, -1, s.shape[-1]))
+
+
+def difference_window(s: Tensor, lags: Sequence[int], lengths: Tensor | None
+                      ) -> tuple[Tensor, Tensor | None, list[Tensor]]:
+    """Difference a window ``(B, T, K)`` at each lag in turn.
+
+    Returns ``(w (B, T - sum(lags), K), lengths - sum(lags), heads)``: ``heads[i]`` ``(B, m_i, K)`` are
+    the last ``m_i`` valid values of the series that lag ``i`` differenced, what its inverse starts
+    from. Right padding stays on the right: a valid difference only reads valid steps.
+    """
+    heads = []
+    for m in lags:
+        heads.append(_last_steps(s, lengths, m))
+        s = s[:, m:] - s[:, :-m]  # (B, T - m, K)
+        lengths = None if lengths is None else lengths - m
+    return s, lengths, heads
+
+
+def difference_future(y: Tensor, heads: Sequence[Tensor]) -> Tensor:
+    """The differenced values of a window's future ``y`` ``(B, H, K)``, continuing from ``heads`` (the
+    lag of each difference is its head's length)."""
+    for head in heads:
+        full = torch.cat([head, y], dim=1)  # (B, m + H, K)
+        y = y - full[:, : y.shape[1]]
+    return y
+
+
+def undifference(w: Tensor, heads: Sequence[Tensor], lags: Sequence[int]) -> Tensor:
+    """Invert :func:`difference_future` over the horizon: ``s_t = w_t + s_{t-m}``, last lag first.
+
+    For one lag the recursion is a cumulative sum over blocks of ``m`` steps started at the head.
+    """
+    for m, head in zip(reversed(lags), reversed(heads)):
+        B, H, K = w.shape
+        blocks = -(-H // m)  # ceil(H / m)
+        padded = torch.cat([w, w.new_zeros(B, blocks * m - H, K)], dim=1)
+        w = (padded.view(B, blocks, m, K).cumsum(1) + head[:, None]).view(B, blocks * m, K)[:, :H]
+    return w
+
+
+def check_lags(lags: Sequence[int]) -> tuple[int, ...]:
+    """Lags as a tuple of positive ints, or a ValueError that says what to pass."""
+    out = tuple(int(m) for m in lags)
+    if any(m < 1 or m != lag for m, lag in zip(out, lags)):
+        raise ValueError(f"difference must be a list of positive integer lags, e.g. [1] or [12] or [1, 12], "
+                         f"got {list(lags)}")
+    return out
+
+
+__all__ = ["TRANSFORMS", "box_cox", "check_lags", "difference_future", "difference_window", "inverse_box_cox",
+           "undifference"]
