@@ -124,6 +124,17 @@ def test_addition_disjoint_pairs_and_correct_sums(loaded: dict[str, SequenceData
         rnnkit.datasets.load("addition", digits=1, n_train=100, n_test=10)
 
 
+def test_addition_test_split_is_drawn_like_train(loaded: dict[str, SequenceDataset]) -> None:
+    """Pairs with a 1-digit operand are few, so deduplication crowds them into the first draws; the
+    pairs are shuffled before test is split off, so test holds as many of them as train does."""
+    ds = loaded["addition"]
+
+    def short_share(examples: list) -> float:
+        return sum(min(e.meta["a"], e.meta["b"]) < 10 for e in examples) / len(examples)
+
+    assert abs(short_share(ds.test.examples) - short_share(ds.train.examples)) < 0.03
+
+
 def test_digit_images_match_scikit_learn_and_pools_are_disjoint() -> None:
     from sklearn.datasets import load_digits
 

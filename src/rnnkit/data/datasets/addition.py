@@ -3,6 +3,10 @@
 Operands are drawn as in the Keras ``addition_rnn`` example: a length of 1..``digits`` digits,
 then each digit at random (so short numbers are as common as long ones). Each unordered pair
 ``{a, b}`` is used once: the test pairs never appear in train or valid, in either order.
+
+The distinct pairs are shuffled before test is split off. In draw order they are not exchangeable:
+pairs with a 1-digit operand are few (so their repeats are dropped), which crowds them into the
+first draws; splitting test off the front gave test 46% such pairs against 15% in train and valid.
 """
 
 from __future__ import annotations
@@ -83,7 +87,9 @@ def load_addition(
     check_positive("digits", digits)
     check_positive("n_train", n_train)
     check_positive("n_test", n_test)
-    pairs = distinct_pairs(np.random.default_rng(seed), digits, n_train + n_test)
+    rng = np.random.default_rng(seed)
+    pairs = distinct_pairs(rng, digits, n_train + n_test)
+    pairs = [pairs[i] for i in rng.permutation(len(pairs))]  # test, train and valid from one distribution
     source = Vocab(list("0123456789+"))
     target = Vocab(list("0123456789"))
 
