@@ -184,12 +184,13 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
     extra_keys = sorted(set.intersection(*(set(r.metrics) for r in results)) & set(goal.secondary))
     extra = {k: statistics.fmean(r.metrics[k] for r in results) for k in extra_keys}
     wall_s = statistics.fmean(r.wall_s for r in results)
+    cpu_s = statistics.fmean(r.cpu_s for r in results)
     return Row(
         dataset=spec.data, metric=goal.metric, higher_is_better=goal.higher_is_better, values=values,
         mean=mean, std=statistics.stdev(values) if len(values) > 1 else 0.0,
-        cpu_s=statistics.fmean(r.cpu_s for r in results), wall_s=wall_s,
+        cpu_s=cpu_s, wall_s=wall_s,
         epochs=statistics.fmean(r.epochs for r in results), goal=goal.text,
-        goal_met=goal.met(mean, None if base is None else base["value"], wall_s=wall_s, extra=extra),
+        goal_met=goal.met(mean, None if base is None else base["value"], cpu_s=cpu_s, extra=extra),
         baseline=base,
         published=[{"model": p.model, "metric": p.metric, "value": p.value, "source": p.source}
                    for p in dataset.info.published],

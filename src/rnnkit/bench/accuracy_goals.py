@@ -20,7 +20,9 @@ class Goal:
     """A target for the mean over seeds: ``mean >= target`` (or ``<=`` when lower is better).
 
     ``over_baseline``: the target is the baseline's value plus this margin (sentiment).
-    ``max_wall_s``: the recipe must also train in less than this many wall seconds per seed.
+    ``max_cpu_s``: the recipe must also train in less than this many CPU seconds per seed (CPU, not
+    wall, seconds: the Keras figure it is held to is CPU time, and wall time grows with whatever
+    else shares the machine).
     ``secondary``: further metrics reported beside the headline (their own goals are in ``text``).
     """
 
@@ -29,11 +31,11 @@ class Goal:
     higher_is_better: bool
     text: str
     over_baseline: float | None = None
-    max_wall_s: float | None = None
+    max_cpu_s: float | None = None
     secondary: tuple[str, ...] = ()
     secondary_targets: tuple[float, ...] = ()
 
-    def met(self, mean: float, baseline: float | None, *, wall_s: float | None = None,
+    def met(self, mean: float, baseline: float | None, *, cpu_s: float | None = None,
             extra: dict[str, float] | None = None) -> bool | None:
         """Whether ``mean`` reaches the goal; None when there is no goal or its baseline is missing."""
         target = self.target
@@ -44,8 +46,8 @@ class Goal:
         if target is None:
             return None
         ok = mean >= target if self.higher_is_better else mean <= target
-        if self.max_wall_s is not None and wall_s is not None:
-            ok = ok and wall_s < self.max_wall_s
+        if self.max_cpu_s is not None and cpu_s is not None:
+            ok = ok and cpu_s < self.max_cpu_s
         for name, limit in zip(self.secondary, self.secondary_targets):
             if extra is not None and name in extra:
                 ok = ok and extra[name] <= limit  # the secondary goals are error rates
@@ -63,7 +65,8 @@ GOALS: dict[str, Goal] = {
     "italy_power_demand": _at_least("accuracy", 0.97),
     "basic_motions": _at_least("accuracy", 1.0, "1.00"),
     "air_passengers": Goal("mape", 4.0, False, "<= 4.0%"),
-    "addition": Goal("exact_match", 0.995, True, ">= 0.995, faster than Keras (591 s)", max_wall_s=591.0),
+    "addition": Goal("exact_match", 0.995, True, ">= 0.995, in less CPU time than Keras (591 s)",
+                     max_cpu_s=591.0),
     "dates_iso": _at_least("exact_match", 0.999),
     "cmudict_g2p": Goal("wer", 22.0, False, "WER <= 22% / PER <= 5.5%", secondary=("per",),
                         secondary_targets=(5.5,)),
