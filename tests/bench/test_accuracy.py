@@ -141,3 +141,23 @@ def test_results_merge_by_data_set(tmp_path: Path):
 def test_recipe_notes_come_from_comments():
     assert parse_recipe_notes("# note: reduced budget\ndata: x\n# tried: lstm 0.9\n") == \
         "reduced budget tried: lstm 0.9"
+
+
+def test_the_baseline_cannot_change_the_threads_later_data_sets_train_with(monkeypatch):
+    """aeon/numba reset torch's thread count; a run over several data sets keeps --threads."""
+    import rnnkit.bench.baselines as baselines
+    from rnnkit.bench import accuracy
+
+    def greedy_baseline(name, dataset):
+        torch.set_num_threads(torch.get_num_threads() + 1)
+        return None
+
+    monkeypatch.setattr(baselines, "run_baseline", greedy_baseline)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        row = accuracy.bench_dataset("italy_power_demand", seeds=1, quick=True)
+        assert torch.get_num_threads() == 1
+        assert "1 torch threads" in row.device
+    finally:
+        torch.set_num_threads(before)

@@ -152,6 +152,8 @@ def device_name() -> str:
 def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: bool = True,
                   log: Any = None) -> Row:
     """Run recipe ``name`` with seeds ``0..seeds-1`` and its baseline; return the table row."""
+    import torch
+
     from rnnkit.bench.baselines import run_baseline
     from rnnkit.cli.runspec import load_data
 
@@ -175,7 +177,11 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
         if not results:
             raise
         stopped = True  # keep the seeds that finished; the row says how many were asked for
+    threads = torch.get_num_threads()
     base = run_baseline(spec.data, dataset) if baseline and not stopped else None
+    # the baselines' libraries (aeon/numba, scikit-learn) may reset torch's thread count; a later
+    # data set of the same run must train with the threads asked for (--threads)
+    torch.set_num_threads(threads)
     if log is not None and base is not None:
         print(f"[accuracy] {name} baseline {base['name']}: {base['value']:.4f} ({base['seconds']:.1f}s)",
               file=log, flush=True)
