@@ -168,3 +168,116 @@ def test_from_dataset_reads_vocabulary_and_classes() -> None:
     rebuilt = SequenceClassifier.from_config(model.config_dict())
     assert rebuilt.config == model.config
     assert model(collate(examples)).logits.shape == (4, 3)  # type: ignore[union-attr]
+
+
+# --- the fully convolutional branch (LSTM-FCN / MLSTM-FCN) ---------------------------------------
+
+
+def fcn_model(**kw) -> SequenceClassifier:
+    options = dict(num_outputs=3, cell="gru", num_features=2, embed_dim=None, hidden_size=5,
+                   conv_channels=(4, 6, 3), conv_kernel_sizes=(4, 3, 2), squeeze_excitation=2)
+    return SequenceClassifier(**{**options, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_conv_branch_shapes(bidirectional: bool) -> None:
+    model = fcn_model(bidirectional=bidirectional, pooling="attention")
+    batch = Batch(x=torch.randn(4, 9, 2), lengths=torch.tensor([9, 4, 2, 1]), y=torch.tensor([0, 1, 2, 0]))
+    vector, weights = model.encode(batch)
+    assert vector.shape == (4, (2 if bidirectional else 1) * 5 + 3)  # recurrent then conv features
+    assert weights is not None and weights.shape == (4, 9)
+    out = model(batch)
+    assert out.logits is not None and out.logits.shape == (4, 3) and out.loss is not None
+    out.loss.backward()
+    assert model.conv is not None and model.conv.convs[0].weight.grad is not None
+
+
+@pytest.mark.parametrize("inputs", ["features", "normalised features", "token ids"])
+def test_conv_branch_padding_does_not_change_any_sequence(inputs: str) -> None:
+    torch.manual_seed(4)
+    token_ids = inputs == "token ids"
+    if token_ids:
+        model = fcn_model(num_features=None, vocab_size=12, embed_dim=3)
+        seqs = [torch.randint(1, 12, (n,)) for n in (7, 3, 1, 5)]
+    else:
+        model = fcn_model(input_norm=inputs == "normalised features")
+        seqs = [torch.randn(n, 2) * torch.tensor([1.0, 10.0]) for n in (7, 3, 1, 5)]
+    model.train()
+    for _ in range(3):  # move the BatchNorm running statistics off their initial values
+        model(collate([Example(x=s) for s in seqs]))
+    model.eval()
+    batch = collate([Example(x=s) for s in seqs])
+    assert batch.x is not None
+    pad = (0, 5) if token_ids else (0, 0, 0, 5)
+    wide = Batch(x=F.pad(batch.x, pad, value=0 if token_ids else 3.0), lengths=batch.lengths)  # junk padding
+    logits, logits_wide = model(batch).logits, model(wide).logits
+    assert logits is not None and logits_wide is not None
+    torch.testing.assert_close(logits, logits_wide, atol=1e-5, rtol=1e-5)
+    for i, s in enumerate(seqs):
+        alone = model(Batch(x=s.unsqueeze(0), lengths=torch.tensor([len(s)]))).logits
+        torch.testing.assert_close(alone, logits[i : i + 1], atol=1e-5, rtol=1e-5)
+
+
+def test_masked_batch_norm_reads_only_valid_steps() -> None:
+    from rnnkit.layers.fcn import MaskedBatchNorm1d
+
+    torch.manual_seed(5)
+    norm, plain = MaskedBatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    x = torch.randn(2, 3, 6)
+    mask = torch.tensor([[1.0] * 6, [1.0] * 4 + [0.0] * 2]).unsqueeze(1)  # (B, 1, T)
+    valid = torch.cat([x[0], x[1, :, :4]], dim=-1).unsqueeze(0)  # (1, 3, 10): only the valid steps
+    out, expected = norm(x, mask), plain(valid)
+    torch.testing.assert_close(torch.cat([out[0], out[1, :, :4]], dim=-1).unsqueeze(0), expected)
+    torch.testing.assert_close(norm.running_mean, plain.running_mean)
+    torch.testing.assert_close(norm.running_var, plain.running_var)
+    torch.testing.assert_close(norm(x), plain(x))  # no mask: plain BatchNorm
+
+
+def test_conv_branch_save_load_round_trip(tmp_path) -> None:
+    from rnnkit.models.io import load_model
+
+    torch.manual_seed(6)
+    model = fcn_model(bidirectional=True)
+    batch = Batch(x=torch.randn(3, 8, 2), lengths=torch.tensor([8, 5, 2]))
+    model.train()
+    model(batch)  # BatchNorm running statistics are saved too
+    model.eval()
+    model.save(tmp_path)
+    loaded = load_model(tmp_path)
+    assert isinstance(loaded, SequenceClassifier) and loaded.config == model.config
+    assert loaded.config.conv_channels == (4, 6, 3) and loaded.config.squeeze_excitation == 2
+    torch.testing.assert_close(loaded(batch).logits, model(batch).logits)
+    rebuilt = SequenceClassifier.from_config(model.config_dict())
+    assert rebuilt.config == model.config
+
+
+def test_input_norm_learns_the_feature_scales() -> None:
+    torch.manual_seed(7)
+    model = fcn_model(input_norm=True, conv_channels=(), squeeze_excitation=0).train()
+    for _ in range(200):
+        model(Batch(x=torch.randn(8, 5, 2) * torch.tensor([0.1, 5.0]) + 3.0))
+    assert model.input_norm is not None and model.input_norm.running_mean is not None
+    scale = torch.tensor([0.1, 5.0])  # the running statistics are moving averages: allow 0.3 scale units
+    assert torch.all((model.input_norm.running_mean - 3.0).abs() < 0.3 * scale)
+    assert torch.all((model.input_norm.running_var.sqrt() - scale).abs() < 0.3 * scale)
+    with pytest.raises(ValueError, match=r"\(B, T, 2\)"):
+        model(Batch(x=torch.randn(2, 4, 5)))  # the encoder's message, not BatchNorm's
+
+
+def test_conv_branch_lists_from_yaml_become_tuples() -> None:
+    model = fcn_model(conv_channels=[4, 6, 3], conv_kernel_sizes=[4, 3, 2])
+    assert model.config.conv_channels == (4, 6, 3) and model.config.conv_kernel_sizes == (4, 3, 2)
+    hash(model.config)
+
+
+def test_conv_branch_bad_settings_get_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="one positive kernel size per conv block"):
+        fcn_model(conv_channels=(4, 6), conv_kernel_sizes=(8, 5, 3))
+    with pytest.raises(ValueError, match="positive sizes"):
+        fcn_model(conv_channels=(4, 0, 3))
+    with pytest.raises(ValueError, match="reduction ratio"):
+        fcn_model(squeeze_excitation=-1)
+    with pytest.raises(ValueError, match="set conv_channels too"):
+        fcn_model(conv_channels=())
+    with pytest.raises(ValueError, match="input_norm z-normalises float features"):
+        fcn_model(num_features=None, vocab_size=12, embed_dim=3, input_norm=True)

@@ -43,8 +43,30 @@ def test_recipe_family_trains_and_evaluates_end_to_end(name):
     assert row.epochs == 1
 
 
+@pytest.mark.parametrize("name", ["gunpoint", "arrowhead", "japanese_vowels"])  # italy_power_demand: FAMILIES
+def test_ucr_recipe_with_a_conv_branch_trains_and_evaluates(name):
+    _, spec, _ = load_recipe(name)
+    assert spec.model_options.get("conv_channels"), "the UCR recipes use the LSTM-FCN conv branch"
+    row = bench_dataset(name, seeds=1, quick=True, baseline=False)
+    assert row.dataset == name and row.quick and len(row.values) == 1 and row.epochs == 1
+    assert 0.0 <= row.mean <= 1.0
+
+
 def test_quick_spec_shrinks_without_touching_the_recipe():
     _, spec, _ = load_recipe("japanese_vowels")
     small = quick_spec(spec)
     assert small.train["epochs"] == 1 and "early_stopping" not in small.train and small.limit
     assert spec.train["epochs"] > 1 and spec.limit is None
+
+
+def test_forecaster_recipe_options_reach_the_model():
+    """The air_passengers recipe's target transform and differencing are built into the model (and so
+    saved with it), and its window is long enough for the differences."""
+    from rnnkit.cli.runspec import build_model, load_data
+
+    _, spec, _ = load_recipe("air_passengers")
+    model = build_model(quick_spec(spec), load_data(quick_spec(spec)))
+    cfg = model.config
+    assert cfg.transform == spec.model_options["transform"]
+    assert cfg.difference == tuple(spec.model_options["difference"])
+    assert cfg.window == spec.data_options["window"] > sum(cfg.difference)

@@ -1,4 +1,4 @@
-"""Layers: Recurrent (runs any cell over a sequence), attention, CRF, pooling, input encoders."""
+"""Layers: Recurrent (runs any cell over a sequence), attention, CRF, pooling, input encoders, FCN."""
 
 from rnnkit.layers import (
     fused_backends,  # noqa: F401  (registers 'triton-persistent', 'triton-fused', 'cpu-fused')
@@ -6,8 +6,9 @@ from rnnkit.layers import (
 )
 from rnnkit.layers.attention import Attention, AttentionOutput, masked_softmax
 from rnnkit.layers.crf import CRF, Constraints, bio_constraints, bmes_constraints, scheme_constraints
+from rnnkit.layers.fcn import FCN
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent, RecurrentOutput
 
-__all__ = ["CRF", "Attention", "AttentionOutput", "Constraints", "InputEncoder", "Recurrent", "RecurrentOutput",
+__all__ = ["CRF", "FCN", "Attention", "AttentionOutput", "Constraints", "InputEncoder", "Recurrent", "RecurrentOutput",
            "bio_constraints", "bmes_constraints", "masked_softmax", "scheme_constraints"]

@@ -1,6 +1,11 @@
 """many-to-one: ``SequenceClassifier``, a sequence -> one class (or one value for regression).
 
 encoder (embed token ids / project features) -> ``Recurrent`` -> masked pooling -> linear head -> loss.
+With ``conv_channels`` a fully convolutional branch (:class:`~rnnkit.layers.fcn.FCN`) runs beside the
+recurrent one and the two pooled vectors are concatenated before the head: LSTM-FCN (Karim et al.
+2018), and MLSTM-FCN (Karim et al. 2019) with ``squeeze_excitation=16``. Unlike LSTM-FCN, whose
+"dimension shuffle" feeds the whole series to the LSTM as one step, the recurrent branch here stays
+an RNN over time.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnkit.data.batch import Batch
+from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
+from rnnkit.layers.fcn import FCN, MaskedBatchNorm1d
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.pooling import SequencePooling
 from rnnkit.layers.recurrent import Recurrent
@@ -25,7 +31,14 @@ class SequenceClassifierConfig:
     """``num_outputs``: classes (classification) or target columns (regression). Give exactly one of
     ``num_features`` (float inputs ``(B, T, F)``) or ``vocab_size`` (token ids ``(B, T)``).
     ``embed_dim``: embedding size for tokens; for features a projection size, or None to feed them
-    as they are. ``pooling``: ``last``, ``mean``, ``max`` or ``attention``."""
+    as they are. ``pooling``: ``last``, ``mean``, ``max`` or ``attention``.
+    ``conv_channels``: filters of each block of a fully convolutional branch beside the RNN (LSTM-FCN:
+    ``(128, 256, 128)``; empty: no branch), with ``conv_kernel_sizes`` (one per block; LSTM-FCN
+    ``(8, 5, 3)``) and ``squeeze_excitation`` (its reduction ratio after every block but the last,
+    MLSTM-FCN: 16; 0: off). The branch reads the raw features (token inputs: their embeddings).
+    ``input_norm``: z-normalise each float feature before both branches with statistics learnt on
+    the training batches (a :class:`~rnnkit.layers.fcn.MaskedBatchNorm1d` without affine
+    parameters, valid steps only): for features of unequal scales, as an in-model scaler."""
 
     num_outputs: int
     cell: str = "lstm"
@@ -41,6 +54,10 @@ class SequenceClassifierConfig:
     class_weights: tuple[float, ...] | None = None
     label_smoothing: float = 0.0
     regression_loss: str = "mse"
+    conv_channels: tuple[int, ...] = ()
+    conv_kernel_sizes: tuple[int, ...] = (8, 5, 3)
+    squeeze_excitation: int = 0
+    input_norm: bool = False
 
 
 class SequenceClassifier(Model):
@@ -57,6 +74,8 @@ class SequenceClassifier(Model):
         >>> model = SequenceClassifier(num_outputs=2, cell="gru", num_features=3, embed_dim=None)
         >>> model(Batch(x=torch.randn(4, 7, 3), lengths=torch.tensor([7, 5, 2, 1]))).logits.shape
         torch.Size([4, 2])
+
+    LSTM-FCN: ``SequenceClassifier(num_outputs=2, cell="lstm", num_features=1, conv_channels=(128, 256, 128))``.
     """
 
     config_class = SequenceClassifierConfig
@@ -65,7 +84,9 @@ class SequenceClassifier(Model):
                  num_features: int | None = None, vocab_size: int | None = None, embed_dim: int | None = 64,
                  hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False,
                  dropout: float = 0.0, pooling: str = "last", class_weights: tuple[float, ...] | None = None,
-                 label_smoothing: float = 0.0, regression_loss: str = "mse") -> None:
+                 label_smoothing: float = 0.0, regression_loss: str = "mse",
+                 conv_channels: tuple[int, ...] = (), conv_kernel_sizes: tuple[int, ...] = (8, 5, 3),
+                 squeeze_excitation: int = 0, input_norm: bool = False) -> None:
         super().__init__()
         check_task(task, num_outputs)
         if regression_loss not in REGRESSION_LOSSES:
@@ -77,25 +98,47 @@ class SequenceClassifier(Model):
         self.config = SequenceClassifierConfig(
             num_outputs, cell, task, num_features, vocab_size, embed_dim, hidden_size, num_layers,
             bidirectional, dropout, pooling, None if class_weights is None else tuple(class_weights),
-            label_smoothing, regression_loss)
+            label_smoothing, regression_loss, tuple(int(c) for c in conv_channels),
+            tuple(int(k) for k in conv_kernel_sizes), int(squeeze_excitation), bool(input_norm))
+        if input_norm and num_features is None:
+            raise ValueError("input_norm z-normalises float features; token inputs (vocab_size) have none")
+        self.input_norm = MaskedBatchNorm1d(num_features, affine=False) if input_norm and num_features else None
         self.encoder = InputEncoder(num_features=num_features, vocab_size=vocab_size, embed_dim=embed_dim,
                                     dropout=dropout)
         self.rnn = Recurrent(cell, self.encoder.output_size, hidden_size, num_layers=num_layers,
                              bidirectional=bidirectional, dropout=dropout)
         self.pool = SequencePooling(pooling, self.rnn.output_size, bidirectional=bidirectional)
+        self.conv: FCN | None = None
+        if conv_channels:
+            conv_input = num_features if num_features is not None else self.encoder.output_size
+            self.conv = FCN(conv_input, channels=conv_channels, kernel_sizes=conv_kernel_sizes,
+                            squeeze_excitation=squeeze_excitation)
+        elif squeeze_excitation:
+            raise ValueError("squeeze_excitation gates the conv branch: set conv_channels too, e.g. (128, 256, 128)")
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.rnn.output_size, num_outputs)
+        self.head = nn.Linear(self.rnn.output_size + (0 if self.conv is None else self.conv.output_size),
+                              num_outputs)
 
     def encode(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
-        """The pooled sequence vector ``(B, D*H)`` and the attention weights ``(B, T)`` (or None)."""
+        """The pooled sequence vector ``(B, D*H [+ C])`` and the attention weights ``(B, T)`` (or None);
+        with a conv branch its ``C = conv_channels[-1]`` pooled values follow the recurrent ones."""
         if batch.x is None:
             raise ValueError("SequenceClassifier needs batch.x (token ids (B, T) or features (B, T, F))")
         lengths = batch.lengths
         if lengths is not None and lengths.shape != batch.x.shape[:1]:
             raise ValueError(f"batch.lengths must be ({batch.x.shape[0]},), got {tuple(lengths.shape)}")
-        outputs = self.rnn(self.encoder(batch.x), lengths).outputs  # (B, T, D*H)
+        x = batch.x
+        if self.input_norm is not None and x.dim() == 3 and x.shape[-1] == self.input_norm.num_features:
+            # (other shapes go on to the encoder, whose error names the expected one)
+            mask = None if lengths is None else lengths_to_mask(lengths.to(x.device), x.shape[1]).unsqueeze(1)
+            x = self.input_norm(x.transpose(1, 2), None if mask is None else mask.to(x.dtype)).transpose(1, 2)
+        outputs = self.rnn(self.encoder(x), lengths).outputs  # (B, T, D*H)
         pooled = self.pool(outputs, lengths)
-        return pooled.vector, pooled.weights
+        if self.conv is None:
+            return pooled.vector, pooled.weights
+        # the conv branch reads raw features (FCN's input), or the embeddings of token ids
+        conv_in = x if self.encoder.vocab_size is None else self.encoder.embed(x)
+        return torch.cat([pooled.vector, self.conv(conv_in, lengths)], dim=-1), pooled.weights  # (B, D*H + C)
 
     def forward(self, batch: Batch) -> ModelOutput:
         vector, weights = self.encode(batch)
