@@ -13,6 +13,12 @@ from rnnkit.ops import cpu_stream
 pytestmark = pytest.mark.skipif(cpu_stream.load_library() is None, reason="no C++ compiler here")
 
 
+@pytest.fixture(autouse=True)
+def every_thread(monkeypatch):
+    """Even these small models share their blocks among torch's threads (the pool is exercised)."""
+    monkeypatch.setattr(cpu_stream, "BYTES_PER_THREAD", 1)
+
+
 def eager(model, state, *, bos, eos, max_length):
     return decode_one_path(model, state, lambda lp: lp.argmax(-1), bos=bos, eos=eos, max_length=max_length)
 

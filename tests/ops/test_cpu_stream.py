@@ -26,7 +26,8 @@ def torch_step(layer, x, h0, c0):
 
 
 @pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
-def threads(request):
+def threads(request, monkeypatch):
+    monkeypatch.setattr(cpu_stream, "BYTES_PER_THREAD", 1)  # even tiny layers use every thread here
     before = torch.get_num_threads()
     torch.set_num_threads(request.param)
     yield request.param
@@ -101,6 +102,13 @@ def test_step_runner_takes_the_stream_up_to_max_batch_and_torch_above():
         torch.testing.assert_close(y, h_ref[-1])
 
 
+def test_threads_follow_the_weights_read_per_step(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    assert cpu_stream.threads_for(100 << 10) == 1  # a small layer: one core
+    assert cpu_stream.threads_for(2 * cpu_stream.BYTES_PER_THREAD) == 2
+    assert cpu_stream.threads_for(100 << 20) == 4  # never more than torch's count
+
+
 def test_without_a_compiler_the_runner_steps_with_torch(monkeypatch):
     monkeypatch.setattr(cpu_stream, "load_library", lambda: None)
     layer = Recurrent("lstm", 3, 4)
@@ -114,8 +122,9 @@ def test_without_a_compiler_the_runner_steps_with_torch(monkeypatch):
     torch.testing.assert_close(h, torch_step(layer, x, torch.zeros(1, 2, 4), torch.zeros(1, 2, 4))[0])
 
 
-def test_threads_stepping_their_own_layers_at_once_agree_with_torch():
+def test_threads_stepping_their_own_layers_at_once_agree_with_torch(monkeypatch):
     """ctypes drops the GIL: four Python threads share (or are refused) the worker pool at once."""
+    monkeypatch.setattr(cpu_stream, "BYTES_PER_THREAD", 1)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

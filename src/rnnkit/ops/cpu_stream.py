@@ -8,9 +8,10 @@ allocations; a Python loop over tokens adds the embedding, the head and the arg-
 * the weights are packed once (:func:`pack_gates`) into blocks of ``U`` units (32 in float32, 16 in
   float64) whose rows ``i, f, g, o`` sit side by side for every input, so one block is one
   sequential stream with its 8 SIMD sums in registers, and ends with the LSTM update of its units;
-* the blocks are shared by the calling thread and ``torch.get_num_threads() - 1`` workers of a
-  small pool; each thread prefers the same blocks at every step, so with 2 threads each core keeps
-  half the weights in its own L2 cache. Blocks are claimed atomically: a busy or sleeping worker
+* the blocks are shared by the calling thread and up to ``torch.get_num_threads() - 1`` workers
+  of a small pool (one thread per 512 KB of weights read per step: :func:`threads_for`); each
+  thread prefers the same blocks at every step, so with 2 threads each core keeps half the
+  weights in its own L2 cache. Blocks are claimed atomically: a busy or sleeping worker
   only leaves more blocks to the others, and workers sleep after 0.2 ms without work;
 * for greedy decoding (:class:`GreedyLSTM`) the first layer's input part is folded into a table
   ``(V, 4H)`` (every token's embedding through ``W_ih`` plus the biases), and the head, the
@@ -41,6 +42,13 @@ LINK = ["-shared", "-pthread", "-lmvec", "-lm"]
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 MAX_BATCH = 8  # above it torch's matrix-matrix products read each weight once for the whole batch
 MAX_TABLE_BYTES = 64 << 20  # greedy's folded (V, 4H) table; larger vocabularies decode eagerly
+BYTES_PER_THREAD = 512 << 10  # weights read per step for each thread used: below it the hand-off costs more
+
+
+def threads_for(weight_bytes: int) -> int:
+    """Threads for a step that reads ``weight_bytes``: torch's count, but one per
+    :data:`BYTES_PER_THREAD` at most (a small layer runs faster on one core than split in two)."""
+    return max(1, min(torch.get_num_threads(), weight_bytes // BYTES_PER_THREAD))
 
 
 def _isa_flags() -> list[str]:
@@ -139,6 +147,7 @@ class _Packed:
             rows += [w.shape[1], w.data_ptr(), b.data_ptr()]
         self.meta = torch.tensor(rows, dtype=torch.int64)
         self.kmax = max(w.shape[1] for w in weights)
+        self.nbytes = sum(w.numel() * w.element_size() for w in weights)
 
 
 def _kernel_dtype(cells: list[Any]) -> torch.dtype:
@@ -206,7 +215,7 @@ class StepLSTM:
         h1, c1 = x.new_empty(2, L, B, H).unbind(0)
         _function(f"rnnkit_lstm_step_{DTYPES[self.dtype]}")(
             pk.meta.data_ptr(), B, x.data_ptr(), h0.data_ptr(), c0.data_ptr(), h1.data_ptr(), c1.data_ptr(),
-            scratch.data_ptr(), torch.get_num_threads())
+            scratch.data_ptr(), threads_for(pk.nbytes))
         return h1, c1
 
 
@@ -303,7 +312,7 @@ class GreedyLSTM:
             pk.meta.data_ptr(), B, table.data_ptr(), 0 if rowbias is None else rowbias.data_ptr(), hw.data_ptr(),
             hb.data_ptr(), V, Vp, eos, pad, max_length, hs.data_ptr(), cs.data_ptr(), first.data_ptr(),
             out.data_ptr(), lengths.data_ptr(), scores.data_ptr(), finished.data_ptr(), scratch.data_ptr(),
-            torch.get_num_threads())
+            threads_for(pk.nbytes + hw.numel() * hw.element_size()))
         return out, lengths, scores, int(steps)
 
 
