@@ -234,11 +234,17 @@ FLAGS = ["-O3", "-ffast-math", "-fPIC", "-std=c++17"]
 LINK = ["-shared", "-lmvec", "-lm"]
 
 
-def _isa_flags() -> list[str]:
+@functools.cache
+def cpu_flags() -> str:
+    """The ``flags`` line of ``/proc/cpuinfo`` ('' where there is none)."""
     try:
-        flags = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")), "")
+        return next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")), "")
     except OSError:
-        return []
+        return ""
+
+
+def _isa_flags() -> list[str]:
+    flags = cpu_flags()
     return ["-mavx2", "-mfma"] if " avx2" in flags and " fma" in flags else []
 
 

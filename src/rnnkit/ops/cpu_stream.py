@@ -29,7 +29,6 @@ from __future__ import annotations
 import ctypes
 import functools
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -54,12 +53,7 @@ def threads_for(weight_bytes: int) -> int:
 def _isa_flags() -> list[str]:
     """SIMD flags for this CPU: AVX-512 where it has it (one block row = one 64-byte vector)."""
     base = cpu_kernels._isa_flags()
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return base
-    flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return [*base, "-mavx512f", "-mavx512vl", "-mavx512dq"] if " avx512f" in flags and base else base
+    return [*base, "-mavx512f", "-mavx512vl", "-mavx512dq"] if " avx512f" in cpu_kernels.cpu_flags() and base else base
 
 
 def source() -> str:
