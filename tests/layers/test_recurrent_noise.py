@@ -87,23 +87,29 @@ def test_weight_drop_on_torch_equals_the_loop():
     torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("cls", [SimpleRNNCell, GRUCell])
-def test_zoneout_keeps_each_unit_or_updates_it(cls):
-    # The loop steps the cell itself, so each unit is bit for bit the previous value or the update.
+def zoneout_steps(cls, backend):
+    """A zoneout layer run on ``backend`` in training mode, then each step's ``(out_t, h_prev,
+    update)``: the layer's output, the previous output, and what the cell alone makes of them."""
     torch.manual_seed(0)
     cell = cls(3, 64)
-    layer = Recurrent(cell, 3, 64, zoneout=0.4, backend="loop").train()
+    layer = Recurrent(cell, 3, 64, zoneout=0.4, backend=backend).train()
     x = torch.randn(16, 6, 3)
     with torch.no_grad():
         out = layer(x).outputs
         h = torch.zeros(16, 64)
-        kept_masks = []
         for t in range(6):
-            new, _ = cell(x[:, t], h)
-            kept = out[:, t] == h
-            assert torch.where(kept, h, new).equal(out[:, t])  # each unit: previous value or the update
-            kept_masks.append(kept)
+            yield out[:, t], h, cell(x[:, t], h)[0]
             h = out[:, t]
+
+
+@pytest.mark.parametrize("cls", [SimpleRNNCell, GRUCell])
+def test_zoneout_keeps_each_unit_or_updates_it(cls):
+    # The loop steps the cell itself, so each unit is bit for bit the previous value or the update.
+    kept_masks = []
+    for out_t, h, new in zoneout_steps(cls, "loop"):
+        kept = out_t == h
+        assert torch.where(kept, h, new).equal(out_t)  # each unit: previous value or the update
+        kept_masks.append(kept)
     rate = torch.stack(kept_masks[1:]).float().mean().item()
     assert 0.3 < rate < 0.5
     assert not torch.equal(kept_masks[1], kept_masks[2])  # a fresh mask at every step
@@ -114,21 +120,12 @@ def test_zoneout_keeps_each_unit_or_updates_it(cls):
 def test_zoneout_on_cpu_fused_keeps_each_unit_or_updates_it(cls):
     # The C++ kernel computes h = new + z (h_prev - new) in its own arithmetic: each unit is the
     # previous value or the cell's update to float32 rounding, with the same keep rate.
-    torch.manual_seed(0)
-    cell = cls(3, 64)
-    layer = Recurrent(cell, 3, 64, zoneout=0.4, backend="cpu-fused").train()
-    x = torch.randn(16, 6, 3)
-    with torch.no_grad():
-        out = layer(x).outputs
-        h = torch.zeros(16, 64)
-        kept_masks = []
-        for t in range(6):
-            new, _ = cell(x[:, t], h)
-            kept = (out[:, t] - h).abs() <= 1e-6
-            updated = (out[:, t] - new).abs() <= 1e-5
-            assert (kept | updated).all()  # each unit: previous value or the update
-            kept_masks.append(kept & ~updated)  # units the update would have changed, but did not
-            h = out[:, t]
+    kept_masks = []
+    for out_t, h, new in zoneout_steps(cls, "cpu-fused"):
+        kept = (out_t - h).abs() <= 1e-6
+        updated = (out_t - new).abs() <= 1e-5
+        assert (kept | updated).all()  # each unit: previous value or the update
+        kept_masks.append(kept & ~updated)  # units the update would have changed, but did not
     changed = torch.stack(kept_masks[1:])
     rate = changed.float().mean().item()
     assert 0.25 < rate < 0.5  # a bit under 0.4: a unit whose update is within 1e-5 of h counts as neither
