@@ -26,6 +26,17 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+def fit(model: torch.nn.Module, batch: Batch, *, lr: float, steps: int) -> None:
+    """Adam on one batch for ``steps`` steps (these tests check that a model can learn its batch)."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = model(batch).loss
+        assert loss is not None
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def caption_batch() -> Batch:
     return collate([Example(x=None, cond=torch.eye(4)[i], y=torch.tensor(c)) for i, c in enumerate(CAPTIONS)])
 
@@ -36,13 +47,7 @@ def test_generator_learns_a_caption_per_condition(conditioning: str) -> None:
     model = ConditionedGenerator(vocab_size=10, cond_shape=(4,), cell="gru", conditioning=conditioning,
                                  cond_size=16, embed_dim=8, hidden_size=32)
     batch = caption_batch()
-    opt = torch.optim.Adam(model.parameters(), lr=0.03)
-    for _ in range(80):
-        loss = model(batch).loss
-        assert loss is not None
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, batch, lr=0.03, steps=80)
     assert batch.cond is not None
     out = model.generate(batch.cond, max_length=10)
     assert out.sequences() == [[c] for c in CAPTIONS]
@@ -100,13 +105,7 @@ def test_language_model_learns_a_repeating_pattern() -> None:
     batch = collate([Example(x=s) for s in seqs])
     model = LanguageModel(vocab_size=8, cell="lstm", embed_dim=8, hidden_size=24)
     before = model.perplexity(batch)
-    opt = torch.optim.Adam(model.parameters(), lr=0.03)
-    for _ in range(80):
-        loss = model(batch).loss
-        assert loss is not None
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, batch, lr=0.03, steps=80)
     after = model.perplexity(batch)
     assert after < 1.3 < before, (before, after)
     out = model.generate([4, 5, 6], max_length=7)
@@ -190,13 +189,7 @@ def test_image_captions_keep_the_order_of_what_is_drawn() -> None:
                                  hidden_size=16, conv_channels=(8,))
     assert model.config.cond_pool == "flatten"
     batch = collate([Example(x=None, cond=im, y=torch.tensor(c)) for im, c in zip(images, captions)])
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(60):
-        loss = model(batch).loss
-        assert loss is not None
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, batch, lr=0.02, steps=60)
     assert batch.cond is not None
     assert model.eval().generate(batch.cond, max_length=5).sequences() == [[c] for c in captions]
 
