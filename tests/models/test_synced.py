@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
@@ -23,6 +25,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def fit(model: torch.nn.Module, next_batch: Callable[[], Batch], *, lr: float, steps: int) -> None:
+    """Adam for ``steps`` steps, each on a fresh batch from ``next_batch``."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = model(next_batch()).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def parity_batch(n: int, gen: torch.Generator, max_len: int = 12) -> Batch:
     examples = []
     for _ in range(n):
@@ -36,12 +48,7 @@ def test_learns_running_parity_of_a_bit_stream():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     model = SequenceTagger(num_tags=2, num_features=1, cell="gru", hidden_size=24, bidirectional=False)
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(150):
-        loss = model(parity_batch(32, gen)).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, lambda: parity_batch(32, gen), lr=0.02, steps=150)
     test = parity_batch(200, torch.Generator().manual_seed(99), max_len=16)  # longer than trained on
     pred, mask = model.predict(test), test.mask()
     accuracy = (pred == test.y)[mask].float().mean().item()
@@ -162,12 +169,7 @@ def test_conv_frames_learn_a_pattern_wherever_it_moves():
     gen = torch.Generator().manual_seed(0)
     model = SequenceTagger(num_tags=2, num_features=64, frame_shape=(1, 8, 8), embed_dim=16, conv_channels=(8,),
                            cell="gru", hidden_size=16)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    for _ in range(40):
-        loss = model(moving_pattern_batch(16, gen)).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, lambda: moving_pattern_batch(16, gen), lr=0.01, steps=40)
     model.eval()
     test = moving_pattern_batch(100, torch.Generator().manual_seed(99))
     pred, mask = model.predict(test), test.mask()
