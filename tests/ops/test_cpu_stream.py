@@ -150,3 +150,99 @@ def test_threads_stepping_their_own_layers_at_once_agree_with_torch(monkeypatch)
         assert len(errors) == 200 and max(errors) < 1e-12
     finally:
         torch.set_num_threads(before)
+
+
+def bf16_reference(layer, x, h0, c0):
+    """``torch_step`` with the weights and the inputs ``[x; h]`` rounded to bfloat16 (what
+    ``precision="bfloat16"`` promises); products and sums in float64."""
+    hs, cs, inp = [], [], x
+    r = lambda t: t.bfloat16().double()  # noqa: E731
+    for l, cell in enumerate(layer.cell_list):
+        w = r(torch.cat([cell.weight_ih, cell.weight_hh], 1))
+        g = r(torch.cat([inp, h0[l]], 1)) @ w.t() + (cell.bias_ih + cell.bias_hh).double()
+        i, f, gg, o = g.chunk(4, 1)
+        c = torch.sigmoid(f) * c0[l].double() + torch.sigmoid(i) * torch.tanh(gg)
+        h = (torch.sigmoid(o) * torch.tanh(c)).float()
+        hs.append(h)
+        cs.append(c.float())
+        inp = h
+    return torch.stack(hs), torch.stack(cs)
+
+
+@pytest.mark.parametrize("I, H, L, B", [(256, 256, 1, 1), (13, 100, 2, 3), (6, 33, 3, 8), (1, 1, 1, 2)])
+def test_bfloat16_step_rounds_weights_and_inputs_and_sums_in_float32(threads, I, H, L, B):
+    torch.manual_seed(4)
+    layer = Recurrent("lstm", I, H, num_layers=L)
+    step = cpu_stream.StepLSTM(layer.cell_list, precision="bfloat16")
+    full = cpu_stream.StepLSTM(layer.cell_list)
+    x = torch.randn(B, I)
+    h0, c0 = torch.randn(L, B, H), torch.randn(L, B, H)
+    with torch.no_grad():
+        h1, c1 = step(x, h0, c0)
+        h_ref, c_ref = bf16_reference(layer, x, h0, c0)
+        torch.testing.assert_close(h1, h_ref, rtol=2e-5, atol=2e-5)
+        torch.testing.assert_close(c1, c_ref, rtol=2e-5, atol=2e-5)
+        h_full, _ = full(x, h0, c0)
+        gap = (h1 - h_full).abs().max().item()
+        assert 0 < gap < 1e-2  # rounded, not garbage (odd K pads its pair with zero)
+        assert step.packed().nbytes < 0.55 * full.packed().nbytes  # half the bytes per step
+
+
+def test_bfloat16_pairs_hold_each_rows_two_weights_side_by_side():
+    nb, K, G = 2, 3, 8
+    packed = torch.arange(nb * K * G, dtype=torch.float32).reshape(nb, K, G)  # small ints: exact in bf16
+    pairs = cpu_stream.pack_pairs_bf16(packed).view(torch.bfloat16).float()
+    assert pairs.shape == (nb, 2, G, 2)  # K=3 padded to 4
+    for j in range(nb):
+        for k in range(4):
+            for r in range(G):
+                want = packed[j, k, r] if k < K else 0.0
+                assert pairs[j, k // 2, r, k % 2] == want
+
+
+def test_bfloat16_needs_float32_cells_and_a_known_precision():
+    layer = Recurrent("lstm", 3, 4)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        cpu_stream.StepLSTM(layer.cell_list, precision="half")
+    with pytest.raises(ValueError, match="float32 cells"):
+        cpu_stream.StepLSTM(layer.double().cell_list, precision="bfloat16")
+
+
+def test_bfloat16_without_avx512_bf16_computes_the_same(monkeypatch):
+    """The portable build (no AVX512-BF16) spells the pairwise products out: same results."""
+    torch.manual_seed(5)
+    layer = Recurrent("lstm", 9, 40, num_layers=2)
+    x, h0, c0 = torch.randn(2, 9), torch.randn(2, 2, 40), torch.randn(2, 2, 40)
+    base = cpu_stream._isa_flags
+    cpu_stream.load_library.cache_clear()
+    cpu_stream._function.cache_clear()
+    monkeypatch.setattr(cpu_stream, "_isa_flags", lambda: [f for f in base() if f != "-mavx512bf16"])
+    try:
+        assert not cpu_stream.has_avx512_bf16()
+        with torch.no_grad():
+            h1, c1 = cpu_stream.StepLSTM(layer.cell_list, precision="bfloat16")(x, h0, c0)
+    finally:
+        monkeypatch.setattr(cpu_stream, "_isa_flags", base)
+        cpu_stream.load_library.cache_clear()
+        cpu_stream._function.cache_clear()
+    h_ref, c_ref = bf16_reference(layer, x, h0, c0)
+    torch.testing.assert_close(h1, h_ref, rtol=2e-5, atol=2e-5)
+    torch.testing.assert_close(c1, c_ref, rtol=2e-5, atol=2e-5)
+
+
+def test_advance_steps_in_place_and_refuses_another_dtype():
+    torch.manual_seed(6)
+    layer = Recurrent("lstm", 5, 7, num_layers=2)
+    step = cpu_stream.StepLSTM(layer.cell_list)
+    x, h, c = torch.randn(3, 5), torch.randn(2, 3, 7), torch.randn(2, 3, 7)
+    with torch.no_grad():
+        h_ref, c_ref = torch_step(layer, x, h, c)
+    y = torch.empty(3, 7)
+    assert step.advance(x, h, c, y)
+    torch.testing.assert_close(h, h_ref)
+    torch.testing.assert_close(c, c_ref)
+    torch.testing.assert_close(y, h_ref[-1])
+    layer.double()  # the kernel repacks as float64: float32 buffers are refused, untouched
+    before = h.clone()
+    assert not step.advance(x, h, c, y)
+    assert torch.equal(h, before)

@@ -142,8 +142,12 @@ def step_rows(repeats: int, quick: bool) -> list[Row]:
         "ops/fast_step.py StepRunner": lambda: runner(x, state),
     }
     if cpu_stream.load_library() is not None:  # the C++ step StepRunner calls, without its checks
-        stream = cpu_stream.StepLSTM(layer.cell_list)
-        fns["ops/cpu_stream.py StepLSTM"] = lambda: stream(x, *state)
+        step = cpu_stream.StepLSTM(layer.cell_list)
+        fns["ops/cpu_stream.py StepLSTM"] = lambda: step(x, *state)
+        full, half = layer.stream(), layer.stream(precision="bfloat16")  # state held, stepped in place
+        fns["Recurrent.stream (C++, state in place)"] = lambda: full(x)
+        avx = "AVX512-BF16" if cpu_stream.has_avx512_bf16() else "no AVX512-BF16: float32 instructions"
+        fns[f"Recurrent.stream, precision=bfloat16 ({avx})"] = lambda: half(x)
     with torch.no_grad():
         med = interleaved(fns, repeats, inner=200)
     return _rows("one LSTM step, CPU", f"B=1, I=H={H}, fp32, {torch.get_num_threads()} threads", med, "µs", 1e6)

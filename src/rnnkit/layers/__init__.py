@@ -9,6 +9,7 @@ from rnnkit.layers.crf import CRF, Constraints, bio_constraints, bmes_constraint
 from rnnkit.layers.fcn import FCN
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent, RecurrentOutput
+from rnnkit.layers.stream import Stream
 
 __all__ = ["CRF", "FCN", "Attention", "AttentionOutput", "Constraints", "InputEncoder", "Recurrent", "RecurrentOutput",
-           "bio_constraints", "bmes_constraints", "masked_softmax", "scheme_constraints"]
+           "Stream", "bio_constraints", "bmes_constraints", "masked_softmax", "scheme_constraints"]

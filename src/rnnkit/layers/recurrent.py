@@ -3,7 +3,7 @@ fastest backend that computes the configuration exactly (see ``layers/backends.p
 
 from __future__ import annotations
 
-from typing import NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +12,9 @@ from torch import Tensor, nn
 from rnnkit.cells import CELLS, Cell, GRUCell, LSTMCell, SimpleRNNCell, make_cell
 from rnnkit.layers.backends import Backend, available_backends, get_backend, noisy_step, step_noise
 from rnnkit.ops.fast_step import fast_step
+
+if TYPE_CHECKING:
+    from rnnkit.layers.stream import Stream
 
 State = Tensor | tuple[Tensor, Tensor]  # h, or (h, c) for LSTM
 
@@ -288,6 +291,21 @@ class Recurrent(nn.Module):
             if l < self.num_layers - 1 and self.dropout > 0:
                 inp = F.dropout(inp, self.dropout, self.training)
         return inp, self._pack_state(tuple(torch.stack(f, 0) for f in zip(*finals)))
+
+    def stream(self, batch_size: int = 1, state: State | None = None, *, precision: str = "full") -> Stream:
+        """A :class:`~rnnkit.layers.stream.Stream`: this layer's state held between calls, for live
+        step-by-step inference (``y_t = stream(x_t)``). LSTM layers on the CPU step in C++ with the
+        state updated in place; ``precision="bfloat16"`` opts into bfloat16 weights there.
+
+        Example::
+
+            stream = rnn.eval().stream(batch_size=1)
+            with torch.no_grad():
+                y_t = stream(x_t)           # x_t (1, I) -> y_t (1, H)
+        """
+        from rnnkit.layers.stream import Stream
+
+        return Stream(self, batch_size, state, precision=precision)
 
     @classmethod
     def from_torch(cls, module: nn.RNN | nn.LSTM | nn.GRU, *, backend: str = "auto") -> Recurrent:

@@ -302,6 +302,129 @@ void lstm_step(const int64_t* meta, int64_t B, const T* x, const T* h0, const T*
   }
 }
 
+// --- bfloat16 weights (opt-in): half the bytes per step ------------------------------------------
+// The weights of a block are stored as bf16 pairs: for inputs (2p, 2p+1), the 4U gate rows side by
+// side, each row's two weights next to each other ((nb, Kp/2, 4U, 2), Kp = K rounded up to even). The
+// inputs [x; h] are rounded to bf16 pairs too, and each pair of products is added to float32 sums:
+// AVX512-BF16's vdpbf16ps where the CPU has it (32 multiply-adds per instruction), else the same
+// products spelled out (a bf16 value is the top half of a float32, so widening is a shift).
+inline uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);  // NaN stays NaN
+  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
+  return uint16_t(u >> 16);
+}
+
+inline float from_bf16_bits(uint32_t top) {
+  float f;
+  std::memcpy(&f, &top, 4);
+  return f;
+}
+
+// s[0..4U) = init (+ init2) + sum_p (xp[p].lo * w[p][r].lo + xp[p].hi * w[p][r].hi) for rows r
+inline void block_sums_bf16(int64_t P, const uint32_t* __restrict xp, const uint16_t* __restrict w,
+                            const float* __restrict init, const float* __restrict init2, float* __restrict s) {
+  constexpr int R = 4 * V8<float>::units;  // 128 gate rows per block
+#if defined(__AVX512BF16__)
+  __m512 a[8];
+  for (int i = 0; i < 8; ++i) {
+    a[i] = _mm512_loadu_ps(init + 16 * i);
+    if (init2) a[i] = _mm512_add_ps(a[i], _mm512_loadu_ps(init2 + 16 * i));
+  }
+  for (int64_t p = 0; p < P; ++p) {
+    const __m512bh xv = (__m512bh)_mm512_set1_epi32(int(xp[p]));
+    const uint16_t* q = w + p * 2 * R;
+    a[0] = _mm512_dpbf16_ps(a[0], (__m512bh)_mm512_loadu_si512(q), xv);
+    a[1] = _mm512_dpbf16_ps(a[1], (__m512bh)_mm512_loadu_si512(q + 32), xv);
+    a[2] = _mm512_dpbf16_ps(a[2], (__m512bh)_mm512_loadu_si512(q + 64), xv);
+    a[3] = _mm512_dpbf16_ps(a[3], (__m512bh)_mm512_loadu_si512(q + 96), xv);
+    a[4] = _mm512_dpbf16_ps(a[4], (__m512bh)_mm512_loadu_si512(q + 128), xv);
+    a[5] = _mm512_dpbf16_ps(a[5], (__m512bh)_mm512_loadu_si512(q + 160), xv);
+    a[6] = _mm512_dpbf16_ps(a[6], (__m512bh)_mm512_loadu_si512(q + 192), xv);
+    a[7] = _mm512_dpbf16_ps(a[7], (__m512bh)_mm512_loadu_si512(q + 224), xv);
+  }
+  for (int i = 0; i < 8; ++i) _mm512_storeu_ps(s + 16 * i, a[i]);
+#else
+  typedef uint32_t u32v __attribute__((vector_size(64), aligned(4)));
+  typedef float f32v __attribute__((vector_size(64), aligned(4)));
+  f32v a[8];
+  for (int i = 0; i < 8; ++i) {
+    std::memcpy(&a[i], init + 16 * i, 64);
+    if (init2) {
+      f32v t;
+      std::memcpy(&t, init2 + 16 * i, 64);
+      a[i] += t;
+    }
+  }
+  const u32v hi_mask = u32v{} + 0xffff0000u;
+  for (int64_t p = 0; p < P; ++p) {
+    const float xlo = from_bf16_bits(xp[p] << 16), xhi = from_bf16_bits(xp[p] & 0xffff0000u);
+    const uint16_t* q = w + p * 2 * R;
+    for (int i = 0; i < 8; ++i) {
+      u32v v;
+      std::memcpy(&v, q + 32 * i, 64);
+      const u32v lo = v << 16, hi = v & hi_mask;
+      f32v wlo, whi;
+      std::memcpy(&wlo, &lo, 64);
+      std::memcpy(&whi, &hi, 64);
+      a[i] += wlo * xlo + whi * xhi;
+    }
+  }
+  std::memcpy(s, a, sizeof(a));
+#endif
+}
+
+struct LayerJobBf16 {
+  int64_t B, P, Hp;
+  const uint32_t* xp;  // (B, P) bf16 pairs of [x; h]
+  const uint16_t* w;   // (nb, P, 4U, 2)
+  const float* init;
+  float* c;
+  float* h_out;
+};
+
+void layer_block_bf16(void* vctx, int64_t j) {
+  const LayerJobBf16& job = *static_cast<const LayerJobBf16*>(vctx);
+  constexpr int U = V8<float>::units;
+  const int64_t G = 4 * U;
+  alignas(64) float s[4 * U];
+  const uint16_t* wj = job.w + j * job.P * 2 * G;
+  for (int64_t b = 0; b < job.B; ++b) {
+    block_sums_bf16(job.P, job.xp + b * job.P, wj, job.init + j * G, nullptr, s);
+    block_update<float>(s, job.c + b * job.Hp + j * U, job.h_out + b * job.Hp + j * U);
+  }
+}
+
+// As lstm_step<float>, with each layer's weights stored as bf16 pairs (meta's addresses point to them).
+void lstm_step_bf16(const int64_t* meta, int64_t B, const float* x, const float* h0, const float* c0, float* h1,
+                    float* c1, float* scratch, int threads) {
+  const Stack st = stack_of(meta);
+  const int64_t H = st.H, Hp = st.Hp;
+  float* cs = scratch;                                        // (B, Hp)
+  float* hs = cs + B * Hp;                                    // (B, Hp)
+  uint32_t* xp = reinterpret_cast<uint32_t*>(hs + B * Hp);    // (B, (kmax + 1) / 2)
+  for (int64_t l = 0; l < st.L; ++l) {
+    const int64_t K = st.K(l), P = (K + 1) / 2;
+    const int64_t xlen = l == 0 ? st.I0 : H;
+    for (int64_t b = 0; b < B; ++b) {
+      std::memcpy(cs + b * Hp, c0 + (l * B + b) * H, H * sizeof(float));
+      uint16_t* row = reinterpret_cast<uint16_t*>(xp + b * P);
+      const float* xin = l == 0 ? x + b * st.I0 : hs + b * Hp;
+      const float* hin = h0 + (l * B + b) * H;
+      for (int64_t k = 0; k < xlen; ++k) row[k] = to_bf16(xin[k]);
+      for (int64_t k = 0; k < H; ++k) row[xlen + k] = to_bf16(hin[k]);
+      if (K % 2) row[K] = 0;
+    }
+    LayerJobBf16 job{B, P, Hp, xp, st.w<uint16_t>(l), st.b<float>(l), cs, hs};
+    parallel_blocks(&layer_block_bf16, &job, Hp / V8<float>::units, threads);
+    for (int64_t b = 0; b < B; ++b) {
+      std::memcpy(h1 + (l * B + b) * H, hs + b * Hp, H * sizeof(float));
+      std::memcpy(c1 + (l * B + b) * H, cs + b * Hp, H * sizeof(float));
+    }
+  }
+}
+
 // Greedy decoding of a token LSTM: layer 0's input part is a table (V, nb*4U) = the embedding of
 // every token through W_ih (and the bias), so a token costs a row lookup. h, c: (L, B, Hp) in/out.
 // tokens: (B,) the first inputs. Writes out (B, max_len) (pad for finished rows), lengths (B),
@@ -386,6 +509,31 @@ int64_t lstm_greedy(const int64_t* meta, int64_t B, const T* table, const T* row
 
 RNNKIT_STREAM_EXPORT(float, f32)
 RNNKIT_STREAM_EXPORT(double, f64)
+
+// In-place streaming: h, c (L, B, H) are read and overwritten; y (B, H) gets the top layer's new h.
+#define RNNKIT_STREAM_INPLACE(T, SUFFIX, STEP)                                                             \
+  extern "C" void rnnkit_lstm_stream_##SUFFIX(const int64_t* meta, int64_t B, const T* x, T* h, T* c, T* y,  \
+                                              T* scratch, int threads) {                                   \
+    STEP(meta, B, x, h, c, h, c, scratch, threads);                                                        \
+    std::memcpy(y, h + (meta[0] - 1) * B * meta[1], B * meta[1] * sizeof(T));                              \
+  }
+
+RNNKIT_STREAM_INPLACE(float, f32, lstm_step<float>)
+RNNKIT_STREAM_INPLACE(double, f64, lstm_step<double>)
+RNNKIT_STREAM_INPLACE(float, bf16, lstm_step_bf16)
+
+extern "C" void rnnkit_lstm_step_bf16(const int64_t* meta, int64_t B, const float* x, const float* h0,
+                                      const float* c0, float* h1, float* c1, float* scratch, int threads) {
+  lstm_step_bf16(meta, B, x, h0, c0, h1, c1, scratch, threads);
+}
+
+extern "C" int rnnkit_stream_has_avx512bf16() {
+#if defined(__AVX512BF16__)
+  return 1;
+#else
+  return 0;
+#endif
+}
 
 extern "C" int rnnkit_stream_units_f32() { return V8<float>::units; }
 extern "C" int rnnkit_stream_units_f64() { return V8<double>::units; }

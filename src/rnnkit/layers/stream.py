@@ -1,0 +1,167 @@
+"""Step-by-step inference with the state held between calls: ``y_t = stream(x_t)``.
+
+``Recurrent.step(x_t, state)`` is stateless: each call checks the state it is given and returns a
+new one, which suits training and beam search. A live stream (a sensor, a token generator, an audio
+frame at a time) wants the opposite: one batch, one state, kept and updated where it lies. A
+:class:`Stream` holds it in preallocated buffers, so a step is one kernel call:
+
+* LSTM layers on the CPU at batch <= ``cpu_stream.MAX_BATCH`` (no layer norm, no zoneout) step in
+  C++ (``ops/cpu_stream.py``), the state updated in place; ``precision="bfloat16"`` (opt-in,
+  float32 layers) stores the weights as bfloat16 for half the bytes per step;
+* every other layer, and any call that needs gradients or training-mode noise, runs
+  ``layer.step`` with the held state, so a stream always computes what ``step`` computes.
+
+Example::
+
+    stream = Recurrent("lstm", 8, 256).eval().stream(batch_size=1)
+    with torch.no_grad():
+        for x_t in frames:          # (1, 8) each
+            y_t = stream(x_t)       # (1, 256), a fresh tensor
+    h, c = stream.state             # copies, torch layout (L, B, H)
+    stream.reset()                  # back to zeros
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnkit.ops import cpu_stream
+from rnnkit.ops.fast_step import FAST_DTYPES, call_reason, structure_reason
+
+State = Tensor | tuple[Tensor, ...]
+
+
+def cpp_reason(layer: Any, batch_size: int) -> str | None:
+    """Why a stream over ``layer`` cannot step in C++, or None."""
+    reason = structure_reason(layer)
+    if reason is not None:
+        return reason
+    if layer._cell0().state_size != 2:
+        return "the C++ stream runs LSTM layers"
+    if layer.zoneout > 0:
+        return "zoneout changes the step"
+    if batch_size > cpu_stream.MAX_BATCH:
+        return f"batch {batch_size} > {cpu_stream.MAX_BATCH}: torch's matrix products are faster there"
+    p = next(layer.parameters())
+    if p.device.type != "cpu":
+        return "the C++ stream is for the CPU"
+    if p.dtype not in FAST_DTYPES:
+        return f"the C++ stream takes float32 and float64 layers, not {p.dtype}"
+    return cpu_stream.unavailable_reason()
+
+
+class Stream:
+    """A :class:`~rnnkit.layers.Recurrent` layer's state, held for step-by-step inference.
+
+    Args:
+        layer: a unidirectional ``Recurrent``.
+        batch_size: B, the rows stepped together (fixed for the stream's life).
+        state: the initial state in torch's layout (``h`` or ``(h, c)``, each (L, B, H)), or None
+            for zeros.
+        precision: ``"full"`` (the layer's dtype) or ``"bfloat16"``: LSTM weights stored as bfloat16
+            and ``[x; h]`` rounded to bfloat16 before the products, summed in float32 (the C++ path
+            only; inference only; outputs differ from float32 by about 1e-3 to 1e-2).
+
+    ``stream(x_t)`` / ``stream.step(x_t)``: ``x_t`` (B, I) -> ``y_t`` (B, H), a fresh tensor. The
+    state is updated in place; :attr:`state` returns copies. :attr:`backend` says which path runs:
+    ``"cpp"`` or ``"step"`` (``layer.step``), and :attr:`reason` why not ``"cpp"``. A stream must not
+    be stepped from two threads at once.
+    """
+
+    def __init__(self, layer: Any, batch_size: int = 1, state: State | None = None, *,
+                 precision: str = "full") -> None:
+        if layer.bidirectional:
+            raise ValueError("a stream runs one direction only; a bidirectional layer needs the whole "
+                             "sequence: call forward(x) instead")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if precision not in cpu_stream.PRECISIONS:
+            raise ValueError(f"precision must be one of {cpu_stream.PRECISIONS}, got {precision!r}")
+        self.layer, self.batch_size, self.precision = layer, batch_size, precision
+        self.reason = cpp_reason(layer, batch_size)
+        if precision == "bfloat16" and self.reason is None and next(layer.parameters()).dtype != torch.float32:
+            self.reason = "precision='bfloat16' takes a float32 layer"
+        if precision == "bfloat16" and self.reason is not None:
+            raise ValueError(f"precision='bfloat16' needs the C++ stream, which cannot run here: {self.reason}")
+        self._kernel = None if self.reason is not None else \
+            cpu_stream.StepLSTM(layer.cell_list, precision=precision)
+        self._params = list(layer.parameters())
+        self._x_shape = (batch_size, layer.input_size)
+        self._parts: tuple[Tensor, ...] = ()
+        self._owned = True  # the buffers are ours to update in place (not outputs of an autograd graph)
+        self.reset(state)
+
+    @property
+    def backend(self) -> str:
+        return "step" if self._kernel is None else "cpp"
+
+    def reset(self, state: State | None = None) -> None:
+        """Start again from ``state`` (torch layout, copied) or zeros."""
+        layer, B = self.layer, self.batch_size
+        parts = layer._check_state(state, B, layer.num_layers)
+        p = self._params[0]
+        if parts is None:
+            k = layer._cell0().state_size
+            parts = tuple(torch.zeros(layer.num_layers, B, layer.hidden_size, dtype=p.dtype, device=p.device)
+                          for _ in range(k))
+        else:
+            parts = tuple(t.detach().to(p.device).clone(memory_format=torch.contiguous_format) for t in parts)
+        self._parts, self._owned = parts, True
+
+    @property
+    def state(self) -> State:
+        """The current state, torch layout (``h``, or ``(h, c)`` for LSTM), as copies."""
+        parts = tuple(t.clone() for t in self._parts)
+        return parts[0] if len(parts) == 1 else parts
+
+    def __repr__(self) -> str:
+        return (f"Stream(batch_size={self.batch_size}, precision={self.precision!r}, backend={self.backend!r}"
+                + ("" if self.reason is None else f", reason={self.reason!r}") + ")")
+
+    def step(self, x_t: Tensor) -> Tensor:
+        """``x_t`` (B, I) -> ``y_t`` (B, H); the held state moves one step."""
+        return self(x_t)
+
+    def __call__(self, x_t: Tensor) -> Tensor:
+        k = self._kernel
+        if k is not None and type(x_t) is Tensor and x_t.is_cpu and x_t.shape == self._x_shape and \
+                x_t.dtype is self._parts[0].dtype and \
+                not (torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in self._params))) \
+                and not (self.layer.training and self._noisy()):
+            if not self._owned:  # the last step recorded a graph: continue from a detached copy
+                self._parts, self._owned = tuple(t.detach().clone() for t in self._parts), True
+            h, c = self._parts
+            y = torch.empty(self._x_shape[0], h.shape[2], dtype=h.dtype)
+            if k.advance(x_t if x_t.is_contiguous() else x_t.contiguous(), h, c, y):
+                return y
+        return self._generic(x_t)
+
+    def _noisy(self) -> bool:
+        layer = self.layer
+        return layer.dropout > 0 or layer.recurrent_dropout > 0 or layer.weight_drop > 0
+
+    def _generic(self, x_t: Tensor) -> Tensor:
+        """``layer.step`` with the held state (gradients, training-mode noise, other cells and devices)."""
+        layer = self.layer
+        if not isinstance(x_t, Tensor) or x_t.dim() != 2 or tuple(x_t.shape) != self._x_shape:
+            shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(f"x_t must be (batch_size, input_size) = {self._x_shape}, got {shape}")
+        if self._kernel is not None:
+            reason = call_reason(layer, x_t, self._params[0].dtype, self._params)
+            if reason is None:
+                reason = f"x_t or the state is {x_t.dtype} / {self._parts[0].dtype}, the layer {self._params[0].dtype}"
+            if self.precision == "bfloat16" and reason is not None:
+                raise ValueError(f"precision='bfloat16' runs inference in C++ only: {reason} "
+                                 "(call layer.eval() and step under torch.no_grad())")
+        state = self._parts[0] if len(self._parts) == 1 else self._parts
+        y, new = layer.step(x_t, state)
+        parts = (new,) if isinstance(new, Tensor) else tuple(new)
+        # y may be a view of the new state, and the C++ path updates the state in place: own a copy
+        # unless the state carries a graph (then the next C++ step starts from a detached copy)
+        self._owned = not any(t.requires_grad for t in parts)
+        self._parts = tuple(t.clone(memory_format=torch.contiguous_format) for t in parts) if self._owned \
+            and self._kernel is not None else parts
+        return y

@@ -1,0 +1,158 @@
+"""Stream (layers/stream.py): a held state stepped in place computes what Recurrent.step computes."""
+
+import pytest
+import torch
+
+from rnnkit import Recurrent
+from rnnkit.layers import Stream
+from rnnkit.ops import cpu_stream
+
+needs_cpp = pytest.mark.skipif(cpu_stream.load_library() is None, reason="no C++ compiler here")
+
+
+def run_both(layer, stream, xs, state=None):
+    """Step ``stream`` and ``layer.step`` side by side over ``xs`` (T, B, I); returns both outputs."""
+    ys, refs = [], []
+    for x in xs:
+        ys.append(stream(x))
+        y, state = layer.step(x, state)
+        refs.append(y)
+    return torch.stack(ys), torch.stack(refs), state
+
+
+@needs_cpp
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)], ids=["f32", "f64"])
+def test_lstm_stream_steps_in_cpp_like_step(dtype, tol):
+    torch.manual_seed(0)
+    layer = Recurrent("lstm", 6, 20, num_layers=2).to(dtype).eval()
+    h0, c0 = torch.randn(2, 3, 20, dtype=dtype), torch.randn(2, 3, 20, dtype=dtype)
+    stream = layer.stream(batch_size=3, state=(h0, c0))
+    assert stream.backend == "cpp" and stream.reason is None
+    xs = torch.randn(15, 3, 6, dtype=dtype)
+    with torch.no_grad():
+        ys, refs, (h, c) = run_both(layer, stream, xs, (h0, c0))
+    torch.testing.assert_close(ys, refs, rtol=tol, atol=tol)
+    sh, sc = stream.state
+    torch.testing.assert_close(sh, h, rtol=tol, atol=tol)
+    torch.testing.assert_close(sc, c, rtol=tol, atol=tol)
+    stream.reset()
+    with torch.no_grad():
+        ys, refs, _ = run_both(layer, stream, xs[:3])
+    torch.testing.assert_close(ys, refs, rtol=tol, atol=tol)
+
+
+@needs_cpp
+def test_outputs_and_state_copies_are_not_overwritten_by_later_steps():
+    torch.manual_seed(1)
+    layer = Recurrent("lstm", 4, 8).eval()
+    stream = layer.stream()
+    x = torch.randn(1, 4)
+    with torch.no_grad():
+        y1 = stream(x)
+        h1, _ = stream.state
+        kept_y, kept_h = y1.clone(), h1.clone()
+        stream(x)
+        stream(x)
+    assert torch.equal(y1, kept_y) and torch.equal(h1, kept_h)
+
+
+@needs_cpp
+def test_stream_follows_weight_changes_and_dtype_changes():
+    torch.manual_seed(2)
+    layer = Recurrent("lstm", 4, 8).eval()
+    stream = layer.stream()
+    x = torch.randn(1, 4)
+    with torch.no_grad():
+        stream(x)
+        state = stream.state
+        layer.cell_list[0].weight_hh.mul_(-1.0)
+        y_ref, _ = layer.step(x, state)
+        torch.testing.assert_close(stream(x), y_ref)
+        layer.double()  # the held state is float32: one generic step converts it, then C++ again
+        state = stream.state
+        y_ref, _ = layer.step(x.double(), state)
+        torch.testing.assert_close(stream(x.double()), y_ref)
+        assert stream.state[0].dtype == torch.float64
+        y_ref, _ = layer.step(x.double(), stream.state)
+        torch.testing.assert_close(stream(x.double()), y_ref)
+
+
+@needs_cpp
+def test_gradients_take_the_generic_step_and_then_cpp_continues():
+    torch.manual_seed(3)
+    layer = Recurrent("lstm", 4, 8).eval()
+    stream = layer.stream()
+    xs = torch.randn(4, 1, 4)
+    y = stream(xs[0])  # grad enabled, parameters require grad: layer.step, a graph
+    assert y.requires_grad
+    y.sum().backward()
+    assert layer.cell_list[0].weight_ih.grad is not None
+    state = stream.state
+    with torch.no_grad():
+        ys, refs, _ = run_both(layer, stream, xs[1:], state)
+    torch.testing.assert_close(ys, refs)
+    y = stream(xs[0])  # and back to a graph, from the state the C++ steps left
+    assert y.requires_grad
+    y.sum().backward()
+
+
+def test_other_cells_and_large_batches_use_layer_step():
+    torch.manual_seed(4)
+    for layer, B in ((Recurrent("gru", 5, 7, num_layers=2).eval(), 2), (Recurrent("rnn", 5, 7).eval(), 1),
+                     (Recurrent("lstm", 5, 7).eval(), cpu_stream.MAX_BATCH + 1)):
+        stream = Stream(layer, batch_size=B)
+        assert stream.backend == "step" and stream.reason
+        xs = torch.randn(5, B, 5)
+        with torch.no_grad():
+            ys, refs, state = run_both(layer, stream, xs)
+        torch.testing.assert_close(ys, refs)
+        got = stream.state
+        torch.testing.assert_close(got if isinstance(got, torch.Tensor) else got[0],
+                                   state if isinstance(state, torch.Tensor) else state[0])
+
+
+@needs_cpp
+def test_bfloat16_stream_is_close_to_full_precision():
+    torch.manual_seed(5)
+    layer = Recurrent("lstm", 16, 64, num_layers=2).eval()
+    full, half = layer.stream(), layer.stream(precision="bfloat16")
+    assert half.backend == "cpp" and "bfloat16" in repr(half)
+    xs = torch.randn(30, 1, 16)
+    with torch.no_grad():
+        a = torch.stack([full(x) for x in xs])
+        b = torch.stack([half(x) for x in xs])
+    gap = (a - b).abs().max().item()
+    assert 0 < gap < 2e-2
+
+
+def test_errors_name_what_is_wrong():
+    with pytest.raises(ValueError, match="one direction"):
+        Recurrent("lstm", 3, 4, bidirectional=True).stream()
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        Recurrent("lstm", 3, 4).stream(batch_size=0)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Recurrent("lstm", 3, 4).stream(precision="fp8")
+    with pytest.raises(ValueError, match="needs the C\\+\\+ stream"):
+        Recurrent("gru", 3, 4).stream(precision="bfloat16")
+    with pytest.raises(ValueError, match="needs the C\\+\\+ stream"):
+        Recurrent("lstm", 3, 4).double().stream(precision="bfloat16")
+    with pytest.raises(ValueError, match="state must be"):
+        Recurrent("lstm", 3, 4).stream(batch_size=2, state=(torch.zeros(1, 1, 4), torch.zeros(1, 1, 4)))
+    stream = Recurrent("lstm", 3, 4).eval().stream(batch_size=2)
+    with pytest.raises(ValueError, match=r"\(batch_size, input_size\) = \(2, 3\)"):
+        stream(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match=r"\(batch_size, input_size\)"):
+        stream([[0.0, 0.0, 0.0]])
+
+
+@needs_cpp
+def test_bfloat16_refuses_training_noise_and_gradients():
+    layer = Recurrent("lstm", 3, 4, num_layers=2, dropout=0.5)
+    stream = layer.stream(precision="bfloat16")
+    with torch.no_grad(), pytest.raises(ValueError, match="inference in C\\+\\+ only"):
+        stream(torch.zeros(1, 3))  # training mode, dropout between layers
+    layer.eval()
+    with pytest.raises(ValueError, match="gradients"):
+        stream(torch.zeros(1, 3))
+    with torch.no_grad():
+        assert stream(torch.zeros(1, 3)).shape == (1, 4)
