@@ -119,3 +119,14 @@ def test_weight_changes_are_seen():
         after = cpu_greedy(lm, state, bos=1, eos=2, max_length=15)
     assert before is not None and after is not None
     assert (after.tokens == 5).all() and not (before.tokens == 5).all()
+
+
+def test_parameters_replaced_by_assign_are_seen():
+    lm, state = lm_and_state()
+    other, _ = lm_and_state(seed=1)
+    with torch.no_grad():
+        cpu_greedy(lm, state, bos=1, eos=2, max_length=15)  # packs lm's weights
+        lm.load_state_dict(other.state_dict(), assign=True)  # new Parameter objects
+        got = cpu_greedy(lm, state, bos=1, eos=2, max_length=15)
+        want = eager(other, state, bos=1, eos=2, max_length=15)
+    assert_same(got, want)

@@ -156,3 +156,19 @@ def test_bfloat16_refuses_training_noise_and_gradients():
         stream(torch.zeros(1, 3))
     with torch.no_grad():
         assert stream(torch.zeros(1, 3)).shape == (1, 4)
+
+
+@needs_cpp
+def test_parameters_replaced_by_assign_are_seen_by_step_and_stream():
+    torch.manual_seed(6)
+    a, b = Recurrent("lstm", 4, 8).eval(), Recurrent("lstm", 4, 8).eval()
+    x = torch.randn(1, 4)
+    stream = a.stream()
+    with torch.no_grad():
+        a.step(x)
+        stream(x)
+        a.load_state_dict(b.state_dict(), assign=True)  # new Parameter objects, old ones untouched
+        want, _ = b.step(x)
+        torch.testing.assert_close(a.step(x)[0], want)
+        stream.reset()
+        torch.testing.assert_close(stream(x), want)

@@ -88,11 +88,15 @@ class Stream:
             raise ValueError(f"precision='bfloat16' needs the C++ stream, which cannot run here: {self.reason}")
         self._kernel = None if self.reason is not None else \
             cpu_stream.StepLSTM(layer.cell_list, precision=precision)
-        self._params = list(layer.parameters())
         self._x_shape = (batch_size, layer.input_size)
         self._parts: tuple[Tensor, ...] = ()
         self._owned = True  # the buffers are ours to update in place (not outputs of an autograd graph)
+        self._call: tuple[Any, ...] | None = None  # the kernel call's fixed arguments (see _prepare)
         self.reset(state)
+
+    @property
+    def _params(self) -> list[Tensor]:
+        return cpu_stream.cell_params(self.layer.cell_list)
 
     @property
     def backend(self) -> str:
@@ -109,7 +113,7 @@ class Stream:
                           for _ in range(k))
         else:
             parts = tuple(t.detach().to(p.device).clone(memory_format=torch.contiguous_format) for t in parts)
-        self._parts, self._owned = parts, True
+        self._parts, self._owned, self._call = parts, True, None
 
     @property
     def state(self) -> State:
@@ -127,17 +131,41 @@ class Stream:
 
     def __call__(self, x_t: Tensor) -> Tensor:
         k = self._kernel
-        if k is not None and type(x_t) is Tensor and x_t.is_cpu and x_t.shape == self._x_shape and \
-                x_t.dtype is self._parts[0].dtype and \
-                not (torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in self._params))) \
+        if k is None:
+            return self._generic(x_t)
+        params = cpu_stream.cell_params(k.cells)
+        if type(x_t) is Tensor and x_t.is_cpu and x_t.shape == self._x_shape and x_t.dtype is self._parts[0].dtype \
+                and not (torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in params))) \
                 and not (self.layer.training and self._noisy()):
-            if not self._owned:  # the last step recorded a graph: continue from a detached copy
-                self._parts, self._owned = tuple(t.detach().clone() for t in self._parts), True
-            h, c = self._parts
-            y = torch.empty(self._x_shape[0], h.shape[2], dtype=h.dtype)
-            if k.advance(x_t if x_t.is_contiguous() else x_t.contiguous(), h, c, y):
+            call = self._call
+            if call is None or cpu_stream._params_key(params) != k._key:
+                call = self._prepare()
+            if call is not None:
+                fn, meta, B, h, c, scratch, y_shape, nbytes = call
+                y = torch.empty(y_shape, dtype=x_t.dtype)
+                if not x_t.is_contiguous():
+                    x_t = x_t.contiguous()
+                fn(meta, B, x_t.data_ptr(), h, c, y.data_ptr(), scratch,
+                   max(1, min(torch.get_num_threads(), nbytes // cpu_stream.BYTES_PER_THREAD)))
                 return y
         return self._generic(x_t)
+
+    def _prepare(self) -> tuple[Any, ...] | None:
+        """The fixed arguments of the in-place C++ step (function, packed weights, state and scratch
+        addresses), after a (re)pack; None where the held state is not of the weights' dtype."""
+        k = self._kernel
+        assert k is not None
+        pk = k.packed()
+        if not self._owned:  # the last step recorded a graph: continue from a detached copy
+            self._parts, self._owned = tuple(t.detach().clone() for t in self._parts), True
+        h, c = self._parts
+        if h.dtype is not k.dtype:
+            self._call = None
+            return None
+        B = self.batch_size
+        self._call = (cpu_stream._function(f"rnnkit_lstm_stream_{k.suffix}"), pk.meta.data_ptr(), B, h.data_ptr(),
+                      c.data_ptr(), k.scratch(B).data_ptr(), (B, h.shape[2]), pk.nbytes)
+        return self._call
 
     def _noisy(self) -> bool:
         layer = self.layer
@@ -161,7 +189,7 @@ class Stream:
         parts = (new,) if isinstance(new, Tensor) else tuple(new)
         # y may be a view of the new state, and the C++ path updates the state in place: own a copy
         # unless the state carries a graph (then the next C++ step starts from a detached copy)
-        self._owned = not any(t.requires_grad for t in parts)
+        self._owned, self._call = not any(t.requires_grad for t in parts), None
         self._parts = tuple(t.clone(memory_format=torch.contiguous_format) for t in parts) if self._owned \
             and self._kernel is not None else parts
         return y

@@ -129,6 +129,7 @@ class _TokenDecoder(nn.Module):
         if kernel is None:
             kernel = cpu_stream.GreedyLSTM(self.embed.embed, cells, self.head, list(self.parameters()))
             self.__dict__["_cpu_greedy"] = kernel
+        kernel.params = list(self.parameters())  # afresh: load_state_dict(assign=True) swaps the objects
         if kernel.table_bytes(self.head.out_features) > cpu_stream.MAX_TABLE_BYTES:
             return None
         return CpuGreedyPlan(kernel, B, h, c, state.context, state.pending)

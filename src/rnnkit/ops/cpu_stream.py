@@ -182,6 +182,13 @@ def _params_key(params: list[Tensor]) -> list[tuple[int, int]]:
     return [(p.data_ptr(), p._version) for p in params]
 
 
+def cell_params(cells: list[Any]) -> list[Tensor]:
+    """The parameters the cells hold now. Read afresh at each call, not kept: ``load_state_dict(...,
+    assign=True)`` and module conversions may put new Parameter objects in place of the old ones."""
+    return [p for c in cells for p in (c._parameters.values() if not c._modules else c.parameters())
+            if p is not None]
+
+
 PRECISIONS = ("full", "bfloat16")
 
 
@@ -209,12 +216,15 @@ class StepLSTM:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.cells = list(cells)
-        self.params = [p for c in self.cells for p in c.parameters()]
         self.precision = precision
         self.dtype = self._check_dtype()
         self._key: list[tuple[int, int]] = []
         self._packed: _Packed | None = None
         self._scratch: dict[int, Tensor] = {}
+
+    @property
+    def params(self) -> list[Tensor]:
+        return cell_params(self.cells)
 
     def _check_dtype(self) -> torch.dtype:
         dtype = _kernel_dtype(self.cells)

@@ -46,15 +46,16 @@ struct Pool {
   std::condition_variable cv;
   std::atomic<uint64_t> epoch{0};
   std::atomic<int> sleepers{0};
-  std::atomic<int64_t> done{0};
-  std::atomic<uint64_t> claim[kMaxBlocks];
+  alignas(64) std::atomic<int64_t> done{0};
+  struct alignas(64) Claim { std::atomic<uint64_t> epoch{0}; };  // a cache line each: no false sharing
+  Claim claim[kMaxBlocks];
   // the current job (written before epoch is bumped, read after it is seen)
   BlockFn fn = nullptr;
   void* ctx = nullptr;
   int64_t nblocks = 0;
   int nthreads = 1;
   int workers = 0;
-  Pool() { for (auto& c : claim) c.store(0, std::memory_order_relaxed); }
+  Pool() { for (auto& c : claim) c.epoch.store(0, std::memory_order_relaxed); }
 };
 
 Pool* g_pool = nullptr;
@@ -63,23 +64,30 @@ std::mutex g_pool_mutex;
 void after_fork_child() { g_pool = nullptr; }  // the workers did not survive the fork; leak the old pool
 
 inline bool try_claim(Pool* p, int64_t b, uint64_t e) {
-  uint64_t v = p->claim[b].load(std::memory_order_relaxed);
+  std::atomic<uint64_t>& c = p->claim[b].epoch;
+  uint64_t v = c.load(std::memory_order_relaxed);
   while (v < e) {
-    if (p->claim[b].compare_exchange_weak(v, e, std::memory_order_acq_rel)) return true;
+    if (c.compare_exchange_weak(v, e, std::memory_order_acq_rel)) return true;
   }
   return false;
 }
 
-// Thread t of n prefers blocks [t*nb/n, (t+1)*nb/n) (the same ones at every step), then the rest.
+// Thread t of n runs its own blocks [t*nb/n, (t+1)*nb/n) first (the same ones at every step, so they
+// stay in its core's cache), then takes what is left of the others' from their ends (the owners work
+// from the front), and adds its count to `done` once.
 void run_share(Pool* p, BlockFn fn, void* ctx, int64_t nb, int t, int n, uint64_t e) {
-  const int64_t lo = nb * t / n;
-  for (int64_t i = 0; i < nb; ++i) {
-    const int64_t b = (lo + i) % nb;
-    if (try_claim(p, b, e)) {
-      fn(ctx, b);
-      p->done.fetch_add(1, std::memory_order_acq_rel);
+  const int64_t lo = nb * t / n, hi = nb * (t + 1) / n;
+  int64_t ran = 0;
+  for (int64_t b = lo; b < hi; ++b) {
+    if (try_claim(p, b, e)) { fn(ctx, b); ++ran; }
+  }
+  for (int64_t i = 1; i < n; ++i) {
+    const int64_t u = (t + i) % n, ulo = nb * u / n;
+    for (int64_t b = nb * (u + 1) / n - 1; b >= ulo; --b) {
+      if (try_claim(p, b, e)) { fn(ctx, b); ++ran; }
     }
   }
+  if (ran) p->done.fetch_add(ran, std::memory_order_acq_rel);
 }
 
 void worker_main(Pool* p, int index) {
@@ -316,6 +324,19 @@ inline uint16_t to_bf16(float f) {
   return uint16_t(u >> 16);
 }
 
+// dst[0..n) = bf16 of src[0..n) (32 at a time with AVX512-BF16's vcvtne2ps2bf16, which also rounds to
+// nearest even; it reads float32 denormals as zero, below anything an LSTM's inputs carry).
+inline void to_bf16_row(const float* __restrict src, uint16_t* __restrict dst, int64_t n) {
+  int64_t k = 0;
+#if defined(__AVX512BF16__)
+  for (; k + 32 <= n; k += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + k + 16), _mm512_loadu_ps(src + k));
+    _mm512_storeu_si512(reinterpret_cast<void*>(dst + k), (__m512i)v);
+  }
+#endif
+  for (; k < n; ++k) dst[k] = to_bf16(src[k]);
+}
+
 inline float from_bf16_bits(uint32_t top) {
   float f;
   std::memcpy(&f, &top, 4);
@@ -412,8 +433,8 @@ void lstm_step_bf16(const int64_t* meta, int64_t B, const float* x, const float*
       uint16_t* row = reinterpret_cast<uint16_t*>(xp + b * P);
       const float* xin = l == 0 ? x + b * st.I0 : hs + b * Hp;
       const float* hin = h0 + (l * B + b) * H;
-      for (int64_t k = 0; k < xlen; ++k) row[k] = to_bf16(xin[k]);
-      for (int64_t k = 0; k < H; ++k) row[xlen + k] = to_bf16(hin[k]);
+      to_bf16_row(xin, row, xlen);
+      to_bf16_row(hin, row + xlen, H);
       if (K % 2) row[K] = 0;
     }
     LayerJobBf16 job{B, P, Hp, xp, st.w<uint16_t>(l), st.b<float>(l), cs, hs};

@@ -139,9 +139,9 @@ class StepRunner:
             raise ValueError(f"StepRunner cannot run this layer: {reason}")
         self.layer = layer
         self.kind = {LSTMCell: "lstm", GRUCell: "gru", SimpleRNNCell: "rnn"}[type(layer.cell_list[0])]
-        # Held once: walking the module tree each step costs more than the step's arithmetic. A
-        # parameter changed in place, reloaded or moved changes (data_ptr, _version) and is seen.
-        self.params = list(layer.parameters())
+        # The cells' parameters are read from their dicts at each call (cpu_stream.cell_params: cheaper
+        # than walking the module tree, and it sees parameters replaced by load_state_dict(assign=True));
+        # a parameter changed in place, reloaded or moved changes (data_ptr, _version) and is seen.
         self._key: list[tuple[int, int]] = []
         self._weights: list[tuple[Tensor, Tensor]] = []  # (W^T, b) per layer (LSTM)
         self._buffers: dict[int, list[LSTMBuffers]] = {}
@@ -151,6 +151,10 @@ class StepRunner:
 
     def _params_key(self) -> list[tuple[int, int]]:
         return [(p.data_ptr(), p._version) for p in self.params]
+
+    @property
+    def params(self) -> list[Tensor]:
+        return cpu_stream.cell_params(self.layer.cell_list)
 
     def _prepare(self) -> None:
         key = self._params_key()
@@ -221,6 +225,7 @@ def fast_step(layer: Any, x_t: Tensor, state: tuple[Tensor, ...] | None
             return None
         runner = StepRunner(layer)
         layer.__dict__["_step_runner"] = runner
-    if call_reason(layer, x_t, runner.params[0].dtype, runner.params) is not None:
+    params = runner.params
+    if call_reason(layer, x_t, params[0].dtype, params) is not None:
         return None
     return runner.run(x_t, state)
