@@ -172,3 +172,25 @@ def test_parameters_replaced_by_assign_are_seen_by_step_and_stream():
         torch.testing.assert_close(a.step(x)[0], want)
         stream.reset()
         torch.testing.assert_close(stream(x), want)
+
+
+def test_out_receives_y_on_either_path():
+    torch.manual_seed(7)
+    for layer in (Recurrent("lstm", 4, 8).eval(), Recurrent("gru", 4, 8).eval()):
+        a, b = layer.stream(batch_size=2), layer.stream(batch_size=2)
+        out = torch.empty(2, 8)
+        xs = torch.randn(3, 2, 4)
+        with torch.no_grad():
+            for x in xs:
+                got = a(x, out=out)
+                assert got is out
+                torch.testing.assert_close(out, b(x))
+            out_t = torch.empty(8, 2).t()  # not contiguous: written all the same
+            torch.testing.assert_close(a(xs[0], out=out_t), b(xs[0]))
+            before = a.state
+            with pytest.raises(ValueError, match="out must be a tensor of y_t's shape"):
+                a(xs[0], out=torch.empty(3, 8))
+            after = a.state  # a refused call leaves the state where it was
+            for u, v in zip(before if isinstance(before, tuple) else (before,),
+                            after if isinstance(after, tuple) else (after,)):
+                assert torch.equal(u, v)

@@ -148,6 +148,8 @@ def step_rows(repeats: int, quick: bool) -> list[Row]:
         fns["Recurrent.stream (C++, state in place)"] = lambda: full(x)
         avx = "AVX512-BF16" if cpu_stream.has_avx512_bf16() else "no AVX512-BF16: float32 instructions"
         fns[f"Recurrent.stream, precision=bfloat16 ({avx})"] = lambda: half(x)
+        y = torch.empty(1, H)
+        fns["Recurrent.stream, precision=bfloat16, out=y (no allocation)"] = lambda: half(x, out=y)
     with torch.no_grad():
         med = interleaved(fns, repeats, inner=200)
     return _rows("one LSTM step, CPU", f"B=1, I=H={H}, fp32, {torch.get_num_threads()} threads", med, "µs", 1e6)

@@ -65,7 +65,8 @@ class Stream:
             and ``[x; h]`` rounded to bfloat16 before the products, summed in float32 (the C++ path
             only; inference only; outputs differ from float32 by about 1e-3 to 1e-2).
 
-    ``stream(x_t)`` / ``stream.step(x_t)``: ``x_t`` (B, I) -> ``y_t`` (B, H), a fresh tensor. The
+    ``stream(x_t)`` / ``stream.step(x_t)``: ``x_t`` (B, I) -> ``y_t`` (B, H), a fresh tensor (or
+    ``out=``, a (B, H) tensor to write into: no allocation per step). The
     state is updated in place; :attr:`state` returns copies. :attr:`backend` says which path runs:
     ``"cpp"`` or ``"step"`` (``layer.step``), and :attr:`reason` why not ``"cpp"``. A stream must not
     be stepped from two threads at once.
@@ -125,14 +126,15 @@ class Stream:
         return (f"Stream(batch_size={self.batch_size}, precision={self.precision!r}, backend={self.backend!r}"
                 + ("" if self.reason is None else f", reason={self.reason!r}") + ")")
 
-    def step(self, x_t: Tensor) -> Tensor:
-        """``x_t`` (B, I) -> ``y_t`` (B, H); the held state moves one step."""
-        return self(x_t)
+    def step(self, x_t: Tensor, out: Tensor | None = None) -> Tensor:
+        """``x_t`` (B, I) -> ``y_t`` (B, H); the held state moves one step. ``out``: a (B, H) tensor
+        to write ``y_t`` into (and return) instead of a fresh one."""
+        return self(x_t, out)
 
-    def __call__(self, x_t: Tensor) -> Tensor:
+    def __call__(self, x_t: Tensor, out: Tensor | None = None) -> Tensor:
         k = self._kernel
         if k is None:
-            return self._generic(x_t)
+            return self._generic(x_t, out)
         params = cpu_stream.cell_params(k.cells)
         if type(x_t) is Tensor and x_t.is_cpu and x_t.shape == self._x_shape and x_t.dtype is self._parts[0].dtype \
                 and not (torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in params))) \
@@ -142,13 +144,19 @@ class Stream:
                 call = self._prepare()
             if call is not None:
                 fn, meta, B, h, c, scratch, y_shape, nbytes = call
-                y = torch.empty(y_shape, dtype=x_t.dtype)
+                if out is None:
+                    y = torch.empty(y_shape, dtype=x_t.dtype)
+                elif type(out) is Tensor and out.is_cpu and out.shape == y_shape and out.dtype is x_t.dtype and \
+                        out.is_contiguous():
+                    y = out
+                else:
+                    return self._generic(x_t, out)
                 if not x_t.is_contiguous():
                     x_t = x_t.contiguous()
                 fn(meta, B, x_t.data_ptr(), h, c, y.data_ptr(), scratch,
                    max(1, min(torch.get_num_threads(), nbytes // cpu_stream.BYTES_PER_THREAD)))
                 return y
-        return self._generic(x_t)
+        return self._generic(x_t, out)
 
     def _prepare(self) -> tuple[Any, ...] | None:
         """The fixed arguments of the in-place C++ step (function, packed weights, state and scratch
@@ -171,12 +179,16 @@ class Stream:
         layer = self.layer
         return layer.dropout > 0 or layer.recurrent_dropout > 0 or layer.weight_drop > 0
 
-    def _generic(self, x_t: Tensor) -> Tensor:
+    def _generic(self, x_t: Tensor, out: Tensor | None = None) -> Tensor:
         """``layer.step`` with the held state (gradients, training-mode noise, other cells and devices)."""
         layer = self.layer
         if not isinstance(x_t, Tensor) or x_t.dim() != 2 or tuple(x_t.shape) != self._x_shape:
             shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
             raise ValueError(f"x_t must be (batch_size, input_size) = {self._x_shape}, got {shape}")
+        y_shape = (self.batch_size, layer.hidden_size)
+        if out is not None and (not isinstance(out, Tensor) or tuple(out.shape) != y_shape):
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(f"out must be a tensor of y_t's shape {y_shape}, got {got}")
         if self._kernel is not None:
             reason = call_reason(layer, x_t, self._params[0].dtype, self._params)
             if reason is None:
@@ -192,4 +204,4 @@ class Stream:
         self._owned, self._call = not any(t.requires_grad for t in parts), None
         self._parts = tuple(t.clone(memory_format=torch.contiguous_format) for t in parts) if self._owned \
             and self._kernel is not None else parts
-        return y
+        return y if out is None else out.copy_(y)
