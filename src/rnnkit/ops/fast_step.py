@@ -138,6 +138,7 @@ class StepRunner:
         if reason is not None:
             raise ValueError(f"StepRunner cannot run this layer: {reason}")
         self.layer = layer
+        self.cells = layer.cell_list  # the modules stay; their parameters are read at each call
         self.kind = {LSTMCell: "lstm", GRUCell: "gru", SimpleRNNCell: "rnn"}[type(layer.cell_list[0])]
         # The cells' parameters are read from their dicts at each call (cpu_stream.cell_params: cheaper
         # than walking the module tree, and it sees parameters replaced by load_state_dict(assign=True));
@@ -154,7 +155,7 @@ class StepRunner:
 
     @property
     def params(self) -> list[Tensor]:
-        return cpu_stream.cell_params(self.layer.cell_list)
+        return cpu_stream.cell_params(self.cells)
 
     def _prepare(self) -> None:
         key = self._params_key()
