@@ -74,6 +74,10 @@ class ForecasterConfig:
     difference: tuple[int, ...] = ()
 
 
+SEASONAL_ACF = 0.5  # from_dataset differences a season whose lag-m autocorrelation reaches this
+LOG_RATIO = 1.5  # ... and takes logs of a positive series whose level moves by this factor in an example
+
+
 class Forecaster(Model):
     """Recurrent forecaster with a ``direct`` or ``autoregressive`` strategy and a point, Gaussian or
     quantile head.
@@ -369,10 +373,67 @@ class Forecaster(Model):
         return out.cpu().numpy() if is_numpy else out
 
     @classmethod
+    def suggested_options(cls, dataset: SequenceDataset, head: str = "point") -> dict[str, Any]:
+        """What the training data suggest for ``transform`` and ``difference`` (classical rules, as
+        a statistician would read the series; only the train split is read):
+
+        * ``transform="log"`` when every target value is positive and, in the median training
+          example (window and horizon), the level varies by a factor of :data:`LOG_RATIO` or more
+          (growth that scales the season with it, as in AirPassengers);
+        * ``difference=[m]`` for a season of ``m`` steps (``info.extra["season_length"]``) that is
+          strong in the training windows: autocorrelation at lag ``m`` of the (transformed) first
+          differences at least :data:`SEASONAL_ACF`, in windows of at least ``2m`` steps.
+
+        Point forecasts only (``head="point"``): the probabilistic heads take neither.
+        """
+        if head != "point" or not len(dataset.train):
+            return {}
+        K = dataset.info.num_targets or 1
+        windows = []  # per training example, (K, W + H): each target's window followed by its horizon
+        n = len(dataset.train)
+        for ex in (dataset.train[i] for i in range(0, n, max(1, n // 256))):  # at most ~256 examples
+            if ex.x is None:
+                continue
+            x = ex.x.double().reshape(ex.x.shape[0], -1)[:, :K]
+            if ex.y is not None and ex.y.numel() % K == 0:
+                x = torch.cat([x, ex.y.double().reshape(-1, K)])
+            windows.append(x.t())
+        if not windows:
+            return {}
+        values = torch.cat([w.reshape(-1) for w in windows])
+        out: dict[str, Any] = {}
+        positive = bool((values > 0).all()) and bool(torch.isfinite(values).all())
+        if positive and float(torch.tensor([float(w.max() / w.min()) for w in windows]).median()) >= LOG_RATIO:
+            out["transform"] = "log"
+        m = int(dataset.info.extra.get("season_length", 1) or 1)
+        if m > 1:
+            acfs = []
+            for w in windows:
+                z = w.log() if out.get("transform") == "log" else w
+                for row in z:
+                    if row.numel() < 2 * m + 1:
+                        continue
+                    d = row.diff()
+                    a, b = d[m:] - d[m:].mean(), d[:-m] - d[:-m].mean()
+                    den = float((a.square().sum() * b.square().sum()).sqrt())
+                    if den > 0:
+                        acfs.append(float((a * b).sum()) / den)
+            if acfs and sum(acfs) / len(acfs) >= SEASONAL_ACF:
+                out["difference"] = [m]
+        return out
+
+    @classmethod
     def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> Forecaster:
         """Reads ``horizon``, ``window``, ``num_features`` and ``num_targets`` from the dataset info and
-        ``num_future`` from the first training item's ``future``."""
+        ``num_future`` from the first training item's ``future``; ``transform`` and ``difference``,
+        unless given, follow :meth:`suggested_options` (pass ``transform="none"``, ``difference=()``
+        for a plain network)."""
         info = dataset.info
+        for key, value in cls.suggested_options(dataset, hyper.get("head", "point")).items():
+            hyper.setdefault(key, value)
+        if hyper.get("difference") and hyper.get("window") is None and info.window is not None and \
+                info.window <= sum(hyper["difference"]):
+            hyper.pop("difference")  # the data set's windows are too short for it
         first = dataset.train[0] if len(dataset.train) else None
         if "horizon" not in hyper:
             if info.horizon is None:

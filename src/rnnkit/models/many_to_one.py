@@ -172,10 +172,36 @@ class SequenceClassifier(Model):
         return out.predictions
 
     @classmethod
+    def suggested_options(cls, dataset: SequenceDataset) -> dict[str, Any]:
+        """The architecture the data suggest. Classifying numeric series (``input_kind="features"``)
+        gets the LSTM-FCN family that the bundled time-series recipes settled on (Karim et al. 2018,
+        2019): an LSTM beside a 3-block convolutional branch (128-256-128 filters, kernels 8-5-3),
+        mean pooling, the raw features in (no projection); univariate series a 32-unit LSTM,
+        multivariate ones a 64-unit bidirectional LSTM, per-feature normalisation and
+        squeeze-and-excitation (MLSTM-FCN). Token inputs and regression get nothing (the
+        constructor's defaults)."""
+        info = dataset.info
+        if info.input_kind != "features" or info.task == "regression" or info.num_features is None:
+            return {}
+        common = {"cell": "lstm", "embed_dim": None, "pooling": "mean", "conv_channels": (128, 256, 128),
+                  "conv_kernel_sizes": (8, 5, 3)}
+        if info.num_features == 1:
+            return {**common, "hidden_size": 32, "dropout": 0.2}
+        return {**common, "hidden_size": 64, "bidirectional": True, "dropout": 0.3, "input_norm": True,
+                "squeeze_excitation": 16}
+
+    @classmethod
     def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> SequenceClassifier:
         """Token inputs get an embedding of ``len(info.input_vocab)``; feature inputs read
-        ``info.num_features``; classification reads ``info.classes``, regression ``info.num_targets``."""
+        ``info.num_features``; classification reads ``info.classes``, regression ``info.num_targets``.
+        Options not given follow :meth:`suggested_options` (for numeric series: LSTM-FCN)."""
         info = dataset.info
+        if "vocab_size" not in hyper:
+            given = set(hyper)
+            for key, value in cls.suggested_options(dataset).items():
+                hyper.setdefault(key, value)
+            if not hyper.get("conv_channels") and "squeeze_excitation" not in given:
+                hyper.pop("squeeze_excitation", None)  # the user turned the conv branch off: no SE on it
         if "num_features" not in hyper and "vocab_size" not in hyper:
             if info.input_kind == "tokens":
                 if info.input_vocab is None:

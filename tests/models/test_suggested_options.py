@@ -1,0 +1,79 @@
+"""from_dataset's defaults come from the data (suggested_options) and land on the bundled recipes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import rnnkit.datasets
+from rnnkit.bench.accuracy import load_recipe
+from rnnkit.data.dataset import DatasetInfo, Example, ExampleList, SequenceDataset
+from rnnkit.models import Forecaster, SequenceClassifier
+
+ARCHITECTURE = ("cell", "hidden_size", "bidirectional", "pooling", "conv_channels", "conv_kernel_sizes",
+                "squeeze_excitation", "input_norm", "embed_dim")
+
+
+@pytest.mark.parametrize("name", ["gunpoint", "italy_power_demand", "arrowhead", "japanese_vowels"])
+def test_classifier_defaults_are_the_time_series_recipes_architecture(name):
+    raw, spec, _ = load_recipe(name)
+    dataset = rnnkit.datasets.load(name, **spec.data_options)
+    config = SequenceClassifier.from_dataset(dataset).config_dict()
+    recipe = SequenceClassifier.from_dataset(dataset, **spec.model_options).config_dict()
+    for key in ARCHITECTURE:
+        assert config[key] == recipe[key], key
+
+
+def test_forecaster_defaults_take_the_recipes_log_and_seasonal_difference():
+    raw, spec, _ = load_recipe("air_passengers")
+    dataset = rnnkit.datasets.load("air_passengers", **spec.data_options)
+    config = Forecaster.from_dataset(dataset).config_dict()
+    assert config["transform"] == spec.model_options["transform"] == "log"
+    assert list(config["difference"]) == list(spec.model_options["difference"]) == [12]
+
+
+def test_given_options_win_and_turning_the_conv_branch_off_drops_its_gate():
+    dataset = rnnkit.datasets.load("japanese_vowels")  # multivariate: MLSTM-FCN suggested
+    plain = SequenceClassifier.from_dataset(dataset, conv_channels=(), cell="gru", hidden_size=16)
+    cfg = plain.config_dict()
+    assert cfg["conv_channels"] == () and cfg["squeeze_excitation"] == 0
+    assert cfg["cell"] == "gru" and cfg["hidden_size"] == 16 and cfg["input_norm"] is True
+
+
+def _series_dataset(values: torch.Tensor, *, window: int, horizon: int, season: int) -> SequenceDataset:
+    examples = [Example(x=values[s:s + window].unsqueeze(-1), y=values[s + window:s + window + horizon])
+                for s in range(0, len(values) - window - horizon + 1, 3)]
+    info = DatasetInfo(name="synthetic", shape="forecasting", task="regression", input_kind="features",
+                       num_features=1, num_targets=1, horizon=horizon, window=window,
+                       extra={"season_length": season})
+    return SequenceDataset(info, ExampleList(examples), ExampleList([]), ExampleList([]))
+
+
+def test_forecaster_suggestions_follow_the_series():
+    t = torch.arange(240, dtype=torch.float64)
+    season = torch.sin(2 * math.pi * t / 12)
+    growing = torch.exp(0.01 * t) * (10 + 2 * season)  # positive, level x2+ per example, seasonal
+    assert Forecaster.suggested_options(_series_dataset(growing, window=36, horizon=24, season=12)) == \
+        {"transform": "log", "difference": [12]}
+    around_zero = season + 0.01 * t  # crosses zero: no log; the season still shows
+    assert Forecaster.suggested_options(_series_dataset(around_zero, window=36, horizon=24, season=12)) == \
+        {"difference": [12]}
+    noise = torch.randn(240, generator=torch.Generator().manual_seed(0)).double()  # no season to difference
+    assert Forecaster.suggested_options(_series_dataset(noise, window=36, horizon=24, season=12)) == {}
+    flat = 100 + season  # positive but level steady: no log
+    assert "transform" not in Forecaster.suggested_options(_series_dataset(flat, window=36, horizon=24, season=12))
+    # probabilistic heads take neither transform nor difference
+    ds = _series_dataset(growing, window=36, horizon=24, season=12)
+    assert Forecaster.suggested_options(ds, head="quantile") == {}
+    assert Forecaster.from_dataset(ds, head="quantile").config_dict()["difference"] == ()
+
+
+def test_token_inputs_and_regression_keep_the_constructor_defaults():
+    info = DatasetInfo(name="r", shape="many-to-one", task="regression", input_kind="features", num_features=3,
+                       num_targets=1)
+    ds = SequenceDataset(info, ExampleList([Example(x=torch.zeros(4, 3), y=torch.tensor(0.0))]), ExampleList([]),
+                         ExampleList([]))
+    assert SequenceClassifier.suggested_options(ds) == {}
+    assert SequenceClassifier.from_dataset(ds).config_dict()["conv_channels"] == ()
