@@ -343,16 +343,13 @@ inline float from_bf16_bits(uint32_t top) {
   return f;
 }
 
-// s[0..4U) = init (+ init2) + sum_p (xp[p].lo * w[p][r].lo + xp[p].hi * w[p][r].hi) for rows r
+// s[0..4U) = init + sum_p (xp[p].lo * w[p][r].lo + xp[p].hi * w[p][r].hi) for rows r
 inline void block_sums_bf16(int64_t P, const uint32_t* __restrict xp, const uint16_t* __restrict w,
-                            const float* __restrict init, const float* __restrict init2, float* __restrict s) {
+                            const float* __restrict init, float* __restrict s) {
   constexpr int R = 4 * V8<float>::units;  // 128 gate rows per block
 #if defined(__AVX512BF16__)
   __m512 a[8];
-  for (int i = 0; i < 8; ++i) {
-    a[i] = _mm512_loadu_ps(init + 16 * i);
-    if (init2) a[i] = _mm512_add_ps(a[i], _mm512_loadu_ps(init2 + 16 * i));
-  }
+  for (int i = 0; i < 8; ++i) a[i] = _mm512_loadu_ps(init + 16 * i);
   for (int64_t p = 0; p < P; ++p) {
     const __m512bh xv = (__m512bh)_mm512_set1_epi32(int(xp[p]));
     const uint16_t* q = w + p * 2 * R;
@@ -370,14 +367,7 @@ inline void block_sums_bf16(int64_t P, const uint32_t* __restrict xp, const uint
   typedef uint32_t u32v __attribute__((vector_size(64), aligned(4)));
   typedef float f32v __attribute__((vector_size(64), aligned(4)));
   f32v a[8];
-  for (int i = 0; i < 8; ++i) {
-    std::memcpy(&a[i], init + 16 * i, 64);
-    if (init2) {
-      f32v t;
-      std::memcpy(&t, init2 + 16 * i, 64);
-      a[i] += t;
-    }
-  }
+  std::memcpy(a, init, sizeof(a));
   const u32v hi_mask = u32v{} + 0xffff0000u;
   for (int64_t p = 0; p < P; ++p) {
     const float xlo = from_bf16_bits(xp[p] << 16), xhi = from_bf16_bits(xp[p] & 0xffff0000u);
@@ -412,7 +402,7 @@ void layer_block_bf16(void* vctx, int64_t j) {
   alignas(64) float s[4 * U];
   const uint16_t* wj = job.w + j * job.P * 2 * G;
   for (int64_t b = 0; b < job.B; ++b) {
-    block_sums_bf16(job.P, job.xp + b * job.P, wj, job.init + j * G, nullptr, s);
+    block_sums_bf16(job.P, job.xp + b * job.P, wj, job.init + j * G, s);
     block_update<float>(s, job.c + b * job.Hp + j * U, job.h_out + b * job.Hp + j * U);
   }
 }
