@@ -194,3 +194,102 @@ def test_out_receives_y_on_either_path():
             for u, v in zip(before if isinstance(before, tuple) else (before,),
                             after if isinstance(after, tuple) else (after,)):
                 assert torch.equal(u, v)
+
+
+@pytest.fixture
+def eager_graphs(monkeypatch):
+    """The CUDA-graph path on the CPU: capture runs the two warm-ups, and 'replay' runs the body."""
+    from rnnkit.layers import stream as stream_mod
+
+    captured = []
+
+    def fake_capture(fn):
+        fn(warmup=True)
+        fn(warmup=True)
+        captured.append(fn)
+        return lambda: fn(warmup=False)
+
+    monkeypatch.setattr(stream_mod, "graph_reason", lambda layer: None)
+    monkeypatch.setattr(stream_mod, "capture", fake_capture)
+    return captured
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "mingru"])
+def test_graph_path_replays_one_step_over_static_buffers(eager_graphs, cell):
+    torch.manual_seed(8)
+    layer = Recurrent(cell, 5, 12, num_layers=2).eval()
+    if cell == "lstm":  # the CPU would take the C++ path: make it unavailable here
+        layer = Recurrent(cell, 5, 12, num_layers=2, layer_norm=True).eval()
+    stream = layer.stream(batch_size=cpu_stream.MAX_BATCH + 1 if cell == "lstm" else 2)
+    assert stream.backend == "graph" and stream.reason is None
+    B = stream.batch_size
+    xs = torch.randn(6, B, 5)
+    with torch.no_grad():
+        ys, refs, state = run_both(layer, stream, xs)  # the warm-ups did not move the state
+    torch.testing.assert_close(ys, refs)
+    first = [s[0] if isinstance(s, tuple) else s for s in (stream.state, state)]
+    torch.testing.assert_close(first[0], first[1])
+    assert len(eager_graphs) == 1  # captured once, replayed six times
+
+
+def test_graph_is_captured_again_when_a_parameter_is_replaced_and_kept_on_reset(eager_graphs):
+    torch.manual_seed(9)
+    layer, other = Recurrent("gru", 4, 8).eval(), Recurrent("gru", 4, 8).eval()
+    stream = layer.stream()
+    x = torch.randn(1, 4)
+    with torch.no_grad():
+        stream(x)
+        layer.cell_list[0].weight_hh.mul_(0.5)  # in place: the graph reads the new values as they are
+        state = stream.state
+        torch.testing.assert_close(stream(x), layer.step(x, state)[0])
+        assert len(eager_graphs) == 1
+        layer.load_state_dict(other.state_dict(), assign=True)  # new storage: capture again
+        state = stream.state
+        torch.testing.assert_close(stream(x), other.step(x, state)[0])
+        assert len(eager_graphs) == 2
+        stream.reset()  # zeros into the same buffers: the graph stays
+        torch.testing.assert_close(stream(x), other.step(x)[0])
+        assert len(eager_graphs) == 2
+    y = stream(x)  # gradients: the eager step, then a fresh capture without them
+    assert y.requires_grad
+    with torch.no_grad():
+        state = stream.state
+        torch.testing.assert_close(stream(x), other.step(x, state)[0])
+    assert len(eager_graphs) == 3
+
+
+def test_a_failed_capture_leaves_the_stream_eager(monkeypatch):
+    from rnnkit.layers import stream as stream_mod
+
+    def refuse(fn):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(stream_mod, "graph_reason", lambda layer: None)
+    monkeypatch.setattr(stream_mod, "capture", refuse)
+    torch.manual_seed(10)
+    layer = Recurrent("gru", 3, 6).eval()
+    stream = layer.stream()
+    xs = torch.randn(3, 1, 3)
+    with torch.no_grad():
+        ys, refs, _ = run_both(layer, stream, xs)
+    torch.testing.assert_close(ys, refs)
+    assert stream.backend == "step" and "capture failed" in stream.reason
+
+
+def test_graph_step_body_warmup_leaves_the_state():
+    from rnnkit.layers.stream import GraphStep
+
+    torch.manual_seed(11)
+    layer = Recurrent("lstm", 3, 5).eval()
+    parts = (torch.randn(1, 2, 5), torch.randn(1, 2, 5))
+    before = tuple(p.clone() for p in parts)
+    step = GraphStep(layer, (2, 3), parts)
+    step.x.copy_(torch.randn(2, 3))
+    with torch.no_grad():
+        step.body(warmup=True)
+        assert all(torch.equal(a, b) for a, b in zip(parts, before))
+        y_ref, (h, c) = layer.step(step.x, before)
+        step.body()
+    torch.testing.assert_close(step.y, y_ref)
+    torch.testing.assert_close(parts[0], h)
+    torch.testing.assert_close(parts[1], c)

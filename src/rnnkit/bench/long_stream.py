@@ -155,6 +155,27 @@ def step_rows(repeats: int, quick: bool) -> list[Row]:
     return _rows("one LSTM step, CPU", f"B=1, I=H={H}, fp32, {torch.get_num_threads()} threads", med, "µs", 1e6)
 
 
+def cuda_step_rows(repeats: int, quick: bool) -> list[Row]:
+    """One LSTM step at batch 1 on CUDA: eager ``Recurrent.step`` against a stream replayed from a
+    captured CUDA graph (the issue's H=512 configuration)."""
+    import torch
+
+    from rnnkit import Recurrent
+
+    H = 64 if quick else 512
+    torch.manual_seed(0)
+    layer = Recurrent("lstm", H, H).cuda().eval()
+    x = torch.randn(1, H, device="cuda")
+    state = (torch.zeros(1, 1, H, device="cuda"), torch.zeros(1, 1, H, device="cuda"))
+    stream = layer.stream()
+    y = torch.empty(1, H, device="cuda")
+    fns = {"Recurrent.step (eager)": lambda: layer.step(x, state),
+           f"Recurrent.stream ({stream.backend})": lambda: stream(x, out=y)}
+    with torch.no_grad():
+        med = interleaved(fns, repeats, inner=200, sync=torch.cuda.synchronize)
+    return _rows("one LSTM step, CUDA", f"B=1, I=H={H}, fp32", med, "µs", 1e6)
+
+
 def generation_rows(device: str, repeats: int, quick: bool) -> list[Row]:
     """Greedy generation: a loop over ``nn.LSTMCell`` against rnnkit (CPU), eager against graph (CUDA)."""
     import torch
@@ -221,7 +242,7 @@ def run_long_stream(*, long: bool, stream: bool, repeats: int = 5, quick: bool =
         for n in thread_counts():
             rows += with_threads(n, lambda: step_rows(repeats, quick) + generation_rows("cpu", repeats, quick))
         if device == "cuda":
-            rows += generation_rows("cuda", repeats, quick)
+            rows += cuda_step_rows(repeats, quick) + generation_rows("cuda", repeats, quick)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"machine": machine_info(), "settings": {"repeats": repeats, "quick": quick, "device": device,
                                                     "load": load}, "rows": rows}

@@ -8,6 +8,9 @@ frame at a time) wants the opposite: one batch, one state, kept and updated wher
 * LSTM layers on the CPU at batch <= ``cpu_stream.MAX_BATCH`` (no layer norm, no zoneout) step in
   C++ (``ops/cpu_stream.py``), the state updated in place; ``precision="bfloat16"`` (opt-in,
   float32 layers) stores the weights as bfloat16 for half the bytes per step;
+* on CUDA, one ``layer.step`` over static buffers (the input, the state) is captured once in a CUDA
+  graph and replayed at every call: one launch per step instead of dozens (captured again when a
+  parameter is replaced; eager where capture fails);
 * every other layer, and any call that needs gradients or training-mode noise, runs
   ``layer.step`` with the held state, so a stream always computes what ``step`` computes.
 
@@ -53,6 +56,56 @@ def cpp_reason(layer: Any, batch_size: int) -> str | None:
     return cpu_stream.unavailable_reason()
 
 
+def graph_reason(layer: Any) -> str | None:
+    """Why a stream over ``layer`` cannot replay a CUDA graph, or None."""
+    p = next(layer.parameters())
+    if p.device.type != "cuda" or not torch.cuda.is_available():
+        return "CUDA graphs need the layer on a CUDA device"
+    return None
+
+
+def capture(fn: Any) -> Any:
+    """``fn`` (no arguments, tensor work only) captured in a CUDA graph; returns the graph's replay.
+    Two warm-up calls run first on a side stream, as torch's capture rules ask."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            fn(warmup=True)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn(warmup=False)
+    return graph.replay
+
+
+class GraphStep:
+    """One ``layer.step`` over static buffers: the input ``x``, the stream's state ``parts`` (written
+    in place) and the output ``y``. :meth:`body` is what the CUDA graph captures; it runs eagerly
+    as well (the CPU tests check it against ``layer.step``)."""
+
+    def __init__(self, layer: Any, x_shape: tuple[int, ...], parts: tuple[Tensor, ...]) -> None:
+        self.layer, self.parts = layer, parts
+        self.x = parts[0].new_zeros(x_shape)
+        self.y = parts[0].new_zeros(x_shape[0], layer.hidden_size)
+        self.key = _graph_key(layer)
+
+    def body(self, warmup: bool = False) -> None:
+        """One step from ``x`` and the state into ``y`` and the state. ``warmup``: from a scratch
+        copy of the state, leaving it where it is."""
+        parts = tuple(t.clone() for t in self.parts) if warmup else self.parts
+        y, new = self.layer.step(self.x, parts[0] if len(parts) == 1 else parts)
+        for buf, t in zip(parts, (new,) if isinstance(new, Tensor) else new):
+            buf.copy_(t)
+        self.y.copy_(y)
+
+
+def _graph_key(layer: Any) -> list[tuple[int, Any]]:
+    """What a captured graph depends on: the parameters' storage (values changed in place are read
+    afresh at every replay) and dtypes."""
+    return [(p.data_ptr(), p.dtype) for p in cpu_stream.cell_params(layer.cell_list)]
+
+
 class Stream:
     """A :class:`~rnnkit.layers.Recurrent` layer's state, held for step-by-step inference.
 
@@ -68,8 +121,8 @@ class Stream:
     ``stream(x_t)`` / ``stream.step(x_t)``: ``x_t`` (B, I) -> ``y_t`` (B, H), a fresh tensor (or
     ``out=``, a (B, H) tensor to write into: no allocation per step). The
     state is updated in place; :attr:`state` returns copies. :attr:`backend` says which path runs:
-    ``"cpp"`` or ``"step"`` (``layer.step``), and :attr:`reason` why not ``"cpp"``. A stream must not
-    be stepped from two threads at once.
+    ``"cpp"`` (CPU LSTM), ``"graph"`` (CUDA) or ``"step"`` (``layer.step``), and :attr:`reason` why
+    not one of the first two. A stream must not be stepped from two threads at once.
     """
 
     def __init__(self, layer: Any, batch_size: int = 1, state: State | None = None, *,
@@ -89,7 +142,11 @@ class Stream:
             raise ValueError(f"precision='bfloat16' needs the C++ stream, which cannot run here: {self.reason}")
         self._kernel = None if self.reason is not None else \
             cpu_stream.StepLSTM(layer.cell_list, precision=precision)
-        self._x_shape = (batch_size, layer.input_size)
+        self._graph_ok = self._kernel is None and graph_reason(layer) is None
+        if self._graph_ok:
+            self.reason = None
+        self._graph: tuple[GraphStep, Any] | None = None  # the static buffers and the graph's replay
+        self._x_shape: tuple[int, int] = (batch_size, layer.input_size)
         self._parts: tuple[Tensor, ...] = ()
         self._owned = True  # the buffers are ours to update in place (not outputs of an autograd graph)
         self._call: tuple[Any, ...] | None = None  # the kernel call's fixed arguments (see _prepare)
@@ -101,7 +158,7 @@ class Stream:
 
     @property
     def backend(self) -> str:
-        return "step" if self._kernel is None else "cpp"
+        return "cpp" if self._kernel is not None else ("graph" if self._graph_ok else "step")
 
     def reset(self, state: State | None = None) -> None:
         """Start again from ``state`` (torch layout, copied) or zeros."""
@@ -114,7 +171,12 @@ class Stream:
                           for _ in range(k))
         else:
             parts = tuple(t.detach().to(p.device).clone(memory_format=torch.contiguous_format) for t in parts)
-        self._parts, self._owned, self._call = parts, True, None
+        if self._graph is not None and self._owned and all(
+                a.shape == b.shape and a.dtype == b.dtype for a, b in zip(self._parts, parts)):
+            for buf, t in zip(self._parts, parts):  # the captured graph keeps its buffers
+                buf.copy_(t)
+            return
+        self._parts, self._owned, self._call, self._graph = parts, True, None, None
 
     @property
     def state(self) -> State:
@@ -134,7 +196,7 @@ class Stream:
     def __call__(self, x_t: Tensor, out: Tensor | None = None) -> Tensor:
         k = self._kernel
         if k is None:
-            return self._generic(x_t, out)
+            return self._replayed(x_t, out) if self._graph_ok else self._generic(x_t, out)
         params = cpu_stream.cell_params(k.cells)
         if type(x_t) is Tensor and x_t.is_cpu and x_t.shape == self._x_shape and x_t.dtype is self._parts[0].dtype \
                 and not (torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in params))) \
@@ -175,6 +237,31 @@ class Stream:
                       c.data_ptr(), k.scratch(B).data_ptr(), (B, h.shape[2]), pk.nbytes)
         return self._call
 
+    def _replayed(self, x_t: Tensor, out: Tensor | None) -> Tensor:
+        """The CUDA path: copy ``x_t`` in, replay the captured step, copy ``y`` out (capturing first,
+        or again after a parameter was replaced); the generic step where a graph cannot hold."""
+        layer, parts = self.layer, self._parts
+        params = cpu_stream.cell_params(layer.cell_list)
+        if not (type(x_t) is Tensor and x_t.shape == self._x_shape and x_t.device == parts[0].device and
+                x_t.dtype is parts[0].dtype and params[0].dtype is parts[0].dtype and
+                not (torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in params))) and
+                not (layer.training and (self._noisy() or layer.zoneout > 0))):
+            return self._generic(x_t, out)
+        if not self._owned:  # the last step recorded an autograd graph: continue from a detached copy
+            parts = self._parts = tuple(t.detach().clone() for t in parts)
+            self._owned, self._graph = True, None
+        if self._graph is None or self._graph[0].key != _graph_key(layer):
+            step = GraphStep(layer, self._x_shape, parts)
+            try:
+                self._graph = (step, capture(step.body))
+            except RuntimeError:  # not capturable here: stay eager from now on
+                self._graph_ok, self.reason = False, "CUDA graph capture failed; stepping eagerly"
+                return self._generic(x_t, out)
+        step, replay = self._graph
+        step.x.copy_(x_t)
+        replay()
+        return step.y.clone() if out is None else out.copy_(step.y)
+
     def _noisy(self) -> bool:
         layer = self.layer
         return layer.dropout > 0 or layer.recurrent_dropout > 0 or layer.weight_drop > 0
@@ -201,7 +288,7 @@ class Stream:
         parts = (new,) if isinstance(new, Tensor) else tuple(new)
         # y may be a view of the new state, and the C++ path updates the state in place: own a copy
         # unless the state carries a graph (then the next C++ step starts from a detached copy)
-        self._owned, self._call = not any(t.requires_grad for t in parts), None
+        self._owned, self._call, self._graph = not any(t.requires_grad for t in parts), None, None
         self._parts = tuple(t.clone(memory_format=torch.contiguous_format) for t in parts) if self._owned \
-            and self._kernel is not None else parts
+            and (self._kernel is not None or self._graph_ok) else parts
         return y if out is None else out.copy_(y)
