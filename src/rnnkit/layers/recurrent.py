@@ -229,13 +229,19 @@ class Recurrent(nn.Module):
         k = self._cell0().state_size
         parts = (state,) if isinstance(state, Tensor) else tuple(state)
         expected = (rows, B, self.hidden_size)
-        if len(parts) != k or any(not isinstance(p, Tensor) or p.shape != expected for p in parts):
+        bad = len(parts) != k
+        for p in parts:  # a loop, not any(): this runs at every streaming step
+            bad = bad or not isinstance(p, Tensor) or p.shape != expected
+        if bad:
             layout = "h" if k == 1 else f"a tuple of {k} tensors (h, c)"
             got = [tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__ for p in parts]
             raise ValueError(f"state must be {layout}, each (num_layers * num_directions, batch, hidden) = "
                              f"{expected}, got {got}; pass state=None to start from zeros")
         dtype = self.dtype
-        return parts if all(p.dtype == dtype for p in parts) else tuple(p.to(dtype) for p in parts)
+        for p in parts:
+            if p.dtype != dtype:
+                return tuple(p.to(dtype) for p in parts)
+        return parts
 
     def _pack_state(self, parts: tuple[Tensor, ...]) -> State:
         return parts[0] if len(parts) == 1 else cast(tuple[Tensor, Tensor], tuple(parts))
