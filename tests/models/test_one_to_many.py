@@ -208,3 +208,53 @@ def test_the_cnn_keeps_positions_only_for_its_image_size() -> None:
         keep(torch.zeros(1, 1, 8, 8))
     with pytest.raises(ValueError, match="cond_pool"):
         ConditionedGenerator(vocab_size=8, cond_shape=(1, 4, 8), cond_pool="max")
+
+
+def test_image_augmentation_is_off_by_default_and_in_eval_mode(tmp_path) -> None:
+    """``cond_shift`` / ``cond_scale`` change the images only while training, each image by one of
+    the whole-pixel shifts (zeros filling in) times one intensity factor; they (and ``cond_dropout``)
+    are saved with the model."""
+    from rnnkit.layers.conv_encoder import ConvEncoder
+    from rnnkit.models.io import load_model
+
+    torch.manual_seed(0)
+    images = torch.rand(16, 1, 8, 32) + 0.5  # no zeros: a shift shows up at the edges
+    plain = ConditionedGenerator(vocab_size=8, cond_shape=(1, 8, 32), cell="gru", cond_size=8, hidden_size=8)
+    assert plain.config.cond_shift == 0 and plain.config.cond_scale == 0.0
+    assert torch.equal(plain.cond_encoder.augment(images), images)  # type: ignore[operator]
+
+    model = ConditionedGenerator(vocab_size=8, cond_shape=(1, 8, 32), cell="gru", cond_size=8, hidden_size=8,
+                                 cond_shift=1, cond_scale=0.2, cond_dropout=0.1)
+    encoder = model.cond_encoder
+    assert isinstance(encoder, ConvEncoder) and (encoder.shift, encoder.scale, encoder.dropout.p) == (1, 0.2, 0.1)
+    seen: list[torch.Tensor] = []
+    hook = encoder.blocks[0].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    model.eval()
+    model.init_state(images)
+    assert torch.equal(seen[-1], images)  # eval mode: the images as given
+    model.train()
+    model.init_state(images)
+    hook.remove()
+    augmented = seen[-1]
+    assert augmented.shape == images.shape and not torch.equal(augmented, images)
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
+    for b in range(len(images)):
+        matches = []
+        for dy in range(3):
+            for dx in range(3):
+                crop = padded[b, :, dy:dy + 8, dx:dx + 32]
+                factor = augmented[b].sum() / crop.sum()
+                if torch.allclose(augmented[b], crop * factor, atol=1e-5):
+                    matches.append(float(factor))
+        assert len(matches) == 1 and 0.8 - 1e-5 <= matches[0] <= 1.2 + 1e-5
+    shifted = ConvEncoder(1, 4, shift=1).augment(images)
+    assert any(not torch.equal(shifted[b], images[b]) for b in range(len(images)))
+
+    model.save(tmp_path)
+    loaded = load_model(tmp_path)
+    assert isinstance(loaded, ConditionedGenerator) and loaded.config == model.config
+    assert (loaded.cond_encoder.shift, loaded.cond_encoder.scale) == (1, 0.2)  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="apply to image conditions"):
+        ConditionedGenerator(vocab_size=8, cond_shape=(5,), cond_shift=1)
+    with pytest.raises(ValueError, match="shift"):
+        ConvEncoder(1, 4, shift=-1)

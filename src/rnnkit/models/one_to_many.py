@@ -172,7 +172,11 @@ class ConditionedGeneratorConfig:
     :class:`ConvEncoder`); ``conditioning``: ``"init"`` (sets the initial state), ``"input"`` (fed
     at every step) or ``"both"``; ``cond_size``: size of the encoded condition. ``cond_pool``: how
     the CNN summarises an image: ``"flatten"`` keeps where each feature is (a caption of digits
-    read left to right needs it), ``"mean"`` averages over positions (any image size)."""
+    read left to right needs it), ``"mean"`` averages over positions (any image size).
+    ``cond_shift`` / ``cond_scale``: training-time augmentation of an image condition (random shift
+    by up to that many pixels / intensity scaling by up to that share; see :class:`ConvEncoder`),
+    off in eval mode and off by default. ``cond_dropout``: dropout on the CNN's final features
+    (before its linear layer)."""
 
     vocab_size: int
     cond_shape: tuple[int, ...]
@@ -189,6 +193,9 @@ class ConditionedGeneratorConfig:
     eos_id: int = Vocab.eos_id
     max_length: int = 30
     cond_pool: str = "flatten"
+    cond_shift: int = 0
+    cond_scale: float = 0.0
+    cond_dropout: float = 0.0
 
 
 class ConditionedGenerator(_TokenDecoder, Model):
@@ -212,7 +219,8 @@ class ConditionedGenerator(_TokenDecoder, Model):
                  conditioning: str = "init", cond_size: int = 64, embed_dim: int = 32, hidden_size: int = 64,
                  num_layers: int = 1, dropout: float = 0.0, conv_channels: tuple[int, ...] = (16, 32),
                  tie_weights: bool = False, bos_id: int = Vocab.bos_id, eos_id: int = Vocab.eos_id,
-                 max_length: int = 30, cond_pool: str = "flatten") -> None:
+                 max_length: int = 30, cond_pool: str = "flatten", cond_shift: int = 0,
+                 cond_scale: float = 0.0, cond_dropout: float = 0.0) -> None:
         super().__init__()
         cond_shape = tuple(cond_shape)
         if cond_pool not in ("flatten", "mean"):
@@ -221,13 +229,18 @@ class ConditionedGenerator(_TokenDecoder, Model):
             raise ValueError(f"conditioning must be one of {CONDITIONING}, got {conditioning!r}")
         if len(cond_shape) not in (1, 3):
             raise ValueError(f"cond_shape must be (E,) for vectors or (C, H, W) for images, got {cond_shape}")
+        if (cond_shift or cond_scale or cond_dropout) and len(cond_shape) != 3:
+            raise ValueError("cond_shift, cond_scale and cond_dropout apply to image conditions; cond_shape "
+                             f"{cond_shape} is a vector")
         self.config = ConditionedGeneratorConfig(
             vocab_size, cond_shape, cell, conditioning, cond_size, embed_dim, hidden_size, num_layers,
-            dropout, tuple(conv_channels), tie_weights, bos_id, eos_id, max_length, cond_pool)
+            dropout, tuple(conv_channels), tie_weights, bos_id, eos_id, max_length, cond_pool, int(cond_shift),
+            float(cond_scale), float(cond_dropout))
         self.cond_encoder: nn.Module = (
             nn.Linear(cond_shape[0], cond_size) if len(cond_shape) == 1
             else ConvEncoder(cond_shape[0], cond_size, channels=conv_channels,
-                             image_size=cond_shape[1:] if cond_pool == "flatten" else None))
+                             image_size=cond_shape[1:] if cond_pool == "flatten" else None,
+                             shift=cond_shift, scale=cond_scale, dropout=cond_dropout))
         feed = conditioning in ("input", "both")
         self._build(vocab_size, cell, embed_dim, cond_size if feed else 0, hidden_size, num_layers, dropout,
                     tie_weights)

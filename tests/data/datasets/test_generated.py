@@ -202,3 +202,32 @@ def test_digit_captions_match_images_and_test_images_are_unseen(loaded: dict[str
         assert caption == [digits.WORDS[labels[row]] for row in e.meta["images"]]
         assert e.y[-1] == ds.info.output_vocab.eos_id
     assert counts == {1, 2, 3, 4}
+
+
+def test_digit_captions_valid_images_makes_valid_image_disjoint_and_keeps_test(
+        loaded: dict[str, SequenceDataset]) -> None:
+    """``valid_images``: valid captions only from held-out training images, train only from the
+    rest; the test images and captions are exactly those of the default (valid_images 0)."""
+    default = loaded["digit_captions"]
+    ds = rnnkit.datasets.load("digit_captions", valid_images=0.1)
+    train_pool, test_pool = digits.image_pools()
+    train_images = {i for e in ds.train.examples for i in e.meta["images"]}
+    valid_images = {i for e in ds.valid.examples for i in e.meta["images"]}
+    assert not train_images & valid_images
+    assert train_images | valid_images <= set(train_pool.tolist())
+    assert len(valid_images) <= ds.info.extra["valid_images"] == round(0.1 * len(train_pool))
+    assert ds.info.sizes == default.info.sizes == {"train": 9000, "valid": 1000, "test": 1000}
+    assert len(ds.test) == len(default.test)
+    for a, b in zip(ds.test.examples, default.test.examples):
+        assert torch.equal(a.cond, b.cond) and torch.equal(a.y, b.y) and a.meta == b.meta
+    assert {i for e in ds.test.examples for i in e.meta["images"]} <= set(test_pool.tolist())
+    # the default keeps today's carve: valid captions reuse training images
+    default_train = {i for e in default.train.examples for i in e.meta["images"]}
+    assert {i for e in default.valid.examples for i in e.meta["images"]} <= default_train
+    # the held-out images depend on the seed; other seeds keep their own test too
+    other = rnnkit.datasets.load("digit_captions", valid_images=0.1, seed=1, n_train=500, n_test=50)
+    other_default = rnnkit.datasets.load("digit_captions", seed=1, n_train=500, n_test=50)
+    assert all(torch.equal(a.cond, b.cond) for a, b in zip(other.test.examples, other_default.test.examples))
+    assert {i for e in other.valid.examples for i in e.meta["images"]} != valid_images
+    with pytest.raises(ValueError, match="valid_images"):
+        rnnkit.datasets.load("digit_captions", valid_images=1.0)

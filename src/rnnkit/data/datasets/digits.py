@@ -16,21 +16,30 @@ never seen. The images are read from the CSV inside the scikit-learn wheel
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
 
 from rnnkit.data.batch import Example
-from rnnkit.data.dataset import DatasetInfo, SequenceDataset
+from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.datasets.registry import register
-from rnnkit.data.datasets.shipped import ShippedDataError, check_positive, make_dataset, package_file
+from rnnkit.data.datasets.shipped import (
+    ShippedDataError,
+    check_fraction,
+    check_positive,
+    make_dataset,
+    package_file,
+)
 from rnnkit.data.vocab import Vocab
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEST_IMAGE_FRACTION = 0.2
 _IMAGE_SPLIT_SEED = 1797
+_HELD_OUT_SALT = 6  # with the data seed, picks the training images held out for valid (valid_images)
 _SOURCE = ("scikit-learn (sklearn/datasets/data/digits.csv.gz): the UCI 'Optical Recognition of "
            "Handwritten Digits' test set, 1,797 8x8 images by 43 writers (Alpaydin & Kaynak 1998)")
 _LICENSE = "scikit-learn BSD-3-Clause; UCI ML Repository data set under CC BY 4.0"
@@ -179,9 +188,21 @@ def load_moving_digits(
 
 @register(CAPTION_INFO)
 def load_digit_captions(
-    *, n_train: int = 10000, n_test: int = 1000, max_digits: int = 4, valid_fraction: float = 0.1, seed: int = 0
+    *, n_train: int = 10000, n_test: int = 1000, max_digits: int = 4, valid_fraction: float = 0.1,
+    valid_images: float = 0.0, seed: int = 0
 ) -> SequenceDataset:
     """Generate images of 1..``max_digits`` handwritten digits side by side with their captions.
+
+    Args:
+        n_train, n_test: captions; test captions use only test-pool images.
+        valid_fraction: share of the ``n_train`` captions that form valid.
+        valid_images: 0 (the default): valid is a random carve of the training captions, so its
+            images are training images too. Above 0: that share of the training-pool images is held
+            out (chosen with ``seed``) and valid captions are built only from them, train captions
+            only from the rest, so valid scores images the model has not trained on, as test does.
+            Test (its images and captions) is the same either way for the same ``seed``.
+        seed: fixes the captions, the valid carve and the held-out images (the image pools are
+            fixed for everyone).
 
     Returns:
         ``x`` None, ``cond`` (1, 8, 8*max_digits) float32 (digits from the left, zeros after),
@@ -189,12 +210,13 @@ def load_digit_captions(
     """
     for name, value in (("n_train", n_train), ("n_test", n_test), ("max_digits", max_digits)):
         check_positive(name, value)
+    check_fraction("valid_images", valid_images)
     images, labels = read_digits()
     vocab = Vocab(WORDS)
     rng = np.random.default_rng(seed)
     train_pool, test_pool = image_pools()
 
-    def captions(n: int, pool: np.ndarray) -> list[Example]:
+    def captions(n: int, pool: np.ndarray, rng: np.random.Generator = rng) -> list[Example]:
         out = []
         for _ in range(n):
             chosen = rng.choice(pool, size=int(rng.integers(1, max_digits + 1)))
@@ -207,10 +229,27 @@ def load_digit_captions(
                                meta={"images": [int(r) for r in chosen], "digits": digits}))
         return out
 
+    # the training captions are drawn first in every mode, so the random stream that then draws
+    # the test captions (and so test itself) does not depend on valid_images
     train = captions(n_train, train_pool)
-    return make_dataset(CAPTION_INFO, train, captions(n_test, test_pool), valid_fraction=valid_fraction,
-                        seed=seed, output_vocab=vocab, cond_shape=(1, 8, 8 * max_digits),
-                        extra={"max_digits": max_digits})
+    test = captions(n_test, test_pool)
+    extra: dict[str, Any] = {"max_digits": max_digits}
+    if valid_images <= 0:
+        return make_dataset(CAPTION_INFO, train, test, valid_fraction=valid_fraction, seed=seed,
+                            output_vocab=vocab, cond_shape=(1, 8, 8 * max_digits), extra=extra)
+    held_rng = np.random.default_rng([seed, _HELD_OUT_SALT])  # a stream of its own: test stays as is
+    n_held = min(len(train_pool) - 1, max(1, int(round(len(train_pool) * valid_images))))
+    held = np.sort(held_rng.permutation(train_pool)[:n_held])
+    kept = np.setdiff1d(train_pool, held)
+    n_valid = int(round(n_train * valid_fraction))
+    if valid_fraction > 0 and n_valid == 0:
+        n_valid = 1
+    fit = captions(n_train - n_valid, kept, held_rng)
+    valid = captions(n_valid, held, held_rng)
+    extra.update(valid_images=len(held), train_images=len(kept))
+    loaded = dataclasses.replace(CAPTION_INFO, output_vocab=vocab, cond_shape=(1, 8, 8 * max_digits),
+                                 extra={**CAPTION_INFO.extra, **extra})
+    return SequenceDataset(loaded, ExampleList(fit), ExampleList(valid), ExampleList(test))
 
 
 @register(DIGITS_INFO)
