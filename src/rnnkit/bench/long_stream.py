@@ -261,7 +261,8 @@ def to_markdown(report: dict[str, Any], *, note: str = "") -> str:
               "Command: `rnnkit bench speed --long --stream`." + (f" {note}" if note else ""), ""]
     if s["device"] != "cuda":
         lines += ["**GPU figures pending** (no GPU in this run): the fused scan (`triton-scan`), "
-                  "accelerated-scan and CUDA-graph greedy rows come from `bash benchmarks/gpu_long_stream.sh` "
+                  "accelerated-scan, CUDA-graph greedy and CUDA-graph `Recurrent.stream` step rows come from "
+                  "`bash benchmarks/gpu_long_stream.sh` "
                   "on a GPU machine (under 5 minutes).", ""]
     lines += [
               "| measurement | configuration | contender | time | speed-up vs first |",
