@@ -41,12 +41,16 @@ def test_lstm_stream_steps_in_cpp_like_step(dtype, tol):
     torch.testing.assert_close(ys, refs, rtol=tol, atol=tol)
 
 
+def small_lstm_stream(seed):
+    """A 4 -> 8 LSTM in eval mode, a batch-1 stream over it and one input step."""
+    torch.manual_seed(seed)
+    layer = Recurrent("lstm", 4, 8).eval()
+    return layer, layer.stream(), torch.randn(1, 4)
+
+
 @needs_cpp
 def test_outputs_and_state_copies_are_not_overwritten_by_later_steps():
-    torch.manual_seed(1)
-    layer = Recurrent("lstm", 4, 8).eval()
-    stream = layer.stream()
-    x = torch.randn(1, 4)
+    layer, stream, x = small_lstm_stream(1)
     with torch.no_grad():
         y1 = stream(x)
         h1, _ = stream.state
@@ -58,10 +62,7 @@ def test_outputs_and_state_copies_are_not_overwritten_by_later_steps():
 
 @needs_cpp
 def test_stream_follows_weight_changes_and_dtype_changes():
-    torch.manual_seed(2)
-    layer = Recurrent("lstm", 4, 8).eval()
-    stream = layer.stream()
-    x = torch.randn(1, 4)
+    layer, stream, x = small_lstm_stream(2)
     with torch.no_grad():
         stream(x)
         state = stream.state
