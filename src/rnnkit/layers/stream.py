@@ -202,7 +202,7 @@ class Stream:
                 and not (torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in params))) \
                 and not (self.layer.training and self._noisy()):
             call = self._call
-            if call is None or cpu_stream._params_key(params) != k._key:
+            if call is None or cpu_stream.params_key(params) != k._key:
                 call = self._prepare()
             if call is not None:
                 fn, meta, B, h, c, scratch, y_shape, nbytes = call
@@ -215,8 +215,7 @@ class Stream:
                     return self._generic(x_t, out)
                 if not x_t.is_contiguous():
                     x_t = x_t.contiguous()
-                fn(meta, B, x_t.data_ptr(), h, c, y.data_ptr(), scratch,
-                   max(1, min(torch.get_num_threads(), nbytes // cpu_stream.BYTES_PER_THREAD)))
+                fn(meta, B, x_t.data_ptr(), h, c, y.data_ptr(), scratch, cpu_stream.threads_for(nbytes))
                 return y
         return self._generic(x_t, out)
 

@@ -178,7 +178,8 @@ def _kernel_dtype(cells: list[Any]) -> torch.dtype:
     return dtype
 
 
-def _params_key(params: list[Tensor]) -> list[tuple[int, int]]:
+def params_key(params: list[Tensor]) -> list[tuple[int, int]]:
+    """What packed weights depend on: each parameter's storage and its in-place version counter."""
     return [(p.data_ptr(), p._version) for p in params]
 
 
@@ -242,7 +243,7 @@ class StepLSTM:
         return {**self.__dict__, "_key": [], "_packed": None, "_scratch": {}}
 
     def packed(self) -> _Packed:
-        key = _params_key(self.params)
+        key = params_key(self.params)
         if key != self._key or self._packed is None:
             self.dtype = self._check_dtype()  # .double() and .float() repack too
             H = self.cells[0].hidden_size
@@ -282,25 +283,6 @@ class StepLSTM:
             scratch.data_ptr(), threads_for(pk.nbytes))
         return h1, c1
 
-    def advance(self, x: Tensor, h: Tensor, c: Tensor, y: Tensor) -> bool:
-        """One step in place: ``h``, ``c`` (L, B, H), contiguous, are read and overwritten, and ``y``
-        (B, H) gets the top layer's new ``h``. ``x`` (B, I) contiguous, shapes checked by the caller.
-        No allocation: what :class:`rnnkit.layers.stream.Stream` calls. Returns False, touching
-        nothing, when ``h`` is not of the weights' dtype (the layer was converted meanwhile)."""
-        pk = self._packed
-        if pk is None or _params_key(self.params) != self._key:
-            pk = self.packed()
-        if h.dtype is not self.dtype or x.dtype is not self.dtype:
-            return False
-        B = x.shape[0]
-        scratch = self._scratch.get(B)
-        if scratch is None:
-            scratch = self.scratch(B)
-        _function(f"rnnkit_lstm_stream_{self.suffix}")(
-            pk.meta.data_ptr(), B, x.data_ptr(), h.data_ptr(), c.data_ptr(), y.data_ptr(), scratch.data_ptr(),
-            max(1, min(torch.get_num_threads(), pk.nbytes // BYTES_PER_THREAD)))  # threads_for, inlined
-        return True
-
 
 class GreedyLSTM:
     """Greedy decoding of a token LSTM (token vectors -> LSTM stack -> linear head) in one C++ call.
@@ -334,7 +316,7 @@ class GreedyLSTM:
         return vocab_size * 4 * padded(H, units(self.dtype)) * torch.empty((), dtype=self.dtype).element_size()
 
     def _prepare(self) -> tuple[_Packed, Tensor, Tensor, Tensor, int, int]:
-        key = _params_key(self.params)
+        key = params_key(self.params)
         if key == self._key and self._state is not None:
             return self._state
         with torch.no_grad():

@@ -150,15 +150,13 @@ class StepRunner:
         self.stream = cpu_stream.StepLSTM(layer.cell_list) if self.kind == "lstm" and \
             cpu_stream.load_library() is not None else None
 
-    def _params_key(self) -> list[tuple[int, int]]:
-        return [(p.data_ptr(), p._version) for p in self.params]
 
     @property
     def params(self) -> list[Tensor]:
         return cpu_stream.cell_params(self.cells)
 
     def _prepare(self) -> None:
-        key = self._params_key()
+        key = cpu_stream.params_key(self.params)
         if key == self._key:
             return
         self._key, self._buffers = key, {}
