@@ -65,8 +65,8 @@ def graph_reason(layer: Any) -> str | None:
 
 
 def capture(fn: Any) -> Any:
-    """``fn`` (no arguments, tensor work only) captured in a CUDA graph; returns the graph's replay.
-    Two warm-up calls run first on a side stream, as torch's capture rules ask."""
+    """``fn(warmup=False)`` (tensor work only) captured in a CUDA graph; returns the graph's replay.
+    Two ``fn(warmup=True)`` calls run first on a side stream, as torch's capture rules ask."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
