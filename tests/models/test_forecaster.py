@@ -271,10 +271,8 @@ def test_transform_options_are_checked_and_saved(tmp_path) -> None:
         Forecaster(horizon=3, transform="sqrt")
     with pytest.raises(ValueError, match="positive integer lags"):
         Forecaster(horizon=3, difference=[0])
-    with pytest.raises(ValueError, match="difference needs head='point'"):
+    with pytest.raises(ValueError, match="difference needs head='point' or 'gaussian'"):
         Forecaster(horizon=3, difference=[1], head="quantile")
-    with pytest.raises(ValueError, match="transform needs head='point' or 'quantile'"):
-        Forecaster(horizon=3, transform="log", head="gaussian")
     with pytest.raises(ValueError, match="window=12 leaves nothing after difference"):
         Forecaster(horizon=3, difference=[12], window=12)
 
@@ -298,3 +296,44 @@ def test_transformed_input_errors_are_clear() -> None:
     padded[0, :15, 0], padded[1, :, 0] = airline_like(15).float(), airline_like(20).float()
     pred = model.predict(Batch(x=padded, lengths=torch.tensor([15, 20])))
     torch.testing.assert_close(pred[0], model.predict(Batch(x=padded[:1, :15]))[0], rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("strategy", ["direct", "autoregressive"])
+def test_gaussian_paths_through_log_and_differences_come_back_in_series_units(strategy: str) -> None:
+    """The Gaussian head over log differences: with its location set to the true scaled differences
+    and a tiny scale, every sampled path is the true future; the point forecast is too."""
+    from rnnkit.models.forecast_transforms import box_cox, difference_future, difference_window
+
+    model = Forecaster(horizon=36, cell="gru", hidden_size=4, strategy=strategy, head="gaussian",
+                       transform="log", difference=[12]).eval()
+    series = airline_like(24 + 36).float()
+    x, y = torch.stack([series[:24], 2 * series[:24]])[..., None], torch.stack([series[24:], 2 * series[24:]])
+    w, _, heads = difference_window(box_cox(x, 0.0), (12,), None)
+    mean, std = model._stats(w, None)
+    true = (difference_future(box_cox(y[..., None], 0.0), heads) - mean) / std  # (B, H, 1) scaled
+
+    def fake_run(x_s, lengths, future, choose=None):  # the rollout feeds back what choose draws
+        p = torch.stack([true, torch.full_like(true, 1e-6)], dim=-1)  # (B', H, K, 2)
+        p = p.repeat(x_s.shape[0] // p.shape[0], 1, 1, 1)
+        if choose is not None:
+            for t in range(p.shape[1]):
+                choose(p[:, t])
+        return p
+
+    model._run = fake_run
+    out = model(Batch(x=x, y=y))
+    assert out.predictions is not None and set(out.extras) == {"loc", "scale"}
+    torch.testing.assert_close(out.predictions, y, rtol=1e-4, atol=1e-3)
+    paths = model.sample(Batch(x=x), 5, generator=torch.Generator().manual_seed(0))
+    assert paths.shape == (5, 2, 36)
+    torch.testing.assert_close(paths, y.expand(5, 2, 36), rtol=1e-4, atol=1e-3)
+
+
+def test_gaussian_log_paths_are_positive_and_centred_on_the_point_forecast() -> None:
+    torch.manual_seed(0)
+    model = Forecaster(horizon=6, cell="gru", hidden_size=8, head="gaussian", transform="log").eval()
+    x = airline_like(30).float()[None, :, None]
+    paths = model.sample(Batch(x=x), 4000, generator=torch.Generator().manual_seed(1))  # (n, 1, H)
+    assert (paths > 0).all()
+    median = paths.median(dim=0).values  # exp of the log-space mean: the log-normal median
+    torch.testing.assert_close(median, model.predict(Batch(x=x)), rtol=0.05, atol=0)

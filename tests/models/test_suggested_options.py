@@ -64,9 +64,10 @@ def test_forecaster_suggestions_follow_the_series():
     assert Forecaster.suggested_options(_series_dataset(noise, window=36, horizon=24, season=12)) == {}
     flat = 100 + season  # positive but level steady: no log
     assert "transform" not in Forecaster.suggested_options(_series_dataset(flat, window=36, horizon=24, season=12))
-    # probabilistic heads take neither transform nor difference
+    # the Gaussian head takes both (its sample paths are summed back); quantiles take no difference
     ds = _series_dataset(growing, window=36, horizon=24, season=12)
-    assert Forecaster.suggested_options(ds, head="quantile") == {}
+    assert Forecaster.suggested_options(ds, head="gaussian") == {"transform": "log", "difference": [12]}
+    assert Forecaster.suggested_options(ds, head="quantile") == {"transform": "log"}
     assert Forecaster.from_dataset(ds, head="quantile").config_dict()["difference"] == ()
 
 

@@ -86,7 +86,9 @@ class Forecaster(Model):
 
     Shape: ``batch.x`` ``(B, T, F)`` float, ``batch.y`` ``(B, H)`` or ``(B, H, K)``,
     ``batch.future`` ``(B, H, C)``. Returns ``ModelOutput(loss, predictions (B, H) or (B, H, K))`` in
-    the batch's units; ``extras``: ``mean``/``std`` (gaussian) or ``quantiles`` ``(..., Q)``.
+    the batch's units; ``extras``: ``mean``/``std`` (gaussian; ``loc``/``scale`` of the transformed
+    differences when ``transform`` or ``difference`` is set: use :meth:`sample` for intervals) or
+    ``quantiles`` ``(..., Q)``.
 
     Example:
         >>> model = Forecaster(horizon=6)
@@ -118,12 +120,9 @@ class Forecaster(Model):
         if head == "quantile" and (not quantiles or any(not 0.0 < q < 1.0 for q in quantiles)):
             raise ValueError(f"quantiles must be a non-empty list of values in (0, 1), got {quantiles}")
         lags = check_lags(difference)
-        if lags and head != "point":
-            raise ValueError(f"difference needs head='point' (quantiles and Gaussian parameters do not add up "
-                             f"over the horizon), got head={head!r}")
-        if transform != "none" and head == "gaussian":
-            raise ValueError("transform needs head='point' or 'quantile': a Gaussian in the transformed units "
-                             "has no mean and std in the series' units")
+        if lags and head == "quantile":
+            raise ValueError("difference needs head='point' or 'gaussian': quantiles of the differences do not "
+                             "add up over the horizon (the Gaussian head's sample() paths do)")
         if window is not None and window <= sum(lags):
             raise ValueError(f"window={window} leaves nothing after difference={list(lags)}; read a window "
                              f"longer than {sum(lags)} steps")
@@ -274,8 +273,10 @@ class Forecaster(Model):
         point = self._point(p) * s_k[..., 0] + m_k[..., 0]  # (B, H, K) transformed, differenced units
         pred = squeeze(self._to_series_space(point, heads))  # (B, H[, K]) original units
         extras: dict[str, Any] = {}
-        if cfg.head == "gaussian":
+        if cfg.head == "gaussian" and not heads and cfg.transform == "none":
             extras = {"mean": pred, "std": squeeze(p[..., 1] * s_k[..., 0])}
+        elif cfg.head == "gaussian":  # a Gaussian of the transformed differences: sample() for intervals
+            extras = {"loc": squeeze(point), "scale": squeeze(p[..., 1] * s_k[..., 0])}
         elif cfg.head == "quantile":  # no differencing here; a monotone transform maps quantiles to quantiles
             extras = {"quantiles": squeeze(self._to_series_space(p * s_k + m_k, []))}
         loss = None
@@ -301,7 +302,10 @@ class Forecaster(Model):
     @torch.no_grad()
     def sample(self, batch: Batch, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """``n`` sample paths ``(n, B, H[, K])`` in original units (Gaussian head). The autoregressive
-        strategy feeds each path's own samples back; the direct one samples each step independently."""
+        strategy feeds each path's own samples back; the direct one samples each step independently.
+        With ``transform`` / ``difference`` the Gaussian is over the transformed differences: each
+        path is summed back and untransformed, so empirical quantiles of the paths are forecast
+        intervals in the series' units (log: log-normal steps)."""
         cfg = self.config
         if cfg.head != "gaussian":
             raise ValueError(f"sample() needs head='gaussian', this model has head={cfg.head!r}")
@@ -314,6 +318,7 @@ class Forecaster(Model):
             return None if t is None else t.repeat(n, *([1] * (t.dim() - 1)))
 
         x, lengths, future = x.repeat(n, 1, 1), rep(batch.lengths), rep(future)
+        x, lengths, heads = self._to_model_space(x, lengths)
         mean, std = self._stats(x, lengths)
 
         fed: list[Tensor] = []
@@ -327,6 +332,7 @@ class Forecaster(Model):
         # autoregressive: the path is what was fed back; direct: each step drawn independently
         paths = torch.stack(fed, dim=1) if cfg.strategy == "autoregressive" else draw(p)  # (n*B, H, K)
         paths = paths * std[..., : cfg.num_targets] + mean[..., : cfg.num_targets]  # (n*B, H, K)
+        paths = self._to_series_space(paths, heads)  # each path summed back and untransformed
         paths = paths.view(n, B, cfg.horizon, cfg.num_targets)
         return paths.squeeze(-1) if cfg.num_targets == 1 else paths
 
@@ -384,9 +390,9 @@ class Forecaster(Model):
           strong in the training windows: autocorrelation at lag ``m`` of the (transformed) first
           differences at least :data:`SEASONAL_ACF`, in windows of at least ``2m`` steps.
 
-        Point forecasts only (``head="point"``): the probabilistic heads take neither.
+        The quantile head takes the transform but no difference (quantiles do not add up).
         """
-        if head != "point" or not len(dataset.train):
+        if not len(dataset.train):
             return {}
         K = dataset.info.num_targets or 1
         windows = []  # per training example, (K, W + H): each target's window followed by its horizon
@@ -418,7 +424,7 @@ class Forecaster(Model):
                     den = float((a.square().sum() * b.square().sum()).sqrt())
                     if den > 0:
                         acfs.append(float((a * b).sum()) / den)
-            if acfs and sum(acfs) / len(acfs) >= SEASONAL_ACF:
+            if acfs and sum(acfs) / len(acfs) >= SEASONAL_ACF and head != "quantile":
                 out["difference"] = [m]
         return out
 
