@@ -13,7 +13,10 @@ season that grows with the level, and ``difference=[1]`` / ``[12]`` / ``[1, 12]`
 stable season (lag 12 on monthly data). The network then forecasts the differences, and the forecast
 is rebuilt over the horizon from the window's last values, so a trend goes on growing past the window's
 range. The loss is computed on the scaled differences. A differenced window is ``sum(difference)``
-steps shorter: read a longer window (e.g. 24-36 months with ``[12]``).
+steps shorter: read a longer window (e.g. 24-36 months with ``[12]``). With the Gaussian head the
+distribution is over the transformed differences; ``sample()`` sums each path back and inverts the
+transform, so quantiles of the paths are forecast intervals in the series' units. The quantile head
+takes a transform (a monotone map keeps quantiles) but no differencing (quantiles do not add up).
 """
 
 from __future__ import annotations
