@@ -130,3 +130,70 @@ def test_parameters_replaced_by_assign_are_seen():
         got = cpu_greedy(lm, state, bos=1, eos=2, max_length=15)
         want = eager(other, state, bos=1, eos=2, max_length=15)
     assert_same(got, want)
+
+
+def bf16_reference(lm, state, *, bos, eos, max_length):
+    """Greedy decoding with what precision='bfloat16' promises, in float64: LSTM weights, head weights
+    and their inputs rounded to bfloat16; the token table (embedding through W_ih, biases) exact."""
+    r = lambda t: t.detach().bfloat16().double()  # noqa: E731
+    cells, head = lm.rnn.cell_list, lm.head
+    h = [t.double() for t in state.rnn[0]]
+    c = [t.double() for t in state.rnn[1]]
+    B = h[0].shape[0]
+    tok = torch.full((B,), bos)
+    done = torch.zeros(B, dtype=torch.bool)
+    tokens, scores = [], torch.zeros(B, dtype=torch.float64)
+    for _ in range(max_length):
+        x = None
+        for l, cell in enumerate(cells):
+            b = (cell.bias_ih + cell.bias_hh).detach().double()
+            if l == 0:
+                g = lm.embed.embed(tok).detach().double() @ cell.weight_ih.detach().double().t() + b
+                g = g + r(h[0]) @ r(cell.weight_hh).t()
+            else:
+                g = r(torch.cat([x, h[l]], 1)) @ r(torch.cat([cell.weight_ih, cell.weight_hh], 1)).t() + b
+            i, f, gg, o = g.chunk(4, 1)
+            c_new = torch.sigmoid(f) * c[l] + torch.sigmoid(i) * torch.tanh(gg)
+            h_new = torch.sigmoid(o) * torch.tanh(c_new)
+            keep = done[:, None]
+            h[l], c[l] = torch.where(keep, h[l], h_new), torch.where(keep, c[l], c_new)
+            x = h[l]
+        logits = r(x) @ r(head.weight).t() + head.bias.detach().double()
+        lp = logits.log_softmax(-1)
+        nxt = lp.argmax(-1)
+        scores += torch.where(done, 0.0, lp.gather(1, nxt[:, None])[:, 0])
+        tokens.append(torch.where(done, 0, nxt))
+        done = done | (nxt == eos)
+        tok = torch.where(done, eos, nxt)
+        if done.all():
+            break
+    return torch.stack(tokens, 1), scores
+
+
+@pytest.mark.parametrize("H, L", [(48, 2), (256, 1), (17, 3)])
+def test_bfloat16_greedy_decodes_with_rounded_weights(H, L):
+    lm, state = lm_and_state(H=H, L=L)
+    with torch.no_grad():
+        free = eager(lm, state, bos=1, eos=39, max_length=30)
+        eos = int(free.tokens[0, 0, 3])  # rows end at different steps
+        got = greedy(lm, state, bos=1, eos=eos, max_length=30, precision="bfloat16")
+        want_tokens, want_scores = bf16_reference(lm, state, bos=1, eos=eos, max_length=30)
+        full = greedy(lm, state, bos=1, eos=eos, max_length=30)
+    assert torch.equal(got.tokens[:, 0], want_tokens)
+    torch.testing.assert_close(got.scores[:, 0].double(), want_scores, rtol=1e-4, atol=1e-4)
+    assert (got.scores - full.scores).abs().max() < 0.05  # near float32, not equal to it
+    assert (got.scores != full.scores).any()
+
+
+def test_bfloat16_greedy_refuses_where_the_c_loop_cannot_run():
+    lm, state = lm_and_state()
+    with torch.no_grad():
+        with pytest.raises(ValueError, match="precision must be one of"):
+            greedy(lm, state, bos=1, eos=2, max_length=5, precision="half")
+        with pytest.raises(ValueError, match="takes a float32 model"):
+            greedy(lm.double(), DecoderState(tuple(t.double() for t in state.rnn)), bos=1, eos=2, max_length=5,
+                   precision="bfloat16")
+        lm.float()
+        big = DecoderState(tuple(t.repeat(1, 3, 1) for t in state.rnn))  # batch 12 > MAX_BATCH
+        with pytest.raises(ValueError, match="needs the C\\+\\+ greedy loop"):
+            greedy(lm, big, bos=1, eos=2, max_length=5, precision="bfloat16")

@@ -210,6 +210,14 @@ def generation_rows(device: str, repeats: int, quick: bool) -> list[Row]:
         greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=V, max_length=N)  # eos=V: never drawn
 
     fns: dict[str, Callable[[], None]] = {"loop over nn.LSTMCell": baseline, "rnnkit greedy()": rnnkit_greedy}
+    if not gpu:
+        from rnnkit.ops import cpu_stream
+
+        if cpu_stream.load_library() is not None:
+            def greedy_bf16() -> None:
+                greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=V, max_length=N, precision="bfloat16")
+
+            fns["rnnkit greedy(precision='bfloat16')"] = greedy_bf16
     if gpu:
         from rnnkit.decoding.graphs import graph_decode
 

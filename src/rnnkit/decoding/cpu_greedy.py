@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.decoding.base import PAD_ID, Generated, check_decode_args
-from rnnkit.ops.cpu_stream import GreedyLSTM
+from rnnkit.ops.cpu_stream import PRECISIONS, GreedyLSTM
 
 
 class CpuGreedyPlan(NamedTuple):
@@ -33,19 +33,26 @@ class CpuGreedyPlan(NamedTuple):
     pending: Tensor | None = None  # (B, V) log-probs of the first token, already known
 
 
-def cpu_greedy(decoder: Any, state: Any, *, bos: int, eos: int, max_length: int) -> Generated | None:
+def cpu_greedy(decoder: Any, state: Any, *, bos: int, eos: int, max_length: int,
+               precision: str = "full") -> Generated | None:
     """Greedy decoding in one C++ call, or None where ``decoder`` has no plan for ``state``.
 
     Results follow ``decode_one_path`` (decoding/greedy.py): a row's tokens after its eos are
     ``PAD_ID``, lengths count the eos, the output stops where every row has ended.
+    ``precision="bfloat16"`` (float32 models, opt-in) decodes with bfloat16 weights
+    (``GreedyLSTM``); it raises where the C++ loop cannot run rather than decode in float32.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     planner = getattr(decoder, "cpu_greedy_plan", None)
-    if planner is None:
-        return None
-    plan: CpuGreedyPlan | None = planner(state)
+    plan: CpuGreedyPlan | None = None if planner is None else planner(state)
     if plan is None:
+        if precision != "full":
+            raise ValueError(f"precision={precision!r} needs the C++ greedy loop, which cannot run here (a CPU "
+                             "token LSTM in eval mode under torch.no_grad(), batch <= 8, a C++ compiler)")
         return None
     check_decode_args(bos=bos, eos=eos, max_length=max_length)
+    kernel = plan.kernel.variant(precision)
     B = plan.batch
     first = torch.full((B,), bos, dtype=torch.int64)
     head_tokens = head_scores = None
@@ -57,7 +64,7 @@ def cpu_greedy(decoder: Any, state: Any, *, bos: int, eos: int, max_length: int)
         remaining -= 1
     done0 = (first == eos) if head_tokens is not None else torch.zeros(B, dtype=torch.bool)
     if remaining > 0 and not bool(done0.all()):
-        tokens, lengths, scores, steps = plan.kernel.run(
+        tokens, lengths, scores, steps = kernel.run(
             torch.where(done0, torch.full_like(first, eos), first), plan.h, plan.c, eos=eos, pad=PAD_ID,
             max_length=remaining, context=plan.context, skip=done0)
         tokens = tokens[:, :steps]

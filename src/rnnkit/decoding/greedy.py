@@ -59,7 +59,8 @@ def decode_one_path(decoder: Decoder, state: Any, choose: Chooser, *, bos: int, 
 
 
 @torch.no_grad()
-def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int) -> Generated:
+def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
+           precision: str = "full") -> Generated:
     """Greedy decoding: take the arg-max token at each step.
 
     Args:
@@ -67,6 +68,8 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int)
         state: the decoder's initial state for a batch of ``B`` sequences.
         bos: the first token fed to the decoder. eos: the token that ends a sequence.
         max_length: the most tokens generated per sequence (eos included).
+        precision: ``"full"``, or ``"bfloat16"`` for CPU token LSTMs (opt-in; float32 models): the
+            C++ loop reads bfloat16 weights, half the bytes per token (decoding/cpu_greedy.py).
 
     Returns:
         :class:`Generated`: tokens ``(B, 1, L)`` without bos, lengths ``(B, 1)`` counting eos,
@@ -78,7 +81,7 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int)
     """
     # in one C++ call for CPU token LSTMs that opt in (decoding/cpu_greedy.py); replayed from a CUDA
     # graph for decoders with graph_step = True (decoding/graphs.py); else eager
-    out = cpu_greedy(decoder, state, bos=bos, eos=eos, max_length=max_length)
+    out = cpu_greedy(decoder, state, bos=bos, eos=eos, max_length=max_length, precision=precision)
     if out is not None:
         return out
     out = graph_decode(decoder, state, lambda lp: lp.argmax(dim=-1), bos=bos, eos=eos, max_length=max_length)

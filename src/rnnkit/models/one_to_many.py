@@ -7,7 +7,7 @@ Both are decoders for :mod:`rnnkit.decoding`: ``step(tokens, state) -> (log_prob
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -27,7 +27,8 @@ from rnnkit.models.base import Model, ModelOutput
 from rnnkit.ops import cpu_stream
 
 CONDITIONING = ("init", "input", "both")
-_METHODS = {"greedy": greedy, "sample": sample, "beam": beam_search, "beam_search": beam_search}
+_METHODS: dict[str, Callable[..., Generated]] = {"greedy": greedy, "sample": sample, "beam": beam_search,
+                                                 "beam_search": beam_search}
 RNNState = Tensor | tuple[Tensor, Tensor]
 
 

@@ -72,16 +72,16 @@ def load_library() -> ctypes.CDLL | None:
     lib = cpu_kernels.load_source("cpu_stream", source(), [*FLAGS, *_isa_flags()], LINK)
     if lib is None:
         return None
-    for s in [*DTYPES.values(), "bf16"]:
+    for s in [*DTYPES.values(), "bf16"]:  # bf16: float32 activations over bfloat16 weights
         fn = getattr(lib, f"rnnkit_lstm_step_{s}")
         fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _P, _P, _INT], None
         fn = getattr(lib, f"rnnkit_lstm_stream_{s}")
         fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _P, _INT], None
-    lib.rnnkit_stream_has_avx512bf16.restype = _INT
-    for s in DTYPES.values():
         fn = getattr(lib, f"rnnkit_lstm_greedy_{s}")
         fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64] + [_P] * 8 + [_INT], _I64
+    for s in DTYPES.values():
         getattr(lib, f"rnnkit_stream_units_{s}").restype = _INT
+    lib.rnnkit_stream_has_avx512bf16.restype = _INT
     return lib
 
 
@@ -293,6 +293,10 @@ class GreedyLSTM:
         cells: the LSTM cells, first layer input ``E + C`` (C: a per-sequence context, or 0).
         head: the ``nn.Linear`` from the last hidden state to the ``V`` logits.
         params: every parameter the above read (their changes trigger a repack).
+        precision: ``"full"``, or ``"bfloat16"`` (float32 models): the LSTM layers' weights and the
+            head are stored as bfloat16 and their inputs rounded to it, as :class:`StepLSTM` does;
+            the token table, the biases, the state and the log-softmax stay float32. A near-tie
+            between two tokens may then break the other way than in float32.
 
     Example::
 
@@ -300,16 +304,40 @@ class GreedyLSTM:
         tokens, lengths, scores, steps = dec.run(first, h, c, eos=3, max_length=50)
     """
 
-    def __init__(self, embedding: Any, cells: list[Any], head: Any, params: list[Tensor]) -> None:
+    def __init__(self, embedding: Any, cells: list[Any], head: Any, params: list[Tensor], *,
+                 precision: str = "full") -> None:
         if load_library() is None:
             raise RuntimeError("the C++ stream kernels are not available (no compiler, or RNNKIT_NO_CPP)")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.embedding, self.cells, self.head, self.params = embedding, list(cells), head, params
-        self.dtype = _kernel_dtype(self.cells)
+        self.precision = precision
+        self.dtype = self._check_dtype()
         self._key: list[tuple[int, int]] = []
         self._state: tuple[_Packed, Tensor, Tensor, Tensor, int, int] | None = None
+        self._variants: dict[str, GreedyLSTM] = {precision: self}
+
+    def _check_dtype(self) -> torch.dtype:
+        dtype = _kernel_dtype(self.cells)
+        if self.precision == "bfloat16" and dtype != torch.float32:
+            raise ValueError(f"precision='bfloat16' takes a float32 model, not {dtype}")
+        return dtype
+
+    def variant(self, precision: str) -> GreedyLSTM:
+        """The decoder of the same model at ``precision`` (built once, packed on first use)."""
+        dec = self._variants.get(precision)
+        if dec is None:
+            dec = self._variants[precision] = GreedyLSTM(self.embedding, self.cells, self.head, self.params,
+                                                         precision=precision)
+        dec.params = self.params
+        return dec
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_key": [], "_state": None}
+        return {**self.__dict__, "_key": [], "_state": None, "_variants": {}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._variants = {self.precision: self}
 
     def table_bytes(self, vocab_size: int) -> int:
         H = self.cells[0].hidden_size
@@ -320,7 +348,7 @@ class GreedyLSTM:
         if key == self._key and self._state is not None:
             return self._state
         with torch.no_grad():
-            self.dtype = _kernel_dtype(self.cells)
+            self.dtype = self._check_dtype()
             H = self.cells[0].hidden_size
             U = units(self.dtype)
             Hp = padded(H, U)
@@ -333,7 +361,10 @@ class GreedyLSTM:
             bs = [gate_order(_cell_bias(c).detach(), H, Hp, U) for c in self.cells]
             hw, hb, Vp = pack_rows(self.head.weight.detach().to(self.dtype),
                                    None if self.head.bias is None else self.head.bias.detach().to(self.dtype), 4 * U)
-            self._state = (_Packed(ws, bs, H, Hp, 0), table, hw, hb, Vp, E)
+            ks = [w.shape[1] for w in ws]
+            if self.precision == "bfloat16":
+                ws, hw = [pack_pairs_bf16(w) for w in ws], pack_pairs_bf16(hw)
+            self._state = (_Packed(ws, bs, H, Hp, 0, ks), table, hw, hb, Vp, E)
         self._key = key
         return self._state
 
@@ -373,7 +404,8 @@ class GreedyLSTM:
         finished = torch.zeros(B, dtype=torch.uint8) if skip is None else skip.to(torch.uint8).contiguous()
         G = table.shape[1]
         scratch = torch.empty(B * (pk.kmax + Hp + Vp + G), dtype=self.dtype)
-        steps = _function(f"rnnkit_lstm_greedy_{DTYPES[self.dtype]}")(
+        suffix = "bf16" if self.precision == "bfloat16" else DTYPES[self.dtype]
+        steps = _function(f"rnnkit_lstm_greedy_{suffix}")(
             pk.meta.data_ptr(), B, table.data_ptr(), 0 if rowbias is None else rowbias.data_ptr(), hw.data_ptr(),
             hb.data_ptr(), V, Vp, eos, pad, max_length, hs.data_ptr(), cs.data_ptr(), first.data_ptr(),
             out.data_ptr(), lengths.data_ptr(), scores.data_ptr(), finished.data_ptr(), scratch.data_ptr(),

@@ -390,9 +390,11 @@ struct LayerJobBf16 {
   int64_t B, P, Hp;
   const uint32_t* xp;  // (B, P) bf16 pairs of [x; h]
   const uint16_t* w;   // (nb, P, 4U, 2)
-  const float* init;
+  const float* init;   // (nb * 4U): the bias, or per row (B, nb * 4U) when init_stride > 0
+  int64_t init_stride;
   float* c;
   float* h_out;
+  const uint8_t* skip;  // null, or B flags: rows not to compute
 };
 
 void layer_block_bf16(void* vctx, int64_t j) {
@@ -402,9 +404,37 @@ void layer_block_bf16(void* vctx, int64_t j) {
   alignas(64) float s[4 * U];
   const uint16_t* wj = job.w + j * job.P * 2 * G;
   for (int64_t b = 0; b < job.B; ++b) {
-    block_sums_bf16(job.P, job.xp + b * job.P, wj, job.init + j * G, s);
+    if (job.skip && job.skip[b]) continue;
+    block_sums_bf16(job.P, job.xp + b * job.P, wj, job.init + b * job.init_stride + j * G, s);
     block_update<float>(s, job.c + b * job.Hp + j * U, job.h_out + b * job.Hp + j * U);
   }
+}
+
+// logits (B, Vp) = bias + W h with the head stored as bf16 pairs ((Vp / 128, P, 128, 2)).
+struct HeadJobBf16 {
+  int64_t B, P, Vp;
+  const uint32_t* xp;  // (B, P) bf16 pairs of h
+  const uint16_t* w;
+  const float* bias;
+  float* out;
+  const uint8_t* skip;
+};
+
+void head_block_bf16(void* vctx, int64_t j) {
+  const HeadJobBf16& job = *static_cast<const HeadJobBf16*>(vctx);
+  constexpr int64_t R = 4 * V8<float>::units;
+  for (int64_t b = 0; b < job.B; ++b) {
+    if (job.skip && job.skip[b]) continue;
+    block_sums_bf16(job.P, job.xp + b * job.P, job.w + j * job.P * 2 * R, job.bias + j * R, job.out + b * job.Vp + j * R);
+  }
+}
+
+// Row b of xp (P pairs) = bf16 of [a (na values); h (nh values)], the odd last pair padded with zero.
+inline void pairs_row(uint32_t* xp_row, const float* a, int64_t na, const float* h, int64_t nh) {
+  uint16_t* row = reinterpret_cast<uint16_t*>(xp_row);
+  to_bf16_row(a, row, na);
+  to_bf16_row(h, row + na, nh);
+  if ((na + nh) % 2) row[na + nh] = 0;
 }
 
 // As lstm_step<float>, with each layer's weights stored as bf16 pairs (meta's addresses point to them).
@@ -420,14 +450,9 @@ void lstm_step_bf16(const int64_t* meta, int64_t B, const float* x, const float*
     const int64_t xlen = l == 0 ? st.I0 : H;
     for (int64_t b = 0; b < B; ++b) {
       std::memcpy(cs + b * Hp, c0 + (l * B + b) * H, H * sizeof(float));
-      uint16_t* row = reinterpret_cast<uint16_t*>(xp + b * P);
-      const float* xin = l == 0 ? x + b * st.I0 : hs + b * Hp;
-      const float* hin = h0 + (l * B + b) * H;
-      to_bf16_row(xin, row, xlen);
-      to_bf16_row(hin, row + xlen, H);
-      if (K % 2) row[K] = 0;
+      pairs_row(xp + b * P, l == 0 ? x + b * st.I0 : hs + b * Hp, xlen, h0 + (l * B + b) * H, H);
     }
-    LayerJobBf16 job{B, P, Hp, xp, st.w<uint16_t>(l), st.b<float>(l), cs, hs};
+    LayerJobBf16 job{B, P, Hp, xp, st.w<uint16_t>(l), st.b<float>(l), 0, cs, hs, nullptr};
     parallel_blocks(&layer_block_bf16, &job, Hp / V8<float>::units, threads);
     for (int64_t b = 0; b < B; ++b) {
       std::memcpy(h1 + (l * B + b) * H, hs + b * Hp, H * sizeof(float));
@@ -436,23 +461,62 @@ void lstm_step_bf16(const int64_t* meta, int64_t B, const float* x, const float*
   }
 }
 
+// The per-token network work of a greedy decode, for weights in the stream's own dtype T: one LSTM
+// layer (rows where skip is set are left alone) and the vocabulary head.
+template <typename T> struct DenseNet {
+  const Stack& st;
+  T* xh;  // scratch (B, Kmax)
+  const T* head_w;
+  const T* head_b;
+  int64_t Vp;
+  int threads;
+  void layer(int64_t l, int64_t B, const T* xin, int64_t xlen, const T* h_prev, T* c, T* h_out, const T* init,
+             int64_t init_stride, const uint8_t* skip) {
+    run_layer<T>(st, l, B, xin, st.Hp, xlen, xh, h_prev, st.Hp, c, h_out, init, init_stride, nullptr, skip, threads);
+  }
+  void head(int64_t B, const T* h, T* logits, const uint8_t* skip) {
+    HeadJob<T> hj{B, st.H, Vp, h, st.Hp, head_w, head_b, logits, skip};
+    parallel_blocks(&head_block<T>, &hj, Vp / (8 * V8<T>::lanes), threads);
+  }
+};
+
+// The same with every layer's weights and the head stored as bf16 pairs (precision="bfloat16").
+struct Bf16Net {
+  const Stack& st;
+  uint32_t* xp;  // scratch (B, (Kmax + 1) / 2)
+  const uint16_t* head_w;
+  const float* head_b;
+  int64_t Vp;
+  int threads;
+  void layer(int64_t l, int64_t B, const float* xin, int64_t xlen, const float* h_prev, float* c, float* h_out,
+             const float* init, int64_t init_stride, const uint8_t* skip) {
+    const int64_t P = (xlen + st.H + 1) / 2;
+    for (int64_t b = 0; b < B; ++b)
+      if (!skip || !skip[b]) pairs_row(xp + b * P, xin + b * st.Hp, xlen, h_prev + b * st.Hp, st.H);
+    LayerJobBf16 job{B, P, st.Hp, xp, st.w<uint16_t>(l), init, init_stride, c, h_out, skip};
+    parallel_blocks(&layer_block_bf16, &job, st.Hp / V8<float>::units, threads);
+  }
+  void head(int64_t B, const float* h, float* logits, const uint8_t* skip) {
+    const int64_t P = (st.H + 1) / 2;
+    for (int64_t b = 0; b < B; ++b)
+      if (!skip || !skip[b]) pairs_row(xp + b * P, h + b * st.Hp, st.H, nullptr, 0);
+    HeadJobBf16 hj{B, P, Vp, xp, head_w, head_b, logits, skip};
+    parallel_blocks(&head_block_bf16, &hj, Vp / (4 * V8<float>::units), threads);
+  }
+};
+
 // Greedy decoding of a token LSTM: layer 0's input part is a table (V, nb*4U) = the embedding of
 // every token through W_ih (and the bias), so a token costs a row lookup. h, c: (L, B, Hp) in/out.
 // tokens: (B,) the first inputs. Writes out (B, max_len) (pad for finished rows), lengths (B),
-// scores (B) (sum of chosen log-probs); returns the number of steps run.
-template <typename T>
-int64_t lstm_greedy(const int64_t* meta, int64_t B, const T* table, const T* rowbias, const T* head_w,
-                    const T* head_b, int64_t V, int64_t Vp, int64_t eos, int64_t pad, int64_t max_len, T* h, T* c,
-                    const int64_t* first, int64_t* out, int64_t* lengths, double* scores, uint8_t* finished,
-                    T* scratch, int threads) {
-  const Stack st = stack_of(meta);
+// scores (B) (sum of chosen log-probs); returns the number of steps run. Net: DenseNet or Bf16Net.
+template <typename T, typename Net>
+int64_t lstm_greedy(Net& net, const Stack& st, int64_t B, const T* table, const T* rowbias, int64_t V,
+                    int64_t Vp, int64_t eos, int64_t pad, int64_t max_len, T* h, T* c, const int64_t* first,
+                    int64_t* out, int64_t* lengths, double* scores, uint8_t* finished, T* scratch) {
   const int64_t H = st.H, Hp = st.Hp, L = st.L;
   constexpr int U = V8<T>::units;
   const int64_t G = (Hp / U) * 4 * U;
-  int64_t kmax = 0;
-  for (int64_t l = 0; l < L; ++l) kmax = st.K(l) > kmax ? st.K(l) : kmax;
-  T* xh = scratch;
-  T* hnew = xh + B * kmax;        // (B, Hp)
+  T* hnew = scratch;              // (B, Hp)
   T* logits = hnew + B * Hp;      // (B, Vp)
   T* gate0 = logits + B * Vp;     // (B, G): table row (+ row bias) of each row's token
   std::vector<int64_t> tok(first, first + B);
@@ -471,16 +535,14 @@ int64_t lstm_greedy(const int64_t* meta, int64_t B, const T* table, const T* row
       T* hl = h + l * B * Hp;
       T* cl = c + l * B * Hp;
       if (l == 0) {
-        run_layer<T>(st, 0, B, nullptr, 0, 0, xh, hl, Hp, cl, hnew, gate0, G, nullptr, finished, threads);
+        net.layer(0, B, nullptr, 0, hl, cl, hnew, gate0, G, finished);
       } else {
-        run_layer<T>(st, l, B, h + (l - 1) * B * Hp, Hp, H, xh, hl, Hp, cl, hnew, st.b<T>(l), 0, nullptr, finished,
-                     threads);
+        net.layer(l, B, h + (l - 1) * B * Hp, H, hl, cl, hnew, st.b<T>(l), 0, finished);
       }
       for (int64_t b = 0; b < B; ++b)
         if (!finished[b]) std::memcpy(hl + b * Hp, hnew + b * Hp, Hp * sizeof(T));
     }
-    HeadJob<T> hj{B, H, Vp, h + (L - 1) * B * Hp, Hp, head_w, head_b, logits, finished};
-    parallel_blocks(&head_block<T>, &hj, Vp / (8 * V8<T>::lanes), threads);
+    net.head(B, h + (L - 1) * B * Hp, logits, finished);
     bool all_done = true;
     for (int64_t b = 0; b < B; ++b) {
       if (finished[b]) { out[b * max_len + t] = pad; continue; }
@@ -503,6 +565,36 @@ int64_t lstm_greedy(const int64_t* meta, int64_t B, const T* table, const T* row
   return steps;
 }
 
+inline int64_t kmax_of(const Stack& st) {
+  int64_t kmax = 0;
+  for (int64_t l = 0; l < st.L; ++l) kmax = st.K(l) > kmax ? st.K(l) : kmax;
+  return kmax;
+}
+
+// Scratch of the greedy entry points: the net's own (xh, or the bf16 pairs) first, then lstm_greedy's.
+template <typename T>
+int64_t dense_greedy(const int64_t* meta, int64_t B, const T* table, const T* rowbias, const T* head_w,
+                     const T* head_b, int64_t V, int64_t Vp, int64_t eos, int64_t pad, int64_t max_len, T* h, T* c,
+                     const int64_t* first, int64_t* out, int64_t* lengths, double* scores, uint8_t* finished,
+                     T* scratch, int threads) {
+  const Stack st = stack_of(meta);
+  const int64_t kmax = kmax_of(st);
+  DenseNet<T> net{st, scratch, head_w, head_b, Vp, threads};
+  return lstm_greedy<T>(net, st, B, table, rowbias, V, Vp, eos, pad, max_len, h, c, first, out, lengths, scores,
+                        finished, scratch + B * kmax);
+}
+
+int64_t bf16_greedy(const int64_t* meta, int64_t B, const float* table, const float* rowbias, const uint16_t* head_w,
+                    const float* head_b, int64_t V, int64_t Vp, int64_t eos, int64_t pad, int64_t max_len, float* h,
+                    float* c, const int64_t* first, int64_t* out, int64_t* lengths, double* scores,
+                    uint8_t* finished, float* scratch, int threads) {
+  const Stack st = stack_of(meta);
+  const int64_t kmax = kmax_of(st);
+  Bf16Net net{st, reinterpret_cast<uint32_t*>(scratch), head_w, head_b, Vp, threads};
+  return lstm_greedy<float>(net, st, B, table, rowbias, V, Vp, eos, pad, max_len, h, c, first, out, lengths, scores,
+                            finished, scratch + B * kmax);
+}
+
 }  // namespace
 
 #define RNNKIT_STREAM_EXPORT(T, SUFFIX)                                                                      \
@@ -514,8 +606,8 @@ int64_t lstm_greedy(const int64_t* meta, int64_t B, const T* table, const T* row
       const int64_t* meta, int64_t B, const T* table, const T* rowbias, const T* head_w, const T* head_b,    \
       int64_t V, int64_t Vp, int64_t eos, int64_t pad, int64_t max_len, T* h, T* c, const int64_t* first,    \
       int64_t* out, int64_t* lengths, double* scores, uint8_t* finished, T* scratch, int threads) {          \
-    return lstm_greedy<T>(meta, B, table, rowbias, head_w, head_b, V, Vp, eos, pad, max_len, h, c, first,    \
-                          out, lengths, scores, finished, scratch, threads);                                 \
+    return dense_greedy<T>(meta, B, table, rowbias, head_w, head_b, V, Vp, eos, pad, max_len, h, c, first,   \
+                           out, lengths, scores, finished, scratch, threads);                                \
   }
 
 RNNKIT_STREAM_EXPORT(float, f32)
@@ -536,6 +628,15 @@ RNNKIT_STREAM_INPLACE(float, bf16, lstm_step_bf16)
 extern "C" void rnnkit_lstm_step_bf16(const int64_t* meta, int64_t B, const float* x, const float* h0,
                                       const float* c0, float* h1, float* c1, float* scratch, int threads) {
   lstm_step_bf16(meta, B, x, h0, c0, h1, c1, scratch, threads);
+}
+
+extern "C" int64_t rnnkit_lstm_greedy_bf16(const int64_t* meta, int64_t B, const float* table, const float* rowbias,
+                                           const uint16_t* head_w, const float* head_b, int64_t V, int64_t Vp,
+                                           int64_t eos, int64_t pad, int64_t max_len, float* h, float* c,
+                                           const int64_t* first, int64_t* out, int64_t* lengths, double* scores,
+                                           uint8_t* finished, float* scratch, int threads) {
+  return bf16_greedy(meta, B, table, rowbias, head_w, head_b, V, Vp, eos, pad, max_len, h, c, first, out, lengths,
+                     scores, finished, scratch, threads);
 }
 
 extern "C" int rnnkit_stream_has_avx512bf16() {
