@@ -199,8 +199,7 @@ class Stream:
             return self._replayed(x_t, out) if self._graph_ok else self._generic(x_t, out)
         params = cpu_stream.cell_params(k.cells)
         if type(x_t) is Tensor and x_t.is_cpu and x_t.shape == self._x_shape and x_t.dtype is self._parts[0].dtype \
-                and not (torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in params))) \
-                and not (self.layer.training and self._noisy()):
+                and self._inference(x_t, params):
             call = self._call
             if call is None or cpu_stream.params_key(params) != k._key:
                 call = self._prepare()
@@ -225,8 +224,7 @@ class Stream:
         k = self._kernel
         assert k is not None
         pk = k.packed()
-        if not self._owned:  # the last step recorded a graph: continue from a detached copy
-            self._parts, self._owned = tuple(t.detach().clone() for t in self._parts), True
+        self._own_state()
         h, c = self._parts
         if h.dtype is not k.dtype:
             self._call = None
@@ -242,13 +240,9 @@ class Stream:
         layer, parts = self.layer, self._parts
         params = cpu_stream.cell_params(layer.cell_list)
         if not (type(x_t) is Tensor and x_t.shape == self._x_shape and x_t.device == parts[0].device and
-                x_t.dtype is parts[0].dtype and params[0].dtype is parts[0].dtype and
-                not (torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in params))) and
-                not (layer.training and (self._noisy() or layer.zoneout > 0))):
+                x_t.dtype is parts[0].dtype and params[0].dtype is parts[0].dtype and self._inference(x_t, params)):
             return self._generic(x_t, out)
-        if not self._owned:  # the last step recorded an autograd graph: continue from a detached copy
-            parts = self._parts = tuple(t.detach().clone() for t in parts)
-            self._owned, self._graph = True, None
+        parts = self._own_state()
         if self._graph is None or self._graph[0].key != _graph_key(layer):
             step = GraphStep(layer, self._x_shape, parts)
             try:
@@ -261,9 +255,22 @@ class Stream:
         replay()
         return step.y.clone() if out is None else out.copy_(step.y)
 
-    def _noisy(self) -> bool:
+    def _inference(self, x_t: Tensor, params: list[Tensor]) -> bool:
+        """Whether this call records no autograd graph and draws no training-mode noise (zoneout
+        included), so the held state can be stepped in place."""
+        if torch.is_grad_enabled() and (x_t.requires_grad or any(p.requires_grad for p in params)):
+            return False
         layer = self.layer
-        return layer.dropout > 0 or layer.recurrent_dropout > 0 or layer.weight_drop > 0
+        return not layer.training or not (layer.dropout > 0 or layer.recurrent_dropout > 0 or layer.weight_drop > 0
+                                          or layer.zoneout > 0)
+
+    def _own_state(self) -> tuple[Tensor, ...]:
+        """The held state as buffers of our own: after a step that recorded an autograd graph, a
+        detached copy (a captured CUDA graph then no longer points at the buffers)."""
+        if not self._owned:
+            self._parts = tuple(t.detach().clone() for t in self._parts)
+            self._owned, self._call, self._graph = True, None, None
+        return self._parts
 
     def _generic(self, x_t: Tensor, out: Tensor | None = None) -> Tensor:
         """``layer.step`` with the held state (gradients, training-mode noise, other cells and devices)."""
@@ -275,13 +282,13 @@ class Stream:
         if out is not None and (not isinstance(out, Tensor) or tuple(out.shape) != y_shape):
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise ValueError(f"out must be a tensor of y_t's shape {y_shape}, got {got}")
-        if self._kernel is not None:
-            reason = call_reason(layer, x_t, self._params[0].dtype, self._params)
-            if reason is None:
-                reason = f"x_t or the state is {x_t.dtype} / {self._parts[0].dtype}, the layer {self._params[0].dtype}"
-            if self.precision == "bfloat16" and reason is not None:
-                raise ValueError(f"precision='bfloat16' runs inference in C++ only: {reason} "
-                                 "(call layer.eval() and step under torch.no_grad())")
+        if self.precision == "bfloat16":  # the C++ path refused this call: say why, never step in float32
+            params = self._params
+            dtype = params[0].dtype
+            reason = call_reason(layer, x_t, dtype, params) or \
+                f"x_t or the state is {x_t.dtype} / {self._parts[0].dtype}, the layer {dtype}"
+            raise ValueError(f"precision='bfloat16' runs inference in C++ only: {reason} "
+                             "(call layer.eval() and step under torch.no_grad())")
         state = self._parts[0] if len(self._parts) == 1 else self._parts
         y, new = layer.step(x_t, state)
         parts = (new,) if isinstance(new, Tensor) else tuple(new)
