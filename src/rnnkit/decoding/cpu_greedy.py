@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.decoding.base import PAD_ID, Generated, check_decode_args
-from rnnkit.ops.cpu_stream import PRECISIONS, GreedyLSTM
+from rnnkit.ops.cpu_stream import GreedyLSTM, check_precision
 
 
 class CpuGreedyPlan(NamedTuple):
@@ -42,8 +42,7 @@ def cpu_greedy(decoder: Any, state: Any, *, bos: int, eos: int, max_length: int,
     ``precision="bfloat16"`` (float32 models, opt-in) decodes with bfloat16 weights
     (``GreedyLSTM``); it raises where the C++ loop cannot run rather than decode in float32.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_precision(precision)
     planner = getattr(decoder, "cpu_greedy_plan", None)
     plan: CpuGreedyPlan | None = None if planner is None else planner(state)
     if plan is None:

@@ -132,9 +132,7 @@ class Stream:
                              "sequence: call forward(x) instead")
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if precision not in cpu_stream.PRECISIONS:
-            raise ValueError(f"precision must be one of {cpu_stream.PRECISIONS}, got {precision!r}")
-        self.layer, self.batch_size, self.precision = layer, batch_size, precision
+        self.layer, self.batch_size, self.precision = layer, batch_size, cpu_stream.check_precision(precision)
         self.reason = cpp_reason(layer, batch_size)
         if precision == "bfloat16" and self.reason is None and next(layer.parameters()).dtype != torch.float32:
             self.reason = "precision='bfloat16' takes a float32 layer"

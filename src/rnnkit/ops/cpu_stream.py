@@ -171,11 +171,20 @@ class _Packed:
         self.nbytes = sum(w.numel() * w.element_size() for w in weights)
 
 
-def _kernel_dtype(cells: list[Any]) -> torch.dtype:
+def _kernel_dtype(cells: list[Any], precision: str = "full", what: str = "cells") -> torch.dtype:
+    """The cells' dtype, checked against the kernels and ``precision`` (bfloat16 takes float32)."""
     dtype = cells[0].weight_hh.dtype
     if dtype not in DTYPES:
         raise ValueError(f"the stream kernels take float32 or float64 weights, not {dtype}")
+    if precision == "bfloat16" and dtype != torch.float32:
+        raise ValueError(f"precision='bfloat16' takes {what}, not {dtype}")
     return dtype
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
 
 
 def params_key(params: list[Tensor]) -> list[tuple[int, int]]:
@@ -214,10 +223,8 @@ class StepLSTM:
     def __init__(self, cells: list[Any], *, precision: str = "full") -> None:
         if load_library() is None:
             raise RuntimeError("the C++ stream kernels are not available (no compiler, or RNNKIT_NO_CPP)")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.cells = list(cells)
-        self.precision = precision
+        self.precision = check_precision(precision)
         self.dtype = self._check_dtype()
         self._key: list[tuple[int, int]] = []
         self._packed: _Packed | None = None
@@ -228,10 +235,7 @@ class StepLSTM:
         return cell_params(self.cells)
 
     def _check_dtype(self) -> torch.dtype:
-        dtype = _kernel_dtype(self.cells)
-        if self.precision == "bfloat16" and dtype != torch.float32:
-            raise ValueError(f"precision='bfloat16' takes float32 cells, not {dtype}")
-        return dtype
+        return _kernel_dtype(self.cells, self.precision, "float32 cells")
 
     @property
     def suffix(self) -> str:
@@ -308,20 +312,15 @@ class GreedyLSTM:
                  precision: str = "full") -> None:
         if load_library() is None:
             raise RuntimeError("the C++ stream kernels are not available (no compiler, or RNNKIT_NO_CPP)")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.embedding, self.cells, self.head, self.params = embedding, list(cells), head, params
-        self.precision = precision
+        self.precision = check_precision(precision)
         self.dtype = self._check_dtype()
         self._key: list[tuple[int, int]] = []
         self._state: tuple[_Packed, Tensor, Tensor, Tensor, int, int] | None = None
         self._variants: dict[str, GreedyLSTM] = {precision: self}
 
     def _check_dtype(self) -> torch.dtype:
-        dtype = _kernel_dtype(self.cells)
-        if self.precision == "bfloat16" and dtype != torch.float32:
-            raise ValueError(f"precision='bfloat16' takes a float32 model, not {dtype}")
-        return dtype
+        return _kernel_dtype(self.cells, self.precision, "a float32 model")
 
     def variant(self, precision: str) -> GreedyLSTM:
         """The decoder of the same model at ``precision`` (built once, packed on first use)."""
