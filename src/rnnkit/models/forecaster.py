@@ -415,7 +415,7 @@ class Forecaster(Model):
         if positive and float(torch.tensor([float(w.max() / w.min()) for w in windows]).median()) >= LOG_RATIO:
             out["transform"] = "log"
         m = int(dataset.info.extra.get("season_length", 1) or 1)
-        if m > 1:
+        if m > 1 and (dataset.info.window is None or dataset.info.window > m):  # the window must outlast the lag
             acfs = []
             for w in windows:
                 z = w.log() if out.get("transform") == "log" else w
@@ -440,9 +440,6 @@ class Forecaster(Model):
         info = dataset.info
         for key, value in cls.suggested_options(dataset, hyper.get("head", "point")).items():
             hyper.setdefault(key, value)
-        if hyper.get("difference") and hyper.get("window") is None and info.window is not None and \
-                info.window <= sum(hyper["difference"]):
-            hyper.pop("difference")  # the data set's windows are too short for it
         first = dataset.train[0] if len(dataset.train) else None
         if "horizon" not in hyper:
             if info.horizon is None:
