@@ -266,6 +266,11 @@ struct Stack {
   int64_t L, H, Hp, I0;
   const int64_t* layer;  // 3 per layer
   int64_t K(int64_t l) const { return layer[3 * l]; }
+  int64_t kmax() const {  // the widest layer input
+    int64_t k = 0;
+    for (int64_t l = 0; l < L; ++l) k = K(l) > k ? K(l) : k;
+    return k;
+  }
   template <typename T> const T* w(int64_t l) const { return reinterpret_cast<const T*>(layer[3 * l + 1]); }
   template <typename T> const T* b(int64_t l) const { return reinterpret_cast<const T*>(layer[3 * l + 2]); }
 };
@@ -292,8 +297,7 @@ void lstm_step(const int64_t* meta, int64_t B, const T* x, const T* h0, const T*
                int threads) {
   const Stack st = stack_of(meta);
   const int64_t H = st.H, Hp = st.Hp;
-  int64_t kmax = 0;
-  for (int64_t l = 0; l < st.L; ++l) kmax = st.K(l) > kmax ? st.K(l) : kmax;
+  const int64_t kmax = st.kmax();
   T* xh = scratch;
   T* cs = xh + B * kmax;  // (B, Hp)
   T* hs = cs + B * Hp;    // (B, Hp)
@@ -565,12 +569,6 @@ int64_t lstm_greedy(Net& net, const Stack& st, int64_t B, const T* table, const 
   return steps;
 }
 
-inline int64_t kmax_of(const Stack& st) {
-  int64_t kmax = 0;
-  for (int64_t l = 0; l < st.L; ++l) kmax = st.K(l) > kmax ? st.K(l) : kmax;
-  return kmax;
-}
-
 // Scratch of the greedy entry points: the net's own (xh, or the bf16 pairs) first, then lstm_greedy's.
 template <typename T>
 int64_t dense_greedy(const int64_t* meta, int64_t B, const T* table, const T* rowbias, const T* head_w,
@@ -578,7 +576,7 @@ int64_t dense_greedy(const int64_t* meta, int64_t B, const T* table, const T* ro
                      const int64_t* first, int64_t* out, int64_t* lengths, double* scores, uint8_t* finished,
                      T* scratch, int threads) {
   const Stack st = stack_of(meta);
-  const int64_t kmax = kmax_of(st);
+  const int64_t kmax = st.kmax();
   DenseNet<T> net{st, scratch, head_w, head_b, Vp, threads};
   return lstm_greedy<T>(net, st, B, table, rowbias, V, Vp, eos, pad, max_len, h, c, first, out, lengths, scores,
                         finished, scratch + B * kmax);
@@ -589,7 +587,7 @@ int64_t bf16_greedy(const int64_t* meta, int64_t B, const float* table, const fl
                     float* c, const int64_t* first, int64_t* out, int64_t* lengths, double* scores,
                     uint8_t* finished, float* scratch, int threads) {
   const Stack st = stack_of(meta);
-  const int64_t kmax = kmax_of(st);
+  const int64_t kmax = st.kmax();
   Bf16Net net{st, reinterpret_cast<uint32_t*>(scratch), head_w, head_b, Vp, threads};
   return lstm_greedy<float>(net, st, B, table, rowbias, V, Vp, eos, pad, max_len, h, c, first, out, lengths, scores,
                             finished, scratch + B * kmax);
