@@ -28,24 +28,26 @@ def test_shard_splits_each_global_batch_and_weights_the_loss() -> None:
 
 
 @pytest.mark.slow
-def test_two_process_gloo_run_matches_single_process(tmp_path) -> None:
+@pytest.mark.parametrize("ema_decay", [None, 0.8])  # with EMA, each rank's shadow follows the unwrapped module
+def test_two_process_gloo_run_matches_single_process(tmp_path, ema_decay: float | None) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(HERE / "ddp_worker.py"), str(tmp_path)]
+           str(HERE / "ddp_worker.py"), str(tmp_path), *([str(ema_decay)] if ema_decay is not None else [])]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     data, model = data_and_model()
-    single = Trainer(**SETTINGS).fit(model, data)
+    single = Trainer(**SETTINGS, ema_decay=ema_decay).fit(model, data)
 
     ddp_rows = json.loads((tmp_path / "history.json").read_text())
     assert [r["step"] for r in ddp_rows] == [r["step"] for r in single.rows]
     for a, b in zip(single.rows, ddp_rows):
         for key in ("train_loss", "valid_loss", "valid_accuracy", "lr"):
             assert b[key] == pytest.approx(a[key], abs=1e-5), key
-    weights = load_file(str(tmp_path / "weights.safetensors"))
-    for k, v in model.state_dict().items():
-        torch.testing.assert_close(weights[k], v, atol=1e-5, rtol=1e-4)
+    for rank in (0, 1):  # rank 1 began from other weights (ddp_worker.py): rank 0's were broadcast
+        weights = load_file(str(tmp_path / f"weights-{rank}.safetensors"))
+        for k, v in model.state_dict().items():
+            torch.testing.assert_close(weights[k], v, atol=1e-5, rtol=1e-4)
     assert (tmp_path / "world-0.txt").read_text() == "2" and (tmp_path / "world-1.txt").read_text() == "2"
     assert (tmp_path / "run" / "model.safetensors").is_file()  # rank 0 wrote the run folder

@@ -1,4 +1,4 @@
-"""Resume after an interrupt mid-epoch equals the uninterrupted run with the same seed."""
+"""Resume after an interrupt mid-epoch equals the uninterrupted run with the same seed (with and without EMA)."""
 
 from __future__ import annotations
 
@@ -22,19 +22,21 @@ class InterruptAt(Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.parametrize("ema_decay", [None, 0.9])  # with EMA the shadow and its warm-up count must come back too
 @pytest.mark.parametrize("interrupt_step", [3, 9])  # mid-epoch 1 (last checkpoint at step 2), mid-epoch 2 (at 8)
-def test_resume_equals_uninterrupted_run(tmp_path, interrupt_step: int) -> None:
+def test_resume_equals_uninterrupted_run(tmp_path, interrupt_step: int, ema_decay: float | None) -> None:
     # dropout makes the result depend on the RNG state, bucketing on the per-epoch batch plan
     data = toy_classification(48, valid=16, test=8)
+    settings = {**SETTINGS, "ema_decay": ema_decay}
     full_model = tiny_model(data, dropout=0.3)
-    full = Trainer(run_dir=str(tmp_path / "full"), **SETTINGS).fit(full_model, data)
+    full = Trainer(run_dir=str(tmp_path / "full"), **settings).fit(full_model, data)
 
     run = str(tmp_path / "cut")
     with pytest.raises(KeyboardInterrupt):
-        Trainer(run_dir=run, callbacks=[InterruptAt(interrupt_step)], **SETTINGS).fit(tiny_model(data, dropout=0.3),
+        Trainer(run_dir=run, callbacks=[InterruptAt(interrupt_step)], **settings).fit(tiny_model(data, dropout=0.3),
                                                                                       data)
     resumed_model = tiny_model(data, seed=99, dropout=0.3)  # different init: everything must come from the checkpoint
-    resumed = Trainer(run_dir=run, resume=True, **SETTINGS).fit(resumed_model, data)
+    resumed = Trainer(run_dir=run, resume=True, **settings).fit(resumed_model, data)
 
     assert len(resumed.rows) == len(full.rows)
     for a, b in zip(full.rows, resumed.rows):

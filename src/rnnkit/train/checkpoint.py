@@ -3,7 +3,9 @@
 A checkpoint holds everything a resumed run needs to continue exactly where it stopped:
 
 * tensors: the model weights (``model.<name>``), the optimizer's per-parameter state
-  (``optim.<param index>.<key>``) and the RNG states (``rng.torch``, ``rng.cuda.<i>``);
+  (``optim.<param index>.<key>``), the RNG states (``rng.torch``, ``rng.cuda.<i>``) and, for a run
+  with ``ema_decay``, the averaged weights (``ema.<parameter name>``; their update count is in the
+  trainer's metadata, ``ema: {decay, updates}``);
 * metadata (JSON in the safetensors header): the model class and config, the trainer config, the
   optimizer's param groups and scalar state, the scheduler's state, Python's and NumPy's RNG
   states, and the trainer's progress (epoch, optimizer step, batches consumed in the epoch,
@@ -130,6 +132,7 @@ class Checkpoint:
     meta: dict[str, Any]
     optimizer_tensors: dict[str, Tensor] = field(default_factory=dict)
     rng_tensors: dict[str, Tensor] = field(default_factory=dict)
+    ema: dict[str, Tensor] = field(default_factory=dict)  # parameter name -> averaged weight (empty: none)
 
     def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                 scheduler: Any = None, *, rng: bool = False) -> None:
@@ -159,10 +162,15 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    scheduler: Any = None, meta: dict[str, Any] | None = None, with_rng: bool = True) -> Path:
-    """Write a checkpoint atomically; the file at ``path`` is replaced only by a complete one."""
+                    scheduler: Any = None, meta: dict[str, Any] | None = None, with_rng: bool = True,
+                    ema: dict[str, Tensor] | None = None) -> Path:
+    """Write a checkpoint atomically; the file at ``path`` is replaced only by a complete one.
+
+    ``ema`` is an averaged copy of the weights by parameter name (``WeightEMA.state_dict()``).
+    """
     path = Path(path)
     tensors = {f"model.{k}": v for k, v in model_tensors(model).items()}
+    tensors.update({f"ema.{k}": v for k, v in (ema or {}).items()})
     header: dict[str, Any] = {"format": FORMAT, **(meta or {})}
     if optimizer is not None:
         opt_tensors, header["optimizer"] = _optimizer_parts(optimizer)
@@ -203,4 +211,5 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
         meta=meta,
         optimizer_tensors={k: v for k, v in tensors.items() if k.startswith("optim.")},
         rng_tensors={k: v.cpu() for k, v in tensors.items() if k.startswith("rng.")},
+        ema={k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")},
     )

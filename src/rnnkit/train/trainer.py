@@ -29,7 +29,8 @@ from torch.utils.data import DataLoader
 from rnnkit.data.dataset import DatasetInfo, SequenceDataset
 from rnnkit.train import distributed
 from rnnkit.train.callbacks import Callback, CallbackList, ProgressBar, TrainState
-from rnnkit.train.checkpoint import load_checkpoint, save_checkpoint
+from rnnkit.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from rnnkit.train.ema import WeightEMA, check_decay
 from rnnkit.train.evaluation import evaluate_split
 from rnnkit.train.history import History, lower_is_better
 from rnnkit.train.optim import build_optimizer, build_scheduler, current_lr
@@ -60,6 +61,10 @@ class TrainerConfig:
         max_steps: stop after this many optimizer steps. bucket: batch similar lengths together.
         progress: the rich progress bar (only drawn on a terminal). evaluate_test: score the test split
             after training (``History.test``, ``metrics.json``).
+        ema_decay: keep an exponential moving average of the weights (e.g. 0.999; None: off), updated
+            after every optimizer step with a warm-up (see ema.py). Training goes on with the live
+            weights; validation, the monitor, early stopping, the best epoch, the test split, the saved
+            model and the returned model all use the averaged ones (buffers: the live model's).
     """
 
     epochs: int = 20
@@ -86,6 +91,7 @@ class TrainerConfig:
     eval_batch_size: int = 128
     restore_best: bool = True
     evaluate_test: bool = True
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "accumulate", "eval_batch_size"):
@@ -101,6 +107,8 @@ class TrainerConfig:
             raise ValueError(f"early_stopping is a patience in epochs, >= 1; got {self.early_stopping}")
         if self.resume and self.run_dir is None:
             raise ValueError("resume=True needs run_dir (the folder whose checkpoint to continue)")
+        if self.ema_decay is not None:
+            check_decay(self.ema_decay)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain YAML/JSON values (a ``Path`` run_dir becomes its string)."""
@@ -121,6 +129,7 @@ class Trainer:
     def __init__(self, *, callbacks: Iterable[Callback] = (), **settings: Any) -> None:
         self.config = TrainerConfig(**settings)
         self.callbacks = list(callbacks)
+        self._ema: WeightEMA | None = None  # the weight average of the current fit (ema_decay)
 
     # ---------------------------------------------------------------------------------------------
     def fit(self, model: Any, dataset: SequenceDataset, *, data_options: dict[str, Any] | None = None) -> History:
@@ -143,11 +152,14 @@ class Trainer:
         state = TrainState(model=model, optimizer=optimizer, batches_per_epoch=per_epoch)
         run = RunDir(cfg.run_dir) if cfg.run_dir is not None else None
         self._best_weights: dict[str, torch.Tensor] | None = None
+        resumed = None
         if cfg.resume and run is not None:
-            self._resume(run, state, history, scheduler)
+            resumed = self._resume(run, state, history, scheduler)
         elif run is not None and ctx.is_main:
             run.start(model, dataset, trainer=cfg.to_dict(), data_options=data_options)
         train_model = distributed.wrap(model, ctx)
+        # after wrap: DDP has broadcast rank 0's weights, so every rank starts the same shadow
+        self._ema = self._start_ema(model, resumed)
         events = CallbackList(([ProgressBar(history.monitor)] if cfg.progress and ctx.is_main else []) + self.callbacks)
         events.on_fit_start(self, state)
         try:
@@ -157,11 +169,12 @@ class Trainer:
                 train_loss = self._train_epoch(train_model, dataset, batches_of(state.epoch), state, optimizer,
                                                scheduler, events, run, ctx, device)
                 row: dict[str, float] = {"epoch": state.epoch + 1, "step": state.step, "train_loss": train_loss}
-                if len(dataset.valid):
-                    valid = self._evaluate(model, dataset.valid, info, dataset, device)
-                    row.update({f"valid_{k}": v for k, v in valid.items()})
-                row.update(lr=current_lr(optimizer), seconds=time.perf_counter() - started)
-                self._track_best(row, history, state, model, run, ctx)
+                with self._averaged_weights():  # validation and the best epoch see the weights fit returns
+                    if len(dataset.valid):
+                        valid = self._evaluate(model, dataset.valid, info, dataset, device)
+                        row.update({f"valid_{k}": v for k, v in valid.items()})
+                    row.update(lr=current_lr(optimizer), seconds=time.perf_counter() - started)
+                    self._track_best(row, history, state, model, run, ctx)
                 if cfg.schedule == "plateau":
                     scheduler.step(row.get(history.monitor, row["train_loss"]))
                 state.row = row
@@ -175,7 +188,9 @@ class Trainer:
                 if cfg.early_stopping is not None and state.bad_epochs >= cfg.early_stopping:
                     state.stop = True
             if cfg.restore_best and self._best_weights is not None:
-                model.load_state_dict(self._best_weights)
+                model.load_state_dict(self._best_weights)  # with ema_decay, the best epoch's averaged weights
+            elif self._ema is not None:
+                self._ema.copy_to_model()
             if cfg.evaluate_test and len(dataset.test):
                 history.test = self._evaluate(model, dataset.test, info, dataset, device)
             if run is not None and ctx.is_main:
@@ -226,6 +241,8 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 if cfg.schedule != "plateau":
                     scheduler.step()
+                if self._ema is not None:
+                    self._ema.update()
                 state.step += 1
                 events.on_step_end(self, state)
                 if run is not None and ctx.is_main and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
@@ -302,6 +319,29 @@ class Trainer:
 
         return plain
 
+    def _start_ema(self, model: Any, resumed: Checkpoint | None) -> WeightEMA | None:
+        """The weight average of a run with ``ema_decay`` (the checkpoint's, when resuming), else None."""
+        decay = self.config.ema_decay
+        if resumed is not None and "ema" in resumed.meta and decay is None:
+            warnings.warn(f"{resumed.path} holds averaged (EMA) weights but ema_decay is not set: they are "
+                          "dropped and the run goes on without weight averaging", stacklevel=3)
+        if decay is None:
+            return None
+        ema = WeightEMA(model, decay)
+        if resumed is not None:
+            if "ema" not in resumed.meta:
+                raise CheckpointError(f"{resumed.path} holds no averaged (EMA) weights: its run trained without "
+                                      "ema_decay. Resume without ema_decay, or start a new run with it")
+            try:
+                ema.load_state_dict(resumed.ema, updates=resumed.meta["ema"]["updates"])
+            except ValueError as e:
+                raise CheckpointError(f"{resumed.path}: {e}") from e
+        return ema
+
+    def _averaged_weights(self) -> Any:
+        """A context in which the model holds the averaged weights (no-op without ``ema_decay``)."""
+        return self._ema.averaged() if self._ema is not None else contextlib.nullcontext()
+
     def _track_best(self, row: dict[str, float], history: History, state: TrainState, model: Any,
                     run: RunDir | None, ctx: distributed.DistContext) -> None:
         if history.monitor not in row:
@@ -327,10 +367,13 @@ class Trainer:
                 "history": state.history, "best": state.best, "best_epoch": state.best_epoch,
                 "bad_epochs": state.bad_epochs,
                 "monitor": history.monitor if history is not None else None}
+        ema = self._ema
+        if ema is not None:
+            meta["ema"] = {"decay": ema.decay, "updates": ema.updates}
         save_checkpoint(run.last_checkpoint, model=state.model, optimizer=state.optimizer, scheduler=scheduler,
-                        meta=meta)
+                        meta=meta, ema=ema.state_dict() if ema is not None else None)
 
-    def _resume(self, run: RunDir, state: TrainState, history: History, scheduler: Any) -> None:
+    def _resume(self, run: RunDir, state: TrainState, history: History, scheduler: Any) -> Checkpoint:
         if not run.last_checkpoint.exists():
             raise FileNotFoundError(f"resume=True but {run.path} has no checkpoint ({run.last_checkpoint}); "
                                     "start without resume")
@@ -346,6 +389,7 @@ class Trainer:
             history.monitor = m["monitor"]
         if run.best_checkpoint.exists():
             self._best_weights = load_checkpoint(run.best_checkpoint).model
+        return ckpt
 
 
 def seed_everything(seed: int, *, deterministic: bool = False) -> None:
