@@ -132,10 +132,32 @@ def test_parameters_replaced_by_assign_are_seen():
     assert_same(got, want)
 
 
-def bf16_reference(lm, state, *, bos, eos, max_length):
-    """Greedy decoding with what precision='bfloat16' promises, in float64: LSTM weights, head weights
-    and their inputs rounded to bfloat16; the token table (embedding through W_ih, biases) exact."""
-    r = lambda t: t.detach().bfloat16().double()  # noqa: E731
+def bf16(t):
+    """A weight or an input as ``precision="bfloat16"`` multiplies it, in float64."""
+    return t.detach().bfloat16().double()
+
+
+def int8_input(v):
+    """A step's input rows as ``precision="int8"`` multiplies them (codes times the row's scale)."""
+    q, t = cpu_stream.quantize_activations(v.float())
+    return q.double() * t.double()
+
+
+def int8_weight(w):
+    """A weight ``(rows, K)`` as ``precision="int8"`` stores it (per row, ``quantize_rows``)."""
+    q, scale, _ = cpu_stream.quantize_rows(w.detach().t()[None])  # (1, K, rows)
+    K = w.shape[1]
+    return (q[0].transpose(1, 2).reshape(-1, w.shape[0])[:K].double() * scale[0].double()).t()
+
+
+REDUCED = {"bfloat16": (bf16, bf16), "int8": (int8_weight, int8_input)}
+
+
+def reduced_reference(lm, state, precision, *, bos, eos, max_length):
+    """Greedy decoding with what ``precision`` promises, in float64: LSTM weights, head weights and their
+    inputs (x and h each on its own) rounded or quantized; the token table (embedding through W_ih,
+    biases) exact."""
+    wq, xq = REDUCED[precision]
     cells, head = lm.rnn.cell_list, lm.head
     h = [t.double() for t in state.rnn[0]]
     c = [t.double() for t in state.rnn[1]]
@@ -149,16 +171,16 @@ def bf16_reference(lm, state, *, bos, eos, max_length):
             b = (cell.bias_ih + cell.bias_hh).detach().double()
             if l == 0:
                 g = lm.embed.embed(tok).detach().double() @ cell.weight_ih.detach().double().t() + b
-                g = g + r(h[0]) @ r(cell.weight_hh).t()
             else:
-                g = r(torch.cat([x, h[l]], 1)) @ r(torch.cat([cell.weight_ih, cell.weight_hh], 1)).t() + b
+                g = xq(x) @ wq(cell.weight_ih).t() + b
+            g = g + xq(h[l]) @ wq(cell.weight_hh).t()
             i, f, gg, o = g.chunk(4, 1)
             c_new = torch.sigmoid(f) * c[l] + torch.sigmoid(i) * torch.tanh(gg)
             h_new = torch.sigmoid(o) * torch.tanh(c_new)
             keep = done[:, None]
             h[l], c[l] = torch.where(keep, h[l], h_new), torch.where(keep, c[l], c_new)
             x = h[l]
-        logits = r(x) @ r(head.weight).t() + head.bias.detach().double()
+        logits = xq(x) @ wq(head.weight).t() + head.bias.detach().double()
         lp = logits.log_softmax(-1)
         nxt = lp.argmax(-1)
         scores += torch.where(done, 0.0, lp.gather(1, nxt[:, None])[:, 0])
@@ -170,14 +192,15 @@ def bf16_reference(lm, state, *, bos, eos, max_length):
     return torch.stack(tokens, 1), scores
 
 
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
 @pytest.mark.parametrize("H, L", [(48, 2), (256, 1), (17, 3)])
-def test_bfloat16_greedy_decodes_with_rounded_weights(H, L):
+def test_reduced_precision_greedy_decodes_with_rounded_weights(precision, H, L):
     lm, state = lm_and_state(H=H, L=L)
     with torch.no_grad():
         free = eager(lm, state, bos=1, eos=39, max_length=30)
         eos = int(free.tokens[0, 0, 3])  # rows end at different steps
-        got = greedy(lm, state, bos=1, eos=eos, max_length=30, precision="bfloat16")
-        want_tokens, want_scores = bf16_reference(lm, state, bos=1, eos=eos, max_length=30)
+        got = greedy(lm, state, bos=1, eos=eos, max_length=30, precision=precision)
+        want_tokens, want_scores = reduced_reference(lm, state, precision, bos=1, eos=eos, max_length=30)
         full = greedy(lm, state, bos=1, eos=eos, max_length=30)
     assert torch.equal(got.tokens[:, 0], want_tokens)
     torch.testing.assert_close(got.scores[:, 0].double(), want_scores, rtol=1e-4, atol=1e-4)

@@ -113,17 +113,22 @@ def test_other_cells_and_large_batches_use_layer_step():
 
 
 @needs_cpp
-def test_bfloat16_stream_is_close_to_full_precision():
+@pytest.mark.parametrize("precision, most", [("bfloat16", 2e-2), ("int8", 5e-2)])
+def test_reduced_precision_stream_is_close_to_full_precision(precision, most):
     torch.manual_seed(5)
     layer = Recurrent("lstm", 16, 64, num_layers=2).eval()
-    full, half = layer.stream(), layer.stream(precision="bfloat16")
-    assert half.backend == "cpp" and "bfloat16" in repr(half)
+    full, low = layer.stream(), layer.stream(precision=precision)
+    assert low.backend == "cpp" and precision in repr(low)
     xs = torch.randn(30, 1, 16)
     with torch.no_grad():
         a = torch.stack([full(x) for x in xs])
-        b = torch.stack([half(x) for x in xs])
+        b = torch.stack([low(x) for x in xs])
+        y = torch.empty(1, 64)
+        low.reset()
+        c = torch.stack([low(x, out=y).clone() for x in xs])
     gap = (a - b).abs().max().item()
-    assert 0 < gap < 2e-2
+    assert 0 < gap < most
+    assert torch.equal(b, c)
 
 
 def test_errors_name_what_is_wrong():
@@ -137,6 +142,8 @@ def test_errors_name_what_is_wrong():
         Recurrent("gru", 3, 4).stream(precision="bfloat16")
     with pytest.raises(ValueError, match="needs the C\\+\\+ stream"):
         Recurrent("lstm", 3, 4).double().stream(precision="bfloat16")
+    with pytest.raises(ValueError, match="precision='int8' needs the C\\+\\+ stream"):
+        Recurrent("gru", 3, 4).stream(precision="int8")
     with pytest.raises(ValueError, match="state must be"):
         Recurrent("lstm", 3, 4).stream(batch_size=2, state=(torch.zeros(1, 1, 4), torch.zeros(1, 1, 4)))
     stream = Recurrent("lstm", 3, 4).eval().stream(batch_size=2)
@@ -147,9 +154,10 @@ def test_errors_name_what_is_wrong():
 
 
 @needs_cpp
-def test_bfloat16_refuses_training_noise_and_gradients():
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_reduced_precision_refuses_training_noise_and_gradients(precision):
     layer = Recurrent("lstm", 3, 4, num_layers=2, dropout=0.5)
-    stream = layer.stream(precision="bfloat16")
+    stream = layer.stream(precision=precision)
     with torch.no_grad(), pytest.raises(ValueError, match="inference in C\\+\\+ only"):
         stream(torch.zeros(1, 3))  # training mode, dropout between layers
     layer.eval()

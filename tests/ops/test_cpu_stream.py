@@ -228,3 +228,109 @@ def test_bfloat16_without_avx512_bf16_computes_the_same(monkeypatch):
     h_ref, c_ref = bf16_reference(layer, x, h0, c0)
     torch.testing.assert_close(h1, h_ref, rtol=2e-5, atol=2e-5)
     torch.testing.assert_close(c1, c_ref, rtol=2e-5, atol=2e-5)
+
+
+def int8_quant(v):
+    """``precision="int8"``'s inputs as the kernel multiplies them (codes times the row's scale), float64."""
+    q, t = cpu_stream.quantize_activations(v)
+    return q.double() * t.double()
+
+
+def int8_weights(w):
+    """A weight ``(4H, K)`` quantized per row as ``quantize_rows`` promises, in float64."""
+    m = w.detach().abs().amax(1, keepdim=True)
+    s = torch.where(m > 0, m / 127, torch.ones_like(m))
+    return torch.round(w.detach() / s).clamp(-127, 127).double() * s.double()
+
+
+def int8_reference(layer, x, h0, c0, below):
+    """``torch_step`` with ``precision="int8"``'s quantization (:func:`int8_quant`, :func:`int8_weights`),
+    products and sums in float64. Layer ``l > 0`` reads ``below[l - 1]``, the kernel's own output of the
+    layer under it (so both quantize the same inputs)."""
+    hs, cs = [], []
+    for l, cell in enumerate(layer.cell_list):
+        inp = x if l == 0 else below[l - 1]
+        g = int8_quant(inp) @ int8_weights(cell.weight_ih).t() + int8_quant(h0[l]) @ int8_weights(cell.weight_hh).t()
+        i, f, gg, o = (g + (cell.bias_ih + cell.bias_hh).double()).chunk(4, 1)
+        c = torch.sigmoid(f) * c0[l].double() + torch.sigmoid(i) * torch.tanh(gg)
+        hs.append((torch.sigmoid(o) * torch.tanh(c)).float())
+        cs.append(c.float())
+    return torch.stack(hs), torch.stack(cs)
+
+
+@pytest.mark.parametrize("I, H, L, B", [(256, 256, 1, 1), (13, 100, 2, 3), (6, 33, 3, 8), (1, 1, 1, 2)])
+def test_int8_step_quantizes_weights_per_row_and_inputs_per_step(threads, I, H, L, B):
+    torch.manual_seed(7)
+    layer = Recurrent("lstm", I, H, num_layers=L)
+    step = cpu_stream.StepLSTM(layer.cell_list, precision="int8")
+    full = cpu_stream.StepLSTM(layer.cell_list)
+    x = torch.randn(B, I) * 3
+    h0, c0 = torch.rand(L, B, H) * 2 - 1, torch.randn(L, B, H)
+    h0[:, 0] = 0  # a row of zeros: scale 1, every code 128
+    with torch.no_grad():
+        h1, c1 = step(x, h0, c0)
+        h_ref, c_ref = int8_reference(layer, x, h0, c0, h1)
+        torch.testing.assert_close(h1, h_ref, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(c1, c_ref, rtol=1e-5, atol=1e-5)
+        h_full, _ = full(x, h0, c0)
+        gap = (h1 - h_full).abs().max().item()
+        assert 0 < gap < 5e-2  # quantized, not garbage
+        if H > 1:  # a quarter of the bytes per step, and each part's padding to whole quads
+            assert step.packed().nbytes < 0.3 * full.packed().nbytes
+
+
+def test_int8_activations_are_quantized_within_half_a_step():
+    v = torch.tensor([[0.5, -2.0, 1e-3, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    q, t = cpu_stream.quantize_activations(v)
+    assert t[1, 0] == 1 and (q[1] == 0).all()
+    assert q[0, 1] == -127 and t[0, 0] == torch.tensor(2.0) * (torch.tensor(1.0) / torch.tensor(127.0))
+    assert ((q * t - v).abs() <= t / 2 + 1e-7).all()
+
+
+def test_int8_rows_are_quantized_within_half_a_step():
+    torch.manual_seed(8)
+    packed = torch.randn(2, 7, 128)
+    packed[1, :, 5] = 0  # a row of zeros
+    q, scale, corr = cpu_stream.quantize_rows(packed)
+    assert q.dtype == torch.int8 and q.shape == (2, 2, 128, 4)  # K=7 padded to 8 (two quads)
+    w = q.transpose(2, 3).reshape(2, 8, 128)  # back to (nb, K, rows)
+    assert (w[:, 7] == 0).all()
+    err = (w[:, :7].float() * scale[:, None, :] - packed).abs()
+    assert (err <= scale[:, None, :] / 2 + 1e-7).all()
+    assert (w.abs() <= 127).all() and (w.abs().amax(1)[scale != 1] == 127).all()
+    assert torch.equal(corr, w.sum(1).to(torch.int32) * 128)
+    assert scale[1, 5] == 1
+
+
+def test_int8_without_avx512_vnni_computes_the_same(monkeypatch):
+    """The portable build (no AVX512-VNNI) spells the integer products out: the same results."""
+    torch.manual_seed(9)
+    layer = Recurrent("lstm", 9, 40, num_layers=2)
+    x, h0, c0 = torch.randn(2, 9), torch.randn(2, 2, 40), torch.randn(2, 2, 40)
+    with torch.no_grad():
+        fast = cpu_stream.StepLSTM(layer.cell_list, precision="int8")(x, h0, c0)
+    base = cpu_stream._isa_flags
+    cpu_stream.load_library.cache_clear()
+    cpu_stream._function.cache_clear()
+    monkeypatch.setattr(cpu_stream, "_isa_flags", lambda: [f for f in base() if f != "-mavx512vnni"])
+    try:
+        assert not cpu_stream.has_avx512_vnni()
+        with torch.no_grad():
+            slow = cpu_stream.StepLSTM(layer.cell_list, precision="int8")(x, h0, c0)
+    finally:
+        monkeypatch.setattr(cpu_stream, "_isa_flags", base)
+        cpu_stream.load_library.cache_clear()
+        cpu_stream._function.cache_clear()
+    torch.testing.assert_close(slow, fast, rtol=1e-6, atol=1e-6)
+
+
+def test_int8_carries_nan_and_needs_float32_cells():
+    layer = Recurrent("lstm", 5, 8)
+    step = cpu_stream.StepLSTM(layer.cell_list, precision="int8")
+    x = torch.randn(1, 5)
+    x[0, 2] = float("nan")
+    with torch.no_grad():
+        h1, c1 = step(x, torch.zeros(1, 1, 8), torch.zeros(1, 1, 8))
+    assert h1.isnan().all() and c1.isnan().all()  # as float32 would: no silent garbage
+    with pytest.raises(ValueError, match="float32 cells"):
+        cpu_stream.StepLSTM(layer.double().cell_list, precision="int8")

@@ -15,6 +15,7 @@ machine slows both sides alike. Results go to the ``bench:long`` section of ``do
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import statistics
@@ -150,6 +151,10 @@ def step_rows(repeats: int, quick: bool) -> list[Row]:
         fns[f"Recurrent.stream, precision=bfloat16 ({avx})"] = lambda: half(x)
         y = torch.empty(1, H)
         fns["Recurrent.stream, precision=bfloat16, out=y (no allocation)"] = lambda: half(x, out=y)
+        quarter = layer.stream(precision="int8")
+        vnni = "AVX512-VNNI" if cpu_stream.has_avx512_vnni() else "no AVX512-VNNI: plain vector code"
+        fns[f"Recurrent.stream, precision=int8 ({vnni})"] = lambda: quarter(x)
+        fns["Recurrent.stream, precision=int8, out=y (no allocation)"] = lambda: quarter(x, out=y)
     with torch.no_grad():
         med = interleaved(fns, repeats, inner=200)
     return _rows("one LSTM step, CPU", f"B=1, I=H={H}, fp32, {torch.get_num_threads()} threads", med, "µs", 1e6)
@@ -209,15 +214,14 @@ def generation_rows(device: str, repeats: int, quick: bool) -> list[Row]:
     def rnnkit_greedy() -> None:
         greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=V, max_length=N)  # eos=V: never drawn
 
-    fns: dict[str, Callable[[], None]] = {"loop over nn.LSTMCell": baseline, "rnnkit greedy()": rnnkit_greedy}
+    fns: dict[str, Callable[[], Any]] = {"loop over nn.LSTMCell": baseline, "rnnkit greedy()": rnnkit_greedy}
     if not gpu:
         from rnnkit.ops import cpu_stream
 
         if cpu_stream.load_library() is not None:
-            def greedy_bf16() -> None:
-                greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=V, max_length=N, precision="bfloat16")
-
-            fns["rnnkit greedy(precision='bfloat16')"] = greedy_bf16
+            for precision in ("bfloat16", "int8"):
+                fns[f"rnnkit greedy(precision='{precision}')"] = functools.partial(
+                    greedy, lm, DecoderState((zeros, zeros)), bos=1, eos=V, max_length=N, precision=precision)
     if gpu:
         from rnnkit.decoding.graphs import graph_decode
 

@@ -39,8 +39,8 @@ def cpu_greedy(decoder: Any, state: Any, *, bos: int, eos: int, max_length: int,
 
     Results follow ``decode_one_path`` (decoding/greedy.py): a row's tokens after its eos are
     ``PAD_ID``, lengths count the eos, the output stops where every row has ended.
-    ``precision="bfloat16"`` (float32 models, opt-in) decodes with bfloat16 weights
-    (``GreedyLSTM``); it raises where the C++ loop cannot run rather than decode in float32.
+    ``precision="bfloat16"`` or ``"int8"`` (float32 models, opt-in) decodes with bfloat16 or int8
+    weights (``GreedyLSTM``); it raises where the C++ loop cannot run rather than decode in float32.
     """
     check_precision(precision)
     planner = getattr(decoder, "cpu_greedy_plan", None)

@@ -68,8 +68,9 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
         state: the decoder's initial state for a batch of ``B`` sequences.
         bos: the first token fed to the decoder. eos: the token that ends a sequence.
         max_length: the most tokens generated per sequence (eos included).
-        precision: ``"full"``, or ``"bfloat16"`` for CPU token LSTMs (opt-in; float32 models): the
-            C++ loop reads bfloat16 weights, half the bytes per token (decoding/cpu_greedy.py).
+        precision: ``"full"``, or ``"bfloat16"`` / ``"int8"`` for CPU token LSTMs (opt-in; float32
+            models): the C++ loop reads bfloat16 or int8 weights, a half or a quarter of the bytes per
+            token (decoding/cpu_greedy.py; ``"int8"`` quantizes as ``Recurrent.stream`` does).
 
     Returns:
         :class:`Generated`: tokens ``(B, 1, L)`` without bos, lengths ``(B, 1)`` counting eos,

@@ -301,7 +301,8 @@ class Recurrent(nn.Module):
     def stream(self, batch_size: int = 1, state: State | None = None, *, precision: str = "full") -> Stream:
         """A :class:`~rnnkit.layers.stream.Stream`: this layer's state held between calls, for live
         step-by-step inference (``y_t = stream(x_t)``). LSTM layers on the CPU step in C++ with the
-        state updated in place; ``precision="bfloat16"`` opts into bfloat16 weights there.
+        state updated in place; ``precision="bfloat16"`` or ``"int8"`` opts into bfloat16 or int8
+        weights there (see :class:`~rnnkit.layers.stream.Stream`).
 
         Example::
 

@@ -6,8 +6,8 @@ frame at a time) wants the opposite: one batch, one state, kept and updated wher
 :class:`Stream` holds it in preallocated buffers, so a step is one kernel call:
 
 * LSTM layers on the CPU at batch <= ``cpu_stream.MAX_BATCH`` (no layer norm, no zoneout) step in
-  C++ (``ops/cpu_stream.py``), the state updated in place; ``precision="bfloat16"`` (opt-in,
-  float32 layers) stores the weights as bfloat16 for half the bytes per step;
+  C++ (``ops/cpu_stream.py``), the state updated in place; ``precision="bfloat16"`` or ``"int8"``
+  (opt-in, float32 layers) stores the weights in half or a quarter of the bytes per step;
 * on CUDA, one ``layer.step`` over static buffers (the input, the state) is captured once in a CUDA
   graph and replayed at every call: one launch per step instead of dozens (captured again when a
   parameter is replaced; eager where capture fails);
@@ -114,9 +114,12 @@ class Stream:
         batch_size: B, the rows stepped together (fixed for the stream's life).
         state: the initial state in torch's layout (``h`` or ``(h, c)``, each (L, B, H)), or None
             for zeros.
-        precision: ``"full"`` (the layer's dtype) or ``"bfloat16"``: LSTM weights stored as bfloat16
-            and ``[x; h]`` rounded to bfloat16 before the products, summed in float32 (the C++ path
-            only; inference only; outputs differ from float32 by about 1e-3 to 1e-2).
+        precision: ``"full"`` (the layer's dtype); ``"bfloat16"``: LSTM weights stored as bfloat16
+            and ``[x; h]`` rounded to bfloat16 before the products, summed in float32 (outputs move
+            by about 1e-3); ``"int8"``: weights quantized per gate row to int8, ``x`` and ``h``
+            quantized at each step to 8 bits each with its own scale, products summed in int32
+            (outputs move by about 1e-2; see ``cpu_stream.quantize_rows``). Both: float32 layers, the
+            C++ path and inference only; the state and the pointwise update stay float32.
 
     ``stream(x_t)`` / ``stream.step(x_t)``: ``x_t`` (B, I) -> ``y_t`` (B, H), a fresh tensor (or
     ``out=``, a (B, H) tensor to write into: no allocation per step). The
@@ -134,10 +137,10 @@ class Stream:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.layer, self.batch_size, self.precision = layer, batch_size, cpu_stream.check_precision(precision)
         self.reason = cpp_reason(layer, batch_size)
-        if precision == "bfloat16" and self.reason is None and next(layer.parameters()).dtype != torch.float32:
-            self.reason = "precision='bfloat16' takes a float32 layer"
-        if precision == "bfloat16" and self.reason is not None:
-            raise ValueError(f"precision='bfloat16' needs the C++ stream, which cannot run here: {self.reason}")
+        if precision != "full" and self.reason is None and next(layer.parameters()).dtype != torch.float32:
+            self.reason = f"precision={precision!r} takes a float32 layer"
+        if precision != "full" and self.reason is not None:
+            raise ValueError(f"precision={precision!r} needs the C++ stream, which cannot run here: {self.reason}")
         self._kernel = None if self.reason is not None else \
             cpu_stream.StepLSTM(layer.cell_list, precision=precision)
         self._graph_ok = self._kernel is None and graph_reason(layer) is None
@@ -280,12 +283,12 @@ class Stream:
         if out is not None and (not isinstance(out, Tensor) or tuple(out.shape) != y_shape):
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise ValueError(f"out must be a tensor of y_t's shape {y_shape}, got {got}")
-        if self.precision == "bfloat16":  # the C++ path refused this call: say why, never step in float32
+        if self.precision != "full":  # the C++ path refused this call: say why, never step in float32
             params = self._params
             dtype = params[0].dtype
             reason = call_reason(layer, x_t, dtype, params) or \
                 f"x_t or the state is {x_t.dtype} / {self._parts[0].dtype}, the layer {dtype}"
-            raise ValueError(f"precision='bfloat16' runs inference in C++ only: {reason} "
+            raise ValueError(f"precision={self.precision!r} runs inference in C++ only: {reason} "
                              "(call layer.eval() and step under torch.no_grad())")
         state = self._parts[0] if len(self._parts) == 1 else self._parts
         y, new = layer.step(x_t, state)

@@ -56,7 +56,8 @@ def _isa_flags() -> list[str]:
     if " avx512f" not in flags or not base:
         return base
     bf16 = ["-mavx512bf16"] if " avx512_bf16" in flags else []  # vdpbf16ps for precision="bfloat16"
-    return [*base, "-mavx512f", "-mavx512vl", "-mavx512dq", "-mavx512bw", *bf16]
+    vnni = ["-mavx512vnni"] if " avx512_vnni" in flags else []  # vpdpbusd for precision="int8"
+    return [*base, "-mavx512f", "-mavx512vl", "-mavx512dq", "-mavx512bw", *bf16, *vnni]
 
 
 def source() -> str:
@@ -72,16 +73,18 @@ def load_library() -> ctypes.CDLL | None:
     lib = cpu_kernels.load_source("cpu_stream", source(), [*FLAGS, *_isa_flags()], LINK)
     if lib is None:
         return None
-    for s in [*DTYPES.values(), "bf16"]:  # bf16: float32 activations over bfloat16 weights
+    for s in [*DTYPES.values(), "bf16", "i8"]:  # bf16, i8: float32 activations over bfloat16 / int8 weights
         fn = getattr(lib, f"rnnkit_lstm_step_{s}")
         fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _P, _P, _INT], None
         fn = getattr(lib, f"rnnkit_lstm_stream_{s}")
         fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _P, _INT], None
+    for s in [*DTYPES.values(), "bf16", "i8"]:
         fn = getattr(lib, f"rnnkit_lstm_greedy_{s}")
         fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64] + [_P] * 8 + [_INT], _I64
     for s in DTYPES.values():
         getattr(lib, f"rnnkit_stream_units_{s}").restype = _INT
     lib.rnnkit_stream_has_avx512bf16.restype = _INT
+    lib.rnnkit_stream_has_avx512vnni.restype = _INT
     return lib
 
 
@@ -130,6 +133,59 @@ def pack_pairs_bf16(packed: Tensor) -> Tensor:
     return pairs.to(torch.bfloat16).view(torch.int16)
 
 
+def quantize_rows(packed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`pack_gates`' ``(nb, K, 4U)`` float32 -> int8 quads ``(nb, Kq, 4U, 4)`` (``Kq``: K / 4
+    rounded up, the extra inputs' weights zero), each gate row's scale ``(nb, 4U)`` float32 and 128 times
+    its quantized sum ``(nb, 4U)`` int32. Symmetric per row: ``q = round(w / s)``, ``s = max|w| / 127``
+    (1 for a row of zeros); so ``|w - s q| <= s / 2``."""
+    nb, K, G = packed.shape
+    m = packed.abs().amax(1)
+    scale = torch.where(m > 0, m / 127, torch.ones_like(m))
+    q = torch.round(packed / scale[:, None, :]).clamp_(-127, 127)
+    Kp = padded(K, 4)
+    if Kp > K:
+        q = torch.cat([q, q.new_zeros(nb, Kp - K, G)], 1)
+    quads = q.reshape(nb, Kp // 4, 4, G).transpose(2, 3).contiguous().to(torch.int8)
+    return quads, scale, (q.sum(1) * 128).to(torch.int32)
+
+
+def quantize_activations(v: Tensor) -> tuple[Tensor, Tensor]:
+    """What ``precision="int8"`` does to each row of a step's inputs ``x`` or ``h`` (``(B, n)``
+    float32), in torch: codes ``round(v / t)`` in [-127, 127] (the kernel adds 128 to store them as
+    bytes) and the row's scale ``t = max|v| * (1/127)`` (1 for a row of zeros), ``(B, 1)``; float32
+    arithmetic as in the kernel, so ``codes * t`` is exactly what the kernel multiplies by."""
+    m = v.abs().amax(1, keepdim=True)
+    t = torch.where(m > 0, m * (torch.tensor(1.0) / torch.tensor(127.0)), torch.ones_like(m))
+    return torch.round(v * (1 / t)).clamp(-127, 127), t
+
+
+def pack_int8(wx: Tensor | None, wh: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
+    """One layer for ``precision="int8"``: the packed ``(nb, Kx, 4U)`` input and ``(nb, H, 4U)``
+    recurrent weights (:func:`pack_gates`), each quantized on its own (:func:`quantize_rows`), and the
+    bias in block order -> the int8 weights ``(nb, Qx + Qh, 4U, 4)`` and one float32 buffer: the bias
+    ``(nb * 4U)``, then per block ``[x scales, h scales, x corrections, h corrections]`` ``(nb, 4, 4U)``
+    (the corrections' int32 bits), the layout ``lstm_step_i8`` reads. ``wx=None``: no input part
+    (greedy's first layer, whose inputs come from a table)."""
+    qh, sh, ch = quantize_rows(wh)
+    qx, sx, cx = quantize_rows(wx) if wx is not None else (qh[:, :0], torch.ones_like(sh), torch.zeros_like(ch))
+    aux = torch.stack([sx, sh, cx.view(torch.float32), ch.view(torch.float32)], 1)
+    return torch.cat([qx, qh], 1), torch.cat([bias.reshape(-1), aux.reshape(-1)])
+
+
+def pack_head_int8(w: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`pack_rows`' head ``(Vp / 4U, H, 4U)`` and bias ``(Vp)`` -> int8 quads ``(Vp / 4U, Qh, 4U, 4)``
+    and ``[bias; per block (scales, corrections)]`` (float32; the corrections' int32 bits)."""
+    q, scale, corr = quantize_rows(w)
+    return q, torch.cat([bias, torch.stack([scale, corr.view(torch.float32)], 1).reshape(-1)])
+
+
+def has_avx512_vnni() -> bool:
+    """Whether ``precision="int8"`` runs on AVX512-VNNI instructions here (elsewhere it computes the same
+    integer products with plain vector code, correct but slower than float32)."""
+    lib = load_library()
+    return lib is not None and bool(lib.rnnkit_stream_has_avx512vnni())
+
+
 def has_avx512_bf16() -> bool:
     """Whether ``precision="bfloat16"`` runs on AVX512-BF16 instructions here (elsewhere it computes the
     same bf16 products with float32 instructions, correct but not faster than float32)."""
@@ -176,9 +232,14 @@ def _kernel_dtype(cells: list[Any], precision: str = "full", what: str = "cells"
     dtype = cells[0].weight_hh.dtype
     if dtype not in DTYPES:
         raise ValueError(f"the stream kernels take float32 or float64 weights, not {dtype}")
-    if precision == "bfloat16" and dtype != torch.float32:
-        raise ValueError(f"precision='bfloat16' takes {what}, not {dtype}")
+    if precision != "full" and dtype != torch.float32:
+        raise ValueError(f"precision={precision!r} takes {what}, not {dtype}")
     return dtype
+
+
+def kernel_suffix(precision: str, dtype: torch.dtype) -> str:
+    """The kernels' name suffix: ``f32``/``f64`` (the weights' dtype), ``bf16`` or ``i8``."""
+    return {"bfloat16": "bf16", "int8": "i8"}.get(precision) or DTYPES[dtype]
 
 
 def check_precision(precision: str) -> str:
@@ -199,7 +260,7 @@ def cell_params(cells: list[Any]) -> list[Tensor]:
             if p is not None]
 
 
-PRECISIONS = ("full", "bfloat16")
+PRECISIONS = ("full", "bfloat16", "int8")
 
 
 class StepLSTM:
@@ -211,6 +272,12 @@ class StepLSTM:
     the products, which are summed in float32; the pointwise update and the state stay float32. It
     reads half the bytes per step, and on CPUs with AVX512-BF16 it runs about 1.5-2x faster than
     float32 (:func:`has_avx512_bf16`); results differ from float32 by about 1e-2 relative.
+    ``precision="int8"`` (float32 cells, opt-in) quantizes each layer's input and recurrent weights
+    per gate row (:func:`quantize_rows`) and, at each step, ``x`` and ``h`` each to unsigned 8 bits
+    with one scale per row (``round(v / t) + 128``, ``t = max|v| / 127``); the products are summed in
+    int32 (AVX512-VNNI where the CPU has it, :func:`has_avx512_vnni`) and scaled back to float32
+    before the pointwise update. It reads a quarter of float32's bytes per step; outputs move by
+    about 1e-2.
 
     The packed weights are rebuilt when a parameter changes (in place, reloaded or moved).
 
@@ -240,7 +307,7 @@ class StepLSTM:
     @property
     def suffix(self) -> str:
         """The kernels' name suffix: f32, f64, or bf16."""
-        return "bf16" if self.precision == "bfloat16" else DTYPES[self.dtype]
+        return kernel_suffix(self.precision, self.dtype)
 
     def __getstate__(self) -> dict[str, Any]:
         # copies and pickles repack: the table of addresses would point into the original's tensors
@@ -254,11 +321,19 @@ class StepLSTM:
             U = units(self.dtype)
             Hp = padded(H, U)
             with torch.no_grad():
-                ws = [pack_gates(torch.cat([c.weight_ih, c.weight_hh], 1).detach(), H, Hp, U) for c in self.cells]
-                ks = [w.shape[1] for w in ws]
-                if self.precision == "bfloat16":
-                    ws = [pack_pairs_bf16(w) for w in ws]
                 bs = [gate_order(_cell_bias(c).detach(), H, Hp, U) for c in self.cells]
+                if self.precision == "int8":
+                    ws, ks = [], [c.input_size + H for c in self.cells]
+                    for i, c in enumerate(self.cells):
+                        ws_i, bs[i] = pack_int8(pack_gates(c.weight_ih.detach(), H, Hp, U),
+                                                pack_gates(c.weight_hh.detach(), H, Hp, U), bs[i])
+                        ws.append(ws_i)
+                else:
+                    ws = [pack_gates(torch.cat([c.weight_ih, c.weight_hh], 1).detach(), H, Hp, U)
+                          for c in self.cells]
+                    ks = [w.shape[1] for w in ws]
+                    if self.precision == "bfloat16":
+                        ws = [pack_pairs_bf16(w) for w in ws]
             self._packed = _Packed(ws, bs, H, Hp, self.cells[0].input_size, ks)
             self._key, self._scratch = key, {}
         return self._packed
@@ -297,10 +372,11 @@ class GreedyLSTM:
         cells: the LSTM cells, first layer input ``E + C`` (C: a per-sequence context, or 0).
         head: the ``nn.Linear`` from the last hidden state to the ``V`` logits.
         params: every parameter the above read (their changes trigger a repack).
-        precision: ``"full"``, or ``"bfloat16"`` (float32 models): the LSTM layers' weights and the
-            head are stored as bfloat16 and their inputs rounded to it, as :class:`StepLSTM` does;
-            the token table, the biases, the state and the log-softmax stay float32. A near-tie
-            between two tokens may then break the other way than in float32.
+        precision: ``"full"``, ``"bfloat16"`` or ``"int8"`` (float32 models): the LSTM layers'
+            weights and the head are stored as bfloat16 (or int8) and their inputs rounded (or
+            quantized) as :class:`StepLSTM` does; the token table, the biases, the state and the
+            log-softmax stay float32. A near-tie between two tokens may then break the other way
+            than in float32.
 
     Example::
 
@@ -363,6 +439,12 @@ class GreedyLSTM:
             ks = [w.shape[1] for w in ws]
             if self.precision == "bfloat16":
                 ws, hw = [pack_pairs_bf16(w) for w in ws], pack_pairs_bf16(hw)
+            elif self.precision == "int8":
+                packed = [pack_int8(None, ws[0], bs[0])]
+                packed += [pack_int8(pack_gates(c.weight_ih.detach(), H, Hp, U), pack_gates(c.weight_hh.detach(), H,
+                                     Hp, U), b) for c, b in zip(self.cells[1:], bs[1:])]
+                ws, bs = [w for w, _ in packed], [b for _, b in packed]
+                hw, hb = pack_head_int8(hw, hb)
             self._state = (_Packed(ws, bs, H, Hp, 0, ks), table, hw, hb, Vp, E)
         self._key = key
         return self._state
@@ -402,8 +484,8 @@ class GreedyLSTM:
         scores = torch.zeros(B, dtype=torch.float64)
         finished = torch.zeros(B, dtype=torch.uint8) if skip is None else skip.to(torch.uint8).contiguous()
         G = table.shape[1]
-        scratch = torch.empty(B * (pk.kmax + Hp + Vp + G), dtype=self.dtype)
-        suffix = "bf16" if self.precision == "bfloat16" else DTYPES[self.dtype]
+        scratch = torch.empty(B * (pk.kmax + 8 + Hp + Vp + G), dtype=self.dtype)
+        suffix = kernel_suffix(self.precision, self.dtype)
         steps = _function(f"rnnkit_lstm_greedy_{suffix}")(
             pk.meta.data_ptr(), B, table.data_ptr(), 0 if rowbias is None else rowbias.data_ptr(), hw.data_ptr(),
             hb.data_ptr(), V, Vp, eos, pad, max_length, hs.data_ptr(), cs.data_ptr(), first.data_ptr(),

@@ -465,6 +465,202 @@ void lstm_step_bf16(const int64_t* meta, int64_t B, const float* x, const float*
   }
 }
 
+// --- int8 weights (opt-in): a quarter of the bytes per step --------------------------------------
+// Each layer's weights are split into the part that reads x and the part that reads h; each part is
+// quantized per gate row: q = round(w / s_r), s_r = max_k |w_rk| / 127 (symmetric int8). A block
+// stores, for every quad of inputs (4k .. 4k+3), its 4U gate rows' four weights side by side
+// ((nb, Qx + Qh, 4U, 4), the x quads first; a part's inputs are padded with zero weights to a
+// multiple of 4). At each step the x part and the h part of every row are quantized on their own,
+// as unsigned bytes around 128: u = round(v / t) + 128, t = max |v| / 127. AVX512-VNNI's vpdpbusd
+// adds four u8 x s8 products to each int32 sum (64 per instruction); the sums of the weights (times
+// 128) are subtracted after the loop, and the part's sum enters the float32 gate as
+// s_r * t * (sum - 128 * rowsum_r). A NaN among the inputs makes t NaN, so the gates are NaN as in float.
+// Per block, after the bias, the layer's float buffer holds aux = [s_r of the x part (4U), s_r of the
+// h part (4U), 128 * rowsum_r of the x part (4U, int32), the same of the h part (4U, int32)].
+constexpr int64_t kQuadRows = 4 * V8<float>::units;  // 128 gate rows per block
+
+// dst[0..npad) = u8 of src[0..n) around 128 (zero-point 128 past n); returns the scale t.
+inline float quant_u8_row(const float* __restrict src, int64_t n, uint8_t* __restrict dst, int64_t npad) {
+  // max |v| read on the bits (|v|'s bits order as its values do), so that -ffast-math keeps NaN and inf
+  uint32_t mb = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    uint32_t b;
+    std::memcpy(&b, src + k, 4);
+    b &= 0x7fffffffu;
+    mb = b > mb ? b : mb;
+  }
+  if (mb >= 0x7f800000u) {  // inf or NaN: the gates become inf/NaN through the scale
+    std::memset(dst, 128, npad);
+    const uint32_t tb = mb == 0x7f800000u ? 0x7f800000u : 0x7fc00000u;
+    float t;
+    std::memcpy(&t, &tb, 4);
+    return t;
+  }
+  float m;
+  std::memcpy(&m, &mb, 4);
+  const float t = m > 0.f ? m * (1.f / 127.f) : 1.f, inv = 1.f / t;  // the same products as int8_reference
+  int64_t k = 0;
+#if defined(__AVX512F__)
+  const __m512 vinv = _mm512_set1_ps(inv);
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), zp = _mm512_set1_epi32(128);
+  for (; k + 16 <= n; k += 16) {  // vcvtps2dq rounds to nearest even, as nearbyint does below
+    __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src + k), vinv));
+    q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), zp);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k), _mm512_cvtepi32_epi8(q));
+  }
+#endif
+  for (; k < n; ++k) {
+    float q = std::nearbyint(src[k] * inv);
+    q = q < -127.f ? -127.f : (q > 127.f ? 127.f : q);
+    dst[k] = uint8_t(int(q) + 128);
+  }
+  for (; k < npad; ++k) dst[k] = 128;
+  return t;
+}
+
+// acc[r] = sum over Q quads of u[4p + i] * w[p][r][i] (int32), 128 rows
+inline void quad_sums(int64_t Q, const uint8_t* __restrict u, const int8_t* __restrict w, int32_t* __restrict acc) {
+#if defined(__AVX512VNNI__)
+  __m512i a[8];
+  for (int i = 0; i < 8; ++i) a[i] = _mm512_setzero_si512();
+  for (int64_t p = 0; p < Q; ++p) {
+    int32_t quad;
+    std::memcpy(&quad, u + 4 * p, 4);
+    const __m512i xv = _mm512_set1_epi32(quad);
+    const int8_t* q = w + p * 4 * kQuadRows;
+    a[0] = _mm512_dpbusd_epi32(a[0], xv, _mm512_loadu_si512(q));
+    a[1] = _mm512_dpbusd_epi32(a[1], xv, _mm512_loadu_si512(q + 64));
+    a[2] = _mm512_dpbusd_epi32(a[2], xv, _mm512_loadu_si512(q + 128));
+    a[3] = _mm512_dpbusd_epi32(a[3], xv, _mm512_loadu_si512(q + 192));
+    a[4] = _mm512_dpbusd_epi32(a[4], xv, _mm512_loadu_si512(q + 256));
+    a[5] = _mm512_dpbusd_epi32(a[5], xv, _mm512_loadu_si512(q + 320));
+    a[6] = _mm512_dpbusd_epi32(a[6], xv, _mm512_loadu_si512(q + 384));
+    a[7] = _mm512_dpbusd_epi32(a[7], xv, _mm512_loadu_si512(q + 448));
+  }
+  for (int i = 0; i < 8; ++i) _mm512_storeu_si512(acc + 16 * i, a[i]);
+#else
+  typedef int32_t i32v __attribute__((vector_size(64), aligned(4)));
+  i32v a[8] = {};
+  for (int64_t p = 0; p < Q; ++p) {
+    const int8_t* q = w + p * 4 * kQuadRows;
+    for (int i = 0; i < 8; ++i) {
+      i32v v = {};
+      for (int r = 0; r < 16; ++r) {
+        const int8_t* wr = q + 4 * (16 * i + r);
+        v[r] = int32_t(u[4 * p]) * wr[0] + int32_t(u[4 * p + 1]) * wr[1] + int32_t(u[4 * p + 2]) * wr[2] +
+               int32_t(u[4 * p + 3]) * wr[3];
+      }
+      a[i] += v;
+    }
+  }
+  std::memcpy(acc, a, sizeof(a));
+#endif
+}
+
+// s[r] += scale[r] * t * (acc[r] - corr[r])
+inline void dequant_add(const int32_t* __restrict acc, const int32_t* __restrict corr, const float* __restrict scale,
+                        float t, float* __restrict s) {
+  for (int64_t r = 0; r < kQuadRows; ++r) s[r] += scale[r] * t * float(acc[r] - corr[r]);
+}
+
+struct LayerJobI8 {
+  int64_t B, Qx, Qh, Hp;
+  const uint8_t* u;     // (B, 4 (Qx + Qh)) u8 of [x; h], each part padded to whole quads
+  const float* t;       // (B, 2) the parts' scales
+  const int8_t* w;      // (nb, Qx + Qh, 4U, 4)
+  const float* init;    // (nb * 4U): the bias, or per row (B, nb * 4U) when init_stride > 0
+  int64_t init_stride;
+  const float* aux;     // (nb, 4, 4U), see above
+  float* c;
+  float* h_out;
+  const uint8_t* skip;  // null, or B flags: rows not to compute
+};
+
+void layer_block_i8(void* vctx, int64_t j) {
+  const LayerJobI8& job = *static_cast<const LayerJobI8*>(vctx);
+  constexpr int64_t G = kQuadRows, U = V8<float>::units;
+  alignas(64) float s[G];
+  alignas(64) int32_t acc[G];
+  const int8_t* wj = job.w + j * (job.Qx + job.Qh) * 4 * G;
+  const float* aux = job.aux + j * 4 * G;
+  const int32_t* corr = reinterpret_cast<const int32_t*>(aux + 2 * G);
+  for (int64_t b = 0; b < job.B; ++b) {
+    if (job.skip && job.skip[b]) continue;
+    const uint8_t* u = job.u + b * 4 * (job.Qx + job.Qh);
+    std::memcpy(s, job.init + b * job.init_stride + j * G, sizeof(s));
+    if (job.Qx) {
+      quad_sums(job.Qx, u, wj, acc);
+      dequant_add(acc, corr, aux, job.t[2 * b], s);
+    }
+    quad_sums(job.Qh, u + 4 * job.Qx, wj + job.Qx * 4 * G, acc);
+    dequant_add(acc, corr + G, aux + G, job.t[2 * b + 1], s);
+    block_update<float>(s, job.c + b * job.Hp + j * U, job.h_out + b * job.Hp + j * U);
+  }
+}
+
+// Row b's u8 codes and scales of [x (xlen values); h (H values)] (u: (B, 4 (Qx + Qh)), t: (B, 2)).
+inline void quant_rows(int64_t B, const float* x, int64_t xstride, int64_t xlen, const float* h, int64_t hstride,
+                       int64_t H, uint8_t* u, float* t, const uint8_t* skip) {
+  const int64_t Qx = (xlen + 3) / 4, Qh = (H + 3) / 4, n = 4 * (Qx + Qh);
+  for (int64_t b = 0; b < B; ++b) {
+    if (skip && skip[b]) continue;
+    t[2 * b] = xlen ? quant_u8_row(x + b * xstride, xlen, u + b * n, 4 * Qx) : 1.f;
+    t[2 * b + 1] = quant_u8_row(h + b * hstride, H, u + b * n + 4 * Qx, 4 * Qh);
+  }
+}
+
+// logits (B, Vp) = bias + W h with the head quantized like a layer's h part: (Vp / 4U, Qh, 4U, 4) int8
+// weights; aux = per block [scales (4U), 128 * row sums (4U, int32)].
+struct HeadJobI8 {
+  int64_t B, Q, Vp;
+  const uint8_t* u;  // (B, 4 Q) u8 of h
+  const float* t;    // (B, 2): [1] is h's scale
+  const int8_t* w;
+  const float* bias;
+  const float* aux;
+  float* out;
+  const uint8_t* skip;
+};
+
+void head_block_i8(void* vctx, int64_t j) {
+  const HeadJobI8& job = *static_cast<const HeadJobI8*>(vctx);
+  constexpr int64_t G = kQuadRows;
+  alignas(64) int32_t acc[G];
+  const float* aux = job.aux + j * 2 * G;
+  for (int64_t b = 0; b < job.B; ++b) {
+    if (job.skip && job.skip[b]) continue;
+    float* s = job.out + b * job.Vp + j * G;
+    std::memcpy(s, job.bias + j * G, G * sizeof(float));
+    quad_sums(job.Q, job.u + b * 4 * job.Q, job.w + j * job.Q * 4 * G, acc);
+    dequant_add(acc, reinterpret_cast<const int32_t*>(aux + G), aux, job.t[2 * b + 1], s);
+  }
+}
+
+// As lstm_step<float>, with each layer's weights stored as int8 quads (meta's addresses point to
+// them; the bias address to [bias; aux]).
+void lstm_step_i8(const int64_t* meta, int64_t B, const float* x, const float* h0, const float* c0, float* h1,
+                  float* c1, float* scratch, int threads) {
+  const Stack st = stack_of(meta);
+  const int64_t H = st.H, Hp = st.Hp, nb = Hp / V8<float>::units;
+  float* cs = scratch;               // (B, Hp)
+  float* hs = cs + B * Hp;           // (B, Hp)
+  float* ts = hs + B * Hp;           // (B, 2)
+  uint8_t* us = reinterpret_cast<uint8_t*>(ts + 2 * B);  // (B, 4 (Qx + Qh))
+  const int64_t Qh = (H + 3) / 4;
+  for (int64_t l = 0; l < st.L; ++l) {
+    const int64_t xlen = l == 0 ? st.I0 : H, Qx = (xlen + 3) / 4;
+    for (int64_t b = 0; b < B; ++b) std::memcpy(cs + b * Hp, c0 + (l * B + b) * H, H * sizeof(float));
+    quant_rows(B, l == 0 ? x : hs, l == 0 ? st.I0 : Hp, xlen, h0 + l * B * H, H, H, us, ts, nullptr);
+    const float* bias = st.b<float>(l);
+    LayerJobI8 job{B, Qx, Qh, Hp, us, ts, st.w<int8_t>(l), bias, 0, bias + nb * kQuadRows, cs, hs, nullptr};
+    parallel_blocks(&layer_block_i8, &job, nb, threads);
+    for (int64_t b = 0; b < B; ++b) {
+      std::memcpy(h1 + (l * B + b) * H, hs + b * Hp, H * sizeof(float));
+      std::memcpy(c1 + (l * B + b) * H, cs + b * Hp, H * sizeof(float));
+    }
+  }
+}
+
 // The per-token network work of a greedy decode, for weights in the stream's own dtype T: one LSTM
 // layer (rows where skip is set are left alone) and the vocabulary head.
 template <typename T> struct DenseNet {
@@ -506,6 +702,30 @@ struct Bf16Net {
       if (!skip || !skip[b]) pairs_row(xp + b * P, h + b * st.Hp, st.H, nullptr, 0);
     HeadJobBf16 hj{B, P, Vp, xp, head_w, head_b, logits, skip};
     parallel_blocks(&head_block_bf16, &hj, Vp / (4 * V8<float>::units), threads);
+  }
+};
+
+// The same with every layer's weights and the head stored as int8 quads (precision="int8").
+struct Int8Net {
+  const Stack& st;
+  uint8_t* u;  // scratch (B, Kmax + 8) codes
+  float* t;    // scratch (B, 2) scales
+  const int8_t* head_w;
+  const float* head_b;  // [bias (Vp); aux]
+  int64_t Vp;
+  int threads;
+  void layer(int64_t l, int64_t B, const float* xin, int64_t xlen, const float* h_prev, float* c, float* h_out,
+             const float* init, int64_t init_stride, const uint8_t* skip) {
+    const int64_t nb = st.Hp / V8<float>::units;
+    quant_rows(B, xin, st.Hp, xlen, h_prev, st.Hp, st.H, u, t, skip);
+    LayerJobI8 job{B, (xlen + 3) / 4, (st.H + 3) / 4, st.Hp, u, t, st.w<int8_t>(l), init, init_stride,
+                   st.b<float>(l) + nb * kQuadRows, c, h_out, skip};
+    parallel_blocks(&layer_block_i8, &job, nb, threads);
+  }
+  void head(int64_t B, const float* h, float* logits, const uint8_t* skip) {
+    quant_rows(B, nullptr, 0, 0, h, st.Hp, st.H, u, t, skip);
+    HeadJobI8 hj{B, (st.H + 3) / 4, Vp, u, t, head_w, head_b, head_b + Vp, logits, skip};
+    parallel_blocks(&head_block_i8, &hj, Vp / kQuadRows, threads);
   }
 };
 
@@ -593,6 +813,18 @@ int64_t bf16_greedy(const int64_t* meta, int64_t B, const float* table, const fl
                             finished, scratch + B * kmax);
 }
 
+int64_t i8_greedy(const int64_t* meta, int64_t B, const float* table, const float* rowbias, const int8_t* head_w,
+                  const float* head_b, int64_t V, int64_t Vp, int64_t eos, int64_t pad, int64_t max_len, float* h,
+                  float* c, const int64_t* first, int64_t* out, int64_t* lengths, double* scores, uint8_t* finished,
+                  float* scratch, int threads) {
+  const Stack st = stack_of(meta);
+  const int64_t kmax = st.kmax();
+  float* t = scratch;  // (B, 2), then the codes: B (kmax + 8) bytes within the next B (kmax + 6) floats
+  Int8Net net{st, reinterpret_cast<uint8_t*>(scratch + 2 * B), t, head_w, head_b, Vp, threads};
+  return lstm_greedy<float>(net, st, B, table, rowbias, V, Vp, eos, pad, max_len, h, c, first, out, lengths, scores,
+                            finished, scratch + B * (kmax + 8));
+}
+
 }  // namespace
 
 #define RNNKIT_STREAM_EXPORT(T, SUFFIX)                                                                      \
@@ -622,6 +854,12 @@ RNNKIT_STREAM_EXPORT(double, f64)
 RNNKIT_STREAM_INPLACE(float, f32, lstm_step<float>)
 RNNKIT_STREAM_INPLACE(double, f64, lstm_step<double>)
 RNNKIT_STREAM_INPLACE(float, bf16, lstm_step_bf16)
+RNNKIT_STREAM_INPLACE(float, i8, lstm_step_i8)
+
+extern "C" void rnnkit_lstm_step_i8(const int64_t* meta, int64_t B, const float* x, const float* h0,
+                                    const float* c0, float* h1, float* c1, float* scratch, int threads) {
+  lstm_step_i8(meta, B, x, h0, c0, h1, c1, scratch, threads);
+}
 
 extern "C" void rnnkit_lstm_step_bf16(const int64_t* meta, int64_t B, const float* x, const float* h0,
                                       const float* c0, float* h1, float* c1, float* scratch, int threads) {
@@ -637,8 +875,25 @@ extern "C" int64_t rnnkit_lstm_greedy_bf16(const int64_t* meta, int64_t B, const
                      scores, finished, scratch, threads);
 }
 
+extern "C" int64_t rnnkit_lstm_greedy_i8(const int64_t* meta, int64_t B, const float* table, const float* rowbias,
+                                         const int8_t* head_w, const float* head_b, int64_t V, int64_t Vp,
+                                         int64_t eos, int64_t pad, int64_t max_len, float* h, float* c,
+                                         const int64_t* first, int64_t* out, int64_t* lengths, double* scores,
+                                         uint8_t* finished, float* scratch, int threads) {
+  return i8_greedy(meta, B, table, rowbias, head_w, head_b, V, Vp, eos, pad, max_len, h, c, first, out, lengths,
+                   scores, finished, scratch, threads);
+}
+
 extern "C" int rnnkit_stream_has_avx512bf16() {
 #if defined(__AVX512BF16__)
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+extern "C" int rnnkit_stream_has_avx512vnni() {
+#if defined(__AVX512VNNI__)
   return 1;
 #else
   return 0;
