@@ -32,6 +32,14 @@ def test_deterministic_mode_gives_identical_histories_and_weights() -> None:
     assert not torch.are_deterministic_algorithms_enabled()  # fit restores the global switch
 
 
+def test_deterministic_switch_is_restored_when_fit_fails_before_training(tmp_path) -> None:
+    data = toy_classification(32, valid=8, test=0)
+    trainer = Trainer(epochs=1, deterministic=True, resume=True, run_dir=tmp_path / "empty", **FAST)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        trainer.fit(tiny_model(data), data)  # nothing to resume: fails before the first epoch
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
 def test_history_rows_columns_and_best() -> None:
     data = toy_classification(48, valid=16, test=16)
     history = Trainer(epochs=2, **{**FAST, "evaluate_test": True}).fit(tiny_model(data), data)

@@ -134,10 +134,16 @@ class Trainer:
     # ---------------------------------------------------------------------------------------------
     def fit(self, model: Any, dataset: SequenceDataset, *, data_options: dict[str, Any] | None = None) -> History:
         """Train ``model`` on ``dataset.train``, validate on ``dataset.valid`` each epoch; return the History."""
+        previous_determinism = torch.are_deterministic_algorithms_enabled()
+        try:  # deterministic=True switches torch's global flag: put it back however fit ends
+            return self._fit(model, dataset, data_options)
+        finally:
+            torch.use_deterministic_algorithms(previous_determinism)
+
+    def _fit(self, model: Any, dataset: SequenceDataset, data_options: dict[str, Any] | None) -> History:
         cfg, info = self.config, dataset.info
         ctx = distributed.context(cfg.device)
         device = self._device(ctx)
-        previous_determinism = torch.are_deterministic_algorithms_enabled()
         seed_everything(cfg.seed, deterministic=cfg.deterministic)
         model.to(device)
         history = self._new_history(info, has_valid=len(dataset.valid) > 0)
@@ -197,7 +203,6 @@ class Trainer:
                 run.finish(model, history)
         finally:
             events.on_fit_end(self, state)
-            torch.use_deterministic_algorithms(previous_determinism)
         return history
 
     def _train_epoch(self, train_model: Any, dataset: SequenceDataset, batches: list[list[int]], state: TrainState,
