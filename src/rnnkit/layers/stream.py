@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 import torch
@@ -205,7 +206,7 @@ class Stream:
             if call is None or cpu_stream.params_key(params) != k._key:
                 call = self._prepare()
             if call is not None:
-                fn, meta, B, h, c, scratch, y_shape, nbytes = call
+                fn, args, y_shape, most_threads = call
                 if out is None:
                     y = torch.empty(y_shape, dtype=x_t.dtype)
                 elif type(out) is Tensor and out.is_cpu and out.shape == y_shape and out.dtype is x_t.dtype and \
@@ -215,7 +216,9 @@ class Stream:
                     return self._generic(x_t, out)
                 if not x_t.is_contiguous():
                     x_t = x_t.contiguous()
-                fn(meta, B, x_t.data_ptr(), h, c, y.data_ptr(), scratch, cpu_stream.threads_for(nbytes))
+                args[2], args[5] = x_t.data_ptr(), y.data_ptr()
+                args[7] = min(torch.get_num_threads(), most_threads)  # cpu_stream.threads_for, the cap kept
+                fn(args)
                 return y
         return self._generic(x_t, out)
 
@@ -231,8 +234,10 @@ class Stream:
             self._call = None
             return None
         B = self.batch_size
-        self._call = (cpu_stream._function(f"rnnkit_lstm_stream_{k.suffix}"), pk.meta.data_ptr(), B, h.data_ptr(),
-                      c.data_ptr(), k.scratch(B).data_ptr(), (B, h.shape[2]), pk.nbytes)
+        # the kernel's one argument, [meta, B, x, h, c, y, scratch, threads]: x, y and threads are set per call
+        args = (ctypes.c_int64 * 8)(pk.meta.data_ptr(), B, 0, h.data_ptr(), c.data_ptr(), 0, k.scratch(B).data_ptr(), 1)
+        self._call = (cpu_stream._function(f"rnnkit_lstm_stream_{k.suffix}"), args, (B, h.shape[2]),
+                      cpu_stream.thread_cap(pk.nbytes))
         return self._call
 
     def _replayed(self, x_t: Tensor, out: Tensor | None) -> Tensor:

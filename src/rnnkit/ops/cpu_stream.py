@@ -44,10 +44,15 @@ MAX_TABLE_BYTES = 64 << 20  # greedy's folded (V, 4H) table; larger vocabularies
 BYTES_PER_THREAD = 512 << 10  # weights read per step for each thread used: below it the hand-off costs more
 
 
+def thread_cap(weight_bytes: int) -> int:
+    """The most threads worth using on a step that reads ``weight_bytes``: one per
+    :data:`BYTES_PER_THREAD` (a small layer runs faster on one core than split in two)."""
+    return max(1, weight_bytes // BYTES_PER_THREAD)
+
+
 def threads_for(weight_bytes: int) -> int:
-    """Threads for a step that reads ``weight_bytes``: torch's count, but one per
-    :data:`BYTES_PER_THREAD` at most (a small layer runs faster on one core than split in two)."""
-    return max(1, min(torch.get_num_threads(), weight_bytes // BYTES_PER_THREAD))
+    """Threads for a step that reads ``weight_bytes``: torch's count, capped by :func:`thread_cap`."""
+    return min(torch.get_num_threads(), thread_cap(weight_bytes))
 
 
 def _isa_flags() -> list[str]:
@@ -76,8 +81,8 @@ def load_library() -> ctypes.CDLL | None:
     for s in [*DTYPES.values(), "bf16", "i8"]:  # bf16, i8: float32 activations over bfloat16 / int8 weights
         fn = getattr(lib, f"rnnkit_lstm_step_{s}")
         fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _P, _P, _INT], None
-        fn = getattr(lib, f"rnnkit_lstm_stream_{s}")
-        fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _P, _INT], None
+        fn = getattr(lib, f"rnnkit_lstm_stream_{s}")  # one argument: a ctypes int64 array (see Stream)
+        fn.restype = None
     for s in [*DTYPES.values(), "bf16", "i8"]:
         fn = getattr(lib, f"rnnkit_lstm_greedy_{s}")
         fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64] + [_P] * 8 + [_INT], _I64

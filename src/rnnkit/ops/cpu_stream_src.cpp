@@ -844,11 +844,16 @@ RNNKIT_STREAM_EXPORT(float, f32)
 RNNKIT_STREAM_EXPORT(double, f64)
 
 // In-place streaming: h, c (L, B, H) are read and overwritten; y (B, H) gets the top layer's new h.
+// One argument, a = [meta, B, x, h, c, y, scratch, threads] (addresses as int64): the caller keeps
+// the array and rewrites x, y and threads only, and ctypes converts one argument instead of eight.
 #define RNNKIT_STREAM_INPLACE(T, SUFFIX, STEP)                                                             \
-  extern "C" void rnnkit_lstm_stream_##SUFFIX(const int64_t* meta, int64_t B, const T* x, T* h, T* c, T* y,  \
-                                              T* scratch, int threads) {                                   \
-    STEP(meta, B, x, h, c, h, c, scratch, threads);                                                        \
-    std::memcpy(y, h + (meta[0] - 1) * B * meta[1], B * meta[1] * sizeof(T));                              \
+  extern "C" void rnnkit_lstm_stream_##SUFFIX(const int64_t* a) {                                          \
+    const int64_t* meta = reinterpret_cast<const int64_t*>(a[0]);                                          \
+    const int64_t B = a[1];                                                                                \
+    T* h = reinterpret_cast<T*>(a[3]);                                                                     \
+    T* c = reinterpret_cast<T*>(a[4]);                                                                     \
+    STEP(meta, B, reinterpret_cast<const T*>(a[2]), h, c, h, c, reinterpret_cast<T*>(a[6]), int(a[7]));    \
+    std::memcpy(reinterpret_cast<T*>(a[5]), h + (meta[0] - 1) * B * meta[1], B * meta[1] * sizeof(T));     \
   }
 
 RNNKIT_STREAM_INPLACE(float, f32, lstm_step<float>)
