@@ -152,9 +152,10 @@ def test_threads_stepping_their_own_layers_at_once_agree_with_torch(monkeypatch)
         torch.set_num_threads(before)
 
 
-def bf16_reference(layer, x, h0, c0):
+def bf16_reference(layer, x, h0, c0, below=None):
     """``torch_step`` with the weights and the inputs ``[x; h]`` rounded to bfloat16 (what
-    ``precision="bfloat16"`` promises); products and sums in float64."""
+    ``precision="bfloat16"`` promises); products and sums in float64 (``below``: unused, see
+    :func:`int8_reference`)."""
     hs, cs, inp = [], [], x
     r = lambda t: t.bfloat16().double()  # noqa: E731
     for l, cell in enumerate(layer.cell_list):
@@ -167,25 +168,6 @@ def bf16_reference(layer, x, h0, c0):
         cs.append(c.float())
         inp = h
     return torch.stack(hs), torch.stack(cs)
-
-
-@pytest.mark.parametrize("I, H, L, B", [(256, 256, 1, 1), (13, 100, 2, 3), (6, 33, 3, 8), (1, 1, 1, 2)])
-def test_bfloat16_step_rounds_weights_and_inputs_and_sums_in_float32(threads, I, H, L, B):
-    torch.manual_seed(4)
-    layer = Recurrent("lstm", I, H, num_layers=L)
-    step = cpu_stream.StepLSTM(layer.cell_list, precision="bfloat16")
-    full = cpu_stream.StepLSTM(layer.cell_list)
-    x = torch.randn(B, I)
-    h0, c0 = torch.randn(L, B, H), torch.randn(L, B, H)
-    with torch.no_grad():
-        h1, c1 = step(x, h0, c0)
-        h_ref, c_ref = bf16_reference(layer, x, h0, c0)
-        torch.testing.assert_close(h1, h_ref, rtol=2e-5, atol=2e-5)
-        torch.testing.assert_close(c1, c_ref, rtol=2e-5, atol=2e-5)
-        h_full, _ = full(x, h0, c0)
-        gap = (h1 - h_full).abs().max().item()
-        assert 0 < gap < 1e-2  # rounded, not garbage (odd K pads its pair with zero)
-        assert step.packed().nbytes < 0.55 * full.packed().nbytes  # half the bytes per step
 
 
 def test_bfloat16_pairs_hold_each_rows_two_weights_side_by_side():
@@ -258,25 +240,35 @@ def int8_reference(layer, x, h0, c0, below):
     return torch.stack(hs), torch.stack(cs)
 
 
+REDUCED = {  # precision: (reference, tolerance against it, most distance from float32, most bytes vs float32)
+    "bfloat16": (bf16_reference, 2e-5, 1e-2, 0.55),
+    "int8": (int8_reference, 1e-5, 5e-2, 0.3),
+}
+
+
+@pytest.mark.parametrize("precision", list(REDUCED))
 @pytest.mark.parametrize("I, H, L, B", [(256, 256, 1, 1), (13, 100, 2, 3), (6, 33, 3, 8), (1, 1, 1, 2)])
-def test_int8_step_quantizes_weights_per_row_and_inputs_per_step(threads, I, H, L, B):
+def test_reduced_precision_step_computes_what_its_precision_promises(threads, precision, I, H, L, B):
+    """bfloat16: weights and inputs rounded, float32 sums. int8: weights quantized per row, x and h
+    per step, integer sums. Each checked against its float64 reference, and near float32."""
+    reference, tol, most, smaller = REDUCED[precision]
     torch.manual_seed(7)
     layer = Recurrent("lstm", I, H, num_layers=L)
-    step = cpu_stream.StepLSTM(layer.cell_list, precision="int8")
+    step = cpu_stream.StepLSTM(layer.cell_list, precision=precision)
     full = cpu_stream.StepLSTM(layer.cell_list)
     x = torch.randn(B, I) * 3
     h0, c0 = torch.rand(L, B, H) * 2 - 1, torch.randn(L, B, H)
-    h0[:, 0] = 0  # a row of zeros: scale 1, every code 128
+    h0[:, 0] = 0  # a row of zeros (int8: scale 1, every code 128)
     with torch.no_grad():
         h1, c1 = step(x, h0, c0)
-        h_ref, c_ref = int8_reference(layer, x, h0, c0, h1)
-        torch.testing.assert_close(h1, h_ref, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(c1, c_ref, rtol=1e-5, atol=1e-5)
+        h_ref, c_ref = reference(layer, x, h0, c0, below=h1)
+        torch.testing.assert_close(h1, h_ref, rtol=tol, atol=tol)
+        torch.testing.assert_close(c1, c_ref, rtol=tol, atol=tol)
         h_full, _ = full(x, h0, c0)
         gap = (h1 - h_full).abs().max().item()
-        assert 0 < gap < 5e-2  # quantized, not garbage
-        if H > 1:  # a quarter of the bytes per step, and each part's padding to whole quads
-            assert step.packed().nbytes < 0.3 * full.packed().nbytes
+        assert 0 < gap < most  # rounded, not garbage (odd sizes pad their pairs / quads with zeros)
+        if H > 1:  # a half or a quarter of the bytes per step, with the padding
+            assert step.packed().nbytes < smaller * full.packed().nbytes
 
 
 def test_int8_activations_are_quantized_within_half_a_step():
