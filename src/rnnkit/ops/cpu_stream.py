@@ -177,6 +177,13 @@ def pack_int8(wx: Tensor | None, wh: Tensor, bias: Tensor) -> tuple[Tensor, Tens
     return torch.cat([qx, qh], 1), torch.cat([bias.reshape(-1), aux.reshape(-1)])
 
 
+def int8_layers(ws: list[Tensor], bs: list[Tensor], H: int) -> tuple[list[Tensor], list[Tensor]]:
+    """:func:`pack_int8` over a stack: each packed ``(nb, K, 4U)`` weight's last ``H`` inputs are its
+    recurrent part, the ones before (if any) its input part."""
+    packed = [pack_int8(w[:, :-H] if w.shape[1] > H else None, w[:, -H:], b) for w, b in zip(ws, bs)]
+    return [w for w, _ in packed], [b for _, b in packed]
+
+
 def pack_head_int8(w: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
     """:func:`pack_rows`' head ``(Vp / 4U, H, 4U)`` and bias ``(Vp)`` -> int8 quads ``(Vp / 4U, Qh, 4U, 4)``
     and ``[bias; per block (scales, corrections)]`` (float32; the corrections' int32 bits)."""
@@ -186,7 +193,7 @@ def pack_head_int8(w: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
 
 def has_avx512_vnni() -> bool:
     """Whether ``precision="int8"`` runs on AVX512-VNNI instructions here (elsewhere it computes the same
-    integer products with plain vector code, correct but slower than float32)."""
+    integer products with plain vector code: the same results, without VNNI's speed)."""
     lib = load_library()
     return lib is not None and bool(lib.rnnkit_stream_has_avx512vnni())
 
@@ -311,7 +318,7 @@ class StepLSTM:
 
     @property
     def suffix(self) -> str:
-        """The kernels' name suffix: f32, f64, or bf16."""
+        """The kernels' name suffix: f32, f64, bf16 or i8."""
         return kernel_suffix(self.precision, self.dtype)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -326,19 +333,13 @@ class StepLSTM:
             U = units(self.dtype)
             Hp = padded(H, U)
             with torch.no_grad():
+                ws = [pack_gates(torch.cat([c.weight_ih, c.weight_hh], 1).detach(), H, Hp, U) for c in self.cells]
+                ks = [w.shape[1] for w in ws]
                 bs = [gate_order(_cell_bias(c).detach(), H, Hp, U) for c in self.cells]
-                if self.precision == "int8":
-                    ws, ks = [], [c.input_size + H for c in self.cells]
-                    for i, c in enumerate(self.cells):
-                        ws_i, bs[i] = pack_int8(pack_gates(c.weight_ih.detach(), H, Hp, U),
-                                                pack_gates(c.weight_hh.detach(), H, Hp, U), bs[i])
-                        ws.append(ws_i)
-                else:
-                    ws = [pack_gates(torch.cat([c.weight_ih, c.weight_hh], 1).detach(), H, Hp, U)
-                          for c in self.cells]
-                    ks = [w.shape[1] for w in ws]
-                    if self.precision == "bfloat16":
-                        ws = [pack_pairs_bf16(w) for w in ws]
+                if self.precision == "bfloat16":
+                    ws = [pack_pairs_bf16(w) for w in ws]
+                elif self.precision == "int8":
+                    ws, bs = int8_layers(ws, bs, H)
             self._packed = _Packed(ws, bs, H, Hp, self.cells[0].input_size, ks)
             self._key, self._scratch = key, {}
         return self._packed
@@ -444,12 +445,8 @@ class GreedyLSTM:
             ks = [w.shape[1] for w in ws]
             if self.precision == "bfloat16":
                 ws, hw = [pack_pairs_bf16(w) for w in ws], pack_pairs_bf16(hw)
-            elif self.precision == "int8":
-                packed = [pack_int8(None, ws[0], bs[0])]
-                packed += [pack_int8(pack_gates(c.weight_ih.detach(), H, Hp, U), pack_gates(c.weight_hh.detach(), H,
-                                     Hp, U), b) for c, b in zip(self.cells[1:], bs[1:])]
-                ws, bs = [w for w, _ in packed], [b for _, b in packed]
-                hw, hb = pack_head_int8(hw, hb)
+            elif self.precision == "int8":  # the first layer's weights are all recurrent (its inputs: the table)
+                (ws, bs), (hw, hb) = int8_layers(ws, bs, H), pack_head_int8(hw, hb)
             self._state = (_Packed(ws, bs, H, Hp, 0, ks), table, hw, hb, Vp, E)
         self._key = key
         return self._state
