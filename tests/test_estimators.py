@@ -87,3 +87,15 @@ def test_forecaster_predicts_the_next_horizon() -> None:
     assert f.score(windows, futures) > 0.5
     with pytest.raises(ValueError, match="too short"):
         RNNForecaster(window=24, horizon=6).fit(series[:20])
+
+
+def test_ema_decay_reaches_the_trainer() -> None:
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(24, 5, 2)).astype(np.float32)
+    y = (X[:, :, 0].sum(1) > 0).astype(int)
+    averaged = RNNClassifier(**{**TINY, "ema_decay": 0.9}).fit(X, y)
+    plain = RNNClassifier(**TINY).fit(X, y)
+    assert averaged.get_params()["ema_decay"] == 0.9
+    assert not np.allclose(averaged.predict_proba(X), plain.predict_proba(X))  # the averaged weights, not the live
+    with pytest.raises(ValueError, match="ema_decay must be between 0 and 1"):
+        RNNClassifier(**{**TINY, "ema_decay": 1.5}).fit(X, y)

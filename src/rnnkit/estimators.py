@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from rnnkit.data.batch import Example, collate
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, split_train_valid
 
-_FIT_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "early_stopping")
+_FIT_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "early_stopping", "ema_decay")
 
 
 class _RNNEstimator(BaseEstimator):
@@ -43,8 +43,8 @@ class _RNNEstimator(BaseEstimator):
 
     def __init__(self, *, cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
                  epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
-                 early_stopping: int | None = None, valid_fraction: float = 0.0, device: str = "cpu",
-                 random_state: int = 0, verbose: bool = False) -> None:
+                 early_stopping: int | None = None, ema_decay: float | None = None, valid_fraction: float = 0.0,
+                 device: str = "cpu", random_state: int = 0, verbose: bool = False) -> None:
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -54,6 +54,7 @@ class _RNNEstimator(BaseEstimator):
         self.lr = lr
         self.weight_decay = weight_decay
         self.early_stopping = early_stopping
+        self.ema_decay = ema_decay
         self.valid_fraction = valid_fraction
         self.device = device
         self.random_state = random_state
@@ -87,11 +88,13 @@ class _SequenceInputs(_RNNEstimator):
 
     def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32,
                  num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
-                 weight_decay: float = 0.01, early_stopping: int | None = None, valid_fraction: float = 0.0,
-                 device: str = "cpu", random_state: int = 0, verbose: bool = False) -> None:
+                 weight_decay: float = 0.01, early_stopping: int | None = None, ema_decay: float | None = None,
+                 valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
+                 verbose: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
-                         valid_fraction=valid_fraction, device=device, random_state=random_state, verbose=verbose)
+                         ema_decay=ema_decay, valid_fraction=valid_fraction, device=device, random_state=random_state,
+                         verbose=verbose)
         self.layout = layout
 
 
@@ -161,8 +164,9 @@ class RNNClassifier(ClassifierMixin, _SequenceInputs):
 
     Parameters: ``cell`` ("rnn", "lstm", "gru", "mingru", "minlstm"), ``hidden_size``, ``num_layers``,
     ``dropout``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``early_stopping`` (patience, uses
-    a ``valid_fraction`` of the training data), ``layout`` ("NTF" or aeon's "NCT"), ``device``,
-    ``random_state``, ``verbose``. Fitted: ``classes_``, ``model_``, ``history_``, ``n_features_in_``.
+    a ``valid_fraction`` of the training data), ``ema_decay`` (an average of the weights, as ``Trainer``'s),
+    ``layout`` ("NTF" or aeon's "NCT"), ``device``, ``random_state``, ``verbose``. Fitted: ``classes_``,
+    ``model_``, ``history_``, ``n_features_in_``.
     """
 
     def fit(self, X: Any, y: Any) -> RNNClassifier:
@@ -239,11 +243,13 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
     def __init__(self, *, window: int = 24, horizon: int = 12, stride: int = 1, cell: str = "gru",
                  hidden_size: int = 32,
                  num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
-                 weight_decay: float = 0.01, early_stopping: int | None = None, valid_fraction: float = 0.0,
-                 device: str = "cpu", random_state: int = 0, verbose: bool = False) -> None:
+                 weight_decay: float = 0.01, early_stopping: int | None = None, ema_decay: float | None = None,
+                 valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
+                 verbose: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
-                         valid_fraction=valid_fraction, device=device, random_state=random_state, verbose=verbose)
+                         ema_decay=ema_decay, valid_fraction=valid_fraction, device=device, random_state=random_state,
+                         verbose=verbose)
         self.window = window
         self.horizon = horizon
         self.stride = stride
