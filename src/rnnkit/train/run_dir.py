@@ -5,7 +5,8 @@ Layout (written by ``Trainer(run_dir=...)``; ``report/`` adds ``plots/`` and ``r
     RUN/
       config.yaml          rnnkit version; model: {class, config}; trainer: {...TrainerConfig};
                            data: {name, options}  — enough to re-run the training
-      model.safetensors    final weights (the best epoch's when monitored); header: class + config
+      model.safetensors    final weights (the best epoch's when monitored; averaged with ema_decay);
+                           header: class + config
       info.json            the DatasetInfo: task, shape, classes, vocabularies, metric, published results
       extras/              fitted pieces of the data set (scalers, tokenizers, vocabs, pandas as CSV),
                            index in extras.json
