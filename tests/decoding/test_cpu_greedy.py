@@ -208,6 +208,19 @@ def test_reduced_precision_greedy_decodes_with_rounded_weights(precision, H, L):
     assert (got.scores != full.scores).any()
 
 
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_reduced_precision_greedy_with_a_context_stays_near_float32(precision):
+    torch.manual_seed(4)
+    gen = ConditionedGenerator(vocab_size=30, cond_shape=(6,), conditioning="both", hidden_size=40,
+                               num_layers=2).eval()
+    with torch.no_grad():
+        state = gen.init_state(torch.randn(3, 6))
+        low = greedy(gen, state, bos=1, eos=29, max_length=12, precision=precision)
+        full = greedy(gen, state, bos=1, eos=29, max_length=12)
+    agree = (low.tokens == full.tokens).float().mean().item()
+    assert agree >= 0.9 and (low.scores - full.scores).abs().max() < 0.05  # a wrong context: 0.83, 0.41
+
+
 def test_bfloat16_greedy_refuses_where_the_c_loop_cannot_run():
     lm, state = lm_and_state()
     with torch.no_grad():
