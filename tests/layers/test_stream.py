@@ -1,5 +1,8 @@
 """Stream (layers/stream.py): a held state stepped in place computes what Recurrent.step computes."""
 
+import copy
+import pickle
+
 import pytest
 import torch
 
@@ -302,3 +305,23 @@ def test_graph_step_body_warmup_leaves_the_state():
     torch.testing.assert_close(step.y, y_ref)
     torch.testing.assert_close(parts[0], h)
     torch.testing.assert_close(parts[1], c)
+
+
+@pytest.mark.parametrize("precision", ["full", "int8"])
+def test_copies_and_pickles_step_on_their_own(precision):
+    if precision != "full" and cpu_stream.load_library() is None:
+        pytest.skip("no C++ compiler here")
+    torch.manual_seed(8)
+    layer = Recurrent("lstm", 4, 8).eval()
+    xs = torch.randn(6, 1, 4)
+    with torch.no_grad():
+        for make in (copy.deepcopy, lambda s: pickle.loads(pickle.dumps(s))):
+            stream = layer.stream(precision=precision)
+            for x in xs[:3]:
+                stream(x)
+            twin = make(stream)
+            before = stream.state[0].clone()
+            ys = [twin(x) for x in xs[3:]]
+            assert torch.equal(stream.state[0], before)  # the twin's steps leave the original alone
+            want = [stream(x) for x in xs[3:]]
+            torch.testing.assert_close(torch.stack(ys), torch.stack(want))

@@ -180,6 +180,10 @@ class Stream:
             return
         self._parts, self._owned, self._call, self._graph = parts, True, None, None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # copies and pickles prepare their own call and graph: these hold addresses of this stream's buffers
+        return {**self.__dict__, "_call": None, "_graph": None}
+
     @property
     def state(self) -> State:
         """The current state, torch layout (``h``, or ``(h, c)`` for LSTM), as copies."""
