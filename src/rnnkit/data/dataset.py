@@ -106,6 +106,15 @@ class SequenceDataset:
                 f"valid={s['valid']}, test={s['test']})")
 
 
+def valid_count(n: int, valid_fraction: float) -> int:
+    """How many of ``n`` training items go to valid: ``round(n * valid_fraction)``, and at least one
+    when ``valid_fraction`` is positive and there are two or more."""
+    if not 0.0 <= valid_fraction < 1.0:
+        raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+    n_valid = int(round(n * valid_fraction))
+    return 1 if valid_fraction > 0 and n_valid == 0 and n > 1 else n_valid
+
+
 def split_train_valid(
     examples: Sequence[T], valid_fraction: float, *, seed: int = 0
 ) -> tuple[list[T], list[T]]:
@@ -113,14 +122,9 @@ def split_train_valid(
 
     At least one item goes to valid when ``valid_fraction`` is positive and there are two or more.
     """
-    if not 0.0 <= valid_fraction < 1.0:
-        raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
-    n_valid = int(round(len(examples) * valid_fraction))
-    if valid_fraction > 0 and n_valid == 0 and len(examples) > 1:
-        n_valid = 1
-    valid_idx = set(order[:n_valid])
+    valid_idx = set(order[:valid_count(len(examples), valid_fraction)])
     train = [e for i, e in enumerate(examples) if i not in valid_idx]
     valid = [e for i, e in enumerate(examples) if i in valid_idx]
     return train, valid

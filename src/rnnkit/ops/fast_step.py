@@ -150,7 +150,6 @@ class StepRunner:
         self.stream = cpu_stream.StepLSTM(layer.cell_list) if self.kind == "lstm" and \
             cpu_stream.load_library() is not None else None
 
-
     @property
     def params(self) -> list[Tensor]:
         return cpu_stream.cell_params(self.cells)

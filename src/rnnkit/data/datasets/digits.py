@@ -16,7 +16,6 @@ never seen. The images are read from the CSV inside the scikit-learn wheel
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 from functools import lru_cache
 from typing import Any
@@ -25,13 +24,14 @@ import numpy as np
 import torch
 
 from rnnkit.data.batch import Example
-from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
+from rnnkit.data.dataset import DatasetInfo, SequenceDataset, valid_count
 from rnnkit.data.datasets.registry import register
 from rnnkit.data.datasets.shipped import (
     ShippedDataError,
     check_fraction,
     check_positive,
     make_dataset,
+    make_splits,
     package_file,
 )
 from rnnkit.data.vocab import Vocab
@@ -241,15 +241,12 @@ def load_digit_captions(
     n_held = min(len(train_pool) - 1, max(1, int(round(len(train_pool) * valid_images))))
     held = np.sort(held_rng.permutation(train_pool)[:n_held])
     kept = np.setdiff1d(train_pool, held)
-    n_valid = int(round(n_train * valid_fraction))
-    if valid_fraction > 0 and n_valid == 0:
-        n_valid = 1
+    n_valid = valid_count(n_train, valid_fraction)
     fit = captions(n_train - n_valid, kept, held_rng)
     valid = captions(n_valid, held, held_rng)
     extra.update(valid_images=len(held), train_images=len(kept))
-    loaded = dataclasses.replace(CAPTION_INFO, output_vocab=vocab, cond_shape=(1, 8, 8 * max_digits),
-                                 extra={**CAPTION_INFO.extra, **extra})
-    return SequenceDataset(loaded, ExampleList(fit), ExampleList(valid), ExampleList(test))
+    return make_splits(CAPTION_INFO, fit, valid, test, output_vocab=vocab, cond_shape=(1, 8, 8 * max_digits),
+                       extra=extra)
 
 
 @register(DIGITS_INFO)

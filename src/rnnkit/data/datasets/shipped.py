@@ -88,6 +88,13 @@ def make_dataset(
     vocabularies, classes and extras learned while loading.
     """
     train, valid = split_train_valid(train_pool, valid_fraction, seed=seed)
+    return make_splits(info, train, valid, test, **updates)
+
+
+def make_splits(info: DatasetInfo, train: Sequence[Example], valid: Sequence[Example], test: Sequence[Example],
+                **updates: Any) -> SequenceDataset:
+    """The three splits as given, with a copy of ``info`` with ``updates`` (``extra`` is merged into the
+    registered extras), as :func:`make_dataset` attaches it."""
     extra = {**info.extra, **updates.pop("extra", {})}
     loaded = dataclasses.replace(info, extra=extra, **updates)
     return SequenceDataset(loaded, ExampleList(train), ExampleList(valid), ExampleList(test))
