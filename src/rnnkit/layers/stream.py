@@ -227,8 +227,9 @@ class Stream:
         return self._generic(x_t, out)
 
     def _prepare(self) -> tuple[Any, ...] | None:
-        """The fixed arguments of the in-place C++ step (function, packed weights, state and scratch
-        addresses), after a (re)pack; None where the held state is not of the weights' dtype."""
+        """The in-place C++ step's function, its one argument (an int64 array of the packed weights',
+        state's and scratch's addresses, x, y and threads filled per call), y's shape and the thread
+        cap, after a (re)pack; None where the held state is not of the weights' dtype."""
         k = self._kernel
         assert k is not None
         pk = k.packed()
