@@ -99,3 +99,25 @@ def test_ema_decay_reaches_the_trainer() -> None:
     assert not np.allclose(averaged.predict_proba(X), plain.predict_proba(X))  # the averaged weights, not the live
     with pytest.raises(ValueError, match="ema_decay must be between 0 and 1"):
         RNNClassifier(**{**TINY, "ema_decay": 1.5}).fit(X, y)
+
+
+def test_an_ensemble_averages_its_members() -> None:
+    import torch
+
+    from rnnkit.data.batch import Example, collate
+    from rnnkit.models import Ensemble
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(24, 5, 2)).astype(np.float32)
+    y = (X[:, :, 0].sum(1) > 0).astype(int)
+    clf = RNNClassifier(**{**TINY, "ensemble": 3}).fit(X, y)
+    assert isinstance(clf.model_, Ensemble) and len(clf.model_.members) == 3
+    batch = collate([Example(x=torch.from_numpy(x)) for x in X])
+    with torch.no_grad():
+        want = torch.stack([m.predict_proba(batch) for m in clf.model_.members]).mean(0).numpy()
+    np.testing.assert_allclose(clf.predict_proba(X), want, rtol=1e-5, atol=1e-6)
+    series = np.sin(np.arange(80) / 4).astype(np.float32) + 2
+    f = RNNForecaster(window=12, horizon=4, epochs=2, ensemble=2).fit(series)
+    assert isinstance(f.model_, Ensemble) and f.predict().shape == (4,)
+    with pytest.raises(ValueError, match="ensemble must be a positive integer"):
+        RNNClassifier(**{**TINY, "ensemble": 0}).fit(X, y)

@@ -43,8 +43,9 @@ class _RNNEstimator(BaseEstimator):
 
     def __init__(self, *, cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
                  epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
-                 early_stopping: int | None = None, ema_decay: float | None = None, valid_fraction: float = 0.0,
-                 device: str = "cpu", random_state: int = 0, verbose: bool = False) -> None:
+                 early_stopping: int | None = None, ema_decay: float | None = None, ensemble: int = 1,
+                 valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
+                 verbose: bool = False) -> None:
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -55,6 +56,7 @@ class _RNNEstimator(BaseEstimator):
         self.weight_decay = weight_decay
         self.early_stopping = early_stopping
         self.ema_decay = ema_decay
+        self.ensemble = ensemble
         self.valid_fraction = valid_fraction
         self.device = device
         self.random_state = random_state
@@ -65,6 +67,17 @@ class _RNNEstimator(BaseEstimator):
 
         return Trainer(**{p: getattr(self, p) for p in _FIT_PARAMS}, seed=int(self.random_state), device=self.device,
                        progress=bool(self.verbose), evaluate_test=False, schedule="cosine")
+
+    def _build(self, make: Any) -> Any:
+        """``make()`` (a model), or an Ensemble of ``ensemble`` of them, after seeding ``random_state``."""
+        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int | np.integer) or self.ensemble < 1:
+            raise ValueError(f"ensemble must be a positive integer (the number of models), got {self.ensemble!r}")
+        torch.manual_seed(int(self.random_state))
+        if self.ensemble == 1:
+            return make()
+        from rnnkit.models import Ensemble
+
+        return Ensemble(members=[make() for _ in range(int(self.ensemble))])
 
     def _fit_model(self, model: Any, examples: list[Example], info: DatasetInfo) -> None:
         train, valid = split_train_valid(examples, self.valid_fraction, seed=int(self.random_state))
@@ -89,11 +102,13 @@ class _SequenceInputs(_RNNEstimator):
     def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32,
                  num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
                  weight_decay: float = 0.01, early_stopping: int | None = None, ema_decay: float | None = None,
+                 ensemble: int = 1,
                  valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
                  verbose: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
-                         ema_decay=ema_decay, valid_fraction=valid_fraction, device=device, random_state=random_state,
+                         ema_decay=ema_decay, ensemble=ensemble, valid_fraction=valid_fraction, device=device,
+                         random_state=random_state,
                          verbose=verbose)
         self.layout = layout
 
@@ -130,9 +145,9 @@ class _SequenceInputs(_RNNEstimator):
         from rnnkit.models import SequenceClassifier
 
         dataset = SequenceDataset(info, ExampleList(examples), ExampleList([]), ExampleList([]))
-        torch.manual_seed(int(self.random_state))
-        return SequenceClassifier.from_dataset(dataset, task=task, cell=self.cell, hidden_size=self.hidden_size,
-                                               num_layers=self.num_layers, dropout=self.dropout)
+        return self._build(lambda: SequenceClassifier.from_dataset(
+            dataset, task=task, cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
+            dropout=self.dropout))
 
 
 def _require_y(estimator: Any, y: Any) -> Any:
@@ -165,6 +180,7 @@ class RNNClassifier(ClassifierMixin, _SequenceInputs):
     Parameters: ``cell`` ("rnn", "lstm", "gru", "mingru", "minlstm"), ``hidden_size``, ``num_layers``,
     ``dropout``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``early_stopping`` (patience, uses
     a ``valid_fraction`` of the training data), ``ema_decay`` (an average of the weights, as ``Trainer``'s),
+    ``ensemble`` (k > 1: k models averaged, ``rnnkit.models.Ensemble``),
     ``layout`` ("NTF" or aeon's "NCT"), ``device``, ``random_state``, ``verbose``. Fitted: ``classes_``,
     ``model_``, ``history_``, ``n_features_in_``.
     """
@@ -244,11 +260,13 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
                  hidden_size: int = 32,
                  num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
                  weight_decay: float = 0.01, early_stopping: int | None = None, ema_decay: float | None = None,
+                 ensemble: int = 1,
                  valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
                  verbose: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
-                         ema_decay=ema_decay, valid_fraction=valid_fraction, device=device, random_state=random_state,
+                         ema_decay=ema_decay, ensemble=ensemble, valid_fraction=valid_fraction, device=device,
+                         random_state=random_state,
                          verbose=verbose)
         self.window = window
         self.horizon = horizon
@@ -278,9 +296,8 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
                            num_features=self.num_targets_, num_targets=self.num_targets_, horizon=self.horizon,
                            window=self.window, metric="mae", higher_is_better=False)
         dataset = SequenceDataset(info, ExampleList(examples), ExampleList([]), ExampleList([]))
-        torch.manual_seed(int(self.random_state))
-        model = Forecaster.from_dataset(dataset, cell=self.cell, hidden_size=self.hidden_size,
-                                        num_layers=self.num_layers, dropout=self.dropout)
+        model = self._build(lambda: Forecaster.from_dataset(dataset, cell=self.cell, hidden_size=self.hidden_size,
+                                                            num_layers=self.num_layers, dropout=self.dropout))
         self._fit_model(model, examples, info)
         self.last_window_ = series[-1][-self.window :]
         return self

@@ -7,9 +7,19 @@ from rnnkit.cli.main import build_parser
 
 def test_the_issue_cases():
     full = cases()
-    assert {(c.batch, c.steps, c.size) for c in full if c.cell == "lstm"} == {(64, 100, 256), (1, 100, 256)}
+    assert {(c.batch, c.steps, c.size) for c in full if c.cell == "lstm" and not c.varlen} == \
+        {(64, 100, 256), (1, 100, 256)}
+    varlen = [c for c in full if c.varlen]
+    assert [(c.batch, c.steps, c.size, dict(c.options)) for c in varlen] == [(32, 400, 128, {"bidirectional": True})]
     assert {(c.batch, c.steps) for c in full if c.cell == "mingru"} == {(64, 2048), (1, 2048)}
     assert any(dict(c.options).get("layer_norm") for c in full)
+
+
+def test_a_tiny_variable_length_case_runs_against_packed_nn_lstm():
+    row = run_case(Case("v", 3, 6, 4, "nn.LSTM", "lstm", (("bidirectional", True),), varlen=True),
+                   repeats=1, warmup=0)
+    assert row.backend == "torch" and row.rnnkit == "rnnkit lstm bidirectional"
+    assert row.rnnkit_ms > 0 and row.baseline_ms > 0
 
 
 def test_a_tiny_case_runs():

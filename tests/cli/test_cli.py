@@ -178,3 +178,35 @@ def test_recipe_reads_the_config_schema(tmp_path: Path, monkeypatch: pytest.Monk
                  "--no-report"]) == 0
     assert len((out / "history.csv").read_text().splitlines()) == 2
     assert not (out / "report.html").exists()
+
+
+def test_an_ensemble_trains_evaluates_and_predicts_from_its_folder(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import rnnkit
+    from rnnkit.models import Ensemble
+
+    run = tmp_path / "jv3"
+    assert main(["train", "--data", "japanese_vowels", "--model", "classifier", "--cell", "gru", "--hidden", "8",
+                 "--epochs", "1", "--limit", "30", "--ensemble", "3", "--out", str(run), "--no-progress",
+                 "--no-report"]) == 0
+    assert yaml.safe_load((run / "run.yaml").read_text())["ensemble"] == 3
+    model = rnnkit.load(run)
+    assert isinstance(model, Ensemble) and len(model.members) == 3
+    before = json.loads((run / "metrics.json").read_text())["test"]
+    assert main(["evaluate", str(run)]) == 0
+    assert json.loads((run / "metrics.json").read_text())["test"]["accuracy"] == pytest.approx(before["accuracy"])
+    capsys.readouterr()
+    import rnnkit.datasets
+
+    example = rnnkit.datasets.load("japanese_vowels").test.examples[0]
+    csv = tmp_path / "utterance.csv"
+    np.savetxt(csv, example.x.numpy(), delimiter=",", header=",".join(f"c{i}" for i in range(12)))
+    assert main(["predict", str(run), str(csv), "--top", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and sum(float(line.rsplit(":", 1)[1]) for line in lines[1:]) <= 1.0 + 1e-6
+    assert main(["train", "--data", "japanese_vowels", "--model", "classifier", "--ensemble", "0"]) == 2
+    assert "--ensemble must be >= 1" in _error_line(capsys)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: japanese_vowels\nmodel: classifier\nensemble: two\n")
+    assert main(["train", "--config", str(bad)]) == 2
+    assert "ensemble must be a positive integer" in _error_line(capsys)

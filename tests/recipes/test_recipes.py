@@ -41,6 +41,21 @@ def test_recipe_family_trains_and_evaluates_end_to_end(name):
     assert row.dataset == name and row.quick and len(row.values) == 1
     assert math.isfinite(row.mean) and row.cpu_s > 0
     assert row.epochs == 1
+    _, spec, _ = load_recipe(name)
+    assert (spec.ensemble > 1) == row.notes.startswith(f"an ensemble of {spec.ensemble} models per seed")
+
+
+def test_an_ensemble_recipe_builds_that_many_members():
+    from rnnkit.cli.runspec import build_model, load_data
+    from rnnkit.models import Ensemble
+
+    ensembles = [n for n in recipe_names() if load_recipe(n)[1].ensemble > 1]
+    assert ensembles, "no recipe uses ensemble: k"
+    _, spec, _ = load_recipe(ensembles[0])
+    model = build_model(quick_spec(spec), load_data(quick_spec(spec)))
+    assert isinstance(model, Ensemble) and len(model.members) == spec.ensemble
+    first, second = (next(m.parameters()) for m in model.members[:2])
+    assert not first.equal(second)  # each member draws its own initial weights
 
 
 @pytest.mark.parametrize("name", ["gunpoint", "arrowhead", "japanese_vowels"])  # italy_power_demand: FAMILIES

@@ -5,7 +5,9 @@ published figures, on the standard test split (issue 6).
     rnnkit bench accuracy gunpoint arrowhead --seeds 3 --json
     rnnkit bench accuracy addition --quick       # tiny epochs and data: checks that it runs
 
-Seed ``i`` seeds the model's initial weights and the Trainer (shuffling, dropout); the data set is
+Seed ``i`` seeds the model's initial weights and the Trainer (shuffling, dropout); a recipe with
+``ensemble: k`` trains k models per seed (each draws its own initial weights after seed ``i``) and
+scores their averaged prediction (``rnnkit.models.Ensemble``). The data set is
 loaded once with the recipe's own options, so every seed sees the same splits. Model selection
 (early stopping, the restored best epoch) reads ``valid`` only: :func:`check_selection` refuses a
 recipe that would pick anything on test. Each data set's rows go between the ``bench:accuracy``
@@ -202,6 +204,8 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
                    for p in dataset.info.published],
         device=device_name(), recipe=str(path.name), quick=quick,
         notes=(f"stopped after {len(results)} of {seeds} seeds (out of time); baseline not run. " if stopped else "")
+        + (f"an ensemble of {spec.ensemble} models per seed (their mean prediction; the time is for all "
+           f"{spec.ensemble}). " if spec.ensemble > 1 else "")
         + parse_recipe_notes(path.read_text()),
         extra=extra,
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))

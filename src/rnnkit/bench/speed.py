@@ -2,8 +2,11 @@
 
 Cases (issue 2): at T=100, I=H=256 and B=64 and 1 — rnnkit ``auto`` LSTM vs ``nn.LSTM`` (goal:
 within 5%), rnnkit layer-norm LSTM vs ``nn.LSTM`` (goal: at most 1.3x); at T=2048 — rnnkit minGRU
-(parallel scan) vs rnnkit GRU. Medians of ``--repeats`` runs after warm-up, float32, on the CPU.
-The table goes to the ``bench:speed`` section of ``docs/BENCHMARKS.md``; ``--json`` prints JSON.
+(parallel scan) vs rnnkit GRU; and a padded batch of variable lengths (B=32, T=400, I=H=128)
+through a bidirectional LSTM — rnnkit with ``lengths`` vs ``nn.LSTM`` on a
+``pack_padded_sequence``, what a user writes by hand. Medians of ``--repeats`` runs after
+warm-up, float32, on the CPU. The table goes to the ``bench:speed`` section of
+``docs/BENCHMARKS.md``; ``--json`` prints JSON.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Case:
     baseline: str  # "nn.LSTM", or a Recurrent cell name prefixed "rnnkit "
     cell: str
     options: tuple[tuple[str, Any], ...] = ()
+    varlen: bool = False  # lengths drawn from [T/4, T]: the baseline packs them (pack_padded_sequence)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,9 @@ def cases(quick: bool = False) -> list[Case]:
         out.append(Case("layer-norm LSTM vs nn.LSTM", B, T, H, "nn.LSTM", "lstm", (("layer_norm", True),)))
     for B in (64, 1):
         out.append(Case("minGRU (scan) vs rnnkit GRU", B, T_long, H, "rnnkit gru", "mingru"))
+    T_var, H_var = (40, 32) if quick else (400, 128)
+    out.append(Case("bi-LSTM, variable lengths vs packed nn.LSTM", 32, T_var, H_var, "nn.LSTM", "lstm",
+                    (("bidirectional", True),), varlen=True))
     return out
 
 
@@ -71,10 +78,21 @@ def median_ms(fn: Callable[[], None], repeats: int, warmup: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def _forward_backward(module: Any, x: Any) -> Callable[[], None]:
+def _forward_backward(module: Any, x: Any, lengths: Any = None) -> Callable[[], None]:
     def run() -> None:
         module.zero_grad(set_to_none=True)
-        module(x)[0].sum().backward()
+        (module(x)[0] if lengths is None else module(x, lengths)[0]).sum().backward()
+    return run
+
+
+def _packed_forward_backward(module: Any, x: Any, lengths: Any) -> Callable[[], None]:
+    """What a user writes by hand for padded batches: pack, run nn.LSTM, unpack."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    def run() -> None:
+        module.zero_grad(set_to_none=True)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        pad_packed_sequence(module(packed)[0], batch_first=True)[0].sum().backward()
     return run
 
 
@@ -86,13 +104,21 @@ def run_case(case: Case, repeats: int, warmup: int) -> Row:
 
     torch.manual_seed(SEED)
     x = torch.randn(case.batch, case.steps, case.size)
+    options = dict(case.options)
     if case.baseline == "nn.LSTM":
-        baseline: Any = torch.nn.LSTM(case.size, case.size, batch_first=True)
+        baseline: Any = torch.nn.LSTM(case.size, case.size, batch_first=True,
+                                      bidirectional=bool(options.get("bidirectional", False)))
     else:
         baseline = Recurrent(case.baseline.removeprefix("rnnkit "), case.size, case.size)
-    ours = Recurrent(case.cell, case.size, case.size, **dict(case.options))
-    base_ms = median_ms(_forward_backward(baseline, x), repeats, warmup)
-    ours_ms = median_ms(_forward_backward(ours, x), repeats, warmup)
+    ours = Recurrent(case.cell, case.size, case.size, **options)
+    if case.varlen:
+        draw = torch.Generator().manual_seed(SEED)
+        lengths = torch.randint(case.steps // 4, case.steps + 1, (case.batch,), generator=draw)
+        base_ms = median_ms(_packed_forward_backward(baseline, x, lengths), repeats, warmup)
+        ours_ms = median_ms(_forward_backward(ours, x, lengths), repeats, warmup)
+    else:
+        base_ms = median_ms(_forward_backward(baseline, x), repeats, warmup)
+        ours_ms = median_ms(_forward_backward(ours, x), repeats, warmup)
     label = "rnnkit " + case.cell + "".join(f" {k}" for k, v in case.options if v is True)
     if isinstance(baseline, Recurrent):
         label_base = f"{case.baseline} ({baseline.backend})"
@@ -125,7 +151,9 @@ def to_markdown(report: dict[str, Any]) -> str:
               f"torch {m['torch']}, python {m['python']}; {m['date']}.",
               f"Median of {s['repeats']} runs after {s['warmup']} warm-up runs, {s['dtype']}, seed {s['seed']}. "
               "Command: `rnnkit bench speed" + (" --quick" if s["quick"] else "") + "`.",
-              "Goals (issue 2): `auto` within 5% of `nn.LSTM`; layer-norm LSTM at most 1.3x `nn.LSTM`.", "",
+              "Goals (issue 2): `auto` within 5% of `nn.LSTM`; layer-norm LSTM at most 1.3x `nn.LSTM`. "
+              "Variable lengths: the baseline packs them for `nn.LSTM` (on the CPU its backward grows with "
+              "T^2); rnnkit runs torch's op on runs of equal batch.", "",
               "| case | B | T | I=H | baseline | ms | rnnkit | backend | ms | ratio |",
               "|---|---:|---:|---:|---|---:|---|---|---:|---:|"]
     for r in report["rows"]:

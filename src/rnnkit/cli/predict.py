@@ -139,10 +139,13 @@ def describe(prediction: Any, model: Any, batch: Any, info: Any, tokens: list[st
 
     task = info.task
     if task == "classification" and info.classes:
-        logits = model(batch).logits
-        if logits is None:
-            return [info.classes[int(prediction[0])]]
-        probs = logits.softmax(-1)[0]
+        if callable(getattr(model, "predict_proba", None)):  # an Ensemble: its members' mean
+            probs = model.predict_proba(batch)[0]
+        else:
+            logits = model(batch).logits
+            if logits is None:
+                return [info.classes[int(prediction[0])]]
+            probs = logits.softmax(-1)[0]
         best = torch.argsort(probs, descending=True)[: max(1, top)]
         return [info.classes[int(best[0])]] + [f"  {info.classes[int(i)]}: {float(probs[i]):.3f}" for i in best]
     if task == "tagging":

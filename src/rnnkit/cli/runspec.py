@@ -10,6 +10,8 @@ The YAML schema (every key optional except ``data`` and ``model``)::
     model: classifier              # an alias (classifier, regressor, tagger, seq2seq, generator,
                                    #   lm, forecaster, feedforward) or a class name (SequenceTagger)
     model_options: {cell: gru, hidden_size: 128}   # keywords for Model.from_dataset
+    ensemble: 1                    # k > 1: train k such models side by side and average their
+                                   #   predictions (rnnkit.models.Ensemble)
     train: {epochs: 30, batch_size: 32, lr: 0.001, early_stopping: 5, seed: 0}   # any TrainerConfig field
     out: runs/jv                   # the run folder
 """
@@ -62,6 +64,7 @@ class RunSpec:
     limit: int | dict[str, int] | None = None
     vectors: bool = False
     out: str = ""
+    ensemble: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -92,11 +95,14 @@ def spec_from_dict(raw: Any, where: str) -> RunSpec:
     if limit is not None and (not all(isinstance(n, int) and n >= 1 for n in sizes)
                               or isinstance(limit, dict) and not set(limit) <= {"train", "valid", "test"}):
         raise CLIError(f"{where}: limit must be a positive integer or {{train: N, valid: N, test: N}}, got {limit!r}")
+    ensemble = raw.get("ensemble", 1)
+    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
+        raise CLIError(f"{where}: ensemble must be a positive integer (the number of models), got {ensemble!r}")
     return RunSpec(data=str(raw.get("data") or ""), model=str(raw.get("model") or ""),
                    data_options=dict(raw.get("data_options") or {}),
                    model_options=dict(raw.get("model_options") or {}),
                    train=dict(raw.get("train") or {}), limit=limit, vectors=bool(raw.get("vectors", False)),
-                   out=str(raw.get("out") or ""))
+                   out=str(raw.get("out") or ""), ensemble=ensemble)
 
 
 def read_spec(path: str | Path) -> RunSpec:
@@ -179,10 +185,15 @@ def as_vectors(dataset: Any) -> None:
 
 
 def build_model(spec: RunSpec, dataset: Any) -> Any:
-    """``Model.from_dataset(dataset, **options)`` for the spec's model, with a one-line error."""
+    """``Model.from_dataset(dataset, **options)`` for the spec's model (an :class:`Ensemble` of
+    ``spec.ensemble`` of them when it is over 1), with a one-line error."""
     cls, options = resolve_model(spec.model)
     options.update(spec.model_options)
     try:
+        if spec.ensemble > 1:  # the members draw their initial weights one after another
+            from rnnkit.models.ensemble import Ensemble
+
+            return Ensemble(members=[cls.from_dataset(dataset, **options) for _ in range(spec.ensemble)])
         return cls.from_dataset(dataset, **options)
     except TypeError as e:
         raise CLIError(f"{cls.__name__} does not take these options {sorted(options)}: {e}") from e

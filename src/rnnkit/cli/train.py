@@ -54,6 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="keep at most N examples per split (quick runs)")
     p.add_argument("--vectors", action="store_true", default=None,
                    help="one-to-one: flatten each fixed-length sequence into one vector (for feedforward)")
+    p.add_argument("--ensemble", type=int, metavar="K",
+                   help="train K models side by side and average their predictions (default 1)")
     p.add_argument("--epochs", type=int, metavar="N")
     p.add_argument("--batch-size", type=int, metavar="N")
     p.add_argument("--lr", type=float, metavar="LR", help="peak learning rate")
@@ -99,6 +101,10 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
             spec.train[key] = getattr(args, key)
     spec.limit = args.limit or spec.limit
     spec.vectors = bool(args.vectors) or spec.vectors
+    if args.ensemble is not None:
+        if args.ensemble < 1:
+            raise CLIError(f"--ensemble must be >= 1, got {args.ensemble}")
+        spec.ensemble = args.ensemble
     if not spec.data:
         raise CLIError("no data set given: pass --data NAME (see `rnnkit datasets`), --config FILE or --recipe NAME")
     if not spec.model:

@@ -193,6 +193,19 @@ class CRF(nn.Module):
 
     forward = nll
 
+    def marginals(self, emissions: Tensor, mask: Tensor | None = None) -> Tensor:
+        """The posterior of each tag at each step, ``P(y_t = k | x)``: ``(B, T, K)``, rows summing to
+        1 on valid steps and 0 on padding.
+
+        It is the gradient of ``log Z`` with respect to the emissions (the forward-backward
+        algorithm, by autograd), so it works under ``torch.no_grad`` too (not ``inference_mode``).
+        """
+        mask = self._check(emissions, mask)
+        with torch.enable_grad():
+            e = emissions.detach().float().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.log_partition(e, mask).sum(), e)
+        return (grad * mask.unsqueeze(-1)).to(emissions.dtype)
+
     @torch.no_grad()
     def decode(self, emissions: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Viterbi: the highest-scoring allowed tag sequence.
@@ -200,20 +213,40 @@ class CRF(nn.Module):
         Returns: tags ``(B, T)`` int64 with 0 on padding, and their scores ``(B,)``.
         """
         mask = self._check(emissions, mask)
-        trans, start, end = self._potentials(float("-inf"))
-        steps, valid = emissions.unbind(1), mask.unbind(1)
-        B, K = emissions.shape[0], self.num_tags
-        keep = torch.arange(K, device=emissions.device).expand(B, K)  # a padded step keeps its tag
-        delta = start + steps[0]  # (B, K)
-        back: list[Tensor] = []
-        for e_t, m_t in zip(steps[1:], valid[1:]):
-            best, arg = (delta.unsqueeze(2) + trans).max(dim=1)  # (B, K) over the previous tag
-            delta = torch.where(m_t.unsqueeze(1), best + e_t, delta)
-            back.append(torch.where(m_t.unsqueeze(1), arg, keep))
-        scores, tag = (delta + end).max(dim=1)  # (B,)
-        path = [tag]
-        for bp in reversed(back):
-            tag = bp.gather(1, tag.unsqueeze(1)).squeeze(1)
-            path.append(tag)
-        tags = torch.stack(path[::-1], dim=1)  # (B, T)
-        return tags.masked_fill(~mask, 0), scores
+        return _viterbi(emissions, mask, *self._potentials(float("-inf")))
+
+    @torch.no_grad()
+    def decode_allowed(self, scores: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The allowed tag sequence with the highest sum of per-step ``scores`` ``(B, T, K)``, with no
+        learnt transition scores: only the constraints (e.g. BMES order) apply. Decoding the log of
+        averaged :meth:`marginals` this way gives an ensemble of CRF taggers a valid path.
+
+        Returns: tags ``(B, T)`` int64 with 0 on padding, and their scores ``(B,)``.
+        """
+        mask = self._check(scores, mask)
+        forbidden = float("-inf")
+        zero = torch.zeros_like(self.transitions)
+        trans = zero.masked_fill(~self.allowed, forbidden)
+        start = zero[0].masked_fill(~self.allowed_start, forbidden)
+        end = zero[0].masked_fill(~self.allowed_end, forbidden)
+        return _viterbi(scores, mask, trans.to(scores.dtype), start.to(scores.dtype), end.to(scores.dtype))
+
+
+def _viterbi(emissions: Tensor, mask: Tensor, trans: Tensor, start: Tensor, end: Tensor) -> tuple[Tensor, Tensor]:
+    """The best path under per-step ``emissions`` (B, T, K) and transition scores ``trans`` (K, K)."""
+    steps, valid = emissions.unbind(1), mask.unbind(1)
+    B, K = emissions.shape[0], emissions.shape[2]
+    keep = torch.arange(K, device=emissions.device).expand(B, K)  # a padded step keeps its tag
+    delta = start + steps[0]  # (B, K)
+    back: list[Tensor] = []
+    for e_t, m_t in zip(steps[1:], valid[1:]):
+        best, arg = (delta.unsqueeze(2) + trans).max(dim=1)  # (B, K) over the previous tag
+        delta = torch.where(m_t.unsqueeze(1), best + e_t, delta)
+        back.append(torch.where(m_t.unsqueeze(1), arg, keep))
+    scores, tag = (delta + end).max(dim=1)  # (B,)
+    path = [tag]
+    for bp in reversed(back):
+        tag = bp.gather(1, tag.unsqueeze(1)).squeeze(1)
+        path.append(tag)
+    tags = torch.stack(path[::-1], dim=1)  # (B, T)
+    return tags.masked_fill(~mask, 0), scores

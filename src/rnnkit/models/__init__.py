@@ -1,6 +1,7 @@
 """Task models, one file per problem shape (see DESIGN.md, "The problem shapes")."""
 
 from rnnkit.models.base import MODELS, Model, ModelOutput
+from rnnkit.models.ensemble import Ensemble, EnsembleConfig
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.models.many_to_many import Seq2Seq, Seq2SeqConfig
 from rnnkit.models.many_to_one import SequenceClassifier, SequenceClassifierConfig
@@ -17,6 +18,8 @@ __all__ = [
     "MODELS",
     "ConditionedGenerator",
     "ConditionedGeneratorConfig",
+    "Ensemble",
+    "EnsembleConfig",
     "FeedForward",
     "FeedForwardConfig",
     "Forecaster",

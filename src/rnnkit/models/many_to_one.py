@@ -20,6 +20,7 @@ from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.fcn import FCN, MaskedBatchNorm1d
 from rnnkit.layers.inputs import InputEncoder
+from rnnkit.layers.ngrams import HashedBigrams
 from rnnkit.layers.pooling import SequencePooling
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput
@@ -38,7 +39,10 @@ class SequenceClassifierConfig:
     MLSTM-FCN: 16; 0: off). The branch reads the raw features (token inputs: their embeddings).
     ``input_norm``: z-normalise each float feature before both branches with statistics learnt on
     the training batches (a :class:`~rnnkit.layers.fcn.MaskedBatchNorm1d` without affine
-    parameters, valid steps only): for features of unequal scales, as an in-model scaler."""
+    parameters, valid steps only): for features of unequal scales, as an in-model scaler.
+    ``bigram_buckets`` > 0 (token inputs): the recurrent layer also reads each step's left and right
+    bigram embeddings (``bigram_dim`` each), hashed into that many rows
+    (:class:`~rnnkit.layers.ngrams.HashedBigrams`): word-like units for character-level text."""
 
     num_outputs: int
     cell: str = "lstm"
@@ -58,6 +62,8 @@ class SequenceClassifierConfig:
     conv_kernel_sizes: tuple[int, ...] = (8, 5, 3)
     squeeze_excitation: int = 0
     input_norm: bool = False
+    bigram_buckets: int = 0
+    bigram_dim: int = 32
 
 
 class SequenceClassifier(Model):
@@ -86,7 +92,8 @@ class SequenceClassifier(Model):
                  dropout: float = 0.0, pooling: str = "last", class_weights: tuple[float, ...] | None = None,
                  label_smoothing: float = 0.0, regression_loss: str = "mse",
                  conv_channels: tuple[int, ...] = (), conv_kernel_sizes: tuple[int, ...] = (8, 5, 3),
-                 squeeze_excitation: int = 0, input_norm: bool = False) -> None:
+                 squeeze_excitation: int = 0, input_norm: bool = False, bigram_buckets: int = 0,
+                 bigram_dim: int = 32) -> None:
         super().__init__()
         check_task(task, num_outputs)
         if regression_loss not in REGRESSION_LOSSES:
@@ -99,13 +106,20 @@ class SequenceClassifier(Model):
             num_outputs, cell, task, num_features, vocab_size, embed_dim, hidden_size, num_layers,
             bidirectional, dropout, pooling, None if class_weights is None else tuple(class_weights),
             label_smoothing, regression_loss, tuple(int(c) for c in conv_channels),
-            tuple(int(k) for k in conv_kernel_sizes), int(squeeze_excitation), bool(input_norm))
+            tuple(int(k) for k in conv_kernel_sizes), int(squeeze_excitation), bool(input_norm),
+            int(bigram_buckets), int(bigram_dim))
         if input_norm and num_features is None:
             raise ValueError("input_norm z-normalises float features; token inputs (vocab_size) have none")
         self.input_norm = MaskedBatchNorm1d(num_features, affine=False) if input_norm and num_features else None
         self.encoder = InputEncoder(num_features=num_features, vocab_size=vocab_size, embed_dim=embed_dim,
                                     dropout=dropout)
-        self.rnn = Recurrent(cell, self.encoder.output_size, hidden_size, num_layers=num_layers,
+        self.bigrams: HashedBigrams | None = None
+        if bigram_buckets:
+            if vocab_size is None:
+                raise ValueError("bigram_buckets reads token ids: it needs vocab_size (token inputs)")
+            self.bigrams = HashedBigrams(vocab_size, bigram_buckets, bigram_dim)
+        rnn_input = self.encoder.output_size + (0 if self.bigrams is None else self.bigrams.output_size)
+        self.rnn = Recurrent(cell, rnn_input, hidden_size, num_layers=num_layers,
                              bidirectional=bidirectional, dropout=dropout)
         self.pool = SequencePooling(pooling, self.rnn.output_size, bidirectional=bidirectional)
         self.conv: FCN | None = None
@@ -132,7 +146,10 @@ class SequenceClassifier(Model):
             # (other shapes go on to the encoder, whose error names the expected one)
             mask = None if lengths is None else lengths_to_mask(lengths.to(x.device), x.shape[1]).unsqueeze(1)
             x = self.input_norm(x.transpose(1, 2), None if mask is None else mask.to(x.dtype)).transpose(1, 2)
-        outputs = self.rnn(self.encoder(x), lengths).outputs  # (B, T, D*H)
+        h = self.encoder(x)  # (B, T, E)
+        if self.bigrams is not None:
+            h = torch.cat([h, self.dropout(self.bigrams(x))], dim=-1)  # (B, T, E + 2 * bigram_dim)
+        outputs = self.rnn(h, lengths).outputs  # (B, T, D*H)
         pooled = self.pool(outputs, lengths)
         if self.conv is None:
             return pooled.vector, pooled.weights

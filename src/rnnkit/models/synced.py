@@ -22,6 +22,7 @@ from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.conv_encoder import ConvEncoder
 from rnnkit.layers.crf import CRF, scheme_constraints
 from rnnkit.layers.inputs import InputEncoder
+from rnnkit.layers.ngrams import HashedBigrams
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput
 
@@ -36,6 +37,9 @@ class SequenceTaggerConfig:
     ``tags`` adds CRF transition constraints. ``frame_shape`` ``(C, H, W)`` (with ``num_features``
     = C*H*W) reads every step as an image through a :class:`ConvEncoder` (output ``embed_dim``,
     default 64, ``conv_channels`` per block) instead of a linear projection.
+    ``bigram_buckets`` > 0 (token inputs): each step also reads the embeddings (``bigram_dim`` each)
+    of its left and right bigram, hashed into that many rows (:class:`~rnnkit.layers.ngrams.HashedBigrams`):
+    the classic feature of Chinese word segmentation.
     """
 
     num_tags: int
@@ -52,6 +56,8 @@ class SequenceTaggerConfig:
     tags: tuple[str, ...] | None = None
     frame_shape: tuple[int, int, int] | None = None
     conv_channels: tuple[int, ...] = (16, 32)
+    bigram_buckets: int = 0
+    bigram_dim: int = 32
 
 
 class FrameEncoder(nn.Module):
@@ -103,7 +109,8 @@ class SequenceTagger(Model):
                  embed_dim: int | None = None, cell: str = "lstm", hidden_size: int = 128, num_layers: int = 1,
                  bidirectional: bool = True, dropout: float = 0.0, crf: bool = False,
                  tag_scheme: str | None = None, tags: tuple[str, ...] | list[str] | None = None,
-                 frame_shape: Sequence[int] | None = None, conv_channels: Sequence[int] = (16, 32)) -> None:
+                 frame_shape: Sequence[int] | None = None, conv_channels: Sequence[int] = (16, 32),
+                 bigram_buckets: int = 0, bigram_dim: int = 32) -> None:
         super().__init__()
         tags = tuple(tags) if tags is not None else None
         frame = tuple(int(n) for n in frame_shape) if frame_shape is not None else None
@@ -111,7 +118,8 @@ class SequenceTagger(Model):
             num_tags=num_tags, vocab_size=vocab_size, num_features=num_features, embed_dim=embed_dim,
             cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
             dropout=dropout, crf=crf, tag_scheme=tag_scheme, tags=tags,
-            frame_shape=frame, conv_channels=tuple(int(c) for c in conv_channels))  # type: ignore[arg-type]
+            frame_shape=frame, conv_channels=tuple(int(c) for c in conv_channels),  # type: ignore[arg-type]
+            bigram_buckets=bigram_buckets, bigram_dim=bigram_dim)
         if num_tags < 1:
             raise ValueError(f"num_tags must be >= 1, got {num_tags}")
         if tags is not None and len(tags) != num_tags:
@@ -130,7 +138,13 @@ class SequenceTagger(Model):
         else:
             self.encoder = InputEncoder(num_features=num_features, vocab_size=vocab_size, embed_dim=embed_dim,
                                         dropout=dropout)
-        self.rnn = Recurrent(cell, self.encoder.output_size, hidden_size, num_layers=num_layers,
+        self.bigrams: HashedBigrams | None = None
+        if bigram_buckets:
+            if vocab_size is None:
+                raise ValueError("bigram_buckets reads token ids: it needs vocab_size (token inputs)")
+            self.bigrams = HashedBigrams(vocab_size, bigram_buckets, bigram_dim)
+        input_size = self.encoder.output_size + (0 if self.bigrams is None else self.bigrams.output_size)
+        self.rnn = Recurrent(cell, input_size, hidden_size, num_layers=num_layers,
                              bidirectional=bidirectional, dropout=dropout)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_tags)
@@ -145,6 +159,8 @@ class SequenceTagger(Model):
             h = self.encoder(batch.x, batch.mask())  # (B, T, E)
         else:
             h = self.encoder(batch.x)  # (B, T, E)
+        if self.bigrams is not None:
+            h = torch.cat([h, self.dropout(self.bigrams(batch.x))], dim=-1)  # (B, T, E + 2 * bigram_dim)
         out = self.rnn(h, batch.lengths).outputs  # (B, T, D*H)
         return self.head(self.dropout(out))  # (B, T, K)
 
@@ -183,6 +199,16 @@ class SequenceTagger(Model):
         if self.crf is not None:
             return self.crf.decode(logits, mask)[0]
         return logits.argmax(dim=-1).masked_fill(~mask, 0)
+
+    @torch.no_grad()
+    def predict_proba(self, batch: Batch) -> Tensor:
+        """Each step's tag probabilities ``(B, T, K)``, 0 on padding: the softmax of the emissions,
+        or with a CRF the posterior marginals ``P(y_t = k | x)`` (forward-backward)."""
+        logits = self.emissions(batch)
+        mask = batch.mask()
+        if self.crf is not None:
+            return self.crf.marginals(logits, mask)
+        return logits.softmax(-1) * mask.unsqueeze(-1)
 
     @classmethod
     def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> SequenceTagger:

@@ -47,7 +47,8 @@ class TrainerConfig:
 
     Args:
         epochs, batch_size, lr, weight_decay: as usual; ``batch_size`` is the global batch (DDP splits it).
-        optimizer: "adamw" (default), "adam", "sgd". clip_grad_norm: max gradient norm (None: off).
+        optimizer: "adamw" (default), "adam", "sgd". clip_grad_norm: max gradient norm (None: off); an
+            Ensemble has each member's gradient clipped on its own.
         schedule: "cosine" (warm-up then cosine to 0), "plateau" (halve on a stalled monitor), "none".
         warmup_steps: linear warm-up, in optimizer steps.
         early_stopping: patience in epochs without improvement of ``monitor`` (None: train all epochs).
@@ -217,31 +218,38 @@ class Trainer:
         loader = DataLoader(dataset.train, batch_sampler=[s for s, _ in shards],  # type: ignore[arg-type]
                             collate_fn=dataset.collate, generator=torch.Generator().manual_seed(cfg.seed))
         optimizer.zero_grad(set_to_none=True)
+        # a model whose parts train independently (an Ensemble) has each part's gradient clipped alone
+        groups = getattr(getattr(train_model, "module", train_model), "clip_groups", None)
+        clip_groups = groups() if callable(groups) else [list(train_model.parameters())]
         for (_, weight), batch in zip(shards, loader):
             i = state.batch
             group_start = i - i % cfg.accumulate
             group_size = min(cfg.accumulate, len(batches) - group_start)
             batch = batch.to(device)
             with self._autocast(device):
-                loss = train_model(batch).loss
-            if loss is None:
+                out = train_model(batch)
+            # a model may minimise another quantity than the loss it reports (an Ensemble: the sum
+            # of its members' losses, reported as their mean)
+            loss, objective = out.loss, out.extras.get("objective", out.loss)
+            if loss is None or objective is None:
                 raise ValueError("the model returned no loss for a training batch: does the data set carry targets?")
-            if not torch.isfinite(loss.detach()):
+            if not torch.isfinite(objective.detach()):
                 where = f"{run.last_checkpoint} is kept" if run is not None and run.last_checkpoint.exists() else \
                     "no checkpoint was written"
                 raise TrainingDiverged(
-                    f"the training loss became {float(loss.detach())} at epoch {state.epoch + 1}, "
+                    f"the training loss became {float(objective.detach())} at epoch {state.epoch + 1}, "
                     f"step {state.step + 1}, "
                     f"batch {i} (examples {batches[i][:8]}{'...' if len(batches[i]) > 8 else ''}); {where}. "
                     "Lower lr, keep clip_grad_norm on, or check the data for NaN/inf.")
-            (loss * weight / group_size).backward()
+            (objective * weight / group_size).backward()
             state.loss, state.batch = float(loss.detach()), i + 1
             state.train_loss_sum += state.loss * len(batches[i]) * weight / (ctx.world_size if ctx.enabled else 1)
             state.train_seen += len(batches[i]) / (ctx.world_size if ctx.enabled else 1)
             events.on_batch_end(self, state)
             if state.batch - group_start == group_size:
                 if cfg.clip_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(train_model.parameters(), cfg.clip_grad_norm)
+                    for group in clip_groups:
+                        torch.nn.utils.clip_grad_norm_(group, cfg.clip_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 if cfg.schedule != "plateau":

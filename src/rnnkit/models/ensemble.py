@@ -1,0 +1,310 @@
+"""``Ensemble``: k models of one class trained side by side, their predictions averaged.
+
+A deep ensemble (Lakshminarayanan et al. 2017, "Simple and scalable predictive uncertainty
+estimation using deep ensembles") differs only in each member's initial weights and dropout masks;
+InceptionTime's published figures are such an ensemble of five. How the members are combined:
+
+=================  ============================================================================
+members            ``predict``
+=================  ============================================================================
+classifiers        the arg-max of the mean class probabilities (``predict_proba``)
+regression         the mean (or, ``combine="median"``, the median) of the members' values
+forecasters        the mean (or median) of the point forecasts; ``sample`` draws from the mixture
+taggers            the arg-max of the mean per-step tag probabilities; with a CRF the mean posterior
+                   marginals, decoded as the best path the tag scheme allows (``CRF.decode_allowed``)
+generators         one search over the mean next-token probability,
+(seq2seq, lm,      ``log mean_j p_j(token | prefix)`` (:class:`EnsembleDecoder`): greedy or beam search
+conditioned)       as the member would run it
+=================  ============================================================================
+
+Training: the Trainer minimises ``extras["objective"]``, the *sum* of the members' losses, so each
+member gets exactly the gradient it would get alone, and clips each member's gradient on its own
+(:meth:`Ensemble.clip_groups`): with any optimizer, a member trains as it would alone, on the same
+batches. ``loss`` (what the Trainer reports and monitors) is the members' *mean* loss, on the scale
+of one model's. Validation metrics, early stopping and the restored best epoch are the ensemble's.
+
+A saved ensemble is one ``model.safetensors`` (members' weights under ``members.<j>.``; the header
+holds each member's class and config), so ``rnnkit.load``, ``rnnkit evaluate`` and ``rnnkit
+predict`` rebuild it like any model.
+
+Example:
+    >>> model = Ensemble.from_dataset(dataset, size=5, model="SequenceClassifier", cell="lstm")
+    >>> Trainer(epochs=20).fit(model, dataset)
+    >>> probs = model.predict_proba(batch)         # (B, C), the members' mean
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.data.batch import Batch
+from rnnkit.data.dataset import SequenceDataset
+from rnnkit.decoding import Generated, beam_search, greedy, sample
+from rnnkit.decoding.base import infer_batch
+from rnnkit.models.base import MODELS, Model, ModelOutput
+
+COMBINE = ("mean", "median")
+# config fields that fix what a model predicts: members must agree on every one they have
+_INTERFACE = ("task", "num_outputs", "num_tags", "tags", "crf", "tag_scheme", "vocab_size", "tgt_vocab_size",
+              "num_features", "cond_shape", "horizon", "num_targets", "bos_id", "eos_id")
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """``members``: each member's ``{"class", "module", "config"}`` (what rebuilding it needs);
+    ``combine``: ``"mean"`` or ``"median"`` of real-valued predictions (regression, forecasts);
+    probabilities are always averaged."""
+
+    members: tuple[dict[str, Any], ...]
+    combine: str = "mean"
+
+
+def _member_entry(model: Model) -> dict[str, Any]:
+    from rnnkit.models.io import _jsonable
+
+    cls = type(model)
+    return {"class": cls.__name__, "module": cls.__module__, "config": _jsonable(model.config_dict())}
+
+
+def _build_member(entry: Mapping[str, Any]) -> Model:
+    from rnnkit.models.io import _model_class, _typed_config
+
+    if not isinstance(entry, Mapping) or "class" not in entry or "config" not in entry:
+        raise ValueError(f"an ensemble member must be a Model or a {{'class', 'config'}} mapping, got {entry!r}")
+    cls = _model_class(str(entry["class"]), entry.get("module"))
+    return cls.from_config(_typed_config(cls, dict(entry["config"])))
+
+
+class EnsembleDecoder:
+    """The decoders of k generators as one: ``step`` returns ``log mean_j exp(log_probs_j)`` and
+    carries a tuple of the members' states; ``reorder`` reorders each."""
+
+    def __init__(self, decoders: Sequence[Any]) -> None:
+        if not decoders:
+            raise ValueError("EnsembleDecoder needs at least one decoder")
+        self.decoders = list(decoders)
+
+    def step(self, tokens: Tensor, state: tuple[Any, ...]) -> tuple[Tensor, tuple[Any, ...]]:
+        outs = [d.step(tokens, s) for d, s in zip(self.decoders, state)]
+        log_probs = torch.stack([lp.float() for lp, _ in outs])  # (k, B, V)
+        mixed = torch.logsumexp(log_probs, dim=0) - math.log(len(outs))  # (B, V)
+        return mixed, tuple(s for _, s in outs)
+
+    def reorder(self, state: tuple[Any, ...], index: Tensor) -> tuple[Any, ...]:
+        return tuple(d.reorder(s, index) for d, s in zip(self.decoders, state))
+
+    def batch_size(self, state: tuple[Any, ...]) -> int:
+        return infer_batch(self.decoders[0], state[0])
+
+
+class Ensemble(Model):
+    """k models of one class whose predictions are averaged (see the module docstring).
+
+    Args:
+        members: the member models (or their ``{"class", "config"}`` entries, as the config holds
+            them); all of one class, agreeing on what they predict (classes, tags, vocabulary,
+            horizon ...).
+        combine: ``"mean"`` or ``"median"`` of real-valued predictions.
+
+    Shape: as the members'. ``forward`` -> ``ModelOutput(loss = the members' mean loss,
+    extras["objective"] = their sum, extras["member_losses"])``.
+    """
+
+    config_class = EnsembleConfig
+
+    def __init__(self, *, members: Sequence[Model | Mapping[str, Any]], combine: str = "mean") -> None:
+        super().__init__()
+        if isinstance(members, Model | Mapping) or not len(members):
+            raise ValueError("members must be a non-empty list of models")
+        if combine not in COMBINE:
+            raise ValueError(f"combine must be one of {COMBINE}, got {combine!r}")
+        built = [m if isinstance(m, Model) else _build_member(m) for m in members]
+        first = built[0]
+        for j, m in enumerate(built):
+            if isinstance(m, Ensemble):
+                raise ValueError("an ensemble member cannot be an Ensemble: list the models themselves")
+            if type(m) is not type(first):
+                raise ValueError(f"ensemble members must be of one class: member 0 is {type(first).__name__}, "
+                                 f"member {j} is {type(m).__name__}")
+            for key in _INTERFACE:
+                a, b = getattr(first.config, key, None), getattr(m.config, key, None)
+                if a != b:
+                    raise ValueError(f"ensemble members must predict the same thing: member 0 has {key}={a!r}, "
+                                     f"member {j} has {key}={b!r}")
+        self.members = nn.ModuleList(built)
+        self.config = EnsembleConfig(members=tuple(_member_entry(m) for m in built), combine=combine)
+
+    @classmethod
+    def from_dataset(cls, dataset: SequenceDataset, *, size: int = 5, model: str | type[Model] = "SequenceClassifier",
+                     combine: str = "mean", **hyper: Any) -> Ensemble:
+        """``size`` members of ``model`` (a class or its name), each ``model.from_dataset(dataset,
+        **hyper)``; they draw their initial weights one after another from torch's generator."""
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"size must be a positive integer, got {size!r}")
+        if isinstance(model, str):
+            import rnnkit.models  # noqa: F401  (registers every model class)
+
+            if model not in MODELS:
+                raise ValueError(f"unknown model class {model!r}; known: {sorted(MODELS)}")
+            model = MODELS[model]
+        return cls(members=[model.from_dataset(dataset, **hyper) for _ in range(size)], combine=combine)
+
+    # --- training ------------------------------------------------------------------------------
+    def forward(self, batch: Batch) -> ModelOutput:
+        outs = [m(batch) for m in self._each]
+        kind, logits, predictions = self.kind, None, None
+        if kind == "classification" and all(o.logits is not None for o in outs):  # log of the mean probabilities
+            logits = torch.stack([o.logits.float().log_softmax(-1) for o in outs]).logsumexp(0) - math.log(len(outs))
+        elif kind in ("regression", "forecasting") and all(o.predictions is not None for o in outs):
+            predictions = self._combine([o.predictions for o in outs])
+        losses = [o.loss for o in outs]
+        if any(loss is None for loss in losses):
+            return ModelOutput(logits=logits, predictions=predictions, extras={"members": outs})
+        stacked = torch.stack([loss for loss in losses if loss is not None])  # (k,)
+        return ModelOutput(loss=stacked.mean(), logits=logits, predictions=predictions,
+                           extras={"objective": stacked.sum(), "member_losses": stacked.detach(), "members": outs})
+
+    @property
+    def _each(self) -> list[Any]:
+        """The members, typed loosely: each has its own class's methods (predict_proba, forecast ...)."""
+        return list(self.members)
+
+    def clip_groups(self) -> list[list[nn.Parameter]]:
+        """Each member's parameters: the Trainer clips each group's gradient norm on its own."""
+        return [list(m.parameters()) for m in self._each]
+
+    # --- prediction ----------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """``"classification"``, ``"regression"``, ``"forecasting"``, ``"tagging"``, ``"generation"``, or
+        ``"other"`` (members whose predictions the ensemble cannot combine: it trains, not predicts)."""
+        from rnnkit.models.forecaster import Forecaster
+        from rnnkit.models.many_to_many import Seq2Seq
+        from rnnkit.models.one_to_many import ConditionedGenerator, LanguageModel
+        from rnnkit.models.synced import SequenceTagger
+
+        first = self._each[0]
+        if isinstance(first, Forecaster):
+            return "forecasting"
+        if isinstance(first, SequenceTagger):
+            return "tagging"
+        if isinstance(first, Seq2Seq | ConditionedGenerator | LanguageModel):
+            return "generation"
+        task = getattr(first.config, "task", None)
+        if task == "classification" and hasattr(first, "predict_proba"):
+            return "classification"
+        if task == "regression":
+            return "regression"
+        return "other"
+
+    def _combine(self, values: list[Tensor]) -> Tensor:
+        stacked = torch.stack(values)  # (k, ...)
+        return stacked.median(dim=0).values if self.config.combine == "median" else stacked.mean(dim=0)
+
+    @torch.no_grad()
+    def predict_proba(self, batch: Batch) -> Tensor:
+        """The members' mean probabilities: classes ``(B, C)``, or per-step tags ``(B, T, K)``."""
+        if self.kind not in ("classification", "tagging"):
+            raise ValueError(f"predict_proba is for classifiers and taggers, not {self.kind}")
+        return torch.stack([m.predict_proba(batch) for m in self._each]).mean(dim=0)
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> Any:
+        """What one member's ``predict`` returns, from the combined prediction (see the module docstring)."""
+        kind = self.kind
+        if kind == "classification":
+            return self.predict_proba(batch).argmax(dim=-1)
+        if kind in ("regression", "forecasting"):
+            return self._combine([m.predict(batch) for m in self._each])
+        if kind == "tagging":
+            probs = self.predict_proba(batch)  # (B, T, K)
+            mask = batch.mask()
+            crf = self._each[0].crf
+            if crf is not None:
+                return crf.decode_allowed(probs.clamp_min(1e-30).log(), mask)[0]
+            return probs.argmax(dim=-1).masked_fill(~mask, 0)
+        first = self._each[0]
+        if kind == "other":
+            raise TypeError(f"Ensemble cannot combine {type(first).__name__} predictions: it averages classifiers, "
+                            "taggers, regressors, forecasters and generators (rnnkit.models)")
+        if getattr(first.config, "decode", "greedy") == "beam":
+            return self.generate(batch, method="beam")
+        return self.generate(batch)
+
+    @torch.no_grad()
+    def generate(self, batch: Batch, method: str = "greedy", **kwargs: Any) -> Generated:
+        """Decode with the members' mean next-token probabilities: ``batch.cond`` (conditioned
+        generators), the sources ``batch.x`` (seq2seq) or prompts ``batch.x`` with ``lengths``
+        (language models). ``method``: ``"greedy"``, ``"beam"`` or ``"sample"``; ``kwargs`` go to
+        the decoding function (``max_length`` defaults to the members' own)."""
+        from rnnkit.models.many_to_many import Seq2Seq
+        from rnnkit.models.one_to_many import ConditionedGenerator, LanguageModel
+
+        if self.kind != "generation":
+            raise ValueError(f"generate is for generators, not {self.kind}")
+        decoders: list[Any] = []
+        states: list[Any] = []
+        was_training = self.training
+        self.eval()
+        try:
+            for m in self._each:
+                if isinstance(m, Seq2Seq):
+                    decoders.append(m.decoder)
+                    states.append(m.init_state(batch))
+                elif isinstance(m, ConditionedGenerator):
+                    if batch.cond is None:
+                        raise ValueError("an ensemble of ConditionedGenerators needs batch.cond")
+                    decoders.append(m)
+                    states.append(m.init_state(batch.cond))
+                elif isinstance(m, LanguageModel):
+                    if batch.x is None:
+                        raise ValueError("an ensemble of LanguageModels needs batch.x as the prompt")
+                    decoders.append(m)
+                    states.append(m.prompt_state(batch.x, batch.lengths))
+            c = self._each[0].config
+            kwargs.setdefault("max_length", getattr(c, "max_length", 50))
+            decoder = EnsembleDecoder(decoders)
+            state = tuple(states)
+            if method == "greedy":
+                return greedy(decoder, state, bos=c.bos_id, eos=c.eos_id, **kwargs)
+            if method == "beam":
+                kwargs.setdefault("beam_size", getattr(c, "beam_size", 4))
+                kwargs.setdefault("length_penalty", getattr(c, "length_penalty", 0.0))
+                return beam_search(decoder, state, bos=c.bos_id, eos=c.eos_id, **kwargs)
+            if method == "sample":
+                return sample(decoder, state, bos=c.bos_id, eos=c.eos_id, **kwargs)
+            raise ValueError(f"method must be 'greedy', 'beam' or 'sample', got {method!r}")
+        finally:
+            self.train(was_training)
+
+    # --- forecasting ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def forecast(self, series: Any, horizon: int | None = None, *, future: Any = None) -> Any:
+        """The members' combined :meth:`Forecaster.forecast` (numpy in -> numpy out)."""
+        if self.kind != "forecasting":
+            raise ValueError(f"forecast is for forecasters, not {self.kind}")
+        outs = [m.forecast(series, horizon, future=future) for m in self._each]
+        if isinstance(outs[0], Tensor):
+            return self._combine(outs)
+        return self._combine([torch.as_tensor(o) for o in outs]).numpy()
+
+    @torch.no_grad()
+    def sample(self, batch: Batch, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` paths ``(n, B, H[, K])`` from the mixture of the members: member ``j`` draws
+        ``n // k`` of them (the first ``n % k`` members one more)."""
+        if self.kind != "forecasting":
+            raise ValueError(f"sample is for forecasters, not {self.kind}")
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        k = len(self.members)
+        counts = [n // k + (1 if j < n % k else 0) for j in range(k)]
+        return torch.cat([m.sample(batch, c, generator=generator) for m, c in zip(self._each, counts) if c])
+
+
+__all__ = ["Ensemble", "EnsembleConfig", "EnsembleDecoder"]
