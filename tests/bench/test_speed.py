@@ -53,3 +53,16 @@ def test_markdown_table():
 def test_cli_parses_bench_speed():
     args = build_parser().parse_args(["bench", "speed", "--quick", "--json", "--repeats", "3"])
     assert (args.quick, args.json, args.repeats) == (True, True, 3)
+
+
+def test_a_quick_run_writes_no_results_file(tmp_path, monkeypatch):
+    from rnnkit.bench import speed
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(speed, "run_speed", lambda repeats, quick: {
+        "machine": {"cpu": "c", "cores": 1, "torch_threads": 1, "torch": "t", "python": "p", "date": "d"},
+        "settings": {"repeats": repeats, "warmup": 1, "quick": quick, "seed": 0, "dtype": "float32"}, "rows": []})
+    args = build_parser().parse_args(["bench", "speed", "--quick"])
+    assert speed.run(args) == 0 and not (tmp_path / "docs").exists()
+    args = build_parser().parse_args(["bench", "speed", "--quick", "--output", "out.md"])
+    assert speed.run(args) == 0 and "--quick" in (tmp_path / "out.md").read_text()
