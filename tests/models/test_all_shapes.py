@@ -31,14 +31,6 @@ VOCAB = Vocab.build([list("abcdefgh")])
 OUT_VOCAB = Vocab.build([list("wxyz")])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not spin against other processes)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _tokens(n: int, vocab: Vocab, *, eos: bool = False) -> torch.Tensor:
     ids = torch.randint(4, len(vocab), (n,)).tolist()

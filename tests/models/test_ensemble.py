@@ -30,14 +30,6 @@ from rnnkit.models.io import load_model
 from rnnkit.train import Trainer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _members(cls, ds, k=3, **hyper):
     torch.manual_seed(0)
     return [cls.from_dataset(ds, **hyper) for _ in range(k)]

@@ -16,14 +16,6 @@ from rnnkit.models import Forecaster
 PERIOD, WINDOW, HORIZON = 12, 24, 6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not spin against other processes)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def noisy_sines(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Windows ``(n, WINDOW, 1)`` and targets ``(n, HORIZON)`` in raw units: level 10-100, amplitude 1-5."""

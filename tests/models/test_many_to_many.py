@@ -16,14 +16,6 @@ ATTENTION = ["none", "additive", "dot", "general"]
 EOS = Vocab.eos_id
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train several times faster on one thread (and do not fight other processes)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def reverse_batch(n: int, gen: torch.Generator, lo: int = 3, hi: int = 7) -> Batch:
     """Digits are ids 4..13; the target is the reversed string, then eos."""

@@ -17,14 +17,6 @@ from rnnkit.models import SequenceClassifier
 POOLINGS = ["last", "mean", "max", "attention"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not spin against other processes)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def two_families(n: int, gen: torch.Generator) -> list[Example]:
     """Class 0: slow sine, class 1: fast sine; random phase, amplitude, length 12-24, noise."""

@@ -17,14 +17,6 @@ EOS = 3
 CAPTIONS = [[4, 5, 6, EOS], [7, 8, EOS], [9, 4, 9, 4, 5, EOS], [6, 6, 7, EOS]]  # one per condition
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not spin against other processes)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def fit(model: torch.nn.Module, batch: Batch, *, lr: float, steps: int) -> None:
     """Adam on one batch for ``steps`` steps (these tests check that a model can learn its batch)."""

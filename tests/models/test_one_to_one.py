@@ -11,15 +11,6 @@ from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.models import FeedForward, SequenceClassifier
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not spin against other processes)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_learns_a_nonlinear_vector_task() -> None:
     torch.manual_seed(0)
     x = torch.rand(512, 2) * 2 - 1

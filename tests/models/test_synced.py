@@ -16,14 +16,6 @@ from rnnkit.models.synced import SequenceTagger, SequenceTaggerConfig
 CELLS = ["rnn", "lstm", "gru", "mingru", "minlstm"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train several times faster on one thread (and do not fight other processes)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def fit(model: torch.nn.Module, next_batch: Callable[[], Batch], *, lr: float, steps: int) -> None:
     """Adam for ``steps`` steps, each on a fresh batch from ``next_batch``."""

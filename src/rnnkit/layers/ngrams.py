@@ -56,3 +56,12 @@ class HashedBigrams(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         left, right = bigram_ids(x, self.vocab_size, self.buckets)
         return torch.cat([self.table(left), self.table(right)], dim=-1)  # (B, T, 2 * dim)
+
+
+def optional_bigrams(vocab_size: int | None, buckets: int, dim: int) -> HashedBigrams | None:
+    """A model's bigram features: None when ``buckets`` is 0; they need token ids (``vocab_size``)."""
+    if not buckets:
+        return None
+    if vocab_size is None:
+        raise ValueError("bigram_buckets reads token ids: it needs vocab_size (token inputs)")
+    return HashedBigrams(vocab_size, buckets, dim)

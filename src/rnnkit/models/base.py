@@ -22,7 +22,9 @@ class ModelOutput:
 
     ``loss`` is set when the batch carries targets (padding ignored). ``logits`` for classifiers,
     taggers and generators; ``predictions`` for regression and forecasts; ``extras`` for the rest
-    (attention weights, CRF paths, distribution parameters).
+    (attention weights, CRF paths, distribution parameters). ``extras["objective"]``, when present,
+    is what the Trainer minimises instead of ``loss`` (an Ensemble: the sum of its members' losses,
+    while ``loss`` reports their mean).
     """
 
     loss: Tensor | None = None

@@ -20,7 +20,7 @@ from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.fcn import FCN, MaskedBatchNorm1d
 from rnnkit.layers.inputs import InputEncoder
-from rnnkit.layers.ngrams import HashedBigrams
+from rnnkit.layers.ngrams import optional_bigrams
 from rnnkit.layers.pooling import SequencePooling
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput
@@ -113,11 +113,7 @@ class SequenceClassifier(Model):
         self.input_norm = MaskedBatchNorm1d(num_features, affine=False) if input_norm and num_features else None
         self.encoder = InputEncoder(num_features=num_features, vocab_size=vocab_size, embed_dim=embed_dim,
                                     dropout=dropout)
-        self.bigrams: HashedBigrams | None = None
-        if bigram_buckets:
-            if vocab_size is None:
-                raise ValueError("bigram_buckets reads token ids: it needs vocab_size (token inputs)")
-            self.bigrams = HashedBigrams(vocab_size, bigram_buckets, bigram_dim)
+        self.bigrams = optional_bigrams(vocab_size, bigram_buckets, bigram_dim)
         rnn_input = self.encoder.output_size + (0 if self.bigrams is None else self.bigrams.output_size)
         self.rnn = Recurrent(cell, rnn_input, hidden_size, num_layers=num_layers,
                              bidirectional=bidirectional, dropout=dropout)

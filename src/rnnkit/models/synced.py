@@ -22,7 +22,7 @@ from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.conv_encoder import ConvEncoder
 from rnnkit.layers.crf import CRF, scheme_constraints
 from rnnkit.layers.inputs import InputEncoder
-from rnnkit.layers.ngrams import HashedBigrams
+from rnnkit.layers.ngrams import optional_bigrams
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput
 
@@ -138,11 +138,7 @@ class SequenceTagger(Model):
         else:
             self.encoder = InputEncoder(num_features=num_features, vocab_size=vocab_size, embed_dim=embed_dim,
                                         dropout=dropout)
-        self.bigrams: HashedBigrams | None = None
-        if bigram_buckets:
-            if vocab_size is None:
-                raise ValueError("bigram_buckets reads token ids: it needs vocab_size (token inputs)")
-            self.bigrams = HashedBigrams(vocab_size, bigram_buckets, bigram_dim)
+        self.bigrams = optional_bigrams(vocab_size, bigram_buckets, bigram_dim)
         input_size = self.encoder.output_size + (0 if self.bigrams is None else self.bigrams.output_size)
         self.rnn = Recurrent(cell, input_size, hidden_size, num_layers=num_layers,
                              bidirectional=bidirectional, dropout=dropout)
