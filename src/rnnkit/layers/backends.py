@@ -119,17 +119,9 @@ class TorchBackend:
             # (45 s against 0.5 s unpacked for B=32, T=800, H=128 here). Runs of equal batch instead.
             return run_stack(layer, x, lengths, state, torch_direction)
         cell0 = layer.cell_list[0]
-        op_name = _TORCH_OPS[type(cell0)]
-        if op_name == "rnn":
-            op_name = "rnn_" + cell0.nonlinearity  # type: ignore[operator]
-        op = getattr(torch, op_name)
+        op = _torch_op(cell0)
         has_bias = bool(cell0.bias)  # type: ignore[attr-defined]
-        params: list[Tensor] = []
-        for cell in layer.cell_list:
-            w_hh = drop_weight(cell.weight_hh, layer.weight_drop) if layer.training else None  # type: ignore[arg-type]
-            params += [cell.weight_ih, cell.weight_hh if w_hh is None else w_hh]  # type: ignore[list-item]
-            if has_bias:
-                params += [cell.bias_ih, cell.bias_hh]  # type: ignore[list-item]
+        params = [p for cell in layer.cell_list for p in _op_params(layer, cell)]
         B, T = x.shape[:2]
         if state is None:
             zeros = x.new_zeros(layer.num_layers * layer.num_directions, B, layer.hidden_size)
@@ -147,6 +139,19 @@ class TorchBackend:
         out = PackedSequence(res[0], packed.batch_sizes, order, unorder)
         outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
         return outputs, tuple(h.index_select(1, unorder) for h in res[1:])
+
+
+def _torch_op(cell: Cell) -> Callable[..., tuple[Tensor, ...]]:
+    """``torch.lstm`` / ``torch.gru`` / ``torch.rnn_tanh`` / ``torch.rnn_relu`` for ``cell``'s kind."""
+    name = _TORCH_OPS[type(cell)]
+    return getattr(torch, "rnn_" + cell.nonlinearity if name == "rnn" else name)  # type: ignore[operator]
+
+
+def _op_params(layer: Recurrent, cell: Cell) -> list[Tensor]:
+    """``cell``'s weights in the fused op's order; ``weight_hh`` DropConnect'ed while training."""
+    dropped = drop_weight(cell.weight_hh, layer.weight_drop) if layer.training else None  # type: ignore[arg-type]
+    params = [cell.weight_ih, cell.weight_hh if dropped is None else dropped]  # type: ignore[list-item]
+    return params + ([cell.bias_ih, cell.bias_hh] if cell.bias else [])  # type: ignore[list-item, return-value]
 
 
 # --- the generic stack: layers x directions, each direction run by a function --------------------
@@ -203,17 +208,9 @@ def torch_direction(layer: Recurrent, cell: Cell, x: Tensor, lengths: Tensor | N
     by length and time is cut where one ends, so each piece is one fused call on the sequences still
     running (as many calls as distinct lengths). Each piece's input and output are whole blocks, so
     backward stays linear in T. Outputs past a length are zero; the state is each one's last valid."""
-    op_name = _TORCH_OPS[type(cell)]
-    if op_name == "rnn":
-        op_name = "rnn_" + cell.nonlinearity  # type: ignore[operator]
-    op = getattr(torch, op_name)
-    has_bias = bool(cell.bias)  # type: ignore[attr-defined]
-    dropped = drop_weight(cell.weight_hh, layer.weight_drop) if layer.training else None  # type: ignore[arg-type]
-    params = [cell.weight_ih, cell.weight_hh if dropped is None else dropped]  # type: ignore[list-item]
-    params += [cell.bias_ih, cell.bias_hh] if has_bias else []  # type: ignore[list-item]
+    assert lengths is not None  # TorchBackend.run sends only batches with lengths here
+    op, has_bias, params = _torch_op(cell), bool(cell.bias), _op_params(layer, cell)  # type: ignore[attr-defined]
     B, T, H = x.shape[0], x.shape[1], cell.hidden_size
-    if lengths is None:
-        lengths = torch.full((B,), T, dtype=torch.long)
     n = lengths.cpu()
     order = torch.argsort(n, descending=True, stable=True)
     unorder = torch.argsort(order)
