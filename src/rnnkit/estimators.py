@@ -102,14 +102,12 @@ class _SequenceInputs(_RNNEstimator):
     def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32,
                  num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
                  weight_decay: float = 0.01, early_stopping: int | None = None, ema_decay: float | None = None,
-                 ensemble: int = 1,
-                 valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
+                 ensemble: int = 1, valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
                  verbose: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
                          ema_decay=ema_decay, ensemble=ensemble, valid_fraction=valid_fraction, device=device,
-                         random_state=random_state,
-                         verbose=verbose)
+                         random_state=random_state, verbose=verbose)
         self.layout = layout
 
 
@@ -260,14 +258,12 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
                  hidden_size: int = 32,
                  num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
                  weight_decay: float = 0.01, early_stopping: int | None = None, ema_decay: float | None = None,
-                 ensemble: int = 1,
-                 valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
+                 ensemble: int = 1, valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
                  verbose: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
                          ema_decay=ema_decay, ensemble=ensemble, valid_fraction=valid_fraction, device=device,
-                         random_state=random_state,
-                         verbose=verbose)
+                         random_state=random_state, verbose=verbose)
         self.window = window
         self.horizon = horizon
         self.stride = stride

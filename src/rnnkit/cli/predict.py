@@ -139,7 +139,7 @@ def describe(prediction: Any, model: Any, batch: Any, info: Any, tokens: list[st
 
     task = info.task
     if task == "classification" and info.classes:
-        if callable(getattr(model, "predict_proba", None)):  # an Ensemble: its members' mean
+        if callable(getattr(model, "predict_proba", None)):  # classifiers, and an Ensemble's members' mean
             probs = model.predict_proba(batch)[0]
         else:
             logits = model(batch).logits

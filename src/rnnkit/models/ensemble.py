@@ -45,9 +45,13 @@ from torch import Tensor, nn
 
 from rnnkit.data.batch import Batch
 from rnnkit.data.dataset import SequenceDataset
-from rnnkit.decoding import Generated, beam_search, greedy, sample
+from rnnkit.decoding import Generated, beam_search
 from rnnkit.decoding.base import infer_batch
 from rnnkit.models.base import MODELS, Model, ModelOutput
+from rnnkit.models.forecaster import Forecaster
+from rnnkit.models.many_to_many import Seq2Seq
+from rnnkit.models.one_to_many import _METHODS, ConditionedGenerator, LanguageModel
+from rnnkit.models.synced import SequenceTagger
 
 COMBINE = ("mean", "median")
 # config fields that fix what a model predicts: members must agree on every one they have
@@ -79,6 +83,23 @@ def _build_member(entry: Mapping[str, Any]) -> Model:
         raise ValueError(f"an ensemble member must be a Model or a {{'class', 'config'}} mapping, got {entry!r}")
     cls = _model_class(str(entry["class"]), entry.get("module"))
     return cls.from_config(_typed_config(cls, dict(entry["config"])))
+
+
+def _kind(model: Model) -> str:
+    """``"classification"``, ``"regression"``, ``"forecasting"``, ``"tagging"``, ``"generation"``, or
+    ``"other"`` (members whose predictions an ensemble cannot combine: it trains, not predicts)."""
+    if isinstance(model, Forecaster):
+        return "forecasting"
+    if isinstance(model, SequenceTagger):
+        return "tagging"
+    if isinstance(model, Seq2Seq | ConditionedGenerator | LanguageModel):
+        return "generation"
+    task = getattr(model.config, "task", None)
+    if task == "classification" and hasattr(model, "predict_proba"):
+        return "classification"
+    if task == "regression":
+        return "regression"
+    return "other"
 
 
 class EnsembleDecoder:
@@ -139,6 +160,7 @@ class Ensemble(Model):
                                      f"member {j} has {key}={b!r}")
         self.members = nn.ModuleList(built)
         self.config = EnsembleConfig(members=tuple(_member_entry(m) for m in built), combine=combine)
+        self.kind = _kind(first)  # what the members predict, and so how they are combined
 
     @classmethod
     def from_dataset(cls, dataset: SequenceDataset, *, size: int = 5, model: str | type[Model] = "SequenceClassifier",
@@ -180,29 +202,6 @@ class Ensemble(Model):
         return [list(m.parameters()) for m in self._each]
 
     # --- prediction ----------------------------------------------------------------------------
-    @property
-    def kind(self) -> str:
-        """``"classification"``, ``"regression"``, ``"forecasting"``, ``"tagging"``, ``"generation"``, or
-        ``"other"`` (members whose predictions the ensemble cannot combine: it trains, not predicts)."""
-        from rnnkit.models.forecaster import Forecaster
-        from rnnkit.models.many_to_many import Seq2Seq
-        from rnnkit.models.one_to_many import ConditionedGenerator, LanguageModel
-        from rnnkit.models.synced import SequenceTagger
-
-        first = self._each[0]
-        if isinstance(first, Forecaster):
-            return "forecasting"
-        if isinstance(first, SequenceTagger):
-            return "tagging"
-        if isinstance(first, Seq2Seq | ConditionedGenerator | LanguageModel):
-            return "generation"
-        task = getattr(first.config, "task", None)
-        if task == "classification" and hasattr(first, "predict_proba"):
-            return "classification"
-        if task == "regression":
-            return "regression"
-        return "other"
-
     def _combine(self, values: list[Tensor]) -> Tensor:
         stacked = torch.stack(values)  # (k, ...)
         return stacked.median(dim=0).values if self.config.combine == "median" else stacked.mean(dim=0)
@@ -243,11 +242,10 @@ class Ensemble(Model):
         generators), the sources ``batch.x`` (seq2seq) or prompts ``batch.x`` with ``lengths``
         (language models). ``method``: ``"greedy"``, ``"beam"`` or ``"sample"``; ``kwargs`` go to
         the decoding function (``max_length`` defaults to the members' own)."""
-        from rnnkit.models.many_to_many import Seq2Seq
-        from rnnkit.models.one_to_many import ConditionedGenerator, LanguageModel
-
         if self.kind != "generation":
             raise ValueError(f"generate is for generators, not {self.kind}")
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
         decoders: list[Any] = []
         states: list[Any] = []
         was_training = self.training
@@ -269,17 +267,10 @@ class Ensemble(Model):
                     states.append(m.prompt_state(batch.x, batch.lengths))
             c = self._each[0].config
             kwargs.setdefault("max_length", getattr(c, "max_length", 50))
-            decoder = EnsembleDecoder(decoders)
-            state = tuple(states)
-            if method == "greedy":
-                return greedy(decoder, state, bos=c.bos_id, eos=c.eos_id, **kwargs)
-            if method == "beam":
+            if _METHODS[method] is beam_search:
                 kwargs.setdefault("beam_size", getattr(c, "beam_size", 4))
                 kwargs.setdefault("length_penalty", getattr(c, "length_penalty", 0.0))
-                return beam_search(decoder, state, bos=c.bos_id, eos=c.eos_id, **kwargs)
-            if method == "sample":
-                return sample(decoder, state, bos=c.bos_id, eos=c.eos_id, **kwargs)
-            raise ValueError(f"method must be 'greedy', 'beam' or 'sample', got {method!r}")
+            return _METHODS[method](EnsembleDecoder(decoders), tuple(states), bos=c.bos_id, eos=c.eos_id, **kwargs)
         finally:
             self.train(was_training)
 
