@@ -80,3 +80,67 @@ def test_a_classifier_reads_bigrams_beside_its_embeddings():
     assert not torch.allclose(model(Batch(x=x, lengths=torch.tensor([3, 2]))).logits, out.logits)
     with pytest.raises(ValueError, match="vocab_size"):
         SequenceClassifier(num_outputs=2, num_features=3, bigram_buckets=8)
+
+
+def test_ngram_ids_give_each_distinct_gram_its_own_row_and_keep_orders_apart():
+    from rnnkit.layers.ngrams import ngram_ids
+
+    V, buckets = 6, 1 << 30
+    grid = torch.cartesian_prod(*[torch.arange(1, V)] * 3)  # every trigram of 5 ids
+    tri = ngram_ids(grid, 3, buckets)
+    assert tri.shape == (len(grid), 1) and len(set(tri.flatten().tolist())) == len(grid)
+    x = torch.tensor([[1, 2, 3, 4]])
+    assert ngram_ids(x, 1, buckets).shape == (1, 4) and ngram_ids(x, 4, buckets).shape == (1, 1)
+    assert ngram_ids(x, 5, buckets).shape == (1, 0)
+    # a unigram and the bigram (1, 2) never share a row by construction of the salt
+    uni, bi = ngram_ids(x, 1, buckets), ngram_ids(x, 2, buckets)
+    assert not set(uni.flatten().tolist()) & set(bi.flatten().tolist())
+    assert int(ngram_ids(x, 2, 7).max()) < 7
+    with pytest.raises(ValueError, match=">= 1"):
+        ngram_ids(x, 0, buckets)
+
+
+def test_ngram_bag_is_the_mean_of_its_grams_rows_and_ignores_padding():
+    from rnnkit.layers.ngrams import HashedNgramBag, ngram_ids
+
+    torch.manual_seed(0)
+    bag = HashedNgramBag(buckets=1000, dim=5, max_n=3)
+    seq = [4, 7, 7, 2]
+    rows = bag.table.weight
+    grams = torch.cat([ngram_ids(torch.tensor([seq]), n, 1000)[0] for n in (1, 2, 3)])
+    assert len(grams) == 4 + 3 + 2
+    expected = rows[grams].mean(0)
+    x = torch.tensor([seq + [0, 0], [5, 0, 0, 0, 0, 0], [0] * 6])
+    out = bag(x, torch.tensor([4, 1, 0]))
+    assert out.shape == (3, 5)
+    torch.testing.assert_close(out[0], expected)
+    torch.testing.assert_close(out[1], rows[ngram_ids(torch.tensor([[5]]), 1, 1000)[0, 0]])  # no 2- or 3-grams
+    assert torch.equal(out[2], torch.zeros(5))  # an empty sequence has an empty bag
+    assert torch.equal(bag(torch.zeros(2, 0, dtype=torch.long)), torch.zeros(2, 5))  # so has a batch of them
+    # the padded row equals the same sequence alone, and the padding ids never count
+    torch.testing.assert_close(bag(torch.tensor([seq]))[0], out[0])
+    x2 = x.clone()
+    x2[0, 4:] = 9
+    torch.testing.assert_close(bag(x2, torch.tensor([4, 1, 0])), out)
+    out.sum().backward()
+    assert bag.table.weight.grad is not None and bag.table.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=">= 1"):
+        HashedNgramBag(buckets=10, dim=5, max_n=0)
+
+
+def test_a_classifier_reads_its_bag_of_ngrams_beside_the_pooled_state():
+    from rnnkit.data.batch import Batch
+    from rnnkit.models.many_to_one import SequenceClassifier
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(num_outputs=3, vocab_size=10, embed_dim=8, hidden_size=6, ngram_buckets=64,
+                               ngram_dim=4, ngram_max=2)
+    assert model.head.in_features == 6 + 4
+    x, lengths = torch.tensor([[1, 2, 3], [4, 5, 0]]), torch.tensor([3, 2])
+    model.eval()
+    out = model(Batch(x=x, lengths=lengths))
+    with torch.no_grad():
+        model.ngrams.table.weight.add_(1.0)
+    assert not torch.allclose(model(Batch(x=x, lengths=lengths)).logits, out.logits)
+    with pytest.raises(ValueError, match="ngram_buckets reads token ids"):
+        SequenceClassifier(num_outputs=2, num_features=3, ngram_buckets=16)

@@ -10,7 +10,7 @@ offline with scikit-learn, aeon and statsmodels.
 data set               baseline (primary first)
 =====================  ============================================================================
 UCR/UEA sets           MiniRocket + ridge; 1-NN DTW (aeon)              (``baselines_series.py``)
-air_passengers         Holt-Winters ETS (multiplicative season); seasonal naive (statsmodels)
+air_passengers         Holt-Winters ETS (multiplicative season); airline SARIMA on log; seasonal naive
 sentiment              TF-IDF of character 1-3-grams + logistic regression (C picked on valid)
 peoples_daily_seg      forward maximum matching with the training words; most frequent tag per char
 moving_digits          per-frame logistic regression on the 256 pixels

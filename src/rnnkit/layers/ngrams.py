@@ -65,3 +65,73 @@ def optional_bigrams(vocab_size: int | None, buckets: int, dim: int) -> HashedBi
     if vocab_size is None:
         raise ValueError("bigram_buckets reads token ids: it needs vocab_size (token inputs)")
     return HashedBigrams(vocab_size, buckets, dim)
+
+
+_FOLD_PRIME = 2_147_483_647  # 2**31 - 1: folding keeps every intermediate below 2**51 in int64
+_FOLD_MULT = 1_000_003
+
+
+def ngram_ids(x: Tensor, n: int, buckets: int) -> Tensor:
+    """The hashed ids of the n-grams starting at each step: ``(B, T - n + 1)`` int64 in ``[0, buckets)``.
+
+    The n-gram ``x[t:t+n]`` is folded into one integer (a polynomial hash salted with ``n``, so a
+    unigram and a bigram of the same ids land on different rows) and taken modulo ``buckets``.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    width = x.shape[1] - n + 1
+    h = torch.full_like(x[:, :max(width, 0)], n)
+    for k in range(n):
+        h = (h * _FOLD_MULT + x[:, k:k + width] + 1) % _FOLD_PRIME
+    return h % buckets
+
+
+class HashedNgramBag(nn.Module):
+    """Token ids ``(B, T)`` with ``lengths`` -> ``(B, dim)``: the mean embedding of every 1..max_n-gram
+    inside each sequence, hashed into one table: fastText's bag of n-grams (Joulin et al. 2017, "Bag
+    of tricks for efficient text classification"), a linear view of the whole text that a recurrent
+    classifier reads beside its pooled state.
+
+    Only n-grams that lie wholly within a sequence's valid steps count, so padding never changes the
+    bag; a sequence shorter than ``n`` has no n-grams of that order.
+
+    Args:
+        buckets: rows of the hashed table. dim: the embedding size. max_n: the longest n-gram.
+
+    Example:
+        >>> bag = HashedNgramBag(buckets=2**18, dim=64, max_n=3)
+        >>> vectors = bag(ids, lengths)   # (B, 64)
+    """
+
+    def __init__(self, buckets: int, dim: int, max_n: int = 3) -> None:
+        super().__init__()
+        if buckets < 1 or dim < 1 or max_n < 1:
+            raise ValueError(f"buckets, dim and max_n must be >= 1, got {buckets}, {dim}, {max_n}")
+        self.buckets, self.max_n, self.output_size = buckets, max_n, dim
+        self.table = nn.EmbeddingBag(buckets, dim, mode="mean")
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        B, T = x.shape
+        lengths = torch.full((B,), T, device=x.device) if lengths is None else lengths.to(x.device)
+        if T == 0:
+            return self.table.weight.new_zeros(B, self.output_size)
+        ids, owners = [], []
+        for n in range(1, min(self.max_n, T) + 1):
+            grams = ngram_ids(x, n, self.buckets)  # (B, T - n + 1)
+            valid = torch.arange(T - n + 1, device=x.device) < (lengths - n + 1).unsqueeze(1)
+            ids.append(grams[valid])
+            owners.append(valid.nonzero()[:, 0])
+        flat_ids, flat_owners = torch.cat(ids), torch.cat(owners)
+        order = torch.argsort(flat_owners, stable=True)
+        counts = torch.bincount(flat_owners, minlength=B)
+        offsets = torch.cumsum(counts, 0) - counts
+        return self.table(flat_ids[order], offsets)  # (B, dim); an empty bag gives zeros
+
+
+def optional_ngram_bag(vocab_size: int | None, buckets: int, dim: int, max_n: int) -> HashedNgramBag | None:
+    """A classifier's bag of n-grams: None when ``buckets`` is 0; it needs token ids (``vocab_size``)."""
+    if not buckets:
+        return None
+    if vocab_size is None:
+        raise ValueError("ngram_buckets reads token ids: it needs vocab_size (token inputs)")
+    return HashedNgramBag(buckets, dim, max_n)

@@ -20,7 +20,7 @@ from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.fcn import FCN, MaskedBatchNorm1d
 from rnnkit.layers.inputs import InputEncoder
-from rnnkit.layers.ngrams import optional_bigrams
+from rnnkit.layers.ngrams import optional_bigrams, optional_ngram_bag
 from rnnkit.layers.pooling import SequencePooling
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput
@@ -42,7 +42,11 @@ class SequenceClassifierConfig:
     parameters, valid steps only): for features of unequal scales, as an in-model scaler.
     ``bigram_buckets`` > 0 (token inputs): the recurrent layer also reads each step's left and right
     bigram embeddings (``bigram_dim`` each), hashed into that many rows
-    (:class:`~rnnkit.layers.ngrams.HashedBigrams`): word-like units for character-level text."""
+    (:class:`~rnnkit.layers.ngrams.HashedBigrams`): word-like units for character-level text.
+    ``ngram_buckets`` > 0 (token inputs): the head also reads the mean embedding (``ngram_dim``) of
+    every 1..``ngram_max``-gram of the whole sequence, hashed into that many rows
+    (:class:`~rnnkit.layers.ngrams.HashedNgramBag`, fastText's bag of n-grams) beside the pooled
+    recurrent vector: the linear text classifier's evidence, which the RNN then refines."""
 
     num_outputs: int
     cell: str = "lstm"
@@ -64,6 +68,9 @@ class SequenceClassifierConfig:
     input_norm: bool = False
     bigram_buckets: int = 0
     bigram_dim: int = 32
+    ngram_buckets: int = 0
+    ngram_dim: int = 64
+    ngram_max: int = 3
 
 
 class SequenceClassifier(Model):
@@ -93,7 +100,7 @@ class SequenceClassifier(Model):
                  label_smoothing: float = 0.0, regression_loss: str = "mse",
                  conv_channels: tuple[int, ...] = (), conv_kernel_sizes: tuple[int, ...] = (8, 5, 3),
                  squeeze_excitation: int = 0, input_norm: bool = False, bigram_buckets: int = 0,
-                 bigram_dim: int = 32) -> None:
+                 bigram_dim: int = 32, ngram_buckets: int = 0, ngram_dim: int = 64, ngram_max: int = 3) -> None:
         super().__init__()
         check_task(task, num_outputs)
         if regression_loss not in REGRESSION_LOSSES:
@@ -107,7 +114,7 @@ class SequenceClassifier(Model):
             bidirectional, dropout, pooling, None if class_weights is None else tuple(class_weights),
             label_smoothing, regression_loss, tuple(int(c) for c in conv_channels),
             tuple(int(k) for k in conv_kernel_sizes), int(squeeze_excitation), bool(input_norm),
-            int(bigram_buckets), int(bigram_dim))
+            int(bigram_buckets), int(bigram_dim), int(ngram_buckets), int(ngram_dim), int(ngram_max))
         if input_norm and num_features is None:
             raise ValueError("input_norm z-normalises float features; token inputs (vocab_size) have none")
         self.input_norm = MaskedBatchNorm1d(num_features, affine=False) if input_norm and num_features else None
@@ -125,13 +132,15 @@ class SequenceClassifier(Model):
                             squeeze_excitation=squeeze_excitation)
         elif squeeze_excitation:
             raise ValueError("squeeze_excitation gates the conv branch: set conv_channels too, e.g. (128, 256, 128)")
+        self.ngrams = optional_ngram_bag(vocab_size, ngram_buckets, ngram_dim, ngram_max)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.rnn.output_size + (0 if self.conv is None else self.conv.output_size),
-                              num_outputs)
+        head_input = self.rnn.output_size + sum(0 if m is None else m.output_size for m in (self.conv, self.ngrams))
+        self.head = nn.Linear(head_input, num_outputs)
 
     def encode(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
-        """The pooled sequence vector ``(B, D*H [+ C])`` and the attention weights ``(B, T)`` (or None);
-        with a conv branch its ``C = conv_channels[-1]`` pooled values follow the recurrent ones."""
+        """The pooled sequence vector ``(B, D*H [+ C] [+ N])`` and the attention weights ``(B, T)`` (or
+        None); with a conv branch its ``C = conv_channels[-1]`` pooled values follow the recurrent
+        ones, then the ``N = ngram_dim`` values of the bag of n-grams."""
         if batch.x is None:
             raise ValueError("SequenceClassifier needs batch.x (token ids (B, T) or features (B, T, F))")
         lengths = batch.lengths
@@ -147,11 +156,14 @@ class SequenceClassifier(Model):
             h = torch.cat([h, self.dropout(self.bigrams(x))], dim=-1)  # (B, T, E + 2 * bigram_dim)
         outputs = self.rnn(h, lengths).outputs  # (B, T, D*H)
         pooled = self.pool(outputs, lengths)
-        if self.conv is None:
-            return pooled.vector, pooled.weights
-        # the conv branch reads raw features (FCN's input), or the embeddings of token ids
-        conv_in = x if self.encoder.vocab_size is None else self.encoder.embed(x)
-        return torch.cat([pooled.vector, self.conv(conv_in, lengths)], dim=-1), pooled.weights  # (B, D*H + C)
+        parts = [pooled.vector]
+        if self.conv is not None:
+            # the conv branch reads raw features (FCN's input), or the embeddings of token ids
+            conv_in = x if self.encoder.vocab_size is None else self.encoder.embed(x)
+            parts.append(self.conv(conv_in, lengths))
+        if self.ngrams is not None:
+            parts.append(self.ngrams(x, lengths))
+        return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)), pooled.weights
 
     def forward(self, batch: Batch) -> ModelOutput:
         vector, weights = self.encode(batch)
