@@ -13,11 +13,12 @@ from rnnkit.data.dataset import DatasetInfo, Example, ExampleList, SequenceDatas
 from rnnkit.models import Forecaster, SequenceClassifier
 
 ARCHITECTURE = ("cell", "hidden_size", "bidirectional", "pooling", "conv_channels", "conv_kernel_sizes",
-                "squeeze_excitation", "input_norm", "embed_dim")
+                "squeeze_excitation", "input_norm", "embed_dim", "dropout", "ngram_buckets", "ngram_dim",
+                "ngram_max")
 
 
-@pytest.mark.parametrize("name", ["gunpoint", "italy_power_demand", "arrowhead", "japanese_vowels"])
-def test_classifier_defaults_are_the_time_series_recipes_architecture(name):
+@pytest.mark.parametrize("name", ["gunpoint", "italy_power_demand", "arrowhead", "japanese_vowels", "sentiment"])
+def test_classifier_defaults_are_the_recipes_architecture(name):
     raw, spec, _ = load_recipe(name)
     dataset = rnnkit.datasets.load(name, **spec.data_options)
     config = SequenceClassifier.from_dataset(dataset).config_dict()
@@ -71,7 +72,16 @@ def test_forecaster_suggestions_follow_the_series():
     assert Forecaster.from_dataset(ds, head="quantile").config_dict()["difference"] == ()
 
 
-def test_token_inputs_and_regression_keep_the_constructor_defaults():
+def test_a_small_text_set_gets_a_bag_no_larger_than_its_tokens():
+    info = DatasetInfo(name="t", shape="many-to-one", task="classification", input_kind="tokens",
+                       input_vocab=None, classes=("a", "b"))
+    ds = SequenceDataset(info, ExampleList([Example(x=torch.ones(n, dtype=torch.long), y=torch.tensor(0))
+                                            for n in (300, 200, 100)]), ExampleList([]), ExampleList([]))
+    options = SequenceClassifier.suggested_options(ds)
+    assert options["ngram_buckets"] == 1024 and options["pooling"] == "max"  # 600 tokens -> 2**10 rows
+
+
+def test_regression_keeps_the_constructor_defaults():
     info = DatasetInfo(name="r", shape="many-to-one", task="regression", input_kind="features", num_features=3,
                        num_targets=1)
     ds = SequenceDataset(info, ExampleList([Example(x=torch.zeros(4, 3), y=torch.tensor(0.0))]), ExampleList([]),

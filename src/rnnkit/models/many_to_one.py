@@ -27,6 +27,9 @@ from rnnkit.models.base import Model, ModelOutput
 from rnnkit.models.one_to_one import REGRESSION_LOSSES, check_task, classification_loss, regression_loss
 
 
+_MAX_SUGGESTED_BUCKETS = 1 << 18  # the sentiment recipe's bag: 262,144 rows
+
+
 @dataclass(frozen=True)
 class SequenceClassifierConfig:
     """``num_outputs``: classes (classification) or target columns (regression). Give exactly one of
@@ -203,10 +206,19 @@ class SequenceClassifier(Model):
         2019): an LSTM beside a 3-block convolutional branch (128-256-128 filters, kernels 8-5-3),
         mean pooling, the raw features in (no projection); univariate series a 32-unit LSTM,
         multivariate ones a 64-unit bidirectional LSTM, per-feature normalisation and
-        squeeze-and-excitation (MLSTM-FCN). Token inputs and regression get nothing (the
-        constructor's defaults)."""
+        squeeze-and-excitation (MLSTM-FCN). Classifying text (``input_kind="tokens"``) gets the
+        sentiment recipe's model: a bidirectional GRU over 128-d embeddings with max pooling, and a
+        bag of hashed 1-3-grams beside it whose table has one row per training token, rounded up to
+        a power of two, at most 2**18. Regression gets nothing (the constructor's defaults)."""
         info = dataset.info
-        if info.input_kind != "features" or info.task == "regression" or info.num_features is None:
+        if info.task == "regression":
+            return {}
+        if info.input_kind == "tokens":
+            tokens = sum(int(e.x.numel()) for e in dataset.train.examples)
+            buckets = min(_MAX_SUGGESTED_BUCKETS, 1 << max(tokens - 1, 1).bit_length())
+            return {"cell": "gru", "embed_dim": 128, "hidden_size": 64, "bidirectional": True, "pooling": "max",
+                    "dropout": 0.3, "ngram_buckets": buckets, "ngram_dim": 64, "ngram_max": 3}
+        if info.input_kind != "features" or info.num_features is None:
             return {}
         common = {"cell": "lstm", "embed_dim": None, "pooling": "mean", "conv_channels": (128, 256, 128),
                   "conv_kernel_sizes": (8, 5, 3)}
