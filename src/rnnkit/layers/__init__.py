@@ -1,4 +1,5 @@
-"""Layers: Recurrent (runs any cell over a sequence), attention, CRF, pooling, input encoders, FCN."""
+"""Layers: Recurrent (runs any cell over a sequence), attention, CRF, pooling, input encoders, FCN,
+hashed n-gram features."""
 
 from rnnkit.layers import (
     fused_backends,  # noqa: F401  (registers 'triton-persistent', 'triton-fused', 'cpu-fused')
@@ -8,8 +9,10 @@ from rnnkit.layers.attention import Attention, AttentionOutput, masked_softmax
 from rnnkit.layers.crf import CRF, Constraints, bio_constraints, bmes_constraints, scheme_constraints
 from rnnkit.layers.fcn import FCN
 from rnnkit.layers.inputs import InputEncoder
+from rnnkit.layers.ngrams import HashedBigrams, HashedNgramBag
 from rnnkit.layers.recurrent import Recurrent, RecurrentOutput
 from rnnkit.layers.stream import Stream
 
-__all__ = ["CRF", "FCN", "Attention", "AttentionOutput", "Constraints", "InputEncoder", "Recurrent", "RecurrentOutput",
-           "Stream", "bio_constraints", "bmes_constraints", "masked_softmax", "scheme_constraints"]
+__all__ = ["CRF", "FCN", "Attention", "AttentionOutput", "Constraints", "HashedBigrams", "HashedNgramBag",
+           "InputEncoder", "Recurrent", "RecurrentOutput", "Stream", "bio_constraints", "bmes_constraints",
+           "masked_softmax", "scheme_constraints"]

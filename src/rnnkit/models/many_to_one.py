@@ -26,7 +26,6 @@ from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput
 from rnnkit.models.one_to_one import REGRESSION_LOSSES, check_task, classification_loss, regression_loss
 
-
 _MAX_SUGGESTED_BUCKETS = 1 << 18  # the sentiment recipe's bag: 262,144 rows
 
 
@@ -214,7 +213,7 @@ class SequenceClassifier(Model):
         if info.task == "regression":
             return {}
         if info.input_kind == "tokens":
-            tokens = sum(int(e.x.numel()) for e in dataset.train.examples)
+            tokens = sum(len(e.x) for e in dataset.train.examples if e.x is not None)
             buckets = min(_MAX_SUGGESTED_BUCKETS, 1 << max(tokens - 1, 1).bit_length())
             return {"cell": "gru", "embed_dim": 128, "hidden_size": 64, "bidirectional": True, "pooling": "max",
                     "dropout": 0.3, "ngram_buckets": buckets, "ngram_dim": 64, "ngram_max": 3}
