@@ -121,3 +121,16 @@ def test_an_ensemble_averages_its_members() -> None:
     assert isinstance(f.model_, Ensemble) and f.predict().shape == (4,)
     with pytest.raises(ValueError, match="ensemble must be a positive integer"):
         RNNClassifier(**{**TINY, "ensemble": 0}).fit(X, y)
+
+
+def test_a_read_only_input_is_copied_not_shared() -> None:
+    """A read-only array (a memmap opened for reading) must not become a torch tensor over memory that
+    torch may not write: torch warns, and a write would be undefined."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.random((12, 5, 2), dtype=np.float32)
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RNNRegressor(epochs=1, hidden_size=4, batch_size=8).fit(X, rng.random(12)).predict(X)

@@ -130,7 +130,8 @@ class _SequenceInputs(_RNNEstimator):
                 arr = arr.transpose(0, 2, 1)
             elif arr.ndim != 3:
                 raise ValueError(f"X must be (N, T), (N, T, F) or (N, C, T); got {arr.ndim} dimensions")
-            seqs = list(np.ascontiguousarray(arr))
+            seqs = list(np.require(arr, requirements=["C", "W"]))  # a read-only input (memmap) is copied:
+            # torch tensors cannot share memory they may not write
             width = arr.shape[2]
         if reset:
             self.num_features_ = width
