@@ -112,20 +112,16 @@ class HashedNgramBag(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         B, T = x.shape
-        lengths = torch.full((B,), T, device=x.device) if lengths is None else lengths.to(x.device)
         if T == 0:
             return self.table.weight.new_zeros(B, self.output_size)
-        ids, owners = [], []
-        for n in range(1, min(self.max_n, T) + 1):
-            grams = ngram_ids(x, n, self.buckets)  # (B, T - n + 1)
-            valid = torch.arange(T - n + 1, device=x.device) < (lengths - n + 1).unsqueeze(1)
-            ids.append(grams[valid])
-            owners.append(valid.nonzero()[:, 0])
-        flat_ids, flat_owners = torch.cat(ids), torch.cat(owners)
-        order = torch.argsort(flat_owners, stable=True)
-        counts = torch.bincount(flat_owners, minlength=B)
-        offsets = torch.cumsum(counts, 0) - counts
-        return self.table(flat_ids[order], offsets)  # (B, dim); an empty bag gives zeros
+        lengths = torch.full((B,), T, device=x.device) if lengths is None else lengths.to(x.device)
+        orders = range(1, min(self.max_n, T) + 1)
+        grams = torch.cat([ngram_ids(x, n, self.buckets) for n in orders], dim=1)  # (B, W): every order side by side
+        valid = torch.cat([torch.arange(T - n + 1, device=x.device) < (lengths - n + 1).unsqueeze(1)
+                           for n in orders], dim=1)  # (B, W): the grams wholly inside each sequence
+        counts = valid.sum(1)
+        # a boolean index reads row by row, so each sequence's grams come out together, in its own bag
+        return self.table(grams[valid], counts.cumsum(0) - counts)  # (B, dim); an empty bag gives zeros
 
 
 def optional_ngram_bag(vocab_size: int | None, buckets: int, dim: int, max_n: int) -> HashedNgramBag | None:
