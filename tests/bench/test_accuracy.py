@@ -161,3 +161,11 @@ def test_the_baseline_cannot_change_the_threads_later_data_sets_train_with(monke
         assert "1 torch threads" in row.device
     finally:
         torch.set_num_threads(before)
+
+
+def test_an_unknown_recipe_is_a_one_line_error(capsys):
+    from rnnkit.cli.main import main
+
+    assert main(["bench", "accuracy", "no_such_set", "--quick"]) != 0
+    err = capsys.readouterr().err
+    assert "no recipe for no_such_set" in err and "Traceback" not in err

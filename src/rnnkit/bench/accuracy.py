@@ -317,7 +317,9 @@ def run(args: argparse.Namespace) -> int:
     names = args.names or recipe_names()
     unknown = sorted(set(names) - set(recipe_names()))
     if unknown:
-        raise ValueError(f"no recipe for {', '.join(unknown)}; recipes exist for: {', '.join(recipe_names())}")
+        from rnnkit.cli.main import CLIError
+
+        raise CLIError(f"no recipe for {', '.join(unknown)}; recipes exist for: {', '.join(recipe_names())}")
     import signal
 
     out = args.out if args.out is not None else ("" if args.quick else DEFAULT_OUT)

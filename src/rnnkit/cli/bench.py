@@ -1,4 +1,4 @@
-"""``rnnkit bench {speed,accuracy}``: each sub-bench is a module with ``HELP``, ``add_arguments``
+"""``rnnkit bench {speed,accuracy,cv}``: each sub-bench is a module with ``HELP``, ``add_arguments``
 and ``run``; adding one is one line in ``BENCHES``."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import importlib
 BENCHES: dict[str, str] = {
     "speed": "rnnkit.bench.speed",
     "accuracy": "rnnkit.bench.accuracy",
+    "cv": "rnnkit.bench.cv",
 }
 
 

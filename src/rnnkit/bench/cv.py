@@ -1,0 +1,258 @@
+"""``rnnkit bench cv``: k-fold cross-validation of a recipe on its training data, for choosing settings
+on data sets too small for one valid split to tell them apart.
+
+    rnnkit bench cv japanese_vowels                             # 5 folds of train, the recipe as is
+    rnnkit bench cv japanese_vowels --set hidden_size=128 --train epochs=80 --ensemble 3
+    rnnkit bench cv italy_power_demand --folds 10 --json --out runs/cv/italy.jsonl
+
+The recipe's training items (its ``train`` and ``valid`` splits pooled) are cut into ``--folds``
+folds, stratified by class for many-to-one classification; each fold in turn is the valid set of a
+model trained on the others, from the same model seed. Every item is scored once, so a 270-item set
+gives 270 held-out predictions where a 20% carve gives 54. Each fold trains for the recipe's fixed
+epoch count and is scored with its final weights: ``early_stopping`` and ``restore_best`` are
+switched off, because picking the epoch on the fold that scores it would flatter the estimate.
+The mean valid curve over folds (``curve``) shows where more or fewer epochs would have led.
+Test is never loaded into a model or scored: the folds come from training data only. Forecasting
+is refused: shuffled folds of windows would train on the future of the windows they score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HELP = "k-fold cross-validation of a recipe on its training data (valid only; test is never scored)"
+
+
+@dataclass
+class FoldResult:
+    """One fold: its size, headline metric, valid loss, the valid metric by epoch and the time spent."""
+
+    fold: int
+    n_valid: int
+    value: float
+    loss: float | None
+    curve: list[float]
+    cpu_s: float
+    wall_s: float
+    wrong: list[int] = field(default_factory=list)  # pooled indices a classifier got wrong
+
+
+@dataclass
+class CVResult:
+    """Every fold of one cross-validation run, and their summary."""
+
+    dataset: str
+    metric: str
+    higher_is_better: bool
+    folds: list[FoldResult]
+    mean: float
+    std: float
+    pooled: float  # the metric over all held-out items at once (folds weighted by size)
+    curve: list[float]  # the mean valid metric by epoch over folds
+    settings: dict[str, Any]
+    device: str
+    date: str = ""
+
+    @property
+    def best_epoch(self) -> int:
+        """The epoch (1-based) of the best mean valid metric: a guide for ``epochs``, not a selection."""
+        if not self.curve:
+            return 0
+        pick = max if self.higher_is_better else min
+        return self.curve.index(pick(self.curve)) + 1
+
+
+def fold_indices(n: int, folds: int, *, labels: list[int] | None = None, seed: int = 0) -> list[list[int]]:
+    """The valid indices of each of ``folds`` folds over ``n`` items: a seeded shuffle, stratified by
+    ``labels`` when every class has at least ``folds`` items (otherwise plain)."""
+    if folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
+    if folds > n:
+        raise ValueError(f"{folds} folds need at least {folds} training items; the recipe's data has {n}")
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    idx = list(range(n))
+    if labels is not None:
+        if len(labels) != n:
+            raise ValueError(f"{len(labels)} labels for {n} items")
+        smallest = min(labels.count(c) for c in set(labels))
+        if smallest >= folds:
+            skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+            return [sorted(int(i) for i in v) for _, v in skf.split(idx, labels)]
+    kf = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [sorted(int(i) for i in v) for _, v in kf.split(idx)]
+
+
+def _class_labels(dataset: Any, examples: list[Any]) -> list[int] | None:
+    """Each item's class for stratification: many-to-one classification with a scalar target only."""
+    if dataset.info.task != "classification" or dataset.info.shape != "many-to-one":
+        return None
+    if any(e.y is None or e.y.dim() != 0 for e in examples):
+        return None
+    return [int(e.y) for e in examples]
+
+
+def _wrong(model: Any, fold_ds: Any, valid_idx: list[int], labels: list[int]) -> list[int]:
+    """The pooled indices of the fold's items that ``model`` classifies wrongly."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    predicted: list[int] = []
+    examples = fold_ds.valid.examples
+    try:
+        with torch.no_grad():
+            for start in range(0, len(examples), 64):
+                batch = fold_ds.collate(examples[start:start + 64]).to(model.device)
+                predicted.extend(int(p) for p in model.predict(batch).reshape(-1).tolist())
+    finally:
+        model.train(was_training)
+    return [i for i, p in zip(valid_idx, predicted) if p != labels[i]]
+
+
+def cv_spec(spec: Any, *, model_options: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
+            ensemble: int | None = None) -> Any:
+    """A copy of the recipe ``spec`` with the overrides, trained for its fixed epochs (no early
+    stopping, final weights) and never on test."""
+    settings = {**spec.train, **(train or {})}
+    settings.pop("early_stopping", None)
+    settings["restore_best"] = False
+    return dataclasses.replace(
+        spec, train=settings, model_options={**spec.model_options, **(model_options or {})},
+        data_options=dict(spec.data_options), ensemble=spec.ensemble if ensemble is None else ensemble)
+
+
+def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int = 0, dataset: Any = None,
+                   log: Any = None) -> CVResult:
+    """Train ``spec``'s model on each fold's complement of the training data and score it on the fold.
+
+    ``spec`` is used as given (see :func:`cv_spec` for the recipe-to-CV settings); ``seed`` seeds each
+    fold's initial weights and Trainer, ``split_seed`` the folds. ``dataset`` (already loaded) saves
+    reloading; only its ``train`` and ``valid`` splits are read.
+    """
+    from rnnkit.bench.accuracy import device_name
+    from rnnkit.cli.runspec import build_model, load_data
+    from rnnkit.data.dataset import ExampleList, SequenceDataset
+    from rnnkit.train import Trainer
+    from rnnkit.train.evaluation import evaluate_split
+    from rnnkit.train.history import lower_is_better
+    from rnnkit.train.trainer import seed_everything
+
+    ds = dataset if dataset is not None else load_data(spec)
+    if ds.info.task == "forecasting":
+        raise ValueError(f"{ds.info.name}: k-fold cross-validation would train on windows that come after the "
+                         "ones it scores; validate a forecaster on later windows (valid_size) instead")
+    pool = list(ds.train.examples) + list(ds.valid.examples)
+    labels = _class_labels(ds, pool)
+    metric = ds.info.metric or "loss"
+    higher = not lower_is_better(metric)
+    column = f"valid_{metric}"
+    results = []
+    for k, valid_idx in enumerate(fold_indices(len(pool), folds, labels=labels, seed=split_seed)):
+        held = set(valid_idx)
+        fold_ds = SequenceDataset(dataclasses.replace(ds.info, sizes=dict(ds.info.sizes)),
+                                  ExampleList([e for i, e in enumerate(pool) if i not in held]),
+                                  ExampleList([pool[i] for i in valid_idx]), ExampleList([]),
+                                  collate=ds.collate, extras=ds.extras)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        seed_everything(seed)
+        model = build_model(spec, fold_ds)
+        history = Trainer(**{**spec.train, "seed": seed, "progress": False, "run_dir": None,
+                             "evaluate_test": False}).fit(model, fold_ds)
+        scores = evaluate_split(model, fold_ds.valid.examples, fold_ds.info, collate_fn=fold_ds.collate,
+                                extras=fold_ds.extras)
+        wrong = [] if labels is None else _wrong(model, fold_ds, valid_idx, labels)
+        curve = [float(v) for v in history.column(column)] if column in history.rows[-1] else []
+        result = FoldResult(k, len(valid_idx), float(scores.get(metric, scores.get("loss", float("nan")))),
+                            scores.get("loss"), curve, time.process_time() - cpu0, time.perf_counter() - wall0,
+                            wrong)
+        results.append(result)
+        if log is not None:
+            print(f"[cv] {ds.info.name} fold {k + 1}/{folds}: {metric} {result.value:.4f} "
+                  f"(n={result.n_valid}, {result.cpu_s:.0f} CPU s)", file=log, flush=True)
+    values = [r.value for r in results]
+    n_total = sum(r.n_valid for r in results)
+    pooled = sum(r.value * r.n_valid for r in results) / n_total
+    length = min((len(r.curve) for r in results), default=0)
+    curve = [statistics.fmean(r.curve[e] for r in results) for e in range(length)]
+    settings = {"folds": folds, "seed": seed, "split_seed": split_seed, "ensemble": spec.ensemble,
+                "model_options": spec.model_options, "train": spec.train, "data_options": spec.data_options}
+    return CVResult(ds.info.name, metric, higher, results, statistics.fmean(values),
+                    statistics.stdev(values) if len(values) > 1 else 0.0, pooled, curve, settings,
+                    device_name(), time.strftime("%Y-%m-%d"))
+
+
+def to_text(result: CVResult) -> str:
+    """A short plain-text table of the folds and their summary."""
+    lines = [f"{result.dataset}: {len(result.folds)}-fold cross-validation on train ({result.metric}, "
+             f"final weights; {result.device})",
+             f"{'fold':>4} {'n':>5} {result.metric:>10} {'loss':>8} {'CPU s':>7}"]
+    for r in result.folds:
+        loss = "" if r.loss is None else f"{r.loss:.4f}"
+        lines.append(f"{r.fold + 1:>4} {r.n_valid:>5} {r.value:>10.4f} {loss:>8} {r.cpu_s:>7.0f}")
+    lines.append(f"mean {result.mean:.4f} ± {result.std:.4f}; pooled {result.pooled:.4f} over "
+                 f"{sum(r.n_valid for r in result.folds)} items")
+    if result.curve:
+        best = result.best_epoch
+        lines.append(f"mean valid {result.metric} by epoch: best {result.curve[best - 1]:.4f} at epoch {best} "
+                     f"of {len(result.curve)} (final {result.curve[-1]:.4f})")
+    wrong = sorted(i for r in result.folds for i in r.wrong)
+    if wrong:
+        lines.append(f"wrong (pooled item indices): {wrong}")
+    return "\n".join(lines)
+
+
+# --- command line -------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="a data set with a recipe (`rnnkit bench accuracy` lists them)")
+    parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="model seed of every fold (default 0)")
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of the fold assignment (default 0)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a model option of the recipe (value read as YAML)")
+    parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a training setting of the recipe, e.g. --train epochs=80")
+    parser.add_argument("--ensemble", type=int, default=None, metavar="K",
+                        help="models per fold (default: the recipe's)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--out", default=None, metavar="FILE", help="append the result as one JSON line to FILE")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.bench.accuracy import load_recipe, recipe_names
+    from rnnkit.cli.main import CLIError
+    from rnnkit.cli.train import _key_values
+
+    if args.name not in recipe_names():
+        raise CLIError(f"no recipe for {args.name}; recipes exist for: {', '.join(recipe_names())}")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    _, spec, _ = load_recipe(args.name)
+    spec = cv_spec(spec, model_options=_key_values(args.set, "--set"), train=_key_values(args.train, "--train"),
+                   ensemble=args.ensemble)
+    try:
+        result = cross_validate(spec, folds=args.folds, seed=args.seed, split_seed=args.split_seed, log=sys.stderr)
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+    record = {**asdict(result), "best_epoch": result.best_epoch}
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+    print(json.dumps(record, indent=1) if args.json else to_text(result))
+    return 0
+
+
+__all__ = ["CVResult", "FoldResult", "cross_validate", "cv_spec", "fold_indices", "to_text"]

@@ -1,0 +1,103 @@
+"""``rnnkit bench cv``: folds cover the training items once each, stratified; each fold trains for
+the recipe's fixed epochs on the other folds and is scored with its final weights; test is never read."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+import rnnkit.datasets
+from rnnkit.bench.accuracy import load_recipe
+from rnnkit.bench.cv import cross_validate, cv_spec, fold_indices, to_text
+from rnnkit.cli.main import main
+from rnnkit.data.dataset import ExampleList
+
+
+def test_every_item_is_held_out_exactly_once():
+    labels = [0] * 30 + [1] * 20 + [2] * 10
+    folds = fold_indices(60, 5, labels=labels, seed=3)
+    assert len(folds) == 5
+    assert sorted(i for f in folds for i in f) == list(range(60))
+    for f in folds:  # stratified: each fold keeps the 3:2:1 class mix
+        assert Counter(labels[i] for i in f) == {0: 6, 1: 4, 2: 2}
+
+
+def test_folds_follow_the_split_seed():
+    labels = [i % 3 for i in range(45)]
+    assert fold_indices(45, 3, labels=labels, seed=0) == fold_indices(45, 3, labels=labels, seed=0)
+    assert fold_indices(45, 3, labels=labels, seed=0) != fold_indices(45, 3, labels=labels, seed=1)
+
+
+def test_a_class_smaller_than_the_fold_count_falls_back_to_plain_folds():
+    labels = [0] * 18 + [1] * 2
+    folds = fold_indices(20, 4, labels=labels)
+    assert sorted(i for f in folds for i in f) == list(range(20))
+    assert [len(f) for f in folds] == [5, 5, 5, 5]
+
+
+@pytest.mark.parametrize("n, folds", [(10, 1), (3, 4)])
+def test_impossible_fold_counts_are_refused(n, folds):
+    with pytest.raises(ValueError, match="folds"):
+        fold_indices(n, folds)
+
+
+def test_cv_trains_fixed_epochs_and_keeps_the_final_weights():
+    _, spec, _ = load_recipe("peoples_daily_seg")
+    assert spec.train.get("early_stopping")
+    cv = cv_spec(spec, model_options={"hidden_size": 8}, train={"epochs": 2}, ensemble=3)
+    assert "early_stopping" not in cv.train and cv.train["restore_best"] is False
+    assert cv.train["epochs"] == 2 and cv.model_options["hidden_size"] == 8 and cv.ensemble == 3
+    assert spec.model_options["hidden_size"] == 128 and "early_stopping" in spec.train  # the recipe is untouched
+
+
+class _Untouchable(ExampleList):
+    def __init__(self) -> None:
+        pass
+
+    def __getattribute__(self, name):
+        raise AssertionError(f"cross-validation read the test split ({name})")
+
+    def __len__(self) -> int:
+        raise AssertionError("cross-validation read the test split (len)")
+
+
+def test_cross_validation_scores_every_training_item_and_never_reads_test():
+    _, spec, _ = load_recipe("italy_power_demand")
+    spec = cv_spec(spec, model_options={"hidden_size": 8, "conv_channels": [8, 8, 8]}, train={"epochs": 2},
+                   ensemble=1)
+    ds = rnnkit.datasets.load("italy_power_demand", valid_fraction=0.2, seed=0)
+    n = len(ds.train) + len(ds.valid)  # the valid carve is pooled back in
+    ds.test = _Untouchable()
+    result = cross_validate(spec, folds=3, dataset=ds)
+    assert [f.fold for f in result.folds] == [0, 1, 2]
+    assert sum(f.n_valid for f in result.folds) == n
+    assert all(len(f.curve) == 2 for f in result.folds) and len(result.curve) == 2
+    wrong = [i for f in result.folds for i in f.wrong]
+    assert len(wrong) == len(set(wrong)) and all(0 <= i < n for i in wrong)
+    assert result.pooled == pytest.approx(1 - len(wrong) / n)  # the listed mistakes are the pooled errors
+    assert result.curve[-1] == pytest.approx(result.mean)  # final weights are the ones scored
+    assert 1 <= result.best_epoch <= 2
+    assert "3-fold" in to_text(result)
+
+
+def test_command_line(tmp_path, capsys):
+    out = tmp_path / "cv.jsonl"
+    code = main(["bench", "cv", "italy_power_demand", "--folds", "2", "--ensemble", "1", "--train", "epochs=1",
+                 "--set", "hidden_size=8", "--set", "conv_channels=[8, 8, 8]", "--json", "--out", str(out)])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads(out.read_text().splitlines()[0])
+    assert printed == saved
+    assert saved["settings"]["model_options"]["hidden_size"] == 8 and len(saved["folds"]) == 2
+
+
+def test_command_line_names_the_recipes_when_one_is_missing(capsys):
+    assert main(["bench", "cv", "no_such_set"]) != 0
+    assert "japanese_vowels" in capsys.readouterr().err
+
+
+def test_forecasting_is_refused(capsys):
+    assert main(["bench", "cv", "air_passengers", "--train", "epochs=1"]) != 0
+    assert "later windows" in capsys.readouterr().err
