@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 import rnnkit.datasets
 from rnnkit.bench.accuracy import load_recipe
 from rnnkit.data.dataset import DatasetInfo, Example, ExampleList, SequenceDataset
-from rnnkit.models import Forecaster, SequenceClassifier
+from rnnkit.models import Forecaster, SequenceClassifier, SequenceTagger
 
 ARCHITECTURE = ("cell", "hidden_size", "bidirectional", "pooling", "conv_channels", "conv_kernel_sizes",
                 "squeeze_excitation", "input_norm", "embed_dim", "dropout", "ngram_buckets", "ngram_dim",
@@ -88,3 +89,29 @@ def test_regression_keeps_the_constructor_defaults():
                          ExampleList([]))
     assert SequenceClassifier.suggested_options(ds) == {}
     assert SequenceClassifier.from_dataset(ds).config_dict()["conv_channels"] == ()
+
+
+TAGGER_ARCHITECTURE = ("cell", "embed_dim", "hidden_size", "num_layers", "bidirectional", "dropout", "crf",
+                       "bigram_buckets", "bigram_dim")
+
+
+def test_tagger_defaults_are_the_segmentation_recipes_architecture():
+    raw, spec, _ = load_recipe("peoples_daily_seg")
+    dataset = rnnkit.datasets.load("peoples_daily_seg", **spec.data_options)
+    config = SequenceTagger.from_dataset(dataset).config_dict()
+    recipe = SequenceTagger.from_dataset(dataset, **spec.model_options).config_dict()
+    for key in TAGGER_ARCHITECTURE:
+        assert config[key] == recipe[key], key
+    assert SequenceTagger.from_dataset(dataset, crf=False, hidden_size=16).config.crf is False  # given options win
+
+
+def test_tagger_suggestions_size_the_bigram_table_and_leave_frames_alone():
+    info = DatasetInfo(name="t", shape="synced", task="tagging", input_kind="tokens", input_vocab=None,
+                       classes=("B", "M", "E", "S"))
+    tokens = ExampleList([Example(x=torch.ones(n, dtype=torch.long), y=torch.zeros(n, dtype=torch.long))
+                          for n in (40, 30)])
+    options = SequenceTagger.suggested_options(SequenceDataset(info, tokens, ExampleList([]), ExampleList([])))
+    assert options["bigram_buckets"] == 128 and options["crf"] is True  # 70 tokens -> 2**7 rows
+    frames = dataclasses.replace(info, input_kind="features", num_features=4)
+    assert SequenceTagger.suggested_options(SequenceDataset(frames, ExampleList([]), ExampleList([]),
+                                                            ExampleList([]))) == {}

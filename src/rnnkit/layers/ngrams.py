@@ -67,6 +67,15 @@ def optional_bigrams(vocab_size: int | None, buckets: int, dim: int) -> HashedBi
     return HashedBigrams(vocab_size, buckets, dim)
 
 
+MAX_SUGGESTED_BUCKETS = 1 << 18  # the sentiment and segmentation recipes' tables: 262,144 rows
+
+
+def suggested_buckets(tokens: int, cap: int = MAX_SUGGESTED_BUCKETS) -> int:
+    """A hashed table's rows for ``tokens`` training tokens: one per token, rounded up to a power of
+    two, at most ``cap`` (a small data set does not carry a table of millions of parameters)."""
+    return min(cap, 1 << max(tokens - 1, 1).bit_length())
+
+
 _FOLD_PRIME = 2_147_483_647  # 2**31 - 1: folding keeps every intermediate below 2**51 in int64
 _FOLD_MULT = 1_000_003
 

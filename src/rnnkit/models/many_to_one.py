@@ -20,13 +20,11 @@ from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.fcn import FCN, MaskedBatchNorm1d
 from rnnkit.layers.inputs import InputEncoder
-from rnnkit.layers.ngrams import optional_bigrams, optional_ngram_bag
+from rnnkit.layers.ngrams import optional_bigrams, optional_ngram_bag, suggested_buckets
 from rnnkit.layers.pooling import SequencePooling
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput
 from rnnkit.models.one_to_one import REGRESSION_LOSSES, check_task, classification_loss, regression_loss
-
-_MAX_SUGGESTED_BUCKETS = 1 << 18  # the sentiment recipe's bag: 262,144 rows
 
 
 @dataclass(frozen=True)
@@ -214,9 +212,8 @@ class SequenceClassifier(Model):
             return {}
         if info.input_kind == "tokens":
             tokens = sum(len(e.x) for e in dataset.train.examples if e.x is not None)
-            buckets = min(_MAX_SUGGESTED_BUCKETS, 1 << max(tokens - 1, 1).bit_length())
             return {"cell": "gru", "embed_dim": 128, "hidden_size": 64, "bidirectional": True, "pooling": "max",
-                    "dropout": 0.3, "ngram_buckets": buckets, "ngram_dim": 64, "ngram_max": 3}
+                    "dropout": 0.3, "ngram_buckets": suggested_buckets(tokens), "ngram_dim": 64, "ngram_max": 3}
         if info.input_kind != "features" or info.num_features is None:
             return {}
         common = {"cell": "lstm", "embed_dim": None, "pooling": "mean", "conv_channels": (128, 256, 128),

@@ -22,7 +22,7 @@ from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.conv_encoder import ConvEncoder
 from rnnkit.layers.crf import CRF, scheme_constraints
 from rnnkit.layers.inputs import InputEncoder
-from rnnkit.layers.ngrams import optional_bigrams
+from rnnkit.layers.ngrams import optional_bigrams, suggested_buckets
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput
 
@@ -207,13 +207,30 @@ class SequenceTagger(Model):
         return logits.softmax(-1) * mask.unsqueeze(-1)
 
     @classmethod
+    def suggested_options(cls, dataset: SequenceDataset) -> dict[str, Any]:
+        """The architecture the data suggest. Tagging tokens gets the segmentation recipe's model
+        (``peoples_daily_seg``): a bidirectional LSTM (128 units) over 128-d embeddings, dropout 0.2,
+        each step's left and right bigram hashed into a table with one row per training token
+        (rounded up to a power of two, at most 2**18) of 32-d rows, and a CRF over the tags.
+        Frames get nothing (the constructor's defaults)."""
+        if dataset.info.input_kind != "tokens":
+            return {}
+        tokens = sum(len(e.x) for e in dataset.train.examples if e.x is not None)
+        return {"cell": "lstm", "embed_dim": 128, "hidden_size": 128, "bidirectional": True, "dropout": 0.2,
+                "crf": True, "bigram_buckets": suggested_buckets(tokens), "bigram_dim": 32}
+
+    @classmethod
     def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> SequenceTagger:
         """Size the tagger from ``dataset.info``: input kind, vocabulary or feature count, tag names.
+        Options not given follow :meth:`suggested_options` (for tokens: the segmentation recipe's).
 
         ``frame_encoder="conv"`` reads each step as a square one-channel image (the data set's
         ``extra["canvas"]``, e.g. ``moving_digits``) through a CNN: sets ``frame_shape``.
         """
         info = dataset.info
+        if "vocab_size" not in hyper:
+            for key, value in cls.suggested_options(dataset).items():
+                hyper.setdefault(key, value)
         frame_encoder = hyper.pop("frame_encoder", None)
         if frame_encoder not in (None, "linear", "conv"):
             raise ValueError(f"frame_encoder must be 'linear' or 'conv', got {frame_encoder!r}")
