@@ -169,3 +169,5 @@ def test_an_unknown_recipe_is_a_one_line_error(capsys):
     assert main(["bench", "accuracy", "no_such_set", "--quick"]) != 0
     err = capsys.readouterr().err
     assert "no recipe for no_such_set" in err and "Traceback" not in err
+    assert main(["bench", "accuracy", "gunpoint", "--seeds", "0"]) != 0
+    assert "--seeds must be >= 1" in capsys.readouterr().err

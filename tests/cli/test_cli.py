@@ -97,6 +97,8 @@ def test_config_file_with_flags_over_it_and_a_forecast(tmp_path: Path, capsys: p
     (["predict", "/no/such/run", "1 2 3"], "no run folder"),
     (["tour", "--only", "no_such_stop"], "unknown tour stop"),
     (["export", "/no/such/run"], "no run folder"),
+    (["datasets", "pairs:/no/such/file.tsv"], "file '/no/such/file.tsv' does not exist"),
+    (["datasets", "csv:/no/such/file.csv"], "file '/no/such/file.csv' does not exist"),
 ])
 def test_one_line_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
@@ -210,3 +212,158 @@ def test_an_ensemble_trains_evaluates_and_predicts_from_its_folder(tmp_path: Pat
     bad.write_text("data: japanese_vowels\nmodel: classifier\nensemble: two\n")
     assert main(["train", "--config", str(bad)]) == 2
     assert "ensemble must be a positive integer" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "is a folder; pass a YAML file"),
+    (b"\xff\xfedata: x\n", "not a text file (not UTF-8 at byte 0)"),
+    (b"data: italy_power_demand\nmodel: classifier\ntrain:\n  epochs: 1\n lr: 2\n", "bad.yaml, line 5: not valid YAML"),
+    (b"", "the file is empty"),
+    (b"data: 5\nmodel: classifier\n", "data must be a name (text), got 5"),
+    (b"data: gunpoint\nmodel: classifier\nvectors: maybe\n", "vectors must be true or false, got 'maybe'"),
+    (b"data: gunpoint\nmodel: classifier\ntrain: {lr: fast}\n", "lr must be a number, got 'fast'"),
+    (b"data: gunpoint\nmodel: classifier\ntrain: {epochs: 1.5}\n", "epochs must be an integer, got 1.5"),
+    (b"data: gunpoint\nmodel: classifier\ntrain: {optimizer: adamm}\n", "optimizer must be one of adamw, adam, sgd"),
+    (b"data: gunpoint\nmodel: classifier\ntrain: {device: tpu}\n", "device must be 'auto', 'cpu', 'cuda'"),
+    (b"data: gunpoint\nmodel: classifier\ntrain: {lr: .nan}\n", "lr must be > 0, got nan"),
+])
+def test_bad_config_files_are_named_in_one_line(content: bytes | None, message: str, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.yaml"
+    if content is None:
+        config.mkdir()
+    else:
+        config.write_bytes(content)
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 2
+    assert message in _error_line(capsys)
+    assert not out.exists()  # refused before the data loads, nothing written
+
+
+def test_yaml_numbers_in_exponent_form_are_numbers() -> None:
+    from rnnkit.cli.runspec import load_yaml
+
+    assert load_yaml("train: {lr: 1e-3, weight_decay: 5E+1, name: 1e}") == {
+        "train": {"lr": 0.001, "weight_decay": 50.0, "name": "1e"}}
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--limit", "0"], "--limit must be >= 1"),
+    (["--resume"], "has no checkpoint to continue from"),
+    (["--model", "tagger"], "model tagger (SequenceTagger) cannot take data set italy_power_demand"),
+    (["--vectors"], "model classifier (SequenceClassifier) cannot take data set italy_power_demand"),
+    (["--set", "hidden_size=4", "--data-option", "bogus=1"], "does not take these options"),
+])
+def test_train_refuses_before_writing_the_run_folder(extra: list[str], message: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    argv = ["train", "--data", "italy_power_demand", "--model", "classifier", "--hidden", "4", "--limit", "16",
+            "--epochs", "1", "--out", str(out), "--no-progress", "--no-report"]
+    assert main(argv + extra) == 2
+    assert message in _error_line(capsys)
+    assert not out.exists()
+
+
+def test_train_refuses_a_monitor_no_epoch_computes_and_an_out_that_is_a_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("data: italy_power_demand\nmodel: classifier\nlimit: 16\n"
+                      "model_options: {hidden_size: 4}\ntrain: {epochs: 1, monitor: valid_bleu}\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert "monitor 'valid_bleu' is not computed for this run; choose one of train_loss, valid_loss" in \
+        _error_line(capsys)
+    assert main(["train", "--config", str(config), "--out", str(config), "--no-progress"]) == 2
+    assert "is a file; the run folder must be a folder" in _error_line(capsys)
+
+
+def test_resume_with_other_options_keeps_the_run_folder(vowels_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = (vowels_run / "run.yaml").read_text()
+    assert main(["train", "--data", "japanese_vowels", "--model", "classifier", "--cell", "gru", "--hidden", "16",
+                 "--epochs", "2", "--limit", "40", "--out", str(vowels_run), "--resume", "--no-progress"]) == 2
+    line = _error_line(capsys)
+    assert "--resume:" in line and "does not fit the model built from these options (size mismatch" in line
+    assert (vowels_run / "run.yaml").read_text() == before
+
+
+def test_interrupted_or_diverged_training_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from rnnkit.cli import train as train_cli
+    from rnnkit.train import Trainer, TrainingDiverged
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "train_run", interrupted)
+    argv = ["train", "--data", "italy_power_demand", "--model", "classifier", "--hidden", "4", "--limit", "16",
+            "--epochs", "1", "--out", str(tmp_path / "run"), "--no-progress", "--no-report"]
+    assert main(argv) == 130
+    assert "interrupted; no checkpoint was written yet" in _error_line(capsys)
+    monkeypatch.undo()
+
+    def diverged(*args: object, **kwargs: object) -> None:
+        raise TrainingDiverged("the training loss became nan at epoch 1, step 2, batch 1")
+
+    monkeypatch.setattr(Trainer, "fit", diverged)
+    assert main(argv) == 2
+    assert "the training loss became nan at epoch 1" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"c0,c1\n1,2\n3,x\n", "bad.csv, line 3: 'x' is not a number"),
+    (b"1,2\n3\n", "bad.csv, line 2: 1 value(s), but line 1 has 2"),
+    (b"1\nnan\n3\n", "bad.csv, line 2: 'nan' is not a finite number"),
+    (b"c0,c1\nNaN,1\n3,4\n", "bad.csv, line 2: 'NaN' is not a finite number"),
+    (b"inf,1\n3,4\n", "bad.csv, line 1: 'inf' is not a finite number"),  # not taken for a header
+    (b"", "bad.csv: no rows of numbers"),
+    (b"\xff\xfe1,2\n", "bad.csv: not a UTF-8 text file"),
+])
+def test_predict_names_the_file_and_line_of_a_malformed_input(
+        content: bytes, message: str, vowels_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    assert main(["predict", str(vowels_run), str(path)]) == 2
+    assert message in _error_line(capsys)
+
+
+@pytest.mark.parametrize("make_input, message", [
+    (lambda tmp: str(tmp), "is a folder; pass a file, text or numbers"),
+    (lambda tmp: str(tmp / "missing.csv"), "missing.csv does not exist"),
+    (lambda tmp: "", "the input is empty"),
+    (lambda tmp: "1 2 nan", "'nan' is not a finite number"),
+    (lambda tmp: "1 2 " * 3000 + "1", "got 6001 value(s), not a multiple of 12"),  # too long for a file name
+])
+def test_predict_refuses_empty_missing_or_nan_inputs(make_input: object, message: str, vowels_run: Path,
+                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(vowels_run), make_input(tmp_path)]) == 2  # type: ignore[operator]
+    assert message in _error_line(capsys)
+
+
+def test_predict_top_and_run_folder_that_is_a_file(vowels_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(vowels_run), "1 2 3", "--top", "0"]) == 2
+    assert "--top must be >= 1" in _error_line(capsys)
+    for command in (["evaluate"], ["export"], ["predict"]):
+        assert main(command + [str(vowels_run / "run.yaml")] + (["1"] if command == ["predict"] else [])) == 2
+        assert "is a file; pass the run folder" in _error_line(capsys)
+    assert main(["export", str(vowels_run), "--out", str(vowels_run)]) == 2
+    assert "is a folder; pass a file name" in _error_line(capsys)
+
+
+def test_tour_out_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "tour"
+    out.write_text("")
+    assert main(["tour", "--quick", "--only", "forecasting", "--out", str(out)]) == 2
+    assert "is a file; the tour writes its runs into a folder" in _error_line(capsys)
+
+
+def test_predict_unknown_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "dates"
+    assert main(["train", "--data", "dates_iso", "--model", "seq2seq", "--hidden", "4", "--limit", "8",
+                 "--epochs", "1", "--out", str(run), "--no-progress", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), "\u24e7\u24e8"]) == 2
+    assert "none of the input's 2 token(s) is in the vocabulary of this run (dates_iso)" in _error_line(capsys)
+    assert main(["predict", str(run), "march 3, 2001 \u24e7"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err == "note: 1 of 15 input token(s) are not in the run's vocabulary and are read as <unk> ('\u24e7')"
+    assert main(["predict", str(run), "   "]) == 2
+    assert "the input text is empty" in _error_line(capsys)

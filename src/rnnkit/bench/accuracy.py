@@ -314,6 +314,10 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.seeds < 1:
+        from rnnkit.cli.main import CLIError
+
+        raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
     names = args.names or recipe_names()
     unknown = sorted(set(names) - set(recipe_names()))
     if unknown:

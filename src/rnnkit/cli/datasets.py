@@ -51,8 +51,11 @@ def run(args: argparse.Namespace) -> int:
     if args.name:
         try:
             ds = rnnkit.datasets.load(args.name)
-        except ValueError as e:
-            raise CLIError(str(e)) from e
+        except TypeError as e:  # a user file's loader that needs options (target=, ...)
+            raise CLIError(f"data set {args.name!r} needs options: load it in Python or with "
+                           f"`rnnkit train --data {args.name} --data-option KEY=VALUE`: {e}") from e
+        except (ValueError, OSError, ImportError) as e:
+            raise CLIError(str(e).splitlines()[0] if str(e) else repr(e)) from e
         info = ds.info
         facts = {
             "name": info.name, "shape": info.shape, "task": info.task, "input": info.input_kind,

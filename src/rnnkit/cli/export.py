@@ -140,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
 
     from rnnkit.cli.runspec import load_data, open_run
 
+    if args.out and Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out} is a folder; pass a file name such as {Path(args.out) / 'model.pt'}")
     loaded, spec = open_run(args.run_dir)
     task = loaded.info.task
     if task not in ONE_PASS_TASKS:
@@ -152,6 +154,10 @@ def run(args: argparse.Namespace) -> int:
     suffix = ".pt" if args.format == "torchscript" else ".pt2"
     path = Path(args.out) if args.out else Path(args.run_dir) / "export" / f"model{suffix}"
     longest = _longest(dataset)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CLIError(f"cannot create the folder of {path}: {e.strerror or e} ({e.filename})") from e
     logging.disable(logging.CRITICAL)  # torch.export logs whole graphs when it gives up
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \

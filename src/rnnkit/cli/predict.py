@@ -15,13 +15,16 @@ forecast, decoded with the run's saved vocabulary.
 from __future__ import annotations
 
 import argparse
+import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from rnnkit.cli.main import CLIError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", *IMAGE_SUFFIXES)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,27 +36,89 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _numbers(text: str) -> list[float]:
+    """``"1, 2.5 3"`` -> ``[1.0, 2.5, 3.0]``; ValueError naming the first value that is not a finite number."""
+    values = []
+    for part in (p for p in re.split(r"[\s,;]+", text.strip()) if p):
+        try:
+            value = float(part)
+        except ValueError:
+            raise ValueError(f"{part[:20]!r} is not a number (expected numbers separated by spaces or commas)"
+                             ) from None
+        if not math.isfinite(value):
+            raise ValueError(f"{part!r} is not a finite number: fill or drop missing values first")
+        values.append(value)
+    return values
+
+
 def parse_numbers(text: str) -> list[float]:
-    """``"1, 2.5 3"`` -> ``[1.0, 2.5, 3.0]``; a one-line error for anything that is not a number."""
-    parts = [p for p in re.split(r"[\s,;]+", text.strip()) if p]
+    """``"1, 2.5 3"`` -> ``[1.0, 2.5, 3.0]``; a one-line error for anything that is not a finite number."""
     try:
-        return [float(p) for p in parts]
+        values = _numbers(text)
     except ValueError as e:
-        raise CLIError(f"expected numbers separated by spaces or commas, got {text[:40]!r}") from e
+        raise CLIError(f"the input {text[:40]!r}: {e}") from e
+    if not values:
+        raise CLIError("the input is empty: pass numbers, text or a file")
+    return values
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 file's text, or a one-line error naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CLIError(f"{path}: not a UTF-8 text file (byte {e.start}); pass a .csv/.txt file or an image") from e
+    except OSError as e:
+        raise CLIError(f"cannot read {path}: {e.strerror or e}") from e
 
 
 def read_table(path: Path) -> Any:
-    """A CSV/text file of numbers as a ``(rows, columns)`` array (a header line is skipped)."""
+    """A CSV/text file of numbers as a ``(rows, columns)`` array (a header line is skipped); errors
+    name the file and the line."""
     import numpy as np
 
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    if lines and not re.match(r"^[\s\d.,;eE+-]+$", lines[0]):
-        lines = lines[1:]  # a header
-    rows = [parse_numbers(ln) for ln in lines]
-    if not rows or len({len(r) for r in rows}) != 1:
-        raise CLIError(f"{path}: expected rows of the same number of numbers, got row lengths "
-                       f"{sorted({len(r) for r in rows})}")
+    lines = [(n, ln) for n, ln in enumerate(read_text(path).splitlines(), 1) if ln.strip()]
+    if lines and _is_header(lines[0][1]):
+        lines = lines[1:]
+    rows = []
+    for n, line in lines:
+        try:
+            rows.append(_numbers(line))
+        except ValueError as e:
+            raise CLIError(f"{path}, line {n}: {e}") from e
+        if len(rows[-1]) != len(rows[0]):
+            raise CLIError(f"{path}, line {n}: {len(rows[-1])} value(s), but line {lines[0][0]} has "
+                           f"{len(rows[0])}; every row (time step) needs one value per feature")
+    if not rows:
+        raise CLIError(f"{path}: no rows of numbers (one row per time step, one column per feature)")
     return np.asarray(rows, dtype=np.float32)
+
+
+def _is_header(line: str) -> bool:
+    """A first line with a field that is no number at all (``nan`` is one: a missing value, refused later)."""
+    try:
+        [float(p) for p in re.split(r"[\s,;]+", line.strip()) if p]
+    except ValueError:
+        return True
+    return False
+
+
+def input_file(raw: str) -> Path | None:
+    """The file ``raw`` names, None when it is text or numbers; a one-line error for a folder or a
+    missing file (a name ending in a file suffix, with no spaces)."""
+    if not raw.strip():
+        return None
+    path = Path(raw)
+    try:
+        if path.is_file():
+            return path
+        if path.is_dir():
+            raise CLIError(f"{path} is a folder; pass a file, text or numbers")
+    except OSError:  # a long text is no file name
+        return None
+    if path.suffix.lower() in FILE_SUFFIXES and not re.search(r"\s", raw):
+        raise CLIError(f"input file {path} does not exist")
+    return None
 
 
 def read_image(path: Path, shape: tuple[int, ...], scale: float) -> Any:
@@ -78,18 +143,43 @@ def read_image(path: Path, shape: tuple[int, ...], scale: float) -> Any:
 
 
 def encode_text(text: str, info: Any, extras: dict[str, Any]) -> list[int]:
-    """Text -> input ids with the run's tokenizer, else its vocabulary (characters or words)."""
+    """Text -> input ids with the run's tokenizer, else its vocabulary (characters or words).
+
+    Unknown tokens are read as ``<unk>`` with a note on stderr; text with no known token at all
+    is refused (the model would see nothing but ``<unk>``)."""
+    if not text.strip():
+        raise CLIError("the input text is empty")
     tok = extras.get("tokenizer") or extras.get("input_tokenizer")
     if tok is not None and hasattr(tok, "encode"):
-        return list(tok.encode(text))
-    vocab = info.input_vocab
-    if vocab is None:
-        raise CLIError(f"this run ({info.name}) has no input vocabulary to encode text with")
-    chars = all(len(t) == 1 for t in vocab.itos[4:])
-    ids = vocab.encode(list(text) if chars else text.split())
+        ids = list(tok.encode(text))
+        tokens = tok.tokenize(text) if hasattr(tok, "tokenize") else []
+    else:
+        vocab = info.input_vocab
+        if vocab is None:
+            raise CLIError(f"this run ({info.name}) has no input vocabulary to encode text with")
+        chars = all(len(t) == 1 for t in vocab.itos[4:])
+        tokens = list(text) if chars else text.split()
+        ids = vocab.encode(tokens)
     if not ids:
         raise CLIError("the input text is empty")
+    check_unknown(ids, tokens if len(tokens) == len(ids) else [], info)
     return ids
+
+
+def check_unknown(ids: list[int], tokens: list[str], info: Any) -> None:
+    """A note on stderr for tokens the run never saw (read as ``<unk>``); an error when all are."""
+    from rnnkit.data.vocab import UNK, Vocab
+
+    unknown = [i for i, t in enumerate(ids) if t == Vocab.unk_id and (not tokens or tokens[i] != UNK)]
+    if not unknown:
+        return
+    shown = ", ".join(dict.fromkeys(repr(tokens[i]) for i in unknown[:8])) if tokens else ""
+    named = f" ({shown}{', ...' if len(unknown) > 8 else ''})" if shown else ""
+    if len(unknown) == len(ids):
+        raise CLIError(f"none of the input's {len(ids)} token(s) is in the vocabulary of this run ({info.name})"
+                       f"{named}: check the language and the spelling")
+    print(f"note: {len(unknown)} of {len(ids)} input token(s) are not in the run's vocabulary and are read "
+          f"as <unk>{named}", file=sys.stderr)
 
 
 def build_batch(raw: str, info: Any, extras: dict[str, Any]) -> tuple[Any, list[str]]:
@@ -98,23 +188,22 @@ def build_batch(raw: str, info: Any, extras: dict[str, Any]) -> tuple[Any, list[
 
     from rnnkit.data.batch import Batch
 
-    path = Path(raw)
-    is_file = path.is_file()
+    path = input_file(raw)
     if info.input_kind == "tokens":
-        text = path.read_text().strip() if is_file else raw
+        text = read_text(path).strip() if path is not None else raw
         ids = encode_text(text, info, extras)
         tokens = info.input_vocab.decode(ids, strip_specials=False) if info.input_vocab else [str(i) for i in ids]
         return Batch(x=torch.tensor([ids]), lengths=torch.tensor([len(ids)])), tokens
     scale = float(info.extra.get("pixel_max", 1.0)) if info.extra else 1.0
     cond_shape = tuple(info.cond_shape) if info.cond_shape else None
-    if is_file and path.suffix.lower() in IMAGE_SUFFIXES:
+    if path is not None and path.suffix.lower() in IMAGE_SUFFIXES:
         shape = cond_shape or (tuple(info.extra.get("image_shape", ())) if info.extra else ()) or (
             (info.num_features,) if info.num_features else ())
         if not shape:
             raise CLIError(f"this run ({info.name}) does not take images")
         item = read_image(path, shape, scale)
     else:
-        values = read_table(path) if is_file else torch.tensor(parse_numbers(raw)).reshape(-1, 1).numpy()
+        values = read_table(path) if path is not None else torch.tensor(parse_numbers(raw)).reshape(-1, 1).numpy()
         item = torch.as_tensor(values, dtype=torch.float32)
     if cond_shape is not None:  # one-to-many: the input conditions the generator
         if item.numel() != int(torch.tensor(cond_shape).prod()):
@@ -126,6 +215,9 @@ def build_batch(raw: str, info: Any, extras: dict[str, Any]) -> tuple[Any, list[
     if item.dim() == 2 and item.shape[1] != features:
         if item.shape[1] == 1 and item.shape[0] % features == 0:
             item = item.reshape(-1, features)
+        elif item.shape[1] == 1:
+            raise CLIError(f"this run needs {features} feature(s) per step: got {item.shape[0]} value(s), not a "
+                           f"multiple of {features} (or pass a CSV file, one column per feature)")
         else:
             raise CLIError(f"this run needs {features} feature(s) per step, got {item.shape[1]} columns")
     return Batch(x=item[None], lengths=torch.tensor([item.shape[0]])), []
@@ -169,6 +261,8 @@ def run(args: argparse.Namespace) -> int:
 
     from rnnkit.cli.runspec import open_run
 
+    if args.top < 1:
+        raise CLIError(f"--top must be >= 1, got {args.top}")
     loaded, _ = open_run(args.run_dir)
     batch, tokens = build_batch(args.input, loaded.info, loaded.extras)
     model = loaded.model.eval()

@@ -19,6 +19,7 @@ The YAML schema (every key optional except ``data`` and ``model``)::
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,24 @@ def train_keys() -> list[str]:
     from rnnkit.train.trainer import TrainerConfig
 
     return [f.name for f in dataclasses.fields(TrainerConfig) if f.name not in RUN_OWNED]
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that also reads ``1e-3`` as a number, as YAML 1.2 does (YAML 1.1, which
+    PyYAML follows, wants ``1.0e-3`` and reads ``lr: 1e-3`` as the text "1e-3")."""
+
+
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text as Python values (safe: no objects), numbers such as ``1e-3`` included."""
+    return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: plain values only
+
+
 SPEC_FILE = "run.yaml"  # the spec as run, next to the Trainer's config.yaml
 RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 
@@ -77,6 +96,8 @@ class RunSpec:
 
 def spec_from_dict(raw: Any, where: str) -> RunSpec:
     """Validate a parsed YAML mapping into a :class:`RunSpec`; errors name ``where`` and the key."""
+    if raw is None:
+        raise CLIError(f"{where}: the file is empty; it needs at least data: and model:")
     if not isinstance(raw, dict):
         raise CLIError(f"{where}: expected a mapping of keys (data, model, ...), got {type(raw).__name__}")
     known = {f.name for f in dataclasses.fields(RunSpec)}
@@ -95,6 +116,11 @@ def spec_from_dict(raw: Any, where: str) -> RunSpec:
     if limit is not None and (not all(isinstance(n, int) and n >= 1 for n in sizes)
                               or isinstance(limit, dict) and not set(limit) <= {"train", "valid", "test"}):
         raise CLIError(f"{where}: limit must be a positive integer or {{train: N, valid: N, test: N}}, got {limit!r}")
+    for key in ("data", "model", "out"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise CLIError(f"{where}: {key} must be a name (text), got {raw[key]!r}")
+    if not isinstance(raw.get("vectors", False), bool):
+        raise CLIError(f"{where}: vectors must be true or false, got {raw['vectors']!r}")
     ensemble = raw.get("ensemble", 1)
     if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
         raise CLIError(f"{where}: ensemble must be a positive integer (the number of models), got {ensemble!r}")
@@ -108,12 +134,21 @@ def spec_from_dict(raw: Any, where: str) -> RunSpec:
 def read_spec(path: str | Path) -> RunSpec:
     """A spec from a YAML file (a ``--config`` file or a recipe)."""
     p = Path(path)
+    if p.is_dir():
+        raise CLIError(f"config file {p} is a folder; pass a YAML file")
     if not p.is_file():
         raise CLIError(f"config file {p} does not exist")
     try:
-        raw = yaml.safe_load(p.read_text())
+        raw = load_yaml(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise CLIError(f"{p}: not a text file (not UTF-8 at byte {e.start})") from e
+    except OSError as e:
+        raise CLIError(f"cannot read config file {p}: {e.strerror or e}") from e
     except yaml.YAMLError as e:
-        raise CLIError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from e
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}, line {mark.line + 1}" if mark is not None else str(p)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise CLIError(f"{where}: not valid YAML ({problem})") from e
     return spec_from_dict(raw, str(p))
 
 
@@ -212,6 +247,8 @@ def open_run(path: str | Path) -> tuple[Any, RunSpec]:
     p = Path(path)
     if not p.exists():
         raise CLIError(f"no run folder at {p} (train one with `rnnkit train ... --out {p}`)")
+    if not p.is_dir():
+        raise CLIError(f"{p} is a file; pass the run folder that `rnnkit train --out` wrote")
     try:
         run = load_run(p)
     except RunDirError as e:
@@ -226,5 +263,5 @@ def open_run(path: str | Path) -> tuple[Any, RunSpec]:
     return run, spec
 
 
-__all__ = ["MODEL_ALIASES", "RunSpec", "as_vectors", "build_model", "load_data", "open_run", "read_spec",
+__all__ = ["MODEL_ALIASES", "RunSpec", "as_vectors", "build_model", "load_data", "load_yaml", "open_run", "read_spec",
            "recipe_path", "resolve_model", "spec_from_dict"]

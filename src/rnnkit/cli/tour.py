@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.cli.main import CLIError
     from rnnkit.tour import STOPS, TourRow, run_tour
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out} is a file; the tour writes its runs into a folder")
     console = Console()
     console.width = max(console.width, 132)  # the table stays readable in a pipe or a log
     start = time.perf_counter()

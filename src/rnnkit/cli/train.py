@@ -11,6 +11,7 @@ vocabularies/scalers), the spec as run (run.yaml), plots/*.png and report.html.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,11 @@ import yaml
 from rnnkit.cli.main import CLIError
 from rnnkit.cli.runspec import (
     MODEL_ALIASES,
+    SPEC_FILE,
     RunSpec,
     build_model,
     load_data,
+    load_yaml,
     read_spec,
     recipe_path,
     spec_from_dict,
@@ -75,7 +78,7 @@ def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
         if not sep or not key:
             raise CLIError(f"{flag} expects KEY=VALUE, got {pair!r}")
         try:
-            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+            out[key.strip().replace("-", "_")] = load_yaml(value)
         except yaml.YAMLError as e:
             raise CLIError(f"{flag} {pair!r}: the value is not valid YAML") from e
     return out
@@ -99,7 +102,10 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     for key in ("epochs", "batch_size", "lr", "early_stopping", "seed"):
         if getattr(args, key) is not None:
             spec.train[key] = getattr(args, key)
-    spec.limit = args.limit or spec.limit
+    if args.limit is not None:
+        if args.limit < 1:
+            raise CLIError(f"--limit must be >= 1 (examples kept per split), got {args.limit}")
+        spec.limit = args.limit
     spec.vectors = bool(args.vectors) or spec.vectors
     if args.ensemble is not None:
         if args.ensemble < 1:
@@ -127,21 +133,29 @@ class TrainResult:
 
 
 def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, report: bool = True) -> TrainResult:
-    """Load the data, build the model, train it into ``spec.out``, evaluate on test, draw the report."""
-    from rnnkit.train import Trainer, seed_everything
+    """Load the data, build the model, train it into ``spec.out``, evaluate on test, draw the report.
+
+    Everything that can be checked before training is (the settings, the run folder, a checkpoint to
+    resume, one batch through the model), so a bad input stops the run before the first epoch."""
+    from rnnkit.train import CheckpointError, TrainingDiverged, seed_everything
 
     start = time.perf_counter()
-    dataset = load_data(spec)
-    seed_everything(int(spec.train.get("seed", 0)))  # the initial weights follow --seed too
-    model = build_model(spec, dataset)
     run_dir = Path(spec.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CLIError(f"--out {run_dir} is a file; the run folder must be a folder")
+    trainer = make_trainer(spec, run_dir, resume=resume, progress=progress)
+    dataset = load_data(spec)
+    seed_everything(trainer.config.seed)  # the initial weights follow --seed too
+    model = build_model(spec, dataset)
+    check_fit(model, dataset, spec, trainer.config.monitor)
+    if resume:
+        check_resume(model, run_dir)
+    make_run_dir(run_dir)
     spec.save(run_dir)
     try:
-        trainer = Trainer(**spec.train, run_dir=str(run_dir), resume=resume, progress=progress)
-    except (TypeError, ValueError) as e:
-        raise CLIError(f"bad training settings {spec.train}: {e}") from e
-    history = trainer.fit(model, dataset, data_options=spec.data_options)
+        history = trainer.fit(model, dataset, data_options=spec.data_options)
+    except (TrainingDiverged, CheckpointError) as e:
+        raise CLIError(str(e).splitlines()[0]) from e
     metrics = dict(history.test) or evaluate_run(model, dataset, run_dir)
     seconds = time.perf_counter() - start
     path = None
@@ -151,6 +165,63 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
         path = make_run_report(model, dataset, run_dir, metrics=metrics,
                                facts={"training time": f"{seconds:.1f} s", "run folder": str(run_dir)})
     return TrainResult(run_dir, model, dataset, history, metrics, seconds, path)
+
+
+def make_trainer(spec: RunSpec, run_dir: Path, *, resume: bool, progress: bool) -> Any:
+    """The Trainer for ``spec.train`` (its settings checked), and for ``resume`` a checkpoint to continue."""
+    from rnnkit.train import RunDir, Trainer
+
+    try:
+        trainer = Trainer(**spec.train, run_dir=str(run_dir), resume=resume, progress=progress)
+    except (TypeError, ValueError) as e:
+        raise CLIError(f"bad training settings {spec.train}: {e}") from e
+    if resume and not RunDir(run_dir).last_checkpoint.is_file():
+        raise CLIError(f"--resume: {run_dir} has no checkpoint to continue from "
+                       f"({RunDir(run_dir).last_checkpoint}); run without --resume to start afresh")
+    return trainer
+
+
+def check_resume(model: Any, run_dir: Path) -> None:
+    """Load the last checkpoint's weights into ``model`` (fit() does it again, with the optimizer):
+    one built with other options is refused before run.yaml is overwritten."""
+    from rnnkit.train import CheckpointError, RunDir, load_checkpoint
+
+    path = RunDir(run_dir).last_checkpoint
+    try:
+        load_checkpoint(path).restore(model)
+    except CheckpointError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise CLIError(f"--resume: {path} does not fit the model built from these options ({detail}); resume "
+                       f"with the options it was trained with ({run_dir / SPEC_FILE})") from e
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Create the run folder, or say in one line why it cannot be."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CLIError(f"cannot create the run folder {run_dir}: {e.strerror or e} ({e.filename})") from e
+
+
+def check_fit(model: Any, dataset: Any, spec: RunSpec, monitor: str | None) -> None:
+    """Score a few examples before training: a model that does not fit the data set (a tagger on
+    one label per sequence, ``vectors`` with a recurrent model) fails here in one line, not after
+    an epoch; so does a ``monitor`` that no epoch would compute."""
+    from rnnkit.train.evaluation import evaluate_split
+
+    split = dataset.valid if len(dataset.valid) else dataset.train
+    try:
+        metrics = evaluate_split(model, split.examples[:4], dataset.info, collate_fn=dataset.collate,
+                                 extras=dataset.extras)
+    except (ValueError, RuntimeError, IndexError) as e:
+        raise CLIError(f"model {spec.model} ({type(model).__name__}) cannot take data set {dataset.info.name} "
+                       f"({dataset.info.shape}, task {dataset.info.task}): "
+                       f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from e
+    if monitor is not None:
+        known = ["train_loss"] + ([f"valid_{k}" for k in metrics] if len(dataset.valid) else [])
+        if monitor not in known:
+            raise CLIError(f"monitor {monitor!r} is not computed for this run; choose one of {', '.join(known)}")
 
 
 def evaluate_run(model: Any, dataset: Any, run_dir: Path) -> dict[str, float]:
@@ -204,7 +275,16 @@ def print_metrics(metrics: dict[str, float], info: Any, title: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
-    result = train_run(spec, progress=not args.no_progress, resume=args.resume, report=not args.no_report)
+    try:
+        result = train_run(spec, progress=not args.no_progress, resume=args.resume, report=not args.no_report)
+    except KeyboardInterrupt:
+        from rnnkit.train import RunDir
+
+        last = RunDir(spec.out).last_checkpoint
+        where = (f"the last checkpoint is {last}; run the same command with --resume to continue" if last.is_file()
+                 else "no checkpoint was written yet")
+        print(f"rnnkit train: interrupted; {where}", file=sys.stderr)
+        return 130
     print_metrics(result.metrics, result.dataset.info, f"{result.dataset.info.name}: test metrics")
     print(f"run folder: {result.run_dir}  ({result.seconds:.1f} s)")
     if result.report is not None:

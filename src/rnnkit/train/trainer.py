@@ -30,11 +30,12 @@ from rnnkit.data.dataset import DatasetInfo, SequenceDataset
 from rnnkit.train import distributed
 from rnnkit.train.callbacks import Callback, CallbackList, ProgressBar, TrainState
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from rnnkit.train.ema import WeightEMA, check_decay
+from rnnkit.train.ema import WeightEMA
 from rnnkit.train.evaluation import evaluate_split
 from rnnkit.train.history import History, lower_is_better
 from rnnkit.train.optim import build_optimizer, build_scheduler, current_lr
 from rnnkit.train.run_dir import RunDir
+from rnnkit.train.settings import check_settings
 
 
 class TrainingDiverged(ValueError):
@@ -95,21 +96,7 @@ class TrainerConfig:
     ema_decay: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "accumulate", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
-        if self.schedule == "plateau" and self.warmup_steps:
-            raise ValueError("warmup_steps needs schedule='cosine' or 'none' (plateau has no warm-up)")
-        if self.early_stopping is not None and self.early_stopping < 1:
-            raise ValueError(f"early_stopping is a patience in epochs, >= 1; got {self.early_stopping}")
-        if self.resume and self.run_dir is None:
-            raise ValueError("resume=True needs run_dir (the folder whose checkpoint to continue)")
-        if self.ema_decay is not None:
-            check_decay(self.ema_decay)
+        check_settings(self)  # types and ranges, named (settings.py)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain YAML/JSON values (a ``Path`` run_dir becomes its string)."""

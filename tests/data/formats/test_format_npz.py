@@ -72,3 +72,10 @@ def test_malformed_arrays(tmp_path, arrays, line, field, message) -> None:
         rnnkit.datasets.load(f"npz:{path}", test_fraction=0.0, valid_fraction=0.0)
     where = f"{path}, line {line}" if line is not None else str(path)
     assert f"{where}, field '{field}'" in str(err.value)
+
+
+def test_a_file_that_is_no_npz_archive_is_named_as_such(tmp_path) -> None:
+    path = tmp_path / "d.npz"
+    path.write_text("x,y\n1,2\n")  # NumPy would read it as a pickle and ask for allow_pickle=True
+    with pytest.raises(DataFileError, match="is not a NumPy .npz archive"):
+        rnnkit.datasets.load(f"npz:{path}")

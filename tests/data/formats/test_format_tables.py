@@ -179,3 +179,8 @@ def test_long_format_errors(tmp_path) -> None:
         rnnkit.datasets.load(f"csv:{path}", id="sample", target="label")
     with pytest.raises(ValueError, match="needs id=COLUMN"):
         rnnkit.datasets.load(f"csv:{path}", target="label")
+
+
+def test_a_missing_file_is_named_before_missing_options(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="missing.csv' does not exist"):
+        rnnkit.datasets.load(f"csv:{tmp_path / 'missing.csv'}")

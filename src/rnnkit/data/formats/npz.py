@@ -46,6 +46,10 @@ Item = tuple[np.ndarray, Any, str, int]  # x (T, ...), raw y, file, index
 
 def _open(path: str | Path, allow_pickle: bool) -> dict[str, np.ndarray]:
     p = check_exists(path)
+    with p.open("rb") as f:
+        magic = f.read(6)
+    if not allow_pickle and not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):  # a zip (.npz) or .npy
+        raise DataFileError(p, "is not a NumPy .npz archive (nor .npy): write one with numpy.savez(path, x=..., y=...)")
     try:
         with np.load(p, allow_pickle=allow_pickle) as data:
             return {k: data[k] for k in data.files}

@@ -178,6 +178,7 @@ def load_table(path: str, *, target: str | Sequence[str] | None = None, horizon:
     from rnnkit.data.formats.table_forecast import load_series_table
     from rnnkit.data.formats.table_sequences import load_sequence_table
 
+    check_exists(path)  # a missing file first: it is the error the user can act on
     if target is None:
         raise ValueError(f"loading {path} needs target=COLUMN (the column to predict)")
     if horizon is not None:
