@@ -10,13 +10,17 @@ __all__ = ["RNNClassifier", "RNNForecaster", "RNNRegressor", "Recurrent", "Recur
 
 _LAZY = {"Trainer": "rnnkit.train.trainer", "load": "rnnkit.train.run_dir", "RNNClassifier": "rnnkit.estimators",
          "RNNRegressor": "rnnkit.estimators", "RNNForecaster": "rnnkit.estimators"}
+# the subpackages DESIGN.md names as ``rnnkit.datasets.load(...)``, ``rnnkit.models.X``, ``rnnkit.decoding.greedy``
+_SUBMODULES = ("data", "datasets", "decoding", "layers", "models", "train")
 
 
 def __getattr__(name: str) -> object:
-    """``rnnkit.Trainer``, ``rnnkit.load`` and the estimators are imported on first use
-    (keeps ``import rnnkit`` light)."""
-    if name in _LAZY:
-        import importlib
+    """``rnnkit.Trainer``, ``rnnkit.load``, the estimators and the subpackages are imported on first
+    use (keeps ``import rnnkit`` light)."""
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"rnnkit.{name}")
     raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

@@ -87,6 +87,8 @@ class _RNNEstimator(BaseEstimator):
 
     @torch.no_grad()
     def _run(self, seqs: list[np.ndarray], fn: Any) -> np.ndarray:
+        if not seqs:
+            raise ValueError("X holds 0 samples; at least 1 is needed")
         out = []
         for i in range(0, len(seqs), 256):
             batch = collate([Example(x=torch.from_numpy(s)) for s in seqs[i : i + 256]])
@@ -219,6 +221,9 @@ class RNNRegressor(RegressorMixin, _SequenceInputs):
     def fit(self, X: Any, y: Any) -> RNNRegressor:
         seqs = self._sequences(X, reset=True)
         y = np.asarray(_require_y(self, y), dtype=np.float32)
+        if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
+            raise ValueError(f"y must be (n_samples,) or (n_samples, n_targets) with n_targets >= 1, got shape "
+                             f"{y.shape}")
         if len(y) != len(seqs):
             raise ValueError(f"X has {len(seqs)} samples but y has {len(y)}")
         if not np.isfinite(y).all():
@@ -274,6 +279,10 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
 
         if X is not None:
             raise ValueError("RNNForecaster.fit(y) takes the series only (exogenous X is not supported)")
+        for name in ("window", "horizon", "stride"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name} must be a positive integer (steps), got {value!r}")
         series = [_series(s) for s in (y if _is_ragged(y) else [y])]
         widths = {s.shape[1] for s in series}
         if len(widths) > 1:
@@ -307,15 +316,22 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
         arr = np.asarray(X, dtype=np.float32)
         if arr.ndim == 2 and self.num_targets_ == 1:
             arr = arr[:, :, None]
-        if arr.ndim != 3 or arr.shape[2] != self.num_targets_:
-            raise ValueError(f"X must be (N, window) or (N, window, {self.num_targets_}), got {arr.shape}")
+        if arr.ndim != 3 or arr.shape[2] != self.num_targets_ or arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(f"X must be (N, window) or (N, window, {self.num_targets_}) with N >= 1 windows of "
+                             f">= 1 step, got {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError("X contains NaN or infinity; fill gaps first (rnnkit.data.windows.fill_missing)")
         return self._run(list(arr), self.model_.predict).astype(np.float64)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         from sklearn.metrics import r2_score
 
         pred = self.predict(X)
-        return float(r2_score(np.asarray(y).reshape(len(pred), -1), pred.reshape(len(pred), -1),
+        y = np.asarray(y)
+        if y.ndim == 0 or len(y) != len(pred) or y.size != pred.size:
+            raise ValueError(f"y must hold the true next {self.horizon} steps of each of the {len(pred)} windows of "
+                             f"X, shape {pred.shape}, got {y.shape}")
+        return float(r2_score(y.reshape(len(pred), -1), pred.reshape(len(pred), -1),
                               sample_weight=sample_weight))
 
 

@@ -167,7 +167,7 @@ def test_resume_without_ema_from_a_checkpoint_with_it_warns(tmp_path) -> None:
 
 @pytest.mark.parametrize("bad", [0, 0.0, 1, 1.0, -0.5, 1.5, math.nan, math.inf, "0.9", True])
 def test_bad_decay_is_refused_naming_the_setting(bad: object) -> None:
-    with pytest.raises(ValueError, match="ema_decay must be between 0 and 1"):
+    with pytest.raises(ValueError, match="ema_decay must be (between 0 and 1|a number)"):
         Trainer(ema_decay=bad)
     with pytest.raises(ValueError, match="ema_decay"):
         WeightEMA(nn.Linear(2, 2), bad)  # type: ignore[arg-type]

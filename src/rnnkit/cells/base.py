@@ -44,9 +44,34 @@ class Cell(nn.Module):
 
     def initial_state(self, batch_size: int, *, device: torch.device | None = None,
                       dtype: torch.dtype | None = None) -> State:
+        if isinstance(batch_size, bool) or (isinstance(batch_size, int) and batch_size < 0):
+            raise ValueError(f"{type(self).__name__}.initial_state: batch_size must be an int >= 0, got {batch_size!r}")
         zeros = [torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
                  for _ in range(self.state_size)]
         return zeros[0] if self.state_size == 1 else tuple(zeros)
+
+    def check_step(self, x_t: Tensor, state: State | None) -> None:
+        """ValueError unless ``x_t`` is ``(B, input_size)`` in the parameters' dtype and ``state``, when
+        given, holds ``state_size`` tensors ``(B, hidden_size)``. The built-in cells' ``forward`` calls
+        it; ``Recurrent``'s time loop (``step_projected``) does not: it checks the whole input once."""
+        name, I, H = type(self).__name__, self.input_size, self.hidden_size
+        if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[1] != I:
+            got = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(f"{name}: x_t must be (batch, input_size) = (B, {I}), got {got}; "
+                             "for a whole sequence use rnnkit.Recurrent")
+        p = next(self.parameters(), None)
+        if p is not None and x_t.dtype != p.dtype:
+            raise ValueError(f"{name}: x_t is {x_t.dtype} but the cell's parameters are {p.dtype}; convert one of "
+                             f"them (x_t.to({p.dtype}) or cell.to(x_t.dtype))")
+        if state is None:
+            return
+        parts = (state,) if isinstance(state, Tensor) else tuple(state)
+        B = x_t.shape[0]
+        if len(parts) != self.state_size or not all(isinstance(t, Tensor) and t.shape == (B, H) for t in parts):
+            layout = "h" if self.state_size == 1 else f"a tuple of {self.state_size} tensors (h, c)"
+            got_parts = [tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__ for t in parts]
+            raise ValueError(f"{name}: state must be {layout}, each (batch, hidden_size) = ({B}, {H}), got "
+                             f"{got_parts}; pass state=None to start from zeros")
 
     def project_input(self, x: Tensor) -> Tensor:
         """The part of a step that depends on the input only, for a whole sequence ``(B, T, I)``

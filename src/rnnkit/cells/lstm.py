@@ -90,4 +90,5 @@ class LSTMCell(ProjectedCell):
         return h, (h, c)
 
     def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        self.check_step(x_t, state)
         return self.step_projected(self.project_input(x_t), state)

@@ -71,7 +71,31 @@ class MinCell(Cell):
         return h, h
 
     def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        self.check_step(x_t, state)
         return self.step_projected(self.project_input(x_t), state)
+
+    def _check_sequence(self, x: Tensor, state: State | None, lengths: Tensor | None) -> None:
+        """Shapes always; the lengths' range only on the CPU (reading them on a GPU would wait for the
+        device at every layer, and ``Recurrent`` has checked them once already)."""
+        name = type(self).__name__
+        if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[2] != self.input_size:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"{name}.forward_sequence: x must be (batch, time, input_size) = (B, T, "
+                             f"{self.input_size}), got {got}")
+        B, T = x.shape[0], x.shape[1]
+        h0 = state if state is None or isinstance(state, Tensor) else state[0]
+        if h0 is not None and h0.shape != (B, self.hidden_size):
+            raise ValueError(f"{name}.forward_sequence: state must be (batch, hidden_size) = ({B}, "
+                             f"{self.hidden_size}), got {tuple(h0.shape)}")
+        if lengths is None:
+            return
+        if lengths.shape != (B,) or lengths.is_floating_point() or lengths.dtype == torch.bool:
+            raise ValueError(f"{name}.forward_sequence: lengths must be ({B},) int64, got {lengths.dtype} "
+                             f"{tuple(lengths.shape)}")
+        if lengths.device.type == "cpu" and not torch.compiler.is_compiling() and B and (
+                int(lengths.min()) < 1 or int(lengths.max()) > T):
+            raise ValueError(f"{name}.forward_sequence: lengths must be between 1 and T={T}, got min "
+                             f"{int(lengths.min())} and max {int(lengths.max())}")
 
     def forward_sequence(self, x: Tensor, state: State | None = None,
                          lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -80,6 +104,7 @@ class MinCell(Cell):
         Shape: ``x`` (B, T, I), ``state`` (B, H) or None, ``lengths`` (B,) or None ->
         outputs (B, T, H), zero past each length, and ``h`` at each sequence's last valid step (B, H).
         """
+        self._check_sequence(x, state, lengths)
         log_a, log_b = self.log_coefficients(self.project_input(x))  # (B, T, H) each
         h0 = None if state is None else (state if isinstance(state, Tensor) else state[0])
         h = linear_scan_log(log_a, log_b, h0)  # (B, T, H)

@@ -67,4 +67,5 @@ class SimpleRNNCell(ProjectedCell):
         return h, h
 
     def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        self.check_step(x_t, state)
         return self.step_projected(self.project_input(x_t), state)

@@ -54,6 +54,13 @@ class Batch:
     future: Tensor | None = None
     meta: list[dict[str, Any]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        for name in _TENSOR_FIELDS:  # a few isinstance checks: cheap enough for every batch
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"Batch.{name} must be a torch.Tensor or None, got {type(value).__name__}; "
+                                f"convert it with torch.as_tensor(...)")
+
     @property
     def size(self) -> int:
         for t in (self.x, self.cond, self.y):
@@ -84,6 +91,25 @@ class Batch:
         return replace(self, **moved)
 
 
+_TENSOR_FIELDS = ("x", "lengths", "y", "y_lengths", "cond", "future")
+
+
+def check_target_lengths(batch: Batch, y: Tensor) -> None:
+    """ValueError unless target sequences ``y`` ``(B, L)`` have x's batch size and ``batch.y_lengths``
+    (when given) is ``(B,)`` integers in ``1..L``: what Seq2Seq and ConditionedGenerator read."""
+    B, L, n = y.shape[0], y.shape[1], batch.y_lengths
+    if batch.x is not None and batch.x.shape[0] != B:
+        raise ValueError(f"batch.y has {B} target sequences but batch.x has {batch.x.shape[0]} inputs")
+    if n is None:
+        return
+    if n.shape != (B,) or n.is_floating_point() or n.dtype == torch.bool:
+        raise ValueError(f"batch.y_lengths must be ({B},) int64, one target length per sequence, got "
+                         f"{n.dtype} {tuple(n.shape)}")
+    if not torch.compiler.is_compiling() and n.numel() and (int(n.min()) < 1 or int(n.max()) > L):
+        raise ValueError(f"batch.y_lengths must be between 1 and L={L} (y's length), got min {int(n.min())} and "
+                         f"max {int(n.max())}")
+
+
 def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
     """``(B,)`` lengths -> ``(B, max_len)`` bool mask, True where ``t < length``."""
     steps = torch.arange(max_len, device=lengths.device)
@@ -100,6 +126,10 @@ def pad_sequences(seqs: Sequence[Tensor], pad_value: float = 0) -> tuple[Tensor,
     """Right-pad ``(T_i, ...)`` tensors into ``(B, T_max, ...)``; returns (padded, lengths)."""
     if not seqs:
         raise ValueError("pad_sequences needs at least one sequence")
+    for i, s in enumerate(seqs):
+        if s.dim() == 0:
+            raise ValueError(f"item {i} is a scalar where a sequence (T, ...) was expected (item 0 has shape "
+                             f"{tuple(seqs[0].shape)}); give every example the same kind of field")
     lengths = torch.tensor([s.shape[0] for s in seqs], dtype=torch.int64)
     trailing = seqs[0].shape[1:]
     for i, s in enumerate(seqs):
@@ -124,14 +154,53 @@ def _stack(name: str, items: Sequence[Tensor | None]) -> Tensor | None:
     return torch.stack(tensors)
 
 
+def _label(i: int, meta: dict[str, Any]) -> str:
+    return f"example {i} {meta}" if meta else f"example {i}"
+
+
+def _check_examples(examples: Sequence[Example]) -> None:
+    """TypeError unless every item is an Example whose fields are tensors (or None)."""
+    for i, e in enumerate(examples):
+        if not isinstance(e, Example):
+            raise TypeError(f"collate takes a list of rnnkit.data.Example, item {i} is {type(e).__name__}")
+        for name in ("x", "y", "cond", "future"):
+            value = getattr(e, name)
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"{_label(i, e.meta)}: {name} must be a torch.Tensor or None, got "
+                                f"{type(value).__name__}; convert it with torch.as_tensor(...)")
+
+
+def _check_finite(batch: Batch) -> None:
+    """ValueError naming the example, field and step of the first NaN or infinity in a float field.
+
+    One ``isfinite`` over each padded field (padding is 0): data enter here, so a NaN is named where
+    it came from instead of surfacing as a NaN loss later.
+    """
+    for name in ("x", "y", "cond", "future"):
+        t = getattr(batch, name)
+        if t is None or not t.is_floating_point():
+            continue
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            where = bad.nonzero()[0].tolist()  # (example, step, ...) of the first bad value
+            i, pos = where[0], where[1:]
+            kind = "NaN" if bool(torch.isnan(t[tuple(where)])) else "infinity"
+            at = f" at step {pos[0]}" if name == "x" and batch.lengths is not None else (
+                f" at index {tuple(pos)}" if pos else "")
+            raise ValueError(f"{_label(i, batch.meta[i])} has {kind} in {name}{at}; fill or drop missing values "
+                             "(rnnkit.data.windows.fill_missing) before batching")
+
+
 def collate(examples: Sequence[Example]) -> Batch:
     """Pad a list of :class:`Example` into a :class:`Batch` (see Example for the field rules).
 
-    Raises ValueError on an empty list or an empty sequence (a sequence of length 0 cannot be run
-    by a recurrent layer; filter it out on purpose, never here).
+    Raises ValueError on an empty list, an empty sequence (a sequence of length 0 cannot be run
+    by a recurrent layer; filter it out on purpose, never here) or a NaN / infinity in a float
+    field, and TypeError on items that are not Examples of tensors.
     """
     if len(examples) == 0:
         raise ValueError("collate got no examples")
+    _check_examples(examples)
     xs = [e.x for e in examples]
     x: Tensor | None
     lengths: Tensor | None = None
@@ -139,8 +208,7 @@ def collate(examples: Sequence[Example]) -> Batch:
         seqs = [t for t in xs if t is not None]
         for i, s in enumerate(seqs):
             if s.shape[0] == 0:
-                meta = examples[i].meta
-                raise ValueError(f"example {i} {meta or ''} has an empty input sequence (length 0)")
+                raise ValueError(f"{_label(i, examples[i].meta)} has an empty input sequence (length 0)")
         x, lengths = pad_sequences(seqs)
     else:
         x = _stack("x", xs)
@@ -155,7 +223,7 @@ def collate(examples: Sequence[Example]) -> Batch:
         y, y_lengths = pad_sequences([t for t in ys if t is not None])
     else:
         y = _stack("y", ys)
-    return Batch(
+    batch = Batch(
         x=x,
         lengths=lengths,
         y=y,
@@ -164,3 +232,5 @@ def collate(examples: Sequence[Example]) -> Batch:
         future=_stack("future", [e.future for e in examples]),
         meta=[e.meta for e in examples],
     )
+    _check_finite(batch)
+    return batch

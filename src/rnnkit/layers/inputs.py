@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 
@@ -41,7 +42,7 @@ class InputEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.vocab_size is not None:
-            if x.is_floating_point():
+            if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
                 raise ValueError(f"this model reads token ids (int64), got a {x.dtype} tensor")
             if x.dim() != 2:
                 raise ValueError(f"token ids must be (B, T), got shape {tuple(x.shape)}")

@@ -50,6 +50,12 @@ HEADS = ("point", "gaussian", "quantile")
 _EPS = 1e-5
 
 
+def _require_batch(batch: Batch) -> None:
+    if not isinstance(batch, Batch):
+        raise TypeError(f"Forecaster takes a Batch, got {type(batch).__name__}; for a raw series call "
+                        "forecast(series)")
+
+
 @dataclass(frozen=True)
 class ForecasterConfig:
     """``num_features``: F columns of x (targets first); ``num_targets``: K series forecast;
@@ -158,20 +164,31 @@ class Forecaster(Model):
         return mean, var.sqrt().clamp_min(_EPS)  # a floor, not var + eps: scaling stays exact (a*s+b)
 
     def _check(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        _require_batch(batch)
         cfg, x = self.config, batch.x
         if x is None or not x.is_floating_point() or x.dim() != 3 or x.shape[-1] != cfg.num_features:
             got = None if x is None else (tuple(x.shape), x.dtype)
             raise ValueError(f"Forecaster expects x of shape (B, T, {cfg.num_features}) float (targets first, "
                              f"then past covariates), got {got}; set num_features to match the data")
+        dtype = self.enc_proj.weight.dtype
+        if x.dtype != dtype:
+            raise ValueError(f"batch.x is {x.dtype} but the model's parameters are {dtype}; convert one of them "
+                             f"(x.to({dtype}) or model.to(x.dtype))")
+        if batch.lengths is not None and batch.lengths.shape != x.shape[:1]:
+            raise ValueError(f"batch.lengths must be ({x.shape[0]},), one length per window, got "
+                             f"{tuple(batch.lengths.shape)}")
         # torch.export / compile trace symbolic values: a Python `if` on them cannot be traced
         checks_values = not torch.compiler.is_compiling()
-        if checks_values and torch.isnan(x).any():
-            rows = torch.isnan(x).flatten(1).any(1).nonzero().flatten().tolist()
-            raise ValueError(f"NaN in the input window of batch items {rows[:10]}; fill or drop missing values")
+        if checks_values and not torch.isfinite(x).all():
+            bad = ~torch.isfinite(x)
+            rows = bad.flatten(1).any(1).nonzero().flatten().tolist()
+            kind = "NaN" if torch.isnan(x).any() else "infinity"
+            raise ValueError(f"{kind} in the input window of batch items {rows[:10]}; fill or drop missing values")
         future = batch.future
         if cfg.num_future:
-            if future is None or tuple(future.shape[1:]) != (cfg.horizon, cfg.num_future):
-                raise ValueError(f"this model needs batch.future of shape (B, {cfg.horizon}, {cfg.num_future}), "
+            if future is None or tuple(future.shape) != (x.shape[0], cfg.horizon, cfg.num_future):
+                raise ValueError(f"this model needs batch.future of shape (B, {cfg.horizon}, {cfg.num_future}) "
+                                 f"with B = {x.shape[0]} (x's batch), "
                                  f"got {None if future is None else tuple(future.shape)}")
             if checks_values and torch.isnan(future).any():
                 raise ValueError("NaN in batch.future (known-future covariates)")
@@ -285,9 +302,13 @@ class Forecaster(Model):
         loss = None
         if batch.y is not None:
             y = batch.y
-            if not y.is_floating_point() or y.numel() != x.shape[0] * cfg.horizon * cfg.num_targets:
+            if (not y.is_floating_point() or y.numel() != x.shape[0] * cfg.horizon * cfg.num_targets
+                    or (y.dim() > 0 and y.shape[0] != x.shape[0])):
                 raise ValueError(f"batch.y must be (B, {cfg.horizon}) or (B, {cfg.horizon}, {cfg.num_targets}) "
-                                 f"float, got {tuple(y.shape)} {y.dtype}")
+                                 f"float with B = {x.shape[0]} (x's batch), got {tuple(y.shape)} {y.dtype}")
+            if not torch.compiler.is_compiling() and not torch.isfinite(y).all():
+                rows = (~torch.isfinite(y)).flatten(1).any(1).nonzero().flatten().tolist()
+                raise ValueError(f"NaN or infinity in batch.y (the targets) of batch items {rows[:10]}")
             y_m = self._transform(y.reshape(x.shape[0], cfg.horizon, cfg.num_targets), "batch.y")
             if heads:
                 y_m = difference_future(y_m, heads)
@@ -298,6 +319,7 @@ class Forecaster(Model):
     @torch.no_grad()
     def predict(self, batch: Batch) -> Tensor:
         """Point forecasts ``(B, H)`` or ``(B, H, K)`` in the batch's units."""
+        _require_batch(batch)
         out = self.forward(Batch(x=batch.x, lengths=batch.lengths, future=batch.future))
         assert out.predictions is not None
         return out.predictions
@@ -354,6 +376,8 @@ class Forecaster(Model):
             ``(horizon,)`` or ``(horizon, K)``.
         """
         cfg = self.config
+        if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, int | np.integer)):
+            raise TypeError(f"horizon must be an int (steps to forecast), got {horizon!r}")
         horizon = cfg.horizon if horizon is None else int(horizon)
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
@@ -361,7 +385,12 @@ class Forecaster(Model):
             raise ValueError(f"this model forecasts at most {cfg.horizon} steps, asked for {horizon}; "
                              f"train with horizon={horizon} or forecast in chunks")
         is_numpy = isinstance(series, np.ndarray)
-        x = torch.as_tensor(np.asarray(series) if is_numpy else series, dtype=torch.float32, device=self.device)
+        dtype = self.enc_proj.weight.dtype  # float32 unless the model was converted
+        try:
+            x = torch.as_tensor(np.asarray(series) if is_numpy else series, dtype=dtype, device=self.device)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise TypeError(f"series must be numbers, (T,) or (T, {cfg.num_features}), got {type(series).__name__} "
+                            f"that does not convert to a float tensor: {e}") from e
         if x.dim() == 1:
             x = x.unsqueeze(-1)
         if x.dim() != 2 or x.shape[-1] != cfg.num_features or x.shape[0] < 1:
@@ -369,7 +398,7 @@ class Forecaster(Model):
                              f"(this model reads {cfg.num_features} features), got {tuple(x.shape)}")
         if cfg.window is not None:
             x = x[-cfg.window:]
-        f = None if future is None else torch.as_tensor(np.asarray(future), dtype=torch.float32,
+        f = None if future is None else torch.as_tensor(np.asarray(future), dtype=dtype,
                                                         device=self.device).unsqueeze(0)
         was_training = self.training
         self.eval()

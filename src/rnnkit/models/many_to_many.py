@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.data.batch import Batch
+from rnnkit.data.batch import Batch, check_target_lengths
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search, greedy, sample
@@ -225,6 +225,7 @@ class Seq2Seq(Model):
                              "build batches with rnnkit.data.collate")
         if y.dim() != 2 or y.is_floating_point():
             raise ValueError(f"Seq2Seq targets must be int64 ids (B, L), got {y.dtype} {tuple(y.shape)}")
+        check_target_lengths(batch, y)
         V = self.config.tgt_vocab_size
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= V):
             raise ValueError(f"target id out of range [0, {V}): min {int(y.min())}, max {int(y.max())}; "

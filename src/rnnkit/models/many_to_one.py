@@ -147,7 +147,8 @@ class SequenceClassifier(Model):
         if lengths is not None and lengths.shape != batch.x.shape[:1]:
             raise ValueError(f"batch.lengths must be ({batch.x.shape[0]},), got {tuple(lengths.shape)}")
         x = batch.x
-        if self.input_norm is not None and x.dim() == 3 and x.shape[-1] == self.input_norm.num_features:
+        if (self.input_norm is not None and x.is_floating_point() and x.dim() == 3
+                and x.shape[-1] == self.input_norm.num_features):
             # (other shapes go on to the encoder, whose error names the expected one)
             mask = None if lengths is None else lengths_to_mask(lengths.to(x.device), x.shape[1]).unsqueeze(1)
             x = self.input_norm(x.transpose(1, 2), None if mask is None else mask.to(x.dtype)).transpose(1, 2)

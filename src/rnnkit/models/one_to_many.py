@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.data.batch import Batch, lengths_to_mask
+from rnnkit.data.batch import Batch, check_target_lengths, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search, greedy, sample
@@ -48,9 +48,22 @@ def _select(state: RNNState | None, index: Tensor) -> RNNState | None:
     return state.index_select(1, index)
 
 
+def _check_prompt_lengths(name: str, lengths: Tensor, x: Tensor) -> None:
+    """ValueError unless ``lengths`` is ``(B,)`` integers in ``1..T`` for token ids ``x`` ``(B, T)``."""
+    B, T = x.shape
+    if lengths.shape != (B,) or lengths.is_floating_point() or lengths.dtype == torch.bool:
+        raise ValueError(f"{name} must be ({B},) int64, one length per sequence of x {tuple(x.shape)}, got "
+                         f"{lengths.dtype} {tuple(lengths.shape)}")
+    if not torch.compiler.is_compiling() and (int(lengths.min()) < 1 or int(lengths.max()) > T):
+        raise ValueError(f"{name} must be between 1 and T={T} (x's time dimension), got min {int(lengths.min())} "
+                         f"and max {int(lengths.max())}")
+
+
 def _token_targets_loss(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
     """Mean cross-entropy over valid target positions (padding ignored)."""
     V = logits.shape[-1]
+    if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+        raise ValueError(f"target tokens y must be int64 token ids, got {targets.dtype}")
     if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= V):
         raise ValueError(f"target token id out of range [0, {V}): min {int(targets.min())}, "
                          f"max {int(targets.max())}; was the data encoded with another vocabulary?")
@@ -256,6 +269,10 @@ class ConditionedGenerator(_TokenDecoder, Model):
             got = None if cond is None else (tuple(cond.shape), cond.dtype)
             raise ValueError(f"ConditionedGenerator expects cond of shape (B, {', '.join(map(str, shape))}) "
                              f"float, got {got}")
+        dtype = self.head.weight.dtype
+        if cond.dtype != dtype:
+            raise ValueError(f"cond is {cond.dtype} but the model's parameters are {dtype}; convert one of them "
+                             f"(cond.to({dtype}) or model.to(cond.dtype))")
         c = torch.tanh(self.cond_encoder(cond))  # (B, cond_size)
         rnn: RNNState | None = None
         if self.init_proj is not None:
@@ -272,6 +289,10 @@ class ConditionedGenerator(_TokenDecoder, Model):
         y = batch.y
         if y.is_floating_point() or y.dim() != 2:
             raise ValueError(f"batch.y must be (B, L) int64 token ids, got {tuple(y.shape)} {y.dtype}")
+        if batch.cond.shape[0] != y.shape[0]:
+            raise ValueError(f"batch.cond holds {batch.cond.shape[0]} conditions but batch.y {y.shape[0]} target "
+                             "sequences; give one condition per target")
+        check_target_lengths(batch, y)
         state = self.init_state(batch.cond)
         bos = torch.full_like(y[:, :1], self.config.bos_id)
         inputs = torch.cat([bos, y[:, :-1]], dim=1)  # (B, L)
@@ -285,7 +306,7 @@ class ConditionedGenerator(_TokenDecoder, Model):
         """Generate from conditions ``(B, *cond_shape)`` with ``greedy``, ``sample`` or ``beam``;
         extra keywords go to the decoding function (``temperature``, ``beam_size``, ``n_best`` ...)."""
         state = self.init_state(cond)
-        return self._decode(state, method, max_length or self.config.max_length, **kwargs)
+        return self._decode(state, method, self.config.max_length if max_length is None else max_length, **kwargs)
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> Generated:
@@ -349,10 +370,13 @@ class LanguageModel(_TokenDecoder, Model):
 
     def _inputs_targets(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         x = batch.x
-        if x is None or x.is_floating_point() or x.dim() != 2:
+        if x is None or x.is_floating_point() or x.dtype == torch.bool or x.dim() != 2:
             got = None if x is None else (tuple(x.shape), x.dtype)
             raise ValueError(f"LanguageModel reads token ids x (B, T) int64, got {got}")
+        if x.numel() == 0:
+            raise ValueError(f"LanguageModel needs at least one sequence of at least one token, got x {tuple(x.shape)}")
         lengths = batch.lengths if batch.lengths is not None else torch.full_like(x[:, 0], x.shape[1])
+        _check_prompt_lengths("batch.lengths", lengths, x)
         if batch.y is not None:
             if batch.y.shape != x.shape:
                 raise ValueError(f"batch.y (next tokens) must have the shape of x {tuple(x.shape)}, "
@@ -396,7 +420,10 @@ class LanguageModel(_TokenDecoder, Model):
         The prompt runs through ``Recurrent.forward`` and generation carries its state on with
         ``step``; the result holds only the continuation (up to ``max_length`` tokens, eos included).
         """
-        prompt = torch.as_tensor(prompt_ids, dtype=torch.long, device=self.device)
+        prompt = torch.as_tensor(prompt_ids, device=self.device)
+        if prompt.numel() and (prompt.is_floating_point() or prompt.is_complex() or prompt.dtype == torch.bool):
+            raise ValueError(f"prompt_ids must be integer token ids, got {prompt.dtype}")
+        prompt = prompt.long()
         if prompt.dim() == 1:
             prompt = prompt.unsqueeze(0)
         if prompt.dim() != 2 or prompt.shape[1] < 1:

@@ -36,9 +36,12 @@ def check_task(task: str, num_outputs: int) -> None:
 def classification_loss(logits: Tensor, y: Tensor, *, class_weights: tuple[float, ...] | None = None,
                         label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy over ``(B, C)`` logits; raises a clear error for class ids outside ``[0, C)``."""
-    C = logits.shape[-1]
+    B, C = logits.shape[0], logits.shape[-1]
     if y.is_floating_point():
         raise ValueError(f"classification targets must be int64 class ids, got {y.dtype}")
+    if tuple(y.shape) not in ((B,), (B, 1)):
+        raise ValueError(f"classification targets y must be ({B},): one class id per batch item, got shape "
+                         f"{tuple(y.shape)}")
     y = y.reshape(-1).long()
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= C):
         raise ValueError(f"class id out of range [0, {C}): got min {int(y.min())}, max {int(y.max())}; "
@@ -52,7 +55,7 @@ def regression_loss(pred: Tensor, y: Tensor, *, kind: str = "mse") -> Tensor:
     """MSE, Huber or MAE between predictions and float targets of the same number of elements."""
     if not y.is_floating_point():
         raise ValueError(f"regression targets must be float, got {y.dtype}")
-    if y.numel() != pred.numel():
+    if y.numel() != pred.numel() or (y.dim() > 0 and y.shape[0] != pred.shape[0]):
         raise ValueError(f"regression targets have shape {tuple(y.shape)}, predictions {tuple(pred.shape)}; "
                          f"set num_outputs to the number of target columns")
     y = y.reshape(pred.shape).to(pred.dtype)
@@ -144,6 +147,12 @@ class FeedForward(Model):
             got = None if x is None else (tuple(x.shape), x.dtype)
             raise ValueError(f"FeedForward expects batch.x of shape (B, {', '.join(map(str, shape))}) "
                              f"float, got {got}; check num_features / input_shape")
+        if x.shape[0] == 0:
+            raise ValueError(f"batch.x holds no items, got shape {tuple(x.shape)}; give at least one")
+        dtype = self.head.weight.dtype
+        if x.dtype != dtype:
+            raise ValueError(f"batch.x is {x.dtype} but the model's parameters are {dtype}; convert one of them "
+                             f"(x.to({dtype}) or model.to(x.dtype))")
         out = self.head(self.body(x))  # (B, num_outputs)
         cfg = self.config
         if cfg.task == "classification":

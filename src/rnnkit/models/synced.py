@@ -165,6 +165,8 @@ class SequenceTagger(Model):
         assert y is not None
         if y.shape != mask.shape:
             raise ValueError(f"tagging targets y must be (B, T) = {tuple(mask.shape)} like x, got {tuple(y.shape)}")
+        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+            raise ValueError(f"tagging targets y must be int64 tag ids, got {y.dtype}")
         if batch.y_lengths is not None and batch.lengths is not None and not torch.equal(
                 batch.y_lengths.to(batch.lengths.device), batch.lengths):
             raise ValueError("tagging needs one tag per input step: y_lengths differs from lengths")

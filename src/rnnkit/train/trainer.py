@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from rnnkit.data.dataset import DatasetInfo, SequenceDataset
@@ -122,6 +123,13 @@ class Trainer:
     # ---------------------------------------------------------------------------------------------
     def fit(self, model: Any, dataset: SequenceDataset, *, data_options: dict[str, Any] | None = None) -> History:
         """Train ``model`` on ``dataset.train``, validate on ``dataset.valid`` each epoch; return the History."""
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Trainer.fit takes a model (a torch.nn.Module such as rnnkit.models.SequenceClassifier), "
+                            f"got {type(model).__name__}")
+        if not isinstance(dataset, SequenceDataset):
+            hint = f"; load one with rnnkit.datasets.load({dataset!r})" if isinstance(dataset, str) else ""
+            raise TypeError(f"Trainer.fit takes a SequenceDataset (train/valid/test splits and info), got "
+                            f"{type(dataset).__name__}{hint}")
         previous_determinism = torch.are_deterministic_algorithms_enabled()
         try:  # deterministic=True switches torch's global flag: put it back however fit ends
             return self._fit(model, dataset, data_options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -86,13 +87,36 @@ def info(name: str) -> DatasetInfo:
 
 def load(name: str, **options: Any) -> SequenceDataset:
     """Load a bundled data set by name, or a user's file as ``"FORMAT:path"`` (see data/formats)."""
+    if not isinstance(name, str):
+        raise TypeError(f"a data set name must be a str such as 'gunpoint' or 'csv:PATH', got {name!r}")
     _import_all()
     if ":" in name and name.split(":", 1)[0] in _FORMATS:
         prefix, path = name.split(":", 1)
-        return _FORMATS[prefix](path, **options)
+        loader = _FORMATS[prefix]
+        _check_options(f"format {prefix!r}", loader, options, skip=1)
+        return loader(path, **options)
     if name not in _REGISTRY:
         raise ValueError(_unknown(name))
-    return _REGISTRY[name].loader(**options)
+    loader = _REGISTRY[name].loader
+    _check_options(f"data set {name!r}", loader, options)
+    return loader(**options)
+
+
+def _check_options(what: str, loader: Callable[..., Any], options: dict[str, Any], *, skip: int = 0) -> None:
+    """TypeError naming an option the loader does not take, and the ones it does (``skip``: leading
+    positional parameters that are not options, such as a format's path)."""
+    params = builtins.list(inspect.signature(loader).parameters.values())[skip:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    known = [p.name for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"{what} takes no option {unknown[0]!r}.{hint} Its options: {', '.join(known) or 'none'}")
 
 
 def _unknown(name: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import numbers
 from collections.abc import Sequence
 from importlib.util import find_spec
 from itertools import chain, repeat
@@ -69,6 +70,8 @@ def check_fraction(name: str, value: float) -> None:
 
 
 def check_positive(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
 
