@@ -231,3 +231,25 @@ def test_digit_captions_valid_images_makes_valid_image_disjoint_and_keeps_test(
     assert {i for e in other.valid.examples for i in e.meta["images"]} != valid_images
     with pytest.raises(ValueError, match="valid_images"):
         rnnkit.datasets.load("digit_captions", valid_images=1.0)
+
+
+def test_moving_digits_valid_images_makes_valid_image_disjoint_and_keeps_test() -> None:
+    """``valid_images`` for the videos: valid only from held-out training images, train only from the
+    rest; test is exactly the default's, and the default itself is unchanged (valid reuses images)."""
+    options = {"n_train": 300, "n_test": 40}
+    default = rnnkit.datasets.load("moving_digits", **options)
+    ds = rnnkit.datasets.load("moving_digits", valid_images=0.2, **options)
+    train_pool, test_pool = digits.image_pools()
+    train_images = {i for e in ds.train.examples for i in e.meta["images"]}
+    valid_images = {i for e in ds.valid.examples for i in e.meta["images"]}
+    assert not train_images & valid_images
+    assert train_images | valid_images <= set(train_pool.tolist())
+    assert len(valid_images) <= ds.info.extra["valid_images"] == round(0.2 * len(train_pool))
+    assert ds.info.sizes == default.info.sizes == {"train": 270, "valid": 30, "test": 40}
+    for a, b in zip(ds.test.examples, default.test.examples, strict=True):
+        assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and a.meta == b.meta
+    assert {i for e in ds.test.examples for i in e.meta["images"]} <= set(test_pool.tolist())
+    default_train = {i for e in default.train.examples for i in e.meta["images"]}
+    assert {i for e in default.valid.examples for i in e.meta["images"]} & default_train
+    with pytest.raises(ValueError, match="valid_images"):
+        rnnkit.datasets.load("moving_digits", valid_images=1.0, **options)
