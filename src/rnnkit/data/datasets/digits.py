@@ -17,6 +17,7 @@ never seen. The images are read from the CSV inside the scikit-learn wheel
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -139,6 +140,24 @@ def make_video(rng: np.random.Generator, pool: np.ndarray, *, length: int, canva
     return Example(x=torch.from_numpy(frames.reshape(length, -1)), y=torch.from_numpy(y), meta={"images": used})
 
 
+def held_out_split(make: Callable[[int, np.ndarray, np.random.Generator], list[Example]], train_pool: np.ndarray,
+                   n_train: int, valid_fraction: float, valid_images: float, seed: int,
+                   extra: dict[str, Any]) -> tuple[list[Example], list[Example]]:
+    """(train, valid) items for ``valid_images`` > 0: that share of the training-pool images is held
+    out (drawn with ``seed`` from a stream of its own, so test stays as it is), valid items are made
+    by ``make(n, pool, rng)`` from those images only and train items from the rest; ``extra`` gets
+    both image counts."""
+    held_rng = np.random.default_rng([seed, _HELD_OUT_SALT])
+    n_held = min(len(train_pool) - 1, max(1, int(round(len(train_pool) * valid_images))))
+    held = np.sort(held_rng.permutation(train_pool)[:n_held])
+    kept = np.setdiff1d(train_pool, held)
+    n_valid = valid_count(n_train, valid_fraction)
+    fit = make(n_train - n_valid, kept, held_rng)
+    valid = make(n_valid, held, held_rng)
+    extra.update(valid_images=len(held), train_images=len(kept))
+    return fit, valid
+
+
 @register(MOVING_INFO)
 def load_moving_digits(
     *,
@@ -198,14 +217,7 @@ def load_moving_digits(
     if valid_images <= 0:
         return make_dataset(MOVING_INFO, train, test, valid_fraction=valid_fraction, seed=seed,
                             num_features=canvas * canvas, extra=extra)
-    held_rng = np.random.default_rng([seed, _HELD_OUT_SALT])  # a stream of its own: test stays as is
-    n_held = min(len(train_pool) - 1, max(1, int(round(len(train_pool) * valid_images))))
-    held = np.sort(held_rng.permutation(train_pool)[:n_held])
-    kept = np.setdiff1d(train_pool, held)
-    n_valid = valid_count(n_train, valid_fraction)
-    fit = videos(n_train - n_valid, kept, held_rng)
-    valid = videos(n_valid, held, held_rng)
-    extra.update(valid_images=len(held), train_images=len(kept))
+    fit, valid = held_out_split(videos, train_pool, n_train, valid_fraction, valid_images, seed, extra)
     return make_splits(MOVING_INFO, fit, valid, test, num_features=canvas * canvas, extra=extra)
 
 
@@ -260,14 +272,7 @@ def load_digit_captions(
     if valid_images <= 0:
         return make_dataset(CAPTION_INFO, train, test, valid_fraction=valid_fraction, seed=seed,
                             output_vocab=vocab, cond_shape=(1, 8, 8 * max_digits), extra=extra)
-    held_rng = np.random.default_rng([seed, _HELD_OUT_SALT])  # a stream of its own: test stays as is
-    n_held = min(len(train_pool) - 1, max(1, int(round(len(train_pool) * valid_images))))
-    held = np.sort(held_rng.permutation(train_pool)[:n_held])
-    kept = np.setdiff1d(train_pool, held)
-    n_valid = valid_count(n_train, valid_fraction)
-    fit = captions(n_train - n_valid, kept, held_rng)
-    valid = captions(n_valid, held, held_rng)
-    extra.update(valid_images=len(held), train_images=len(kept))
+    fit, valid = held_out_split(captions, train_pool, n_train, valid_fraction, valid_images, seed, extra)
     return make_splits(CAPTION_INFO, fit, valid, test, output_vocab=vocab, cond_shape=(1, 8, 8 * max_digits),
                        extra=extra)
 
