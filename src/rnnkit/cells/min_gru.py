@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import Cell, State, check_sizes
+from rnnkit.data.batch import check_lengths
 from rnnkit.ops.scan import linear_scan_log
 
 
@@ -87,15 +88,8 @@ class MinCell(Cell):
         if h0 is not None and h0.shape != (B, self.hidden_size):
             raise ValueError(f"{name}.forward_sequence: state must be (batch, hidden_size) = ({B}, "
                              f"{self.hidden_size}), got {tuple(h0.shape)}")
-        if lengths is None:
-            return
-        if lengths.shape != (B,) or lengths.is_floating_point() or lengths.dtype == torch.bool:
-            raise ValueError(f"{name}.forward_sequence: lengths must be ({B},) int64, got {lengths.dtype} "
-                             f"{tuple(lengths.shape)}")
-        if lengths.device.type == "cpu" and not torch.compiler.is_compiling() and B and (
-                int(lengths.min()) < 1 or int(lengths.max()) > T):
-            raise ValueError(f"{name}.forward_sequence: lengths must be between 1 and T={T}, got min "
-                             f"{int(lengths.min())} and max {int(lengths.max())}")
+        if lengths is not None:
+            check_lengths(lengths, B, T, name=f"{name}.forward_sequence: lengths", host_only=True)
 
     def forward_sequence(self, x: Tensor, state: State | None = None,
                          lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -94,20 +94,32 @@ class Batch:
 _TENSOR_FIELDS = ("x", "lengths", "y", "y_lengths", "cond", "future")
 
 
+def check_lengths(lengths: Tensor, B: int, T: int, *, name: str = "lengths", axis: str = "T",
+                  of: str | None = None, per: str | None = None, host_only: bool = False) -> None:
+    """ValueError unless ``lengths`` is ``(B,)`` integers in ``1..T``; ``name`` opens the message,
+    ``axis``/``of`` name T (``"T"``, ``"x's time dimension"``), ``per`` says what one length counts.
+    The range is read only outside ``torch.compile``, and with ``host_only`` only on the CPU (on a
+    GPU, reading it makes the host wait for the device)."""
+    if lengths.shape != (B,) or lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise ValueError(f"{name} must be ({B},) int64{'' if per is None else ', ' + per}, got {lengths.dtype} "
+                         f"{tuple(lengths.shape)}")
+    if not B or torch.compiler.is_compiling() or (host_only and lengths.device.type != "cpu"):
+        return
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if lo < 1 or hi > T:
+        raise ValueError(f"{name} must be between 1 and {axis}={T}{'' if of is None else f' ({of})'}, got min {lo} "
+                         f"and max {hi}")
+
+
 def check_target_lengths(batch: Batch, y: Tensor) -> None:
     """ValueError unless target sequences ``y`` ``(B, L)`` have x's batch size and ``batch.y_lengths``
     (when given) is ``(B,)`` integers in ``1..L``: what Seq2Seq and ConditionedGenerator read."""
     B, L, n = y.shape[0], y.shape[1], batch.y_lengths
     if batch.x is not None and batch.x.shape[0] != B:
         raise ValueError(f"batch.y has {B} target sequences but batch.x has {batch.x.shape[0]} inputs")
-    if n is None:
-        return
-    if n.shape != (B,) or n.is_floating_point() or n.dtype == torch.bool:
-        raise ValueError(f"batch.y_lengths must be ({B},) int64, one target length per sequence, got "
-                         f"{n.dtype} {tuple(n.shape)}")
-    if not torch.compiler.is_compiling() and n.numel() and (int(n.min()) < 1 or int(n.max()) > L):
-        raise ValueError(f"batch.y_lengths must be between 1 and L={L} (y's length), got min {int(n.min())} and "
-                         f"max {int(n.max())}")
+    if n is not None:
+        check_lengths(n, B, L, name="batch.y_lengths", axis="L", of="y's length",
+                      per="one target length per sequence")
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.data.batch import Batch, check_target_lengths, lengths_to_mask
+from rnnkit.data.batch import Batch, check_lengths, check_target_lengths, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search, greedy, sample
@@ -46,17 +46,6 @@ def _select(state: RNNState | None, index: Tensor) -> RNNState | None:
     if isinstance(state, tuple):
         return (state[0].index_select(1, index), state[1].index_select(1, index))
     return state.index_select(1, index)
-
-
-def _check_prompt_lengths(name: str, lengths: Tensor, x: Tensor) -> None:
-    """ValueError unless ``lengths`` is ``(B,)`` integers in ``1..T`` for token ids ``x`` ``(B, T)``."""
-    B, T = x.shape
-    if lengths.shape != (B,) or lengths.is_floating_point() or lengths.dtype == torch.bool:
-        raise ValueError(f"{name} must be ({B},) int64, one length per sequence of x {tuple(x.shape)}, got "
-                         f"{lengths.dtype} {tuple(lengths.shape)}")
-    if not torch.compiler.is_compiling() and (int(lengths.min()) < 1 or int(lengths.max()) > T):
-        raise ValueError(f"{name} must be between 1 and T={T} (x's time dimension), got min {int(lengths.min())} "
-                         f"and max {int(lengths.max())}")
 
 
 def _token_targets_loss(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
@@ -376,7 +365,8 @@ class LanguageModel(_TokenDecoder, Model):
         if x.numel() == 0:
             raise ValueError(f"LanguageModel needs at least one sequence of at least one token, got x {tuple(x.shape)}")
         lengths = batch.lengths if batch.lengths is not None else torch.full_like(x[:, 0], x.shape[1])
-        _check_prompt_lengths("batch.lengths", lengths, x)
+        check_lengths(lengths, x.shape[0], x.shape[1], name="batch.lengths", of="x's time dimension",
+                      per=f"one length per sequence of x {tuple(x.shape)}")
         if batch.y is not None:
             if batch.y.shape != x.shape:
                 raise ValueError(f"batch.y (next tokens) must have the shape of x {tuple(x.shape)}, "
