@@ -100,22 +100,12 @@ def _class_labels(dataset: Any, examples: list[Any]) -> list[int] | None:
     return [int(e.y) for e in examples]
 
 
-def _wrong(model: Any, fold_ds: Any, valid_idx: list[int], labels: list[int]) -> list[int]:
+def _wrong(model: Any, fold_ds: Any, valid_idx: list[int]) -> list[int]:
     """The pooled indices of the fold's items that ``model`` classifies wrongly."""
-    import torch
+    from rnnkit.report.predictions import predict_split
 
-    was_training = model.training
-    model.eval()
-    predicted: list[int] = []
-    examples = fold_ds.valid.examples
-    try:
-        with torch.no_grad():
-            for start in range(0, len(examples), 64):
-                batch = fold_ds.collate(examples[start:start + 64]).to(model.device)
-                predicted.extend(int(p) for p in model.predict(batch).reshape(-1).tolist())
-    finally:
-        model.train(was_training)
-    return [i for i, p in zip(valid_idx, predicted) if p != labels[i]]
+    truth, predicted = predict_split(model, fold_ds.valid, fold_ds.collate)
+    return [i for i, t, p in zip(valid_idx, truth.reshape(-1), predicted.reshape(-1), strict=True) if p != t]
 
 
 def cv_spec(spec: Any, *, model_options: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
@@ -169,7 +159,7 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
                              "evaluate_test": False}).fit(model, fold_ds)
         scores = evaluate_split(model, fold_ds.valid.examples, fold_ds.info, collate_fn=fold_ds.collate,
                                 extras=fold_ds.extras)
-        wrong = [] if labels is None else _wrong(model, fold_ds, valid_idx, labels)
+        wrong = [] if labels is None else _wrong(model, fold_ds, valid_idx)
         curve = [float(v) for v in history.column(column)] if column in history.rows[-1] else []
         result = FoldResult(k, len(valid_idx), float(scores.get(metric, scores.get("loss", float("nan")))),
                             scores.get("loss"), curve, time.process_time() - cpu0, time.perf_counter() - wall0,
