@@ -171,3 +171,34 @@ def test_an_unknown_recipe_is_a_one_line_error(capsys):
     assert "no recipe for no_such_set" in err and "Traceback" not in err
     assert main(["bench", "accuracy", "gunpoint", "--seeds", "0"]) != 0
     assert "--seeds must be >= 1" in capsys.readouterr().err
+
+
+def test_parallel_seeds_match_the_serial_run():
+    """--jobs trains seeds in fresh worker processes; each seed's result is the one a serial run gets."""
+    from rnnkit.bench import accuracy
+
+    _, spec, _ = accuracy.load_recipe("gunpoint")
+    spec = accuracy.quick_spec(spec)
+    from rnnkit.cli.runspec import load_data
+
+    dataset = load_data(spec)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = accuracy.run_seeds("gunpoint", spec, dataset, 3, jobs=1)
+        seen: list[int] = []
+        parallel = accuracy.run_seeds("gunpoint", spec, dataset, 3, jobs=2, quick=True,
+                                      on_result=lambda r: seen.append(r.seed))
+    finally:
+        torch.set_num_threads(before)
+    assert [r.seed for r in parallel] == [0, 1, 2] and sorted(seen) == [0, 1, 2]
+    for a, b in zip(serial, parallel, strict=True):
+        assert a.metrics == pytest.approx(b.metrics, rel=1e-6), (a.seed, a.metrics, b.metrics)
+    assert serial[0].metrics["loss"] != serial[1].metrics["loss"]  # the seeds differ, so the match means something
+
+
+def test_jobs_below_one_is_a_one_line_error(capsys):
+    from rnnkit.cli.main import main
+
+    assert main(["bench", "accuracy", "gunpoint", "--jobs", "0"]) != 0
+    assert "--jobs must be >= 1" in capsys.readouterr().err

@@ -4,11 +4,14 @@ published figures, on the standard test split (issue 6).
     rnnkit bench accuracy                        # every recipe, 5 seeds, writes docs/RESULTS.md
     rnnkit bench accuracy gunpoint arrowhead --seeds 3 --json
     rnnkit bench accuracy addition --quick       # tiny epochs and data: checks that it runs
+    rnnkit bench accuracy moving_digits --jobs 2 --threads 1   # two seeds at a time, one thread each
 
 Seed ``i`` seeds the model's initial weights and the Trainer (shuffling, dropout); a recipe with
 ``ensemble: k`` trains k models per seed (each draws its own initial weights after seed ``i``) and
 scores their averaged prediction (``rnnkit.models.Ensemble``). The data set is
-loaded once with the recipe's own options, so every seed sees the same splits. Model selection
+loaded once with the recipe's own options, so every seed sees the same splits. ``--jobs J`` trains J
+seeds at a time, each in a worker process of its own (started fresh, not forked, so no thread pool is
+shared) that loads the data set once; a seed's result does not depend on J. Model selection
 (early stopping, the restored best epoch) reads ``valid`` only: :func:`check_selection` refuses a
 recipe that would pick anything on test. Each data set's rows go between the ``bench:accuracy``
 markers of the output file; running a subset updates those rows only (the rows live as JSON in a
@@ -140,20 +143,77 @@ def train_seed(spec: Any, dataset: Any, seed: int) -> SeedResult:
                       time.process_time() - cpu0, time.perf_counter() - wall0)
 
 
-def device_name() -> str:
-    """``"cpu (N cores, T torch threads)"`` or the GPU's name."""
+def device_name(jobs: int = 1) -> str:
+    """``"cpu (N cores, T torch threads)"`` (``"..., J jobs x T torch threads"`` for parallel seeds) or
+    the GPU's name."""
     import os
 
     import torch
 
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    threads = f"{torch.get_num_threads()} torch threads"
+    return f"cpu ({os.cpu_count()} cores, {f'{jobs} jobs x ' if jobs > 1 else ''}{threads})"
+
+
+# --- seeds in worker processes (--jobs) ---------------------------------------------------------------
+_WORKER: dict[str, Any] = {}  # in a worker: the recipe spec and data set it loaded once
+
+
+def _worker_init(name: str, quick: bool, threads: int) -> None:
+    import torch
+
+    from rnnkit.cli.runspec import load_data
+
+    torch.set_num_threads(threads)
+    _, spec, _ = load_recipe(name)
+    spec = quick_spec(spec) if quick else spec
+    _WORKER.update(spec=spec, dataset=load_data(spec))
+
+
+def _worker_seed(seed: int) -> SeedResult:
+    return train_seed(_WORKER["spec"], _WORKER["dataset"], seed)
+
+
+def run_seeds(name: str, spec: Any, dataset: Any, seeds: int, *, jobs: int = 1, quick: bool = False,
+              on_result: Any = None) -> list[SeedResult]:
+    """Train seeds ``0..seeds-1`` (``jobs`` at a time in worker processes when ``jobs`` > 1) and
+    return their results in seed order; ``on_result(r)`` is called as each one finishes.
+
+    :class:`Stopped` (SIGTERM) ends the run early: the workers are terminated and the seeds that
+    finished are returned; with none finished, it propagates."""
+    results: list[SeedResult] = []
+    try:
+        if jobs <= 1:
+            for seed in range(seeds):
+                results.append(train_seed(spec, dataset, seed))
+                if on_result is not None:
+                    on_result(results[-1])
+        else:
+            import multiprocessing
+
+            import torch
+
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(min(jobs, seeds), initializer=_worker_init,
+                          initargs=(name, quick, torch.get_num_threads())) as pool:
+                try:
+                    for r in pool.imap_unordered(_worker_seed, range(seeds)):
+                        results.append(r)
+                        if on_result is not None:
+                            on_result(r)
+                finally:
+                    pool.terminate()  # on Stopped or an error: no worker trains on after the bench
+    except Stopped:
+        if not results:
+            raise
+    return sorted(results, key=lambda r: r.seed)
 
 
 def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: bool = True,
-                  log: Any = None) -> Row:
-    """Run recipe ``name`` with seeds ``0..seeds-1`` and its baseline; return the table row."""
+                  log: Any = None, jobs: int = 1) -> Row:
+    """Run recipe ``name`` with seeds ``0..seeds-1`` (``jobs`` at a time) and its baseline; return the
+    table row."""
     import torch
 
     from rnnkit.bench.baselines import run_baseline
@@ -166,19 +226,16 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
     dataset = load_data(spec)
     check_selection(raw, where=str(path), dataset=dataset)
     goal = GOALS.get(spec.data, Goal(dataset.info.metric, None, dataset.info.higher_is_better, "-"))
-    results: list[SeedResult] = []
-    stopped = False
-    try:
-        for seed in range(seeds):
-            r = train_seed(spec, dataset, seed)
-            results.append(r)
-            if log is not None:
-                print(f"[accuracy] {name} seed {seed}: {goal.metric}={r.value:.4f} epochs={r.epochs} "
-                      f"best={r.best_epoch} cpu={r.cpu_s:.0f}s wall={r.wall_s:.0f}s", file=log, flush=True)
-    except Stopped:
-        if not results:
-            raise
-        stopped = True  # keep the seeds that finished; the row says how many were asked for
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+
+    def report(r: SeedResult) -> None:
+        if log is not None:
+            print(f"[accuracy] {name} seed {r.seed}: {goal.metric}={r.value:.4f} epochs={r.epochs} "
+                  f"best={r.best_epoch} cpu={r.cpu_s:.0f}s wall={r.wall_s:.0f}s", file=log, flush=True)
+
+    results = run_seeds(name, spec, dataset, seeds, jobs=jobs, quick=quick, on_result=report)
+    stopped = len(results) < seeds  # keep the seeds that finished; the row says how many were asked for
     threads = torch.get_num_threads()
     base = run_baseline(spec.data, dataset) if baseline and not stopped else None
     # the baselines' libraries (aeon/numba, scikit-learn) may reset torch's thread count; a later
@@ -202,7 +259,7 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
         baseline=base,
         published=[{"model": p.model, "metric": p.metric, "value": p.value, "source": p.source}
                    for p in dataset.info.published],
-        device=device_name(), recipe=str(path.name), quick=quick,
+        device=device_name(min(jobs, seeds)), recipe=str(path.name), quick=quick,
         notes=(f"stopped after {len(results)} of {seeds} seeds (out of time); baseline not run. " if stopped else "")
         + (f"an ensemble of {spec.ensemble} models per seed (their mean prediction; the time is for all "
            f"{spec.ensemble}). " if spec.ensemble > 1 else "")
@@ -306,6 +363,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice); 1 avoids oversubscription when "
                              "several benches share the cores")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="seeds trained at a time, each in its own worker process (default 1); with "
+                             "--threads T each worker uses T threads")
     parser.add_argument("--out", default=None, help=f"markdown file to update (default {DEFAULT_OUT}; '' to skip)")
 
 
@@ -318,6 +378,10 @@ def run(args: argparse.Namespace) -> int:
         from rnnkit.cli.main import CLIError
 
         raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.jobs < 1:
+        from rnnkit.cli.main import CLIError
+
+        raise CLIError(f"--jobs must be >= 1, got {args.jobs}")
     names = args.names or recipe_names()
     unknown = sorted(set(names) - set(recipe_names()))
     if unknown:
@@ -332,7 +396,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for n in names:  # each data set's row is written as soon as it is measured
             row = asdict(bench_dataset(n, seeds=args.seeds, quick=args.quick, baseline=not args.no_baseline,
-                                       log=sys.stderr))
+                                       log=sys.stderr, jobs=args.jobs))
             rows.append(row)
             if out:
                 write_results(out, [row])
@@ -347,4 +411,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 __all__ = ["Row", "SeedResult", "bench_dataset", "load_recipe", "merge_rows", "read_rows", "recipe_names",
-           "to_markdown", "train_seed", "write_results"]
+           "run_seeds", "to_markdown", "train_seed", "write_results"]
