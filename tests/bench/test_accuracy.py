@@ -202,3 +202,18 @@ def test_jobs_below_one_is_a_one_line_error(capsys):
 
     assert main(["bench", "accuracy", "gunpoint", "--jobs", "0"]) != 0
     assert "--jobs must be >= 1" in capsys.readouterr().err
+
+
+def test_the_printed_table_of_a_subset_does_not_call_the_other_recipes_unmeasured(capsys):
+    from rnnkit.cli.main import main
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["bench", "accuracy", "gunpoint", "--quick", "--no-baseline", "--seeds", "1",
+                     "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    out = capsys.readouterr().out
+    assert "| gunpoint |" in out and "without a measured row" not in out
+    # the file's section still lists them
+    assert "without a measured row yet: addition, air_passengers" in to_markdown([])

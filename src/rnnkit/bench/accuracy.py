@@ -280,8 +280,9 @@ def _published(row: dict[str, Any]) -> str:
     return "; ".join(f"{p['model']} {_fmt(p['value'], row['metric'])} ({p['source']})" for p in pubs) or "-"
 
 
-def to_markdown(rows: list[dict[str, Any]]) -> str:
-    """The ``bench:accuracy`` section: the table, then the rows as JSON for later merges."""
+def to_markdown(rows: list[dict[str, Any]], *, list_missing: bool = True) -> str:
+    """The ``bench:accuracy`` section: the table, then the rows as JSON for later merges.
+    ``list_missing`` names the recipes without a row (off for a run's own subset of rows)."""
     lines = ["## Accuracy: recipes vs classical baselines and published results", "",
              "Written by `rnnkit bench accuracy` (issue 6). rnnkit = mean ± sample std over n seeds of the "
              "recipe (`src/rnnkit/recipes/<data set>.yaml`) on the standard test split, model selection on "
@@ -304,7 +305,7 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['dataset']} | {m} | {ours} | {base_s} | {_published(r)} | {r['goal']} | {met} | "
                      f"{r['cpu_s']:.0f} ({r['wall_s']:.0f}) | {r['epochs']:.0f} | {r['device']} | "
                      f"{notes.replace('|', '/')} |")
-    missing = sorted(set(recipe_names()) - {r["dataset"] for r in rows})
+    missing = sorted(set(recipe_names()) - {r["dataset"] for r in rows}) if list_missing else []
     if missing:
         lines += ["", f"Recipes without a measured row yet: {', '.join(missing)} "
                       "(`rnnkit bench accuracy NAME` adds one)."]
@@ -406,7 +407,8 @@ def run(args: argparse.Namespace) -> int:
         print("[accuracy] stopped before any seed of the current data set finished", file=sys.stderr)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print(json.dumps(rows, indent=1) if args.json else to_markdown(rows).split(f"\n\n<!-- {_ROWS_TAG}")[0])
+    print(json.dumps(rows, indent=1) if args.json
+          else to_markdown(rows, list_missing=False).split(f"\n\n<!-- {_ROWS_TAG}")[0])
     return 0
 
 
