@@ -217,3 +217,27 @@ def test_the_printed_table_of_a_subset_does_not_call_the_other_recipes_unmeasure
     assert "| gunpoint |" in out and "without a measured row" not in out
     # the file's section still lists them
     assert "without a measured row yet: addition, air_passengers" in to_markdown([])
+
+
+def test_a_stop_during_parallel_seeds_keeps_the_finished_ones():
+    """SIGTERM (Stopped) while workers train: the seeds already in are kept, the workers end."""
+    import multiprocessing
+
+    from rnnkit.bench import accuracy
+    from rnnkit.cli.runspec import load_data
+
+    _, spec, _ = accuracy.load_recipe("gunpoint")
+    spec = accuracy.quick_spec(spec)
+    dataset = load_data(spec)
+
+    def stop_after_first(r):
+        raise accuracy.Stopped("signal 15")
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        kept = accuracy.run_seeds("gunpoint", spec, dataset, 4, jobs=2, quick=True, on_result=stop_after_first)
+    finally:
+        torch.set_num_threads(before)
+    assert len(kept) == 1 and kept[0].seed in (0, 1)
+    assert not multiprocessing.active_children()  # no worker trains on after the bench
