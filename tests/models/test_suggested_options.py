@@ -114,4 +114,20 @@ def test_tagger_suggestions_size_the_bigram_table_and_leave_frames_alone():
     assert options["bigram_buckets"] == 128 and options["crf"] is True  # 70 tokens -> 2**7 rows
     frames = dataclasses.replace(info, input_kind="features", num_features=4)
     assert SequenceTagger.suggested_options(SequenceDataset(frames, ExampleList([]), ExampleList([]),
+                                                            ExampleList([]))) == {}  # no canvas: not images
+    odd = dataclasses.replace(frames, extra={"canvas": 3})  # 9 pixels, not 4: not square frames of it
+    assert SequenceTagger.suggested_options(SequenceDataset(odd, ExampleList([]), ExampleList([]),
                                                             ExampleList([]))) == {}
+
+
+def test_tagger_defaults_on_video_are_the_moving_digits_recipes_model():
+    raw, spec, _ = load_recipe("moving_digits")
+    dataset = rnnkit.datasets.load("moving_digits", n_train=20, n_test=4, **spec.data_options)
+    config = SequenceTagger.from_dataset(dataset).config_dict()
+    recipe = SequenceTagger.from_dataset(dataset, **spec.model_options).config_dict()
+    for key in ("cell", "hidden_size", "num_layers", "bidirectional", "dropout", "frame_shape", "conv_channels",
+                "embed_dim", "crf"):
+        assert config[key] == recipe[key], key
+    assert config["frame_shape"] == (1, 16, 16)
+    linear = SequenceTagger.from_dataset(dataset, frame_encoder="linear", embed_dim=32).config
+    assert linear.frame_shape is None and linear.embed_dim == 32  # the user's choice wins

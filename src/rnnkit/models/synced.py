@@ -214,8 +214,18 @@ class SequenceTagger(Model):
         (``peoples_daily_seg``): a bidirectional LSTM (128 units) over 128-d embeddings, dropout 0.2,
         each step's left and right bigram hashed into a table with one row per training token
         (rounded up to a power of two, at most 2**18) of 32-d rows, and a CRF over the tags.
-        Frames get nothing (the constructor's defaults)."""
-        if dataset.info.input_kind != "tokens":
+        Square frames (``info.extra["canvas"]`` squared equals ``num_features``, e.g.
+        ``moving_digits``) get that recipe's model: a CNN (32-64 filters) shared by every frame
+        (``frame_encoder="conv"``), then a bidirectional GRU (128 units), dropout 0.2. Other
+        feature inputs get nothing (the constructor's defaults)."""
+        info = dataset.info
+        if info.input_kind in ("features", "series", "vector"):
+            canvas = info.extra.get("canvas") if isinstance(info.extra, dict) else None
+            if not canvas or not info.num_features or int(canvas) ** 2 != info.num_features:
+                return {}
+            return {"frame_encoder": "conv", "conv_channels": (32, 64), "cell": "gru", "hidden_size": 128,
+                    "bidirectional": True, "dropout": 0.2}
+        if info.input_kind != "tokens":
             return {}
         tokens = sum(len(e.x) for e in dataset.train.examples if e.x is not None)
         return {"cell": "lstm", "embed_dim": 128, "hidden_size": 128, "bidirectional": True, "dropout": 0.2,
@@ -224,7 +234,9 @@ class SequenceTagger(Model):
     @classmethod
     def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> SequenceTagger:
         """Size the tagger from ``dataset.info``: input kind, vocabulary or feature count, tag names.
-        Options not given follow :meth:`suggested_options` (for tokens: the segmentation recipe's).
+        Options not given follow :meth:`suggested_options` (for tokens: the segmentation recipe's;
+        for square frames: moving_digits'). Pass ``frame_encoder="linear"`` for a linear projection
+        of each frame instead of the CNN.
 
         ``frame_encoder="conv"`` reads each step as a square one-channel image (the data set's
         ``extra["canvas"]``, e.g. ``moving_digits``) through a CNN: sets ``frame_shape``.
