@@ -7,6 +7,7 @@ import json
 from collections import Counter
 
 import pytest
+import torch
 
 import rnnkit.datasets
 from rnnkit.bench.accuracy import load_recipe
@@ -101,3 +102,25 @@ def test_command_line_names_the_recipes_when_one_is_missing(capsys):
 def test_forecasting_is_refused(capsys):
     assert main(["bench", "cv", "air_passengers", "--train", "epochs=1"]) != 0
     assert "later windows" in capsys.readouterr().err
+
+
+def test_parallel_folds_match_the_serial_run_and_never_read_test():
+    _, spec, _ = load_recipe("italy_power_demand")
+    spec = cv_spec(spec, model_options={"hidden_size": 8, "conv_channels": [8, 8, 8]}, train={"epochs": 2},
+                   ensemble=1)
+    ds = rnnkit.datasets.load("italy_power_demand", valid_fraction=0.2, seed=0)
+    ds.test = _Untouchable()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = cross_validate(spec, folds=3, dataset=ds)
+        parallel = cross_validate(spec, folds=3, dataset=ds, jobs=2)
+    finally:
+        torch.set_num_threads(before)
+    assert [f.fold for f in parallel.folds] == [0, 1, 2]
+    for a, b in zip(serial.folds, parallel.folds, strict=True):
+        assert (a.n_valid, a.wrong) == (b.n_valid, b.wrong)
+        assert a.curve == pytest.approx(b.curve) and a.loss == pytest.approx(b.loss)
+    assert "2 jobs" in parallel.device
+    with pytest.raises(ValueError, match="jobs"):
+        cross_validate(spec, folds=3, dataset=ds, jobs=0)

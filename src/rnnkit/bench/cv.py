@@ -4,6 +4,7 @@ on data sets too small for one valid split to tell them apart.
     rnnkit bench cv japanese_vowels                             # 5 folds of train, the recipe as is
     rnnkit bench cv japanese_vowels --set hidden_size=128 --train epochs=80 --ensemble 3
     rnnkit bench cv italy_power_demand --folds 10 --json --out runs/cv/italy.jsonl
+    rnnkit bench cv arrowhead --folds 6 --jobs 2 --threads 1     # two folds at a time
 
 The recipe's training items (its ``train`` and ``valid`` splits pooled) are cut into ``--folds``
 folds, stratified by class for many-to-one classification; each fold in turn is the valid set of a
@@ -14,6 +15,7 @@ switched off, because picking the epoch on the fold that scores it would flatter
 The mean valid curve over folds (``curve``) shows where more or fewer epochs would have led.
 Test is never loaded into a model or scored: the folds come from training data only. Forecasting
 is refused: shuffled folds of windows would train on the future of the windows they score.
+``--jobs J`` trains J folds at a time in spawned worker processes; a fold's result does not depend on J.
 """
 
 from __future__ import annotations
@@ -120,22 +122,74 @@ def cv_spec(spec: Any, *, model_options: dict[str, Any] | None = None, train: di
         data_options=dict(spec.data_options), ensemble=spec.ensemble if ensemble is None else ensemble)
 
 
+def _fold_result(spec: Any, info: Any, pool: list[Any], labels: list[int] | None, collate: Any, extras: Any,
+                 k: int, valid_idx: list[int], seed: int) -> FoldResult:
+    """Train ``spec``'s model on the pool without fold ``k`` and score it on fold ``k``."""
+    from rnnkit.cli.runspec import build_model
+    from rnnkit.data.dataset import ExampleList, SequenceDataset
+    from rnnkit.train import Trainer
+    from rnnkit.train.evaluation import evaluate_split
+    from rnnkit.train.trainer import seed_everything
+
+    held = set(valid_idx)
+    fold_ds = SequenceDataset(dataclasses.replace(info, sizes=dict(info.sizes)),
+                              ExampleList([e for i, e in enumerate(pool) if i not in held]),
+                              ExampleList([pool[i] for i in valid_idx]), ExampleList([]),
+                              collate=collate, extras=extras)
+    metric = info.metric or "loss"
+    column = f"valid_{metric}"
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    seed_everything(seed)
+    model = build_model(spec, fold_ds)
+    history = Trainer(**{**spec.train, "seed": seed, "progress": False, "run_dir": None,
+                         "evaluate_test": False}).fit(model, fold_ds)
+    scores = evaluate_split(model, fold_ds.valid.examples, fold_ds.info, collate_fn=fold_ds.collate,
+                            extras=fold_ds.extras)
+    wrong = [] if labels is None else _wrong(model, fold_ds, valid_idx)
+    curve = [float(v) for v in history.column(column)] if column in history.rows[-1] else []
+    return FoldResult(k, len(valid_idx), float(scores.get(metric, scores.get("loss", float("nan")))),
+                      scores.get("loss"), curve, time.process_time() - cpu0, time.perf_counter() - wall0, wrong)
+
+
+def _own_storage(e: Any) -> Any:
+    """``e`` with each tensor copied into storage of its own: a loader may cut all its examples out of
+    one large tensor, and pickling a view (to send it to a worker) would send the whole storage."""
+    import torch
+
+    return dataclasses.replace(e, **{f.name: getattr(e, f.name).clone() for f in dataclasses.fields(e)
+                                     if isinstance(getattr(e, f.name), torch.Tensor)})
+
+
+_WORKER: dict[str, Any] = {}  # in a worker: what every fold needs, sent once
+
+
+def _worker_init(args: dict[str, Any], threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER.update(args)
+
+
+def _worker_fold(task: tuple[int, list[int]]) -> FoldResult:
+    return _fold_result(k=task[0], valid_idx=task[1], **_WORKER)
+
+
 def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int = 0, dataset: Any = None,
-                   log: Any = None) -> CVResult:
+                   log: Any = None, jobs: int = 1) -> CVResult:
     """Train ``spec``'s model on each fold's complement of the training data and score it on the fold.
 
     ``spec`` is used as given (see :func:`cv_spec` for the recipe-to-CV settings); ``seed`` seeds each
     fold's initial weights and Trainer, ``split_seed`` the folds. ``dataset`` (already loaded) saves
-    reloading; only its ``train`` and ``valid`` splits are read.
+    reloading; only its ``train`` and ``valid`` splits are read. ``jobs`` > 1 trains that many folds
+    at a time in spawned worker processes (each with this process's torch thread count), which get
+    the pooled training items; the results are those of ``jobs=1``.
     """
     from rnnkit.bench.accuracy import device_name
-    from rnnkit.cli.runspec import build_model, load_data
-    from rnnkit.data.dataset import ExampleList, SequenceDataset
-    from rnnkit.train import Trainer
-    from rnnkit.train.evaluation import evaluate_split
+    from rnnkit.cli.runspec import load_data
     from rnnkit.train.history import lower_is_better
-    from rnnkit.train.trainer import seed_everything
 
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     ds = dataset if dataset is not None else load_data(spec)
     if ds.info.task == "forecasting":
         raise ValueError(f"{ds.info.name}: k-fold cross-validation would train on windows that come after the "
@@ -144,30 +198,34 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
     labels = _class_labels(ds, pool)
     metric = ds.info.metric or "loss"
     higher = not lower_is_better(metric)
-    column = f"valid_{metric}"
-    results = []
-    for k, valid_idx in enumerate(fold_indices(len(pool), folds, labels=labels, seed=split_seed)):
-        held = set(valid_idx)
-        fold_ds = SequenceDataset(dataclasses.replace(ds.info, sizes=dict(ds.info.sizes)),
-                                  ExampleList([e for i, e in enumerate(pool) if i not in held]),
-                                  ExampleList([pool[i] for i in valid_idx]), ExampleList([]),
-                                  collate=ds.collate, extras=ds.extras)
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        seed_everything(seed)
-        model = build_model(spec, fold_ds)
-        history = Trainer(**{**spec.train, "seed": seed, "progress": False, "run_dir": None,
-                             "evaluate_test": False}).fit(model, fold_ds)
-        scores = evaluate_split(model, fold_ds.valid.examples, fold_ds.info, collate_fn=fold_ds.collate,
-                                extras=fold_ds.extras)
-        wrong = [] if labels is None else _wrong(model, fold_ds, valid_idx)
-        curve = [float(v) for v in history.column(column)] if column in history.rows[-1] else []
-        result = FoldResult(k, len(valid_idx), float(scores.get(metric, scores.get("loss", float("nan")))),
-                            scores.get("loss"), curve, time.process_time() - cpu0, time.perf_counter() - wall0,
-                            wrong)
+    splits = fold_indices(len(pool), folds, labels=labels, seed=split_seed)
+    results: list[FoldResult] = []
+
+    def report(result: FoldResult) -> None:
         results.append(result)
         if log is not None:
-            print(f"[cv] {ds.info.name} fold {k + 1}/{folds}: {metric} {result.value:.4f} "
+            print(f"[cv] {ds.info.name} fold {result.fold + 1}/{folds}: {metric} {result.value:.4f} "
                   f"(n={result.n_valid}, {result.cpu_s:.0f} CPU s)", file=log, flush=True)
+
+    common = {"spec": spec, "info": ds.info, "labels": labels, "collate": ds.collate, "extras": ds.extras,
+              "seed": seed}
+    if jobs == 1:
+        for k, valid_idx in enumerate(splits):
+            report(_fold_result(pool=pool, k=k, valid_idx=valid_idx, **common))
+    else:
+        import multiprocessing
+
+        import torch
+
+        shared = {**common, "pool": [_own_storage(e) for e in pool]}
+        with multiprocessing.get_context("spawn").Pool(min(jobs, folds), initializer=_worker_init,
+                                                       initargs=(shared, torch.get_num_threads())) as workers:
+            try:
+                for result in workers.imap_unordered(_worker_fold, list(enumerate(splits))):
+                    report(result)
+            finally:
+                workers.terminate()
+        results.sort(key=lambda r: r.fold)
     values = [r.value for r in results]
     n_total = sum(r.n_valid for r in results)
     pooled = sum(r.value * r.n_valid for r in results) / n_total
@@ -177,7 +235,7 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
                 "model_options": spec.model_options, "train": spec.train, "data_options": spec.data_options}
     return CVResult(ds.info.name, metric, higher, results, statistics.fmean(values),
                     statistics.stdev(values) if len(values) > 1 else 0.0, pooled, curve, settings,
-                    device_name(), time.strftime("%Y-%m-%d"))
+                    device_name(min(jobs, folds)), time.strftime("%Y-%m-%d"))
 
 
 def to_text(result: CVResult) -> str:
@@ -213,6 +271,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", type=int, default=None, metavar="K",
                         help="models per fold (default: the recipe's)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="folds trained at a time, each in its own worker process (default 1)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--out", default=None, metavar="FILE", help="append the result as one JSON line to FILE")
 
@@ -232,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
     spec = cv_spec(spec, model_options=_key_values(args.set, "--set"), train=_key_values(args.train, "--train"),
                    ensemble=args.ensemble)
     try:
-        result = cross_validate(spec, folds=args.folds, seed=args.seed, split_seed=args.split_seed, log=sys.stderr)
+        result = cross_validate(spec, folds=args.folds, seed=args.seed, split_seed=args.split_seed, log=sys.stderr,
+                                jobs=args.jobs)
     except ValueError as e:
         raise CLIError(str(e)) from e
     record = {**asdict(result), "best_epoch": result.best_epoch}
