@@ -50,3 +50,23 @@ def test_valid_batches_are_unchanged():
     batch = collate([Example(x=x, y=torch.tensor(i)) for i, x in enumerate(xs)])
     assert batch.lengths.tolist() == [3, 1] and torch.equal(batch.x[0], xs[0]) and torch.equal(batch.x[1, :1], xs[1])
     assert torch.equal(batch.x[1, 1:], torch.zeros(2, 2))
+
+
+def test_a_pickled_example_carries_only_its_own_data():
+    """Loaders split one big tensor into per-example views; pickling must not write the whole corpus."""
+    import copy
+    import pickle
+
+    ids = torch.arange(1_000_000)
+    tags = torch.zeros(1_000_000, dtype=torch.long)
+    examples = [Example(x=x, y=y, meta={"i": i}) for i, (x, y) in
+                enumerate(zip(ids.split(10), tags.split(10), strict=True))][:3]
+    data = pickle.dumps(examples)
+    assert len(data) < 10_000  # 3 x 10 ids and tags, not the 16 MB they were cut from
+    back = pickle.loads(data)
+    assert all(torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and a.meta == b.meta
+               for a, b in zip(examples, back, strict=True))
+    assert torch.equal(copy.deepcopy(examples[1]).x, torch.arange(10, 20))
+    assert examples[0].x.untyped_storage().data_ptr() == ids.untyped_storage().data_ptr()  # left as views
+    own = Example(x=torch.arange(5))
+    assert pickle.loads(pickle.dumps(own)).x.tolist() == [0, 1, 2, 3, 4]

@@ -151,15 +151,6 @@ def _fold_result(spec: Any, info: Any, pool: list[Any], labels: list[int] | None
                       scores.get("loss"), curve, time.process_time() - cpu0, time.perf_counter() - wall0, wrong)
 
 
-def _own_storage(e: Any) -> Any:
-    """``e`` with each tensor copied into storage of its own: a loader may cut all its examples out of
-    one large tensor, and pickling a view (to send it to a worker) would send the whole storage."""
-    import torch
-
-    return dataclasses.replace(e, **{f.name: getattr(e, f.name).clone() for f in dataclasses.fields(e)
-                                     if isinstance(getattr(e, f.name), torch.Tensor)})
-
-
 _WORKER: dict[str, Any] = {}  # in a worker: what every fold needs, sent once
 
 
@@ -217,7 +208,7 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
 
         import torch
 
-        shared = {**common, "pool": [_own_storage(e) for e in pool]}
+        shared = {**common, "pool": pool}  # an Example pickles only its own data, not a corpus it views
         with multiprocessing.get_context("spawn").Pool(min(jobs, folds), initializer=_worker_init,
                                                        initargs=(shared, torch.get_num_threads())) as workers:
             try:

@@ -34,6 +34,16 @@ class Example:
     future: Tensor | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (for a worker process, ``copy.deepcopy``, ``torch.save``) with only its own data.
+        Loaders cut a corpus's examples out of one large tensor as views, and pickling a view
+        writes its whole storage: 10 People's Daily sentences took 266 MB."""
+        state = dict(self.__dict__)
+        for name, value in state.items():
+            if isinstance(value, Tensor) and value.untyped_storage().nbytes() > value.nbytes:
+                state[name] = value.clone()
+        return state
+
 
 @dataclass
 class Batch:
