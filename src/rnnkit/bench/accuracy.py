@@ -160,7 +160,7 @@ def device_name(jobs: int = 1) -> str:
 _WORKER: dict[str, Any] = {}  # in a worker: the recipe spec and data set it loaded once
 
 
-def _worker_init(name: str, quick: bool, threads: int) -> None:
+def _worker_setup(name: str, quick: bool, threads: int) -> None:
     import torch
 
     from rnnkit.cli.runspec import load_data
@@ -190,20 +190,18 @@ def run_seeds(name: str, spec: Any, dataset: Any, seeds: int, *, jobs: int = 1, 
                 if on_result is not None:
                     on_result(results[-1])
         else:
-            import multiprocessing
+            from contextlib import closing
 
             import torch
 
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(min(jobs, seeds), initializer=_worker_init,
-                          initargs=(name, quick, torch.get_num_threads())) as pool:
-                try:
-                    for r in pool.imap_unordered(_worker_seed, range(seeds)):
-                        results.append(r)
-                        if on_result is not None:
-                            on_result(r)
-                finally:
-                    pool.terminate()  # on Stopped or an error: no worker trains on after the bench
+            from rnnkit.bench.workers import run_in_workers
+
+            with closing(run_in_workers(_worker_seed, range(seeds), jobs=jobs, setup=_worker_setup,
+                                        setup_args=(name, quick, torch.get_num_threads()))) as finished:
+                for r in finished:  # closing() terminates the workers on Stopped or an error
+                    results.append(r)
+                    if on_result is not None:
+                        on_result(r)
     except Stopped:
         if not results:
             raise

@@ -154,7 +154,7 @@ def _fold_result(spec: Any, info: Any, pool: list[Any], labels: list[int] | None
 _WORKER: dict[str, Any] = {}  # in a worker: what every fold needs, sent once
 
 
-def _worker_init(args: dict[str, Any], threads: int) -> None:
+def _worker_setup(args: dict[str, Any], threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
@@ -204,18 +204,17 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
         for k, valid_idx in enumerate(splits):
             report(_fold_result(pool=pool, k=k, valid_idx=valid_idx, **common))
     else:
-        import multiprocessing
+        from contextlib import closing
 
         import torch
 
+        from rnnkit.bench.workers import run_in_workers
+
         shared = {**common, "pool": pool}  # an Example pickles only its own data, not a corpus it views
-        with multiprocessing.get_context("spawn").Pool(min(jobs, folds), initializer=_worker_init,
-                                                       initargs=(shared, torch.get_num_threads())) as workers:
-            try:
-                for result in workers.imap_unordered(_worker_fold, list(enumerate(splits))):
-                    report(result)
-            finally:
-                workers.terminate()
+        with closing(run_in_workers(_worker_fold, enumerate(splits), jobs=jobs, setup=_worker_setup,
+                                    setup_args=(shared, torch.get_num_threads()))) as finished:
+            for result in finished:
+                report(result)
         results.sort(key=lambda r: r.fold)
     values = [r.value for r in results]
     n_total = sum(r.n_valid for r in results)
