@@ -18,13 +18,22 @@ class DataFileError(ValueError):
 
     def __init__(self, path: str | Path, message: str, *, line: int | None = None,
                  field: str | int | None = None) -> None:
-        self.path, self.line, self.field = str(path), line, field
+        self.path, self.line, self.field, self.message = str(path), line, field, message
         where = self.path
         if line is not None:
             where += f", line {line}"
         if field is not None:
             where += f", field {field!r}" if isinstance(field, str) else f", field {field}"
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Rebuilt with its own arguments when unpickled (from a worker process, say)."""
+        return _rebuild, (type(self), self.path, self.message, self.line, self.field)
+
+
+def _rebuild(cls: type[DataFileError], path: str, message: str, line: int | None,
+             field: str | int | None) -> DataFileError:
+    return cls(path, message, line=line, field=field)
 
 
 def check_exists(path: str | Path, what: str = "file") -> Path:
