@@ -3,7 +3,7 @@
 Moving digits: short videos (16x16 frames, flattened) of real handwritten digits drifting over a
 canvas; now and then another digit takes the place of the first. Label every frame with the digit
 it shows. The frames are square images, so from_dataset reads each through a small CNN before the
-recurrent layer (the moving_digits recipe's model; pass frame_encoder="linear" for a plain
+recurrent layer (as the moving_digits recipe does; pass frame_encoder="linear" for a plain
 projection). Run: python examples/synced_moving_digits.py
 """
 
