@@ -36,6 +36,23 @@ def _fail_on_two(item: int) -> int:
     return item
 
 
+def _threads(item: int) -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_workers_take_the_callers_torch_thread_count():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert list(run_in_workers(_threads, range(2), jobs=2, setup=_setup, setup_args=(0,))) == [1, 1]
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_every_result_comes_back():
     assert sorted(run_in_workers(_add, range(5), jobs=2, setup=_setup, setup_args=(10,))) == [10, 11, 12, 13, 14]
 

@@ -160,12 +160,9 @@ def device_name(jobs: int = 1) -> str:
 _WORKER: dict[str, Any] = {}  # in a worker: the recipe spec and data set it loaded once
 
 
-def _worker_setup(name: str, quick: bool, threads: int) -> None:
-    import torch
-
+def _worker_setup(name: str, quick: bool) -> None:
     from rnnkit.cli.runspec import load_data
 
-    torch.set_num_threads(threads)
     _, spec, _ = load_recipe(name)
     spec = quick_spec(spec) if quick else spec
     _WORKER.update(spec=spec, dataset=load_data(spec))
@@ -182,9 +179,11 @@ def run_seeds(name: str, spec: Any, dataset: Any, seeds: int, *, jobs: int = 1, 
 
     :class:`Stopped` (SIGTERM) ends the run early: the workers are terminated and the seeds that
     finished are returned; with none finished, it propagates."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     results: list[SeedResult] = []
     try:
-        if jobs <= 1:
+        if jobs == 1:
             for seed in range(seeds):
                 results.append(train_seed(spec, dataset, seed))
                 if on_result is not None:
@@ -192,12 +191,10 @@ def run_seeds(name: str, spec: Any, dataset: Any, seeds: int, *, jobs: int = 1, 
         else:
             from contextlib import closing
 
-            import torch
-
             from rnnkit.bench.workers import run_in_workers
 
             with closing(run_in_workers(_worker_seed, range(seeds), jobs=jobs, setup=_worker_setup,
-                                        setup_args=(name, quick, torch.get_num_threads()))) as finished:
+                                        setup_args=(name, quick))) as finished:
                 for r in finished:  # closing() terminates the workers on Stopped or an error
                     results.append(r)
                     if on_result is not None:
@@ -224,9 +221,6 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
     dataset = load_data(spec)
     check_selection(raw, where=str(path), dataset=dataset)
     goal = GOALS.get(spec.data, Goal(dataset.info.metric, None, dataset.info.higher_is_better, "-"))
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
-
     def report(r: SeedResult) -> None:
         if log is not None:
             print(f"[accuracy] {name} seed {r.seed}: {goal.metric}={r.value:.4f} epochs={r.epochs} "

@@ -154,10 +154,7 @@ def _fold_result(spec: Any, info: Any, pool: list[Any], labels: list[int] | None
 _WORKER: dict[str, Any] = {}  # in a worker: what every fold needs, sent once
 
 
-def _worker_setup(args: dict[str, Any], threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
+def _worker_setup(args: dict[str, Any]) -> None:
     _WORKER.update(args)
 
 
@@ -206,13 +203,11 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
     else:
         from contextlib import closing
 
-        import torch
-
         from rnnkit.bench.workers import run_in_workers
 
         shared = {**common, "pool": pool}  # an Example pickles only its own data, not a corpus it views
         with closing(run_in_workers(_worker_fold, enumerate(splits), jobs=jobs, setup=_worker_setup,
-                                    setup_args=(shared, torch.get_num_threads()))) as finished:
+                                    setup_args=(shared,))) as finished:
             for result in finished:
                 report(result)
         results.sort(key=lambda r: r.fold)

@@ -1,8 +1,9 @@
 """Independent training runs (a bench's seeds, cross-validation's folds) in worker processes.
 
 Workers are spawned, not forked: a forked child would inherit the parent's OpenMP thread pool,
-which can deadlock. Each worker runs ``setup(*setup_args)`` once (load a data set, set its torch
-threads) and then ``task(item)`` for the items it is handed; results come back as they finish.
+which can deadlock. Each worker takes the caller's torch thread count, runs ``setup(*setup_args)``
+once (load a data set, say) and then ``task(item)`` for the items it is handed; results come back as
+they finish.
 
 Two failure modes of :class:`multiprocessing.pool.Pool` are closed here: a setup that raises
 would make the pool restart the worker forever, so its error is kept and raised by the worker's
@@ -25,7 +26,11 @@ class WorkerError(RuntimeError):
 _STATE: dict[str, Any] = {}  # in a worker: the task function and the setup's error, if any
 
 
-def _init(setup: Callable[..., None], setup_args: tuple[Any, ...], task: Callable[[Any], Any]) -> None:
+def _init(setup: Callable[..., None], setup_args: tuple[Any, ...], task: Callable[[Any], Any],
+          threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
     _STATE["task"] = task
     try:
         setup(*setup_args)
@@ -44,17 +49,21 @@ def _run(item: Any) -> Any:
 
 def run_in_workers(task: Callable[[Any], Any], items: Iterable[Any], *, jobs: int,
                    setup: Callable[..., None], setup_args: tuple[Any, ...] = ()) -> Generator[Any, None, None]:
-    """Yield ``task(item)`` for every item, in the order they finish, from ``jobs`` spawned workers.
+    """Yield ``task(item)`` for every item, in the order they finish, from ``jobs`` spawned workers
+    that each use this process's torch thread count.
 
     ``task`` and ``setup`` must be module-level functions (they are sent by name). The workers are
     terminated when the iteration ends, early or not (a SIGTERM handler raising in the caller, an
     error, a ``break``), so none trains on after its caller has stopped.
     """
+    import torch
+
     items = list(items)
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(min(jobs, max(1, len(items))), initializer=_init, initargs=(setup, setup_args, task)) as pool:
+    with ctx.Pool(min(jobs, max(1, len(items))), initializer=_init,
+                  initargs=(setup, setup_args, task, torch.get_num_threads())) as pool:
         try:
             yield from pool.imap_unordered(_run, items)
         finally:
