@@ -204,31 +204,43 @@ def test_digit_captions_match_images_and_test_images_are_unseen(loaded: dict[str
     assert counts == {1, 2, 3, 4}
 
 
+def _images(split: Any) -> set[int]:
+    """The digit images (row indices) that a split's examples are made of."""
+    return {i for e in split.examples for i in e.meta["images"]}
+
+
+def _assert_valid_images_held_out(ds: SequenceDataset, fraction: float) -> set[int]:
+    """Valid is made only of held-out training-pool images and train only of the rest; returns
+    valid's images."""
+    train_pool, _ = digits.image_pools()
+    train_images, valid_images = _images(ds.train), _images(ds.valid)
+    assert not train_images & valid_images
+    assert train_images | valid_images <= set(train_pool.tolist())
+    assert len(valid_images) <= ds.info.extra["valid_images"] == round(fraction * len(train_pool))
+    return valid_images
+
+
 def test_digit_captions_valid_images_makes_valid_image_disjoint_and_keeps_test(
         loaded: dict[str, SequenceDataset]) -> None:
     """``valid_images``: valid captions only from held-out training images, train only from the
     rest; the test images and captions are exactly those of the default (valid_images 0)."""
     default = loaded["digit_captions"]
     ds = rnnkit.datasets.load("digit_captions", valid_images=0.1)
-    train_pool, test_pool = digits.image_pools()
-    train_images = {i for e in ds.train.examples for i in e.meta["images"]}
-    valid_images = {i for e in ds.valid.examples for i in e.meta["images"]}
-    assert not train_images & valid_images
-    assert train_images | valid_images <= set(train_pool.tolist())
-    assert len(valid_images) <= ds.info.extra["valid_images"] == round(0.1 * len(train_pool))
+    _, test_pool = digits.image_pools()
+    valid_images = _assert_valid_images_held_out(ds, 0.1)
     assert ds.info.sizes == default.info.sizes == {"train": 9000, "valid": 1000, "test": 1000}
     assert len(ds.test) == len(default.test)
     for a, b in zip(ds.test.examples, default.test.examples):
         assert torch.equal(a.cond, b.cond) and torch.equal(a.y, b.y) and a.meta == b.meta
-    assert {i for e in ds.test.examples for i in e.meta["images"]} <= set(test_pool.tolist())
+    assert _images(ds.test) <= set(test_pool.tolist())
     # the default keeps today's carve: valid captions reuse training images
-    default_train = {i for e in default.train.examples for i in e.meta["images"]}
-    assert {i for e in default.valid.examples for i in e.meta["images"]} <= default_train
+    default_train = _images(default.train)
+    assert _images(default.valid) <= default_train
     # the held-out images depend on the seed; other seeds keep their own test too
     other = rnnkit.datasets.load("digit_captions", valid_images=0.1, seed=1, n_train=500, n_test=50)
     other_default = rnnkit.datasets.load("digit_captions", seed=1, n_train=500, n_test=50)
     assert all(torch.equal(a.cond, b.cond) for a, b in zip(other.test.examples, other_default.test.examples))
-    assert {i for e in other.valid.examples for i in e.meta["images"]} != valid_images
+    assert _images(other.valid) != valid_images
     with pytest.raises(ValueError, match="valid_images"):
         rnnkit.datasets.load("digit_captions", valid_images=1.0)
 
@@ -239,17 +251,13 @@ def test_moving_digits_valid_images_makes_valid_image_disjoint_and_keeps_test() 
     options = {"n_train": 300, "n_test": 40}
     default = rnnkit.datasets.load("moving_digits", **options)
     ds = rnnkit.datasets.load("moving_digits", valid_images=0.2, **options)
-    train_pool, test_pool = digits.image_pools()
-    train_images = {i for e in ds.train.examples for i in e.meta["images"]}
-    valid_images = {i for e in ds.valid.examples for i in e.meta["images"]}
-    assert not train_images & valid_images
-    assert train_images | valid_images <= set(train_pool.tolist())
-    assert len(valid_images) <= ds.info.extra["valid_images"] == round(0.2 * len(train_pool))
+    _, test_pool = digits.image_pools()
+    _assert_valid_images_held_out(ds, 0.2)
     assert ds.info.sizes == default.info.sizes == {"train": 270, "valid": 30, "test": 40}
     for a, b in zip(ds.test.examples, default.test.examples, strict=True):
         assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and a.meta == b.meta
-    assert {i for e in ds.test.examples for i in e.meta["images"]} <= set(test_pool.tolist())
-    default_train = {i for e in default.train.examples for i in e.meta["images"]}
-    assert {i for e in default.valid.examples for i in e.meta["images"]} & default_train
+    assert _images(ds.test) <= set(test_pool.tolist())
+    default_train = _images(default.train)
+    assert _images(default.valid) & default_train
     with pytest.raises(ValueError, match="valid_images"):
         rnnkit.datasets.load("moving_digits", valid_images=1.0, **options)
