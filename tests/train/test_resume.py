@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tinyrun import tiny_model, toy_classification
+from tinyrun import InterruptAt, tiny_model, toy_classification
 
-from rnnkit.train import Callback, Trainer
+from rnnkit.train import Trainer
 
 SETTINGS = {"epochs": 2, "batch_size": 8, "lr": 1e-2, "progress": False, "checkpoint_every": 2, "seed": 7}
 
-
-class InterruptAt(Callback):
-    """Raises KeyboardInterrupt (as Ctrl-C or a kill would stop the run) after optimizer step ``k``."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, trainer, state) -> None:  # type: ignore[no-untyped-def]
-        if state.step == self.step:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("ema_decay", [None, 0.9])  # with EMA the shadow and its warm-up count must come back too

@@ -10,6 +10,7 @@ from torch import nn
 from rnnkit.data.batch import Batch, Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.models.base import Model, ModelOutput
+from rnnkit.train import Callback
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,14 @@ def toy_classification(n: int = 96, *, seed: int = 0, num_features: int = 2, val
 def tiny_model(dataset: SequenceDataset, *, seed: int = 0, **hyper: object) -> TinyGRUClassifier:
     torch.manual_seed(seed)
     return TinyGRUClassifier.from_dataset(dataset, **hyper)
+
+
+class InterruptAt(Callback):
+    """Raises KeyboardInterrupt (as Ctrl-C or a kill would stop the run) after optimizer step ``k``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, trainer, state) -> None:  # type: ignore[no-untyped-def]
+        if state.step == self.step:
+            raise KeyboardInterrupt

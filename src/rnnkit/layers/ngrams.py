@@ -4,7 +4,13 @@ Character bigrams are the strongest single feature of neural Chinese word segmen
 2014; Chen et al. 2015; Ma et al. 2018, "State-of-the-art Chinese word segmentation with Bi-LSTMs",
 section 2.2: +1.3 F1 on average). The bigrams ``(x[t-1], x[t])`` and ``(x[t], x[t+1])`` of every
 step are hashed into ``buckets`` rows (the hashing trick: no bigram vocabulary to build or store;
-rare bigrams may share a row), and their two embeddings are concatenated.
+rare bigrams may share a row), and their two embeddings are concatenated. ``HashedNgramBag``
+averages the embeddings of every 1..n-gram of a sequence the same way (fastText's bag).
+
+Both tables are ordinary dense ``nn.Embedding`` / ``nn.EmbeddingBag`` modules (``.table``), so any
+optimizer takes them. rnnkit's Trainer switches them to sparse gradients for a fit under Adam or
+AdamW (``rnnkit.train.optim.sparse_tables``): a batch touches a few thousand of their 2**17-2**18
+rows, and only those rows are updated, instead of a dense gradient of the whole table every step.
 """
 
 from __future__ import annotations

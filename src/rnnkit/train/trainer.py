@@ -34,7 +34,14 @@ from rnnkit.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from rnnkit.train.ema import WeightEMA
 from rnnkit.train.evaluation import evaluate_split
 from rnnkit.train.history import History, lower_is_better
-from rnnkit.train.optim import build_optimizer, build_scheduler, current_lr
+from rnnkit.train.optim import (
+    SPARSE_OPTIMIZERS,
+    build_optimizer,
+    build_scheduler,
+    clip_grad_norm,
+    current_lr,
+    sparse_tables,
+)
 from rnnkit.train.run_dir import RunDir
 from rnnkit.train.settings import check_settings
 
@@ -49,7 +56,8 @@ class TrainerConfig:
 
     Args:
         epochs, batch_size, lr, weight_decay: as usual; ``batch_size`` is the global batch (DDP splits it).
-        optimizer: "adamw" (default), "adam", "sgd". clip_grad_norm: max gradient norm (None: off); an
+        optimizer: "adamw" (default), "adam", "sgd"; under Adam/AdamW (one process) the hashed n-gram
+            tables train with sparse gradients, their touched rows only (see optim.py). clip_grad_norm: max gradient norm (None: off); an
             Ensemble has each member's gradient clipped on its own.
         schedule: "cosine" (warm-up then cosine to 0), "plateau" (halve on a stalled monitor), "none".
         warmup_steps: linear warm-up, in optimizer steps.
@@ -132,7 +140,11 @@ class Trainer:
                             f"{type(dataset).__name__}{hint}")
         previous_determinism = torch.are_deterministic_algorithms_enabled()
         try:  # deterministic=True switches torch's global flag: put it back however fit ends
-            return self._fit(model, dataset, data_options)
+            # the hashed n-gram tables train with sparse gradients (their touched rows only) under
+            # Adam/AdamW on one process, and are dense again when fit returns
+            lazy = self.config.optimizer in SPARSE_OPTIMIZERS and not distributed.context(self.config.device).enabled
+            with sparse_tables(model, enabled=lazy):
+                return self._fit(model, dataset, data_options)
         finally:
             torch.use_deterministic_algorithms(previous_determinism)
 
@@ -244,7 +256,7 @@ class Trainer:
             if state.batch - group_start == group_size:
                 if cfg.clip_grad_norm:
                     for group in clip_groups:
-                        torch.nn.utils.clip_grad_norm_(group, cfg.clip_grad_norm)
+                        clip_grad_norm(group, cfg.clip_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 if cfg.schedule != "plateau":
