@@ -1,6 +1,6 @@
 """Sparse gradients for hashed n-gram tables: LazyAdam updates only the rows a step touched and
 otherwise makes torch's updates, clipping counts sparse gradients right, the optimizer state
-round-trips, and the Trainer switches the tables to sparse for a fit (and back), resumably."""
+round-trips, and ``Trainer(sparse_tables=True)`` switches the tables to sparse for a fit (and back), resumably."""
 
 from __future__ import annotations
 
@@ -143,7 +143,8 @@ def test_the_trainer_trains_hashed_tables_sparse_then_hands_them_back_dense() ->
     data = _bigram_task(160)
     model = _hashed_model(data)
     seen = SeesSparseGradients()
-    history = Trainer(epochs=25, batch_size=16, lr=0.02, progress=False, callbacks=[seen]).fit(model, data)
+    history = Trainer(epochs=25, batch_size=16, lr=0.02, progress=False, sparse_tables=True,
+                      callbacks=[seen]).fit(model, data)
     assert seen.seen and all(s == (True, True, True) for s in seen.seen)
     assert not model.ngrams.table.sparse and not model.bigrams.table.sparse
     assert history.rows[-1]["valid_accuracy"] >= 0.9, history.rows[-1]  # chance is 0.5: it learned the bigram
@@ -153,10 +154,11 @@ def test_the_trainer_trains_hashed_tables_sparse_then_hands_them_back_dense() ->
     model(batch).loss.backward()  # type: ignore[union-attr]
     opt.step()
 
-    sgd_seen = SeesSparseGradients()
-    Trainer(epochs=1, batch_size=16, optimizer="sgd", progress=False, callbacks=[sgd_seen]).fit(
-        _hashed_model(data), data)
-    assert sgd_seen.seen and all(s == (False, False, False) for s in sgd_seen.seen)
+    dense_seen = SeesSparseGradients()  # off by default: dense Adam's update, as before
+    Trainer(epochs=1, batch_size=16, progress=False, callbacks=[dense_seen]).fit(_hashed_model(data), data)
+    assert dense_seen.seen and all(s == (False, False, False) for s in dense_seen.seen)
+    with pytest.raises(ValueError, match="sparse_tables updates table rows with .lazy. Adam: it needs optimizer"):
+        Trainer(optimizer="sgd", sparse_tables=True)
 
 
 def test_sparse_tables_leaves_a_table_the_user_made_sparse_as_it_was() -> None:
@@ -172,7 +174,8 @@ def test_sparse_tables_leaves_a_table_the_user_made_sparse_as_it_was() -> None:
 
 def test_resume_with_sparse_tables_equals_the_uninterrupted_run(tmp_path) -> None:
     data = _bigram_task(96)
-    settings = {"epochs": 2, "batch_size": 16, "lr": 0.02, "progress": False, "checkpoint_every": 2, "seed": 3}
+    settings = {"epochs": 2, "batch_size": 16, "lr": 0.02, "progress": False, "checkpoint_every": 2, "seed": 3,
+                "sparse_tables": True}
     full_model = _hashed_model(data)
     full = Trainer(run_dir=str(tmp_path / "full"), **settings).fit(full_model, data)
     cut = str(tmp_path / "cut")
@@ -186,3 +189,15 @@ def test_resume_with_sparse_tables_equals_the_uninterrupted_run(tmp_path) -> Non
                 assert b[key] == pytest.approx(a[key], abs=1e-6), key
     for k, v in full_model.state_dict().items():
         torch.testing.assert_close(resumed_model.state_dict()[k], v, atol=1e-6, rtol=0)
+
+
+def test_a_model_that_is_only_a_sparse_table_gets_lazy_adam_alone() -> None:
+    torch.manual_seed(0)
+    bag = nn.EmbeddingBag(100, 4, sparse=True)
+    start = bag.weight.detach().clone()
+    opt = build_optimizer(bag, name="adamw", lr=0.1, weight_decay=0.1)
+    assert isinstance(opt, LazyAdam) and len(opt.param_groups) == 1
+    bag(torch.tensor([[1, 2]])).sum().backward()
+    opt.step()
+    moved = (bag.weight != start).any(1).nonzero().flatten().tolist()
+    assert moved == [1, 2]

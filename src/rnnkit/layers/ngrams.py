@@ -8,9 +8,9 @@ rare bigrams may share a row), and their two embeddings are concatenated. ``Hash
 averages the embeddings of every 1..n-gram of a sequence the same way (fastText's bag).
 
 Both tables are ordinary dense ``nn.Embedding`` / ``nn.EmbeddingBag`` modules (``.table``), so any
-optimizer takes them. rnnkit's Trainer switches them to sparse gradients for a fit under Adam or
-AdamW (``rnnkit.train.optim.sparse_tables``): a batch touches a few thousand of their 2**17-2**18
-rows, and only those rows are updated, instead of a dense gradient of the whole table every step.
+optimizer takes them. ``Trainer(sparse_tables=True)`` switches them to sparse gradients for a fit
+(``rnnkit.train.optim.sparse_tables``): a batch touches a few thousand of their 2**17-2**18 rows,
+and only those rows are updated (lazy Adam), instead of a dense gradient of the whole table.
 """
 
 from __future__ import annotations

@@ -4,11 +4,15 @@
   embeddings' 1-D parameters are not decayed), ``"adam"``, ``"sgd"`` (momentum 0.9). Adam and
   AdamW use torch's fused kernel where it runs (floating parameters on one CPU or CUDA device).
 * Embedding tables with ``sparse=True`` (the Trainer switches the hashed n-gram tables of
-  :mod:`rnnkit.layers.ngrams` to it for a fit: :func:`sparse_tables`) get a sparse gradient that
-  holds only the rows a batch looked up. Adam and AdamW then update those rows alone ("lazy" Adam,
-  ``torch.optim.SparseAdam``): a row's moments and weights stay as they are while no batch touches
-  it, and these tables are not weight-decayed. A step no longer zero-fills and rewrites a table
-  of 2**18 rows; the other parameters get the usual (fused) update (:class:`LazyAdam`).
+  :mod:`rnnkit.layers.ngrams` to it for a fit with ``sparse_tables=True``: :func:`sparse_tables`)
+  get a sparse gradient that holds only the rows a batch looked up. Adam and AdamW then update
+  those rows alone ("lazy" Adam, ``torch.optim.SparseAdam``): a row's moments and weights stay as
+  they are while no batch touches it, and these tables are not weight-decayed. A step no longer
+  zero-fills and rewrites a table of 2**18 rows; the other parameters get the usual (fused)
+  update (:class:`LazyAdam`). It is not dense Adam's update: there a row goes on moving on its
+  momentum for some steps after each use, which rare rows (most of a hashed table) lose here.
+  Valid runs (model seed 0, 1 torch thread): sentiment 0.8375 in 272 CPU s against 0.8356 in
+  348 s dense; People's Daily segmentation word F1 0.9438 in 684 s against 0.9510 in 932 s dense.
 * ``schedule``: ``"cosine"`` — linear warm-up over ``warmup_steps`` then cosine decay to 0 at the
   last step; ``"none"`` — warm-up then constant; ``"plateau"`` — ``ReduceLROnPlateau`` on the
   monitored value (halves the rate after 2 epochs without improvement; stepped once per epoch).
@@ -78,7 +82,7 @@ def sparse_tables(model: nn.Module, enabled: bool = True) -> Iterator[list[nn.Mo
     """Within the block, the hashed n-gram tables of the model (``HashedBigrams``, ``HashedNgramBag``)
     make sparse gradients; they are dense again after it, so a user's own optimizer still takes them.
 
-    The Trainer wraps a fit in it when its optimizer is Adam or AdamW on one process (see
+    The Trainer wraps a fit in it with ``sparse_tables=True`` (Adam or AdamW, one process; see
     :class:`LazyAdam`); ``enabled=False`` changes nothing."""
     from rnnkit.layers.ngrams import HashedBigrams, HashedNgramBag
 

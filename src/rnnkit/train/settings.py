@@ -70,6 +70,9 @@ def check_settings(config: Any) -> None:
     if config.precision not in PRECISIONS:
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {config.precision!r}")
     check_device(config.device)
+    if config.sparse_tables and config.optimizer not in ("adam", "adamw"):
+        raise ValueError(f"sparse_tables updates table rows with (lazy) Adam: it needs optimizer 'adamw' or "
+                         f"'adam', got {config.optimizer!r}")
     if config.schedule == "plateau" and config.warmup_steps:
         raise ValueError("warmup_steps needs schedule='cosine' or 'none' (plateau has no warm-up)")
     if config.early_stopping is not None and config.early_stopping < 1:
