@@ -1,4 +1,4 @@
-"""``rnnkit bench {speed,accuracy,cv}``: each sub-bench is a module with ``HELP``, ``add_arguments``
+"""``rnnkit bench {speed,accuracy,cv,tables}``: each sub-bench is a module with ``HELP``, ``add_arguments``
 and ``run``; adding one is one line in ``BENCHES``."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ BENCHES: dict[str, str] = {
     "speed": "rnnkit.bench.speed",
     "accuracy": "rnnkit.bench.accuracy",
     "cv": "rnnkit.bench.cv",
+    "tables": "rnnkit.bench.tables",
 }
 
 
