@@ -70,6 +70,10 @@ def check_settings(config: Any) -> None:
     if config.precision not in PRECISIONS:
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {config.precision!r}")
     check_device(config.device)
+    if not (math.isfinite(config.table_lr_scale) and config.table_lr_scale > 0):
+        raise ValueError(f"table_lr_scale must be > 0, got {config.table_lr_scale}")
+    if config.table_lr_scale != 1.0 and not config.sparse_tables:
+        raise ValueError("table_lr_scale scales the learning rate of the sparse tables: set sparse_tables: true too")
     if config.sparse_tables and config.optimizer not in ("adam", "adamw"):
         raise ValueError(f"sparse_tables updates table rows with (lazy) Adam: it needs optimizer 'adamw' or "
                          f"'adam', got {config.optimizer!r}")
