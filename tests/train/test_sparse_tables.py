@@ -201,3 +201,23 @@ def test_a_model_that_is_only_a_sparse_table_gets_lazy_adam_alone() -> None:
     opt.step()
     moved = (bag.weight != start).any(1).nonzero().flatten().tolist()
     assert moved == [1, 2]
+
+
+def test_table_lr_scale_scales_only_the_sparse_tables_and_the_schedule_keeps_the_ratio() -> None:
+    from rnnkit.train.optim import build_scheduler
+
+    net = _net(4, sparse=True)
+    opt = build_optimizer(net, name="adamw", lr=0.01, weight_decay=0.0, table_lr_scale=10.0)
+    sched = build_scheduler(opt, schedule="cosine", warmup_steps=0, total_steps=4, higher_is_better=True)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.01, 0.01, 0.1])
+    for ids in BATCHES:
+        _loss(net, ids).backward()
+        opt.step()
+        opt.zero_grad()
+        sched.step()
+    dense_lr, _, table_lr = (g["lr"] for g in opt.param_groups)
+    assert 0 < dense_lr < 0.01 and table_lr == pytest.approx(10 * dense_lr)
+    with pytest.raises(ValueError, match="set sparse_tables: true too"):
+        Trainer(table_lr_scale=10.0)
+    with pytest.raises(ValueError, match="table_lr_scale must be > 0"):
+        Trainer(table_lr_scale=-1.0, sparse_tables=True)
