@@ -82,7 +82,7 @@ class TrainerConfig:
             classifier nothing (see optim.py). Off by default.
         table_lr_scale: with ``sparse_tables``, the tables' learning rate is ``lr`` times this (the
             schedule scales it alike). Rare rows get few lazy updates: on People's Daily segmentation
-            10 lifted valid word F1 from 0.9438 (1) and 0.9510 (dense) to 0.9584.
+            10 lifted valid word F1 from 0.9438 (1) and 0.9510 (dense) to 0.9584 (30: 0.9573).
     """
 
     epochs: int = 20
