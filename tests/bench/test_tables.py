@@ -27,7 +27,7 @@ def test_the_sides_differ_only_in_the_tables_gradients(monkeypatch) -> None:
     real = optim.build_optimizer
 
     def spy(model, **kw):  # type: ignore[no-untyped-def]
-        tabs = tables._tables(model)
+        tabs = optim.hashed_tables(model)
         seen.append((all(t.sparse for t in tabs), float(sum(p.detach().sum() for p in model.parameters())), bool(tabs)))
         return real(model, **kw)
 

@@ -31,6 +31,12 @@ def machine_info() -> dict[str, str | int]:
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
+def machine_line(m: dict[str, str | int]) -> str:
+    """A CPU bench's header line from :func:`machine_info`."""
+    return (f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads); "
+            f"torch {m['torch']}, python {m['python']}; {m['date']}.")
+
+
 def write_section(path: str | Path, name: str, body: str) -> Path:
     """Write ``body`` between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` in ``path``,
     replacing that section only (or appending it), so several benches share one file."""
@@ -49,4 +55,4 @@ def write_section(path: str | Path, name: str, body: str) -> Path:
     return path
 
 
-__all__ = ["machine_info", "write_section"]
+__all__ = ["machine_info", "machine_line", "write_section"]

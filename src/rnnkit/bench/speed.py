@@ -143,12 +143,13 @@ def run_speed(repeats: int = 5, quick: bool = False) -> dict[str, Any]:
 
 def to_markdown(report: dict[str, Any]) -> str:
     """The report as the ``bench:speed`` section of docs/BENCHMARKS.md."""
+    from rnnkit.bench import machine_line
+
     m, s = report["machine"], report["settings"]
     lines = ["## Speed: one recurrent layer, forward + backward (CPU)", ""]
     if s["quick"]:
         lines += ["**`--quick` run: shrunken sizes to check the bench works; not a measurement.**", ""]
-    lines += [f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads); "
-              f"torch {m['torch']}, python {m['python']}; {m['date']}.",
+    lines += [machine_line(m),
               f"Median of {s['repeats']} runs after {s['warmup']} warm-up runs, {s['dtype']}, seed {s['seed']}. "
               "Command: `rnnkit bench speed" + (" --quick" if s["quick"] else "") + "`.",
               "Goals (issue 2): `auto` within 5% of `nn.LSTM`; layer-norm LSTM at most 1.3x `nn.LSTM`. "

@@ -39,18 +39,14 @@ class Row:
     ratio: float  # sparse_ms / dense_ms
 
 
-def _tables(model: Any) -> list[Any]:
-    from rnnkit.layers.ngrams import HashedBigrams, HashedNgramBag
-
-    return [m.table for m in model.modules() if isinstance(m, (HashedBigrams, HashedNgramBag))]
-
-
-def step_times(spec: Any, dataset: Any, batches: list[Any], *, sparse: bool, warmup: int) -> list[float]:
-    """Seconds of each training step over ``batches`` (after ``warmup`` untimed ones), one side."""
+def step_times(spec: Any, dataset: Any, batches: list[Any], *, sparse: bool,
+               warmup: int) -> tuple[list[float], int]:
+    """Seconds of each training step over ``batches`` (after ``warmup`` untimed ones), one side, and
+    the rows of the model's hashed tables."""
     import torch
 
     from rnnkit.cli.runspec import build_model
-    from rnnkit.train.optim import build_optimizer, clip_grad_norm, sparse_tables
+    from rnnkit.train.optim import build_optimizer, clip_grad_norm, hashed_tables, sparse_tables
 
     torch.manual_seed(SEED)
     model = build_model(spec, dataset)
@@ -68,7 +64,7 @@ def step_times(spec: Any, dataset: Any, batches: list[Any], *, sparse: bool, war
             optimizer.zero_grad(set_to_none=True)
             if i >= warmup:
                 times.append(time.perf_counter() - start)
-    return times
+    return times, sum(t.num_embeddings for t in hashed_tables(model))
 
 
 def run_recipe(name: str, steps: int, quick: bool = False) -> Row:
@@ -92,13 +88,12 @@ def run_recipe(name: str, steps: int, quick: bool = False) -> Row:
     batches = [dataset.collate([dataset.train[i] for i in b]) for b in chosen]
     dense_s: list[float] = []
     sparse_s: list[float] = []
+    rows = 0
     for _ in range(1 if quick else ROUNDS):  # the sides take turns, so a drifting load hits both
-        dense_s += step_times(spec, dataset, batches, sparse=False, warmup=warmup)
-        sparse_s += step_times(spec, dataset, batches, sparse=True, warmup=warmup)
+        times, rows = step_times(spec, dataset, batches, sparse=False, warmup=warmup)
+        dense_s += times
+        sparse_s += step_times(spec, dataset, batches, sparse=True, warmup=warmup)[0]
     dense, sparse = statistics.median(dense_s) * 1e3, statistics.median(sparse_s) * 1e3
-    from rnnkit.cli.runspec import build_model
-
-    rows = sum(t.num_embeddings for t in _tables(build_model(spec, dataset)))
     return Row(name, rows, batch_size, len(batches) - warmup, round(dense, 2), round(sparse, 2),
                round(sparse / dense, 3))
 
@@ -117,12 +112,13 @@ def run_tables(names: list[str], steps: int = 20, quick: bool = False) -> dict[s
 
 def to_markdown(report: dict[str, Any]) -> str:
     """The report as the ``bench:tables`` section of docs/BENCHMARKS.md."""
+    from rnnkit.bench import machine_line
+
     m, s = report["machine"], report["settings"]
     lines = ["## Speed: hashed n-gram tables, dense against sparse gradients (CPU)", ""]
     if s["quick"]:
         lines += ["**`--quick` run: small tables and data to check the bench works; not a measurement.**", ""]
-    lines += [f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads); "
-              f"torch {m['torch']}, python {m['python']}; {m['date']}.",
+    lines += [machine_line(m),
               f"Median training step (forward, backward, clipping, AdamW) over {s['steps']} real training "
               f"batches per recipe after warm-up, {s.get('rounds', 1)} rounds per side taken in turns, the "
               f"same batches and initial weights on both sides, "

@@ -81,26 +81,28 @@ def _sparse_tables_of(model: nn.Module) -> list[torch.Tensor]:
     return out
 
 
+def hashed_tables(model: nn.Module) -> list[nn.Embedding | nn.EmbeddingBag]:
+    """The embedding tables (``.table``) of the model's ``HashedBigrams`` and ``HashedNgramBag``."""
+    from rnnkit.layers.ngrams import HashedBigrams, HashedNgramBag
+
+    return [m.table for m in model.modules() if isinstance(m, (HashedBigrams, HashedNgramBag))]
+
+
 @contextlib.contextmanager
-def sparse_tables(model: nn.Module, enabled: bool = True) -> Iterator[list[nn.Module]]:
+def sparse_tables(model: nn.Module, enabled: bool = True) -> Iterator[list[nn.Embedding | nn.EmbeddingBag]]:
     """Within the block, the hashed n-gram tables of the model (``HashedBigrams``, ``HashedNgramBag``)
     make sparse gradients; they are dense again after it, so a user's own optimizer still takes them.
 
     The Trainer wraps a fit in it with ``sparse_tables=True`` (Adam or AdamW, one process; see
     :class:`LazyAdam`); ``enabled=False`` changes nothing."""
-    from rnnkit.layers.ngrams import HashedBigrams, HashedNgramBag
-
-    tables: list[nn.Module] = []
-    if enabled:
-        tables = [m.table for m in model.modules() if isinstance(m, (HashedBigrams, HashedNgramBag))
-                  and not m.table.sparse]
+    tables = [t for t in hashed_tables(model) if not t.sparse] if enabled else []
     for t in tables:
-        t.sparse = True  # type: ignore[assignment]
+        t.sparse = True
     try:
         yield tables
     finally:
         for t in tables:
-            t.sparse = False  # type: ignore[assignment]
+            t.sparse = False
 
 
 class LazyAdam(torch.optim.Optimizer):
@@ -205,7 +207,7 @@ def clip_grad_norm(parameters: Iterable[nn.Parameter], max_norm: float) -> torch
     gradients (an embedding table with ``sparse=True``): those are coalesced and count by their
     values. Returns the total norm before clipping."""
     params = [p for p in parameters if p.grad is not None]
-    if not any(p.grad is not None and p.grad.is_sparse for p in params):
+    if not any(p.grad.is_sparse for p in params):  # type: ignore[union-attr]
         return torch.nn.utils.clip_grad_norm_(params, max_norm)
     squares = []
     for p in params:

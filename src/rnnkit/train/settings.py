@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from rnnkit.train.ema import check_decay
+from rnnkit.train.optim import SPARSE_OPTIMIZERS
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
@@ -74,7 +75,7 @@ def check_settings(config: Any) -> None:
         raise ValueError(f"table_lr_scale must be > 0, got {config.table_lr_scale}")
     if config.table_lr_scale != 1.0 and not config.sparse_tables:
         raise ValueError("table_lr_scale scales the learning rate of the sparse tables: set sparse_tables: true too")
-    if config.sparse_tables and config.optimizer not in ("adam", "adamw"):
+    if config.sparse_tables and config.optimizer not in SPARSE_OPTIMIZERS:
         raise ValueError(f"sparse_tables updates table rows with (lazy) Adam: it needs optimizer 'adamw' or "
                          f"'adam', got {config.optimizer!r}")
     if config.schedule == "plateau" and config.warmup_steps:
