@@ -161,6 +161,38 @@ def test_the_trainer_trains_hashed_tables_sparse_then_hands_them_back_dense() ->
         Trainer(optimizer="sgd", sparse_tables=True)
 
 
+def test_an_ensemble_trains_every_members_tables_sparse_and_leaves_unseen_rows_alone() -> None:
+    from rnnkit.models import Ensemble
+
+    data = _bigram_task(96)
+    torch.manual_seed(0)
+    model = Ensemble.from_dataset(data, size=2, model="SequenceClassifier", cell="gru", embed_dim=8, hidden_size=8,
+                                  pooling="max", bigram_buckets=4096, bigram_dim=4, ngram_buckets=4096, ngram_dim=8,
+                                  ngram_max=2)
+    tables = [t for m in model.members for t in (m.bigrams.table, m.ngrams.table)]
+    before = [t.weight.detach().clone() for t in tables]
+    looked_up: list[set[int]] = [set() for _ in tables]
+    for rows, table in zip(looked_up, tables):  # every row index each table reads during the fit
+        table.register_forward_pre_hook(lambda _m, args, rows=rows: rows.update(args[0].flatten().tolist()))
+
+    class SeesMembers(Callback):
+        def __init__(self) -> None:
+            self.seen: list[bool] = []
+
+        def on_batch_end(self, trainer, state) -> None:  # type: ignore[no-untyped-def]
+            self.seen.append(all(t.weight.grad is not None and t.weight.grad.is_sparse for t in tables))
+
+    seen = SeesMembers()
+    Trainer(epochs=2, batch_size=16, lr=0.02, progress=False, sparse_tables=True, callbacks=[seen]).fit(model, data)
+    assert seen.seen and all(seen.seen)
+    for table, start, rows in zip(tables, before, looked_up):
+        assert not table.sparse  # dense again after the fit
+        moved = set((table.weight.detach() != start).any(dim=1).nonzero().flatten().tolist())
+        # lazy Adam moves the rows a batch looked up and leaves every other row exactly as it was
+        assert moved and moved <= rows and len(rows) < table.num_embeddings // 4, (len(moved), len(rows))
+    assert not model.members[0].bigrams.table.weight.equal(model.members[1].bigrams.table.weight)
+
+
 def test_sparse_tables_leaves_a_table_the_user_made_sparse_as_it_was() -> None:
     model = _hashed_model(_bigram_task(8))
     model.ngrams.table.sparse = True
