@@ -20,6 +20,14 @@ def test_a_quick_run_times_both_sides_and_writes_its_section(tmp_path) -> None:
     assert "| sentiment | 1,024 | 8 |" in text
 
 
+def test_an_ensemble_recipe_is_timed_as_one_model() -> None:
+    from rnnkit.bench.accuracy import load_recipe
+
+    assert load_recipe("peoples_daily_seg")[1].ensemble > 1
+    row = tables.run_recipe("peoples_daily_seg", steps=1, quick=True)
+    assert row.table_rows == 1024  # one member's bigram table (quick size), not every member's
+
+
 def test_the_sides_differ_only_in_the_tables_gradients(monkeypatch) -> None:
     seen: list[tuple[bool, float, bool]] = []
     from rnnkit.train import optim  # step_times imports build_optimizer from here when it runs
