@@ -6,11 +6,13 @@ eagerly on the CPU, which is exactly what the graph records.
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from rnnkit.decoding import greedy, sample
 from rnnkit.decoding.graphs import StaticDecode, graph_decode, map_tensors, sample_chooser, wants_graph
 from rnnkit.models import LanguageModel
+from rnnkit.models.one_to_many import DecoderState
 
 BOS, EOS = 1, 2
 
@@ -85,3 +87,66 @@ def test_map_tensors_keeps_structure():
     out = map_tensors(s, lambda t: t + 1)
     assert isinstance(out, S) and torch.equal(out.h, torch.full((2,), 2.0))
     assert torch.equal(out.extra["a"][0], torch.ones(1)) and out.extra["a"][1] is None
+
+
+def test_token_range_check_steps_aside_while_a_graph_is_captured(monkeypatch):
+    """The embedding's range check reads ids on the host, which a CUDA graph capture forbids (the
+    first GPU run of graph_decode failed there): while capturing it is skipped, otherwise it holds."""
+    from rnnkit.layers import inputs
+
+    enc = inputs.InputEncoder(vocab_size=5, embed_dim=3)
+    bad = torch.tensor([[1, 7]])
+    with pytest.raises(ValueError, match="token id out of range"):
+        enc(bad)
+    assert inputs._capturing(bad) is False  # a CPU tensor is never under capture
+
+    def no_host_reads(self, *args, **kwargs):
+        raise AssertionError("a host read while capturing")
+
+    monkeypatch.setattr(inputs, "_capturing", lambda x: True)
+    monkeypatch.setattr(torch.Tensor, "min", no_host_reads)
+    monkeypatch.setattr(torch.Tensor, "max", no_host_reads)
+    assert enc(torch.tensor([[1, 4]])).shape == (1, 2, 3)
+
+
+def unrolled(dec, state, k, max_length):
+    """What graph_decode replays with ``tokens_per_graph=k``: k bodies at a time, the host looking at
+    ``finished`` only between groups, so a group may run past max_length or past every end."""
+    run = StaticDecode(dec, state, argmax, bos=BOS, eos=EOS, max_length=max_length, unroll=k)
+    while int(run.t) < max_length:
+        for _ in range(k):
+            run.body(adopt=True)
+        if bool(run.finished.all()):
+            break
+    return run.result()
+
+
+@pytest.mark.parametrize("k", [2, 3, 16])
+def test_several_tokens_per_graph_equal_greedy(make_decoder, k):
+    for seed in range(4):
+        dec = make_decoder(seed, contexts=6, vocab=4)
+        state = dec.init(list(range(6)))
+        for max_length in (1, 3, 8):
+            same(unrolled(dec, state, k, max_length), greedy(dec, state, bos=BOS, eos=EOS, max_length=max_length))
+
+
+def test_several_tokens_per_graph_on_a_language_model_that_never_ends():
+    """eos out of the vocabulary: every sequence runs to max_length, which 4 does not divide, so the
+    last group runs past it; those tokens add to neither the output nor the score."""
+    torch.manual_seed(1)
+    lm = LanguageModel(vocab_size=9, hidden_size=8, embed_dim=5).eval()
+    zeros = torch.zeros(1, 2, 8)
+    with torch.no_grad():
+        want = greedy(lm, DecoderState((zeros, zeros)), bos=BOS, eos=9, max_length=7)
+        run = StaticDecode(lm, DecoderState((zeros, zeros)), argmax, bos=BOS, eos=9, max_length=7, unroll=4)
+        for _ in range(8):
+            run.body(adopt=True)
+        got = run.result()
+    same(got, want)
+    assert got.tokens.shape[-1] == 7 and int(run.t) == 8
+
+
+def test_unroll_and_tokens_per_graph_must_be_positive(make_decoder):
+    dec = make_decoder(0, contexts=2, vocab=4)
+    with pytest.raises(ValueError, match="unroll must be at least 1"):
+        StaticDecode(dec, dec.init([0, 1]), argmax, bos=BOS, eos=EOS, max_length=3, unroll=0)

@@ -30,6 +30,9 @@ from rnnkit.ops.triton_persistent import MAX_HIDDEN, PersistentEngine, persisten
 from rnnkit.ops.triton_rnn import TritonStepEngine  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# compiled on a GPU, float32 sums run in another order (FMA contraction, tiled dot products): the first
+# H200 run differed from the loop by up to 2.3e-5 (a ReLU RNN); the interpreter matches to 1e-5
+TOL = 1e-5 if DEVICE == "cpu" else 5e-5
 ENGINES = {"fused": TritonStepEngine, "persistent": PersistentEngine}
 
 
@@ -44,13 +47,13 @@ def _ieee_matmul():
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
 def test_kernels_equal_the_loop(engine, config):
-    check_engine(ENGINES[engine](), *config, tol=1e-5, device=DEVICE)
+    check_engine(ENGINES[engine](), *config, tol=TOL, device=DEVICE)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_odd_hidden_size_and_several_programs(engine):
     # H = 13 pads to a 16-wide block; B = 20 spans two batch tiles of the persistent kernel
-    check_engine(ENGINES[engine](), "lstm", True, 0.3, 0.2, "tanh", tol=1e-5, batch=20, steps=3, hidden_size=13,
+    check_engine(ENGINES[engine](), "lstm", True, 0.3, 0.2, "tanh", tol=TOL, batch=20, steps=3, hidden_size=13,
                  device=DEVICE)
 
 
@@ -76,8 +79,10 @@ def test_backends_run_stacked_bidirectional_layers(name):
     got, want = [out2, h2, c2], [out, h, c]
     for res in (got, want):
         res += torch.autograd.grad(sum(v.square().sum() for v in res), [*s0, *layer.parameters()])
+    # float32 gradients summed through two layer-normed bidirectional layers: 1e-5 held on one machine
+    # and not on another (5.5e-5 absolute, 2e-5 relative, in a weight gradient of magnitude ~3)
     for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_persistent_kernel_says_where_it_stops():

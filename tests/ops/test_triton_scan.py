@@ -28,12 +28,13 @@ from rnnkit.layers.backends import get_backend  # noqa: E402
 from rnnkit.layers.scan_backends import TritonScanBackend  # noqa: E402
 from rnnkit.ops.scan import linear_scan_log  # noqa: E402
 
+REAL_SCAN_CONFIG = ts.scan_config  # before the fixture below shrinks it
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # the interpreter on CPU tensors, else the GPU
 
 
 @pytest.fixture(autouse=True)
 def small_tiles_on_device(monkeypatch):
-    monkeypatch.setattr(ts, "scan_config", lambda H, T: (8, 4))
+    monkeypatch.setattr(ts, "scan_config", lambda H, T: ts.ScanConfig(8, 4))
     torch.set_default_device(DEVICE)
     yield
     torch.set_default_device(None)  # not "cpu": that would leave a DeviceContext mode on every later call
@@ -111,7 +112,8 @@ def test_bfloat16_inputs_accumulate_in_float32():
 def test_stable_over_long_sequences_with_saturated_gates(monkeypatch):
     # Gates near 0 and 1, where a float32 log-space cumsum drifts; the linear-space carry does not.
     # (The interpreter allows ~1k steps here; benchmarks/gpu_long_stream.sh checks 100k on a GPU.)
-    monkeypatch.setattr(ts, "scan_config", lambda H, T: (128, 2))  # the carry crosses 8 chunks
+    # the carry crosses 8 chunks, through the pipelined loop (num_stages=2)
+    monkeypatch.setattr(ts, "scan_config", lambda H, T: ts.ScanConfig(128, 2, num_stages=2))
     torch.manual_seed(3)
     T = 1024
     k = torch.randn(1, T, 2) * 20
@@ -156,3 +158,17 @@ def test_bad_shapes_are_errors():
         ts.triton_linear_scan(torch.zeros(1, 2, 3), torch.zeros(1, 2, 4))
     with pytest.raises(ValueError, match="'mingru' or 'minlstm'"):
         ts.triton_gated_scan(torch.zeros(1, 2, 4), "gru")
+
+
+def test_scan_config_reads_an_override_and_names_what_is_wrong(monkeypatch):
+    monkeypatch.delenv("RNNKIT_SCAN_CONFIG", raising=False)
+    assert REAL_SCAN_CONFIG(512, 4096) == ts.ScanConfig(32, 16, 2, 3)
+    assert REAL_SCAN_CONFIG(3, 5) == ts.ScanConfig(8, 4, 2, 3)  # no wider than the data (powers of 2)
+    monkeypatch.setenv("RNNKIT_SCAN_CONFIG", "64,32,4,1")
+    assert REAL_SCAN_CONFIG(512, 4096) == ts.ScanConfig(64, 32, 4, 1)
+    for bad, match in [("64,32", "must be 'chunk,bh,num_warps,num_stages'"), ("a,b,c,d", "integers"),
+                       ("48,16,4,1", "chunk must be a power of 2"), ("64,16,3,1", "num_warps must be a power"),
+                       ("64,16,4,0", "num_stages must be at least 1")]:
+        monkeypatch.setenv("RNNKIT_SCAN_CONFIG", bad)
+        with pytest.raises(ValueError, match=match):
+            REAL_SCAN_CONFIG(512, 4096)

@@ -96,8 +96,10 @@ def measure(size: int, dtype: Any, batch: int, steps: int, repeats: int, warmup:
     return out
 
 
-def run_gpu(repeats: int = 10, quick: bool = False) -> dict[str, Any]:
-    """Every row; ``quick`` runs B=8 and 64 at H=128, T=20 (checks that the bench runs)."""
+def run_gpu(repeats: int = 10, quick: bool = False,
+            on_rows: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Every row; ``quick`` runs B=8 and 64 at H=128, T=20 (checks that the bench runs).
+    ``on_rows(report)`` is called after each batch size with the rows so far (to save them as they come)."""
     import torch
 
     from rnnkit.bench import machine_info
@@ -107,14 +109,16 @@ def run_gpu(repeats: int = 10, quick: bool = False) -> dict[str, Any]:
     steps, size, batches = (20, 128, (8, 64)) if quick else (100, 512, BATCHES)
     warmup = 2 if quick else 3
     rows: list[Row] = []
-    for dtype in (torch.float32, torch.bfloat16):
-        for batch in batches:
-            rows += measure(size, dtype, batch, steps, repeats, warmup)
-        for batch in batches[:2]:
-            rows += measure(64, dtype, batch, steps, repeats, warmup, persistent=True)
     settings = {"repeats": repeats, "warmup": warmup, "quick": quick, "steps": steps,
                 "tf32": torch.backends.cuda.matmul.allow_tf32}
-    return {"machine": machine_info(), "settings": settings, "rows": rows}
+    report = {"machine": machine_info(), "settings": settings, "rows": rows}
+    plan = [(size, dtype, batch, False) for dtype in (torch.float32, torch.bfloat16) for batch in batches]
+    plan += [(64, dtype, batch, True) for dtype in (torch.float32, torch.bfloat16) for batch in batches[:2]]
+    for size_, dtype, batch, persistent in plan:
+        rows += measure(size_, dtype, batch, steps, repeats, warmup, persistent=persistent)
+        if on_rows is not None:
+            on_rows(report)
+    return report
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -155,16 +159,29 @@ def run(args: Any) -> int:
     return 0
 
 
-PENDING = """## Speed on the GPU: fused recurrent kernels against cuDNN (issue 7)
 
-**Pending: no GPU was available in the session that wrote the kernels.** The Triton kernels
-(`triton-fused`, `triton-persistent`) are tested for correctness on the CPU through Triton's
-interpreter (`tests/ops/test_triton_rnn.py`); their speed has not been measured. On a machine with
-a CUDA GPU, run
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rnnkit.bench.gpu --from-json REPORT [--output FILE]``: write the ``bench:gpu``
+    section from a report saved on a GPU machine (``benchmarks/gpu_speed.sh`` saves one)."""
+    import argparse
+    import json
 
-    bash benchmarks/gpu_speed.sh
+    from rnnkit.bench import write_section
 
-which runs the kernel tests compiled for the GPU and `rnnkit bench speed --gpu`, and writes this
-section with the device's name: plain LSTM (cuDNN), the fused layer-norm LSTM, the fused
-recurrent-dropout LSTM, a fused GRU and the Python loop; B = 1, 8, 64, 256; float32 and bfloat16;
-T=100, I=H=512 (and the persistent kernel at H=64); medians."""
+    parser = argparse.ArgumentParser(prog="python -m rnnkit.bench.gpu",
+                                     description="write a saved GPU speed report into docs/BENCHMARKS.md")
+    parser.add_argument("--from-json", required=True, metavar="REPORT")
+    parser.add_argument("--output", default="docs/BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    with open(args.from_json) as f:
+        report = json.load(f)
+    if not report["rows"]:
+        print(f"{args.from_json} holds no rows; {args.output} is unchanged")
+        return 1
+    write_section(args.output, "gpu", to_markdown(report))
+    print(f"wrote the gpu section ({len(report['rows'])} rows) into {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

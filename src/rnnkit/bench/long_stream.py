@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import importlib.util
 import os
 import statistics
@@ -99,25 +100,52 @@ def long_rows(device: str, repeats: int, quick: bool) -> list[Row]:
     b = torch.rand(B, T, C, device=device).requires_grad_()
     fns: dict[str, Callable[[], None]] = {
         "ops/scan.py (log space, float64)": lambda: linear_scan_log(a.log(), b.log()).sum().backward()}
+    notes: dict[str, str] = {}
     if gpu:
-        from rnnkit.ops.triton_scan import triton_linear_scan
-        fns["ops/triton_scan.py"] = lambda: triton_linear_scan(a, b)[0].sum().backward()
-        if importlib.util.find_spec("accelerated_scan") is not None:
-            from accelerated_scan.triton import scan as acc_scan  # type: ignore[import-not-found]
-            at, bt = a.detach().transpose(1, 2).contiguous().requires_grad_(), \
-                b.detach().transpose(1, 2).contiguous().requires_grad_()
-            fns["accelerated-scan 0.3.1"] = lambda: acc_scan(at, bt).sum().backward()
-    med = interleaved(fns, repeats, sync=sync)
-    rows += _rows("linear scan alone, forward+backward", f"B={B}, C={C}, T={T}, fp32", med, "ms", 1e3)
-    if not gpu:
-        rows.append({"what": "linear scan alone, forward+backward", "config": "", "contender":
-                     "ops/triton_scan.py", "value": None, "unit": "ms", "speedup": None,
-                     "note": "needs a CUDA device"})
+        from rnnkit.ops.triton_scan import scan_config, triton_linear_scan
+        cfg = scan_config(C, T)
+        tiling = f"{cfg.chunk}x{cfg.bh} tiles, {cfg.num_warps} warps, {cfg.num_stages} stage(s)"
+        fns[f"ops/triton_scan.py ({tiling})"] = lambda: triton_linear_scan(a, b)[0].sum().backward()
+        acc, notes = accelerated_scan_contenders(a, b)
+        fns.update(acc)
+    else:
+        notes["ops/triton_scan.py"] = "needs a CUDA device"
     if importlib.util.find_spec("accelerated_scan") is None:
-        rows.append({"what": "linear scan alone, forward+backward", "config": "", "contender":
-                     "accelerated-scan 0.3.1", "value": None, "unit": "ms", "speedup": None,
-                     "note": "not installed (pip install accelerated-scan)"})
+        notes["accelerated-scan"] = "not installed (pip install accelerated-scan)"
+    med = interleaved(fns, repeats, sync=sync, inner=20 if gpu else 1)
+    what = "linear scan alone, forward+backward"
+    rows += _rows(what, f"B={B}, C={C}, T={T}, fp32", med, "ms", 1e3)
+    rows += [{"what": what, "config": "", "contender": name, "value": None, "unit": "ms", "speedup": None,
+              "note": note} for name, note in notes.items()]
     return rows
+
+
+def accelerated_scan_contenders(a: Any, b: Any) -> tuple[dict[str, Callable[[], None]], dict[str, str]]:
+    """accelerated-scan's two scans, when installed, on (B, C, T) copies of ``a`` and ``b`` (its layout;
+    the copies are made here, outside the timing): ``scalar`` (Triton, ``tl.associative_scan`` in
+    chunks) and ``warp`` (CUDA C++, compiled on first import). A contender that fails to import or
+    run becomes a note with the reason."""
+    import torch
+
+    fns: dict[str, Callable[[], None]] = {}
+    notes: dict[str, str] = {}
+    if importlib.util.find_spec("accelerated_scan") is None:
+        return fns, notes
+    version = importlib.import_module("accelerated_scan").__version__
+    at = a.detach().transpose(1, 2).contiguous().requires_grad_()
+    bt = b.detach().transpose(1, 2).contiguous().requires_grad_()
+    for module in ("scalar", "warp"):
+        name = f"accelerated-scan {version} {module}"
+        try:
+            scan = importlib.import_module(f"accelerated_scan.{module}").scan
+            fn = functools.partial(lambda s: s(at, bt).sum().backward(), scan)
+            fn()
+            torch.cuda.synchronize()
+        except Exception as e:  # a failed compile or a kernel this GPU refuses: say so, time the rest
+            notes[name] = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+            continue
+        fns[name] = fn
+    return fns, notes
 
 
 def step_rows(repeats: int, quick: bool) -> list[Row]:
@@ -227,10 +255,14 @@ def generation_rows(device: str, repeats: int, quick: bool) -> list[Row]:
 
         lm.__dict__["graph_step"] = True  # the opt-in of decoding/graphs.py (M2's class may set it)
 
-        def graphed() -> None:
-            graph_decode(lm, DecoderState((zeros, zeros)), lambda lp: lp.argmax(-1), bos=1, eos=V, max_length=N)
+        def graphed(k: int) -> None:  # capture included: every call captures its own graph
+            if graph_decode(lm, DecoderState((zeros, zeros)), lambda lp: lp.argmax(-1), bos=1, eos=V,
+                            max_length=N, tokens_per_graph=k) is None:
+                raise RuntimeError("CUDA graph capture failed: the eager loop would run, and its time is not "
+                                   "the graph's")
 
-        fns["rnnkit greedy, CUDA graph"] = graphed
+        fns["rnnkit greedy, CUDA graph"] = functools.partial(graphed, 1)
+        fns["graph_decode, 16 tokens per graph"] = functools.partial(graphed, 16)
     sync = torch.cuda.synchronize if gpu else (lambda: None)
     with torch.no_grad():
         med = interleaved(fns, repeats, sync=sync)
@@ -240,46 +272,66 @@ def generation_rows(device: str, repeats: int, quick: bool) -> list[Row]:
                  "µs/token", 1e6 / N)
 
 
-def run_long_stream(*, long: bool, stream: bool, repeats: int = 5, quick: bool = False) -> dict[str, Any]:
-    """The rows asked for, on CUDA when available (and the CPU rows of ``--stream`` always)."""
+def run_long_stream(*, long: bool, stream: bool, repeats: int = 5, quick: bool = False,
+                    devices: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The rows asked for, on each of ``devices`` (default: the CPU, and CUDA when available).
+
+    Every row carries its ``device``: the CPU rows go to the ``bench:long`` section, the CUDA rows to
+    ``bench:long-gpu``, each under its own machine line."""
     import torch
 
     from rnnkit.bench import machine_info
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if devices is None:
+        devices = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+    if "cuda" in devices and not torch.cuda.is_available():
+        raise RuntimeError("CUDA rows asked for, and no CUDA device is visible")
     rows: list[Row] = []
-    if long:
-        rows += long_rows(device, repeats, quick)
-    if stream:
-        for n in thread_counts():
-            rows += with_threads(n, lambda: step_rows(repeats, quick) + generation_rows("cpu", repeats, quick))
-        if device == "cuda":
-            rows += cuda_step_rows(repeats, quick) + generation_rows("cuda", repeats, quick)
+
+    def tagged(device: str, new: list[Row]) -> list[Row]:
+        return [dict(r, device=device) for r in new]
+
+    if "cpu" in devices:
+        if long:
+            rows += tagged("cpu", long_rows("cpu", repeats, quick))
+        if stream:
+            for n in thread_counts():
+                rows += tagged("cpu", with_threads(n, lambda: step_rows(repeats, quick)
+                                                   + generation_rows("cpu", repeats, quick)))
+    if "cuda" in devices:
+        if long:
+            rows += tagged("cuda", long_rows("cuda", repeats, quick))
+        if stream:
+            rows += tagged("cuda", cuda_step_rows(repeats, quick) + generation_rows("cuda", repeats, quick))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"machine": machine_info(), "settings": {"repeats": repeats, "quick": quick, "device": device,
+    return {"machine": machine_info(), "settings": {"repeats": repeats, "quick": quick, "devices": list(devices),
                                                     "load": load}, "rows": rows}
 
 
-def to_markdown(report: dict[str, Any], *, note: str = "") -> str:
-    """The ``bench:long`` section of docs/BENCHMARKS.md."""
+def to_markdown(report: dict[str, Any], *, device: str = "cpu", note: str = "") -> str | None:
+    """The ``bench:long`` section (``device="cpu"``) or ``bench:long-gpu`` (``"cuda"``) of
+    docs/BENCHMARKS.md; None when the report holds no row of that device."""
     m, s = report["machine"], report["settings"]
-    lines = ["## Speed II: long sequences and streaming", ""]
+    rows = [r for r in report["rows"] if r.get("device", "cpu") == device]
+    if not rows:
+        return None
+    gpu = device == "cuda"
+    title = "Speed II on the GPU: fused scan and graph-replayed decoding" if gpu else \
+        "Speed II: long sequences and streaming"
+    lines = [f"## {title}", ""]
     if s["quick"]:
         lines += ["**`--quick` run: shrunken sizes to check the bench works; not a measurement.**", ""]
     load = f", load average {s['load']:.1f} while measuring" if s.get("load") is not None else ""
-    lines += [f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads{load}), GPU: "
-              f"{m['gpu']}; torch {m['torch']}; {m['date']}. Medians of {s['repeats']} interleaved rounds "
+    where = (f"Device: {m['gpu']} (host: {m['cpu']}, {m['cores']} cores)" if gpu else
+             f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads{load}), GPU: {m['gpu']}")
+    lines += [f"{where}; torch {m['torch']}; {m['date']}. Medians of {s['repeats']} interleaved rounds "
               "(contenders take turns, so load slows them alike; ratios hold better than absolute times). "
               "Command: `rnnkit bench speed --long --stream`." + (f" {note}" if note else ""), ""]
-    if s["device"] != "cuda":
-        lines += ["**GPU figures pending** (no GPU in this run): the fused scan (`triton-scan`), "
-                  "accelerated-scan, CUDA-graph greedy and CUDA-graph `Recurrent.stream` step rows come from "
-                  "`bash benchmarks/gpu_long_stream.sh` "
-                  "on a GPU machine (under 5 minutes).", ""]
-    lines += [
-              "| measurement | configuration | contender | time | speed-up vs first |",
+    if not gpu:
+        lines += ["The GPU rows are in the next section.", ""]
+    lines += ["| measurement | configuration | contender | time | speed-up vs first |",
               "|---|---|---|---:|---:|"]
-    for r in report["rows"]:
+    for r in rows:
         value = r.get("note", "—") if r["value"] is None else f"{r['value']:.3g} {r['unit']}"
         speedup = "" if r["speedup"] is None else f"{r['speedup']:.2f}x"
         lines.append(f"| {r['what']} | {r['config']} | {r['contender']} | {value} | {speedup} |")
@@ -299,8 +351,46 @@ def run_flags(args: argparse.Namespace) -> dict[str, Any] | None:
     from rnnkit.bench import write_section
 
     report = run_long_stream(long=args.long, stream=args.stream, repeats=args.repeats, quick=args.quick)
-    text = to_markdown(report)
-    if args.output:
-        write_section(args.output, "long", text)
-    print(text)
+    for device, section in (("cpu", "long"), ("cuda", "long-gpu")):
+        text = to_markdown(report, device=device)
+        if text is None:  # no CUDA here: the GPU section keeps what a GPU run wrote (or says it is pending)
+            continue
+        if args.output:
+            write_section(args.output, section, text)
+        print(text + "\n")
     return report
+
+
+def write_saved(report_path: str, output: str = "docs/BENCHMARKS.md") -> list[str]:
+    """Write the sections of a saved report (the JSON of ``benchmarks/gpu_long_rows.py``, or any
+    ``run_long_stream`` report) into ``output``: how GPU figures measured elsewhere reach the docs.
+    Returns the names of the sections written."""
+    import json
+
+    from rnnkit.bench import write_section
+
+    with open(report_path) as f:
+        report = json.load(f)
+    written = []
+    for device, section in (("cpu", "long"), ("cuda", "long-gpu")):
+        text = to_markdown(report, device=device)
+        if text is not None:
+            write_section(output, section, text)
+            written.append(section)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rnnkit.bench.long_stream --from-json REPORT [--output FILE]``."""
+    parser = argparse.ArgumentParser(prog="python -m rnnkit.bench.long_stream",
+                                     description="write a saved long/stream report into docs/BENCHMARKS.md")
+    parser.add_argument("--from-json", required=True, metavar="REPORT")
+    parser.add_argument("--output", default="docs/BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    written = write_saved(args.from_json, args.output)
+    print(f"wrote {', '.join(written) or 'no section (the report has no rows)'} into {args.output}")
+    return 0 if written else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -84,8 +84,11 @@ class StaticDecode:
     """
 
     def __init__(self, decoder: Decoder, state: Any, choose: Chooser, *, bos: int, eos: int,
-                 max_length: int) -> None:
+                 max_length: int, unroll: int = 1) -> None:
+        if unroll < 1:
+            raise ValueError(f"unroll must be at least 1, got {unroll}")
         self.decoder, self.choose, self.eos = decoder, choose, eos
+        self.max_length, self.unroll = max_length, unroll
         self.B = infer_batch(decoder, state)
         device = state_device(state)
         self.state = map_tensors(state, lambda t: t.clone())  # own buffers: the body writes into them
@@ -93,7 +96,8 @@ class StaticDecode:
         self.finished = torch.zeros(self.B, dtype=torch.bool, device=device)
         self.lengths = torch.full((self.B,), max_length, dtype=torch.long, device=device)
         self.scores = torch.zeros(self.B, device=device)
-        self.out = torch.full((self.B, max_length), PAD_ID, dtype=torch.long, device=device)
+        # a graph of ``unroll`` tokens may run up to unroll - 1 tokens past max_length: room for them
+        self.out = torch.full((self.B, max_length + unroll - 1), PAD_ID, dtype=torch.long, device=device)
         self.t = torch.zeros(1, dtype=torch.long, device=device)
 
     def stable(self, new_state: Any) -> bool:
@@ -108,9 +112,12 @@ class StaticDecode:
         log_probs = check_log_probs(log_probs, self.B)
         nxt = self.choose(log_probs)  # (B,)
         picked = log_probs.gather(1, nxt.unsqueeze(1)).squeeze(1)
-        self.scores.add_(picked.masked_fill(self.finished, 0.0).to(self.scores.dtype))
-        self.out.index_copy_(1, self.t, nxt.masked_fill(self.finished, PAD_ID).unsqueeze(1))
-        ends = (nxt == self.eos) & ~self.finished
+        done = self.finished
+        if self.unroll > 1:  # tokens past max_length (the end of an unrolled graph) count for nothing
+            done = done | (self.t >= self.max_length)
+        self.scores.add_(picked.masked_fill(done, 0.0).to(self.scores.dtype))
+        self.out.index_copy_(1, self.t, nxt.masked_fill(done, PAD_ID).unsqueeze(1))
+        ends = (nxt == self.eos) & ~done
         self.lengths.copy_(torch.where(ends, self.t + 1, self.lengths))
         self.finished.logical_or_(ends)
         self.tokens.copy_(nxt.masked_fill(self.finished, self.eos))
@@ -124,14 +131,13 @@ class StaticDecode:
 
     def result(self) -> Generated:
         """The tokens cut where every sequence finished (as the eager loop stops there)."""
-        L = int(self.lengths.max()) if bool(self.finished.all()) else int(self.t)
+        L = int(self.lengths.max()) if bool(self.finished.all()) else min(int(self.t), self.max_length)
         return Generated(tokens=self.out[:, :L].unsqueeze(1), lengths=self.lengths.unsqueeze(1),
                          scores=self.scores.unsqueeze(1))
 
     def run_eager(self) -> Generated:
         """Every token through ``body`` without a graph."""
-        max_length = self.out.shape[1]
-        for _ in range(max_length):
+        for _ in range(self.max_length):
             self.body(adopt=True)
             if bool(self.finished.all()):
                 break
@@ -139,17 +145,22 @@ class StaticDecode:
 
 
 def graph_decode(decoder: Decoder, state: Any, choose: Chooser, *, bos: int, eos: int, max_length: int,
-                 generator: torch.Generator | None = None, warmup: int = 2, check_every: int = 16) -> Generated | None:
+                 generator: torch.Generator | None = None, warmup: int = 2, check_every: int = 16,
+                 tokens_per_graph: int = 1) -> Generated | None:
     """Decode with the per-token work replayed from a CUDA graph, or None to run the eager loop.
 
-    ``warmup`` tokens run eagerly on a side stream (until the state layout is stable); then one
-    ``body`` is captured and replayed. None when the state is not on CUDA, the decoder did not set
-    ``graph_step = True``, or capture fails (the caller's eager loop starts again from ``state``).
+    ``warmup`` tokens run eagerly on a side stream (until the state layout is stable); then
+    ``tokens_per_graph`` bodies are captured as one graph and replayed (more tokens per replay: fewer
+    launches from the host; the tokens past ``max_length`` at the end count for nothing). None when
+    the state is not on CUDA, the decoder did not set ``graph_step = True``, or capture fails (the
+    caller's eager loop starts again from ``state``).
     """
     if not wants_graph(decoder) or state_device(state).type != "cuda":
         return None
     check_decode_args(bos=bos, eos=eos, max_length=max_length)
-    run = StaticDecode(decoder, state, choose, bos=bos, eos=eos, max_length=max_length)
+    if tokens_per_graph < 1:
+        raise ValueError(f"tokens_per_graph must be at least 1, got {tokens_per_graph}")
+    run = StaticDecode(decoder, state, choose, bos=bos, eos=eos, max_length=max_length, unroll=tokens_per_graph)
     try:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -171,13 +182,17 @@ def graph_decode(decoder: Decoder, state: Any, choose: Chooser, *, bos: int, eos
                 return None
             register(generator)
         with torch.cuda.graph(graph):
-            run.body()
+            for _ in range(tokens_per_graph):
+                run.body()
     except RuntimeError:
         return None
-    done = int(run.t)
+    done, since_check = int(run.t), 0
     while done < max_length:
         graph.replay()
-        done += 1
-        if done % check_every == 0 and bool(run.finished.all()):
-            break
+        done += tokens_per_graph
+        since_check += tokens_per_graph
+        if since_check >= check_every:
+            since_check = 0
+            if bool(run.finished.all()):
+                break
     return run.result()

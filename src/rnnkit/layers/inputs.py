@@ -46,7 +46,9 @@ class InputEncoder(nn.Module):
                 raise ValueError(f"this model reads token ids (int64), got a {x.dtype} tensor")
             if x.dim() != 2:
                 raise ValueError(f"token ids must be (B, T), got shape {tuple(x.shape)}")
-            if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.vocab_size):
+            # the range check reads the ids on the host: not while a CUDA graph is being captured
+            # (decoding/graphs.py feeds back arg-max ids, in range by construction)
+            if x.numel() and not _capturing(x) and (int(x.min()) < 0 or int(x.max()) >= self.vocab_size):
                 raise ValueError(f"token id out of range [0, {self.vocab_size}): min {int(x.min())}, "
                                  f"max {int(x.max())}; was the data encoded with another vocabulary?")
         else:
@@ -55,3 +57,8 @@ class InputEncoder(nn.Module):
             if x.dim() != 3 or x.shape[-1] != self.num_features:
                 raise ValueError(f"features must be (B, T, {self.num_features}), got {tuple(x.shape)}")
         return self.dropout(self.embed(x))
+
+
+def _capturing(x: Tensor) -> bool:
+    """Whether ``x`` is on CUDA while the current stream captures a graph (no host reads allowed)."""
+    return x.is_cuda and torch.cuda.is_current_stream_capturing()

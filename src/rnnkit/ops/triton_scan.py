@@ -33,7 +33,8 @@ Importing this module imports triton; ``layers/scan_backends.py`` does so only o
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, NamedTuple
 
 import torch
 import triton
@@ -91,7 +92,7 @@ def _last_row(tile, rt, CHUNK: tl.constexpr):
 @triton.jit
 def _scan_fwd(x0, x1, x2, h0, lens, out, h_last, T, H, sxb, sxt,
               MODE: tl.constexpr, HAS_H0: tl.constexpr, HAS_LEN: tl.constexpr,
-              CHUNK: tl.constexpr, BH: tl.constexpr):
+              CHUNK: tl.constexpr, BH: tl.constexpr, STAGES: tl.constexpr):
     pid_b = tl.program_id(0).to(tl.int64)
     rh = tl.program_id(1) * BH + tl.arange(0, BH)
     hm = rh < H
@@ -102,7 +103,7 @@ def _scan_fwd(x0, x1, x2, h0, lens, out, h_last, T, H, sxb, sxt,
     n = T
     if HAS_LEN:
         n = tl.load(lens + pid_b).to(tl.int32)
-    for start in range(0, T, CHUNK):
+    for start in tl.range(0, T, CHUNK, num_stages=STAGES):  # the loads do not wait for the carry: prefetched
         t = start + rt
         m = (t < T)[:, None] & hm[None, :]
         v0, v1, v2 = _load3(x0, x1, x2, pid_b * sxb + t[:, None] * sxt + rh[None, :], m, MODE)
@@ -121,7 +122,7 @@ def _scan_fwd(x0, x1, x2, h0, lens, out, h_last, T, H, sxb, sxt,
 @triton.jit
 def _scan_bwd(x0, x1, x2, h0, lens, out, g_out, g_last, d0, d1, d2, dh0, T, H, sxb, sxt,
               MODE: tl.constexpr, HAS_H0: tl.constexpr, HAS_LEN: tl.constexpr,
-              CHUNK: tl.constexpr, BH: tl.constexpr):
+              CHUNK: tl.constexpr, BH: tl.constexpr, STAGES: tl.constexpr):
     pid_b = tl.program_id(0).to(tl.int64)
     rh = tl.program_id(1) * BH + tl.arange(0, BH)
     hm = rh < H
@@ -132,7 +133,7 @@ def _scan_bwd(x0, x1, x2, h0, lens, out, g_out, g_last, d0, d1, d2, dh0, T, H, s
     g = tl.load(g_last + pid_b * H + rh, mask=hm, other=0.0).to(tl.float32)
     base_x = pid_b * sxb
     base_o = pid_b * T * H
-    for c in range(0, T, CHUNK):
+    for c in tl.range(0, T, CHUNK, num_stages=STAGES):
         t = T - 1 - c - rt  # time runs backwards down the tile, so a forward scan is a reverse one
         inside = t >= 0
         m = inside[:, None] & hm[None, :]
@@ -186,9 +187,39 @@ def _scan_bwd(x0, x1, x2, h0, lens, out, g_out, g_last, d0, d1, d2, dh0, T, H, s
         tl.store(dh0 + pid_b * H + rh, (tl.where(m0, a0, 1.0) * g).to(dh0.dtype.element_ty), mask=hm)
 
 
-def scan_config(H: int, T: int) -> tuple[int, int]:
-    """``(CHUNK, BH)``: 64 steps by up to 32 channels per program (a 2,048-element tile)."""
-    return min(64, triton.next_power_of_2(T)), min(32, triton.next_power_of_2(H))
+class ScanConfig(NamedTuple):
+    """How the kernels tile the work: ``chunk`` steps by ``bh`` channels per loop iteration of a
+    program, ``num_warps`` per program, ``num_stages`` chunks of loads in flight (Triton's software
+    pipelining of the time loop; 1: none)."""
+
+    chunk: int
+    bh: int
+    num_warps: int = 4
+    num_stages: int = 1
+
+
+def scan_config(H: int, T: int) -> ScanConfig:
+    """The tiling for ``H`` channels and ``T`` steps: 32 steps by up to 16 channels, 2 warps, 3 chunks
+    of loads in flight, unless ``RNNKIT_SCAN_CONFIG="chunk,bh,num_warps,num_stages"`` says otherwise.
+
+    Chosen by benchmarks/gpu_scan_sweep.py on an H200 (B=16, C=512, T=4,096, fp32, forward+backward):
+    0.719 ms, against 0.830 ms for the first guess (64 x 32, 4 warps, no pipelining); 64 x 16 with 2
+    stages was within 1%. docs/BENCHMARKS.md has the figures."""
+    env = os.environ.get("RNNKIT_SCAN_CONFIG")
+    if env:
+        try:
+            chunk, bh, warps, stages = (int(v) for v in env.split(","))
+        except ValueError:
+            raise ValueError(f"RNNKIT_SCAN_CONFIG must be 'chunk,bh,num_warps,num_stages' (integers), "
+                             f"got {env!r}") from None
+        for name, v in (("chunk", chunk), ("bh", bh), ("num_warps", warps)):
+            if v < 1 or v & (v - 1):
+                raise ValueError(f"RNNKIT_SCAN_CONFIG: {name} must be a power of 2, got {v}")
+        if stages < 1:
+            raise ValueError(f"RNNKIT_SCAN_CONFIG: num_stages must be at least 1, got {stages}")
+    else:
+        chunk, bh, warps, stages = 32, 16, 2, 3
+    return ScanConfig(min(chunk, triton.next_power_of_2(T)), min(bh, triton.next_power_of_2(H)), warps, stages)
 
 
 def _views(mode: int, x: Tensor, y: Tensor | None, H: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -216,12 +247,13 @@ class TritonScan(torch.autograd.Function):
         h_last = torch.empty(B, H, device=x.device, dtype=x.dtype)
         h0c = None if h0 is None else h0.contiguous()
         lens = None if lengths is None else lengths.to(device=x.device, dtype=torch.int64).contiguous()
-        CHUNK, BH = scan_config(H, T)
-        grid = (B, triton.cdiv(H, BH))
+        cfg = scan_config(H, T)
+        grid = (B, triton.cdiv(H, cfg.bh))
         x0, x1, x2 = _views(mode, x, y, H)
         _scan_fwd[grid](x0, x1, x2, h0c if h0c is not None else out, lens if lens is not None else out,
                         out, h_last, T, H, T * G, G, MODE=mode, HAS_H0=h0c is not None,
-                        HAS_LEN=lens is not None, CHUNK=CHUNK, BH=BH)
+                        HAS_LEN=lens is not None, CHUNK=cfg.chunk, BH=cfg.bh, STAGES=cfg.num_stages,
+                        num_warps=cfg.num_warps)
         ctx.mode, ctx.has_y, ctx.has_h0, ctx.h0_dtype = mode, y is not None, h0c is not None, \
             None if h0 is None else h0.dtype
         ctx.save_for_backward(x, y, h0c, lens, out)
@@ -239,13 +271,13 @@ class TritonScan(torch.autograd.Function):
         dx = torch.empty_like(x)
         dy = None if y is None else torch.empty_like(y)
         dh0 = None if h0c is None else torch.empty(B, H, device=x.device, dtype=torch.float32)
-        CHUNK, BH = scan_config(H, T)
+        cfg = scan_config(H, T)
         x0, x1, x2 = _views(mode, x, y, H)
         d0, d1, d2 = _views(mode, dx, dy, H)
-        _scan_bwd[(B, triton.cdiv(H, BH))](
+        _scan_bwd[(B, triton.cdiv(H, cfg.bh))](
             x0, x1, x2, h0c if h0c is not None else out, lens if lens is not None else out, out, g_out, g_last,
             d0, d1, d2, dh0 if dh0 is not None else out, T, H, T * G, G, MODE=mode, HAS_H0=h0c is not None,
-            HAS_LEN=lens is not None, CHUNK=CHUNK, BH=BH)
+            HAS_LEN=lens is not None, CHUNK=cfg.chunk, BH=cfg.bh, STAGES=cfg.num_stages, num_warps=cfg.num_warps)
         return None, dx, dy, None if dh0 is None else dh0.to(ctx.h0_dtype), None
 
 
