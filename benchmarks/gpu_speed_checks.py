@@ -17,36 +17,40 @@ def run(layer: Recurrent, x: torch.Tensor, lengths: torch.Tensor, dtype: torch.d
         backend: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Outputs and the first layer's recurrent weight gradient, through ``backend`` in ``dtype``."""
     layer.to(dtype)
+    x = x.to(dtype)
     layer.backend = backend
     layer.zero_grad()
-    out, _ = layer(x.to(dtype), lengths)
-    out.float().square().sum().backward()
-    return out.float(), layer.cells[0].weight_hh.grad.float().clone()
+    out, _ = layer(x, lengths)
+    out.double().square().sum().backward()
+    return out.double(), layer.cells[0].weight_hh.grad.double().clone()
 
 
 def against_the_loop(cell: str, H: int, backend: str) -> None:
+    """``backend`` against the float64 loop, next to the loop in the same dtype: a layer-norm LSTM
+    amplifies rounding over 100 steps (its float32 loop is 3.4e-4 from float64 at H=512, in the
+    interpreter and on the H200), so the bound is relative to the loop's own error."""
     torch.manual_seed(0)
     layer = Recurrent(cell, H, H, layer_norm=True, num_layers=2, bidirectional=True).cuda().eval()
     x = torch.randn(8, 100, H, device="cuda")
     lengths = torch.tensor([100, 57, 1, 99, 100, 3, 80, 64])
-    ref = run(layer, x, lengths, torch.float32, "loop")
+    ref = run(layer, x.double(), lengths, torch.float64, "loop")
     for dtype in (torch.float32, torch.bfloat16):
         errs = {}
         for b in (backend, "loop"):
             out, grad = run(layer, x, lengths, dtype, b)
-            errs[b] = ((out - ref[0]).abs().max().item(), ((grad - ref[1]).abs().max() / ref[1].abs().max()).item())
-        print(f"{cell} H={H} {dtype}: {backend} (out, rel grad) error vs the float32 loop "
-              f"{errs[backend][0]:.1e}, {errs[backend][1]:.1e}; the {dtype} loop's {errs['loop'][0]:.1e}, "
-              f"{errs['loop'][1]:.1e}")
-        if dtype == torch.float32:
-            assert max(errs[backend]) < 2e-4, (cell, H)
-        else:  # float32 state: no worse than the bf16 loop (with some slack)
-            assert errs[backend][0] <= max(2e-2, 1.5 * errs["loop"][0]), (cell, H)
+            errs[b] = ((out.double() - ref[0]).abs().max().item(),
+                       ((grad.double() - ref[1]).abs().max() / ref[1].abs().max()).item())
+        print(f"{cell} H={H} {dtype}: (out, rel grad) error vs the float64 loop: {backend} {errs[backend][0]:.1e}, "
+              f"{errs[backend][1]:.1e}; the {dtype} loop {errs['loop'][0]:.1e}, {errs['loop'][1]:.1e}")
+        floor = 2e-4 if dtype == torch.float32 else 2e-2
+        for k in range(2):
+            assert errs[backend][k] <= max(floor, 2 * errs["loop"][k]), (cell, H, dtype)
 
 
 def lstm_variants(H: int, backend: str) -> None:
-    """Where an LSTM's error against the loop comes from (float32; printed, not asserted): the first
-    GPU run found 3.7e-4 for a 2-layer bidirectional layer-norm LSTM, against 2e-6 for GRU and RNN."""
+    """An LSTM's error against the float32 loop, by option (printed, not asserted). The first GPU run
+    found 3.7e-4 for a 2-layer bidirectional layer-norm LSTM, against 2e-6 for GRU and RNN: the
+    layer-norm recurrence amplifies rounding (the float32 loop itself is 3.4e-4 from float64)."""
     for opts in (dict(), dict(layer_norm=True), dict(recurrent_dropout=0.25), dict(layer_norm=True, num_layers=2),
                  dict(layer_norm=True, bidirectional=True)):
         torch.manual_seed(0)

@@ -243,6 +243,11 @@ def generation_rows(device: str, repeats: int, quick: bool) -> list[Row]:
         greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=V, max_length=N)  # eos=V: never drawn
 
     fns: dict[str, Callable[[], Any]] = {"loop over nn.LSTMCell": baseline, "rnnkit greedy()": rnnkit_greedy}
+    if gpu:  # greedy() replays from a CUDA graph by itself there (the model opts in): the eager loop too
+        from rnnkit.decoding.greedy import decode_one_path
+
+        fns["rnnkit eager decode loop (no graph)"] = functools.partial(
+            decode_one_path, lm, DecoderState((zeros, zeros)), lambda lp: lp.argmax(-1), bos=1, eos=V, max_length=N)
     if not gpu:
         from rnnkit.ops import cpu_stream
 
