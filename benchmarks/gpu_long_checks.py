@@ -115,6 +115,23 @@ def graph_greedy_equals_eager() -> None:
               f"(length {int(want.lengths.max())})")
 
 
+def fused_greedy_equals_eager() -> None:
+    """greedy(fused=True): the Triton kernels replayed from a graph, against the eager loop."""
+    from rnnkit.decoding.greedy import decode_one_path
+
+    lm, zeros = _lm()
+    argmax = lambda lp: lp.argmax(-1)  # noqa: E731
+    with torch.no_grad():
+        free = decode_one_path(lm, DecoderState((zeros, zeros)), argmax, bos=1, eos=50, max_length=256)
+        for eos, max_length in ((50, 256), (int(free.tokens[0, 0, 100]), 250)):
+            want = decode_one_path(lm, DecoderState((zeros, zeros)), argmax, bos=1, eos=eos, max_length=max_length)
+            got = greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=eos, max_length=max_length, fused=True)
+            same = torch.equal(want.tokens, got.tokens) and torch.equal(want.lengths, got.lengths)
+            print(f"fused greedy, eos={eos}, max_length={max_length}: tokens and lengths equal: {same}; "
+                  f"score error {(want.scores - got.scores).abs().max().item():.1e}")
+            assert same and torch.allclose(want.scores, got.scores, atol=1e-3)
+
+
 def graph_replay_alone() -> None:
     """One token's graph replayed alone (what graph_decode pays per token besides capture and warm-up),
     and 16 tokens per graph (how much of a token is the host launching the replay)."""
@@ -163,7 +180,7 @@ def stream_graph_equals_step() -> None:
 
 
 CHECKS = {f.__name__: f for f in (scan_100k_steps, bf16_scan, auto_picks_triton_scan, graph_greedy_equals_eager,
-                                  graph_replay_alone, stream_graph_equals_step)}
+                                  fused_greedy_equals_eager, graph_replay_alone, stream_graph_equals_step)}
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:  # one check, in a process of its own: a failed capture cannot spoil the next

@@ -6,7 +6,7 @@
 # 1. tilings of the scan kernel against accelerated-scan (benchmarks/gpu_scan_sweep.py); the fastest
 #    is exported as RNNKIT_SCAN_CONFIG for the steps below (set it beforehand to skip the sweep);
 # 2. GPU-only checks (benchmarks/gpu_long_checks.py): 100k steps against the float64 scan, bf16,
-#    "auto" picking triton-scan, graph-replayed greedy equal to eager greedy, the replay's own cost,
+#    "auto" picking triton-scan, graph-replayed and fused greedy equal to eager greedy, the replay's own cost,
 #    the CUDA-graph stream against step();
 # 3. the CUDA rows of `rnnkit bench speed --long --stream` (benchmarks/gpu_long_rows.py)
 #    -> $OUT_DIR/bench_long_gpu.json, saved after each group; then
@@ -27,4 +27,5 @@ run_step "2. GPU-only checks" 120 "$PY" benchmarks/gpu_long_checks.py
 run_step "3. CUDA rows of rnnkit bench speed --long --stream" 180 \
     "$PY" benchmarks/gpu_long_rows.py "$OUT_DIR/bench_long_gpu.json" 10
 run_step "4. tests on the GPU" 150 "$PY" -m pytest -q -p no:cacheprovider tests/ops/test_triton_scan.py \
-    tests/layers/test_scan_masked.py tests/decoding/test_graphs.py tests/layers/test_stream.py
+    tests/layers/test_scan_masked.py tests/decoding/test_graphs.py tests/decoding/test_fused_greedy.py \
+    tests/layers/test_stream.py

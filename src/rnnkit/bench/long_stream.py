@@ -268,6 +268,8 @@ def generation_rows(device: str, repeats: int, quick: bool) -> list[Row]:
 
         fns["rnnkit greedy, CUDA graph"] = functools.partial(graphed, 1)
         fns["graph_decode, 16 tokens per graph"] = functools.partial(graphed, 16)
+        fns["greedy(fused=True): 2 Triton kernels per token, 16 per graph"] = functools.partial(
+            greedy, lm, DecoderState((zeros, zeros)), bos=1, eos=V, max_length=N, fused=True)
     sync = torch.cuda.synchronize if gpu else (lambda: None)
     with torch.no_grad():
         med = interleaved(fns, repeats, sync=sync)

@@ -18,6 +18,7 @@ from rnnkit.decoding.base import (
     state_device,
 )
 from rnnkit.decoding.cpu_greedy import cpu_greedy
+from rnnkit.decoding.fused_greedy import fused_greedy
 from rnnkit.decoding.graphs import graph_decode
 
 Chooser = Callable[[Tensor], Tensor]  # log_probs (B, V) -> next tokens (B,)
@@ -60,7 +61,7 @@ def decode_one_path(decoder: Decoder, state: Any, choose: Chooser, *, bos: int, 
 
 @torch.no_grad()
 def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
-           precision: str = "full") -> Generated:
+           precision: str = "full", fused: bool = False) -> Generated:
     """Greedy decoding: take the arg-max token at each step.
 
     Args:
@@ -71,6 +72,9 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
         precision: ``"full"``, or ``"bfloat16"`` / ``"int8"`` for CPU token LSTMs (opt-in; float32
             models): the C++ loop reads bfloat16 or int8 weights, a half or a quarter of the bytes per
             token (decoding/cpu_greedy.py; ``"int8"`` quantizes as ``Recurrent.stream`` does).
+        fused: decode a token LSTM in ``L + 1`` Triton kernels per token, replayed from a CUDA graph
+            (decoding/fused_greedy.py; opt-in until its speed is measured on a GPU). Raises where it
+            cannot run.
 
     Returns:
         :class:`Generated`: tokens ``(B, 1, L)`` without bos, lengths ``(B, 1)`` counting eos,
@@ -82,6 +86,15 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
     """
     # in one C++ call for CPU token LSTMs that opt in (decoding/cpu_greedy.py); replayed from a CUDA
     # graph for decoders with graph_step = True (decoding/graphs.py); else eager
+    if fused:
+        if precision != "full":
+            raise ValueError("fused=True decodes in float32; precision must be 'full'")
+        out = fused_greedy(decoder, state, bos=bos, eos=eos, max_length=max_length)
+        if out is None:
+            raise ValueError("fused=True needs a token LSTM decoder (embedding -> LSTM stack -> linear head) "
+                             "without layer norm, zoneout or active dropout, float32 weights and state on a "
+                             "CUDA device (or Triton's interpreter), no context and no prompt")
+        return out
     out = cpu_greedy(decoder, state, bos=bos, eos=eos, max_length=max_length, precision=precision)
     if out is not None:
         return out

@@ -20,6 +20,7 @@ from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search, greedy, sample
 from rnnkit.decoding.cpu_greedy import CpuGreedyPlan
+from rnnkit.decoding.fused_greedy import FusedGreedyPlan
 from rnnkit.layers.conv_encoder import ConvEncoder
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent
@@ -136,6 +137,44 @@ class _TokenDecoder(nn.Module):
         if kernel.table_bytes(self.head.out_features) > cpu_stream.MAX_TABLE_BYTES:
             return None
         return CpuGreedyPlan(kernel, B, h, c, state.context, state.pending)
+
+    def fused_greedy_plan(self, state: DecoderState) -> FusedGreedyPlan | None:
+        """What greedy decoding through the fused Triton kernels needs (decoding/fused_greedy.py),
+        or None where they would not compute what :meth:`step` does: an LSTM without layer norm or
+        zoneout, no dropout active, float32 weights and state on one device, no context beside the
+        tokens and no prompt's pending log-probs."""
+        from rnnkit.cells.lstm import LSTMCell
+
+        rnn = self.rnn
+        cells = rnn.cell_list
+        if type(self).step is not _TokenDecoder.step or any(type(c) is not LSTMCell or c.layer_norm for c in cells):
+            return None
+        if rnn.zoneout > 0 or (self.training and any(
+                r > 0 for r in (rnn.dropout, rnn.recurrent_dropout, rnn.weight_drop, self.drop.p,
+                                self.embed.dropout.p))):
+            return None
+        if not isinstance(self.embed.embed, nn.Embedding) or torch.is_grad_enabled() or \
+                self.embed.embed.num_embeddings < self.head.out_features:  # every token must be fed back
+            return None
+        if state.context is not None or state.pending is not None or \
+                (state.rnn is not None and not isinstance(state.rnn, tuple)):
+            return None
+        h, c = state.rnn if state.rnn is not None else (None, None)
+        weights = [self.embed.embed.weight, self.head.weight, *(p for c_ in cells for p in c_.parameters())]
+        device = weights[0].device
+        if any(w.dtype != torch.float32 or w.device != device for w in weights) or \
+                any(t.dtype != torch.float32 or t.device != device for t in (h, c) if t is not None):
+            return None
+
+        def layer(cell: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+            biases = [b.detach() for b in (cell.bias_ih, cell.bias_hh) if b is not None]
+            return (cell.weight_ih.detach().contiguous(), cell.weight_hh.detach().contiguous(),
+                    sum(biases[1:], biases[0]) if biases else None)
+
+        layers = [layer(cell) for cell in cells]
+        head_bias = None if self.head.bias is None else self.head.bias.detach()
+        return FusedGreedyPlan(self.embed.embed.weight.detach().contiguous(), layers,
+                               self.head.weight.detach().contiguous(), head_bias, self.batch_size(state), h, c)
 
     def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
         """Keep / repeat batch entries of ``state`` by a ``(B',)`` index."""

@@ -1,0 +1,96 @@
+"""Greedy decoding through the fused Triton kernels (``decoding/fused_greedy.py``) equals the eager
+loop: tokens, lengths and scores, over several layers, batch rows, vocabulary blocks and early ends.
+
+The kernels run on the CPU through Triton's interpreter (``TRITON_INTERPRET=1``, set here before
+the kernels are defined); with CUDA the same tests run the compiled kernels, replayed from a graph.
+"""
+
+import importlib
+import os
+import sys
+
+import pytest
+import torch
+
+if "triton" not in sys.modules and not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"  # before triton defines its own @jit functions
+triton = pytest.importorskip("triton")
+if not triton.knobs.runtime.interpret and not torch.cuda.is_available():
+    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set; run with TRITON_INTERPRET=1",
+                allow_module_level=True)
+if "rnnkit.ops.triton_decode" in sys.modules:  # its kernels may have been defined before the switch
+    importlib.reload(sys.modules["rnnkit.ops.triton_decode"])
+from rnnkit.decoding import greedy  # noqa: E402
+from rnnkit.decoding.fused_greedy import fused_greedy  # noqa: E402
+from rnnkit.decoding.greedy import decode_one_path  # noqa: E402
+from rnnkit.models import LanguageModel  # noqa: E402
+from rnnkit.models.one_to_many import DecoderState  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+BOS = 1
+
+
+def argmax(lp):
+    return lp.argmax(-1)
+
+
+def model(vocab: int, layers: int, seed: int) -> LanguageModel:
+    torch.manual_seed(seed)
+    return LanguageModel(vocab_size=vocab, embed_dim=16, hidden_size=32, num_layers=layers).to(DEVICE).eval()
+
+
+def check(lm: LanguageModel, state: DecoderState, eos: int, max_length: int) -> None:
+    with torch.no_grad():
+        want = decode_one_path(lm, state, argmax, bos=BOS, eos=eos, max_length=max_length)
+        got = fused_greedy(lm, state, bos=BOS, eos=eos, max_length=max_length)
+    assert got is not None
+    assert torch.equal(got.tokens, want.tokens) and torch.equal(got.lengths, want.lengths)
+    torch.testing.assert_close(got.scores, want.scores, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_equals_the_eager_loop_from_a_given_state(layers):
+    lm = model(300, layers, seed=layers)  # 300 words: the head runs over three blocks of 128
+    g = torch.Generator().manual_seed(0)
+    h, c = (torch.randn(layers, 3, 32, generator=g).to(DEVICE) for _ in range(2))
+    check(lm, DecoderState((h, c)), eos=300, max_length=9)  # eos out of the vocabulary: no early end
+
+
+def test_rows_that_end_early_are_fed_eos_and_padded():
+    lm = model(40, 2, seed=3)
+    g = torch.Generator().manual_seed(1)
+    h, c = (torch.randn(2, 4, 32, generator=g).to(DEVICE) for _ in range(2))
+    state = DecoderState((h, c))
+    with torch.no_grad():
+        free = decode_one_path(lm, state, argmax, bos=BOS, eos=40, max_length=8).tokens[:, 0]
+    eos = int(free[0, 2])  # a token row 0 emits third: it ends there, the others when they emit it
+    check(lm, state, eos=eos, max_length=8)
+    with torch.no_grad():
+        out = fused_greedy(lm, state, bos=BOS, eos=eos, max_length=8)
+    assert out is not None and int(out.lengths[0, 0]) <= 3
+
+
+def test_a_zero_state_and_a_single_token():
+    lm = model(24, 1, seed=5)
+    zeros = torch.zeros(1, 2, 32, device=DEVICE)
+    check(lm, DecoderState((zeros, zeros)), eos=24, max_length=1)
+    check(lm, DecoderState((zeros, zeros)), eos=24, max_length=4)
+
+
+def test_greedy_fused_is_opt_in_and_says_what_it_needs():
+    lm = model(24, 1, seed=6)
+    zeros = torch.zeros(1, 1, 32, device=DEVICE)
+    with torch.no_grad():
+        got = greedy(lm, DecoderState((zeros, zeros)), bos=BOS, eos=24, max_length=5, fused=True)
+        want = decode_one_path(lm, DecoderState((zeros, zeros)), argmax, bos=BOS, eos=24, max_length=5)
+    assert torch.equal(got.tokens, want.tokens)
+    torch.manual_seed(0)
+    normed = LanguageModel(vocab_size=24, embed_dim=16, hidden_size=32, cell="lstm").to(DEVICE).eval()
+    normed.rnn.cells[0].layer_norm = True  # a cell the kernels do not compute
+    assert normed.fused_greedy_plan(DecoderState(None)) is None
+    with torch.no_grad(), pytest.raises(ValueError, match="fused=True needs a token LSTM decoder"):
+        greedy(normed, DecoderState(None), bos=BOS, eos=24, max_length=5, fused=True)
+    with torch.no_grad(), pytest.raises(ValueError, match="precision must be 'full'"):
+        greedy(lm, DecoderState(None), bos=BOS, eos=24, max_length=5, fused=True, precision="int8")
+    with pytest.raises(ValueError):  # gradients on: no plan (the kernels record no autograd graph)
+        greedy.__wrapped__(lm, DecoderState(None), bos=BOS, eos=24, max_length=5, fused=True)
