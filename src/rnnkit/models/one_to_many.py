@@ -98,11 +98,10 @@ class _TokenDecoder(nn.Module):
         y_t, rnn = self.rnn.step(x_t, state.rnn)
         return self.head(self.drop(y_t)).log_softmax(-1), DecoderState(rnn, state.context, None)
 
-    def cpu_greedy_plan(self, state: DecoderState) -> CpuGreedyPlan | None:
-        """What greedy decoding in C++ needs (decoding/cpu_greedy.py), or None where that loop
-        would not compute what :meth:`step` does: an LSTM without layer norm or zoneout, no dropout
-        active, CPU float32/float64 state, a batch of at most ``cpu_stream.MAX_BATCH``, a folded
-        embedding table of at most ``cpu_stream.MAX_TABLE_BYTES``, and a C++ compiler."""
+    def _plain_lstm_cells(self) -> list[Any] | None:
+        """The LSTM cells when this decoder is *embedding -> plain LSTM stack -> linear head* as
+        :meth:`step` runs it (no layer norm, zoneout or active dropout, no autograd, every token
+        fed back embeddable), the form the C++ and Triton greedy loops compute; else None."""
         from rnnkit.cells.lstm import LSTMCell
 
         rnn = self.rnn
@@ -115,6 +114,16 @@ class _TokenDecoder(nn.Module):
             return None
         if not isinstance(self.embed.embed, nn.Embedding) or torch.is_grad_enabled() or \
                 self.embed.embed.num_embeddings < self.head.out_features:  # every token must be fed back
+            return None
+        return list(cells)
+
+    def cpu_greedy_plan(self, state: DecoderState) -> CpuGreedyPlan | None:
+        """What greedy decoding in C++ needs (decoding/cpu_greedy.py), or None where that loop
+        would not compute what :meth:`step` does: an LSTM without layer norm or zoneout, no dropout
+        active, CPU float32/float64 state, a batch of at most ``cpu_stream.MAX_BATCH``, a folded
+        embedding table of at most ``cpu_stream.MAX_TABLE_BYTES``, and a C++ compiler."""
+        cells = self._plain_lstm_cells()
+        if cells is None:
             return None
         h = c = None
         if state.rnn is not None:
@@ -143,24 +152,16 @@ class _TokenDecoder(nn.Module):
         or None where they would not compute what :meth:`step` does: an LSTM without layer norm or
         zoneout, no dropout active, float32 weights and state on one device, no context beside the
         tokens and no prompt's pending log-probs."""
-        from rnnkit.cells.lstm import LSTMCell
-
-        rnn = self.rnn
-        cells = rnn.cell_list
-        if type(self).step is not _TokenDecoder.step or any(type(c) is not LSTMCell or c.layer_norm for c in cells):
-            return None
-        if rnn.zoneout > 0 or (self.training and any(
-                r > 0 for r in (rnn.dropout, rnn.recurrent_dropout, rnn.weight_drop, self.drop.p,
-                                self.embed.dropout.p))):
-            return None
-        if not isinstance(self.embed.embed, nn.Embedding) or torch.is_grad_enabled() or \
-                self.embed.embed.num_embeddings < self.head.out_features:  # every token must be fed back
+        cells = self._plain_lstm_cells()
+        if cells is None:
             return None
         if state.context is not None or state.pending is not None or \
                 (state.rnn is not None and not isinstance(state.rnn, tuple)):
             return None
         h, c = state.rnn if state.rnn is not None else (None, None)
-        weights = [self.embed.embed.weight, self.head.weight, *(p for c_ in cells for p in c_.parameters())]
+        embedding = self.embed.embed
+        assert isinstance(embedding, nn.Embedding)  # _plain_lstm_cells checked it
+        weights = [embedding.weight, self.head.weight, *(p for c_ in cells for p in c_.parameters())]
         device = weights[0].device
         if any(w.dtype != torch.float32 or w.device != device for w in weights) or \
                 any(t.dtype != torch.float32 or t.device != device for t in (h, c) if t is not None):
@@ -173,7 +174,7 @@ class _TokenDecoder(nn.Module):
 
         layers = [layer(cell) for cell in cells]
         head_bias = None if self.head.bias is None else self.head.bias.detach()
-        return FusedGreedyPlan(self.embed.embed.weight.detach().contiguous(), layers,
+        return FusedGreedyPlan(embedding.weight.detach().contiguous(), layers,
                                self.head.weight.detach().contiguous(), head_bias, self.batch_size(state), h, c)
 
     def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:

@@ -27,15 +27,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-
-@triton.jit
-def _sig(x):
-    return 1.0 / (1.0 + tl.exp(-x))
-
-
-@triton.jit
-def _tanh(x):
-    return 2.0 * _sig(2.0 * x) - 1.0
+from rnnkit.ops.triton_cells import sig, tanh
 
 
 @triton.jit
@@ -43,6 +35,16 @@ def _gate_dot(acc, w, rows, rm, x, rk, km, K):
     """``acc += W[rows, rk] @ x[rk]`` for one block of columns."""
     tile = tl.load(w + rows[:, None] * K + rk[None, :], mask=rm[:, None] & km[None, :], other=0.0).to(tl.float32)
     return acc + tl.sum(tile * x[None, :], 1)
+
+
+@triton.jit
+def _gates_dot(a0, a1, a2, a3, w, ru, um, x, rk, km, K, H):
+    """The four gates' ``W[g·H + ru, rk] @ x[rk]``, added to their accumulators."""
+    a0 = _gate_dot(a0, w, ru, um, x, rk, km, K)
+    a1 = _gate_dot(a1, w, H + ru, um, x, rk, km, K)
+    a2 = _gate_dot(a2, w, 2 * H + ru, um, x, rk, km, K)
+    a3 = _gate_dot(a3, w, 3 * H + ru, um, x, rk, km, K)
+    return a0, a1, a2, a3
 
 
 @triton.jit
@@ -64,26 +66,20 @@ def _lstm_layer(x_src, tok, w_ih, w_hh, bias, h_in, c_in, h_out, c_out, I, H,
         rk = k0 + tl.arange(0, BK)
         km = rk < I
         x = tl.load(xrow + rk, mask=km, other=0.0).to(tl.float32)
-        a0 = _gate_dot(a0, w_ih, ru, um, x, rk, km, I)
-        a1 = _gate_dot(a1, w_ih, H + ru, um, x, rk, km, I)
-        a2 = _gate_dot(a2, w_ih, 2 * H + ru, um, x, rk, km, I)
-        a3 = _gate_dot(a3, w_ih, 3 * H + ru, um, x, rk, km, I)
+        a0, a1, a2, a3 = _gates_dot(a0, a1, a2, a3, w_ih, ru, um, x, rk, km, I, H)
     hrow = h_in + b * H
     for k0 in range(0, H, BK):
         rk = k0 + tl.arange(0, BK)
         km = rk < H
         hv = tl.load(hrow + rk, mask=km, other=0.0).to(tl.float32)
-        a0 = _gate_dot(a0, w_hh, ru, um, hv, rk, km, H)
-        a1 = _gate_dot(a1, w_hh, H + ru, um, hv, rk, km, H)
-        a2 = _gate_dot(a2, w_hh, 2 * H + ru, um, hv, rk, km, H)
-        a3 = _gate_dot(a3, w_hh, 3 * H + ru, um, hv, rk, km, H)
+        a0, a1, a2, a3 = _gates_dot(a0, a1, a2, a3, w_hh, ru, um, hv, rk, km, H, H)
     if HAS_BIAS:  # b_ih + b_hh, summed once per decode
         a0 += tl.load(bias + ru, mask=um, other=0.0).to(tl.float32)
         a1 += tl.load(bias + H + ru, mask=um, other=0.0).to(tl.float32)
         a2 += tl.load(bias + 2 * H + ru, mask=um, other=0.0).to(tl.float32)
         a3 += tl.load(bias + 3 * H + ru, mask=um, other=0.0).to(tl.float32)
-    c = _sig(a1) * tl.load(c_in + b * H + ru, mask=um, other=0.0).to(tl.float32) + _sig(a0) * _tanh(a2)
-    h = _sig(a3) * _tanh(c)
+    c = sig(a1) * tl.load(c_in + b * H + ru, mask=um, other=0.0).to(tl.float32) + sig(a0) * tanh(a2)
+    h = sig(a3) * tanh(c)
     tl.store(c_out + b * H + ru, c.to(c_out.dtype.element_ty), mask=um)
     tl.store(h_out + b * H + ru, h.to(h_out.dtype.element_ty), mask=um)
 
