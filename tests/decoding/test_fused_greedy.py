@@ -48,9 +48,19 @@ def check(lm: LanguageModel, state: DecoderState, eos: int, max_length: int) -> 
     torch.testing.assert_close(got.scores, want.scores, rtol=1e-5, atol=1e-5)
 
 
+@pytest.fixture(params=["default tiles", "small tiles"])
+def tiles(request, monkeypatch):
+    """The default tiles, and tiles small enough that every loop of both kernels crosses block edges
+    (hidden units, the embedding's and the state's columns, the vocabulary)."""
+    if request.param == "small tiles":
+        import rnnkit.ops.triton_decode as td
+
+        monkeypatch.setattr(td, "TILES", {"bu": 8, "bk": 8, "bv": 64, "head_bk": 16})
+
+
 @pytest.mark.parametrize("layers", [1, 2])
-def test_equals_the_eager_loop_from_a_given_state(layers):
-    lm = model(300, layers, seed=layers)  # 300 words: the head runs over three blocks of 128
+def test_equals_the_eager_loop_from_a_given_state(layers, tiles):
+    lm = model(300, layers, seed=layers)  # 300 words: the head runs over several vocabulary blocks
     g = torch.Generator().manual_seed(0)
     h, c = (torch.randn(layers, 3, 32, generator=g).to(DEVICE) for _ in range(2))
     check(lm, DecoderState((h, c)), eos=300, max_length=9)  # eos out of the vocabulary: no early end

@@ -56,6 +56,7 @@ def fused_greedy(decoder: Any, state: Any, *, bos: int, eos: int, max_length: in
     check_decode_args(bos=bos, eos=eos, max_length=max_length)
     if tokens_per_graph < 1:
         raise ValueError(f"tokens_per_graph must be at least 1, got {tokens_per_graph}")
+    from rnnkit.ops import triton_decode
     from rnnkit.ops.triton_decode import head_choose, layer_step
 
     B, L = plan.batch, len(plan.layers)
@@ -73,12 +74,15 @@ def fused_greedy(decoder: Any, state: Any, *, bos: int, eos: int, max_length: in
     out = torch.full((B, max_length + k - 1), PAD_ID, dtype=torch.int64, device=device)  # room past the end
     t = torch.zeros(1, dtype=torch.int64, device=device)
 
+    tiles = dict(triton_decode.TILES)
+
     def token() -> None:
         for l, (w_ih, w_hh, bias) in enumerate(plan.layers):
             layer_step(plan.embedding if l == 0 else h_out[l - 1], tokens, w_ih, w_hh, bias, h_in[l], c_in[l],
-                       h_out[l], c_out[l], from_tokens=l == 0)
+                       h_out[l], c_out[l], from_tokens=l == 0, bu=tiles["bu"], bk=tiles["bk"])
         head_choose(h_out[L - 1], plan.head_weight, plan.head_bias, tokens, finished, lengths, scores, out, t,
-                    h_in, c_in, h_out, c_out, max_length=max_length, eos=eos, pad=PAD_ID)
+                    h_in, c_in, h_out, c_out, max_length=max_length, eos=eos, pad=PAD_ID, bv=tiles["bv"],
+                    bk=tiles["head_bk"])
 
     token()  # the first token eagerly: Triton compiles here, not inside a capture
     done = 1

@@ -132,8 +132,13 @@ def _head_choose(h_top, w_head, b_head, tokens, finished, lengths, scores, out, 
     tl.store(t_ptr, t + 1)
 
 
+# Tile sizes: hidden units per program and columns per block of the layer kernel, vocabulary rows and
+# columns per block of the head (not yet tuned on a GPU; the tests shrink them to cross every block edge).
+TILES = {"bu": 8, "bk": 128, "bv": 128, "head_bk": 128}
+
+
 def layer_step(x_src: Tensor, tok: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor | None, h_in: Tensor,
-               c_in: Tensor, h_out: Tensor, c_out: Tensor, *, from_tokens: bool, bu: int = 16, bk: int = 64) -> None:
+               c_in: Tensor, h_out: Tensor, c_out: Tensor, *, from_tokens: bool, bu: int = 8, bk: int = 128) -> None:
     """One LSTM layer's step for every batch row (grid: hidden blocks x batch)."""
     B, H = h_in.shape
     I = w_ih.shape[1]
@@ -145,7 +150,7 @@ def layer_step(x_src: Tensor, tok: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Ten
 def head_choose(h_top: Tensor, w_head: Tensor, b_head: Tensor | None, tokens: Tensor, finished: Tensor,
                 lengths: Tensor, scores: Tensor, out: Tensor, t: Tensor, h_in: Tensor, c_in: Tensor,
                 h_out: Tensor, c_out: Tensor, *, max_length: int, eos: int, pad: int, bv: int = 128,
-                bk: int = 64, bs: int = 1024) -> None:
+                bk: int = 128, bs: int = 1024) -> None:
     """The head, the arg-max and the bookkeeping of one token, in one program."""
     B, H = h_top.shape
     V = w_head.shape[0]
