@@ -132,6 +132,30 @@ def fused_greedy_equals_eager() -> None:
             assert same and torch.allclose(want.scores, got.scores, atol=1e-3)
 
 
+def fused_greedy_tiles() -> None:
+    """greedy(fused=True) per token for a few tile sizes of ops/triton_decode.py (printed, to tune TILES)."""
+    import time
+
+    import rnnkit.ops.triton_decode as td
+
+    lm, zeros = _lm()
+    default = dict(td.TILES)
+    for bu, bk, bv, head_bk in ((8, 128, 128, 128), (4, 128, 128, 128), (16, 64, 128, 64), (4, 512, 64, 256),
+                                (2, 256, 128, 128)):
+        td.TILES = {"bu": bu, "bk": bk, "bv": bv, "head_bk": head_bk}
+        with torch.no_grad():
+            for _ in range(2):
+                greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=50, max_length=256, fused=True)
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(5):
+                greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=50, max_length=256, fused=True)
+            torch.cuda.synchronize()
+        print(f"fused greedy, tiles {td.TILES}: {(time.perf_counter() - start) / 5 / 256 * 1e6:.2f} us/token "
+              f"(capture included, 256 tokens)")
+    td.TILES = default
+
+
 def graph_replay_alone() -> None:
     """One token's graph replayed alone (what graph_decode pays per token besides capture and warm-up),
     and 16 tokens per graph (how much of a token is the host launching the replay)."""
@@ -180,7 +204,8 @@ def stream_graph_equals_step() -> None:
 
 
 CHECKS = {f.__name__: f for f in (scan_100k_steps, bf16_scan, auto_picks_triton_scan, graph_greedy_equals_eager,
-                                  fused_greedy_equals_eager, graph_replay_alone, stream_graph_equals_step)}
+                                  fused_greedy_equals_eager, fused_greedy_tiles, graph_replay_alone,
+                                  stream_graph_equals_step)}
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:  # one check, in a process of its own: a failed capture cannot spoil the next
