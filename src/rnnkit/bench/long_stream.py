@@ -358,14 +358,19 @@ def run_flags(args: argparse.Namespace) -> dict[str, Any] | None:
     from rnnkit.bench import write_section
 
     report = run_long_stream(long=args.long, stream=args.stream, repeats=args.repeats, quick=args.quick)
-    for device, section in (("cpu", "long"), ("cuda", "long-gpu")):
-        text = to_markdown(report, device=device)
-        if text is None:  # no CUDA here: the GPU section keeps what a GPU run wrote (or says it is pending)
-            continue
+    # no CUDA here: no long-gpu section, and the docs keep what a GPU run wrote
+    for section, text in report_sections(report):
         if args.output:
             write_section(args.output, section, text)
         print(text + "\n")
     return report
+
+
+def report_sections(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(section, markdown)`` for each device the report has rows of: ``long`` (CPU), ``long-gpu`` (CUDA)."""
+    texts = [(section, to_markdown(report, device=device)) for device, section in (("cpu", "long"),
+                                                                                   ("cuda", "long-gpu"))]
+    return [(section, text) for section, text in texts if text is not None]
 
 
 def write_saved(report_path: str, output: str = "docs/BENCHMARKS.md") -> list[str]:
@@ -378,13 +383,10 @@ def write_saved(report_path: str, output: str = "docs/BENCHMARKS.md") -> list[st
 
     with open(report_path) as f:
         report = json.load(f)
-    written = []
-    for device, section in (("cpu", "long"), ("cuda", "long-gpu")):
-        text = to_markdown(report, device=device)
-        if text is not None:
-            write_section(output, section, text)
-            written.append(section)
-    return written
+    sections = report_sections(report)
+    for section, text in sections:
+        write_section(output, section, text)
+    return [section for section, _ in sections]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.decoding.base import PAD_ID, Generated, check_decode_args
+from rnnkit.decoding.graphs import cut_result, replay_until_done
 
 
 class FusedGreedyPlan(NamedTuple):
@@ -85,22 +86,13 @@ def fused_greedy(decoder: Any, state: Any, *, bos: int, eos: int, max_length: in
                     bk=tiles["head_bk"])
 
     token()  # the first token eagerly: Triton compiles here, not inside a capture
-    done = 1
-    replay = token
-    if device.type == "cuda" and max_length > 1 and not bool(finished.all()):
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            for _ in range(k):
-                token()
-        replay = graph.replay
-    since_check = 0
-    while done < max_length and (since_check or not bool(finished.all())):
-        replay()
-        done += k
-        since_check += k
-        if since_check >= check_every:
-            since_check = 0
-    steps = min(int(t), max_length)
-    end = int(lengths.max()) if bool(finished.all()) else steps
-    return Generated(tokens=out[:, :end].unsqueeze(1), lengths=lengths.unsqueeze(1),
-                     scores=scores.to(torch.get_default_dtype()).unsqueeze(1))
+    if max_length > 1 and not bool(finished.all()):
+        replay = token
+        if device.type == "cuda":
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                for _ in range(k):
+                    token()
+            replay = graph.replay
+        replay_until_done(replay, finished, done=1, max_length=max_length, per_replay=k, check_every=check_every)
+    return cut_result(out, lengths, scores.to(torch.get_default_dtype()), finished, int(t), max_length)

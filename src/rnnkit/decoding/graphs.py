@@ -131,9 +131,7 @@ class StaticDecode:
 
     def result(self) -> Generated:
         """The tokens cut where every sequence finished (as the eager loop stops there)."""
-        L = int(self.lengths.max()) if bool(self.finished.all()) else min(int(self.t), self.max_length)
-        return Generated(tokens=self.out[:, :L].unsqueeze(1), lengths=self.lengths.unsqueeze(1),
-                         scores=self.scores.unsqueeze(1))
+        return cut_result(self.out, self.lengths, self.scores, self.finished, int(self.t), self.max_length)
 
     def run_eager(self) -> Generated:
         """Every token through ``body`` without a graph."""
@@ -186,13 +184,29 @@ def graph_decode(decoder: Decoder, state: Any, choose: Chooser, *, bos: int, eos
                 run.body()
     except RuntimeError:
         return None
-    done, since_check = int(run.t), 0
+    replay_until_done(graph.replay, run.finished, done=int(run.t), max_length=max_length,
+                      per_replay=tokens_per_graph, check_every=check_every)
+    return run.result()
+
+
+def replay_until_done(replay: Callable[[], None], finished: Tensor, *, done: int, max_length: int,
+                      per_replay: int, check_every: int) -> None:
+    """Call ``replay`` (``per_replay`` tokens each) from ``done`` tokens until ``max_length``, reading
+    ``finished`` on the host only once every ``check_every`` tokens, so the GPU runs ahead."""
+    since_check = 0
     while done < max_length:
-        graph.replay()
-        done += tokens_per_graph
-        since_check += tokens_per_graph
+        replay()
+        done += per_replay
+        since_check += per_replay
         if since_check >= check_every:
             since_check = 0
-            if bool(run.finished.all()):
+            if bool(finished.all()):
                 break
-    return run.result()
+
+
+def cut_result(out: Tensor, lengths: Tensor, scores: Tensor, finished: Tensor, steps: int,
+               max_length: int) -> Generated:
+    """The :class:`Generated` of static decode buffers after ``steps`` tokens: the output cut where
+    every sequence finished (as the eager loop stops there), else at the tokens that count."""
+    L = int(lengths.max()) if bool(finished.all()) else min(steps, max_length)
+    return Generated(tokens=out[:, :L].unsqueeze(1), lengths=lengths.unsqueeze(1), scores=scores.unsqueeze(1))

@@ -138,8 +138,8 @@ TILES = {"bu": 8, "bk": 128, "bv": 128, "head_bk": 128}
 
 
 def layer_step(x_src: Tensor, tok: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor | None, h_in: Tensor,
-               c_in: Tensor, h_out: Tensor, c_out: Tensor, *, from_tokens: bool, bu: int = 8, bk: int = 128) -> None:
-    """One LSTM layer's step for every batch row (grid: hidden blocks x batch)."""
+               c_in: Tensor, h_out: Tensor, c_out: Tensor, *, from_tokens: bool, bu: int, bk: int) -> None:
+    """One LSTM layer's step for every batch row (grid: hidden blocks x batch); tiles as in ``TILES``."""
     B, H = h_in.shape
     I = w_ih.shape[1]
     _lstm_layer[(triton.cdiv(H, bu), B)](x_src, tok, w_ih, w_hh, bias if bias is not None else w_hh, h_in, c_in,
@@ -149,9 +149,9 @@ def layer_step(x_src: Tensor, tok: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Ten
 
 def head_choose(h_top: Tensor, w_head: Tensor, b_head: Tensor | None, tokens: Tensor, finished: Tensor,
                 lengths: Tensor, scores: Tensor, out: Tensor, t: Tensor, h_in: Tensor, c_in: Tensor,
-                h_out: Tensor, c_out: Tensor, *, max_length: int, eos: int, pad: int, bv: int = 128,
-                bk: int = 128, bs: int = 1024) -> None:
-    """The head, the arg-max and the bookkeeping of one token, in one program."""
+                h_out: Tensor, c_out: Tensor, *, max_length: int, eos: int, pad: int, bv: int, bk: int,
+                bs: int = 1024) -> None:
+    """The head, the arg-max and the bookkeeping of one token, in one program; tiles as in ``TILES``."""
     B, H = h_top.shape
     V = w_head.shape[0]
     _head_choose[(1,)](h_top, w_head, b_head if b_head is not None else w_head, tokens, finished, lengths, scores,
