@@ -5,21 +5,13 @@ The kernels run on the CPU through Triton's interpreter (``TRITON_INTERPRET=1``,
 the kernels are defined); with CUDA the same tests run the compiled kernels, replayed from a graph.
 """
 
-import importlib
-import os
-import sys
 
 import pytest
 import torch
 
-if "triton" not in sys.modules and not torch.cuda.is_available():
-    os.environ["TRITON_INTERPRET"] = "1"  # before triton defines its own @jit functions
-triton = pytest.importorskip("triton")
-if not triton.knobs.runtime.interpret and not torch.cuda.is_available():
-    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set; run with TRITON_INTERPRET=1",
-                allow_module_level=True)
-if "rnnkit.ops.triton_decode" in sys.modules:  # its kernels may have been defined before the switch
-    importlib.reload(sys.modules["rnnkit.ops.triton_decode"])
+from triton_interpreter import use_triton_interpreter
+
+use_triton_interpreter("rnnkit.ops.triton_cells", "rnnkit.ops.triton_decode")
 from rnnkit.decoding import greedy  # noqa: E402
 from rnnkit.decoding.fused_greedy import fused_greedy  # noqa: E402
 from rnnkit.decoding.greedy import decode_one_path  # noqa: E402

@@ -6,22 +6,13 @@ here before triton defines its @jit functions); with CUDA the same tests run the
 The interpreter is slow, so sizes are tiny (B <= 20, H <= 13, T <= 5).
 """
 
-import importlib
-import os
-import sys
 
 import pytest
 import torch
 
-if "triton" not in sys.modules and not torch.cuda.is_available():
-    os.environ["TRITON_INTERPRET"] = "1"
-triton = pytest.importorskip("triton")
-if not triton.knobs.runtime.interpret and not torch.cuda.is_available():
-    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set; run with TRITON_INTERPRET=1",
-                allow_module_level=True)
-for _name in ("rnnkit.ops.triton_cells", "rnnkit.ops.triton_rnn", "rnnkit.ops.triton_persistent"):
-    if _name in sys.modules:  # kernels defined before the switch: define them again
-        importlib.reload(sys.modules[_name])
+from triton_interpreter import use_triton_interpreter
+
+use_triton_interpreter("rnnkit.ops.triton_cells", "rnnkit.ops.triton_rnn", "rnnkit.ops.triton_persistent")
 from fused_checks import CONFIGS, check_engine  # noqa: E402
 
 from rnnkit import Recurrent  # noqa: E402

@@ -6,21 +6,13 @@ interpreter is slow, so sizes are tiny and ``scan_config`` is shrunk to chunks o
 channels: every test crosses chunk and channel-block boundaries.
 """
 
-import importlib
-import os
-import sys
 
 import pytest
 import torch
 
-if "triton" not in sys.modules and not torch.cuda.is_available():
-    os.environ["TRITON_INTERPRET"] = "1"  # before triton defines its own @jit functions (tl.zeros, tl.sum)
-triton = pytest.importorskip("triton")
-if not triton.knobs.runtime.interpret and not torch.cuda.is_available():
-    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set; run with TRITON_INTERPRET=1",
-                allow_module_level=True)
-if "rnnkit.ops.triton_scan" in sys.modules:  # its kernels may have been defined before the switch
-    importlib.reload(sys.modules["rnnkit.ops.triton_scan"])
+from triton_interpreter import use_triton_interpreter
+
+use_triton_interpreter("rnnkit.ops.triton_scan")
 import rnnkit.ops.triton_scan as ts  # noqa: E402
 from rnnkit import Recurrent  # noqa: E402
 from rnnkit.cells import MinGRUCell, MinLSTMCell  # noqa: E402
