@@ -4,7 +4,8 @@
 #   bash benchmarks/gpu_long_stream.sh [OUT_DIR]        (default: $OUT, else /tmp/gpu_long_stream)
 #
 # 1. tilings of the scan kernel against accelerated-scan (benchmarks/gpu_scan_sweep.py); the fastest
-#    is exported as RNNKIT_SCAN_CONFIG for the steps below (set it beforehand to skip the sweep);
+#    is exported as RNNKIT_SCAN_CONFIG for the steps below (set it beforehand to skip the sweep;
+#    SCAN_SWEEP=segments sweeps only segment lengths around the default, about a minute);
 # 2. GPU-only checks (benchmarks/gpu_long_checks.py): 100k steps against the float64 scan, bf16,
 #    "auto" picking triton-scan, graph-replayed and fused greedy equal to eager greedy, the replay's own cost,
 #    the CUDA-graph stream against step();
@@ -19,7 +20,9 @@ set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh" /tmp/gpu_long_stream "$@"
 
 if [ -z "${RNNKIT_SCAN_CONFIG:-}" ]; then
-    run_step "1. scan kernel tilings" 120 "$PY" benchmarks/gpu_scan_sweep.py /tmp/best_scan_config
+    sweep_args=()
+    [ "${SCAN_SWEEP:-}" = segments ] && sweep_args=(--segments-only)
+    run_step "1. scan kernel tilings" 200 "$PY" benchmarks/gpu_scan_sweep.py /tmp/best_scan_config "${sweep_args[@]}"
     [ -s /tmp/best_scan_config ] && export RNNKIT_SCAN_CONFIG=$(cat /tmp/best_scan_config)
 fi
 echo "RNNKIT_SCAN_CONFIG=${RNNKIT_SCAN_CONFIG:-} (empty: scan_config's default)" | tee -a "$LOG"

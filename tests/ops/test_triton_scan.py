@@ -101,11 +101,12 @@ def test_bfloat16_inputs_accumulate_in_float32():
     torch.testing.assert_close(out.float(), ref, rtol=1e-2, atol=1e-2)  # one bf16 rounding per output
 
 
-def test_stable_over_long_sequences_with_saturated_gates(monkeypatch):
+@pytest.mark.parametrize("segment", [0, 256])
+def test_stable_over_long_sequences_with_saturated_gates(monkeypatch, segment):
     # Gates near 0 and 1, where a float32 log-space cumsum drifts; the linear-space carry does not.
     # (The interpreter allows ~1k steps here; benchmarks/gpu_long_stream.sh checks 100k on a GPU.)
-    # the carry crosses 8 chunks, through the pipelined loop (num_stages=2)
-    monkeypatch.setattr(ts, "scan_config", lambda H, T: ts.ScanConfig(128, 2, num_stages=2))
+    # the carry crosses 8 chunks, through the pipelined loop (num_stages=2), and 4 segments
+    monkeypatch.setattr(ts, "scan_config", lambda H, T: ts.ScanConfig(128, 2, num_stages=2, segment=segment))
     torch.manual_seed(3)
     T = 1024
     k = torch.randn(1, T, 2) * 20
@@ -158,9 +159,60 @@ def test_scan_config_reads_an_override_and_names_what_is_wrong(monkeypatch):
     assert REAL_SCAN_CONFIG(3, 5) == ts.ScanConfig(8, 4, 2, 3)  # no wider than the data (powers of 2)
     monkeypatch.setenv("RNNKIT_SCAN_CONFIG", "64,32,4,1")
     assert REAL_SCAN_CONFIG(512, 4096) == ts.ScanConfig(64, 32, 4, 1)
-    for bad, match in [("64,32", "must be 'chunk,bh,num_warps,num_stages'"), ("a,b,c,d", "integers"),
+    monkeypatch.setenv("RNNKIT_SCAN_CONFIG", "64,32,4,1,512")
+    assert REAL_SCAN_CONFIG(512, 4096) == ts.ScanConfig(64, 32, 4, 1, 512)
+    for bad, match in [("64,32", r"must be 'chunk,bh,num_warps,num_stages\[,segment\]'"), ("a,b,c,d", "integers"),
                        ("48,16,4,1", "chunk must be a power of 2"), ("64,16,3,1", "num_warps must be a power"),
-                       ("64,16,4,0", "num_stages must be at least 1")]:
+                       ("64,16,4,0", "num_stages must be at least 1"), ("64,16,4,1,-1", "segment must be >= 0"),
+                       ("64,16,4,1,8,9", "integers")]:
         monkeypatch.setenv("RNNKIT_SCAN_CONFIG", bad)
         with pytest.raises(ValueError, match=match):
             REAL_SCAN_CONFIG(512, 4096)
+
+
+def test_segments_round_up_to_whole_chunks_and_cover_the_sequence():
+    assert ts.ScanConfig(32, 16).segments(4096) == (4096, 1)  # 0: one program walks it all
+    assert ts.ScanConfig(32, 16, segment=512).segments(4096) == (512, 8)
+    assert ts.ScanConfig(32, 16, segment=500).segments(4096) == (512, 8)  # whole chunks
+    assert ts.ScanConfig(32, 16, segment=512).segments(1000) == (512, 2)  # the last one short
+    assert ts.ScanConfig(32, 16, segment=512).segments(300) == (300, 1)
+    assert ts.ScanConfig(8, 4, segment=8).segments(0) == (1, 1)
+
+
+@pytest.mark.parametrize("segment", [8, 16])
+def test_segments_along_time_give_the_one_program_results(monkeypatch, segment):
+    # 29 steps in 4 or 2 segments, lengths ending in the first, a middle and the last segment, and
+    # one empty sequence: outputs, final states and every gradient as the sequential recurrence
+    monkeypatch.setattr(ts, "scan_config", lambda H, T: ts.ScanConfig(8, 4, segment=segment))
+    torch.manual_seed(5)
+    B, T, H = 4, 29, 6
+    a = torch.rand(B, T, H).requires_grad_()
+    b = torch.randn(B, T, H).requires_grad_()
+    h0 = torch.randn(B, H).requires_grad_()
+    lengths = torch.tensor([29, 5, 17, 0])
+    out, last = ts.triton_linear_scan(a, b, h0, lengths)
+    ref, ref_last = sequential(a.double(), b.double(), h0.double(), lengths)
+    torch.testing.assert_close(out, ref.float(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(last, ref_last.float(), rtol=1e-5, atol=1e-6)
+    g_out, g_last = torch.randn(B, T, H), torch.randn(B, H)
+    got = grads(lambda a, b, h: ts.triton_linear_scan(a, b, h, lengths), (a, b, h0), g_out, g_last)
+    want = grads(lambda a, b, h: sequential(a, b, h, lengths), (a, b, h0), g_out, g_last)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell_type, kind", [(MinGRUCell, "mingru"), (MinLSTMCell, "minlstm")])
+def test_segmented_gated_scan_equals_the_unsegmented_kernel(monkeypatch, cell_type, kind):
+    torch.manual_seed(6)
+    B, T, H = 2, 37, 5
+    cell = cell_type(3, H)
+    xp = (cell.project_input(torch.randn(B, T, 3)) * 3).detach().requires_grad_()
+    h0 = torch.randn(B, H, requires_grad=True)
+    g_out, g_last = torch.randn(B, T, H), torch.randn(B, H)
+    results = []
+    for segment in (0, 8):
+        monkeypatch.setattr(ts, "scan_config", lambda H, T, s=segment: ts.ScanConfig(8, 4, segment=s))
+        out, last = ts.triton_gated_scan(xp, kind, h0, torch.tensor([37, 20]))
+        results.append((out, last, *torch.autograd.grad((out * g_out).sum() + (last * g_last).sum(), (xp, h0))))
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

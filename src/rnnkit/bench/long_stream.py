@@ -104,7 +104,9 @@ def long_rows(device: str, repeats: int, quick: bool) -> list[Row]:
     if gpu:
         from rnnkit.ops.triton_scan import scan_config, triton_linear_scan
         cfg = scan_config(C, T)
-        tiling = f"{cfg.chunk}x{cfg.bh} tiles, {cfg.num_warps} warps, {cfg.num_stages} stage(s)"
+        seg, nseg = cfg.segments(T)
+        tiling = f"{cfg.chunk}x{cfg.bh} tiles, {cfg.num_warps} warps, {cfg.num_stages} stage(s)" + (
+            f", {nseg} segments of {seg} steps" if nseg > 1 else "")
         fns[f"ops/triton_scan.py ({tiling})"] = lambda: triton_linear_scan(a, b)[0].sum().backward()
         acc, notes = accelerated_scan_contenders(a, b)
         fns.update(acc)

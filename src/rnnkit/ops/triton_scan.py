@@ -11,6 +11,15 @@ Neural Nets over Sequence Length", §2), and the chunk's last state carries into
     (a_1, b_1) \circ (a_2, b_2) = (a_1 a_2,\; a_2 b_1 + b_2), \qquad
     h_{c+i} = A_i\, h_{c-1} + B_i \quad\text{with}\quad (A_i, B_i) = \circ_{j \le i} (a_{c+j}, b_{c+j}).
 
+**Segments along time** (``ScanConfig.segment``, off by default). One program per sequence and
+channel block leaves the GPU short of programs when ``B · H`` is small and ``T`` long: each walks
+thousands of steps in sequence, bound by latency. With segments of ``S`` steps the scan runs in two
+passes (reduce, then scan; Blelloch 1990, "Prefix sums and their applications", §1.4): pass 1 composes
+each segment's steps into one map ``(A_s, B_s)``, all segments at once; pass 2 runs every segment
+again from the state its predecessors leave, ``h_{in,s} = A_{s-1} h_{in,s-1} + B_{s-1}``, which each
+program folds itself from the ``s`` maps before it (a few hundred flops). The backward does the same
+in reverse. It costs one more read of the input, for ``T / S`` times as many programs.
+
 **Why linear space.** With ``0 < a_t < 1`` each step is a contraction, so rounding errors decay
 instead of accumulating and float32 stays accurate over any length (100k steps and more). The
 log-space form of ``ops/scan.py`` (Heinsen 2023, arXiv:2311.06281) needs float64 because its
@@ -90,61 +99,145 @@ def _last_row(tile, rt, CHUNK: tl.constexpr):
 
 
 @triton.jit
-def _scan_fwd(x0, x1, x2, h0, lens, out, h_last, T, H, sxb, sxt,
+def _segment(T, SEG):
+    """This program's segment of the time axis: its index and steps ``[lo, hi)``."""
+    s = tl.program_id(2)
+    lo = s * SEG
+    return s, lo, tl.minimum(lo + SEG, T)
+
+
+@triton.jit
+def _fwd_tile(x0, x1, x2, base_x, t, rh, hm, n, T, sxt, MODE: tl.constexpr):
+    """(a, b) of the steps ``t`` (identity maps past the length), the load mask and the valid rows."""
+    m = (t < T)[:, None] & hm[None, :]
+    v0, v1, v2 = _load3(x0, x1, x2, base_x + t[:, None] * sxt + rh[None, :], m, MODE)
+    a, b = _coeffs(v0, v1, v2, MODE)
+    valid = (t < n)[:, None]
+    return tl.where(valid, a, 1.0), tl.where(valid, b, 0.0), m, valid
+
+
+@triton.jit
+def _bwd_tile(x0, x1, x2, g_out, base_x, base_o, t, lo, rh, hm, n, H, sxt, MODE: tl.constexpr):
+    """For the steps ``t`` (running backwards, none before ``lo``): ``a_{t+1}``, which carries
+    ``g_{t+1}`` back to ``g_t`` (1 at and past the end), ``∂L/∂y_t``, the mask and the valid rows."""
+    inside = t >= lo
+    m = inside[:, None] & hm[None, :]
+    valid = (t < n)[:, None]
+    mn = ((t + 1 < n) & inside)[:, None] & hm[None, :]
+    w0, w1, w2 = _load3(x0, x1, x2, base_x + (t[:, None] + 1) * sxt + rh[None, :], mn, MODE)
+    a_next, _ = _coeffs(w0, w1, w2, MODE)
+    gy = tl.load(g_out + base_o + t[:, None] * H + rh[None, :], mask=m & valid, other=0.0).to(tl.float32)
+    return tl.where(mn, a_next, 1.0), gy, m, valid
+
+
+@triton.jit
+def _fold(aggA, aggB, row, rh, hm, h):
+    """``h -> A h + B`` with the aggregate of one segment (``row`` = its (sequence, segment) index)."""
+    return tl.load(aggA + row + rh, mask=hm, other=1.0) * h + tl.load(aggB + row + rh, mask=hm, other=0.0)
+
+
+@triton.jit
+def _scan_fwd_agg(x0, x1, x2, lens, aggA, aggB, T, H, sxb, sxt, SEG, NSEG,
+                  MODE: tl.constexpr, HAS_LEN: tl.constexpr,
+                  CHUNK: tl.constexpr, BH: tl.constexpr, STAGES: tl.constexpr):
+    """Segmented scan, pass 1: each segment's composed map ``h -> A h + B`` (all segments at once)."""
+    pid_b = tl.program_id(0).to(tl.int64)
+    rh = tl.program_id(1) * BH + tl.arange(0, BH)
+    hm = rh < H
+    rt = tl.arange(0, CHUNK)
+    s, lo, hi = _segment(T, SEG)
+    n = T
+    if HAS_LEN:
+        n = tl.load(lens + pid_b).to(tl.int32)
+    P = tl.full([BH], 1.0, dtype=tl.float32)
+    h = tl.zeros([BH], dtype=tl.float32)
+    for start in tl.range(lo, hi, CHUNK, num_stages=STAGES):
+        a, b, m, valid = _fwd_tile(x0, x1, x2, pid_b * sxb, start + rt, rh, hm, n, T, sxt, MODE)
+        A, Bc = tl.associative_scan((a, b), 0, _combine)
+        h = _last_row(A, rt, CHUNK) * h + _last_row(Bc, rt, CHUNK)
+        P = P * _last_row(A, rt, CHUNK)
+    row = (pid_b * NSEG + s) * H
+    tl.store(aggA + row + rh, P, mask=hm)
+    tl.store(aggB + row + rh, h, mask=hm)
+
+
+@triton.jit
+def _scan_fwd(x0, x1, x2, h0, lens, out, h_last, aggA, aggB, T, H, sxb, sxt, SEG, NSEG,
               MODE: tl.constexpr, HAS_H0: tl.constexpr, HAS_LEN: tl.constexpr,
               CHUNK: tl.constexpr, BH: tl.constexpr, STAGES: tl.constexpr):
     pid_b = tl.program_id(0).to(tl.int64)
     rh = tl.program_id(1) * BH + tl.arange(0, BH)
     hm = rh < H
     rt = tl.arange(0, CHUNK)
+    s, lo, hi = _segment(T, SEG)
     h = tl.zeros([BH], dtype=tl.float32)
     if HAS_H0:
         h = tl.load(h0 + pid_b * H + rh, mask=hm, other=0.0).to(tl.float32)
+    for j in range(0, s):  # the state entering this segment: the earlier segments' maps (none unsegmented)
+        h = _fold(aggA, aggB, (pid_b * NSEG + j) * H, rh, hm, h)
     n = T
     if HAS_LEN:
         n = tl.load(lens + pid_b).to(tl.int32)
-    for start in tl.range(0, T, CHUNK, num_stages=STAGES):  # the loads do not wait for the carry: prefetched
+    for start in tl.range(lo, hi, CHUNK, num_stages=STAGES):  # the loads do not wait for the carry: prefetched
         t = start + rt
-        m = (t < T)[:, None] & hm[None, :]
-        v0, v1, v2 = _load3(x0, x1, x2, pid_b * sxb + t[:, None] * sxt + rh[None, :], m, MODE)
-        a, b = _coeffs(v0, v1, v2, MODE)
-        valid = (t < n)[:, None]
-        a = tl.where(valid, a, 1.0)
-        b = tl.where(valid, b, 0.0)
+        a, b, m, valid = _fwd_tile(x0, x1, x2, pid_b * sxb, t, rh, hm, n, T, sxt, MODE)
         A, Bc = tl.associative_scan((a, b), 0, _combine)
         hc = A * h[None, :] + Bc  # (CHUNK, BH)
         tl.store(out + pid_b * T * H + t[:, None] * H + rh[None, :],
                  tl.where(valid, hc, 0.0).to(out.dtype.element_ty), mask=m)
         h = _last_row(hc, rt, CHUNK)
-    tl.store(h_last + pid_b * H + rh, h.to(h_last.dtype.element_ty), mask=hm)
+    if s == NSEG - 1:
+        tl.store(h_last + pid_b * H + rh, h.to(h_last.dtype.element_ty), mask=hm)
 
 
 @triton.jit
-def _scan_bwd(x0, x1, x2, h0, lens, out, g_out, g_last, d0, d1, d2, dh0, T, H, sxb, sxt,
-              MODE: tl.constexpr, HAS_H0: tl.constexpr, HAS_LEN: tl.constexpr,
+def _scan_bwd_agg(x0, x1, x2, lens, g_out, aggA, aggB, T, H, sxb, sxt, SEG, NSEG,
+                  MODE: tl.constexpr, HAS_LEN: tl.constexpr,
+                  CHUNK: tl.constexpr, BH: tl.constexpr, STAGES: tl.constexpr):
+    """Segmented backward, pass 1: each segment's map ``g_hi -> g_lo`` of the reverse scan (segments
+    1 .. NSEG - 1; segment 0's is never needed)."""
+    pid_b = tl.program_id(0).to(tl.int64)
+    rh = tl.program_id(1) * BH + tl.arange(0, BH)
+    hm = rh < H
+    rt = tl.arange(0, CHUNK)
+    lo = (tl.program_id(2) + 1) * SEG
+    hi = tl.minimum(lo + SEG, T)
+    n = T
+    if HAS_LEN:
+        n = tl.load(lens + pid_b).to(tl.int32)
+    P = tl.full([BH], 1.0, dtype=tl.float32)
+    g = tl.zeros([BH], dtype=tl.float32)
+    for c in tl.range(0, hi - lo, CHUNK, num_stages=STAGES):
+        a_next, gy, m, valid = _bwd_tile(x0, x1, x2, g_out, pid_b * sxb, pid_b * T * H, hi - 1 - c - rt,
+                                         lo, rh, hm, n, H, sxt, MODE)
+        A, Bc = tl.associative_scan((a_next, gy), 0, _combine)
+        g = _last_row(A, rt, CHUNK) * g + _last_row(Bc, rt, CHUNK)
+        P = P * _last_row(A, rt, CHUNK)
+    row = (pid_b * NSEG + tl.program_id(2) + 1) * H
+    tl.store(aggA + row + rh, P, mask=hm)
+    tl.store(aggB + row + rh, g, mask=hm)
+
+
+@triton.jit
+def _scan_bwd(x0, x1, x2, h0, lens, out, g_out, g_last, d0, d1, d2, dh0, aggA, aggB, T, H, sxb, sxt,
+              SEG, NSEG, MODE: tl.constexpr, HAS_H0: tl.constexpr, HAS_LEN: tl.constexpr,
               CHUNK: tl.constexpr, BH: tl.constexpr, STAGES: tl.constexpr):
     pid_b = tl.program_id(0).to(tl.int64)
     rh = tl.program_id(1) * BH + tl.arange(0, BH)
     hm = rh < H
     rt = tl.arange(0, CHUNK)
+    s, lo, hi = _segment(T, SEG)
     n = T
     if HAS_LEN:
         n = tl.load(lens + pid_b).to(tl.int32)
     g = tl.load(g_last + pid_b * H + rh, mask=hm, other=0.0).to(tl.float32)
+    for k in range(0, NSEG - 1 - s):  # the gradient entering this segment from the later ones
+        g = _fold(aggA, aggB, (pid_b * NSEG + NSEG - 1 - k) * H, rh, hm, g)
     base_x = pid_b * sxb
     base_o = pid_b * T * H
-    for c in tl.range(0, T, CHUNK, num_stages=STAGES):
-        t = T - 1 - c - rt  # time runs backwards down the tile, so a forward scan is a reverse one
-        inside = t >= 0
-        m = inside[:, None] & hm[None, :]
-        valid = (t < n)[:, None]
-        # the coefficient that carries g_{t+1} back to g_t is a_{t+1}; 1 at and past the end
-        nx = (t + 1 < n) & inside
-        mn = nx[:, None] & hm[None, :]
-        w0, w1, w2 = _load3(x0, x1, x2, base_x + (t[:, None] + 1) * sxt + rh[None, :], mn, MODE)
-        a_next, _ = _coeffs(w0, w1, w2, MODE)
-        a_next = tl.where(mn, a_next, 1.0)
-        gy = tl.load(g_out + base_o + t[:, None] * H + rh[None, :], mask=m & valid, other=0.0).to(tl.float32)
+    for c in tl.range(0, hi - lo, CHUNK, num_stages=STAGES):
+        t = hi - 1 - c - rt  # time runs backwards down the tile, so a forward scan is a reverse one
+        a_next, gy, m, valid = _bwd_tile(x0, x1, x2, g_out, base_x, base_o, t, lo, rh, hm, n, H, sxt, MODE)
         A, Bc = tl.associative_scan((a_next, gy), 0, _combine)
         gt = A * g[None, :] + Bc  # (CHUNK, BH): g_t
         g = _last_row(gt, rt, CHUNK)
@@ -172,54 +265,86 @@ def _scan_bwd(x0, x1, x2, h0, lens, out, g_out, g_last, d0, d1, d2, dh0, T, H, s
         else:
             v0, v1, v2 = _load3(x0, x1, x2, off, m, MODE)
             d = _softplus(-v0) - _softplus(-v1)
-            s = tl.sigmoid(d)
+            sd = tl.sigmoid(d)
             gu = _g(v2)
-            dd = s * (1.0 - s) * (db * gu - da)
+            dd = sd * (1.0 - sd) * (db * gu - da)
             tl.store(d0 + off, (-dd * tl.sigmoid(-v0)).to(d0.dtype.element_ty), mask=m)
             tl.store(d1 + off, (dd * tl.sigmoid(-v1)).to(d1.dtype.element_ty), mask=m)
-            du = db * s * tl.where(v2 >= 0, 1.0, gu * (1.0 - gu))
+            du = db * sd * tl.where(v2 >= 0, 1.0, gu * (1.0 - gu))
             tl.store(d2 + off, du.to(d2.dtype.element_ty), mask=m)
-    if HAS_H0:
-        # g now holds g_0; dh0 = a_0 g_0 (a_0 = 1 for an empty sequence)
-        m0 = hm & ((rh * 0 + n) > 0)
-        v0, v1, v2 = _load3(x0, x1, x2, base_x + rh, m0, MODE)
-        a0, _ = _coeffs(v0, v1, v2, MODE)
-        tl.store(dh0 + pid_b * H + rh, (tl.where(m0, a0, 1.0) * g).to(dh0.dtype.element_ty), mask=hm)
+    if HAS_H0:  # noqa: SIM102 (a constexpr test around a run-time one: Triton compiles the first away)
+        if s == 0:
+            # g now holds g_0; dh0 = a_0 g_0 (a_0 = 1 for an empty sequence)
+            m0 = hm & ((rh * 0 + n) > 0)
+            v0, v1, v2 = _load3(x0, x1, x2, base_x + rh, m0, MODE)
+            a0, _ = _coeffs(v0, v1, v2, MODE)
+            tl.store(dh0 + pid_b * H + rh, (tl.where(m0, a0, 1.0) * g).to(dh0.dtype.element_ty), mask=hm)
 
 
 class ScanConfig(NamedTuple):
     """How the kernels tile the work: ``chunk`` steps by ``bh`` channels per loop iteration of a
     program, ``num_warps`` per program, ``num_stages`` chunks of loads in flight (Triton's software
-    pipelining of the time loop; 1: none)."""
+    pipelining of the time loop; 1: none), and ``segment`` steps per program along time (0: one
+    program walks the whole sequence). With segments the scan runs in two passes: every segment's
+    composed map first, all at once, then every segment again from the state its predecessors leave
+    (Blelloch 1990's reduce-then-scan), which puts ``T / segment`` times more programs on the GPU
+    for one more read of the input."""
 
     chunk: int
     bh: int
     num_warps: int = 4
     num_stages: int = 1
+    segment: int = 0
+
+    def segments(self, T: int) -> tuple[int, int]:
+        """``(steps per segment, number of segments)`` for ``T`` steps: a multiple of ``chunk``, or
+        all of ``T`` in one."""
+        if self.segment <= 0 or self.segment >= T:
+            return max(T, 1), 1
+        seg = -(-self.segment // self.chunk) * self.chunk
+        return seg, -(-T // seg)
+
+
+FIELDS = "chunk,bh,num_warps,num_stages[,segment]"
 
 
 def scan_config(H: int, T: int) -> ScanConfig:
     """The tiling for ``H`` channels and ``T`` steps: 32 steps by up to 16 channels, 2 warps, 3 chunks
-    of loads in flight, unless ``RNNKIT_SCAN_CONFIG="chunk,bh,num_warps,num_stages"`` says otherwise.
+    of loads in flight, one program per sequence and channel block, unless
+    ``RNNKIT_SCAN_CONFIG="chunk,bh,num_warps,num_stages[,segment]"`` says otherwise.
 
     Chosen by benchmarks/gpu_scan_sweep.py on an H200 (B=16, C=512, T=4,096, fp32, forward+backward):
     0.719 ms, against 0.830 ms for the first guess (64 x 32, 4 warps, no pipelining); 64 x 16 with 2
-    stages was within 1%. docs/BENCHMARKS.md has the figures."""
+    stages was within 1%. docs/BENCHMARKS.md has the figures. Segments along time (the fifth field)
+    came later and have not been timed on a GPU yet: the sweep now tries them."""
     env = os.environ.get("RNNKIT_SCAN_CONFIG")
     if env:
         try:
-            chunk, bh, warps, stages = (int(v) for v in env.split(","))
+            values = [int(v) for v in env.split(",")]
         except ValueError:
-            raise ValueError(f"RNNKIT_SCAN_CONFIG must be 'chunk,bh,num_warps,num_stages' (integers), "
-                             f"got {env!r}") from None
+            values = []
+        if len(values) not in (4, 5):
+            raise ValueError(f"RNNKIT_SCAN_CONFIG must be '{FIELDS}' (integers), got {env!r}")
+        chunk, bh, warps, stages = values[:4]
+        segment = values[4] if len(values) == 5 else 0
         for name, v in (("chunk", chunk), ("bh", bh), ("num_warps", warps)):
             if v < 1 or v & (v - 1):
                 raise ValueError(f"RNNKIT_SCAN_CONFIG: {name} must be a power of 2, got {v}")
         if stages < 1:
             raise ValueError(f"RNNKIT_SCAN_CONFIG: num_stages must be at least 1, got {stages}")
+        if segment < 0:
+            raise ValueError(f"RNNKIT_SCAN_CONFIG: segment must be >= 0 (0: none), got {segment}")
     else:
-        chunk, bh, warps, stages = 32, 16, 2, 3
-    return ScanConfig(min(chunk, triton.next_power_of_2(T)), min(bh, triton.next_power_of_2(H)), warps, stages)
+        chunk, bh, warps, stages, segment = 32, 16, 2, 3, 0
+    return ScanConfig(min(chunk, triton.next_power_of_2(T)), min(bh, triton.next_power_of_2(H)), warps, stages,
+                      segment)
+
+
+def _aggregates(B: int, nseg: int, H: int, like: Tensor) -> tuple[Tensor, Tensor]:
+    """Buffers for each segment's map ``(A, B)`` (float32, ``(B, nseg, H)``), or stand-ins when unsegmented."""
+    if nseg == 1:
+        return like, like
+    return tuple(torch.empty(B, nseg, H, device=like.device, dtype=torch.float32) for _ in range(2))  # type: ignore[return-value]
 
 
 def _views(mode: int, x: Tensor, y: Tensor | None, H: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -248,12 +373,18 @@ class TritonScan(torch.autograd.Function):
         h0c = None if h0 is None else h0.contiguous()
         lens = None if lengths is None else lengths.to(device=x.device, dtype=torch.int64).contiguous()
         cfg = scan_config(H, T)
-        grid = (B, triton.cdiv(H, cfg.bh))
+        seg, nseg = cfg.segments(T)
+        aggA, aggB = _aggregates(B, nseg, H, out)
         x0, x1, x2 = _views(mode, x, y, H)
-        _scan_fwd[grid](x0, x1, x2, h0c if h0c is not None else out, lens if lens is not None else out,
-                        out, h_last, T, H, T * G, G, MODE=mode, HAS_H0=h0c is not None,
-                        HAS_LEN=lens is not None, CHUNK=cfg.chunk, BH=cfg.bh, STAGES=cfg.num_stages,
-                        num_warps=cfg.num_warps)
+        lens_arg = lens if lens is not None else out
+        tiles = {"CHUNK": cfg.chunk, "BH": cfg.bh, "STAGES": cfg.num_stages, "num_warps": cfg.num_warps}
+        if nseg > 1:
+            _scan_fwd_agg[(B, triton.cdiv(H, cfg.bh), nseg - 1)](
+                x0, x1, x2, lens_arg, aggA, aggB, T, H, T * G, G, seg, nseg, MODE=mode,
+                HAS_LEN=lens is not None, **tiles)
+        _scan_fwd[(B, triton.cdiv(H, cfg.bh), nseg)](
+            x0, x1, x2, h0c if h0c is not None else out, lens_arg, out, h_last, aggA, aggB, T, H, T * G, G,
+            seg, nseg, MODE=mode, HAS_H0=h0c is not None, HAS_LEN=lens is not None, **tiles)
         ctx.mode, ctx.has_y, ctx.has_h0, ctx.h0_dtype = mode, y is not None, h0c is not None, \
             None if h0 is None else h0.dtype
         ctx.save_for_backward(x, y, h0c, lens, out)
@@ -272,12 +403,20 @@ class TritonScan(torch.autograd.Function):
         dy = None if y is None else torch.empty_like(y)
         dh0 = None if h0c is None else torch.empty(B, H, device=x.device, dtype=torch.float32)
         cfg = scan_config(H, T)
+        seg, nseg = cfg.segments(T)
+        aggA, aggB = _aggregates(B, nseg, H, out)
         x0, x1, x2 = _views(mode, x, y, H)
         d0, d1, d2 = _views(mode, dx, dy, H)
-        _scan_bwd[(B, triton.cdiv(H, cfg.bh))](
-            x0, x1, x2, h0c if h0c is not None else out, lens if lens is not None else out, out, g_out, g_last,
-            d0, d1, d2, dh0 if dh0 is not None else out, T, H, T * G, G, MODE=mode, HAS_H0=h0c is not None,
-            HAS_LEN=lens is not None, CHUNK=cfg.chunk, BH=cfg.bh, STAGES=cfg.num_stages, num_warps=cfg.num_warps)
+        lens_arg = lens if lens is not None else out
+        tiles = {"CHUNK": cfg.chunk, "BH": cfg.bh, "STAGES": cfg.num_stages, "num_warps": cfg.num_warps}
+        if nseg > 1:
+            _scan_bwd_agg[(B, triton.cdiv(H, cfg.bh), nseg - 1)](
+                x0, x1, x2, lens_arg, g_out, aggA, aggB, T, H, T * G, G, seg, nseg, MODE=mode,
+                HAS_LEN=lens is not None, **tiles)
+        _scan_bwd[(B, triton.cdiv(H, cfg.bh), nseg)](
+            x0, x1, x2, h0c if h0c is not None else out, lens_arg, out, g_out, g_last,
+            d0, d1, d2, dh0 if dh0 is not None else out, aggA, aggB, T, H, T * G, G, seg, nseg, MODE=mode,
+            HAS_H0=h0c is not None, HAS_LEN=lens is not None, **tiles)
         return None, dx, dy, None if dh0 is None else dh0.to(ctx.h0_dtype), None
 
 
