@@ -23,6 +23,7 @@ from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.ngrams import optional_bigrams, optional_ngram_bag, suggested_buckets
 from rnnkit.layers.pooling import SequencePooling
 from rnnkit.layers.recurrent import Recurrent
+from rnnkit.layers.series_augment import SeriesAugment
 from rnnkit.models.base import Model, ModelOutput
 from rnnkit.models.one_to_one import REGRESSION_LOSSES, check_task, classification_loss, regression_loss
 
@@ -46,7 +47,11 @@ class SequenceClassifierConfig:
     ``ngram_buckets`` > 0 (token inputs): the head also reads the mean embedding (``ngram_dim``) of
     every 1..``ngram_max``-gram of the whole sequence, hashed into that many rows
     (:class:`~rnnkit.layers.ngrams.HashedNgramBag`, fastText's bag of n-grams) beside the pooled
-    recurrent vector: the linear text classifier's evidence, which the RNN then refines."""
+    recurrent vector: the linear text classifier's evidence, which the RNN then refines.
+    ``augment_jitter``, ``augment_scale``, ``augment_warp``, ``augment_slice`` (float inputs): random
+    noise, scaling, time warping and window slicing of each training series, drawn afresh every
+    batch (:class:`~rnnkit.layers.series_augment.SeriesAugment`; 0: off); evaluation reads the
+    series as they are."""
 
     num_outputs: int
     cell: str = "lstm"
@@ -71,6 +76,10 @@ class SequenceClassifierConfig:
     ngram_buckets: int = 0
     ngram_dim: int = 64
     ngram_max: int = 3
+    augment_jitter: float = 0.0
+    augment_scale: float = 0.0
+    augment_warp: float = 0.0
+    augment_slice: float = 0.0
 
 
 class SequenceClassifier(Model):
@@ -100,7 +109,9 @@ class SequenceClassifier(Model):
                  label_smoothing: float = 0.0, regression_loss: str = "mse",
                  conv_channels: tuple[int, ...] = (), conv_kernel_sizes: tuple[int, ...] = (8, 5, 3),
                  squeeze_excitation: int = 0, input_norm: bool = False, bigram_buckets: int = 0,
-                 bigram_dim: int = 32, ngram_buckets: int = 0, ngram_dim: int = 64, ngram_max: int = 3) -> None:
+                 bigram_dim: int = 32, ngram_buckets: int = 0, ngram_dim: int = 64, ngram_max: int = 3,
+                 augment_jitter: float = 0.0, augment_scale: float = 0.0, augment_warp: float = 0.0,
+                 augment_slice: float = 0.0) -> None:
         super().__init__()
         check_task(task, num_outputs)
         if regression_loss not in REGRESSION_LOSSES:
@@ -114,7 +125,12 @@ class SequenceClassifier(Model):
             bidirectional, dropout, pooling, None if class_weights is None else tuple(class_weights),
             label_smoothing, regression_loss, tuple(int(c) for c in conv_channels),
             tuple(int(k) for k in conv_kernel_sizes), int(squeeze_excitation), bool(input_norm),
-            int(bigram_buckets), int(bigram_dim), int(ngram_buckets), int(ngram_dim), int(ngram_max))
+            int(bigram_buckets), int(bigram_dim), int(ngram_buckets), int(ngram_dim), int(ngram_max),
+            float(augment_jitter), float(augment_scale), float(augment_warp), float(augment_slice))
+        self.augment = SeriesAugment(jitter=augment_jitter, scale=augment_scale, warp=augment_warp,
+                                     slice=augment_slice)
+        if self.augment.active and num_features is None:
+            raise ValueError("augment_* options transform float series; token inputs (vocab_size) have none")
         if input_norm and num_features is None:
             raise ValueError("input_norm z-normalises float features; token inputs (vocab_size) have none")
         self.input_norm = MaskedBatchNorm1d(num_features, affine=False) if input_norm and num_features else None
@@ -147,6 +163,8 @@ class SequenceClassifier(Model):
         if lengths is not None and lengths.shape != batch.x.shape[:1]:
             raise ValueError(f"batch.lengths must be ({batch.x.shape[0]},), got {tuple(lengths.shape)}")
         x = batch.x
+        if self.augment.active and self.training and x.is_floating_point() and x.dim() == 3:
+            x = self.augment(x, lengths)
         if (self.input_norm is not None and x.is_floating_point() and x.dim() == 3
                 and x.shape[-1] == self.input_norm.num_features):
             # (other shapes go on to the encoder, whose error names the expected one)
