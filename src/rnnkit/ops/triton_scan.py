@@ -131,6 +131,35 @@ def _bwd_tile(x0, x1, x2, g_out, base_x, base_o, t, lo, rh, hm, n, H, sxt, MODE:
 
 
 @triton.jit
+def _lanes(H, BH: tl.constexpr):
+    """This program's sequence (int64, for offsets), its channels and their mask."""
+    rh = tl.program_id(1) * BH + tl.arange(0, BH)
+    return tl.program_id(0).to(tl.int64), rh, rh < H
+
+
+@triton.jit
+def _length(lens, pid_b, T, HAS_LEN: tl.constexpr):
+    """The sequence's valid steps (all ``T`` without lengths)."""
+    n = T
+    if HAS_LEN:
+        n = tl.load(lens + pid_b).to(tl.int32)
+    return n
+
+
+@triton.jit
+def _compose(P, h, A, Bc, rt, CHUNK: tl.constexpr):
+    """A running map ``x -> P x + h`` followed by one tile's (the last rows of its scan ``A``, ``Bc``)."""
+    a_last = _last_row(A, rt, CHUNK)
+    return P * a_last, a_last * h + _last_row(Bc, rt, CHUNK)
+
+
+@triton.jit
+def _put(aggA, aggB, row, rh, hm, P, h):
+    tl.store(aggA + row + rh, P, mask=hm)
+    tl.store(aggB + row + rh, h, mask=hm)
+
+
+@triton.jit
 def _fold(aggA, aggB, row, rh, hm, h):
     """``h -> A h + B`` with the aggregate of one segment (``row`` = its (sequence, segment) index)."""
     return tl.load(aggA + row + rh, mask=hm, other=1.0) * h + tl.load(aggB + row + rh, mask=hm, other=0.0)
@@ -141,33 +170,24 @@ def _scan_fwd_agg(x0, x1, x2, lens, aggA, aggB, T, H, sxb, sxt, SEG, NSEG,
                   MODE: tl.constexpr, HAS_LEN: tl.constexpr,
                   CHUNK: tl.constexpr, BH: tl.constexpr, STAGES: tl.constexpr):
     """Segmented scan, pass 1: each segment's composed map ``h -> A h + B`` (all segments at once)."""
-    pid_b = tl.program_id(0).to(tl.int64)
-    rh = tl.program_id(1) * BH + tl.arange(0, BH)
-    hm = rh < H
+    pid_b, rh, hm = _lanes(H, BH)
     rt = tl.arange(0, CHUNK)
     s, lo, hi = _segment(T, SEG)
-    n = T
-    if HAS_LEN:
-        n = tl.load(lens + pid_b).to(tl.int32)
+    n = _length(lens, pid_b, T, HAS_LEN)
     P = tl.full([BH], 1.0, dtype=tl.float32)
     h = tl.zeros([BH], dtype=tl.float32)
     for start in tl.range(lo, hi, CHUNK, num_stages=STAGES):
         a, b, m, valid = _fwd_tile(x0, x1, x2, pid_b * sxb, start + rt, rh, hm, n, T, sxt, MODE)
         A, Bc = tl.associative_scan((a, b), 0, _combine)
-        h = _last_row(A, rt, CHUNK) * h + _last_row(Bc, rt, CHUNK)
-        P = P * _last_row(A, rt, CHUNK)
-    row = (pid_b * NSEG + s) * H
-    tl.store(aggA + row + rh, P, mask=hm)
-    tl.store(aggB + row + rh, h, mask=hm)
+        P, h = _compose(P, h, A, Bc, rt, CHUNK)
+    _put(aggA, aggB, (pid_b * NSEG + s) * H, rh, hm, P, h)
 
 
 @triton.jit
 def _scan_fwd(x0, x1, x2, h0, lens, out, h_last, aggA, aggB, T, H, sxb, sxt, SEG, NSEG,
               MODE: tl.constexpr, HAS_H0: tl.constexpr, HAS_LEN: tl.constexpr,
               CHUNK: tl.constexpr, BH: tl.constexpr, STAGES: tl.constexpr):
-    pid_b = tl.program_id(0).to(tl.int64)
-    rh = tl.program_id(1) * BH + tl.arange(0, BH)
-    hm = rh < H
+    pid_b, rh, hm = _lanes(H, BH)
     rt = tl.arange(0, CHUNK)
     s, lo, hi = _segment(T, SEG)
     h = tl.zeros([BH], dtype=tl.float32)
@@ -175,9 +195,7 @@ def _scan_fwd(x0, x1, x2, h0, lens, out, h_last, aggA, aggB, T, H, sxb, sxt, SEG
         h = tl.load(h0 + pid_b * H + rh, mask=hm, other=0.0).to(tl.float32)
     for j in range(0, s):  # the state entering this segment: the earlier segments' maps (none unsegmented)
         h = _fold(aggA, aggB, (pid_b * NSEG + j) * H, rh, hm, h)
-    n = T
-    if HAS_LEN:
-        n = tl.load(lens + pid_b).to(tl.int32)
+    n = _length(lens, pid_b, T, HAS_LEN)
     for start in tl.range(lo, hi, CHUNK, num_stages=STAGES):  # the loads do not wait for the carry: prefetched
         t = start + rt
         a, b, m, valid = _fwd_tile(x0, x1, x2, pid_b * sxb, t, rh, hm, n, T, sxt, MODE)
@@ -196,40 +214,29 @@ def _scan_bwd_agg(x0, x1, x2, lens, g_out, aggA, aggB, T, H, sxb, sxt, SEG, NSEG
                   CHUNK: tl.constexpr, BH: tl.constexpr, STAGES: tl.constexpr):
     """Segmented backward, pass 1: each segment's map ``g_hi -> g_lo`` of the reverse scan (segments
     1 .. NSEG - 1; segment 0's is never needed)."""
-    pid_b = tl.program_id(0).to(tl.int64)
-    rh = tl.program_id(1) * BH + tl.arange(0, BH)
-    hm = rh < H
+    pid_b, rh, hm = _lanes(H, BH)
     rt = tl.arange(0, CHUNK)
     lo = (tl.program_id(2) + 1) * SEG
     hi = tl.minimum(lo + SEG, T)
-    n = T
-    if HAS_LEN:
-        n = tl.load(lens + pid_b).to(tl.int32)
+    n = _length(lens, pid_b, T, HAS_LEN)
     P = tl.full([BH], 1.0, dtype=tl.float32)
     g = tl.zeros([BH], dtype=tl.float32)
     for c in tl.range(0, hi - lo, CHUNK, num_stages=STAGES):
         a_next, gy, m, valid = _bwd_tile(x0, x1, x2, g_out, pid_b * sxb, pid_b * T * H, hi - 1 - c - rt,
                                          lo, rh, hm, n, H, sxt, MODE)
         A, Bc = tl.associative_scan((a_next, gy), 0, _combine)
-        g = _last_row(A, rt, CHUNK) * g + _last_row(Bc, rt, CHUNK)
-        P = P * _last_row(A, rt, CHUNK)
-    row = (pid_b * NSEG + tl.program_id(2) + 1) * H
-    tl.store(aggA + row + rh, P, mask=hm)
-    tl.store(aggB + row + rh, g, mask=hm)
+        P, g = _compose(P, g, A, Bc, rt, CHUNK)
+    _put(aggA, aggB, (pid_b * NSEG + tl.program_id(2) + 1) * H, rh, hm, P, g)
 
 
 @triton.jit
 def _scan_bwd(x0, x1, x2, h0, lens, out, g_out, g_last, d0, d1, d2, dh0, aggA, aggB, T, H, sxb, sxt,
               SEG, NSEG, MODE: tl.constexpr, HAS_H0: tl.constexpr, HAS_LEN: tl.constexpr,
               CHUNK: tl.constexpr, BH: tl.constexpr, STAGES: tl.constexpr):
-    pid_b = tl.program_id(0).to(tl.int64)
-    rh = tl.program_id(1) * BH + tl.arange(0, BH)
-    hm = rh < H
+    pid_b, rh, hm = _lanes(H, BH)
     rt = tl.arange(0, CHUNK)
     s, lo, hi = _segment(T, SEG)
-    n = T
-    if HAS_LEN:
-        n = tl.load(lens + pid_b).to(tl.int32)
+    n = _length(lens, pid_b, T, HAS_LEN)
     g = tl.load(g_last + pid_b * H + rh, mask=hm, other=0.0).to(tl.float32)
     for k in range(0, NSEG - 1 - s):  # the gradient entering this segment from the later ones
         g = _fold(aggA, aggB, (pid_b * NSEG + NSEG - 1 - k) * H, rh, hm, g)
