@@ -82,6 +82,15 @@ def test_a_small_text_set_gets_a_bag_no_larger_than_its_tokens():
     assert options["ngram_buckets"] == 1024 and options["pooling"] == "max"  # 600 tokens -> 2**10 rows
 
 
+@pytest.mark.parametrize("steps, kernels", [(24, (8, 5, 3)), (199, (8, 5, 3)), (200, (32, 16, 8)), (251, (32, 16, 8))])
+def test_long_series_get_wider_conv_kernels(steps, kernels):
+    info = DatasetInfo(name="s", shape="many-to-one", task="classification", input_kind="features", num_features=1,
+                       classes=("a", "b"))
+    ds = SequenceDataset(info, ExampleList([Example(x=torch.zeros(n, 1), y=torch.tensor(0)) for n in (10, steps)]),
+                         ExampleList([]), ExampleList([]))
+    assert SequenceClassifier.suggested_options(ds)["conv_kernel_sizes"] == kernels
+
+
 def test_regression_keeps_the_constructor_defaults():
     info = DatasetInfo(name="r", shape="many-to-one", task="regression", input_kind="features", num_features=3,
                        num_targets=1)

@@ -28,6 +28,10 @@ from rnnkit.models.base import Model, ModelOutput
 from rnnkit.models.one_to_one import REGRESSION_LOSSES, check_task, classification_loss, regression_loss
 
 
+LONG_SERIES = 200  # steps from which suggested_options widens the conv branch's kernels
+LONG_SERIES_KERNELS = (32, 16, 8)
+
+
 @dataclass(frozen=True)
 class SequenceClassifierConfig:
     """``num_outputs``: classes (classification) or target columns (regression). Give exactly one of
@@ -220,7 +224,9 @@ class SequenceClassifier(Model):
         """The architecture the data suggest. Classifying numeric series (``input_kind="features"``)
         gets the LSTM-FCN family that the bundled time-series recipes settled on (Karim et al. 2018,
         2019): an LSTM beside a 3-block convolutional branch (128-256-128 filters, kernels 8-5-3),
-        mean pooling, the raw features in (no projection); univariate series a 32-unit LSTM,
+        mean pooling, the raw features in (no projection), kernels 32-16-8 for series of
+        ``LONG_SERIES`` steps or more (four times the reach along time: ArrowHead's recipe notes give the
+        cross-validated figures); univariate series a 32-unit LSTM,
         multivariate ones a 64-unit bidirectional LSTM, per-feature normalisation and
         squeeze-and-excitation (MLSTM-FCN). Classifying text (``input_kind="tokens"``) gets the
         sentiment recipe's model: a bidirectional GRU over 128-d embeddings with max pooling, and a
@@ -235,8 +241,9 @@ class SequenceClassifier(Model):
                     "dropout": 0.3, "ngram_buckets": suggested_buckets(tokens), "ngram_dim": 64, "ngram_max": 3}
         if info.input_kind != "features" or info.num_features is None:
             return {}
+        longest = max((len(e.x) for e in dataset.train.examples if e.x is not None), default=0)
         common = {"cell": "lstm", "embed_dim": None, "pooling": "mean", "conv_channels": (128, 256, 128),
-                  "conv_kernel_sizes": (8, 5, 3)}
+                  "conv_kernel_sizes": LONG_SERIES_KERNELS if longest >= LONG_SERIES else (8, 5, 3)}
         if info.num_features == 1:
             return {**common, "hidden_size": 32, "dropout": 0.2}
         return {**common, "hidden_size": 64, "bidirectional": True, "dropout": 0.3, "input_norm": True,
