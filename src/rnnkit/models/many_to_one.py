@@ -27,7 +27,6 @@ from rnnkit.layers.series_augment import SeriesAugment
 from rnnkit.models.base import Model, ModelOutput
 from rnnkit.models.one_to_one import REGRESSION_LOSSES, check_task, classification_loss, regression_loss
 
-
 LONG_SERIES = 200  # steps from which suggested_options widens the conv branch's kernels
 LONG_SERIES_KERNELS = (32, 16, 8)
 
