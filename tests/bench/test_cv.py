@@ -124,3 +124,35 @@ def test_parallel_folds_match_the_serial_run_and_never_read_test():
     assert "2 jobs" in parallel.device
     with pytest.raises(ValueError, match="jobs"):
         cross_validate(spec, folds=3, dataset=ds, jobs=0)
+
+
+def test_repeats_score_every_item_once_per_fold_assignment_and_match_single_runs():
+    _, spec, _ = load_recipe("italy_power_demand")
+    spec = cv_spec(spec, model_options={"hidden_size": 8, "conv_channels": [8, 8, 8]}, train={"epochs": 1},
+                   ensemble=1)
+    ds = rnnkit.datasets.load("italy_power_demand", valid_fraction=0.2, seed=0)
+    n = len(ds.train) + len(ds.valid)
+    ds.test = _Untouchable()
+    repeated = cross_validate(spec, folds=2, split_seed=3, repeats=2, dataset=ds)
+    assert [(f.repeat, f.fold) for f in repeated.folds] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert sum(f.n_valid for f in repeated.folds) == 2 * n
+    assert repeated.settings["repeats"] == 2 and repeated.settings["split_seed"] == 3
+    second = cross_validate(spec, folds=2, split_seed=4, dataset=ds)  # the second repeat on its own
+    for a, b in zip(repeated.folds[2:], second.folds, strict=True):
+        assert (a.fold, a.n_valid, a.wrong) == (b.fold, b.n_valid, b.wrong)
+        assert a.value == pytest.approx(b.value)
+    wrong = [i for f in repeated.folds for i in f.wrong]
+    assert repeated.pooled == pytest.approx(1 - len(wrong) / (2 * n))
+    text = to_text(repeated)
+    assert "2-fold cross-validation, repeated 2 times" in text and f"({n} items x 2)" in text
+    assert " 2.1 " in text
+    with pytest.raises(ValueError, match="repeats"):
+        cross_validate(spec, folds=2, repeats=0, dataset=ds)
+
+
+def test_command_line_repeats(capsys):
+    code = main(["bench", "cv", "italy_power_demand", "--folds", "2", "--repeats", "2", "--ensemble", "1",
+                 "--train", "epochs=1", "--set", "hidden_size=8", "--set", "conv_channels=[8, 8, 8]", "--json"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["settings"]["repeats"] == 2 and [f["repeat"] for f in printed["folds"]] == [0, 0, 1, 1]

@@ -5,6 +5,7 @@ on data sets too small for one valid split to tell them apart.
     rnnkit bench cv japanese_vowels --set hidden_size=128 --train epochs=80 --ensemble 3
     rnnkit bench cv italy_power_demand --folds 10 --json --out runs/cv/italy.jsonl
     rnnkit bench cv arrowhead --folds 6 --jobs 2 --threads 1     # two folds at a time
+    rnnkit bench cv arrowhead --folds 6 --repeats 3              # 3 fold assignments: 108 predictions
 
 The recipe's training items (its ``train`` and ``valid`` splits pooled) are cut into ``--folds``
 folds, stratified by class for many-to-one classification; each fold in turn is the valid set of a
@@ -13,6 +14,9 @@ gives 270 held-out predictions where a 20% carve gives 54. Each fold trains for 
 epoch count and is scored with its final weights: ``early_stopping`` and ``restore_best`` are
 switched off, because picking the epoch on the fold that scores it would flatter the estimate.
 The mean valid curve over folds (``curve``) shows where more or fewer epochs would have led.
+``--repeats R`` repeats the whole cross-validation with R fold assignments (split seeds ``S .. S+R-1``,
+repeated k-fold): every item is then scored R times, by models that saw different companions, which
+steadies the estimate on sets so small that one item moves it by whole points.
 Test is never loaded into a model or scored: the folds come from training data only. Forecasting
 is refused: shuffled folds of windows would train on the future of the windows they score.
 ``--jobs J`` trains J folds at a time in spawned worker processes; a fold's result does not depend on J.
@@ -37,7 +41,7 @@ HELP = "k-fold cross-validation of a recipe on its training data (valid only; te
 class FoldResult:
     """One fold: its size, headline metric, valid loss, the valid metric by epoch and the time spent."""
 
-    fold: int
+    fold: int  # within its repeat
     n_valid: int
     value: float
     loss: float | None
@@ -45,6 +49,7 @@ class FoldResult:
     cpu_s: float
     wall_s: float
     wrong: list[int] = field(default_factory=list)  # pooled indices a classifier got wrong
+    repeat: int = 0  # which fold assignment (split seed = split_seed + repeat)
 
 
 @dataclass
@@ -57,7 +62,7 @@ class CVResult:
     folds: list[FoldResult]
     mean: float
     std: float
-    pooled: float  # the metric over all held-out items at once (folds weighted by size)
+    pooled: float  # the metric over all held-out predictions at once (folds weighted by size)
     curve: list[float]  # the mean valid metric by epoch over folds
     settings: dict[str, Any]
     device: str
@@ -123,7 +128,7 @@ def cv_spec(spec: Any, *, model_options: dict[str, Any] | None = None, train: di
 
 
 def _fold_result(spec: Any, info: Any, pool: list[Any], labels: list[int] | None, collate: Any, extras: Any,
-                 k: int, valid_idx: list[int], seed: int) -> FoldResult:
+                 k: int, valid_idx: list[int], seed: int, repeat: int = 0) -> FoldResult:
     """Train ``spec``'s model on the pool without fold ``k`` and score it on fold ``k``."""
     from rnnkit.cli.runspec import build_model
     from rnnkit.data.dataset import ExampleList, SequenceDataset
@@ -148,7 +153,7 @@ def _fold_result(spec: Any, info: Any, pool: list[Any], labels: list[int] | None
     wrong = [] if labels is None else _wrong(model, fold_ds, valid_idx)
     curve = [float(v) for v in history.column(column)] if column in history.rows[-1] else []
     return FoldResult(k, len(valid_idx), float(scores.get(metric, scores.get("loss", float("nan")))),
-                      scores.get("loss"), curve, time.process_time() - cpu0, time.perf_counter() - wall0, wrong)
+                      scores.get("loss"), curve, time.process_time() - cpu0, time.perf_counter() - wall0, wrong, repeat)
 
 
 _WORKER: dict[str, Any] = {}  # in a worker: what every fold needs, sent once
@@ -158,19 +163,20 @@ def _worker_setup(args: dict[str, Any]) -> None:
     _WORKER.update(args)
 
 
-def _worker_fold(task: tuple[int, list[int]]) -> FoldResult:
-    return _fold_result(k=task[0], valid_idx=task[1], **_WORKER)
+def _worker_fold(task: tuple[int, int, list[int]]) -> FoldResult:
+    return _fold_result(repeat=task[0], k=task[1], valid_idx=task[2], **_WORKER)
 
 
 def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int = 0, dataset: Any = None,
-                   log: Any = None, jobs: int = 1) -> CVResult:
+                   log: Any = None, jobs: int = 1, repeats: int = 1) -> CVResult:
     """Train ``spec``'s model on each fold's complement of the training data and score it on the fold.
 
     ``spec`` is used as given (see :func:`cv_spec` for the recipe-to-CV settings); ``seed`` seeds each
-    fold's initial weights and Trainer, ``split_seed`` the folds. ``dataset`` (already loaded) saves
-    reloading; only its ``train`` and ``valid`` splits are read. ``jobs`` > 1 trains that many folds
-    at a time in spawned worker processes (each with this process's torch thread count), which get
-    the pooled training items; the results are those of ``jobs=1``.
+    fold's initial weights and Trainer, ``split_seed`` the folds; ``repeats`` > 1 runs it all again with
+    split seeds ``split_seed + 1 ..`` (the result lists every repeat's folds, in order). ``dataset``
+    (already loaded) saves reloading; only its ``train`` and ``valid`` splits are read. ``jobs`` > 1
+    trains that many folds at a time in spawned worker processes (each with this process's torch
+    thread count), which get the pooled training items; the results are those of ``jobs=1``.
     """
     from rnnkit.bench.accuracy import device_name
     from rnnkit.cli.runspec import load_data
@@ -178,6 +184,8 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
 
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
     ds = dataset if dataset is not None else load_data(spec)
     if ds.info.task == "forecasting":
         raise ValueError(f"{ds.info.name}: k-fold cross-validation would train on windows that come after the "
@@ -186,59 +194,69 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
     labels = _class_labels(ds, pool)
     metric = ds.info.metric or "loss"
     higher = not lower_is_better(metric)
-    splits = fold_indices(len(pool), folds, labels=labels, seed=split_seed)
+    tasks = [(r, k, valid_idx) for r in range(repeats)
+             for k, valid_idx in enumerate(fold_indices(len(pool), folds, labels=labels, seed=split_seed + r))]
     results: list[FoldResult] = []
 
     def report(result: FoldResult) -> None:
         results.append(result)
         if log is not None:
-            print(f"[cv] {ds.info.name} fold {result.fold + 1}/{folds}: {metric} {result.value:.4f} "
+            where = f"repeat {result.repeat + 1}/{repeats} " if repeats > 1 else ""
+            print(f"[cv] {ds.info.name} {where}fold {result.fold + 1}/{folds}: {metric} {result.value:.4f} "
                   f"(n={result.n_valid}, {result.cpu_s:.0f} CPU s)", file=log, flush=True)
 
     common = {"spec": spec, "info": ds.info, "labels": labels, "collate": ds.collate, "extras": ds.extras,
               "seed": seed}
     if jobs == 1:
-        for k, valid_idx in enumerate(splits):
-            report(_fold_result(pool=pool, k=k, valid_idx=valid_idx, **common))
+        for repeat, k, valid_idx in tasks:
+            report(_fold_result(pool=pool, k=k, valid_idx=valid_idx, repeat=repeat, **common))
     else:
         from contextlib import closing
 
         from rnnkit.bench.workers import run_in_workers
 
         shared = {**common, "pool": pool}  # an Example pickles only its own data, not a corpus it views
-        with closing(run_in_workers(_worker_fold, enumerate(splits), jobs=jobs, setup=_worker_setup,
+        with closing(run_in_workers(_worker_fold, tasks, jobs=jobs, setup=_worker_setup,
                                     setup_args=(shared,))) as finished:
             for result in finished:
                 report(result)
-        results.sort(key=lambda r: r.fold)
+        results.sort(key=lambda r: (r.repeat, r.fold))
     values = [r.value for r in results]
     n_total = sum(r.n_valid for r in results)
     pooled = sum(r.value * r.n_valid for r in results) / n_total
     length = min((len(r.curve) for r in results), default=0)
     curve = [statistics.fmean(r.curve[e] for r in results) for e in range(length)]
-    settings = {"folds": folds, "seed": seed, "split_seed": split_seed, "ensemble": spec.ensemble,
+    settings = {"folds": folds, "repeats": repeats, "seed": seed, "split_seed": split_seed, "ensemble": spec.ensemble,
                 "model_options": spec.model_options, "train": spec.train, "data_options": spec.data_options}
     return CVResult(ds.info.name, metric, higher, results, statistics.fmean(values),
                     statistics.stdev(values) if len(values) > 1 else 0.0, pooled, curve, settings,
-                    device_name(min(jobs, folds)), time.strftime("%Y-%m-%d"))
+                    device_name(min(jobs, len(tasks))), time.strftime("%Y-%m-%d"))
 
 
 def to_text(result: CVResult) -> str:
     """A short plain-text table of the folds and their summary."""
-    lines = [f"{result.dataset}: {len(result.folds)}-fold cross-validation on train ({result.metric}, "
-             f"final weights; {result.device})",
-             f"{'fold':>4} {'n':>5} {result.metric:>10} {'loss':>8} {'CPU s':>7}"]
+    repeats = int(result.settings.get("repeats", 1))
+    folds = len(result.folds) // repeats
+    kind = f"{folds}-fold cross-validation" + (f", repeated {repeats} times," if repeats > 1 else "")
+    lines = [f"{result.dataset}: {kind} on train ({result.metric}, final weights; {result.device})",
+             f"{'fold':>6} {'n':>5} {result.metric:>10} {'loss':>8} {'CPU s':>7}"]
     for r in result.folds:
         loss = "" if r.loss is None else f"{r.loss:.4f}"
-        lines.append(f"{r.fold + 1:>4} {r.n_valid:>5} {r.value:>10.4f} {loss:>8} {r.cpu_s:>7.0f}")
-    lines.append(f"mean {result.mean:.4f} ± {result.std:.4f}; pooled {result.pooled:.4f} over "
-                 f"{sum(r.n_valid for r in result.folds)} items")
+        name = f"{r.repeat + 1}.{r.fold + 1}" if repeats > 1 else str(r.fold + 1)
+        lines.append(f"{name:>6} {r.n_valid:>5} {r.value:>10.4f} {loss:>8} {r.cpu_s:>7.0f}")
+    n = sum(r.n_valid for r in result.folds)
+    lines.append(f"mean {result.mean:.4f} ± {result.std:.4f}; pooled {result.pooled:.4f} over {n} "
+                 + (f"predictions ({n // repeats} items x {repeats})" if repeats > 1 else "items"))
     if result.curve:
         best = result.best_epoch
         lines.append(f"mean valid {result.metric} by epoch: best {result.curve[best - 1]:.4f} at epoch {best} "
                      f"of {len(result.curve)} (final {result.curve[-1]:.4f})")
     wrong = sorted(i for r in result.folds for i in r.wrong)
-    if wrong:
+    if wrong and repeats > 1:
+        counts = {i: wrong.count(i) for i in sorted(set(wrong))}
+        lines.append("wrong (pooled item index: times of " + f"{repeats}): "
+                     + ", ".join(f"{i}: {c}" for i, c in counts.items()))
+    elif wrong:
         lines.append(f"wrong (pooled item indices): {wrong}")
     return "\n".join(lines)
 
@@ -249,6 +267,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="model seed of every fold (default 0)")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the fold assignment (default 0)")
+    parser.add_argument("--repeats", type=int, default=1, metavar="R",
+                        help="repeat with R fold assignments, split seeds S..S+R-1 (default 1)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a model option of the recipe (value read as YAML)")
     parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
@@ -278,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
                    ensemble=args.ensemble)
     try:
         result = cross_validate(spec, folds=args.folds, seed=args.seed, split_seed=args.split_seed, log=sys.stderr,
-                                jobs=args.jobs)
+                                jobs=args.jobs, repeats=args.repeats)
     except ValueError as e:
         raise CLIError(str(e)) from e
     record = {**asdict(result), "best_epoch": result.best_epoch}
