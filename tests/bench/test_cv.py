@@ -11,7 +11,17 @@ import torch
 
 import rnnkit.datasets
 from rnnkit.bench.accuracy import load_recipe
-from rnnkit.bench.cv import cross_validate, cv_spec, fold_indices, to_text
+from rnnkit.bench.cv import (
+    CVResult,
+    FoldResult,
+    compare,
+    compare_text,
+    cross_validate,
+    cv_spec,
+    fold_indices,
+    sign_test,
+    to_text,
+)
 from rnnkit.cli.main import main
 from rnnkit.data.dataset import ExampleList
 
@@ -156,3 +166,53 @@ def test_command_line_repeats(capsys):
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["settings"]["repeats"] == 2 and [f["repeat"] for f in printed["folds"]] == [0, 0, 1, 1]
+
+
+def test_sign_test_is_the_exact_two_sided_binomial():
+    assert sign_test(0, 0) == 1.0
+    assert sign_test(2, 0) == pytest.approx(0.5)  # two items fixed, none broken: a coin would do it half the time
+    assert sign_test(5, 1) == sign_test(1, 5) == pytest.approx(2 * (1 + 6) / 64)
+    assert sign_test(10, 0) == pytest.approx(2 / 1024)
+    assert sign_test(3, 3) == 1.0
+
+
+def _result(wrong_by_fold, *, repeats=1, metric="accuracy", values=None):
+    per = len(wrong_by_fold) // repeats
+    folds = [FoldResult(fold=k % per, n_valid=10, value=(values or [0.0] * 9)[k], loss=None, curve=[], cpu_s=0.0,
+                        wall_s=0.0, wrong=w, repeat=k // per) for k, w in enumerate(wrong_by_fold)]
+    n = 10 * len(folds)
+    pooled = 1 - sum(len(w) for w in wrong_by_fold) / n
+    return CVResult("d", metric, True, folds, pooled, 0.0, pooled, [], {"repeats": repeats}, "cpu",
+                    itemwise=values is None)
+
+
+def test_compare_lists_the_items_a_change_fixes_and_breaks():
+    base = _result([[1, 2], [11], [1, 2], [11, 15]], repeats=2)
+    change = _result([[1], [11, 13], [1], [11]], repeats=2)
+    paired = compare(base, change)
+    assert paired["fixed"] == {2: (2, 0), 15: (1, 0)} and paired["broken"] == {13: (0, 1)}
+    assert paired["delta"] == pytest.approx(change.pooled - base.pooled)
+    assert paired["p_sign"] == pytest.approx(sign_test(2, 1))
+    assert "fixed: 2 items: 2 (2 -> 0 of 2), 15 (1 -> 0 of 2)" in compare_text(base, change, paired)
+    with pytest.raises(ValueError, match="same folds"):
+        compare(base, _result([[1], [2]]))
+
+
+def test_compare_falls_back_to_folds_without_item_lists():
+    base = _result([[], [], []], metric="f1", values=[0.5, 0.6, 0.7])
+    change = _result([[], [], []], metric="f1", values=[0.6, 0.6, 0.65])
+    paired = compare(base, change)
+    assert paired["unit"] == "folds" and list(paired["fixed"]) == ["1.1"] and list(paired["broken"]) == ["1.3"]
+
+
+def test_command_line_paired(capsys):
+    args = ["bench", "cv", "italy_power_demand", "--folds", "2", "--ensemble", "1", "--train", "epochs=1",
+            "--set", "conv_channels=[8, 8, 8]", "--paired"]
+    assert main(args + ["--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    base, change = printed["paired"]["base"], printed
+    assert base["settings"]["model_options"]["conv_channels"] == [128, 256, 128]
+    assert change["settings"]["model_options"]["conv_channels"] == [8, 8, 8]
+    assert 0.0 <= printed["paired"]["p_sign"] <= 1.0
+    assert main(["bench", "cv", "italy_power_demand", "--paired"]) != 0
+    assert "give it one with --set or --train" in capsys.readouterr().err

@@ -6,6 +6,7 @@ on data sets too small for one valid split to tell them apart.
     rnnkit bench cv italy_power_demand --folds 10 --json --out runs/cv/italy.jsonl
     rnnkit bench cv arrowhead --folds 6 --jobs 2 --threads 1     # two folds at a time
     rnnkit bench cv arrowhead --folds 6 --repeats 3              # 3 fold assignments: 108 predictions
+    rnnkit bench cv arrowhead --set "conv_kernel_sizes=[32,16,8]" --paired   # the change against the recipe
 
 The recipe's training items (its ``train`` and ``valid`` splits pooled) are cut into ``--folds``
 folds, stratified by class for many-to-one classification; each fold in turn is the valid set of a
@@ -16,7 +17,10 @@ switched off, because picking the epoch on the fold that scores it would flatter
 The mean valid curve over folds (``curve``) shows where more or fewer epochs would have led.
 ``--repeats R`` repeats the whole cross-validation with R fold assignments (split seeds ``S .. S+R-1``,
 repeated k-fold): every item is then scored R times, by models that saw different companions, which
-steadies the estimate on sets so small that one item moves it by whole points.
+steadies the estimate on sets so small that one item moves it by whole points. ``--paired`` runs the
+recipe as it is on the same folds beside the ``--set`` / ``--train`` change and says which items the
+change fixes and which it breaks, with a two-sided sign test over them: a gain made of one or two
+items is weak evidence however many repeats score it (the items are the same in every repeat).
 Test is never loaded into a model or scored: the folds come from training data only. Forecasting
 is refused: shuffled folds of windows would train on the future of the windows they score.
 ``--jobs J`` trains J folds at a time in spawned worker processes; a fold's result does not depend on J.
@@ -27,9 +31,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +73,7 @@ class CVResult:
     settings: dict[str, Any]
     device: str
     date: str = ""
+    itemwise: bool = False  # classification of whole sequences: the folds list the items they got wrong
 
     @property
     def best_epoch(self) -> int:
@@ -230,7 +237,57 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
                 "model_options": spec.model_options, "train": spec.train, "data_options": spec.data_options}
     return CVResult(ds.info.name, metric, higher, results, statistics.fmean(values),
                     statistics.stdev(values) if len(values) > 1 else 0.0, pooled, curve, settings,
-                    device_name(min(jobs, len(tasks))), time.strftime("%Y-%m-%d"))
+                    device_name(min(jobs, len(tasks))), time.strftime("%Y-%m-%d"), labels is not None)
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test: the chance of a split at least as uneven as ``wins`` : ``losses``
+    if either side were equally likely (ties left out)."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    k = min(wins, losses)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
+
+
+def compare(base: CVResult, change: CVResult) -> dict[str, Any]:
+    """``change`` against ``base`` on the same folds: for classifiers the items each one misses more
+    often (``fixed``: the change misses them less; ``broken``: more; item -> (base misses, change
+    misses)), otherwise the folds whose metric got better or worse; the sign test over those."""
+    if [(f.repeat, f.fold, f.n_valid) for f in base.folds] != [(f.repeat, f.fold, f.n_valid) for f in change.folds]:
+        raise ValueError("a paired comparison needs the same folds on both sides")
+    out: dict[str, Any] = {"delta": change.pooled - base.pooled}
+    if base.itemwise and change.itemwise:
+        missed_b = Counter(i for f in base.folds for i in f.wrong)
+        missed_c = Counter(i for f in change.folds for i in f.wrong)
+        items = sorted(set(missed_b) | set(missed_c))
+        out["fixed"] = {i: (missed_b[i], missed_c[i]) for i in items if missed_c[i] < missed_b[i]}
+        out["broken"] = {i: (missed_b[i], missed_c[i]) for i in items if missed_c[i] > missed_b[i]}
+        out["unit"] = "items"
+    else:
+        sign = 1 if base.higher_is_better else -1
+        pairs = [(f"{b.repeat + 1}.{b.fold + 1}", sign * (c.value - b.value)) for b, c in zip(base.folds, change.folds)]
+        out["fixed"] = {k: d for k, d in pairs if d > 0}
+        out["broken"] = {k: d for k, d in pairs if d < 0}
+        out["unit"] = "folds"
+    out["p_sign"] = sign_test(len(out["fixed"]), len(out["broken"]))
+    return out
+
+
+def compare_text(base: CVResult, change: CVResult, paired: dict[str, Any]) -> str:
+    """The paired comparison in a few lines."""
+    unit = paired["unit"]
+    lines = [f"paired: the change {paired['delta']:+.4f} pooled {base.metric} "
+             f"({base.pooled:.4f} -> {change.pooled:.4f})"]
+    for key in ("fixed", "broken"):
+        found = paired[key]
+        if unit == "items":
+            shown = ", ".join(f"{i} ({b} -> {c} of {base.settings.get('repeats', 1)})" for i, (b, c) in found.items())
+        else:
+            shown = ", ".join(f"{k} ({d:+.4f})" for k, d in found.items())
+        lines.append(f"  {key}: {len(found)} {unit}" + (f": {shown}" if shown else ""))
+    lines.append(f"  sign test over the {unit} that changed: p = {paired['p_sign']:.3g} (two-sided)")
+    return "\n".join(lines)
 
 
 def to_text(result: CVResult) -> str:
@@ -278,6 +335,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="folds trained at a time, each in its own worker process (default 1)")
+    parser.add_argument("--paired", action="store_true",
+                        help="also run the recipe as it is on the same folds, and compare item by item")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--out", default=None, metavar="FILE", help="append the result as one JSON line to FILE")
 
@@ -293,22 +352,32 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    _, spec, _ = load_recipe(args.name)
-    spec = cv_spec(spec, model_options=_key_values(args.set, "--set"), train=_key_values(args.train, "--train"),
-                   ensemble=args.ensemble)
+    _, recipe, _ = load_recipe(args.name)
+    changes = {"model_options": _key_values(args.set, "--set"), "train": _key_values(args.train, "--train")}
+    if args.paired and not any(changes.values()):
+        raise CLIError("--paired compares a change with the recipe: give it one with --set or --train")
+    spec = cv_spec(recipe, **changes, ensemble=args.ensemble)
+    options = {"folds": args.folds, "seed": args.seed, "split_seed": args.split_seed, "log": sys.stderr,
+               "jobs": args.jobs, "repeats": args.repeats}
     try:
-        result = cross_validate(spec, folds=args.folds, seed=args.seed, split_seed=args.split_seed, log=sys.stderr,
-                                jobs=args.jobs, repeats=args.repeats)
+        base = cross_validate(cv_spec(recipe, ensemble=args.ensemble), **options) if args.paired else None
+        result = cross_validate(spec, **options)
     except ValueError as e:
         raise CLIError(str(e)) from e
     record = {**asdict(result), "best_epoch": result.best_epoch}
+    text = to_text(result)
+    if base is not None:
+        paired = compare(base, result)
+        record["paired"] = {**paired, "base": asdict(base)}
+        text = (f"the recipe as it is:\n{to_text(base)}\n\nwith the change:\n{text}\n\n"
+                f"{compare_text(base, result, paired)}")
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("a") as f:
             f.write(json.dumps(record) + "\n")
-    print(json.dumps(record, indent=1) if args.json else to_text(result))
+    print(json.dumps(record, indent=1) if args.json else text)
     return 0
 
 
-__all__ = ["CVResult", "FoldResult", "cross_validate", "cv_spec", "fold_indices", "to_text"]
+__all__ = ["CVResult", "FoldResult", "compare", "cross_validate", "cv_spec", "fold_indices", "sign_test", "to_text"]
