@@ -310,9 +310,9 @@ def to_text(result: CVResult) -> str:
                      f"of {len(result.curve)} (final {result.curve[-1]:.4f})")
     wrong = sorted(i for r in result.folds for i in r.wrong)
     if wrong and repeats > 1:
-        counts = {i: wrong.count(i) for i in sorted(set(wrong))}
-        lines.append("wrong (pooled item index: times of " + f"{repeats}): "
-                     + ", ".join(f"{i}: {c}" for i, c in counts.items()))
+        counts = Counter(wrong)
+        lines.append(f"wrong (pooled item index: times of {repeats}): "
+                     + ", ".join(f"{i}: {counts[i]}" for i in sorted(counts)))
     elif wrong:
         lines.append(f"wrong (pooled item indices): {wrong}")
     return "\n".join(lines)

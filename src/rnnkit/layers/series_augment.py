@@ -73,7 +73,7 @@ class SeriesAugment(nn.Module):
         valid = torch.arange(T, device=x.device)[None, :] < lens[:, None]  # (B, T)
         out = x
         if self.warp or self.slice:
-            out = self._resample(out, lens, valid)
+            out = self._resample(out, lens)
         if self.scale:
             out = out * (1.0 + self.scale * torch.randn(B, 1, F, device=x.device, dtype=x.dtype))
         if self.jitter:
@@ -86,6 +86,7 @@ class SeriesAugment(nn.Module):
         B = lens.shape[0]
         device = lens.device
         t = torch.arange(T, device=device, dtype=torch.float32)[None, :].expand(B, T)
+        inside = t < lens[:, None]  # (B, T): the valid steps
         span = (lens - 1).clamp(min=0).to(torch.float32)[:, None]  # (B, 1): L - 1
         u = torch.where(span > 0, t / span.clamp(min=1.0), torch.zeros_like(t)).clamp(max=1.0)  # (B, T) in [0, 1]
         warped = u
@@ -95,23 +96,22 @@ class SeriesAugment(nn.Module):
             k0 = k.floor().long().clamp(max=KNOTS - 2)
             frac = k - k0
             speed = speeds.gather(1, k0) * (1 - frac) + speeds.gather(1, k0 + 1) * frac  # (B, T)
-            valid = t < lens[:, None]
-            cum = torch.cumsum(torch.where(valid, speed, torch.zeros_like(speed)), dim=1) - speed[:, :1]
+            cum = torch.cumsum(torch.where(inside, speed, torch.zeros_like(speed)), dim=1) - speed[:, :1]
             end = cum.gather(1, (lens - 1).clamp(min=0)[:, None]).clamp(min=1e-6)
             warped = (cum / end).clamp(0.0, 1.0)
         if self.slice:
             keep = 1.0 - self.slice
             start = torch.rand(B, 1, device=device) * self.slice
             warped = start + keep * warped
-        pos = warped * span
-        return torch.where(t < lens[:, None], pos, t)
+        return torch.where(inside, warped * span, t)
 
-    def _resample(self, x: Tensor, lens: Tensor, valid: Tensor) -> Tensor:
+    def _resample(self, x: Tensor, lens: Tensor) -> Tensor:
+        """``x`` read at :meth:`positions` by linear interpolation within each series (a padded step
+        sits at its own whole position, so it reads itself)."""
         B, T, F = x.shape
         pos = self.positions(lens, T)
         i0 = pos.floor().long().clamp(0, T - 1)
-        last = (lens - 1).clamp(min=0)[:, None]
-        i1 = torch.minimum(i0 + 1, torch.where(valid, last, torch.full_like(last, T - 1)))
+        i1 = torch.minimum(i0 + 1, (lens - 1).clamp(min=0)[:, None])
         frac = (pos - i0).to(x.dtype)[:, :, None]
         x0 = x.gather(1, i0[:, :, None].expand(B, T, F))
         x1 = x.gather(1, i1[:, :, None].expand(B, T, F))

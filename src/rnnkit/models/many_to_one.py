@@ -166,8 +166,8 @@ class SequenceClassifier(Model):
         if lengths is not None and lengths.shape != batch.x.shape[:1]:
             raise ValueError(f"batch.lengths must be ({batch.x.shape[0]},), got {tuple(lengths.shape)}")
         x = batch.x
-        if self.augment.active and self.training and x.is_floating_point() and x.dim() == 3:
-            x = self.augment(x, lengths)
+        if x.is_floating_point() and x.dim() == 3:  # (other shapes go on to the encoder's error)
+            x = self.augment(x, lengths)  # itself in evaluation, or with every option off
         if (self.input_norm is not None and x.is_floating_point() and x.dim() == 3
                 and x.shape[-1] == self.input_norm.num_features):
             # (other shapes go on to the encoder, whose error names the expected one)

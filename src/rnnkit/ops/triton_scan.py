@@ -347,11 +347,26 @@ def scan_config(H: int, T: int) -> ScanConfig:
                       segment)
 
 
-def _aggregates(B: int, nseg: int, H: int, like: Tensor) -> tuple[Tensor, Tensor]:
-    """Buffers for each segment's map ``(A, B)`` (float32, ``(B, nseg, H)``), or stand-ins when unsegmented."""
-    if nseg == 1:
-        return like, like
-    return tuple(torch.empty(B, nseg, H, device=like.device, dtype=torch.float32) for _ in range(2))  # type: ignore[return-value]
+class _Launch(NamedTuple):
+    """What the forward and the backward launch with: the grid's first two sides, the segments, the
+    buffers of each segment's map ``(A, B)`` (float32, ``(B, nseg, H)``; stand-ins when unsegmented)
+    and the tile sizes as kernel keywords."""
+
+    grid: tuple[int, int]
+    seg: int
+    nseg: int
+    aggA: Tensor
+    aggB: Tensor
+    tiles: dict[str, int]
+
+
+def _launch(B: int, T: int, H: int, like: Tensor) -> _Launch:
+    cfg = scan_config(H, T)
+    seg, nseg = cfg.segments(T)
+    aggA, aggB = (like, like) if nseg == 1 else (
+        torch.empty(B, nseg, H, device=like.device, dtype=torch.float32) for _ in range(2))
+    tiles = {"CHUNK": cfg.chunk, "BH": cfg.bh, "STAGES": cfg.num_stages, "num_warps": cfg.num_warps}
+    return _Launch((B, triton.cdiv(H, cfg.bh)), seg, nseg, aggA, aggB, tiles)
 
 
 def _views(mode: int, x: Tensor, y: Tensor | None, H: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -379,19 +394,16 @@ class TritonScan(torch.autograd.Function):
         h_last = torch.empty(B, H, device=x.device, dtype=x.dtype)
         h0c = None if h0 is None else h0.contiguous()
         lens = None if lengths is None else lengths.to(device=x.device, dtype=torch.int64).contiguous()
-        cfg = scan_config(H, T)
-        seg, nseg = cfg.segments(T)
-        aggA, aggB = _aggregates(B, nseg, H, out)
+        L = _launch(B, T, H, out)
         x0, x1, x2 = _views(mode, x, y, H)
         lens_arg = lens if lens is not None else out
-        tiles = {"CHUNK": cfg.chunk, "BH": cfg.bh, "STAGES": cfg.num_stages, "num_warps": cfg.num_warps}
-        if nseg > 1:
-            _scan_fwd_agg[(B, triton.cdiv(H, cfg.bh), nseg - 1)](
-                x0, x1, x2, lens_arg, aggA, aggB, T, H, T * G, G, seg, nseg, MODE=mode,
-                HAS_LEN=lens is not None, **tiles)
-        _scan_fwd[(B, triton.cdiv(H, cfg.bh), nseg)](
-            x0, x1, x2, h0c if h0c is not None else out, lens_arg, out, h_last, aggA, aggB, T, H, T * G, G,
-            seg, nseg, MODE=mode, HAS_H0=h0c is not None, HAS_LEN=lens is not None, **tiles)
+        if L.nseg > 1:
+            _scan_fwd_agg[(*L.grid, L.nseg - 1)](
+                x0, x1, x2, lens_arg, L.aggA, L.aggB, T, H, T * G, G, L.seg, L.nseg, MODE=mode,
+                HAS_LEN=lens is not None, **L.tiles)
+        _scan_fwd[(*L.grid, L.nseg)](
+            x0, x1, x2, h0c if h0c is not None else out, lens_arg, out, h_last, L.aggA, L.aggB, T, H, T * G, G,
+            L.seg, L.nseg, MODE=mode, HAS_H0=h0c is not None, HAS_LEN=lens is not None, **L.tiles)
         ctx.mode, ctx.has_y, ctx.has_h0, ctx.h0_dtype = mode, y is not None, h0c is not None, \
             None if h0 is None else h0.dtype
         ctx.save_for_backward(x, y, h0c, lens, out)
@@ -409,21 +421,18 @@ class TritonScan(torch.autograd.Function):
         dx = torch.empty_like(x)
         dy = None if y is None else torch.empty_like(y)
         dh0 = None if h0c is None else torch.empty(B, H, device=x.device, dtype=torch.float32)
-        cfg = scan_config(H, T)
-        seg, nseg = cfg.segments(T)
-        aggA, aggB = _aggregates(B, nseg, H, out)
+        L = _launch(B, T, H, out)
         x0, x1, x2 = _views(mode, x, y, H)
         d0, d1, d2 = _views(mode, dx, dy, H)
         lens_arg = lens if lens is not None else out
-        tiles = {"CHUNK": cfg.chunk, "BH": cfg.bh, "STAGES": cfg.num_stages, "num_warps": cfg.num_warps}
-        if nseg > 1:
-            _scan_bwd_agg[(B, triton.cdiv(H, cfg.bh), nseg - 1)](
-                x0, x1, x2, lens_arg, g_out, aggA, aggB, T, H, T * G, G, seg, nseg, MODE=mode,
-                HAS_LEN=lens is not None, **tiles)
-        _scan_bwd[(B, triton.cdiv(H, cfg.bh), nseg)](
+        if L.nseg > 1:
+            _scan_bwd_agg[(*L.grid, L.nseg - 1)](
+                x0, x1, x2, lens_arg, g_out, L.aggA, L.aggB, T, H, T * G, G, L.seg, L.nseg, MODE=mode,
+                HAS_LEN=lens is not None, **L.tiles)
+        _scan_bwd[(*L.grid, L.nseg)](
             x0, x1, x2, h0c if h0c is not None else out, lens_arg, out, g_out, g_last,
-            d0, d1, d2, dh0 if dh0 is not None else out, aggA, aggB, T, H, T * G, G, seg, nseg, MODE=mode,
-            HAS_H0=h0c is not None, HAS_LEN=lens is not None, **tiles)
+            d0, d1, d2, dh0 if dh0 is not None else out, L.aggA, L.aggB, T, H, T * G, G, L.seg, L.nseg,
+            MODE=mode, HAS_H0=h0c is not None, HAS_LEN=lens is not None, **L.tiles)
         return None, dx, dy, None if dh0 is None else dh0.to(ctx.h0_dtype), None
 
 
