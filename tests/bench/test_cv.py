@@ -1,5 +1,6 @@
 """``rnnkit bench cv``: folds cover the training items once each, stratified; each fold trains for
-the recipe's fixed epochs on the other folds and is scored with its final weights; test is never read."""
+the recipe's fixed epochs on the other folds and is scored with its final weights; test is never read.
+Forecasting is backtested from rolling origins, on the series before test only."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from rnnkit.bench.accuracy import load_recipe
 from rnnkit.bench.cv import (
     CVResult,
     FoldResult,
+    backtest_origins,
     compare,
     compare_text,
     cross_validate,
     cv_spec,
     fold_indices,
+    optimizer_steps,
     sign_test,
     to_text,
 )
@@ -109,9 +112,109 @@ def test_command_line_names_the_recipes_when_one_is_missing(capsys):
     assert "japanese_vowels" in capsys.readouterr().err
 
 
-def test_forecasting_is_refused(capsys):
-    assert main(["bench", "cv", "air_passengers", "--train", "epochs=1"]) != 0
-    assert "later windows" in capsys.readouterr().err
+def test_backtest_origins_step_back_from_the_end_of_training():
+    assert backtest_origins(108, 3, 12, window=24, horizon=36) == [72, 84, 96]
+    assert backtest_origins(108, 4, 12, window=24, horizon=36) == [60, 72, 84, 96]  # one window + horizon left
+    assert backtest_origins(100, 2, 5, window=10, horizon=3) == [90, 95]
+    with pytest.raises(ValueError, match="at most 4 fit"):
+        backtest_origins(108, 5, 12, window=24, horizon=36)
+    for folds, step in ((0, 12), (2, 0)):
+        with pytest.raises(ValueError, match="folds|origin-step"):
+            backtest_origins(108, folds, step, window=24, horizon=36)
+
+
+def test_optimizer_steps_count_batches_accumulation_and_the_cap():
+    assert optimizer_steps({"epochs": 30, "batch_size": 8}, 49) == 30 * 7
+    assert optimizer_steps({"epochs": 3, "batch_size": 8, "accumulate": 2}, 49) == 3 * 4
+    assert optimizer_steps({"epochs": 30, "batch_size": 8, "max_steps": 50}, 49) == 50
+
+
+def _tiny_forecaster(**train):
+    _, spec, _ = load_recipe("air_passengers")
+    return cv_spec(spec, model_options={"hidden_size": 8}, train={"epochs": 1, **train})
+
+
+def _air_passengers_without_test():
+    """The recipe's data with test unreadable and the series' test months NaN (a read would show)."""
+    ds = rnnkit.datasets.load("air_passengers", window=24, horizon=36, valid_size=0)
+    start = ds.extras["split"].test.start
+    series = ds.extras["series"].copy()
+    series.iloc[start:] = float("nan")
+    ds.extras["series"] = series
+    ds.test = _Untouchable()
+    return ds, start
+
+
+def test_forecasting_is_backtested_from_rolling_origins_and_never_reads_test():
+    ds, start = _air_passengers_without_test()
+    assert start == 108
+    spec = _tiny_forecaster(batch_size=8)
+    result = cross_validate(spec, folds=3, dataset=ds)
+    assert result.backtest and not result.itemwise and result.metric == "mape"
+    assert [f.n_valid for f in result.folds] == [36, 24, 12]  # each origin scores up to test's start
+    assert [f.origin for f in result.folds] == ["1954-12-01", "1955-12-01", "1956-12-01"]
+    assert result.settings["origin_step"] == 12 and result.settings["origins"] == [f.origin for f in result.folds]
+    assert result.settings["steps"] == optimizer_steps(spec.train, 49)  # what the recipe's fit takes on 49 windows
+    values = [f.value for f in result.folds]
+    assert all(v == v and 0 < v < 100 for v in values)  # finite: no NaN test month was read
+    assert result.pooled == pytest.approx((36 * values[0] + 24 * values[1] + 12 * values[2]) / 72)
+    text = to_text(result)
+    assert "rolling-origin backtest, 3 origins 12 steps apart" in text and "over 72 steps" in text
+    assert "1956-12-01" in text
+    with pytest.raises(ValueError, match="at most 4 fit"):
+        cross_validate(spec, folds=5, dataset=ds)
+    narrow = cross_validate(spec, folds=2, origin_step=6, dataset=ds)
+    assert [f.n_valid for f in narrow.folds] == [12, 6]
+
+
+def test_a_backtest_fold_scores_the_forecast_from_its_origin():
+    """With lr 1e-12 the fold's model keeps its initial weights, so its score can be rebuilt by hand."""
+    from rnnkit.cli.runspec import build_model
+    from rnnkit.train import metrics
+    from rnnkit.train.trainer import seed_everything
+
+    ds, _ = _air_passengers_without_test()
+    spec = _tiny_forecaster(lr=1e-12, weight_decay=0.0)
+    result = cross_validate(spec, folds=2, seed=3, dataset=ds)
+    values = ds.extras["series"].to_numpy()
+    for fold, origin in zip(result.folds, (84, 96), strict=True):
+        seed_everything(3)
+        model = build_model(spec, ds)
+        h = 108 - origin
+        expected = metrics.mape(values[None, origin:108], model.forecast(values[:origin])[None, :h])
+        assert fold.value == pytest.approx(expected, rel=1e-5)
+
+
+def test_backtest_repeats_retrain_from_new_model_seeds_and_workers_match():
+    ds, _ = _air_passengers_without_test()
+    spec = _tiny_forecaster()
+    repeated = cross_validate(spec, folds=2, repeats=2, dataset=ds)
+    assert [(f.repeat, f.fold, f.n_valid) for f in repeated.folds] == [(0, 0, 24), (0, 1, 12), (1, 0, 24), (1, 1, 12)]
+    second = cross_validate(spec, folds=2, seed=1, dataset=ds)  # repeat 2 is model seed 1
+    assert [f.value for f in repeated.folds[2:]] == pytest.approx([f.value for f in second.folds])
+    assert repeated.folds[0].value != pytest.approx(repeated.folds[2].value)
+    assert "2 model seeds each" in to_text(repeated) and "(36 steps x 2)" in to_text(repeated)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = cross_validate(spec, folds=2, dataset=ds)
+        parallel = cross_validate(spec, folds=2, dataset=ds, jobs=2)
+    finally:
+        torch.set_num_threads(before)
+    assert [f.origin for f in parallel.folds] == [f.origin for f in serial.folds]
+    assert [f.value for f in parallel.folds] == pytest.approx([f.value for f in serial.folds], rel=1e-5)
+
+
+def test_command_line_backtest_and_origin_step_errors(capsys):
+    args = ["bench", "cv", "air_passengers", "--folds", "2", "--train", "epochs=1", "--set", "hidden_size=8"]
+    assert main(args + ["--origin-step", "6", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["backtest"] and printed["settings"]["origin_step"] == 6
+    assert [f["n_valid"] for f in printed["folds"]] == [12, 6]
+    assert main(args + ["--folds", "9"]) != 0
+    assert "fewer --folds" in capsys.readouterr().err
+    assert main(["bench", "cv", "italy_power_demand", "--origin-step", "3"]) != 0
+    assert "forecasting backtests" in capsys.readouterr().err
 
 
 def test_parallel_folds_match_the_serial_run_and_never_read_test():

@@ -4,6 +4,7 @@ series' own units, and bad input is refused with a clear message."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -84,6 +85,11 @@ def test_scaling_round_trips_and_forecast_returns_original_units() -> None:
     torch.testing.assert_close(model.forecast(series, 2), model.predict(Batch(x=series[None, :, None]))[0, :2])
     unscaled = Forecaster(horizon=3, cell="gru", hidden_size=8, scaling="none")
     assert float(torch.as_tensor(unscaled.forecast(flat)).abs().max()) < 100  # no way back to 1234.5
+    frozen = np.full(16, 1234.5)
+    frozen.flags.writeable = False  # as pandas' to_numpy() hands them out: read without a torch warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(model.forecast(frozen), out)
 
 
 def test_padded_windows_forecast_like_unpadded_ones() -> None:

@@ -21,9 +21,27 @@ steadies the estimate on sets so small that one item moves it by whole points. `
 recipe as it is on the same folds beside the ``--set`` / ``--train`` change and says which items the
 change fixes and which it breaks, with a two-sided sign test over them: a gain made of one or two
 items is weak evidence however many repeats score it (the items are the same in every repeat).
-Test is never loaded into a model or scored: the folds come from training data only. Forecasting
-is refused: shuffled folds of windows would train on the future of the windows they score.
+Test is never loaded into a model or scored: the folds come from training data only.
 ``--jobs J`` trains J folds at a time in spawned worker processes; a fold's result does not depend on J.
+
+Forecasting recipes get a rolling-origin backtest instead, because shuffled folds of windows would
+train on the future of the windows they score::
+
+    rnnkit bench cv air_passengers --folds 3                    # origins 1954-12, 1955-12, 1956-12
+    rnnkit bench cv air_passengers --folds 3 --repeats 5 --set hidden_size=64 --paired
+
+The ``K`` = ``--folds`` forecast origins lie ``S``, ``2S`` .. ``KS`` steps before the end of the
+training series, where test begins (``S`` = ``--origin-step``, default the season length, else the
+horizon). Each fold trains a model from scratch on the windows whose targets all lie before that origin, and
+forecasts from the ``window`` steps that end there. It is scored, in the data set's metric, on the
+steps from the origin up to the horizon or the end of the training series, whichever comes first:
+with a 36-month horizon and 12-month steps the three folds score 36, 24 and 12 months, and the
+pooled metric is taken over all the scored steps. The latest origins see the most training windows,
+as the final model does; the earliest must still leave one window plus one horizon before them.
+Every fold trains for as many optimiser steps as the recipe takes on the whole training series
+(its epochs stretched to match), so that an early origin with few windows is not also under-trained.
+Nothing after the training series is read. Here ``--repeats R`` retrains every fold from model seeds
+``seed .. seed+R-1`` (the origins do not move), which separates a setting's effect from a seed's.
 """
 
 from __future__ import annotations
@@ -40,7 +58,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-HELP = "k-fold cross-validation of a recipe on its training data (valid only; test is never scored)"
+HELP = ("k-fold cross-validation of a recipe on its training data, a rolling-origin backtest for forecasting "
+        "(test is never scored)")
 
 
 @dataclass
@@ -55,7 +74,8 @@ class FoldResult:
     cpu_s: float
     wall_s: float
     wrong: list[int] = field(default_factory=list)  # pooled indices a classifier got wrong
-    repeat: int = 0  # which fold assignment (split seed = split_seed + repeat)
+    repeat: int = 0  # which fold assignment (split seed = split_seed + repeat); a backtest: model seed + repeat
+    origin: str = ""  # a backtest fold: the last step its model trained on (a date where the series has them)
 
 
 @dataclass
@@ -74,6 +94,7 @@ class CVResult:
     device: str
     date: str = ""
     itemwise: bool = False  # classification of whole sequences: the folds list the items they got wrong
+    backtest: bool = False  # forecasting: the folds are forecast origins (see the module docstring)
 
     @property
     def best_epoch(self) -> int:
@@ -163,6 +184,94 @@ def _fold_result(spec: Any, info: Any, pool: list[Any], labels: list[int] | None
                       scores.get("loss"), curve, time.process_time() - cpu0, time.perf_counter() - wall0, wrong, repeat)
 
 
+def backtest_origins(n: int, folds: int, step: int, *, window: int, horizon: int) -> list[int]:
+    """The forecast origins of a rolling-origin backtest over the first ``n`` steps, earliest first:
+    ``folds`` of them, ``step``, ``2 * step`` .. ``folds * step`` steps before ``n``. An origin is the
+    first step a fold forecasts; the steps before it must hold one window plus one horizon."""
+    if folds < 1:
+        raise ValueError(f"a backtest needs at least 1 origin, got --folds {folds}")
+    if step < 1:
+        raise ValueError(f"--origin-step must be >= 1, got {step}")
+    origins = [n - k * step for k in range(folds, 0, -1)]
+    if origins[0] < window + horizon:
+        fit = max(0, (n - window - horizon) // step)
+        raise ValueError(f"{folds} origins {step} steps apart reach back to step {origins[0]} of {n}, but a fold "
+                         f"needs window + horizon = {window + horizon} training steps before its origin; "
+                         f"at most {fit} fit (fewer --folds or a smaller --origin-step)")
+    return origins
+
+
+def _training_series(ds: Any) -> tuple[Any, dict[str, Any]]:
+    """The data set's one series cut where test begins (nothing after it is kept), and the extras
+    without the whole series, its split and its scaler (a fold makes its own)."""
+    series, split = ds.extras.get("series"), ds.extras.get("split")
+    if series is None or split is None or isinstance(series, dict) or not hasattr(series, "iloc"):
+        raise ValueError(f"{ds.info.name}: a backtest needs the data set's one series and its split "
+                         "(extras 'series' and 'split', as the bundled single-series sets have)")
+    rest = {k: v for k, v in ds.extras.items() if k not in ("series", "split", "scaler", "missing")}
+    return series.iloc[: int(split.test.start)], rest
+
+
+def _origin_label(series: Any, origin: int) -> str:
+    """The last step before ``origin``, as a date where the series has them."""
+    stamp = series.index[origin - 1]
+    return str(stamp.date()) if hasattr(stamp, "date") else str(origin - 1)
+
+
+def optimizer_steps(train: dict[str, Any], n: int) -> int:
+    """The optimiser steps that the Trainer settings ``train`` take over ``n`` training items."""
+    from rnnkit.train.trainer import TrainerConfig
+
+    cfg = TrainerConfig(**train)
+    steps = cfg.epochs * math.ceil(math.ceil(n / cfg.batch_size) / cfg.accumulate)
+    return steps if cfg.max_steps is None else min(steps, cfg.max_steps)
+
+
+def _backtest_fold(spec: Any, info: Any, series: Any, extras: Any, collate: Any, k: int, origin: int, seed: int,
+                   steps: int, repeat: int = 0) -> FoldResult:
+    """Train ``spec``'s model on the windows that end before ``origin``, for ``steps`` optimiser steps
+    whatever their number, and score its forecast from there."""
+    import numpy as np
+    import torch
+
+    from rnnkit.cli.runspec import build_model
+    from rnnkit.data.batch import Batch
+    from rnnkit.data.dataset import ExampleList, SequenceDataset
+    from rnnkit.data.scalers import StandardScaler
+    from rnnkit.data.windows import ChronoSplit, Segment, make_windows
+    from rnnkit.train import Trainer
+    from rnnkit.train.evaluation import TaskMetrics
+    from rnnkit.train.trainer import seed_everything
+
+    values = np.asarray(series.to_numpy(), dtype=np.float64)
+    n, window, horizon = len(values), int(info.window), int(info.horizon)
+    train = make_windows(values, window=window, horizon=horizon, stride=int(info.extra.get("stride", 1)),
+                         targets=0, segment=Segment(0, origin), meta={"series": info.name})
+    seen = Segment(0, origin)
+    fold_extras = {**extras, "series": series.iloc[:origin], "scaler": StandardScaler().fit(values[:origin]),
+                   "split": ChronoSplit(seen, Segment(origin, origin), Segment(origin, origin))}
+    fold_ds = SequenceDataset(dataclasses.replace(info, sizes=dict(info.sizes)), ExampleList(train),
+                              ExampleList([]), ExampleList([]), collate=collate, extras=fold_extras)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    seed_everything(seed + repeat)
+    model = build_model(spec, fold_ds)
+    per_epoch = max(1, optimizer_steps({**spec.train, "epochs": 1, "max_steps": None}, len(train)))
+    Trainer(**{**spec.train, "epochs": math.ceil(steps / per_epoch), "max_steps": steps, "seed": seed + repeat,
+               "progress": False, "run_dir": None, "evaluate_test": False}).fit(model, fold_ds)
+    h = min(horizon, n - origin)
+    x = torch.tensor(values[origin - window: origin], dtype=torch.float32).reshape(1, window, -1)
+    y = torch.tensor(values[origin: origin + h], dtype=torch.float32).reshape(1, h)
+    model.eval()
+    with torch.no_grad():
+        prediction = model.predict(Batch(x=x.to(model.device))).float().cpu()[:, :h]
+    scores = TaskMetrics(info, fold_extras)
+    scores.add(Batch(x=x, y=y), prediction)
+    metric = info.metric or "mae"
+    value = scores.compute()[metric]
+    return FoldResult(k, h, float(value), None, [], time.process_time() - cpu0, time.perf_counter() - wall0,
+                      [], repeat, _origin_label(series, origin))
+
+
 _WORKER: dict[str, Any] = {}  # in a worker: what every fold needs, sent once
 
 
@@ -170,12 +279,20 @@ def _worker_setup(args: dict[str, Any]) -> None:
     _WORKER.update(args)
 
 
-def _worker_fold(task: tuple[int, int, list[int]]) -> FoldResult:
-    return _fold_result(repeat=task[0], k=task[1], valid_idx=task[2], **_WORKER)
+def _run_fold(task: tuple[int, int, Any], common: dict[str, Any]) -> FoldResult:
+    """One task ``(repeat, fold, valid indices or a backtest origin)`` with what every fold shares."""
+    repeat, k, where = task
+    if isinstance(where, int):
+        return _backtest_fold(repeat=repeat, k=k, origin=where, **common)
+    return _fold_result(repeat=repeat, k=k, valid_idx=where, **common)
+
+
+def _worker_fold(task: tuple[int, int, Any]) -> FoldResult:
+    return _run_fold(task, _WORKER)
 
 
 def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int = 0, dataset: Any = None,
-                   log: Any = None, jobs: int = 1, repeats: int = 1) -> CVResult:
+                   log: Any = None, jobs: int = 1, repeats: int = 1, origin_step: int | None = None) -> CVResult:
     """Train ``spec``'s model on each fold's complement of the training data and score it on the fold.
 
     ``spec`` is used as given (see :func:`cv_spec` for the recipe-to-CV settings); ``seed`` seeds each
@@ -184,6 +301,10 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
     (already loaded) saves reloading; only its ``train`` and ``valid`` splits are read. ``jobs`` > 1
     trains that many folds at a time in spawned worker processes (each with this process's torch
     thread count), which get the pooled training items; the results are those of ``jobs=1``.
+
+    A forecasting data set is backtested instead (module docstring): ``folds`` origins
+    ``origin_step`` apart (default: the season length, else the horizon), and ``repeats`` retrain
+    them from model seeds ``seed + 1 ..``; only the series before test is read.
     """
     from rnnkit.bench.accuracy import device_name
     from rnnkit.cli.runspec import load_data
@@ -194,37 +315,50 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     ds = dataset if dataset is not None else load_data(spec)
-    if ds.info.task == "forecasting":
-        raise ValueError(f"{ds.info.name}: k-fold cross-validation would train on windows that come after the "
-                         "ones it scores; validate a forecaster on later windows (valid_size) instead")
-    pool = list(ds.train.examples) + list(ds.valid.examples)
-    labels = _class_labels(ds, pool)
     metric = ds.info.metric or "loss"
     higher = not lower_is_better(metric)
-    tasks = [(r, k, valid_idx) for r in range(repeats)
-             for k, valid_idx in enumerate(fold_indices(len(pool), folds, labels=labels, seed=split_seed + r))]
+    labels: list[int] | None = None
+    settings: dict[str, Any] = {}
+    common: dict[str, Any] = {"spec": spec, "info": ds.info, "collate": ds.collate, "seed": seed}
+    tasks: list[tuple[int, int, Any]]
+    if ds.info.task == "forecasting":
+        series, extras = _training_series(ds)
+        season = int(ds.info.extra.get("season_length") or 1)
+        step = origin_step if origin_step is not None else (season if season > 1 else int(ds.info.horizon))
+        origins = backtest_origins(len(series), folds, step, window=int(ds.info.window), horizon=int(ds.info.horizon))
+        tasks = [(r, k, origin) for r in range(repeats) for k, origin in enumerate(origins)]
+        steps = optimizer_steps(spec.train, len(ds.train) + len(ds.valid))
+        common.update(series=series, extras=extras, steps=steps)
+        settings = {"origin_step": step, "origins": [_origin_label(series, o) for o in origins], "steps": steps}
+    else:
+        if origin_step is not None:
+            raise ValueError("--origin-step is for forecasting backtests; this data set is cut into folds")
+        pool = list(ds.train.examples) + list(ds.valid.examples)
+        labels = _class_labels(ds, pool)
+        tasks = [(r, k, valid_idx) for r in range(repeats)
+                 for k, valid_idx in enumerate(fold_indices(len(pool), folds, labels=labels, seed=split_seed + r))]
+        common.update(pool=pool, labels=labels, extras=ds.extras)
     results: list[FoldResult] = []
 
     def report(result: FoldResult) -> None:
         results.append(result)
         if log is not None:
             where = f"repeat {result.repeat + 1}/{repeats} " if repeats > 1 else ""
-            print(f"[cv] {ds.info.name} {where}fold {result.fold + 1}/{folds}: {metric} {result.value:.4f} "
+            origin = f" (origin after {result.origin})" if result.origin else ""
+            print(f"[cv] {ds.info.name} {where}fold {result.fold + 1}/{folds}{origin}: {metric} {result.value:.4f} "
                   f"(n={result.n_valid}, {result.cpu_s:.0f} CPU s)", file=log, flush=True)
 
-    common = {"spec": spec, "info": ds.info, "labels": labels, "collate": ds.collate, "extras": ds.extras,
-              "seed": seed}
     if jobs == 1:
-        for repeat, k, valid_idx in tasks:
-            report(_fold_result(pool=pool, k=k, valid_idx=valid_idx, repeat=repeat, **common))
+        for task in tasks:
+            report(_run_fold(task, common))
     else:
         from contextlib import closing
 
         from rnnkit.bench.workers import run_in_workers
 
-        shared = {**common, "pool": pool}  # an Example pickles only its own data, not a corpus it views
+        # an Example pickles only its own data, not a corpus it views
         with closing(run_in_workers(_worker_fold, tasks, jobs=jobs, setup=_worker_setup,
-                                    setup_args=(shared,))) as finished:
+                                    setup_args=(common,))) as finished:
             for result in finished:
                 report(result)
         results.sort(key=lambda r: (r.repeat, r.fold))
@@ -234,10 +368,12 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
     length = min((len(r.curve) for r in results), default=0)
     curve = [statistics.fmean(r.curve[e] for r in results) for e in range(length)]
     settings = {"folds": folds, "repeats": repeats, "seed": seed, "split_seed": split_seed, "ensemble": spec.ensemble,
-                "model_options": spec.model_options, "train": spec.train, "data_options": spec.data_options}
+                "model_options": spec.model_options, "train": spec.train, "data_options": spec.data_options,
+                **settings}
     return CVResult(ds.info.name, metric, higher, results, statistics.fmean(values),
                     statistics.stdev(values) if len(values) > 1 else 0.0, pooled, curve, settings,
-                    device_name(min(jobs, len(tasks))), time.strftime("%Y-%m-%d"), labels is not None)
+                    device_name(min(jobs, len(tasks))), time.strftime("%Y-%m-%d"), labels is not None,
+                    ds.info.task == "forecasting")
 
 
 def sign_test(wins: int, losses: int) -> float:
@@ -294,16 +430,23 @@ def to_text(result: CVResult) -> str:
     """A short plain-text table of the folds and their summary."""
     repeats = int(result.settings.get("repeats", 1))
     folds = len(result.folds) // repeats
-    kind = f"{folds}-fold cross-validation" + (f", repeated {repeats} times," if repeats > 1 else "")
+    if result.backtest:
+        kind = (f"rolling-origin backtest, {folds} origins {result.settings.get('origin_step')} steps apart"
+                + (f", {repeats} model seeds each," if repeats > 1 else ""))
+    else:
+        kind = f"{folds}-fold cross-validation" + (f", repeated {repeats} times," if repeats > 1 else "")
     lines = [f"{result.dataset}: {kind} on train ({result.metric}, final weights; {result.device})",
-             f"{'fold':>6} {'n':>5} {result.metric:>10} {'loss':>8} {'CPU s':>7}"]
+             f"{'fold':>6} {'n':>5} {result.metric:>10} {'loss':>8} {'CPU s':>7}"
+             + ("  trained to" if result.backtest else "")]
     for r in result.folds:
         loss = "" if r.loss is None else f"{r.loss:.4f}"
         name = f"{r.repeat + 1}.{r.fold + 1}" if repeats > 1 else str(r.fold + 1)
-        lines.append(f"{name:>6} {r.n_valid:>5} {r.value:>10.4f} {loss:>8} {r.cpu_s:>7.0f}")
+        lines.append(f"{name:>6} {r.n_valid:>5} {r.value:>10.4f} {loss:>8} {r.cpu_s:>7.0f}"
+                     + (f"  {r.origin}" if r.origin else ""))
     n = sum(r.n_valid for r in result.folds)
+    unit = "steps" if result.backtest else "items"
     lines.append(f"mean {result.mean:.4f} ± {result.std:.4f}; pooled {result.pooled:.4f} over {n} "
-                 + (f"predictions ({n // repeats} items x {repeats})" if repeats > 1 else "items"))
+                 + (f"predictions ({n // repeats} {unit} x {repeats})" if repeats > 1 else unit))
     if result.curve:
         best = result.best_epoch
         lines.append(f"mean valid {result.metric} by epoch: best {result.curve[best - 1]:.4f} at epoch {best} "
@@ -335,6 +478,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="folds trained at a time, each in its own worker process (default 1)")
+    parser.add_argument("--origin-step", type=int, default=None, metavar="S",
+                        help="forecasting backtest: steps between forecast origins (default: the season "
+                             "length, else the horizon)")
     parser.add_argument("--paired", action="store_true",
                         help="also run the recipe as it is on the same folds, and compare item by item")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -358,7 +504,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--paired compares a change with the recipe: give it one with --set or --train")
     spec = cv_spec(recipe, **changes, ensemble=args.ensemble)
     options = {"folds": args.folds, "seed": args.seed, "split_seed": args.split_seed, "log": sys.stderr,
-               "jobs": args.jobs, "repeats": args.repeats}
+               "jobs": args.jobs, "repeats": args.repeats, "origin_step": args.origin_step}
     try:
         base = cross_validate(cv_spec(recipe, ensemble=args.ensemble), **options) if args.paired else None
         result = cross_validate(spec, **options)
@@ -380,4 +526,5 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["CVResult", "FoldResult", "compare", "cross_validate", "cv_spec", "fold_indices", "sign_test", "to_text"]
+__all__ = ["CVResult", "FoldResult", "backtest_origins", "compare", "compare_text", "cross_validate", "cv_spec",
+           "fold_indices", "optimizer_steps", "sign_test", "to_text"]

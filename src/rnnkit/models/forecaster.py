@@ -387,7 +387,9 @@ class Forecaster(Model):
         is_numpy = isinstance(series, np.ndarray)
         dtype = self.enc_proj.weight.dtype  # float32 unless the model was converted
         try:
-            x = torch.as_tensor(np.asarray(series) if is_numpy else series, dtype=dtype, device=self.device)
+            if isinstance(series, np.ndarray) and not series.flags.writeable:  # pandas to_numpy(): torch would warn
+                series = series.copy()
+            x = torch.as_tensor(series, dtype=dtype, device=self.device)
         except (TypeError, ValueError, RuntimeError) as e:
             raise TypeError(f"series must be numbers, (T,) or (T, {cfg.num_features}), got {type(series).__name__} "
                             f"that does not convert to a float tensor: {e}") from e
