@@ -211,6 +211,9 @@ def test_command_line_backtest_and_origin_step_errors(capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["backtest"] and printed["settings"]["origin_step"] == 6
     assert [f["n_valid"] for f in printed["folds"]] == [12, 6]
+    assert main(args + ["--data", "window=36", "--json"]) == 0  # a data option: windows of 36 months
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["settings"]["data_options"]["window"] == 36 and [f["n_valid"] for f in printed["folds"]] == [24, 12]
     assert main(args + ["--folds", "9"]) != 0
     assert "fewer --folds" in capsys.readouterr().err
     assert main(["bench", "cv", "italy_power_demand", "--origin-step", "3"]) != 0
@@ -318,4 +321,4 @@ def test_command_line_paired(capsys):
     assert change["settings"]["model_options"]["conv_channels"] == [8, 8, 8]
     assert 0.0 <= printed["paired"]["p_sign"] <= 1.0
     assert main(["bench", "cv", "italy_power_demand", "--paired"]) != 0
-    assert "give it one with --set or --train" in capsys.readouterr().err
+    assert "give it one with --set, --data or --train" in capsys.readouterr().err

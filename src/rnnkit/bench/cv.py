@@ -144,7 +144,7 @@ def _wrong(model: Any, fold_ds: Any, valid_idx: list[int]) -> list[int]:
 
 
 def cv_spec(spec: Any, *, model_options: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
-            ensemble: int | None = None) -> Any:
+            ensemble: int | None = None, data_options: dict[str, Any] | None = None) -> Any:
     """A copy of the recipe ``spec`` with the overrides, trained for its fixed epochs (no early
     stopping, final weights) and never on test."""
     settings = {**spec.train, **(train or {})}
@@ -152,7 +152,8 @@ def cv_spec(spec: Any, *, model_options: dict[str, Any] | None = None, train: di
     settings["restore_best"] = False
     return dataclasses.replace(
         spec, train=settings, model_options={**spec.model_options, **(model_options or {})},
-        data_options=dict(spec.data_options), ensemble=spec.ensemble if ensemble is None else ensemble)
+        data_options={**spec.data_options, **(data_options or {})},
+        ensemble=spec.ensemble if ensemble is None else ensemble)
 
 
 def _fold_result(spec: Any, info: Any, pool: list[Any], labels: list[int] | None, collate: Any, extras: Any,
@@ -471,6 +472,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="repeat with R fold assignments, split seeds S..S+R-1 (default 1)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a model option of the recipe (value read as YAML)")
+    parser.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a data option of the recipe, e.g. --data window=36 (forecasting)")
     parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training setting of the recipe, e.g. --train epochs=80")
     parser.add_argument("--ensemble", type=int, default=None, metavar="K",
@@ -499,9 +502,10 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     _, recipe, _ = load_recipe(args.name)
-    changes = {"model_options": _key_values(args.set, "--set"), "train": _key_values(args.train, "--train")}
+    changes = {"model_options": _key_values(args.set, "--set"), "train": _key_values(args.train, "--train"),
+               "data_options": _key_values(args.data, "--data")}
     if args.paired and not any(changes.values()):
-        raise CLIError("--paired compares a change with the recipe: give it one with --set or --train")
+        raise CLIError("--paired compares a change with the recipe: give it one with --set, --data or --train")
     spec = cv_spec(recipe, **changes, ensemble=args.ensemble)
     options = {"folds": args.folds, "seed": args.seed, "split_seed": args.split_seed, "log": sys.stderr,
                "jobs": args.jobs, "repeats": args.repeats, "origin_step": args.origin_step}
