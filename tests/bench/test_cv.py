@@ -205,12 +205,14 @@ def test_backtest_repeats_retrain_from_new_model_seeds_and_workers_match():
     assert [f.value for f in parallel.folds] == pytest.approx([f.value for f in serial.folds], rel=1e-5)
 
 
-def test_command_line_backtest_and_origin_step_errors(capsys):
+def test_command_line_backtest_and_origin_step_errors(capsys, tmp_path):
     args = ["bench", "cv", "air_passengers", "--folds", "2", "--train", "epochs=1", "--set", "hidden_size=8"]
-    assert main(args + ["--origin-step", "6", "--json"]) == 0
+    png = tmp_path / "backtest.png"
+    assert main(args + ["--origin-step", "6", "--json", "--plot", str(png)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["backtest"] and printed["settings"]["origin_step"] == 6
     assert [f["n_valid"] for f in printed["folds"]] == [12, 6]
+    assert [len(f["forecast"]) for f in printed["folds"]] == [12, 6] and png.stat().st_size > 2000
     assert main(args + ["--data", "window=36", "--json"]) == 0  # a data option: windows of 36 months
     printed = json.loads(capsys.readouterr().out)
     assert printed["settings"]["data_options"]["window"] == 36 and [f["n_valid"] for f in printed["folds"]] == [24, 12]
@@ -218,6 +220,8 @@ def test_command_line_backtest_and_origin_step_errors(capsys):
     assert "fewer --folds" in capsys.readouterr().err
     assert main(["bench", "cv", "italy_power_demand", "--origin-step", "3"]) != 0
     assert "forecasting backtests" in capsys.readouterr().err
+    assert main(["bench", "cv", "italy_power_demand", "--plot", str(png)]) != 0
+    assert "--plot draws a forecasting backtest" in capsys.readouterr().err
 
 
 def test_parallel_folds_match_the_serial_run_and_never_read_test():

@@ -33,6 +33,8 @@ def _all_plots(tmp: Path) -> list[Path]:
         plots.confusion_matrix(RNG.integers(0, 9, (4, 4)), ["a", "b", "c", "a very long class name"], tmp / "cm.png"),
         plots.forecast(np.sin(np.arange(48) / 3), np.sin(np.arange(48, 60) / 3), pt, tmp / "fc.png",
                        lower=pt - 0.2, upper=pt + 0.2),
+        plots.backtest(np.sin(np.arange(60) / 3), [(36, [np.zeros(24), np.ones(24)]), (48, [np.zeros(24)])],
+                       tmp / "bt.png"),
         plots_sequence.attention([RNG.dirichlet(np.ones(6), 5)] * 2, [list("abcdef")] * 2, [list("vwxyz")] * 2,
                                  tmp / "att.png"),
         plots_sequence.tag_timeline([RNG.integers(0, 3, 20)] * 2, [RNG.integers(0, 3, 20)] * 2, ["B", "I", "O"],
@@ -50,6 +52,12 @@ def test_every_plot_writes_a_readable_png(tmp_path: Path) -> None:
 def test_confusion_matrix_rejects_wrong_shape(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\(3, 3\)"):
         plots.confusion_matrix(np.ones((2, 2)), ["a", "b", "c"], tmp_path / "x.png")
+
+
+def test_backtest_refuses_an_origin_outside_the_series(tmp_path: Path) -> None:
+    for origin in (0, 60):
+        with pytest.raises(ValueError, match="outside the series"):
+            plots.backtest(np.arange(60.0), [(origin, [np.zeros(3)])], tmp_path / "x.png")
 
 
 def test_learning_curves_needs_a_curve(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ train on the future of the windows they score::
 
     rnnkit bench cv air_passengers --folds 3                    # origins 1954-12, 1955-12, 1956-12
     rnnkit bench cv air_passengers --folds 3 --repeats 5 --set hidden_size=64 --paired
+    rnnkit bench cv air_passengers --folds 3 --data window=36 --plot runs/cv/air.png
 
 The ``K`` = ``--folds`` forecast origins lie ``S``, ``2S`` .. ``KS`` steps before the end of the
 training series, where test begins (``S`` = ``--origin-step``, default the season length, else the
@@ -76,6 +77,7 @@ class FoldResult:
     wrong: list[int] = field(default_factory=list)  # pooled indices a classifier got wrong
     repeat: int = 0  # which fold assignment (split seed = split_seed + repeat); a backtest: model seed + repeat
     origin: str = ""  # a backtest fold: the last step its model trained on (a date where the series has them)
+    forecast: list[float] = field(default_factory=list)  # a backtest fold: its forecast of the scored steps
 
 
 @dataclass
@@ -270,7 +272,7 @@ def _backtest_fold(spec: Any, info: Any, series: Any, extras: Any, collate: Any,
     metric = info.metric or "mae"
     value = scores.compute()[metric]
     return FoldResult(k, h, float(value), None, [], time.process_time() - cpu0, time.perf_counter() - wall0,
-                      [], repeat, _origin_label(series, origin))
+                      [], repeat, _origin_label(series, origin), prediction.reshape(-1).tolist())
 
 
 _WORKER: dict[str, Any] = {}  # in a worker: what every fold needs, sent once
@@ -330,7 +332,8 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
         tasks = [(r, k, origin) for r in range(repeats) for k, origin in enumerate(origins)]
         steps = optimizer_steps(spec.train, len(ds.train) + len(ds.valid))
         common.update(series=series, extras=extras, steps=steps)
-        settings = {"origin_step": step, "origins": [_origin_label(series, o) for o in origins], "steps": steps}
+        settings = {"origin_step": step, "origins": [_origin_label(series, o) for o in origins],
+                    "origin_index": origins, "steps": steps}
     else:
         if origin_step is not None:
             raise ValueError("--origin-step is for forecasting backtests; this data set is cut into folds")
@@ -375,6 +378,20 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
                     statistics.stdev(values) if len(values) > 1 else 0.0, pooled, curve, settings,
                     device_name(min(jobs, len(tasks))), time.strftime("%Y-%m-%d"), labels is not None,
                     ds.info.task == "forecasting")
+
+
+def plot_backtest(result: CVResult, dataset: Any, path: str | Path) -> Path:
+    """Draw a backtest's forecasts over the training series of ``dataset`` (the one it ran on)."""
+    from rnnkit.report import plots
+
+    if not result.backtest:
+        raise ValueError("--plot draws a forecasting backtest; this run cut classification folds")
+    series, _ = _training_series(dataset)
+    origins = [int(o) for o in result.settings["origin_index"]]
+    by_origin = [(o, [f.forecast for f in result.folds if f.fold == k]) for k, o in enumerate(origins)]
+    return plots.backtest(series.to_numpy(), by_origin, path, times=series.index,
+                          title=f"{result.dataset}: backtest, pooled {result.metric} {result.pooled:.2f}",
+                          ylabel=str(series.name or "value"))
 
 
 def sign_test(wins: int, losses: int) -> float:
@@ -486,6 +503,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "length, else the horizon)")
     parser.add_argument("--paired", action="store_true",
                         help="also run the recipe as it is on the same folds, and compare item by item")
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="forecasting: draw the backtest's forecasts over the training series")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--out", default=None, metavar="FILE", help="append the result as one JSON line to FILE")
 
@@ -493,6 +512,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnkit.bench.accuracy import load_recipe, recipe_names
     from rnnkit.cli.main import CLIError
+    from rnnkit.cli.runspec import load_data
     from rnnkit.cli.train import _key_values
 
     if args.name not in recipe_names():
@@ -509,9 +529,14 @@ def run(args: argparse.Namespace) -> int:
     spec = cv_spec(recipe, **changes, ensemble=args.ensemble)
     options = {"folds": args.folds, "seed": args.seed, "split_seed": args.split_seed, "log": sys.stderr,
                "jobs": args.jobs, "repeats": args.repeats, "origin_step": args.origin_step}
+    data = load_data(spec)
+    if args.plot and data.info.task != "forecasting":
+        raise CLIError("--plot draws a forecasting backtest; this recipe's folds are cut from classification items")
     try:
         base = cross_validate(cv_spec(recipe, ensemble=args.ensemble), **options) if args.paired else None
-        result = cross_validate(spec, **options)
+        result = cross_validate(spec, dataset=data, **options)
+        if args.plot:
+            print(f"[cv] wrote {plot_backtest(result, data, args.plot)}", file=sys.stderr)
     except ValueError as e:
         raise CLIError(str(e)) from e
     record = {**asdict(result), "best_epoch": result.best_epoch}
@@ -531,4 +556,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 __all__ = ["CVResult", "FoldResult", "backtest_origins", "compare", "compare_text", "cross_validate", "cv_spec",
-           "fold_indices", "optimizer_steps", "sign_test", "to_text"]
+           "fold_indices", "optimizer_steps", "plot_backtest", "sign_test", "to_text"]

@@ -23,6 +23,7 @@ from rnnkit.report.style import (
     TRAIN,
     TRUTH,
     VALID,
+    color,
     new_figure,
     save_png,
     short,
@@ -201,4 +202,53 @@ def forecast(
         return save_png(fig, path)
 
 
-__all__ = ["confusion_matrix", "forecast", "learning_curves"]
+def backtest(
+    series: ArrayLike,
+    forecasts: Sequence[tuple[int, Sequence[ArrayLike]]],
+    path: str | Path,
+    *,
+    times: ArrayLike | None = None,
+    title: str = "Backtest from rolling origins",
+    ylabel: str = "value",
+) -> Path:
+    """The observed series and, from each forecast origin, the forecasts made there.
+
+    Args:
+        series: ``(N,)`` the observed values (the training series of the backtest).
+        forecasts: ``(origin, paths)`` per origin: ``origin`` the index of the first forecast step,
+            ``paths`` one forecast per model seed (each may run past ``N``: it is cut there).
+            Several paths are drawn thin, with their mean bold.
+        times: ``(N,)`` x values (e.g. dates); the steps' indices when not given.
+    """
+    values = np.asarray(series, dtype=float).reshape(-1)
+    n = len(values)
+    t = np.arange(n) if times is None else np.asarray(times)[:n]
+    if len(t) < n:
+        raise ValueError(f"times has {len(t)} values for a series of {n}")
+    with new_figure(8.0, 3.8) as fig:
+        ax = fig.subplots()
+        ax.plot(t, values, color=TRUTH, lw=1.6, label="observed")
+        for i, (origin, paths) in enumerate(forecasts):
+            if not 0 < origin < n:
+                raise ValueError(f"origin {origin} is outside the series of {n} steps")
+            arrays = [np.asarray(p, dtype=float).reshape(-1)[: n - origin] for p in paths]
+            if not arrays:
+                continue
+            h = min(len(a) for a in arrays)
+            steps = np.r_[t[origin - 1: origin], t[origin: origin + h]]
+            c = color(i + 1)
+            for a in arrays if len(arrays) > 1 else []:
+                ax.plot(steps, np.r_[values[origin - 1], a[:h]], color=c, lw=0.8, alpha=0.45)
+            mean = np.mean([a[:h] for a in arrays], axis=0)
+            seeds = f" ({len(arrays)} seeds)" if len(arrays) > 1 else ""
+            ax.plot(steps, np.r_[values[origin - 1], mean], color=c, lw=2.0,
+                    label=f"trained to {short(str(t[origin - 1])[:10], 12)}{seeds}")
+            ax.axvline(t[origin - 1], color=c, lw=0.8, ls=":")
+        ax.set_xlabel("time step" if times is None else "time")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(loc="upper left")
+        return save_png(fig, path)
+
+
+__all__ = ["backtest", "confusion_matrix", "forecast", "learning_curves"]
