@@ -1,27 +1,49 @@
-"""The forecasting baselines: each is scored on the test window only, and the airline model
-recovers a series that follows it exactly."""
+"""The forecasting baselines: each is scored on the test windows only, in the data set's metric; the
+airline model recovers a series that follows it exactly, and a cycle that repeats exactly is forecast
+exactly from every test origin."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from rnnkit.bench.baselines_series import forecasting_baselines
 
 
-def _one_series(values: np.ndarray, horizon: int, season: int) -> SimpleNamespace:
+def _one_series(values: np.ndarray, horizon: int, season: int, *, test_size: int | None = None,
+                metric: str = "mape") -> SimpleNamespace:
     n = len(values)
     return SimpleNamespace(
-        extras={"series": values, "split": SimpleNamespace(test=slice(n - horizon, n))},
-        info=SimpleNamespace(name="synthetic", horizon=horizon, extra={"season_length": season}))
+        extras={"series": values, "split": SimpleNamespace(test=slice(n - (test_size or horizon), n))},
+        info=SimpleNamespace(name="synthetic", horizon=horizon, window=None, metric=metric,
+                             extra={"season_length": season}))
 
 
 def test_every_forecasting_baseline_scores_the_test_window_and_the_airline_model_fits_a_log_seasonal_trend():
     t = np.arange(120)
     values = np.exp(4.0 + 0.01 * t + 0.2 * np.sin(2 * np.pi * t / 12))  # growth x a fixed monthly pattern
     rows = {r["name"].split(" (")[0]: r["value"] for r in forecasting_baselines(_one_series(values, 24, 12))}
-    assert set(rows) == {"Holt-Winters ETS, multiplicative season", "airline SARIMA", "seasonal naive"}
+    assert set(rows) == {"Holt-Winters ETS, multiplicative season", "airline SARIMA", "autoregression, order by AIC",
+                         "seasonal naive"}
     assert rows["airline SARIMA"] < 0.5  # percent: the model is exact up to its fitted noise
     assert rows["seasonal naive"] > 5.0  # it misses two years of 1%-a-month growth
     assert all(np.isfinite(v) for v in rows.values())
+
+
+def test_a_long_test_is_forecast_from_every_origin_in_the_data_sets_metric():
+    t = np.arange(300)
+    values = 50 + 40 * np.sin(2 * np.pi * t / 11)  # an exact 11-step cycle: x_t = 2cos(w) x_(t-1) - x_(t-2) + c
+    rows = {r["name"].split(" (")[0]: r["value"] for r in
+            forecasting_baselines(_one_series(values, 11, 11, test_size=33, metric="mae"))}
+    assert set(rows) == {"Holt-Winters ETS, multiplicative season", "autoregression, order by AIC",
+                         "seasonal naive"}  # no airline model: test holds 23 windows
+    assert rows["seasonal naive"] < 1e-9 and rows["autoregression, order by AIC"] < 0.05  # MAE, not percent
+    shifted = values.copy()
+    shifted[-5:] += 100.0  # the last 5 test steps: every window that reaches them is scored on them
+    naive = {r["name"]: r["value"] for r in
+             forecasting_baselines(_one_series(shifted, 11, 11, test_size=33, metric="mae"))}["seasonal naive"]
+    windows = [(o, np.arange(o, o + 11)) for o in range(267, 290)]
+    expected = np.mean([np.abs(np.resize(shifted[o - 11: o], 11) - shifted[s]).mean() for o, s in windows])
+    assert naive == pytest.approx(expected)

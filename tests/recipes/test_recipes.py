@@ -23,7 +23,7 @@ def test_a_recipe_for_every_issue_data_set():
     assert set(GOALS) >= ISSUE_SETS
 
 
-@pytest.mark.parametrize("name", sorted(ISSUE_SETS))
+@pytest.mark.parametrize("name", sorted(set(recipe_names()) | ISSUE_SETS))
 def test_recipe_is_a_valid_spec_that_selects_on_valid(name):
     raw, spec, path = load_recipe(name)
     assert spec.data == name and path.name == f"{name}.yaml"

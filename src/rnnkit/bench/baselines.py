@@ -161,7 +161,7 @@ def captions_baseline(dataset: Any) -> list[dict[str, Any]]:
 
 BASELINES: dict[str, Callable[[Any], list[dict[str, Any]]]] = {
     **{name: ucr_baselines for name in UCR_SETS},
-    "air_passengers": forecasting_baselines,
+    **{name: forecasting_baselines for name in ("air_passengers", "sunspots", "co2")},
     "sentiment": sentiment_baseline,
     "peoples_daily_seg": segmentation_baselines,
     "moving_digits": frames_baseline,

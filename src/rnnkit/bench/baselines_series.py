@@ -1,6 +1,6 @@
-"""Classical baselines for series: MiniRocket + ridge and 1-NN DTW (aeon) for the UCR/UEA sets,
-seasonal-naive, Holt-Winters exponential smoothing and the seasonal "airline" ARIMA (statsmodels)
-for forecasting.
+"""Classical baselines for series: MiniRocket + ridge and 1-NN DTW (aeon) for the UCR/UEA sets;
+Holt-Winters exponential smoothing, an autoregression, the seasonal "airline" ARIMA (statsmodels)
+and the seasonal naive for forecasting.
 
 They learn from every training example the recipe's data set holds (``train`` plus ``valid``: they
 select nothing on valid) and are scored on the same ``test`` split as the recurrent models.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -62,55 +63,130 @@ def ucr_baselines(dataset: Any, *, seed: int = 0) -> list[dict[str, Any]]:
     return [timed("MiniRocket + ridge (aeon)", minirocket), timed("1-NN DTW (aeon)", dtw)]
 
 
-def _history_and_future(dataset: Any) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(values before the test segment, test targets, season)`` of a one-series forecasting set
-    whose test split is one window (AirPassengers: 1949-01..1957-12, then 36 months)."""
+def _test_windows(dataset: Any) -> tuple[np.ndarray, list[int], int, int]:
+    """``(values, origins, horizon, season)`` of a one-series forecasting set: the origin (first
+    forecast step) of every test window, taken from the test examples where they say it, else
+    every step from the test segment's start that leaves a whole horizon."""
     series, split = dataset.extras.get("series"), dataset.extras.get("split")
     if series is None or split is None or isinstance(series, dict):
         raise ValueError(f"{dataset.info.name}: baselines need extras['series'] and extras['split'] of one series")
     values = np.asarray(series, dtype=np.float64).reshape(-1)
+    horizon = int(dataset.info.horizon)
     start, stop = split.test.start, split.test.stop
-    if stop - start != dataset.info.horizon:
-        raise ValueError(f"{dataset.info.name}: the test segment ({stop - start} steps) is not one horizon "
-                         f"({dataset.info.horizon}); these baselines forecast once from the test origin")
-    season = int(dataset.info.extra.get("season_length", 1))
-    return values[:start], values[start:stop], season
+    test = getattr(dataset, "test", None)
+    metas = [getattr(e, "meta", None) or {} for e in getattr(test, "examples", [])]
+    origins = sorted({int(m["target_start"]) for m in metas if "target_start" in m})
+    if not origins:
+        origins = list(range(start, stop - horizon + 1))
+    if not origins or origins[0] < start or origins[-1] + horizon > stop:
+        raise ValueError(f"{dataset.info.name}: no test window of {horizon} steps inside the test segment "
+                         f"[{start}, {stop})")
+    season = int(dataset.info.extra.get("season_length", 1) or 1)
+    return values, origins, horizon, season
+
+
+def _scorer(dataset: Any, values: np.ndarray, origins: list[int], horizon: int) -> Callable[[list[np.ndarray]], float]:
+    """Scores one forecast per origin in the data set's metric, as the models' evaluation does
+    (rnnkit.train.evaluation: MASE scales each window's error by its input window's seasonal naive)."""
+    import torch
+
+    from rnnkit.data.batch import Batch
+    from rnnkit.train.evaluation import TaskMetrics, metric_key
+
+    info = dataset.info
+    metric = info.metric or "mae"
+    window = int(getattr(info, "window", None) or 0) or None
+
+    def score(forecasts: list[np.ndarray]) -> float:
+        acc = TaskMetrics(SimpleNamespace(task="forecasting", extra=info.extra, metric=metric))  # type: ignore[arg-type]
+        for origin, path in zip(origins, forecasts, strict=True):
+            past = values[origin - window: origin] if window else values[:origin]
+            acc.add(Batch(x=torch.tensor(past, dtype=torch.float64).reshape(1, -1, 1),
+                          y=torch.tensor(values[origin: origin + horizon]).reshape(1, horizon)),
+                    torch.tensor(np.asarray(path, dtype=np.float64)[:horizon]).reshape(1, horizon))
+        out = acc.compute()
+        return float(out.get(metric, out[metric_key(metric)]))
+
+    return score
 
 
 def forecasting_baselines(dataset: Any) -> list[dict[str, Any]]:
-    """``[Holt-Winters (additive trend, multiplicative season), airline SARIMA, seasonal naive]`` test
-    MAPE (percent). The airline model is Box and Jenkins' ARIMA(0,1,1)(0,1,1)s on the logarithm of a
-    positive series (on the values themselves otherwise), fitted by maximum likelihood."""
+    """Classical forecasts from every test window's origin, scored in the data set's metric (MAPE
+    in percent for AirPassengers): Holt-Winters exponential smoothing (additive trend; season
+    multiplicative for a positive series, else additive; a linear trend alone without a season),
+    an autoregression of order chosen by AIC (statsmodels ``ar_select_order``, up to two seasons of
+    lags), the airline model (Box and Jenkins' ARIMA(0,1,1)(0,1,1)s, on the logarithm of a positive
+    series) where test is one window, and the seasonal naive (the last season repeated; the last
+    value without a season).
+
+    Each model is fitted once, on the values before the first test window, by maximum likelihood;
+    later windows are forecast with those parameters from their own origin (Holt-Winters refiltered
+    over the longer history, the autoregression applied to its last lags), so no fit sees the values
+    it is scored on and a long test is not a refit per window."""
     import warnings
 
+    from statsmodels.tsa.ar_model import ar_select_order
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-    from rnnkit.train.metrics import mape
-
-    history, future, season = _history_and_future(dataset)
-    horizon = len(future)
+    values, origins, horizon, season = _test_windows(dataset)
+    score = _scorer(dataset, values, origins, horizon)
+    first = values[: origins[0]]
+    positive = bool((values[: origins[-1]] > 0).all())
+    seasonal = season > 1 and len(first) >= 2 * season
+    kind = "mul" if positive else "add"
 
     def holt_winters() -> float:
-        fit = ExponentialSmoothing(history, trend="add", seasonal="mul", seasonal_periods=season).fit()
-        return mape(future, fit.forecast(horizon))
+        options = {"trend": "add", "seasonal": kind if seasonal else None,
+                   "seasonal_periods": season if seasonal else None}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = ExponentialSmoothing(first, **options).fit()  # type: ignore[arg-type]
+            params = fit.params
+            fixed = {k: params[k] for k in ("smoothing_level", "smoothing_trend", "smoothing_seasonal")
+                     if params.get(k) is not None and params[k] == params[k]}
+            known = {"initialization_method": "known", "initial_level": params["initial_level"],
+                     "initial_trend": params["initial_trend"],
+                     **({"initial_seasonal": params["initial_seasons"]} if seasonal else {})}
+            paths = [fit.forecast(horizon) if o == origins[0] else  # the same filter, run on to origin o
+                     ExponentialSmoothing(values[:o], **options, **known).fit(  # type: ignore[arg-type]
+                         optimized=False, **fixed).forecast(horizon)
+                     for o in origins]
+        return score([np.asarray(p) for p in paths])
+
+    def autoregression() -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            chosen = ar_select_order(first, maxlag=max(2, min(2 * season, len(first) // 4)), ic="aic", trend="c")
+            params = np.asarray(chosen.model.fit().params, dtype=np.float64)
+        lags = list(chosen.ar_lags or [])
+        paths = []
+        for o in origins:
+            path = list(values[:o])
+            for _ in range(horizon):
+                path.append(params[0] + sum(params[1 + i] * path[-lag] for i, lag in enumerate(lags)))
+            paths.append(np.asarray(path[o:]))
+        return score(paths)
 
     def airline() -> float:
-        positive = bool((history > 0).all())
         with warnings.catch_warnings():  # convergence chatter on short series; the score says how it did
             warnings.simplefilter("ignore")
-            fit = SARIMAX(np.log(history) if positive else history, order=(0, 1, 1),
+            fit = SARIMAX(np.log(first) if positive else first, order=(0, 1, 1),
                           seasonal_order=(0, 1, 1, season)).fit(disp=False)
         path = np.asarray(fit.forecast(horizon))
-        return mape(future, np.exp(path) if positive else path)
+        return score([np.exp(path) if positive else path])
 
     def seasonal_naive() -> float:
-        last = history[-season:]
-        return mape(future, np.resize(last, horizon))
+        return score([np.resize(values[o - season: o], horizon) for o in origins])
 
-    return [timed("Holt-Winters ETS, multiplicative season (statsmodels)", holt_winters),
-            timed("airline SARIMA (0,1,1)(0,1,1) on log (statsmodels)", airline),
-            timed("seasonal naive", seasonal_naive)]
+    season_word = ("multiplicative" if kind == "mul" else "additive") + " season" if seasonal else "no season"
+    rows = [timed(f"Holt-Winters ETS, {season_word} (statsmodels)", holt_winters)]
+    if seasonal and len(origins) == 1:
+        rows.append(timed(f"airline SARIMA (0,1,1)(0,1,1){'' if season == 12 else season}"
+                          f"{' on log' if positive else ''} (statsmodels)", airline))
+    rows.append(timed("autoregression, order by AIC (statsmodels)", autoregression))
+    rows.append(timed("seasonal naive" if season > 1 else "naive (last value)", seasonal_naive))
+    return rows
 
 
 __all__ = ["forecasting_baselines", "timed", "ucr_baselines"]
