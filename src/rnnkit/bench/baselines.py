@@ -63,6 +63,25 @@ def sentiment_baseline(dataset: Any) -> list[dict[str, Any]]:
     return [timed("TF-IDF char 1-3-grams + logistic regression (scikit-learn)", score)]
 
 
+def vector_baselines(dataset: Any) -> list[dict[str, Any]]:
+    """An RBF support-vector machine and a logistic regression (scikit-learn defaults) on the flat
+    feature vectors of a one-to-one classification set, fitted on train + valid."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
+
+    def arrays(examples: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        return (np.stack([e.x.reshape(-1).numpy() for e in examples]), np.asarray([int(e.y) for e in examples]))
+
+    X, y = arrays(_pool(dataset))
+    X_te, y_te = arrays(list(dataset.test.examples))
+
+    def fit_score(model: Any) -> Callable[[], float]:
+        return lambda: float((model.fit(X, y).predict(X_te) == y_te).mean())
+
+    return [timed("RBF support-vector machine (scikit-learn)", fit_score(SVC())),
+            timed("logistic regression (scikit-learn)", fit_score(LogisticRegression(max_iter=2000)))]
+
+
 def _words(chars: list[int], tags: list[str]) -> list[tuple[int, ...]]:
     words, current = [], []
     for ch, tag in zip(chars, tags):
@@ -163,6 +182,7 @@ BASELINES: dict[str, Callable[[Any], list[dict[str, Any]]]] = {
     **{name: ucr_baselines for name in UCR_SETS},
     **{name: forecasting_baselines for name in ("air_passengers", "sunspots", "co2")},
     "sentiment": sentiment_baseline,
+    "digits": vector_baselines,
     "peoples_daily_seg": segmentation_baselines,
     "moving_digits": frames_baseline,
     "digit_captions": captions_baseline,
@@ -179,4 +199,4 @@ def run_baseline(name: str, dataset: Any) -> dict[str, Any] | None:
 
 
 __all__ = ["BASELINES", "UCR_SETS", "captions_baseline", "frames_baseline", "run_baseline",
-           "segmentation_baselines", "sentiment_baseline"]
+           "segmentation_baselines", "sentiment_baseline", "vector_baselines"]
