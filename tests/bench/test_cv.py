@@ -213,7 +213,7 @@ def test_command_line_backtest_and_origin_step_errors(capsys, tmp_path):
     assert printed["backtest"] and printed["settings"]["origin_step"] == 6
     assert [f["n_valid"] for f in printed["folds"]] == [12, 6]
     assert [len(f["forecast"]) for f in printed["folds"]] == [12, 6] and png.stat().st_size > 2000
-    assert main(args + ["--data", "window=36", "--json"]) == 0  # a data option: windows of 36 months
+    assert main(args + ["--data-option", "window=36", "--json"]) == 0  # a data option: windows of 36 months
     printed = json.loads(capsys.readouterr().out)
     assert printed["settings"]["data_options"]["window"] == 36 and [f["n_valid"] for f in printed["folds"]] == [24, 12]
     assert main(args + ["--folds", "9"]) != 0
@@ -325,4 +325,4 @@ def test_command_line_paired(capsys):
     assert change["settings"]["model_options"]["conv_channels"] == [8, 8, 8]
     assert 0.0 <= printed["paired"]["p_sign"] <= 1.0
     assert main(["bench", "cv", "italy_power_demand", "--paired"]) != 0
-    assert "give it one with --set, --data or --train" in capsys.readouterr().err
+    assert "give it one with --set, --data-option or --train" in capsys.readouterr().err

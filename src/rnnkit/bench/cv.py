@@ -29,7 +29,7 @@ train on the future of the windows they score::
 
     rnnkit bench cv air_passengers --folds 3                    # origins 1954-12, 1955-12, 1956-12
     rnnkit bench cv air_passengers --folds 3 --repeats 5 --set hidden_size=64 --paired
-    rnnkit bench cv air_passengers --folds 3 --data window=36 --plot runs/cv/air.png
+    rnnkit bench cv air_passengers --folds 3 --data-option window=36 --plot runs/cv/air.png
 
 The ``K`` = ``--folds`` forecast origins lie ``S``, ``2S`` .. ``KS`` steps before the end of the
 training series, where test begins (``S`` = ``--origin-step``, default the season length, else the
@@ -489,8 +489,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="repeat with R fold assignments, split seeds S..S+R-1 (default 1)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a model option of the recipe (value read as YAML)")
-    parser.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a data option of the recipe, e.g. --data window=36 (forecasting)")
+    parser.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE", dest="data_option",
+                        help="override a data option of the recipe, e.g. --data-option window=36 (a forecaster)")
     parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training setting of the recipe, e.g. --train epochs=80")
     parser.add_argument("--ensemble", type=int, default=None, metavar="K",
@@ -523,9 +523,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     _, recipe, _ = load_recipe(args.name)
     changes = {"model_options": _key_values(args.set, "--set"), "train": _key_values(args.train, "--train"),
-               "data_options": _key_values(args.data, "--data")}
+               "data_options": _key_values(args.data_option, "--data-option")}
     if args.paired and not any(changes.values()):
-        raise CLIError("--paired compares a change with the recipe: give it one with --set, --data or --train")
+        raise CLIError("--paired compares a change with the recipe: give it one with --set, --data-option or --train")
     spec = cv_spec(recipe, **changes, ensemble=args.ensemble)
     options = {"folds": args.folds, "seed": args.seed, "split_seed": args.split_seed, "log": sys.stderr,
                "jobs": args.jobs, "repeats": args.repeats, "origin_step": args.origin_step}
