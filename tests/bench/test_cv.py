@@ -194,13 +194,7 @@ def test_backtest_repeats_retrain_from_new_model_seeds_and_workers_match():
     assert [f.value for f in repeated.folds[2:]] == pytest.approx([f.value for f in second.folds])
     assert repeated.folds[0].value != pytest.approx(repeated.folds[2].value)
     assert "2 model seeds each" in to_text(repeated) and "(36 steps x 2)" in to_text(repeated)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        serial = cross_validate(spec, folds=2, dataset=ds)
-        parallel = cross_validate(spec, folds=2, dataset=ds, jobs=2)
-    finally:
-        torch.set_num_threads(before)
+    serial, parallel = _serial_and_parallel(spec, ds, folds=2)
     assert [f.origin for f in parallel.folds] == [f.origin for f in serial.folds]
     assert [f.value for f in parallel.folds] == pytest.approx([f.value for f in serial.folds], rel=1e-5)
 
@@ -224,19 +218,23 @@ def test_command_line_backtest_and_origin_step_errors(capsys, tmp_path):
     assert "--plot draws a forecasting backtest" in capsys.readouterr().err
 
 
+def _serial_and_parallel(spec, ds, *, folds):
+    """The same cross-validation in this process and in 2 workers, 1 torch thread each."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        return cross_validate(spec, folds=folds, dataset=ds), cross_validate(spec, folds=folds, dataset=ds, jobs=2)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_parallel_folds_match_the_serial_run_and_never_read_test():
     _, spec, _ = load_recipe("italy_power_demand")
     spec = cv_spec(spec, model_options={"hidden_size": 8, "conv_channels": [8, 8, 8]}, train={"epochs": 2},
                    ensemble=1)
     ds = rnnkit.datasets.load("italy_power_demand", valid_fraction=0.2, seed=0)
     ds.test = _Untouchable()
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        serial = cross_validate(spec, folds=3, dataset=ds)
-        parallel = cross_validate(spec, folds=3, dataset=ds, jobs=2)
-    finally:
-        torch.set_num_threads(before)
+    serial, parallel = _serial_and_parallel(spec, ds, folds=3)
     assert [f.fold for f in parallel.folds] == [0, 1, 2]
     for a, b in zip(serial.folds, parallel.folds, strict=True):
         assert (a.n_valid, a.wrong) == (b.n_valid, b.wrong)
