@@ -47,3 +47,18 @@ def test_a_long_test_is_forecast_from_every_origin_in_the_data_sets_metric():
     windows = [(o, np.arange(o, o + 11)) for o in range(267, 290)]
     expected = np.mean([np.abs(np.resize(shifted[o - 11: o], 11) - shifted[s]).mean() for o, s in windows])
     assert naive == pytest.approx(expected)
+
+
+def test_panel_baselines_forecast_each_series_from_its_own_test_origin():
+    from rnnkit.bench.baselines_series import panel_baselines
+    from rnnkit.data.batch import Example
+
+    lines = {"a": 10.0 + 2.0 * np.arange(20), "b": 100.0 - 3.0 * np.arange(30)}  # straight lines, own lengths
+    test = [Example(x=None, y=None, meta={"series": name, "target_start": len(v) - 4}) for name, v in lines.items()]
+    ds = SimpleNamespace(extras={"series": lines}, test=SimpleNamespace(examples=test),
+                         info=SimpleNamespace(name="panel", horizon=4, window=6, metric="mase",
+                                              extra={"season_length": 1}))
+    rows = {r["name"].split(" (")[0].split(",")[0]: r["value"] for r in panel_baselines(ds)}
+    assert set(rows) == {"Holt linear trend", "random walk with drift", "naive"}
+    assert rows["random walk with drift"] < 1e-9 and rows["Holt linear trend"] < 0.01  # a line is its own trend
+    assert rows["naive"] == pytest.approx(2.5)  # MASE: steps 1..4 of the slope over a lag-1 naive error of one slope

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.bench.baselines_series import forecasting_baselines, timed, ucr_baselines
+from rnnkit.bench.baselines_series import forecasting_baselines, panel_baselines, timed, ucr_baselines
 
 UCR_SETS = ("japanese_vowels", "arrowhead", "gunpoint", "italy_power_demand", "basic_motions")
 
@@ -254,6 +254,7 @@ def captions_baseline(dataset: Any) -> list[dict[str, Any]]:
 BASELINES: dict[str, Callable[[Any], list[dict[str, Any]]]] = {
     **{name: ucr_baselines for name in UCR_SETS},
     **{name: forecasting_baselines for name in ("air_passengers", "sunspots", "co2")},
+    "m1_yearly": panel_baselines,
     "sentiment": sentiment_baseline,
     "digits": vector_baselines,
     "folk_tunes": ngram_baselines,

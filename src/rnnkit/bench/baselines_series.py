@@ -85,9 +85,10 @@ def _test_windows(dataset: Any) -> tuple[np.ndarray, list[int], int, int]:
     return values, origins, horizon, season
 
 
-def _scorer(dataset: Any, values: np.ndarray, origins: list[int], horizon: int) -> Callable[[list[np.ndarray]], float]:
-    """Scores one forecast per origin in the data set's metric, as the models' evaluation does
-    (rnnkit.train.evaluation: MASE scales each window's error by its input window's seasonal naive)."""
+def _scorer(dataset: Any, windows: list[tuple[np.ndarray, int]], horizon: int) -> Callable[[list[np.ndarray]], float]:
+    """Scores one forecast per test window ``(its series' values, its origin)`` in the data set's
+    metric, as the models' evaluation does (rnnkit.train.evaluation: MASE scales each window's error
+    by its input window's seasonal naive)."""
     import torch
 
     from rnnkit.data.batch import Batch
@@ -99,7 +100,7 @@ def _scorer(dataset: Any, values: np.ndarray, origins: list[int], horizon: int) 
 
     def score(forecasts: list[np.ndarray]) -> float:
         acc = TaskMetrics(SimpleNamespace(task="forecasting", extra=info.extra, metric=metric))  # type: ignore[arg-type]
-        for origin, path in zip(origins, forecasts, strict=True):
+        for (values, origin), path in zip(windows, forecasts, strict=True):
             past = values[origin - window: origin] if window else values[:origin]
             acc.add(Batch(x=torch.tensor(past, dtype=torch.float64).reshape(1, -1, 1),
                           y=torch.tensor(values[origin: origin + horizon]).reshape(1, horizon)),
@@ -108,6 +109,52 @@ def _scorer(dataset: Any, values: np.ndarray, origins: list[int], horizon: int) 
         return float(out.get(metric, out[metric_key(metric)]))
 
     return score
+
+
+def panel_baselines(dataset: Any) -> list[dict[str, Any]]:
+    """Classical forecasts for a set of many series (M1 yearly), one per test window, each from its
+    own series' values before the window: Holt's linear trend (statsmodels; the naive forecast where
+    a series is too short to fit), the random walk with drift, and the naive (last value), scored in
+    the data set's metric. Each series is fitted on its own."""
+    import warnings
+
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    series = dataset.extras.get("series")
+    if not isinstance(series, dict):
+        raise ValueError(f"{dataset.info.name}: panel baselines need extras['series'], a dict of series")
+    horizon = int(dataset.info.horizon)
+    windows = []
+    for e in dataset.test.examples:
+        meta = e.meta or {}
+        values = np.asarray(series[meta["series"]], dtype=np.float64).reshape(-1)
+        windows.append((values, int(meta["target_start"])))
+    score = _scorer(dataset, windows, horizon)
+    steps = np.arange(1, horizon + 1)
+
+    def holt() -> float:
+        paths = []
+        for values, origin in windows:
+            past = values[:origin]
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    path = np.asarray(ExponentialSmoothing(past, trend="add").fit().forecast(horizon))
+                if not np.isfinite(path).all():
+                    raise ValueError("non-finite forecast")
+            except (ValueError, np.linalg.LinAlgError):
+                path = np.full(horizon, past[-1])
+            paths.append(path)
+        return score(paths)
+
+    def drift() -> float:
+        return score([v[o - 1] + steps * (v[o - 1] - v[0]) / max(o - 1, 1) for v, o in windows])
+
+    def naive() -> float:
+        return score([np.full(horizon, v[o - 1]) for v, o in windows])
+
+    return [timed("Holt linear trend, per series (statsmodels)", holt), timed("random walk with drift", drift),
+            timed("naive (last value)", naive)]
 
 
 def forecasting_baselines(dataset: Any) -> list[dict[str, Any]]:
@@ -130,7 +177,7 @@ def forecasting_baselines(dataset: Any) -> list[dict[str, Any]]:
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
     values, origins, horizon, season = _test_windows(dataset)
-    score = _scorer(dataset, values, origins, horizon)
+    score = _scorer(dataset, [(values, o) for o in origins], horizon)
     first = values[: origins[0]]
     positive = bool((values[: origins[-1]] > 0).all())
     seasonal = season > 1 and len(first) >= 2 * season
@@ -189,4 +236,4 @@ def forecasting_baselines(dataset: Any) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["forecasting_baselines", "timed", "ucr_baselines"]
+__all__ = ["forecasting_baselines", "panel_baselines", "timed", "ucr_baselines"]
