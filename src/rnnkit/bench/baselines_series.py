@@ -85,16 +85,17 @@ def _test_windows(dataset: Any) -> tuple[np.ndarray, list[int], int, int]:
     return values, origins, horizon, season
 
 
-def _scorer(dataset: Any, windows: list[tuple[np.ndarray, int]], horizon: int) -> Callable[[list[np.ndarray]], float]:
-    """Scores one forecast per test window ``(its series' values, its origin)`` in the data set's
-    metric, as the models' evaluation does (rnnkit.train.evaluation: MASE scales each window's error
-    by its input window's seasonal naive)."""
+def forecast_scorer(info: Any, windows: list[tuple[np.ndarray, int]],
+                    horizon: int) -> Callable[[list[np.ndarray]], float]:
+    """Scores one forecast per window ``(its series' raw values, its origin)`` on the ``horizon``
+    steps from the origin, in the data set's metric (``info.metric``), as the models' evaluation
+    does (rnnkit.train.evaluation: MASE scales each window's error by its input window's seasonal
+    naive). The baselines and ``rnnkit bench cv``'s backtest folds score with it."""
     import torch
 
     from rnnkit.data.batch import Batch
     from rnnkit.train.evaluation import TaskMetrics, metric_key
 
-    info = dataset.info
     metric = info.metric or "mae"
     window = int(getattr(info, "window", None) or 0) or None
 
@@ -129,7 +130,7 @@ def panel_baselines(dataset: Any) -> list[dict[str, Any]]:
         meta = e.meta or {}
         values = np.asarray(series[meta["series"]], dtype=np.float64).reshape(-1)
         windows.append((values, int(meta["target_start"])))
-    score = _scorer(dataset, windows, horizon)
+    score = forecast_scorer(dataset.info, windows, horizon)
     steps = np.arange(1, horizon + 1)
 
     def holt() -> float:
@@ -177,7 +178,7 @@ def forecasting_baselines(dataset: Any) -> list[dict[str, Any]]:
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
     values, origins, horizon, season = _test_windows(dataset)
-    score = _scorer(dataset, [(values, o) for o in origins], horizon)
+    score = forecast_scorer(dataset.info, [(values, o) for o in origins], horizon)
     first = values[: origins[0]]
     positive = bool((values[: origins[-1]] > 0).all())
     seasonal = season > 1 and len(first) >= 2 * season
@@ -236,4 +237,4 @@ def forecasting_baselines(dataset: Any) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["forecasting_baselines", "panel_baselines", "timed", "ucr_baselines"]
+__all__ = ["forecast_scorer", "forecasting_baselines", "panel_baselines", "timed", "ucr_baselines"]

@@ -237,13 +237,13 @@ def _backtest_fold(spec: Any, info: Any, series: Any, extras: Any, collate: Any,
     import numpy as np
     import torch
 
+    from rnnkit.bench.baselines_series import forecast_scorer
     from rnnkit.cli.runspec import build_model
     from rnnkit.data.batch import Batch
     from rnnkit.data.dataset import ExampleList, SequenceDataset
     from rnnkit.data.scalers import StandardScaler
     from rnnkit.data.windows import ChronoSplit, Segment, make_windows
     from rnnkit.train import Trainer
-    from rnnkit.train.evaluation import TaskMetrics
     from rnnkit.train.trainer import seed_everything
 
     values = np.asarray(series.to_numpy(), dtype=np.float64)
@@ -263,16 +263,12 @@ def _backtest_fold(spec: Any, info: Any, series: Any, extras: Any, collate: Any,
                "progress": False, "run_dir": None, "evaluate_test": False}).fit(model, fold_ds)
     h = min(horizon, n - origin)
     x = torch.tensor(values[origin - window: origin], dtype=torch.float32).reshape(1, window, -1)
-    y = torch.tensor(values[origin: origin + h], dtype=torch.float32).reshape(1, h)
     model.eval()
     with torch.no_grad():
-        prediction = model.predict(Batch(x=x.to(model.device))).float().cpu()[:, :h]
-    scores = TaskMetrics(info, fold_extras)
-    scores.add(Batch(x=x, y=y), prediction)
-    metric = info.metric or "mae"
-    value = scores.compute()[metric]
-    return FoldResult(k, h, float(value), None, [], time.process_time() - cpu0, time.perf_counter() - wall0,
-                      [], repeat, _origin_label(series, origin), prediction.reshape(-1).tolist())
+        prediction = model.predict(Batch(x=x.to(model.device))).float().cpu().reshape(-1)[:h].numpy()
+    value = forecast_scorer(info, [(values, origin)], h)([prediction])
+    return FoldResult(k, h, value, None, [], time.process_time() - cpu0, time.perf_counter() - wall0,
+                      [], repeat, _origin_label(series, origin), prediction.tolist())
 
 
 _WORKER: dict[str, Any] = {}  # in a worker: what every fold needs, sent once
@@ -533,7 +529,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plot and data.info.task != "forecasting":
         raise CLIError("--plot draws a forecasting backtest; this recipe's folds are cut from classification items")
     try:
-        base = cross_validate(cv_spec(recipe, ensemble=args.ensemble), **options) if args.paired else None
+        same_data = None if changes["data_options"] else data  # the recipe's own data: loaded once
+        base = (cross_validate(cv_spec(recipe, ensemble=args.ensemble), dataset=same_data, **options)
+                if args.paired else None)
         result = cross_validate(spec, dataset=data, **options)
         if args.plot:
             print(f"[cv] wrote {plot_backtest(result, data, args.plot)}", file=sys.stderr)
