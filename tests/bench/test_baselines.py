@@ -40,3 +40,21 @@ def test_kneser_ney_is_a_distribution_and_learns_a_repeated_tune():
     assert lm.perplexity(tunes) < lm.perplexity([[int(t) for t in rng.integers(4, 12, size=30)] + [3]])
     refrain = [[4, 5, 6, 7] * 8 + [3]] * 10
     assert KneserNey(5, 12, bos=2).fit(refrain).perplexity(refrain) < 1.2
+
+
+def test_tagging_baselines_decode_tag_context_the_word_alone_cannot_tell():
+    from rnnkit.bench.baselines import tagging_baselines
+
+    # word 5 is tagged 1 after tag 0 (word 4) and 2 after tag 2 (word 6); <unk> (id 1) is never seen
+    # in the pool, so it takes the tags of the words seen once there (words 9 and 10: tag 3)
+    def ex(words: list[int], tags: list[int]) -> Example:
+        return Example(x=torch.tensor(words), y=torch.tensor(tags))
+
+    pool = [ex([4, 5], [0, 1])] * 30 + [ex([6, 5], [2, 2])] * 20 + [ex([8, 9], [0, 3]), ex([8, 10], [0, 3])]
+    test = [ex([4, 5], [0, 1]), ex([6, 5], [2, 2]), ex([8, 1], [0, 3])]
+    ds = SimpleNamespace(train=SimpleNamespace(examples=pool[:40]), valid=SimpleNamespace(examples=pool[40:]),
+                         test=SimpleNamespace(examples=test), info=SimpleNamespace(classes=["a", "b", "c", "d"]))
+    rows = {r["name"].split(" (")[0].split(",")[0]: r["value"] for r in tagging_baselines(ds)}
+    assert rows["second-order HMM"] == 1.0
+    assert rows["most frequent tag per word"] == pytest.approx(5 / 6)  # word 5 is always tag 1 for it
+    assert BASELINES["peoples_daily_pos"] is tagging_baselines

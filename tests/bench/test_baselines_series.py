@@ -62,3 +62,35 @@ def test_panel_baselines_forecast_each_series_from_its_own_test_origin():
     assert set(rows) == {"Holt linear trend", "random walk with drift", "naive"}
     assert rows["random walk with drift"] < 1e-9 and rows["Holt linear trend"] < 0.01  # a line is its own trend
     assert rows["naive"] == pytest.approx(2.5)  # MASE: steps 1..4 of the slope over a lag-1 naive error of one slope
+
+
+def test_double_seasonal_holt_winters_forecasts_a_day_and_week_pattern_without_reading_ahead():
+    from rnnkit.bench.baselines_series import double_seasonal_holt_winters
+
+    day, week = 8, 56  # a "day" of 8 steps, a "week" of 7 days whose last two are lower
+    t = np.arange(6 * week)
+    daily = 1.0 + 0.3 * np.sin(2 * np.pi * t / day)
+    weekly = np.where((t % week) >= 5 * day, 0.7, 1.0)
+    values = 1000.0 * daily * weekly
+    origins = list(range(4 * week, 6 * week - day + 1))
+    paths = double_seasonal_holt_winters(values, origins, day, day, week)
+    err = np.mean([np.abs(p - values[o: o + day]).mean() for o, p in zip(origins, paths)])
+    assert err < 1.0  # MW-like units: an exact pattern is forecast to within 0.1%
+    changed = values.copy()
+    changed[origins[-1]:] *= 3.0  # values from the last origin on: no forecast may move
+    assert np.allclose(double_seasonal_holt_winters(changed, origins, day, day, week)[-1], paths[-1])
+    with pytest.raises(ValueError, match="two weeks"):
+        double_seasonal_holt_winters(values, [week], day, day, week)
+
+
+def test_a_set_with_a_week_of_seasons_gets_double_seasonal_holt_winters_first_and_a_weekly_naive():
+    day, week = 8, 56
+    t = np.arange(8 * week)
+    values = 1000.0 * (1.0 + 0.3 * np.sin(2 * np.pi * t / day)) * np.where((t % week) >= 5 * day, 0.7, 1.0)
+    ds = _one_series(values, day, day, test_size=week, metric="mae")
+    ds.info.extra["weekly_season"] = week
+    rows = forecasting_baselines(ds)
+    names = [r["name"] for r in rows]
+    assert names[0].startswith("double seasonal Holt-Winters") and names[-1] == "weekly seasonal naive"
+    assert rows[-1]["value"] < 1e-9  # the pattern repeats every week exactly
+    assert rows[0]["value"] < 1.0

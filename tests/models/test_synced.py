@@ -203,3 +203,26 @@ def test_conv_frames_from_a_video_dataset_and_config_round_trip():
         SequenceTagger.from_dataset(data, frame_encoder="lstm")
     with pytest.raises(ValueError, match="frame_shape"):
         SequenceTagger(num_tags=2, num_features=10, frame_shape=(1, 4, 4))
+
+
+def test_word_dropout_reads_tokens_as_unknown_in_training_only():
+    torch.manual_seed(0)
+    model = SequenceTagger(num_tags=2, vocab_size=20, embed_dim=4, hidden_size=4, word_dropout=0.5)
+    seen: list[torch.Tensor] = []
+    model.encoder.register_forward_hook(lambda _m, args, _out: seen.append(args[0].clone()))
+    x = torch.full((64, 10), 7)
+    x[:, 8:] = Vocab.pad_id
+    batch = Batch(x=x, y=torch.zeros(64, 10, dtype=torch.long), lengths=torch.full((64,), 8))
+    model.train()
+    model(batch)
+    read = seen[-1]
+    unknown = (read == Vocab.unk_id).float()
+    assert 0.4 < unknown[:, :8].mean() < 0.6 and unknown[:, 8:].sum() == 0  # padding stays padding
+    assert ((read == 7) | (read == Vocab.unk_id))[:, :8].all()
+    model.eval()
+    model(batch)
+    assert torch.equal(seen[-1], x)
+    with pytest.raises(ValueError, match="word_dropout"):
+        SequenceTagger(num_tags=2, num_features=3, word_dropout=0.1)
+    with pytest.raises(ValueError, match="word_dropout"):
+        SequenceTagger(num_tags=2, vocab_size=20, word_dropout=1.0)

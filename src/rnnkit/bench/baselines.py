@@ -11,8 +11,10 @@ data set               baseline (primary first)
 =====================  ============================================================================
 UCR/UEA sets           MiniRocket + ridge; 1-NN DTW (aeon)              (``baselines_series.py``)
 air_passengers         Holt-Winters ETS (multiplicative season); airline SARIMA on log; seasonal naive
+taylor                 double seasonal Holt-Winters (Taylor 2003); ETS; autoregression; weekly naive
 sentiment              TF-IDF of character 1-3-grams + logistic regression (C picked on valid)
 peoples_daily_seg      forward maximum matching with the training words; most frequent tag per char
+peoples_daily_pos      second-order HMM with Viterbi decoding (TnT); most frequent tag per word
 moving_digits          per-frame logistic regression on the 256 pixels
 digit_captions         per-cell logistic regression on the 8x8 digit cells, empty cells dropped
 =====================  ============================================================================
@@ -209,6 +211,94 @@ def segmentation_baselines(dataset: Any) -> list[dict[str, Any]]:
             timed("most frequent tag per character", most_frequent_tag)]
 
 
+def tagging_baselines(dataset: Any) -> list[dict[str, Any]]:
+    """Token accuracy of a second-order hidden Markov model decoded by Viterbi (TnT, Brants 2000:
+    tag trigrams smoothed by deleted interpolation) and of the most frequent tag of each word.
+
+    Both see the model's inputs: word ids, ``<unk>`` for the words the vocabulary dropped. The
+    unknown word's tag distribution is the ``<unk>`` id's own counts in train+valid where the
+    vocabulary has a ``min_freq`` above 1, else that of the words seen once there (hapax legomena)."""
+    pool, test = _pool(dataset), dataset.test.examples
+    num_tags = len(dataset.info.classes or [])
+    unk = 1  # Vocab's <unk> id
+    words: dict[int, Counter[int]] = {}
+    for e in pool:
+        for w, t in zip(e.x.tolist(), e.y.tolist()):
+            words.setdefault(w, Counter())[t] += 1
+    if unk not in words:
+        words[unk] = sum((n for n in words.values() if sum(n.values()) == 1), Counter())
+    tag_counts = Counter(t for e in pool for t in e.y.tolist())
+    truth = np.concatenate([e.y.numpy() for e in test]) if test else np.zeros(0, dtype=np.int64)
+
+    def most_frequent_tag() -> float:
+        fallback = words[unk].most_common(1)[0][0] if words[unk] else tag_counts.most_common(1)[0][0]
+        best = {w: n.most_common(1)[0][0] for w, n in words.items()}
+        pred = [best.get(w, fallback) for e in test for w in e.x.tolist()]
+        return float((np.asarray(pred) == truth).mean())
+
+    def hmm() -> float:
+        k, start = num_tags, num_tags  # tag ids 0..k-1; k marks the positions before the sentence
+        uni = np.zeros(k)
+        bi = np.zeros((k + 1, k))
+        tri = np.zeros((k + 1, k + 1, k))
+        for e in pool:
+            tags = [start, start] + e.y.tolist()
+            for a, b, c in zip(tags, tags[1:], tags[2:]):
+                uni[c] += 1
+                bi[b, c] += 1
+                tri[a, b, c] += 1
+        # deleted interpolation (Brants 2000): each trigram votes for the estimate that, without
+        # it, predicts it best
+        lambdas = np.zeros(3)
+        for a, b, c in zip(*np.nonzero(tri)):
+            n = tri[a, b, c]
+            estimates = [(uni[c] - 1) / max(uni.sum() - 1, 1),
+                         (bi[b, c] - 1) / max(bi[b].sum() - 1, 1),
+                         (n - 1) / max(tri[a, b].sum() - 1, 1)]
+            lambdas[int(np.argmax(estimates))] += n
+        lambdas /= lambdas.sum()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_uni = uni / uni.sum()
+            p_bi = np.nan_to_num(bi / bi.sum(1, keepdims=True))
+            p_tri = np.nan_to_num(tri / tri.sum(2, keepdims=True))
+            log_trans = np.log(lambdas[0] * p_uni + lambdas[1] * p_bi[None] + lambdas[2] * p_tri)
+        totals = np.maximum(np.asarray([tag_counts[t] for t in range(k)], dtype=np.float64), 1.0)
+
+        def log_emit(w: int) -> np.ndarray:
+            n = words.get(w) or words[unk]
+            row = np.full(k, -np.inf)
+            for t, c in n.items():
+                row[t] = math.log(c / totals[t])
+            return row
+
+        pred: list[int] = []
+        for e in test:
+            ids = e.x.tolist()
+            if not ids:
+                continue
+            delta = np.full((k + 1, k), -np.inf)  # (previous tag, this tag)
+            delta[start] = log_trans[start, start] + log_emit(ids[0])
+            back = []
+            for w in ids[1:]:
+                # cand[p, q, r]: p before q before r; q ranges over real tags only
+                cand = delta[:, :, None] + log_trans[:, :k, :]
+                arg = cand.argmax(0)  # (q, r)
+                best = np.take_along_axis(cand, arg[None], 0)[0] + log_emit(w)[None]
+                back.append(arg)
+                delta = np.full((k + 1, k), -np.inf)
+                delta[:k] = best
+            q, r = np.unravel_index(int(np.argmax(delta)), delta.shape)
+            path = [int(r)]
+            for arg in reversed(back):
+                path.append(int(q))
+                q, r = arg[q, r], q
+            pred.extend(reversed(path))
+        return float((np.asarray(pred) == truth).mean())
+
+    return [timed("second-order HMM, Viterbi (TnT, Brants 2000)", hmm),
+            timed("most frequent tag per word", most_frequent_tag)]
+
+
 def frames_baseline(dataset: Any) -> list[dict[str, Any]]:
     """Per-frame accuracy of a logistic regression on each frame's pixels (no temporal context)."""
     from sklearn.linear_model import LogisticRegression
@@ -254,12 +344,13 @@ def captions_baseline(dataset: Any) -> list[dict[str, Any]]:
 
 BASELINES: dict[str, Callable[[Any], list[dict[str, Any]]]] = {
     **{name: ucr_baselines for name in UCR_SETS},
-    **{name: forecasting_baselines for name in ("air_passengers", "sunspots", "co2")},
+    **{name: forecasting_baselines for name in ("air_passengers", "sunspots", "co2", "taylor")},
     "m1_yearly": panel_baselines,
     "sentiment": sentiment_baseline,
     "digits": vector_baselines,
     "folk_tunes": ngram_baselines,
     "peoples_daily_seg": segmentation_baselines,
+    "peoples_daily_pos": tagging_baselines,
     "moving_digits": frames_baseline,
     "digit_captions": captions_baseline,
 }
@@ -275,4 +366,5 @@ def run_baseline(name: str, dataset: Any) -> dict[str, Any] | None:
 
 
 __all__ = ["BASELINES", "UCR_SETS", "captions_baseline", "frames_baseline", "run_baseline",
-           "KneserNey", "ngram_baselines", "segmentation_baselines", "sentiment_baseline", "vector_baselines"]
+           "KneserNey", "ngram_baselines", "segmentation_baselines", "sentiment_baseline", "tagging_baselines",
+           "vector_baselines"]

@@ -1,6 +1,7 @@
 """Classical baselines for series: MiniRocket + ridge and 1-NN DTW (aeon) for the UCR/UEA sets;
-Holt-Winters exponential smoothing, an autoregression, the seasonal "airline" ARIMA (statsmodels)
-and the seasonal naive for forecasting.
+Holt-Winters exponential smoothing, an autoregression, the seasonal "airline" ARIMA (statsmodels),
+double seasonal Holt-Winters (Taylor 2003) for half-hourly demand, and the seasonal naive for
+forecasting.
 
 They learn from every training example the recipe's data set holds (``train`` plus ``valid``: they
 select nothing on valid) and are scored on the same ``test`` split as the recurrent models.
@@ -158,6 +159,58 @@ def panel_baselines(dataset: Any) -> list[dict[str, Any]]:
             timed("naive (last value)", naive)]
 
 
+def double_seasonal_holt_winters(values: np.ndarray, origins: list[int], horizon: int, day: int,
+                                 week: int) -> list[np.ndarray]:
+    """Forecasts from each origin by Taylor's (2003) double seasonal Holt-Winters: a level, a
+    within-day and a within-week multiplicative index, and an AR(1) adjustment of the one-step
+    error (J. Oper. Res. Soc. 54, 799-805):
+
+        l_t = a y_t / (d_{t-day} w_{t-week}) + (1 - a) l_{t-1}
+        d_t = b y_t / (l_t w_{t-week}) + (1 - b) d_{t-day}
+        w_t = c y_t / (l_t d_{t-day}) + (1 - c) w_{t-week}
+        y_t(k) = l_t d_{t-day+k} w_{t-week+k} + phi^k (y_t - l_{t-1} d_{t-day} w_{t-week})
+
+    The indices start from the first two weeks (day shapes averaged, then the week's ratios to
+    them); a, b, c and phi minimise the one-step squared error over the values before the first
+    origin (L-BFGS-B in [0, 1]). Later origins run the same filter on, so nothing is refitted on
+    the values it scores. Needs a positive series, ``horizon <= day`` and two whole weeks before
+    the first origin."""
+    from scipy.optimize import minimize
+
+    if horizon > day or origins[0] < 2 * week or week % day or (values[: origins[-1]] <= 0).any():
+        raise ValueError(f"double seasonal Holt-Winters needs a positive series, horizon <= {day} and two weeks "
+                         f"({2 * week} steps) before the first origin")
+    first = values[: 2 * week]
+    days = first.reshape(-1, day)
+    daily = (days / days.mean(1, keepdims=True)).mean(0)
+    weekly = (first / (np.tile(daily, 2 * week // day) * first[:week].mean())).reshape(2, week).mean(0)
+    start = (float(first[:week].mean()), (daily / daily.mean()).tolist(), (weekly / weekly.mean()).tolist())
+
+    def run(series: list[float], params: Any) -> tuple[float, list[float], list[float], list[float], list[float]]:
+        a, b, c, phi = (float(p) for p in params)
+        level, error, sse = start[0], 0.0, 0.0
+        d = start[1] + [0.0] * len(series)  # d[t + day]: the day index after step t
+        w = start[2] + [0.0] * len(series)
+        levels, errors = [0.0] * len(series), [0.0] * len(series)
+        for t, y in enumerate(series):
+            dt, wt = d[t], w[t]
+            sse += (y - level * dt * wt - phi * error) ** 2
+            error = y - level * dt * wt
+            new = a * y / (dt * wt) + (1 - a) * level
+            d[t + day] = b * y / (new * wt) + (1 - b) * dt
+            w[t + week] = c * y / (new * dt) + (1 - c) * wt
+            level = levels[t] = new
+            errors[t] = error
+        return sse, levels, errors, d, w
+
+    fit_on = values[: origins[0]].tolist()
+    params = minimize(lambda p: run(fit_on, p)[0] / len(fit_on), x0=[0.1, 0.1, 0.1, 0.5], method="L-BFGS-B",
+                      bounds=[(0.0, 1.0)] * 4).x
+    _, levels, errors, d, w = run(values[: origins[-1]].tolist(), params)
+    return [np.asarray([levels[o - 1] * d[o - 1 + k] * w[o - 1 + k] + params[3] ** k * errors[o - 1]
+                        for k in range(1, horizon + 1)]) for o in origins]
+
+
 def forecasting_baselines(dataset: Any) -> list[dict[str, Any]]:
     """Classical forecasts from every test window's origin, scored in the data set's metric (MAPE
     in percent for AirPassengers): Holt-Winters exponential smoothing (additive trend; season
@@ -165,7 +218,8 @@ def forecasting_baselines(dataset: Any) -> list[dict[str, Any]]:
     an autoregression of order chosen by AIC (statsmodels ``ar_select_order``, up to two seasons of
     lags), the airline model (Box and Jenkins' ARIMA(0,1,1)(0,1,1)s, on the logarithm of a positive
     series) where test is one window, and the seasonal naive (the last season repeated; the last
-    value without a season).
+    value without a season). A set with a week of seasons (``info.extra["weekly_season"]``, the
+    half-hourly Taylor demand) gets double seasonal Holt-Winters first and a weekly seasonal naive.
 
     Each model is fitted once, on the values before the first test window, by maximum likelihood;
     later windows are forecast with those parameters from their own origin (Holt-Winters refiltered
@@ -224,17 +278,26 @@ def forecasting_baselines(dataset: Any) -> list[dict[str, Any]]:
         path = np.asarray(fit.forecast(horizon))
         return score([np.exp(path) if positive else path])
 
+    week = int(dataset.info.extra.get("weekly_season", 0) or 0)
+    naive_season = max(season, week)
+
     def seasonal_naive() -> float:
-        return score([np.resize(values[o - season: o], horizon) for o in origins])
+        return score([np.resize(values[o - naive_season: o], horizon) for o in origins])
+
+    def double_seasonal() -> float:
+        return score(double_seasonal_holt_winters(values, origins, horizon, season, week))
 
     season_word = ("multiplicative" if kind == "mul" else "additive") + " season" if seasonal else "no season"
-    rows = [timed(f"Holt-Winters ETS, {season_word} (statsmodels)", holt_winters)]
+    rows = [timed("double seasonal Holt-Winters with AR(1) error (Taylor 2003)", double_seasonal)] if week else []
+    rows.append(timed(f"Holt-Winters ETS, {season_word} (statsmodels)", holt_winters))
     if seasonal and len(origins) == 1:
         rows.append(timed(f"airline SARIMA (0,1,1)(0,1,1){'' if season == 12 else season}"
                           f"{' on log' if positive else ''} (statsmodels)", airline))
     rows.append(timed("autoregression, order by AIC (statsmodels)", autoregression))
-    rows.append(timed("seasonal naive" if season > 1 else "naive (last value)", seasonal_naive))
+    rows.append(timed(("weekly seasonal naive" if week else "seasonal naive") if naive_season > 1
+                      else "naive (last value)", seasonal_naive))
     return rows
 
 
-__all__ = ["forecast_scorer", "forecasting_baselines", "panel_baselines", "timed", "ucr_baselines"]
+__all__ = ["double_seasonal_holt_winters", "forecast_scorer", "forecasting_baselines", "panel_baselines", "timed",
+           "ucr_baselines"]

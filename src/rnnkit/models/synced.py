@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.batch import Batch
 from rnnkit.data.dataset import SequenceDataset
+from rnnkit.data.vocab import Vocab
 from rnnkit.layers.conv_encoder import ConvEncoder
 from rnnkit.layers.crf import CRF, scheme_constraints
 from rnnkit.layers.inputs import InputEncoder
@@ -39,7 +40,9 @@ class SequenceTaggerConfig:
     default 64, ``conv_channels`` per block) instead of a linear projection.
     ``bigram_buckets`` > 0 (token inputs): each step also reads the embeddings (``bigram_dim`` each)
     of its left and right bigram, hashed into that many rows (:class:`~rnnkit.layers.ngrams.HashedBigrams`):
-    the classic feature of Chinese word segmentation.
+    the classic feature of Chinese word segmentation. ``word_dropout`` (token inputs): while training,
+    each token is read as ``<unk>`` with this probability, so the embedding of unknown tokens is
+    trained on contexts like those where test's unseen words occur (Kiperwasser & Goldberg 2016).
     """
 
     num_tags: int
@@ -58,6 +61,7 @@ class SequenceTaggerConfig:
     conv_channels: tuple[int, ...] = (16, 32)
     bigram_buckets: int = 0
     bigram_dim: int = 32
+    word_dropout: float = 0.0
 
 
 class FrameEncoder(nn.Module):
@@ -110,7 +114,7 @@ class SequenceTagger(Model):
                  bidirectional: bool = True, dropout: float = 0.0, crf: bool = False,
                  tag_scheme: str | None = None, tags: tuple[str, ...] | list[str] | None = None,
                  frame_shape: Sequence[int] | None = None, conv_channels: Sequence[int] = (16, 32),
-                 bigram_buckets: int = 0, bigram_dim: int = 32) -> None:
+                 bigram_buckets: int = 0, bigram_dim: int = 32, word_dropout: float = 0.0) -> None:
         super().__init__()
         tags = tuple(tags) if tags is not None else None
         frame = tuple(int(n) for n in frame_shape) if frame_shape is not None else None
@@ -119,13 +123,16 @@ class SequenceTagger(Model):
             cell=cell, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
             dropout=dropout, crf=crf, tag_scheme=tag_scheme, tags=tags,
             frame_shape=frame, conv_channels=tuple(int(c) for c in conv_channels),  # type: ignore[arg-type]
-            bigram_buckets=bigram_buckets, bigram_dim=bigram_dim)
+            bigram_buckets=bigram_buckets, bigram_dim=bigram_dim, word_dropout=float(word_dropout))
         if num_tags < 1:
             raise ValueError(f"num_tags must be >= 1, got {num_tags}")
         if tags is not None and len(tags) != num_tags:
             raise ValueError(f"tags has {len(tags)} names but num_tags is {num_tags}")
         if tag_scheme is not None and (not crf or tags is None):
             raise ValueError("tag_scheme constrains a CRF: pass crf=True and the tag names in tags=")
+        if not 0.0 <= word_dropout < 1.0 or (word_dropout and vocab_size is None):
+            raise ValueError(f"word_dropout must be in [0, 1) and needs token inputs (vocab_size), got "
+                             f"word_dropout={word_dropout}, vocab_size={vocab_size}")
         if (vocab_size is not None or frame is not None) and embed_dim is None:
             embed_dim = 64
         self.encoder: nn.Module
@@ -151,12 +158,16 @@ class SequenceTagger(Model):
         """Per-step tag scores. Returns ``(B, T, K)``."""
         if batch.x is None:
             raise ValueError("SequenceTagger needs batch.x (token ids (B, T) or features (B, T, F))")
+        x = batch.x
         if isinstance(self.encoder, FrameEncoder):
-            h = self.encoder(batch.x, batch.mask())  # (B, T, E)
+            h = self.encoder(x, batch.mask())  # (B, T, E)
         else:
-            h = self.encoder(batch.x)  # (B, T, E)
+            if self.training and self.config.word_dropout > 0:
+                unknown = torch.rand(x.shape, device=x.device) < self.config.word_dropout
+                x = x.masked_fill(unknown & (x != Vocab.pad_id), Vocab.unk_id)
+            h = self.encoder(x)  # (B, T, E)
         if self.bigrams is not None:
-            h = torch.cat([h, self.dropout(self.bigrams(batch.x))], dim=-1)  # (B, T, E + 2 * bigram_dim)
+            h = torch.cat([h, self.dropout(self.bigrams(x))], dim=-1)  # (B, T, E + 2 * bigram_dim)
         out = self.rnn(h, batch.lengths).outputs  # (B, T, D*H)
         return self.head(self.dropout(out))  # (B, T, K)
 

@@ -177,3 +177,20 @@ def test_hash_split_is_fixed() -> None:
     ids = shipped.encode_all(Vocab(["a", "b"]), ["ab", "", "ba?"], eos=True)
     assert [t.tolist() for t in ids] == [[4, 5, 3], [3], [5, 4, 1, 3]]
     assert all(t.dtype == torch.int64 for t in ids)
+
+
+@pytest.mark.parametrize("name", ["peoples_daily_pos", "peoples_daily_seg"])
+def test_peoples_daily_vocabulary_from_train_leaves_valid_unknowns(name: str) -> None:
+    from rnnkit.datasets import load
+
+    pool = load(name, min_freq=1)
+    train = load(name, min_freq=1, vocab_from="train")
+    for split in ("train", "valid", "test"):
+        assert _texts(pool, split, "line") == _texts(train, split, "line")  # the same sentences
+    unk = Vocab.unk_id
+    assert not any((e.x == unk).any() for e in pool.valid.examples)  # valid's words are in the pool's vocabulary
+    if name == "peoples_daily_pos":  # words; most characters recur within train
+        assert sum(int((e.x == unk).sum()) for e in train.valid.examples) > 500
+    assert not any((e.x == unk).any() for e in train.train.examples)
+    with pytest.raises(ValueError, match="vocab_from"):
+        load(name, vocab_from="test")

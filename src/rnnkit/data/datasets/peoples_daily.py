@@ -24,13 +24,13 @@ import torch
 from torch import Tensor
 
 from rnnkit.data.batch import Example
-from rnnkit.data.dataset import DatasetInfo, PublishedResult, SequenceDataset
+from rnnkit.data.dataset import DatasetInfo, PublishedResult, SequenceDataset, split_train_valid
 from rnnkit.data.datasets.registry import register
 from rnnkit.data.datasets.shipped import (
     ShippedDataError,
     check_fraction,
     encode_all,
-    make_dataset,
+    make_splits,
     package_file,
     read_lines,
 )
@@ -144,14 +144,18 @@ def _tagged(vocab: Vocab, classes: list[str], sents: list[Sentence]) -> list[Exa
 
 @register(POS_INFO)
 def load_peoples_daily_pos(
-    *, test_fraction: float = 0.1, valid_fraction: float = 0.1, seed: int = 0, min_freq: int = 1
+    *, test_fraction: float = 0.1, valid_fraction: float = 0.1, seed: int = 0, min_freq: int = 1,
+    vocab_from: str = "pool",
 ) -> SequenceDataset:
     """Load People's Daily 1998-01 POS tagging (word tokens).
 
     Args:
         test_fraction: share of sentences held out as test (a fixed shuffle, independent of ``seed``).
         valid_fraction: share of the remaining sentences carved off as valid with ``seed``.
-        min_freq: words seen fewer times in train+valid become ``<unk>``.
+        min_freq: words seen fewer times in the vocabulary's sentences become ``<unk>``.
+        vocab_from: the sentences the vocabulary is built from: ``"pool"`` (train and valid) or
+            ``"train"``, so that valid has unknown words as test does (2.6% of test's words are
+            not in the pool).
 
     Returns:
         ``x`` (T,) int64 word ids, ``y`` (T,) int64 tag ids into ``info.classes`` (all 44 tags of
@@ -159,15 +163,22 @@ def load_peoples_daily_pos(
     """
     pool, test = _split(test_fraction)
     classes = sorted({tag for _, tags, _ in read_sentences() for tag in tags})
-    vocab = Vocab.build((words for words, _, _ in pool), min_freq=min_freq)
-    return make_dataset(POS_INFO, _tagged(vocab, classes, pool), _tagged(vocab, classes, test),
-                        valid_fraction=valid_fraction, seed=seed,
-                        input_vocab=vocab, classes=classes)
+    train, valid = split_train_valid(pool, valid_fraction, seed=seed)
+    vocab = Vocab.build((words for words, _, _ in _vocab_sentences(vocab_from, pool, train)), min_freq=min_freq)
+    return make_splits(POS_INFO, _tagged(vocab, classes, train), _tagged(vocab, classes, valid),
+                       _tagged(vocab, classes, test), input_vocab=vocab, classes=classes)
+
+
+def _vocab_sentences(vocab_from: str, pool: list[Sentence], train: list[Sentence]) -> list[Sentence]:
+    if vocab_from not in ("pool", "train"):
+        raise ValueError(f"vocab_from must be 'pool' or 'train', not {vocab_from!r}")
+    return pool if vocab_from == "pool" else train
 
 
 @register(SEG_INFO)
 def load_peoples_daily_seg(
-    *, test_fraction: float = 0.1, valid_fraction: float = 0.1, seed: int = 0, min_freq: int = 1
+    *, test_fraction: float = 0.1, valid_fraction: float = 0.1, seed: int = 0, min_freq: int = 1,
+    vocab_from: str = "pool",
 ) -> SequenceDataset:
     """Load People's Daily 1998-01 word segmentation as BMES character tagging.
 
@@ -175,7 +186,9 @@ def load_peoples_daily_seg(
         test_fraction: share of sentences held out as test (the same sentences as
             ``peoples_daily_pos``).
         valid_fraction: share of the remaining sentences carved off as valid with ``seed``.
-        min_freq: characters seen fewer times in train+valid become ``<unk>``.
+        min_freq: characters seen fewer times in the vocabulary's sentences become ``<unk>``.
+        vocab_from: the sentences the vocabulary is built from: ``"pool"`` (train and valid) or
+            ``"train"``.
 
     Returns:
         ``x`` (T,) int64 character ids, ``y`` (T,) int64 ids into ``["B", "M", "E", "S"]``;
@@ -186,11 +199,11 @@ def load_peoples_daily_seg(
     def chars(sents: list[Sentence]) -> list[str]:
         return ["".join(words) for words, _, _ in sents]
 
-    vocab = Vocab.build(chars(pool), min_freq=min_freq)
+    train, valid = split_train_valid(pool, valid_fraction, seed=seed)
+    vocab = Vocab.build(chars(_vocab_sentences(vocab_from, pool, train)), min_freq=min_freq)
 
     def examples(sents: list[Sentence]) -> list[Example]:
         xs, ys = encode_all(vocab, chars(sents)), bmes_ids(sents)
         return [Example(x=x, y=y, meta={"line": s[2]}) for x, y, s in zip(xs, ys, sents)]
 
-    return make_dataset(SEG_INFO, examples(pool), examples(test), valid_fraction=valid_fraction, seed=seed,
-                        input_vocab=vocab)
+    return make_splits(SEG_INFO, examples(train), examples(valid), examples(test), input_vocab=vocab)
