@@ -30,7 +30,8 @@ def run_one(out: str, recipe: str, name: str, overrides: dict[str, Any], device:
     _, spec, _ = load_recipe(recipe)
     spec = dataclasses.replace(spec, model_options={**spec.model_options, **overrides.get("model_options", {})},
                                train={**spec.train, **overrides.get("train", {})},
-                               data_options={**spec.data_options, **overrides.get("data_options", {})}, limit=limit)
+                               data_options={**spec.data_options, **overrides.get("data_options", {})}, limit=limit,
+                               ensemble=int(overrides.get("ensemble", spec.ensemble)))
     dataset = load_data(spec)
     seed_everything(seed)
     model = build_model(spec, dataset)

@@ -57,4 +57,3 @@ def test_tagging_baselines_decode_tag_context_the_word_alone_cannot_tell():
     rows = {r["name"].split(" (")[0].split(",")[0]: r["value"] for r in tagging_baselines(ds)}
     assert rows["second-order HMM"] == 1.0
     assert rows["most frequent tag per word"] == pytest.approx(5 / 6)  # word 5 is always tag 1 for it
-    assert BASELINES["peoples_daily_pos"] is tagging_baselines
