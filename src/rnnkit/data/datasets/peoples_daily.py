@@ -16,6 +16,7 @@ malformed token names the file and line.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -145,28 +146,50 @@ def _tagged(vocab: Vocab, classes: list[str], sents: list[Sentence]) -> list[Exa
 @register(POS_INFO)
 def load_peoples_daily_pos(
     *, test_fraction: float = 0.1, valid_fraction: float = 0.1, seed: int = 0, min_freq: int = 1,
-    vocab_from: str = "pool",
+    vocab_from: str = "pool", unknown: str = "unk",
 ) -> SequenceDataset:
     """Load People's Daily 1998-01 POS tagging (word tokens).
 
     Args:
         test_fraction: share of sentences held out as test (a fixed shuffle, independent of ``seed``).
         valid_fraction: share of the remaining sentences carved off as valid with ``seed``.
-        min_freq: words seen fewer times in the vocabulary's sentences become ``<unk>``.
+        min_freq: words seen fewer times in the vocabulary's sentences become unknown.
         vocab_from: the sentences the vocabulary is built from: ``"pool"`` (train and valid) or
             ``"train"``, so that valid has unknown words as test does (2.6% of test's words are
             not in the pool).
+        unknown: what an unknown word is read as: ``"unk"``, the one ``<unk>`` token; or
+            ``"last_char"``, a token for its last character, ``<unk:化>``, where the vocabulary's
+            sentences hold at least two rare words (seen fewer than ``min_freq`` times) ending in
+            it, else ``<unk>``. Chinese words mostly end in their head, so the last character of an
+            unseen word says much of its tag. Needs ``min_freq`` above 1 to learn anything.
 
     Returns:
         ``x`` (T,) int64 word ids, ``y`` (T,) int64 tag ids into ``info.classes`` (all 44 tags of
         the file, so a tag seen only in test still has an id); ``meta["line"]`` in 199801.txt.
     """
+    if unknown not in ("unk", "last_char"):
+        raise ValueError(f"unknown must be 'unk' or 'last_char', not {unknown!r}")
     pool, test = _split(test_fraction)
     classes = sorted({tag for _, tags, _ in read_sentences() for tag in tags})
     train, valid = split_train_valid(pool, valid_fraction, seed=seed)
-    vocab = Vocab.build((words for words, _, _ in _vocab_sentences(vocab_from, pool, train)), min_freq=min_freq)
+    source = _vocab_sentences(vocab_from, pool, train)
+    vocab = Vocab.build((words for words, _, _ in source), min_freq=min_freq)
+    if unknown == "last_char":
+        counts = Counter(w for words, _, _ in source for w in words)
+        endings = Counter(_ending(w) for w, n in counts.items() if n < min_freq for _ in range(n))
+        vocab = Vocab(vocab.itos + [sig for sig, n in endings.items() if n >= 2])
+
+        def read(sents: list[Sentence]) -> list[Sentence]:
+            return [(tuple(w if w in vocab.stoi else _ending(w) for w in words), tags, line)
+                    for words, tags, line in sents]
+        train, valid, test = read(train), read(valid), read(test)
     return make_splits(POS_INFO, _tagged(vocab, classes, train), _tagged(vocab, classes, valid),
                        _tagged(vocab, classes, test), input_vocab=vocab, classes=classes)
+
+
+def _ending(word: str) -> str:
+    """The token an unknown word ending in ``word[-1]`` is read as (``unknown="last_char"``)."""
+    return f"<unk:{word[-1]}>"
 
 
 def _vocab_sentences(vocab_from: str, pool: list[Sentence], train: list[Sentence]) -> list[Sentence]:
