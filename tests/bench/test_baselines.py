@@ -57,3 +57,27 @@ def test_tagging_baselines_decode_tag_context_the_word_alone_cannot_tell():
     rows = {r["name"].split(" (")[0].split(",")[0]: r["value"] for r in tagging_baselines(ds)}
     assert rows["second-order HMM"] == 1.0
     assert rows["most frequent tag per word"] == pytest.approx(5 / 6)  # word 5 is always tag 1 for it
+
+
+def test_tagging_baselines_tag_an_unknown_word_by_the_words_seen_once_with_its_last_character():
+    from rnnkit.bench.baselines import tagging_baselines
+    from rnnkit.data.vocab import Vocab
+
+    vocab = Vocab(["的", "美化", "绿化", "老师", "教师", "律师", "<unk:化>"])
+    ids = vocab.stoi
+
+    def ex(words: list[str], tags: list[int]) -> Example:
+        return Example(x=torch.tensor([ids.get(w, Vocab.unk_id) for w in words]), y=torch.tensor(tags))
+
+    # words seen once: two end in 化 (tag 1), three in 师 (tag 2); <unk:化> itself never occurs
+    pool = [ex(["的", w], [0, 1]) for w in ("美化", "绿化")] + [ex(["的", w], [0, 2]) for w in ("老师", "教师", "律师")]
+    pool += [ex(["的"], [0])] * 5
+    test = [ex(["的", "<unk:化>"], [0, 1]), ex(["的", "医生"], [0, 2])]  # 医生: plain <unk>
+    ds = SimpleNamespace(train=SimpleNamespace(examples=pool), valid=SimpleNamespace(examples=[]),
+                         test=SimpleNamespace(examples=test),
+                         info=SimpleNamespace(classes=["u", "v", "n"], input_vocab=vocab))
+    rows = {r["name"].split(" (")[0].split(",")[0]: r["value"] for r in tagging_baselines(ds)}
+    assert rows["second-order HMM"] == 1.0 and rows["most frequent tag per word"] == 1.0
+    ds.info.input_vocab = None  # without the strings, <unk:化> is one more unknown word: tag 2
+    rows = {r["name"].split(" (")[0].split(",")[0]: r["value"] for r in tagging_baselines(ds)}
+    assert rows["most frequent tag per word"] == 0.75

@@ -215,9 +215,12 @@ def tagging_baselines(dataset: Any) -> list[dict[str, Any]]:
     """Token accuracy of a second-order hidden Markov model decoded by Viterbi (TnT, Brants 2000:
     tag trigrams smoothed by deleted interpolation) and of the most frequent tag of each word.
 
-    Both see the model's inputs: word ids, ``<unk>`` for the words the vocabulary dropped. The
-    unknown word's tag distribution is the ``<unk>`` id's own counts in train+valid where the
-    vocabulary has a ``min_freq`` above 1, else that of the words seen once there (hapax legomena)."""
+    Both see word ids, ``<unk>`` for the words the vocabulary dropped. The unknown word's tag
+    distribution is the ``<unk>`` id's own counts in train+valid where the vocabulary has a
+    ``min_freq`` above 1, else that of the words seen once there (hapax legomena). A token that
+    stands for an unknown word's last character (``<unk:X>``, ``unknown="last_char"``) that train+valid
+    never hold takes the tags of the words seen once there that end in X: TnT's suffix estimate,
+    cut to the last character."""
     pool, test = _pool(dataset), dataset.test.examples
     num_tags = len(dataset.info.classes or [])
     unk = 1  # Vocab's <unk> id
@@ -225,8 +228,18 @@ def tagging_baselines(dataset: Any) -> list[dict[str, Any]]:
     for e in pool:
         for w, t in zip(e.x.tolist(), e.y.tolist()):
             words.setdefault(w, Counter())[t] += 1
+    hapax = {w: n for w, n in words.items() if sum(n.values()) == 1}
     if unk not in words:
-        words[unk] = sum((n for n in words.values() if sum(n.values()) == 1), Counter())
+        words[unk] = sum(hapax.values(), Counter())
+    vocab = getattr(dataset.info, "input_vocab", None)
+    if vocab is not None:
+        ends: dict[str, Counter[int]] = {}
+        for w, n in hapax.items():
+            if not vocab.itos[w].startswith("<"):
+                ends.setdefault(vocab.itos[w][-1], Counter()).update(n)
+        for i, token in enumerate(vocab.itos):
+            if token.startswith("<unk:") and i not in words and token[5:-1] in ends:
+                words[i] = ends[token[5:-1]]
     tag_counts = Counter(t for e in pool for t in e.y.tolist())
     truth = np.concatenate([e.y.numpy() for e in test]) if test else np.zeros(0, dtype=np.int64)
 
@@ -300,12 +313,13 @@ def tagging_baselines(dataset: Any) -> list[dict[str, Any]]:
 
 
 def _every_word(dataset: Any) -> Any:
-    """The data set loaded again with every word of train+valid in its vocabulary (``min_freq`` 1):
-    the counting baselines do best when a word seen once still tells its tag, whatever vocabulary
-    the recipe's network reads. Train+valid and test hold the same sentences whatever the options."""
+    """The data set loaded again with every word of train+valid in its vocabulary (``min_freq`` 1)
+    and each unknown word read by its last character: the counting baselines do best when a word
+    seen once still tells its tag, whatever vocabulary the recipe's network reads. Train+valid and
+    test hold the same sentences whatever the options."""
     from rnnkit.datasets import load
 
-    return load(dataset.info.name, min_freq=1, vocab_from="pool")
+    return load(dataset.info.name, min_freq=1, vocab_from="pool", unknown="last_char")
 
 
 def frames_baseline(dataset: Any) -> list[dict[str, Any]]:

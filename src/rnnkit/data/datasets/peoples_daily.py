@@ -159,9 +159,12 @@ def load_peoples_daily_pos(
             not in the pool).
         unknown: what an unknown word is read as: ``"unk"``, the one ``<unk>`` token; or
             ``"last_char"``, a token for its last character, ``<unk:化>``, where the vocabulary's
-            sentences hold at least two rare words (seen fewer than ``min_freq`` times) ending in
-            it, else ``<unk>``. Chinese words mostly end in their head, so the last character of an
-            unseen word says much of its tag. Needs ``min_freq`` above 1 to learn anything.
+            sentences hold at least two rare words ending in it (rare: seen fewer than ``min_freq``
+            times, or once with ``min_freq`` 1), else ``<unk>``. Chinese words mostly end in their
+            head, so the last character of an unseen word says much of its tag. A network learns
+            these tokens with ``min_freq`` 2 or more (its rare training words are read as them);
+            with ``min_freq`` 1 they occur only for unknown words, and a counting model estimates
+            them from the words seen once (as the tagging baselines do).
 
     Returns:
         ``x`` (T,) int64 word ids, ``y`` (T,) int64 tag ids into ``info.classes`` (all 44 tags of
@@ -176,7 +179,8 @@ def load_peoples_daily_pos(
     vocab = Vocab.build((words for words, _, _ in source), min_freq=min_freq)
     if unknown == "last_char":
         counts = Counter(w for words, _, _ in source for w in words)
-        endings = Counter(_ending(w) for w, n in counts.items() if n < min_freq for _ in range(n))
+        rare = max(min_freq, 2)
+        endings = Counter(_ending(w) for w, n in counts.items() if n < rare for _ in range(n))
         vocab = Vocab(vocab.itos + [sig for sig, n in endings.items() if n >= 2])
 
         def read(sents: list[Sentence]) -> list[Sentence]:
