@@ -98,3 +98,23 @@ def test_unfitted_and_bad_options() -> None:
         WordTokenizer(pattern="(")
     with pytest.raises(ValueError, match="unknown tokenizer 'sentencepiece'"):
         make_tokenizer("sentencepiece")
+
+
+def test_a_vocabulary_with_ending_tokens_reads_an_unknown_word_by_its_last_character(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from rnnkit.cli.predict import encode_text
+    from rnnkit.data.vocab import ending_token
+
+    plain = Vocab(["的", "美化"])
+    ends = Vocab(["的", "美化", ending_token("绿化")])
+    assert ending_token("绿化") == "<unk:化>" and ends.has_endings and not plain.has_endings
+    words = ["的", "绿化", "医生"]
+    assert plain.encode(words) == [4, Vocab.unk_id, Vocab.unk_id]
+    assert ends.encode(words) == [4, 6, Vocab.unk_id]  # 化 has a token, 生 has none
+    with pytest.raises(ValueError, match="绿化"):
+        ends.encode(words, strict=True)
+    ends.save(tmp_path / "vocab.json")
+    assert Vocab.load(tmp_path / "vocab.json").encode(words) == [4, 6, Vocab.unk_id]
+    info = SimpleNamespace(name="pos", input_vocab=ends)
+    assert encode_text("的 绿化 美化", info, {}) == [4, 6, 5]  # `rnnkit predict` reads new text the same way

