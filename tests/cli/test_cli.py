@@ -367,3 +367,19 @@ def test_predict_unknown_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert err == "note: 1 of 15 input token(s) are not in the run's vocabulary and are read as <unk> ('\u24e7')"
     assert main(["predict", str(run), "   "]) == 2
     assert "the input text is empty" in _error_line(capsys)
+
+
+def test_predict_tags_words_as_written_and_reads_an_unknown_word_by_its_last_character(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "pos"
+    assert main(["train", "--data", "peoples_daily_pos", "--model", "tagger", "--hidden", "4", "--limit", "300",
+                 "--epochs", "1", "--data-option", "min_freq=2", "--data-option", "unknown=last_char",
+                 "--out", str(run), "--no-progress", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), "中国 经济 绿化化"]) == 0
+    out = capsys.readouterr().out.split()
+    assert [w.rsplit("/", 1)[0] for w in out[-3:]] == ["中国", "经济", "绿化化"]  # the word, not <unk:化>
+    from rnnkit.train.run_dir import load_run
+
+    vocab = load_run(run).info.input_vocab  # the vocabulary as the run folder keeps it
+    assert vocab.has_endings and vocab.encode(["绿化化"]) == [vocab.stoi["<unk:化>"]]

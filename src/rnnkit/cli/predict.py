@@ -147,6 +147,11 @@ def encode_text(text: str, info: Any, extras: dict[str, Any]) -> list[int]:
 
     Unknown tokens are read as ``<unk>`` with a note on stderr; text with no known token at all
     is refused (the model would see nothing but ``<unk>``)."""
+    return _encode_text(text, info, extras)[0]
+
+
+def _encode_text(text: str, info: Any, extras: dict[str, Any]) -> tuple[list[int], list[str]]:
+    """:func:`encode_text`'s ids, and the text's tokens where there is one per id (else [])."""
     if not text.strip():
         raise CLIError("the input text is empty")
     tok = extras.get("tokenizer") or extras.get("input_tokenizer")
@@ -162,8 +167,9 @@ def encode_text(text: str, info: Any, extras: dict[str, Any]) -> list[int]:
         ids = vocab.encode(tokens)
     if not ids:
         raise CLIError("the input text is empty")
-    check_unknown(ids, tokens if len(tokens) == len(ids) else [], info)
-    return ids
+    tokens = tokens if len(tokens) == len(ids) else []
+    check_unknown(ids, tokens, info)
+    return ids, tokens
 
 
 def check_unknown(ids: list[int], tokens: list[str], info: Any) -> None:
@@ -191,8 +197,9 @@ def build_batch(raw: str, info: Any, extras: dict[str, Any]) -> tuple[Any, list[
     path = input_file(raw)
     if info.input_kind == "tokens":
         text = read_text(path).strip() if path is not None else raw
-        ids = encode_text(text, info, extras)
-        tokens = info.input_vocab.decode(ids, strip_specials=False) if info.input_vocab else [str(i) for i in ids]
+        ids, tokens = _encode_text(text, info, extras)  # tagging output shows the words as written
+        if not tokens:
+            tokens = info.input_vocab.decode(ids, strip_specials=False) if info.input_vocab else [str(i) for i in ids]
         return Batch(x=torch.tensor([ids]), lengths=torch.tensor([len(ids)])), tokens
     scale = float(info.extra.get("pixel_max", 1.0)) if info.extra else 1.0
     cond_shape = tuple(info.cond_shape) if info.cond_shape else None
