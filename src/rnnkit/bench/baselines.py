@@ -221,9 +221,11 @@ def tagging_baselines(dataset: Any) -> list[dict[str, Any]]:
     stands for an unknown word's last character (``<unk:X>``, ``unknown="last_char"``) that train+valid
     never hold takes the tags of the words seen once there that end in X: TnT's suffix estimate,
     cut to the last character."""
+    from rnnkit.data.vocab import ENDING_PREFIX, Vocab
+
     pool, test = _pool(dataset), dataset.test.examples
     num_tags = len(dataset.info.classes or [])
-    unk = 1  # Vocab's <unk> id
+    unk = Vocab.unk_id
     words: dict[int, Counter[int]] = {}
     for e in pool:
         for w, t in zip(e.x.tolist(), e.y.tolist()):
@@ -238,8 +240,9 @@ def tagging_baselines(dataset: Any) -> list[dict[str, Any]]:
             if not vocab.itos[w].startswith("<"):
                 ends.setdefault(vocab.itos[w][-1], Counter()).update(n)
         for i, token in enumerate(vocab.itos):
-            if token.startswith("<unk:") and i not in words and token[5:-1] in ends:
-                words[i] = ends[token[5:-1]]
+            end = token[len(ENDING_PREFIX):-1]
+            if token.startswith(ENDING_PREFIX) and i not in words and end in ends:
+                words[i] = ends[end]
     tag_counts = Counter(t for e in pool for t in e.y.tolist())
     truth = np.concatenate([e.y.numpy() for e in test]) if test else np.zeros(0, dtype=np.int64)
 

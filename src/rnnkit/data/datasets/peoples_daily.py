@@ -158,9 +158,9 @@ def load_peoples_daily_pos(
             ``"train"``, so that valid has unknown words as test does (2.6% of test's words are
             not in the pool).
         unknown: what an unknown word is read as: ``"unk"``, the one ``<unk>`` token; or
-            ``"last_char"``, a token for its last character, ``<unk:化>``, where the vocabulary's
-            sentences hold at least two rare words ending in it (rare: seen fewer than ``min_freq``
-            times, or once with ``min_freq`` 1), else ``<unk>``. Chinese words mostly end in their
+            ``"last_char"``, a token for its last character, ``<unk:化>``, where rare words ending
+            in it occur at least twice in the vocabulary's sentences (rare: seen fewer than
+            ``min_freq`` times, or once with ``min_freq`` 1), else ``<unk>``. Chinese words mostly end in their
             head, so the last character of an unseen word says much of its tag. A network learns
             these tokens with ``min_freq`` 2 or more (its rare training words are read as them);
             with ``min_freq`` 1 they occur only for unknown words, and a counting model estimates
