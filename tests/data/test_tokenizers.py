@@ -117,4 +117,4 @@ def test_a_vocabulary_with_ending_tokens_reads_an_unknown_word_by_its_last_chara
     ends.save(tmp_path / "vocab.json")
     assert Vocab.load(tmp_path / "vocab.json").encode(words) == [4, 6, Vocab.unk_id]
     info = SimpleNamespace(name="pos", input_vocab=ends)
-    assert encode_text("的 绿化 美化", info, {}) == [4, 6, 5]  # `rnnkit predict` reads new text the same way
+    assert encode_text("的 绿化 美化", info, {})[0] == [4, 6, 5]  # `rnnkit predict` reads new text the same way

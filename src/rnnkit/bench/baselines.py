@@ -221,7 +221,7 @@ def tagging_baselines(dataset: Any) -> list[dict[str, Any]]:
     stands for an unknown word's last character (``<unk:X>``, ``unknown="last_char"``) that train+valid
     never hold takes the tags of the words seen once there that end in X: TnT's suffix estimate,
     cut to the last character."""
-    from rnnkit.data.vocab import ENDING_PREFIX, Vocab
+    from rnnkit.data.vocab import Vocab, ending_token
 
     pool, test = _pool(dataset), dataset.test.examples
     num_tags = len(dataset.info.classes or [])
@@ -234,15 +234,13 @@ def tagging_baselines(dataset: Any) -> list[dict[str, Any]]:
     if unk not in words:
         words[unk] = sum(hapax.values(), Counter())
     vocab = getattr(dataset.info, "input_vocab", None)
-    if vocab is not None:
-        ends: dict[str, Counter[int]] = {}
+    if vocab is not None and vocab.has_endings:
+        ends: dict[int, Counter[int]] = {}  # ending token id -> the tags of the words seen once with that ending
         for w, n in hapax.items():
-            if not vocab.itos[w].startswith("<"):
-                ends.setdefault(vocab.itos[w][-1], Counter()).update(n)
-        for i, token in enumerate(vocab.itos):
-            end = token[len(ENDING_PREFIX):-1]
-            if token.startswith(ENDING_PREFIX) and i not in words and end in ends:
-                words[i] = ends[end]
+            end = vocab.stoi.get(ending_token(vocab.itos[w])) if not vocab.itos[w].startswith("<") else None
+            if end is not None and end not in words:
+                ends.setdefault(end, Counter()).update(n)
+        words.update(ends)
     tag_counts = Counter(t for e in pool for t in e.y.tolist())
     truth = np.concatenate([e.y.numpy() for e in test]) if test else np.zeros(0, dtype=np.int64)
 
@@ -278,7 +276,7 @@ def tagging_baselines(dataset: Any) -> list[dict[str, Any]]:
             p_bi = np.nan_to_num(bi / bi.sum(1, keepdims=True))
             p_tri = np.nan_to_num(tri / tri.sum(2, keepdims=True))
             log_trans = np.log(lambdas[0] * p_uni + lambdas[1] * p_bi[None] + lambdas[2] * p_tri)
-        totals = np.maximum(np.asarray([tag_counts[t] for t in range(k)], dtype=np.float64), 1.0)
+        totals = np.maximum(uni, 1.0)  # each tag's count in train+valid
 
         def log_emit(w: int) -> np.ndarray:
             n = words.get(w) or words[unk]

@@ -142,16 +142,12 @@ def read_image(path: Path, shape: tuple[int, ...], scale: float) -> Any:
     return img.reshape(shape)
 
 
-def encode_text(text: str, info: Any, extras: dict[str, Any]) -> list[int]:
-    """Text -> input ids with the run's tokenizer, else its vocabulary (characters or words).
+def encode_text(text: str, info: Any, extras: dict[str, Any]) -> tuple[list[int], list[str]]:
+    """Text -> input ids with the run's tokenizer, else its vocabulary (characters or words), and
+    the text's tokens where there is one per id (else []).
 
     Unknown tokens are read as ``<unk>`` with a note on stderr; text with no known token at all
     is refused (the model would see nothing but ``<unk>``)."""
-    return _encode_text(text, info, extras)[0]
-
-
-def _encode_text(text: str, info: Any, extras: dict[str, Any]) -> tuple[list[int], list[str]]:
-    """:func:`encode_text`'s ids, and the text's tokens where there is one per id (else [])."""
     if not text.strip():
         raise CLIError("the input text is empty")
     tok = extras.get("tokenizer") or extras.get("input_tokenizer")
@@ -197,7 +193,7 @@ def build_batch(raw: str, info: Any, extras: dict[str, Any]) -> tuple[Any, list[
     path = input_file(raw)
     if info.input_kind == "tokens":
         text = read_text(path).strip() if path is not None else raw
-        ids, tokens = _encode_text(text, info, extras)  # tagging output shows the words as written
+        ids, tokens = encode_text(text, info, extras)  # tagging output shows the words as written
         if not tokens:
             tokens = info.input_vocab.decode(ids, strip_specials=False) if info.input_vocab else [str(i) for i in ids]
         return Batch(x=torch.tensor([ids]), lengths=torch.tensor([len(ids)])), tokens

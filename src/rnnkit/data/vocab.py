@@ -74,11 +74,18 @@ class Vocab:
             if i is None:
                 if strict:
                     raise ValueError(f"token {t!r} is not in the vocabulary ({len(self)} tokens)")
-                i = self.stoi.get(ending_token(t), self.unk_id) if self.has_endings and t else self.unk_id
+                i = self.unknown_id(t)
             ids.append(i)
         if eos:
             ids.append(self.eos_id)
         return ids
+
+    def unknown_id(self, token: str) -> int:
+        """The id an out-of-vocabulary ``token`` encodes to: its ending token's (:func:`ending_token`)
+        where this vocabulary holds it, else ``<unk>``'s."""
+        if self.has_endings and token:
+            return self.stoi.get(ending_token(token), self.unk_id)
+        return self.unk_id
 
     def decode(self, ids: Iterable[int], *, strip_specials: bool = True) -> list[str]:
         """Ids -> tokens; stops at ``<eos>`` and drops specials when ``strip_specials``."""

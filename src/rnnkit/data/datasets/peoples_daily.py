@@ -180,13 +180,11 @@ def load_peoples_daily_pos(
     if unknown == "last_char":
         counts = Counter(w for words, _, _ in source for w in words)
         rare = max(min_freq, 2)
-        endings = Counter(ending_token(w) for w, n in counts.items() if n < rare for _ in range(n))
-        vocab = Vocab(vocab.itos + [sig for sig, n in endings.items() if n >= 2])
-
-        def read(sents: list[Sentence]) -> list[Sentence]:
-            return [(tuple(w if w in vocab.stoi else ending_token(w) for w in words), tags, line)
-                    for words, tags, line in sents]
-        train, valid, test = read(train), read(valid), read(test)
+        endings: Counter[str] = Counter()  # occurrences of rare words, by last character
+        for w, n in counts.items():
+            if n < rare:
+                endings[ending_token(w)] += n
+        vocab = Vocab(vocab.itos + [sig for sig, n in endings.items() if n >= 2])  # encodes unknown words by them
     return make_splits(POS_INFO, _tagged(vocab, classes, train), _tagged(vocab, classes, valid),
                        _tagged(vocab, classes, test), input_vocab=vocab, classes=classes)
 

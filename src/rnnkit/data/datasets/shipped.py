@@ -105,14 +105,17 @@ def make_splits(info: DatasetInfo, train: Sequence[Example], valid: Sequence[Exa
 
 def encode_all(vocab: Vocab, sequences: Sequence[Sequence[str]], *, eos: bool = False) -> list[Tensor]:
     """Encode many token sequences at once: one ``(T_i,)`` int64 tensor each (``<eos>`` appended
-    when ``eos``); unknown tokens become ``<unk>`` as in :meth:`Vocab.encode`.
+    when ``eos``); unknown tokens become ``<unk>`` (or their ending token) as in :meth:`Vocab.encode`.
 
     One tensor is built for all ids and split into views, which is ~5x faster than a tensor per
     sequence on corpora of a million tokens.
     """
     tokens = chain.from_iterable(chain(s, (EOS,)) for s in sequences) if eos else chain.from_iterable(sequences)
     lengths = [len(s) + int(eos) for s in sequences]
-    ids = np.fromiter(map(vocab.stoi.get, tokens, repeat(vocab.unk_id)), dtype=np.int64, count=sum(lengths))
+    stoi = vocab.stoi
+    found = ((stoi[t] if t in stoi else vocab.unknown_id(t)) for t in tokens) if vocab.has_endings else (
+        map(stoi.get, tokens, repeat(vocab.unk_id)))
+    ids = np.fromiter(found, dtype=np.int64, count=sum(lengths))
     return list(torch.from_numpy(ids).split(lengths))
 
 
