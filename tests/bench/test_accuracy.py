@@ -241,3 +241,39 @@ def test_a_stop_during_parallel_seeds_keeps_the_finished_ones():
         torch.set_num_threads(before)
     assert len(kept) == 1 and kept[0].seed in (0, 1)
     assert not multiprocessing.active_children()  # no worker trains on after the bench
+
+
+def test_baselines_only_updates_the_baseline_and_its_verdict_and_keeps_the_measured_figures(
+        tmp_path: Path, monkeypatch, capsys):
+    """--baselines-only trains nothing: the sentiment row keeps its mean, takes the new baseline, and
+    its goal (baseline + 2 points) is judged against that baseline."""
+    import rnnkit.bench.baselines as baselines
+    import rnnkit.cli.runspec as runspec
+    from rnnkit.cli.main import main
+
+    out = tmp_path / "RESULTS.md"
+    write_results(out, [_row("sentiment", [0.85, 0.85]), _row("gunpoint", [1.0])])
+    calls: list[str] = []
+
+    def fake_baseline(name, dataset):
+        calls.append(name)
+        return {"name": "tfidf", "value": 0.82, "seconds": 0.5, "also": []}
+
+    monkeypatch.setattr(baselines, "run_baseline", fake_baseline)
+    monkeypatch.setattr(runspec, "load_data", lambda spec: object())
+    assert main(["bench", "accuracy", "sentiment", "--baselines-only", "--out", str(out)]) == 0
+    assert calls == ["sentiment"] and "sentiment: tfidf 0.8200" in capsys.readouterr().out
+    rows = {r["dataset"]: r for r in read_rows(out)}
+    assert rows["sentiment"]["mean"] == 0.85 and rows["sentiment"]["values"] == [0.85, 0.85]
+    assert rows["sentiment"]["baseline"]["value"] == 0.82 and rows["sentiment"]["goal_met"] is True
+    monkeypatch.setattr(baselines, "run_baseline",
+                        lambda name, dataset: {"name": "tfidf", "value": 0.84, "seconds": 0.5, "also": []})
+    assert main(["bench", "accuracy", "sentiment", "--baselines-only", "--out", str(out)]) == 0
+    assert {r["dataset"]: r for r in read_rows(out)}["sentiment"]["goal_met"] is False
+    assert rows["gunpoint"] == {r["dataset"]: r for r in read_rows(out)}["gunpoint"]
+    # a data set without a row is printed, not written; mixing with --quick is a one-line error
+    assert main(["bench", "accuracy", "arrowhead", "--baselines-only", "--out", str(out)]) == 0
+    assert "has no row for arrowhead" in capsys.readouterr().err
+    assert "arrowhead" not in {r["dataset"] for r in read_rows(out)}
+    assert main(["bench", "accuracy", "gunpoint", "--baselines-only", "--quick"]) != 0
+    assert "does not combine" in capsys.readouterr().err

@@ -344,6 +344,41 @@ def write_results(path: str | Path, rows: list[dict[str, Any]]) -> Path:
         return write_section(p, SECTION, to_markdown(merge_rows(read_rows(p), rows)))
 
 
+def refresh_baseline(name: str, out: str, *, log: Any = None) -> dict[str, Any]:
+    """Run the classical baseline of recipe ``name`` alone (no seeds trained) and, when ``out`` is
+    given and already holds the data set's row, put the new baseline and the goal's verdict against
+    it into that row; the rnnkit figures stay as they were measured. Returns the baseline record."""
+    import torch
+
+    from rnnkit.bench.baselines import run_baseline
+    from rnnkit.cli.runspec import load_data
+
+    _, spec, _ = load_recipe(name)
+    dataset = load_data(spec)
+    threads = torch.get_num_threads()
+    base = run_baseline(spec.data, dataset)
+    torch.set_num_threads(threads)  # see bench_dataset
+    if base is None:
+        raise ValueError(f"{name}: no classical baseline is defined for this data set")
+    if log is not None:
+        print(f"[accuracy] {name} baseline {base['name']}: {base['value']:.4f} ({base['seconds']:.1f}s)",
+              file=log, flush=True)
+    if out and Path(out).exists():
+        rows = [r for r in read_rows(out) if r["dataset"] == spec.data]
+        if rows:
+            row = rows[0]
+            goal = GOALS.get(spec.data)
+            if goal is not None:
+                row["goal_met"] = goal.met(row["mean"], base["value"], cpu_s=row.get("cpu_s"),
+                                           extra=row.get("extra") or {})
+            row["baseline"] = base
+            write_results(out, [row])
+        elif log is not None:
+            print(f"[accuracy] {name}: {out} has no row for {spec.data} yet; the baseline is not written "
+                  "(run the recipe's seeds to add the row)", file=log, flush=True)
+    return base
+
+
 # --- command line -------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME", help="data sets with a recipe (default: all)")
@@ -353,6 +388,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"1 epoch on {QUICK_LIMIT} examples per split: checks that it runs; writes "
                              "nothing unless --out is given")
     parser.add_argument("--no-baseline", action="store_true", help="skip the classical baselines")
+    parser.add_argument("--baselines-only", action="store_true",
+                        help="run only the classical baselines (no seeds) and update the baseline of the "
+                             "rows already in the table")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice); 1 avoids oversubscription when "
                              "several benches share the cores")
@@ -384,6 +422,20 @@ def run(args: argparse.Namespace) -> int:
     import signal
 
     out = args.out if args.out is not None else ("" if args.quick else DEFAULT_OUT)
+    if args.baselines_only:
+        if args.no_baseline or args.quick:
+            from rnnkit.cli.main import CLIError
+
+            raise CLIError("--baselines-only runs no seeds: it does not combine with --no-baseline or --quick")
+        bases = {}
+        for n in names:
+            try:
+                bases[n] = refresh_baseline(n, out, log=sys.stderr)
+            except ValueError as e:
+                print(f"[accuracy] {e}", file=sys.stderr)
+        print(json.dumps(bases, indent=1) if args.json else "\n".join(
+            f"{n}: {b['name']} {b['value']:.4f} ({b['seconds']:.1f} s)" for n, b in bases.items()))
+        return 0
     rows = []
     previous = signal.signal(signal.SIGTERM, _stop)  # `kill PID`: keep the finished seeds, then stop
     try:
@@ -405,4 +457,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 __all__ = ["Row", "SeedResult", "bench_dataset", "load_recipe", "merge_rows", "read_rows", "recipe_names",
-           "run_seeds", "to_markdown", "train_seed", "write_results"]
+           "refresh_baseline", "run_seeds", "to_markdown", "train_seed", "write_results"]
