@@ -13,6 +13,7 @@ from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.layers.pooling import SequencePooling, last_valid_step
 from rnnkit.models import SequenceClassifier
+from rnnkit.models.many_to_one import with_differences
 
 POOLINGS = ["last", "mean", "max", "attention"]
 
@@ -184,7 +185,7 @@ def test_conv_branch_shapes(bidirectional: bool) -> None:
     assert model.conv is not None and model.conv.convs[0].weight.grad is not None
 
 
-@pytest.mark.parametrize("inputs", ["features", "normalised features", "token ids"])
+@pytest.mark.parametrize("inputs", ["features", "normalised features", "differenced features", "token ids"])
 def test_conv_branch_padding_does_not_change_any_sequence(inputs: str) -> None:
     torch.manual_seed(4)
     token_ids = inputs == "token ids"
@@ -192,7 +193,8 @@ def test_conv_branch_padding_does_not_change_any_sequence(inputs: str) -> None:
         model = fcn_model(num_features=None, vocab_size=12, embed_dim=3)
         seqs = [torch.randint(1, 12, (n,)) for n in (7, 3, 1, 5)]
     else:
-        model = fcn_model(input_norm=inputs == "normalised features")
+        model = fcn_model(input_norm=inputs == "normalised features",
+                          input_differences=inputs == "differenced features")
         seqs = [torch.randn(n, 2) * torch.tensor([1.0, 10.0]) for n in (7, 3, 1, 5)]
     model.train()
     for _ in range(3):  # move the BatchNorm running statistics off their initial values
@@ -208,6 +210,21 @@ def test_conv_branch_padding_does_not_change_any_sequence(inputs: str) -> None:
     for i, s in enumerate(seqs):
         alone = model(Batch(x=s.unsqueeze(0), lengths=torch.tensor([len(s)]))).logits
         torch.testing.assert_close(alone, logits[i : i + 1], atol=1e-5, rtol=1e-5)
+
+
+def test_input_differences_by_hand() -> None:
+    x = torch.tensor([[1.0, 4.0, 2.0, 7.0], [3.0, 5.0, 9.0, 9.0]]).unsqueeze(-1)  # (2, 4, 1)
+    out = with_differences(x, torch.tensor([4, 2]), 1)
+    torch.testing.assert_close(out[..., 0], x[..., 0])
+    torch.testing.assert_close(out[..., 1], torch.tensor([[0.0, 3.0, -2.0, 5.0], [0.0, 2.0, 0.0, 0.0]]))
+    model = fcn_model(input_differences=True)  # 2 features read as 4 by both branches
+    assert model.encoder.num_features == 4 and model.conv is not None and model.conv.convs[0].in_channels == 4
+    with pytest.raises(ValueError, match=r"features must be \(B, T, 2\), got \(2, 4, 1\)"):
+        model(Batch(x=x, lengths=torch.tensor([4, 2])))
+    with pytest.raises(ValueError, match="this model reads float features, got a torch.int64 tensor"):
+        model(Batch(x=torch.ones(2, 4, 2, dtype=torch.long), lengths=torch.tensor([4, 2])))
+    with pytest.raises(ValueError, match="input_differences reads float features"):
+        fcn_model(num_features=None, vocab_size=12, embed_dim=3, input_differences=True)
 
 
 def test_masked_batch_norm_reads_only_valid_steps() -> None:

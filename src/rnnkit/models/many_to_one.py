@@ -54,7 +54,10 @@ class SequenceClassifierConfig:
     ``augment_jitter``, ``augment_scale``, ``augment_warp``, ``augment_slice`` (float inputs): random
     noise, scaling, time warping and window slicing of each training series, drawn afresh every
     batch (:class:`~rnnkit.layers.series_augment.SeriesAugment`; 0: off); evaluation reads the
-    series as they are."""
+    series as they are. ``input_differences`` (float inputs): both branches also read each feature's
+    first difference ``x[t] - x[t-1]`` (0 at the first step and on padding) beside the feature, after
+    ``input_norm``: the slope of an outline or a load curve as its own channel (MultiRocket's
+    first-difference representation, Tan et al. 2022)."""
 
     num_outputs: int
     cell: str = "lstm"
@@ -83,6 +86,21 @@ class SequenceClassifierConfig:
     augment_scale: float = 0.0
     augment_warp: float = 0.0
     augment_slice: float = 0.0
+    input_differences: bool = False
+
+
+def with_differences(x: Tensor, lengths: Tensor | None, num_features: int | None) -> Tensor:
+    """``(B, T, F)`` series -> ``(B, T, 2F)``: each feature, then its first difference ``x[t] - x[t-1]``,
+    which is 0 at the first step and at padded steps (``t >= lengths``)."""
+    if not x.is_floating_point():
+        raise ValueError(f"this model reads float features, got a {x.dtype} tensor")
+    if x.dim() != 3 or x.shape[-1] != num_features:
+        raise ValueError(f"features must be (B, T, {num_features}), got {tuple(x.shape)}")
+    diff = torch.zeros_like(x)
+    diff[:, 1:] = x[:, 1:] - x[:, :-1]
+    if lengths is not None:
+        diff = diff * lengths_to_mask(lengths.to(x.device), x.shape[1]).unsqueeze(-1).to(x.dtype)
+    return torch.cat([x, diff], dim=-1)
 
 
 class SequenceClassifier(Model):
@@ -114,7 +132,7 @@ class SequenceClassifier(Model):
                  squeeze_excitation: int = 0, input_norm: bool = False, bigram_buckets: int = 0,
                  bigram_dim: int = 32, ngram_buckets: int = 0, ngram_dim: int = 64, ngram_max: int = 3,
                  augment_jitter: float = 0.0, augment_scale: float = 0.0, augment_warp: float = 0.0,
-                 augment_slice: float = 0.0) -> None:
+                 augment_slice: float = 0.0, input_differences: bool = False) -> None:
         super().__init__()
         check_task(task, num_outputs)
         if regression_loss not in REGRESSION_LOSSES:
@@ -129,15 +147,20 @@ class SequenceClassifier(Model):
             label_smoothing, regression_loss, tuple(int(c) for c in conv_channels),
             tuple(int(k) for k in conv_kernel_sizes), int(squeeze_excitation), bool(input_norm),
             int(bigram_buckets), int(bigram_dim), int(ngram_buckets), int(ngram_dim), int(ngram_max),
-            float(augment_jitter), float(augment_scale), float(augment_warp), float(augment_slice))
+            float(augment_jitter), float(augment_scale), float(augment_warp), float(augment_slice),
+            bool(input_differences))
         self.augment = SeriesAugment(jitter=augment_jitter, scale=augment_scale, warp=augment_warp,
                                      slice=augment_slice)
         if self.augment.active and num_features is None:
             raise ValueError("augment_* options transform float series; token inputs (vocab_size) have none")
         if input_norm and num_features is None:
             raise ValueError("input_norm z-normalises float features; token inputs (vocab_size) have none")
+        if input_differences and num_features is None:
+            raise ValueError("input_differences reads float features; token inputs (vocab_size) have none")
         self.input_norm = MaskedBatchNorm1d(num_features, affine=False) if input_norm and num_features else None
-        self.encoder = InputEncoder(num_features=num_features, vocab_size=vocab_size, embed_dim=embed_dim,
+        self.num_features = num_features
+        read_features = None if num_features is None else num_features * (2 if input_differences else 1)
+        self.encoder = InputEncoder(num_features=read_features, vocab_size=vocab_size, embed_dim=embed_dim,
                                     dropout=dropout)
         self.bigrams = optional_bigrams(vocab_size, bigram_buckets, bigram_dim)
         rnn_input = self.encoder.output_size + (0 if self.bigrams is None else self.bigrams.output_size)
@@ -146,7 +169,7 @@ class SequenceClassifier(Model):
         self.pool = SequencePooling(pooling, self.rnn.output_size, bidirectional=bidirectional)
         self.conv: FCN | None = None
         if conv_channels:
-            conv_input = num_features if num_features is not None else self.encoder.output_size
+            conv_input = read_features if read_features is not None else self.encoder.output_size
             self.conv = FCN(conv_input, channels=conv_channels, kernel_sizes=conv_kernel_sizes,
                             squeeze_excitation=squeeze_excitation)
         elif squeeze_excitation:
@@ -173,6 +196,8 @@ class SequenceClassifier(Model):
             # (other shapes go on to the encoder, whose error names the expected one)
             mask = None if lengths is None else lengths_to_mask(lengths.to(x.device), x.shape[1]).unsqueeze(1)
             x = self.input_norm(x.transpose(1, 2), None if mask is None else mask.to(x.dtype)).transpose(1, 2)
+        if self.config.input_differences:
+            x = with_differences(x, lengths, self.num_features)
         h = self.encoder(x)  # (B, T, E)
         if self.bigrams is not None:
             h = torch.cat([h, self.dropout(self.bigrams(x))], dim=-1)  # (B, T, E + 2 * bigram_dim)
