@@ -335,3 +335,54 @@ def test_gaussian_log_paths_are_positive_and_centred_on_the_point_forecast() -> 
     assert (paths > 0).all()
     median = paths.median(dim=0).values  # exp of the log-space mean: the log-normal median
     torch.testing.assert_close(median, model.predict(Batch(x=x)), rtol=0.05, atol=0)
+
+
+@pytest.mark.parametrize("head", ["point", "gaussian", "quantile"])
+def test_highway_by_hand_repeats_the_last_season_and_ignores_padding(head: str) -> None:
+    """With the network's head silenced and the highway reading 'the value one period back', the
+    forecast is the seasonal naive one in the series' units, for every head, padded or not."""
+    torch.manual_seed(3)
+    model = Forecaster(horizon=HORIZON, cell="gru", hidden_size=6, head=head, highway=PERIOD).eval()
+    assert model.highway is not None and float(model.highway.weight.detach().abs().sum()) == 0.0  # the RNN alone
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+        for h in range(HORIZON):
+            model.highway.weight[h, h] = 1.0  # step h of the forecast = the value one period before it
+    x, y = noisy_sines(4, torch.Generator().manual_seed(1))
+    naive = x[:, WINDOW - PERIOD : WINDOW - PERIOD + HORIZON, 0]
+    torch.testing.assert_close(model.predict(Batch(x=x)), naive, atol=1e-4, rtol=1e-5)
+    padded = torch.cat([x[:1], torch.full((1, 5, 1), 99.0)], dim=1)
+    torch.testing.assert_close(model.predict(Batch(x=padded, lengths=torch.tensor([WINDOW]))), naive[:1],
+                               atol=1e-4, rtol=1e-5)
+    short = x[:1, -4:]  # fewer steps than the highway reads: the missing ones count as the window's mean
+    assert torch.isfinite(model.predict(Batch(x=short))).all()
+
+
+def test_highway_learns_and_its_options_are_checked_and_saved(tmp_path) -> None:
+    import rnnkit
+
+    torch.manual_seed(0)
+    x, y = noisy_sines(256, torch.Generator().manual_seed(0))
+    model = Forecaster(horizon=HORIZON, cell="gru", hidden_size=8, highway=PERIOD, window=WINDOW)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    first = None
+    for _ in range(30):
+        loss = model(Batch(x=x, y=y)).loss
+        assert loss is not None
+        first = float(loss.detach()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert model.highway is not None and model.highway.weight.grad is not None
+    assert float(model.highway.weight.detach().abs().sum()) > 0 and float(loss.detach()) < 0.5 * first
+    model.save(tmp_path)
+    loaded = rnnkit.load(tmp_path)
+    assert isinstance(loaded, Forecaster) and loaded.config.highway == PERIOD
+    torch.testing.assert_close(loaded.eval().predict(Batch(x=x[:3])), model.eval().predict(Batch(x=x[:3])))
+    with pytest.raises(ValueError, match="highway must be >= 0"):
+        Forecaster(horizon=3, highway=-1)
+    with pytest.raises(ValueError, match="needs strategy='direct'"):
+        Forecaster(horizon=3, highway=4, strategy="autoregressive")
+    with pytest.raises(ValueError, match=r"highway=20 reads more steps than the window gives the network \(12"):
+        Forecaster(horizon=3, highway=20, window=24, difference=[12])

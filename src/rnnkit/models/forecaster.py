@@ -46,6 +46,17 @@ from rnnkit.models.forecast_transforms import (
 )
 
 STRATEGIES = ("direct", "autoregressive")
+
+
+def last_steps(x: Tensor, lengths: Tensor | None, n: int) -> Tensor:
+    """The last ``n`` valid steps of each series: ``(B, T, K)`` -> ``(B, K, n)``, oldest first; a series
+    shorter than ``n`` is padded with zeros on the left (the scaled window's mean)."""
+    B, T, K = x.shape
+    end = torch.full((B,), T, device=x.device) if lengths is None else lengths.to(x.device)
+    idx = end.unsqueeze(1) - n + torch.arange(n, device=x.device)  # (B, n)
+    valid = (idx >= 0).unsqueeze(-1)
+    out = x.gather(1, idx.clamp_min(0).unsqueeze(-1).expand(B, n, K))
+    return torch.where(valid, out, torch.zeros_like(out)).transpose(1, 2)
 HEADS = ("point", "gaussian", "quantile")
 _EPS = 1e-5
 
@@ -62,7 +73,11 @@ class ForecasterConfig:
     ``num_future``: C known-future covariates; ``point_loss``: ``mse`` or ``mae``; ``window``: when
     set, ``forecast()`` reads the last ``window`` steps of a longer series; ``transform``: ``none``,
     ``log`` or ``boxcox`` (with ``boxcox_lambda``) of the targets; ``difference``: lags differenced
-    in turn after the transform (see the module docstring)."""
+    in turn after the transform (see the module docstring); ``highway``: with the direct strategy, a
+    linear map from the last ``highway`` steps of each target (as the network reads them: transformed,
+    differenced, scaled) to its ``horizon`` forecasts, added to the head's output (LSTNet's
+    autoregressive "highway", Lai et al. 2018): the linear part of the forecast, which the recurrent
+    network then corrects; 0: off."""
 
     horizon: int
     num_features: int = 1
@@ -81,6 +96,7 @@ class ForecasterConfig:
     transform: str = "none"
     boxcox_lambda: float = 0.0
     difference: tuple[int, ...] = ()
+    highway: int = 0
 
 
 SEASONAL_ACF = 0.5  # from_dataset differences a season whose lag-m autocorrelation reaches this
@@ -112,7 +128,8 @@ class Forecaster(Model):
                  cell: str = "lstm", strategy: str = "direct", head: str = "point", point_loss: str = "mse",
                  quantiles: tuple[float, ...] = (0.1, 0.5, 0.9), hidden_size: int = 64, num_layers: int = 1,
                  dropout: float = 0.0, scaling: str = "instance", window: int | None = None,
-                 transform: str = "none", boxcox_lambda: float = 0.0, difference: Sequence[int] = ()) -> None:
+                 transform: str = "none", boxcox_lambda: float = 0.0, difference: Sequence[int] = (),
+                 highway: int = 0) -> None:
         super().__init__()
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
@@ -135,16 +152,30 @@ class Forecaster(Model):
         if window is not None and window <= sum(lags):
             raise ValueError(f"window={window} leaves nothing after difference={list(lags)}; read a window "
                              f"longer than {sum(lags)} steps")
+        highway = int(highway)
+        if highway < 0:
+            raise ValueError(f"highway must be >= 0 (steps read by the linear part; 0: off), got {highway}")
+        if highway and strategy != "direct":
+            raise ValueError("highway maps the window's last steps to all horizon steps at once: it needs "
+                             "strategy='direct'")
+        if highway and window is not None and highway > window - sum(lags):
+            raise ValueError(f"highway={highway} reads more steps than the window gives the network "
+                             f"({window - sum(lags)} = window {window} - difference {list(lags)})")
         self.config = ForecasterConfig(horizon, num_features, num_targets, num_future, cell, strategy, head,
                                        point_loss, quantiles, hidden_size, num_layers, dropout, scaling, window,
-                                       transform, float(boxcox_lambda), lags)
+                                       transform, float(boxcox_lambda), lags, highway)
         self.num_params = {"point": 1, "gaussian": 2, "quantile": len(quantiles)}[head]
         K, P, H = num_targets, self.num_params, horizon
         self.enc_proj = nn.Linear(num_features, hidden_size)
         self.rnn = Recurrent(cell, hidden_size, hidden_size, num_layers=num_layers, dropout=dropout)
         self.drop = nn.Dropout(dropout)
+        self.highway: nn.Linear | None = None
         if strategy == "direct":
             self.head = nn.Linear(hidden_size + H * num_future, H * K * P)
+            if highway:  # shared by the targets, as LSTNet's; starts at zero: the network alone
+                self.highway = nn.Linear(highway, H)
+                nn.init.zeros_(self.highway.weight)
+                nn.init.zeros_(self.highway.bias)
         else:
             self.dec_proj = nn.Linear(K + num_future, hidden_size)
             self.head = nn.Linear(hidden_size, K * P)
@@ -218,7 +249,15 @@ class Forecaster(Model):
             z = last_valid_step(outputs, lengths)  # (B, hidden)
             if future is not None:
                 z = torch.cat([z, future.flatten(1)], dim=-1)
-            return self._params(self.head(self.drop(z)).unflatten(-1, (cfg.horizon, -1)))
+            p = self._params(self.head(self.drop(z)).unflatten(-1, (cfg.horizon, -1)))  # (B, H, K, P)
+            if self.highway is not None:
+                linear = self.highway(last_steps(x_s[..., : cfg.num_targets], lengths, cfg.highway))  # (B, K, H)
+                linear = linear.transpose(1, 2).unsqueeze(-1)  # (B, H, K, 1)
+                if cfg.head == "gaussian":  # the location moves; the scale stays the network's
+                    p = torch.cat([p[..., :1] + linear, p[..., 1:]], dim=-1)
+                else:  # the point, or every quantile alike
+                    p = p + linear
+            return p
         prev = last_valid_step(x_s[..., : cfg.num_targets], lengths)  # (B, K)
         steps = future.unbind(1) if future is not None else [None] * cfg.horizon
         params = []
