@@ -46,6 +46,8 @@ from rnnkit.models.forecast_transforms import (
 )
 
 STRATEGIES = ("direct", "autoregressive")
+HEADS = ("point", "gaussian", "quantile")
+_EPS = 1e-5
 
 
 def last_steps(x: Tensor, lengths: Tensor | None, n: int) -> Tensor:
@@ -57,8 +59,6 @@ def last_steps(x: Tensor, lengths: Tensor | None, n: int) -> Tensor:
     valid = (idx >= 0).unsqueeze(-1)
     out = x.gather(1, idx.clamp_min(0).unsqueeze(-1).expand(B, n, K))
     return torch.where(valid, out, torch.zeros_like(out)).transpose(1, 2)
-HEADS = ("point", "gaussian", "quantile")
-_EPS = 1e-5
 
 
 def _require_batch(batch: Batch) -> None:

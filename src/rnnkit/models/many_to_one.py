@@ -158,7 +158,6 @@ class SequenceClassifier(Model):
         if input_differences and num_features is None:
             raise ValueError("input_differences reads float features; token inputs (vocab_size) have none")
         self.input_norm = MaskedBatchNorm1d(num_features, affine=False) if input_norm and num_features else None
-        self.num_features = num_features
         read_features = None if num_features is None else num_features * (2 if input_differences else 1)
         self.encoder = InputEncoder(num_features=read_features, vocab_size=vocab_size, embed_dim=embed_dim,
                                     dropout=dropout)
@@ -197,7 +196,7 @@ class SequenceClassifier(Model):
             mask = None if lengths is None else lengths_to_mask(lengths.to(x.device), x.shape[1]).unsqueeze(1)
             x = self.input_norm(x.transpose(1, 2), None if mask is None else mask.to(x.dtype)).transpose(1, 2)
         if self.config.input_differences:
-            x = with_differences(x, lengths, self.num_features)
+            x = with_differences(x, lengths, self.config.num_features)
         h = self.encoder(x)  # (B, T, E)
         if self.bigrams is not None:
             h = torch.cat([h, self.dropout(self.bigrams(x))], dim=-1)  # (B, T, E + 2 * bigram_dim)
