@@ -50,3 +50,47 @@ def test_without_a_fused_kernel_the_default_runs(monkeypatch):
     opt = build_optimizer(nn.Linear(3, 2), name="adamw", lr=0.01, weight_decay=0.0)
     assert isinstance(opt, NoFused) and not opt.defaults.get("fused")
     assert isinstance(build_optimizer(nn.Linear(3, 2), name="sgd", lr=0.01, weight_decay=0.0), torch.optim.SGD)
+
+
+def test_fused_steps_advance_the_version_of_the_parameters_they_update():
+    """torch's fused kernel leaves ``_version`` as it was; rnnkit's optimizer advances it, for the
+    parameters the step updated (those with a gradient) and no others."""
+    net = _net(1)
+    frozen = nn.Linear(3, 3)  # in the optimizer, no gradient: not updated, not marked
+    net.append(frozen)
+    opt = build_optimizer(net, name="adamw", lr=0.01, weight_decay=0.1)
+    assert opt.defaults.get("fused") is True
+    net[:3](torch.randint(0, 50, (4, 3))).sum().backward()
+    before = {id(p): p._version for p in net.parameters()}
+    opt.step()
+    for p in net.parameters():
+        assert (p._version > before[id(p)]) == (p.grad is not None), p.shape
+
+
+def test_packed_cpu_weights_follow_a_fused_step():
+    """Recurrent.step on the CPU runs on packed copies of the weights, rebuilt when a parameter's
+    version changes; after a step of the Trainer's fused AdamW it reads the new weights (it read
+    the weights packed before the step, without the version mark)."""
+    from rnnkit import Recurrent
+    from rnnkit.ops import cpu_stream
+
+    if cpu_stream.load_library() is None:
+        pytest.skip("no C++ compiler here")
+    torch.manual_seed(3)
+    layer = Recurrent("lstm", 4, 6, num_layers=2)
+    x = torch.randn(1, 4)
+    opt = build_optimizer(layer, name="adamw", lr=0.05, weight_decay=0.0)
+    assert opt.defaults.get("fused") is True
+    with torch.no_grad():
+        before, _ = layer.step(x)  # packs the weights
+    layer(torch.randn(2, 5, 4)).outputs.pow(2).mean().backward()
+    opt.step()
+    with torch.no_grad():
+        after, _ = layer.step(x)
+        inp = x
+        for cell in layer.cell_list:  # torch's own LSTM step on the updated weights
+            out, _ = torch.lstm_cell(inp, (torch.zeros(1, 6), torch.zeros(1, 6)), cell.weight_ih, cell.weight_hh,
+                                     cell.bias_ih, cell.bias_hh)
+            inp = out
+    assert not torch.allclose(after, before)
+    torch.testing.assert_close(after, inp, rtol=1e-5, atol=1e-6)

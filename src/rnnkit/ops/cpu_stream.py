@@ -291,7 +291,10 @@ class StepLSTM:
     before the pointwise update. It reads a quarter of float32's bytes per step; outputs move by
     about 1e-2.
 
-    The packed weights are rebuilt when a parameter changes (in place, reloaded or moved).
+    The packed weights are rebuilt when a parameter changes (in place, reloaded or moved): when its
+    storage or its version counter does. torch's fused optimizers (``fused=True``) update in place
+    without advancing the counter; after such a step call
+    :func:`rnnkit.train.optim.mark_updated` on the parameters (the Trainer's optimizers do).
 
     Example::
 

@@ -142,7 +142,8 @@ class StepRunner:
         self.kind = {LSTMCell: "lstm", GRUCell: "gru", SimpleRNNCell: "rnn"}[type(layer.cell_list[0])]
         # The cells' parameters are read from their dicts at each call (cpu_stream.cell_params: cheaper
         # than walking the module tree, and it sees parameters replaced by load_state_dict(assign=True));
-        # a parameter changed in place, reloaded or moved changes (data_ptr, _version) and is seen.
+        # a parameter changed in place, reloaded or moved changes (data_ptr, _version) and is seen
+        # (torch's fused optimizers leave _version alone: rnnkit.train.optim.mark_updated).
         self._key: list[tuple[int, int]] = []
         self._weights: list[tuple[Tensor, Tensor]] = []  # (W^T, b) per layer (LSTM)
         self._buffers: dict[int, list[LSTMBuffers]] = {}

@@ -63,10 +63,37 @@ def _adam(name: str, groups: list[dict[str, Any]], lr: float) -> torch.optim.Opt
     cls: Any = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
     if _fusable([p for g in groups for p in g["params"]]):
         try:  # one kernel per parameter instead of a chain of foreach ops: 4.7x faster on a
-            return cls(groups, lr=lr, fused=True)  # 8.4M-parameter table here, the same update
+            fused = cls(groups, lr=lr, fused=True)  # 8.4M-parameter table here, the same update
         except (RuntimeError, TypeError, ValueError):  # a torch build without this fused kernel
             pass
+        else:
+            fused.register_step_post_hook(_mark_updated)
+            return fused
     return cls(groups, lr=lr)
+
+
+def _mark_updated(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    """After a fused Adam/AdamW step: advance the version counter of every parameter it updated.
+
+    torch's fused kernel rewrites the parameters in place without advancing their ``_version``
+    (unlike its foreach and per-tensor paths), and that counter is how caches of derived weights
+    see an update: the packed weights of the CPU step and greedy kernels
+    (:class:`rnnkit.ops.cpu_stream.StepLSTM`, keyed on ``data_ptr`` and ``_version``). Without it,
+    greedy decoding in the Trainer's per-epoch evaluation read the weights packed at the first
+    evaluation (cmudict_g2p: valid WER 33.5% during training against 30.0% for the same final
+    weights evaluated afresh)."""
+    mark_updated(p for g in optimizer.param_groups for p in g["params"] if p.grad is not None)
+
+
+def mark_updated(params: Iterable[torch.Tensor]) -> None:
+    """Advance the version counters of ``params``, as any in-place torch op does: call it after
+    updating parameters by a path that does not (torch's fused optimizers, ``fused=True``), so
+    that rnnkit's packed CPU weights are rebuilt from the new values. The Trainer's optimizers
+    do it themselves."""
+    from torch.autograd.graph import increment_version
+
+    for p in params:
+        increment_version(p)
 
 
 def _sparse_tables_of(model: nn.Module) -> list[torch.Tensor]:
