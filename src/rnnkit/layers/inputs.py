@@ -52,11 +52,16 @@ class InputEncoder(nn.Module):
                 raise ValueError(f"token id out of range [0, {self.vocab_size}): min {int(x.min())}, "
                                  f"max {int(x.max())}; was the data encoded with another vocabulary?")
         else:
-            if not x.is_floating_point():
-                raise ValueError(f"this model reads float features, got a {x.dtype} tensor")
-            if x.dim() != 3 or x.shape[-1] != self.num_features:
-                raise ValueError(f"features must be (B, T, {self.num_features}), got {tuple(x.shape)}")
+            check_features(x, self.num_features)
         return self.dropout(self.embed(x))
+
+
+def check_features(x: Tensor, num_features: int | None) -> None:
+    """Float features ``(B, T, num_features)``, or a ValueError that names what came instead."""
+    if not x.is_floating_point():
+        raise ValueError(f"this model reads float features, got a {x.dtype} tensor")
+    if x.dim() != 3 or x.shape[-1] != num_features:
+        raise ValueError(f"features must be (B, T, {num_features}), got {tuple(x.shape)}")
 
 
 def _capturing(x: Tensor) -> bool:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.fcn import FCN, MaskedBatchNorm1d
-from rnnkit.layers.inputs import InputEncoder
+from rnnkit.layers.inputs import InputEncoder, check_features
 from rnnkit.layers.ngrams import optional_bigrams, optional_ngram_bag, suggested_buckets
 from rnnkit.layers.pooling import SequencePooling
 from rnnkit.layers.recurrent import Recurrent
@@ -92,10 +92,7 @@ class SequenceClassifierConfig:
 def with_differences(x: Tensor, lengths: Tensor | None, num_features: int | None) -> Tensor:
     """``(B, T, F)`` series -> ``(B, T, 2F)``: each feature, then its first difference ``x[t] - x[t-1]``,
     which is 0 at the first step and at padded steps (``t >= lengths``)."""
-    if not x.is_floating_point():
-        raise ValueError(f"this model reads float features, got a {x.dtype} tensor")
-    if x.dim() != 3 or x.shape[-1] != num_features:
-        raise ValueError(f"features must be (B, T, {num_features}), got {tuple(x.shape)}")
+    check_features(x, num_features)
     diff = torch.zeros_like(x)
     diff[:, 1:] = x[:, 1:] - x[:, :-1]
     if lengths is not None:
