@@ -209,9 +209,6 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
                   log: Any = None, jobs: int = 1) -> Row:
     """Run recipe ``name`` with seeds ``0..seeds-1`` (``jobs`` at a time) and its baseline; return the
     table row."""
-    import torch
-
-    from rnnkit.bench.baselines import run_baseline
     from rnnkit.cli.runspec import load_data
 
     if seeds < 1:
@@ -228,14 +225,7 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
 
     results = run_seeds(name, spec, dataset, seeds, jobs=jobs, quick=quick, on_result=report)
     stopped = len(results) < seeds  # keep the seeds that finished; the row says how many were asked for
-    threads = torch.get_num_threads()
-    base = run_baseline(spec.data, dataset) if baseline and not stopped else None
-    # the baselines' libraries (aeon/numba, scikit-learn) may reset torch's thread count; a later
-    # data set of the same run must train with the threads asked for (--threads)
-    torch.set_num_threads(threads)
-    if log is not None and base is not None:
-        print(f"[accuracy] {name} baseline {base['name']}: {base['value']:.4f} ({base['seconds']:.1f}s)",
-              file=log, flush=True)
+    base = baseline_of(name, spec, dataset, log=log) if baseline and not stopped else None
     values = [r.value for r in results]
     mean = statistics.fmean(values)
     extra_keys = sorted(set.intersection(*(set(r.metrics) for r in results)) & set(goal.secondary))
@@ -344,25 +334,33 @@ def write_results(path: str | Path, rows: list[dict[str, Any]]) -> Path:
         return write_section(p, SECTION, to_markdown(merge_rows(read_rows(p), rows)))
 
 
+def baseline_of(name: str, spec: Any, dataset: Any, *, log: Any = None) -> dict[str, Any] | None:
+    """The classical baseline of recipe ``name`` on ``dataset`` (None where there is none), logged to
+    ``log``. torch's thread count is kept: the baselines' libraries (aeon/numba, scikit-learn) may
+    reset it, and a later data set of the same run must train with the threads asked for (--threads)."""
+    import torch
+
+    from rnnkit.bench.baselines import run_baseline
+
+    threads = torch.get_num_threads()
+    base = run_baseline(spec.data, dataset)
+    torch.set_num_threads(threads)
+    if log is not None and base is not None:
+        print(f"[accuracy] {name} baseline {base['name']}: {base['value']:.4f} ({base['seconds']:.1f}s)",
+              file=log, flush=True)
+    return base
+
+
 def refresh_baseline(name: str, out: str, *, log: Any = None) -> dict[str, Any]:
     """Run the classical baseline of recipe ``name`` alone (no seeds trained) and, when ``out`` is
     given and already holds the data set's row, put the new baseline and the goal's verdict against
     it into that row; the rnnkit figures stay as they were measured. Returns the baseline record."""
-    import torch
-
-    from rnnkit.bench.baselines import run_baseline
     from rnnkit.cli.runspec import load_data
 
     _, spec, _ = load_recipe(name)
-    dataset = load_data(spec)
-    threads = torch.get_num_threads()
-    base = run_baseline(spec.data, dataset)
-    torch.set_num_threads(threads)  # see bench_dataset
+    base = baseline_of(name, spec, load_data(spec), log=log)
     if base is None:
         raise ValueError(f"{name}: no classical baseline is defined for this data set")
-    if log is not None:
-        print(f"[accuracy] {name} baseline {base['name']}: {base['value']:.4f} ({base['seconds']:.1f}s)",
-              file=log, flush=True)
     if out and Path(out).exists():
         rows = [r for r in read_rows(out) if r["dataset"] == spec.data]
         if rows:
@@ -456,5 +454,5 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["Row", "SeedResult", "bench_dataset", "load_recipe", "merge_rows", "read_rows", "recipe_names",
-           "refresh_baseline", "run_seeds", "to_markdown", "train_seed", "write_results"]
+__all__ = ["Row", "SeedResult", "baseline_of", "bench_dataset", "load_recipe", "merge_rows", "read_rows",
+           "recipe_names", "refresh_baseline", "run_seeds", "to_markdown", "train_seed", "write_results"]
