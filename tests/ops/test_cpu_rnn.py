@@ -83,3 +83,22 @@ def test_training_noise_is_drawn_and_differentiable():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.parameters())
     layer.eval()
     torch.testing.assert_close(layer(x).outputs, layer(x).outputs)
+
+
+@needs_cpp
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_saturated_gates_saturate_instead_of_turning_nan(cell):
+    """Gate sums of hundreds (large weights, no layer norm): under -ffast-math the kernel's
+    1/(1 + exp(-x)) turned into NaN once exp overflowed; exp's argument is clamped now."""
+    torch.manual_seed(6)
+    layer = Recurrent(cell, 8, 12, zoneout=0.1).eval()
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.mul_(40)
+    x = torch.randn(2, 9, 8) * 3
+    outs = []
+    for backend in ("loop", "cpu-fused"):
+        layer.backend = backend
+        outs.append(layer(x).outputs)
+    assert outs[0].abs().amax() > 0.99 and outs[1].isfinite().all()
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-4, atol=1e-4)

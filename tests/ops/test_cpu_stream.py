@@ -326,3 +326,27 @@ def test_int8_carries_nan_and_needs_float32_cells():
     assert h1.isnan().all() and c1.isnan().all()  # as float32 would: no silent garbage
     with pytest.raises(ValueError, match="float32 cells"):
         cpu_stream.StepLSTM(layer.double().cell_list, precision="int8")
+
+
+@pytest.mark.parametrize("precision, dtype", [("full", torch.float32), ("full", torch.float64),
+                                              ("bfloat16", torch.float32), ("int8", torch.float32)])
+def test_saturated_gates_saturate_instead_of_turning_nan(precision, dtype):
+    """Gate sums of hundreds: exp overflows, and under -ffast-math the vector reciprocal turned
+    1/inf into NaN (h = NaN for sums past about -44). The kernels clamp exp's argument."""
+    torch.manual_seed(5)
+    layer = Recurrent("lstm", 16, 40, num_layers=2).to(dtype)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.mul_(60)
+        x = torch.randn(3, 16, dtype=dtype)
+        h0, c0 = torch.rand(2, 3, 40, dtype=dtype) * 2 - 1, torch.randn(2, 3, 40, dtype=dtype)
+        h1, c1 = cpu_stream.StepLSTM(layer.cell_list, precision=precision)(x, h0, c0)
+        h_ref, c_ref = torch_step(layer, x, h0, c0)
+        assert h_ref.abs().amax() > 0.99  # saturated indeed
+        assert h1.isfinite().all() and c1.isfinite().all()
+        if precision == "full":
+            torch.testing.assert_close(h1, h_ref, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(c1, c_ref, rtol=1e-5, atol=1e-5)
+            x[1, 3] = float("nan")  # a NaN input still makes its row NaN, not a clamped value
+            h1, _ = cpu_stream.StepLSTM(layer.cell_list, precision=precision)(x, h0, c0)
+            assert h1[:, 1].isnan().all() and h1[:, [0, 2]].isfinite().all()

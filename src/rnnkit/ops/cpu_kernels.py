@@ -30,8 +30,17 @@ SOURCE = r"""
 
 namespace {
 
-template <typename T> inline T sig(T x) { return T(1) / (T(1) + std::exp(-x)); }
-template <typename T> inline T tnh(T x) { return T(2) / (T(1) + std::exp(-T(2) * x)) - T(1); }
+// The sigmoid and tanh from exp of a non-positive argument: at most 1, so nothing overflows, and a NaN
+// passes through (1/(1 + exp(-x)) overflowed to 1/inf, which the vector reciprocal's Newton step
+// under -ffast-math turns into NaN).
+template <typename T> inline T sig(T x) {
+  const T e = std::exp(-std::abs(x));
+  return (x >= T(0) ? T(1) : e) / (T(1) + e);
+}
+template <typename T> inline T tnh(T x) {
+  const T e = std::exp(T(-2) * std::abs(x));
+  return std::copysign((T(1) - e) / (T(1) + e), x);
+}
 
 struct Flags { int kind, relu, zone; };  // kind 0 LSTM, 1 GRU, 2 RNN; zone: zoneout masks given
 

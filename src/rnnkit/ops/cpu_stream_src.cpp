@@ -167,8 +167,17 @@ template <typename T> struct V8 {
   static constexpr int units = 2 * lanes;  // U: 8 vectors = 4 gates x 2 vectors
 };
 
-template <typename T> inline T sigm(T x) { return T(1) / (T(1) + std::exp(-x)); }
-template <typename T> inline T tanhf_(T x) { return T(2) / (T(1) + std::exp(-T(2) * x)) - T(1); }
+// The sigmoid and tanh from exp of a non-positive argument: at most 1, so nothing overflows, and a NaN
+// passes through. 1/(1 + exp(-x)) overflowed to 1/inf, which the vector reciprocal's Newton step under
+// -ffast-math turns into NaN (float32 gate sums past about -44 for tanh, -88 for the sigmoid).
+template <typename T> inline T sigm(T x) {
+  const T e = std::exp(-std::abs(x));
+  return (x >= T(0) ? T(1) : e) / (T(1) + e);
+}
+template <typename T> inline T tanhf_(T x) {
+  const T e = std::exp(T(-2) * std::abs(x));
+  return std::copysign((T(1) - e) / (T(1) + e), x);
+}
 
 // s[0..4U) = init (+ init2) + sum_k xh[k] * w[k][0..4U)  (w: this block's K x 4U slab)
 template <typename T>
