@@ -233,3 +233,14 @@ def test_bfloat16_greedy_refuses_where_the_c_loop_cannot_run():
         big = DecoderState(tuple(t.repeat(1, 3, 1) for t in state.rnn))  # batch 12 > MAX_BATCH
         with pytest.raises(ValueError, match="needs the C\\+\\+ greedy loop"):
             greedy(lm, big, bos=1, eos=2, max_length=5, precision="bfloat16")
+
+
+def test_writes_through_data_are_seen():
+    """``p.data`` writes leave the version counters alone; the packed decoder sees them (its
+    sampled elements) and decodes with the new weights."""
+    lm, state = lm_and_state(seed=3)
+    with torch.no_grad():
+        cpu_greedy(lm, state, bos=1, eos=39, max_length=20)  # packs the weights
+        for p in lm.parameters():
+            p.data.copy_(torch.randn_like(p) * 0.3)
+        assert_same(cpu_greedy(lm, state, bos=1, eos=39, max_length=20), eager(lm, state, bos=1, eos=39, max_length=20))

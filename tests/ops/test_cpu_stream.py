@@ -1,6 +1,7 @@
 """The C++ stream step (ops/cpu_stream.py) computes torch's LSTM step, on any thread count."""
 
 import copy
+import ctypes
 import pickle
 import threading
 
@@ -326,6 +327,45 @@ def test_int8_carries_nan_and_needs_float32_cells():
     assert h1.isnan().all() and c1.isnan().all()  # as float32 would: no silent garbage
     with pytest.raises(ValueError, match="float32 cells"):
         cpu_stream.StepLSTM(layer.double().cell_list, precision="int8")
+
+
+def test_writes_through_data_are_seen_by_the_step_and_the_stream():
+    """Writes through ``p.data`` (old-style initialisation, averaging of weights) leave the version
+    counter alone; the packed weights see them through their sampled elements."""
+    torch.manual_seed(4)
+    layer = Recurrent("lstm", 5, 7, num_layers=2).eval()
+    stream = layer.stream(batch_size=1)
+    x, zeros = torch.randn(1, 5), torch.zeros(2, 1, 7)
+    with torch.no_grad():
+        layer.step(x)
+        stream(x)  # both packed now
+        for write in (lambda p: p.data.copy_(torch.randn_like(p) * 0.5), lambda p: p.data.mul_(0.5)):
+            for p in layer.parameters():
+                version = p._version
+                write(p)
+                assert p._version == version  # unseen by the counter
+            want = torch_step(layer, x, zeros, zeros)[0][-1]
+            torch.testing.assert_close(layer.step(x)[0], want)
+            stream.reset()
+            torch.testing.assert_close(stream(x), want)
+
+
+def test_the_sampled_elements_are_spread_over_strided_tensors_too():
+    t = torch.arange(24.0).reshape(4, 6).t()  # not contiguous: element (i, j) sits at 6 j + i
+    one = torch.tensor([7.0], dtype=torch.float64)  # held: the table holds addresses, not tensors
+    table = cpu_stream.probe_table([t, torch.empty(0), one])
+    n, rows = int(table[0]), table[1:].view(-1, 2).tolist()
+    assert n == len(rows) == cpu_stream.PROBES + 1  # the empty tensor has none; one element once
+    values = [ctypes.c_float.from_address(a).value if size == 4 else ctypes.c_double.from_address(a).value
+              for a, size in rows]
+    flat = t.flatten().tolist()
+    assert values == [flat[0], flat[7], flat[15], flat[23], 7.0]  # first to last, in t's own order
+    watch = cpu_stream.ParamsWatch()
+    params = [torch.randn(3, 4), torch.randn(4)]
+    key = watch(params)
+    assert watch(params) == key
+    params[0].data[2, 3] += 1  # the last element: sampled
+    assert watch(params) != key
 
 
 @pytest.mark.parametrize("precision, dtype", [("full", torch.float32), ("full", torch.float64),

@@ -69,8 +69,9 @@ def test_fused_steps_advance_the_version_of_the_parameters_they_update():
 
 def test_packed_cpu_weights_follow_a_fused_step():
     """Recurrent.step on the CPU runs on packed copies of the weights, rebuilt when a parameter's
-    version changes; after a step of the Trainer's fused AdamW it reads the new weights (it read
-    the weights packed before the step, without the version mark)."""
+    version (or a sampled element: ops/cpu_stream.ParamsWatch) changes; after a step of the
+    Trainer's fused AdamW it reads the new weights (with neither, it read the weights packed
+    before the step)."""
     from rnnkit import Recurrent
     from rnnkit.ops import cpu_stream
 

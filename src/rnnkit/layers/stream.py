@@ -207,7 +207,7 @@ class Stream:
         if type(x_t) is Tensor and x_t.is_cpu and x_t.shape == self._x_shape and x_t.dtype is self._parts[0].dtype \
                 and self._inference(x_t, params):
             call = self._call
-            if call is None or cpu_stream.params_key(params) != k._key:
+            if call is None or k._watch(params) != k._key:
                 call = self._prepare()
             if call is not None:
                 fn, args, y_shape, most_threads = call

@@ -88,6 +88,7 @@ def load_library() -> ctypes.CDLL | None:
         fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64] + [_P] * 8 + [_INT], _I64
     for s in DTYPES.values():
         getattr(lib, f"rnnkit_stream_units_{s}").restype = _INT
+    lib.rnnkit_probe.argtypes, lib.rnnkit_probe.restype = [_P], ctypes.c_uint64
     lib.rnnkit_stream_has_avx512bf16.restype = _INT
     lib.rnnkit_stream_has_avx512vnni.restype = _INT
     return lib
@@ -260,9 +261,63 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def params_key(params: list[Tensor]) -> list[tuple[int, int]]:
-    """What packed weights depend on: each parameter's storage and its in-place version counter."""
-    return [(p.data_ptr(), p._version) for p in params]
+PROBES = 4  # elements sampled per parameter by ParamsWatch
+
+
+class ParamsWatch:
+    """What packed weights depend on, read at each call: each parameter's storage (address and
+    size), its in-place version counter, and a digest of a few of its elements (:data:`PROBES`
+    each, spread over the tensor, read in C++ in well under a microsecond). The digest sees the
+    changes that leave the counter alone: writes through ``p.data`` (``p.data.copy_(w)``,
+    ``p.data.mul_(d)``) and torch's fused optimizers. A partial write through ``.data`` that misses
+    every sampled element is not seen: call :func:`rnnkit.train.optim.mark_updated` after one.
+
+    Example::
+
+        watch = ParamsWatch()
+        key = watch(params)          # pack the weights, keep key
+        if watch(params) != key:     # later: repack
+            ...
+    """
+
+    def __init__(self) -> None:
+        self._layout: list[tuple[int, int]] = []
+        self._table: Tensor | None = None  # the sampled elements' addresses: valid while _layout holds
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_layout": [], "_table": None}  # addresses mean nothing in a copy
+
+    def __call__(self, params: list[Tensor]) -> ParamsKey:
+        layout = [(p.data_ptr(), p.nbytes) for p in params]
+        if layout != self._layout:
+            self._layout, self._table = layout, probe_table(params)
+        table = self._table
+        digest = 0 if table is None else _function("rnnkit_probe")(table.data_ptr())
+        return layout, [p._version for p in params], digest
+
+
+ParamsKey = tuple[list[tuple[int, int]], list[int], int]
+
+
+def probe_table(params: list[Tensor], per_param: int = PROBES) -> Tensor | None:
+    """``[n, then per sampled element its address and size in bytes]`` (int64) for
+    ``rnnkit_probe``: ``per_param`` elements of each parameter, first to last; None without the
+    C++ library (the watch then relies on storage and version counters alone)."""
+    if load_library() is None:
+        return None
+    rows: list[int] = []
+    for p in params:
+        n = p.numel()
+        if n == 0:
+            continue
+        size = min(p.element_size(), 8)
+        for flat in sorted({(n - 1) * j // max(per_param - 1, 1) for j in range(per_param)}):
+            offset, rest = 0, flat
+            for dim, stride in zip(reversed(p.shape), reversed(p.stride())):  # strided tensors too
+                rest, i = divmod(rest, dim)
+                offset += i * stride
+            rows += [p.data_ptr() + offset * p.element_size(), size]
+    return torch.tensor([len(rows) // 2, *rows], dtype=torch.int64)
 
 
 def cell_params(cells: list[Any]) -> list[Tensor]:
@@ -292,9 +347,10 @@ class StepLSTM:
     about 1e-2.
 
     The packed weights are rebuilt when a parameter changes (in place, reloaded or moved): when its
-    storage or its version counter does. torch's fused optimizers (``fused=True``) update in place
-    without advancing the counter; after such a step call
-    :func:`rnnkit.train.optim.mark_updated` on the parameters (the Trainer's optimizers do).
+    storage, its version counter or one of a few sampled elements does (:class:`ParamsWatch`; the
+    samples see writes through ``p.data`` and torch's fused optimizers, which leave the counter
+    alone). After a partial write through ``.data`` call :func:`rnnkit.train.optim.mark_updated`
+    on the parameters.
 
     Example::
 
@@ -308,7 +364,8 @@ class StepLSTM:
         self.cells = list(cells)
         self.precision = check_precision(precision)
         self.dtype = self._check_dtype()
-        self._key: list[tuple[int, int]] = []
+        self._watch = ParamsWatch()
+        self._key: ParamsKey | None = None
         self._packed: _Packed | None = None
         self._scratch: dict[int, Tensor] = {}
 
@@ -326,10 +383,10 @@ class StepLSTM:
 
     def __getstate__(self) -> dict[str, Any]:
         # copies and pickles repack: the table of addresses would point into the original's tensors
-        return {**self.__dict__, "_key": [], "_packed": None, "_scratch": {}}
+        return {**self.__dict__, "_watch": ParamsWatch(), "_key": None, "_packed": None, "_scratch": {}}
 
     def packed(self) -> _Packed:
-        key = params_key(self.params)
+        key = self._watch(self.params)
         if key != self._key or self._packed is None:
             self.dtype = self._check_dtype()  # .double() and .float() repack too
             H = self.cells[0].hidden_size
@@ -400,7 +457,8 @@ class GreedyLSTM:
         self.embedding, self.cells, self.head, self.params = embedding, list(cells), head, params
         self.precision = check_precision(precision)
         self.dtype = self._check_dtype()
-        self._key: list[tuple[int, int]] = []
+        self._watch = ParamsWatch()
+        self._key: ParamsKey | None = None
         self._state: tuple[_Packed, Tensor, Tensor, Tensor, int, int] | None = None
         self._variants: dict[str, GreedyLSTM] = {precision: self}
 
@@ -417,7 +475,7 @@ class GreedyLSTM:
         return dec
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_key": [], "_state": None, "_variants": {}}
+        return {**self.__dict__, "_watch": ParamsWatch(), "_key": None, "_state": None, "_variants": {}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -428,7 +486,7 @@ class GreedyLSTM:
         return vocab_size * 4 * padded(H, units(self.dtype)) * torch.empty((), dtype=self.dtype).element_size()
 
     def _prepare(self) -> tuple[_Packed, Tensor, Tensor, Tensor, int, int]:
-        key = params_key(self.params)
+        key = self._watch(self.params)
         if key == self._key and self._state is not None:
             return self._state
         with torch.no_grad():

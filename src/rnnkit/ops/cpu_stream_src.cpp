@@ -914,5 +914,17 @@ extern "C" int rnnkit_stream_has_avx512vnni() {
 #endif
 }
 
+// A digest of sampled parameter elements (cpu_stream.ParamsWatch): table = [n, then per element its
+// address and size in bytes (at most 8)]; FNV-1a over the elements, one 64-bit word each.
+extern "C" uint64_t rnnkit_probe(const int64_t* table) {
+  uint64_t digest = 1469598103934665603ull;
+  for (int64_t i = 0; i < table[0]; ++i) {
+    uint64_t word = 0;
+    std::memcpy(&word, reinterpret_cast<const void*>(table[1 + 2 * i]), static_cast<size_t>(table[2 + 2 * i]));
+    digest = (digest ^ word) * 1099511628211ull;
+  }
+  return digest;
+}
+
 extern "C" int rnnkit_stream_units_f32() { return V8<float>::units; }
 extern "C" int rnnkit_stream_units_f64() { return V8<double>::units; }

@@ -142,9 +142,10 @@ class StepRunner:
         self.kind = {LSTMCell: "lstm", GRUCell: "gru", SimpleRNNCell: "rnn"}[type(layer.cell_list[0])]
         # The cells' parameters are read from their dicts at each call (cpu_stream.cell_params: cheaper
         # than walking the module tree, and it sees parameters replaced by load_state_dict(assign=True));
-        # a parameter changed in place, reloaded or moved changes (data_ptr, _version) and is seen
-        # (torch's fused optimizers leave _version alone: rnnkit.train.optim.mark_updated).
-        self._key: list[tuple[int, int]] = []
+        # a parameter changed in place, reloaded or moved is seen (cpu_stream.ParamsWatch: storage,
+        # version counter and a few sampled elements, which see writes through .data too).
+        self._watch = cpu_stream.ParamsWatch()
+        self._key: cpu_stream.ParamsKey | None = None
         self._weights: list[tuple[Tensor, Tensor]] = []  # (W^T, b) per layer (LSTM)
         self._buffers: dict[int, list[LSTMBuffers]] = {}
         # batches up to cpu_stream.MAX_BATCH: the C++ step (ops/cpu_stream.py), where it builds
@@ -156,7 +157,7 @@ class StepRunner:
         return cpu_stream.cell_params(self.cells)
 
     def _prepare(self) -> None:
-        key = cpu_stream.params_key(self.params)
+        key = self._watch(self.params)
         if key == self._key:
             return
         self._key, self._buffers = key, {}

@@ -78,7 +78,8 @@ def _mark_updated(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> N
     torch's fused kernel rewrites the parameters in place without advancing their ``_version``
     (unlike its foreach and per-tensor paths), and that counter is how caches of derived weights
     see an update: the packed weights of the CPU step and greedy kernels
-    (:class:`rnnkit.ops.cpu_stream.StepLSTM`, keyed on ``data_ptr`` and ``_version``). Without it,
+    (:class:`rnnkit.ops.cpu_stream.StepLSTM`, keyed on ``data_ptr`` and ``_version``, and since
+    on a few sampled elements too: :class:`rnnkit.ops.cpu_stream.ParamsWatch`). Without it,
     greedy decoding in the Trainer's per-epoch evaluation read the weights packed at the first
     evaluation (cmudict_g2p: valid WER 33.5% during training against 30.0% for the same final
     weights evaluated afresh)."""
@@ -87,9 +88,11 @@ def _mark_updated(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> N
 
 def mark_updated(params: Iterable[torch.Tensor]) -> None:
     """Advance the version counters of ``params``, as any in-place torch op does: call it after
-    updating parameters by a path that does not (torch's fused optimizers, ``fused=True``), so
-    that rnnkit's packed CPU weights are rebuilt from the new values. The Trainer's optimizers
-    do it themselves."""
+    updating parameters by a path that does not (torch's fused optimizers, ``fused=True``; writes
+    through ``p.data``), so that rnnkit's packed CPU weights are rebuilt from the new values. The
+    Trainer's optimizers do it themselves, and the packed weights' sampled elements
+    (:class:`rnnkit.ops.cpu_stream.ParamsWatch`) catch whole-tensor writes; a partial write
+    through ``.data`` needs this call."""
     from torch.autograd.graph import increment_version
 
     for p in params:
