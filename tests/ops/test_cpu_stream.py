@@ -348,6 +348,10 @@ def test_writes_through_data_are_seen_by_the_step_and_the_stream():
             torch.testing.assert_close(layer.step(x)[0], want)
             stream.reset()
             torch.testing.assert_close(stream(x), want)
+        h, c = stream.state  # mid-stream (no reset: the kernel itself finds its weights stale)
+        for p in layer.parameters():
+            p.data.copy_(torch.randn_like(p) * 0.5)
+        torch.testing.assert_close(stream(x), torch_step(layer, x, h, c)[0][-1])
 
 
 def test_the_sampled_elements_are_spread_over_strided_tensors_too():
@@ -362,10 +366,16 @@ def test_the_sampled_elements_are_spread_over_strided_tensors_too():
     assert values == [flat[0], flat[7], flat[15], flat[23], 7.0]  # first to last, in t's own order
     watch = cpu_stream.ParamsWatch()
     params = [torch.randn(3, 4), torch.randn(4)]
-    key = watch(params)
-    assert watch(params) == key
-    params[0].data[2, 3] += 1  # the last element: sampled
-    assert watch(params) != key
+    assert watch.changed(params)  # nothing marked yet
+    watch.mark(params)
+    assert not watch.changed(params)
+    params[0].data[2, 3] += 1  # the last element: sampled, the version counter untouched
+    assert watch.changed(params)
+    watch.mark(params)
+    params[1].add_(1)  # in place: the counter
+    assert watch.changed(params)
+    watch.mark(params)
+    assert watch.changed([params[0], params[1].clone()])  # another storage
 
 
 @pytest.mark.parametrize("precision, dtype", [("full", torch.float32), ("full", torch.float64),

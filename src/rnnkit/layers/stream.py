@@ -207,7 +207,7 @@ class Stream:
         if type(x_t) is Tensor and x_t.is_cpu and x_t.shape == self._x_shape and x_t.dtype is self._parts[0].dtype \
                 and self._inference(x_t, params):
             call = self._call
-            if call is None or k._watch(params) != k._key:
+            if call is None or k._watch.moved(params):  # the kernel checks the sampled elements itself
                 call = self._prepare()
             if call is not None:
                 fn, args, y_shape, most_threads = call
@@ -222,7 +222,13 @@ class Stream:
                     x_t = x_t.contiguous()
                 args[2], args[5] = x_t.data_ptr(), y.data_ptr()
                 args[7] = min(torch.get_num_threads(), most_threads)  # cpu_stream.threads_for, the cap kept
-                fn(args)
+                if fn(args):  # stale packed weights (a write through p.data): repack, step again
+                    call = self._prepare()
+                    if call is None:
+                        return self._generic(x_t, out)
+                    fn, args = call[0], call[1]
+                    args[2], args[5], args[7] = x_t.data_ptr(), y.data_ptr(), min(torch.get_num_threads(), call[3])
+                    fn(args)
                 return y
         return self._generic(x_t, out)
 
@@ -239,8 +245,10 @@ class Stream:
             self._call = None
             return None
         B = self.batch_size
-        # the kernel's one argument, [meta, B, x, h, c, y, scratch, threads]: x, y and threads are set per call
-        args = (ctypes.c_int64 * 8)(pk.meta.data_ptr(), B, 0, h.data_ptr(), c.data_ptr(), 0, k.scratch(B).data_ptr(), 1)
+        # the kernel's one argument, [meta, B, x, h, c, y, scratch, threads, probe table, digest]: x, y and
+        # threads are set per call; the last two let the kernel see writes that leave the version counters alone
+        args = (ctypes.c_int64 * 10)(pk.meta.data_ptr(), B, 0, h.data_ptr(), c.data_ptr(), 0,
+                                     k.scratch(B).data_ptr(), 1, *k._watch.probe_args())
         self._call = (cpu_stream._function(f"rnnkit_lstm_stream_{k.suffix}"), args, (B, h.shape[2]),
                       cpu_stream.thread_cap(pk.nbytes))
         return self._call

@@ -82,7 +82,7 @@ def load_library() -> ctypes.CDLL | None:
         fn = getattr(lib, f"rnnkit_lstm_step_{s}")
         fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _P, _P, _INT], None
         fn = getattr(lib, f"rnnkit_lstm_stream_{s}")  # one argument: a ctypes int64 array (see Stream)
-        fn.restype = None
+        fn.restype = _INT
     for s in [*DTYPES.values(), "bf16", "i8"]:
         fn = getattr(lib, f"rnnkit_lstm_greedy_{s}")
         fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64] + [_P] * 8 + [_INT], _I64
@@ -265,38 +265,61 @@ PROBES = 4  # elements sampled per parameter by ParamsWatch
 
 
 class ParamsWatch:
-    """What packed weights depend on, read at each call: each parameter's storage (address and
-    size), its in-place version counter, and a digest of a few of its elements (:data:`PROBES`
-    each, spread over the tensor, read in C++ in well under a microsecond). The digest sees the
-    changes that leave the counter alone: writes through ``p.data`` (``p.data.copy_(w)``,
-    ``p.data.mul_(d)``) and torch's fused optimizers. A partial write through ``.data`` that misses
-    every sampled element is not seen: call :func:`rnnkit.train.optim.mark_updated` after one.
+    """Whether parameters changed since packed weights were made of them: in storage, in version
+    counter, or in one of a few sampled elements (:data:`PROBES` each, spread over the tensor, read
+    in C++ in a fraction of a microsecond). The samples see the changes that leave the counter
+    alone: writes through ``p.data`` (``p.data.copy_(w)``, ``p.data.mul_(d)``) and torch's fused
+    optimizers. A partial write through ``.data`` that misses every sampled element is not seen:
+    call :func:`rnnkit.train.optim.mark_updated` after one.
+
+    The watch holds the tensors it samples, so the addresses it reads stay valid until the next
+    :meth:`mark`, whatever happens to the module meanwhile.
 
     Example::
 
         watch = ParamsWatch()
-        key = watch(params)          # pack the weights, keep key
-        if watch(params) != key:     # later: repack
-            ...
+        if watch.changed(params):    # True at first
+            ...                      # pack the weights
+            watch.mark(params)
     """
 
     def __init__(self) -> None:
-        self._layout: list[tuple[int, int]] = []
-        self._table: Tensor | None = None  # the sampled elements' addresses: valid while _layout holds
+        self._key: list[tuple[int, int]] | None = None
+        self._held: list[Tensor] = []
+        self._table: Tensor | None = None
+        self._probe: Any = _no_probe  # (address of the table) -> digest
+        self._address = 0
+        self._digest = 0
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_layout": [], "_table": None}  # addresses mean nothing in a copy
+        return ParamsWatch().__dict__  # a copy watches its own tensors: it starts unmarked
 
-    def __call__(self, params: list[Tensor]) -> ParamsKey:
-        layout = [(p.data_ptr(), p.nbytes) for p in params]
-        if layout != self._layout:
-            self._layout, self._table = layout, probe_table(params)
-        table = self._table
-        digest = 0 if table is None else _function("rnnkit_probe")(table.data_ptr())
-        return layout, [p._version for p in params], digest
+    def changed(self, params: list[Tensor]) -> bool:
+        """Whether ``params`` differ from those of the last :meth:`mark` (always, before one)."""
+        if [(p.data_ptr(), p._version) for p in params] != self._key:
+            return True
+        return self._probe(self._address) != self._digest  # inline: a call of ctypes costs ~0.2 µs
+
+    def moved(self, params: list[Tensor]) -> bool:
+        """:meth:`changed` without the sampled elements, for a caller whose kernel reads them
+        itself (:meth:`probe_args`; the in-place stream step)."""
+        return [(p.data_ptr(), p._version) for p in params] != self._key
+
+    def probe_args(self) -> tuple[int, int]:
+        """The sampled elements' table address (0: none) and their digest at :meth:`mark`, as int64s."""
+        return self._address, self._digest - (1 << 64) if self._digest >= 1 << 63 else self._digest
+
+    def mark(self, params: list[Tensor]) -> None:
+        """Remember ``params`` as they are now (call after packing them)."""
+        self._key = [(p.data_ptr(), p._version) for p in params]
+        self._held, self._table = list(params), probe_table(params)
+        self._probe = _no_probe if self._table is None else _function("rnnkit_probe")
+        self._address = 0 if self._table is None else self._table.data_ptr()
+        self._digest = self._probe(self._address)
 
 
-ParamsKey = tuple[list[tuple[int, int]], list[int], int]
+def _no_probe(address: int) -> int:
+    return 0
 
 
 def probe_table(params: list[Tensor], per_param: int = PROBES) -> Tensor | None:
@@ -365,7 +388,6 @@ class StepLSTM:
         self.precision = check_precision(precision)
         self.dtype = self._check_dtype()
         self._watch = ParamsWatch()
-        self._key: ParamsKey | None = None
         self._packed: _Packed | None = None
         self._scratch: dict[int, Tensor] = {}
 
@@ -383,11 +405,11 @@ class StepLSTM:
 
     def __getstate__(self) -> dict[str, Any]:
         # copies and pickles repack: the table of addresses would point into the original's tensors
-        return {**self.__dict__, "_watch": ParamsWatch(), "_key": None, "_packed": None, "_scratch": {}}
+        return {**self.__dict__, "_watch": ParamsWatch(), "_packed": None, "_scratch": {}}
 
     def packed(self) -> _Packed:
-        key = self._watch(self.params)
-        if key != self._key or self._packed is None:
+        params = self.params
+        if self._packed is None or self._watch.changed(params):
             self.dtype = self._check_dtype()  # .double() and .float() repack too
             H = self.cells[0].hidden_size
             U = units(self.dtype)
@@ -401,7 +423,8 @@ class StepLSTM:
                 elif self.precision == "int8":
                     ws, bs = int8_layers(ws, bs, H)
             self._packed = _Packed(ws, bs, H, Hp, self.cells[0].input_size, ks)
-            self._key, self._scratch = key, {}
+            self._watch.mark(params)
+            self._scratch = {}
         return self._packed
 
     def scratch(self, B: int) -> Tensor:
@@ -458,7 +481,6 @@ class GreedyLSTM:
         self.precision = check_precision(precision)
         self.dtype = self._check_dtype()
         self._watch = ParamsWatch()
-        self._key: ParamsKey | None = None
         self._state: tuple[_Packed, Tensor, Tensor, Tensor, int, int] | None = None
         self._variants: dict[str, GreedyLSTM] = {precision: self}
 
@@ -475,7 +497,7 @@ class GreedyLSTM:
         return dec
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_watch": ParamsWatch(), "_key": None, "_state": None, "_variants": {}}
+        return {**self.__dict__, "_watch": ParamsWatch(), "_state": None, "_variants": {}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -486,8 +508,7 @@ class GreedyLSTM:
         return vocab_size * 4 * padded(H, units(self.dtype)) * torch.empty((), dtype=self.dtype).element_size()
 
     def _prepare(self) -> tuple[_Packed, Tensor, Tensor, Tensor, int, int]:
-        key = self._watch(self.params)
-        if key == self._key and self._state is not None:
+        if self._state is not None and not self._watch.changed(self.params):
             return self._state
         with torch.no_grad():
             self.dtype = self._check_dtype()
@@ -509,7 +530,7 @@ class GreedyLSTM:
             elif self.precision == "int8":  # the first layer's weights are all recurrent (its inputs: the table)
                 (ws, bs), (hw, hb) = int8_layers(ws, bs, H), pack_head_int8(hw, hb)
             self._state = (_Packed(ws, bs, H, Hp, 0, ks), table, hw, hb, Vp, E)
-        self._key = key
+        self._watch.mark(self.params)
         return self._state
 
     def context_bias(self, context: Tensor) -> Tensor:

@@ -836,6 +836,18 @@ int64_t i8_greedy(const int64_t* meta, int64_t B, const float* table, const floa
 
 }  // namespace
 
+// A digest of sampled parameter elements (cpu_stream.ParamsWatch): table = [n, then per element its
+// address and size in bytes (at most 8)]; FNV-1a over the elements, one 64-bit word each.
+static uint64_t probe_digest(const int64_t* table) {
+  uint64_t digest = 1469598103934665603ull;
+  for (int64_t i = 0; i < table[0]; ++i) {
+    uint64_t word = 0;
+    std::memcpy(&word, reinterpret_cast<const void*>(table[1 + 2 * i]), static_cast<size_t>(table[2 + 2 * i]));
+    digest = (digest ^ word) * 1099511628211ull;
+  }
+  return digest;
+}
+
 #define RNNKIT_STREAM_EXPORT(T, SUFFIX)                                                                      \
   extern "C" void rnnkit_lstm_step_##SUFFIX(const int64_t* meta, int64_t B, const T* x, const T* h0,         \
                                             const T* c0, T* h1, T* c1, T* scratch, int threads) {          \
@@ -853,16 +865,21 @@ RNNKIT_STREAM_EXPORT(float, f32)
 RNNKIT_STREAM_EXPORT(double, f64)
 
 // In-place streaming: h, c (L, B, H) are read and overwritten; y (B, H) gets the top layer's new h.
-// One argument, a = [meta, B, x, h, c, y, scratch, threads] (addresses as int64): the caller keeps
-// the array and rewrites x, y and threads only, and ctypes converts one argument instead of eight.
+// One argument, a = [meta, B, x, h, c, y, scratch, threads, probe table, digest] (addresses as int64):
+// the caller keeps the array and rewrites x, y and threads only, and ctypes converts one argument
+// instead of ten. Returns 1 without stepping where the parameters' sampled elements no longer give
+// the digest (the packed weights are stale: repack and call again), else 0.
 #define RNNKIT_STREAM_INPLACE(T, SUFFIX, STEP)                                                             \
-  extern "C" void rnnkit_lstm_stream_##SUFFIX(const int64_t* a) {                                          \
+  extern "C" int rnnkit_lstm_stream_##SUFFIX(const int64_t* a) {                                           \
+    if (a[8] != 0 && probe_digest(reinterpret_cast<const int64_t*>(a[8])) != static_cast<uint64_t>(a[9]))  \
+      return 1;                                                                                            \
     const int64_t* meta = reinterpret_cast<const int64_t*>(a[0]);                                          \
     const int64_t B = a[1];                                                                                \
     T* h = reinterpret_cast<T*>(a[3]);                                                                     \
     T* c = reinterpret_cast<T*>(a[4]);                                                                     \
     STEP(meta, B, reinterpret_cast<const T*>(a[2]), h, c, h, c, reinterpret_cast<T*>(a[6]), int(a[7]));    \
     std::memcpy(reinterpret_cast<T*>(a[5]), h + (meta[0] - 1) * B * meta[1], B * meta[1] * sizeof(T));     \
+    return 0;                                                                                              \
   }
 
 RNNKIT_STREAM_INPLACE(float, f32, lstm_step<float>)
@@ -914,17 +931,7 @@ extern "C" int rnnkit_stream_has_avx512vnni() {
 #endif
 }
 
-// A digest of sampled parameter elements (cpu_stream.ParamsWatch): table = [n, then per element its
-// address and size in bytes (at most 8)]; FNV-1a over the elements, one 64-bit word each.
-extern "C" uint64_t rnnkit_probe(const int64_t* table) {
-  uint64_t digest = 1469598103934665603ull;
-  for (int64_t i = 0; i < table[0]; ++i) {
-    uint64_t word = 0;
-    std::memcpy(&word, reinterpret_cast<const void*>(table[1 + 2 * i]), static_cast<size_t>(table[2 + 2 * i]));
-    digest = (digest ^ word) * 1099511628211ull;
-  }
-  return digest;
-}
+extern "C" uint64_t rnnkit_probe(const int64_t* table) { return probe_digest(table); }
 
 extern "C" int rnnkit_stream_units_f32() { return V8<float>::units; }
 extern "C" int rnnkit_stream_units_f64() { return V8<double>::units; }

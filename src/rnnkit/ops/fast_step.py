@@ -145,7 +145,6 @@ class StepRunner:
         # a parameter changed in place, reloaded or moved is seen (cpu_stream.ParamsWatch: storage,
         # version counter and a few sampled elements, which see writes through .data too).
         self._watch = cpu_stream.ParamsWatch()
-        self._key: cpu_stream.ParamsKey | None = None
         self._weights: list[tuple[Tensor, Tensor]] = []  # (W^T, b) per layer (LSTM)
         self._buffers: dict[int, list[LSTMBuffers]] = {}
         # batches up to cpu_stream.MAX_BATCH: the C++ step (ops/cpu_stream.py), where it builds
@@ -157,13 +156,14 @@ class StepRunner:
         return cpu_stream.cell_params(self.cells)
 
     def _prepare(self) -> None:
-        key = self._watch(self.params)
-        if key == self._key:
+        params = self.params
+        if not self._watch.changed(params):
             return
-        self._key, self._buffers = key, {}
+        self._buffers = {}
         if self.kind == "lstm":
             # W^T stored row-major (I+H, 4H): a 1-row addmm streams it ~1.5x faster than W.t() here
             self._weights = [(w.t().contiguous(), b) for w, b in map(lstm_fused_weights, self.layer.cell_list)]
+        self._watch.mark(params)
 
     def _scratch(self, B: int, like: Tensor) -> list[LSTMBuffers]:
         if B not in self._buffers:
