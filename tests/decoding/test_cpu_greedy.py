@@ -244,3 +244,10 @@ def test_writes_through_data_are_seen():
         for p in lm.parameters():
             p.data.copy_(torch.randn_like(p) * 0.3)
         assert_same(cpu_greedy(lm, state, bos=1, eos=39, max_length=20), eager(lm, state, bos=1, eos=39, max_length=20))
+
+
+def test_a_model_built_under_inference_mode_decodes():
+    """Inference tensors have no version counter: reading it raised before the C++ decode began."""
+    with torch.inference_mode():
+        lm, state = lm_and_state(seed=4)
+        assert_same(cpu_greedy(lm, state, bos=1, eos=39, max_length=15), eager(lm, state, bos=1, eos=39, max_length=15))

@@ -400,3 +400,20 @@ def test_saturated_gates_saturate_instead_of_turning_nan(precision, dtype):
             x[1, 3] = float("nan")  # a NaN input still makes its row NaN, not a clamped value
             h1, _ = cpu_stream.StepLSTM(layer.cell_list, precision=precision)(x, h0, c0)
             assert h1[:, 1].isnan().all() and h1[:, [0, 2]].isfinite().all()
+
+
+def test_a_layer_built_under_inference_mode_steps_and_sees_its_weights_change():
+    """Inference tensors have no version counter (reading it raised); the sampled elements alone
+    then tell the packed weights that a parameter changed."""
+    torch.manual_seed(10)
+    with torch.inference_mode():
+        layer = Recurrent("lstm", 5, 7, num_layers=2).eval()
+        x, zeros = torch.randn(2, 5), torch.zeros(2, 2, 7)
+        stream = layer.stream(batch_size=2)
+        torch.testing.assert_close(layer.step(x)[0], torch_step(layer, x, zeros, zeros)[0][-1])
+        torch.testing.assert_close(stream(x), torch_step(layer, x, zeros, zeros)[0][-1])
+        for p in layer.parameters():
+            p.mul_(0.5)  # in place, no counter
+        stream.reset()
+        torch.testing.assert_close(layer.step(x)[0], torch_step(layer, x, zeros, zeros)[0][-1])
+        torch.testing.assert_close(stream(x), torch_step(layer, x, zeros, zeros)[0][-1])

@@ -296,14 +296,14 @@ class ParamsWatch:
 
     def changed(self, params: list[Tensor]) -> bool:
         """Whether ``params`` differ from those of the last :meth:`mark` (always, before one)."""
-        if [(p.data_ptr(), p._version) for p in params] != self._key:
+        if _key_of(params) != self._key:
             return True
         return self._probe(self._address) != self._digest  # inline: a call of ctypes costs ~0.2 µs
 
     def moved(self, params: list[Tensor]) -> bool:
         """:meth:`changed` without the sampled elements, for a caller whose kernel reads them
         itself (:meth:`probe_args`; the in-place stream step)."""
-        return [(p.data_ptr(), p._version) for p in params] != self._key
+        return _key_of(params) != self._key
 
     def probe_args(self) -> tuple[int, int]:
         """The sampled elements' table address (0: none) and their digest at :meth:`mark`, as int64s."""
@@ -311,7 +311,7 @@ class ParamsWatch:
 
     def mark(self, params: list[Tensor]) -> None:
         """Remember ``params`` as they are now (call after packing them)."""
-        self._key = [(p.data_ptr(), p._version) for p in params]
+        self._key = _key_of(params)
         self._held, self._table = list(params), probe_table(params)
         self._probe = _no_probe if self._table is None else _function("rnnkit_probe")
         self._address = 0 if self._table is None else self._table.data_ptr()
@@ -320,6 +320,14 @@ class ParamsWatch:
 
 def _no_probe(address: int) -> int:
     return 0
+
+
+def _key_of(params: list[Tensor]) -> list[tuple[int, int]]:
+    """Each parameter's storage address and version counter."""
+    try:
+        return [(p.data_ptr(), p._version) for p in params]
+    except RuntimeError:  # inference tensors (made under torch.inference_mode) have no counter: the samples
+        return [(p.data_ptr(), -1 if p.is_inference() else p._version) for p in params]  # watch them alone
 
 
 def probe_table(params: list[Tensor], per_param: int = PROBES) -> Tensor | None:
