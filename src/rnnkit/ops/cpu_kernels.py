@@ -19,7 +19,27 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-SOURCE = r"""
+# The sigmoid and tanh of both compiled sources (this module's and ops/cpu_stream_src.cpp, which
+# gets it prepended at build).
+ACTIVATIONS = r"""
+#include <cmath>
+
+// From exp of a non-positive argument: at most 1, so nothing overflows, and a NaN passes through.
+// 1/(1 + exp(-x)) overflowed to 1/inf, which the vector reciprocal's Newton step under -ffast-math
+// turns into NaN (float32 sums past about -44 for tanh, -88 for the sigmoid).
+namespace {
+template <typename T> inline T rk_sigmoid(T x) {
+  const T e = std::exp(-std::abs(x));
+  return (x >= T(0) ? T(1) : e) / (T(1) + e);
+}
+template <typename T> inline T rk_tanh(T x) {
+  const T e = std::exp(T(-2) * std::abs(x));
+  return std::copysign((T(1) - e) / (T(1) + e), x);
+}
+}  // namespace
+"""
+
+SOURCE = ACTIVATIONS + r"""
 // Fused pointwise part of one LSTM / GRU / Elman-RNN step on the CPU, forward and backward.
 // The equations are those of rnnkit/ops/fused_rnn.py (layer norm: Ba et al. 2016, section 3.1;
 // zoneout: Krueger et al. 2017, section 2); one pass per batch row.
@@ -29,18 +49,6 @@ SOURCE = r"""
 #include <vector>
 
 namespace {
-
-// The sigmoid and tanh from exp of a non-positive argument: at most 1, so nothing overflows, and a NaN
-// passes through (1/(1 + exp(-x)) overflowed to 1/inf, which the vector reciprocal's Newton step
-// under -ffast-math turns into NaN).
-template <typename T> inline T sig(T x) {
-  const T e = std::exp(-std::abs(x));
-  return (x >= T(0) ? T(1) : e) / (T(1) + e);
-}
-template <typename T> inline T tnh(T x) {
-  const T e = std::exp(T(-2) * std::abs(x));
-  return std::copysign((T(1) - e) / (T(1) + e), x);
-}
 
 struct Flags { int kind, relu, zone; };  // kind 0 LSTM, 1 GRU, 2 RNN; zone: zoneout masks given
 
@@ -89,8 +97,8 @@ void step_fwd(Flags f, int64_t B, int64_t H, double eps, const T* xp, const T* a
       const T* cpr = cp + b * H;
       #pragma GCC ivdep  // rows of distinct buffers never alias
       for (int64_t j = 0; j < H; ++j) {
-        T i = sig(x[j] + s[j]), fg = sig(x[H + j] + s[H + j]);
-        T g = tnh(x[2 * H + j] + s[2 * H + j]), o = sig(x[3 * H + j] + s[3 * H + j]);
+        T i = rk_sigmoid(x[j] + s[j]), fg = rk_sigmoid(x[H + j] + s[H + j]);
+        T g = rk_tanh(x[2 * H + j] + s[2 * H + j]), o = rk_sigmoid(x[3 * H + j] + s[3 * H + j]);
         ac[j] = i; ac[H + j] = fg; ac[2 * H + j] = g; ac[3 * H + j] = o;
         ac[4 * H + j] = fg * cpr[j] + i * g;
       }
@@ -99,9 +107,9 @@ void step_fwd(Flags f, int64_t B, int64_t H, double eps, const T* xp, const T* a
       if (lncw) {
         T mean, rs = ln_stats(c, H, eps, &mean);
         stats[b * 4 + 1] = mean; stats[b * 4 + 2] = rs;
-        for (int64_t j = 0; j < H; ++j) tc[j] = tnh((c[j] - mean) * rs * lncw[j] + lncb[j]);
+        for (int64_t j = 0; j < H; ++j) tc[j] = rk_tanh((c[j] - mean) * rs * lncw[j] + lncb[j]);
       } else {
-        for (int64_t j = 0; j < H; ++j) tc[j] = tnh(c[j]);
+        for (int64_t j = 0; j < H; ++j) tc[j] = rk_tanh(c[j]);
       }
       for (int64_t j = 0; j < H; ++j) hn[j] = ac[3 * H + j] * tc[j];
       const T* zcr = f.zone ? zc + b * H : nullptr;
@@ -112,15 +120,15 @@ void step_fwd(Flags f, int64_t B, int64_t H, double eps, const T* xp, const T* a
       if (bhh) for (int64_t j = 0; j < G; ++j) s[j] += bhh[j];
       #pragma GCC ivdep  // rows of distinct buffers never alias
       for (int64_t j = 0; j < H; ++j) {
-        T r = sig(x[j] + s[j]), z = sig(x[H + j] + s[H + j]), sn = s[2 * H + j];
-        T n = tnh(x[2 * H + j] + r * sn);
+        T r = rk_sigmoid(x[j] + s[j]), z = rk_sigmoid(x[H + j] + s[H + j]), sn = s[2 * H + j];
+        T n = rk_tanh(x[2 * H + j] + r * sn);
         ac[j] = r; ac[H + j] = z; ac[2 * H + j] = n; ac[3 * H + j] = sn;
         hn[j] = n + z * (hpr[j] - n);
       }
     } else if (f.relu) {
       for (int64_t j = 0; j < H; ++j) { T pre = x[j] + s[j]; hn[j] = ac[j] = pre > T(0) ? pre : T(0); }
     } else {
-      for (int64_t j = 0; j < H; ++j) hn[j] = ac[j] = tnh(x[j] + s[j]);
+      for (int64_t j = 0; j < H; ++j) hn[j] = ac[j] = rk_tanh(x[j] + s[j]);
     }
     const T* zhr = f.zone ? zh + b * H : nullptr;
     T* hout = h_out + b * H;

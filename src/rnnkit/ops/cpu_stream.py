@@ -66,7 +66,8 @@ def _isa_flags() -> list[str]:
 
 
 def source() -> str:
-    return resources.files("rnnkit.ops").joinpath("cpu_stream_src.cpp").read_text()
+    """``cpu_stream_src.cpp`` after the activations it shares with ``ops/cpu_kernels.py``."""
+    return cpu_kernels.ACTIVATIONS + resources.files("rnnkit.ops").joinpath("cpu_stream_src.cpp").read_text()
 
 
 _P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int

@@ -167,17 +167,7 @@ template <typename T> struct V8 {
   static constexpr int units = 2 * lanes;  // U: 8 vectors = 4 gates x 2 vectors
 };
 
-// The sigmoid and tanh from exp of a non-positive argument: at most 1, so nothing overflows, and a NaN
-// passes through. 1/(1 + exp(-x)) overflowed to 1/inf, which the vector reciprocal's Newton step under
-// -ffast-math turns into NaN (float32 gate sums past about -44 for tanh, -88 for the sigmoid).
-template <typename T> inline T sigm(T x) {
-  const T e = std::exp(-std::abs(x));
-  return (x >= T(0) ? T(1) : e) / (T(1) + e);
-}
-template <typename T> inline T tanhf_(T x) {
-  const T e = std::exp(T(-2) * std::abs(x));
-  return std::copysign((T(1) - e) / (T(1) + e), x);
-}
+// rk_sigmoid and rk_tanh: ops/cpu_kernels.ACTIVATIONS, prepended to this file at build.
 
 // s[0..4U) = init (+ init2) + sum_k xh[k] * w[k][0..4U)  (w: this block's K x 4U slab)
 template <typename T>
@@ -208,15 +198,15 @@ template <typename T> inline void block_update(const T* __restrict s, T* __restr
   constexpr int U = V8<T>::units;
   T ig[U], fg[U], gg[U], og[U];
   for (int u = 0; u < U; ++u) {
-    ig[u] = sigm(s[u]);
-    fg[u] = sigm(s[U + u]);
-    gg[u] = tanhf_(s[2 * U + u]);
-    og[u] = sigm(s[3 * U + u]);
+    ig[u] = rk_sigmoid(s[u]);
+    fg[u] = rk_sigmoid(s[U + u]);
+    gg[u] = rk_tanh(s[2 * U + u]);
+    og[u] = rk_sigmoid(s[3 * U + u]);
   }
   for (int u = 0; u < U; ++u) {
     const T cn = fg[u] * c[u] + ig[u] * gg[u];
     c[u] = cn;
-    h[u] = og[u] * tanhf_(cn);
+    h[u] = og[u] * rk_tanh(cn);
   }
 }
 
