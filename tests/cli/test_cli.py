@@ -253,6 +253,9 @@ def test_yaml_numbers_in_exponent_form_are_numbers() -> None:
     (["--model", "tagger"], "model tagger (SequenceTagger) cannot take data set italy_power_demand"),
     (["--vectors"], "model classifier (SequenceClassifier) cannot take data set italy_power_demand"),
     (["--set", "hidden_size=4", "--data-option", "bogus=1"], "does not take these options"),
+    (["--set", "bogus=1"], "SequenceClassifier does not take these options"),
+    (["--set", "dropout=high"], "cannot build SequenceClassifier for italy_power_demand: SequenceClassifier: "
+                                "dropout must be a number, got 'high' (str)"),
 ])
 def test_train_refuses_before_writing_the_run_folder(extra: list[str], message: str, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:

@@ -167,3 +167,32 @@ def test_forecast_arguments():
     torch.manual_seed(0)
     series = torch.randn(6)
     assert torch.equal(model.forecast(series, 2), model.forecast(series, np.int64(2)))
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: Forecaster(horizon=3, hidden_size="64"), r"Forecaster: hidden_size must be an int, got '64' \(str\)"),
+    (lambda: Forecaster(horizon=3, highway=None), r"Forecaster: highway must be an int, got None"),
+    (lambda: Forecaster(horizon=3, dropout="0.1"), r"Forecaster: dropout must be a number, got '0.1'"),
+    (lambda: SequenceClassifier(num_outputs=2, num_features=1, hidden_size=True),
+     r"SequenceClassifier: hidden_size must be an int, got True \(bool\)"),
+    (lambda: Seq2Seq(tgt_vocab_size=10, src_vocab_size=10, bidirectional="no"),
+     r"Seq2Seq: bidirectional must be a bool, got 'no'"),
+    (lambda: Seq2Seq(tgt_vocab_size=10, src_vocab_size=10.5), r"src_vocab_size must be an int or None, got 10.5"),
+])
+def test_an_option_of_the_wrong_type_is_named(build, message):
+    """Checked against the config's annotations before anything is built (a string size used to
+    fail inside torch.empty, None inside int())."""
+    with pytest.raises(TypeError, match=message):
+        build()
+
+
+def test_options_of_the_right_types_pass_the_check_and_numpy_scalars_become_python_numbers():
+    import json
+
+    model = Forecaster(horizon=np.int64(3), hidden_size=np.int32(8), dropout=np.float32(0.5), window=None)
+    assert model.config.hidden_size == 8 and type(model.config.hidden_size) is int
+    assert type(model.config.horizon) is int and type(model.config.dropout) is float
+    json.dumps(model.config_dict())  # saves as plain JSON (numpy scalars would not)
+    s2s = Seq2Seq(tgt_vocab_size=10, src_vocab_size=10, bidirectional=np.bool_(False), hidden_size=8, embed_dim=4)
+    assert s2s.config.bidirectional is False
+    Forecaster(horizon=3, dropout=0)  # an int where a float is due

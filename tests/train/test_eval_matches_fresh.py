@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import rnnkit.datasets
-from rnnkit.models import ConditionedGenerator, Seq2Seq
+from rnnkit.models import ConditionedGenerator, Forecaster, Seq2Seq
 from rnnkit.ops import cpu_stream
 from rnnkit.train import Trainer
 
@@ -25,6 +25,10 @@ CASES = {
     "generator": (lambda: rnnkit.datasets.load("digit_captions", n_train=120, n_test=20),
                   lambda d: ConditionedGenerator.from_dataset(d, cell="lstm", embed_dim=8, hidden_size=16),
                   "exact_match"),
+    "forecaster": (lambda: rnnkit.datasets.load("air_passengers", window=24, horizon=12, valid_size=12),
+                   lambda d: Forecaster.from_dataset(d, cell="lstm", hidden_size=16, strategy="autoregressive",
+                                                     transform="log"),
+                   "mape"),
 }
 
 

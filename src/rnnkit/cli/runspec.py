@@ -231,7 +231,9 @@ def build_model(spec: RunSpec, dataset: Any) -> Any:
             return Ensemble(members=[cls.from_dataset(dataset, **options) for _ in range(spec.ensemble)])
         return cls.from_dataset(dataset, **options)
     except TypeError as e:
-        raise CLIError(f"{cls.__name__} does not take these options {sorted(options)}: {e}") from e
+        if "unexpected keyword argument" in str(e):
+            raise CLIError(f"{cls.__name__} does not take these options {sorted(options)}: {e}") from e
+        raise CLIError(f"cannot build {cls.__name__} for {dataset.info.name}: {e}") from e  # a value's type
     except ValueError as e:
         raise CLIError(f"cannot build {cls.__name__} for {dataset.info.name}: {e}") from e
 

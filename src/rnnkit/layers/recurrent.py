@@ -3,6 +3,7 @@ fastest backend that computes the configuration exactly (see ``layers/backends.p
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 import torch
@@ -69,9 +70,10 @@ class Recurrent(nn.Module):
                  backend: str = "auto") -> None:
         super().__init__()
         for label, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{label} must be an int > 0, got {value!r}")
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        # numpy ints as Python's (sizes end up in configs saved as JSON)
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bidirectional = bool(bidirectional)
         self.dropout = _check_rate("dropout", dropout)
         self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)

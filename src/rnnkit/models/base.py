@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import numbers
+import types
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -48,6 +55,9 @@ class Model(nn.Module):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         MODELS[cls.__name__] = cls
+        init = cls.__dict__.get("__init__")
+        if init is not None and "config_class" in cls.__dict__:
+            cls.__init__ = _checking_option_types(cls, init)  # type: ignore[method-assign]
 
     def forward(self, batch: Batch) -> ModelOutput:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -86,3 +96,79 @@ class Model(nn.Module):
     def device(self) -> torch.device:
         p = next(self.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
+
+
+def _checking_option_types(cls: type, init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` after a check of the plain options (ints, floats, bools, strings, their ``None``
+    and ``Literal`` forms) against the annotations of ``cls.config_class``: a wrong type is named at
+    once (``hidden_size must be an int, got '64' (str)``) instead of failing deep inside torch.
+    numpy scalars pass as the Python numbers they hold (so configs save as plain JSON)."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def checked(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            bound = signature.bind_partial(self, *args, **kwargs)
+        except TypeError:  # an unknown or missing argument: the constructor says which
+            bound = None
+        if bound is None:
+            init(self, *args, **kwargs)
+            return
+        hints = _config_hints(cls.config_class)  # type: ignore[attr-defined]
+        for name, value in bound.arguments.items():
+            if name in hints:
+                if _accepts(value, hints[name]) is False:
+                    raise TypeError(f"{cls.__name__}: {name} must be {_describe(hints[name])}, got {value!r} "
+                                    f"({type(value).__name__})")
+                bound.arguments[name] = _plain(value)
+        init(*bound.args, **bound.kwargs)
+
+    return checked
+
+
+@functools.cache
+def _config_hints(config_class: type) -> dict[str, Any]:
+    return typing.get_type_hints(config_class)
+
+
+def _accepts(value: Any, tp: Any) -> bool | None:
+    """Whether ``value`` is of type ``tp``; None where ``tp`` is not a plain type checked here
+    (tuples, dicts, ``Any``: the model checks those itself)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        answers = [_accepts(value, arg) for arg in typing.get_args(tp)]
+        return True if True in answers else (None if None in answers else False)
+    if origin is Literal:
+        return value in typing.get_args(tp)
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, (bool, np.bool_))
+    if tp is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """numpy's int, float and bool scalars as Python's; anything else as it is."""
+    if not isinstance(value, np.generic):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(value) if isinstance(value, numbers.Real) else value
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(tp))
+    if origin is Literal:
+        return f"one of {typing.get_args(tp)}"
+    names = {type(None): "None", bool: "a bool", int: "an int", float: "a number", str: "a string"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
