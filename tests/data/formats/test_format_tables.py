@@ -115,6 +115,11 @@ def test_not_a_number_and_repeated_time(tmp_path) -> None:
     path = save(frame, tmp_path / "text.csv")
     with pytest.raises(DataFileError, match="line 5, field 'passengers': 'n/a!' is not a number"):
         rnnkit.datasets.load(f"csv:{path}", target="passengers", window=4, horizon=2)
+    frame = series_frame().astype({"promo": object})
+    frame.loc[6, "promo"] = "-inf"  # a number, but not one a model can read: named like a missing value
+    path = save(frame, tmp_path / "inf.csv")
+    with pytest.raises(DataFileError, match="line 8, field 'promo': '-inf' is not a finite number"):
+        rnnkit.datasets.load(f"csv:{path}", target="passengers", features=["promo"], window=4, horizon=2)
     frame = series_frame()
     frame.loc[5, "month"] = frame.loc[4, "month"]
     path = save(frame, tmp_path / "dup.csv")

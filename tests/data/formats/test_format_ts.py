@@ -70,6 +70,7 @@ def test_missing_value_policies(tmp_path) -> None:
     ("1,2,3:4,5:up", 11, "dimension 0", "dimensions have different lengths"),
     ("1,2,3:up", 11, "dimension 0", "1 dimensions, but the first case has 2"),
     (":1,2:up", 11, "dimension 0", "empty sequence"),
+    ("1,2,3:4,-inf,6:up", 11, "dimension 1", "'-inf' at step 1 is not a finite number"),
 ])
 def test_malformed_cases(tmp_path, bad: str, line: int, field: str, message: str) -> None:
     path = write(tmp_path / "bad.ts", ["1,2:3,4:up", bad])

@@ -70,7 +70,7 @@ class Table:
                                     f"{[str(k) for k in self.frame.columns]}", field=str(c))
 
     def numbers(self, column: str, *, rows: np.ndarray | None = None) -> np.ndarray:
-        """``column`` as float64 (NaN where empty); a value that is not a number is an error."""
+        """``column`` as float64 (NaN where empty); a value that is not a number, or is infinite, is an error."""
         import pandas as pd
 
         raw = self.frame[column] if rows is None else self.frame[column].iloc[rows]
@@ -80,6 +80,11 @@ class Table:
             r = int(raw.index[bad[0]])
             raise DataFileError(self.path, f"{raw.iloc[bad[0]]!r} is not a number", line=self.line(r),
                                 field=str(column))
+        infinite = np.flatnonzero(np.isinf(values))  # 'inf', '1e999': a number, but no model can read it
+        if infinite.size:
+            r = int(raw.index[infinite[0]])
+            raise DataFileError(self.path, f"{str(raw.iloc[infinite[0]])!r} is not a finite number "
+                                f"({infinite.size} in this column here)", line=self.line(r), field=str(column))
         return values
 
     def check_missing(self, column: str, values: np.ndarray, rows: np.ndarray, what: str = "value") -> None:

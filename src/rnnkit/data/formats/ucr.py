@@ -80,6 +80,10 @@ def _values(ts: TsFile, text: str, n: int, dim: int, missing: Missing) -> np.nda
         raise DataFileError(ts.path, f"{bad!r} is not a number", line=n, field=f"dimension {dim}") from None
     if a.size == 0 or (np.isnan(a).all()):
         raise DataFileError(ts.path, "empty sequence (no values)", line=n, field=f"dimension {dim}")
+    infinite = np.flatnonzero(np.isinf(a))  # 'inf', '1e999': a number, but no model can read it
+    if infinite.size:
+        raise DataFileError(ts.path, f"{parts[infinite[0]]!r} at step {int(infinite[0])} is not a finite number",
+                            line=n, field=f"dimension {dim}")
     nan = np.isnan(a)
     if nan.any():
         if missing == "trim":
