@@ -55,23 +55,24 @@ def test_unseen_test_label(tmp_path) -> None:
     np.savez(tmp_path / "te.npz", x=np.ones((2, 3, 1)), y=np.array([1, 2]))
     with pytest.raises(DataFileError, match="label '2' was not seen") as err:
         rnnkit.datasets.load(f"npz:{tmp_path / 'tr.npz'}", test=str(tmp_path / "te.npz"))
-    assert "te.npz, line 1, field 'y'" in str(err.value)
+    assert "te.npz, field 'y', item 1:" in str(err.value)
 
 
-@pytest.mark.parametrize("arrays, line, field, message", [
+@pytest.mark.parametrize("arrays, item, field, message", [
     ({"x": np.ones((3, 2, 1)), "y": np.ones(2)}, None, "y", "x has 3 items but y has 2"),
     ({"x": np.ones((3, 2, 1))}, None, "y", "has no array 'y'"),
     ({"x": np.array([[[1.0], [np.nan]], [[1.0], [2.0]]]), "y": np.zeros(2)}, 0, "x", "NaN or inf at step 1"),
     ({"x": np.ones((2, 2, 1)), "y": np.zeros(2), "lengths": np.array([2, 0])}, 1, "lengths", "outside 1..2"),
     ({"x": np.ones((2, 2, 1)), "y": np.array([0.5, np.nan])}, 1, "y", "NaN or inf target"),
 ])
-def test_malformed_arrays(tmp_path, arrays, line, field, message) -> None:
+def test_malformed_arrays(tmp_path, arrays, item, field, message) -> None:
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
     with pytest.raises(DataFileError, match=message) as err:
         rnnkit.datasets.load(f"npz:{path}", test_fraction=0.0, valid_fraction=0.0)
-    where = f"{path}, line {line}" if line is not None else str(path)
-    assert f"{where}, field '{field}'" in str(err.value)
+    where = f"{path}, field '{field}'" + ("" if item is None else f", item {item}")
+    assert f"{where}: " in str(err.value)
+    assert err.value.line is None and err.value.item == item
 
 
 def test_a_file_that_is_no_npz_archive_is_named_as_such(tmp_path) -> None:

@@ -1,4 +1,5 @@
-"""The error a file loader raises on bad user data: it names the file, the line and the field."""
+"""The error a file loader raises on bad user data: it names the file, the line (or the item of an
+array file) and the field."""
 
 from __future__ import annotations
 
@@ -9,31 +10,34 @@ class DataFileError(ValueError):
     """Bad content in a user's data file.
 
     The message reads ``"FILE, line N, field F: what is wrong"`` (line and field when known), so
-    the user can open the file at the right place. ``path``, ``line`` and ``field`` are kept as
-    attributes for programs.
+    the user can open the file at the right place; files of arrays (npz) name the ``item`` instead,
+    counting from 0 as their indices do (``"FILE, field 'x', item 3: ..."``). ``path``, ``line``,
+    ``field`` and ``item`` are kept as attributes for programs.
 
     Example:
         >>> raise DataFileError("train.tsv", "no tab between source and target", line=3, field="target")
     """
 
     def __init__(self, path: str | Path, message: str, *, line: int | None = None,
-                 field: str | int | None = None) -> None:
-        self.path, self.line, self.field, self.message = str(path), line, field, message
+                 field: str | int | None = None, item: int | None = None) -> None:
+        self.path, self.line, self.field, self.item, self.message = str(path), line, field, item, message
         where = self.path
         if line is not None:
             where += f", line {line}"
         if field is not None:
             where += f", field {field!r}" if isinstance(field, str) else f", field {field}"
+        if item is not None:
+            where += f", item {item}"
         super().__init__(f"{where}: {message}")
 
     def __reduce__(self) -> tuple[object, ...]:
         """Rebuilt with its own arguments when unpickled (from a worker process, say)."""
-        return _rebuild, (type(self), self.path, self.message, self.line, self.field)
+        return _rebuild, (type(self), self.path, self.message, self.line, self.field, self.item)
 
 
 def _rebuild(cls: type[DataFileError], path: str, message: str, line: int | None,
-             field: str | int | None) -> DataFileError:
-    return cls(path, message, line=line, field=field)
+             field: str | int | None, item: int | None = None) -> DataFileError:
+    return cls(path, message, line=line, field=field, item=item)
 
 
 def check_exists(path: str | Path, what: str = "file") -> Path:

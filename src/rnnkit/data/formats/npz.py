@@ -20,7 +20,7 @@ Arrays (names configurable with ``x=``, ``y=``, ``lengths=``):
 Object arrays need ``allow_pickle=True``: NumPy unpickles them, which can run code, so pass it
 only for files you trust. NaN/inf in x or y, an empty sequence, a length out of range, a y/x
 count mismatch and a test label unseen in training are errors naming the file, the array and the
-item index (reported as the "line").
+item's index ("FILE, field 'x', item 3: ...", counting from 0).
 
 Options: test, x, y, lengths, task (``"classification"`` | ``"regression"`` | ``"tagging"``;
 default from y), allow_pickle (False), valid_fraction (0.1), test_fraction (0.2), seed (0), name.
@@ -81,13 +81,13 @@ def read_items(path: str | Path, arrays: dict[str, np.ndarray], *, x: str, y: st
         if lens is not None:
             n = int(lens[i])
             if not 0 < n <= len(xi):
-                raise DataFileError(path, f"length {n} is outside 1..{len(xi)}", line=i, field=lengths)
+                raise DataFileError(path, f"length {n} is outside 1..{len(xi)}", item=i, field=lengths)
             xi = xi[:n]
         if len(xi) == 0:
-            raise DataFileError(path, "empty sequence (0 steps)", line=i, field=x)
+            raise DataFileError(path, "empty sequence (0 steps)", item=i, field=x)
         if xi.dtype.kind == "f" and not np.isfinite(xi).all():
             step = int(np.argwhere(~np.isfinite(xi))[0][0])
-            raise DataFileError(path, f"NaN or inf at step {step}; fill or drop it first", line=i, field=x)
+            raise DataFileError(path, f"NaN or inf at step {step}; fill or drop it first", item=i, field=x)
         yi = ys[i]
         if lens is not None and ys.dtype != object and ys.ndim == 2:
             yi = yi[: len(xi)]
@@ -142,12 +142,12 @@ def load_npz(path: str, *, test: str | None = None, x: str = "x", y: str = "y", 
         if labels is None:
             v = np.asarray(yi, dtype=np.float64)
             if not np.isfinite(v).all():
-                raise DataFileError(f, "NaN or inf target", line=i, field=y)
+                raise DataFileError(f, "NaN or inf target", item=i, field=y)
             return torch.tensor(v, dtype=torch.float32)
-        ids = [labels.encode(str(v), path=f, line=i, field=y) for v in np.atleast_1d(yi)]
+        ids = [labels.encode(str(v), path=f, item=i, field=y) for v in np.atleast_1d(yi)]
         if kind == "tagging":
             if len(ids) != len(xi):
-                raise DataFileError(f, f"{len(ids)} tags for a sequence of {len(xi)} steps", line=i, field=y)
+                raise DataFileError(f, f"{len(ids)} tags for a sequence of {len(xi)} steps", item=i, field=y)
             return torch.tensor(ids, dtype=torch.int64)
         return torch.tensor(ids[0], dtype=torch.int64)
 

@@ -65,13 +65,13 @@ class LabelIndex:
         return len(self.classes)
 
     def encode(self, label: str, *, path: str | Path, line: int | None = None,
-               field: str | int | None = None) -> int:
+               field: str | int | None = None, item: int | None = None) -> int:
         """The id of ``label``; a label unseen in training raises :class:`DataFileError`."""
         i = self._ids.get(label)
         if i is None:
             shown = self.classes if len(self.classes) <= 20 else self.classes[:20] + ["..."]
             raise DataFileError(path, f"label {label!r} was not seen in the training data; training "
-                                f"labels are {shown}", line=line, field=field)
+                                f"labels are {shown}", line=line, field=field, item=item)
         return i
 
 
