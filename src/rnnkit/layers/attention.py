@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from typing import Literal, NamedTuple
 
-import torch
 from torch import Tensor, nn
+
+from rnnkit.ops.cpu_attention import additive_scores
 
 AttentionKind = Literal["additive", "dot", "general"]
 KINDS: tuple[str, ...] = ("additive", "dot", "general")
@@ -89,9 +90,8 @@ class Attention(nn.Module):
 
     def score(self, query: Tensor, prepared: Tensor) -> Tensor:
         """Unnormalised scores. Shape: query ``(B, L, Q)``, prepared ``(B, S, H)`` -> ``(B, L, S)``."""
-        if self.kind == "additive":
-            q = self.query_proj(query).unsqueeze(2)  # (B, L, 1, H)
-            return self.v(torch.tanh(q + prepared.unsqueeze(1))).squeeze(-1)  # (B, L, S)
+        if self.kind == "additive":  # one compiled pass on the CPU: ops/cpu_attention.py
+            return additive_scores(self.query_proj(query), prepared, self.v.weight.reshape(-1))  # (B, L, S)
         scores = query @ prepared.transpose(1, 2)  # (B, L, S)
         return scores / math.sqrt(self.key_size) if self.scaled else scores
 
