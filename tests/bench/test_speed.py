@@ -1,7 +1,7 @@
 """The speed bench's plumbing (not its timings): cases, a tiny run, the markdown section, the CLI."""
 
 from rnnkit.bench import write_section
-from rnnkit.bench.speed import Case, cases, run_case, to_markdown
+from rnnkit.bench.speed import Case, cases, run_attention, run_case, to_markdown
 from rnnkit.cli.main import build_parser
 
 
@@ -27,6 +27,15 @@ def test_a_tiny_case_runs():
     assert row.backend == "scan" and row.baseline == "rnnkit gru (torch)"
     assert row.rnnkit_ms > 0 and row.baseline_ms > 0
     assert abs(row.ratio - row.rnnkit_ms / row.baseline_ms) < 0.01
+
+
+def test_a_tiny_attention_row_runs_and_is_written():
+    row = run_attention(2, 3, 4, 5, repeats=1, warmup=0)
+    assert row["torch_ms"] > 0 and row["rnnkit_ms"] > 0 and (row["B"], row["L"], row["S"], row["A"]) == (2, 3, 4, 5)
+    report = {"machine": {"cpu": "X", "cores": 2, "torch_threads": 2, "torch": "2", "python": "3", "date": "d"},
+              "settings": {"repeats": 1, "warmup": 0, "quick": False, "seed": 0, "dtype": "float32"}, "rows": [],
+              "attention": [{**row, "torch_ms": 22.0, "rnnkit_ms": 5.5, "ratio": 0.25}]}
+    assert f"| 2 | 3 | 4 | 5 | 22.00 | {row['rnnkit']} | 5.50 | 0.25x |" in to_markdown(report)
 
 
 def test_write_section_replaces_only_its_own(tmp_path):

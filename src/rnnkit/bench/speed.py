@@ -4,9 +4,10 @@ Cases (issue 2): at T=100, I=H=256 and B=64 and 1 — rnnkit ``auto`` LSTM vs ``
 within 5%), rnnkit layer-norm LSTM vs ``nn.LSTM`` (goal: at most 1.3x); at T=2048 — rnnkit minGRU
 (parallel scan) vs rnnkit GRU; and a padded batch of variable lengths (B=32, T=400, I=H=128)
 through a bidirectional LSTM — rnnkit with ``lengths`` vs ``nn.LSTM`` on a
-``pack_padded_sequence``, what a user writes by hand. Medians of ``--repeats`` runs after
-warm-up, float32, on the CPU. The table goes to the ``bench:speed`` section of
-``docs/BENCHMARKS.md``; ``--json`` prints JSON.
+``pack_padded_sequence``, what a user writes by hand. A second table times additive attention's
+scores, forward + backward: rnnkit's compiled pass (``ops/cpu_attention.py``) against the same
+scores written with torch ops. Medians of ``--repeats`` runs after warm-up, float32, on the CPU.
+The tables go to the ``bench:speed`` section of ``docs/BENCHMARKS.md``; ``--json`` prints JSON.
 """
 
 from __future__ import annotations
@@ -64,6 +65,35 @@ def cases(quick: bool = False) -> list[Case]:
     out.append(Case("bi-LSTM, variable lengths vs packed nn.LSTM", 32, T_var, H_var, "nn.LSTM", "lstm",
                     (("bidirectional", True),), varlen=True))
     return out
+
+
+def attention_sizes(quick: bool = False) -> list[tuple[int, int, int, int]]:
+    """(B, L, S, A) of the attention rows: cmudict_g2p's training batches, and longer sequences."""
+    return [(4, 3, 5, 8)] if quick else [(128, 15, 15, 192), (32, 50, 50, 256)]
+
+
+def run_attention(B: int, L: int, S: int, A: int, repeats: int, warmup: int) -> dict[str, Any]:
+    """Forward + backward of additive scores ``(B, L, S)``: torch ops against the compiled pass."""
+    import torch
+
+    from rnnkit.ops import cpu_attention
+
+    torch.manual_seed(SEED)
+    q, k = torch.randn(B, L, A, requires_grad=True), torch.randn(B, S, A, requires_grad=True)
+    v = torch.randn(A, requires_grad=True)
+
+    def timed(fn: Callable[..., Any]) -> Callable[[], None]:
+        def run() -> None:
+            q.grad = k.grad = v.grad = None
+            fn(q, k, v).sum().backward()
+        return run
+
+    torch_ms = median_ms(timed(cpu_attention.torch_scores), repeats, warmup)
+    reason = cpu_attention.compiled_reason(q, k, v)
+    ours_ms = median_ms(timed(cpu_attention.additive_scores), repeats, warmup)
+    return {"B": B, "L": L, "S": S, "A": A, "torch_ms": round(torch_ms, 3),
+            "rnnkit": "compiled" if reason is None else f"torch ops ({reason})", "rnnkit_ms": round(ours_ms, 3),
+            "ratio": round(ours_ms / torch_ms, 3)}
 
 
 def median_ms(fn: Callable[[], None], repeats: int, warmup: int) -> float:
@@ -136,9 +166,11 @@ def run_speed(repeats: int = 5, quick: bool = False) -> dict[str, Any]:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     warmup = 1 if quick else 2
     rows = [run_case(c, repeats, warmup) for c in cases(quick)]
+    attention = [run_attention(*size, repeats, warmup) for size in attention_sizes(quick)]
     settings = {"repeats": repeats, "warmup": warmup, "quick": quick, "seed": SEED, "dtype": "float32",
                 "device": "cpu"}
-    return {"machine": machine_info(), "settings": settings, "rows": [asdict(r) for r in rows]}
+    return {"machine": machine_info(), "settings": settings, "rows": [asdict(r) for r in rows],
+            "attention": attention}
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -161,6 +193,13 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {r['case']} | {r['batch']} | {r['steps']} | {r['size']} | {r['baseline']} | "
                      f"{r['baseline_ms']:.1f} | {r['rnnkit']} | {r['backend']} | {r['rnnkit_ms']:.1f} | "
                      f"{r['ratio']:.2f}x |")
+    if report.get("attention"):
+        lines += ["", "Additive attention scores `v . tanh(q + k)`, forward + backward: torch ops (the `(B, L, S, A)` "
+                  "sum and its tanh) against rnnkit's compiled pass (`ops/cpu_attention.py`).", "",
+                  "| B | L | S | A | torch ops ms | rnnkit | ms | ratio |", "|---:|---:|---:|---:|---:|---|---:|---:|"]
+        for a in report["attention"]:
+            lines.append(f"| {a['B']} | {a['L']} | {a['S']} | {a['A']} | {a['torch_ms']:.2f} | {a['rnnkit']} | "
+                         f"{a['rnnkit_ms']:.2f} | {a['ratio']:.2f}x |")
     return "\n".join(lines)
 
 
