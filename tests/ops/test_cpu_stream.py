@@ -417,3 +417,15 @@ def test_a_layer_built_under_inference_mode_steps_and_sees_its_weights_change():
         stream.reset()
         torch.testing.assert_close(layer.step(x)[0], torch_step(layer, x, zeros, zeros)[0][-1])
         torch.testing.assert_close(stream(x), torch_step(layer, x, zeros, zeros)[0][-1])
+
+
+def test_the_watch_keeps_what_it_samples_alive():
+    """Reassigning ``p.data`` frees the old storage; the watch holds it, so reading its samples
+    stays safe, and the new storage counts as a change."""
+    p = torch.nn.Parameter(torch.randn(64, 64))
+    watch = cpu_stream.ParamsWatch()
+    watch.mark([p])
+    old = p.data_ptr()
+    p.data = torch.randn(64, 64)
+    assert p.data_ptr() != old and watch.changed([p])
+    assert watch._probe(watch._address) == watch._digest  # the old storage, still readable, unchanged

@@ -273,8 +273,8 @@ class ParamsWatch:
     optimizers. A partial write through ``.data`` that misses every sampled element is not seen:
     call :func:`rnnkit.train.optim.mark_updated` after one.
 
-    The watch holds the tensors it samples, so the addresses it reads stay valid until the next
-    :meth:`mark`, whatever happens to the module meanwhile.
+    The watch holds the storages it samples, so the addresses it reads stay valid until the next
+    :meth:`mark`, whatever happens to the module meanwhile (``p.data = other`` included).
 
     Example::
 
@@ -286,7 +286,7 @@ class ParamsWatch:
 
     def __init__(self) -> None:
         self._key: list[tuple[int, int]] | None = None
-        self._held: list[Tensor] = []
+        self._held: list[Any] = []  # the sampled tensors' storages
         self._table: Tensor | None = None
         self._probe: Any = _no_probe  # (address of the table) -> digest
         self._address = 0
@@ -313,7 +313,8 @@ class ParamsWatch:
     def mark(self, params: list[Tensor]) -> None:
         """Remember ``params`` as they are now (call after packing them)."""
         self._key = _key_of(params)
-        self._held, self._table = list(params), probe_table(params)
+        # the storages, not the tensors: `p.data = other` frees a tensor's old storage, not a held one
+        self._held, self._table = [p.untyped_storage() for p in params], probe_table(params)
         self._probe = _no_probe if self._table is None else _function("rnnkit_probe")
         self._address = 0 if self._table is None else self._table.data_ptr()
         self._digest = self._probe(self._address)
