@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnkit.ops import cpu_kernels
+from rnnkit.ops import cpu_kernels, cpu_stream
 
 SOURCE = r"""
 #include <cstdint>
@@ -86,17 +86,15 @@ RNNKIT_ATT_EXPORT(float, f32)
 RNNKIT_ATT_EXPORT(double, f64)
 """
 
-SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+SUFFIX = cpu_stream.DTYPES  # the kernels' name suffix per dtype, as the stream kernels'
 _P, _I64 = ctypes.c_void_p, ctypes.c_int64
 
 
 @functools.cache
 def load_library() -> ctypes.CDLL | None:
     """The compiled kernels (built now if not cached), or None where they cannot be built."""
-    from rnnkit.ops.cpu_stream import _isa_flags  # AVX-512 where the CPU has it (libmvec's exp too)
-
-    lib = cpu_kernels.load_source("cpu_attention", cpu_kernels.ACTIVATIONS + SOURCE,
-                                  [*cpu_kernels.FLAGS, *_isa_flags()])
+    lib = cpu_kernels.load_source("cpu_attention", cpu_kernels.ACTIVATIONS + SOURCE,  # AVX-512 where the
+                                  [*cpu_kernels.FLAGS, *cpu_stream._isa_flags()])  # CPU has it (libmvec's exp too)
     if lib is None:
         return None
     for s in SUFFIX.values():
