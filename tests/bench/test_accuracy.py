@@ -13,7 +13,7 @@ import torch
 
 import rnnkit.datasets
 from rnnkit.bench.accuracy import Row, read_rows, to_markdown, write_results
-from rnnkit.bench.accuracy_goals import GOALS, parse_recipe_notes
+from rnnkit.bench.accuracy_goals import GOALS, headline, parse_recipe_notes
 from rnnkit.bench.accuracy_selection import check_recipe_keys, check_selection, check_splits
 from rnnkit.data.batch import Example
 from rnnkit.data.dataset import ExampleList
@@ -112,6 +112,19 @@ def test_the_table_shows_the_anchors_with_their_sources():
     for p in info.published:
         assert f"{p.model} {p.value:.4f} ({p.source})" in text
     assert "BiLSTM 23.55% (Yao" in text and "per 5.00%" in text
+
+
+def test_g2p_headline_scores_any_pronunciation_and_reports_the_single_reference_beside():
+    info = next(i for i in rnnkit.datasets.list() if i.name == "cmudict_g2p")
+    metrics = {"exact_match": 0.75, "token_error_rate": 0.06, "exact_match_single": 0.7,
+               "token_error_rate_single": 0.07}
+    value, extra = headline(info, metrics, None, None)
+    assert value == pytest.approx(25.0)
+    assert extra == pytest.approx({"per": 6.0, "wer_single": 30.0, "per_single": 7.0})
+    assert headline(info, {"exact_match": 0.75, "token_error_rate": 0.06}, None, None)[1] == pytest.approx(
+        {"per": 6.0})  # no word with several references: nothing else to report
+    row = _row("cmudict_g2p", [25.0], extra=extra)
+    assert "per 6.00%, wer_single 30.00%, per_single 7.00%" in to_markdown([row])
 
 
 def test_goals_are_judged_as_the_issue_states_them():

@@ -45,6 +45,20 @@ def test_seq2seq_cuts_at_eos_and_drops_specials() -> None:
     assert out["per"] == pytest.approx(100 / 3)  # percent, as published G2P figures are
 
 
+def test_seq2seq_accepts_any_listed_reference_and_reports_the_single_one_beside() -> None:
+    # word 0 has two pronunciations, [7, 8] (its y) and [7, 9]; word 1 only its y
+    batch = collate([Example(x=torch.tensor([4]), y=torch.tensor([7, 8, 3]), meta={"references": ((7, 8), (7, 9))}),
+                     Example(x=torch.tensor([4]), y=torch.tensor([9, 3]), meta={})])
+    generated = SimpleNamespace(tokens=torch.tensor([[[7, 9, 3]], [[9, 9, 3]]]), lengths=torch.tensor([[3], [3]]))
+    acc = TaskMetrics(_info("seq2seq", metric="wer"))
+    acc.add(batch, generated)
+    out = acc.compute()
+    assert out["exact_match"] == 0.5 and out["wer"] == pytest.approx(50.0)  # word 0 matches its second
+    assert out["token_error_rate"] == pytest.approx(1 / 3)  # 0 of 2 (closest) + 1 insertion of 1
+    assert out["exact_match_single"] == 0.0  # against y alone both are wrong
+    assert out["token_error_rate_single"] == pytest.approx(2 / 3)
+
+
 def test_generation_perplexity_is_token_weighted() -> None:
     acc = TaskMetrics(_info("generation", metric="perplexity"))
     b1 = collate([Example(x=torch.tensor([1, 2]), y=torch.tensor([4, 5, 6]))])

@@ -54,6 +54,18 @@ def test_sequence_metrics_golden() -> None:
     assert M.bleu(["a b c d"], ["w x y z"]) == pytest.approx(0.0)
     assert M.chrf(["hello world"], ["hello world"]) == pytest.approx(100.0)
     assert 0 < M.chrf(["hello world"], ["hello word"]) < 100
+
+
+def test_multi_reference_metrics_take_the_closest_reference() -> None:
+    refs = [[[1, 2, 3], [1, 4]], [[5, 6]]]
+    assert M.exact_match_any(refs, [[1, 4], [5, 6]]) == 1.0
+    assert M.exact_match_any(refs, [[1, 2], [5, 6]]) == 0.5
+    # item 0: [1, 5] is one substitution from [1, 4] (length 2), two edits from [1, 2, 3]
+    assert M.token_error_rate_any(refs, [[1, 5], [5, 6]]) == pytest.approx(1 / (2 + 2))
+    # a tie keeps the first listed reference: [1, 2, 3, 4] is one edit from [1, 2, 3] and two from [1, 4]
+    assert M.token_error_rate_any([[[1, 2, 3], [1, 2, 3, 4, 5]]], [[1, 2, 3, 4]]) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="at least one reference"):
+        M.token_error_rate_any([[]], [[1]])
     assert M.perplexity(4 * math.log(2), 4) == pytest.approx(2.0)
 
 

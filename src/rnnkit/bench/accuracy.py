@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.bench.accuracy_goals import GOALS, Goal, headline, parse_recipe_notes
+from rnnkit.bench.accuracy_goals import GOALS, PERCENT, Goal, headline, parse_recipe_notes
 from rnnkit.bench.accuracy_selection import check_selection
 
 HELP = "train each recipe with N seeds beside a classical baseline; writes docs/RESULTS.md"
@@ -254,7 +254,7 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
 def _fmt(value: float | None, metric: str) -> str:
     if value is None:
         return "-"
-    return f"{value:.2f}%" if metric in ("wer", "per", "mape") else f"{value:.4f}"
+    return f"{value:.2f}%" if metric in PERCENT else f"{value:.4f}"
 
 
 def _published(row: dict[str, Any]) -> str:

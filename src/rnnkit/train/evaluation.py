@@ -12,7 +12,11 @@ tagging        accuracy (per valid step, padding masked by lengths); span_f1 whe
 seq2seq        exact_match, token_error_rate (the phoneme error rate on phonemes),
                sequence_error_rate (percent of sequences with any token wrong: the word error rate
                of grapheme-to-phoneme), bleu — on the best hypothesis of ``Generated``, cut at
-               ``<eos>``, specials dropped, against ``y``
+               ``<eos>``, specials dropped, against ``y``. An Example whose ``meta["references"]``
+               lists several accepted targets (id sequences, ``y``'s among them; cmudict_g2p's
+               pronunciations) counts as exact when the hypothesis equals any of them, and its
+               token errors are taken against the closest; exact_match_single and
+               token_error_rate_single then give the scores against ``y`` alone
 generation     perplexity (``exp`` of the token-weighted loss), and the seq2seq metrics when
                ``predict`` returns a ``Generated``
 forecasting    mae, rmse, mape and smape (percent), mase (each window's MAE over the in-window
@@ -103,6 +107,7 @@ class TaskMetrics:
         self.true: list[Any] = []
         self.pred: list[Any] = []
         self.scales: list[float] = []
+        self.references: dict[int, list[list[int]]] = {}  # item -> its accepted targets, when several
         self.loss_sum = 0.0
         self.loss_weight = 0.0
 
@@ -135,6 +140,9 @@ class TaskMetrics:
             for i in range(tokens.shape[0]):
                 self.pred.append(_clean(tokens[i, : int(lengths[i])].tolist()))
                 self.true.append(_clean(y[i, : y_len[i]].cpu().tolist()))
+                meta = batch.meta[i] if i < len(batch.meta) else {}
+                if meta.get("references"):
+                    self.references[len(self.true) - 1] = [_clean(r) for r in meta["references"]]
         elif task == "forecasting":
             self._add_forecast(batch, torch.as_tensor(prediction).detach().float().cpu(), y.float().cpu())
         else:
@@ -193,6 +201,12 @@ class TaskMetrics:
             if self.true:
                 out["exact_match"] = M.exact_match(self.true, self.pred)
                 out["token_error_rate"] = M.token_error_rate(self.true, self.pred)
+                if self.references:  # several accepted targets: score against the closest
+                    refs = [self.references.get(i, [t]) for i, t in enumerate(self.true)]
+                    out["exact_match_single"] = out["exact_match"]
+                    out["token_error_rate_single"] = out["token_error_rate"]
+                    out["exact_match"] = M.exact_match_any(refs, self.pred)
+                    out["token_error_rate"] = M.token_error_rate_any(refs, self.pred)
                 out["per"] = 100 * out["token_error_rate"]  # percent, as G2P papers report PER
                 out["sequence_error_rate"] = 100 * (1 - out["exact_match"])
                 out["bleu"] = M.bleu(self.true, self.pred)

@@ -169,6 +169,24 @@ def token_error_rate(refs: Sequence[Sequence[Hashable]], hyps: Sequence[Sequence
 phoneme_error_rate = token_error_rate
 
 
+def exact_match_any(refs: Sequence[Sequence[Sequence[Hashable]]], hyps: Sequence[Sequence[Hashable]]) -> float:
+    """Share of hypotheses equal to any one of their references (each item has one or more)."""
+    pairs = list(zip(refs, hyps, strict=True))
+    return sum(any(list(r) == list(h) for r in rs) for rs, h in pairs) / len(pairs) if pairs else float("nan")
+
+
+def token_error_rate_any(refs: Sequence[Sequence[Sequence[Hashable]]], hyps: Sequence[Sequence[Hashable]]) -> float:
+    """Token error rate against each hypothesis's closest reference: the edit distances to the
+    references that are nearest (the first listed on a tie) over those references' total length."""
+    errors = total = 0
+    for rs, h in zip(refs, hyps, strict=True):
+        if not rs:
+            raise ValueError("every hypothesis needs at least one reference")
+        distance, length = min(((edit_distance(list(r), list(h)), len(r)) for r in rs), key=lambda d: d[0])
+        errors, total = errors + distance, total + length
+    return errors / total if total else float("nan")
+
+
 def word_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
     """Word error rate of whitespace-split sentences (jiwer)."""
     import jiwer

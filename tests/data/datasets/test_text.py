@@ -121,12 +121,34 @@ def test_cmudict_counts_split_by_word_and_stress(loaded: dict[str, SequenceDatas
 def test_cmudict_all_pronunciations_stay_on_one_side() -> None:
     ds = rnnkit.datasets.load("cmudict_g2p", pronunciations="all", remove_stress=False, limit=20000)
     assert len(ds.info.output_vocab) == 4 + 69  # type: ignore[arg-type]
-    train = _texts(ds, "train", "word") + _texts(ds, "valid", "word")
-    assert len(train) > len(set(train))  # alternatives are kept
-    assert not set(train) & set(_texts(ds, "test", "word"))
+    train, valid = _texts(ds, "train", "word"), _texts(ds, "valid", "word")
+    assert len(train) > len(set(train))  # alternatives are trained on
+    assert len(valid) == len(set(valid))  # valid and test: one example per word, scored against all
+    assert not set(train) & set(valid)  # carved by word
+    assert not (set(train) | set(valid)) & set(_texts(ds, "test", "word"))
     subset = rnnkit.datasets.load("cmudict_g2p", limit=20000)
     assert set(_texts(subset, "test", "word")) <= set(_texts(ds, "test", "word"))  # stable under options
     assert 0.1 < sum(subset.info.sizes.values()) / 126052 < 0.2
+
+
+def test_cmudict_lists_every_distinct_pronunciation_of_a_word_as_its_references() -> None:
+    ds = rnnkit.datasets.load("cmudict_g2p", limit=20000)
+    vocab = ds.info.output_vocab
+    assert vocab is not None
+    raw: dict[str, list[tuple[str, ...]]] = {}
+    for w, ph in g2p.read_cmudict():
+        raw.setdefault(w, []).append(ph)
+    seen = merged = 0
+    for e in ds.test.examples + ds.valid.examples:
+        distinct = list(dict.fromkeys(map(g2p.strip_stress, raw[e.meta["word"]])))
+        merged += len(distinct) < len(raw[e.meta["word"]])  # listed twice, differing only in stress
+        if len(distinct) == 1:
+            assert "references" not in e.meta
+            continue
+        seen += 1
+        refs = [tuple(vocab.decode(list(r))) for r in e.meta["references"]]
+        assert refs == distinct and tuple(vocab.decode(e.y[:-1])) == distinct[0]  # y: the first listed
+    assert seen > 50 and merged > 0
 
 
 def test_folk_tunes_metre_condition_and_no_leak(loaded: dict[str, SequenceDataset]) -> None:

@@ -8,9 +8,16 @@ Choices, documented because published figures depend on them:
 - **split by word, by hash**: a word goes to test when ``md5(word)`` falls in the first
   ``test_fraction`` of the hash range, so the split is fixed on every machine and never depends
   on the order of the file or the options. All pronunciations of a word stay on one side.
-- **multiple pronunciations**: ``pronunciations="first"`` (default) keeps the first listed one,
-  CMUdict's most common; ``"all"`` keeps one example per pronunciation (train and test), so an
-  evaluator can accept any of a word's references (``meta["word"]`` groups them).
+- **multiple pronunciations** (8,447 words list more than one): ``pronunciations="first"``
+  (default) trains on the first listed one, CMUdict's most common; ``"all"`` trains on one example
+  per distinct pronunciation. Valid and test hold one example per word either way, ``y`` its first
+  pronunciation, and a word with others carries them all in ``meta["references"]`` (tuples of
+  phoneme ids, no ``<eos>``). The evaluation counts a word right when the hypothesis equals any of
+  them and takes its phoneme errors against the closest, the convention of the G2P evaluation tools
+  the published figures come from (Phonetisaurus's ``evaluate.py``: "correct if the pronunciation
+  hypothesis exactly matches at least one of the pronunciations in the reference file"); scores
+  against ``y`` alone are reported beside them (``*_single``). Train and valid are carved by word, so
+  no word's pronunciations straddle them.
 - **stress**: removed by default (``AH0`` -> ``AH``: 39 phonemes), as in the published WER/PER.
 """
 
@@ -21,21 +28,23 @@ from itertools import chain
 from typing import Literal
 
 from rnnkit.data.batch import Example
-from rnnkit.data.dataset import DatasetInfo, PublishedResult, SequenceDataset
+from rnnkit.data.dataset import DatasetInfo, PublishedResult, SequenceDataset, split_train_valid
 from rnnkit.data.datasets.registry import register
 from rnnkit.data.datasets.shipped import (
     ShippedDataError,
     check_fraction,
     encode_all,
     hash_fraction,
-    make_dataset,
+    make_splits,
     package_file,
     read_lines,
 )
 from rnnkit.data.vocab import Vocab
 
 _SPLIT_NOTE = ("on the 106,837/12,000 word split of Yao & Zweig; rnnkit's hash split by word differs "
-               "(~121.6k/13.5k entries), so figures are comparable only in order of magnitude")
+               "(113,346/12,706 words), so figures are comparable only in order of magnitude; rnnkit counts a "
+               "word right when the hypothesis matches any of its pronunciations, as Phonetisaurus's "
+               "evaluate.py does")
 
 INFO = DatasetInfo(
     name="cmudict_g2p",
@@ -67,6 +76,7 @@ INFO = DatasetInfo(
 )
 
 Entry = tuple[str, tuple[str, ...]]  # (word, phonemes with stress digits)
+Word = tuple[str, list[tuple[str, ...]]]  # (word, its distinct pronunciations, first listed first)
 
 
 @lru_cache(maxsize=1)
@@ -121,15 +131,15 @@ def load_cmudict_g2p(
 
     Args:
         remove_stress: drop the stress digits 0/1/2 from vowels.
-        pronunciations: ``"first"`` (one per word) or ``"all"`` (see the module docstring).
+        pronunciations: train on ``"first"`` (one per word) or ``"all"`` (see the module docstring).
         test_fraction: share of the hash range of words that goes to test.
-        valid_fraction: share of training examples carved off as valid with ``seed``.
+        valid_fraction: share of the training words carved off as valid with ``seed``.
         limit: keep only words whose hash falls in the first ``limit`` per 135,000 of each side
             (a stable, proportional subset for quick runs and tests); None keeps all.
 
     Returns:
         ``x`` (T,) letter ids (no bos/eos), ``y`` (L,) phoneme ids ending with ``<eos>``;
-        ``meta["word"]``.
+        ``meta["word"]``, and ``meta["references"]`` for a word with more than one pronunciation.
     """
     check_fraction("test_fraction", test_fraction)
     if pronunciations not in ("first", "all"):
@@ -138,21 +148,33 @@ def load_cmudict_g2p(
         raise ValueError(f"limit must be >= 1 or None, got {limit}")
     keep = 1.0 if limit is None else min(1.0, limit / 135_000)
     entries, first, test_hash, subset_hash = _prepared(remove_stress)
-    pool: list[Entry] = []
-    test: list[Entry] = []
+    # words in file order, each with its distinct pronunciations (two that differ only in stress
+    # are one once stress is removed)
+    pool: list[Word] = []
+    test: list[Word] = []
     for entry, is_first, h_test, h_subset in zip(entries, first, test_hash, subset_hash):
-        if (is_first or pronunciations == "all") and h_subset < keep:
-            (test if h_test < test_fraction else pool).append(entry)
+        if h_subset >= keep:
+            continue
+        side = test if h_test < test_fraction else pool
+        if is_first:
+            side.append((entry[0], [entry[1]]))
+        elif entry[1] not in side[-1][1]:
+            side[-1][1].append(entry[1])
+    train, valid = split_train_valid(pool, valid_fraction, seed=seed)
     letters = Vocab.build([chain.from_iterable(w for w, _ in pool)])
     # the phoneme inventory of the whole dictionary, so the output vocabulary never depends on `limit`
     phonemes = Vocab(sorted({p for _, ph in entries for p in ph}))
 
-    def examples(entries: list[Entry]) -> list[Example]:
-        xs = encode_all(letters, [w for w, _ in entries])
-        ys = encode_all(phonemes, [ph for _, ph in entries], eos=True)
-        return [Example(x=x, y=y, meta={"word": w}) for x, y, (w, _) in zip(xs, ys, entries)]
+    def examples(words: list[Word], every: bool) -> list[Example]:
+        pairs = [(w, ph) for w, prons in words for ph in (prons if every else prons[:1])]
+        xs = encode_all(letters, [w for w, _ in pairs])
+        ys = encode_all(phonemes, [ph for _, ph in pairs], eos=True)
+        refs = {w: tuple(tuple(int(i) for i in y) for y in encode_all(phonemes, prons))
+                for w, prons in words if len(prons) > 1}
+        return [Example(x=x, y=y, meta={"word": w, "references": refs[w]} if w in refs else {"word": w})
+                for x, y, (w, _) in zip(xs, ys, pairs)]
 
-    return make_dataset(INFO, examples(pool), examples(test), valid_fraction=valid_fraction, seed=seed,
-                        input_vocab=letters, output_vocab=phonemes,
-                        extra={"remove_stress": remove_stress, "pronunciations": pronunciations,
-                               "dictionary_words": sum(first)})
+    return make_splits(INFO, examples(train, pronunciations == "all"), examples(valid, False),
+                       examples(test, False), input_vocab=letters, output_vocab=phonemes,
+                       extra={"remove_stress": remove_stress, "pronunciations": pronunciations,
+                              "dictionary_words": sum(first)})
