@@ -120,6 +120,24 @@ def test_scheduled_sampling_feeds_the_models_own_predictions():
     assert not torch.equal(model(batch).logits, model.train()(batch).logits), "eval is teacher forced"
 
 
+def test_label_smoothing_spreads_the_training_target_and_leaves_the_eval_loss_plain():
+    torch.manual_seed(4)
+    batch = reverse_batch(6, torch.Generator().manual_seed(4))
+    model = small(label_smoothing=0.2)
+    plain = small()
+    plain.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        logits = plain.train()(batch).logits
+    mask = batch.y_mask()
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch.y, reduction="none")
+    uniform = -logits.log_softmax(-1).mean(-1)  # cross-entropy against the uniform distribution
+    want = (((0.8 * nll + 0.2 * uniform) * mask).sum() / mask.sum())
+    assert model.train()(batch).loss.item() == pytest.approx(want.item(), rel=1e-5)
+    assert model.eval()(batch).loss.item() == pytest.approx(plain.eval()(batch).loss.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        small(label_smoothing=1.0)
+
+
 def test_forward_without_targets_runs_free_like_greedy():
     torch.manual_seed(6)
     model = small(attention="additive").eval()

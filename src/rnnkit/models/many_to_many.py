@@ -35,8 +35,10 @@ class Seq2SeqConfig:
     Exactly one of ``src_vocab_size`` (token ids) or ``num_features`` (float frames) is set.
     ``attention``: ``"none"``, ``"additive"``, ``"dot"`` or ``"general"``. ``teacher_forcing``: the
     probability of feeding the true previous token in training (below 1: scheduled sampling).
-    ``tie_embeddings``: the output layer shares the target embedding matrix. ``decode``: what
-    ``predict`` runs (``"greedy"`` or ``"beam"``).
+    ``tie_embeddings``: the output layer shares the target embedding matrix. ``label_smoothing``:
+    the share of each target's probability spread over the vocabulary in the training loss (the loss
+    in eval mode stays the plain negative log-likelihood). ``decode``: what ``predict`` runs
+    (``"greedy"`` or ``"beam"``).
     """
 
     tgt_vocab_size: int
@@ -54,6 +56,7 @@ class Seq2SeqConfig:
     dropout: float = 0.0
     teacher_forcing: float = 1.0
     tie_embeddings: bool = False
+    label_smoothing: float = 0.0
     decode: str = "greedy"
     beam_size: int = 4
     length_penalty: float = 0.0
@@ -160,7 +163,8 @@ class Seq2Seq(Model):
                  encoder_hidden_size: int | None = None, num_layers: int = 1, decoder_num_layers: int | None = None,
                  bidirectional: bool = True, attention: str = "additive", input_feeding: bool = True,
                  dropout: float = 0.0, teacher_forcing: float = 1.0, tie_embeddings: bool = False,
-                 decode: str = "greedy", beam_size: int = 4, length_penalty: float = 0.0, max_length: int = 64,
+                 label_smoothing: float = 0.0, decode: str = "greedy", beam_size: int = 4,
+                 length_penalty: float = 0.0, max_length: int = 64,
                  bos_id: int = Vocab.bos_id, eos_id: int = Vocab.eos_id) -> None:
         super().__init__()
         c = self.config = Seq2SeqConfig(
@@ -168,12 +172,14 @@ class Seq2Seq(Model):
             embed_dim=embed_dim, cell=cell, hidden_size=hidden_size, encoder_hidden_size=encoder_hidden_size,
             num_layers=num_layers, decoder_num_layers=decoder_num_layers, bidirectional=bidirectional,
             attention=attention, input_feeding=input_feeding, dropout=dropout, teacher_forcing=teacher_forcing,
-            tie_embeddings=tie_embeddings, decode=decode, beam_size=beam_size, length_penalty=length_penalty,
-            max_length=max_length, bos_id=bos_id, eos_id=eos_id)
+            tie_embeddings=tie_embeddings, label_smoothing=label_smoothing, decode=decode, beam_size=beam_size,
+            length_penalty=length_penalty, max_length=max_length, bos_id=bos_id, eos_id=eos_id)
         if c.attention not in ("none", *KINDS):
             raise ValueError(f"attention must be 'none', 'additive', 'dot' or 'general', got {c.attention!r}")
         if not 0.0 <= c.teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing is a probability in [0, 1], got {c.teacher_forcing}")
+        if not 0.0 <= c.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {c.label_smoothing}")
         if c.decode not in ("greedy", "beam"):
             raise ValueError(f"decode must be 'greedy' or 'beam', got {c.decode!r}")
         if c.tgt_vocab_size <= max(c.bos_id, c.eos_id):
@@ -251,7 +257,8 @@ class Seq2Seq(Model):
         else:
             logits, weights = self._decode_loop(inputs, state, sampling)
         mask = batch.y_mask()
-        per_step = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")  # (B, L)
+        smoothing = self.config.label_smoothing if self.training else 0.0
+        per_step = F.cross_entropy(logits.transpose(1, 2), y, reduction="none", label_smoothing=smoothing)  # (B, L)
         loss = (per_step * mask).sum() / mask.sum().clamp_min(1)
         extras = {} if weights is None else {"attention": weights}
         return ModelOutput(loss=loss, logits=logits, extras=extras)
