@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cmudict_g2p on a GPU: valid-only runs of larger grapheme-to-phoneme models, side by side, to choose
-# a recipe that the 2-core CPU cannot afford (its recipe: 10 epochs of a 192-unit model, 21 CPU
-# minutes per seed, valid WER 30.1% and still falling; the goal is test WER <= 22%).
+# a recipe that the 2-core CPU cannot afford (its recipe: 15 epochs of a 192-unit model, about 750
+# CPU s per seed, valid WER 27.2% against any pronunciation and still falling; the goal is test WER
+# <= 22%).
 #
 #   bash benchmarks/gpu_cmudict.sh [OUT_DIR]            (default: $OUT, else /tmp/gpu_cmudict)
 #
