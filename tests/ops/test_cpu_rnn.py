@@ -20,6 +20,23 @@ def test_cpp_engine_equals_the_loop(config, dtype, tol):
     check_engine(CppStepEngine(), *config, tol=tol, dtype=dtype)
 
 
+class _StepByStep:
+    """The C++ engine without its whole-sequence methods, so the driver calls it one step at a time."""
+
+    def __init__(self) -> None:
+        self.engine = CppStepEngine()
+        self.forward_step = self.engine.forward_step
+        self.backward_step = self.engine.backward_step
+
+
+@needs_cpp
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
+def test_cpp_engine_step_by_step_equals_the_loop(config):
+    # the per-step entry points, which the whole-sequence methods replace inside FusedSequence
+    assert hasattr(CppStepEngine(), "forward_sequence") and not hasattr(_StepByStep(), "forward_sequence")
+    check_engine(_StepByStep(), *config, tol=1e-10, dtype=torch.float64)
+
+
 @pytest.mark.parametrize("config", CONFIGS[:3], ids=lambda c: "-".join(map(str, c)))
 def test_torch_engine_equals_the_loop(config):
     check_engine(TorchStepEngine(), *config, tol=1e-10, dtype=torch.float64)
