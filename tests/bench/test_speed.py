@@ -1,7 +1,7 @@
 """The speed bench's plumbing (not its timings): cases, a tiny run, the markdown section, the CLI."""
 
 from rnnkit.bench import write_section
-from rnnkit.bench.speed import Case, cases, run_attention, run_case, to_markdown
+from rnnkit.bench.speed import Case, cases, paired_ms, run_attention, run_case, to_markdown
 from rnnkit.cli.main import build_parser
 
 
@@ -35,7 +35,7 @@ def test_a_tiny_attention_row_runs_and_is_written():
     report = {"machine": {"cpu": "X", "cores": 2, "torch_threads": 2, "torch": "2", "python": "3", "date": "d"},
               "settings": {"repeats": 1, "warmup": 0, "quick": False, "seed": 0, "dtype": "float32"}, "rows": [],
               "attention": [{**row, "torch_ms": 22.0, "rnnkit_ms": 5.5, "ratio": 0.25}]}
-    assert f"| 2 | 3 | 4 | 5 | 22.00 | {row['rnnkit']} | 5.50 | 0.25x |" in to_markdown(report)
+    assert f"| 2 | 3 | 4 | 5 | 22.00 | {row['rnnkit']} | 5.50 | 0.25x (" in to_markdown(report)  # then its spread
 
 
 def test_write_section_replaces_only_its_own(tmp_path):
@@ -57,6 +57,29 @@ def test_markdown_table():
     text = to_markdown(report)
     assert "| c | 64 | 100 | 256 | nn.LSTM | 10.0 | rnnkit lstm | torch | 10.5 | 1.05x |" in text
     assert "X, 2 cores" in text and "Median of 5 runs" in text
+
+
+def test_paired_timing_alternates_the_sides_and_reports_the_rounds_spread(monkeypatch):
+    from rnnkit.bench import speed
+
+    clock = iter(range(1000))
+    monkeypatch.setattr(speed.time, "perf_counter", lambda: float(next(clock)))
+    calls = []
+    t = paired_ms(lambda: calls.append("base"), lambda: calls.append("ours"), repeats=4, warmup=1)
+    # warm-up once each, then rounds base-ours, ours-base, base-ours, ours-base
+    assert calls == ["base", "ours"] + ["base", "ours", "ours", "base"] * 2
+    assert (t.base_ms, t.ours_ms, t.ratio_low, t.ratio_high, t.ratio) == (1000.0, 1000.0, 1.0, 1.0, 1.0)
+
+
+def test_a_row_with_its_rounds_spread_shows_it_beside_the_ratio():
+    report = {"machine": {"cpu": "X", "cores": 2, "torch_threads": 2, "torch": "2", "python": "3", "date": "d"},
+              "settings": {"repeats": 5, "warmup": 2, "quick": False, "seed": 0, "dtype": "float32"},
+              "rows": [{"case": "c", "batch": 1, "steps": 100, "size": 256, "baseline": "nn.LSTM",
+                        "baseline_ms": 2.0, "rnnkit": "rnnkit lstm", "backend": "torch", "rnnkit_ms": 2.1,
+                        "ratio": 1.05, "ratio_low": 0.98, "ratio_high": 1.12}]}
+    assert "| 2.0 | rnnkit lstm | torch | 2.1 | 1.05x (0.98-1.12x) |" in to_markdown(report)
+    row = run_case(Case("t", 2, 3, 4, "rnnkit gru", "mingru"), repeats=3, warmup=0)
+    assert row.ratio_low is not None and row.ratio_high is not None and row.ratio_low <= row.ratio_high
 
 
 def test_cli_parses_bench_speed():

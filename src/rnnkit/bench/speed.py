@@ -6,7 +6,9 @@ within 5%), rnnkit layer-norm LSTM vs ``nn.LSTM`` (goal: at most 1.3x); at T=204
 through a bidirectional LSTM — rnnkit with ``lengths`` vs ``nn.LSTM`` on a
 ``pack_padded_sequence``, what a user writes by hand. A second table times additive attention's
 scores, forward + backward: rnnkit's compiled pass (``ops/cpu_attention.py``) against the same
-scores written with torch ops. Medians of ``--repeats`` runs after warm-up, float32, on the CPU.
+scores written with torch ops. Medians of ``--repeats`` interleaved rounds (one run of each side per
+round, the order swapped every round) after warm-up, with the spread of the per-round ratios;
+float32, on the CPU.
 The tables go to the ``bench:speed`` section of ``docs/BENCHMARKS.md``; ``--json`` prints JSON.
 """
 
@@ -50,6 +52,8 @@ class Row:
     backend: str
     rnnkit_ms: float
     ratio: float  # rnnkit_ms / baseline_ms
+    ratio_low: float | None = None  # the lowest and highest ratio of one interleaved round
+    ratio_high: float | None = None
 
 
 def cases(quick: bool = False) -> list[Case]:
@@ -88,24 +92,45 @@ def run_attention(B: int, L: int, S: int, A: int, repeats: int, warmup: int) -> 
             fn(q, k, v).sum().backward()
         return run
 
-    torch_ms = median_ms(timed(cpu_attention.torch_scores), repeats, warmup)
     reason = cpu_attention.compiled_reason(q, k, v)
-    ours_ms = median_ms(timed(cpu_attention.additive_scores), repeats, warmup)
-    return {"B": B, "L": L, "S": S, "A": A, "torch_ms": round(torch_ms, 3),
-            "rnnkit": "compiled" if reason is None else f"torch ops ({reason})", "rnnkit_ms": round(ours_ms, 3),
-            "ratio": round(ours_ms / torch_ms, 3)}
+    t = paired_ms(timed(cpu_attention.torch_scores), timed(cpu_attention.additive_scores), repeats, warmup)
+    return {"B": B, "L": L, "S": S, "A": A, "torch_ms": round(t.base_ms, 3),
+            "rnnkit": "compiled" if reason is None else f"torch ops ({reason})", "rnnkit_ms": round(t.ours_ms, 3),
+            "ratio": round(t.ratio, 3), "ratio_low": round(t.ratio_low, 3), "ratio_high": round(t.ratio_high, 3)}
 
 
-def median_ms(fn: Callable[[], None], repeats: int, warmup: int) -> float:
-    """Median wall time of ``fn`` in milliseconds over ``repeats`` runs after ``warmup`` runs."""
+@dataclass(frozen=True)
+class Paired:
+    """Median milliseconds of a baseline and a contender timed in alternation, and the spread of
+    their per-round ratio (contender over baseline)."""
+
+    base_ms: float
+    ours_ms: float
+    ratio_low: float
+    ratio_high: float
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_ms / self.base_ms
+
+
+def paired_ms(base: Callable[[], None], ours: Callable[[], None], repeats: int, warmup: int) -> Paired:
+    """Time ``base`` and ``ours`` in ``repeats`` interleaved rounds after ``warmup`` runs of each.
+
+    Each round runs both, the order swapped every round, so a slow spell of the machine (another
+    process, a CPU's clock) falls on both sides instead of on whichever ran in it."""
     for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+        base()
+        ours()
+    times: tuple[list[float], list[float]] = ([], [])
+    for i in range(repeats):
+        order = ((0, base), (1, ours)) if i % 2 == 0 else ((1, ours), (0, base))
+        for side, fn in order:
+            start = time.perf_counter()
+            fn()
+            times[side].append(time.perf_counter() - start)
+    ratios = [o / b for b, o in zip(*times)]
+    return Paired(statistics.median(times[0]) * 1e3, statistics.median(times[1]) * 1e3, min(ratios), max(ratios))
 
 
 def _forward_backward(module: Any, x: Any, lengths: Any = None) -> Callable[[], None]:
@@ -144,18 +169,17 @@ def run_case(case: Case, repeats: int, warmup: int) -> Row:
     if case.varlen:
         draw = torch.Generator().manual_seed(SEED)
         lengths = torch.randint(case.steps // 4, case.steps + 1, (case.batch,), generator=draw)
-        base_ms = median_ms(_packed_forward_backward(baseline, x, lengths), repeats, warmup)
-        ours_ms = median_ms(_forward_backward(ours, x, lengths), repeats, warmup)
+        t = paired_ms(_packed_forward_backward(baseline, x, lengths), _forward_backward(ours, x, lengths), repeats,
+                      warmup)
     else:
-        base_ms = median_ms(_forward_backward(baseline, x), repeats, warmup)
-        ours_ms = median_ms(_forward_backward(ours, x), repeats, warmup)
+        t = paired_ms(_forward_backward(baseline, x), _forward_backward(ours, x), repeats, warmup)
     label = "rnnkit " + case.cell + "".join(f" {k}" for k, v in case.options if v is True)
     if isinstance(baseline, Recurrent):
         label_base = f"{case.baseline} ({baseline.backend})"
     else:
         label_base = case.baseline
-    return Row(case.name, case.batch, case.steps, case.size, label_base, round(base_ms, 3), label,
-               ours.backend, round(ours_ms, 3), round(ours_ms / base_ms, 3))
+    return Row(case.name, case.batch, case.steps, case.size, label_base, round(t.base_ms, 3), label,
+               ours.backend, round(t.ours_ms, 3), round(t.ratio, 3), round(t.ratio_low, 3), round(t.ratio_high, 3))
 
 
 def run_speed(repeats: int = 5, quick: bool = False) -> dict[str, Any]:
@@ -182,7 +206,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     if s["quick"]:
         lines += ["**`--quick` run: shrunken sizes to check the bench works; not a measurement.**", ""]
     lines += [machine_line(m),
-              f"Median of {s['repeats']} runs after {s['warmup']} warm-up runs, {s['dtype']}, seed {s['seed']}. "
+              f"Median of {s['repeats']} runs after {s['warmup']} warm-up runs, {s['dtype']}, seed {s['seed']}; "
+              "baseline and rnnkit run in alternation, one of each per round, and the brackets after a ratio "
+              "give the lowest and highest ratio of a round. "
               "Command: `rnnkit bench speed" + (" --quick" if s["quick"] else "") + "`.",
               "Goals (issue 2): `auto` within 5% of `nn.LSTM`; layer-norm LSTM at most 1.3x `nn.LSTM`. "
               "Variable lengths: the baseline packs them for `nn.LSTM` (on the CPU its backward grows with "
@@ -192,15 +218,23 @@ def to_markdown(report: dict[str, Any]) -> str:
     for r in report["rows"]:
         lines.append(f"| {r['case']} | {r['batch']} | {r['steps']} | {r['size']} | {r['baseline']} | "
                      f"{r['baseline_ms']:.1f} | {r['rnnkit']} | {r['backend']} | {r['rnnkit_ms']:.1f} | "
-                     f"{r['ratio']:.2f}x |")
+                     f"{_ratio(r)} |")
     if report.get("attention"):
         lines += ["", "Additive attention scores `v . tanh(q + k)`, forward + backward: torch ops (the `(B, L, S, A)` "
                   "sum and its tanh) against rnnkit's compiled pass (`ops/cpu_attention.py`).", "",
                   "| B | L | S | A | torch ops ms | rnnkit | ms | ratio |", "|---:|---:|---:|---:|---:|---|---:|---:|"]
         for a in report["attention"]:
             lines.append(f"| {a['B']} | {a['L']} | {a['S']} | {a['A']} | {a['torch_ms']:.2f} | {a['rnnkit']} | "
-                         f"{a['rnnkit_ms']:.2f} | {a['ratio']:.2f}x |")
+                         f"{a['rnnkit_ms']:.2f} | {_ratio(a)} |")
     return "\n".join(lines)
+
+
+def _ratio(row: dict[str, Any]) -> str:
+    """``2.41x``, with ``(2.30-2.55x)`` after it when the row has its rounds' spread."""
+    text = f"{row['ratio']:.2f}x"
+    if row.get("ratio_low") is not None and row.get("ratio_high") is not None:
+        text += f" ({row['ratio_low']:.2f}-{row['ratio_high']:.2f}x)"
+    return text
 
 
 def _positive_int(text: str) -> int:
