@@ -60,10 +60,10 @@ def test_markdown_table():
 
 
 def test_paired_timing_alternates_the_sides_and_reports_the_rounds_spread(monkeypatch):
-    from rnnkit.bench import speed
+    from rnnkit.bench import timing
 
     clock = iter(range(1000))
-    monkeypatch.setattr(speed.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: float(next(clock)))
     calls = []
     t = paired_ms(lambda: calls.append("base"), lambda: calls.append("ours"), repeats=4, warmup=1)
     # warm-up once each, then rounds base-ours, ours-base, base-ours, ours-base

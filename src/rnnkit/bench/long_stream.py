@@ -20,9 +20,10 @@ import importlib
 import importlib.util
 import os
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
+
+from rnnkit.bench.timing import timed_rounds
 
 Row = dict[str, Any]  # what, config, contender -> value (unit), and the ratio to the first contender
 
@@ -48,18 +49,9 @@ def with_threads(n: int, fn: Callable[[], list[Row]]) -> list[Row]:
 
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, *, sync: Callable[[], None] = lambda: None,
                 inner: int = 1) -> dict[str, float]:
-    """Median seconds per call of each function, the contenders taking turns in every round."""
-    for fn in fns.values():  # warm-up (and compilation)
-        fn()
-    sync()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            sync()
-            times[name].append((time.perf_counter() - start) / inner)
+    """Median seconds per call of each function, the contenders taking turns in every round
+    (``bench.timing.timed_rounds``, one warm-up call each)."""
+    times = timed_rounds(fns, repeats, sync=sync, inner=inner)
     return {k: statistics.median(v) for k, v in times.items()}
 
 

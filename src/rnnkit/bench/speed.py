@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from rnnkit.bench.timing import timed_rounds
 
 HELP = "time forward+backward of rnnkit layers against torch.nn (writes docs/BENCHMARKS.md)"
 SEED = 0
@@ -115,22 +116,12 @@ class Paired:
 
 
 def paired_ms(base: Callable[[], None], ours: Callable[[], None], repeats: int, warmup: int) -> Paired:
-    """Time ``base`` and ``ours`` in ``repeats`` interleaved rounds after ``warmup`` runs of each.
-
-    Each round runs both, the order swapped every round, so a slow spell of the machine (another
-    process, a CPU's clock) falls on both sides instead of on whichever ran in it."""
-    for _ in range(warmup):
-        base()
-        ours()
-    times: tuple[list[float], list[float]] = ([], [])
-    for i in range(repeats):
-        order = ((0, base), (1, ours)) if i % 2 == 0 else ((1, ours), (0, base))
-        for side, fn in order:
-            start = time.perf_counter()
-            fn()
-            times[side].append(time.perf_counter() - start)
-    ratios = [o / b for b, o in zip(*times)]
-    return Paired(statistics.median(times[0]) * 1e3, statistics.median(times[1]) * 1e3, min(ratios), max(ratios))
+    """Time ``base`` and ``ours`` in ``repeats`` rounds after ``warmup`` runs of each, one run of each
+    per round, the order swapped every round (``bench.timing.timed_rounds``)."""
+    times = timed_rounds({"base": base, "ours": ours}, repeats, warmup=warmup)
+    ratios = [o / b for b, o in zip(times["base"], times["ours"])]
+    return Paired(statistics.median(times["base"]) * 1e3, statistics.median(times["ours"]) * 1e3, min(ratios),
+                  max(ratios))
 
 
 def _forward_backward(module: Any, x: Any, lengths: Any = None) -> Callable[[], None]:
