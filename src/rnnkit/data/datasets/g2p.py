@@ -13,9 +13,9 @@ Choices, documented because published figures depend on them:
   per distinct pronunciation. Valid and test hold one example per word either way, ``y`` its first
   pronunciation, and a word with others carries them all in ``meta["references"]`` (tuples of
   phoneme ids, no ``<eos>``). The evaluation counts a word right when the hypothesis equals any of
-  them and takes its phoneme errors against the closest, the convention of the G2P evaluation tools
-  the published figures come from (Phonetisaurus's ``evaluate.py``: "correct if the pronunciation
-  hypothesis exactly matches at least one of the pronunciations in the reference file"); scores
+  them and takes its phoneme errors against the closest, the convention of G2P evaluation tools
+  (Phonetisaurus's ``evaluate.py``: "correct if the pronunciation hypothesis exactly matches at
+  least one of the pronunciations in the reference file"); scores
   against ``y`` alone are reported beside them (``*_single``). Train and valid are carved by word, so
   no word's pronunciations straddle them.
 - **stress**: removed by default (``AH0`` -> ``AH``: 39 phonemes), as in the published WER/PER.
