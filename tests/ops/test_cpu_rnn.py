@@ -20,23 +20,6 @@ def test_cpp_engine_equals_the_loop(config, dtype, tol):
     check_engine(CppStepEngine(), *config, tol=tol, dtype=dtype)
 
 
-class _StepByStep:
-    """The C++ engine without its whole-sequence methods, so the driver calls it one step at a time."""
-
-    def __init__(self) -> None:
-        self.engine = CppStepEngine()
-        self.forward_step = self.engine.forward_step
-        self.backward_step = self.engine.backward_step
-
-
-@needs_cpp
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
-def test_cpp_engine_step_by_step_equals_the_loop(config):
-    # the per-step entry points, which the whole-sequence methods replace inside FusedSequence
-    assert hasattr(CppStepEngine(), "forward_sequence") and not hasattr(_StepByStep(), "forward_sequence")
-    check_engine(_StepByStep(), *config, tol=1e-10, dtype=torch.float64)
-
-
 @pytest.mark.parametrize("config", CONFIGS[:3], ids=lambda c: "-".join(map(str, c)))
 def test_torch_engine_equals_the_loop(config):
     check_engine(TorchStepEngine(), *config, tol=1e-10, dtype=torch.float64)
@@ -70,6 +53,18 @@ def test_cpu_fused_backend_is_the_loop_at_eval(cell):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
     xg = x[:2, :4].clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda v: layer(v, torch.tensor([4, 2])).outputs, (xg,), fast_mode=True)
+
+
+@needs_cpp
+def test_a_retained_graph_gives_the_same_gradients_twice():
+    # the C++ engine computes each backward pass's buffer addresses once: a second pass has new buffers
+    torch.manual_seed(1)
+    layer = Recurrent("lstm", 3, 5, layer_norm=True, backend="cpu-fused").double()
+    loss = layer(torch.randn(2, 7, 3, dtype=torch.float64))[0].square().sum()
+    first = torch.autograd.grad(loss, list(layer.parameters()), retain_graph=True)
+    second = torch.autograd.grad(loss, list(layer.parameters()))
+    for a, b in zip(first, second, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 @needs_cpp

@@ -174,76 +174,59 @@ class CppStepEngine:
 
     def _head(self, seq: Sequence) -> tuple[int, int, int, int, int]:
         T, B, H = seq.shape
-        if seq.c is not None and "tc" not in seq.extra:  # tanh(LN_c(c')), saved for the backward
-            seq.extra["tc"] = seq.acts.new_empty(T, B, H)
         kind = {"lstm": 0, "gru": 1, "rnn": 2}[seq.kind]
         return kind, int(seq.nonlinearity == "relu"), int(seq.zoneout is not None), B, H
 
-    def _zoneout(self, seq: Sequence) -> tuple[Tensor | None, Tensor | None]:
-        z = seq.zoneout
-        return (None, None) if z is None else (z[0], z[1])
-
-    def _fwd_calls(self, seq: Sequence, steps: range, a: list[int]) -> list[tuple[int | float | None, ...]]:
-        """The kernel's arguments for each of ``steps``, by pointer arithmetic on the (T, ...) buffers;
-        ``a``: the address of each step's ``hin[t] @ w.T``."""
+    def _fwd_args(self, seq: Sequence) -> list[tuple[tuple[int | float | None, ...], tuple[int | None, ...]]]:
+        """Each step's kernel arguments before and after the address of ``a``, computed once per
+        sequence by address arithmetic on its (T, ...) buffers instead of ~20 tensor views a step."""
+        cached = seq.extra.get("cpp_fwd")
+        if cached is not None:
+            return cached
+        T, B, H = seq.shape
+        if seq.c is not None:  # tanh(LN_c(c')), saved for the backward
+            seq.extra["tc"] = seq.acts.new_empty(T, B, H)
         head = (*self._head(seq), seq.eps)
-        zh, zc = self._zoneout(seq)
-        ln_w, ln_b = seq.ln if seq.ln is not None else (None, None)
-        lnc_w, lnc_b = seq.ln_c if seq.ln_c is not None else (None, None)
-        c, tc = seq.c, seq.extra.get("tc")
-        return [(*head, *step) for step in zip(
-            _steps(seq.xp, steps), a, _steps(seq.h, steps), _steps(c, steps), repeat(_p(seq.mask)),
-            _steps(zh, steps), _steps(zc, steps), repeat(_p(ln_w)), repeat(_p(ln_b)), repeat(_p(lnc_w)),
-            repeat(_p(lnc_b)), repeat(_p(seq.b_hh)), _steps(seq.h, steps, 1), _steps(c, steps, 1),
-            _steps(seq.hin, steps, 1), _steps(seq.acts, steps), _steps(seq.ahat, steps),
-            _steps(seq.stats, steps), _steps(tc, steps))]
+        zh, zc = seq.zoneout or (None, None)
+        ln_w, ln_b = seq.ln or (None, None)
+        lnc_w, lnc_b = seq.ln_c or (None, None)
+        c, tc, steps = seq.c, seq.extra.get("tc"), range(T)
+        after = zip(_steps(seq.h, steps), _steps(c, steps), repeat(_p(seq.mask)), _steps(zh, steps),
+                    _steps(zc, steps), repeat(_p(ln_w)), repeat(_p(ln_b)), repeat(_p(lnc_w)), repeat(_p(lnc_b)),
+                    repeat(_p(seq.b_hh)), _steps(seq.h, steps, 1), _steps(c, steps, 1), _steps(seq.hin, steps, 1),
+                    _steps(seq.acts, steps), _steps(seq.ahat, steps), _steps(seq.stats, steps), _steps(tc, steps))
+        cached = seq.extra["cpp_fwd"] = [((*head, x), rest) for x, rest in zip(_steps(seq.xp, steps), after)]
+        return cached
 
-    def _bwd_calls(self, seq: Sequence, g: Grads, steps: range, dy: list[int | None], dcy: list[int | None]
-                   ) -> list[tuple[int | None, ...]]:
-        """The backward kernel's arguments for each of ``steps``; ``dy`` / ``dcy``: the addresses of
-        each step's incoming gradients of h and c."""
-        head = self._head(seq)
-        H = head[-1]
+    def _bwd_args(self, seq: Sequence, g: Grads) -> list[tuple[tuple[int, ...], tuple[int | None, ...]]]:
+        """Each step's backward kernel arguments before and after the incoming gradients of h and c,
+        computed once per backward pass (``g``)."""
+        cached = seq.extra.get("cpp_bwd")
+        if cached is not None and cached[0] is g:
+            return cached[1]
+        T, B, H = seq.shape
         if g.sums is None:
             g.sums = seq.acts.new_zeros(2 * seq.xp.shape[2] + 2 * H, dtype=torch.float64)
-        zh, zc = self._zoneout(seq)
-        c, tc = seq.c, seq.extra.get("tc")
-        return [(*head, *step) for step in zip(
-            dy, dcy, repeat(_p(g.dhin)), repeat(_p(seq.mask)), repeat(_p(g.dh)), repeat(_p(g.dc)),
-            _steps(seq.acts, steps), _steps(seq.ahat, steps), _steps(seq.stats, steps), _steps(seq.h, steps),
-            _steps(c, steps), _steps(zh, steps), _steps(zc, steps), repeat(_p(None if seq.ln is None else seq.ln[0])),
+        zh, zc = seq.zoneout or (None, None)
+        c, tc, steps = seq.c, seq.extra.get("tc"), range(T)
+        args: list[tuple[tuple[int, ...], tuple[int | None, ...]]] = list(zip(repeat(self._head(seq)), zip(
+            repeat(_p(g.dhin)), repeat(_p(seq.mask)), repeat(_p(g.dh)), repeat(_p(g.dc)), _steps(seq.acts, steps),
+            _steps(seq.ahat, steps), _steps(seq.stats, steps), _steps(seq.h, steps), _steps(c, steps),
+            _steps(zh, steps), _steps(zc, steps), repeat(_p(None if seq.ln is None else seq.ln[0])),
             repeat(_p(None if seq.ln_c is None else seq.ln_c[0])), _steps(tc, steps), _steps(g.dxp, steps),
-            _steps(g.ds, steps), _steps(g.da, steps), _steps(g.dcn, steps), repeat(_p(g.sums)))]
+            _steps(g.ds, steps), _steps(g.da, steps), _steps(g.dcn, steps), repeat(_p(g.sums)))))
+        seq.extra["cpp_bwd"] = (g, args)
+        return args
 
     def forward_step(self, seq: Sequence, t: int, a: Tensor) -> None:
-        self._fn(seq, "fwd")(*self._fwd_calls(seq, range(t, t + 1), [a.data_ptr()])[0])
+        before, after = self._fwd_args(seq)[t]
+        self._fn(seq, "fwd")(*before, a.data_ptr(), *after)
 
     def backward_step(self, seq: Sequence, g: Grads, t: int, dy: Tensor, dcy: Tensor | None) -> None:
-        self._fn(seq, "bwd")(*self._bwd_calls(seq, g, range(t, t + 1), [dy.data_ptr()], [_p(dcy)])[0])
-
-    def forward_sequence(self, seq: Sequence) -> None:
-        """Every step: the recurrent product in torch, then the kernel, with each step's arguments
-        computed up front (about 20 tensor views and address look-ups fewer per step)."""
-        T, B, _ = seq.shape
-        a = seq.xp.new_empty(B, seq.w.shape[0], dtype=seq.w.dtype)
-        wt = seq.w.t()
-        hin = seq.hin.unbind(0)
-        fn = self._fn(seq, "fwd")
-        for t, args in enumerate(self._fwd_calls(seq, range(T), [a.data_ptr()] * T)):
-            torch.mm(hin[t], wt, out=a)  # (B, G)
-            fn(*args)
-
-    def backward_sequence(self, seq: Sequence, g: Grads, dh: Tensor, dc: Tensor | None) -> None:
-        """Every step of the backward, last first: the kernel, then ``dhin = da[t] @ w``."""
-        T = seq.shape[0]
-        steps = range(T - 1, -1, -1)
-        da = g.da.unbind(0)
-        w = seq.w
-        fn = self._fn(seq, "bwd")
-        calls = self._bwd_calls(seq, g, steps, _steps(dh, steps), _steps(dc, steps))
-        for t, args in zip(steps, calls):
-            fn(*args)
-            torch.mm(da[t].to(w.dtype), w, out=g.dhin)  # (B, H)
+        before, after = self._bwd_args(seq, g)[t]
+        self._fn(seq, "bwd")(*before, dy.data_ptr(), _p(dcy), *after)
+        if t == 0:  # the backward's last step: its addresses need not outlive it (nor keep g alive)
+            del seq.extra["cpp_bwd"]
 
 
 def _steps(x: Tensor | None, steps: range, shift: int = 0) -> list[int | None]:
