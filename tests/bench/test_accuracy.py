@@ -290,3 +290,16 @@ def test_baselines_only_updates_the_baseline_and_its_verdict_and_keeps_the_measu
     assert "arrowhead" not in {r["dataset"] for r in read_rows(out)}
     assert main(["bench", "accuracy", "gunpoint", "--baselines-only", "--quick"]) != 0
     assert "does not combine" in capsys.readouterr().err
+
+
+def test_device_name_says_when_the_recipe_trains_in_bf16(monkeypatch):
+    from rnnkit.bench.accuracy import device_name
+    from rnnkit.ops import cpu_kernels
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(cpu_kernels, "bf16_instructions", lambda: True)
+    assert device_name(2, "auto") == device_name(2) + ", bf16 autocast"
+    assert device_name(1, "bf16").endswith(", bf16 autocast")
+    assert "bf16" not in device_name(1, "fp32") and "bf16" not in device_name()
+    monkeypatch.setattr(cpu_kernels, "bf16_instructions", lambda: False)
+    assert "bf16" not in device_name(2, "auto")

@@ -1,7 +1,9 @@
 """The speed bench's plumbing (not its timings): cases, a tiny run, the markdown section, the CLI."""
 
+import pytest
+
 from rnnkit.bench import write_section
-from rnnkit.bench.speed import Case, cases, paired_ms, run_attention, run_case, to_markdown
+from rnnkit.bench.speed import Case, cases, paired_ms, run_attention, run_case, run_precision, to_markdown
 from rnnkit.cli.main import build_parser
 
 
@@ -36,6 +38,20 @@ def test_a_tiny_attention_row_runs_and_is_written():
               "settings": {"repeats": 1, "warmup": 0, "quick": False, "seed": 0, "dtype": "float32"}, "rows": [],
               "attention": [{**row, "torch_ms": 22.0, "rnnkit_ms": 5.5, "ratio": 0.25}]}
     assert f"| 2 | 3 | 4 | 5 | 22.00 | {row['rnnkit']} | 5.50 | 0.25x (" in to_markdown(report)  # then its spread
+
+
+@pytest.mark.parametrize(("what", "options"), [("lstm", {"layer_norm": True}), ("seq2seq", {})])
+def test_a_tiny_precision_row_runs_and_is_written(what, options):
+    row = run_precision(what, 3, 4, 8, options, repeats=1, warmup=0)
+    assert row["fp32_ms"] > 0 and row["bf16_ms"] > 0 and (row["B"], row["T"], row["size"]) == (3, 4, 8)
+    assert row["model"] == ("rnnkit lstm layer_norm" if what == "lstm" else "Seq2Seq, cmudict_g2p's sizes")
+    report = {"machine": {"cpu": "X", "cores": 2, "torch_threads": 2, "torch": "2", "python": "3", "date": "d"},
+              "settings": {"repeats": 1, "warmup": 0, "quick": False, "seed": 0, "dtype": "float32",
+                           "bf16_instructions": False}, "rows": [],
+              "precision": [{**row, "fp32_ms": 20.0, "bf16_ms": 12.5, "ratio": 0.625}]}
+    text = to_markdown(report)
+    assert f"| {row['model']} | {row['backend']} | 3 | 4 | 8 | 20.0 | 12.5 | 0.62x (" in text
+    assert "This CPU lacks bfloat16 instructions" in text
 
 
 def test_write_section_replaces_only_its_own(tmp_path):

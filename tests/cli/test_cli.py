@@ -75,9 +75,9 @@ def test_config_file_with_flags_over_it_and_a_forecast(tmp_path: Path, capsys: p
     config.write_text(yaml.safe_dump({"data": "air_passengers", "model": "forecaster",
                                       "model_options": {"cell": "gru", "hidden_size": 8},
                                       "train": {"epochs": 5, "lr": 0.01}, "out": str(tmp_path / "air")}))
-    assert main(["train", "--config", str(config), "--epochs", "2", "--no-progress"]) == 0
+    assert main(["train", "--config", str(config), "--epochs", "2", "--precision", "auto", "--no-progress"]) == 0
     run = tmp_path / "air"
-    assert yaml.safe_load((run / "run.yaml").read_text())["train"] == {"epochs": 2, "lr": 0.01}
+    assert yaml.safe_load((run / "run.yaml").read_text())["train"] == {"epochs": 2, "lr": 0.01, "precision": "auto"}
     assert (run / "plots" / "forecast.png").stat().st_size > 2000
     capsys.readouterr()
     history = " ".join(str(100 + 2 * i) for i in range(24))

@@ -56,6 +56,18 @@ def test_wrong_feature_size(lstm):
 def test_wrong_dtype(lstm):
     with pytest.raises(ValueError, match="x is torch.float64 but the layer's parameters are torch.float32"):
         lstm(torch.randn(2, 5, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x is torch.bfloat16 but the layer's parameters are torch.float32"):
+        lstm(torch.randn(2, 5, 3).bfloat16())
+
+
+def test_half_input_is_taken_under_autocast(lstm):
+    # as nn.LSTM takes it: under autocast a layer before this one may hand over bfloat16
+    x = torch.randn(2, 5, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = lstm(x.bfloat16()).outputs
+        want = lstm(x.bfloat16().float()).outputs
+    torch.testing.assert_close(got, want)
+    assert got.dtype in (torch.bfloat16, torch.float32) and got.shape == (2, 5, lstm.hidden_size)
 
 
 @pytest.mark.parametrize("lengths,message", [

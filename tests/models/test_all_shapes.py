@@ -132,3 +132,23 @@ def test_all_seven_shapes_are_registered() -> None:
     names = {"FeedForward", "ConditionedGenerator", "LanguageModel", "SequenceClassifier", "Seq2Seq",
              "SequenceTagger", "Forecaster"}
     assert names <= set(MODELS)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("model_cls, make, hyper", RECURRENT, ids=[m.__name__ for m, _, _ in RECURRENT])
+def test_every_shape_with_every_cell_under_bf16_autocast(model_cls: type[Model], make: Callable[[], SequenceDataset],
+                                                         hyper: dict[str, Any], cell: str) -> None:
+    # Trainer(precision="bf16") runs the forward pass (training and evaluation) under autocast
+    torch.manual_seed(0)
+    ds = make()
+    model = model_cls.from_dataset(ds, cell=cell, hidden_size=8, **hyper)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _forward_backward(model, ds)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_feedforward_under_bf16_autocast() -> None:
+    ds = one_to_one()
+    model = FeedForward.from_dataset(ds, hidden_sizes=(8,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _forward_backward(model, ds)

@@ -37,12 +37,54 @@ def test_gradcheck_and_strided_inputs():
 
 def test_other_dtypes_and_no_library_take_torch_ops(monkeypatch):
     q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(4)
-    assert cpu_attention.compiled_reason(q.bfloat16(), k.bfloat16(), v.bfloat16()) is not None
-    out = cpu_attention.additive_scores(q.bfloat16(), k.bfloat16(), v.bfloat16())
-    assert out.dtype == torch.bfloat16 and out.shape == (2, 3, 5)
+    assert "dtypes" in cpu_attention.compiled_reason(q.double(), k, v)  # float64 mixed with float32
+    assert "dtypes" in cpu_attention.compiled_reason(q.int(), k.int(), v.int())
     monkeypatch.setattr(cpu_attention, "load_library", lambda: None)
     assert "compiler" in cpu_attention.compiled_reason(q, k, v)
     torch.testing.assert_close(cpu_attention.additive_scores(q, k, v), cpu_attention.torch_scores(q, k, v))
+
+
+@pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
+def test_half_and_mixed_dtypes_run_the_compiled_pass_in_float32(monkeypatch, half):
+    torch.manual_seed(3)
+    q32, k32, v32 = torch.randn(2, 3, 6), torch.randn(2, 5, 6), torch.randn(6)
+    calls = []
+    real = cpu_attention._AdditiveScores.apply
+    monkeypatch.setattr(cpu_attention._AdditiveScores, "apply", lambda *a: calls.append(a[0].dtype) or real(*a))
+    # as under autocast: the projected query and keys in half precision, v a float32 parameter
+    q, k = q32.to(half).requires_grad_(), k32.to(half).requires_grad_()
+    v = v32.clone().requires_grad_()
+    out = cpu_attention.additive_scores(q, k, v)
+    assert calls == [torch.float32] and out.dtype == half
+    # the same inputs, rounded as they were, scored in float64: one rounding of the result apart
+    qd, kd, vd = (t.detach().double().requires_grad_() for t in (q, k, v))
+    want = cpu_attention.torch_scores(qd, kd, vd)
+    torch.testing.assert_close(out.double(), want, rtol=1e-2, atol=1e-2)
+    ge = torch.randn(out.shape, dtype=torch.float64)
+    out.backward(ge.to(half))
+    want.backward(ge)
+    assert (q.grad.dtype, k.grad.dtype, v.grad.dtype) == (half, half, torch.float32)
+    for got, ref in ((q.grad, qd.grad), (k.grad, kd.grad), (v.grad, vd.grad)):
+        torch.testing.assert_close(got.double(), ref, rtol=2e-2, atol=2e-2)
+    calls.clear()
+    cpu_attention.additive_scores(q32.to(half), k32.to(half), v32.to(half))  # all half: float32 too
+    assert calls == [torch.float32]
+
+
+def test_the_attention_layer_takes_the_compiled_pass_under_cpu_autocast(monkeypatch):
+    torch.manual_seed(4)
+    att = Attention("additive", query_size=6, key_size=8, hidden_size=10)
+    query, keys = torch.randn(3, 6), torch.randn(3, 7, 8, requires_grad=True)
+    calls = []
+    real = cpu_attention._AdditiveScores.apply
+    monkeypatch.setattr(cpu_attention._AdditiveScores, "apply", lambda *a: calls.append(1) or real(*a))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = att(query, keys)
+    assert calls
+    want = att(query, keys)  # float32
+    torch.testing.assert_close(out.weights.float(), want.weights, rtol=0, atol=3e-2)
+    out.context.float().sum().backward()
+    assert keys.grad is not None and torch.isfinite(keys.grad).all() and att.v.weight.grad is not None
 
 
 def test_the_attention_layer_takes_the_compiled_pass(monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -174,3 +175,64 @@ def test_a_callback_can_stop_training() -> None:
     data = toy_classification(16, valid=8, test=0)
     history = Trainer(epochs=5, callbacks=[StopAfterFirst()], **FAST).fit(tiny_model(data), data)
     assert len(history) == 1
+
+
+class _AutocastSpy:
+    """Records, for every call of the model's forward, whether it ran under CPU autocast."""
+
+    def __init__(self, model) -> None:
+        self.seen: list[bool] = []
+        model.register_forward_pre_hook(lambda *_: self.seen.append(torch.is_autocast_enabled("cpu")))
+
+
+@pytest.mark.parametrize(("native", "precision", "want"), [
+    (True, "auto", "bf16"), (False, "auto", "fp32"), (None, "auto", "fp32"),
+    (False, "fp32", "fp32"), (True, "fp32", "fp32"), (True, "bf16", "bf16")])
+def test_precision_auto_takes_bf16_where_the_cpu_multiplies_it(monkeypatch, native, precision, want) -> None:
+    from rnnkit.ops import cpu_kernels
+    from rnnkit.train import resolve_precision
+
+    monkeypatch.setattr(cpu_kernels, "bf16_instructions", lambda: native)
+    assert resolve_precision(precision, "cpu") == want
+    data = toy_classification(32, valid=8, test=0)
+    model = tiny_model(data)
+    spy = _AutocastSpy(model)
+    history = Trainer(epochs=1, precision=precision, device="cpu", **FAST).fit(model, data)
+    assert spy.seen and set(spy.seen) == {want == "bf16"}  # training batches and valid alike
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the weights stay float32
+    assert math.isfinite(history.rows[-1]["valid_loss"])
+
+
+def test_precision_auto_on_a_gpu_without_bf16_is_fp32(monkeypatch) -> None:
+    from rnnkit.train import resolve_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_precision("auto", "cuda") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_precision("auto", torch.device("cuda", 0)) == "bf16"
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch) -> None:
+    from rnnkit.ops import cpu_kernels
+
+    data = toy_classification(16, valid=0, test=0)
+    monkeypatch.setattr(cpu_kernels, "bf16_instructions", lambda: False)
+    with pytest.warns(UserWarning, match="without bfloat16 instructions"):
+        Trainer(epochs=1, precision="bf16", device="cpu", **FAST).fit(tiny_model(data), data)
+    monkeypatch.setattr(cpu_kernels, "bf16_instructions", lambda: True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*bfloat16 instructions")
+        Trainer(epochs=1, precision="bf16", device="cpu", **FAST).fit(tiny_model(data), data)
+
+
+def test_bf16_instructions_reads_the_cpu_flags(monkeypatch) -> None:
+    from rnnkit.ops import cpu_kernels
+
+    for flags, want in [("flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni", True),
+                        ("flags\t\t: fpu avx2 amx_bf16 amx_tile", True), ("flags\t\t: fpu avx2 fma", False),
+                        ("", None)]:
+        monkeypatch.setattr(cpu_kernels, "cpu_flags", lambda flags=flags: flags)
+        cpu_kernels.bf16_instructions.cache_clear()
+        assert cpu_kernels.bf16_instructions() is want, flags
+    cpu_kernels.bf16_instructions.cache_clear()

@@ -143,17 +143,24 @@ def train_seed(spec: Any, dataset: Any, seed: int) -> SeedResult:
                       time.process_time() - cpu0, time.perf_counter() - wall0)
 
 
-def device_name(jobs: int = 1) -> str:
+def device_name(jobs: int = 1, precision: str = "fp32") -> str:
     """``"cpu (N cores, T torch threads)"`` (``"..., J jobs x T torch threads"`` for parallel seeds) or
-    the GPU's name."""
+    the GPU's name; ``", bf16 autocast"`` after it where the recipe's ``precision`` resolves to bf16
+    on this device (``"auto"``: :func:`rnnkit.train.resolve_precision`)."""
     import os
 
     import torch
 
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    threads = f"{torch.get_num_threads()} torch threads"
-    return f"cpu ({os.cpu_count()} cores, {f'{jobs} jobs x ' if jobs > 1 else ''}{threads})"
+    from rnnkit.train import resolve_precision
+
+    cuda = torch.cuda.is_available()
+    if cuda:
+        name = torch.cuda.get_device_name(0)
+    else:
+        threads = f"{torch.get_num_threads()} torch threads"
+        name = f"cpu ({os.cpu_count()} cores, {f'{jobs} jobs x ' if jobs > 1 else ''}{threads})"
+    bf16 = resolve_precision(precision, "cuda" if cuda else "cpu") == "bf16"
+    return name + (", bf16 autocast" if bf16 else "")
 
 
 # --- seeds in worker processes (--jobs) ---------------------------------------------------------------
@@ -241,7 +248,8 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
         baseline=base,
         published=[{"model": p.model, "metric": p.metric, "value": p.value, "source": p.source}
                    for p in dataset.info.published],
-        device=device_name(min(jobs, seeds)), recipe=str(path.name), quick=quick,
+        device=device_name(min(jobs, seeds), str(spec.train.get("precision", "fp32"))),
+        recipe=str(path.name), quick=quick,
         notes=(f"stopped after {len(results)} of {seeds} seeds (out of time); baseline not run. " if stopped else "")
         + (f"an ensemble of {spec.ensemble} models per seed (their mean prediction; the time is for all "
            f"{spec.ensemble}). " if spec.ensemble > 1 else "")

@@ -6,9 +6,11 @@ within 5%), rnnkit layer-norm LSTM vs ``nn.LSTM`` (goal: at most 1.3x); at T=204
 through a bidirectional LSTM — rnnkit with ``lengths`` vs ``nn.LSTM`` on a
 ``pack_padded_sequence``, what a user writes by hand. A second table times additive attention's
 scores, forward + backward: rnnkit's compiled pass (``ops/cpu_attention.py``) against the same
-scores written with torch ops. Medians of ``--repeats`` interleaved rounds (one run of each side per
-round, the order swapped every round) after warm-up, with the spread of the per-round ratios;
-float32, on the CPU.
+scores written with torch ops. A third times a training step (forward + backward) in float32
+against the same step under CPU autocast in bfloat16 (``Trainer(precision="bf16")``): rnnkit
+layers, and cmudict_g2p's Seq2Seq on token ids of its sizes. Medians of ``--repeats`` interleaved
+rounds (one run of each side per round, the order swapped every round) after warm-up, with the
+spread of the per-round ratios; float32 (but the third table's bfloat16 side), on the CPU.
 The tables go to the ``bench:speed`` section of ``docs/BENCHMARKS.md``; ``--json`` prints JSON.
 """
 
@@ -100,6 +102,69 @@ def run_attention(B: int, L: int, S: int, A: int, repeats: int, warmup: int) -> 
             "ratio": round(t.ratio, 3), "ratio_low": round(t.ratio_low, 3), "ratio_high": round(t.ratio_high, 3)}
 
 
+def precision_cases(quick: bool = False) -> list[tuple[str, int, int, int, dict[str, Any]]]:
+    """(what, B, T, size, options) of the precision rows: Recurrent layers (``size``: I = H) and
+    ``"seq2seq"``, cmudict_g2p's model (``size``: the hidden size; T: source and target length)."""
+    if quick:
+        return [("lstm", 4, 6, 8, {}), ("seq2seq", 4, 5, 8, {})]
+    return [("lstm", 64, 100, 256, {}), ("lstm", 64, 100, 256, {"layer_norm": True}), ("gru", 64, 100, 256, {}),
+            ("mingru", 64, 100, 256, {}), ("seq2seq", 128, 10, 192, {})]
+
+
+def _seq2seq_step(B: int, T: int, H: int) -> tuple[Any, Any]:
+    """cmudict_g2p's Seq2Seq (bi-LSTM, additive attention, dropout 0.2) and a batch of random ids."""
+    import torch
+
+    from rnnkit.data.batch import Batch
+    from rnnkit.models import Seq2Seq
+
+    model = Seq2Seq(src_vocab_size=32, tgt_vocab_size=48, embed_dim=64, hidden_size=H, bidirectional=True,
+                    attention="additive", input_feeding=False, dropout=0.2)
+    draw = torch.Generator().manual_seed(SEED)
+    x = torch.randint(4, 32, (B, T), generator=draw)
+    y = torch.randint(4, 48, (B, T), generator=draw)
+    y[:, -1] = 2  # eos
+    batch = Batch(x=x, lengths=torch.full((B,), T), y=y, y_lengths=torch.full((B,), T))
+    return model.train(), batch
+
+
+def run_precision(what: str, B: int, T: int, size: int, options: dict[str, Any], repeats: int,
+                  warmup: int) -> dict[str, Any]:
+    """Forward + backward of one training batch in float32 against the same under bfloat16 autocast."""
+    import torch
+
+    from rnnkit import Recurrent
+
+    torch.manual_seed(SEED)
+    if what == "seq2seq":
+        model, batch = _seq2seq_step(B, T, size)
+
+        def loss() -> Any:
+            return model(batch).loss
+        label, backend = "Seq2Seq, cmudict_g2p's sizes", model.encoder.backend
+    else:
+        model = Recurrent(what, size, size, **options)
+        x = torch.randn(B, T, size)
+
+        def loss() -> Any:
+            return model(x)[0].float().sum()
+        label = "rnnkit " + what + "".join(f" {k}" for k, v in options.items() if v is True)
+        backend = model.backend
+
+    def step(bf16: bool) -> Callable[[], None]:
+        def run() -> None:
+            model.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = loss()
+            out.backward()
+        return run
+
+    t = paired_ms(step(False), step(True), repeats, warmup)
+    return {"model": label, "backend": backend, "B": B, "T": T, "size": size, "fp32_ms": round(t.base_ms, 3),
+            "bf16_ms": round(t.ours_ms, 3), "ratio": round(t.ratio, 3), "ratio_low": round(t.ratio_low, 3),
+            "ratio_high": round(t.ratio_high, 3)}
+
+
 @dataclass(frozen=True)
 class Paired:
     """Median milliseconds of a baseline and a contender timed in alternation, and the spread of
@@ -176,16 +241,18 @@ def run_case(case: Case, repeats: int, warmup: int) -> Row:
 def run_speed(repeats: int = 5, quick: bool = False) -> dict[str, Any]:
     """Run every case; returns ``{"machine": ..., "settings": ..., "rows": [...]}``."""
     from rnnkit.bench import machine_info
+    from rnnkit.ops import cpu_kernels
 
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     warmup = 1 if quick else 2
     rows = [run_case(c, repeats, warmup) for c in cases(quick)]
     attention = [run_attention(*size, repeats, warmup) for size in attention_sizes(quick)]
+    precision = [run_precision(*case, repeats, warmup) for case in precision_cases(quick)]
     settings = {"repeats": repeats, "warmup": warmup, "quick": quick, "seed": SEED, "dtype": "float32",
-                "device": "cpu"}
+                "device": "cpu", "bf16_instructions": cpu_kernels.bf16_instructions()}
     return {"machine": machine_info(), "settings": settings, "rows": [asdict(r) for r in rows],
-            "attention": attention}
+            "attention": attention, "precision": precision}
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -217,6 +284,17 @@ def to_markdown(report: dict[str, Any]) -> str:
         for a in report["attention"]:
             lines.append(f"| {a['B']} | {a['L']} | {a['S']} | {a['A']} | {a['torch_ms']:.2f} | {a['rnnkit']} | "
                          f"{a['rnnkit_ms']:.2f} | {_ratio(a)} |")
+    if report.get("precision"):
+        native = {True: "has", False: "lacks", None: "may lack"}[s.get("bf16_instructions")]
+        lines += ["", "A training step (forward + backward) in float32 against the same step under CPU autocast in "
+                  "bfloat16 (`Trainer(precision=\"bf16\")`; weights and gradients stay float32). This CPU "
+                  f"{native} bfloat16 instructions (AVX512-BF16 or AMX); without them bfloat16 is slower than "
+                  "float32, and `precision=\"auto\"` keeps float32. A ratio below 1 is bfloat16's gain.", "",
+                  "| model | backend | B | T | size | fp32 ms | bf16 ms | ratio |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for r in report["precision"]:
+            lines.append(f"| {r['model']} | {r['backend']} | {r['B']} | {r['T']} | {r['size']} | {r['fp32_ms']:.1f} | "
+                         f"{r['bf16_ms']:.1f} | {_ratio(r)} |")
     return "\n".join(lines)
 
 

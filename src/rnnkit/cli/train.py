@@ -31,6 +31,7 @@ from rnnkit.cli.runspec import (
     recipe_path,
     spec_from_dict,
 )
+from rnnkit.train.settings import PRECISIONS
 
 # flag dest -> model option name
 MODEL_FLAGS = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers", "dropout": "dropout",
@@ -64,6 +65,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, metavar="LR", help="peak learning rate")
     p.add_argument("--early-stopping", type=int, metavar="N", help="stop after N epochs without improvement")
     p.add_argument("--seed", type=int, metavar="N")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="bf16: mixed precision (autocast); auto: bf16 where the GPU or CPU multiplies bfloat16 "
+                        "in hardware (AVX512-BF16, AMX), else fp32")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<data>-<model>)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")
@@ -99,7 +103,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
             spec.model_options[option] = getattr(args, dest)
     spec.model_options.update(_key_values(args.set, "--set"))
     spec.data_options.update(_key_values(args.data_option, "--data-option"))
-    for key in ("epochs", "batch_size", "lr", "early_stopping", "seed"):
+    for key in ("epochs", "batch_size", "lr", "early_stopping", "seed", "precision"):
         if getattr(args, key) is not None:
             spec.train[key] = getattr(args, key)
     if args.limit is not None:

@@ -264,6 +264,11 @@ class Recurrent(nn.Module):
         """
         if isinstance(lengths, (list, tuple)) and all(isinstance(n, int) for n in lengths):
             lengths = torch.tensor(lengths, dtype=torch.long)
+        if isinstance(x, Tensor) and x.is_floating_point() and x.dtype != self.dtype and \
+                torch.is_autocast_enabled(x.device.type):
+            # under autocast (Trainer(precision="bf16")) a layer before this one may hand over bfloat16:
+            # take it as nn.LSTM does; the ops inside cast again where autocast says so
+            x = x.to(self.dtype)
         self._check_input(x, lengths)
         parts = self._check_state(state, x.shape[0], self.num_layers * self.num_directions)
         if lengths is not None:

@@ -9,9 +9,13 @@ of reading it back. Measured there (1 torch thread, B=128, L=S=15, A=192, cmudic
 batch of the cmudict_g2p recipe 0.122 -> 0.089 CPU s (unsorted batches), and two epochs of it through
 the Trainer (length-bucketed batches, valid decoding included) 118.8 -> 104.6 CPU s.
 
-:func:`additive_scores` takes this path for float32/float64 CPU tensors when the library builds
+:func:`additive_scores` takes this path for CPU tensors when the library builds
 (``ops/cpu_kernels.load_source``; ``RNNKIT_NO_CPP=1`` or no compiler: torch ops), and torch ops
-otherwise (CUDA, other dtypes, tracing). Double backward is not supported on the compiled path.
+otherwise (CUDA, tracing). float64 runs in float64. bfloat16, float16 and mixed inputs (under CPU
+autocast, ``precision="bf16"``, the projected query and keys are bfloat16 and ``v`` float32) run in
+float32, the precision autocast keeps for reductions, and come back in the query's dtype: torch ops
+would build the ``(B, L, S, A)`` tanh in bfloat16, slower than this pass in float32 and rounded
+at every element. Double backward is not supported on the compiled path.
 """
 
 from __future__ import annotations
@@ -134,12 +138,24 @@ class _AdditiveScores(torch.autograd.Function):
         return gq, gk, gv
 
 
+HALF = (torch.float16, torch.bfloat16)  # computed in float32 on the compiled pass
+
+
+def compiled_dtype(q: Tensor, k: Tensor, v: Tensor) -> torch.dtype | None:
+    """The dtype the compiled pass computes these tensors in (float64 if all are; else float32 for
+    any mix of float32, bfloat16 and float16), or None for other dtypes."""
+    dtypes = {q.dtype, k.dtype, v.dtype}
+    if dtypes == {torch.float64}:
+        return torch.float64
+    return torch.float32 if dtypes <= {torch.float32, *HALF} else None
+
+
 def compiled_reason(q: Tensor, k: Tensor, v: Tensor) -> str | None:
     """Why the compiled pass cannot run these tensors, or None."""
     if not (q.is_cpu and k.is_cpu and v.is_cpu):
         return "not on the CPU"
-    if not (q.dtype == k.dtype == v.dtype and q.dtype in SUFFIX):
-        return f"dtypes {q.dtype}, {k.dtype}, {v.dtype} (float32 or float64 only)"
+    if compiled_dtype(q, k, v) is None:
+        return f"dtypes {q.dtype}, {k.dtype}, {v.dtype} (float64 alone, or float32, bfloat16, float16)"
     if torch.jit.is_tracing() or torch.compiler.is_compiling():
         return "a tracer is recording"
     if load_library() is None:
@@ -152,4 +168,8 @@ def additive_scores(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     ``(B, L, S)``, in one compiled pass on the CPU (see the module docstring), else torch ops."""
     if compiled_reason(q, k, v) is not None:
         return torch_scores(q, k, v)
-    return _AdditiveScores.apply(q, k, v)
+    dtype = compiled_dtype(q, k, v)
+    if q.dtype == k.dtype == v.dtype == dtype:
+        return _AdditiveScores.apply(q, k, v)
+    # the casts are recorded by autograd, so each gradient comes back in its input's dtype
+    return _AdditiveScores.apply(q.to(dtype), k.to(dtype), v.to(dtype)).to(q.dtype)

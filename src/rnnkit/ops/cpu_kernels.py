@@ -260,6 +260,19 @@ def cpu_flags() -> str:
         return ""
 
 
+@functools.lru_cache(maxsize=1)
+def bf16_instructions() -> bool | None:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX-BF16); None where
+    ``/proc/cpuinfo`` gives no x86 flags line. Without them torch emulates bfloat16 products: measured
+    on an AMD EPYC (Zen 5) with oneDNN limited by ``ONEDNN_MAX_CPU_ISA``, a (1024, 768) @ (768, 768)
+    product on one thread ran at 251 GFLOP/s in bfloat16 against 62 in float32 with the instructions,
+    47 against 81 with AVX-512 alone and 1 against 59 with AVX2 alone."""
+    flags = cpu_flags()
+    if not flags:
+        return None
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 def _isa_flags() -> list[str]:
     flags = cpu_flags()
     return ["-mavx2", "-mfma"] if " avx2" in flags and " fma" in flags else []

@@ -11,8 +11,8 @@ from rnnkit.train.checkpoint import CheckpointError, load_checkpoint, save_check
 from rnnkit.train.evaluation import evaluate_split
 from rnnkit.train.history import History
 from rnnkit.train.run_dir import Run, RunDir, RunDirError, load, load_run
-from rnnkit.train.trainer import Trainer, TrainerConfig, TrainingDiverged, seed_everything
+from rnnkit.train.trainer import Trainer, TrainerConfig, TrainingDiverged, resolve_precision, seed_everything
 
 __all__ = ["Callback", "CheckpointError", "History", "Run", "RunDir", "RunDirError", "TrainState", "Trainer",
            "TrainerConfig", "TrainingDiverged", "evaluate_split", "load", "load_checkpoint", "load_run",
-           "save_checkpoint", "seed_everything"]
+           "resolve_precision", "save_checkpoint", "seed_everything"]

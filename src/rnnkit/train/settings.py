@@ -23,7 +23,7 @@ from rnnkit.train.optim import SPARSE_OPTIMIZERS
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 
 # annotation -> (isinstance check, how the message names it)
 _KINDS: dict[Any, tuple[Any, str]] = {
@@ -69,7 +69,7 @@ def check_settings(config: Any) -> None:
     if config.schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {config.schedule!r}")
     if config.precision not in PRECISIONS:
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {config.precision!r}")
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
     check_device(config.device)
     if not (math.isfinite(config.table_lr_scale) and config.table_lr_scale > 0):
         raise ValueError(f"table_lr_scale must be > 0, got {config.table_lr_scale}")

@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from rnnkit.data.dataset import DatasetInfo, SequenceDataset
+from rnnkit.ops import cpu_kernels
 from rnnkit.train import distributed
 from rnnkit.train.callbacks import Callback, CallbackList, ProgressBar, TrainState
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
@@ -64,7 +65,13 @@ class TrainerConfig:
             else ``valid_loss``, else ``train_loss``. The best epoch's weights are restored at the end
             (``restore_best``).
         accumulate: micro-batches per optimizer step. seed / deterministic: see :func:`seed_everything`.
-        device: "auto" (CUDA when present), "cpu", "cuda". precision: "fp32" or "bf16" (autocast).
+        device: "auto" (CUDA when present), "cpu", "cuda".
+        precision: "fp32"; "bf16" (mixed precision: the forward pass under ``torch.autocast`` in bfloat16,
+            the weights, their gradients and the optimizer in float32); or "auto": "bf16" where the
+            device multiplies bfloat16 in hardware (a CUDA GPU that supports it; a CPU with AVX512-BF16
+            or AMX), else "fp32" (:func:`resolve_precision`). On a CPU without those instructions
+            "bf16" is slower than "fp32" (a warning says so). Measured on an AMD EPYC (Zen 5, 1 torch
+            thread): a training step of cmudict_g2p's Seq2Seq took about 60 ms in bf16 against 95 ms.
         run_dir: the run folder (see run_dir.py); resume: continue from its last checkpoint.
         checkpoint_every: also save the last checkpoint every N optimizer steps (0: epoch ends only).
         max_steps: stop after this many optimizer steps. bucket: batch similar lengths together.
@@ -162,6 +169,10 @@ class Trainer:
         cfg, info = self.config, dataset.info
         ctx = distributed.context(cfg.device)
         device = self._device(ctx)
+        if cfg.precision == "bf16" and device.type == "cpu" and cpu_kernels.bf16_instructions() is False:
+            warnings.warn("precision='bf16' on a CPU without bfloat16 instructions (AVX512-BF16 or AMX): torch "
+                          "emulates them, which is slower than fp32 here; precision='auto' picks fp32 on such "
+                          "CPUs", stacklevel=3)
         seed_everything(cfg.seed, deterministic=cfg.deterministic)
         model.to(device)
         history = self._new_history(info, has_valid=len(dataset.valid) > 0)
@@ -313,7 +324,7 @@ class Trainer:
         return torch.device(name)
 
     def _autocast(self, device: torch.device) -> Any:
-        if self.config.precision == "bf16":
+        if resolve_precision(self.config.precision, device) == "bf16":
             return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -421,6 +432,21 @@ class Trainer:
         if run.best_checkpoint.exists():
             self._best_weights = load_checkpoint(run.best_checkpoint).model
         return ckpt
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """The precision a run on ``device`` trains in: ``"auto"`` becomes ``"bf16"`` where the device
+    multiplies bfloat16 in hardware (CUDA: ``torch.cuda.is_bf16_supported()``; CPU: AVX512-BF16 or
+    AMX, :func:`rnnkit.ops.cpu_kernels.bf16_instructions`) and ``"fp32"`` elsewhere; ``"fp32"`` and
+    ``"bf16"`` stay as they are."""
+    if precision != "auto":
+        return precision
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_kernels.bf16_instructions() else "fp32"
+    return "fp32"
 
 
 def seed_everything(seed: int, *, deterministic: bool = False) -> None:
