@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from rnnkit.cli.main import main
@@ -386,3 +387,19 @@ def test_predict_tags_words_as_written_and_reads_an_unknown_word_by_its_last_cha
 
     vocab = load_run(run).info.input_vocab  # the vocabulary as the run folder keeps it
     assert vocab.has_endings and vocab.encode(["绿化化"]) == [vocab.stoi["<unk:化>"]]
+
+
+@pytest.mark.parametrize(("native", "says"), [(True, "trains in bf16 here (the CPU has AVX512-BF16"),
+                                              (False, "trains in fp32 here (the CPU lacks AVX512-BF16"),
+                                              (None, "trains in fp32 here (the CPU's flags are unknown)")])
+def test_info_names_the_backends_and_what_precision_auto_picks(native: bool | None, says: str,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from rnnkit.ops import cpu_kernels
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(cpu_kernels, "bf16_instructions", lambda: native)
+    assert main(["info"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps to the terminal's width
+    assert f"precision='auto' {says}" in out
+    assert "device: cpu" in out and "mingru" in out and "scan" in out

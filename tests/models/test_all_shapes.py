@@ -110,22 +110,32 @@ def _forward_backward(model: Model, ds: SequenceDataset) -> None:
         assert pred.shape[0] == batch.size and torch.isfinite(pred.float()).all()
 
 
+# Trainer(precision="bf16") runs the forward pass (training and evaluation) under autocast; the
+# weights stay float32
+AUTOCAST = pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16-autocast"])
+
+
+@AUTOCAST
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("model_cls, make, hyper", RECURRENT, ids=[m.__name__ for m, _, _ in RECURRENT])
 def test_every_shape_with_every_cell(model_cls: type[Model], make: Callable[[], SequenceDataset],
-                                     hyper: dict[str, Any], cell: str) -> None:
+                                     hyper: dict[str, Any], cell: str, autocast: bool) -> None:
     torch.manual_seed(0)
     ds = make()
     model = model_cls.from_dataset(ds, cell=cell, hidden_size=8, **hyper)
     assert model.config.cell == cell
     assert model_cls.from_config(model.config).config == model.config  # a run can be rebuilt
-    _forward_backward(model, ds)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        _forward_backward(model, ds)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
-def test_feedforward_one_to_one() -> None:
+@AUTOCAST
+def test_feedforward_one_to_one(autocast: bool) -> None:
     ds = one_to_one()
     model = FeedForward.from_dataset(ds, hidden_sizes=(8,))
-    _forward_backward(model, ds)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        _forward_backward(model, ds)
 
 
 def test_all_seven_shapes_are_registered() -> None:
@@ -133,22 +143,3 @@ def test_all_seven_shapes_are_registered() -> None:
              "SequenceTagger", "Forecaster"}
     assert names <= set(MODELS)
 
-
-@pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("model_cls, make, hyper", RECURRENT, ids=[m.__name__ for m, _, _ in RECURRENT])
-def test_every_shape_with_every_cell_under_bf16_autocast(model_cls: type[Model], make: Callable[[], SequenceDataset],
-                                                         hyper: dict[str, Any], cell: str) -> None:
-    # Trainer(precision="bf16") runs the forward pass (training and evaluation) under autocast
-    torch.manual_seed(0)
-    ds = make()
-    model = model_cls.from_dataset(ds, cell=cell, hidden_size=8, **hyper)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        _forward_backward(model, ds)
-    assert all(p.dtype == torch.float32 for p in model.parameters())
-
-
-def test_feedforward_under_bf16_autocast() -> None:
-    ds = one_to_one()
-    model = FeedForward.from_dataset(ds, hidden_sizes=(8,))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        _forward_backward(model, ds)

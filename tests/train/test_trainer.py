@@ -236,3 +236,16 @@ def test_bf16_instructions_reads_the_cpu_flags(monkeypatch) -> None:
         cpu_kernels.bf16_instructions.cache_clear()
         assert cpu_kernels.bf16_instructions() is want, flags
     cpu_kernels.bf16_instructions.cache_clear()
+
+
+def test_the_run_folder_records_what_precision_auto_chose(monkeypatch, tmp_path) -> None:
+    import yaml
+
+    from rnnkit.ops import cpu_kernels
+
+    monkeypatch.setattr(cpu_kernels, "bf16_instructions", lambda: True)
+    data = toy_classification(16, valid=0, test=0)
+    Trainer(epochs=1, precision="auto", device="cpu", run_dir=tmp_path / "run", **FAST).fit(tiny_model(data), data)
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["trainer"]["precision"] == "auto"
+    assert config["ran_on"] == {"device": "cpu", "precision": "bf16"}

@@ -17,12 +17,19 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     import rnnkit
+    from rnnkit.bench import machine_info
+    from rnnkit.ops import cpu_kernels
+    from rnnkit.train import resolve_precision
 
     console = Console()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    name = torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu"
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else str(machine_info()["cpu"])
     console.print(f"rnnkit {rnnkit.__version__}  torch {torch.__version__}  python {platform.python_version()}")
     console.print(f"device: {device} ({name}), {torch.get_num_threads()} threads")
+    why = {True: "the CPU has AVX512-BF16 or AMX-BF16", False: "the CPU lacks AVX512-BF16 and AMX-BF16",
+           None: "the CPU's flags are unknown"}[cpu_kernels.bf16_instructions()] if device.type == "cpu" else \
+        "the GPU " + ("supports" if torch.cuda.is_bf16_supported() else "lacks") + " bfloat16"
+    console.print(f"precision='auto' trains in {resolve_precision('auto', device)} here ({why})")
     table = Table(title="cells and their backend here (1 layer, hidden 64)")
     for col in ("cell", "backend", "why"):
         table.add_column(col)

@@ -78,8 +78,9 @@ class RunDir:
         self.report_html = self.path / "report.html"
 
     def start(self, model: Model, dataset: SequenceDataset, *, trainer: dict[str, Any],
-              data_options: dict[str, Any] | None = None) -> None:
-        """Before training: config.yaml, info.json and extras/ (skips, with a logged note, extras it cannot save)."""
+              data_options: dict[str, Any] | None = None, ran_on: dict[str, Any] | None = None) -> None:
+        """Before training: config.yaml, info.json and extras/ (skips, with a logged note, extras it cannot save).
+        ``ran_on``: what the settings resolved to on this machine (the device, ``precision="auto"``'s choice)."""
         from rnnkit import __version__
 
         self.path.mkdir(parents=True, exist_ok=True)
@@ -87,6 +88,8 @@ class RunDir:
                   "model": {"class": type(model).__name__, "config": json.loads(json.dumps(model.config_dict()))},
                   "trainer": trainer,
                   "data": {"name": dataset.info.name, "options": data_options or {}}}
+        if ran_on is not None:
+            config["ran_on"] = ran_on
         atomic_write_text(self.config_yaml, yaml.safe_dump(config, sort_keys=False))
         atomic_write_text(self.info_json, json.dumps(info_to_dict(dataset.info), indent=1, ensure_ascii=False))
         save_extras(dataset.extras, self.extras_dir)

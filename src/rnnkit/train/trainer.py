@@ -192,7 +192,8 @@ class Trainer:
         if cfg.resume and run is not None:
             resumed = self._resume(run, state, history, scheduler)
         elif run is not None and ctx.is_main:
-            run.start(model, dataset, trainer=cfg.to_dict(), data_options=data_options)
+            run.start(model, dataset, trainer=cfg.to_dict(), data_options=data_options,
+                      ran_on={"device": str(device), "precision": resolve_precision(cfg.precision, device)})
         train_model = distributed.wrap(model, ctx)
         # after wrap: DDP has broadcast rank 0's weights, so every rank starts the same shadow
         self._ema = self._start_ema(model, resumed)
