@@ -4,6 +4,7 @@ loads, trains (one epoch on a few examples) and evaluates end to end through the
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 
@@ -85,3 +86,25 @@ def test_forecaster_recipe_options_reach_the_model():
     assert cfg.transform == spec.model_options["transform"]
     assert cfg.difference == tuple(spec.model_options["difference"])
     assert cfg.window == spec.data_options["window"] > sum(cfg.difference)
+
+
+@pytest.mark.parametrize("name", recipe_names())
+def test_every_recipe_trains_and_evaluates_in_bf16(name):
+    # precision="bf16" (or "auto" on a CPU with bfloat16 instructions) runs each recipe's model, with its
+    # conv branches, n-gram bags, ensembles and forecasting transforms, under CPU autocast
+    import torch
+
+    from rnnkit.cli.runspec import build_model, load_data
+    from rnnkit.train import Trainer
+
+    spec = quick_spec(load_recipe(name)[1])
+    dataset = load_data(spec)
+    torch.manual_seed(0)
+    model = build_model(spec, dataset)
+    settings = {**spec.train, "precision": "bf16", "max_steps": 2, "device": "cpu", "progress": False,
+                "run_dir": None, "evaluate_test": True}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*bfloat16 instructions")  # a CPU without them is slow, not wrong
+        history = Trainer(**settings).fit(model, dataset)
+    assert history.rows[-1]["step"] >= 1 and math.isfinite(history.rows[-1]["train_loss"])
+    assert history.test and all(math.isfinite(v) for v in history.test.values()), history.test
