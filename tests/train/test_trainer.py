@@ -211,6 +211,9 @@ def test_precision_auto_on_a_gpu_without_bf16_is_fp32(monkeypatch) -> None:
     assert resolve_precision("auto", "cuda") == "fp32"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_precision("auto", torch.device("cuda", 0)) == "bf16"
+    # emulated bfloat16 (Turing, Volta) is slow: "auto" asks for the native kind
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert resolve_precision("auto", "cuda") == "fp32"
 
 
 def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch) -> None:

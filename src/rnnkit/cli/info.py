@@ -26,10 +26,11 @@ def run(args: argparse.Namespace) -> int:
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else str(machine_info()["cpu"])
     console.print(f"rnnkit {rnnkit.__version__}  torch {torch.__version__}  python {platform.python_version()}")
     console.print(f"device: {device} ({name}), {torch.get_num_threads()} threads")
+    auto = resolve_precision("auto", device)
     why = {True: "the CPU has AVX512-BF16 or AMX-BF16", False: "the CPU lacks AVX512-BF16 and AMX-BF16",
            None: "the CPU's flags are unknown"}[cpu_kernels.bf16_instructions()] if device.type == "cpu" else \
-        "the GPU " + ("supports" if torch.cuda.is_bf16_supported() else "lacks") + " bfloat16"
-    console.print(f"precision='auto' trains in {resolve_precision('auto', device)} here ({why})")
+        f"the GPU {'computes' if auto == 'bf16' else 'lacks'} native bfloat16"
+    console.print(f"precision='auto' trains in {auto} here ({why})")
     table = Table(title="cells and their backend here (1 layer, hidden 64)")
     for col in ("cell", "backend", "why"):
         table.add_column(col)
