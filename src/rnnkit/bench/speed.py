@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -97,9 +97,8 @@ def run_attention(B: int, L: int, S: int, A: int, repeats: int, warmup: int) -> 
 
     reason = cpu_attention.compiled_reason(q, k, v)
     t = paired_ms(timed(cpu_attention.torch_scores), timed(cpu_attention.additive_scores), repeats, warmup)
-    return {"B": B, "L": L, "S": S, "A": A, "torch_ms": round(t.base_ms, 3),
-            "rnnkit": "compiled" if reason is None else f"torch ops ({reason})", "rnnkit_ms": round(t.ours_ms, 3),
-            "ratio": round(t.ratio, 3), "ratio_low": round(t.ratio_low, 3), "ratio_high": round(t.ratio_high, 3)}
+    return {"B": B, "L": L, "S": S, "A": A, "rnnkit": "compiled" if reason is None else f"torch ops ({reason})",
+            **t.fields("torch_ms", "rnnkit_ms")}
 
 
 def precision_cases(quick: bool = False) -> list[tuple[str, int, int, int, dict[str, Any]]]:
@@ -148,8 +147,7 @@ def run_precision(what: str, B: int, T: int, size: int, options: dict[str, Any],
 
         def loss() -> Any:
             return model(x)[0].float().sum()
-        label = "rnnkit " + what + "".join(f" {k}" for k, v in options.items() if v is True)
-        backend = model.backend
+        label, backend = _label(what, options.items()), model.backend
 
     def step(bf16: bool) -> Callable[[], None]:
         def run() -> None:
@@ -160,9 +158,7 @@ def run_precision(what: str, B: int, T: int, size: int, options: dict[str, Any],
         return run
 
     t = paired_ms(step(False), step(True), repeats, warmup)
-    return {"model": label, "backend": backend, "B": B, "T": T, "size": size, "fp32_ms": round(t.base_ms, 3),
-            "bf16_ms": round(t.ours_ms, 3), "ratio": round(t.ratio, 3), "ratio_low": round(t.ratio_low, 3),
-            "ratio_high": round(t.ratio_high, 3)}
+    return {"model": label, "backend": backend, "B": B, "T": T, "size": size, **t.fields("fp32_ms", "bf16_ms")}
 
 
 @dataclass(frozen=True)
@@ -178,6 +174,12 @@ class Paired:
     @property
     def ratio(self) -> float:
         return self.ours_ms / self.base_ms
+
+    def fields(self, base: str, ours: str) -> dict[str, float]:
+        """The two medians under the names ``base`` and ``ours``, the ratio and its spread, rounded
+        as the tables keep them."""
+        return {base: round(self.base_ms, 3), ours: round(self.ours_ms, 3), "ratio": round(self.ratio, 3),
+                "ratio_low": round(self.ratio_low, 3), "ratio_high": round(self.ratio_high, 3)}
 
 
 def paired_ms(base: Callable[[], None], ours: Callable[[], None], repeats: int, warmup: int) -> Paired:
@@ -229,13 +231,17 @@ def run_case(case: Case, repeats: int, warmup: int) -> Row:
                       warmup)
     else:
         t = paired_ms(_forward_backward(baseline, x), _forward_backward(ours, x), repeats, warmup)
-    label = "rnnkit " + case.cell + "".join(f" {k}" for k, v in case.options if v is True)
     if isinstance(baseline, Recurrent):
         label_base = f"{case.baseline} ({baseline.backend})"
     else:
         label_base = case.baseline
-    return Row(case.name, case.batch, case.steps, case.size, label_base, round(t.base_ms, 3), label,
-               ours.backend, round(t.ours_ms, 3), round(t.ratio, 3), round(t.ratio_low, 3), round(t.ratio_high, 3))
+    return Row(case=case.name, batch=case.batch, steps=case.steps, size=case.size, baseline=label_base,
+               rnnkit=_label(case.cell, case.options), backend=ours.backend, **t.fields("baseline_ms", "rnnkit_ms"))
+
+
+def _label(cell: str, options: Iterable[tuple[str, Any]]) -> str:
+    """``rnnkit lstm layer_norm``: the cell and its options that are switched on."""
+    return "rnnkit " + cell + "".join(f" {k}" for k, v in options if v is True)
 
 
 def run_speed(repeats: int = 5, quick: bool = False) -> dict[str, Any]:
