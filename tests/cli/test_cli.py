@@ -39,6 +39,19 @@ def test_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"usage: rnnkit {command}" in capsys.readouterr().out
 
 
+def test_python_dash_m_runs_the_same_command() -> None:
+    """``python -m rnnkit`` is the ``rnnkit`` script, for installs whose scripts folder is not on PATH."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "rnnkit", "--version"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    from rnnkit import __version__
+
+    assert done.stdout.strip() == f"rnnkit {__version__}"
+
+
 def test_train_writes_a_complete_run_folder(vowels_run: Path) -> None:
     for name in ("config.yaml", "model.safetensors", "info.json", "metrics.json", "history.csv", "run.yaml",
                  "report.html", "plots/learning_curves.png", "plots/confusion_matrix.png"):
