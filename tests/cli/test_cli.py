@@ -84,6 +84,27 @@ def test_predict_a_csv_prints_a_class(vowels_run: Path, tmp_path: Path, capsys: 
     assert probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
 
 
+def test_text_rows_of_a_csv_train_evaluate_and_predict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's own ``text,label`` CSV: train, evaluate and predict raw text from the run folder."""
+    rng = np.random.default_rng(0)
+    words = {"pos": ["great", "love", "good", "fast"], "neg": ["bad", "awful", "slow", "broken"]}
+    rows = ["review,label"]
+    for _ in range(160):
+        label = str(rng.choice(["pos", "neg"]))
+        rows.append(f'"{" ".join(rng.choice(words[label], size=3))} phone",{label}')
+    data = tmp_path / "reviews.csv"
+    data.write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "--data", f"csv:{data}", "--data-option", "text=review", "--data-option", "target=label",
+                 "--model", "classifier", "--cell", "gru", "--hidden", "16", "--epochs", "8", "--lr", "0.01",
+                 "--out", str(run), "--no-progress", "--no-report"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["test"]["accuracy"] >= 0.9  # one word decides it
+    assert main(["evaluate", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), "awful slow phone"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "neg"
+
+
 def test_config_file_with_flags_over_it_and_a_forecast(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "air.yaml"
     config.write_text(yaml.safe_dump({"data": "air_passengers", "model": "forecaster",

@@ -189,3 +189,97 @@ def test_long_format_errors(tmp_path) -> None:
 def test_a_missing_file_is_named_before_missing_options(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="missing.csv' does not exist"):
         rnnkit.datasets.load(f"csv:{tmp_path / 'missing.csv'}")
+
+
+REVIEWS = [("Great phone, battery lasts two days", "pos", 4.5),
+           ("Broke after a week.\nWould not buy again", "neg", 1.0),
+           ("good value", "pos", 4.0), ("awful screen", "neg", 2.0), ('love it "so much"', "pos", 5.0),
+           ("screen cracked,\n\nreturned it", "neg", 1.5), ("works well", "pos", 4.0), ("too slow", "neg", 2.5)]
+
+
+def reviews_frame() -> pd.DataFrame:
+    return pd.DataFrame({"title": [f"review {i}" for i in range(len(REVIEWS))], "review": [r[0] for r in REVIEWS],
+                         "label": [r[1] for r in REVIEWS], "stars": [r[2] for r in REVIEWS]})
+
+
+def csv_start_lines(frame: pd.DataFrame) -> list[int]:
+    """Where each row of ``frame.to_csv`` starts: after the header, one line per row plus its newlines."""
+    lines, line = [], 2
+    for _, row in frame.iterrows():
+        lines.append(line)
+        line += 1 + sum(str(v).count("\n") for v in row)
+    return lines
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_text_rows_round_trip(tmp_path, suffix: str) -> None:
+    frame = reviews_frame()
+    path = save(frame, tmp_path / f"reviews.{suffix}")
+    ds = rnnkit.datasets.load(f"{suffix}:{path}", text="review", target="label", tokenizer="char",
+                              valid_fraction=0.0, test_fraction=0.0)
+    assert ds.info.shape == "many-to-one" and ds.info.task == "classification" and ds.info.input_kind == "tokens"
+    assert ds.info.classes == ["neg", "pos"] and len(ds.train) == len(REVIEWS)
+    tok = ds.extras["tokenizer"]
+    starts = csv_start_lines(frame) if suffix == "csv" else list(range(1, len(REVIEWS) + 1))
+    for e, (text, label, _), line in zip(ds.train.examples, REVIEWS, starts):
+        assert tok.decode(e.x.tolist()) == text  # quotes, commas and newlines inside the text survive
+        assert ds.info.classes[int(e.y)] == label
+        assert e.meta["line"] == line
+
+
+def test_text_rows_regression_joined_columns_splits_and_unknown_tokens(tmp_path) -> None:
+    path = save(reviews_frame(), tmp_path / "reviews.csv")
+    ds = rnnkit.datasets.load(f"csv:{path}", text=["title", "review"], target="stars", valid_fraction=0.25,
+                              test_fraction=0.25, seed=3)
+    assert ds.info.task == "regression" and ds.info.num_targets == 1 and ds.info.metric == "rmse"
+    assert (len(ds.train), len(ds.valid), len(ds.test)) == (4, 2, 2)
+    tok = ds.extras["tokenizer"]
+    seen = {int(i) for e in ds.train.examples for i in e.x}
+    by_line = {line: r for line, r in zip(csv_start_lines(reviews_frame()), REVIEWS)}
+    for e in ds.train.examples + ds.valid.examples + ds.test.examples:
+        text, _, stars = by_line[e.meta["line"]]
+        assert float(e.y) == stars and e.y.dtype == torch.float32
+        assert tok.encode(f"review {list(by_line).index(e.meta['line'])}\n{text}") == e.x.tolist()
+    assert all(i in seen or i == tok.vocab.unk_id for e in ds.test.examples for i in e.x.tolist())
+
+
+def test_text_rows_errors_name_the_line_where_the_row_starts(tmp_path) -> None:
+    frame = reviews_frame()
+    frame.loc[5, "review"] = "   "  # row 6 starts on line 8: rows 2 spans lines 3-4
+    path = save(frame, tmp_path / "blank.csv")
+    with pytest.raises(DataFileError, match=r"line 8, field 'review': blank text \(1 row\)"):
+        rnnkit.datasets.load(f"csv:{path}", text="review", target="label")
+    frame = reviews_frame()
+    frame.loc[[6, 7], "review"] = np.nan
+    path = save(frame, tmp_path / "missing.csv")
+    with pytest.raises(DataFileError, match=r"line 11, field 'review': missing text \(2 rows in this column\)"):
+        rnnkit.datasets.load(f"csv:{path}", text="review", target="label")
+    frame = reviews_frame()
+    frame.loc[3, "label"] = np.nan
+    path = save(frame, tmp_path / "target.csv")
+    with pytest.raises(DataFileError, match=r"line 6, field 'label': missing target \(1 row\)"):
+        rnnkit.datasets.load(f"csv:{path}", text="review", target="label")
+    with pytest.raises(DataFileError, match="text column 'body' does not exist; the columns are"):
+        rnnkit.datasets.load(f"csv:{path}", text="body", target="label")
+    train = save(reviews_frame(), tmp_path / "train.csv")
+    test = reviews_frame().iloc[:3].copy()
+    test.loc[2, "label"] = "mixed"
+    test_path = save(test, tmp_path / "test.csv")
+    with pytest.raises(DataFileError, match="label 'mixed' was not seen in the training data") as err:
+        rnnkit.datasets.load(f"csv:{train}", test=test_path, text="review", target="label")
+    assert f"{test_path}, line 5" in str(err.value)
+    with pytest.raises(ValueError, match="does not go with horizon= or id="):
+        rnnkit.datasets.load(f"csv:{train}", text="review", target="label", horizon=3)
+    with pytest.raises(ValueError, match="also a text column"):
+        rnnkit.datasets.load(f"csv:{train}", text=["review", "label"], target="label")
+
+
+def test_numeric_errors_count_lines_of_quoted_fields_that_span_lines(tmp_path) -> None:
+    """A long-format table with a multi-line quoted note column: the bad value's own line is named."""
+    frame = long_frame()
+    frame["note"] = ["first\nsecond" if i == 0 else "" for i in range(len(frame))]
+    frame["ay"] = frame["ay"].astype(object)
+    frame.loc[2, "ay"] = "oops"
+    path = save(frame, tmp_path / "notes.csv")
+    with pytest.raises(DataFileError, match=r"line 5, field 'ay': 'oops' is not a number"):
+        rnnkit.datasets.load(f"csv:{path}", id="sample", target="label", features=["ax", "ay"])

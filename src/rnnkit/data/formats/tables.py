@@ -1,6 +1,6 @@
-"""``csv:`` and ``parquet:`` tables (pandas) -> forecasting, or sequence classification/regression.
+"""``csv:`` and ``parquet:`` tables (pandas) -> forecasting, sequence classification/regression, or text.
 
-Two layouts, chosen by the options:
+Three layouts, chosen by the options:
 
 **Time series for forecasting** (``horizon=`` given)::
 
@@ -20,13 +20,20 @@ one sequence (ordered by ``time`` if given, else file order). The label must be 
 every row of a sequence, unless ``task="tagging"`` (one label per step). Features default to
 every column other than id, time and target. See :mod:`rnnkit.data.formats.table_sequences`.
 
+**Text, one example per row** (``text=`` given)::
+
+    rnnkit.datasets.load("csv:reviews.csv", text="review", target="label", tokenizer="char")
+
+Each row's text (quoted fields may span lines) is tokenized into ``x``; its target is a class, or a
+number with ``task="regression"``. See :mod:`rnnkit.data.formats.table_text` for its options.
+
 Common options: test (a second file of the same layout), nan (``"raise"`` default or
 ``"interpolate"``), scale (``"standard"`` default, ``"minmax"`` or None; fitted on the training
 split only and kept in ``dataset.extras["scaler"]``), valid_fraction, test_fraction, seed, name,
 read_options (a dict passed to ``pandas.read_csv`` / ``read_parquet``).
 
-Errors name the file, the line (CSV: the line in the file, the header being line 1; Parquet: the
-row, counting from 1) and the column: a target or other column that does not exist (listing the
+Errors name the file, the line (CSV: the line in the file where the row starts, the header being
+line 1; Parquet: the row, counting from 1) and the column: a target or other column that does not exist (listing the
 columns that do), a value that is not a number, a missing value under ``nan="raise"``.
 """
 
@@ -35,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,9 +64,21 @@ class Table:
     frame: Any  # pandas.DataFrame (pandas is imported lazily)
     path: str
     header_lines: int  # 1 for CSV (the header), 0 for Parquet
+    read_options: dict[str, Any] | None = None
+    _starts: list[int] | None = field(default=None, repr=False)
 
     def line(self, row: int) -> int:
-        """The 1-based file line (CSV) or row (Parquet) of frame row ``row``."""
+        """The 1-based file line (CSV) or row (Parquet) of frame row ``row``.
+
+        A CSV row whose quoted field spans lines makes every later row start further down the file:
+        the lines are then found by reading the file once with :mod:`csv` (on the first call), as
+        long as that reading agrees with pandas on the number of rows; else one line per row is assumed.
+        """
+        if self.header_lines and self._starts is None:
+            starts = csv_record_lines(self.path, self.read_options)
+            self._starts = starts if starts is not None and len(starts) == len(self.frame) else []
+        if self._starts:
+            return self._starts[int(row)]
         return int(row) + self.header_lines + 1
 
     def need(self, columns: Sequence[str], role: str) -> None:
@@ -96,6 +115,38 @@ class Table:
                                 line=self.line(int(rows[nan[0]])), field=str(column))
 
 
+_CSV_OPTIONS = {"sep", "delimiter", "encoding", "quotechar"}
+
+
+def csv_record_lines(path: str | Path, read_options: dict[str, Any] | None) -> list[int] | None:
+    """The line on which each data row of a CSV file starts (the header skipped, blank lines
+    skipped as pandas skips them); None when ``read_options`` asks pandas for more than a
+    separator, an encoding or a quote character, or when the file cannot be read that way."""
+    import csv
+
+    opts = dict(read_options or {})
+    if set(opts) - _CSV_OPTIONS:
+        return None
+    delimiter = str(opts.get("sep", opts.get("delimiter", ",")))
+    if len(delimiter) != 1:
+        return None
+    starts: list[int] = []
+    try:
+        with open(path, newline="", encoding=opts.get("encoding", "utf-8")) as f:
+            reader = csv.reader(f, delimiter=delimiter, quotechar=str(opts.get("quotechar", '"')))
+            while True:
+                start = reader.line_num + 1
+                try:
+                    record = next(reader)
+                except StopIteration:
+                    break
+                if record:  # pandas skips empty lines (skip_blank_lines)
+                    starts.append(start)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return starts[1:]  # the first record is the header
+
+
 def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) -> Table:
     """Read a ``.csv`` (or any other suffix, as CSV) or ``.parquet``/``.pq`` file."""
     import pandas as pd
@@ -112,7 +163,7 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
         raise DataFileError(p, "has no data rows")
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
-    return Table(frame=frame, path=str(p), header_lines=0 if parquet else 1)
+    return Table(frame=frame, path=str(p), header_lines=0 if parquet else 1, read_options=read_options)
 
 
 def series_rows(table: Table, id_col: str | None, time: str | None) -> dict[str, np.ndarray]:
@@ -179,13 +230,22 @@ def as_list(columns: str | Sequence[str] | None) -> list[str]:
 
 def load_table(path: str, *, target: str | Sequence[str] | None = None, horizon: int | None = None,
                **options: Any) -> SequenceDataset:
-    """Dispatch to the forecasting layout (``horizon`` given) or the sequence layout."""
+    """Dispatch to the forecasting layout (``horizon`` given), the text layout (``text`` given) or
+    the sequence layout."""
     from rnnkit.data.formats.table_forecast import load_series_table
     from rnnkit.data.formats.table_sequences import load_sequence_table
+    from rnnkit.data.formats.table_text import load_text_table
 
     check_exists(path)  # a missing file first: it is the error the user can act on
     if target is None:
         raise ValueError(f"loading {path} needs target=COLUMN (the column to predict)")
+    if options.get("text") is not None:
+        if horizon is not None or options.get("id") is not None:
+            raise ValueError("text= reads one example per row: it does not go with horizon= or id=")
+        if not isinstance(target, str):
+            raise ValueError(f"the text layout takes one target column, got {list(target)}")
+        return load_text_table(path, target=target, **options)
+    options.pop("text", None)
     if horizon is not None:
         return load_series_table(path, target=target, horizon=horizon, **options)
     if options.get("window") is not None:
