@@ -1,4 +1,4 @@
-"""csv/parquet: forecasting series and long-format sequences round-trip; bad cells are named."""
+"""csv/parquet/jsonl: forecasting series, long-format sequences and text rows round-trip; bad cells are named."""
 
 from __future__ import annotations
 
@@ -30,12 +30,14 @@ def long_frame() -> pd.DataFrame:
 def save(frame: pd.DataFrame, path) -> str:
     if str(path).endswith(".parquet"):
         frame.to_parquet(path)
+    elif str(path).endswith(".jsonl"):
+        frame.to_json(path, orient="records", lines=True)
     else:
         frame.to_csv(path, index=False)
     return str(path)
 
 
-@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
 def test_forecasting_round_trip(tmp_path, suffix: str) -> None:
     frame = series_frame()
     shuffled = frame.sample(frac=1.0, random_state=0)  # the time column puts it back in order
@@ -127,7 +129,7 @@ def test_not_a_number_and_repeated_time(tmp_path) -> None:
         rnnkit.datasets.load(f"csv:{path}", target="passengers", time="month", window=4, horizon=2)
 
 
-@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
 def test_long_format_sequences_round_trip(tmp_path, suffix: str) -> None:
     frame = long_frame()
     path = save(frame.sample(frac=1.0, random_state=1), tmp_path / f"gestures.{suffix}")
@@ -211,7 +213,7 @@ def csv_start_lines(frame: pd.DataFrame) -> list[int]:
     return lines
 
 
-@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
 def test_text_rows_round_trip(tmp_path, suffix: str) -> None:
     frame = reviews_frame()
     path = save(frame, tmp_path / f"reviews.{suffix}")
@@ -220,7 +222,7 @@ def test_text_rows_round_trip(tmp_path, suffix: str) -> None:
     assert ds.info.shape == "many-to-one" and ds.info.task == "classification" and ds.info.input_kind == "tokens"
     assert ds.info.classes == ["neg", "pos"] and len(ds.train) == len(REVIEWS)
     tok = ds.extras["tokenizer"]
-    starts = csv_start_lines(frame) if suffix == "csv" else list(range(1, len(REVIEWS) + 1))
+    starts = csv_start_lines(frame) if suffix == "csv" else list(range(1, len(REVIEWS) + 1))  # one record a line
     for e, (text, label, _), line in zip(ds.train.examples, REVIEWS, starts):
         assert tok.decode(e.x.tolist()) == text  # quotes, commas and newlines inside the text survive
         assert ds.info.classes[int(e.y)] == label
@@ -283,3 +285,16 @@ def test_numeric_errors_count_lines_of_quoted_fields_that_span_lines(tmp_path) -
     path = save(frame, tmp_path / "notes.csv")
     with pytest.raises(DataFileError, match=r"line 5, field 'ay': 'oops' is not a number"):
         rnnkit.datasets.load(f"csv:{path}", id="sample", target="label", features=["ax", "ay"])
+
+
+def test_json_lines_name_their_own_line_past_blank_lines(tmp_path) -> None:
+    path = tmp_path / "reviews.jsonl"
+    path.write_text('{"review": "good value", "label": "pos"}\n\n{"review": "awful", "label": "neg"}\n'
+                    '{"review": "  ", "label": "neg"}\n')
+    with pytest.raises(DataFileError, match=r"reviews.jsonl, line 4, field 'review': blank text"):
+        rnnkit.datasets.load(f"jsonl:{path}", text="review", target="label")
+    path.write_text('{"review": "good value", "label": "pos"}\n{"review": "awful", "label": \n')
+    with pytest.raises(DataFileError, match="cannot be read as a JSON-lines file"):
+        rnnkit.datasets.load(f"jsonl:{path}", text="review", target="label")
+    with pytest.raises(ValueError, match="jsonl: reads files named .jsonl, .ndjson or .json"):
+        rnnkit.datasets.load(f"jsonl:{tmp_path / 'reviews.txt'}", text="review", target="label")

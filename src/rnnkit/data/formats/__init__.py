@@ -3,8 +3,9 @@
 =========== ============================================== ===================================
 prefix      file                                           shape
 =========== ============================================== ===================================
-csv:        CSV table (time series, or long-format seqs)   forecasting / many-to-one / synced
+csv:        CSV table (series, long-format seqs, text)     forecasting / many-to-one / synced
 parquet:    Parquet table (the same layouts)               forecasting / many-to-one / synced
+jsonl:      JSON lines, one object per row (same layouts)  forecasting / many-to-one / synced
 ts:         UCR/UEA ``.ts`` time-series file               many-to-one
 pairs:      tab-separated ``source<TAB>target`` lines      many-to-many (seq2seq)
 folder:     text files by class (aclImdb layout)           many-to-one (text)

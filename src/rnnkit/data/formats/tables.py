@@ -1,4 +1,8 @@
-"""``csv:`` and ``parquet:`` tables (pandas) -> forecasting, sequence classification/regression, or text.
+"""``csv:``, ``parquet:`` and ``jsonl:`` tables (pandas) -> forecasting, sequence classification/regression,
+or text.
+
+A JSON-lines file (``.jsonl``, ``.ndjson`` or ``.json``: one JSON object per line, the keys being the
+columns) is read as a table in any layout, by ``jsonl:`` or by its suffix.
 
 Three layouts, chosen by the options:
 
@@ -30,11 +34,12 @@ number with ``task="regression"``. See :mod:`rnnkit.data.formats.table_text` for
 Common options: test (a second file of the same layout), nan (``"raise"`` default or
 ``"interpolate"``), scale (``"standard"`` default, ``"minmax"`` or None; fitted on the training
 split only and kept in ``dataset.extras["scaler"]``), valid_fraction, test_fraction, seed, name,
-read_options (a dict passed to ``pandas.read_csv`` / ``read_parquet``).
+read_options (a dict passed to ``pandas.read_csv`` / ``read_parquet`` / ``read_json``).
 
 Errors name the file, the line (CSV: the line in the file where the row starts, the header being
-line 1; Parquet: the row, counting from 1) and the column: a target or other column that does not exist (listing the
-columns that do), a value that is not a number, a missing value under ``nan="raise"``.
+line 1; JSON lines: the object's line; Parquet: the row, counting from 1) and the column: a target or
+other column that does not exist (listing the columns that do), a value that is not a number, a
+missing value under ``nan="raise"``.
 """
 
 from __future__ import annotations
@@ -57,29 +62,35 @@ from rnnkit.data.windows import NanPolicy, fill_missing
 ScaleKind = Literal["standard", "minmax"] | None
 
 
+TableKind = Literal["csv", "parquet", "jsonl"]
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
 @dataclass
 class Table:
     """A pandas frame read from a file, with the file's line numbering for error messages."""
 
     frame: Any  # pandas.DataFrame (pandas is imported lazily)
     path: str
-    header_lines: int  # 1 for CSV (the header), 0 for Parquet
+    kind: TableKind = "csv"
     read_options: dict[str, Any] | None = None
     _starts: list[int] | None = field(default=None, repr=False)
 
     def line(self, row: int) -> int:
-        """The 1-based file line (CSV) or row (Parquet) of frame row ``row``.
+        """The 1-based file line (CSV, JSON lines) or row (Parquet) of frame row ``row``.
 
-        A CSV row whose quoted field spans lines makes every later row start further down the file:
-        the lines are then found by reading the file once with :mod:`csv` (on the first call), as
-        long as that reading agrees with pandas on the number of rows; else one line per row is assumed.
+        A CSV row whose quoted field spans lines makes every later row start further down the file,
+        and JSON lines may sit between blank lines: the lines are then found by reading the file once
+        (on the first call), as long as that reading agrees with pandas on the number of rows; else
+        one line per row after the header is assumed.
         """
-        if self.header_lines and self._starts is None:
-            starts = csv_record_lines(self.path, self.read_options)
+        if self.kind != "parquet" and self._starts is None:
+            starts = (csv_record_lines(self.path, self.read_options) if self.kind == "csv"
+                      else json_record_lines(self.path))
             self._starts = starts if starts is not None and len(starts) == len(self.frame) else []
         if self._starts:
             return self._starts[int(row)]
-        return int(row) + self.header_lines + 1
+        return int(row) + (1 if self.kind == "csv" else 0) + 1
 
     def need(self, columns: Sequence[str], role: str) -> None:
         """Raise naming the first of ``columns`` that the table lacks, and the columns it has."""
@@ -147,23 +158,48 @@ def csv_record_lines(path: str | Path, read_options: dict[str, Any] | None) -> l
     return starts[1:]  # the first record is the header
 
 
+def json_record_lines(path: str | Path) -> list[int] | None:
+    """The line of each record of a JSON-lines file (blank lines skipped); None if unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [i for i, text in enumerate(f, start=1) if text.strip()]
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def table_kind(path: str | Path) -> TableKind:
+    """``parquet`` for ``.parquet``/``.pq``, ``jsonl`` for ``.jsonl``/``.ndjson``/``.json``, else ``csv``."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    return "jsonl" if suffix in JSON_SUFFIXES else "csv"
+
+
 def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) -> Table:
-    """Read a ``.csv`` (or any other suffix, as CSV) or ``.parquet``/``.pq`` file."""
+    """Read a CSV file (any suffix but those below), a ``.parquet``/``.pq`` file, or a JSON-lines file
+    (``.jsonl``/``.ndjson``/``.json``: one JSON object per line)."""
     import pandas as pd
 
     p = check_exists(path)
-    parquet = p.suffix.lower() in (".parquet", ".pq")
+    kind = table_kind(p)
+    what = {"csv": "CSV table", "parquet": "Parquet table", "jsonl": "JSON-lines file (one object per line)"}[kind]
+    opts = read_options or {}
     try:
-        frame = pd.read_parquet(p, **(read_options or {})) if parquet else pd.read_csv(p, **(read_options or {}))
+        if kind == "parquet":
+            frame = pd.read_parquet(p, **opts)
+        elif kind == "jsonl":
+            frame = pd.read_json(p, **{"lines": True, "dtype": False, **opts})
+        else:
+            frame = pd.read_csv(p, **opts)
     except pd.errors.ParserError as e:
-        raise DataFileError(p, f"is not a well-formed CSV table: {e}") from e
+        raise DataFileError(p, f"is not a well-formed {what}: {e}") from e
     except (ValueError, OSError, pd.errors.EmptyDataError) as e:
-        raise DataFileError(p, f"cannot be read as a {'Parquet' if parquet else 'CSV'} table: {e}") from e
+        raise DataFileError(p, f"cannot be read as a {what}: {e}") from e
     if len(frame) == 0:
         raise DataFileError(p, "has no data rows")
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
-    return Table(frame=frame, path=str(p), header_lines=0 if parquet else 1, read_options=read_options)
+    return Table(frame=frame, path=str(p), kind=kind, read_options=read_options)
 
 
 def series_rows(table: Table, id_col: str | None, time: str | None) -> dict[str, np.ndarray]:
@@ -268,5 +304,14 @@ def load_parquet(path: str, **options: Any) -> SequenceDataset:
     return load_table(path, **options)
 
 
-__all__ = ["Table", "as_list", "load_csv", "load_parquet", "load_table", "make_scaler", "numeric_block", "read_table",
-           "series_rows"]
+@register_format("jsonl")
+def load_jsonl(path: str, **options: Any) -> SequenceDataset:
+    """``load("jsonl:FILE", target=..., ...)``: a JSON-lines file, one object (row) per line, in any
+    of the layouts (see the module docstring)."""
+    if table_kind(path) != "jsonl":
+        raise ValueError(f"jsonl: reads files named .jsonl, .ndjson or .json, not {Path(path).name!r}")
+    return load_table(path, **options)
+
+
+__all__ = ["Table", "as_list", "load_csv", "load_jsonl", "load_parquet", "load_table", "make_scaler", "numeric_block",
+           "read_table", "series_rows", "table_kind"]
