@@ -3,6 +3,7 @@ alone, YAML configs with flags laid over them, and one-line errors with exit sta
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -437,3 +438,79 @@ def test_info_names_the_backends_and_what_precision_auto_picks(native: bool | No
     out = " ".join(capsys.readouterr().out.split())  # rich wraps to the terminal's width
     assert f"precision='auto' {says}" in out
     assert "device: cpu" in out and "mingru" in out and "scan" in out
+
+
+def _single(run: Path, text: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    assert main(["predict", str(run), text]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_predict_lines_equals_one_call_per_line_for_a_seq2seq(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "dates"
+    assert main(["train", "--data", "dates_iso", "--model", "seq2seq", "--hidden", "16", "--limit", "200",
+                 "--epochs", "2", "--out", str(run), "--no-progress", "--no-report"]) == 0
+    inputs = ["march 3, 2001", "3 march 2001", "", "12/25/1999", "july 4, 1976", "march 3, 2001 \u24e7"]
+    lines = tmp_path / "dates.txt"
+    lines.write_text("\n".join(inputs) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["predict", str(run), str(lines), "--lines", "--batch-size", "2"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert len(out) == len(inputs) and out[2] == ""  # lined up with the input; a blank line stays blank
+    for text, got in zip(inputs, out):
+        if text:
+            assert [got] == _single(run, text, capsys)  # batched by length, the same as one at a time
+    assert "input line(s) hold" in captured.err and "read as <unk>" in captured.err  # one note, not one a line
+    assert len(captured.err.splitlines()) == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("march 3, 2001\n"))
+    assert main(["predict", str(run), "-", "--lines"]) == 0
+    assert capsys.readouterr().out.splitlines() == out[:1]
+    target = tmp_path / "iso.txt"
+    assert main(["predict", str(run), str(lines), "--lines", "--output", str(target)]) == 0
+    assert target.read_text(encoding="utf-8").splitlines() == out
+    assert "5 predictions for 6 lines ->" in capsys.readouterr().err
+
+
+def test_predict_lines_of_numbers_and_classes(vowels_run: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import rnnkit.datasets
+
+    examples = rnnkit.datasets.load("japanese_vowels").test.examples[:4]
+    rows = [" ".join(f"{v:.6g}" for v in e.x.reshape(-1).tolist()) for e in examples]
+    lines = tmp_path / "utterances.txt"
+    lines.write_text("\n".join(rows) + "\n")
+    assert main(["predict", str(vowels_run), str(lines), "--lines"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    classes = json.loads((vowels_run / "info.json").read_text())["classes"]
+    for row, got in zip(rows, out):
+        label, prob = got.split("\t")
+        single = _single(vowels_run, row, capsys)
+        assert label == single[0] and label in classes
+        assert f"  {label}: {prob}" == single[1]  # the best class's probability, as a single call prints it
+
+
+TWELVE = " ".join(["0.5"] * 12)
+
+
+@pytest.mark.parametrize("content, argv, message", [
+    (f"{TWELVE}\n\n{TWELVE[:-3]} x\n", [], "lines.txt, line 3: the input '0.5 0.5|'x' is not a number"),
+    (f"{TWELVE}\n1 2\n", [], "lines.txt, line 2: this run needs 12 feature(s) per step: got 2 value(s)"),
+    ("\n\n", [], "lines.txt has no input lines"),
+    (f"{TWELVE}\n", ["--batch-size", "0"], "--batch-size must be >= 1"),
+])
+def test_predict_lines_errors_name_the_line(content: str, argv: list[str], message: str, vowels_run: Path,
+                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "lines.txt"
+    path.write_text(content)
+    assert main(["predict", str(vowels_run), str(path), "--lines", *argv]) == 2
+    line = _error_line(capsys)
+    assert all(part in line for part in message.split("|"))
+
+
+def test_predict_lines_needs_a_file_and_output_needs_lines(vowels_run: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(vowels_run), str(tmp_path / "nope.txt"), "--lines"]) == 2
+    assert "nope.txt does not exist" in _error_line(capsys)
+    assert main(["predict", str(vowels_run), "1 2 3", "--output", str(tmp_path / "o.txt")]) == 2
+    assert "--output goes with --lines" in _error_line(capsys)

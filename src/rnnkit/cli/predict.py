@@ -10,6 +10,14 @@ file (one row per time step, one column per feature), a text file, or an image f
 
 It prints the class (with probabilities), the values, the tags, the generated sequence or the
 forecast, decoded with the run's saved vocabulary.
+
+With ``--lines``, INPUT is a file (or ``-``, standard input) holding one input per line: text or
+numbers. It prints one prediction per line, in the same order (a class with its probability, the
+tags, the generated sequence or the values), so that the output lines up with the input; a blank
+line gives a blank line. Inputs of equal length are batched together (``--batch-size``).
+
+    rnnkit predict runs/g2p words.txt --lines --output phonemes.txt
+    cut -f1 reviews.tsv | rnnkit predict runs/sentiment - --lines
 """
 
 from __future__ import annotations
@@ -31,8 +39,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict from raw input with a trained run folder",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN", help="a run folder written by `rnnkit train`")
-    p.add_argument("input", metavar="INPUT", help="text, numbers, or a .csv / .txt / .png file")
+    p.add_argument("input", metavar="INPUT", help="text, numbers, or a .csv / .txt / .png file (with --lines: a file "
+                   "or -)")
     p.add_argument("--top", type=int, default=3, metavar="K", help="classes to show with probabilities")
+    p.add_argument("--lines", action="store_true",
+                   help="INPUT is a file (or - for standard input) of one input per line; one prediction per line")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="inputs per batch with --lines")
+    p.add_argument("--output", metavar="FILE", help="with --lines: write the predictions to FILE")
     p.set_defaults(func=run)
 
 
@@ -142,7 +155,8 @@ def read_image(path: Path, shape: tuple[int, ...], scale: float) -> Any:
     return img.reshape(shape)
 
 
-def encode_text(text: str, info: Any, extras: dict[str, Any]) -> tuple[list[int], list[str]]:
+def encode_text(text: str, info: Any, extras: dict[str, Any],
+                notes: list[int] | None = None) -> tuple[list[int], list[str]]:
     """Text -> input ids with the run's tokenizer, else its vocabulary (characters or words), and
     the text's tokens where there is one per id (else []).
 
@@ -164,12 +178,13 @@ def encode_text(text: str, info: Any, extras: dict[str, Any]) -> tuple[list[int]
     if not ids:
         raise CLIError("the input text is empty")
     tokens = tokens if len(tokens) == len(ids) else []
-    check_unknown(ids, tokens, info)
+    check_unknown(ids, tokens, info, notes)
     return ids, tokens
 
 
-def check_unknown(ids: list[int], tokens: list[str], info: Any) -> None:
-    """A note on stderr for tokens the run never saw (read as ``<unk>``); an error when all are."""
+def check_unknown(ids: list[int], tokens: list[str], info: Any, notes: list[int] | None = None) -> None:
+    """A note on stderr for tokens the run never saw (read as ``<unk>``); an error when all are.
+    With ``notes``, the count of unknown tokens is appended there instead of printed."""
     from rnnkit.data.vocab import UNK, Vocab
 
     unknown = [i for i, t in enumerate(ids) if t == Vocab.unk_id and (not tokens or tokens[i] != UNK)]
@@ -180,20 +195,28 @@ def check_unknown(ids: list[int], tokens: list[str], info: Any) -> None:
     if len(unknown) == len(ids):
         raise CLIError(f"none of the input's {len(ids)} token(s) is in the vocabulary of this run ({info.name})"
                        f"{named}: check the language and the spelling")
+    if notes is not None:
+        notes.append(len(unknown))
+        return
     print(f"note: {len(unknown)} of {len(ids)} input token(s) are not in the run's vocabulary and are read "
           f"as <unk>{named}", file=sys.stderr)
 
 
 def build_batch(raw: str, info: Any, extras: dict[str, Any]) -> tuple[Any, list[str]]:
     """The model's input batch for ``raw`` and the input tokens (for tagging output)."""
+    return batch_for(raw, input_file(raw), info, extras)
+
+
+def batch_for(raw: str, path: Path | None, info: Any, extras: dict[str, Any],
+              notes: list[int] | None = None) -> tuple[Any, list[str]]:
+    """A batch of one: the input ``raw`` (text or numbers), or the file ``path`` when given."""
     import torch
 
     from rnnkit.data.batch import Batch
 
-    path = input_file(raw)
     if info.input_kind == "tokens":
         text = read_text(path).strip() if path is not None else raw
-        ids, tokens = encode_text(text, info, extras)  # tagging output shows the words as written
+        ids, tokens = encode_text(text, info, extras, notes)  # tagging output shows the words as written
         if not tokens:
             tokens = info.input_vocab.decode(ids, strip_specials=False) if info.input_vocab else [str(i) for i in ids]
         return Batch(x=torch.tensor([ids]), lengths=torch.tensor([len(ids)])), tokens
@@ -226,37 +249,151 @@ def build_batch(raw: str, info: Any, extras: dict[str, Any]) -> tuple[Any, list[
     return Batch(x=item[None], lengths=torch.tensor([item.shape[0]])), []
 
 
+def _class_probs(model: Any, batch: Any) -> Any:
+    """``(B, C)`` class probabilities, or None for a model that gives neither them nor logits."""
+    if callable(getattr(model, "predict_proba", None)):  # classifiers, and an Ensemble's members' mean
+        return model.predict_proba(batch)
+    logits = model(batch).logits
+    return None if logits is None else logits.softmax(-1)
+
+
+def _tags_text(tags: Any, tokens: list[str], info: Any) -> str:
+    names = info.classes or []
+    named = [names[int(t)] if int(t) < len(names) else str(int(t)) for t in tags[: len(tokens) or None]]
+    return " ".join(f"{w}/{t}" for w, t in zip(tokens, named)) if tokens else " ".join(named)
+
+
+def _sequence_text(ids: list[int], info: Any) -> str:
+    from rnnkit.report.predictions import decode_tokens
+
+    out = decode_tokens(info.output_vocab, ids)
+    joiner = "" if all(len(t) == 1 for t in out) and info.output_vocab is not None and all(
+        len(t) == 1 for t in info.output_vocab.itos[4:]) else " "
+    return joiner.join(out)
+
+
 def describe(prediction: Any, model: Any, batch: Any, info: Any, tokens: list[str], top: int) -> list[str]:
     """Lines of text that say what the model predicted."""
     import torch
 
-    from rnnkit.report.predictions import decode_tokens, generated_ids
+    from rnnkit.report.predictions import generated_ids
 
     task = info.task
     if task == "classification" and info.classes:
-        if callable(getattr(model, "predict_proba", None)):  # classifiers, and an Ensemble's members' mean
-            probs = model.predict_proba(batch)[0]
-        else:
-            logits = model(batch).logits
-            if logits is None:
-                return [info.classes[int(prediction[0])]]
-            probs = logits.softmax(-1)[0]
-        best = torch.argsort(probs, descending=True)[: max(1, top)]
-        return [info.classes[int(best[0])]] + [f"  {info.classes[int(i)]}: {float(probs[i]):.3f}" for i in best]
+        probs = _class_probs(model, batch)
+        if probs is None:
+            return [info.classes[int(prediction[0])]]
+        best = torch.argsort(probs[0], descending=True)[: max(1, top)]
+        return [info.classes[int(best[0])]] + [f"  {info.classes[int(i)]}: {float(probs[0, i]):.3f}" for i in best]
     if task == "tagging":
-        names = info.classes or []
-        tags = [names[int(t)] if int(t) < len(names) else str(int(t)) for t in prediction[0, : len(tokens) or None]]
-        return [" ".join(f"{w}/{t}" for w, t in zip(tokens, tags))] if tokens else [" ".join(tags)]
+        return [_tags_text(prediction[0], tokens, info)]
     if task in ("seq2seq", "generation"):
-        ids = generated_ids(prediction)[0]
-        out = decode_tokens(info.output_vocab, ids)
-        joiner = "" if all(len(t) == 1 for t in out) and info.output_vocab is not None and all(
-            len(t) == 1 for t in info.output_vocab.itos[4:]) else " "
-        return [joiner.join(out)]
+        return [_sequence_text(generated_ids(prediction)[0], info)]
     values = torch.as_tensor(prediction).reshape(-1).tolist()
     if task == "forecasting":
         return [f"forecast for the next {len(values)} steps:", " ".join(f"{v:.4g}" for v in values)]
     return [" ".join(f"{v:.4g}" for v in values)]
+
+
+def describe_rows(prediction: Any, model: Any, batch: Any, info: Any, tokens: list[list[str]]) -> list[str]:
+    """One line per row of the batch: the class and its probability (tab-separated), the tags, the
+    generated sequence or the values."""
+    import torch
+
+    from rnnkit.report.predictions import generated_ids
+
+    task, rows = info.task, len(tokens)
+    if task == "classification" and info.classes:
+        probs = _class_probs(model, batch)
+        if probs is None:
+            return [info.classes[int(c)] for c in prediction]
+        best = probs.argmax(-1)
+        return [f"{info.classes[int(b)]}\t{float(probs[i, b]):.3f}" for i, b in enumerate(best)]
+    if task == "tagging":
+        return [_tags_text(prediction[i], tokens[i], info) for i in range(rows)]
+    if task in ("seq2seq", "generation"):
+        return [_sequence_text(ids, info) for ids in generated_ids(prediction)]
+    values = torch.as_tensor(prediction).reshape(rows, -1).tolist()
+    return [" ".join(f"{v:.4g}" for v in row) for row in values]
+
+
+def read_lines(raw: str) -> tuple[str, list[str]]:
+    """The name of ``raw`` and its lines: a file, or standard input for ``-``."""
+    if raw == "-":
+        return "<stdin>", sys.stdin.read().splitlines()
+    path = Path(raw)
+    if path.is_dir():
+        raise CLIError(f"{path} is a folder; --lines reads a file of one input per line")
+    if not path.is_file():
+        raise CLIError(f"input file {path} does not exist (--lines reads a file of one input per line, or - "
+                       "for standard input)")
+    return str(path), read_text(path).splitlines()
+
+
+def _stack(batches: list[Any]) -> Any:
+    """Batches of one, all of the same shape, as one batch."""
+    import torch
+
+    from rnnkit.data.batch import Batch
+
+    def cat(name: str) -> Any:
+        parts = [getattr(b, name) for b in batches]
+        return None if parts[0] is None else torch.cat(parts)
+
+    return Batch(x=cat("x"), lengths=cat("lengths"), cond=cat("cond"))
+
+
+def predict_lines(args: argparse.Namespace, loaded: Any) -> int:
+    """``--lines``: one prediction per input line, in order (blank lines stay blank)."""
+    import collections
+
+    import torch
+
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+    name, lines = read_lines(args.input)
+    info, model = loaded.info, loaded.model.eval()
+    unknown: list[int] = []
+    groups: dict[Any, list[tuple[int, Any, list[str]]]] = collections.defaultdict(list)
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            batch, tokens = batch_for(line, None, info, loaded.extras, unknown)
+        except CLIError as e:
+            raise CLIError(f"{name}, line {n + 1}: {e}") from e
+        shape = tuple(t.shape if t is not None else None for t in (batch.x, batch.cond))
+        groups[shape].append((n, batch, tokens))  # equal shapes batch without padding
+    if not groups:
+        raise CLIError(f"{name} has no input lines (one input per line)")
+    out = [""] * len(lines)
+    with torch.no_grad():
+        for members in groups.values():
+            for start in range(0, len(members), args.batch_size):
+                chunk = members[start : start + args.batch_size]
+                batch = _stack([b for _, b, _ in chunk])
+                try:
+                    prediction = model.predict(batch)
+                except (ValueError, RuntimeError) as e:
+                    raise CLIError(f"{name}, line {chunk[0][0] + 1}: the model cannot read this input: "
+                                   f"{str(e).splitlines()[0]}") from e
+                for (n, _, _), text in zip(chunk, describe_rows(prediction, model, batch, info,
+                                                                [t for _, _, t in chunk])):
+                    out[n] = text
+    if unknown:
+        print(f"note: {len(unknown)} input line(s) hold {sum(unknown)} token(s) that are not in the run's "
+              "vocabulary; they are read as <unk>", file=sys.stderr)
+    text = "".join(line + "\n" for line in out)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise CLIError(f"cannot write {args.output}: {e.strerror or e}") from e
+        print(f"{sum(len(m) for m in groups.values())} predictions for {len(lines)} lines -> {args.output}",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -266,7 +403,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise CLIError(f"--top must be >= 1, got {args.top}")
+    if args.output and not args.lines:
+        raise CLIError("--output goes with --lines (one prediction per input line)")
     loaded, _ = open_run(args.run_dir)
+    if args.lines:
+        return predict_lines(args, loaded)
     batch, tokens = build_batch(args.input, loaded.info, loaded.extras)
     model = loaded.model.eval()
     with torch.no_grad():
