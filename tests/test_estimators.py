@@ -151,3 +151,47 @@ def test_predictions_do_not_depend_on_the_batch() -> None:
         whole = predict(X)
         one_by_one = np.concatenate([predict(X[i:i + 1]) for i in range(len(X))])
         np.testing.assert_allclose(one_by_one, whole, rtol=1e-5, atol=1e-5)
+
+
+def _reviews(n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    words = {"pos": ["great", "love", "good", "fast"], "neg": ["bad", "awful", "slow", "broken"]}
+    labels = rng.choice(["neg", "pos"], size=n)
+    return [" ".join(rng.choice(words[str(lab)], size=3)) + " phone" for lab in labels], labels
+
+
+def test_texts_are_tokenized_and_learned() -> None:
+    import pandas as pd
+
+    X, y = _reviews(200, 0)
+    clf = RNNClassifier(epochs=6, hidden_size=16, lr=1e-2).fit(X[:150], y[:150])
+    assert clf.score(X[150:], y[150:]) > 0.9  # one word decides the class
+    assert clf.tokenizer_.vocab.encode(["awful"]) != [clf.tokenizer_.vocab.unk_id]
+    assert not hasattr(clf, "n_features_in_")
+    as_series = clf.predict_proba(pd.Series(X[150:160]))
+    assert np.allclose(as_series, clf.predict_proba(np.array(X[150:160])))  # list, array and Series alike
+    assert clf.predict(["awful slow phone", "never seen words good"]).tolist() == ["neg", "pos"]  # unseen: <unk>
+    chars = RNNRegressor(tokenizer="char", lowercase=True, epochs=1, hidden_size=4).fit(
+        [t.upper() for t in X[:40]], (y[:40] == "pos").astype(float))
+    assert chars.tokenizer_.kind == "char" and "A" not in chars.tokenizer_.vocab.stoi
+    assert chars.predict(X[:3]).shape == (3,)
+    twin = clone(clf)
+    assert twin.get_params()["tokenizer"] == "word" and not hasattr(twin, "tokenizer_")
+
+
+def test_texts_and_numbers_are_not_mixed_up() -> None:
+    X, y = _reviews(20, 1)
+    clf = RNNClassifier(**TINY).fit(X, y)
+    with pytest.raises(ValueError, match="fitted on texts: X must be a list of texts"):
+        clf.predict(np.zeros((2, 5)))
+    numeric = RNNClassifier(**TINY).fit(np.zeros((10, 5)), [0, 1] * 5)
+    with pytest.raises(ValueError, match="X holds texts, but this estimator was fitted on numeric sequences"):
+        numeric.predict(["a text"])
+    with pytest.raises(ValueError, match="X is one string"):
+        clf.predict("a text")
+    with pytest.raises(ValueError, match="item 1 is a int, not a str"):
+        clf.predict(["a text", 3])
+    with pytest.raises(ValueError, match=r"text 1 \('   '\) gives no word tokens"):
+        clf.predict(["good", "   "])
+    refit = clf.fit(np.zeros((10, 5)), [0, 1] * 5)  # refitting on numbers drops the tokenizer
+    assert refit.tokenizer_ is None and refit.n_features_in_ == 5

@@ -10,7 +10,11 @@ Input layouts accepted by ``RNNClassifier`` / ``RNNRegressor`` (``X``):
   features are read as a sequence);
 * ``(N, T, F)`` array — N series of T steps and F features (``layout="NTF"``, the default);
 * ``(N, C, T)`` array — aeon / sktime "numpy3D" (channels first): pass ``layout="NCT"``;
-* a list of ``(T_i, F)`` or ``(T_i,)`` arrays of different lengths (no padding needed).
+* a list of ``(T_i, F)`` or ``(T_i,)`` arrays of different lengths (no padding needed);
+* a list (or array, or pandas Series) of texts: each is tokenized (``tokenizer="word"``, ``"char"``
+  or ``"bpe"``; ``lowercase``, ``min_freq``) with a vocabulary fitted in ``fit``, and the model reads the
+  token ids (``SequenceClassifier.from_dataset`` then builds its text architecture). Tokens unseen in
+  ``fit`` are read as ``<unk>``; a text with no tokens at all is an error naming its index.
 
 ``RNNForecaster`` fits on a series ``y`` ``(T,)`` / ``(T, K)`` (or a list of them), cuts it into
 ``window -> horizon`` pairs and ``predict()`` forecasts the ``horizon`` steps after the end of the
@@ -19,6 +23,7 @@ Input layouts accepted by ``RNNClassifier`` / ``RNNRegressor`` (``X``):
 Example:
     >>> clf = RNNClassifier(cell="gru", hidden_size=32, epochs=20).fit(X_train, y_train)
     >>> clf.predict(X_test), clf.predict_proba(X_test), clf.score(X_test, y_test)
+    >>> RNNClassifier(tokenizer="char", epochs=5).fit(["great phone", "broke in a week"], ["pos", "neg"])
     >>> RNNForecaster(window=24, horizon=12).fit(passengers).predict()
 """
 
@@ -101,7 +106,10 @@ class _SequenceInputs(_RNNEstimator):
 
     The one ``__init__`` of both estimators (scikit-learn reads their parameters from its signature)."""
 
-    def __init__(self, *, layout: str = "NTF", cell: str = "gru", hidden_size: int = 32,
+    tokenizer_: Any  # set by fit: the fitted tokenizer when X holds texts, else None
+
+    def __init__(self, *, layout: str = "NTF", tokenizer: str = "word", lowercase: bool = False, min_freq: int = 1,
+                 cell: str = "gru", hidden_size: int = 32,
                  num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
                  weight_decay: float = 0.01, early_stopping: int | None = None, ema_decay: float | None = None,
                  ensemble: int = 1, valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
@@ -111,9 +119,52 @@ class _SequenceInputs(_RNNEstimator):
                          ema_decay=ema_decay, ensemble=ensemble, valid_fraction=valid_fraction, device=device,
                          random_state=random_state, verbose=verbose)
         self.layout = layout
+        self.tokenizer = tokenizer
+        self.lowercase = lowercase
+        self.min_freq = min_freq
+
+    def _texts(self, X: Any, *, reset: bool) -> list[np.ndarray]:
+        """Texts -> token-id arrays, with the tokenizer fitted on them when ``reset``."""
+        from rnnkit.data.tokenizers import make_tokenizer
+
+        texts = list(X)
+        if not texts:
+            raise ValueError("X holds 0 texts; at least 1 is needed")
+        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise ValueError(f"X mixes texts and other values: item {bad} is a {type(texts[bad]).__name__}, "
+                             f"not a str")
+        if reset:
+            self.tokenizer_ = make_tokenizer(self.tokenizer, lowercase=self.lowercase,
+                                             min_freq=self.min_freq).fit(texts)
+            self.__dict__.pop("num_features_", None)
+            self.__dict__.pop("n_features_in_", None)
+        elif getattr(self, "tokenizer_", None) is None:
+            raise ValueError("X holds texts, but this estimator was fitted on numeric sequences")
+        seqs = []
+        for i, text in enumerate(texts):
+            ids = self.tokenizer_.encode(text)
+            if not ids:
+                raise ValueError(f"text {i} ({text[:40]!r}) gives no {self.tokenizer} tokens")
+            seqs.append(np.asarray(ids, dtype=np.int64))
+        return seqs
+
+    def _input_info(self) -> dict[str, Any]:
+        """The input fields of the ``DatasetInfo`` that ``fit`` builds: tokens or numeric series."""
+        if getattr(self, "tokenizer_", None) is not None:
+            return {"input_kind": "tokens", "input_vocab": self.tokenizer_.vocab}
+        return {"input_kind": "series", "num_features": self.num_features_}
 
 
     def _sequences(self, X: Any, *, reset: bool) -> list[np.ndarray]:
+        if isinstance(X, str):
+            raise ValueError("X is one string: pass a list of texts (one per sample)")
+        if _is_text(X):
+            return self._texts(X, reset=reset)
+        if reset:
+            self.tokenizer_ = None
+        elif getattr(self, "tokenizer_", None) is not None:
+            raise ValueError("this estimator was fitted on texts: X must be a list of texts")
         if self.layout not in ("NTF", "NCT"):
             raise ValueError(f"layout must be 'NTF' or 'NCT', got {self.layout!r}")
         if _is_ragged(X):
@@ -157,6 +208,15 @@ def _require_y(estimator: Any, y: Any) -> Any:
     return y
 
 
+def _is_text(X: Any) -> bool:
+    """A list, tuple, 1-d array or pandas Series whose first item is a str."""
+    if isinstance(X, np.ndarray):
+        return X.ndim == 1 and X.size > 0 and isinstance(X.flat[0], str)
+    if type(X).__name__ == "Series" and hasattr(X, "iloc"):  # pandas, without importing it
+        return len(X) > 0 and isinstance(X.iloc[0], str)
+    return isinstance(X, list | tuple) and len(X) > 0 and isinstance(X[0], str)
+
+
 def _is_ragged(X: Any) -> bool:
     if not isinstance(X, list | tuple) or not X:
         return False
@@ -182,8 +242,9 @@ class RNNClassifier(ClassifierMixin, _SequenceInputs):
     ``dropout``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``early_stopping`` (patience, uses
     a ``valid_fraction`` of the training data), ``ema_decay`` (an average of the weights, as ``Trainer``'s),
     ``ensemble`` (k > 1: k models averaged, ``rnnkit.models.Ensemble``),
-    ``layout`` ("NTF" or aeon's "NCT"), ``device``, ``random_state``, ``verbose``. Fitted: ``classes_``,
-    ``model_``, ``history_``, ``n_features_in_``.
+    ``layout`` ("NTF" or aeon's "NCT"), for texts ``tokenizer`` ("word", "char", "bpe"), ``lowercase`` and
+    ``min_freq``, ``device``, ``random_state``, ``verbose``. Fitted: ``classes_``, ``model_``, ``history_``,
+    ``n_features_in_`` (numeric input) or ``tokenizer_`` (texts).
     """
 
     def fit(self, X: Any, y: Any) -> RNNClassifier:
@@ -196,9 +257,8 @@ class RNNClassifier(ClassifierMixin, _SequenceInputs):
         if len(self.classes_) < 2:
             raise ValueError(f"RNNClassifier needs at least 2 classes in y; got 1 class ({self.classes_[0]!r})")
         examples = [Example(x=torch.from_numpy(s), y=torch.tensor(int(c))) for s, c in zip(seqs, codes)]
-        info = DatasetInfo(name="sklearn", shape="many-to-one", task="classification", input_kind="series",
-                           num_features=self.num_features_, classes=[str(c) for c in self.classes_],
-                           metric="accuracy")
+        info = DatasetInfo(name="sklearn", shape="many-to-one", task="classification", **self._input_info(),
+                           classes=[str(c) for c in self.classes_], metric="accuracy")
         self._fit_model(self._model(info, examples, "classification"), examples, info)
         return self
 
@@ -234,9 +294,8 @@ class RNNRegressor(RegressorMixin, _SequenceInputs):
         z = (y2 - self.y_mean_) / self.y_std_
         targets = [torch.tensor(r[0] if self._y_1d else r) for r in z]
         examples = [Example(x=torch.from_numpy(s), y=t) for s, t in zip(seqs, targets)]
-        info = DatasetInfo(name="sklearn", shape="many-to-one", task="regression", input_kind="series",
-                           num_features=self.num_features_, num_targets=y2.shape[1], metric="rmse",
-                           higher_is_better=False)
+        info = DatasetInfo(name="sklearn", shape="many-to-one", task="regression", **self._input_info(),
+                           num_targets=y2.shape[1], metric="rmse", higher_is_better=False)
         self._fit_model(self._model(info, examples, "regression"), examples, info)
         return self
 
