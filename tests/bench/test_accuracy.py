@@ -186,8 +186,9 @@ def test_an_unknown_recipe_is_a_one_line_error(capsys):
     assert "--seeds must be >= 1" in capsys.readouterr().err
 
 
-def test_parallel_seeds_match_the_serial_run():
-    """--jobs trains seeds in fresh worker processes; each seed's result is the one a serial run gets."""
+def test_parallel_seeds_match_the_serial_run(capsys):
+    """--jobs trains seeds in fresh worker processes; each seed's result is the one a serial run gets
+    (which prints its progress: that changes nothing either)."""
     from rnnkit.bench import accuracy
 
     _, spec, _ = accuracy.load_recipe("gunpoint")
@@ -198,7 +199,10 @@ def test_parallel_seeds_match_the_serial_run():
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        serial = accuracy.run_seeds("gunpoint", spec, dataset, 3, jobs=1)
+        serial = accuracy.run_seeds("gunpoint", spec, dataset, 3, jobs=1, progress=True)
+        progress = capsys.readouterr().err.splitlines()
+        assert [line.split(": epoch")[0] for line in progress] == [f"[accuracy] gunpoint seed {s}" for s in range(3)]
+        assert all(" epoch 1/1 " in line and line.endswith(" s)") for line in progress)
         seen: list[int] = []
         parallel = accuracy.run_seeds("gunpoint", spec, dataset, 3, jobs=2, quick=True,
                                       on_result=lambda r: seen.append(r.seed))
@@ -303,3 +307,23 @@ def test_device_name_says_when_the_recipe_trains_in_bf16(monkeypatch):
     assert "bf16" not in device_name(1, "fp32") and "bf16" not in device_name()
     monkeypatch.setattr(cpu_kernels, "bf16_instructions", lambda: False)
     assert "bf16" not in device_name(2, "auto")
+
+
+def test_epoch_log_prints_now_and_then_and_at_the_end():
+    import io
+    from types import SimpleNamespace
+
+    from rnnkit.bench import accuracy
+
+    out = io.StringIO()
+    log = accuracy.epoch_log("demo seed 0", every_s=3600.0, stream=out)
+    trainer = SimpleNamespace(config=SimpleNamespace(epochs=4, monitor="valid_accuracy", early_stopping=None))
+    for done in range(1, 5):  # state.epoch counts the epochs done when on_epoch_end is called
+        log.on_epoch_end(trainer, SimpleNamespace(epoch=done, stop=False, bad_epochs=0,
+                                                  row={"valid_accuracy": 0.4 + done / 10}))
+    assert out.getvalue().splitlines() == ["[accuracy] demo seed 0: epoch 4/4 valid_accuracy=0.8 (0 s)"]
+    log = accuracy.epoch_log("demo seed 1", every_s=3600.0, stream=out)
+    trainer.config.monitor, trainer.config.early_stopping = None, 2
+    log.on_epoch_end(trainer, SimpleNamespace(epoch=1, stop=False, bad_epochs=1, row={"train_loss": 1.25}))
+    log.on_epoch_end(trainer, SimpleNamespace(epoch=2, stop=False, bad_epochs=2, row={}))  # early stopping ends it
+    assert out.getvalue().splitlines()[1:] == ["[accuracy] demo seed 1: epoch 2/4 (0 s)"]

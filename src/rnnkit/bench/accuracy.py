@@ -125,8 +125,36 @@ def quick_spec(spec: Any) -> Any:
                                data_options=dict(spec.data_options), model_options=dict(spec.model_options))
 
 
-def train_seed(spec: Any, dataset: Any, seed: int) -> SeedResult:
-    """Build the recipe's model with ``seed``, train it on ``dataset`` and score it on test."""
+def epoch_log(label: str, every_s: float = 60.0, stream: Any = None) -> Any:
+    """A Trainer callback that prints ``[accuracy] LABEL: epoch e/E monitor=v (t s)`` to ``stream``
+    (stderr by default) after an epoch, at most once every ``every_s`` seconds and after the last, so
+    that a long seed shows where it stands without one line per epoch of a short one."""
+    from rnnkit.train.callbacks import Callback
+
+    class EpochLog(Callback):
+        def __init__(self) -> None:
+            self.start = self.last = time.perf_counter()
+
+        def on_epoch_end(self, trainer: Any, state: Any) -> None:
+            now, cfg = time.perf_counter(), trainer.config
+            done, total = int(state.epoch), int(cfg.epochs)  # state.epoch counts the epochs done by now
+            patience = getattr(cfg, "early_stopping", None)
+            last = done >= total or state.stop or (patience is not None and state.bad_epochs >= patience)
+            if now - self.last < every_s and not last:
+                return
+            self.last = now
+            monitor = next((k for k in (cfg.monitor, "valid_loss", "train_loss")
+                            if k and k in state.row), None)
+            shown = f" {monitor}={float(state.row[monitor]):.4g}" if monitor else ""
+            print(f"[accuracy] {label}: epoch {done}/{total}{shown} ({now - self.start:.0f} s)",
+                  file=stream if stream is not None else sys.stderr, flush=True)
+
+    return EpochLog()
+
+
+def train_seed(spec: Any, dataset: Any, seed: int, *, label: str | None = None) -> SeedResult:
+    """Build the recipe's model with ``seed``, train it on ``dataset`` and score it on test; with
+    ``label``, print the progress of long runs (:func:`epoch_log`)."""
     from rnnkit.cli.runspec import build_model
     from rnnkit.train import Trainer
     from rnnkit.train.trainer import seed_everything
@@ -135,7 +163,8 @@ def train_seed(spec: Any, dataset: Any, seed: int) -> SeedResult:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     seed_everything(seed)  # the initial weights too, not only the Trainer's shuffling and dropout
     model = build_model(spec, dataset)
-    history = Trainer(**settings).fit(model, dataset)
+    callbacks = [epoch_log(f"{label} seed {seed}")] if label is not None else []
+    history = Trainer(callbacks=callbacks, **settings).fit(model, dataset)
     metrics = dict(history.test)
     value, extra = headline(dataset.info, metrics, model, dataset)
     metrics.update(extra)
@@ -167,22 +196,23 @@ def device_name(jobs: int = 1, precision: str = "fp32") -> str:
 _WORKER: dict[str, Any] = {}  # in a worker: the recipe spec and data set it loaded once
 
 
-def _worker_setup(name: str, quick: bool) -> None:
+def _worker_setup(name: str, quick: bool, progress: bool = False) -> None:
     from rnnkit.cli.runspec import load_data
 
     _, spec, _ = load_recipe(name)
     spec = quick_spec(spec) if quick else spec
-    _WORKER.update(spec=spec, dataset=load_data(spec))
+    _WORKER.update(spec=spec, dataset=load_data(spec), label=name if progress else None)
 
 
 def _worker_seed(seed: int) -> SeedResult:
-    return train_seed(_WORKER["spec"], _WORKER["dataset"], seed)
+    return train_seed(_WORKER["spec"], _WORKER["dataset"], seed, label=_WORKER["label"])
 
 
 def run_seeds(name: str, spec: Any, dataset: Any, seeds: int, *, jobs: int = 1, quick: bool = False,
-              on_result: Any = None) -> list[SeedResult]:
+              on_result: Any = None, progress: bool = False) -> list[SeedResult]:
     """Train seeds ``0..seeds-1`` (``jobs`` at a time in worker processes when ``jobs`` > 1) and
-    return their results in seed order; ``on_result(r)`` is called as each one finishes.
+    return their results in seed order; ``on_result(r)`` is called as each one finishes. ``progress``
+    prints each seed's epochs to stderr now and then (:func:`epoch_log`).
 
     :class:`Stopped` (SIGTERM) ends the run early: the workers are terminated and the seeds that
     finished are returned; with none finished, it propagates."""
@@ -192,7 +222,7 @@ def run_seeds(name: str, spec: Any, dataset: Any, seeds: int, *, jobs: int = 1, 
     try:
         if jobs == 1:
             for seed in range(seeds):
-                results.append(train_seed(spec, dataset, seed))
+                results.append(train_seed(spec, dataset, seed, label=name if progress else None))
                 if on_result is not None:
                     on_result(results[-1])
         else:
@@ -201,7 +231,7 @@ def run_seeds(name: str, spec: Any, dataset: Any, seeds: int, *, jobs: int = 1, 
             from rnnkit.bench.workers import run_in_workers
 
             with closing(run_in_workers(_worker_seed, range(seeds), jobs=jobs, setup=_worker_setup,
-                                        setup_args=(name, quick))) as finished:
+                                        setup_args=(name, quick, progress))) as finished:
                 for r in finished:  # closing() terminates the workers on Stopped or an error
                     results.append(r)
                     if on_result is not None:
@@ -230,7 +260,8 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
             print(f"[accuracy] {name} seed {r.seed}: {goal.metric}={r.value:.4f} epochs={r.epochs} "
                   f"best={r.best_epoch} cpu={r.cpu_s:.0f}s wall={r.wall_s:.0f}s", file=log, flush=True)
 
-    results = run_seeds(name, spec, dataset, seeds, jobs=jobs, quick=quick, on_result=report)
+    results = run_seeds(name, spec, dataset, seeds, jobs=jobs, quick=quick, on_result=report,
+                        progress=log is not None and not quick)
     stopped = len(results) < seeds  # keep the seeds that finished; the row says how many were asked for
     base = baseline_of(name, spec, dataset, log=log) if baseline and not stopped else None
     values = [r.value for r in results]
