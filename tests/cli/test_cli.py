@@ -514,3 +514,27 @@ def test_predict_lines_needs_a_file_and_output_needs_lines(vowels_run: Path, tmp
     assert "nope.txt does not exist" in _error_line(capsys)
     assert main(["predict", str(vowels_run), "1 2 3", "--output", str(tmp_path / "o.txt")]) == 2
     assert "--output goes with --lines" in _error_line(capsys)
+
+
+def test_without_model_the_data_set_shape_picks_it_as_the_recipes_do() -> None:
+    import rnnkit.datasets
+    from rnnkit.bench.accuracy import load_recipe, recipe_names
+    from rnnkit.cli.train import model_for
+
+    infos = {i.name: i for i in rnnkit.datasets.list()}
+    checked = 0
+    for name in recipe_names():
+        _, spec, _ = load_recipe(name)
+        if spec.data in infos and not spec.vectors:
+            assert model_for(infos[spec.data]) == spec.model.lower(), name
+            checked += 1
+    assert checked >= 15
+
+
+def test_train_without_model_says_which_it_picked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "jv"
+    assert main(["train", "--data", "japanese_vowels", "--hidden", "4", "--epochs", "1", "--limit", "20",
+                 "--out", str(run), "--no-progress", "--no-report"]) == 0
+    assert ("model: classifier (the data set is many-to-one classification; pass --model to choose another)"
+            in capsys.readouterr().err)
+    assert yaml.safe_load((run / "run.yaml").read_text())["model"] == "classifier"

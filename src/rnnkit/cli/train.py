@@ -3,6 +3,7 @@
     rnnkit train --data japanese_vowels --model classifier --cell gru --hidden 128 --epochs 30 --out runs/jv
     rnnkit train --config my_run.yaml --epochs 5      # flags override the file
     rnnkit train --recipe japanese_vowels             # recipes/japanese_vowels.yaml
+    rnnkit train --data air_passengers                # no --model: the data's shape picks it (forecaster)
 
 The run folder gets the Trainer's files (config.yaml, model.safetensors, history.csv, metrics.json,
 vocabularies/scalers), the spec as run (run.yaml), plots/*.png and report.html.
@@ -45,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--config", metavar="FILE", help="a YAML run spec (data, model, model_options, train, out)")
     src.add_argument("--recipe", metavar="NAME", help="recipes/NAME.yaml, same schema as --config")
     p.add_argument("--data", metavar="NAME", help="a bundled data set (`rnnkit datasets`) or FORMAT:path")
-    p.add_argument("--model", metavar="NAME", help=f"one of {', '.join(MODEL_ALIASES)} or a model class name")
+    p.add_argument("--model", metavar="NAME", help=f"one of {', '.join(MODEL_ALIASES)} or a model class name "
+                   "(default: the one the data set's shape calls for)")
     p.add_argument("--cell", choices=["rnn", "lstm", "gru", "mingru", "minlstm"], help="recurrent cell")
     p.add_argument("--hidden", type=int, metavar="N", help="hidden size")
     p.add_argument("--layers", type=int, metavar="N", help="number of recurrent layers")
@@ -117,10 +119,43 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         spec.ensemble = args.ensemble
     if not spec.data:
         raise CLIError("no data set given: pass --data NAME (see `rnnkit datasets`), --config FILE or --recipe NAME")
-    if not spec.model:
-        raise CLIError(f"no model given: pass --model NAME ({', '.join(MODEL_ALIASES)})")
-    spec.out = args.out or spec.out or f"runs/{Path(spec.data).stem.replace(':', '-')}-{spec.model.lower()}"
+    spec.out = args.out or spec.out
+    if spec.model:
+        default_out(spec)
     return spec
+
+
+def default_out(spec: RunSpec) -> None:
+    """``runs/<data>-<model>`` unless the spec names its run folder."""
+    spec.out = spec.out or f"runs/{Path(spec.data).stem.replace(':', '-')}-{spec.model.lower()}"
+
+
+def model_for(info: Any) -> str:
+    """The ``--model`` that a data set's problem shape calls for (see DESIGN.md's table of shapes)."""
+    if info.shape == "many-to-one":
+        return "regressor" if info.task == "regression" else "classifier"
+    if info.shape == "one-to-many":
+        return "generator" if info.cond_shape else "lm"
+    by_shape = {"one-to-one": "feedforward", "synced": "tagger", "many-to-many": "seq2seq",
+                "forecasting": "forecaster"}
+    if info.shape not in by_shape:
+        raise CLIError(f"no model given, and the data set's shape {info.shape!r} names none: pass --model NAME "
+                       f"({', '.join(MODEL_ALIASES)})")
+    return by_shape[info.shape]
+
+
+def choose_model(spec: RunSpec) -> Any:
+    """Without ``--model``, load the data and pick the model its shape calls for, saying so on
+    stderr; returns the loaded data set (None when the spec names its model)."""
+    if spec.model:
+        return None
+    dataset = load_data(spec)
+    info = dataset.info
+    spec.model = model_for(info)
+    what = f"{info.shape} {info.task}" if info.shape == "many-to-one" else info.shape
+    print(f"model: {spec.model} (the data set is {what}; pass --model to choose another)", file=sys.stderr)
+    default_out(spec)
+    return dataset
 
 
 @dataclass
@@ -136,19 +171,23 @@ class TrainResult:
     report: Path | None
 
 
-def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, report: bool = True) -> TrainResult:
-    """Load the data, build the model, train it into ``spec.out``, evaluate on test, draw the report.
+def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, report: bool = True,
+              dataset: Any = None) -> TrainResult:
+    """Load the data (unless ``dataset`` is given), build the model, train it into ``spec.out``,
+    evaluate on test, draw the report.
 
     Everything that can be checked before training is (the settings, the run folder, a checkpoint to
     resume, one batch through the model), so a bad input stops the run before the first epoch."""
     from rnnkit.train import CheckpointError, TrainingDiverged, seed_everything
 
     start = time.perf_counter()
+    if not spec.model:
+        raise CLIError(f"no model given: pass --model NAME ({', '.join(MODEL_ALIASES)})")
     run_dir = Path(spec.out)
     if run_dir.exists() and not run_dir.is_dir():
         raise CLIError(f"--out {run_dir} is a file; the run folder must be a folder")
     trainer = make_trainer(spec, run_dir, resume=resume, progress=progress)
-    dataset = load_data(spec)
+    dataset = dataset if dataset is not None else load_data(spec)
     seed_everything(trainer.config.seed)  # the initial weights follow --seed too
     model = build_model(spec, dataset)
     check_fit(model, dataset, spec, trainer.config.monitor)
@@ -279,8 +318,10 @@ def print_metrics(metrics: dict[str, float], info: Any, title: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
+    dataset = choose_model(spec)
     try:
-        result = train_run(spec, progress=not args.no_progress, resume=args.resume, report=not args.no_report)
+        result = train_run(spec, progress=not args.no_progress, resume=args.resume, report=not args.no_report,
+                           dataset=dataset)
     except KeyboardInterrupt:
         from rnnkit.train import RunDir
 
