@@ -538,3 +538,17 @@ def test_train_without_model_says_which_it_picked(tmp_path: Path, capsys: pytest
     assert ("model: classifier (the data set is many-to-one classification; pass --model to choose another)"
             in capsys.readouterr().err)
     assert yaml.safe_load((run / "run.yaml").read_text())["model"] == "classifier"
+
+
+def test_datasets_loads_a_users_file_with_its_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "reviews.csv"
+    data.write_text("review,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(20)))
+    assert main(["datasets", f"csv:{data}", "--data-option", "text=review", "--data-option", "target=label",
+                 "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["input"] == "tokens" and facts["classes"] == ["a", "b"] and sum(facts["sizes"].values()) == 20
+    assert main(["datasets", f"csv:{data}", "--data-option", "text=review", "--data-option", "target=label",
+                 "--data-option", "colour=red"]) == 2
+    assert "does not take these options" in _error_line(capsys)
+    assert main(["datasets", "--data-option", "text=review"]) == 2
+    assert "--data-option goes with a data set NAME" in _error_line(capsys)

@@ -14,6 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", nargs="?", help="a data set to load and describe")
     p.add_argument("--shape", help="only data sets of this problem shape (e.g. many-to-one)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option for the loader (value read as YAML), e.g. for your own file: "
+                        "--data-option text=review --data-option target=label")
     p.set_defaults(func=run)
 
 
@@ -48,12 +51,17 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.cli.main import CLIError
 
     console = Console()
+    if args.data_option and not args.name:
+        raise CLIError("--data-option goes with a data set NAME (or FORMAT:path) to load")
     if args.name:
+        from rnnkit.cli.train import _key_values
+
+        options = _key_values(args.data_option, "--data-option")
         try:
-            ds = rnnkit.datasets.load(args.name)
-        except TypeError as e:  # a user file's loader that needs options (target=, ...)
-            raise CLIError(f"data set {args.name!r} needs options: load it in Python or with "
-                           f"`rnnkit train --data {args.name} --data-option KEY=VALUE`: {e}") from e
+            ds = rnnkit.datasets.load(args.name, **options)
+        except TypeError as e:  # a user file's loader that needs options (target=, ...), or one it lacks
+            raise CLIError(f"data set {args.name!r} does not take these options {options}: pass the loader's "
+                           f"options with --data-option KEY=VALUE (docs/DATA.md): {e}") from e
         except (ValueError, OSError, ImportError) as e:
             raise CLIError(str(e).splitlines()[0] if str(e) else repr(e)) from e
         info = ds.info
