@@ -104,6 +104,29 @@ def test_text_rows_of_a_csv_train_evaluate_and_predict(tmp_path: Path, capsys: p
     capsys.readouterr()
     assert main(["predict", str(run), "awful slow phone"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "neg"
+    # a table of new texts: one prediction per row, or the table back with the predictions beside
+    new = tmp_path / "new.csv"
+    new.write_text('id,review\n1,"awful slow phone"\n2,"great\nfast phone"\n3,good phone\n')
+    assert main(["predict", str(run), str(new), "--column", "review"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert [r.split("\t")[0] for r in rows] == ["neg", "pos", "pos"]
+    import pandas as pd
+
+    for suffix in ("csv", "jsonl"):
+        scored = tmp_path / f"scored.{suffix}"
+        assert main(["predict", str(run), str(new), "--column", "review", "--output", str(scored)]) == 0
+        frame = pd.read_csv(scored) if suffix == "csv" else pd.read_json(scored, lines=True)
+        assert list(frame.columns) == ["id", "review", "prediction", "probability"]
+        assert frame["prediction"].tolist() == ["neg", "pos", "pos"] and frame["review"][1] == "great\nfast phone"
+        assert [f"{p}\t{q:.3f}" for p, q in zip(frame["prediction"], frame["probability"])] == rows
+    capsys.readouterr()
+    new.write_text('id,review\n1,"awful\nslow"\n2,\n')
+    assert main(["predict", str(run), str(new), "--column", "review"]) == 2
+    assert "new.csv, line 4, field 'review': missing input (1 row)" in _error_line(capsys)
+    assert main(["predict", str(run), str(new), "--column", "text"]) == 2
+    assert "column 'text' does not exist; the columns are ['id', 'review']" in _error_line(capsys)
+    assert main(["predict", str(run), str(new), "--column", "review", "--lines"]) == 2
+    assert "pass one" in _error_line(capsys)
 
 
 def test_config_file_with_flags_over_it_and_a_forecast(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,6 +18,12 @@ line gives a blank line. Inputs of equal length are batched together (``--batch-
 
     rnnkit predict runs/g2p words.txt --lines --output phonemes.txt
     cut -f1 reviews.tsv | rnnkit predict runs/sentiment - --lines
+
+With ``--column NAME``, INPUT is a CSV, Parquet or JSON-lines table and each row's NAME value is
+an input; ``--output`` then writes the table back with a ``prediction`` column (and ``probability``
+for a classifier), in the format its suffix names.
+
+    rnnkit predict runs/sentiment new_reviews.csv --column review --output scored.csv
 """
 
 from __future__ import annotations
@@ -44,8 +50,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=3, metavar="K", help="classes to show with probabilities")
     p.add_argument("--lines", action="store_true",
                    help="INPUT is a file (or - for standard input) of one input per line; one prediction per line")
-    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="inputs per batch with --lines")
-    p.add_argument("--output", metavar="FILE", help="with --lines: write the predictions to FILE")
+    p.add_argument("--column", metavar="NAME",
+                   help="INPUT is a CSV, Parquet or JSON-lines table: predict from this column, one row each")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N",
+                   help="inputs per batch with --lines or --column")
+    p.add_argument("--output", metavar="FILE", help="with --lines: write the predictions to FILE; with --column: "
+                   "write the table with a prediction column (CSV, .parquet or .jsonl by the suffix)")
     p.set_defaults(func=run)
 
 
@@ -343,56 +353,132 @@ def _stack(batches: list[Any]) -> Any:
     return Batch(x=cat("x"), lengths=cat("lengths"), cond=cat("cond"))
 
 
-def predict_lines(args: argparse.Namespace, loaded: Any) -> int:
-    """``--lines``: one prediction per input line, in order (blank lines stay blank)."""
+def predict_many(inputs: list[str], where: Any, loaded: Any, batch_size: int) -> tuple[list[str], list[int]]:
+    """One prediction line per input (``""`` for a blank one), and the unknown-token counts.
+
+    ``where(i)`` names input ``i`` in errors (``"FILE, line N"``). Inputs of equal shape are batched
+    together, up to ``batch_size``, so nothing is padded and each result is that of a call alone."""
     import collections
 
     import torch
 
-    if args.batch_size < 1:
-        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
-    name, lines = read_lines(args.input)
+    if batch_size < 1:
+        raise CLIError(f"--batch-size must be >= 1, got {batch_size}")
     info, model = loaded.info, loaded.model.eval()
     unknown: list[int] = []
     groups: dict[Any, list[tuple[int, Any, list[str]]]] = collections.defaultdict(list)
-    for n, line in enumerate(lines):
-        if not line.strip():
+    for i, raw in enumerate(inputs):
+        if not raw.strip():
             continue
         try:
-            batch, tokens = batch_for(line, None, info, loaded.extras, unknown)
+            batch, tokens = batch_for(raw, None, info, loaded.extras, unknown)
         except CLIError as e:
-            raise CLIError(f"{name}, line {n + 1}: {e}") from e
+            raise CLIError(f"{where(i)}: {e}") from e
         shape = tuple(t.shape if t is not None else None for t in (batch.x, batch.cond))
-        groups[shape].append((n, batch, tokens))  # equal shapes batch without padding
-    if not groups:
-        raise CLIError(f"{name} has no input lines (one input per line)")
-    out = [""] * len(lines)
+        groups[shape].append((i, batch, tokens))  # equal shapes batch without padding
+    out = [""] * len(inputs)
     with torch.no_grad():
         for members in groups.values():
-            for start in range(0, len(members), args.batch_size):
-                chunk = members[start : start + args.batch_size]
+            for start in range(0, len(members), batch_size):
+                chunk = members[start : start + batch_size]
                 batch = _stack([b for _, b, _ in chunk])
                 try:
                     prediction = model.predict(batch)
                 except (ValueError, RuntimeError) as e:
-                    raise CLIError(f"{name}, line {chunk[0][0] + 1}: the model cannot read this input: "
+                    raise CLIError(f"{where(chunk[0][0])}: the model cannot read this input: "
                                    f"{str(e).splitlines()[0]}") from e
-                for (n, _, _), text in zip(chunk, describe_rows(prediction, model, batch, info,
+                for (i, _, _), text in zip(chunk, describe_rows(prediction, model, batch, info,
                                                                 [t for _, _, t in chunk])):
-                    out[n] = text
+                    out[i] = text
+    return out, unknown
+
+
+def _note_unknown(unknown: list[int], what: str) -> None:
     if unknown:
-        print(f"note: {len(unknown)} input line(s) hold {sum(unknown)} token(s) that are not in the run's "
+        print(f"note: {len(unknown)} input {what}(s) hold {sum(unknown)} token(s) that are not in the run's "
               "vocabulary; they are read as <unk>", file=sys.stderr)
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise CLIError(f"cannot write {path}: {e.strerror or e}") from e
+
+
+def predict_lines(args: argparse.Namespace, loaded: Any) -> int:
+    """``--lines``: one prediction per input line, in order (blank lines stay blank)."""
+    name, lines = read_lines(args.input)
+    if not any(line.strip() for line in lines):
+        raise CLIError(f"{name} has no input lines (one input per line)")
+    out, unknown = predict_many(lines, lambda i: f"{name}, line {i + 1}", loaded, args.batch_size)
+    _note_unknown(unknown, "line")
     text = "".join(line + "\n" for line in out)
     if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise CLIError(f"cannot write {args.output}: {e.strerror or e}") from e
-        print(f"{sum(len(m) for m in groups.values())} predictions for {len(lines)} lines -> {args.output}",
+        _write(args.output, text)
+        print(f"{sum(1 for line in lines if line.strip())} predictions for {len(lines)} lines -> {args.output}",
               file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def predict_column(args: argparse.Namespace, loaded: Any) -> int:
+    """``--column NAME``: the inputs are a column of a CSV, Parquet or JSON-lines table, one per row.
+    The predictions print one per row, or go into a copy of the table (``--output``, its format from
+    the suffix) as a ``prediction`` column, with ``probability`` for classes."""
+    from rnnkit.data.formats import DataFileError
+    from rnnkit.data.formats.tables import read_table, table_kind
+
+    try:
+        table = read_table(args.input)
+    except (DataFileError, FileNotFoundError) as e:
+        raise CLIError(str(e).splitlines()[0]) from e
+    frame = table.frame
+    if args.column not in frame.columns:
+        raise CLIError(f"{table.path}: column {args.column!r} does not exist; the columns are "
+                       f"{[str(c) for c in frame.columns]}")
+    values = frame[args.column]
+    missing = [i for i, v in enumerate(values.isna().to_numpy()) if v]
+    if missing:
+        raise CLIError(f"{table.path}, line {table.line(missing[0])}, field {args.column!r}: missing input "
+                       f"({_rows(len(missing))})")
+    inputs = [str(v) for v in values]
+    blank = [i for i, v in enumerate(inputs) if not v.strip()]
+    if blank:
+        raise CLIError(f"{table.path}, line {table.line(blank[0])}, field {args.column!r}: blank input "
+                       f"({_rows(len(blank))})")
+    out, unknown = predict_many(inputs, lambda i: f"{table.path}, line {table.line(i)}", loaded, args.batch_size)
+    _note_unknown(unknown, "row")
+    if not args.output:
+        sys.stdout.write("".join(line + "\n" for line in out))
+        return 0
+    result = frame.copy()
+    classes = loaded.info.task == "classification" and bool(loaded.info.classes)
+    for name in ("prediction", "probability") if classes else ("prediction",):
+        if name in result.columns:
+            raise CLIError(f"{table.path} already has a column {name!r}; rename it, or write the predictions "
+                           "without --output")
+    if classes:
+        result["prediction"] = [line.split("\t")[0] for line in out]
+        result["probability"] = [float(line.split("\t")[1]) if "\t" in line else float("nan") for line in out]
+    else:
+        result["prediction"] = out
+    kind = table_kind(args.output)
+    try:
+        if kind == "parquet":
+            result.to_parquet(args.output, index=False)
+        elif kind == "jsonl":
+            result.to_json(args.output, orient="records", lines=True, force_ascii=False)
+        else:
+            result.to_csv(args.output, index=False)
+    except (OSError, ValueError, ImportError) as e:
+        raise CLIError(f"cannot write {args.output}: {e}") from e
+    print(f"{len(out)} predictions -> {args.output} (the table with a prediction column)", file=sys.stderr)
     return 0
 
 
@@ -403,11 +489,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise CLIError(f"--top must be >= 1, got {args.top}")
-    if args.output and not args.lines:
-        raise CLIError("--output goes with --lines (one prediction per input line)")
+    if args.lines and args.column:
+        raise CLIError("--lines and --column are two ways to read many inputs: pass one")
+    if args.output and not (args.lines or args.column):
+        raise CLIError("--output goes with --lines or --column (one prediction per input line or row)")
     loaded, _ = open_run(args.run_dir)
     if args.lines:
         return predict_lines(args, loaded)
+    if args.column:
+        return predict_column(args, loaded)
     batch, tokens = build_batch(args.input, loaded.info, loaded.extras)
     model = loaded.model.eval()
     with torch.no_grad():
