@@ -298,3 +298,11 @@ def test_json_lines_name_their_own_line_past_blank_lines(tmp_path) -> None:
         rnnkit.datasets.load(f"jsonl:{path}", text="review", target="label")
     with pytest.raises(ValueError, match="jsonl: reads files named .jsonl, .ndjson or .json"):
         rnnkit.datasets.load(f"jsonl:{tmp_path / 'reviews.txt'}", text="review", target="label")
+
+
+def test_a_tsv_file_is_tab_separated(tmp_path) -> None:
+    frame = reviews_frame()
+    path = tmp_path / "reviews.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    ds = rnnkit.datasets.load(f"csv:{path}", text="review", target="label", valid_fraction=0.0, test_fraction=0.0)
+    assert len(ds.train) == len(REVIEWS) and [e.meta["line"] for e in ds.train.examples] == csv_start_lines(frame)

@@ -176,14 +176,16 @@ def table_kind(path: str | Path) -> TableKind:
 
 
 def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) -> Table:
-    """Read a CSV file (any suffix but those below), a ``.parquet``/``.pq`` file, or a JSON-lines file
-    (``.jsonl``/``.ndjson``/``.json``: one JSON object per line)."""
+    """Read a CSV file (any suffix but those below; tab-separated for ``.tsv``), a ``.parquet``/``.pq``
+    file, or a JSON-lines file (``.jsonl``/``.ndjson``/``.json``: one JSON object per line)."""
     import pandas as pd
 
     p = check_exists(path)
     kind = table_kind(p)
     what = {"csv": "CSV table", "parquet": "Parquet table", "jsonl": "JSON-lines file (one object per line)"}[kind]
-    opts = read_options or {}
+    opts = dict(read_options or {})
+    if kind == "csv" and p.suffix.lower() == ".tsv" and "sep" not in opts and "delimiter" not in opts:
+        opts["sep"] = "\t"  # a .tsv file is tab-separated unless read_options say otherwise
     try:
         if kind == "parquet":
             frame = pd.read_parquet(p, **opts)
@@ -199,7 +201,7 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
         raise DataFileError(p, "has no data rows")
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
-    return Table(frame=frame, path=str(p), kind=kind, read_options=read_options)
+    return Table(frame=frame, path=str(p), kind=kind, read_options=opts)
 
 
 def series_rows(table: Table, id_col: str | None, time: str | None) -> dict[str, np.ndarray]:
