@@ -575,3 +575,20 @@ def test_datasets_loads_a_users_file_with_its_options(tmp_path: Path, capsys: py
     assert "does not take these options" in _error_line(capsys)
     assert main(["datasets", "--data-option", "text=review"]) == 2
     assert "--data-option goes with a data set NAME" in _error_line(capsys)
+
+
+def test_predict_lines_conditions_a_generator_on_each_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import rnnkit.datasets
+
+    run = tmp_path / "captions"
+    assert main(["train", "--data", "digit_captions", "--hidden", "8", "--epochs", "1", "--limit", "30",
+                 "--out", str(run), "--no-progress", "--no-report"]) == 0
+    images = rnnkit.datasets.load("digit_captions").test.examples[:3]
+    rows = [" ".join(f"{v:.6g}" for v in e.cond.reshape(-1).tolist()) for e in images]  # 8 x 32 pixels a line
+    lines = tmp_path / "images.txt"
+    lines.write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+    assert main(["predict", str(run), str(lines), "--lines"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and all(out)
+    assert out == [_single(run, row, capsys)[0] for row in rows]
