@@ -127,6 +127,9 @@ def test_text_rows_of_a_csv_train_evaluate_and_predict(tmp_path: Path, capsys: p
     assert "column 'text' does not exist; the columns are ['id', 'review']" in _error_line(capsys)
     assert main(["predict", str(run), str(new), "--column", "review", "--lines"]) == 2
     assert "pass one" in _error_line(capsys)
+    new.write_text("review,prediction\ngood phone,old\n")
+    assert main(["predict", str(run), str(new), "--column", "review", "--output", str(tmp_path / "o.csv")]) == 2
+    assert "already has a column 'prediction'" in _error_line(capsys)
 
 
 def test_config_file_with_flags_over_it_and_a_forecast(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
