@@ -283,26 +283,20 @@ def _sequence_text(ids: list[int], info: Any) -> str:
 
 
 def describe(prediction: Any, model: Any, batch: Any, info: Any, tokens: list[str], top: int) -> list[str]:
-    """Lines of text that say what the model predicted."""
+    """Lines of text that say what the model predicted for a batch of one: the ``top`` classes with
+    their probabilities, else :func:`describe_rows`'s line (a forecast under a line that says so)."""
     import torch
 
-    from rnnkit.report.predictions import generated_ids
-
-    task = info.task
-    if task == "classification" and info.classes:
+    if info.task == "classification" and info.classes:
         probs = _class_probs(model, batch)
         if probs is None:
             return [info.classes[int(prediction[0])]]
         best = torch.argsort(probs[0], descending=True)[: max(1, top)]
         return [info.classes[int(best[0])]] + [f"  {info.classes[int(i)]}: {float(probs[0, i]):.3f}" for i in best]
-    if task == "tagging":
-        return [_tags_text(prediction[0], tokens, info)]
-    if task in ("seq2seq", "generation"):
-        return [_sequence_text(generated_ids(prediction)[0], info)]
-    values = torch.as_tensor(prediction).reshape(-1).tolist()
-    if task == "forecasting":
-        return [f"forecast for the next {len(values)} steps:", " ".join(f"{v:.4g}" for v in values)]
-    return [" ".join(f"{v:.4g}" for v in values)]
+    lines = describe_rows(prediction, model, batch, info, [tokens])
+    if info.task == "forecasting":
+        return [f"forecast for the next {torch.as_tensor(prediction).numel()} steps:", *lines]
+    return lines
 
 
 def describe_rows(prediction: Any, model: Any, batch: Any, info: Any, tokens: list[list[str]]) -> list[str]:
