@@ -31,8 +31,7 @@ from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.datasets.registry import register_format
 from rnnkit.data.formats.errors import DataFileError, check_exists
-from rnnkit.data.formats.splits import LabelIndex, check_fractions, split_records
-from rnnkit.data.tokenizers import make_tokenizer
+from rnnkit.data.formats.splits import LabelIndex, check_fractions, file_tokenizer, split_records
 
 Doc = tuple[str, str, Path]  # text, label, file
 
@@ -81,10 +80,8 @@ def load_folder(path: str, *, tokenizer: str = "word", vocab_size: int = 1000, m
     labels = LabelIndex(d[1] for d in train_docs)
     train_d, valid_d, test_d = split_records(train_docs, test_docs, valid_fraction=valid_fraction,
                                              test_fraction=test_fraction, seed=seed)
-    opts: dict[str, Any] = {"min_freq": min_freq, "max_size": max_size, "lowercase": lowercase}
-    if tokenizer == "bpe":
-        opts["vocab_size"] = vocab_size
-    tok = make_tokenizer(tokenizer, **opts).fit(d[0] for d in train_d)
+    tok = file_tokenizer(tokenizer, vocab_size=vocab_size, min_freq=min_freq, max_size=max_size,
+                         lowercase=lowercase).fit(d[0] for d in train_d)
 
     def examples(docs: list[Doc]) -> ExampleList:
         out = []

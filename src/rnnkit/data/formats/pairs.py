@@ -24,7 +24,6 @@ training encode to ``<unk>``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -32,8 +31,8 @@ from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.datasets.registry import register_format
 from rnnkit.data.formats.errors import DataFileError, check_exists
-from rnnkit.data.formats.splits import check_fractions, split_records
-from rnnkit.data.tokenizers import Tokenizer, make_tokenizer
+from rnnkit.data.formats.splits import check_fractions, file_tokenizer, split_records
+from rnnkit.data.tokenizers import Tokenizer
 
 Pair = tuple[str, str, str, int]  # source, target, file, line
 
@@ -83,10 +82,7 @@ def load_pairs(path: str, *, test: str | None = None, tokenizer: str = "char",
                                              seed=seed)
 
     def build(kind: str) -> Tokenizer:
-        opts: dict[str, Any] = {"min_freq": min_freq, "max_size": max_size, "lowercase": lowercase}
-        if kind == "bpe":
-            opts["vocab_size"] = vocab_size
-        return make_tokenizer(kind, **opts)
+        return file_tokenizer(kind, vocab_size=vocab_size, min_freq=min_freq, max_size=max_size, lowercase=lowercase)
 
     src_tok = build(tokenizer).fit(r[0] for r in train_r)
     tgt_tok = build(target_tokenizer or tokenizer).fit(r[1] for r in train_r)

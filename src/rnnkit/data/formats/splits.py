@@ -1,4 +1,4 @@
-"""What every file loader shares: seeded train/valid/test carving and label indices.
+"""What every file loader shares: seeded train/valid/test carving, label indices and tokenizers.
 
 Splits: the test split comes from a file the user names (``test=PATH``) or, failing that, a seeded
 ``test_fraction`` of the training file; ``valid`` is then carved from what is left of train with
@@ -8,16 +8,21 @@ tokenizer or vocabulary is fitted, so that fitting sees the training split only.
 Labels: classes are the labels of the training file, sorted (numerically when every label is a
 number). A test label never seen in training is an error that names the file, the line and the
 label; rnnkit never maps it to a class silently.
+
+Tokenizers: the text loaders (``folder:``, ``pairs:``, tables with ``text=``) take the same options,
+``tokenizer``, ``vocab_size`` (BPE only), ``min_freq``, ``max_size`` and ``lowercase``
+(:func:`file_tokenizer`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rnnkit.data.dataset import split_train_valid
 from rnnkit.data.formats.errors import DataFileError
+from rnnkit.data.tokenizers import Tokenizer, make_tokenizer
 
 T = TypeVar("T")
 
@@ -81,4 +86,13 @@ def check_fractions(valid_fraction: float, test_fraction: float) -> None:
             raise ValueError(f"{name} must be in [0, 1), got {value}")
 
 
-__all__ = ["LabelIndex", "check_fractions", "seeded_split", "split_records"]
+def file_tokenizer(kind: str, *, vocab_size: int, min_freq: int, max_size: int | None,
+                   lowercase: bool) -> Tokenizer:
+    """An unfitted tokenizer of ``kind`` with a text loader's options (``vocab_size`` goes to BPE alone)."""
+    opts: dict[str, Any] = {"min_freq": min_freq, "max_size": max_size, "lowercase": lowercase}
+    if kind == "bpe":
+        opts["vocab_size"] = vocab_size
+    return make_tokenizer(kind, **opts)
+
+
+__all__ = ["LabelIndex", "check_fractions", "file_tokenizer", "seeded_split", "split_records"]

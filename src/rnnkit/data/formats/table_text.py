@@ -41,9 +41,8 @@ import torch
 from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, Task
 from rnnkit.data.formats.errors import DataFileError
-from rnnkit.data.formats.splits import LabelIndex, check_fractions, split_records
+from rnnkit.data.formats.splits import LabelIndex, check_fractions, file_tokenizer, split_records
 from rnnkit.data.formats.tables import Table, as_list, read_table
-from rnnkit.data.tokenizers import make_tokenizer
 
 
 @dataclass
@@ -116,10 +115,8 @@ def load_text_table(path: str, *, text: str | Sequence[str], target: str, task: 
     labels = None if kind == "regression" else LabelIndex(r.label for r in read[0])
     train_r, valid_r, test_r = split_records(read[0], read[1] if test is not None else None,
                                              valid_fraction=valid_fraction, test_fraction=test_fraction, seed=seed)
-    opts: dict[str, Any] = {"min_freq": min_freq, "max_size": max_size, "lowercase": lowercase}
-    if tokenizer == "bpe":
-        opts["vocab_size"] = vocab_size
-    tok = make_tokenizer(tokenizer, **opts).fit(r.text for r in train_r)
+    tok = file_tokenizer(tokenizer, vocab_size=vocab_size, min_freq=min_freq, max_size=max_size,
+                         lowercase=lowercase).fit(r.text for r in train_r)
 
     def examples(rows: list[TextRow]) -> ExampleList:
         out = []
