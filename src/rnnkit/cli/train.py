@@ -119,15 +119,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         spec.ensemble = args.ensemble
     if not spec.data:
         raise CLIError("no data set given: pass --data NAME (see `rnnkit datasets`), --config FILE or --recipe NAME")
-    spec.out = args.out or spec.out
-    if spec.model:
-        default_out(spec)
+    spec.out = args.out or spec.out  # else runs/<data>-<model>, once the model is known (choose_model)
     return spec
-
-
-def default_out(spec: RunSpec) -> None:
-    """``runs/<data>-<model>`` unless the spec names its run folder."""
-    spec.out = spec.out or f"runs/{Path(spec.data).stem.replace(':', '-')}-{spec.model.lower()}"
 
 
 def model_for(info: Any) -> str:
@@ -146,15 +139,16 @@ def model_for(info: Any) -> str:
 
 def choose_model(spec: RunSpec) -> Any:
     """Without ``--model``, load the data and pick the model its shape calls for, saying so on
-    stderr; returns the loaded data set (None when the spec names its model)."""
-    if spec.model:
-        return None
-    dataset = load_data(spec)
-    info = dataset.info
-    spec.model = model_for(info)
-    what = f"{info.shape} {info.task}" if info.shape == "many-to-one" else info.shape
-    print(f"model: {spec.model} (the data set is {what}; pass --model to choose another)", file=sys.stderr)
-    default_out(spec)
+    stderr; then the run folder defaults to ``runs/<data>-<model>``. Returns the loaded data set
+    (None when the spec names its model)."""
+    dataset = None
+    if not spec.model:
+        dataset = load_data(spec)
+        info = dataset.info
+        spec.model = model_for(info)
+        what = f"{info.shape} {info.task}" if info.shape == "many-to-one" else info.shape
+        print(f"model: {spec.model} (the data set is {what}; pass --model to choose another)", file=sys.stderr)
+    spec.out = spec.out or f"runs/{Path(spec.data).stem.replace(':', '-')}-{spec.model.lower()}"
     return dataset
 
 
