@@ -27,9 +27,11 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"rnnkit {rnnkit.__version__}  torch {torch.__version__}  python {platform.python_version()}")
     console.print(f"device: {device} ({name}), {torch.get_num_threads()} threads")
     auto = resolve_precision("auto", device)
-    why = {True: "the CPU has AVX512-BF16 or AMX-BF16", False: "the CPU lacks AVX512-BF16 and AMX-BF16",
-           None: "the CPU's flags are unknown"}[cpu_kernels.bf16_instructions()] if device.type == "cpu" else \
-        f"the GPU {'computes' if auto == 'bf16' else 'lacks'} native bfloat16"
+    if device.type == "cpu":
+        why = {True: "the CPU has AVX512-BF16 or AMX-BF16", False: "the CPU lacks AVX512-BF16 and AMX-BF16",
+               None: "the CPU's flags are unknown"}[cpu_kernels.bf16_instructions()]
+    else:
+        why = f"the GPU {'computes' if auto == 'bf16' else 'lacks'} native bfloat16"
     console.print(f"precision='auto' trains in {auto} here ({why})")
     table = Table(title="cells and their backend here (1 layer, hidden 64)")
     for col in ("cell", "backend", "why"):
