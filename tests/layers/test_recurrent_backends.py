@@ -68,7 +68,8 @@ def test_forced_backend_rechecked_when_the_mode_changes():
 
 
 def test_unknown_backend():
-    with pytest.raises(ValueError, match=r"unknown backend 'cudnn': use 'auto' or one of \['torch', .*'loop'\]"):
+    listing = r"unknown backend 'cudnn': use 'auto' or one of \['torch', .*'loop', 'onnx'\]"
+    with pytest.raises(ValueError, match=listing):
         Recurrent("lstm", 3, 4, backend="cudnn")
 
 

@@ -42,6 +42,8 @@ def test_given_options_win_and_turning_the_conv_branch_off_drops_its_gate():
     cfg = plain.config_dict()
     assert cfg["conv_channels"] == () and cfg["squeeze_excitation"] == 0
     assert cfg["cell"] == "gru" and cfg["hidden_size"] == 16 and cfg["input_norm"] is True
+    # None (YAML's null, `--set conv_channels=null`) turns it off too
+    assert SequenceClassifier.from_dataset(dataset, conv_channels=None).config_dict()["conv_channels"] == ()
 
 
 def _series_dataset(values: torch.Tensor, *, window: int, horizon: int, season: int) -> SequenceDataset:

@@ -1,21 +1,27 @@
-"""``rnnkit export RUN``: write a trained one-pass model as a PyTorch program that runs without rnnkit.
+"""``rnnkit export RUN``: write a trained one-pass model as a program that runs without rnnkit.
 
     rnnkit export runs/jv                        # runs/jv/export/model.pt (TorchScript, torch.jit.trace)
     rnnkit export runs/jv --format torch.export  # runs/jv/export/model.pt2 (torch.export)
+    rnnkit export runs/jv --format onnx          # runs/jv/export/model.onnx (onnxruntime, ...)
 
-ONNX is not offered: onnx and onnxruntime are not installed here. The exported program takes
-``(x, lengths)`` — ``x`` ``(B, T, F)`` float or ``(B, T)`` int64, ``lengths`` ``(B,)`` int64 — and returns
-the logits (classification, tagging) or predictions (regression, forecasting). TorchScript tracing
-records the path taken for the example's kind of input. torch.export runs each recurrent layer on
-an export-friendly backend (the cell's parallel scan where it has one, else the loop over time;
-torch's fused op packs sequences by their lengths' values, which a traced program cannot): the
-batch size and ``T`` are free, ``T`` at most the longest sequence of the data set when a layer
-runs the loop (the program pads ``x`` to that length inside). The input-value checks of
-``Recurrent`` (lengths in 1..T) and the Forecaster (no NaN) are skipped inside the program: keep
-lengths in range and fill missing values before calling it.
+The exported program takes ``(x, lengths)`` — ``x`` ``(B, T, F)`` float or ``(B, T)`` int64 token
+ids, ``lengths`` ``(B,)`` int64 — and returns the logits (classification, tagging) or predictions
+(regression, forecasting). TorchScript tracing records the path taken for the example's kind of
+input. torch.export runs each recurrent layer on an export-friendly backend (the cell's parallel
+scan where it has one, else the loop over time; torch's fused op packs sequences by their lengths'
+values, which a traced program cannot): the batch size and ``T`` are free, ``T`` at most the
+longest sequence of the data set when a layer runs the loop (the program pads ``x`` to that length
+inside). ONNX (``pip install 'rnnkit[export]'``) turns each RNN / GRU / LSTM stack into ONNX's own
+recurrent nodes with ``sequence_lens``, one per layer, so ``T`` is free and onnxruntime runs them
+fused; its dimensions are named ``batch`` and ``steps``, its output ``logits`` or ``predictions``,
+and its metadata_props hold the task and the class or tag names (``labels``, JSON). Token ids
+come from the run folder's vocabulary. The command says which numbers of steps the program takes
+(a lag-12 difference needs 13 or more). The input-value checks of ``Recurrent`` (lengths in 1..T),
+of token ids and of the Forecaster (no NaN) are skipped inside the program: keep lengths in range
+and fill missing values before calling it.
 Models that decode step by step (seq2seq, generators) are not exported: their decoding loop
-depends on the data. The export is checked against the model on a test example before the
-command reports success.
+depends on the data. The export is checked against the model on the two longest test examples
+(in onnxruntime for ONNX) before the command reports success; a program that differs is removed.
 """
 
 from __future__ import annotations
@@ -32,12 +38,12 @@ ONE_PASS_TASKS = ("classification", "regression", "tagging", "forecasting")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a trained run as a torch.export / TorchScript program",
+    p = sub.add_parser("export", help="export a trained run as a TorchScript, torch.export or ONNX program",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN", help="a run folder written by `rnnkit train`")
-    p.add_argument("--format", choices=["torchscript", "torch.export"], default="torchscript",
-                   help="torchscript (.pt, default) or torch.export (.pt2)")
-    p.add_argument("--out", metavar="FILE", help="where to write (default RUN/export/model.pt2 or .pt)")
+    p.add_argument("--format", choices=["torchscript", "torch.export", "onnx"], default="torchscript",
+                   help="torchscript (.pt, default), torch.export (.pt2) or onnx (.onnx)")
+    p.add_argument("--out", metavar="FILE", help="where to write (default RUN/export/model.pt, .pt2 or .onnx)")
     p.set_defaults(func=run)
 
 
@@ -62,6 +68,7 @@ def scoring_module(model: Any, *, pad_to: int | None = None) -> Any:
             is_vector = x.dim() == 2 and x.is_floating_point() and getattr(self.inner.config, "input_shape", None)
             steps = x.shape[1]
             if pad_to is not None and not is_vector:
+                torch._check(steps <= pad_to)  # a guard for torch.export: the program takes at most pad_to steps
                 x = F.pad(x, (0, 0, 0, pad_to - steps) if x.dim() == 3 else (0, pad_to - steps))
             out = self.inner(Batch(x=x, lengths=None if is_vector else lengths))
             y = out.logits if out.logits is not None else out.predictions
@@ -73,49 +80,66 @@ def scoring_module(model: Any, *, pad_to: int | None = None) -> Any:
 
 
 @contextlib.contextmanager
-def export_backends(model: Any) -> Iterator[bool]:
-    """Run every ``Recurrent`` of ``model`` on the scan backend where it can, else the loop (both
-    trace with torch.export); yields whether all run the scan (then ``T`` may be free). The
-    backends chosen before are restored on exit."""
+def export_backends(model: Any, *, onnx: bool = False) -> Iterator[bool]:
+    """Run every ``Recurrent`` of ``model`` on a backend that traces with torch.export: ``onnx``
+    (for ONNX, where torch's fused op computes the layer), else the cell's scan, else the loop.
+    Yields whether no layer runs the loop (then ``T`` may be free). The backends chosen before are
+    restored on exit."""
     from rnnkit.layers.recurrent import Recurrent
 
     layers = [m for m in model.modules() if isinstance(m, Recurrent)]
     before = [layer._requested for layer in layers]
-    all_scan = True
+    order = ("onnx", "scan") if onnx else ("scan",)
+    free = True
     try:
         for layer in layers:
-            try:
-                layer.backend = "scan"
-            except ValueError:
+            for name in order:
+                try:
+                    layer.backend = name
+                    break
+                except ValueError:
+                    continue
+            else:
                 layer.backend = "loop"
-                all_scan = False
-        yield all_scan
+                free = False
+        yield free
     finally:
         for layer, name in zip(layers, before):
             layer._requested = name
 
 
-def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int) -> Any:
+def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool = False) -> Any:
     """``torch.export`` of ``scoring_module(model)`` with a free batch size and number of steps
-    (at most ``max_steps`` where a layer runs the loop over time)."""
+    (at most ``max_steps`` where a layer runs the loop over time); ``onnx``: recurrent layers on
+    the ``onnx`` backend where they can (call it under ``torch.no_grad()``)."""
     import torch
     from torch.export import Dim
 
     batch = Dim("batch", min=1)
     if x.shape[0] == 1:  # a traced size of 1 is taken as a constant: trace on two copies
         x, lengths = torch.cat([x, x]), torch.cat([lengths, lengths])
-    with export_backends(model) as all_scan:
-        pad_to = None if all_scan else max(max_steps, int(x.shape[1]))
+    with export_backends(model, onnx=onnx) as free:
+        pad_to = None if free else max(max_steps, int(x.shape[1]))
         module = scoring_module(model, pad_to=pad_to)
-        steps = Dim("steps", min=1) if pad_to is None else Dim("steps", min=1, max=pad_to)
         per_step = not (x.dim() == 2 and x.is_floating_point())  # (B, F) vector inputs have no steps
-        dynamic = {"x": {0: batch, 1: steps} if per_step else {0: batch}, "lengths": {0: batch}}
-        return torch.export.export(module, (x, lengths), dynamic_shapes=dynamic)
+        if not per_step:
+            return torch.export.export(module, (x, lengths), dynamic_shapes={"x": {0: batch}, "lengths": {0: batch}})
+        try:
+            steps = Dim("steps", min=1) if pad_to is None else Dim("steps", min=1, max=pad_to)
+            return torch.export.export(module, (x, lengths), dynamic_shapes={"x": {0: batch, 1: steps},
+                                                                             "lengths": {0: batch}})
+        except Exception:  # the model needs more steps (a lag-12 difference needs 13): its own guards set the range
+            return torch.export.export(module, (x, lengths), dynamic_shapes={"x": {0: batch, 1: Dim.AUTO},
+                                                                             "lengths": {0: batch}})
 
 
-def export(model: Any, x: Any, lengths: Any, path: Path, fmt: str, *, max_steps: int | None = None) -> float:
-    """Export ``model`` for inputs like ``(x, lengths)`` to ``path``; returns the largest difference
-    between the exported program's output and the model's on that input."""
+def export(model: Any, x: Any, lengths: Any, path: Path, fmt: str, *, max_steps: int | None = None,
+           output_name: str = "output", metadata: dict[str, str] | None = None) -> tuple[float, str]:
+    """Export ``model`` for inputs like ``(x, lengths)`` to ``path`` (``fmt``: torchscript,
+    torch.export or onnx, whose output is named ``output_name`` and which carries ``metadata``).
+    Returns the largest difference between the exported program's output and the model's on that
+    input, relative to the output's largest magnitude where that exceeds 1, and the numbers of steps
+    the program takes, in words ("" for TorchScript)."""
     import torch
 
     module = scoring_module(model)
@@ -125,19 +149,61 @@ def export(model: Any, x: Any, lengths: Any, path: Path, fmt: str, *, max_steps:
         if fmt == "torchscript":
             traced = torch.jit.trace(module, (x, lengths), check_trace=False)
             traced.save(str(path))
-            got = torch.jit.load(str(path))(x, lengths)
+            return _difference(torch.jit.load(str(path))(x, lengths), expected), ""
+        program = torch_export(model, x, lengths, max_steps=max_steps or int(x.shape[1]), onnx=fmt == "onnx")
+        steps = steps_in_words(step_range(program))
+        if fmt == "onnx":
+            from rnnkit.cli.export_onnx import export_onnx
+
+            session = export_onnx(program, x, lengths, path, output_name, {**(metadata or {}), "steps": steps})
+            got = torch.from_numpy(session.run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0])
         else:
-            program = torch_export(model, x, lengths, max_steps=max_steps or int(x.shape[1]))
             torch.export.save(program, str(path))
             got = torch.export.load(str(path)).module()(x, lengths)
-    return float((got - expected).abs().max())
+    return _difference(got, expected), steps
+
+
+def _difference(got: Any, expected: Any) -> float:
+    """The largest difference, relative to the largest magnitude of ``expected`` where that exceeds 1
+    (a forecast of hundreds of passengers agrees to float32's 1e-7 relative, not 1e-4 absolute)."""
+    return float((got - expected).abs().max() / expected.abs().max().clamp(min=1.0))
+
+
+def step_range(program: Any) -> tuple[int, int | None] | None:
+    """The numbers of steps of ``x`` that a ``torch.export`` program takes, as (fewest, most; None
+    for no bound), or None when ``x`` has no steps (one vector per example)."""
+    import torch
+
+    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == "x")
+    val = node.meta["val"]
+    if val.dim() == 2 and val.is_floating_point():
+        return None
+    steps = val.shape[1]
+    if not isinstance(steps, torch.SymInt):
+        return int(steps), int(steps)
+    if steps.node.expr.is_number:  # specialized by the trace to one value
+        return int(steps.node.expr), int(steps.node.expr)
+    bounds = program.range_constraints[steps.node.expr]
+    upper = int(bounds.upper) if bounds.upper.is_Integer else None  # int_oo: no bound
+    return int(bounds.lower), upper
+
+
+def steps_in_words(span: tuple[int, int | None] | None) -> str:
+    if span is None:
+        return "one vector per example"
+    lo, hi = span
+    if hi is None:
+        return "any number of steps" if lo <= 1 else f"at least {lo} steps"
+    return f"{lo} steps" if lo == hi else f"{lo} to {hi} steps"
 
 
 def run(args: argparse.Namespace) -> int:
     import io
+    import json
     import logging
     import warnings
 
+    from rnnkit import __version__
     from rnnkit.cli.runspec import load_data, open_run
 
     if args.out and Path(args.out).is_dir():
@@ -147,13 +213,23 @@ def run(args: argparse.Namespace) -> int:
     if task not in ONE_PASS_TASKS:
         raise CLIError(f"export covers one-pass models ({', '.join(ONE_PASS_TASKS)}); this run is {task}, whose "
                        "decoding loop depends on the data: use rnnkit.load(RUN) in Python instead")
+    if args.format == "onnx":
+        from rnnkit.cli.export_onnx import missing_packages
+
+        missing = missing_packages()
+        if missing:
+            raise CLIError(f"ONNX export needs {', '.join(missing)}: pip install 'rnnkit[export]'")
     dataset = load_data(spec)
     split = dataset.test if len(dataset.test) else dataset.valid
-    batch = dataset.collate(split.examples[:2])
+    # trace on the two longest examples: a trace on one short one may fix the numbers of steps it takes
+    batch = dataset.collate(sorted(split.examples, key=_steps)[-2:])
     lengths = batch.lengths if batch.lengths is not None else batch.x.new_full((batch.x.shape[0],), 1).long()
-    suffix = ".pt" if args.format == "torchscript" else ".pt2"
+    suffix = {"torchscript": ".pt", "torch.export": ".pt2", "onnx": ".onnx"}[args.format]
     path = Path(args.out) if args.out else Path(args.run_dir) / "export" / f"model{suffix}"
-    longest = _longest(dataset)
+    output = "logits" if task in ("classification", "tagging") else "predictions"
+    labels = loaded.info.classes  # class or tag names, in the order of the output's last dimension
+    metadata = {"rnnkit": __version__, "task": task, "model": type(loaded.model).__name__, "output": output,
+                **({"labels": json.dumps(list(labels), ensure_ascii=False)} if labels else {})}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -163,21 +239,27 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
-            diff = export(loaded.model, batch.x, lengths, path, args.format, max_steps=longest)
+            diff, steps = export(loaded.model, batch.x, lengths, path, args.format, max_steps=_longest(dataset),
+                                 output_name=output, metadata=metadata)
     except Exception as e:  # torch's export errors are long; the first line says what failed
+        path.unlink(missing_ok=True)
         raise CLIError(f"{args.format} could not export {type(loaded.model).__name__}: "
                        f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from e
     finally:
         logging.disable(logging.NOTSET)
     if diff > 1e-4:
+        path.unlink(missing_ok=True)
         raise CLIError(f"the exported program differs from the model by {diff:.2e} on a test example; not kept")
-    steps = f" (x of any batch size, up to {longest} steps)" if args.format == "torch.export" else ""
-    print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs (x, lengths){steps}; "
-          f"max difference on a test example {diff:.1e}")
+    takes = f" (x of any batch size, {steps})" if steps else ""
+    print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs (x, lengths){takes}; "
+          f"output {output}; max difference on a test example {diff:.1e}")
     return 0
+
+
+def _steps(example: Any) -> int:
+    return int(example.x.shape[0]) if example.x is not None and example.x.dim() >= 1 else 0
 
 
 def _longest(dataset: Any) -> int:
     """The most steps of any example of the data set (what an exported loop is padded to)."""
-    return max((int(e.x.shape[0]) for part in (dataset.train, dataset.valid, dataset.test) for e in part
-                if e.x is not None and e.x.dim() >= 1), default=1)
+    return max([_steps(e) for part in (dataset.train, dataset.valid, dataset.test) for e in part] + [1])

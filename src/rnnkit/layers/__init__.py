@@ -3,6 +3,7 @@ hashed n-gram features."""
 
 from rnnkit.layers import (
     fused_backends,  # noqa: F401  (registers 'triton-persistent', 'triton-fused', 'cpu-fused')
+    onnx_backend,  # noqa: F401  (registers 'onnx', for export only)
     scan_backends,  # noqa: F401  (registers the 'triton-scan' backend)
 )
 from rnnkit.layers.attention import Attention, AttentionOutput, masked_softmax

@@ -121,8 +121,8 @@ class TorchBackend:
         cell0 = layer.cell_list[0]
         op = _torch_op(cell0)
         has_bias = bool(cell0.bias)  # type: ignore[attr-defined]
-        params = [p for cell in layer.cell_list for p in _op_params(layer, cell)]
-        B, T = x.shape[:2]
+        params = [p for cell in layer.cell_list for p in op_params(layer, cell)]
+        B = x.shape[0]
         if state is None:
             zeros = x.new_zeros(layer.num_layers * layer.num_directions, B, layer.hidden_size)
             state = (zeros,) * cell0.state_size
@@ -131,23 +131,37 @@ class TorchBackend:
         if lengths is None:
             res = op(x, hx, *args, True)
             return res[0], tuple(res[1:])
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        order, unorder = packed.sorted_indices, packed.unsorted_indices
-        assert order is not None and unorder is not None  # enforce_sorted=False always sets them
-        hx = [h.index_select(1, order) for h in hx] if isinstance(hx, list) else hx.index_select(1, order)
-        res = op(packed.data, packed.batch_sizes, hx, *args)
-        out = PackedSequence(res[0], packed.batch_sizes, order, unorder)
-        outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
-        return outputs, tuple(h.index_select(1, unorder) for h in res[1:])
+        return fused_packed(op, x, lengths, hx, args)
+
+
+def fused_packed(op: Callable[..., tuple[Tensor, ...]], x: Tensor, lengths: Tensor, hx: Tensor | list[Tensor],
+                 args: tuple) -> tuple[Tensor, States]:
+    """torch's fused ``op`` over right-padded batch-first ``x`` packed by ``lengths``; ``hx`` is h
+    (L*D, B, H), or [h, c] for lstm; ``args`` the op's arguments after ``hx``. Outputs (B, T, D*H)
+    are zero past each length; the final states are each sequence's last valid step's."""
+    T = x.shape[1]
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    order, unorder = packed.sorted_indices, packed.unsorted_indices
+    assert order is not None and unorder is not None  # enforce_sorted=False always sets them
+    hx = [h.index_select(1, order) for h in hx] if isinstance(hx, list) else hx.index_select(1, order)
+    res = op(packed.data, packed.batch_sizes, hx, *args)
+    out = PackedSequence(res[0], packed.batch_sizes, order, unorder)
+    outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
+    return outputs, tuple(h.index_select(1, unorder) for h in res[1:])
+
+
+def torch_op_name(cell: Cell) -> str:
+    """``"lstm"``, ``"gru"``, ``"rnn_tanh"`` or ``"rnn_relu"``: the torch function for ``cell``'s kind."""
+    name = _TORCH_OPS[type(cell)]
+    return f"rnn_{cell.nonlinearity}" if name == "rnn" else name
 
 
 def _torch_op(cell: Cell) -> Callable[..., tuple[Tensor, ...]]:
     """``torch.lstm`` / ``torch.gru`` / ``torch.rnn_tanh`` / ``torch.rnn_relu`` for ``cell``'s kind."""
-    name = _TORCH_OPS[type(cell)]
-    return getattr(torch, "rnn_" + cell.nonlinearity if name == "rnn" else name)  # type: ignore[operator]
+    return getattr(torch, torch_op_name(cell))  # type: ignore[no-any-return]
 
 
-def _op_params(layer: Recurrent, cell: Cell) -> list[Tensor]:
+def op_params(layer: Recurrent, cell: Cell) -> list[Tensor]:
     """``cell``'s weights in the fused op's order; ``weight_hh`` DropConnect'ed while training."""
     dropped = drop_weight(cell.weight_hh, layer.weight_drop) if layer.training else None  # type: ignore[arg-type]
     params = [cell.weight_ih, cell.weight_hh if dropped is None else dropped]  # type: ignore[list-item]
@@ -209,7 +223,7 @@ def torch_direction(layer: Recurrent, cell: Cell, x: Tensor, lengths: Tensor | N
     running (as many calls as distinct lengths). Each piece's input and output are whole blocks, so
     backward stays linear in T. Outputs past a length are zero; the state is each one's last valid."""
     assert lengths is not None  # TorchBackend.run sends only batches with lengths here
-    op, has_bias, params = _torch_op(cell), bool(cell.bias), _op_params(layer, cell)  # type: ignore[attr-defined]
+    op, has_bias, params = _torch_op(cell), bool(cell.bias), op_params(layer, cell)  # type: ignore[attr-defined]
     B, T, H = x.shape[0], x.shape[1], cell.hidden_size
     n = lengths.cpu()
     order = torch.argsort(n, descending=True, stable=True)

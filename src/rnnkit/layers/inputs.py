@@ -47,7 +47,7 @@ class InputEncoder(nn.Module):
             if x.dim() != 2:
                 raise ValueError(f"token ids must be (B, T), got shape {tuple(x.shape)}")
             # the range check reads the ids on the host: not while a CUDA graph is being captured
-            # (decoding/graphs.py feeds back arg-max ids, in range by construction)
+            # (decoding/graphs.py feeds back arg-max ids, in range by construction) nor traced
             if x.numel() and not _capturing(x) and (int(x.min()) < 0 or int(x.max()) >= self.vocab_size):
                 raise ValueError(f"token id out of range [0, {self.vocab_size}): min {int(x.min())}, "
                                  f"max {int(x.max())}; was the data encoded with another vocabulary?")
@@ -65,5 +65,6 @@ def check_features(x: Tensor, num_features: int | None) -> None:
 
 
 def _capturing(x: Tensor) -> bool:
-    """Whether ``x`` is on CUDA while the current stream captures a graph (no host reads allowed)."""
-    return x.is_cuda and torch.cuda.is_current_stream_capturing()
+    """Whether reading ``x`` on the host is not allowed: while the current CUDA stream captures a
+    graph, or while torch.export / torch.compile trace (the ids are symbolic there)."""
+    return torch.compiler.is_compiling() or (x.is_cuda and torch.cuda.is_current_stream_capturing())

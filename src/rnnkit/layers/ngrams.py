@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 _PRIME = 4_294_967_291  # the largest prime below 2**32
 _MULT = 2_654_435_761  # Knuth's multiplicative hash
@@ -130,7 +131,14 @@ class HashedNgramBag(nn.Module):
         if T == 0:
             return self.table.weight.new_zeros(B, self.output_size)
         lengths = torch.full((B,), T, device=x.device) if lengths is None else lengths.to(x.device)
-        orders = range(1, min(self.max_n, T) + 1)
+        if torch.compiler.is_compiling():
+            # traced (torch.export), min(max_n, T) would fix T's range: pad instead, so that every order
+            # is there for any T; the padded grams lie past the lengths and never count
+            x = F.pad(x, (0, self.max_n - 1))
+            T = x.shape[1]
+            orders = range(1, self.max_n + 1)
+        else:
+            orders = range(1, min(self.max_n, T) + 1)
         grams = torch.cat([ngram_ids(x, n, self.buckets) for n in orders], dim=1)  # (B, W): every order side by side
         valid = torch.cat([torch.arange(T - n + 1, device=x.device) < (lengths - n + 1).unsqueeze(1)
                            for n in orders], dim=1)  # (B, W): the grams wholly inside each sequence

@@ -307,7 +307,8 @@ class Forecaster(Model):
         target = self._transform(target, "the input window")
         heads: list[Tensor] = []
         if cfg.difference:
-            n = x.shape[1] if lengths is None else int(lengths.min())
+            # traced (torch.export) the lengths are symbolic: the check is the exported program's caller's
+            n = x.shape[1] if lengths is None or torch.compiler.is_compiling() else int(lengths.min())
             if n <= short:
                 raise ValueError(f"a window of {n} steps is too short for difference={list(cfg.difference)}: "
                                  f"it needs more than {short} steps; pass a longer series or window")

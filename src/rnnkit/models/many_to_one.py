@@ -38,7 +38,7 @@ class SequenceClassifierConfig:
     ``embed_dim``: embedding size for tokens; for features a projection size, or None to feed them
     as they are. ``pooling``: ``last``, ``mean``, ``max`` or ``attention``.
     ``conv_channels``: filters of each block of a fully convolutional branch beside the RNN (LSTM-FCN:
-    ``(128, 256, 128)``; empty: no branch), with ``conv_kernel_sizes`` (one per block; LSTM-FCN
+    ``(128, 256, 128)``; empty or None: no branch), with ``conv_kernel_sizes`` (one per block; LSTM-FCN
     ``(8, 5, 3)``) and ``squeeze_excitation`` (its reduction ratio after every block but the last,
     MLSTM-FCN: 16; 0: off). The branch reads the raw features (token inputs: their embeddings).
     ``input_norm``: z-normalise each float feature before both branches with statistics learnt on
@@ -125,7 +125,7 @@ class SequenceClassifier(Model):
                  hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False,
                  dropout: float = 0.0, pooling: str = "last", class_weights: tuple[float, ...] | None = None,
                  label_smoothing: float = 0.0, regression_loss: str = "mse",
-                 conv_channels: tuple[int, ...] = (), conv_kernel_sizes: tuple[int, ...] = (8, 5, 3),
+                 conv_channels: tuple[int, ...] | None = (), conv_kernel_sizes: tuple[int, ...] = (8, 5, 3),
                  squeeze_excitation: int = 0, input_norm: bool = False, bigram_buckets: int = 0,
                  bigram_dim: int = 32, ngram_buckets: int = 0, ngram_dim: int = 64, ngram_max: int = 3,
                  augment_jitter: float = 0.0, augment_scale: float = 0.0, augment_warp: float = 0.0,
@@ -141,7 +141,7 @@ class SequenceClassifier(Model):
         self.config = SequenceClassifierConfig(
             num_outputs, cell, task, num_features, vocab_size, embed_dim, hidden_size, num_layers,
             bidirectional, dropout, pooling, None if class_weights is None else tuple(class_weights),
-            label_smoothing, regression_loss, tuple(int(c) for c in conv_channels),
+            label_smoothing, regression_loss, tuple(int(c) for c in conv_channels or ()),
             tuple(int(k) for k in conv_kernel_sizes), int(squeeze_excitation), bool(input_norm),
             int(bigram_buckets), int(bigram_dim), int(ngram_buckets), int(ngram_dim), int(ngram_max),
             float(augment_jitter), float(augment_scale), float(augment_warp), float(augment_slice),

@@ -82,9 +82,11 @@ class FrameEncoder(nn.Module):
             raise ValueError(f"frames must be float (B, T, {math.prod(self.frame_shape)}) (C*H*W of "
                              f"{self.frame_shape}), got {x.dtype} {tuple(x.shape)}")
         B, T, _ = x.shape
-        if mask is None:
+        dense = mask is None or (torch.compiler.is_compiling() and not self.training)
+        if dense:  # traced for export, x[mask]'s size is data-dependent; at eval batch norm uses its running stats
             h = self.conv(x.reshape(B * T, *self.frame_shape))  # (B*T, E)
-            return self.dropout(torch.relu(h)).view(B, T, -1)  # (B, T, E)
+            h = self.dropout(torch.relu(h)).view(B, T, -1)  # (B, T, E)
+            return h if mask is None else h * mask.unsqueeze(-1)
         h = torch.relu(self.conv(x[mask].view(-1, *self.frame_shape)))  # (N valid, E)
         out = h.new_zeros(B, T, self.output_size)
         out[mask] = h

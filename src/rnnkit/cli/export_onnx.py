@@ -1,0 +1,105 @@
+"""ONNX export of a one-pass model (``rnnkit export RUN --format onnx``), checked in onnxruntime.
+
+Every ``Recurrent`` that torch's fused op can compute runs on the ``onnx`` backend
+(``layers/onnx_backend.py``): one ``rnnkit::rnn`` operator per stack, translated here into ONNX's
+own RNN / GRU / LSTM nodes, one per layer, with ``sequence_lens``. Other cells (minGRU, minLSTM, layer
+norm) export through their parallel scan or the loop over time, as for ``torch.export``.
+
+Needs the ``export`` extra: ``pip install 'rnnkit[export]'`` (onnx, onnxscript, onnxruntime).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# torch's gate order -> ONNX's, as indices into torch's gate blocks:
+# LSTM i, f, g, o -> i, o, f, c; GRU r, z, n -> z, r, h (linear_before_reset=1 is torch's GRU)
+_GATES = {"lstm": [0, 3, 1, 2], "gru": [1, 0, 2], "rnn_tanh": [0], "rnn_relu": [0]}
+OPSET = 18
+
+
+def missing_packages() -> list[str]:
+    """The packages of the ``export`` extra that are not installed."""
+    import importlib.util
+
+    return [name for name in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(name) is None]
+
+
+def translate_rnn(x: Any, lengths: Any, h0: Any, c0: Any, params: Any, mode: str, num_layers: int,
+                  bidirectional: bool, has_bias: bool) -> tuple[Any, Any, Any]:
+    """``rnnkit::rnn`` as ONNX nodes (traced by torch.onnx with onnxscript's opset): per layer, the
+    weights reordered to ONNX's gate order and one RNN / GRU / LSTM node over the whole batch."""
+    from onnxscript import opset18
+
+    op: Any = opset18  # traced by torch.onnx: Python lists stand for constant tensors, which the stubs do not allow
+
+    D = 2 if bidirectional else 1
+    per = 4 if has_bias else 2  # tensors per layer and direction
+    gates = _GATES[mode]
+    H = int(params[1].shape[1])  # weight_hh is (G*H, H)
+
+    def reorder(w: Any) -> Any:
+        if len(gates) == 1:
+            return w
+        parts = op.Split(w, axis=0, num_outputs=len(gates))
+        return op.Concat(*[parts[g] for g in gates], axis=0)
+
+    seq = op.Cast(lengths, to=6)  # int32, as ONNX's sequence_lens
+    inp = op.Transpose(x, perm=[1, 0, 2])  # (T, B, I)
+    finals_h, finals_c = [], []
+    for layer in range(num_layers):
+        ws, rs, bs = [], [], []
+        for d in range(D):
+            k = (layer * D + d) * per
+            ws.append(op.Unsqueeze(reorder(params[k]), [0]))
+            rs.append(op.Unsqueeze(reorder(params[k + 1]), [0]))
+            if has_bias:
+                bs.append(op.Unsqueeze(op.Concat(reorder(params[k + 2]), reorder(params[k + 3]), axis=0), [0]))
+        W = ws[0] if D == 1 else op.Concat(*ws, axis=0)  # (D, G*H, I)
+        R = rs[0] if D == 1 else op.Concat(*rs, axis=0)  # (D, G*H, H)
+        B = (bs[0] if D == 1 else op.Concat(*bs, axis=0)) if has_bias else None  # (D, 2*G*H)
+        h = op.Slice(h0, [layer * D], [(layer + 1) * D], [0])  # (D, B, H)
+        direction = "bidirectional" if bidirectional else "forward"
+        if mode == "lstm":
+            c = op.Slice(c0, [layer * D], [(layer + 1) * D], [0])
+            y, y_h, y_c = op.LSTM(inp, W, R, B, seq, h, c, hidden_size=H, direction=direction)
+            finals_c.append(y_c)
+        elif mode == "gru":
+            y, y_h = op.GRU(inp, W, R, B, seq, h, hidden_size=H, direction=direction, linear_before_reset=1)
+        else:
+            act = "Tanh" if mode == "rnn_tanh" else "Relu"
+            y, y_h = op.RNN(inp, W, R, B, seq, h, hidden_size=H, direction=direction, activations=[act] * D)
+        finals_h.append(y_h)
+        inp = op.Reshape(op.Transpose(y, perm=[0, 2, 1, 3]), [0, 0, -1])  # (T, D, B, H) -> (T, B, D*H)
+    out = op.Transpose(inp, perm=[1, 0, 2])  # (B, T, D*H)
+    h_n = finals_h[0] if num_layers == 1 else op.Concat(*finals_h, axis=0)
+    if mode != "lstm":
+        return out, h_n, op.Identity(h_n)
+    return out, h_n, finals_c[0] if num_layers == 1 else op.Concat(*finals_c, axis=0)
+
+
+def export_onnx(program: Any, x: Any, lengths: Any, path: Path, output_name: str,
+                metadata: dict[str, str]) -> Any:
+    """Write ``program`` (a ``torch.export`` program of the scoring module) to ``path`` as one ONNX
+    file, its dimensions named ``batch`` and ``steps`` and ``metadata`` in its metadata_props, and
+    return an onnxruntime session on it."""
+    import onnx
+    import onnxruntime
+    import torch
+
+    import rnnkit.layers.onnx_backend  # noqa: F401  (defines torch.ops.rnnkit.rnn)
+
+    torch.onnx.export(program, (x, lengths), str(path), dynamo=True, opset_version=OPSET,
+                      input_names=["x", "lengths"], output_names=[output_name], external_data=False,
+                      custom_translation_table={torch.ops.rnnkit.rnn.default: translate_rnn})
+    model = onnx.load(str(path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim  # x: (B, T, F), (B, T) or (B, F)
+    names = {d.dim_param: name for d, name in zip(dims, ("batch", "steps")) if d.dim_param}
+    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        for d in value.type.tensor_type.shape.dim:
+            d.dim_param = names.get(d.dim_param, d.dim_param)
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -1,0 +1,170 @@
+"""``rnnkit export`` beyond the vowel classifier of test_cli.py: ONNX (checked in onnxruntime against the
+model for other batch sizes and numbers of steps), and torch.export of the models whose input checks
+or data-dependent sizes used to stop the trace (token ids, differenced forecasts, frames)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.cli.main import main
+from rnnkit.data.batch import collate
+
+ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxscript")
+
+
+def _train(root: Path, name: str, *args: str) -> Path:
+    run = root / name
+    assert main(["train", *args, "--epochs", "1", "--out", str(run), "--no-progress", "--no-report"]) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("export_runs")
+
+
+@pytest.fixture(scope="module")
+def lstm_run(runs: Path) -> Path:
+    return _train(runs, "jv_lstm", "--data", "japanese_vowels", "--model", "classifier", "--cell", "lstm", "--hidden",
+                  "8", "--layers", "2", "--bidirectional", "--limit", "40")
+
+
+def _onnx(run: Path, capsys: pytest.CaptureFixture[str]) -> tuple[object, str]:
+    capsys.readouterr()
+    assert main(["export", str(run), "--format", "onnx"]) == 0
+    message = capsys.readouterr().out
+    path = run / "export" / "model.onnx"
+    assert f"to {path}" in message
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), message
+
+
+def _check(session: object, model: torch.nn.Module, batches: list, output: str) -> None:
+    for batch in batches:
+        got = session.run(None, {"x": batch.x.numpy(), "lengths": batch.lengths.numpy()})[0]  # type: ignore[attr-defined]
+        with torch.no_grad():
+            out = model(batch)
+        expected = out.logits if output == "logits" else out.predictions
+        torch.testing.assert_close(torch.from_numpy(got), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_onnx_classifier_is_one_node_per_layer_and_matches_the_model(
+        lstm_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = lstm_run
+    session, message = _onnx(run, capsys)
+    assert "any number of steps" in message and "output logits" in message
+    graph = onnx.load(str(run / "export" / "model.onnx"))
+    kinds = [n.op_type for n in graph.graph.node]
+    assert kinds.count("LSTM") == 2 and "Loop" not in kinds  # the recurrence is ONNX's own node, not unrolled
+    dims = [d.dim_param for d in graph.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[:2] == ["batch", "steps"] and graph.graph.output[0].name == "logits"
+    meta = {p.key: p.value for p in graph.metadata_props}
+    dataset = rnnkit.datasets.load("japanese_vowels")
+    assert json.loads(meta["labels"]) == dataset.info.classes and meta["task"] == "classification"
+    test = dataset.test.examples
+    batches = [collate(test[5:8]), collate(test[10:11]), collate(test[20:45])]  # other batch sizes and steps
+    _check(session, rnnkit.load(run), batches, "logits")
+
+
+def test_onnx_and_torch_export_of_a_differenced_forecaster(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _train(runs, "air", "--recipe", "air_passengers")  # log values differenced at lag 12
+    session, message = _onnx(run, capsys)
+    assert "at least 14 steps" in message and "output predictions" in message  # a lag-12 difference needs 13+
+    model = rnnkit.load(run)
+    dataset = rnnkit.datasets.load("air_passengers", window=24, horizon=36, valid_size=0)
+    windows = [collate(dataset.test.examples[:1]), collate(dataset.train.examples[:5])]
+    _check(session, model, windows, "predictions")
+    assert main(["export", str(run), "--format", "torch.export"]) == 0
+    program = torch.export.load(str(run / "export" / "model.pt2")).module()
+    for batch in windows:
+        torch.testing.assert_close(program(batch.x, batch.lengths), model(batch).predictions)
+
+
+def test_onnx_of_a_token_classifier_skips_the_id_range_check_inside_the_program(
+        runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    words = ["great", "love", "good", "fast", "bad", "awful", "slow", "broken"]
+    rows = ["review,label"] + [f'"{words[i % 8]} {words[(3 * i) % 8]} phone",{"pos" if i % 8 < 4 else "neg"}'
+                               for i in range(60)]
+    data = runs / "reviews.csv"
+    data.write_text("\n".join(rows) + "\n")
+    run = _train(runs, "reviews", "--data", f"csv:{data}", "--data-option", "text=review", "--data-option",
+                 "target=label", "--model", "classifier", "--cell", "gru", "--hidden", "8")
+    session, message = _onnx(run, capsys)  # the id range check used to stop torch.export's trace
+    assert "any number of steps" in message  # the bag of 1-3-grams takes reviews shorter than 3 tokens too
+    from rnnkit.cli.runspec import load_data, open_run
+
+    dataset = load_data(open_run(run)[1])
+    example = dataset.test.examples[0]
+    assert example.x.dtype == torch.int64 and len(example.x) == 3
+    short = [dataclasses.replace(example, x=example.x[:n]) for n in (1, 2)]
+    _check(session, rnnkit.load(run), [collate(dataset.test.examples[:5]), collate(short)], "logits")
+
+
+def test_onnx_frame_tagger_runs_the_cnn_on_every_frame_and_masks_padding(
+        runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _train(runs, "frames", "--data", "moving_digits", "--model", "tagger", "--hidden", "8", "--limit", "40")
+    session, _ = _onnx(run, capsys)
+    test = rnnkit.datasets.load("moving_digits").test.examples
+    _check(session, rnnkit.load(run), [collate(test[:4])], "logits")
+
+
+def test_a_layer_onnx_cannot_compute_runs_the_loop_up_to_the_longest_sequence(tmp_path: Path) -> None:
+    from rnnkit.cli.export import export
+    from rnnkit.models.base import ModelOutput
+
+    class Tiny(torch.nn.Module):  # a model whose layer (layer norm) has no ONNX operator
+        config = None
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = rnnkit.Recurrent("lstm", 3, 4, layer_norm=True)
+
+        def forward(self, batch: rnnkit.data.batch.Batch) -> ModelOutput:
+            return ModelOutput(logits=self.rnn(batch.x, batch.lengths).outputs.sum(1))
+
+    torch.manual_seed(0)
+    model = Tiny().eval()
+    x, lengths = torch.randn(2, 6, 3), torch.tensor([6, 4])
+    path = tmp_path / "tiny.onnx"
+    diff, steps = export(model, x, lengths, path, "onnx", max_steps=9, output_name="logits")
+    assert diff < 1e-5 and steps == "1 to 9 steps"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x, lengths = torch.randn(3, 8, 3), torch.tensor([8, 1, 5])
+    got = session.run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(got), model(rnnkit.data.batch.Batch(x=x, lengths=lengths)).logits,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_onnx_without_its_packages_says_what_to_install(
+        lstm_run: Path, runs: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from rnnkit.cli import export_onnx
+
+    run = lstm_run
+    monkeypatch.setattr(export_onnx, "missing_packages", lambda: ["onnxruntime"])
+    capsys.readouterr()
+    assert main(["export", str(run), "--format", "onnx", "--out", str(runs / "none.onnx")]) == 2
+    assert "ONNX export needs onnxruntime: pip install 'rnnkit[export]'" in capsys.readouterr().err
+    assert not (runs / "none.onnx").exists()
+
+
+def test_a_failed_export_leaves_no_file(lstm_run: Path, runs: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from rnnkit.cli import export_onnx
+
+    def broken(program: object, x: object, lengths: object, path: Path, *args: object) -> None:
+        path.write_bytes(b"half a model")
+        raise RuntimeError("translation failed\nmore detail")
+
+    monkeypatch.setattr(export_onnx, "export_onnx", broken)
+    out = runs / "broken.onnx"
+    capsys.readouterr()
+    assert main(["export", str(lstm_run), "--format", "onnx", "--out", str(out)]) == 2
+    assert "onnx could not export SequenceClassifier: translation failed" in capsys.readouterr().err
+    assert not out.exists()
