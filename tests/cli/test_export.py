@@ -107,12 +107,23 @@ def test_onnx_of_a_token_classifier_skips_the_id_range_check_inside_the_program(
     _check(session, rnnkit.load(run), [collate(dataset.test.examples[:5]), collate(short)], "logits")
 
 
-def test_onnx_frame_tagger_runs_the_cnn_on_every_frame_and_masks_padding(
+def test_onnx_frame_tagger_runs_the_cnn_on_every_frame_and_carries_its_crf(
         runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run = _train(runs, "frames", "--data", "moving_digits", "--model", "tagger", "--hidden", "8", "--limit", "40")
-    session, _ = _onnx(run, capsys)
-    test = rnnkit.datasets.load("moving_digits").test.examples
-    _check(session, rnnkit.load(run), [collate(test[:4])], "logits")
+    from rnnkit.layers.crf import _viterbi
+
+    run = _train(runs, "frames", "--data", "moving_digits", "--model", "tagger", "--hidden", "8", "--limit", "40",
+                 "--set", "crf=true")
+    session, message = _onnx(run, capsys)
+    assert "a CRF tagger: the logits are emission scores" in message
+    model = rnnkit.load(run)
+    batch = collate(rnnkit.datasets.load("moving_digits").test.examples[:4])
+    _check(session, model, [batch], "logits")
+    # Viterbi outside rnnkit: the file's emissions and the potentials in its metadata give the model's tags
+    meta = {p.key: p.value for p in onnx.load(str(run / "export" / "model.onnx")).metadata_props}
+    trans, start, end = (torch.tensor(json.loads(meta[k])) for k in ("crf_transitions", "crf_start", "crf_end"))
+    emissions = torch.from_numpy(session.run(None, {"x": batch.x.numpy(), "lengths": batch.lengths.numpy()})[0])
+    tags, _ = _viterbi(emissions, batch.mask(), trans, start, end)
+    assert torch.equal(tags, model.predict(batch))
 
 
 def test_a_layer_onnx_cannot_compute_runs_the_loop_up_to_the_longest_sequence(tmp_path: Path) -> None:

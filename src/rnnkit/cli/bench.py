@@ -1,4 +1,4 @@
-"""``rnnkit bench {speed,accuracy,cv,tables}``: each sub-bench is a module with ``HELP``, ``add_arguments``
+"""``rnnkit bench {speed,accuracy,cv,tables,inference}``: each sub-bench is a module with ``HELP``, ``add_arguments``
 and ``run``; adding one is one line in ``BENCHES``."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ BENCHES: dict[str, str] = {
     "accuracy": "rnnkit.bench.accuracy",
     "cv": "rnnkit.bench.cv",
     "tables": "rnnkit.bench.tables",
+    "inference": "rnnkit.bench.inference",
 }
 
 

@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_data(spec)
     split = dataset.test if len(dataset.test) else dataset.valid
     # trace on the two longest examples: a trace on one short one may fix the numbers of steps it takes
-    batch = dataset.collate(sorted(split.examples, key=_steps)[-2:])
+    batch = dataset.collate(sorted(split.examples, key=example_steps)[-2:])
     lengths = batch.lengths if batch.lengths is not None else batch.x.new_full((batch.x.shape[0],), 1).long()
     suffix = {"torchscript": ".pt", "torch.export": ".pt2", "onnx": ".onnx"}[args.format]
     path = Path(args.out) if args.out else Path(args.run_dir) / "export" / f"model{suffix}"
@@ -230,6 +230,14 @@ def run(args: argparse.Namespace) -> int:
     labels = loaded.info.classes  # class or tag names, in the order of the output's last dimension
     metadata = {"rnnkit": __version__, "task": task, "model": type(loaded.model).__name__, "output": output,
                 **({"labels": json.dumps(list(labels), ensure_ascii=False)} if labels else {})}
+    crf = getattr(loaded.model, "crf", None)
+    crf_note = ""
+    if crf is not None:  # the program stops at the emissions: Viterbi's loop over the steps is not traced
+        names = ("crf_transitions", "crf_start", "crf_end")
+        metadata.update({k: json.dumps(t.tolist()) for k, t in zip(names, crf.viterbi_potentials())})
+        where = "its metadata crf_transitions [previous][next], crf_start and crf_end (JSON, -Infinity: forbidden)" \
+            if args.format == "onnx" else "rnnkit.load(RUN).crf.viterbi_potentials()"
+        crf_note = f"; a CRF tagger: the logits are emission scores, to decode by Viterbi with {where}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -239,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
-            diff, steps = export(loaded.model, batch.x, lengths, path, args.format, max_steps=_longest(dataset),
+            diff, steps = export(loaded.model, batch.x, lengths, path, args.format, max_steps=longest_steps(dataset),
                                  output_name=output, metadata=metadata)
     except Exception as e:  # torch's export errors are long; the first line says what failed
         path.unlink(missing_ok=True)
@@ -252,14 +260,14 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"the exported program differs from the model by {diff:.2e} on a test example; not kept")
     takes = f" (x of any batch size, {steps})" if steps else ""
     print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs (x, lengths){takes}; "
-          f"output {output}; max difference on a test example {diff:.1e}")
+          f"output {output}; max difference on a test example {diff:.1e}{crf_note}")
     return 0
 
 
-def _steps(example: Any) -> int:
+def example_steps(example: Any) -> int:
     return int(example.x.shape[0]) if example.x is not None and example.x.dim() >= 1 else 0
 
 
-def _longest(dataset: Any) -> int:
+def longest_steps(dataset: Any) -> int:
     """The most steps of any example of the data set (what an exported loop is padded to)."""
-    return max([_steps(e) for part in (dataset.train, dataset.valid, dataset.test) for e in part] + [1])
+    return max([example_steps(e) for part in (dataset.train, dataset.valid, dataset.test) for e in part] + [1])

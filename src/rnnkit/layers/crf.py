@@ -127,6 +127,12 @@ class CRF(nn.Module):
     allowed_start: Tensor
     allowed_end: Tensor
 
+    def viterbi_potentials(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The scores that :meth:`decode` adds to the emissions, ``-inf`` where the constraints forbid:
+        transitions ``(K, K)`` indexed [previous, next], start ``(K,)`` and end ``(K,)`` (an exported
+        tagger returns emissions; these decode them outside rnnkit)."""
+        return tuple(t.detach() for t in self._potentials(float("-inf")))  # type: ignore[return-value]
+
     def _potentials(self, forbidden: float) -> tuple[Tensor, Tensor, Tensor]:
         trans = self.transitions.masked_fill(~self.allowed, forbidden)
         start = self.start_transitions.masked_fill(~self.allowed_start, forbidden)

@@ -1,0 +1,197 @@
+"""``rnnkit bench inference``: a recipe's model answering in torch, and the same model exported to ONNX
+(``rnnkit export --format onnx``) answering in onnxruntime, on real test examples.
+
+Each recipe's model is built from the recipe with seed 0 (untrained: the time does not depend on the
+weights) and put in eval mode. The torch side runs it under ``torch.inference_mode()`` on rnnkit's
+own backend choice (torch's fused op on the CPU), through the same ``(x, lengths)`` wrapper that
+is exported; the ONNX side runs the exported file in onnxruntime with as many intra-op threads as
+torch has. Two batches per recipe: one test example of median length (a single request) and 32
+test examples drawn with seed 0 (a batch). The sides take turns, ``--rounds`` rounds of ``--runs``
+calls each after warm-up, and a row gives each side's median call. The outputs are compared too
+(largest difference, relative to the output's scale). The table goes to the ``bench:inference``
+section of ``docs/BENCHMARKS.md``; ``--json`` prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HELP = "time a recipe's model in torch against its ONNX export in onnxruntime (writes docs/BENCHMARKS.md)"
+RECIPES = ("japanese_vowels", "arrowhead", "sentiment", "peoples_daily_pos", "air_passengers")
+SEED = 0
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class Row:
+    recipe: str
+    model: str
+    batch_size: int
+    steps: int  # the batch's longest sequence
+    torch_ms: float
+    onnxruntime_ms: float
+    speedup: float  # torch_ms / onnxruntime_ms
+    difference: float  # largest difference between the two outputs, relative to the output's scale
+
+
+def _median_ms(call: Any, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def time_recipe(name: str, *, runs: int, rounds: int, quick: bool = False) -> list[Row]:
+    """One recipe's two rows (one request, a batch of ``BATCH``)."""
+    import onnxruntime
+    import torch
+
+    from rnnkit.bench.accuracy import load_recipe
+    from rnnkit.cli.export import example_steps, export, longest_steps, scoring_module
+    from rnnkit.cli.runspec import build_model, load_data
+
+    _, spec, _ = load_recipe(name)
+    spec.ensemble = 1
+    if quick:
+        spec.limit = {"train": 16, "valid": 4, "test": 8}
+    dataset = load_data(spec)
+    torch.manual_seed(SEED)
+    model = build_model(spec, dataset).eval()
+    test = list(dataset.test.examples)
+    by_length = sorted(test, key=example_steps)
+    batches = {1: [by_length[len(by_length) // 2]]}
+    if len(test) > 1:  # air_passengers has one test window
+        batches[BATCH] = random.Random(SEED).sample(test, min(BATCH, len(test)))
+    task = dataset.info.task
+    output = "logits" if task in ("classification", "tagging") else "predictions"
+    longest = dataset.collate(by_length[-2:])
+    lengths = longest.lengths if longest.lengths is not None else torch.ones(2, dtype=torch.long)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        export(model, longest.x, lengths, path, "onnx", max_steps=longest_steps(dataset), output_name=output)
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        module = scoring_module(model)
+        for size, examples in batches.items():
+            batch = dataset.collate(examples)
+            x = batch.x
+            n = batch.lengths if batch.lengths is not None else torch.ones(x.shape[0], dtype=torch.long)
+            feeds = {"x": x.numpy(), "lengths": n.numpy()}
+
+            def in_torch(x: Any = x, n: Any = n) -> Any:
+                with torch.inference_mode():
+                    return module(x, n)
+
+            def in_onnxruntime(feeds: dict[str, Any] = feeds) -> Any:
+                return session.run(None, feeds)[0]
+
+            expected, got = in_torch(), torch.from_numpy(in_onnxruntime())
+            difference = float((got - expected).abs().max() / expected.abs().max().clamp(min=1.0))
+            for _ in range(3):  # warm-up: first calls allocate
+                in_torch(), in_onnxruntime()
+            torch_ms: list[float] = []
+            ort_ms: list[float] = []
+            for _ in range(rounds):  # the sides take turns, so a drifting load hits both
+                torch_ms.append(_median_ms(in_torch, runs))
+                ort_ms.append(_median_ms(in_onnxruntime, runs))
+            t, o = statistics.median(torch_ms), statistics.median(ort_ms)
+            steps = int(x.shape[1]) if x.dim() >= 2 and not (x.dim() == 2 and x.is_floating_point()) else 1
+            rows.append(Row(name, type(model).__name__, size if size == 1 else len(examples), steps, round(t, 3),
+                            round(o, 3), round(t / o, 2), float(f"{difference:.2g}")))
+    return rows
+
+
+def run_inference(names: list[str], *, runs: int = 30, rounds: int = 3, quick: bool = False) -> dict[str, Any]:
+    """Every recipe's rows; ``{"machine": ..., "settings": ..., "rows": [...]}``."""
+    import onnxruntime
+
+    from rnnkit.bench import machine_info
+
+    if runs < 1 or rounds < 1:
+        raise ValueError(f"runs and rounds must be >= 1, got {runs} and {rounds}")
+    rows = [row for name in names for row in time_recipe(name, runs=runs, rounds=rounds, quick=quick)]
+    settings = {"runs": runs, "rounds": rounds, "quick": quick, "seed": SEED, "dtype": "float32", "device": "cpu",
+                "onnxruntime": onnxruntime.__version__}
+    return {"machine": machine_info(), "settings": settings, "rows": [asdict(r) for r in rows]}
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The report as the ``bench:inference`` section of docs/BENCHMARKS.md."""
+    from rnnkit.bench import machine_line
+
+    m, s = report["machine"], report["settings"]
+    lines = ["## Speed: inference in torch against the ONNX export in onnxruntime (CPU)", ""]
+    if s["quick"]:
+        lines += ["**`--quick` run: a few examples, to check the bench works; not a measurement.**", ""]
+    lines += [machine_line(m) + f" onnxruntime {s['onnxruntime']}.",
+              f"Median call over {s['rounds']} rounds of {s['runs']} calls per side, taken in turns after warm-up; "
+              "each recipe's model built with seed 0 (untrained), eval mode, float32, on real test examples: one "
+              f"of median length (batch 1) and {BATCH} drawn with seed {s['seed']}. torch: `inference_mode`, "
+              "rnnkit's backend choice; onnxruntime: the file `rnnkit export --format onnx` writes, with as many "
+              "intra-op threads as torch. Command: `rnnkit bench inference" + (" --quick" if s["quick"] else "")
+              + "`. The last column is the largest difference between the two outputs, relative to the "
+              "output's scale.", "",
+              "| recipe | model | batch | steps | torch ms | onnxruntime ms | speed-up | difference |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in report["rows"]:
+        lines.append(f"| {r['recipe']} | {r['model']} | {r['batch_size']} | {r['steps']} | {r['torch_ms']:.2f} | "
+                     f"{r['onnxruntime_ms']:.2f} | {r['speedup']:.2f}x | {r['difference']:.0e} |")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="RECIPE", help=f"recipes to time (default: {', '.join(RECIPES)})")
+    parser.add_argument("--runs", type=int, default=30, help="timed calls per side and round (default 30)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per side, taken in turns (default 3)")
+    parser.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads (default 1)")
+    parser.add_argument("--quick", action="store_true", help="a few examples, to check that the bench runs")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--output", default=None,
+                        help="markdown file to update (default docs/BENCHMARKS.md, none with --quick; '' to skip)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.bench import write_section
+    from rnnkit.bench.accuracy import load_recipe
+    from rnnkit.cli.export import ONE_PASS_TASKS
+    from rnnkit.cli.export_onnx import missing_packages
+    from rnnkit.cli.main import CLIError
+
+    missing = missing_packages()
+    if missing:
+        raise CLIError(f"bench inference needs {', '.join(missing)}: pip install 'rnnkit[export]'")
+    names = list(args.names) or list(RECIPES)
+    for name in names:
+        try:
+            _, spec, _ = load_recipe(name)
+        except ValueError as e:
+            raise CLIError(str(e)) from e
+        if spec.model not in ("classifier", "regressor", "tagger", "forecaster", "feedforward"):
+            raise CLIError(f"bench inference times one-pass models ({', '.join(ONE_PASS_TASKS)}); recipe {name} "
+                           f"trains a {spec.model}")
+    if args.runs < 1 or args.rounds < 1 or args.threads < 1:
+        raise CLIError(f"--runs, --rounds and --threads must be >= 1, got {args.runs}, {args.rounds}, {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.output is None:
+        args.output = "" if args.quick else "docs/BENCHMARKS.md"
+    report = run_inference(names, runs=args.runs, rounds=args.rounds, quick=args.quick)
+    text = to_markdown(report)
+    if args.output:
+        write_section(args.output, "inference", text)
+    print(json.dumps(report, indent=2) if args.json else text)
+    return 0
