@@ -169,7 +169,7 @@ def test_a_failed_export_leaves_no_file(lstm_run: Path, runs: Path, capsys: pyte
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from rnnkit.cli import export_onnx
 
-    def broken(program: object, x: object, lengths: object, path: Path, *args: object) -> None:
+    def broken(program: object, args: object, path: Path, **kwargs: object) -> None:
         path.write_bytes(b"half a model")
         raise RuntimeError("translation failed\nmore detail")
 
@@ -179,3 +179,33 @@ def test_a_failed_export_leaves_no_file(lstm_run: Path, runs: Path, capsys: pyte
     assert main(["export", str(lstm_run), "--format", "onnx", "--out", str(out)]) == 2
     assert "onnx could not export SequenceClassifier: translation failed" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_onnx_seq2seq_is_an_encoder_and_a_decoder_step_that_greedy_decoding_calls(
+        cell: str, runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rnnkit.cli.export_seq2seq import onnx_greedy
+
+    run = _train(runs, f"dates_{cell}", "--data", "dates_iso", "--model", "seq2seq", "--cell", cell, "--hidden", "16",
+                 "--limit", "200")
+    capsys.readouterr()
+    assert main(["export", str(run), "--format", "onnx"]) == 0
+    assert "gave the model's output on 16 of 16 test examples" in capsys.readouterr().out
+    sessions = [ort.InferenceSession(str(run / "export" / f"model.{part}.onnx"), providers=["CPUExecutionProvider"])
+                for part in ("encoder", "decoder")]
+    graph = onnx.load(str(run / "export" / "model.encoder.onnx"))
+    assert [n.op_type for n in graph.graph.node].count(cell.upper()) == 1  # the bidirectional encoder, one node
+    meta = {p.key: p.value for p in graph.metadata_props}
+    model = rnnkit.load(run)
+    dataset = rnnkit.datasets.load("dates_iso")
+    assert json.loads(meta["target_vocab"]) == dataset.info.output_vocab.itos and int(meta["eos_id"]) == 3
+    batch = collate(dataset.test.examples[20:45])  # not the examples the command checked, another batch size
+    got = onnx_greedy(*sessions, batch.x.numpy(), batch.lengths.numpy(), bos=int(meta["bos_id"]),
+                      eos=int(meta["eos_id"]), max_length=int(meta["max_length"]))
+    generated = model.generate(batch, "greedy")
+    for tokens, n, mine in zip(generated.tokens[:, 0].tolist(), generated.lengths[:, 0].tolist(), got):
+        assert mine == [t for t in tokens[:n] if t != 3]
+    state = [s.name for s in sessions[0].get_outputs()]
+    assert state == (["h", "c"] if cell == "lstm" else ["h"]) + ["feed", "memory", "keys", "mask"]
+    assert main(["export", str(run), "--format", "torch.export"]) == 2
+    assert "a seq2seq run exports to ONNX only" in capsys.readouterr().err

@@ -19,9 +19,13 @@ come from the run folder's vocabulary. The command says which numbers of steps t
 (a lag-12 difference needs 13 or more). The input-value checks of ``Recurrent`` (lengths in 1..T),
 of token ids and of the Forecaster (no NaN) are skipped inside the program: keep lengths in range
 and fill missing values before calling it.
-Models that decode step by step (seq2seq, generators) are not exported: their decoding loop
-depends on the data. The export is checked against the model on the two longest test examples
-(in onnxruntime for ONNX) before the command reports success; a program that differs is removed.
+A seq2seq run exports to ONNX as two files, ``model.encoder.onnx`` ((x, lengths) -> the decoder's
+state) and ``model.decoder.onnx`` (one step: (tokens, state) -> log_probs, next state), which a
+decoding loop of a few lines calls (``rnnkit.cli.export_seq2seq.onnx_greedy``); bos, eos, the
+longest output and both vocabularies are in their metadata. Generators and language models are not
+exported. The export is checked against the model before the command reports success: one-pass
+programs on the two longest test examples, seq2seq by greedy decoding of 16 test examples, all in
+onnxruntime for ONNX; files that differ are removed.
 """
 
 from __future__ import annotations
@@ -155,7 +159,8 @@ def export(model: Any, x: Any, lengths: Any, path: Path, fmt: str, *, max_steps:
         if fmt == "onnx":
             from rnnkit.cli.export_onnx import export_onnx
 
-            session = export_onnx(program, x, lengths, path, output_name, {**(metadata or {}), "steps": steps})
+            session = export_onnx(program, (x, lengths), path, input_names=["x", "lengths"], output_names=[output_name],
+                                  metadata={**(metadata or {}), "steps": steps}, dims={"x": ("batch", "steps")})
             got = torch.from_numpy(session.run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0])
         else:
             torch.export.save(program, str(path))
@@ -198,10 +203,7 @@ def steps_in_words(span: tuple[int, int | None] | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import io
     import json
-    import logging
-    import warnings
 
     from rnnkit import __version__
     from rnnkit.cli.runspec import load_data, open_run
@@ -210,9 +212,12 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {args.out} is a folder; pass a file name such as {Path(args.out) / 'model.pt'}")
     loaded, spec = open_run(args.run_dir)
     task = loaded.info.task
-    if task not in ONE_PASS_TASKS:
-        raise CLIError(f"export covers one-pass models ({', '.join(ONE_PASS_TASKS)}); this run is {task}, whose "
-                       "decoding loop depends on the data: use rnnkit.load(RUN) in Python instead")
+    if task == "seq2seq" and args.format != "onnx":
+        raise CLIError("a seq2seq run exports to ONNX only (--format onnx): an encoder and a decoder step, "
+                       "which a decoding loop of a few lines calls")
+    if task not in (*ONE_PASS_TASKS, "seq2seq"):
+        raise CLIError(f"export covers one-pass models ({', '.join(ONE_PASS_TASKS)}) and seq2seq (ONNX); this run "
+                       f"is {task}: use rnnkit.load(RUN) in Python instead")
     if args.format == "onnx":
         from rnnkit.cli.export_onnx import missing_packages
 
@@ -242,19 +247,13 @@ def run(args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CLIError(f"cannot create the folder of {path}: {e.strerror or e} ({e.filename})") from e
-    logging.disable(logging.CRITICAL)  # torch.export logs whole graphs when it gives up
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            diff, steps = export(loaded.model, batch.x, lengths, path, args.format, max_steps=longest_steps(dataset),
-                                 output_name=output, metadata=metadata)
-    except Exception as e:  # torch's export errors are long; the first line says what failed
-        path.unlink(missing_ok=True)
-        raise CLIError(f"{args.format} could not export {type(loaded.model).__name__}: "
-                       f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from e
-    finally:
-        logging.disable(logging.NOTSET)
+    if task == "seq2seq":
+        from rnnkit.cli.export_seq2seq import run_seq2seq
+
+        return run_seq2seq(loaded.model, dataset, split, path, metadata)
+    with attempt(args.format, loaded.model, [path]):
+        diff, steps = export(loaded.model, batch.x, lengths, path, args.format, max_steps=longest_steps(dataset),
+                             output_name=output, metadata=metadata)
     if diff > 1e-4:
         path.unlink(missing_ok=True)
         raise CLIError(f"the exported program differs from the model by {diff:.2e} on a test example; not kept")
@@ -262,6 +261,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs (x, lengths){takes}; "
           f"output {output}; max difference on a test example {diff:.1e}{crf_note}")
     return 0
+
+
+@contextlib.contextmanager
+def attempt(fmt: str, model: Any, paths: list[Path]) -> Iterator[None]:
+    """Run an export quietly (torch.export logs whole graphs when it gives up); on failure remove
+    ``paths`` and raise a one-line CLIError with the first line of what failed."""
+    import io
+    import logging
+    import warnings
+
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    except Exception as e:  # torch's export errors are long; the first line says what failed
+        for p in paths:
+            p.unlink(missing_ok=True)
+        raise CLIError(f"{fmt} could not export {type(model).__name__}: "
+                       f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from e
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def example_steps(example: Any) -> int:

@@ -79,23 +79,26 @@ def translate_rnn(x: Any, lengths: Any, h0: Any, c0: Any, params: Any, mode: str
     return out, h_n, finals_c[0] if num_layers == 1 else op.Concat(*finals_c, axis=0)
 
 
-def export_onnx(program: Any, x: Any, lengths: Any, path: Path, output_name: str,
-                metadata: dict[str, str]) -> Any:
-    """Write ``program`` (a ``torch.export`` program of the scoring module) to ``path`` as one ONNX
-    file, its dimensions named ``batch`` and ``steps`` and ``metadata`` in its metadata_props, and
-    return an onnxruntime session on it."""
+def export_onnx(program: Any, args: tuple, path: Path, *, input_names: list[str], output_names: list[str],
+                metadata: dict[str, str], dims: dict[str, tuple[str, ...]]) -> Any:
+    """Write ``program`` (a ``torch.export`` program, traced on ``args``) to ``path`` as one ONNX
+    file and return an onnxruntime session on it. ``dims`` names the symbolic dimensions by an input
+    that has them (``{"x": ("batch", "steps")}``); ``metadata`` goes into metadata_props."""
     import onnx
     import onnxruntime
     import torch
 
     import rnnkit.layers.onnx_backend  # noqa: F401  (defines torch.ops.rnnkit.rnn)
 
-    torch.onnx.export(program, (x, lengths), str(path), dynamo=True, opset_version=OPSET,
-                      input_names=["x", "lengths"], output_names=[output_name], external_data=False,
+    torch.onnx.export(program, args, str(path), dynamo=True, opset_version=OPSET, input_names=input_names,
+                      output_names=output_names, external_data=False,
                       custom_translation_table={torch.ops.rnnkit.rnn.default: translate_rnn})
     model = onnx.load(str(path))
-    dims = model.graph.input[0].type.tensor_type.shape.dim  # x: (B, T, F), (B, T) or (B, F)
-    names = {d.dim_param: name for d, name in zip(dims, ("batch", "steps")) if d.dim_param}
+    names: dict[str, str] = {}
+    for value in model.graph.input:
+        for d, name in zip(value.type.tensor_type.shape.dim, dims.get(value.name, ())):
+            if d.dim_param:
+                names[d.dim_param] = name
     for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
         for d in value.type.tensor_type.shape.dim:
             d.dim_param = names.get(d.dim_param, d.dim_param)
