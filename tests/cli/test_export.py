@@ -182,30 +182,83 @@ def test_a_failed_export_leaves_no_file(lstm_run: Path, runs: Path, capsys: pyte
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_onnx_seq2seq_is_an_encoder_and_a_decoder_step_that_greedy_decoding_calls(
+def test_onnx_seq2seq_is_an_init_and_a_decoding_step_that_greedy_decoding_calls(
         cell: str, runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from rnnkit.cli.export_seq2seq import onnx_greedy
+    from rnnkit.cli.export_decoding import onnx_greedy
 
     run = _train(runs, f"dates_{cell}", "--data", "dates_iso", "--model", "seq2seq", "--cell", cell, "--hidden", "16",
                  "--limit", "200")
     capsys.readouterr()
     assert main(["export", str(run), "--format", "onnx"]) == 0
-    assert "gave the model's output on 16 of 16 test examples" in capsys.readouterr().out
-    sessions = [ort.InferenceSession(str(run / "export" / f"model.{part}.onnx"), providers=["CPUExecutionProvider"])
-                for part in ("encoder", "decoder")]
-    graph = onnx.load(str(run / "export" / "model.encoder.onnx"))
+    assert "gave the model's output on 16 of 16 examples" in capsys.readouterr().out
+    sessions = _sessions(run)
+    graph = onnx.load(str(run / "export" / "model.init.onnx"))
     assert [n.op_type for n in graph.graph.node].count(cell.upper()) == 1  # the bidirectional encoder, one node
     meta = {p.key: p.value for p in graph.metadata_props}
     model = rnnkit.load(run)
     dataset = rnnkit.datasets.load("dates_iso")
     assert json.loads(meta["target_vocab"]) == dataset.info.output_vocab.itos and int(meta["eos_id"]) == 3
     batch = collate(dataset.test.examples[20:45])  # not the examples the command checked, another batch size
-    got = onnx_greedy(*sessions, batch.x.numpy(), batch.lengths.numpy(), bos=int(meta["bos_id"]),
+    got = onnx_greedy(*sessions, {"x": batch.x.numpy(), "lengths": batch.lengths.numpy()}, bos=int(meta["bos_id"]),
                       eos=int(meta["eos_id"]), max_length=int(meta["max_length"]))
-    generated = model.generate(batch, "greedy")
-    for tokens, n, mine in zip(generated.tokens[:, 0].tolist(), generated.lengths[:, 0].tolist(), got):
-        assert mine == [t for t in tokens[:n] if t != 3]
+    _same_as_greedy(got, model.generate(batch, "greedy"))
     state = [s.name for s in sessions[0].get_outputs()]
     assert state == (["h", "c"] if cell == "lstm" else ["h"]) + ["feed", "memory", "keys", "mask"]
     assert main(["export", str(run), "--format", "torch.export"]) == 2
     assert "a seq2seq run exports to ONNX only" in capsys.readouterr().err
+
+
+def _sessions(run: Path) -> list:
+    return [ort.InferenceSession(str(run / "export" / f"model.{part}.onnx"), providers=["CPUExecutionProvider"])
+            for part in ("init", "step")]
+
+
+def _same_as_greedy(got: list[list[int]], generated: object, eos: int = 3) -> None:
+    pairs = zip(generated.tokens[:, 0].tolist(), generated.lengths[:, 0].tolist(), got)  # type: ignore[attr-defined]
+    for tokens, n, mine in pairs:
+        assert mine == [t for t in tokens[:n] if t != eos]
+
+
+@pytest.mark.parametrize("conditioning", ["init", "both"])
+def test_onnx_conditioned_generator_from_its_condition(conditioning: str, runs: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from rnnkit.cli.export_decoding import onnx_greedy
+
+    cell = "lstm" if conditioning == "init" else "gru"
+    run = _train(runs, f"captions_{conditioning}", "--data", "digit_captions", "--model", "generator", "--cell", cell,
+                 "--hidden", "16", "--set", f"conditioning={conditioning}", "--limit", "100")
+    capsys.readouterr()
+    assert main(["export", str(run), "--format", "onnx"]) == 0
+    assert "16 of 16 examples" in capsys.readouterr().out
+    init, step = _sessions(run)
+    assert [i.name for i in init.get_inputs()] == ["cond"]
+    assert [i.name for i in step.get_inputs()] == (["tokens", "h", "c"] if cell == "lstm" else
+                                                   ["tokens", "h", "context"])
+    model = rnnkit.load(run)
+    cond = collate(rnnkit.datasets.load("digit_captions").test.examples[16:40]).cond
+    got = onnx_greedy(init, step, {"cond": cond.numpy()}, bos=2, eos=3, max_length=model.config.max_length)
+    _same_as_greedy(got, model.generate(cond))
+    if conditioning == "init":
+        assert main(["export", str(run)]) == 2
+        assert "a generation run exports to ONNX only" in capsys.readouterr().err
+        pair = _train(runs, "captions_pair", "--data", "digit_captions", "--model", "generator", "--hidden", "8",
+                      "--limit", "30", "--ensemble", "2")
+        assert main(["export", str(pair), "--format", "onnx"]) == 2
+        assert "an ensemble of 2 ConditionedGenerator models" in capsys.readouterr().err
+
+
+def test_onnx_language_model_continues_a_prompt(tmp_path: Path) -> None:
+    from rnnkit.cli.export_decoding import export_parts, onnx_greedy
+    from rnnkit.models import LanguageModel
+
+    torch.manual_seed(0)
+    model = LanguageModel(vocab_size=12, cell="lstm", embed_dim=8, hidden_size=16, num_layers=2).eval()
+    prompts = torch.randint(4, 12, (3, 5))
+    lengths = torch.tensor([5, 2, 4])
+    init, step = export_parts(model, {"x": prompts, "lengths": lengths}, tmp_path / "init.onnx",
+                              tmp_path / "step.onnx", {"task": "generation"})
+    assert [o.name for o in init.get_outputs()] == ["log_probs", "h", "c"]
+    prompts, lengths = torch.randint(4, 12, (4, 7)), torch.tensor([7, 1, 3, 6])  # other batch size and length
+    got = onnx_greedy(init, step, {"x": prompts.numpy(), "lengths": lengths.numpy()}, bos=2, eos=3, max_length=9)
+    _same_as_greedy(got, model.generate(prompts, 9, prompt_lengths=lengths))
+    assert all(len(g) <= 9 for g in got)

@@ -112,7 +112,7 @@ def test_onnx_translation_runs_in_onnxruntime_like_the_loop(config: tuple, with_
         program = torch.export.export(_Stack(layer), (x, lengths, *state), dynamic_shapes=dynamic)
     path = tmp_path / "rnn.onnx"
     export_onnx(program, (x, lengths, *state), path, input_names=["x", "lengths", "h0", "c0"][:2 + len(state)],
-                output_names=["outputs"], metadata={"note": "test"}, dims={"x": ("batch", "steps")})
+                output_names=["outputs"], metadata={"note": "test"}, dims={"x": {0: "batch", 1: "steps"}})
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     layer.backend = "loop"

@@ -19,13 +19,14 @@ come from the run folder's vocabulary. The command says which numbers of steps t
 (a lag-12 difference needs 13 or more). The input-value checks of ``Recurrent`` (lengths in 1..T),
 of token ids and of the Forecaster (no NaN) are skipped inside the program: keep lengths in range
 and fill missing values before calling it.
-A seq2seq run exports to ONNX as two files, ``model.encoder.onnx`` ((x, lengths) -> the decoder's
-state) and ``model.decoder.onnx`` (one step: (tokens, state) -> log_probs, next state), which a
-decoding loop of a few lines calls (``rnnkit.cli.export_seq2seq.onnx_greedy``); bos, eos, the
-longest output and both vocabularies are in their metadata. Generators and language models are not
-exported. The export is checked against the model before the command reports success: one-pass
-programs on the two longest test examples, seq2seq by greedy decoding of 16 test examples, all in
-onnxruntime for ONNX; files that differ are removed.
+A seq2seq or generation run exports to ONNX as two files: ``model.init.onnx`` (the source, the
+condition or the prompt -> the decoder's state) and ``model.step.onnx`` (one step: (tokens, state)
+-> log_probs, next state), which a decoding loop of a few lines calls
+(``rnnkit.cli.export_decoding.onnx_greedy``); bos, eos, the longest output and the vocabularies are
+in their metadata. An ensemble of generators is not exported. The export is checked against the
+model before the command reports success: one-pass programs on the two longest test examples,
+step-decoded ones by greedy decoding of 16 test examples, all in onnxruntime for ONNX; files that
+differ are removed.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def export(model: Any, x: Any, lengths: Any, path: Path, fmt: str, *, max_steps:
             from rnnkit.cli.export_onnx import export_onnx
 
             session = export_onnx(program, (x, lengths), path, input_names=["x", "lengths"], output_names=[output_name],
-                                  metadata={**(metadata or {}), "steps": steps}, dims={"x": ("batch", "steps")})
+                                  metadata={**(metadata or {}), "steps": steps}, dims={"x": {0: "batch", 1: "steps"}})
             got = torch.from_numpy(session.run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0])
         else:
             torch.export.save(program, str(path))
@@ -212,12 +213,9 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {args.out} is a folder; pass a file name such as {Path(args.out) / 'model.pt'}")
     loaded, spec = open_run(args.run_dir)
     task = loaded.info.task
-    if task == "seq2seq" and args.format != "onnx":
-        raise CLIError("a seq2seq run exports to ONNX only (--format onnx): an encoder and a decoder step, "
-                       "which a decoding loop of a few lines calls")
-    if task not in (*ONE_PASS_TASKS, "seq2seq"):
-        raise CLIError(f"export covers one-pass models ({', '.join(ONE_PASS_TASKS)}) and seq2seq (ONNX); this run "
-                       f"is {task}: use rnnkit.load(RUN) in Python instead")
+    if task in ("seq2seq", "generation") and args.format != "onnx":
+        raise CLIError(f"a {task} run exports to ONNX only (--format onnx): an init program and one decoding "
+                       "step, which a decoding loop of a few lines calls")
     if args.format == "onnx":
         from rnnkit.cli.export_onnx import missing_packages
 
@@ -226,9 +224,6 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"ONNX export needs {', '.join(missing)}: pip install 'rnnkit[export]'")
     dataset = load_data(spec)
     split = dataset.test if len(dataset.test) else dataset.valid
-    # trace on the two longest examples: a trace on one short one may fix the numbers of steps it takes
-    batch = dataset.collate(sorted(split.examples, key=example_steps)[-2:])
-    lengths = batch.lengths if batch.lengths is not None else batch.x.new_full((batch.x.shape[0],), 1).long()
     suffix = {"torchscript": ".pt", "torch.export": ".pt2", "onnx": ".onnx"}[args.format]
     path = Path(args.out) if args.out else Path(args.run_dir) / "export" / f"model{suffix}"
     output = "logits" if task in ("classification", "tagging") else "predictions"
@@ -247,10 +242,13 @@ def run(args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CLIError(f"cannot create the folder of {path}: {e.strerror or e} ({e.filename})") from e
-    if task == "seq2seq":
-        from rnnkit.cli.export_seq2seq import run_seq2seq
+    if task in ("seq2seq", "generation"):
+        from rnnkit.cli.export_decoding import run_decoding
 
-        return run_seq2seq(loaded.model, dataset, split, path, metadata)
+        return run_decoding(loaded.model, dataset, split, path, metadata)
+    # trace on the two longest examples: a trace on one short one may fix the numbers of steps it takes
+    batch = dataset.collate(sorted(split.examples, key=example_steps)[-2:])
+    lengths = batch.lengths if batch.lengths is not None else batch.x.new_full((batch.x.shape[0],), 1).long()
     with attempt(args.format, loaded.model, [path]):
         diff, steps = export(loaded.model, batch.x, lengths, path, args.format, max_steps=longest_steps(dataset),
                              output_name=output, metadata=metadata)

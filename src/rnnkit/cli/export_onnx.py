@@ -80,10 +80,10 @@ def translate_rnn(x: Any, lengths: Any, h0: Any, c0: Any, params: Any, mode: str
 
 
 def export_onnx(program: Any, args: tuple, path: Path, *, input_names: list[str], output_names: list[str],
-                metadata: dict[str, str], dims: dict[str, tuple[str, ...]]) -> Any:
+                metadata: dict[str, str], dims: dict[str, dict[int, str]]) -> Any:
     """Write ``program`` (a ``torch.export`` program, traced on ``args``) to ``path`` as one ONNX
-    file and return an onnxruntime session on it. ``dims`` names the symbolic dimensions by an input
-    that has them (``{"x": ("batch", "steps")}``); ``metadata`` goes into metadata_props."""
+    file and return an onnxruntime session on it. ``dims`` names the symbolic dimensions of inputs
+    by axis (``{"x": {0: "batch", 1: "steps"}}``); ``metadata`` goes into metadata_props."""
     import onnx
     import onnxruntime
     import torch
@@ -96,9 +96,9 @@ def export_onnx(program: Any, args: tuple, path: Path, *, input_names: list[str]
     model = onnx.load(str(path))
     names: dict[str, str] = {}
     for value in model.graph.input:
-        for d, name in zip(value.type.tensor_type.shape.dim, dims.get(value.name, ())):
-            if d.dim_param:
-                names[d.dim_param] = name
+        for axis, d in enumerate(value.type.tensor_type.shape.dim):
+            if d.dim_param and axis in dims.get(value.name, {}):
+                names[d.dim_param] = dims[value.name][axis]
     for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
         for d in value.type.tensor_type.shape.dim:
             d.dim_param = names.get(d.dim_param, d.dim_param)

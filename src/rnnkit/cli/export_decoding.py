@@ -1,0 +1,282 @@
+"""ONNX export of the models that decode step by step, as two programs (as OpenNMT and CTranslate2 split
+an encoder-decoder): ``init``, run once per input, and ``step``, run once per generated token by a
+decoding loop outside the programs.
+
+    Seq2Seq              init: (x, lengths) -> h[, c], feed, memory, keys, mask
+                         step: (tokens, h, feed, memory, keys, mask[, c]) -> log_probs, next_h, next_feed[, next_c]
+    ConditionedGenerator init: (cond) -> h[, c][, context]
+                         step: (tokens, h[, context][, c]) -> log_probs, next_h[, next_c]
+    LanguageModel        init: (x, lengths), the prompt -> log_probs, h[, c]
+                         step: (tokens, h[, c]) -> log_probs, next_h[, next_c]
+
+``h``/``c`` are the decoder's recurrent state ``(L, B, H)`` (``c`` for LSTM), ``feed`` a seq2seq
+decoder's last attentional vector, ``memory``/``keys``/``mask`` the encoded source, ``context`` a
+condition fed at every step; ``log_probs`` ``(B, V)``. Each ``next_X`` returns as ``X`` to the next
+step; the other state inputs stay as ``init`` gave them. Greedy decoding starts from ``init``'s
+``log_probs`` where it gives them (a prompt's next token), else from one step on ``bos``, and feeds
+each arg-max back until ``eos`` or the longest output (:func:`onnx_greedy`, in numpy). Both
+programs take any batch size and input length.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Parts:
+    """A step-decoded model as ``init`` and ``step`` modules of plain tensors, and their names."""
+
+    init: nn.Module
+    step: nn.Module
+    init_inputs: list[str]
+    init_outputs: list[str]
+    step_inputs: list[str]  # "tokens", then state names in the step module's order
+    carried: list[str]  # the state that ``step`` returns as next_*, after log_probs
+    dims: dict[str, dict[int, str]]  # each tensor's dynamic dimensions by name ("batch", "steps")
+
+
+def _state_names(rnn: Any) -> list[str]:
+    return ["h", "c"] if rnn.cell_list[0].state_size == 2 else ["h"]
+
+
+def seq2seq_parts(model: Any) -> Parts:
+    from rnnkit.data.batch import Batch
+    from rnnkit.models.many_to_many import Seq2SeqState
+
+    names = _state_names(model.decoder.rnn)
+    lstm = len(names) == 2
+
+    class Init(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            s = self.model.init_state(Batch(x=x, lengths=lengths))
+            return (*(s.rnn if lstm else (s.rnn,)), s.feed, s.memory, s.keys, s.mask)
+
+    class Step(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.decoder = model.decoder
+
+        def forward(self, tokens: torch.Tensor, h: torch.Tensor, feed: torch.Tensor, memory: torch.Tensor,
+                    keys: torch.Tensor, mask: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+            state = Seq2SeqState(rnn=(h, c) if c is not None else h, feed=feed, memory=memory, keys=keys, mask=mask)
+            log_probs, new = self.decoder.step(tokens, state)
+            return (log_probs, new.rnn[0] if lstm else new.rnn, new.feed, *((new.rnn[1],) if lstm else ()))
+
+    source = {0: "batch", 1: "src_steps"}
+    return Parts(Init(), Step(), ["x", "lengths"], [*names, "feed", "memory", "keys", "mask"],
+                 ["tokens", "h", "feed", "memory", "keys", "mask", *names[1:]], ["h", "feed", *names[1:]],
+                 {"x": source, "lengths": {0: "batch"}, "tokens": {0: "batch"}, "feed": {0: "batch"},
+                  "memory": source, "keys": source, "mask": source, **{n: {1: "batch"} for n in names}})
+
+
+def generator_parts(model: Any) -> Parts:
+    """A ConditionedGenerator (``init`` from ``cond``) or a LanguageModel (``init`` from a prompt)."""
+    from rnnkit.models.one_to_many import DecoderState, LanguageModel
+
+    names = _state_names(model.rnn)
+    lm = isinstance(model, LanguageModel)
+    context = not lm and model.config.conditioning != "init"
+    L, H = model.rnn.num_layers, model.rnn.hidden_size
+
+    def rnn_tuple(rnn: Any, B: int, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if rnn is None:  # conditioning "input": the recurrent state starts from zeros
+            return tuple(like.new_zeros(L, B, H) for _ in names)
+        return rnn if isinstance(rnn, tuple) else (rnn,)
+
+    class Init(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+            if lm:
+                s = self.model.prompt_state(x, lengths)
+                return (s.pending, *rnn_tuple(s.rnn, x.shape[0], s.pending))
+            s = self.model.init_state(x)
+            return (*rnn_tuple(s.rnn, x.shape[0], x), *((s.context,) if context else ()))
+
+    class Step(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, tokens: torch.Tensor, h: torch.Tensor, context_or_c: torch.Tensor | None = None,
+                    c: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+            ctx = context_or_c if context else None
+            c = c if context else context_or_c
+            log_probs, new = self.model.step(tokens, DecoderState((h, c) if c is not None else h, ctx, None))
+            return (log_probs, *(new.rnn if isinstance(new.rnn, tuple) else (new.rnn,)))
+
+    state_dims = {n: {1: "batch"} for n in names}
+    if lm:
+        return Parts(Init(), Step(), ["x", "lengths"], ["log_probs", *names], ["tokens", *names], names,
+                     {"x": {0: "batch", 1: "steps"}, "lengths": {0: "batch"}, "tokens": {0: "batch"}, **state_dims})
+    extra = ["context"] if context else []
+    return Parts(Init(), Step(), ["cond"], [*names, *extra], ["tokens", "h", *extra, *names[1:]], names,
+                 {"cond": {0: "batch"}, "tokens": {0: "batch"}, "context": {0: "batch"}, **state_dims})
+
+
+def parts_of(model: Any) -> Parts:
+    from rnnkit.models.many_to_many import Seq2Seq
+
+    return seq2seq_parts(model) if isinstance(model, Seq2Seq) else generator_parts(model)
+
+
+def _dims(parts: Parts, names: list[str]) -> tuple[dict[int, Any], ...]:
+    """torch.export's dynamic shapes for the inputs ``names``, in order (one Dim per dimension name)."""
+    from torch.export import Dim
+
+    made: dict[str, Any] = {}
+    return tuple({axis: made.setdefault(dim, Dim(dim, min=1)) for axis, dim in parts.dims.get(name, {}).items()}
+                 for name in names)
+
+
+def export_parts(model: Any, inputs: dict[str, torch.Tensor], init_path: Path, step_path: Path,
+                 metadata: dict[str, str]) -> tuple[Any, Any]:
+    """Write ``init`` and ``step`` as ONNX files, traced on ``inputs`` (``init``'s, by name; a batch of
+    two or more); returns onnxruntime sessions on them."""
+    from rnnkit.cli.export import export_backends
+    from rnnkit.cli.export_onnx import export_onnx
+
+    parts = parts_of(model)
+    args = tuple(inputs[n] for n in parts.init_inputs)
+    B = args[0].shape[0]
+    with torch.no_grad(), export_backends(model, onnx=True):
+        init = torch.export.export(parts.init, args, dynamic_shapes=_dims(parts, parts.init_inputs))
+        state = dict(zip(parts.init_outputs, parts.init(*args)))
+        state["tokens"] = torch.full((B,), model.config.bos_id, dtype=torch.long)
+        step_args = tuple(state[n] for n in parts.step_inputs)
+        step = torch.export.export(parts.step, step_args, dynamic_shapes=_dims(parts, parts.step_inputs))
+    init_session = export_onnx(init, args, init_path, input_names=parts.init_inputs, output_names=parts.init_outputs,
+                               metadata=metadata, dims=parts.dims)
+    step_session = export_onnx(step, step_args, step_path, input_names=parts.step_inputs,
+                               output_names=["log_probs", *(f"next_{n}" for n in parts.carried)], metadata=metadata,
+                               dims=parts.dims)
+    return init_session, step_session
+
+
+def onnx_greedy(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: int,
+                max_length: int) -> list[list[int]]:
+    """Greedy decoding with the two onnxruntime sessions: each output's tokens up to and without
+    ``eos``. ``inputs``: ``init``'s inputs by name, as numpy arrays."""
+    import numpy as np
+
+    state = dict(zip([o.name for o in init.get_outputs()], init.run(None, inputs)))
+    wanted = [i.name for i in step.get_inputs()]
+    B = next(iter(inputs.values())).shape[0]
+    log_probs = state.pop("log_probs", None)
+    if log_probs is None:  # no prompt: the first step reads bos
+        results = step.run(None, {n: np.full(B, bos, dtype=np.int64) if n == "tokens" else state[n] for n in wanted})
+        log_probs = results[0]
+        state.update((o.name.removeprefix("next_"), r) for o, r in zip(step.get_outputs()[1:], results[1:]))
+    out: list[list[int]] = [[] for _ in range(B)]
+    done = np.zeros(B, dtype=bool)
+    for t in range(max_length):
+        tokens = log_probs.argmax(-1).astype(np.int64)
+        for b in np.flatnonzero(~done):
+            if tokens[b] == eos:
+                done[b] = True
+            else:
+                out[b].append(int(tokens[b]))
+        if done.all() or t == max_length - 1:
+            break
+        results = step.run(None, {n: tokens if n == "tokens" else state[n] for n in wanted})
+        log_probs = results[0]
+        state.update((o.name.removeprefix("next_"), r) for o, r in zip(step.get_outputs()[1:], results[1:]))
+    return out
+
+
+def _model_greedy(model: Any, batch: Any, max_length: int) -> tuple[list[list[int]], torch.Tensor]:
+    """The model's own greedy outputs (without eos) and its first log-probs, for the check."""
+    from rnnkit.decoding import greedy
+    from rnnkit.models.many_to_many import Seq2Seq
+    from rnnkit.models.one_to_many import LanguageModel
+
+    c = model.config
+    with torch.no_grad():
+        state: Any
+        if isinstance(model, Seq2Seq):
+            state = model.init_state(batch)
+        elif isinstance(model, LanguageModel):
+            state = model.prompt_state(batch.x, batch.lengths)
+        else:
+            state = model.init_state(batch.cond)
+        decoder = model.decoder if isinstance(model, Seq2Seq) else model
+        B = (batch.cond if batch.x is None else batch.x).shape[0]
+        first, _ = decoder.step(torch.full((B,), c.bos_id), state)
+        generated = greedy(decoder, state, bos=c.bos_id, eos=c.eos_id, max_length=max_length)
+    out = []
+    for tokens, n in zip(generated.tokens[:, 0].tolist(), generated.lengths[:, 0].tolist()):
+        seq = tokens[:n]
+        out.append(seq[:-1] if seq and seq[-1] == c.eos_id else seq)
+    return out, first
+
+
+def run_decoding(model: Any, dataset: Any, split: Any, path: Path, metadata: dict[str, str]) -> int:
+    """``rnnkit export RUN --format onnx`` for a seq2seq or generation run: ``PATH.init.onnx`` and
+    ``PATH.step.onnx``, checked by greedy decoding in onnxruntime against the model on up to 16
+    examples of ``split`` (the same tokens, and the first log-probs to 1e-4)."""
+    import numpy as np
+
+    from rnnkit.cli.export import attempt, example_steps
+    from rnnkit.cli.main import CLIError
+    from rnnkit.models.ensemble import Ensemble
+
+    if isinstance(model, Ensemble):
+        kind = type(model.members[0]).__name__
+        raise CLIError(f"this run is an ensemble of {len(model.members)} {kind} models, whose decoding step "
+                       "averages their probabilities: not exported; train with --ensemble 1 to export")
+    init_path = path.with_name(f"{path.stem}.init{path.suffix}")
+    step_path = path.with_name(f"{path.stem}.step{path.suffix}")
+    parts, c, info = parts_of(model), model.config, dataset.info
+    max_length = int(getattr(c, "max_length", 0) or 50)
+    metadata = {**metadata, "output": "log_probs", "bos_id": str(c.bos_id), "eos_id": str(c.eos_id),
+                "max_length": str(max_length)}
+    for key, vocab in (("target_vocab", info.output_vocab), ("source_vocab", info.input_vocab)):
+        if vocab is not None:
+            metadata[key] = json.dumps(vocab.itos, ensure_ascii=False)
+
+    def init_inputs(batch: Any) -> dict[str, torch.Tensor]:
+        if parts.init_inputs == ["cond"]:
+            return {"cond": batch.cond}
+        return {"x": batch.x, "lengths": batch.lengths}
+
+    examples = split.examples
+    trace = dataset.collate(sorted(examples, key=example_steps)[-2:] if parts.init_inputs != ["cond"] else examples[:2])
+    check = dataset.collate(examples[:16])
+    with attempt("onnx", model, [init_path, step_path]):
+        init, step = export_parts(model, init_inputs(trace), init_path, step_path, metadata)
+        feeds = {n: t.numpy() for n, t in init_inputs(check).items()}
+        got = onnx_greedy(init, step, feeds, bos=c.bos_id, eos=c.eos_id, max_length=max_length)
+        expected, first = _model_greedy(model, check, max_length)
+        state = dict(zip([o.name for o in init.get_outputs()], init.run(None, feeds)))
+        if "log_probs" in state:
+            ort_first = state["log_probs"]
+        else:
+            B = len(expected)
+            ort_first = step.run(None, {i.name: np.full(B, c.bos_id, dtype=np.int64) if i.name == "tokens"
+                                        else state[i.name] for i in step.get_inputs()})[0]
+        diff = float(np.abs(ort_first - first.numpy()).max())
+    same = sum(a == b for a, b in zip(got, expected))
+    if diff > 1e-4 or same < len(expected):
+        init_path.unlink(missing_ok=True)
+        step_path.unlink(missing_ok=True)
+        raise CLIError(f"the exported programs differ from the model (first log-probs by {diff:.1e}; {same} of "
+                       f"{len(expected)} greedy outputs equal); not kept")
+    ins = ", ".join(parts.init_inputs)
+    print(f"exported {type(model).__name__} (onnx) to {init_path} (({ins}) -> the decoder's state) and {step_path} "
+          f"((tokens, state) -> log_probs, next state), any batch size and input length; greedy decoding in "
+          f"onnxruntime gave the model's output on {len(expected)} of {len(expected)} examples (first log-probs "
+          f"within {diff:.1e}); bos {c.bos_id}, eos {c.eos_id} and the vocabularies are in the files' metadata")
+    return 0
