@@ -1,5 +1,5 @@
 """The inference bench's plumbing (not its timings): both sides answer the same batches with the same
-outputs, a quick run makes its rows and its section, the CLI refuses recipes that decode step by step."""
+outputs, a quick run makes its rows and its section, decoding rows decode alike, the CLI refuses unknown recipes."""
 
 from __future__ import annotations
 
@@ -26,6 +26,15 @@ def test_a_quick_run_times_both_sides_on_the_same_outputs_and_writes_its_section
             assert float(line.rstrip(" |").rsplit(" | ", 1)[1]) < 1e-5  # both sides give the model's output
 
 
-def test_only_one_pass_recipes(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "inference", "dates_iso", "--quick", "--output", ""]) == 2
-    assert "bench inference times one-pass models" in capsys.readouterr().err
+def test_decoding_rows_time_greedy_decoding_on_both_sides() -> None:
+    from rnnkit.bench.inference import time_recipe
+
+    rows = time_recipe("dates_iso", runs=1, rounds=1, quick=True)
+    assert [r.batch_size for r in rows] == [1, 8] and all(r.model == "Seq2Seq" for r in rows)
+    assert all(r.difference == 0 for r in rows)  # the same greedy outputs
+    assert all(r.torch_ms > 0 and r.onnxruntime_ms > 0 for r in rows)
+
+
+def test_unknown_recipes_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "inference", "no_such_recipe", "--quick", "--output", ""]) == 2
+    assert "unknown recipe 'no_such_recipe'" in capsys.readouterr().err

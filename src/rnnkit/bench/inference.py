@@ -2,14 +2,18 @@
 (``rnnkit export --format onnx``) answering in onnxruntime, on real test examples.
 
 Each recipe's model is built from the recipe with seed 0 (untrained: the time does not depend on the
-weights) and put in eval mode. The torch side runs it under ``torch.inference_mode()`` on rnnkit's
-own backend choice (torch's fused op on the CPU), through the same ``(x, lengths)`` wrapper that
-is exported; the ONNX side runs the exported file in onnxruntime with as many intra-op threads as
-torch has. Two batches per recipe: one test example of median length (a single request) and 32
-test examples drawn with seed 0 (a batch). The sides take turns, ``--rounds`` rounds of ``--runs``
-calls each after warm-up, and a row gives each side's median call. The outputs are compared too
-(largest difference, relative to the output's scale). The table goes to the ``bench:inference``
-section of ``docs/BENCHMARKS.md``; ``--json`` prints JSON.
+weights, but for step-decoded models the number of steps does: an untrained decoder seldom stops
+before its longest output) and put in eval mode. One-pass models: the torch side runs the model
+under ``torch.inference_mode()`` on rnnkit's own backend choice (torch's fused op on the CPU),
+through the same ``(x, lengths)`` wrapper that is exported, and the ONNX side the exported file.
+Seq2seq and generation: greedy decoding, rnnkit's decoder in torch against the exported init and
+step programs called by ``onnx_greedy`` (a numpy loop). onnxruntime gets as many intra-op threads as
+torch has. Two batches per recipe: one test example of median length (a single request) and 32 test
+examples drawn with seed 0 (a batch). The sides take turns, ``--rounds`` rounds of ``--runs`` calls
+each after warm-up, and a row gives each side's median call. The outputs are compared too: the
+largest difference relative to the output's scale, or for decoding the share of outputs that
+differ. The table goes to the ``bench:inference`` section of ``docs/BENCHMARKS.md``; ``--json``
+prints JSON.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 HELP = "time a recipe's model in torch against its ONNX export in onnxruntime (writes docs/BENCHMARKS.md)"
-RECIPES = ("japanese_vowels", "arrowhead", "sentiment", "peoples_daily_pos", "air_passengers")
+RECIPES = ("japanese_vowels", "arrowhead", "sentiment", "peoples_daily_pos", "air_passengers", "dates_iso",
+           "cmudict_g2p")
 SEED = 0
 BATCH = 32
 
@@ -39,7 +44,7 @@ class Row:
     torch_ms: float
     onnxruntime_ms: float
     speedup: float  # torch_ms / onnxruntime_ms
-    difference: float  # largest difference between the two outputs, relative to the output's scale
+    difference: float  # largest difference between the outputs, relative to their scale (decoding: share unequal)
 
 
 def _median_ms(call: Any, runs: int) -> float:
@@ -57,7 +62,7 @@ def time_recipe(name: str, *, runs: int, rounds: int, quick: bool = False) -> li
     import torch
 
     from rnnkit.bench.accuracy import load_recipe
-    from rnnkit.cli.export import example_steps, export, longest_steps, scoring_module
+    from rnnkit.cli.export import example_steps
     from rnnkit.cli.runspec import build_model, load_data
 
     _, spec, _ = load_recipe(name)
@@ -69,37 +74,19 @@ def time_recipe(name: str, *, runs: int, rounds: int, quick: bool = False) -> li
     model = build_model(spec, dataset).eval()
     test = list(dataset.test.examples)
     by_length = sorted(test, key=example_steps)
-    batches = {1: [by_length[len(by_length) // 2]]}
-    if len(test) > 1:  # air_passengers has one test window
-        batches[BATCH] = random.Random(SEED).sample(test, min(BATCH, len(test)))
-    task = dataset.info.task
-    output = "logits" if task in ("classification", "tagging") else "predictions"
-    longest = dataset.collate(by_length[-2:])
-    lengths = longest.lengths if longest.lengths is not None else torch.ones(2, dtype=torch.long)
+    batches = [[by_length[len(by_length) // 2]]]  # one request
+    if len(test) > 1:  # a batch (air_passengers has one test window)
+        batches.append(random.Random(SEED).sample(test, min(BATCH, len(test))))
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.onnx"
-        export(model, longest.x, lengths, path, "onnx", max_steps=longest_steps(dataset), output_name=output)
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        module = scoring_module(model)
-        for size, examples in batches.items():
+        sides = _decoding_sides if dataset.info.task in ("seq2seq", "generation") else _one_pass_sides
+        make = sides(model, dataset, by_length[-2:], Path(folder), options)
+        for examples in batches:
             batch = dataset.collate(examples)
-            x = batch.x
-            n = batch.lengths if batch.lengths is not None else torch.ones(x.shape[0], dtype=torch.long)
-            feeds = {"x": x.numpy(), "lengths": n.numpy()}
-
-            def in_torch(x: Any = x, n: Any = n) -> Any:
-                with torch.inference_mode():
-                    return module(x, n)
-
-            def in_onnxruntime(feeds: dict[str, Any] = feeds) -> Any:
-                return session.run(None, feeds)[0]
-
-            expected, got = in_torch(), torch.from_numpy(in_onnxruntime())
-            difference = float((got - expected).abs().max() / expected.abs().max().clamp(min=1.0))
+            in_torch, in_onnxruntime, difference = make(batch)
             for _ in range(3):  # warm-up: first calls allocate
                 in_torch(), in_onnxruntime()
             torch_ms: list[float] = []
@@ -108,10 +95,82 @@ def time_recipe(name: str, *, runs: int, rounds: int, quick: bool = False) -> li
                 torch_ms.append(_median_ms(in_torch, runs))
                 ort_ms.append(_median_ms(in_onnxruntime, runs))
             t, o = statistics.median(torch_ms), statistics.median(ort_ms)
-            steps = int(x.shape[1]) if x.dim() >= 2 and not (x.dim() == 2 and x.is_floating_point()) else 1
-            rows.append(Row(name, type(model).__name__, size if size == 1 else len(examples), steps, round(t, 3),
-                            round(o, 3), round(t / o, 2), float(f"{difference:.2g}")))
+            x = batch.x
+            steps = int(x.shape[1]) if x is not None and x.dim() >= 2 and not (x.dim() == 2 and x.is_floating_point()) \
+                else 1
+            rows.append(Row(name, type(model).__name__, len(examples), steps, round(t, 3), round(o, 3), round(t / o, 2),
+                            float(f"{difference:.2g}")))
     return rows
+
+
+def _one_pass_sides(model: Any, dataset: Any, longest: list[Any], folder: Path, options: Any) -> Any:
+    """For a one-pass model: a function of a batch that gives its torch call, its onnxruntime call and
+    the largest difference between their outputs (relative to the output's scale)."""
+    import onnxruntime
+    import torch
+
+    from rnnkit.cli.export import export, longest_steps, scoring_module
+
+    output = "logits" if dataset.info.task in ("classification", "tagging") else "predictions"
+    trace = dataset.collate(longest)
+    lengths = trace.lengths if trace.lengths is not None else torch.ones(2, dtype=torch.long)
+    path = folder / "model.onnx"
+    export(model, trace.x, lengths, path, "onnx", max_steps=longest_steps(dataset), output_name=output)
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    module = scoring_module(model)
+
+    def make(batch: Any) -> tuple[Any, Any, float]:
+        x = batch.x
+        n = batch.lengths if batch.lengths is not None else torch.ones(x.shape[0], dtype=torch.long)
+        feeds = {"x": x.numpy(), "lengths": n.numpy()}
+
+        def in_torch() -> Any:
+            with torch.inference_mode():
+                return module(x, n)
+
+        def in_onnxruntime() -> Any:
+            return session.run(None, feeds)[0]
+
+        expected, got = in_torch(), torch.from_numpy(in_onnxruntime())
+        return in_torch, in_onnxruntime, float((got - expected).abs().max() / expected.abs().max().clamp(min=1.0))
+
+    return make
+
+
+def _decoding_sides(model: Any, dataset: Any, longest: list[Any], folder: Path, options: Any) -> Any:
+    """For a step-decoded model: greedy decoding in torch (``predict``-like, rnnkit's decoders) and with
+    the exported init and step in onnxruntime (``onnx_greedy``); the difference is the share of
+    outputs that are not equal (0: all the same)."""
+    import onnxruntime
+    import torch
+
+    from rnnkit.cli.export_decoding import export_parts, model_greedy, onnx_greedy, parts_of
+
+    c = model.config
+    max_length = int(getattr(c, "max_length", 0) or 50)
+    parts = parts_of(model)
+
+    def inputs(batch: Any) -> dict[str, Any]:
+        return {"cond": batch.cond} if parts.init_inputs == ["cond"] else {"x": batch.x, "lengths": batch.lengths}
+
+    export_parts(model, inputs(dataset.collate(longest)), folder / "init.onnx", folder / "step.onnx", {})
+    init, step = (onnxruntime.InferenceSession(str(folder / f"{p}.onnx"), options, providers=["CPUExecutionProvider"])
+                  for p in ("init", "step"))
+
+    def make(batch: Any) -> tuple[Any, Any, float]:
+        feeds = {k: v.numpy() for k, v in inputs(batch).items()}
+
+        def in_torch() -> Any:
+            with torch.inference_mode():
+                return model_greedy(model, batch, max_length)[0]
+
+        def in_onnxruntime() -> Any:
+            return onnx_greedy(init, step, feeds, bos=c.bos_id, eos=c.eos_id, max_length=max_length)
+
+        expected, got = in_torch(), in_onnxruntime()
+        return in_torch, in_onnxruntime, sum(a != b for a, b in zip(expected, got)) / len(expected)
+
+    return make
 
 
 def run_inference(names: list[str], *, runs: int = 30, rounds: int = 3, quick: bool = False) -> dict[str, Any]:
@@ -142,8 +201,10 @@ def to_markdown(report: dict[str, Any]) -> str:
               f"of median length (batch 1) and {BATCH} drawn with seed {s['seed']}. torch: `inference_mode`, "
               "rnnkit's backend choice; onnxruntime: the file `rnnkit export --format onnx` writes, with as many "
               "intra-op threads as torch. Command: `rnnkit bench inference" + (" --quick" if s["quick"] else "")
-              + "`. The last column is the largest difference between the two outputs, relative to the "
-              "output's scale.", "",
+              + "`. Seq2seq and generation rows time greedy decoding of untrained models, which run to "
+              "their longest output: rnnkit's decoder against the exported init and step programs called from a "
+              "numpy loop (`onnx_greedy`). The last column is the largest difference between the two outputs, "
+              "relative to the output's scale; for decoding, the share of outputs that differ.", "",
               "| recipe | model | batch | steps | torch ms | onnxruntime ms | speed-up | difference |",
               "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
@@ -166,7 +227,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnkit.bench import write_section
     from rnnkit.bench.accuracy import load_recipe
-    from rnnkit.cli.export import ONE_PASS_TASKS
     from rnnkit.cli.export_onnx import missing_packages
     from rnnkit.cli.main import CLIError
 
@@ -179,9 +239,8 @@ def run(args: argparse.Namespace) -> int:
             _, spec, _ = load_recipe(name)
         except ValueError as e:
             raise CLIError(str(e)) from e
-        if spec.model not in ("classifier", "regressor", "tagger", "forecaster", "feedforward"):
-            raise CLIError(f"bench inference times one-pass models ({', '.join(ONE_PASS_TASKS)}); recipe {name} "
-                           f"trains a {spec.model}")
+        if spec.model == "feedforward":
+            raise CLIError(f"bench inference times recurrent models; recipe {name} trains a feedforward model")
     if args.runs < 1 or args.rounds < 1 or args.threads < 1:
         raise CLIError(f"--runs, --rounds and --threads must be >= 1, got {args.runs}, {args.rounds}, {args.threads}")
     import torch

@@ -47,6 +47,7 @@ def _state_names(rnn: Any) -> list[str]:
 
 
 def seq2seq_parts(model: Any) -> Parts:
+    """A Seq2Seq: ``init`` encodes the source, ``step`` is its decoder's step."""
     from rnnkit.data.batch import Batch
     from rnnkit.models.many_to_many import Seq2SeqState
 
@@ -197,7 +198,7 @@ def onnx_greedy(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: 
     return out
 
 
-def _model_greedy(model: Any, batch: Any, max_length: int) -> tuple[list[list[int]], torch.Tensor]:
+def model_greedy(model: Any, batch: Any, max_length: int) -> tuple[list[list[int]], torch.Tensor]:
     """The model's own greedy outputs (without eos) and its first log-probs, for the check."""
     from rnnkit.decoding import greedy
     from rnnkit.models.many_to_many import Seq2Seq
@@ -259,7 +260,7 @@ def run_decoding(model: Any, dataset: Any, split: Any, path: Path, metadata: dic
         init, step = export_parts(model, init_inputs(trace), init_path, step_path, metadata)
         feeds = {n: t.numpy() for n, t in init_inputs(check).items()}
         got = onnx_greedy(init, step, feeds, bos=c.bos_id, eos=c.eos_id, max_length=max_length)
-        expected, first = _model_greedy(model, check, max_length)
+        expected, first = model_greedy(model, check, max_length)
         state = dict(zip([o.name for o in init.get_outputs()], init.run(None, feeds)))
         if "log_probs" in state:
             ort_first = state["log_probs"]
