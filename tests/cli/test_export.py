@@ -103,6 +103,10 @@ def test_onnx_of_a_token_classifier_skips_the_id_range_check_inside_the_program(
     dataset = load_data(open_run(run)[1])
     example = dataset.test.examples[0]
     assert example.x.dtype == torch.int64 and len(example.x) == 3
+    meta = {p.key: p.value for p in onnx.load(str(run / "export" / "model.onnx")).metadata_props}
+    tokenizer = json.loads(meta["tokenizer"])  # how to turn a review into the file's token ids
+    assert tokenizer["kind"] == "word" and tokenizer["state"]["tokens"] == json.loads(meta["input_vocab"])
+    assert json.loads(meta["input_vocab"]) == dataset.info.input_vocab.itos
     short = [dataclasses.replace(example, x=example.x[:n]) for n in (1, 2)]
     _check(session, rnnkit.load(run), [collate(dataset.test.examples[:5]), collate(short)], "logits")
 
@@ -197,7 +201,7 @@ def test_onnx_seq2seq_is_an_init_and_a_decoding_step_that_greedy_decoding_calls(
     meta = {p.key: p.value for p in graph.metadata_props}
     model = rnnkit.load(run)
     dataset = rnnkit.datasets.load("dates_iso")
-    assert json.loads(meta["target_vocab"]) == dataset.info.output_vocab.itos and int(meta["eos_id"]) == 3
+    assert json.loads(meta["output_vocab"]) == dataset.info.output_vocab.itos and int(meta["eos_id"]) == 3
     batch = collate(dataset.test.examples[20:45])  # not the examples the command checked, another batch size
     got = onnx_greedy(*sessions, {"x": batch.x.numpy(), "lengths": batch.lengths.numpy()}, bos=int(meta["bos_id"]),
                       eos=int(meta["eos_id"]), max_length=int(meta["max_length"]))

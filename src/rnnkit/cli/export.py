@@ -14,11 +14,12 @@ longest sequence of the data set when a layer runs the loop (the program pads ``
 inside). ONNX (``pip install 'rnnkit[export]'``) turns each RNN / GRU / LSTM stack into ONNX's own
 recurrent nodes with ``sequence_lens``, one per layer, so ``T`` is free and onnxruntime runs them
 fused; its dimensions are named ``batch`` and ``steps``, its output ``logits`` or ``predictions``,
-and its metadata_props hold the task and the class or tag names (``labels``, JSON). Token ids
-come from the run folder's vocabulary. The command says which numbers of steps the program takes
-(a lag-12 difference needs 13 or more). The input-value checks of ``Recurrent`` (lengths in 1..T),
-of token ids and of the Forecaster (no NaN) are skipped inside the program: keep lengths in range
-and fill missing values before calling it.
+and its metadata_props hold the task, the class or tag names (``labels``, JSON), the token
+vocabularies (``input_vocab``, ``output_vocab``: JSON lists, the id is the position) and, for a
+user's own text, the tokenizer as the run folder saved it (``tokenizer``). The command says which
+numbers of steps the program takes (a lag-12 difference needs 13 or more). The input-value checks
+of ``Recurrent`` (lengths in 1..T), of token ids and of the Forecaster (no NaN) are skipped inside
+the program: keep lengths in range and fill missing values before calling it.
 A seq2seq or generation run exports to ONNX as two files: ``model.init.onnx`` (the source, the
 condition or the prompt -> the decoder's state) and ``model.step.onnx`` (one step: (tokens, state)
 -> log_probs, next state), which a decoding loop of a few lines calls
@@ -230,6 +231,12 @@ def run(args: argparse.Namespace) -> int:
     labels = loaded.info.classes  # class or tag names, in the order of the output's last dimension
     metadata = {"rnnkit": __version__, "task": task, "model": type(loaded.model).__name__, "output": output,
                 **({"labels": json.dumps(list(labels), ensure_ascii=False)} if labels else {})}
+    for key, vocab in (("input_vocab", dataset.info.input_vocab), ("output_vocab", dataset.info.output_vocab)):
+        if vocab is not None:  # token ids in and out, by position
+            metadata[key] = json.dumps(vocab.itos, ensure_ascii=False)
+    tokenizer = Path(args.run_dir) / "extras" / "tokenizer" / "tokenizer.json"
+    if tokenizer.is_file():  # a user's text: how it was split (kind, pattern, lowercase) and its vocabulary
+        metadata["tokenizer"] = tokenizer.read_text(encoding="utf-8")
     crf = getattr(loaded.model, "crf", None)
     crf_note = ""
     if crf is not None:  # the program stops at the emissions: Viterbi's loop over the steps is not traced

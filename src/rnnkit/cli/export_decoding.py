@@ -20,7 +20,6 @@ programs take any batch size and input length.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,13 +239,10 @@ def run_decoding(model: Any, dataset: Any, split: Any, path: Path, metadata: dic
                        "averages their probabilities: not exported; train with --ensemble 1 to export")
     init_path = path.with_name(f"{path.stem}.init{path.suffix}")
     step_path = path.with_name(f"{path.stem}.step{path.suffix}")
-    parts, c, info = parts_of(model), model.config, dataset.info
+    parts, c = parts_of(model), model.config
     max_length = int(getattr(c, "max_length", 0) or 50)
     metadata = {**metadata, "output": "log_probs", "bos_id": str(c.bos_id), "eos_id": str(c.eos_id),
                 "max_length": str(max_length)}
-    for key, vocab in (("target_vocab", info.output_vocab), ("source_vocab", info.input_vocab)):
-        if vocab is not None:
-            metadata[key] = json.dumps(vocab.itos, ensure_ascii=False)
 
     def init_inputs(batch: Any) -> dict[str, torch.Tensor]:
         if parts.init_inputs == ["cond"]:
