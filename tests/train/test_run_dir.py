@@ -116,3 +116,23 @@ def test_run_dir_may_be_a_path(tmp_path) -> None:  # type: ignore[no-untyped-def
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert config["trainer"]["run_dir"] == str(tmp_path / "run")
     assert load_run(tmp_path / "run").config["trainer"]["run_dir"] == str(tmp_path / "run")
+
+
+def test_a_python_run_records_the_options_the_data_set_was_loaded_with(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """So that `rnnkit evaluate`, `predict` and `export` rebuild the same splits and vocabularies."""
+    import yaml
+
+    import rnnkit
+    import rnnkit.datasets
+    from rnnkit.cli.runspec import load_data, open_run
+    from rnnkit.models import Seq2Seq
+
+    dataset = rnnkit.datasets.load("dates_iso", n_train=120, n_test=30, seed=3)
+    assert dataset.load_options == {"n_train": 120, "n_test": 30, "seed": 3}
+    model = Seq2Seq.from_dataset(dataset, hidden_size=8)
+    rnnkit.Trainer(epochs=1, run_dir=tmp_path / "run", progress=False).fit(model, dataset)
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["data"] == {"name": "dates_iso", "options": {"n_train": 120, "n_test": 30, "seed": 3}}
+    again = load_data(open_run(tmp_path / "run")[1])
+    assert len(again.test) == 30 and again.info.input_vocab.itos == dataset.info.input_vocab.itos
+    assert [e.x.tolist() for e in again.test] == [e.x.tolist() for e in dataset.test]

@@ -231,8 +231,8 @@ def run(args: argparse.Namespace) -> int:
     labels = loaded.info.classes  # class or tag names, in the order of the output's last dimension
     metadata = {"rnnkit": __version__, "task": task, "model": type(loaded.model).__name__, "output": output,
                 **({"labels": json.dumps(list(labels), ensure_ascii=False)} if labels else {})}
-    for key, vocab in (("input_vocab", dataset.info.input_vocab), ("output_vocab", dataset.info.output_vocab)):
-        if vocab is not None:  # token ids in and out, by position
+    for key, vocab in (("input_vocab", loaded.info.input_vocab), ("output_vocab", loaded.info.output_vocab)):
+        if vocab is not None:  # token ids in and out, by position: the run's own, which the model learnt
             metadata[key] = json.dumps(vocab.itos, ensure_ascii=False)
     tokenizer = Path(args.run_dir) / "extras" / "tokenizer" / "tokenizer.json"
     if tokenizer.is_file():  # a user's text: how it was split (kind, pattern, lowercase) and its vocabulary

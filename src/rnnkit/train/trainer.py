@@ -167,6 +167,8 @@ class Trainer:
 
     def _fit(self, model: Any, dataset: SequenceDataset, data_options: dict[str, Any] | None) -> History:
         cfg, info = self.config, dataset.info
+        if data_options is None:  # what rnnkit.datasets.load was given, so that the run folder rebuilds this data
+            data_options = dataset.load_options
         ctx = distributed.context(cfg.device)
         device = self._device(ctx)
         if cfg.precision == "bf16" and device.type == "cpu" and cpu_kernels.bf16_instructions() is False:

@@ -99,7 +99,9 @@ def load(name: str, **options: Any) -> SequenceDataset:
         raise ValueError(_unknown(name))
     loader = _REGISTRY[name].loader
     _check_options(f"data set {name!r}", loader, options)
-    return loader(**options)
+    dataset = loader(**options)
+    dataset.load_options = dict(options)  # a run folder records them (Trainer.fit)
+    return dataset
 
 
 def _check_options(what: str, loader: Callable[..., Any], options: dict[str, Any], *, skip: int = 0) -> None:
