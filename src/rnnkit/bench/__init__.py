@@ -11,6 +11,7 @@ import os
 import platform
 import re
 from pathlib import Path
+from typing import Any
 
 
 def machine_info() -> dict[str, str | int]:
@@ -55,4 +56,17 @@ def write_section(path: str | Path, name: str, body: str) -> Path:
     return path
 
 
-__all__ = ["machine_info", "machine_line", "write_section"]
+def publish(args: Any, name: str, report: dict[str, Any], text: str) -> int:
+    """A bench's ending: ``text`` as section ``name`` of ``args.output`` (docs/BENCHMARKS.md, none for
+    a ``--quick`` run, which measures nothing worth keeping; ``''`` for none), then ``text`` printed,
+    or ``report`` as JSON with ``--json``."""
+    import json
+
+    output = args.output if args.output is not None else ("" if args.quick else "docs/BENCHMARKS.md")
+    if output:
+        write_section(output, name, text)
+    print(json.dumps(report, indent=2) if args.json else text)
+    return 0
+
+
+__all__ = ["machine_info", "machine_line", "publish", "write_section"]

@@ -19,7 +19,6 @@ prints JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import tempfile
@@ -225,7 +224,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.bench import write_section
+    from rnnkit.bench import publish
     from rnnkit.bench.accuracy import load_recipe
     from rnnkit.cli.export_onnx import missing_packages
     from rnnkit.cli.main import CLIError
@@ -246,11 +245,5 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    if args.output is None:
-        args.output = "" if args.quick else "docs/BENCHMARKS.md"
     report = run_inference(names, runs=args.runs, rounds=args.rounds, quick=args.quick)
-    text = to_markdown(report)
-    if args.output:
-        write_section(args.output, "inference", text)
-    print(json.dumps(report, indent=2) if args.json else text)
-    return 0
+    return publish(args, "inference", report, to_markdown(report))

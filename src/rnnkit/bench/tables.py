@@ -15,7 +15,6 @@ to the ``bench:tables`` section of ``docs/BENCHMARKS.md``; ``--json`` prints JSO
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import time
@@ -148,7 +147,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.bench import write_section
+    from rnnkit.bench import publish
     from rnnkit.cli.main import CLIError
 
     names = list(args.names) or list(RECIPES)
@@ -163,11 +162,5 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    if args.output is None:
-        args.output = "" if args.quick else "docs/BENCHMARKS.md"
     report = run_tables(names, args.steps, args.quick)
-    text = to_markdown(report)
-    if args.output:
-        write_section(args.output, "tables", text)
-    print(json.dumps(report, indent=2) if args.json else text)
-    return 0
+    return publish(args, "tables", report, to_markdown(report))
