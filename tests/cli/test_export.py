@@ -188,7 +188,7 @@ def test_a_failed_export_leaves_no_file(lstm_run: Path, runs: Path, capsys: pyte
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_onnx_seq2seq_is_an_init_and_a_decoding_step_that_greedy_decoding_calls(
         cell: str, runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from rnnkit.cli.export_decoding import onnx_greedy
+    from rnnkit.cli.export_decoding import onnx_beam, onnx_greedy
 
     run = _train(runs, f"dates_{cell}", "--data", "dates_iso", "--model", "seq2seq", "--cell", cell, "--hidden", "16",
                  "--limit", "200")
@@ -206,6 +206,11 @@ def test_onnx_seq2seq_is_an_init_and_a_decoding_step_that_greedy_decoding_calls(
     got = onnx_greedy(*sessions, {"x": batch.x.numpy(), "lengths": batch.lengths.numpy()}, bos=int(meta["bos_id"]),
                       eos=int(meta["eos_id"]), max_length=int(meta["max_length"]))
     _same_as_greedy(got, model.generate(batch, "greedy"))
+    # beam search in numpy over the same two files: the hypotheses rnnkit's beam_search picks
+    feeds = {"x": batch.x.numpy(), "lengths": batch.lengths.numpy()}
+    beams = onnx_beam(*sessions, feeds, bos=2, eos=3, max_length=int(meta["max_length"]), beam_size=3,
+                      length_penalty=0.6)
+    _same_as_greedy(beams, model.generate(batch, "beam", beam_size=3, length_penalty=0.6))
     state = [s.name for s in sessions[0].get_outputs()]
     assert state == (["h", "c"] if cell == "lstm" else ["h"]) + ["feed", "memory", "keys", "mask"]
     assert main(["export", str(run), "--format", "torch.export"]) == 2
@@ -252,7 +257,7 @@ def test_onnx_conditioned_generator_from_its_condition(conditioning: str, runs: 
 
 
 def test_onnx_language_model_continues_a_prompt(tmp_path: Path) -> None:
-    from rnnkit.cli.export_decoding import export_parts, onnx_greedy
+    from rnnkit.cli.export_decoding import export_parts, onnx_beam, onnx_greedy
     from rnnkit.models import LanguageModel
 
     torch.manual_seed(0)
@@ -266,3 +271,6 @@ def test_onnx_language_model_continues_a_prompt(tmp_path: Path) -> None:
     got = onnx_greedy(init, step, {"x": prompts.numpy(), "lengths": lengths.numpy()}, bos=2, eos=3, max_length=9)
     _same_as_greedy(got, model.generate(prompts, 9, prompt_lengths=lengths))
     assert all(len(g) <= 9 for g in got)
+    beams = onnx_beam(init, step, {"x": prompts.numpy(), "lengths": lengths.numpy()}, bos=2, eos=3, max_length=9,
+                      beam_size=4)  # the prompt's own next-token distribution starts the beams
+    _same_as_greedy(beams, model.generate(prompts, 9, "beam", prompt_lengths=lengths, beam_size=4))

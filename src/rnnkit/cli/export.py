@@ -23,11 +23,11 @@ the program: keep lengths in range and fill missing values before calling it.
 A seq2seq or generation run exports to ONNX as two files: ``model.init.onnx`` (the source, the
 condition or the prompt -> the decoder's state) and ``model.step.onnx`` (one step: (tokens, state)
 -> log_probs, next state), which a decoding loop of a few lines calls
-(``rnnkit.cli.export_decoding.onnx_greedy``); bos, eos, the longest output and the vocabularies are
-in their metadata. An ensemble of generators is not exported. The export is checked against the
-model before the command reports success: one-pass programs on the two longest test examples,
-step-decoded ones by greedy decoding of 16 test examples, all in onnxruntime for ONNX; files that
-differ are removed.
+(``rnnkit.cli.export_decoding.onnx_greedy``, and ``onnx_beam`` for beam search, both in numpy);
+bos, eos, the longest output and the vocabularies are in their metadata. An ensemble of generators
+is not exported. The export is checked against the model before the command reports success:
+one-pass programs on the two longest test examples, step-decoded ones by greedy decoding of 16 test
+examples, all in onnxruntime for ONNX; files that differ are removed.
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ decoder's last attentional vector, ``memory``/``keys``/``mask`` the encoded sour
 condition fed at every step; ``log_probs`` ``(B, V)``. Each ``next_X`` returns as ``X`` to the next
 step; the other state inputs stay as ``init`` gave them. Greedy decoding starts from ``init``'s
 ``log_probs`` where it gives them (a prompt's next token), else from one step on ``bos``, and feeds
-each arg-max back until ``eos`` or the longest output (:func:`onnx_greedy`, in numpy). Both
-programs take any batch size and input length.
+each arg-max back until ``eos`` or the longest output (:func:`onnx_greedy`, in numpy); beam search
+reorders the state's rows between steps (:func:`onnx_beam`). Both programs take any batch size and
+input length.
 """
 
 from __future__ import annotations
@@ -194,6 +195,78 @@ def onnx_greedy(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: 
         results = step.run(None, {n: tokens if n == "tokens" else state[n] for n in wanted})
         log_probs = results[0]
         state.update((o.name.removeprefix("next_"), r) for o, r in zip(step.get_outputs()[1:], results[1:]))
+    return out
+
+
+def onnx_beam(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: int, max_length: int,
+              beam_size: int = 4, length_penalty: float = 0.0) -> list[list[int]]:
+    """Beam search with the two onnxruntime sessions, in numpy, as ``rnnkit.decoding.beam_search``
+    runs it (n_best 1): each step keeps the ``2 * beam_size`` best extensions, finishes the eos ones
+    among the first ``beam_size`` and goes on with the ``beam_size`` best others; a score is the sum
+    of log-probs over ``((5 + length) / 6) ** length_penalty`` (GNMT). Returns each input's best
+    hypothesis without eos. The state's batch axis is 1 for ``h``/``c`` and 0 for the rest."""
+    import numpy as np
+
+    def axis(name: str) -> int:
+        return 1 if name in ("h", "c") else 0
+
+    def norm(length: int) -> float:
+        return float(((5.0 + length) / 6.0) ** length_penalty)
+
+    state = dict(zip([o.name for o in init.get_outputs()], init.run(None, inputs)))
+    B, K, M = next(iter(inputs.values())).shape[0], beam_size, max_length
+    N = B * K
+    pending = state.pop("log_probs", None)  # a prompt's next-token distribution: the first step's
+    state = {n: np.repeat(v, K, axis=axis(n)) for n, v in state.items()}
+    wanted = [i.name for i in step.get_inputs()]
+    tokens = np.full(N, bos, dtype=np.int64)
+    beam_scores = np.full((B, K), -np.inf)
+    beam_scores[:, 0] = 0.0  # all beams start identical: expand only the first
+    hyps = np.zeros((N, 0), dtype=np.int64)
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(B)]  # (score, tokens with eos)
+    done = np.zeros(B, dtype=bool)
+    t = 0
+    for t in range(M):
+        if t == 0 and pending is not None:
+            log_probs = np.repeat(pending, K, axis=0)
+        else:
+            results = step.run(None, {n: tokens if n == "tokens" else state[n] for n in wanted})
+            log_probs = results[0]
+            state.update((o.name.removeprefix("next_"), r) for o, r in zip(step.get_outputs()[1:], results[1:]))
+        V = log_probs.shape[-1]
+        cand = (beam_scores.reshape(N, 1) + log_probs).reshape(B, K * V)
+        top = np.argsort(-cand, axis=1, kind="stable")[:, :min(2 * K, K * V)]  # (B, 2K)
+        top_scores = np.take_along_axis(cand, top, axis=1)
+        origin, token = top // V, top % V
+        for b in np.flatnonzero(~done):
+            for j in range(K):  # eos among the first K candidates finishes a hypothesis
+                if token[b, j] == eos and np.isfinite(top_scores[b, j]):
+                    seq = [*hyps[b * K + origin[b, j]].tolist(), eos]
+                    finished[b] = sorted([*finished[b], (top_scores[b, j] / norm(t + 1), seq)],
+                                         key=lambda f: -f[0])[:K]
+        live = np.where(token == eos, -np.inf, top_scores)
+        pos = np.argsort(-live, axis=1, kind="stable")[:, :K]
+        live_scores = np.take_along_axis(live, pos, axis=1)
+        flat = (np.arange(B)[:, None] * K + np.take_along_axis(origin, pos, axis=1)).reshape(N)
+        live_token = np.take_along_axis(token, pos, axis=1).reshape(N)
+        hyps = np.concatenate([hyps[flat], live_token[:, None]], axis=1)
+        beam_scores, tokens = live_scores, live_token.astype(np.int64)
+        counts = np.array([len(f) for f in finished])
+        done |= counts >= K
+        if t + 1 < M:  # no live beam can beat the best finished score any more
+            best_norm = max(norm(t + 2), norm(M))
+            best_done = np.array([f[0][0] if f else -np.inf for f in finished])
+            done |= (counts >= 1) & (beam_scores[:, 0] / best_norm <= best_done)
+        if done.all() or t + 1 == M:
+            break
+        state = {n: np.take(v, flat, axis=axis(n)) for n, v in state.items()}
+    out = []
+    for b in range(B):
+        pool = list(finished[b])
+        if not done[b]:  # still open: its live beams compete, cut at the current length
+            pool += [(beam_scores[b, k] / norm(hyps.shape[1]), hyps[b * K + k].tolist()) for k in range(K)]
+        best = max(pool, key=lambda f: f[0])[1]
+        out.append(best[:-1] if best and best[-1] == eos else best)
     return out
 
 
