@@ -274,3 +274,36 @@ def test_onnx_language_model_continues_a_prompt(tmp_path: Path) -> None:
     beams = onnx_beam(init, step, {"x": prompts.numpy(), "lengths": lengths.numpy()}, bos=2, eos=3, max_length=9,
                       beam_size=4)  # the prompt's own next-token distribution starts the beams
     _same_as_greedy(beams, model.generate(prompts, 9, "beam", prompt_lengths=lengths, beam_size=4))
+
+
+def test_a_forecaster_with_known_future_covariates_takes_them_as_a_third_input(
+        runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import math
+
+    rows = ["day,sales,promo"]
+    for t in range(160):  # weekly pattern, and a promotion known ahead that lifts sales
+        promo = int(t % 9 == 0)
+        rows.append(f"{t},{10 + 3 * math.sin(2 * math.pi * t / 7) + 4 * promo:.3f},{promo}")
+    data = runs / "sales.csv"
+    data.write_text("\n".join(rows) + "\n")
+    run = _train(runs, "sales", "--data", f"csv:{data}", "--data-option", "target=sales", "--data-option", "time=day",
+                 "--data-option", "covariates=[promo]", "--data-option", "window=14", "--data-option", "horizon=7",
+                 "--model", "forecaster", "--hidden", "8")
+    from rnnkit.cli.runspec import load_data, open_run
+
+    loaded, spec = open_run(run)
+    dataset = load_data(spec)
+    batch = dataset.collate(dataset.test.examples[:3])
+    assert batch.future is not None and batch.future.shape[1:] == (7, 1)
+    assert loaded.model.config.num_future == 1
+    with torch.no_grad():
+        expected = loaded.model(batch).predictions
+    session, message = _onnx(run, capsys)
+    assert "inputs (x, lengths, future)" in message
+    assert [i.name for i in session.get_inputs()] == ["x", "lengths", "future"]
+    got = session.run(None, {"x": batch.x.numpy(), "lengths": batch.lengths.numpy(), "future": batch.future.numpy()})
+    torch.testing.assert_close(torch.from_numpy(got[0]), expected, rtol=1e-5, atol=1e-4)
+    for fmt in ("torch.export", "torchscript"):
+        assert main(["export", str(run), "--format", fmt]) == 0
+    program = torch.export.load(str(run / "export" / "model.pt2")).module()
+    torch.testing.assert_close(program(batch.x, batch.lengths, batch.future), expected)

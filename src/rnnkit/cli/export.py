@@ -5,7 +5,8 @@
     rnnkit export runs/jv --format onnx          # runs/jv/export/model.onnx (onnxruntime, ...)
 
 The exported program takes ``(x, lengths)`` — ``x`` ``(B, T, F)`` float or ``(B, T)`` int64 token
-ids, ``lengths`` ``(B,)`` int64 — and returns the logits (classification, tagging) or predictions
+ids, ``lengths`` ``(B,)`` int64; a forecaster with known-future covariates also ``future``
+``(B, H, C)`` — and returns the logits (classification, tagging) or predictions
 (regression, forecasting). TorchScript tracing records the path taken for the example's kind of
 input. torch.export runs each recurrent layer on an export-friendly backend (the cell's parallel
 scan where it has one, else the loop over time; torch's fused op packs sequences by their lengths'
@@ -54,7 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def scoring_module(model: Any, *, pad_to: int | None = None) -> Any:
-    """Wrap ``model`` so that it takes plain tensors ``(x, lengths)`` instead of a Batch.
+    """Wrap ``model`` so that it takes plain tensors ``(x, lengths[, future])`` instead of a Batch
+    (``future``: a forecaster's known-future covariates ``(B, H, C)``).
 
     ``pad_to``: pad ``x`` with zeros to this many steps before the model (and cut per-step outputs
     back to ``x``'s steps), so that a program traced with a fixed number of steps takes any ``T``
@@ -70,13 +72,13 @@ def scoring_module(model: Any, *, pad_to: int | None = None) -> Any:
             super().__init__()
             self.inner = inner
 
-        def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
             is_vector = x.dim() == 2 and x.is_floating_point() and getattr(self.inner.config, "input_shape", None)
             steps = x.shape[1]
             if pad_to is not None and not is_vector:
                 torch._check(steps <= pad_to)  # a guard for torch.export: the program takes at most pad_to steps
                 x = F.pad(x, (0, 0, 0, pad_to - steps) if x.dim() == 3 else (0, pad_to - steps))
-            out = self.inner(Batch(x=x, lengths=None if is_vector else lengths))
+            out = self.inner(Batch(x=x, lengths=None if is_vector else lengths, future=future))
             y = out.logits if out.logits is not None else out.predictions
             if pad_to is not None and not is_vector and y.dim() >= 2 and y.shape[1] == pad_to:
                 y = y[:, :steps]  # per-step outputs (tagging) back to the caller's steps
@@ -114,34 +116,40 @@ def export_backends(model: Any, *, onnx: bool = False) -> Iterator[bool]:
             layer._requested = name
 
 
-def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool = False) -> Any:
+def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool = False,
+                 future: Any = None) -> Any:
     """``torch.export`` of ``scoring_module(model)`` with a free batch size and number of steps
     (at most ``max_steps`` where a layer runs the loop over time); ``onnx``: recurrent layers on
-    the ``onnx`` backend where they can (call it under ``torch.no_grad()``)."""
+    the ``onnx`` backend where they can (call it under ``torch.no_grad()``). ``future``: a
+    forecaster's known-future covariates, a third input."""
     import torch
     from torch.export import Dim
 
     batch = Dim("batch", min=1)
+    args = [x, lengths] + ([] if future is None else [future])
     if x.shape[0] == 1:  # a traced size of 1 is taken as a constant: trace on two copies
-        x, lengths = torch.cat([x, x]), torch.cat([lengths, lengths])
+        args = [torch.cat([a, a]) for a in args]
+    extra = {} if future is None else {"future": {0: batch}}
     with export_backends(model, onnx=onnx) as free:
         pad_to = None if free else max(max_steps, int(x.shape[1]))
         module = scoring_module(model, pad_to=pad_to)
         per_step = not (x.dim() == 2 and x.is_floating_point())  # (B, F) vector inputs have no steps
         if not per_step:
-            return torch.export.export(module, (x, lengths), dynamic_shapes={"x": {0: batch}, "lengths": {0: batch}})
+            return torch.export.export(module, tuple(args), dynamic_shapes={"x": {0: batch}, "lengths": {0: batch},
+                                                                            **extra})
         try:
             steps = Dim("steps", min=1) if pad_to is None else Dim("steps", min=1, max=pad_to)
-            return torch.export.export(module, (x, lengths), dynamic_shapes={"x": {0: batch, 1: steps},
-                                                                             "lengths": {0: batch}})
+            return torch.export.export(module, tuple(args), dynamic_shapes={"x": {0: batch, 1: steps},
+                                                                            "lengths": {0: batch}, **extra})
         except Exception:  # the model needs more steps (a lag-12 difference needs 13): its own guards set the range
-            return torch.export.export(module, (x, lengths), dynamic_shapes={"x": {0: batch, 1: Dim.AUTO},
-                                                                             "lengths": {0: batch}})
+            return torch.export.export(module, tuple(args), dynamic_shapes={"x": {0: batch, 1: Dim.AUTO},
+                                                                            "lengths": {0: batch}, **extra})
 
 
 def export(model: Any, x: Any, lengths: Any, path: Path, fmt: str, *, max_steps: int | None = None,
-           output_name: str = "output", metadata: dict[str, str] | None = None) -> tuple[float, str]:
-    """Export ``model`` for inputs like ``(x, lengths)`` to ``path`` (``fmt``: torchscript,
+           output_name: str = "output", metadata: dict[str, str] | None = None,
+           future: Any = None) -> tuple[float, str]:
+    """Export ``model`` for inputs like ``(x, lengths[, future])`` to ``path`` (``fmt``: torchscript,
     torch.export or onnx, whose output is named ``output_name`` and which carries ``metadata``).
     Returns the largest difference between the exported program's output and the model's on that
     input, relative to the output's largest magnitude where that exceeds 1, and the numbers of steps
@@ -149,24 +157,28 @@ def export(model: Any, x: Any, lengths: Any, path: Path, fmt: str, *, max_steps:
     import torch
 
     module = scoring_module(model)
+    args = (x, lengths) if future is None else (x, lengths, future)
     with torch.no_grad():
-        expected = module(x, lengths)
+        expected = module(*args)
         path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "torchscript":
-            traced = torch.jit.trace(module, (x, lengths), check_trace=False)
+            traced = torch.jit.trace(module, args, check_trace=False)
             traced.save(str(path))
-            return _difference(torch.jit.load(str(path))(x, lengths), expected), ""
-        program = torch_export(model, x, lengths, max_steps=max_steps or int(x.shape[1]), onnx=fmt == "onnx")
+            return _difference(torch.jit.load(str(path))(*args), expected), ""
+        program = torch_export(model, x, lengths, max_steps=max_steps or int(x.shape[1]), onnx=fmt == "onnx",
+                               future=future)
         steps = steps_in_words(step_range(program))
         if fmt == "onnx":
             from rnnkit.cli.export_onnx import export_onnx
 
-            session = export_onnx(program, (x, lengths), path, input_names=["x", "lengths"], output_names=[output_name],
-                                  metadata={**(metadata or {}), "steps": steps}, dims={"x": {0: "batch", 1: "steps"}})
-            got = torch.from_numpy(session.run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0])
+            names = ["x", "lengths", "future"][:len(args)]
+            session = export_onnx(program, args, path, input_names=names, output_names=[output_name],
+                                  metadata={**(metadata or {}), "steps": steps},
+                                  dims={"x": {0: "batch", 1: "steps"}})
+            got = torch.from_numpy(session.run(None, {n: a.numpy() for n, a in zip(names, args)})[0])
         else:
             torch.export.save(program, str(path))
-            got = torch.export.load(str(path)).module()(x, lengths)
+            got = torch.export.load(str(path)).module()(*args)
     return _difference(got, expected), steps
 
 
@@ -258,12 +270,13 @@ def run(args: argparse.Namespace) -> int:
     lengths = batch.lengths if batch.lengths is not None else batch.x.new_full((batch.x.shape[0],), 1).long()
     with attempt(args.format, loaded.model, [path]):
         diff, steps = export(loaded.model, batch.x, lengths, path, args.format, max_steps=longest_steps(dataset),
-                             output_name=output, metadata=metadata)
+                             output_name=output, metadata=metadata, future=batch.future)
     if diff > 1e-4:
         path.unlink(missing_ok=True)
         raise CLIError(f"the exported program differs from the model by {diff:.2e} on a test example; not kept")
     takes = f" (x of any batch size, {steps})" if steps else ""
-    print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs (x, lengths){takes}; "
+    inputs = "x, lengths" if batch.future is None else "x, lengths, future"
+    print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs ({inputs}){takes}; "
           f"output {output}; max difference on a test example {diff:.1e}{crf_note}")
     return 0
 
