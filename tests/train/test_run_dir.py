@@ -136,3 +136,25 @@ def test_a_python_run_records_the_options_the_data_set_was_loaded_with(tmp_path)
     again = load_data(open_run(tmp_path / "run")[1])
     assert len(again.test) == 30 and again.info.input_vocab.itos == dataset.info.input_vocab.itos
     assert [e.x.tolist() for e in again.test] == [e.x.tolist() for e in dataset.test]
+
+
+def test_a_python_run_on_a_users_file_records_the_file_so_the_cli_rebuilds_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    import rnnkit
+    import rnnkit.datasets
+    from rnnkit.cli.main import main
+    from rnnkit.models import SequenceClassifier
+
+    words = ["great", "love", "good", "fast", "bad", "awful", "slow", "broken"]
+    rows = ["review,label"] + [f'"{words[i % 8]} {words[(5 * i) % 8]}",{"pos" if i % 8 < 4 else "neg"}'
+                               for i in range(80)]
+    (tmp_path / "reviews.csv").write_text("\n".join(rows) + "\n")
+    name = f"csv:{tmp_path / 'reviews.csv'}"
+    dataset = rnnkit.datasets.load(name, text="review", target="label", seed=1)
+    assert dataset.load_name == name
+    model = SequenceClassifier.from_dataset(dataset, cell="gru", hidden_size=8)
+    rnnkit.Trainer(epochs=1, run_dir=tmp_path / "run", progress=False).fit(model, dataset)
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["data"] == {"name": name, "options": {"text": "review", "target": "label", "seed": 1}}
+    assert main(["evaluate", str(tmp_path / "run")]) == 0  # rebuilt from the folder alone

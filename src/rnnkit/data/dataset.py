@@ -87,9 +87,10 @@ class SequenceDataset:
 
     ``valid`` is carved from train with a seed (never from test) unless the source defines one.
     ``collate`` turns a list of examples into a :class:`Batch`. ``extras`` holds fitted pieces a
-    run must save and reuse (a scaler, a tokenizer). ``load_options``: the keywords
-    ``rnnkit.datasets.load`` was given, which a run folder records so that ``rnnkit evaluate``,
-    ``predict`` and ``export`` rebuild the same splits and vocabularies.
+    run must save and reuse (a scaler, a tokenizer). ``load_name`` and ``load_options``: the name
+    (a bundled data set or ``FORMAT:path``) and the keywords ``rnnkit.datasets.load`` was given,
+    which a run folder records so that ``rnnkit evaluate``, ``predict`` and ``export`` rebuild the
+    same splits and vocabularies.
     """
 
     info: DatasetInfo
@@ -98,6 +99,7 @@ class SequenceDataset:
     test: ExampleList
     collate: Callable[[Sequence[Example]], Batch] = collate
     extras: dict[str, Any] = field(default_factory=dict)
+    load_name: str | None = None
     load_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:

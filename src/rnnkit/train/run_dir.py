@@ -87,7 +87,7 @@ class RunDir:
         config = {"rnnkit": __version__,
                   "model": {"class": type(model).__name__, "config": json.loads(json.dumps(model.config_dict()))},
                   "trainer": trainer,
-                  "data": {"name": dataset.info.name, "options": data_options or {}}}
+                  "data": {"name": dataset.load_name or dataset.info.name, "options": data_options or {}}}
         if ran_on is not None:
             config["ran_on"] = ran_on
         atomic_write_text(self.config_yaml, yaml.safe_dump(config, sort_keys=False))

@@ -94,13 +94,18 @@ def load(name: str, **options: Any) -> SequenceDataset:
         prefix, path = name.split(":", 1)
         loader = _FORMATS[prefix]
         _check_options(f"format {prefix!r}", loader, options, skip=1)
-        return loader(path, **options)
+        return _remember(loader(path, **options), name, options)
     if name not in _REGISTRY:
         raise ValueError(_unknown(name))
     loader = _REGISTRY[name].loader
     _check_options(f"data set {name!r}", loader, options)
-    dataset = loader(**options)
-    dataset.load_options = dict(options)  # a run folder records them (Trainer.fit)
+    return _remember(loader(**options), name, options)
+
+
+def _remember(dataset: SequenceDataset, name: str, options: dict[str, Any]) -> SequenceDataset:
+    """Note on ``dataset`` how it was loaded: a run folder records it (Trainer.fit), so that the CLI
+    rebuilds the same data from the folder alone."""
+    dataset.load_name, dataset.load_options = name, dict(options)
     return dataset
 
 
