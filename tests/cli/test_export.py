@@ -307,3 +307,30 @@ def test_a_forecaster_with_known_future_covariates_takes_them_as_a_third_input(
         assert main(["export", str(run), "--format", fmt]) == 0
     program = torch.export.load(str(run / "export" / "model.pt2")).module()
     torch.testing.assert_close(program(batch.x, batch.lengths, batch.future), expected)
+
+
+def test_a_run_whose_data_is_gone_exports_on_random_inputs_of_its_shapes(
+        runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+
+    words = ["great", "love", "good", "fast", "bad", "awful", "slow", "broken"]
+    rows = ["review,label"] + [f'"{words[i % 8]} {words[(3 * i) % 8]} phone",{"pos" if i % 8 < 4 else "neg"}'
+                               for i in range(60)]
+    data = runs / "gone.csv"
+    data.write_text("\n".join(rows) + "\n")
+    text = _train(runs, "gone_text", "--data", f"csv:{data}", "--data-option", "text=review", "--data-option",
+                  "target=label", "--model", "classifier", "--cell", "lstm", "--hidden", "8")
+    dates = _train(runs, "gone_dates", "--data", "dates_iso", "--data-option", "n_train=100", "--model", "seq2seq",
+                   "--hidden", "8")
+    from rnnkit.cli.runspec import load_data, open_run
+
+    real = load_data(open_run(text)[1]).collate(load_data(open_run(text)[1]).test.examples[:4])
+    data.unlink()  # the data is not on this machine any more
+    for run in (text, dates):
+        spec = (run / "run.yaml").read_text()
+        (run / "run.yaml").write_text(spec.replace("dates_iso", "no_such_data"))  # a bundled set we lack
+        capsys.readouterr()
+        assert main(["export", str(run), "--format", "onnx"]) == 0
+        captured = capsys.readouterr()
+        assert "tracing and checking on random inputs of the run's shapes" in captured.err
+    session = ort.InferenceSession(str(text / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
+    _check(session, rnnkit.load(text), [real], "logits")  # real inputs, which the export never saw

@@ -28,13 +28,16 @@ condition or the prompt -> the decoder's state) and ``model.step.onnx`` (one ste
 bos, eos, the longest output and the vocabularies are in their metadata. An ensemble of generators
 is not exported. The export is checked against the model before the command reports success:
 one-pass programs on the two longest test examples, step-decoded ones by greedy decoding of 16 test
-examples, all in onnxruntime for ONNX; files that differ are removed.
+examples, all in onnxruntime for ONNX; files that differ are removed. Where the run's data cannot be
+loaded (a folder moved to another machine), the trace and the check use random inputs of the run's
+shapes instead, and the command says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -235,8 +238,11 @@ def run(args: argparse.Namespace) -> int:
         missing = missing_packages()
         if missing:
             raise CLIError(f"ONNX export needs {', '.join(missing)}: pip install 'rnnkit[export]'")
-    dataset = load_data(spec)
-    split = dataset.test if len(dataset.test) else dataset.valid
+    unloaded = ""
+    try:
+        dataset = load_data(spec)
+    except CLIError as e:  # the run's data is not on this machine: trace and check on random inputs
+        dataset, unloaded = None, str(e).splitlines()[0].rstrip(".")
     suffix = {"torchscript": ".pt", "torch.export": ".pt2", "onnx": ".onnx"}[args.format]
     path = Path(args.out) if args.out else Path(args.run_dir) / "export" / f"model{suffix}"
     output = "logits" if task in ("classification", "tagging") else "predictions"
@@ -261,15 +267,23 @@ def run(args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CLIError(f"cannot create the folder of {path}: {e.strerror or e} ({e.filename})") from e
+    if dataset is None:
+        batch, check = random_inputs(loaded.model, loaded.info)
+        longest = int(batch.x.shape[1]) if batch.x is not None and batch.x.dim() >= 2 else 1
+        print(f"note: {unloaded}; tracing and checking on random inputs of the run's shapes", file=sys.stderr)
+    else:
+        split = dataset.test if len(dataset.test) else dataset.valid
+        # trace on the two longest examples: a trace on one short one may fix the numbers of steps it takes
+        batch = dataset.collate(sorted(split.examples, key=example_steps)[-2:])
+        check = dataset.collate(split.examples[:16])
+        longest = longest_steps(dataset)
     if task in ("seq2seq", "generation"):
         from rnnkit.cli.export_decoding import run_decoding
 
-        return run_decoding(loaded.model, dataset, split, path, metadata)
-    # trace on the two longest examples: a trace on one short one may fix the numbers of steps it takes
-    batch = dataset.collate(sorted(split.examples, key=example_steps)[-2:])
+        return run_decoding(loaded.model, batch, check, path, metadata)
     lengths = batch.lengths if batch.lengths is not None else batch.x.new_full((batch.x.shape[0],), 1).long()
     with attempt(args.format, loaded.model, [path]):
-        diff, steps = export(loaded.model, batch.x, lengths, path, args.format, max_steps=longest_steps(dataset),
+        diff, steps = export(loaded.model, batch.x, lengths, path, args.format, max_steps=longest,
                              output_name=output, metadata=metadata, future=batch.future)
     if diff > 1e-4:
         path.unlink(missing_ok=True)
@@ -277,7 +291,8 @@ def run(args: argparse.Namespace) -> int:
     takes = f" (x of any batch size, {steps})" if steps else ""
     inputs = "x, lengths" if batch.future is None else "x, lengths, future"
     print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs ({inputs}){takes}; "
-          f"output {output}; max difference on a test example {diff:.1e}{crf_note}")
+          f"output {output}; max difference on {'a test example' if dataset else 'random inputs'} {diff:.1e}"
+          f"{crf_note}")
     return 0
 
 
@@ -302,6 +317,37 @@ def attempt(fmt: str, model: Any, paths: list[Path]) -> Iterator[None]:
                        f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from e
     finally:
         logging.disable(logging.NOTSET)
+
+
+def random_inputs(model: Any, info: Any, *, steps: int = 16) -> tuple[Any, Any]:
+    """Two batches of random inputs of the run's shapes (a trace batch and a check batch), for
+    exporting a run whose data cannot be loaded here: token ids over its vocabulary, features,
+    frames, positive series (a log transform needs them), conditions, known-future covariates."""
+    import torch
+
+    from rnnkit.data.batch import Batch
+
+    inner = model.members[0] if hasattr(model, "members") else model  # an Ensemble's members share shapes
+    cfg = inner.config
+    g = torch.Generator().manual_seed(0)
+
+    def make(B: int, T: int) -> Any:
+        lengths = torch.tensor([T] + [max(1, T - 1 - i % T) for i in range(B - 1)])
+        if getattr(cfg, "cond_shape", None) is not None:
+            return Batch(x=None, cond=torch.randn(B, *cfg.cond_shape, generator=g))
+        if getattr(cfg, "input_shape", None) is not None:
+            return Batch(x=torch.randn(B, *cfg.input_shape, generator=g))
+        vocab = getattr(cfg, "src_vocab_size", None) or getattr(cfg, "vocab_size", None)
+        if vocab:
+            return Batch(x=torch.randint(4, vocab, (B, T), generator=g), lengths=lengths)
+        if hasattr(cfg, "horizon"):  # a forecaster: full windows of positive values
+            future = torch.randn(B, cfg.horizon, cfg.num_future, generator=g) if cfg.num_future else None
+            return Batch(x=torch.rand(B, T, cfg.num_features, generator=g) + 0.5, lengths=torch.full((B,), T),
+                         future=future)
+        return Batch(x=torch.randn(B, T, cfg.num_features, generator=g), lengths=lengths)
+
+    T = int(info.window or steps)
+    return make(2, T), make(8, T)
 
 
 def example_steps(example: Any) -> int:

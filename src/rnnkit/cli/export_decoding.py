@@ -296,13 +296,13 @@ def model_greedy(model: Any, batch: Any, max_length: int) -> tuple[list[list[int
     return out, first
 
 
-def run_decoding(model: Any, dataset: Any, split: Any, path: Path, metadata: dict[str, str]) -> int:
+def run_decoding(model: Any, trace: Any, check: Any, path: Path, metadata: dict[str, str]) -> int:
     """``rnnkit export RUN --format onnx`` for a seq2seq or generation run: ``PATH.init.onnx`` and
-    ``PATH.step.onnx``, checked by greedy decoding in onnxruntime against the model on up to 16
-    examples of ``split`` (the same tokens, and the first log-probs to 1e-4)."""
+    ``PATH.step.onnx``, traced on the batch ``trace`` and checked by greedy decoding in onnxruntime
+    against the model on the batch ``check`` (the same tokens, and the first log-probs to 1e-4)."""
     import numpy as np
 
-    from rnnkit.cli.export import attempt, example_steps
+    from rnnkit.cli.export import attempt
     from rnnkit.cli.main import CLIError
     from rnnkit.models.ensemble import Ensemble
 
@@ -322,9 +322,6 @@ def run_decoding(model: Any, dataset: Any, split: Any, path: Path, metadata: dic
             return {"cond": batch.cond}
         return {"x": batch.x, "lengths": batch.lengths}
 
-    examples = split.examples
-    trace = dataset.collate(sorted(examples, key=example_steps)[-2:] if parts.init_inputs != ["cond"] else examples[:2])
-    check = dataset.collate(examples[:16])
     with attempt("onnx", model, [init_path, step_path]):
         init, step = export_parts(model, init_inputs(trace), init_path, step_path, metadata)
         feeds = {n: t.numpy() for n, t in init_inputs(check).items()}
