@@ -20,6 +20,16 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 
 
+def _reviews(data: Path) -> list[str]:
+    """Write a small ``review,label`` CSV of three-word reviews; the training flags that read it."""
+    words = ["great", "love", "good", "fast", "bad", "awful", "slow", "broken"]
+    rows = ["review,label"] + [f'"{words[i % 8]} {words[(3 * i) % 8]} phone",{"pos" if i % 8 < 4 else "neg"}'
+                               for i in range(60)]
+    data.write_text("\n".join(rows) + "\n")
+    return ["--data", f"csv:{data}", "--data-option", "text=review", "--data-option", "target=label", "--model",
+            "classifier"]
+
+
 def _train(root: Path, name: str, *args: str) -> Path:
     run = root / name
     assert main(["train", *args, "--epochs", "1", "--out", str(run), "--no-progress", "--no-report"]) == 0
@@ -89,13 +99,7 @@ def test_onnx_and_torch_export_of_a_differenced_forecaster(runs: Path, capsys: p
 
 def test_onnx_of_a_token_classifier_skips_the_id_range_check_inside_the_program(
         runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    words = ["great", "love", "good", "fast", "bad", "awful", "slow", "broken"]
-    rows = ["review,label"] + [f'"{words[i % 8]} {words[(3 * i) % 8]} phone",{"pos" if i % 8 < 4 else "neg"}'
-                               for i in range(60)]
-    data = runs / "reviews.csv"
-    data.write_text("\n".join(rows) + "\n")
-    run = _train(runs, "reviews", "--data", f"csv:{data}", "--data-option", "text=review", "--data-option",
-                 "target=label", "--model", "classifier", "--cell", "gru", "--hidden", "8")
+    run = _train(runs, "reviews", *_reviews(runs / "reviews.csv"), "--cell", "gru", "--hidden", "8")
     session, message = _onnx(run, capsys)  # the id range check used to stop torch.export's trace
     assert "any number of steps" in message  # the bag of 1-3-grams takes reviews shorter than 3 tokens too
     from rnnkit.cli.runspec import load_data, open_run
@@ -311,14 +315,8 @@ def test_a_forecaster_with_known_future_covariates_takes_them_as_a_third_input(
 
 def test_a_run_whose_data_is_gone_exports_on_random_inputs_of_its_shapes(
         runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-
-    words = ["great", "love", "good", "fast", "bad", "awful", "slow", "broken"]
-    rows = ["review,label"] + [f'"{words[i % 8]} {words[(3 * i) % 8]} phone",{"pos" if i % 8 < 4 else "neg"}'
-                               for i in range(60)]
     data = runs / "gone.csv"
-    data.write_text("\n".join(rows) + "\n")
-    text = _train(runs, "gone_text", "--data", f"csv:{data}", "--data-option", "text=review", "--data-option",
-                  "target=label", "--model", "classifier", "--cell", "lstm", "--hidden", "8")
+    text = _train(runs, "gone_text", *_reviews(data), "--cell", "lstm", "--hidden", "8")
     dates = _train(runs, "gone_dates", "--data", "dates_iso", "--data-option", "n_train=100", "--model", "seq2seq",
                    "--hidden", "8")
     from rnnkit.cli.runspec import load_data, open_run
