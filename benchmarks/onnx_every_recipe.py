@@ -1,4 +1,5 @@
-"""Export every recipe's model (built with seed 0, untrained, on a few examples) to ONNX and check it
+"""Export every recipe's model (built with seed 0, untrained, on a few examples; an ensemble where the
+recipe trains one) to ONNX and check it
 against the model: one-pass models by their largest output difference on the two longest test
 examples, step-decoded ones by greedy decoding of 16 test examples in onnxruntime.
 
@@ -20,19 +21,21 @@ import torch
 
 from rnnkit.bench.accuracy import load_recipe, recipe_names
 from rnnkit.cli.export import example_steps, export, longest_steps
-from rnnkit.cli.export_decoding import export_parts, model_greedy, onnx_greedy, parts_of
+from rnnkit.cli.export_decoding import export_parts, inner_config, model_greedy, onnx_greedy, parts_of
 from rnnkit.cli.runspec import build_model, load_data
 
 
 def check(name: str, folder: Path) -> str:
     _, spec, _ = load_recipe(name)
-    spec.ensemble = 1
     spec.limit = {"train": 32, "valid": 8, "test": 16}
     dataset = load_data(spec)
     torch.manual_seed(0)
     model = build_model(spec, dataset).eval()
     test = list(dataset.test.examples)
     trace = dataset.collate(sorted(test, key=example_steps)[-2:])
+    members = getattr(model, "members", None)
+    if members is not None and getattr(members[0], "crf", None) is not None:
+        return f"an ensemble of {len(members)} CRF taggers: refused by rnnkit export (their marginals are not exported)"
     if dataset.info.task not in ("seq2seq", "generation"):
         lengths = trace.lengths if trace.lengths is not None else torch.ones(trace.x.shape[0], dtype=torch.long)
         diff, steps = export(model, trace.x, lengths, folder / "model.onnx", "onnx", max_steps=longest_steps(dataset))
@@ -43,7 +46,7 @@ def check(name: str, folder: Path) -> str:
         return {"cond": batch.cond} if parts.init_inputs == ["cond"] else {"x": batch.x, "lengths": batch.lengths}
 
     init, step = export_parts(model, inputs(trace), folder / "init.onnx", folder / "step.onnx", {})
-    batch, c = dataset.collate(test[:16]), model.config
+    batch, c = dataset.collate(test[:16]), inner_config(model)
     longest = int(getattr(c, "max_length", 0) or 50)
     feeds = {k: v.numpy() for k, v in inputs(batch).items()}
     got = onnx_greedy(init, step, feeds, bos=c.bos_id, eos=c.eos_id, max_length=longest)

@@ -254,10 +254,6 @@ def test_onnx_conditioned_generator_from_its_condition(conditioning: str, runs: 
     if conditioning == "init":
         assert main(["export", str(run)]) == 2
         assert "a generation run exports to ONNX only" in capsys.readouterr().err
-        pair = _train(runs, "captions_pair", "--data", "digit_captions", "--model", "generator", "--hidden", "8",
-                      "--limit", "30", "--ensemble", "2")
-        assert main(["export", str(pair), "--format", "onnx"]) == 2
-        assert "an ensemble of 2 ConditionedGenerator models" in capsys.readouterr().err
 
 
 def test_onnx_language_model_continues_a_prompt(tmp_path: Path) -> None:
@@ -332,3 +328,58 @@ def test_a_run_whose_data_is_gone_exports_on_random_inputs_of_its_shapes(
         assert "tracing and checking on random inputs of the run's shapes" in captured.err
     session = ort.InferenceSession(str(text / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
     _check(session, rnnkit.load(text), [real], "logits")  # real inputs, which the export never saw
+
+
+def test_onnx_ensembles_of_decoders_mix_their_members_as_the_model_does(
+        runs: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An ensemble's step runs every member's and mixes their probabilities (log mean exp), as
+    EnsembleDecoder does: greedy and beam decoding in onnxruntime pick the model's outputs."""
+    from rnnkit.cli.export_decoding import export_parts, onnx_beam, onnx_greedy
+    from rnnkit.models import LanguageModel
+    from rnnkit.models.ensemble import Ensemble
+
+    run = _train(runs, "dates_pair", "--data", "dates_iso", "--model", "seq2seq", "--hidden", "8", "--limit", "100",
+                 "--ensemble", "2")  # digit_captions' recipe is an ensemble of 3 generators
+    capsys.readouterr()
+    assert main(["export", str(run), "--format", "onnx"]) == 0
+    assert "16 of 16 examples" in capsys.readouterr().out
+    init, step = _sessions(run)
+    assert [o.name for o in init.get_outputs()][:3] == ["h_0", "c_0", "feed_0"]
+    model = rnnkit.load(run)
+    batch = collate(rnnkit.datasets.load("dates_iso").test.examples[30:40])
+    feeds = {"x": batch.x.numpy(), "lengths": batch.lengths.numpy()}
+    _same_as_greedy(onnx_greedy(init, step, feeds, bos=2, eos=3, max_length=20),
+                    model.generate(batch, "greedy", max_length=20))
+    _same_as_greedy(onnx_beam(init, step, feeds, bos=2, eos=3, max_length=20, beam_size=3),
+                    model.generate(batch, "beam", max_length=20, beam_size=3))
+    torch.manual_seed(1)  # language models: the prompt's mixed distribution starts the output
+    pair = Ensemble(members=[LanguageModel(vocab_size=12, cell="gru", embed_dim=8, hidden_size=16)
+                             for _ in range(2)]).eval()
+    prompts, lengths = torch.randint(4, 12, (3, 5)), torch.tensor([5, 2, 4])
+    init, step = export_parts(pair, {"x": prompts, "lengths": lengths}, tmp_path / "i.onnx", tmp_path / "s.onnx", {})
+    got = onnx_greedy(init, step, {"x": prompts.numpy(), "lengths": lengths.numpy()}, bos=2, eos=3, max_length=8)
+    from rnnkit.data.batch import Batch
+
+    _same_as_greedy(got, pair.generate(Batch(x=prompts, lengths=lengths), "greedy", max_length=8))
+
+
+def test_an_ensemble_of_taggers_exports_the_log_of_its_mean_probabilities_unless_it_has_a_crf(
+        runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import math
+
+    run = _train(runs, "frames_pair", "--data", "moving_digits", "--model", "tagger", "--hidden", "8", "--limit", "30",
+                 "--ensemble", "2")
+    session, _ = _onnx(run, capsys)
+    model = rnnkit.load(run)
+    batch = collate(rnnkit.datasets.load("moving_digits").test.examples[:3])
+    got = torch.from_numpy(session.run(None, {"x": batch.x.numpy(), "lengths": batch.lengths.numpy()})[0])
+    with torch.no_grad():
+        probs = model.predict_proba(batch)  # the ensemble's own per-step mean probabilities
+    mask = batch.mask()
+    torch.testing.assert_close(got.exp()[mask], probs[mask], rtol=1e-4, atol=1e-6)
+    assert math.isclose(float(got.exp()[mask].sum(-1).mean()), 1.0, rel_tol=1e-5)
+    crf = _train(runs, "frames_crf_pair", "--data", "moving_digits", "--model", "tagger", "--hidden", "8", "--limit",
+                 "30", "--ensemble", "2", "--set", "crf=true")
+    capsys.readouterr()
+    assert main(["export", str(crf), "--format", "onnx"]) == 2
+    assert "an ensemble of 2 CRF taggers" in capsys.readouterr().err

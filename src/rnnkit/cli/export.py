@@ -25,12 +25,13 @@ A seq2seq or generation run exports to ONNX as two files: ``model.init.onnx`` (t
 condition or the prompt -> the decoder's state) and ``model.step.onnx`` (one step: (tokens, state)
 -> log_probs, next state), which a decoding loop of a few lines calls
 (``rnnkit.cli.export_decoding.onnx_greedy``, and ``onnx_beam`` for beam search, both in numpy);
-bos, eos, the longest output and the vocabularies are in their metadata. An ensemble of generators
-is not exported. The export is checked against the model before the command reports success:
-one-pass programs on the two longest test examples, step-decoded ones by greedy decoding of 16 test
-examples, all in onnxruntime for ONNX; files that differ are removed. Where the run's data cannot be
-loaded (a folder moved to another machine), the trace and the check use random inputs of the run's
-shapes instead, and the command says so.
+bos, eos, the longest output and the vocabularies are in their metadata. An ensemble's step runs
+every member's and mixes their next-token probabilities, as the model does. The export is checked
+against the model before the command reports success: one-pass programs on the two longest test
+examples, step-decoded ones by greedy decoding of 16 test examples, all in onnxruntime for ONNX;
+files that differ are removed. Where the run's data cannot be loaded (a folder moved to another
+machine), the trace and the check use random inputs of the run's shapes instead, and the command
+says so.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def scoring_module(model: Any, *, pad_to: int | None = None) -> Any:
     ``pad_to``: pad ``x`` with zeros to this many steps before the model (and cut per-step outputs
     back to ``x``'s steps), so that a program traced with a fixed number of steps takes any ``T``
     up to it; lengths mask the padding."""
+    import math
+
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -83,6 +86,9 @@ def scoring_module(model: Any, *, pad_to: int | None = None) -> Any:
                 x = F.pad(x, (0, 0, 0, pad_to - steps) if x.dim() == 3 else (0, pad_to - steps))
             out = self.inner(Batch(x=x, lengths=None if is_vector else lengths, future=future))
             y = out.logits if out.logits is not None else out.predictions
+            if y is None and out.extras.get("members"):  # a tagger ensemble: log of the mean probabilities
+                logs = torch.stack([m.logits.float().log_softmax(-1) for m in out.extras["members"]])
+                y = torch.logsumexp(logs, 0) - math.log(len(logs))
             if pad_to is not None and not is_vector and y.dim() >= 2 and y.shape[1] == pad_to:
                 y = y[:, :steps]  # per-step outputs (tagging) back to the caller's steps
             return y
@@ -255,6 +261,11 @@ def run(args: argparse.Namespace) -> int:
     tokenizer = Path(args.run_dir) / "extras" / "tokenizer" / "tokenizer.json"
     if tokenizer.is_file():  # a user's text: how it was split (kind, pattern, lowercase) and its vocabulary
         metadata["tokenizer"] = tokenizer.read_text(encoding="utf-8")
+    members = getattr(loaded.model, "members", None)
+    if members is not None and getattr(members[0], "crf", None) is not None:
+        raise CLIError(f"this run is an ensemble of {len(members)} CRF taggers, which tags by the mean of its members' "
+                       "marginals (forward-backward over the steps, a loop that depends on the data): not exported; "
+                       "train with --ensemble 1 to export")
     crf = getattr(loaded.model, "crf", None)
     crf_note = ""
     if crf is not None:  # the program stops at the emissions: Viterbi's loop over the steps is not traced

@@ -40,6 +40,7 @@ class Parts:
     step_inputs: list[str]  # "tokens", then state names in the step module's order
     carried: list[str]  # the state that ``step`` returns as next_*, after log_probs
     dims: dict[str, dict[int, str]]  # each tensor's dynamic dimensions by name ("batch", "steps")
+    packed: bool = False  # ``step`` takes (tokens, [state tensors]) rather than each state tensor
 
 
 def _state_names(rnn: Any) -> list[str]:
@@ -128,10 +129,67 @@ def generator_parts(model: Any) -> Parts:
                  {"cond": {0: "batch"}, "tokens": {0: "batch"}, "context": {0: "batch"}, **state_dims})
 
 
+def ensemble_parts(model: Any) -> Parts:
+    """An Ensemble of step-decoded models: ``init`` runs every member's (their state tensors named
+    ``NAME_k``; a prompt's log-probs mixed), ``step`` every member's, and the next-token log-probs
+    are ``log mean_k exp(log_probs_k)``, as ``EnsembleDecoder`` mixes them."""
+    import math
+
+    members = [parts_of(m) for m in model.members]
+    K = len(members)
+    first = members[0]
+    own = [[n for n in p.init_outputs if n != "log_probs"] for p in members]
+    steps_in = [p.step_inputs[1:] for p in members]
+
+    def mix(log_probs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.logsumexp(torch.stack([lp.float() for lp in log_probs]), dim=0) - math.log(K)
+
+    class Init(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = nn.ModuleList(p.init for p in members)
+
+        def forward(self, a: torch.Tensor, b: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+            outs = [dict(zip(p.init_outputs, init(*((a,) if b is None else (a, b)))))
+                    for p, init in zip(members, self.members)]
+            pending = [o.pop("log_probs") for o in outs if "log_probs" in o]
+            return (*((mix(pending),) if pending else ()), *(t for o in outs for t in o.values()))
+
+    class Step(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = nn.ModuleList(p.step for p in members)
+
+        def forward(self, tokens: torch.Tensor, states: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+            log_probs, carried, at = [], [], 0
+            for names, step in zip(steps_in, self.members):
+                out = step(tokens, *states[at:at + len(names)])
+                at += len(names)
+                log_probs.append(out[0])
+                carried.extend(out[1:])
+            return (mix(log_probs), *carried)
+
+    pending = ["log_probs"] if "log_probs" in first.init_outputs else []
+    named = {f"{n}_{k}": d for k, p in enumerate(members) for n, d in p.dims.items() if n not in p.init_inputs}
+    return Parts(Init(), Step(), first.init_inputs,
+                 pending + [f"{n}_{k}" for k, names in enumerate(own) for n in names],
+                 ["tokens"] + [f"{n}_{k}" for k, names in enumerate(steps_in) for n in names],
+                 [f"{n}_{k}" for k, p in enumerate(members) for n in p.carried],
+                 {**{n: first.dims[n] for n in first.init_inputs}, "tokens": {0: "batch"}, **named}, packed=True)
+
+
 def parts_of(model: Any) -> Parts:
+    from rnnkit.models.ensemble import Ensemble
     from rnnkit.models.many_to_many import Seq2Seq
 
+    if isinstance(model, Ensemble):
+        return ensemble_parts(model)
     return seq2seq_parts(model) if isinstance(model, Seq2Seq) else generator_parts(model)
+
+
+def inner_config(model: Any) -> Any:
+    """The config that holds bos, eos and the longest output: an Ensemble's first member's."""
+    return model.members[0].config if hasattr(model, "members") else model.config
 
 
 def _dims(parts: Parts, names: list[str]) -> tuple[dict[int, Any], ...]:
@@ -156,9 +214,12 @@ def export_parts(model: Any, inputs: dict[str, torch.Tensor], init_path: Path, s
     with torch.no_grad(), export_backends(model, onnx=True):
         init = torch.export.export(parts.init, args, dynamic_shapes=_dims(parts, parts.init_inputs))
         state = dict(zip(parts.init_outputs, parts.init(*args)))
-        state["tokens"] = torch.full((B,), model.config.bos_id, dtype=torch.long)
-        step_args = tuple(state[n] for n in parts.step_inputs)
-        step = torch.export.export(parts.step, step_args, dynamic_shapes=_dims(parts, parts.step_inputs))
+        state["tokens"] = torch.full((B,), inner_config(model).bos_id, dtype=torch.long)
+        step_args: tuple = tuple(state[n] for n in parts.step_inputs)
+        dynamic: tuple = _dims(parts, parts.step_inputs)
+        if parts.packed:  # (tokens, [state ...]): a pytree, flattened in this order by the ONNX export
+            step_args, dynamic = (step_args[0], list(step_args[1:])), (dynamic[0], list(dynamic[1:]))
+        step = torch.export.export(parts.step, step_args, dynamic_shapes=dynamic)
     init_session = export_onnx(init, args, init_path, input_names=parts.init_inputs, output_names=parts.init_outputs,
                                metadata=metadata, dims=parts.dims)
     step_session = export_onnx(step, step_args, step_path, input_names=parts.step_inputs,
@@ -204,11 +265,12 @@ def onnx_beam(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: in
     runs it (n_best 1): each step keeps the ``2 * beam_size`` best extensions, finishes the eos ones
     among the first ``beam_size`` and goes on with the ``beam_size`` best others; a score is the sum
     of log-probs over ``((5 + length) / 6) ** length_penalty`` (GNMT). Returns each input's best
-    hypothesis without eos. The state's batch axis is 1 for ``h``/``c`` and 0 for the rest."""
+    hypothesis without eos. The state's batch axis is 1 for ``h``/``c`` (``h_k``/``c_k`` in an
+    ensemble's files) and 0 for the rest."""
     import numpy as np
 
-    def axis(name: str) -> int:
-        return 1 if name in ("h", "c") else 0
+    def axis(name: str) -> int:  # h, c and an ensemble member's h_0, c_1 ... carry the batch on dim 1
+        return 1 if name.split("_")[0] in ("h", "c") else 0
 
     def norm(length: int) -> float:
         return float(((5.0 + length) / 6.0) ** length_penalty)
@@ -273,22 +335,34 @@ def onnx_beam(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: in
 def model_greedy(model: Any, batch: Any, max_length: int) -> tuple[list[list[int]], torch.Tensor]:
     """The model's own greedy outputs (without eos) and its first log-probs, for the check."""
     from rnnkit.decoding import greedy
+    from rnnkit.models.ensemble import Ensemble
     from rnnkit.models.many_to_many import Seq2Seq
     from rnnkit.models.one_to_many import LanguageModel
 
-    c = model.config
+    c = inner_config(model)
     with torch.no_grad():
         state: Any
-        if isinstance(model, Seq2Seq):
+        if isinstance(model, Ensemble):  # its own generate mixes the members; first log-probs from its parts
+            parts = ensemble_parts(model)
+            args = (batch.cond,) if parts.init_inputs == ["cond"] else (batch.x, batch.lengths)
+            init = dict(zip(parts.init_outputs, parts.init(*args)))
+            B = args[0].shape[0]
+            first: Any = init.get("log_probs")
+            if first is None:
+                tokens = torch.full((B,), c.bos_id)
+                first = parts.step(tokens, [init[n] for n in parts.step_inputs[1:]])[0]
+            generated = model.generate(batch, "greedy", max_length=max_length)
+        elif isinstance(model, Seq2Seq):
             state = model.init_state(batch)
         elif isinstance(model, LanguageModel):
             state = model.prompt_state(batch.x, batch.lengths)
         else:
             state = model.init_state(batch.cond)
-        decoder = model.decoder if isinstance(model, Seq2Seq) else model
-        B = (batch.cond if batch.x is None else batch.x).shape[0]
-        first, _ = decoder.step(torch.full((B,), c.bos_id), state)
-        generated = greedy(decoder, state, bos=c.bos_id, eos=c.eos_id, max_length=max_length)
+        if not isinstance(model, Ensemble):
+            decoder = model.decoder if isinstance(model, Seq2Seq) else model
+            B = (batch.cond if batch.x is None else batch.x).shape[0]
+            first, _ = decoder.step(torch.full((B,), c.bos_id), state)
+            generated = greedy(decoder, state, bos=c.bos_id, eos=c.eos_id, max_length=max_length)
     out = []
     for tokens, n in zip(generated.tokens[:, 0].tolist(), generated.lengths[:, 0].tolist()):
         seq = tokens[:n]
@@ -304,15 +378,9 @@ def run_decoding(model: Any, trace: Any, check: Any, path: Path, metadata: dict[
 
     from rnnkit.cli.export import attempt
     from rnnkit.cli.main import CLIError
-    from rnnkit.models.ensemble import Ensemble
-
-    if isinstance(model, Ensemble):
-        kind = type(model.members[0]).__name__
-        raise CLIError(f"this run is an ensemble of {len(model.members)} {kind} models, whose decoding step "
-                       "averages their probabilities: not exported; train with --ensemble 1 to export")
     init_path = path.with_name(f"{path.stem}.init{path.suffix}")
     step_path = path.with_name(f"{path.stem}.step{path.suffix}")
-    parts, c = parts_of(model), model.config
+    parts, c = parts_of(model), inner_config(model)
     max_length = int(getattr(c, "max_length", 0) or 50)
     metadata = {**metadata, "output": "log_probs", "bos_id": str(c.bos_id), "eos_id": str(c.eos_id),
                 "max_length": str(max_length)}
