@@ -15,13 +15,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from rnnkit.bench.accuracy import load_recipe, recipe_names
 from rnnkit.cli.export import example_steps, export, longest_steps
-from rnnkit.cli.export_decoding import export_parts, inner_config, model_greedy, onnx_greedy, parts_of
+from rnnkit.cli.export_decoding import export_parts, inner_config, longest_output, model_greedy, onnx_greedy, parts_of
 from rnnkit.cli.runspec import build_model, load_data
 
 
@@ -37,20 +36,15 @@ def check(name: str, folder: Path) -> str:
     if members is not None and getattr(members[0], "crf", None) is not None:
         return f"an ensemble of {len(members)} CRF taggers: refused by rnnkit export (their marginals are not exported)"
     if dataset.info.task not in ("seq2seq", "generation"):
-        lengths = trace.lengths if trace.lengths is not None else torch.ones(trace.x.shape[0], dtype=torch.long)
-        diff, steps = export(model, trace.x, lengths, folder / "model.onnx", "onnx", max_steps=longest_steps(dataset))
+        diff, steps = export(model, trace.x, trace.lengths, folder / "model.onnx", "onnx",
+                             max_steps=longest_steps(dataset))
         return f"{type(model).__name__}: largest difference {diff:.1e}; takes {steps}"
     parts = parts_of(model)
-
-    def inputs(batch: Any) -> dict[str, torch.Tensor]:
-        return {"cond": batch.cond} if parts.init_inputs == ["cond"] else {"x": batch.x, "lengths": batch.lengths}
-
-    init, step = export_parts(model, inputs(trace), folder / "init.onnx", folder / "step.onnx", {})
-    batch, c = dataset.collate(test[:16]), inner_config(model)
-    longest = int(getattr(c, "max_length", 0) or 50)
-    feeds = {k: v.numpy() for k, v in inputs(batch).items()}
+    init, step = export_parts(model, parts.inputs(trace), folder / "init.onnx", folder / "step.onnx", {})
+    batch, c, longest = dataset.collate(test[:16]), inner_config(model), longest_output(model)
+    feeds = {k: v.numpy() for k, v in parts.inputs(batch).items()}
     got = onnx_greedy(init, step, feeds, bos=c.bos_id, eos=c.eos_id, max_length=longest)
-    expected = model_greedy(model, batch, longest)[0]
+    expected = model_greedy(model, batch, longest)
     same = sum(a == b for a, b in zip(got, expected))
     return f"{type(model).__name__}: greedy outputs equal {same} of {len(expected)}"
 

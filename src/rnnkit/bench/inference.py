@@ -108,13 +108,12 @@ def _one_pass_sides(model: Any, dataset: Any, longest: list[Any], folder: Path, 
     import onnxruntime
     import torch
 
-    from rnnkit.cli.export import export, longest_steps, scoring_module
+    from rnnkit.cli.export import export, longest_steps, relative_difference, scoring_module
 
     output = "logits" if dataset.info.task in ("classification", "tagging") else "predictions"
     trace = dataset.collate(longest)
-    lengths = trace.lengths if trace.lengths is not None else torch.ones(2, dtype=torch.long)
     path = folder / "model.onnx"
-    export(model, trace.x, lengths, path, "onnx", max_steps=longest_steps(dataset), output_name=output)
+    export(model, trace.x, trace.lengths, path, "onnx", max_steps=longest_steps(dataset), output_name=output)
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     module = scoring_module(model)
 
@@ -130,8 +129,7 @@ def _one_pass_sides(model: Any, dataset: Any, longest: list[Any], folder: Path, 
         def in_onnxruntime() -> Any:
             return session.run(None, feeds)[0]
 
-        expected, got = in_torch(), torch.from_numpy(in_onnxruntime())
-        return in_torch, in_onnxruntime, float((got - expected).abs().max() / expected.abs().max().clamp(min=1.0))
+        return in_torch, in_onnxruntime, relative_difference(torch.from_numpy(in_onnxruntime()), in_torch())
 
     return make
 
@@ -143,25 +141,26 @@ def _decoding_sides(model: Any, dataset: Any, longest: list[Any], folder: Path, 
     import onnxruntime
     import torch
 
-    from rnnkit.cli.export_decoding import export_parts, model_greedy, onnx_greedy, parts_of
+    from rnnkit.cli.export_decoding import (
+        export_parts,
+        inner_config,
+        longest_output,
+        model_greedy,
+        onnx_greedy,
+        parts_of,
+    )
 
-    c = model.config
-    max_length = int(getattr(c, "max_length", 0) or 50)
-    parts = parts_of(model)
-
-    def inputs(batch: Any) -> dict[str, Any]:
-        return {"cond": batch.cond} if parts.init_inputs == ["cond"] else {"x": batch.x, "lengths": batch.lengths}
-
-    export_parts(model, inputs(dataset.collate(longest)), folder / "init.onnx", folder / "step.onnx", {})
+    c, max_length, parts = inner_config(model), longest_output(model), parts_of(model)
+    export_parts(model, parts.inputs(dataset.collate(longest)), folder / "init.onnx", folder / "step.onnx", {})
     init, step = (onnxruntime.InferenceSession(str(folder / f"{p}.onnx"), options, providers=["CPUExecutionProvider"])
                   for p in ("init", "step"))
 
     def make(batch: Any) -> tuple[Any, Any, float]:
-        feeds = {k: v.numpy() for k, v in inputs(batch).items()}
+        feeds = {k: v.numpy() for k, v in parts.inputs(batch).items()}
 
         def in_torch() -> Any:
             with torch.inference_mode():
-                return model_greedy(model, batch, max_length)[0]
+                return model_greedy(model, batch, max_length)
 
         def in_onnxruntime() -> Any:
             return onnx_greedy(init, step, feeds, bos=c.bos_id, eos=c.eos_id, max_length=max_length)

@@ -138,33 +138,36 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
     args = [x, lengths] + ([] if future is None else [future])
     if x.shape[0] == 1:  # a traced size of 1 is taken as a constant: trace on two copies
         args = [torch.cat([a, a]) for a in args]
-    extra = {} if future is None else {"future": {0: batch}}
     with export_backends(model, onnx=onnx) as free:
         pad_to = None if free else max(max_steps, int(x.shape[1]))
         module = scoring_module(model, pad_to=pad_to)
-        per_step = not (x.dim() == 2 and x.is_floating_point())  # (B, F) vector inputs have no steps
-        if not per_step:
-            return torch.export.export(module, tuple(args), dynamic_shapes={"x": {0: batch}, "lengths": {0: batch},
-                                                                            **extra})
+
+        def traced(steps: Any) -> Any:  # steps: x's dimension 1, or None for (B, F) vector inputs
+            shapes = {"x": {0: batch} if steps is None else {0: batch, 1: steps}, "lengths": {0: batch},
+                      **({} if future is None else {"future": {0: batch}})}
+            return torch.export.export(module, tuple(args), dynamic_shapes=shapes)
+
+        if x.dim() == 2 and x.is_floating_point():  # (B, F) vector inputs have no steps
+            return traced(None)
         try:
-            steps = Dim("steps", min=1) if pad_to is None else Dim("steps", min=1, max=pad_to)
-            return torch.export.export(module, tuple(args), dynamic_shapes={"x": {0: batch, 1: steps},
-                                                                            "lengths": {0: batch}, **extra})
+            return traced(Dim("steps", min=1) if pad_to is None else Dim("steps", min=1, max=pad_to))
         except Exception:  # the model needs more steps (a lag-12 difference needs 13): its own guards set the range
-            return torch.export.export(module, tuple(args), dynamic_shapes={"x": {0: batch, 1: Dim.AUTO},
-                                                                            "lengths": {0: batch}, **extra})
+            return traced(Dim.AUTO)
 
 
-def export(model: Any, x: Any, lengths: Any, path: Path, fmt: str, *, max_steps: int | None = None,
+def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max_steps: int | None = None,
            output_name: str = "output", metadata: dict[str, str] | None = None,
            future: Any = None) -> tuple[float, str]:
-    """Export ``model`` for inputs like ``(x, lengths[, future])`` to ``path`` (``fmt``: torchscript,
-    torch.export or onnx, whose output is named ``output_name`` and which carries ``metadata``).
+    """Export ``model`` for inputs like ``(x, lengths[, future])`` (``lengths`` None: ones) to
+    ``path`` (``fmt``: torchscript, torch.export or onnx, whose output is named ``output_name`` and
+    which carries ``metadata``).
     Returns the largest difference between the exported program's output and the model's on that
     input, relative to the output's largest magnitude where that exceeds 1, and the numbers of steps
     the program takes, in words ("" for TorchScript)."""
     import torch
 
+    if lengths is None:  # (B, F) vectors and other one-step inputs: the program still takes lengths
+        lengths = torch.ones(x.shape[0], dtype=torch.long)
     module = scoring_module(model)
     args = (x, lengths) if future is None else (x, lengths, future)
     with torch.no_grad():
@@ -173,7 +176,7 @@ def export(model: Any, x: Any, lengths: Any, path: Path, fmt: str, *, max_steps:
         if fmt == "torchscript":
             traced = torch.jit.trace(module, args, check_trace=False)
             traced.save(str(path))
-            return _difference(torch.jit.load(str(path))(*args), expected), ""
+            return relative_difference(torch.jit.load(str(path))(*args), expected), ""
         program = torch_export(model, x, lengths, max_steps=max_steps or int(x.shape[1]), onnx=fmt == "onnx",
                                future=future)
         steps = steps_in_words(step_range(program))
@@ -188,10 +191,10 @@ def export(model: Any, x: Any, lengths: Any, path: Path, fmt: str, *, max_steps:
         else:
             torch.export.save(program, str(path))
             got = torch.export.load(str(path)).module()(*args)
-    return _difference(got, expected), steps
+    return relative_difference(got, expected), steps
 
 
-def _difference(got: Any, expected: Any) -> float:
+def relative_difference(got: Any, expected: Any) -> float:
     """The largest difference, relative to the largest magnitude of ``expected`` where that exceeds 1
     (a forecast of hundreds of passengers agrees to float32's 1e-7 relative, not 1e-4 absolute)."""
     return float((got - expected).abs().max() / expected.abs().max().clamp(min=1.0))
@@ -292,9 +295,8 @@ def run(args: argparse.Namespace) -> int:
         from rnnkit.cli.export_decoding import run_decoding
 
         return run_decoding(loaded.model, batch, check, path, metadata)
-    lengths = batch.lengths if batch.lengths is not None else batch.x.new_full((batch.x.shape[0],), 1).long()
     with attempt(args.format, loaded.model, [path]):
-        diff, steps = export(loaded.model, batch.x, lengths, path, args.format, max_steps=longest,
+        diff, steps = export(loaded.model, batch.x, batch.lengths, path, args.format, max_steps=longest,
                              output_name=output, metadata=metadata, future=batch.future)
     if diff > 1e-4:
         path.unlink(missing_ok=True)
@@ -338,8 +340,7 @@ def random_inputs(model: Any, info: Any, *, steps: int = 16) -> tuple[Any, Any]:
 
     from rnnkit.data.batch import Batch
 
-    inner = model.members[0] if hasattr(model, "members") else model  # an Ensemble's members share shapes
-    cfg = inner.config
+    cfg = first_member(model).config  # an Ensemble's members share shapes
     g = torch.Generator().manual_seed(0)
 
     def make(B: int, T: int) -> Any:
@@ -359,6 +360,11 @@ def random_inputs(model: Any, info: Any, *, steps: int = 16) -> tuple[Any, Any]:
 
     T = int(info.window or steps)
     return make(2, T), make(8, T)
+
+
+def first_member(model: Any) -> Any:
+    """An Ensemble's first member (its members share shapes, vocabularies and bos/eos), else ``model``."""
+    return model.members[0] if hasattr(model, "members") else model
 
 
 def example_steps(example: Any) -> int:

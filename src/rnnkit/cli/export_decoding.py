@@ -42,6 +42,10 @@ class Parts:
     dims: dict[str, dict[int, str]]  # each tensor's dynamic dimensions by name ("batch", "steps")
     packed: bool = False  # ``step`` takes (tokens, [state tensors]) rather than each state tensor
 
+    def inputs(self, batch: Any) -> dict[str, torch.Tensor]:
+        """``init``'s inputs taken from a Batch, by name."""
+        return {"cond": batch.cond} if self.init_inputs == ["cond"] else {"x": batch.x, "lengths": batch.lengths}
+
 
 def _state_names(rnn: Any) -> list[str]:
     return ["h", "c"] if rnn.cell_list[0].state_size == 2 else ["h"]
@@ -189,7 +193,14 @@ def parts_of(model: Any) -> Parts:
 
 def inner_config(model: Any) -> Any:
     """The config that holds bos, eos and the longest output: an Ensemble's first member's."""
-    return model.members[0].config if hasattr(model, "members") else model.config
+    from rnnkit.cli.export import first_member
+
+    return first_member(model).config
+
+
+def longest_output(model: Any) -> int:
+    """The most tokens ``model`` generates (its config's ``max_length``; 50 where it has none)."""
+    return int(getattr(inner_config(model), "max_length", 0) or 50)
 
 
 def _dims(parts: Parts, names: list[str]) -> tuple[dict[int, Any], ...]:
@@ -228,20 +239,33 @@ def export_parts(model: Any, inputs: dict[str, torch.Tensor], init_path: Path, s
     return init_session, step_session
 
 
+def _advance(step: Any, tokens: Any, state: dict[str, Any]) -> Any:
+    """One call of the step session: the next log-probs; ``state`` takes each ``next_X`` as ``X``."""
+    results = step.run(None, {i.name: tokens if i.name == "tokens" else state[i.name] for i in step.get_inputs()})
+    state.update((o.name.removeprefix("next_"), r) for o, r in zip(step.get_outputs()[1:], results[1:]))
+    return results[0]
+
+
+def _start(init: Any, step: Any, inputs: dict[str, Any], bos: int) -> tuple[Any, dict[str, Any]]:
+    """The first next-token log-probs and the state after them: a prompt's own (``init``'s
+    ``log_probs``), else one step on ``bos``."""
+    import numpy as np
+
+    state = dict(zip([o.name for o in init.get_outputs()], init.run(None, inputs)))
+    log_probs = state.pop("log_probs", None)
+    if log_probs is None:  # no prompt: the first step reads bos
+        log_probs = _advance(step, np.full(next(iter(inputs.values())).shape[0], bos, dtype=np.int64), state)
+    return log_probs, state
+
+
 def onnx_greedy(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: int,
                 max_length: int) -> list[list[int]]:
     """Greedy decoding with the two onnxruntime sessions: each output's tokens up to and without
     ``eos``. ``inputs``: ``init``'s inputs by name, as numpy arrays."""
     import numpy as np
 
-    state = dict(zip([o.name for o in init.get_outputs()], init.run(None, inputs)))
-    wanted = [i.name for i in step.get_inputs()]
-    B = next(iter(inputs.values())).shape[0]
-    log_probs = state.pop("log_probs", None)
-    if log_probs is None:  # no prompt: the first step reads bos
-        results = step.run(None, {n: np.full(B, bos, dtype=np.int64) if n == "tokens" else state[n] for n in wanted})
-        log_probs = results[0]
-        state.update((o.name.removeprefix("next_"), r) for o, r in zip(step.get_outputs()[1:], results[1:]))
+    log_probs, state = _start(init, step, inputs, bos)
+    B = log_probs.shape[0]
     out: list[list[int]] = [[] for _ in range(B)]
     done = np.zeros(B, dtype=bool)
     for t in range(max_length):
@@ -253,9 +277,7 @@ def onnx_greedy(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: 
                 out[b].append(int(tokens[b]))
         if done.all() or t == max_length - 1:
             break
-        results = step.run(None, {n: tokens if n == "tokens" else state[n] for n in wanted})
-        log_probs = results[0]
-        state.update((o.name.removeprefix("next_"), r) for o, r in zip(step.get_outputs()[1:], results[1:]))
+        log_probs = _advance(step, tokens, state)
     return out
 
 
@@ -280,7 +302,6 @@ def onnx_beam(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: in
     N = B * K
     pending = state.pop("log_probs", None)  # a prompt's next-token distribution: the first step's
     state = {n: np.repeat(v, K, axis=axis(n)) for n, v in state.items()}
-    wanted = [i.name for i in step.get_inputs()]
     tokens = np.full(N, bos, dtype=np.int64)
     beam_scores = np.full((B, K), -np.inf)
     beam_scores[:, 0] = 0.0  # all beams start identical: expand only the first
@@ -292,9 +313,7 @@ def onnx_beam(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: in
         if t == 0 and pending is not None:
             log_probs = np.repeat(pending, K, axis=0)
         else:
-            results = step.run(None, {n: tokens if n == "tokens" else state[n] for n in wanted})
-            log_probs = results[0]
-            state.update((o.name.removeprefix("next_"), r) for o, r in zip(step.get_outputs()[1:], results[1:]))
+            log_probs = _advance(step, tokens, state)
         V = log_probs.shape[-1]
         cand = (beam_scores.reshape(N, 1) + log_probs).reshape(B, K * V)
         top = np.argsort(-cand, axis=1, kind="stable")[:, :min(2 * K, K * V)]  # (B, 2K)
@@ -332,42 +351,30 @@ def onnx_beam(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: in
     return out
 
 
-def model_greedy(model: Any, batch: Any, max_length: int) -> tuple[list[list[int]], torch.Tensor]:
-    """The model's own greedy outputs (without eos) and its first log-probs, for the check."""
+def model_greedy(model: Any, batch: Any, max_length: int) -> list[list[int]]:
+    """The model's own greedy outputs, without eos."""
     from rnnkit.decoding import greedy
-    from rnnkit.models.ensemble import Ensemble
-    from rnnkit.models.many_to_many import Seq2Seq
-    from rnnkit.models.one_to_many import LanguageModel
+    from rnnkit.models.ensemble import decoding_start
 
     c = inner_config(model)
     with torch.no_grad():
-        state: Any
-        if isinstance(model, Ensemble):  # its own generate mixes the members; first log-probs from its parts
-            parts = ensemble_parts(model)
-            args = (batch.cond,) if parts.init_inputs == ["cond"] else (batch.x, batch.lengths)
-            init = dict(zip(parts.init_outputs, parts.init(*args)))
-            B = args[0].shape[0]
-            first: Any = init.get("log_probs")
-            if first is None:
-                tokens = torch.full((B,), c.bos_id)
-                first = parts.step(tokens, [init[n] for n in parts.step_inputs[1:]])[0]
-            generated = model.generate(batch, "greedy", max_length=max_length)
-        elif isinstance(model, Seq2Seq):
-            state = model.init_state(batch)
-        elif isinstance(model, LanguageModel):
-            state = model.prompt_state(batch.x, batch.lengths)
-        else:
-            state = model.init_state(batch.cond)
-        if not isinstance(model, Ensemble):
-            decoder = model.decoder if isinstance(model, Seq2Seq) else model
-            B = (batch.cond if batch.x is None else batch.x).shape[0]
-            first, _ = decoder.step(torch.full((B,), c.bos_id), state)
-            generated = greedy(decoder, state, bos=c.bos_id, eos=c.eos_id, max_length=max_length)
+        decoder, state = decoding_start(model, batch)
+        generated = greedy(decoder, state, bos=c.bos_id, eos=c.eos_id, max_length=max_length)
     out = []
     for tokens, n in zip(generated.tokens[:, 0].tolist(), generated.lengths[:, 0].tolist()):
         seq = tokens[:n]
         out.append(seq[:-1] if seq and seq[-1] == c.eos_id else seq)
-    return out, first
+    return out
+
+
+def model_first_log_probs(model: Any, batch: Any) -> torch.Tensor:
+    """The model's first next-token log-probs: a prompt's own, else one step on bos."""
+    from rnnkit.models.ensemble import decoding_start
+
+    with torch.no_grad():
+        decoder, state = decoding_start(model, batch)
+        B = (batch.cond if batch.x is None else batch.x).shape[0]
+        return decoder.step(torch.full((B,), inner_config(model).bos_id), state)[0]
 
 
 def run_decoding(model: Any, trace: Any, check: Any, path: Path, metadata: dict[str, str]) -> int:
@@ -380,29 +387,16 @@ def run_decoding(model: Any, trace: Any, check: Any, path: Path, metadata: dict[
     from rnnkit.cli.main import CLIError
     init_path = path.with_name(f"{path.stem}.init{path.suffix}")
     step_path = path.with_name(f"{path.stem}.step{path.suffix}")
-    parts, c = parts_of(model), inner_config(model)
-    max_length = int(getattr(c, "max_length", 0) or 50)
+    parts, c, max_length = parts_of(model), inner_config(model), longest_output(model)
     metadata = {**metadata, "output": "log_probs", "bos_id": str(c.bos_id), "eos_id": str(c.eos_id),
                 "max_length": str(max_length)}
-
-    def init_inputs(batch: Any) -> dict[str, torch.Tensor]:
-        if parts.init_inputs == ["cond"]:
-            return {"cond": batch.cond}
-        return {"x": batch.x, "lengths": batch.lengths}
-
     with attempt("onnx", model, [init_path, step_path]):
-        init, step = export_parts(model, init_inputs(trace), init_path, step_path, metadata)
-        feeds = {n: t.numpy() for n, t in init_inputs(check).items()}
+        init, step = export_parts(model, parts.inputs(trace), init_path, step_path, metadata)
+        feeds = {n: t.numpy() for n, t in parts.inputs(check).items()}
         got = onnx_greedy(init, step, feeds, bos=c.bos_id, eos=c.eos_id, max_length=max_length)
-        expected, first = model_greedy(model, check, max_length)
-        state = dict(zip([o.name for o in init.get_outputs()], init.run(None, feeds)))
-        if "log_probs" in state:
-            ort_first = state["log_probs"]
-        else:
-            B = len(expected)
-            ort_first = step.run(None, {i.name: np.full(B, c.bos_id, dtype=np.int64) if i.name == "tokens"
-                                        else state[i.name] for i in step.get_inputs()})[0]
-        diff = float(np.abs(ort_first - first.numpy()).max())
+        expected = model_greedy(model, check, max_length)
+        first = model_first_log_probs(model, check).numpy()
+        diff = float(np.abs(_start(init, step, feeds, c.bos_id)[0] - first).max())
     same = sum(a == b for a, b in zip(got, expected))
     if diff > 1e-4 or same < len(expected):
         init_path.unlink(missing_ok=True)

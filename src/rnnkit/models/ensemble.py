@@ -246,33 +246,29 @@ class Ensemble(Model):
             raise ValueError(f"generate is for generators, not {self.kind}")
         if method not in _METHODS:
             raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
-        decoders: list[Any] = []
-        states: list[Any] = []
         was_training = self.training
         self.eval()
         try:
-            for m in self._each:
-                if isinstance(m, Seq2Seq):
-                    decoders.append(m.decoder)
-                    states.append(m.init_state(batch))
-                elif isinstance(m, ConditionedGenerator):
-                    if batch.cond is None:
-                        raise ValueError("an ensemble of ConditionedGenerators needs batch.cond")
-                    decoders.append(m)
-                    states.append(m.init_state(batch.cond))
-                elif isinstance(m, LanguageModel):
-                    if batch.x is None:
-                        raise ValueError("an ensemble of LanguageModels needs batch.x as the prompt")
-                    decoders.append(m)
-                    states.append(m.prompt_state(batch.x, batch.lengths))
+            decoder, states = self.decoding_start(batch)
             c = self._each[0].config
             kwargs.setdefault("max_length", getattr(c, "max_length", 50))
             if _METHODS[method] is beam_search:
                 kwargs.setdefault("beam_size", getattr(c, "beam_size", 4))
                 kwargs.setdefault("length_penalty", getattr(c, "length_penalty", 0.0))
-            return _METHODS[method](EnsembleDecoder(decoders), tuple(states), bos=c.bos_id, eos=c.eos_id, **kwargs)
+            return _METHODS[method](decoder, states, bos=c.bos_id, eos=c.eos_id, **kwargs)
         finally:
             self.train(was_training)
+
+    def decoding_start(self, batch: Batch) -> tuple[EnsembleDecoder, tuple[Any, ...]]:
+        """The members' decoders as one :class:`EnsembleDecoder` and their initial states for ``batch``
+        (see :func:`decoding_start`)."""
+        for m in self._each:
+            if isinstance(m, ConditionedGenerator) and batch.cond is None:
+                raise ValueError("an ensemble of ConditionedGenerators needs batch.cond")
+            if isinstance(m, LanguageModel) and batch.x is None:
+                raise ValueError("an ensemble of LanguageModels needs batch.x as the prompt")
+        starts = [decoding_start(m, batch) for m in self._each]
+        return EnsembleDecoder([d for d, _ in starts]), tuple(s for _, s in starts)
 
     # --- forecasting ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -298,4 +294,25 @@ class Ensemble(Model):
         return torch.cat([m.sample(batch, c, generator=generator) for m, c in zip(self._each, counts) if c])
 
 
-__all__ = ["Ensemble", "EnsembleConfig", "EnsembleDecoder"]
+def decoding_start(model: Any, batch: Batch) -> tuple[Any, Any]:
+    """The decoder (a :class:`~rnnkit.decoding.base.Decoder`) and the initial state with which a
+    step-decoded ``model`` generates for ``batch``: a Seq2Seq's decoder on its encoded sources
+    ``batch.x``, a ConditionedGenerator on ``batch.cond``, a LanguageModel on the prompts
+    ``batch.x`` (with ``lengths``), an Ensemble's members mixed by :class:`EnsembleDecoder`."""
+    if isinstance(model, Ensemble):
+        return model.decoding_start(batch)
+    if isinstance(model, Seq2Seq):
+        return model.decoder, model.init_state(batch)
+    if isinstance(model, ConditionedGenerator):
+        if batch.cond is None:
+            raise ValueError("a ConditionedGenerator needs batch.cond")
+        return model, model.init_state(batch.cond)
+    if isinstance(model, LanguageModel):
+        if batch.x is None:
+            raise ValueError("a LanguageModel needs batch.x as the prompt")
+        return model, model.prompt_state(batch.x, batch.lengths)
+    raise TypeError(f"{type(model).__name__} does not decode step by step: Seq2Seq, ConditionedGenerator, "
+                    "LanguageModel or an Ensemble of them")
+
+
+__all__ = ["Ensemble", "EnsembleConfig", "EnsembleDecoder", "decoding_start"]
