@@ -417,15 +417,12 @@ def predict_lines(args: argparse.Namespace, loaded: Any) -> int:
     return 0
 
 
-def _rows(n: int) -> str:
-    return f"{n} row" if n == 1 else f"{n} rows"
-
-
 def predict_column(args: argparse.Namespace, loaded: Any) -> int:
     """``--column NAME``: the inputs are a column of a CSV, Parquet or JSON-lines table, one per row.
     The predictions print one per row, or go into a copy of the table (``--output``, its format from
     the suffix) as a ``prediction`` column, with ``probability`` for classes."""
     from rnnkit.data.formats import DataFileError
+    from rnnkit.data.formats.table_text import row_count
     from rnnkit.data.formats.tables import read_table, table_kind
 
     try:
@@ -440,12 +437,12 @@ def predict_column(args: argparse.Namespace, loaded: Any) -> int:
     missing = [i for i, v in enumerate(values.isna().to_numpy()) if v]
     if missing:
         raise CLIError(f"{table.path}, line {table.line(missing[0])}, field {args.column!r}: missing input "
-                       f"({_rows(len(missing))})")
+                       f"({row_count(len(missing))})")
     inputs = [str(v) for v in values]
     blank = [i for i, v in enumerate(inputs) if not v.strip()]
     if blank:
         raise CLIError(f"{table.path}, line {table.line(blank[0])}, field {args.column!r}: blank input "
-                       f"({_rows(len(blank))})")
+                       f"({row_count(len(blank))})")
     out, unknown = predict_many(inputs, lambda i: f"{table.path}, line {table.line(i)}", loaded, args.batch_size)
     _note_unknown(unknown, "row")
     if not args.output:

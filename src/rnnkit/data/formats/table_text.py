@@ -55,7 +55,8 @@ class TextRow:
     line: int
 
 
-def _rows(n: int) -> str:
+def row_count(n: int) -> str:
+    """``"1 row"``, ``"3 rows"``: how many rows an error is about."""
     return f"{n} row" if n == 1 else f"{n} rows"
 
 
@@ -67,14 +68,14 @@ def _texts(table: Table, columns: list[str]) -> list[str]:
         col = frame[c]
         missing = np.flatnonzero(col.isna().to_numpy())
         if missing.size:
-            raise DataFileError(table.path, f"missing text ({_rows(missing.size)} in this column); every row "
+            raise DataFileError(table.path, f"missing text ({row_count(missing.size)} in this column); every row "
                                 "needs text: clean the file or drop those rows", line=table.line(int(missing[0])),
                                 field=c)
         parts.append([str(v) for v in col])
     texts = ["\n".join(row) for row in zip(*parts)]
     blank = [i for i, t in enumerate(texts) if not t.strip()]
     if blank:
-        raise DataFileError(table.path, f"blank text ({_rows(len(blank))}): an example needs at least one token",
+        raise DataFileError(table.path, f"blank text ({row_count(len(blank))}): an example needs at least one token",
                             line=table.line(blank[0]), field=columns[0] if len(columns) == 1 else str(columns))
     return texts
 
@@ -84,7 +85,7 @@ def _read_rows(table: Table, *, text: list[str], target: str, task: Task) -> lis
     raw = table.frame[target]
     missing = np.flatnonzero(raw.isna().to_numpy())
     if missing.size:
-        raise DataFileError(table.path, f"missing target ({_rows(missing.size)})", line=table.line(int(missing[0])),
+        raise DataFileError(table.path, f"missing target ({row_count(missing.size)})", line=table.line(int(missing[0])),
                             field=target)
     labels: list[Any] = list(table.numbers(target)) if task == "regression" else [str(v) for v in raw]
     return [TextRow(t, y, table.path, table.line(i)) for i, (t, y) in enumerate(zip(texts, labels))]
