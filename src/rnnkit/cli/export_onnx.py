@@ -90,10 +90,11 @@ def export_onnx(program: Any, args: tuple, path: Path, *, input_names: list[str]
 
     import rnnkit.layers.onnx_backend  # noqa: F401  (defines torch.ops.rnnkit.rnn)
 
-    torch.onnx.export(program, args, str(path), dynamo=True, opset_version=OPSET, input_names=input_names,
-                      output_names=output_names, external_data=False,
-                      custom_translation_table={torch.ops.rnnkit.rnn.default: translate_rnn})
-    model = onnx.load(str(path))
+    exported = torch.onnx.export(program, args, dynamo=True, opset_version=OPSET, input_names=input_names,
+                                 output_names=output_names,
+                                 custom_translation_table={torch.ops.rnnkit.rnn.default: translate_rnn})
+    assert exported is not None  # dynamo=True always returns the program
+    model = exported.model_proto  # named and annotated here, then written once
     names: dict[str, str] = {}
     for value in model.graph.input:
         for axis, d in enumerate(value.type.tensor_type.shape.dim):
