@@ -73,6 +73,22 @@ def test_padding_does_not_change_any_sequence(pooling: str, bidirectional: bool)
         torch.testing.assert_close(alone, out.logits[i : i + 1], atol=1e-5, rtol=1e-5)
 
 
+def test_token_features_ignore_whatever_the_padding_holds() -> None:
+    """Hashed bigrams and the bag of n-grams read only each sequence's valid steps, whatever value
+    pads the batch (a batch built by hand need not pad with 0)."""
+    torch.manual_seed(3)
+    model = SequenceClassifier(num_outputs=2, vocab_size=20, embed_dim=8, hidden_size=6, pooling="mean",
+                               bigram_buckets=64, bigram_dim=4, ngram_buckets=64, ngram_dim=4).eval()
+    seqs = [torch.randint(4, 20, (n,)) for n in (5, 2, 7)]
+    batch = collate([Example(x=s, y=torch.tensor(i % 2)) for i, s in enumerate(seqs)])
+    assert batch.x is not None and batch.lengths is not None
+    noisy = Batch(x=batch.x.masked_fill(batch.mask() == 0, 13), lengths=batch.lengths, y=batch.y)
+    out, out_noisy = model(batch), model(noisy)
+    assert out.logits is not None and out_noisy.logits is not None
+    torch.testing.assert_close(out_noisy.logits, out.logits)
+    torch.testing.assert_close(out_noisy.loss, out.loss)
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_last_pooling_takes_each_sequences_own_last_valid_step(bidirectional: bool) -> None:
     torch.manual_seed(2)

@@ -48,10 +48,12 @@ def test_learns_running_parity_of_a_bit_stream():
     assert (pred[~mask] == 0).all()
 
 
+@pytest.mark.parametrize("bigram_buckets", [0, 64])
 @pytest.mark.parametrize("crf", [False, True])
-def test_padding_never_changes_outputs_or_loss(crf):
+def test_padding_never_changes_outputs_or_loss(crf, bigram_buckets):
     torch.manual_seed(1)
-    model = SequenceTagger(num_tags=4, vocab_size=20, embed_dim=8, hidden_size=10, crf=crf).eval()
+    model = SequenceTagger(num_tags=4, vocab_size=20, embed_dim=8, hidden_size=10, crf=crf,
+                           bigram_buckets=bigram_buckets, bigram_dim=4).eval()
     xs = [torch.randint(4, 20, (n,)) for n in (5, 2, 7)]
     ys = [torch.randint(0, 4, (n,)) for n in (5, 2, 7)]
     batch = collate([Example(x=x, y=y) for x, y in zip(xs, ys)])
@@ -70,6 +72,7 @@ def test_padding_never_changes_outputs_or_loss(crf):
     noisy = Batch(x=batch.x.clone(), lengths=batch.lengths, y=batch.y, y_lengths=batch.y_lengths)
     noisy.x[1, 2:] = 19
     torch.testing.assert_close(model(noisy).loss, out.loss)
+    torch.testing.assert_close(model(noisy).logits[1, :2], out.logits[1, :2])  # the right bigram of the last step
 
 
 def test_crf_tagger_never_predicts_a_forbidden_transition():

@@ -23,13 +23,17 @@ _PRIME = 4_294_967_291  # the largest prime below 2**32
 _MULT = 2_654_435_761  # Knuth's multiplicative hash
 
 
-def bigram_ids(x: Tensor, vocab_size: int, buckets: int) -> tuple[Tensor, Tensor]:
+def bigram_ids(x: Tensor, vocab_size: int, buckets: int, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """The hashed ids of each step's left and right bigram: two ``(B, T)`` int64 tensors.
 
     Padding (id 0) stands for "no token", so the first step's left bigram is ``(0, x[0])`` and the
     last valid step's right bigram ``(x[-1], 0)``; steps past a sequence's end get their own
-    ``(0, 0)``-style ids, which the model never reads (their outputs are masked).
+    ``(0, 0)``-style ids, which the model never reads (their outputs are masked). With ``lengths``
+    the steps past each length are read as id 0 whatever the batch holds there, so a batch padded
+    with another value gives the same ids.
     """
+    if lengths is not None:
+        x = x.masked_fill(torch.arange(x.shape[1], device=x.device) >= lengths.to(x.device).unsqueeze(1), 0)
     pad = torch.zeros_like(x[:, :1])
     prev = torch.cat([pad, x[:, :-1]], dim=1)  # (B, T)
     nxt = torch.cat([x[:, 1:], pad], dim=1)  # (B, T)
@@ -49,7 +53,7 @@ class HashedBigrams(nn.Module):
 
     Example:
         >>> bigrams = HashedBigrams(vocab_size=5000, buckets=2**17, dim=32)
-        >>> feats = bigrams(ids)          # (B, T, 64)
+        >>> feats = bigrams(ids, lengths)  # (B, T, 64)
     """
 
     def __init__(self, vocab_size: int, buckets: int, dim: int) -> None:
@@ -60,8 +64,9 @@ class HashedBigrams(nn.Module):
         self.table = nn.Embedding(buckets, dim)
         self.output_size = 2 * dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        left, right = bigram_ids(x, self.vocab_size, self.buckets)
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``lengths`` (B,): the valid steps; without them, every step of ``x`` is a token."""
+        left, right = bigram_ids(x, self.vocab_size, self.buckets, lengths)
         return torch.cat([self.table(left), self.table(right)], dim=-1)  # (B, T, 2 * dim)
 
 

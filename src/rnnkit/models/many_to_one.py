@@ -196,7 +196,7 @@ class SequenceClassifier(Model):
             x = with_differences(x, lengths, self.config.num_features)
         h = self.encoder(x)  # (B, T, E)
         if self.bigrams is not None:
-            h = torch.cat([h, self.dropout(self.bigrams(x))], dim=-1)  # (B, T, E + 2 * bigram_dim)
+            h = torch.cat([h, self.dropout(self.bigrams(x, lengths))], dim=-1)  # (B, T, E + 2 * bigram_dim)
         outputs = self.rnn(h, lengths).outputs  # (B, T, D*H)
         pooled = self.pool(outputs, lengths)
         parts = [pooled.vector]

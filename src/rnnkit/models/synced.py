@@ -169,7 +169,7 @@ class SequenceTagger(Model):
                 x = x.masked_fill(unknown & (x != Vocab.pad_id), Vocab.unk_id)
             h = self.encoder(x)  # (B, T, E)
         if self.bigrams is not None:
-            h = torch.cat([h, self.dropout(self.bigrams(x))], dim=-1)  # (B, T, E + 2 * bigram_dim)
+            h = torch.cat([h, self.dropout(self.bigrams(x, batch.lengths))], dim=-1)  # (B, T, E + 2 * bigram_dim)
         out = self.rnn(h, batch.lengths).outputs  # (B, T, D*H)
         return self.head(self.dropout(out))  # (B, T, K)
 
