@@ -223,3 +223,22 @@ def test_bad_batches_and_options_are_explained():
         small(attention="luong")
     with pytest.raises(ValueError, match="method"):
         model.generate(ok, method="topk")  # type: ignore[arg-type]
+
+
+def test_generation_is_evaluation_whatever_mode_the_model_is_in():
+    """Dropout stays off while decoding even when the model is training (a valid-time decode inside a
+    training loop), no gradient is kept, and the model goes back to the mode it was in."""
+    torch.manual_seed(0)
+    model = small(dropout=0.5)
+    batch = reverse_batch(6, torch.Generator().manual_seed(1))
+    model.eval()
+    reference = model.generate(batch)
+    model.train()
+    for method in ("greedy", "beam"):
+        first, second = model.generate(batch, method=method), model.generate(batch, method=method)
+        assert torch.equal(first.tokens, second.tokens) and torch.equal(first.scores, second.scores)
+        assert not first.scores.requires_grad
+    assert torch.equal(model.generate(batch).tokens, reference.tokens)
+    assert model.training
+    with pytest.raises(ValueError, match="method"):
+        model.generate(batch, method="nucleus")

@@ -250,3 +250,19 @@ def test_image_augmentation_is_off_by_default_and_in_eval_mode(tmp_path) -> None
         ConditionedGenerator(vocab_size=8, cond_shape=(5,), cond_shift=1)
     with pytest.raises(ValueError, match="shift"):
         ConvEncoder(1, 4, shift=-1)
+
+
+def test_generation_reads_the_condition_in_evaluation_mode() -> None:
+    """A training-mode generator still decodes what eval mode decodes: the condition's augmentation
+    and dropout stay off for the whole of ``generate``, and the mode is restored."""
+    torch.manual_seed(0)
+    images = torch.rand(4, 1, 8, 32) + 0.5
+    model = ConditionedGenerator(vocab_size=8, cond_shape=(1, 8, 32), cell="gru", cond_size=8, hidden_size=8,
+                                 cond_shift=1, cond_scale=0.2, cond_dropout=0.5, max_length=6)
+    model.eval()
+    reference = model.generate(images)
+    model.train()
+    for _ in range(3):
+        out = model.generate(images)
+        assert torch.equal(out.tokens, reference.tokens) and torch.allclose(out.scores, reference.scores)
+    assert model.training

@@ -8,7 +8,8 @@ import inspect
 import numbers
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -96,6 +97,18 @@ class Model(nn.Module):
     def device(self) -> torch.device:
         p = next(self.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
+
+    @contextmanager
+    def decoding(self) -> Iterator[None]:
+        """Evaluation mode without gradients for the whole of a generation (encoder and condition
+        included, so dropout and augmentation stay off), then the mode the model was in."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
 
 
 def _checking_option_types(cls: type, init: Callable[..., None]) -> Callable[..., None]:

@@ -236,7 +236,6 @@ class Ensemble(Model):
             return self.generate(batch, method="beam")
         return self.generate(batch)
 
-    @torch.no_grad()
     def generate(self, batch: Batch, method: str = "greedy", **kwargs: Any) -> Generated:
         """Decode with the members' mean next-token probabilities: ``batch.cond`` (conditioned
         generators), the sources ``batch.x`` (seq2seq) or prompts ``batch.x`` with ``lengths``
@@ -246,9 +245,7 @@ class Ensemble(Model):
             raise ValueError(f"generate is for generators, not {self.kind}")
         if method not in _METHODS:
             raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
-        was_training = self.training
-        self.eval()
-        try:
+        with self.decoding():
             decoder, states = self.decoding_start(batch)
             c = self._each[0].config
             kwargs.setdefault("max_length", getattr(c, "max_length", 50))
@@ -256,8 +253,6 @@ class Ensemble(Model):
                 kwargs.setdefault("beam_size", getattr(c, "beam_size", 4))
                 kwargs.setdefault("length_penalty", getattr(c, "length_penalty", 0.0))
             return _METHODS[method](decoder, states, bos=c.bos_id, eos=c.eos_id, **kwargs)
-        finally:
-            self.train(was_training)
 
     def decoding_start(self, batch: Batch) -> tuple[EnsembleDecoder, tuple[Any, ...]]:
         """The members' decoders as one :class:`EnsembleDecoder` and their initial states for ``batch``

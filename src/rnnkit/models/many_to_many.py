@@ -327,19 +327,21 @@ class Seq2Seq(Model):
                 ``length_penalty``, ...; sample: ``temperature``, ``top_k``, ``top_p``, ``generator``).
 
         Returns: :class:`~rnnkit.decoding.Generated` (tokens without bos, lengths counting eos).
+        It runs in evaluation mode without gradients and leaves the model in the mode it found.
         """
-        state = self.init_state(batch)
+        if method not in ("greedy", "beam", "sample"):
+            raise ValueError(f"method must be 'greedy', 'beam' or 'sample', got {method!r}")
         c = self.config
         kwargs.setdefault("max_length", c.max_length)
-        if method == "greedy":
-            return greedy(self.decoder, state, bos=c.bos_id, eos=c.eos_id, **kwargs)
-        if method == "beam":
-            kwargs.setdefault("beam_size", c.beam_size)
-            kwargs.setdefault("length_penalty", c.length_penalty)
-            return beam_search(self.decoder, state, bos=c.bos_id, eos=c.eos_id, **kwargs)
-        if method == "sample":
+        with self.decoding():
+            state = self.init_state(batch)
+            if method == "greedy":
+                return greedy(self.decoder, state, bos=c.bos_id, eos=c.eos_id, **kwargs)
+            if method == "beam":
+                kwargs.setdefault("beam_size", c.beam_size)
+                kwargs.setdefault("length_penalty", c.length_penalty)
+                return beam_search(self.decoder, state, bos=c.bos_id, eos=c.eos_id, **kwargs)
             return sample(self.decoder, state, bos=c.bos_id, eos=c.eos_id, **kwargs)
-        raise ValueError(f"method must be 'greedy', 'beam' or 'sample', got {method!r}")
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> Generated:

@@ -199,14 +199,9 @@ class _TokenDecoder(nn.Module):
             raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
         if max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                return _METHODS[method](self, state, bos=self.config.bos_id, eos=self.config.eos_id,
-                                        max_length=max_length, **kwargs)
-        finally:
-            self.train(was_training)
+        with self.decoding():
+            return _METHODS[method](self, state, bos=self.config.bos_id, eos=self.config.eos_id,
+                                    max_length=max_length, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -334,7 +329,8 @@ class ConditionedGenerator(_TokenDecoder, Model):
                  **kwargs: Any) -> Generated:
         """Generate from conditions ``(B, *cond_shape)`` with ``greedy``, ``sample`` or ``beam``;
         extra keywords go to the decoding function (``temperature``, ``beam_size``, ``n_best`` ...)."""
-        state = self.init_state(cond)
+        with self.decoding():  # the condition's encoder too: its dropout and augmentation stay off
+            state = self.init_state(cond)
         return self._decode(state, method, self.config.max_length if max_length is None else max_length, **kwargs)
 
     @torch.no_grad()
@@ -458,13 +454,8 @@ class LanguageModel(_TokenDecoder, Model):
             prompt = prompt.unsqueeze(0)
         if prompt.dim() != 2 or prompt.shape[1] < 1:
             raise ValueError(f"prompt_ids must be (P,) or (B, P) with P >= 1, got {tuple(prompt.shape)}")
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                state = self.prompt_state(prompt, prompt_lengths)
-        finally:
-            self.train(was_training)
+        with self.decoding():
+            state = self.prompt_state(prompt, prompt_lengths)
         return self._decode(state, method, max_length, **kwargs)
 
     @torch.no_grad()
