@@ -595,3 +595,43 @@ def test_predict_lines_conditions_a_generator_on_each_line(tmp_path: Path, capsy
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 3 and all(out)
     assert out == [_single(run, row, capsys)[0] for row in rows]
+
+
+def test_a_language_model_of_a_text_file_trains_and_continues_prompts(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """``text:`` lines -> ``--model lm`` chosen by itself; predict continues a prompt (none: from <bos>),
+    samples repeat with --seed, and decoding flags are checked."""
+    names = ["anna", "bert", "carl", "dora", "emil", "fenna", "gus", "hilde", "ivo", "jan"] * 6
+    data = tmp_path / "names.txt"
+    data.write_text("\n".join(names) + "\n", encoding="utf-8")
+    run = tmp_path / "lm"
+    assert main(["train", "--data", f"text:{data}", "--hidden", "32", "--epochs", "25", "--lr", "0.02",
+                 "--out", str(run), "--no-progress"]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["class"] == "LanguageModel"
+    metrics = json.loads((run / "metrics.json").read_text())["test"]
+    assert 1.0 < metrics["perplexity"] < 4.0  # ten names: far below the 17 letters' uniform guess
+    assert "greedy:" in (run / "report.html").read_text()  # the report shows generated names
+    capsys.readouterr()
+    assert main(["predict", str(run), "hil"]) == 0
+    assert capsys.readouterr().out.strip() == "de"
+    assert main(["predict", str(run), ""]) == 0
+    assert capsys.readouterr().out.strip() + "\n" in {n + "\n" for n in names}  # from <bos>: a whole name
+    samples = []
+    for seed in (1, 1, 2):
+        assert main(["predict", str(run), "", "--temperature", "1.5", "--seed", str(seed), "--max-length", "8"]) == 0
+        samples.append(capsys.readouterr().out)
+    assert samples[0] == samples[1]
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("fen\n\nem\n", encoding="utf-8")
+    assert main(["predict", str(run), str(prompts), "--lines", "--beam-size", "2"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["na", "", "il"]
+    for flags, message in ((["--beam-size", "2", "--top-k", "3"], "--top-k does not go with --decode beam"),
+                           (["--temperature", "0"], "--temperature must be > 0"),
+                           (["--decode", "greedy", "--seed", "1"], "--seed does not go with --decode greedy")):
+        assert main(["predict", str(run), "a", *flags]) == 2
+        assert message in _error_line(capsys)
+
+
+def test_decoding_flags_are_refused_for_a_classifier(vowels_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(vowels_run), "1 2 3", "--decode", "beam"]) == 2
+    assert "for models that generate sequences" in _error_line(capsys)

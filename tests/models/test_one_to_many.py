@@ -161,7 +161,14 @@ def test_from_dataset_reads_vocabulary_and_condition_shape() -> None:
     gen = ConditionedGenerator.from_dataset(ds, cell="gru", hidden_size=8)
     assert gen.config.vocab_size == len(vocab) and gen.config.cond_shape == (3,)
     assert ConditionedGenerator.from_config(gen.config_dict()).config == gen.config
-    lm = LanguageModel.from_dataset(ds, cell="gru", hidden_size=8, embed_dim=8, tie_weights=True)
+    with pytest.raises(ValueError, match="'cap' is one-to-many .* use ConditionedGenerator"):
+        LanguageModel.from_dataset(ds)  # captions follow images: a language model would have no x to read
+    text = DatasetInfo(name="text", shape="one-to-many", task="generation", input_kind="tokens", input_vocab=vocab,
+                       output_vocab=vocab)
+    lm = LanguageModel.from_dataset(SequenceDataset(text, ExampleList([Example(x=torch.tensor([2, 5, 6, 3]))]),
+                                                    ExampleList([]), ExampleList([])),
+                                    cell="gru", hidden_size=8, embed_dim=8, tie_weights=True)
+    assert lm.config.vocab_size == len(vocab)
     assert lm.head.weight is lm.embed.embed.weight  # type: ignore[union-attr]
 
 

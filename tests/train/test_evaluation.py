@@ -70,6 +70,28 @@ def test_generation_perplexity_is_token_weighted() -> None:
     assert out["perplexity"] == pytest.approx(np.exp(1.5))
 
 
+def test_a_language_models_perplexity_weights_each_batch_by_its_next_tokens() -> None:
+    """A language model's batches hold x alone: each sequence of n tokens predicts n - 1 of them,
+    and evaluate_split scores it by the loss, without generating."""
+    from rnnkit.models import LanguageModel
+    from rnnkit.train.evaluation import evaluate_split
+
+    torch.manual_seed(0)
+    info = DatasetInfo(name="lm", shape="one-to-many", task="generation", input_kind="tokens", metric="perplexity")
+    examples = [Example(x=torch.randint(4, 9, (n,))) for n in (9, 2, 3, 6)]
+    model = LanguageModel(vocab_size=9, embed_dim=4, hidden_size=8).eval()
+    model.predict = None  # type: ignore[assignment,method-assign]  # generating would be an error here
+    out = evaluate_split(model, examples, info, batch_size=2)
+    nll = tokens = 0.0
+    for e in examples:
+        n = len(e.x)
+        with torch.no_grad():
+            nll += float(model(collate([e])).loss) * (n - 1)
+        tokens += n - 1
+    assert out["loss"] == pytest.approx(nll / tokens, rel=1e-5)
+    assert out["perplexity"] == pytest.approx(np.exp(nll / tokens), rel=1e-5)
+
+
 def test_forecasting_scores_predictions_in_the_batch_units_with_window_mase() -> None:
     # predict returns the batch's units (Model contract): a scaler in extras must not be applied
     # again; the fitted scaler here would turn these values into thousands if it were.

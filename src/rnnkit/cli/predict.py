@@ -7,9 +7,12 @@ file (one row per time step, one column per feature), a text file, or an image f
     rnnkit predict runs/vowels sample.csv            # -> class and its probability
     rnnkit predict runs/air history.csv              # -> the forecast, one value per step
     rnnkit predict runs/captions digit.png           # -> the generated caption
+    rnnkit predict runs/names "ann" --temperature 0.8 --seed 1   # a language model continues a prompt
 
 It prints the class (with probabilities), the values, the tags, the generated sequence or the
-forecast, decoded with the run's saved vocabulary.
+forecast, decoded with the run's saved vocabulary. A language model prints what follows the prompt;
+an empty prompt (``""``) starts a new sequence. Runs that generate decode as trained unless
+``--decode`` (greedy, beam or sample) and its options say otherwise.
 
 With ``--lines``, INPUT is a file (or ``-``, standard input) holding one input per line: text or
 numbers. It prints one prediction per line, in the same order (a class with its probability, the
@@ -56,7 +59,62 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="inputs per batch with --lines or --column")
     p.add_argument("--output", metavar="FILE", help="with --lines: write the predictions to FILE; with --column: "
                    "write the table with a prediction column (CSV, .parquet or .jsonl by the suffix)")
+    g = p.add_argument_group("decoding (seq2seq, generators and language models; default: the run's own)")
+    g.add_argument("--decode", choices=("greedy", "beam", "sample"),
+                   help="the strategy (--beam-size implies beam; --temperature, --top-k and --top-p imply sample)")
+    g.add_argument("--beam-size", type=int, metavar="K", help="hypotheses kept by beam search")
+    g.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (> 0; below 1 is bolder)")
+    g.add_argument("--top-k", type=int, metavar="K", help="sample among the K likeliest tokens")
+    g.add_argument("--top-p", type=float, metavar="P", help="sample among the likeliest tokens holding P of the mass")
+    g.add_argument("--max-length", type=int, metavar="N", help="tokens to generate at most (eos included)")
+    g.add_argument("--seed", type=int, metavar="S", help="seed of the sampler, for repeatable samples")
     p.set_defaults(func=run)
+
+
+def decoding_options(args: argparse.Namespace, info: Any) -> dict[str, Any] | None:
+    """The decoding keywords that the flags ask for, or None for the run's own decoding."""
+    sampling = {k: getattr(args, k, None) for k in ("temperature", "top_k", "top_p", "seed")}
+    given = {k: v for k, v in {**sampling, "beam_size": getattr(args, "beam_size", None),
+                               "max_length": getattr(args, "max_length", None)}.items() if v is not None}
+    method = getattr(args, "decode", None)
+    if method is None and not given:
+        return None
+    if info.task not in ("seq2seq", "generation"):
+        raise CLIError(f"--decode, --beam-size, --temperature, --top-k, --top-p, --max-length and --seed are for "
+                       f"models that generate sequences; this run ({info.name}) is {info.task}")
+    if method is None:
+        method = "beam" if "beam_size" in given else "sample" if any(k in given for k in sampling) else "greedy"
+    wrong = [k for k in given if (k in sampling and method != "sample") or (k == "beam_size" and method != "beam")]
+    if wrong:
+        flag = "--" + wrong[0].replace("_", "-")
+        raise CLIError(f"{flag} does not go with --decode {method}")
+    for key, low in (("beam_size", 1), ("top_k", 1), ("max_length", 1)):
+        if key in given and given[key] < low:
+            raise CLIError(f"--{key.replace('_', '-')} must be >= {low}, got {given[key]}")
+    if "temperature" in given and not given["temperature"] > 0:
+        raise CLIError(f"--temperature must be > 0, got {given['temperature']}")
+    if "top_p" in given and not 0 < given["top_p"] <= 1:
+        raise CLIError(f"--top-p must be in (0, 1], got {given['top_p']}")
+    return {"method": method, **given}
+
+
+def generate(model: Any, batch: Any, options: dict[str, Any] | None) -> Any:
+    """``model.predict(batch)``, or the generation the ``options`` of :func:`decoding_options` ask for."""
+    if options is None:
+        return model.predict(batch)
+    import torch
+
+    from rnnkit.models import ConditionedGenerator, LanguageModel
+
+    kwargs = dict(options)
+    method = kwargs.pop("method")
+    if "seed" in kwargs:
+        kwargs["generator"] = torch.Generator(device=model.device).manual_seed(int(kwargs.pop("seed")))
+    if isinstance(model, LanguageModel):
+        return model.generate(batch.x, method=method, prompt_lengths=batch.lengths, **kwargs)
+    if isinstance(model, ConditionedGenerator):
+        return model.generate(batch.cond, method=method, **kwargs)
+    return model.generate(batch, method=method, **kwargs)  # Seq2Seq, Ensemble
 
 
 def _numbers(text: str) -> list[float]:
@@ -224,6 +282,12 @@ def batch_for(raw: str, path: Path | None, info: Any, extras: dict[str, Any],
 
     from rnnkit.data.batch import Batch
 
+    if info.input_kind == "tokens" and (info.extra or {}).get("prompt_bos"):  # a language model of text: a prompt
+        from rnnkit.data.vocab import Vocab
+
+        text = read_text(path).rstrip("\n") if path is not None else raw
+        ids, tokens = encode_text(text, info, extras, notes) if text.strip() else ([], [])
+        return Batch(x=torch.tensor([[Vocab.bos_id, *ids]]), lengths=torch.tensor([len(ids) + 1])), tokens
     if info.input_kind == "tokens":
         text = read_text(path).strip() if path is not None else raw
         ids, tokens = encode_text(text, info, extras, notes)  # tagging output shows the words as written
@@ -347,7 +411,8 @@ def _stack(batches: list[Any]) -> Any:
     return Batch(x=cat("x"), lengths=cat("lengths"), cond=cat("cond"))
 
 
-def predict_many(inputs: list[str], where: Any, loaded: Any, batch_size: int) -> tuple[list[str], list[int]]:
+def predict_many(inputs: list[str], where: Any, loaded: Any, batch_size: int,
+                 decoding: dict[str, Any] | None = None) -> tuple[list[str], list[int]]:
     """One prediction line per input (``""`` for a blank one), and the unknown-token counts.
 
     ``where(i)`` names input ``i`` in errors (``"FILE, line N"``). Inputs of equal shape are batched
@@ -377,7 +442,7 @@ def predict_many(inputs: list[str], where: Any, loaded: Any, batch_size: int) ->
                 chunk = members[start : start + batch_size]
                 batch = _stack([b for _, b, _ in chunk])
                 try:
-                    prediction = model.predict(batch)
+                    prediction = generate(model, batch, decoding)
                 except (ValueError, RuntimeError) as e:
                     raise CLIError(f"{where(chunk[0][0])}: the model cannot read this input: "
                                    f"{str(e).splitlines()[0]}") from e
@@ -405,7 +470,8 @@ def predict_lines(args: argparse.Namespace, loaded: Any) -> int:
     name, lines = read_lines(args.input)
     if not any(line.strip() for line in lines):
         raise CLIError(f"{name} has no input lines (one input per line)")
-    out, unknown = predict_many(lines, lambda i: f"{name}, line {i + 1}", loaded, args.batch_size)
+    out, unknown = predict_many(lines, lambda i: f"{name}, line {i + 1}", loaded, args.batch_size,
+                                decoding_options(args, loaded.info))
     _note_unknown(unknown, "line")
     text = "".join(line + "\n" for line in out)
     if args.output:
@@ -443,7 +509,8 @@ def predict_column(args: argparse.Namespace, loaded: Any) -> int:
     if blank:
         raise CLIError(f"{table.path}, line {table.line(blank[0])}, field {args.column!r}: blank input "
                        f"({row_count(len(blank))})")
-    out, unknown = predict_many(inputs, lambda i: f"{table.path}, line {table.line(i)}", loaded, args.batch_size)
+    out, unknown = predict_many(inputs, lambda i: f"{table.path}, line {table.line(i)}", loaded, args.batch_size,
+                                decoding_options(args, loaded.info))
     _note_unknown(unknown, "row")
     if not args.output:
         sys.stdout.write("".join(line + "\n" for line in out))
@@ -485,6 +552,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output and not (args.lines or args.column):
         raise CLIError("--output goes with --lines or --column (one prediction per input line or row)")
     loaded, _ = open_run(args.run_dir)
+    decoding = decoding_options(args, loaded.info)
     if args.lines:
         return predict_lines(args, loaded)
     if args.column:
@@ -493,7 +561,7 @@ def run(args: argparse.Namespace) -> int:
     model = loaded.model.eval()
     with torch.no_grad():
         try:
-            prediction = model.predict(batch)
+            prediction = generate(model, batch, decoding)
         except (ValueError, RuntimeError) as e:
             raise CLIError(f"the model cannot read this input: {str(e).splitlines()[0]}") from e
         for line in describe(prediction, model, batch, loaded.info, tokens, args.top):

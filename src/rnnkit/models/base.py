@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -9,7 +10,6 @@ import numbers
 import types
 import typing
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -98,17 +98,22 @@ class Model(nn.Module):
         p = next(self.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
 
-    @contextmanager
-    def decoding(self) -> Iterator[None]:
-        """Evaluation mode without gradients for the whole of a generation (encoder and condition
-        included, so dropout and augmentation stay off), then the mode the model was in."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                yield
-        finally:
-            self.train(was_training)
+    def decoding(self) -> contextlib.AbstractContextManager[None]:
+        """Evaluation mode without gradients for the whole of a generation (see :func:`decoding_mode`)."""
+        return decoding_mode(self)
+
+
+@contextlib.contextmanager
+def decoding_mode(module: nn.Module) -> Iterator[None]:
+    """Evaluation mode without gradients for the whole of a generation (encoder and condition
+    included, so dropout and augmentation stay off), then the mode ``module`` was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        module.train(was_training)
 
 
 def _checking_option_types(cls: type, init: Callable[..., None]) -> Callable[..., None]:

@@ -24,7 +24,7 @@ from rnnkit.decoding.fused_greedy import FusedGreedyPlan
 from rnnkit.layers.conv_encoder import ConvEncoder
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.models.base import Model, ModelOutput
+from rnnkit.models.base import Model, ModelOutput, decoding_mode
 from rnnkit.ops import cpu_stream
 
 CONDITIONING = ("init", "input", "both")
@@ -199,7 +199,7 @@ class _TokenDecoder(nn.Module):
             raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
         if max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
-        with self.decoding():
+        with decoding_mode(self):
             return _METHODS[method](self, state, bos=self.config.bos_id, eos=self.config.eos_id,
                                     max_length=max_length, **kwargs)
 
@@ -467,8 +467,20 @@ class LanguageModel(_TokenDecoder, Model):
 
     @classmethod
     def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> LanguageModel:
-        """Reads the vocabulary size from ``info.output_vocab`` or ``info.input_vocab``."""
+        """Reads the vocabulary size from ``info.output_vocab`` or ``info.input_vocab``.
+
+        The data set must be text to continue: task ``"generation"`` with token inputs ``x`` (a
+        ``text:`` file, see :mod:`rnnkit.data.formats.text`). Any other is refused: a tagger's or a
+        classifier's ``y`` would be read as next tokens, and a conditioned set has no ``x``."""
         info = dataset.info
+        if info.task != "generation" or info.input_kind != "tokens":
+            other = {"one-to-many": "ConditionedGenerator (its sequences y follow a condition)",
+                     "many-to-one": "SequenceClassifier", "synced": "SequenceTagger", "many-to-many": "Seq2Seq",
+                     "forecasting": "Forecaster", "one-to-one": "FeedForward"}.get(info.shape, "another model")
+            raise ValueError(f"a LanguageModel learns the next token of token sequences x: a data set of task "
+                             f"'generation' with token inputs, such as a 'text:FILE' (rnnkit.datasets.load"
+                             f"('text:corpus.txt')); {info.name!r} is {info.shape} ({info.task}; inputs: "
+                             f"{info.input_kind}): use {other}")
         if "vocab_size" not in hyper:
             vocab = info.output_vocab or info.input_vocab
             if vocab is None:

@@ -4,7 +4,7 @@ task's plots under ``plots/`` and ``report.html``.
 Which plots depends on ``info.task``: learning curves always; a confusion matrix for
 classification; attention maps for seq2seq; tag timelines for tagging; captions under their images
 for generation from an image; forecast vs actual (with an interval from validation residuals) for
-forecasting.
+forecasting. A language model's report shows texts it generates (:func:`continuations`).
 """
 
 from __future__ import annotations
@@ -112,6 +112,38 @@ def _captions(model: Any, split: ExampleList, ds: SequenceDataset, out: Path, n:
         images, hyps, out / "captions.png", references=refs, title=f"{info.name}: generated captions"))]
 
 
+def continuations(model: Any, dataset: SequenceDataset, *, n: int = 8, temperature: float = 0.8,
+                  seed: int = 0) -> list[str]:
+    """A language model's texts for the report: greedy, then ``n`` samples at ``temperature`` (seeded),
+    each from ``<bos>`` when the data's sequences start with it (a ``text:`` file), else from the
+    first token of a test sequence. Empty for other models."""
+    from rnnkit.data.vocab import Vocab
+
+    info = dataset.info
+    if info.task != "generation" or info.input_kind != "tokens" or not hasattr(model, "prompt_state"):
+        return []
+    vocab = info.output_vocab or info.input_vocab
+    split = dataset.test if len(dataset.test) else dataset.valid
+    if info.extra.get("prompt_bos") or len(split) == 0:
+        prompts = [[Vocab.bos_id]] * n
+    else:
+        firsts = [e.x for e in split.examples[:n] if e.x is not None and len(e.x)]
+        prompts = [[int(firsts[i % len(firsts)][0])] for i in range(n)] if firsts else [[Vocab.bos_id]] * n
+    chars = vocab is not None and all(len(t) == 1 for t in vocab.itos[4:])
+
+    def text(prompt: list[int], ids: list[int]) -> str:
+        tokens = decode_tokens(vocab, [*prompt, *ids])
+        return ("".join(tokens) if chars else " ".join(tokens)).replace("\n", "\u21b5")
+
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    greedy = generated_ids(model.generate(torch.tensor(prompts[:1]), method="greedy"))[0]
+    sampled = generated_ids(model.generate(torch.tensor(prompts), method="sample", temperature=temperature,
+                                           generator=generator))
+    return [f"greedy:  {text(prompts[0], greedy)}",
+            *(f"sample {i + 1} (temperature {temperature}): {text(p, ids)}"
+              for i, (p, ids) in enumerate(zip(prompts, sampled)))]
+
+
 def _interval(model: Any, ds: SequenceDataset, point: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """An 80% band from validation errors: per horizon step with 5+ windows, else pooled |errors|."""
     if len(ds.valid) == 0:
@@ -204,10 +236,12 @@ def make_run_report(
                  "model": type(model).__name__, "parameters": f"{n_params:,}", "examples (train/valid/test)": sizes}
     all_facts.update(facts or {})
     flat = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str))}
+    if samples is None:
+        samples = continuations(model, dataset)
     return write_report(run / "report.html", title=f"rnnkit · {info.name} · {type(model).__name__}",
                         config=config or {}, metrics=flat, plots=found, published=info.published,
                         facts=all_facts, primary=info.metric, higher_is_better=info.higher_is_better,
-                        samples=samples or [])
+                        samples=samples)
 
 
-__all__ = ["make_run_report", "read_history", "task_plots"]
+__all__ = ["continuations", "make_run_report", "read_history", "task_plots"]

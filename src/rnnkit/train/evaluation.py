@@ -18,7 +18,8 @@ seq2seq        exact_match, token_error_rate (the phoneme error rate on phonemes
                token errors are taken against the closest; exact_match_single and
                token_error_rate_single then give the scores against ``y`` alone
 generation     perplexity (``exp`` of the token-weighted loss), and the seq2seq metrics when
-               ``predict`` returns a ``Generated``
+               ``predict`` returns a ``Generated`` and the batch has targets ``y`` (a language
+               model's text has none: it is scored by its perplexity alone)
 forecasting    mae, rmse, mape and smape (percent), mase (each window's MAE over the in-window
                seasonal-naive MAE, season ``info.extra["season_length"]``, lag 1 when the window is
                not longer than a season)
@@ -114,7 +115,12 @@ class TaskMetrics:
     def add_loss(self, loss: Tensor | None, batch: Batch) -> None:
         if loss is None:
             return
-        weight = float(batch.y_lengths.sum()) if batch.y_lengths is not None else float(batch.size)
+        if batch.y_lengths is not None:
+            weight = float(batch.y_lengths.sum())
+        elif self.info.task == "generation" and batch.y is None and batch.lengths is not None:
+            weight = float((batch.lengths - 1).clamp(min=1).sum())  # a language model: next tokens of x
+        else:
+            weight = float(batch.size)
         self.loss_sum += float(loss) * weight
         self.loss_weight += weight
 
@@ -244,6 +250,8 @@ def evaluate_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *
             batch = batch.to(device)
             with autocast() if autocast is not None else contextlib.nullcontext():
                 acc.add_loss(model(batch).loss, batch)
+                if batch.y is None and info.task == "generation":
+                    continue  # a language model's text: its next tokens are x's own, scored by the loss
                 try:
                     prediction = model.predict(batch)
                 except NotImplementedError:

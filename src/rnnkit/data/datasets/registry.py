@@ -20,7 +20,7 @@ from rnnkit.data.dataset import DatasetInfo, PublishedResult, SequenceDataset
 # Modules under rnnkit.data.datasets that register data sets; imported on first use of the registry.
 DATASET_MODULES: builtins.list[str] = ["ucr", "forecasting", "sentiment", "peoples_daily", "g2p", "dates",
                                        "number_words", "addition", "digits", "tunes"]
-FORMAT_MODULES: builtins.list[str] = ["tables", "ucr", "pairs", "folder", "conll", "npz"]
+FORMAT_MODULES: builtins.list[str] = ["tables", "ucr", "pairs", "folder", "conll", "npz", "text"]
 
 
 @dataclass(frozen=True)

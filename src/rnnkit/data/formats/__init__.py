@@ -11,6 +11,7 @@ pairs:      tab-separated ``source<TAB>target`` lines      many-to-many (seq2seq
 folder:     text files by class (aclImdb layout)           many-to-one (text)
 conll:      CoNLL / CoNLL-U tagging file                   synced (tagging)
 npz:        NumPy ``.npz`` arrays x, y (lengths)           many-to-one / synced
+text:       plain text, by line or in pieces               one-to-many (language model)
 =========== ============================================== ===================================
 
 Each module's docstring lists its options; docs/DATA.md shows examples. Bad content raises
