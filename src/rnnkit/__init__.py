@@ -1,6 +1,9 @@
 """rnnkit: recurrent neural networks for every shape of sequence problem, on PyTorch."""
 
-from rnnkit import cells
+from pathlib import Path
+from typing import Any
+
+from rnnkit import _hooks, cells
 from rnnkit.layers.recurrent import Recurrent, RecurrentOutput
 
 __version__ = "0.1.0"
@@ -12,6 +15,16 @@ _LAZY = {"Trainer": "rnnkit.train.trainer", "load": "rnnkit.train.run_dir", "RNN
          "RNNRegressor": "rnnkit.estimators", "RNNForecaster": "rnnkit.estimators"}
 # the subpackages DESIGN.md names as ``rnnkit.datasets.load(...)``, ``rnnkit.models.X``, ``rnnkit.decoding.greedy``
 _SUBMODULES = ("data", "datasets", "decoding", "layers", "models", "train")
+
+
+def _draw_report(model: Any, dataset: Any, run_dir: Path) -> None:
+    """``Trainer(report=True)``'s last step: the run's plots and report.html (matplotlib loads here)."""
+    from rnnkit.report.run_plots import make_run_report
+
+    make_run_report(model, dataset, run_dir)
+
+
+_hooks.after_fit.append(_draw_report)
 
 
 def __getattr__(name: str) -> object:

@@ -32,7 +32,8 @@ def trained(tmp_path_factory):  # type: ignore[no-untyped-def]
 def test_folder_has_every_file(trained) -> None:  # type: ignore[no-untyped-def]
     path, data, model, history = trained
     for name in ("config.yaml", "model.safetensors", "info.json", "metrics.json", "history.csv",
-                 "extras/extras.json", "checkpoints/last.safetensors", "checkpoints/best.safetensors"):
+                 "extras/extras.json", "checkpoints/last.safetensors", "checkpoints/best.safetensors",
+                 "report.html", "plots/learning_curves.png", "plots/confusion_matrix.png"):
         assert (path / name).is_file(), name
     config = yaml.safe_load((path / "config.yaml").read_text())
     assert config["model"] == {"class": "TinyGRUClassifier", "config": model.config_dict()}
@@ -158,3 +159,21 @@ def test_a_python_run_on_a_users_file_records_the_file_so_the_cli_rebuilds_it(tm
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert config["data"] == {"name": name, "options": {"text": "review", "target": "label", "seed": 1}}
     assert main(["evaluate", str(tmp_path / "run")]) == 0  # rebuilt from the folder alone
+
+
+def test_the_report_is_optional_and_a_failing_one_loses_nothing(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from rnnkit import _hooks
+
+    data = toy_classification(16, valid=4, test=4)
+    Trainer(epochs=1, batch_size=8, progress=False, run_dir=str(tmp_path / "plain"), report=False).fit(
+        tiny_model(data), data)
+    assert (tmp_path / "plain" / "model.safetensors").is_file()
+    assert not (tmp_path / "plain" / "report.html").exists() and not (tmp_path / "plain" / "plots").exists()
+
+    def broken(model, dataset, run_dir):  # type: ignore[no-untyped-def]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_hooks, "after_fit", [broken])
+    with pytest.warns(RuntimeWarning, match="is saved, but its report could not be drawn: OSError: disk full"):
+        Trainer(epochs=1, batch_size=8, progress=False, run_dir=str(tmp_path / "broken")).fit(tiny_model(data), data)
+    assert load_run(tmp_path / "broken").metrics["test"]

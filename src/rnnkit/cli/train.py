@@ -209,7 +209,8 @@ def make_trainer(spec: RunSpec, run_dir: Path, *, resume: bool, progress: bool) 
     from rnnkit.train import RunDir, Trainer
 
     try:
-        trainer = Trainer(**spec.train, run_dir=str(run_dir), resume=resume, progress=progress)
+        trainer = Trainer(**{"report": False, **spec.train}, run_dir=str(run_dir), resume=resume,
+                          progress=progress)  # train_run draws the report, with its facts
     except (TypeError, ValueError) as e:
         raise CLIError(f"bad training settings {spec.train}: {e}") from e
     if resume and not RunDir(run_dir).last_checkpoint.is_file():

@@ -1,6 +1,7 @@
 """The run folder: everything needed to rebuild, evaluate and report a trained model.
 
-Layout (written by ``Trainer(run_dir=...)``; ``report/`` adds ``plots/`` and ``report.html``)::
+Layout (written by ``Trainer(run_dir=...)``; ``plots/`` and ``report.html`` are drawn by ``report/``,
+which ``Trainer(report=True)``, the default, calls through ``rnnkit._hooks`` at the end)::
 
     RUN/
       config.yaml          rnnkit version; model: {class, config}; trainer: {...TrainerConfig};
@@ -14,7 +15,7 @@ Layout (written by ``Trainer(run_dir=...)``; ``report/`` adds ``plots/`` and ``r
                             "valid": {metric: value at the best epoch}, "test": {metric: value}}
       history.csv          one row per epoch: epoch, step, train_loss, valid_loss, valid_<metric>..., lr, seconds
       checkpoints/         last.safetensors (resume), best.safetensors (best weights)
-      plots/, report.html  (report helper)
+      plots/, report.html  the task's plots and the self-contained report (Trainer(report=False): none)
 
 Reading it back (the CLI's ``evaluate`` / ``predict`` and ``rnnkit.load`` use these)::
 
