@@ -635,3 +635,50 @@ def test_a_language_model_of_a_text_file_trains_and_continues_prompts(tmp_path: 
 def test_decoding_flags_are_refused_for_a_classifier(vowels_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", str(vowels_run), "1 2 3", "--decode", "beam"]) == 2
     assert "for models that generate sequences" in _error_line(capsys)
+
+
+def test_a_users_series_table_is_scaled_read_by_column_name_and_found_from_anywhere(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long-format sequences around 1,000 (scaled in training): predict scales them the same way and
+    picks the run's columns by their header names; evaluate works from another folder and refuses a
+    file that changed since training."""
+    rng = np.random.default_rng(0)
+    rows = ["sample,t,ax,ay,label"]
+    for s in range(60):
+        label, base = ("hi", 1050.0) if s % 2 == 0 else ("lo", 950.0)
+        rows += [f"s{s},{t},{base + rng.normal(0, 20):.2f},{rng.normal(0, 1):.3f},{label}" for t in range(10)]
+    data = tmp_path / "big.csv"
+    data.write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    assert main(["train", "--data", "csv:big.csv", "--data-option", "id=sample", "--data-option", "time=t",
+                 "--data-option", "target=label", "--model", "classifier", "--hidden", "8", "--epochs", "6",
+                 "--lr", "0.01", "--out", str(run), "--no-progress", "--no-report"]) == 0
+    import rnnkit
+    from rnnkit.data.batch import collate
+
+    model, ds = rnnkit.load(run).eval(), rnnkit.datasets.load("csv:big.csv", id="sample", time="t", target="label")
+    capsys.readouterr()
+    for s in (0, 1):
+        example = next(e for e in ds.train.examples + ds.valid.examples + ds.test.examples if e.meta["id"] == f"s{s}")
+        with torch.no_grad():
+            expected = torch.softmax(model(collate([example])).logits, -1)[0]
+        lines = [r for r in rows[1:] if r.startswith(f"s{s},")]
+        table = tmp_path / f"s{s}.csv"
+        table.write_text("label,ay,ax,t\n" + "".join(f"{r.split(',')[4]},{r.split(',')[3]},{r.split(',')[2]},"
+                                                     f"{r.split(',')[1]}\n" for r in lines))  # other order
+        assert main(["predict", str(run), str(table), "--top", "2"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        best = int(expected.argmax())
+        assert out[0] == ds.info.classes[best]
+        assert f"{ds.info.classes[best]}: {float(expected[best]):.3f}" in out[1]
+    (tmp_path / "bad.csv").write_text("x,y\n1,2\n")
+    assert main(["predict", str(run), str(tmp_path / "bad.csv")]) == 2
+    assert "no column 'ax'; this run reads the columns ['ax', 'ay']" in _error_line(capsys)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the run recorded the file by its absolute path
+    assert main(["evaluate", str(run)]) == 0
+    data.write_text("\n".join(rows + [f"new,{t},{2000 + t},0.5,hi" for t in range(10)]) + "\n")
+    assert main(["evaluate", str(run)]) == 2
+    assert "the scaler changed" in _error_line(capsys)

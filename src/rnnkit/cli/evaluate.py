@@ -23,11 +23,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rnnkit.cli.runspec import load_data, open_run
+    from rnnkit.cli.runspec import check_same_encoding, load_data, open_run
     from rnnkit.cli.train import evaluate_run, print_metrics
 
     loaded, spec = open_run(args.run_dir)
     dataset = load_data(spec)
+    check_same_encoding(dataset, loaded)
     dataset.extras.update(loaded.extras)  # the run's fitted scalers and vocabularies win
     metrics = evaluate_run(loaded.model, dataset, Path(args.run_dir))
     print_metrics(metrics, loaded.info, f"{loaded.info.name}: {'test' if len(dataset.test) else 'valid'} metrics")

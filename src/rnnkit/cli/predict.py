@@ -32,6 +32,7 @@ for a classifier), in the format its suffix names.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import re
 import sys
@@ -98,6 +99,43 @@ def decoding_options(args: argparse.Namespace, info: Any) -> dict[str, Any] | No
     return {"method": method, **given}
 
 
+def declared_scaler(info: Any, extras: dict[str, Any]) -> Any:
+    """The scaler the run's training Examples were scaled with (``info.extra["scale"]``), or None."""
+    scaler = extras.get("scaler")
+    return scaler if (info.extra or {}).get("scale") and hasattr(scaler, "transform") else None
+
+
+def prepare(batch: Any, model: Any, info: Any, extras: dict[str, Any]) -> Any:
+    """What training did to an input before the model read it: numbers scaled with the run's
+    scaler when its data were, and a forecaster's history cut to the last ``window`` steps it was
+    trained on (``Forecaster.forecast`` does the same)."""
+    import torch
+
+    if batch.x is None or not batch.x.is_floating_point() or batch.x.dim() != 3:
+        return batch
+    x, lengths = batch.x, batch.lengths
+    window = getattr(getattr(model, "config", None), "window", None) or info.window
+    if info.task == "forecasting" and window and x.shape[1] > window:
+        x, lengths = x[:, -window:], torch.full_like(lengths, window) if lengths is not None else None
+    scaler = declared_scaler(info, extras)
+    if scaler is not None:
+        x = torch.as_tensor(scaler.transform(x.numpy()), dtype=torch.float32)
+    return dataclasses.replace(batch, x=x, lengths=lengths)
+
+
+def finish(prediction: Any, info: Any, extras: dict[str, Any]) -> Any:
+    """A forecast of scaled data back in the data's units (the targets' columns of the scaler)."""
+    scaler = declared_scaler(info, extras)
+    if info.task != "forecasting" or scaler is None:
+        return prediction
+    import torch
+
+    from rnnkit.train.evaluation import unscale_targets
+
+    targets = [int(i) for i in (info.extra or {}).get("target_features", [0])]
+    return unscale_targets(scaler, torch.as_tensor(prediction).float().cpu(), targets)
+
+
 def generate(model: Any, batch: Any, options: dict[str, Any] | None) -> Any:
     """``model.predict(batch)``, or the generation the ``options`` of :func:`decoding_options` ask for."""
     if options is None:
@@ -153,18 +191,35 @@ def read_text(path: Path) -> str:
         raise CLIError(f"cannot read {path}: {e.strerror or e}") from e
 
 
-def read_table(path: Path) -> Any:
-    """A CSV/text file of numbers as a ``(rows, columns)`` array (a header line is skipped); errors
-    name the file and the line."""
+def read_table(path: Path, columns: list[str] | None = None) -> Any:
+    """A CSV/text file of numbers as a ``(rows, columns)`` array; errors name the file and the line.
+
+    A header line is read when there is one: with ``columns`` (the run's feature names) those
+    columns are taken by name, in the run's order, whatever else the file holds (an id, a time, a
+    label); a file without a header is read by position."""
     import numpy as np
 
     lines = [(n, ln) for n, ln in enumerate(read_text(path).splitlines(), 1) if ln.strip()]
+    pick: list[int] | None = None
     if lines and _is_header(lines[0][1]):
+        names = [p.strip("\"'") for p in re.split(r"[\s,;]+", lines[0][1].strip()) if p]
+        if columns:
+            missing = [c for c in columns if c not in names]
+            if missing:
+                raise CLIError(f"{path}, line {lines[0][0]}: no column {missing[0]!r}; this run reads the columns "
+                               f"{columns} and the header names {names}")
+            pick = [names.index(c) for c in columns]
         lines = lines[1:]
     rows = []
     for n, line in lines:
         try:
-            rows.append(_numbers(line))
+            if pick is None:
+                rows.append(_numbers(line))
+            else:
+                fields = [p for p in re.split(r"[\s,;]+", line.strip()) if p]
+                if len(fields) <= max(pick):
+                    raise ValueError(f"{len(fields)} field(s), but the header names more")
+                rows.append(_numbers(" ".join(fields[i] for i in pick)))
         except ValueError as e:
             raise CLIError(f"{path}, line {n}: {e}") from e
         if len(rows[-1]) != len(rows[0]):
@@ -303,7 +358,10 @@ def batch_for(raw: str, path: Path | None, info: Any, extras: dict[str, Any],
             raise CLIError(f"this run ({info.name}) does not take images")
         item = read_image(path, shape, scale)
     else:
-        values = read_table(path) if path is not None else torch.tensor(parse_numbers(raw)).reshape(-1, 1).numpy()
+        extra = info.extra or {}
+        columns = extra.get("features") or extra.get("columns")  # the names a table run was trained on
+        values = read_table(path, list(columns) if isinstance(columns, (list, tuple)) else None) if path is not None \
+            else torch.tensor(parse_numbers(raw)).reshape(-1, 1).numpy()
         item = torch.as_tensor(values, dtype=torch.float32)
     if cond_shape is not None:  # one-to-many: the input conditions the generator
         if item.numel() != int(torch.tensor(cond_shape).prod()):
@@ -431,6 +489,7 @@ def predict_many(inputs: list[str], where: Any, loaded: Any, batch_size: int,
             continue
         try:
             batch, tokens = batch_for(raw, None, info, loaded.extras, unknown)
+            batch = prepare(batch, model, info, loaded.extras)
         except CLIError as e:
             raise CLIError(f"{where(i)}: {e}") from e
         shape = tuple(t.shape if t is not None else None for t in (batch.x, batch.cond))
@@ -442,7 +501,7 @@ def predict_many(inputs: list[str], where: Any, loaded: Any, batch_size: int,
                 chunk = members[start : start + batch_size]
                 batch = _stack([b for _, b, _ in chunk])
                 try:
-                    prediction = generate(model, batch, decoding)
+                    prediction = finish(generate(model, batch, decoding), info, loaded.extras)
                 except (ValueError, RuntimeError) as e:
                     raise CLIError(f"{where(chunk[0][0])}: the model cannot read this input: "
                                    f"{str(e).splitlines()[0]}") from e
@@ -559,9 +618,10 @@ def run(args: argparse.Namespace) -> int:
         return predict_column(args, loaded)
     batch, tokens = build_batch(args.input, loaded.info, loaded.extras)
     model = loaded.model.eval()
+    batch = prepare(batch, model, loaded.info, loaded.extras)
     with torch.no_grad():
         try:
-            prediction = generate(model, batch, decoding)
+            prediction = finish(generate(model, batch, decoding), loaded.info, loaded.extras)
         except (ValueError, RuntimeError) as e:
             raise CLIError(f"the model cannot read this input: {str(e).splitlines()[0]}") from e
         for line in describe(prediction, model, batch, loaded.info, tokens, args.top):

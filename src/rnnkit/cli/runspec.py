@@ -89,8 +89,15 @@ class RunSpec:
         return dataclasses.asdict(self)
 
     def save(self, run_dir: Path) -> Path:
+        """Write ``run.yaml``; a user's data files are recorded by absolute path, so that
+        ``rnnkit evaluate`` finds them from any working folder."""
+        from rnnkit.data.datasets.registry import absolute_source
+
+        spec = self.to_dict()
+        if spec["data"]:
+            spec["data"], spec["data_options"] = absolute_source(spec["data"], spec["data_options"])
         path = run_dir / SPEC_FILE
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+        path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
         return path
 
 
@@ -198,6 +205,38 @@ def load_data(spec: RunSpec) -> Any:
     if spec.vectors:
         as_vectors(ds)
     return ds
+
+
+def check_same_encoding(dataset: Any, run: Any) -> None:
+    """CLIError when ``dataset``, loaded again, is not encoded as the run's training data was.
+
+    A user's file that changed since training (new rows bring new words, labels or a new range of
+    values) refits the loader's vocabulary, classes and scaler, so the test examples would come
+    back as ids and scaled values that the trained model never learned: its score would be
+    wrong, with no error. The bundled data sets never change, and pass."""
+    info, saved = dataset.info, run.info
+    differ = [what for what, a, b in (
+        ("input vocabulary", info.input_vocab, saved.input_vocab),
+        ("output vocabulary", info.output_vocab, saved.output_vocab),
+        ("classes", list(info.classes or []), list(saved.classes or [])),
+        ("number of features", info.num_features, saved.num_features)) if a != b]
+    scaler, kept = dataset.extras.get("scaler"), run.extras.get("scaler")
+    if hasattr(scaler, "state_dict") and hasattr(kept, "state_dict"):
+        import numpy as np
+
+        def same(a: Any, b: Any) -> bool:
+            if not isinstance(a, (list, float, int)):
+                return a == b
+            a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+            return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+
+        now, then = scaler.state_dict(), kept.state_dict()
+        if now.keys() != then.keys() or not all(same(now[k], then[k]) for k in now):
+            differ.append("scaler")
+    if differ:
+        raise CLIError(f"the data {dataset.load_name or info.name!r} differ from what this run was trained on: "
+                       f"refitted on them now, the {' and the '.join(differ)} changed, so the test examples would "
+                       "not be encoded as in training; score the data the run was trained on, or train again")
 
 
 def as_vectors(dataset: Any) -> None:

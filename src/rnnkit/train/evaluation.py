@@ -82,7 +82,7 @@ def tag_scheme(classes: Sequence[str] | None) -> str | None:
     return None
 
 
-def _unscale(scaler: Any, t: Tensor, targets: list[int]) -> Tensor:
+def unscale_targets(scaler: Any, t: Tensor, targets: list[int]) -> Tensor:
     """``(B, H)`` (one target) or ``(B, H, K)`` back to the data's units."""
     if t.dim() == 2 and len(targets) == 1:
         return scaler.inverse_transform(t.unsqueeze(-1), features=targets).squeeze(-1)
@@ -166,7 +166,7 @@ class TaskMetrics:
         declared = self._declared_scaler()
         if declared is not None:  # the Examples are scaled: score in the data's own units
             scaler, targets = declared
-            pred, y = _unscale(scaler, pred, targets), _unscale(scaler, y, targets)
+            pred, y = unscale_targets(scaler, pred, targets), unscale_targets(scaler, y, targets)
             if x is not None and x.dim() == 3:
                 x = x[..., : len(targets)]  # (B, T, K): the targets' history, for MASE
                 x = scaler.inverse_transform(x, features=targets)

@@ -13,6 +13,7 @@ import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rnnkit.data.dataset import DatasetInfo, PublishedResult, SequenceDataset
@@ -104,9 +105,29 @@ def load(name: str, **options: Any) -> SequenceDataset:
 
 def _remember(dataset: SequenceDataset, name: str, options: dict[str, Any]) -> SequenceDataset:
     """Note on ``dataset`` how it was loaded: a run folder records it (Trainer.fit), so that the CLI
-    rebuilds the same data from the folder alone."""
-    dataset.load_name, dataset.load_options = name, dict(options)
+    rebuilds the same data from the folder alone (from any working folder: see :func:`absolute_source`)."""
+    dataset.load_name, dataset.load_options = absolute_source(name, options)
     return dataset
+
+
+PATH_OPTIONS = ("test",)  # the format options that name a file
+
+
+def absolute_source(name: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``name`` and ``options`` with the files they name made absolute (``"csv:data.csv"`` ->
+    ``"csv:/home/me/data.csv"``), so that a run folder records data it can load again from any
+    working folder. Bundled names, and paths that do not exist, are left as they are."""
+    _import_all()
+    if not isinstance(name, str) or ":" not in name or name.split(":", 1)[0] not in _FORMATS:
+        return name, dict(options)
+
+    def absolute(path: str) -> str:
+        p = Path(path).expanduser()
+        return str(p.resolve()) if p.exists() else path
+
+    prefix, path = name.split(":", 1)
+    return f"{prefix}:{absolute(path)}", {k: absolute(v) if k in PATH_OPTIONS and isinstance(v, str) else v
+                                          for k, v in options.items()}
 
 
 def _check_options(what: str, loader: Callable[..., Any], options: dict[str, Any], *, skip: int = 0) -> None:
