@@ -306,3 +306,22 @@ def test_a_tsv_file_is_tab_separated(tmp_path) -> None:
     frame.to_csv(path, sep="\t", index=False)
     ds = rnnkit.datasets.load(f"csv:{path}", text="review", target="label", valid_fraction=0.0, test_fraction=0.0)
     assert len(ds.train) == len(REVIEWS) and [e.meta["line"] for e in ds.train.examples] == csv_start_lines(frame)
+
+
+def test_a_stray_quote_in_a_tsv_is_named_and_quoting_can_be_turned_off(tmp_path) -> None:
+    """A stray quote would join the lines after it into one field, silently: it is an error naming the
+    line, and ``read_options={"quoting": 3}`` reads quotes as text, every row kept."""
+    rows = [("good phone", "pos"), ('"awesome battery', "pos"), ("bad phone", "neg"), ('it is 5" wide', "neg"),
+            ("slow", "neg"), ("fast", "pos")]
+    path = tmp_path / "reviews.tsv"
+    path.write_text("review\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"reviews.tsv, line 3, field 'review': a quote .*quoting: 3"):
+        rnnkit.datasets.load(f"csv:{path}", text="review", target="label")
+    ds = rnnkit.datasets.load(f"csv:{path}", text="review", target="label", valid_fraction=0.0, test_fraction=0.0,
+                              read_options={"quoting": 3})
+    tok = ds.extras["tokenizer"]
+    def bare(text: str) -> str:  # the word tokenizer's decode puts a space between tokens
+        return "".join(text.split())
+
+    assert sorted(bare(tok.decode(e.x.tolist())) for e in ds.train.examples) == sorted(bare(t) for t, _ in rows)
+    assert sorted(e.meta["line"] for e in ds.train.examples) == list(range(2, 8))

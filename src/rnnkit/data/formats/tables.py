@@ -45,6 +45,7 @@ missing value under ``nan="raise"``.
 from __future__ import annotations
 
 import contextlib
+import csv
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -126,15 +127,13 @@ class Table:
                                 line=self.line(int(rows[nan[0]])), field=str(column))
 
 
-_CSV_OPTIONS = {"sep", "delimiter", "encoding", "quotechar"}
+_CSV_OPTIONS = {"sep", "delimiter", "encoding", "quotechar", "quoting"}
 
 
 def csv_record_lines(path: str | Path, read_options: dict[str, Any] | None) -> list[int] | None:
     """The line on which each data row of a CSV file starts (the header skipped, blank lines
     skipped as pandas skips them); None when ``read_options`` asks pandas for more than a
-    separator, an encoding or a quote character, or when the file cannot be read that way."""
-    import csv
-
+    separator, an encoding, a quote character or a quoting mode, or when the file cannot be read that way."""
     opts = dict(read_options or {})
     if set(opts) - _CSV_OPTIONS:
         return None
@@ -144,7 +143,8 @@ def csv_record_lines(path: str | Path, read_options: dict[str, Any] | None) -> l
     starts: list[int] = []
     try:
         with open(path, newline="", encoding=opts.get("encoding", "utf-8")) as f:
-            reader = csv.reader(f, delimiter=delimiter, quotechar=str(opts.get("quotechar", '"')))
+            reader = csv.reader(f, delimiter=delimiter, quotechar=str(opts.get("quotechar", '"')),
+                                quoting=opts.get("quoting", csv.QUOTE_MINIMAL))
             while True:
                 start = reader.line_num + 1
                 try:
@@ -199,9 +199,28 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
         raise DataFileError(p, f"cannot be read as a {what}: {e}") from e
     if len(frame) == 0:
         raise DataFileError(p, "has no data rows")
+    if kind == "csv" and opts.get("sep", opts.get("delimiter")) == "\t" and "quoting" not in opts:
+        _check_tab_quotes(frame, p, opts)
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
     return Table(frame=frame, path=str(p), kind=kind, read_options=opts)
+
+
+def _check_tab_quotes(frame: Any, path: Path, opts: dict[str, Any]) -> None:
+    """A tab-separated field that holds a tab was opened by a quote (CSV quoting, which pandas
+    writes and reads) that the file never closed: a stray ``"`` in a TSV whose quotes are text. The
+    rows up to the next quote would be read as one field, with no error; this says so instead."""
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype.kind in "biufcmM":  # numbers and times hold no tabs
+            continue
+        hit = next((i for i, v in enumerate(values) if isinstance(v, str) and "\t" in v), None)
+        if hit is not None:
+            starts = csv_record_lines(path, opts)
+            line = starts[hit] if starts is not None and hit < len(starts) else None
+            raise DataFileError(path, 'a quote (") opens a field that runs over tabs and lines to the next quote; '
+                                "if quotes in this file are text, read it with read_options={quoting: 3} (no "
+                                "quoting)", line=line, field=str(column))
 
 
 def series_rows(table: Table, id_col: str | None, time: str | None) -> dict[str, np.ndarray]:
