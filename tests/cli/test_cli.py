@@ -682,3 +682,35 @@ def test_a_users_series_table_is_scaled_read_by_column_name_and_found_from_anywh
     data.write_text("\n".join(rows + [f"new,{t},{2000 + t},0.5,hi" for t in range(10)]) + "\n")
     assert main(["evaluate", str(run)]) == 2
     assert "the scaler changed" in _error_line(capsys)
+
+
+def test_predict_encodes_as_the_loader_did(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A lowercased CoNLL vocabulary reads capitalised words; a pairs: run reads its source with its own
+    word tokenizer; with --lines an input of unknown words only gives a blank line and a note."""
+    sentences = ["the DET\ncat NOUN\nruns VERB\n", "a DET\ndog NOUN\nsleeps VERB\n"] * 20
+    conll = tmp_path / "tags.conll"
+    conll.write_text("\n".join(sentences))
+    run = tmp_path / "tagger"
+    assert main(["train", "--data", f"conll:{conll}", "--data-option", "lowercase=true", "--hidden", "8",
+                 "--epochs", "1", "--out", str(run), "--no-progress", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), "The Cat runs"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.split()[0].startswith("The/") and "<unk>" not in captured.err
+    lines = tmp_path / "lines.txt"
+    lines.write_text("the cat runs\nzebra zebra\na dog\n")
+    assert main(["predict", str(run), str(lines), "--lines"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out.split("\n")
+    assert out[0].startswith("the/") and out[1] == "" and out[2].startswith("a/")
+    assert "lines.txt, line 2" in captured.err and "blank" in captured.err
+    pairs = tmp_path / "num.tsv"
+    pairs.write_text("".join(f"{a}, {b}!\t{i}{j}\n" for i, a in enumerate(["Zero", "One", "Two", "Three"])
+                             for j, b in enumerate(["zero", "one", "two", "three", "four"])))
+    run = tmp_path / "s2s"
+    assert main(["train", "--data", f"pairs:{pairs}", "--data-option", "tokenizer=word", "--data-option",
+                 "target_tokenizer=char", "--data-option", "test_fraction=0.1", "--hidden", "8", "--epochs", "1",
+                 "--out", str(run), "--no-progress", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), "Three, four!"]) == 0  # the word tokenizer splits off the punctuation
+    assert "not in the run's vocabulary" not in capsys.readouterr().err

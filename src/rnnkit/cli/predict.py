@@ -287,7 +287,7 @@ def encode_text(text: str, info: Any, extras: dict[str, Any],
     is refused (the model would see nothing but ``<unk>``)."""
     if not text.strip():
         raise CLIError("the input text is empty")
-    tok = extras.get("tokenizer") or extras.get("input_tokenizer")
+    tok = extras.get("tokenizer") or extras.get("input_tokenizer") or extras.get("source_tokenizer")
     if tok is not None and hasattr(tok, "encode"):
         ids = list(tok.encode(text))
         tokens = tok.tokenize(text) if hasattr(tok, "tokenize") else []
@@ -297,12 +297,18 @@ def encode_text(text: str, info: Any, extras: dict[str, Any],
             raise CLIError(f"this run ({info.name}) has no input vocabulary to encode text with")
         chars = all(len(t) == 1 for t in vocab.itos[4:])
         tokens = list(text) if chars else text.split()
-        ids = vocab.encode(tokens)
+        lowered = (info.extra or {}).get("lowercase")  # a vocabulary of lowercased tokens (conll: lowercase)
+        ids = vocab.encode([t.lower() for t in tokens] if lowered else tokens)
     if not ids:
         raise CLIError("the input text is empty")
     tokens = tokens if len(tokens) == len(ids) else []
     check_unknown(ids, tokens, info, notes)
     return ids, tokens
+
+
+class UnknownInput(CLIError):
+    """An input none of whose tokens the run knows: an error alone; with ``--lines`` or ``--column``
+    a blank output line and a note, so that one such line does not stop the others."""
 
 
 def check_unknown(ids: list[int], tokens: list[str], info: Any, notes: list[int] | None = None) -> None:
@@ -316,7 +322,7 @@ def check_unknown(ids: list[int], tokens: list[str], info: Any, notes: list[int]
     shown = ", ".join(dict.fromkeys(repr(tokens[i]) for i in unknown[:8])) if tokens else ""
     named = f" ({shown}{', ...' if len(unknown) > 8 else ''})" if shown else ""
     if len(unknown) == len(ids):
-        raise CLIError(f"none of the input's {len(ids)} token(s) is in the vocabulary of this run ({info.name})"
+        raise UnknownInput(f"none of the input's {len(ids)} token(s) is in the vocabulary of this run ({info.name})"
                        f"{named}: check the language and the spelling")
     if notes is not None:
         notes.append(len(unknown))
@@ -484,12 +490,16 @@ def predict_many(inputs: list[str], where: Any, loaded: Any, batch_size: int,
     info, model = loaded.info, loaded.model.eval()
     unknown: list[int] = []
     groups: dict[Any, list[tuple[int, Any, list[str]]]] = collections.defaultdict(list)
+    unreadable: list[str] = []
     for i, raw in enumerate(inputs):
         if not raw.strip():
             continue
         try:
             batch, tokens = batch_for(raw, None, info, loaded.extras, unknown)
             batch = prepare(batch, model, info, loaded.extras)
+        except UnknownInput:
+            unreadable.append(where(i))
+            continue
         except CLIError as e:
             raise CLIError(f"{where(i)}: {e}") from e
         shape = tuple(t.shape if t is not None else None for t in (batch.x, batch.cond))
@@ -508,6 +518,10 @@ def predict_many(inputs: list[str], where: Any, loaded: Any, batch_size: int,
                 for (i, _, _), text in zip(chunk, describe_rows(prediction, model, batch, info,
                                                                 [t for _, _, t in chunk])):
                     out[i] = text
+    if unreadable:
+        shown = "; ".join(unreadable[:5]) + ("; ..." if len(unreadable) > 5 else "")
+        print(f"note: {len(unreadable)} input(s) hold no token in the run's vocabulary, so their output line is "
+              f"blank: {shown}", file=sys.stderr)
     return out, unknown
 
 

@@ -89,3 +89,12 @@ def test_empty_tag_and_empty_file(tmp_path) -> None:
     path.write_text("# only a comment\n\n")
     with pytest.raises(DataFileError, match="holds no sentences"):
         rnnkit.datasets.load(f"conll:{path}")
+
+
+@pytest.mark.parametrize("line", ["orphan", "\tNOUN", "b  "])
+def test_a_token_line_without_its_tag_is_named(tmp_path, line: str) -> None:
+    """One field read as both the token (column 0) and the tag (column -1) would make the word a tag."""
+    path = tmp_path / "tags.txt"
+    path.write_text(f"the DET\ncat NOUN\n{line}\n\na DET\n")
+    with pytest.raises(DataFileError, match=r"tags.txt, line 3, field 'column -1': 1 column\(s\): the token"):
+        rnnkit.datasets.load(f"conll:{path}")

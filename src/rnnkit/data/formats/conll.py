@@ -81,6 +81,10 @@ def read_conll(path: str | Path, *, token_column: int | None = None, tag_column:
             missing = tok_col if len(cols) <= tok_col or len(cols) < -tok_col else tag_col
             raise DataFileError(p, f"{len(cols)} column(s), but the token is in column {tok_col} and the tag "
                                 f"in column {tag_col}", line=n, field=f"column {missing}")
+        if tok_col % len(cols) == tag_col % len(cols):  # e.g. one column read as both token (0) and tag (-1)
+            raise DataFileError(p, f"{len(cols)} column(s): the token (column {tok_col}) and the tag (column "
+                                f"{tag_col}) would be the same field; every token line needs its tag",
+                                line=n, field=f"column {tag_col}")
         token, tag = cols[tok_col], cols[tag_col]
         for field, value, col in (("token", token, tok_col), ("tag", tag, tag_col)):
             if not value.strip():
@@ -126,7 +130,7 @@ def load_conll(path: str, *, test: str | None = None, token_column: int | None =
     info = DatasetInfo(
         name=name or Path(path).stem, shape="synced", task="tagging", input_kind="tokens",
         description=f"tagged sentences from {path}", input_vocab=vocab, classes=tags.classes,
-        source=str(path), metric="accuracy")
+        source=str(path), metric="accuracy", extra={"lowercase": lowercase})
     return SequenceDataset(info=info, train=examples(train_s), valid=examples(valid_s), test=examples(test_s),
                            extras={"vocab": vocab})
 

@@ -97,7 +97,7 @@ def load_pairs(path: str, *, test: str | None = None, tokenizer: str = "char",
     info = DatasetInfo(
         name=name or Path(path).stem, shape="many-to-many", task="seq2seq", input_kind="tokens",
         description=f"parallel text from {path}", input_vocab=src_tok.vocab, output_vocab=tgt_tok.vocab,
-        source=str(path), metric="accuracy",
+        source=str(path), metric="exact_match",
         extra={"tokenizer": tokenizer, "target_tokenizer": target_tokenizer or tokenizer,
                "target_specials": "eos"})
     return SequenceDataset(info=info, train=examples(train_r), valid=examples(valid_r), test=examples(test_r),
