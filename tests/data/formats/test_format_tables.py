@@ -82,6 +82,13 @@ def test_forecast_several_series_and_test_file(tmp_path) -> None:
     assert {e.meta["series"] for e in ds.test.examples} == {"north", "south"}
     assert all(e.meta["target_start"] >= 34 for e in ds.test.examples)
     assert all(e.meta["target_stop"] <= 34 for e in ds.train.examples)
+    # a test file must follow the training file in time: one that starts earlier, or repeats a step, is named
+    for start in (20, 33):
+        early = save(whole[whole.index >= start], tmp_path / f"early{start}.csv")
+        with pytest.raises(DataFileError, match=r"early.*line 2, field 'month': series 'north' starts at time "
+                                                r".* not after the training file's last time"):
+            rnnkit.datasets.load(f"csv:{train}", test=early, target="passengers", id="region", time="month",
+                                 window=8, horizon=3, valid_size=0)
 
 
 def test_nan_policy(tmp_path) -> None:
@@ -325,3 +332,14 @@ def test_a_stray_quote_in_a_tsv_is_named_and_quoting_can_be_turned_off(tmp_path)
 
     assert sorted(bare(tok.decode(e.x.tolist())) for e in ds.train.examples) == sorted(bare(t) for t, _ in rows)
     assert sorted(e.meta["line"] for e in ds.train.examples) == list(range(2, 8))
+
+
+def test_text_times_that_are_dates_sort_as_dates(tmp_path) -> None:
+    """``10/1/1957`` comes before ``2/1/1958``, though not as text (pandas 3 reads text as its string
+    dtype, not object: the dates must still be read as dates)."""
+    months = pd.date_range("1957-01-01", periods=30, freq="MS")
+    frame = pd.DataFrame({"month": [f"{d.month}/{d.day}/{d.year}" for d in months], "passengers": np.arange(30.0)})
+    path = save(frame.sample(frac=1.0, random_state=0), tmp_path / "us.csv")  # rows out of order
+    ds = rnnkit.datasets.load(f"csv:{path}", target="passengers", time="month", window=6, horizon=3, scale=None)
+    for e in ds.train.examples + ds.test.examples:
+        assert torch.equal(torch.diff(e.x[:, 0]), torch.ones(5, dtype=e.x.dtype))

@@ -34,10 +34,35 @@ import numpy as np
 
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.formats.errors import DataFileError
-from rnnkit.data.formats.tables import ScaleKind, as_list, make_scaler, numeric_block, read_table, series_rows
+from rnnkit.data.formats.tables import (
+    ScaleKind,
+    as_list,
+    make_scaler,
+    numeric_block,
+    read_table,
+    series_rows,
+    time_stamps,
+)
 from rnnkit.data.windows import NanPolicy, chronological_split, make_windows
 
 Series = dict[str, Any]  # key, values (N, F), future (N, C) | None, n_train_rows
+
+
+def _check_test_follows(tables: list[Any], parts: list[dict[str, np.ndarray]], time: str) -> None:
+    """A test file holds the steps after each series' training steps: a first test time that is not
+    later than the last training time (an earlier file, or one that repeats training steps) is an error."""
+    train_t, test_t = time_stamps(tables[0], time), time_stamps(tables[1], time)
+    for key, rows in parts[1].items():
+        last, first = train_t.iloc[parts[0][key][-1]], test_t.iloc[rows[0]]
+        try:
+            after = bool(first > last)
+        except TypeError:  # times of different kinds: nothing to compare
+            continue
+        if not after:
+            table, end = tables[1], tables[0].frame[time].iloc[parts[0][key][-1]]
+            raise DataFileError(table.path, f"series {key!r} starts at time {table.frame[time].iloc[rows[0]]!r}, "
+                                f"not after the training file's last time {end!r}: a test file holds the steps "
+                                "that follow the training file", line=table.line(int(rows[0])), field=time)
 
 
 def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, window: int | None = None,
@@ -66,6 +91,8 @@ def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, w
         unknown = sorted(set(parts[1]) - set(parts[0]))
         if unknown:
             raise DataFileError(test, f"series {unknown[:5]} do not appear in the training file {path}", field=id)
+        if time is not None:
+            _check_test_follows(tables, parts, time)
 
     filled = 0
     series: list[Series] = []

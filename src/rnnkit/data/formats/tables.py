@@ -223,20 +223,27 @@ def _check_tab_quotes(frame: Any, path: Path, opts: dict[str, Any]) -> None:
                                 "quoting)", line=line, field=str(column))
 
 
-def series_rows(table: Table, id_col: str | None, time: str | None) -> dict[str, np.ndarray]:
-    """Row indices of each series, in time order."""
+def time_stamps(table: Table, time: str) -> Any:
+    """The ``time`` column as comparable values: text that reads as dates becomes dates (so that
+    ``1/2/1958`` sorts after ``12/1/1957``); numbers, and other text, stay as they are."""
     import pandas as pd
 
+    stamps = table.frame[time]
+    if stamps.dtype.kind not in "biufcmM":  # text (object, or pandas' string dtype)
+        with warnings.catch_warnings(), contextlib.suppress(ValueError, TypeError):
+            warnings.simplefilter("ignore")
+            stamps = pd.to_datetime(stamps)
+    return stamps
+
+
+def series_rows(table: Table, id_col: str | None, time: str | None) -> dict[str, np.ndarray]:
+    """Row indices of each series, in time order."""
     frame = table.frame
     groups = {"series": np.arange(len(frame))} if id_col is None else {
         str(k): np.asarray(v) for k, v in frame.groupby(id_col, sort=False).indices.items()}
     if time is None:
         return groups
-    stamps = frame[time]
-    if stamps.dtype == object:
-        with warnings.catch_warnings(), contextlib.suppress(ValueError, TypeError):
-            warnings.simplefilter("ignore")
-            stamps = pd.to_datetime(stamps)  # dates sort as dates; other text keeps its own order
+    stamps = time_stamps(table, time)
     out = {}
     for key, rows in groups.items():
         t = stamps.iloc[rows].to_numpy()
