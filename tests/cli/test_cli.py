@@ -714,3 +714,39 @@ def test_predict_encodes_as_the_loader_did(tmp_path: Path, capsys: pytest.Captur
     capsys.readouterr()
     assert main(["predict", str(run), "Three, four!"]) == 0  # the word tokenizer splits off the punctuation
     assert "not in the run's vocabulary" not in capsys.readouterr().err
+
+
+def test_a_forecaster_of_a_users_table_predicts_from_its_window_with_known_covariates(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A forecaster of a scaled CSV with a promotion flag: predict reads the last ``window`` steps of
+    any longer history, and the flag's known values over the horizon from --future."""
+    t = np.arange(120)
+    promo = (t % 5 == 0).astype(float)
+    sales = 2000 + 3 * t + 50 * np.sin(t / 3) + 200 * promo
+    data = tmp_path / "sales.csv"
+    data.write_text("day,sales,promo\n" + "".join(f"{i},{v:.2f},{p:.0f}\n" for i, v, p in zip(t, sales, promo)))
+    run = tmp_path / "fc"
+    assert main(["train", "--data", f"csv:{data}", "--data-option", "target=sales", "--data-option", "time=day",
+                 "--data-option", "window=24", "--data-option", "horizon=4", "--data-option", "covariates=[promo]",
+                 "--model", "forecaster", "--hidden", "16", "--epochs", "3", "--out", str(run), "--no-progress",
+                 "--no-report"]) == 0
+    whole, last = tmp_path / "whole.csv", tmp_path / "last.csv"
+    whole.write_text("day,sales\n" + "".join(f"{i},{v:.2f}\n" for i, v in zip(t, sales)))
+    last.write_text("sales\n" + "".join(f"{v:.2f}\n" for v in sales[-24:]))
+    future = tmp_path / "future.csv"
+    outs = []
+    for flags in ([1, 0, 0, 0], [0, 0, 0, 0]):
+        future.write_text("promo\n" + "".join(f"{f}\n" for f in flags))
+        for history in (whole, last):
+            capsys.readouterr()
+            assert main(["predict", str(run), str(history), "--future", str(future)]) == 0
+            lines = capsys.readouterr().out.splitlines()
+            assert lines[0] == "forecast for the next 4 steps:"
+            outs.append([float(v) for v in lines[1].split()])
+    assert outs[0] == outs[1] and outs[2] == outs[3]  # the history beyond the window changes nothing
+    assert outs[0] != outs[2] and 1500 < np.mean(outs[0]) < 3000  # in the data's units, and the flag counts
+    assert main(["predict", str(run), str(last)]) == 2
+    assert "trained with the covariates ['promo']: pass --future FILE" in _error_line(capsys)
+    future.write_text("promo\n1\n0\n")
+    assert main(["predict", str(run), str(last), "--future", str(future)]) == 2
+    assert "2 row(s) of covariates, but this forecaster forecasts 4 steps" in _error_line(capsys)

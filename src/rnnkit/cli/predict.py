@@ -8,6 +8,7 @@ file (one row per time step, one column per feature), a text file, or an image f
     rnnkit predict runs/air history.csv              # -> the forecast, one value per step
     rnnkit predict runs/captions digit.png           # -> the generated caption
     rnnkit predict runs/names "ann" --temperature 0.8 --seed 1   # a language model continues a prompt
+    rnnkit predict runs/sales history.csv --future promos.csv    # with covariates known in advance
 
 It prints the class (with probabilities), the values, the tags, the generated sequence or the
 forecast, decoded with the run's saved vocabulary. A language model prints what follows the prompt;
@@ -60,6 +61,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="inputs per batch with --lines or --column")
     p.add_argument("--output", metavar="FILE", help="with --lines: write the predictions to FILE; with --column: "
                    "write the table with a prediction column (CSV, .parquet or .jsonl by the suffix)")
+    p.add_argument("--future", metavar="FILE",
+                   help="a forecaster trained with covariates: a CSV of their known values over the forecast's "
+                        "steps, one row per step, with the covariates' column names")
     g = p.add_argument_group("decoding (seq2seq, generators and language models; default: the run's own)")
     g.add_argument("--decode", choices=("greedy", "beam", "sample"),
                    help="the strategy (--beam-size implies beam; --temperature, --top-k and --top-p imply sample)")
@@ -228,6 +232,21 @@ def read_table(path: Path, columns: list[str] | None = None) -> Any:
     if not rows:
         raise CLIError(f"{path}: no rows of numbers (one row per time step, one column per feature)")
     return np.asarray(rows, dtype=np.float32)
+
+
+def read_future(path: Path, covariates: list[str], horizon: int | None) -> Any:
+    """``(1, H, C)``: the covariates' known values over the forecast's ``H`` steps, read by name."""
+    import torch
+
+    if not path.is_file():
+        raise CLIError(f"--future file {path} does not exist")
+    values = read_table(path, covariates)
+    if not _is_header(read_text(path).lstrip().splitlines()[0]):
+        raise CLIError(f"{path}: the first line must name the covariates' columns {covariates}")
+    if horizon is not None and values.shape[0] != horizon:
+        raise CLIError(f"{path}: {values.shape[0]} row(s) of covariates, but this forecaster forecasts {horizon} "
+                       f"steps and needs one row per step")
+    return torch.as_tensor(values, dtype=torch.float32)[None]
 
 
 def _is_header(line: str) -> bool:
@@ -626,6 +645,15 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--output goes with --lines or --column (one prediction per input line or row)")
     loaded, _ = open_run(args.run_dir)
     decoding = decoding_options(args, loaded.info)
+    covariates = list((loaded.info.extra or {}).get("covariates") or [])
+    if args.future and not covariates:
+        raise CLIError(f"--future is for a forecaster trained with covariates; this run ({loaded.info.name}) has none")
+    if covariates and (args.lines or args.column):
+        raise CLIError("this forecaster reads known-future covariates (--future FILE), which go with one history "
+                       "at a time: drop --lines / --column")
+    if covariates and not args.future:
+        raise CLIError(f"this forecaster was trained with the covariates {covariates}: pass --future FILE, a CSV "
+                       f"of their values over the next {loaded.info.horizon} steps")
     if args.lines:
         return predict_lines(args, loaded)
     if args.column:
@@ -633,6 +661,8 @@ def run(args: argparse.Namespace) -> int:
     batch, tokens = build_batch(args.input, loaded.info, loaded.extras)
     model = loaded.model.eval()
     batch = prepare(batch, model, loaded.info, loaded.extras)
+    if covariates:
+        batch = dataclasses.replace(batch, future=read_future(Path(args.future), covariates, loaded.info.horizon))
     with torch.no_grad():
         try:
             prediction = finish(generate(model, batch, decoding), loaded.info, loaded.extras)
