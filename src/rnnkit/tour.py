@@ -139,7 +139,7 @@ def run_stop(stop: Stop, root: Path, *, quick: bool = False, progress: bool = Fa
     spec = stop.spec(root, quick=quick)
     start = time.perf_counter()
     try:
-        result = train_run(spec, progress=progress)
+        result = train_run(spec, progress=progress, overwrite=True)  # the tour's own folder, run again
     except (CLIError, ValueError, TypeError, RuntimeError, KeyError, OSError) as e:
         reason = (str(e).splitlines() or [type(e).__name__])[0]
         return TourRow(stop.shape, stop.data, stop.model, "", None, "-", time.perf_counter() - start,

@@ -750,3 +750,23 @@ def test_a_forecaster_of_a_users_table_predicts_from_its_window_with_known_covar
     future.write_text("promo\n1\n0\n")
     assert main(["predict", str(run), str(last), "--future", str(future)]) == 2
     assert "2 row(s) of covariates, but this forecaster forecasts 4 steps" in _error_line(capsys)
+
+
+def test_a_folder_that_holds_a_run_is_never_trained_over_silently(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    base = ["train", "--data", "japanese_vowels", "--model", "classifier", "--hidden", "4", "--epochs", "1",
+            "--limit", "20", "--out", str(out), "--no-progress", "--no-report"]
+    assert main(base) == 0
+    (out / "extras" / "stale.json").write_text("{}")  # a leftover of the old run
+    (out / "notes.txt").write_text("mine")  # not rnnkit's
+    before = (out / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(base) == 2
+    assert "already holds a run: pass --resume to continue it, --overwrite to replace it" in _error_line(capsys)
+    assert (out / "model.safetensors").read_bytes() == before
+    assert main([*base, "--resume", "--overwrite"]) == 2
+    assert "pass one" in _error_line(capsys)
+    assert main([*base, "--overwrite", "--hidden", "6"]) == 0
+    assert not (out / "extras" / "stale.json").exists() and (out / "notes.txt").read_text() == "mine"
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["config"]["hidden_size"] == 6

@@ -72,6 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "in hardware (AVX512-BF16, AMX), else fp32")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<data>-<model>)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run that --out already holds (else that is an error: nothing is lost)")
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")
     p.add_argument("--no-report", action="store_true", help="skip plots and report.html")
     p.set_defaults(func=run)
@@ -165,8 +167,29 @@ class TrainResult:
     report: Path | None
 
 
+RUN_ENTRIES = ("config.yaml", "run.yaml", "model.safetensors", "info.json", "metrics.json", "history.csv",
+               "report.html", "extras", "checkpoints", "plots", "export")  # what a run folder holds
+
+
+def clear_previous_run(run_dir: Path, *, overwrite: bool) -> None:
+    """A folder that already holds a run is an error unless ``overwrite``; then that run's files and
+    folders (:data:`RUN_ENTRIES`) are removed, so that none of its vocabularies, checkpoints or plots
+    outlives it beside the new run. Other files in the folder are left alone."""
+    import shutil
+
+    held = [name for name in RUN_ENTRIES if (run_dir / name).exists()]
+    if not held or not any(name in held for name in ("config.yaml", "run.yaml", "model.safetensors", "checkpoints")):
+        return
+    if not overwrite:
+        raise CLIError(f"{run_dir} already holds a run: pass --resume to continue it, --overwrite to replace it, or "
+                       "--out to train into another folder")
+    for name in held:
+        path = run_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, report: bool = True,
-              dataset: Any = None) -> TrainResult:
+              dataset: Any = None, overwrite: bool = False) -> TrainResult:
     """Load the data (unless ``dataset`` is given), build the model, train it into ``spec.out``,
     evaluate on test, draw the report.
 
@@ -187,6 +210,8 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
     check_fit(model, dataset, spec, trainer.config.monitor)
     if resume:
         check_resume(model, run_dir)
+    else:
+        clear_previous_run(run_dir, overwrite=overwrite)
     make_run_dir(run_dir)
     spec.save(run_dir)
     try:
@@ -315,8 +340,10 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     dataset = choose_model(spec)
     try:
+        if args.resume and args.overwrite:
+            raise CLIError("--resume continues the run in --out and --overwrite replaces it: pass one")
         result = train_run(spec, progress=not args.no_progress, resume=args.resume, report=not args.no_report,
-                           dataset=dataset)
+                           dataset=dataset, overwrite=args.overwrite)
     except KeyboardInterrupt:
         from rnnkit.train import RunDir
 
