@@ -770,3 +770,16 @@ def test_a_folder_that_holds_a_run_is_never_trained_over_silently(tmp_path: Path
     assert main([*base, "--overwrite", "--hidden", "6"]) == 0
     assert not (out / "extras" / "stale.json").exists() and (out / "notes.txt").read_text() == "mine"
     assert yaml.safe_load((out / "config.yaml").read_text())["model"]["config"]["hidden_size"] == 6
+
+
+def test_any_trainer_setting_is_a_flag_away(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    base = ["train", "--data", "japanese_vowels", "--model", "classifier", "--hidden", "4", "--epochs", "1",
+            "--limit", "20", "--no-progress", "--no-report"]
+    assert main([*base, "--out", str(out), "--train-option", "checkpoint_every=2", "--train-option",
+                 "ema_decay=0.9"]) == 0
+    assert yaml.safe_load((out / "run.yaml").read_text())["train"] == {"checkpoint_every": 2, "ema_decay": 0.9,
+                                                                        "epochs": 1}
+    for option in ("run_dir=elsewhere", "report=true", "bogus=1"):
+        assert main([*base, "--out", str(tmp_path / "other"), "--train-option", option]) == 2
+        assert f"--train-option {option.split('=')[0]}: no such Trainer setting" in _error_line(capsys)

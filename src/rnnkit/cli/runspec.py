@@ -39,7 +39,7 @@ MODEL_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "lm": ("LanguageModel", {}),
     "forecaster": ("Forecaster", {}),
 }
-RUN_OWNED = ("run_dir", "resume", "progress")  # set by the command, not by a spec
+RUN_OWNED = ("run_dir", "resume", "progress", "report")  # set by the command (--no-report), not by a spec
 
 
 def train_keys() -> list[str]:

@@ -31,6 +31,7 @@ from rnnkit.cli.runspec import (
     read_spec,
     recipe_path,
     spec_from_dict,
+    train_keys,
 )
 from rnnkit.train.settings import PRECISIONS
 
@@ -55,6 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional encoder")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other model option (value read as YAML), e.g. --set pooling=attention")
+    p.add_argument("--train-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other Trainer setting (value read as YAML), e.g. --train-option checkpoint_every=200")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="an option for the data set loader (value read as YAML)")
     p.add_argument("--limit", type=int, metavar="N", help="keep at most N examples per split (quick runs)")
@@ -107,6 +110,12 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
             spec.model_options[option] = getattr(args, dest)
     spec.model_options.update(_key_values(args.set, "--set"))
     spec.data_options.update(_key_values(args.data_option, "--data-option"))
+    options = _key_values(args.train_option, "--train-option")
+    bad = sorted(set(options) - set(train_keys()))
+    if bad:
+        raise CLIError(f"--train-option {bad[0]}: no such Trainer setting (the run folder, resuming, the progress bar "
+                       f"and the report have their own flags); the settings: {', '.join(train_keys())}")
+    spec.train.update(options)
     for key in ("epochs", "batch_size", "lr", "early_stopping", "seed", "precision"):
         if getattr(args, key) is not None:
             spec.train[key] = getattr(args, key)
@@ -234,7 +243,7 @@ def make_trainer(spec: RunSpec, run_dir: Path, *, resume: bool, progress: bool) 
     from rnnkit.train import RunDir, Trainer
 
     try:
-        trainer = Trainer(**{"report": False, **spec.train}, run_dir=str(run_dir), resume=resume,
+        trainer = Trainer(**spec.train, report=False, run_dir=str(run_dir), resume=resume,
                           progress=progress)  # train_run draws the report, with its facts
     except (TypeError, ValueError) as e:
         raise CLIError(f"bad training settings {spec.train}: {e}") from e
