@@ -124,3 +124,17 @@ def test_arguments_are_validated(trap):
                     ({"min_length": 9}, "min_length"), ({"no_repeat_ngram": -1}, "no_repeat_ngram")]:
         with pytest.raises(ValueError, match=msg):
             beam_search(trap, trap.init([0]), bos=BOS, eos=EOS, max_length=3, **kw)
+
+
+def test_rows_past_the_hypotheses_that_exist_are_empty(make_decoder):
+    """V=5 and one step: five one-token hypotheses at most (bos among them), so n_best=8 leaves rows
+    with nothing in them: score -inf, length 0, padding, and never a copy of a pruned beam."""
+    dec = make_decoder(3, contexts=2, vocab=5, max_length=1)
+    out = beam_search(dec, dec.init(range(2)), bos=BOS, eos=EOS, max_length=1, beam_size=8, n_best=8)
+    real = torch.isfinite(out.scores)
+    assert int(real.sum(1).min()) >= 1 and not bool(real.all())
+    assert bool((out.lengths[~real] == 0).all()) and bool((out.tokens[~real] == 0).all())
+    for b in range(2):  # the real rows are distinct hypotheses, best first
+        rows = [tuple(out.tokens[b, k, : int(out.lengths[b, k])].tolist()) for k in range(8) if bool(real[b, k])]
+        assert len(set(rows)) == len(rows)
+        assert torch.equal(out.scores[b][real[b]], out.scores[b][real[b]].sort(descending=True).values)

@@ -88,7 +88,8 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
 
     Returns:
         :class:`Generated`: tokens ``(B, n_best, L)``, lengths ``(B, n_best)`` counting eos,
-        scores ``(B, n_best)``, best first. Hypotheses cut at ``max_length`` (no eos) compete only
+        scores ``(B, n_best)``, best first; where fewer than ``n_best`` hypotheses exist, the rows
+        past them have score ``-inf``, length 0 and padding. Hypotheses cut at ``max_length`` (no eos) compete only
         when a batch entry has too few finished ones.
 
     Example:
@@ -170,6 +171,11 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
     live_lengths = torch.full((B, K), t_live, dtype=torch.long, device=device)
     scores, seqs, lengths = _merge(n_best, fin_scores, fin_tokens, fin_lengths,
                                    live_final, live_seqs, live_lengths)
+    # fewer than n_best hypotheses exist (a tiny vocabulary, a short max_length): the rows left over
+    # are empty, not copies of pruned beams
+    empty = torch.isneginf(scores)
+    lengths = lengths.masked_fill(empty, 0)
+    seqs = seqs.masked_fill(empty.unsqueeze(-1), PAD_ID)
     L = max(int(lengths.max()), 1)
     return Generated(tokens=seqs[:, :, :L].contiguous(), lengths=lengths, scores=scores)
 
