@@ -580,11 +580,12 @@ def predict_column(args: argparse.Namespace, loaded: Any) -> int:
     The predictions print one per row, or go into a copy of the table (``--output``, its format from
     the suffix) as a ``prediction`` column, with ``probability`` for classes."""
     from rnnkit.data.formats import DataFileError
-    from rnnkit.data.formats.table_text import row_count
+    from rnnkit.data.formats.table_text import row_count, text_read_options
     from rnnkit.data.formats.tables import read_table, table_kind
 
     try:
-        table = read_table(args.input)
+        table = read_table(args.input, read_options=text_read_options(args.input, None)
+                           if loaded.info.input_kind == "tokens" else None)
     except (DataFileError, FileNotFoundError) as e:
         raise CLIError(str(e).splitlines()[0]) from e
     frame = table.frame

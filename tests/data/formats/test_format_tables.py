@@ -343,3 +343,14 @@ def test_text_times_that_are_dates_sort_as_dates(tmp_path) -> None:
     ds = rnnkit.datasets.load(f"csv:{path}", target="passengers", time="month", window=6, horizon=3, scale=None)
     for e in ds.train.examples + ds.test.examples:
         assert torch.equal(torch.diff(e.x[:, 0]), torch.ones(5, dtype=e.x.dtype))
+
+
+def test_texts_that_read_like_missing_values_stay_text(tmp_path) -> None:
+    path = tmp_path / "reviews.csv"
+    path.write_text("review,label\nNA,neg\nnull,neg\nNone,pos\ngreat,pos\nnan,neg\n", encoding="utf-8")
+    ds = rnnkit.datasets.load(f"csv:{path}", text="review", target="label", valid_fraction=0.0, test_fraction=0.0)
+    tok = ds.extras["tokenizer"]
+    assert sorted(tok.decode(e.x.tolist()) for e in ds.train.examples) == ["NA", "None", "great", "nan", "null"]
+    path.write_text("review,label\ngood,pos\n,neg\n", encoding="utf-8")  # an empty cell is still missing
+    with pytest.raises(DataFileError, match="line 3, field 'review': missing text"):
+        rnnkit.datasets.load(f"csv:{path}", text="review", target="label")

@@ -42,7 +42,7 @@ from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, Task
 from rnnkit.data.formats.errors import DataFileError
 from rnnkit.data.formats.splits import LabelIndex, check_fractions, file_tokenizer, split_records
-from rnnkit.data.formats.tables import Table, as_list, read_table
+from rnnkit.data.formats.tables import Table, as_list, read_table, table_kind
 
 
 @dataclass
@@ -58,6 +58,15 @@ class TextRow:
 def row_count(n: int) -> str:
     """``"1 row"``, ``"3 rows"``: how many rows an error is about."""
     return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def text_read_options(path: str | Path, read_options: dict[str, Any] | None) -> dict[str, Any]:
+    """``read_options`` for a table of texts: in a CSV only an empty cell is missing, so that a review
+    that reads "NA", "null" or "None" stays text (pandas would read those as missing values)."""
+    opts = dict(read_options or {})
+    if table_kind(Path(path)) == "csv" and "keep_default_na" not in opts and "na_values" not in opts:
+        opts.update(keep_default_na=False, na_values=[""])
+    return opts
 
 
 def _texts(table: Table, columns: list[str]) -> list[str]:
@@ -103,9 +112,9 @@ def load_text_table(path: str, *, text: str | Sequence[str], target: str, task: 
         raise ValueError(f"loading {path} as text needs text=COLUMN (or a list of columns)")
     if target in columns:
         raise ValueError(f"the target column {target!r} is also a text column")
-    tables = [read_table(path, read_options=read_options)]
+    tables = [read_table(path, read_options=text_read_options(path, read_options))]
     if test is not None:
-        tables.append(read_table(test, read_options=read_options))
+        tables.append(read_table(test, read_options=text_read_options(test, read_options)))
     for t in tables:
         t.need(columns, "text")
         t.need([target], "target")

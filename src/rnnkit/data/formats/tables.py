@@ -127,7 +127,7 @@ class Table:
                                 line=self.line(int(rows[nan[0]])), field=str(column))
 
 
-_CSV_OPTIONS = {"sep", "delimiter", "encoding", "quotechar", "quoting"}
+_CSV_OPTIONS = {"sep", "delimiter", "encoding", "quotechar", "quoting", "keep_default_na", "na_values"}
 
 
 def csv_record_lines(path: str | Path, read_options: dict[str, Any] | None) -> list[int] | None:
