@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.cli.main import CLIError
 
     console = Console()
+    if not console.is_terminal:  # a pipe or a file: rich's 80 columns would fold the table into slivers
+        console = Console(width=160)
     if args.data_option and not args.name:
         raise CLIError("--data-option goes with a data set NAME (or FORMAT:path) to load")
     if args.name:
@@ -94,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
                  "source": i.source, "license": i.license} for i in infos]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    table = Table(title=f"{len(infos)} bundled data sets (train/valid/test), all offline")
+    table = Table(title=f"{len(infos)} bundled data sets, all offline (sizes as their sources split them: "
+                        "load() carves valid from train where a source has no valid split)")
     table.add_column("name", no_wrap=True, style="bold")
     table.add_column("shape", no_wrap=True)
     table.add_column("input")
