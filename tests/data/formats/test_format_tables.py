@@ -354,3 +354,17 @@ def test_texts_that_read_like_missing_values_stay_text(tmp_path) -> None:
     path.write_text("review,label\ngood,pos\n,neg\n", encoding="utf-8")  # an empty cell is still missing
     with pytest.raises(DataFileError, match="line 3, field 'review': missing text"):
         rnnkit.datasets.load(f"csv:{path}", text="review", target="label")
+
+
+def test_undecodable_bytes_and_bad_json_lines_are_named_by_line(tmp_path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"review,label\ngood,pos\nbad,neg\ncaf\xe9,pos\n")
+    with pytest.raises(DataFileError, match=r"latin.csv, line 4: is not utf-8 text .*read_options"):
+        rnnkit.datasets.load(f"csv:{path}", text="review", target="label")
+    ds = rnnkit.datasets.load(f"csv:{path}", text="review", target="label", read_options={"encoding": "latin-1"},
+                              valid_fraction=0.0, test_fraction=0.0)
+    assert len(ds.train) == 3
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"review": "good", "label": "pos"}\n\n{"review": "bad" "label": "neg"}\n', encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"rows.jsonl, line 3: cannot be read as a JSON-lines file"):
+        rnnkit.datasets.load(f"jsonl:{path}", text="review", target="label")

@@ -195,8 +195,13 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
             frame = pd.read_csv(p, **opts)
     except pd.errors.ParserError as e:
         raise DataFileError(p, f"is not a well-formed {what}: {e}") from e
+    except UnicodeDecodeError as e:
+        encoding = str(opts.get("encoding", "utf-8"))
+        raise DataFileError(p, f"is not {encoding} text ({e.reason}); pass read_options={{encoding: ...}} with the "
+                            "file's encoding", line=_bad_byte_line(p, encoding)) from e
     except (ValueError, OSError, pd.errors.EmptyDataError) as e:
-        raise DataFileError(p, f"cannot be read as a {what}: {e}") from e
+        line = _bad_json_line(p) if kind == "jsonl" else None
+        raise DataFileError(p, f"cannot be read as a {what}: {e}", line=line) from e
     if len(frame) == 0:
         raise DataFileError(p, "has no data rows")
     if kind == "csv" and opts.get("sep", opts.get("delimiter")) == "\t" and "quoting" not in opts:
@@ -204,6 +209,37 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
     return Table(frame=frame, path=str(p), kind=kind, read_options=opts)
+
+
+def _bad_byte_line(path: Path, encoding: str) -> int | None:
+    """The line of the first byte that ``encoding`` cannot decode (pandas reports a buffer offset)."""
+    try:
+        raw = path.read_bytes()
+        raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        return raw.count(b"\n", 0, e.start) + 1
+    except (OSError, LookupError):
+        return None
+    return None
+
+
+def _bad_json_line(path: Path) -> int | None:
+    """The first line of a JSON-lines file that is not one JSON object (pandas does not say which)."""
+    import json
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            if not isinstance(json.loads(line), dict):
+                return n
+        except ValueError:
+            return n
+    return None
 
 
 def _check_tab_quotes(frame: Any, path: Path, opts: dict[str, Any]) -> None:
