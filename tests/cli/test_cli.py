@@ -783,3 +783,20 @@ def test_any_trainer_setting_is_a_flag_away(tmp_path: Path, capsys: pytest.Captu
     for option in ("run_dir=elsewhere", "report=true", "bogus=1"):
         assert main([*base, "--out", str(tmp_path / "other"), "--train-option", option]) == 2
         assert f"--train-option {option.split('=')[0]}: no such Trainer setting" in _error_line(capsys)
+
+
+def test_a_latin_1_table_predicts_in_its_encoding_and_an_unscored_run_says_why(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = ["review,label"] + [f"{w} café,{y}" for w, y in (("bon", "pos"), ("mauvais", "neg"))] * 20
+    data = tmp_path / "avis.csv"
+    data.write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
+    run = tmp_path / "run"
+    assert main(["train", "--data", f"csv:{data}", "--data-option", "text=review", "--data-option", "target=label",
+                 "--data-option", "read_options={encoding: latin-1}", "--data-option", "test_fraction=0",
+                 "--data-option", "valid_fraction=0", "--model", "classifier", "--hidden", "8", "--epochs", "1",
+                 "--out", str(run), "--no-progress", "--no-report"]) == 0
+    assert "nothing to score: the data set has no test or valid examples" in capsys.readouterr().out
+    new = tmp_path / "new.csv"
+    new.write_bytes("id,review\n1,bon café\n2,mauvais café\n".encode("latin-1"))
+    assert main(["predict", str(run), str(new), "--column", "review"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2

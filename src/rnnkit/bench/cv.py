@@ -487,7 +487,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a model option of the recipe (value read as YAML)")
     parser.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE", dest="data_option",
                         help="override a data option of the recipe, e.g. --data-option window=36 (a forecaster)")
-    parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--train", "--train-option", dest="train", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training setting of the recipe, e.g. --train epochs=80")
     parser.add_argument("--ensemble", type=int, default=None, metavar="K",
                         help="models per fold (default: the recipe's)")

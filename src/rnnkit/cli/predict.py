@@ -106,7 +106,7 @@ def decoding_options(args: argparse.Namespace, info: Any) -> dict[str, Any] | No
 def declared_scaler(info: Any, extras: dict[str, Any]) -> Any:
     """The scaler the run's training Examples were scaled with (``info.extra["scale"]``), or None."""
     scaler = extras.get("scaler")
-    return scaler if (info.extra or {}).get("scale") and hasattr(scaler, "transform") else None
+    return scaler if (getattr(info, "extra", None) or {}).get("scale") and hasattr(scaler, "transform") else None
 
 
 def prepare(batch: Any, model: Any, info: Any, extras: dict[str, Any]) -> Any:
@@ -136,7 +136,7 @@ def finish(prediction: Any, info: Any, extras: dict[str, Any]) -> Any:
 
     from rnnkit.train.evaluation import unscale_targets
 
-    targets = [int(i) for i in (info.extra or {}).get("target_features", [0])]
+    targets = [int(i) for i in (getattr(info, "extra", None) or {}).get("target_features", [0])]
     return unscale_targets(scaler, torch.as_tensor(prediction).float().cpu(), targets)
 
 
@@ -316,7 +316,7 @@ def encode_text(text: str, info: Any, extras: dict[str, Any],
             raise CLIError(f"this run ({info.name}) has no input vocabulary to encode text with")
         chars = all(len(t) == 1 for t in vocab.itos[4:])
         tokens = list(text) if chars else text.split()
-        lowered = (info.extra or {}).get("lowercase")  # a vocabulary of lowercased tokens (conll: lowercase)
+        lowered = (getattr(info, "extra", None) or {}).get("lowercase")  # lowercased tokens (conll: lowercase)
         ids = vocab.encode([t.lower() for t in tokens] if lowered else tokens)
     if not ids:
         raise CLIError("the input text is empty")
@@ -362,7 +362,7 @@ def batch_for(raw: str, path: Path | None, info: Any, extras: dict[str, Any],
 
     from rnnkit.data.batch import Batch
 
-    if info.input_kind == "tokens" and (info.extra or {}).get("prompt_bos"):  # a language model of text: a prompt
+    if info.input_kind == "tokens" and (getattr(info, "extra", None) or {}).get("prompt_bos"):  # an LM's prompt
         from rnnkit.data.vocab import Vocab
 
         text = read_text(path).rstrip("\n") if path is not None else raw
@@ -575,7 +575,7 @@ def predict_lines(args: argparse.Namespace, loaded: Any) -> int:
     return 0
 
 
-def predict_column(args: argparse.Namespace, loaded: Any) -> int:
+def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str, Any] | None = None) -> int:
     """``--column NAME``: the inputs are a column of a CSV, Parquet or JSON-lines table, one per row.
     The predictions print one per row, or go into a copy of the table (``--output``, its format from
     the suffix) as a ``prediction`` column, with ``probability`` for classes."""
@@ -584,8 +584,8 @@ def predict_column(args: argparse.Namespace, loaded: Any) -> int:
     from rnnkit.data.formats.tables import read_table, table_kind
 
     try:
-        table = read_table(args.input, read_options=text_read_options(args.input, None)
-                           if loaded.info.input_kind == "tokens" else None)
+        table = read_table(args.input, read_options=text_read_options(args.input, read_options)
+                           if loaded.info.input_kind == "tokens" else read_options)
     except (DataFileError, FileNotFoundError) as e:
         raise CLIError(str(e).splitlines()[0]) from e
     frame = table.frame
@@ -644,9 +644,9 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--lines and --column are two ways to read many inputs: pass one")
     if args.output and not (args.lines or args.column):
         raise CLIError("--output goes with --lines or --column (one prediction per input line or row)")
-    loaded, _ = open_run(args.run_dir)
+    loaded, spec = open_run(args.run_dir)
     decoding = decoding_options(args, loaded.info)
-    covariates = list((loaded.info.extra or {}).get("covariates") or [])
+    covariates = list((getattr(loaded.info, "extra", None) or {}).get("covariates") or [])
     if args.future and not covariates:
         raise CLIError(f"--future is for a forecaster trained with covariates; this run ({loaded.info.name}) has none")
     if covariates and (args.lines or args.column):
@@ -658,7 +658,9 @@ def run(args: argparse.Namespace) -> int:
     if args.lines:
         return predict_lines(args, loaded)
     if args.column:
-        return predict_column(args, loaded)
+        options = (spec.data_options or {}).get("read_options") if spec is not None else None
+        # the run's own file was read in this encoding: a table of new rows from the same source likely is too
+        return predict_column(args, loaded, {k: v for k, v in (options or {}).items() if k == "encoding"})
     batch, tokens = build_batch(args.input, loaded.info, loaded.extras)
     model = loaded.model.eval()
     batch = prepare(batch, model, loaded.info, loaded.extras)

@@ -335,6 +335,11 @@ def print_metrics(metrics: dict[str, float], info: Any, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    if not metrics:
+        sizes = getattr(info, "sizes", None) or {}
+        print(f"{title}: nothing to score: the data set has no test or valid examples (sizes {sizes}); give it a "
+              "test file (--data-option test=FILE) or a test_fraction")
+        return
     table = Table(title=title)
     for col in ("metric", "rnnkit", "published / baseline"):
         table.add_column(col, justify="right" if col == "rnnkit" else "left")

@@ -93,7 +93,8 @@ def _values(ts: TsFile, text: str, n: int, dim: int, missing: Missing) -> np.nda
             steps = np.arange(len(a))
             a[nan] = np.interp(steps[nan], steps[~nan], a[~nan])
         elif nan.any():
-            raise DataFileError(ts.path, f"missing value '?' at step {int(np.flatnonzero(nan)[0])}; pass "
+            step = int(np.flatnonzero(nan)[0])
+            raise DataFileError(ts.path, f"missing value {parts[step]!r} at step {step}; pass "
                                 "missing='trim' or 'interpolate'", line=n, field=f"dimension {dim}")
     return a
 
