@@ -383,3 +383,57 @@ def test_an_ensemble_of_taggers_exports_the_log_of_its_mean_probabilities_unless
     capsys.readouterr()
     assert main(["export", str(crf), "--format", "onnx"]) == 2
     assert "an ensemble of 2 CRF taggers" in capsys.readouterr().err
+
+
+def test_a_scaled_users_table_exports_a_program_of_the_datas_own_units(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs on a user's numeric tables were trained on scaled values: the exported programs take and
+    return the data's own units, as ``rnnkit predict`` does, and say so in their metadata."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = ["sample,t,ax,ay,label"]
+    for s in range(40):
+        label, base = ("hi", 1050.0) if s % 2 == 0 else ("lo", 950.0)
+        rows += [f"s{s},{t},{base + rng.normal(0, 20):.2f},{rng.normal(0, 1):.3f},{label}" for t in range(8)]
+    (tmp_path / "seq.csv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "seq"
+    assert main(["train", "--data", f"csv:{tmp_path / 'seq.csv'}", "--data-option", "id=sample", "--data-option",
+                 "time=t", "--data-option", "target=label", "--model", "classifier", "--hidden", "8", "--epochs", "2",
+                 "--out", str(run), "--no-progress", "--no-report"]) == 0
+    raw = np.array([[float(v) for v in r.split(",")[2:4]] for r in rows[1:9]], dtype=np.float32)[None]  # s0
+    (tmp_path / "s0.csv").write_text("ax,ay\n" + "".join(f"{a},{b}\n" for a, b in raw[0]))
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "s0.csv"), "--top", "2"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert main(["export", str(run), "--format", "onnx"]) == 0 and main(["export", str(run)]) == 0
+    assert "x in the data's own units" in capsys.readouterr().out
+    session = ort.InferenceSession(str(run / "export" / "model.onnx"))
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["features"]) == ["ax", "ay"] and "offset" in json.loads(meta["input_scaling"])
+    lengths = np.array([raw.shape[1]], dtype=np.int64)
+    for logits in (session.run(None, {"x": raw, "lengths": lengths})[0][0],
+                   torch.jit.load(str(run / "export" / "model.pt"))(torch.from_numpy(raw),
+                                                                   torch.from_numpy(lengths))[0].detach().numpy()):
+        probs = torch.softmax(torch.as_tensor(logits), -1)
+        best = int(probs.argmax())
+        assert shown[0] == json.loads(meta["labels"])[best] and f"{float(probs[best]):.3f}" in shown[1]
+
+    t = np.arange(90)
+    sales = 2000 + 3 * t + 50 * np.sin(t / 3)
+    (tmp_path / "sales.csv").write_text("day,sales\n" + "".join(f"{i},{v:.2f}\n" for i, v in zip(t, sales)))
+    run = tmp_path / "fc"
+    assert main(["train", "--data", f"csv:{tmp_path / 'sales.csv'}", "--data-option", "target=sales",
+                 "--data-option", "time=day", "--data-option", "window=24", "--data-option", "horizon=4",
+                 "--model", "forecaster", "--hidden", "8", "--epochs", "2", "--out", str(run), "--no-progress",
+                 "--no-report"]) == 0
+    (tmp_path / "last.csv").write_text("sales\n" + "".join(f"{v:.2f}\n" for v in sales[-24:]))
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "last.csv")]) == 0
+    expected = [float(v) for v in capsys.readouterr().out.splitlines()[1].split()]
+    assert main(["export", str(run), "--format", "onnx"]) == 0
+    assert "x: the last 24 steps of ['sales']" in capsys.readouterr().out
+    session = ort.InferenceSession(str(run / "export" / "model.onnx"))
+    window = np.array([f"{v:.2f}" for v in sales[-24:]], dtype=np.float32)[None, :, None]
+    got = session.run(None, {"x": window, "lengths": np.array([24], dtype=np.int64)})[0][0]
+    assert np.allclose(got, expected, rtol=1e-3) and 1500 < float(np.mean(got)) < 3000

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,13 +59,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def scoring_module(model: Any, *, pad_to: int | None = None) -> Any:
+def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None) -> Any:
     """Wrap ``model`` so that it takes plain tensors ``(x, lengths[, future])`` instead of a Batch
     (``future``: a forecaster's known-future covariates ``(B, H, C)``).
 
     ``pad_to``: pad ``x`` with zeros to this many steps before the model (and cut per-step outputs
     back to ``x``'s steps), so that a program traced with a fixed number of steps takes any ``T``
-    up to it; lengths mask the padding."""
+    up to it; lengths mask the padding. ``scaling``: a :class:`Scaling` that the program applies
+    to a float ``x`` first (and undoes on a forecast), so that it reads and returns the data's own
+    units, as ``rnnkit predict`` does."""
     import math
 
     import torch
@@ -77,8 +80,18 @@ def scoring_module(model: Any, *, pad_to: int | None = None) -> Any:
         def __init__(self, inner: nn.Module) -> None:
             super().__init__()
             self.inner = inner
+            self.scaled = scaling is not None
+            self.unscaled_output = scaling is not None and scaling.out_offset is not None
+            if scaling is not None:
+                self.register_buffer("in_offset", torch.tensor(scaling.in_offset, dtype=torch.float32))
+                self.register_buffer("in_scale", torch.tensor(scaling.in_scale, dtype=torch.float32))
+                if scaling.out_offset is not None:
+                    self.register_buffer("out_offset", torch.tensor(scaling.out_offset, dtype=torch.float32))
+                    self.register_buffer("out_scale", torch.tensor(scaling.out_scale, dtype=torch.float32))
 
         def forward(self, x: torch.Tensor, lengths: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+            if self.scaled and x.is_floating_point():  # the data's units -> what the model learnt on
+                x = (x - self.get_buffer("in_offset")) / self.get_buffer("in_scale")
             is_vector = x.dim() == 2 and x.is_floating_point() and getattr(self.inner.config, "input_shape", None)
             steps = x.shape[1]
             if pad_to is not None and not is_vector:
@@ -91,9 +104,38 @@ def scoring_module(model: Any, *, pad_to: int | None = None) -> Any:
                 y = torch.logsumexp(logs, 0) - math.log(len(logs))
             if pad_to is not None and not is_vector and y.dim() >= 2 and y.shape[1] == pad_to:
                 y = y[:, :steps]  # per-step outputs (tagging) back to the caller's steps
+            if self.unscaled_output:  # a forecast back in the data's units: (B, H) or (B, H, K)
+                scale, offset = self.get_buffer("out_scale"), self.get_buffer("out_offset")
+                y = y * scale + offset if y.dim() == 3 else y * scale[0] + offset[0]
             return y
 
     return Scoring(model).eval()
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaling:
+    """The affine map a run's data were scaled with: ``(x - in_offset) / in_scale`` per input feature,
+    and for a forecast ``y * out_scale + out_offset`` per target (None: the output is not scaled)."""
+
+    in_offset: list[float]
+    in_scale: list[float]
+    out_offset: list[float] | None = None
+    out_scale: list[float] | None = None
+
+    @classmethod
+    def of_run(cls, info: Any, extras: dict[str, Any]) -> Scaling | None:
+        """The run's declared scaler (``info.extra["scale"]``) as a Scaling, or None."""
+        from rnnkit.cli.predict import declared_scaler
+
+        scaler = declared_scaler(info, extras)
+        if scaler is None:
+            return None
+        state = scaler.state_dict()
+        offset, scale = [float(v) for v in state["offset"]], [float(v) for v in state["scale"]]
+        if info.task != "forecasting":
+            return cls(offset, scale)
+        targets = [int(i) for i in (info.extra or {}).get("target_features", [0])]
+        return cls(offset, scale, [offset[i] for i in targets], [scale[i] for i in targets])
 
 
 @contextlib.contextmanager
@@ -126,7 +168,7 @@ def export_backends(model: Any, *, onnx: bool = False) -> Iterator[bool]:
 
 
 def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool = False,
-                 future: Any = None) -> Any:
+                 future: Any = None, scaling: Scaling | None = None) -> Any:
     """``torch.export`` of ``scoring_module(model)`` with a free batch size and number of steps
     (at most ``max_steps`` where a layer runs the loop over time); ``onnx``: recurrent layers on
     the ``onnx`` backend where they can (call it under ``torch.no_grad()``). ``future``: a
@@ -140,7 +182,7 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
         args = [torch.cat([a, a]) for a in args]
     with export_backends(model, onnx=onnx) as free:
         pad_to = None if free else max(max_steps, int(x.shape[1]))
-        module = scoring_module(model, pad_to=pad_to)
+        module = scoring_module(model, pad_to=pad_to, scaling=scaling)
 
         def traced(steps: Any) -> Any:  # steps: x's dimension 1, or None for (B, F) vector inputs
             shapes = {"x": {0: batch} if steps is None else {0: batch, 1: steps}, "lengths": {0: batch},
@@ -157,7 +199,7 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
 
 def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max_steps: int | None = None,
            output_name: str = "output", metadata: dict[str, str] | None = None,
-           future: Any = None) -> tuple[float, str]:
+           future: Any = None, scaling: Scaling | None = None) -> tuple[float, str]:
     """Export ``model`` for inputs like ``(x, lengths[, future])`` (``lengths`` None: ones) to
     ``path`` (``fmt``: torchscript, torch.export or onnx, whose output is named ``output_name`` and
     which carries ``metadata``).
@@ -168,7 +210,7 @@ def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max
 
     if lengths is None:  # (B, F) vectors and other one-step inputs: the program still takes lengths
         lengths = torch.ones(x.shape[0], dtype=torch.long)
-    module = scoring_module(model)
+    module = scoring_module(model, scaling=scaling)
     args = (x, lengths) if future is None else (x, lengths, future)
     with torch.no_grad():
         expected = module(*args)
@@ -178,7 +220,7 @@ def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max
             traced.save(str(path))
             return relative_difference(torch.jit.load(str(path))(*args), expected), ""
         program = torch_export(model, x, lengths, max_steps=max_steps or int(x.shape[1]), onnx=fmt == "onnx",
-                               future=future)
+                               future=future, scaling=scaling)
         steps = steps_in_words(step_range(program))
         if fmt == "onnx":
             from rnnkit.cli.export_onnx import export_onnx
@@ -295,14 +337,36 @@ def run(args: argparse.Namespace) -> int:
         from rnnkit.cli.export_decoding import run_decoding
 
         return run_decoding(loaded.model, batch, check, path, metadata)
+    scaling = Scaling.of_run(loaded.info, loaded.extras)
+    x = batch.x
+    if scaling is not None:
+        metadata["input_scaling"] = json.dumps({"offset": scaling.in_offset, "scale": scaling.in_scale,
+                                                "applied": "inside the program: pass the data's own units"})
+        if x is not None and x.is_floating_point() and dataset is not None:
+            import torch
+
+            # the test examples are scaled; the program takes the data's own units: trace and check on those
+            x = x * torch.tensor(scaling.in_scale) + torch.tensor(scaling.in_offset)
+    extra = loaded.info.extra or {}
+    for key, value in (("features", extra.get("features") or extra.get("columns")),
+                       ("covariates", extra.get("covariates")), ("window", loaded.info.window),
+                       ("horizon", loaded.info.horizon)):
+        if value:
+            metadata[key] = json.dumps(value)
     with attempt(args.format, loaded.model, [path]):
-        diff, steps = export(loaded.model, batch.x, batch.lengths, path, args.format, max_steps=longest,
-                             output_name=output, metadata=metadata, future=batch.future)
+        diff, steps = export(loaded.model, x, batch.lengths, path, args.format, max_steps=longest,
+                             output_name=output, metadata=metadata, future=batch.future, scaling=scaling)
     if diff > 1e-4:
         path.unlink(missing_ok=True)
         raise CLIError(f"the exported program differs from the model by {diff:.2e} on a test example; not kept")
     takes = f" (x of any batch size, {steps})" if steps else ""
     inputs = "x, lengths" if batch.future is None else "x, lengths, future"
+    if scaling is not None:
+        takes += "; x in the data's own units (the run's scaler is inside the program)"
+    if task == "forecasting" and loaded.info.window:
+        cov = f", and future: the covariates {extra.get('covariates')}" if batch.future is not None else ""
+        series = extra.get("features") or extra.get("columns") or "the series"
+        takes += f"; x: the last {loaded.info.window} steps of {series}{cov}"
     print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs ({inputs}){takes}; "
           f"output {output}; max difference on {'a test example' if dataset else 'random inputs'} {diff:.1e}"
           f"{crf_note}")
