@@ -800,3 +800,21 @@ def test_a_latin_1_table_predicts_in_its_encoding_and_an_unscored_run_says_why(
     new.write_bytes("id,review\n1,bon café\n2,mauvais café\n".encode("latin-1"))
     assert main(["predict", str(run), str(new), "--column", "review"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_a_resume_with_other_settings_or_a_broken_checkpoint_says_so_and_changes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    base = ["train", "--data", "japanese_vowels", "--model", "classifier", "--hidden", "4", "--epochs", "2",
+            "--limit", "20", "--out", str(out), "--no-progress", "--no-report"]
+    assert main(base) == 0
+    spec = (out / "run.yaml").read_text()
+    capsys.readouterr()
+    assert main([*base, "--resume", "--batch-size", "4"]) == 2
+    assert "trained with other settings: batch_size 32 (now 4)" in _error_line(capsys)
+    assert (out / "run.yaml").read_text() == spec
+    last = out / "checkpoints" / "last.safetensors"
+    last.write_bytes(last.read_bytes()[:100])
+    assert main([*base, "--resume"]) == 2
+    error = _error_line(capsys)
+    assert "--resume:" in error and "last.safetensors" in error and "does not fit the model" not in error

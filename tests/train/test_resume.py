@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from tinyrun import InterruptAt, tiny_model, toy_classification
 
-from rnnkit.train import Trainer
+from rnnkit.train import Callback, CheckpointError, Trainer
 
 SETTINGS = {"epochs": 2, "batch_size": 8, "lr": 1e-2, "progress": False, "checkpoint_every": 2, "seed": 7}
 
@@ -43,3 +45,70 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path) -> None:
     data = toy_classification(16, valid=0, test=0)
     with pytest.raises(FileNotFoundError, match="has no checkpoint"):
         Trainer(run_dir=str(tmp_path), resume=True, progress=False).fit(tiny_model(data), data)
+
+
+class InterruptAtEpochEnd(Callback):
+    """Raises KeyboardInterrupt once epoch ``k`` has ended (its checkpoint is written)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, state) -> None:  # type: ignore[no-untyped-def]
+        if state.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_an_early_stop_decided_before_an_interrupt_holds_after_resume(tmp_path) -> None:
+    data = toy_classification(32, valid=8, test=0)
+    settings = {**SETTINGS, "epochs": 8, "lr": 0.5, "early_stopping": 1, "checkpoint_every": 0}
+    full = Trainer(run_dir=str(tmp_path / "full"), **settings).fit(tiny_model(data), data)
+    assert len(full.rows) < 8  # it stopped early
+    stop = len(full.rows)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(run_dir=str(tmp_path / "cut"), callbacks=[InterruptAtEpochEnd(stop)], **settings).fit(
+            tiny_model(data), data)
+    resumed = Trainer(run_dir=str(tmp_path / "cut"), resume=True, **settings).fit(tiny_model(data), data)
+    assert len(resumed.rows) == stop and resumed.best_epoch == full.best_epoch
+
+
+def test_a_resume_keeps_the_settings_and_the_best_weights_it_was_trained_with(tmp_path) -> None:
+    data = toy_classification(32, valid=8, test=0)
+    run = str(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(run_dir=run, callbacks=[InterruptAtEpochEnd(1)], **SETTINGS).fit(tiny_model(data), data)
+    for change, named in (({"batch_size": 16}, "batch_size 8 (now 16)"), ({"optimizer": "sgd"}, "optimizer 'adamw'"),
+                          ({"lr": 0.1, "schedule": "none"}, "lr 0.01 (now 0.1), schedule 'cosine' (now 'none')")):
+        with pytest.raises(CheckpointError, match=re.escape(named)):
+            Trainer(run_dir=run, resume=True, **{**SETTINGS, **change}).fit(tiny_model(data), data)
+    (tmp_path / "run" / "checkpoints" / "best.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"best.safetensors is missing: the weights of the best epoch \(1\)"):
+        Trainer(run_dir=run, resume=True, **SETTINGS).fit(tiny_model(data), data)
+    Trainer(run_dir=run, resume=True, **{**SETTINGS, "restore_best": False}).fit(tiny_model(data), data)
+
+
+def test_a_fallback_monitor_keeps_its_direction_after_resume(tmp_path) -> None:
+    """A metric the evaluation does not compute falls back to valid_loss, lower is better, after a
+    resume as before it."""
+    data = toy_classification(32, valid=8, test=0)
+    data.info.metric = "auc"
+    settings = {**SETTINGS, "epochs": 4, "lr": 0.3, "checkpoint_every": 0}
+    with pytest.warns(UserWarning, match="valid_loss"):
+        full = Trainer(run_dir=str(tmp_path / "full"), **settings).fit(tiny_model(data), data)
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="valid_loss"):
+        Trainer(run_dir=str(tmp_path / "cut"), callbacks=[InterruptAtEpochEnd(2)], **settings).fit(
+            tiny_model(data), data)
+    resumed = Trainer(run_dir=str(tmp_path / "cut"), resume=True, **settings).fit(tiny_model(data), data)
+    assert not resumed.higher_is_better and resumed.best_epoch == full.best_epoch
+    losses = [r["valid_loss"] for r in resumed.rows]
+    assert resumed.best_epoch == losses.index(min(losses)) + 1
+
+
+def test_without_restore_best_metrics_describe_the_saved_last_epoch(tmp_path) -> None:
+    import json
+
+    data = toy_classification(32, valid=8, test=8)
+    history = Trainer(run_dir=str(tmp_path), **{**SETTINGS, "epochs": 3, "restore_best": False}).fit(
+        tiny_model(data), data)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["model_epoch"] == 3
+    assert metrics["valid"]["loss"] == pytest.approx(history.rows[-1]["valid_loss"])

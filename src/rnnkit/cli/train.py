@@ -222,7 +222,8 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
     else:
         clear_previous_run(run_dir, overwrite=overwrite)
     make_run_dir(run_dir)
-    spec.save(run_dir)
+    if not resume:  # a resumed run keeps the spec it was started with (a refused resume leaves it as it was)
+        spec.save(run_dir)
     try:
         history = trainer.fit(model, dataset, data_options=spec.data_options)
     except (TrainingDiverged, CheckpointError) as e:
@@ -260,7 +261,11 @@ def check_resume(model: Any, run_dir: Path) -> None:
 
     path = RunDir(run_dir).last_checkpoint
     try:
-        load_checkpoint(path).restore(model)
+        checkpoint = load_checkpoint(path)
+    except CheckpointError as e:  # truncated, altered, not a checkpoint: no options would make it fit
+        raise CLIError(f"--resume: {str(e).splitlines()[0]}") from e
+    try:
+        checkpoint.restore(model)
     except CheckpointError as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         detail = lines[1] if len(lines) > 1 else lines[0]

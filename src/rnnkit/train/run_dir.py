@@ -11,8 +11,9 @@ which ``Trainer(report=True)``, the default, calls through ``rnnkit._hooks`` at 
       info.json            the DatasetInfo: task, shape, classes, vocabularies, metric, published results
       extras/              fitted pieces of the data set (scalers, tokenizers, vocabs, pandas as CSV),
                            index in extras.json
-      metrics.json         {"monitor", "higher_is_better", "best_epoch", "best", "epochs",
-                            "valid": {metric: value at the best epoch}, "test": {metric: value}}
+      metrics.json         {"monitor", "higher_is_better", "best_epoch", "best", "epochs", "model_epoch" (whose
+                            weights model.safetensors holds), "valid": {metric: value at model_epoch},
+                            "test": {metric: value}}
       history.csv          one row per epoch: epoch, step, train_loss, valid_loss, valid_<metric>..., lr, seconds
       checkpoints/         last.safetensors (resume), best.safetensors (best weights)
       plots/, report.html  the task's plots and the self-contained report (Trainer(report=False): none)
@@ -95,14 +96,16 @@ class RunDir:
         atomic_write_text(self.info_json, json.dumps(info_to_dict(dataset.info), indent=1, ensure_ascii=False))
         save_extras(dataset.extras, self.extras_dir)
 
-    def finish(self, model: Model, history: Any) -> None:
-        """After training: model.safetensors, metrics.json, history.csv."""
+    def finish(self, model: Model, history: Any, *, model_epoch: int | None = None) -> None:
+        """After training: model.safetensors, metrics.json, history.csv. ``model_epoch``: the epoch whose
+        weights ``model`` holds (default the best epoch); metrics.json's ``valid`` are that epoch's."""
         save_model(model, self.path)
-        best = next((r for r in history.rows if r.get("epoch") == history.best_epoch), history.rows[-1] if history.rows
-                    else {})
+        epoch = history.best_epoch if model_epoch is None else model_epoch
+        row = next((r for r in history.rows if r.get("epoch") == epoch), history.rows[-1] if history.rows else {})
         metrics = {"monitor": history.monitor, "higher_is_better": history.higher_is_better,
                    "best_epoch": history.best_epoch, "best": history.best, "epochs": len(history.rows),
-                   "valid": {k[len("valid_"):]: v for k, v in best.items() if k.startswith("valid_")},
+                   "model_epoch": row.get("epoch"),
+                   "valid": {k[len("valid_"):]: v for k, v in row.items() if k.startswith("valid_")},
                    "test": dict(history.test)}
         atomic_write_text(self.metrics_json, json.dumps(_finite(metrics), indent=1))
         history.to_csv(self.history_csv)

@@ -224,20 +224,22 @@ class Trainer:
                 state.epoch, state.batch = state.epoch + 1, 0
                 history.rows.append(row)
                 state.history = history.rows
+                if cfg.early_stopping is not None and state.bad_epochs >= cfg.early_stopping:
+                    state.stop = True  # decided before the checkpoint, which keeps it: a resumed run stops too
                 if run is not None and ctx.is_main:
                     self._save_last(run, state, history, scheduler)
                     history.to_csv(run.history_csv)
                 events.on_epoch_end(self, state)
-                if cfg.early_stopping is not None and state.bad_epochs >= cfg.early_stopping:
-                    state.stop = True
+            model_epoch = state.epoch  # the epoch whose weights the run saves and returns
             if cfg.restore_best and self._best_weights is not None:
                 model.load_state_dict(self._best_weights)  # with ema_decay, the best epoch's averaged weights
+                model_epoch = history.best_epoch or state.epoch
             elif self._ema is not None:
                 self._ema.copy_to_model()
             if cfg.evaluate_test and len(dataset.test):
                 history.test = self._evaluate(model, dataset.test, info, dataset, device)
             if run is not None and ctx.is_main:
-                run.finish(model, history)
+                run.finish(model, history, model_epoch=model_epoch)
                 if cfg.report:
                     self._report(model, dataset, run.path)
         finally:
@@ -427,8 +429,9 @@ class Trainer:
         meta = {"trainer": self.config.to_dict(), "epoch": state.epoch, "step": state.step, "batch": state.batch,
                 "train_loss_sum": state.train_loss_sum, "train_seen": state.train_seen,
                 "history": state.history, "best": state.best, "best_epoch": state.best_epoch,
-                "bad_epochs": state.bad_epochs,
-                "monitor": history.monitor if history is not None else None}
+                "bad_epochs": state.bad_epochs, "stop": state.stop,
+                "monitor": history.monitor if history is not None else None,
+                "higher_is_better": history.higher_is_better if history is not None else None}
         ema = self._ema
         if ema is not None:
             meta["ema"] = {"decay": ema.decay, "updates": ema.updates}
@@ -440,6 +443,7 @@ class Trainer:
             raise FileNotFoundError(f"resume=True but {run.path} has no checkpoint ({run.last_checkpoint}); "
                                     "start without resume")
         ckpt = load_checkpoint(run.last_checkpoint)
+        self._check_same_settings(ckpt.meta.get("trainer") or {}, run)
         ckpt.restore(state.model, state.optimizer, scheduler, rng=True)
         m = ckpt.meta
         state.epoch, state.step, state.batch = int(m["epoch"]), int(m["step"]), int(m["batch"])
@@ -449,9 +453,33 @@ class Trainer:
         history.best, history.best_epoch = state.best, state.best_epoch
         if m.get("monitor"):
             history.monitor = m["monitor"]
+        if m.get("higher_is_better") is not None:  # a fallback monitor's direction (valid_loss: lower)
+            history.higher_is_better = bool(m["higher_is_better"])
+        state.stop = bool(m.get("stop")) or (self.config.early_stopping is not None
+                                             and state.bad_epochs >= self.config.early_stopping)
         if run.best_checkpoint.exists():
             self._best_weights = load_checkpoint(run.best_checkpoint).model
+        elif self.config.restore_best and state.best_epoch is not None:
+            raise CheckpointError(f"{run.best_checkpoint} is missing: the weights of the best epoch "
+                                  f"({state.best_epoch}), which the run would restore at its end, are gone; resume "
+                                  "with restore_best=False to keep the last epoch's weights, or train again")
         return ckpt
+
+    # the settings that shape the optimisation: a resumed run must keep them, or its steps, schedule and
+    # optimizer state no longer fit (a new batch size skips examples and moves the schedule; another
+    # optimizer cannot read the saved state). More epochs or steps extend a run; ema_decay has its own
+    # messages (_start_ema).
+    RESUME_FIXED = ("batch_size", "lr", "weight_decay", "optimizer", "clip_grad_norm", "schedule", "warmup_steps",
+                    "early_stopping", "monitor", "accumulate", "seed", "bucket", "sparse_tables",
+                    "table_lr_scale")
+
+    def _check_same_settings(self, saved: dict[str, Any], run: RunDir) -> None:
+        now = self.config.to_dict()
+        changed = [f"{k} {saved[k]!r} (now {now.get(k)!r})" for k in self.RESUME_FIXED
+                   if k in saved and saved[k] != now.get(k)]
+        if changed:
+            raise CheckpointError(f"the checkpoint in {run.path} was trained with other settings: "
+                                  f"{', '.join(changed)}; resume with the settings it was trained with")
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:
