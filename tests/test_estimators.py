@@ -195,3 +195,16 @@ def test_texts_and_numbers_are_not_mixed_up() -> None:
         clf.predict(["good", "   "])
     refit = clf.fit(np.zeros((10, 5)), [0, 1] * 5)  # refitting on numbers drops the tokenizer
     assert refit.tokenizer_ is None and refit.n_features_in_ == 5
+
+
+def test_a_list_of_equal_length_series_is_several_series_not_one_wide_one() -> None:
+    rng = np.random.default_rng(0)
+    series = [100 + np.cumsum(rng.normal(size=40)) for _ in range(6)]
+    est = RNNForecaster(window=8, horizon=4, hidden_size=4, epochs=1).fit(series)
+    assert est.num_targets_ == 1 and est.predict().shape == (4,)
+    ragged = RNNForecaster(window=8, horizon=4, hidden_size=4, epochs=1).fit(series[:-1] + [series[-1][:-1]])
+    assert ragged.num_targets_ == 1
+    wide = RNNForecaster(window=8, horizon=4, hidden_size=4, epochs=1).fit(np.stack(series, axis=1))  # (T, 6)
+    assert wide.num_targets_ == 6 and wide.predict().shape == (4, 6)
+    two = RNNForecaster(window=8, horizon=4, hidden_size=4, epochs=1).fit(tuple(np.arange(100.0) for _ in range(2)))
+    assert two.num_targets_ == 1  # two series of 100 steps: plenty of windows

@@ -16,7 +16,7 @@ Input layouts accepted by ``RNNClassifier`` / ``RNNRegressor`` (``X``):
   token ids (``SequenceClassifier.from_dataset`` then builds its text architecture). Tokens unseen in
   ``fit`` are read as ``<unk>``; a text with no tokens at all is an error naming its index.
 
-``RNNForecaster`` fits on a series ``y`` ``(T,)`` / ``(T, K)`` (or a list of them), cuts it into
+``RNNForecaster`` fits on a series ``y`` ``(T,)`` / ``(T, K)`` (or a list or tuple of series, of any lengths), cuts it into
 ``window -> horizon`` pairs and ``predict()`` forecasts the ``horizon`` steps after the end of the
 (last) training series; ``predict(X)`` forecasts after each given window.
 
@@ -342,7 +342,10 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"{name} must be a positive integer (steps), got {value!r}")
-        series = [_series(s) for s in (y if _is_ragged(y) else [y])]
+        # a list or tuple of sequences is several series, whatever their lengths (equal lengths too); a
+        # list of numbers, an array or a DataFrame is one series (2-D: one column per target)
+        several = isinstance(y, list | tuple) and len(y) > 0 and all(np.ndim(s) >= 1 for s in y)
+        series = [_series(s) for s in (y if several else [y])]
         widths = {s.shape[1] for s in series}
         if len(widths) > 1:
             raise ValueError(f"series have different numbers of columns: {sorted(widths)}")
