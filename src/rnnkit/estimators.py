@@ -16,9 +16,9 @@ Input layouts accepted by ``RNNClassifier`` / ``RNNRegressor`` (``X``):
   token ids (``SequenceClassifier.from_dataset`` then builds its text architecture). Tokens unseen in
   ``fit`` are read as ``<unk>``; a text with no tokens at all is an error naming its index.
 
-``RNNForecaster`` fits on a series ``y`` ``(T,)`` / ``(T, K)`` (or a list or tuple of series, of any lengths), cuts it into
-``window -> horizon`` pairs and ``predict()`` forecasts the ``horizon`` steps after the end of the
-(last) training series; ``predict(X)`` forecasts after each given window.
+``RNNForecaster`` fits on a series ``y`` ``(T,)`` / ``(T, K)`` (or a list or tuple of series, of any
+lengths), cuts it into ``window -> horizon`` pairs and ``predict()`` forecasts the ``horizon`` steps
+after the end of the (last) training series; ``predict(X)`` forecasts after each given window.
 
 Example:
     >>> clf = RNNClassifier(cell="gru", hidden_size=32, epochs=20).fit(X_train, y_train)
