@@ -208,3 +208,16 @@ def test_a_list_of_equal_length_series_is_several_series_not_one_wide_one() -> N
     assert wide.num_targets_ == 6 and wide.predict().shape == (4, 6)
     two = RNNForecaster(window=8, horizon=4, hidden_size=4, epochs=1).fit(tuple(np.arange(100.0) for _ in range(2)))
     assert two.num_targets_ == 1  # two series of 100 steps: plenty of windows
+
+
+def test_three_dimensional_input_may_change_its_number_of_steps_at_predict() -> None:
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 10, 2)).astype(np.float32), np.arange(30) % 2
+    est = RNNClassifier(hidden_size=4, epochs=1).fit(X, y)
+    assert est.n_features_in_ == 2 and est.predict(rng.normal(size=(3, 12, 2))).shape == (3,)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(rng.normal(size=(3, 12, 3)))
+    nct = RNNClassifier(hidden_size=4, epochs=1, layout="NCT").fit(X.transpose(0, 2, 1), y)
+    assert nct.n_features_in_ == 2 and nct.predict(rng.normal(size=(3, 2, 7))).shape == (3,)
+    est.fit([x[: 5 + i % 4] for i, x in enumerate(X)], y)  # refit on sequences of several lengths
+    assert est.n_features_in_ == 2

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
 from rnnkit.data.batch import Example, collate
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, split_train_valid
@@ -175,8 +175,19 @@ class _SequenceInputs(_RNNEstimator):
             if len(widths) > 1:
                 raise ValueError(f"sequences have different numbers of features: {sorted(widths)}")
             width = widths.pop()
+            if reset:  # sequences of any lengths: the features per step are what predict must match
+                self.n_features_in_ = width
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
         else:
-            arr = validate_data(self, X, reset=reset, allow_nd=True, dtype=np.float32)
+            if _ndim(X) == 3:  # (N, T, F) or (N, C, T): T may differ at predict; F (or C) may not
+                arr = check_array(X, allow_nd=True, dtype=np.float32)
+                if reset:
+                    self.n_features_in_ = arr.shape[1] if self.layout == "NCT" else arr.shape[2]
+                    if hasattr(self, "feature_names_in_"):
+                        del self.feature_names_in_
+            else:
+                arr = validate_data(self, X, reset=reset, allow_nd=True, dtype=np.float32)
             if arr.ndim == 2:
                 arr = arr[:, :, None]
             elif arr.ndim == 3 and self.layout == "NCT":
@@ -215,6 +226,20 @@ def _is_text(X: Any) -> bool:
     if type(X).__name__ == "Series" and hasattr(X, "iloc"):  # pandas, without importing it
         return len(X) > 0 and isinstance(X.iloc[0], str)
     return isinstance(X, list | tuple) and len(X) > 0 and isinstance(X[0], str)
+
+
+def _ndim(X: Any) -> int | None:
+    """The dimensions of an array, a tensor or nested lists; None for anything else (sklearn's checks
+    pass array-likes that refuse numpy's functions)."""
+    nd = getattr(X, "ndim", None)
+    if isinstance(nd, int):
+        return nd
+    if isinstance(X, list | tuple):
+        try:
+            return int(np.asarray(X).ndim)
+        except ValueError:
+            return None
+    return None
 
 
 def _is_ragged(X: Any) -> bool:
