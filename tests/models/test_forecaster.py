@@ -386,3 +386,21 @@ def test_highway_learns_and_its_options_are_checked_and_saved(tmp_path) -> None:
         Forecaster(horizon=3, highway=4, strategy="autoregressive")
     with pytest.raises(ValueError, match=r"highway=20 reads more steps than the window gives the network \(12"):
         Forecaster(horizon=3, highway=20, window=24, difference=[12])
+
+
+def test_forecast_reads_pandas_and_checks_the_covariates() -> None:
+    import pandas as pd
+
+    model = Forecaster(horizon=3, num_features=2, num_targets=1, cell="gru", hidden_size=8)
+    frame = pd.DataFrame({"sales": np.linspace(100, 130, 20), "temp": np.cos(np.arange(20))})
+    out = model.forecast(frame)
+    assert isinstance(out, np.ndarray) and out.shape == (3,)
+    np.testing.assert_allclose(out, model.forecast(frame.to_numpy()), rtol=1e-6)
+    single = Forecaster(horizon=3, cell="gru", hidden_size=8)
+    assert isinstance(single.forecast(pd.Series(np.linspace(1, 2, 12))), np.ndarray)
+    with pytest.raises(ValueError, match="trained without them"):
+        single.forecast(np.ones(12), future=np.ones((3, 1)))
+    with_future = Forecaster(horizon=3, num_future=1, cell="gru", hidden_size=8)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        with_future.forecast(np.ones(12), future=np.array([[1.0], [np.inf], [0.0]]))
+    assert with_future.forecast(np.ones(12), future=pd.DataFrame({"promo": [1.0, 0.0, 0.0]})).shape == (3,)

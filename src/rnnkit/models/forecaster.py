@@ -408,7 +408,7 @@ class Forecaster(Model):
 
         Args:
             series: ``(T,)`` (univariate) or ``(T, F)``; the last ``config.window`` steps are used
-                when the model has a window. numpy in -> numpy out.
+                when the model has a window. numpy (or pandas) in -> numpy out; a tensor -> a tensor.
             horizon: 1 <= horizon <= ``config.horizon`` (default: ``config.horizon``).
             future: known-future covariates ``(config.horizon, C)`` when the model uses them.
 
@@ -424,6 +424,8 @@ class Forecaster(Model):
         if horizon > cfg.horizon:
             raise ValueError(f"this model forecasts at most {cfg.horizon} steps, asked for {horizon}; "
                              f"train with horizon={horizon} or forecast in chunks")
+        if hasattr(series, "to_numpy") and hasattr(series, "index"):  # a pandas Series or DataFrame: its values
+            series = np.array(series, dtype=np.float64)  # a writable copy: pandas may hand out read-only views
         is_numpy = isinstance(series, np.ndarray)
         dtype = self.enc_proj.weight.dtype  # float32 unless the model was converted
         try:
@@ -440,8 +442,15 @@ class Forecaster(Model):
                              f"(this model reads {cfg.num_features} features), got {tuple(x.shape)}")
         if cfg.window is not None:
             x = x[-cfg.window:]
+        if future is not None and not cfg.num_future:
+            raise ValueError("future holds known-future covariates, but this model was trained without them "
+                             "(num_future=0): leave future out")
+        if hasattr(future, "to_numpy") and hasattr(future, "index"):
+            future = np.array(future, dtype=np.float64)  # a pandas frame of the covariates (a writable copy)
         f = None if future is None else torch.as_tensor(np.asarray(future), dtype=dtype,
                                                         device=self.device).unsqueeze(0)
+        if f is not None and not torch.isfinite(f).all():
+            raise ValueError("future (the known covariates) holds NaN or infinity: fill it first")
         was_training = self.training
         self.eval()
         try:
