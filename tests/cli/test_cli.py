@@ -818,3 +818,16 @@ def test_a_resume_with_other_settings_or_a_broken_checkpoint_says_so_and_changes
     assert main([*base, "--resume"]) == 2
     error = _error_line(capsys)
     assert "--resume:" in error and "last.safetensors" in error and "does not fit the model" not in error
+
+
+def test_data_the_model_cannot_take_mid_training_is_one_line(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A log transform of a standardised series meets values below zero in the early training windows,
+    after the first check passed on later (positive) ones: one line, not a traceback."""
+    t = np.arange(120)
+    (tmp_path / "air.csv").write_text("m,v\n" + "".join(f"{i},{100 + 2 * i + 20 * np.sin(i / 2):.2f}\n" for i in t))
+    assert main(["train", "--data", f"csv:{tmp_path / 'air.csv'}", "--data-option", "target=v", "--data-option",
+                 "time=m", "--data-option", "window=24", "--data-option", "horizon=6", "--data-option",
+                 "scale=standard", "--model", "forecaster", "--set", "transform=log", "--epochs", "1", "--out",
+                 str(tmp_path / "run"), "--no-progress"]) == 2
+    assert "training stopped: transform='log' needs target values > 0" in _error_line(capsys)

@@ -425,14 +425,15 @@ def test_a_scaled_users_table_exports_a_program_of_the_datas_own_units(tmp_path:
     run = tmp_path / "fc"
     assert main(["train", "--data", f"csv:{tmp_path / 'sales.csv'}", "--data-option", "target=sales",
                  "--data-option", "time=day", "--data-option", "window=24", "--data-option", "horizon=4",
-                 "--model", "forecaster", "--hidden", "8", "--epochs", "2", "--out", str(run), "--no-progress",
-                 "--no-report"]) == 0
+                 "--data-option", "scale=standard", "--model", "forecaster", "--hidden", "8", "--epochs", "2",
+                 "--out", str(run), "--no-progress", "--no-report"]) == 0
     (tmp_path / "last.csv").write_text("sales\n" + "".join(f"{v:.2f}\n" for v in sales[-24:]))
     capsys.readouterr()
     assert main(["predict", str(run), str(tmp_path / "last.csv")]) == 0
     expected = [float(v) for v in capsys.readouterr().out.splitlines()[1].split()]
     assert main(["export", str(run), "--format", "onnx"]) == 0
-    assert "x: the last 24 steps of ['sales']" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "x: the last 24 steps of ['sales']" in printed and "the run's scaler is inside the program" in printed
     session = ort.InferenceSession(str(run / "export" / "model.onnx"))
     window = np.array([f"{v:.2f}" for v in sales[-24:]], dtype=np.float32)[None, :, None]
     got = session.run(None, {"x": window, "lengths": np.array([24], dtype=np.int64)})[0][0]

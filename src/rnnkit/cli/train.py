@@ -204,7 +204,7 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
 
     Everything that can be checked before training is (the settings, the run folder, a checkpoint to
     resume, one batch through the model), so a bad input stops the run before the first epoch."""
-    from rnnkit.train import CheckpointError, TrainingDiverged, seed_everything
+    from rnnkit.train import CheckpointError, RunDir, TrainingDiverged, seed_everything
 
     start = time.perf_counter()
     if not spec.model:
@@ -228,6 +228,10 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
         history = trainer.fit(model, dataset, data_options=spec.data_options)
     except (TrainingDiverged, CheckpointError) as e:
         raise CLIError(str(e).splitlines()[0]) from e
+    except ValueError as e:  # data the model cannot take, met in a batch after the first few (check_fit)
+        last = RunDir(run_dir).last_checkpoint
+        kept = f"; the last checkpoint is {last}" if last.is_file() else ""
+        raise CLIError(f"training stopped: {str(e).splitlines()[0]}{kept}") from e
     metrics = dict(history.test) or evaluate_run(model, dataset, run_dir)
     seconds = time.perf_counter() - start
     path = None

@@ -62,7 +62,7 @@ def test_forecast_scaler_sees_training_steps_only(tmp_path) -> None:
     frame = series_frame()
     frame.loc[50:, "passengers"] += 1000  # a jump inside valid/test must not move the scaler
     path = save(frame, tmp_path / "air.csv")
-    ds = rnnkit.datasets.load(f"csv:{path}", target="passengers", window=12, horizon=6)
+    ds = rnnkit.datasets.load(f"csv:{path}", target="passengers", window=12, horizon=6, scale="standard")
     scaler = ds.extras["scaler"]
     assert scaler.offset_[0] == pytest.approx(frame["passengers"][:48].mean())
     pred = scaler.inverse_transform(ds.test.examples[0].y.numpy()[:, None], features=[0])[:, 0]

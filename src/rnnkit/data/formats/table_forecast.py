@@ -18,10 +18,12 @@ Options:
         targets are never inside a training window (inputs may look back, as at forecast time).
     nan: ``"raise"`` (default, names the file, line and column) or ``"interpolate"`` (linear in time;
         the count is in ``info.extra["nan_filled"]``).
-    scale: ``"standard"`` (default) | ``"minmax"`` | None, fitted on the training steps only, applied
+    scale: None (default) | ``"standard"`` | ``"minmax"``, fitted on the training steps only, applied
         to x and y (``dataset.extras["scaler"]``; invert predictions with
         ``scaler.inverse_transform(pred, features=info.extra["target_features"])``). Covariates are not
-        scaled.
+        scaled. None by default: the Forecaster standardises every window itself (its instance
+        scaling), and a series kept in its own units can take a log transform, which a standardised
+        one (with values below zero) cannot.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, w
                       stride: int = 1, time: str | None = None, id: str | None = None,
                       features: Sequence[str] | None = None, covariates: Sequence[str] | None = None,
                       test: str | None = None, test_size: int | None = None, valid_size: int | None = None,
-                      nan: NanPolicy = "raise", scale: ScaleKind = "standard", name: str | None = None,
+                      nan: NanPolicy = "raise", scale: ScaleKind = None, name: str | None = None,
                       read_options: dict[str, Any] | None = None) -> SequenceDataset:
     """Windows for forecasting from a table of time steps (see the module docstring)."""
     if window is None:
