@@ -143,3 +143,26 @@ def test_all_seven_shapes_are_registered() -> None:
              "SequenceTagger", "Forecaster"}
     assert names <= set(MODELS)
 
+
+
+REGULARISED = {"recurrent_dropout": 0.2, "zoneout": 0.1, "weight_drop": 0.3, "layer_norm": True}
+
+
+@pytest.mark.parametrize("model_cls, make, hyper", RECURRENT, ids=[m.__name__ for m, _, _ in RECURRENT])
+def test_every_model_takes_the_recurrent_layers_regularisation(model_cls: type[Model],
+                                                               make: Callable[[], SequenceDataset],
+                                                               hyper: dict[str, Any]) -> None:
+    """Variational recurrent dropout, zoneout, DropConnect on the recurrent weights (AWD-LSTM) and
+    layer norm reach every recurrent layer of every model, and a run rebuilds with them."""
+    from rnnkit.layers.recurrent import Recurrent
+
+    ds = make()
+    model = model_cls.from_dataset(ds, cell="lstm", hidden_size=8, **hyper, **REGULARISED)
+    layers = [m for m in model.modules() if isinstance(m, Recurrent)]
+    assert layers
+    for layer in layers:
+        assert (layer.recurrent_dropout, layer.zoneout, layer.weight_drop, layer.layer_norm) == (0.2, 0.1, 0.3, True)
+    assert model_cls.from_config(model.config).config == model.config
+    _forward_backward(model, ds)
+    with pytest.raises(ValueError, match="recurrent_dropout"):  # the parallel scan has no recurrent weights
+        model_cls.from_dataset(ds, cell="mingru", hidden_size=8, **hyper, recurrent_dropout=0.2)

@@ -103,6 +103,23 @@ class Model(nn.Module):
         return decoding_mode(self)
 
 
+RECURRENT_OPTIONS = ("recurrent_dropout", "zoneout", "weight_drop", "layer_norm")
+
+
+def with_recurrent_options(config: Any, recurrent_dropout: float, zoneout: float, weight_drop: float,
+                           layer_norm: bool) -> Any:
+    """``config`` with the regularisation options of its :class:`~rnnkit.layers.recurrent.Recurrent`
+    layers: variational ``recurrent_dropout``, ``zoneout``, ``weight_drop`` (DropConnect on the
+    recurrent weights, as AWD-LSTM) and ``layer_norm``; every model takes them."""
+    return dataclasses.replace(config, recurrent_dropout=float(recurrent_dropout), zoneout=float(zoneout),
+                               weight_drop=float(weight_drop), layer_norm=bool(layer_norm))
+
+
+def recurrent_options(config: Any) -> dict[str, Any]:
+    """The keywords of ``Recurrent`` that ``config`` holds (see :func:`with_recurrent_options`)."""
+    return {name: getattr(config, name) for name in RECURRENT_OPTIONS}
+
+
 @contextlib.contextmanager
 def decoding_mode(module: nn.Module) -> Iterator[None]:
     """Evaluation mode without gradients for the whole of a generation (encoder and condition

@@ -34,7 +34,7 @@ from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.pooling import last_valid_step
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.models.base import Model, ModelOutput
+from rnnkit.models.base import Model, ModelOutput, recurrent_options, with_recurrent_options
 from rnnkit.models.forecast_transforms import (
     TRANSFORMS,
     box_cox,
@@ -97,6 +97,10 @@ class ForecasterConfig:
     boxcox_lambda: float = 0.0
     difference: tuple[int, ...] = ()
     highway: int = 0
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
+    weight_drop: float = 0.0
+    layer_norm: bool = False
 
 
 SEASONAL_ACF = 0.5  # from_dataset differences a season whose lag-m autocorrelation reaches this
@@ -129,7 +133,9 @@ class Forecaster(Model):
                  quantiles: tuple[float, ...] = (0.1, 0.5, 0.9), hidden_size: int = 64, num_layers: int = 1,
                  dropout: float = 0.0, scaling: str = "instance", window: int | None = None,
                  transform: str = "none", boxcox_lambda: float = 0.0, difference: Sequence[int] = (),
-                 highway: int = 0) -> None:
+                 highway: int = 0,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0, weight_drop: float = 0.0,
+                 layer_norm: bool = False) -> None:
         super().__init__()
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
@@ -164,10 +170,13 @@ class Forecaster(Model):
         self.config = ForecasterConfig(horizon, num_features, num_targets, num_future, cell, strategy, head,
                                        point_loss, quantiles, hidden_size, num_layers, dropout, scaling, window,
                                        transform, float(boxcox_lambda), lags, highway)
+        self.config = with_recurrent_options(self.config, recurrent_dropout, zoneout, weight_drop,
+                                             layer_norm)
         self.num_params = {"point": 1, "gaussian": 2, "quantile": len(quantiles)}[head]
         K, P, H = num_targets, self.num_params, horizon
         self.enc_proj = nn.Linear(num_features, hidden_size)
-        self.rnn = Recurrent(cell, hidden_size, hidden_size, num_layers=num_layers, dropout=dropout)
+        self.rnn = Recurrent(cell, hidden_size, hidden_size, num_layers=num_layers, dropout=dropout,
+                             **recurrent_options(self.config))
         self.drop = nn.Dropout(dropout)
         self.highway: nn.Linear | None = None
         if strategy == "direct":

@@ -23,7 +23,7 @@ from rnnkit.decoding import Generated, beam_search, greedy, sample
 from rnnkit.layers.attention import KINDS, Attention
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent, State
-from rnnkit.models.base import Model, ModelOutput
+from rnnkit.models.base import Model, ModelOutput, recurrent_options, with_recurrent_options
 
 RecState = State  # the decoder Recurrent's state: h (L, B, H), or (h, c) for LSTM
 
@@ -63,6 +63,10 @@ class Seq2SeqConfig:
     max_length: int = 64
     bos_id: int = Vocab.bos_id
     eos_id: int = Vocab.eos_id
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
+    weight_drop: float = 0.0
+    layer_norm: bool = False
 
 
 @dataclass
@@ -89,7 +93,7 @@ class Seq2SeqDecoder(nn.Module):
         self.embed = nn.Embedding(c.tgt_vocab_size, c.embed_dim, padding_idx=Vocab.pad_id)
         in_size = c.embed_dim + (self.feed_size if c.input_feeding else 0)
         self.rnn = Recurrent(c.cell, in_size, c.hidden_size, num_layers=c.decoder_num_layers or c.num_layers,
-                             dropout=c.dropout)
+                             dropout=c.dropout, **recurrent_options(c))
         self.attention = None if c.attention == "none" else Attention(
             c.attention, c.hidden_size, memory_size)  # type: ignore[arg-type]
         combined = c.hidden_size + (memory_size if self.attention is not None else 0)
@@ -165,7 +169,9 @@ class Seq2Seq(Model):
                  dropout: float = 0.0, teacher_forcing: float = 1.0, tie_embeddings: bool = False,
                  label_smoothing: float = 0.0, decode: str = "greedy", beam_size: int = 4,
                  length_penalty: float = 0.0, max_length: int = 64,
-                 bos_id: int = Vocab.bos_id, eos_id: int = Vocab.eos_id) -> None:
+                 bos_id: int = Vocab.bos_id, eos_id: int = Vocab.eos_id,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0, weight_drop: float = 0.0,
+                 layer_norm: bool = False) -> None:
         super().__init__()
         c = self.config = Seq2SeqConfig(
             tgt_vocab_size=tgt_vocab_size, src_vocab_size=src_vocab_size, num_features=num_features,
@@ -174,6 +180,8 @@ class Seq2Seq(Model):
             attention=attention, input_feeding=input_feeding, dropout=dropout, teacher_forcing=teacher_forcing,
             tie_embeddings=tie_embeddings, label_smoothing=label_smoothing, decode=decode, beam_size=beam_size,
             length_penalty=length_penalty, max_length=max_length, bos_id=bos_id, eos_id=eos_id)
+        c = self.config = with_recurrent_options(self.config, recurrent_dropout, zoneout, weight_drop,
+                                                 layer_norm)
         if c.attention not in ("none", *KINDS):
             raise ValueError(f"attention must be 'none', 'additive', 'dot' or 'general', got {c.attention!r}")
         if not 0.0 <= c.teacher_forcing <= 1.0:
@@ -193,7 +201,7 @@ class Seq2Seq(Model):
         self.source = InputEncoder(vocab_size=c.src_vocab_size, num_features=c.num_features, embed_dim=embed,
                                    dropout=c.dropout)
         self.encoder = Recurrent(c.cell, self.source.output_size, enc_hidden, num_layers=c.num_layers,
-                                 bidirectional=c.bidirectional, dropout=c.dropout)
+                                 bidirectional=c.bidirectional, dropout=c.dropout, **recurrent_options(c))
         self.decoder = Seq2SeqDecoder(c, D * enc_hidden)
         dec_layers = c.decoder_num_layers or c.num_layers
         n_state = 2 if c.cell == "lstm" else 1  # (h, c) for LSTM; h alone for the others

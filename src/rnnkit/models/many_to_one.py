@@ -24,7 +24,7 @@ from rnnkit.layers.ngrams import optional_bigrams, optional_ngram_bag, suggested
 from rnnkit.layers.pooling import SequencePooling
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.series_augment import SeriesAugment
-from rnnkit.models.base import Model, ModelOutput
+from rnnkit.models.base import Model, ModelOutput, recurrent_options, with_recurrent_options
 from rnnkit.models.one_to_one import REGRESSION_LOSSES, check_task, classification_loss, regression_loss
 
 LONG_SERIES = 200  # steps from which suggested_options widens the conv branch's kernels
@@ -87,6 +87,10 @@ class SequenceClassifierConfig:
     augment_warp: float = 0.0
     augment_slice: float = 0.0
     input_differences: bool = False
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
+    weight_drop: float = 0.0
+    layer_norm: bool = False
 
 
 def with_differences(x: Tensor, lengths: Tensor | None, num_features: int | None) -> Tensor:
@@ -129,7 +133,9 @@ class SequenceClassifier(Model):
                  squeeze_excitation: int = 0, input_norm: bool = False, bigram_buckets: int = 0,
                  bigram_dim: int = 32, ngram_buckets: int = 0, ngram_dim: int = 64, ngram_max: int = 3,
                  augment_jitter: float = 0.0, augment_scale: float = 0.0, augment_warp: float = 0.0,
-                 augment_slice: float = 0.0, input_differences: bool = False) -> None:
+                 augment_slice: float = 0.0, input_differences: bool = False,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0, weight_drop: float = 0.0,
+                 layer_norm: bool = False) -> None:
         super().__init__()
         check_task(task, num_outputs)
         if regression_loss not in REGRESSION_LOSSES:
@@ -146,6 +152,8 @@ class SequenceClassifier(Model):
             int(bigram_buckets), int(bigram_dim), int(ngram_buckets), int(ngram_dim), int(ngram_max),
             float(augment_jitter), float(augment_scale), float(augment_warp), float(augment_slice),
             bool(input_differences))
+        self.config = with_recurrent_options(self.config, recurrent_dropout, zoneout, weight_drop,
+                                             layer_norm)
         self.augment = SeriesAugment(jitter=augment_jitter, scale=augment_scale, warp=augment_warp,
                                      slice=augment_slice)
         if self.augment.active and num_features is None:
@@ -161,7 +169,7 @@ class SequenceClassifier(Model):
         self.bigrams = optional_bigrams(vocab_size, bigram_buckets, bigram_dim)
         rnn_input = self.encoder.output_size + (0 if self.bigrams is None else self.bigrams.output_size)
         self.rnn = Recurrent(cell, rnn_input, hidden_size, num_layers=num_layers,
-                             bidirectional=bidirectional, dropout=dropout)
+                             bidirectional=bidirectional, dropout=dropout, **recurrent_options(self.config))
         self.pool = SequencePooling(pooling, self.rnn.output_size, bidirectional=bidirectional)
         self.conv: FCN | None = None
         if conv_channels:

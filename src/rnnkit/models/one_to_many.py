@@ -24,7 +24,7 @@ from rnnkit.decoding.fused_greedy import FusedGreedyPlan
 from rnnkit.layers.conv_encoder import ConvEncoder
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.models.base import Model, ModelOutput, decoding_mode
+from rnnkit.models.base import Model, ModelOutput, decoding_mode, recurrent_options, with_recurrent_options
 from rnnkit.ops import cpu_stream
 
 CONDITIONING = ("init", "input", "both")
@@ -78,7 +78,7 @@ class _TokenDecoder(nn.Module):
             raise ValueError(f"tie_weights needs embed_dim == hidden_size, got {embed_dim} and {hidden_size}")
         self.embed = InputEncoder(vocab_size=vocab_size, embed_dim=embed_dim, dropout=dropout)
         self.rnn = Recurrent(cell, embed_dim + context_size, hidden_size, num_layers=num_layers,
-                             dropout=dropout)
+                             dropout=dropout, **recurrent_options(self.config))
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
         if tie_weights:
@@ -234,6 +234,10 @@ class ConditionedGeneratorConfig:
     cond_shift: int = 0
     cond_scale: float = 0.0
     cond_dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
+    weight_drop: float = 0.0
+    layer_norm: bool = False
 
 
 class ConditionedGenerator(_TokenDecoder, Model):
@@ -258,7 +262,9 @@ class ConditionedGenerator(_TokenDecoder, Model):
                  num_layers: int = 1, dropout: float = 0.0, conv_channels: tuple[int, ...] = (16, 32),
                  tie_weights: bool = False, bos_id: int = Vocab.bos_id, eos_id: int = Vocab.eos_id,
                  max_length: int = 30, cond_pool: str = "flatten", cond_shift: int = 0,
-                 cond_scale: float = 0.0, cond_dropout: float = 0.0) -> None:
+                 cond_scale: float = 0.0, cond_dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0, weight_drop: float = 0.0,
+                 layer_norm: bool = False) -> None:
         super().__init__()
         cond_shape = tuple(cond_shape)
         if cond_pool not in ("flatten", "mean"):
@@ -274,6 +280,8 @@ class ConditionedGenerator(_TokenDecoder, Model):
             vocab_size, cond_shape, cell, conditioning, cond_size, embed_dim, hidden_size, num_layers,
             dropout, tuple(conv_channels), tie_weights, bos_id, eos_id, max_length, cond_pool, int(cond_shift),
             float(cond_scale), float(cond_dropout))
+        self.config = with_recurrent_options(self.config, recurrent_dropout, zoneout, weight_drop,
+                                             layer_norm)
         self.cond_encoder: nn.Module = (
             nn.Linear(cond_shape[0], cond_size) if len(cond_shape) == 1
             else ConvEncoder(cond_shape[0], cond_size, channels=conv_channels,
@@ -367,6 +375,10 @@ class LanguageModelConfig:
     tie_weights: bool = False
     bos_id: int = Vocab.bos_id
     eos_id: int = Vocab.eos_id
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
+    weight_drop: float = 0.0
+    layer_norm: bool = False
 
 
 class LanguageModel(_TokenDecoder, Model):
@@ -387,10 +399,14 @@ class LanguageModel(_TokenDecoder, Model):
 
     def __init__(self, *, vocab_size: int, cell: str = "lstm", embed_dim: int = 64, hidden_size: int = 128,
                  num_layers: int = 1, dropout: float = 0.0, tie_weights: bool = False,
-                 bos_id: int = Vocab.bos_id, eos_id: int = Vocab.eos_id) -> None:
+                 bos_id: int = Vocab.bos_id, eos_id: int = Vocab.eos_id,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0, weight_drop: float = 0.0,
+                 layer_norm: bool = False) -> None:
         super().__init__()
         self.config = LanguageModelConfig(vocab_size, cell, embed_dim, hidden_size, num_layers, dropout,
                                           tie_weights, bos_id, eos_id)
+        self.config = with_recurrent_options(self.config, recurrent_dropout, zoneout, weight_drop,
+                                             layer_norm)
         self._build(vocab_size, cell, embed_dim, 0, hidden_size, num_layers, dropout, tie_weights)
 
     def _inputs_targets(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -25,7 +25,7 @@ from rnnkit.layers.crf import CRF, scheme_constraints
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.ngrams import optional_bigrams, suggested_buckets
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.models.base import Model, ModelOutput
+from rnnkit.models.base import Model, ModelOutput, recurrent_options, with_recurrent_options
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,10 @@ class SequenceTaggerConfig:
     bigram_buckets: int = 0
     bigram_dim: int = 32
     word_dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
+    weight_drop: float = 0.0
+    layer_norm: bool = False
 
 
 class FrameEncoder(nn.Module):
@@ -116,7 +120,9 @@ class SequenceTagger(Model):
                  bidirectional: bool = True, dropout: float = 0.0, crf: bool = False,
                  tag_scheme: str | None = None, tags: tuple[str, ...] | list[str] | None = None,
                  frame_shape: Sequence[int] | None = None, conv_channels: Sequence[int] = (16, 32),
-                 bigram_buckets: int = 0, bigram_dim: int = 32, word_dropout: float = 0.0) -> None:
+                 bigram_buckets: int = 0, bigram_dim: int = 32, word_dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, zoneout: float = 0.0, weight_drop: float = 0.0,
+                 layer_norm: bool = False) -> None:
         super().__init__()
         tags = tuple(tags) if tags is not None else None
         frame = tuple(int(n) for n in frame_shape) if frame_shape is not None else None
@@ -126,6 +132,8 @@ class SequenceTagger(Model):
             dropout=dropout, crf=crf, tag_scheme=tag_scheme, tags=tags,
             frame_shape=frame, conv_channels=tuple(int(c) for c in conv_channels),  # type: ignore[arg-type]
             bigram_buckets=bigram_buckets, bigram_dim=bigram_dim, word_dropout=float(word_dropout))
+        self.config = with_recurrent_options(self.config, recurrent_dropout, zoneout, weight_drop,
+                                             layer_norm)
         if num_tags < 1:
             raise ValueError(f"num_tags must be >= 1, got {num_tags}")
         if tags is not None and len(tags) != num_tags:
@@ -150,7 +158,7 @@ class SequenceTagger(Model):
         self.bigrams = optional_bigrams(vocab_size, bigram_buckets, bigram_dim)
         input_size = self.encoder.output_size + (0 if self.bigrams is None else self.bigrams.output_size)
         self.rnn = Recurrent(cell, input_size, hidden_size, num_layers=num_layers,
-                             bidirectional=bidirectional, dropout=dropout)
+                             bidirectional=bidirectional, dropout=dropout, **recurrent_options(self.config))
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_tags)
         constraints = scheme_constraints(tags, tag_scheme) if tag_scheme and tags else None  # type: ignore[arg-type]
