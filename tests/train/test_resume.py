@@ -6,9 +6,9 @@ import re
 
 import pytest
 import torch
-from tinyrun import InterruptAt, tiny_model, toy_classification
+from tinyrun import InterruptAt, InterruptAtEpochEnd, tiny_model, toy_classification
 
-from rnnkit.train import Callback, CheckpointError, Trainer
+from rnnkit.train import CheckpointError, Trainer
 
 SETTINGS = {"epochs": 2, "batch_size": 8, "lr": 1e-2, "progress": False, "checkpoint_every": 2, "seed": 7}
 
@@ -45,17 +45,6 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path) -> None:
     data = toy_classification(16, valid=0, test=0)
     with pytest.raises(FileNotFoundError, match="has no checkpoint"):
         Trainer(run_dir=str(tmp_path), resume=True, progress=False).fit(tiny_model(data), data)
-
-
-class InterruptAtEpochEnd(Callback):
-    """Raises KeyboardInterrupt once epoch ``k`` has ended (its checkpoint is written)."""
-
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_epoch_end(self, trainer, state) -> None:  # type: ignore[no-untyped-def]
-        if state.epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_an_early_stop_decided_before_an_interrupt_holds_after_resume(tmp_path) -> None:

@@ -77,11 +77,20 @@ def tiny_model(dataset: SequenceDataset, *, seed: int = 0, **hyper: object) -> T
 
 
 class InterruptAt(Callback):
-    """Raises KeyboardInterrupt (as Ctrl-C or a kill would stop the run) after optimizer step ``k``."""
+    """Raises KeyboardInterrupt (as Ctrl-C or a kill would stop the run) after optimizer step ``step``,
+    or with ``epoch_end=True`` once epoch ``step`` has ended (its checkpoint written)."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, *, epoch_end: bool = False) -> None:
+        self.step, self.epoch_end = step, epoch_end
 
     def on_step_end(self, trainer, state) -> None:  # type: ignore[no-untyped-def]
-        if state.step == self.step:
+        if not self.epoch_end and state.step == self.step:
             raise KeyboardInterrupt
+
+    def on_epoch_end(self, trainer, state) -> None:  # type: ignore[no-untyped-def]
+        if self.epoch_end and state.epoch == self.step:
+            raise KeyboardInterrupt
+
+
+def InterruptAtEpochEnd(epoch: int) -> InterruptAt:  # noqa: N802 - reads as the callback it builds
+    return InterruptAt(epoch, epoch_end=True)
