@@ -238,8 +238,11 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
     if report:
         from rnnkit.report.run_plots import make_run_report
 
-        path = make_run_report(model, dataset, run_dir, metrics=metrics,
-                               facts={"training time": f"{seconds:.1f} s", "run folder": str(run_dir)})
+        facts = {"training time": f"{seconds:.1f} s", "run folder": str(run_dir)}
+        if spec.limit:
+            facts["cut by --limit"] = (f"each split keeps its first {spec.limit} examples: the scores are not "
+                                       "comparable with the published figures, which use the whole test split")
+        path = make_run_report(model, dataset, run_dir, metrics=metrics, facts=facts)
     return TrainResult(run_dir, model, dataset, history, metrics, seconds, path)
 
 
@@ -334,7 +337,10 @@ def best_published(info: Any, metric: str) -> str:
     refs = [p for p in getattr(info, "published", []) if p.metric == metric]
     if not refs:
         return "-"
-    lower = not getattr(info, "higher_is_better", True) if metric == getattr(info, "metric", "") else False
+    from rnnkit.train.history import lower_is_better
+
+    lower = (not getattr(info, "higher_is_better", True) if metric == getattr(info, "metric", "")
+             else lower_is_better(metric))  # per, wer, mae ... by name
     best = min(refs, key=lambda p: p.value) if lower else max(refs, key=lambda p: p.value)
     return f"{best.value:.4g} {best.model}"
 
@@ -375,7 +381,8 @@ def run(args: argparse.Namespace) -> int:
                  else "no checkpoint was written yet")
         print(f"rnnkit train: interrupted; {where}", file=sys.stderr)
         return 130
-    print_metrics(result.metrics, result.dataset.info, f"{result.dataset.info.name}: test metrics")
+    scored = "test" if len(result.dataset.test) else "valid"
+    print_metrics(result.metrics, result.dataset.info, f"{result.dataset.info.name}: {scored} metrics")
     print(f"run folder: {result.run_dir}  ({result.seconds:.1f} s)")
     if result.report is not None:
         print(f"report: {result.report}")

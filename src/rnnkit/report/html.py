@@ -74,8 +74,9 @@ def _write(path: Path, text: str) -> Path:
 
 
 def metrics_table(metrics: Mapping[str, Any], published: Sequence[PublishedResult],
-                  *, primary: str = "", higher_is_better: bool = True) -> str:
-    """HTML table: each metric of this run, next to published figures for the same metric."""
+                  *, primary: str = "", higher_is_better: bool = True, split: str = "test") -> str:
+    """HTML table: each metric of this run (on the ``split`` it names), next to published figures for
+    the same metric."""
     rows = []
     for name, value in metrics.items():
         if isinstance(value, (list, dict)):
@@ -91,7 +92,8 @@ def metrics_table(metrics: Mapping[str, Any], published: Sequence[PublishedResul
         mark = " ★" if name == primary else ""
         rows.append(f"<tr><td>{html.escape(name)}{mark}</td><td class=\"num {cls}\">{_fmt(value)}</td>"
                     f"<td>{ref_text}</td></tr>")
-    return ("<table><tr><th>metric (test split)</th><th>rnnkit</th><th>published / baseline</th></tr>"
+    return (f"<table><tr><th>metric ({html.escape(split)} split)</th><th>rnnkit</th>"
+            "<th>published / baseline</th></tr>"
             + "".join(rows) + "</table>")
 
 
@@ -107,8 +109,10 @@ def write_report(
     primary: str = "",
     higher_is_better: bool = True,
     samples: Sequence[str] = (),
+    split: str = "test",
 ) -> Path:
     """Write a run's ``report.html``: facts, metrics vs published figures, plots, samples, config.
+    ``split``: the split the metrics and plots come from (valid when the data have no test split).
 
     Args:
         plots: ``(caption, png path)`` pairs, embedded in that order.
@@ -121,7 +125,7 @@ def write_report(
         parts.append("<h2>Run</h2><table>" + "".join(
             f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in facts.items()) + "</table>")
     parts.append("<h2>Metrics</h2>" + metrics_table(metrics, published, primary=primary,
-                                                    higher_is_better=higher_is_better))
+                                                    higher_is_better=higher_is_better, split=split))
     if plots:
         parts.append("<h2>Plots</h2>")
         for caption, png in plots:

@@ -37,7 +37,7 @@ def _split_columns(history: Mapping[str, Sequence[float]], metric: str | None) -
     loss = [k for k in history if k.endswith("loss") and k not in _NOT_CURVES]
     others = [k for k in history if k not in loss and k not in _NOT_CURVES and len(history[k]) > 0]
     if metric:
-        chosen = [k for k in others if k == metric or k.endswith(f"_{metric}")]
+        chosen = [k for k in others if k == metric or k.split("_", 1)[-1] == metric]  # not valid_token_<metric>
         others = chosen or others
     return loss, others
 
@@ -53,6 +53,7 @@ def learning_curves(
     metric: str | None = None,
     higher_is_better: bool = True,
     title: str = "Learning curves",
+    best_epoch: float | None = None,
 ) -> Path:
     """Loss per epoch (left) and the validation metric per epoch (right), best epoch marked.
 
@@ -61,6 +62,8 @@ def learning_curves(
             ``valid_accuracy``. Columns named ``lr``/``time``/``step`` are not drawn.
         metric: the primary metric name; columns ``<split>_<metric>`` go in the right panel.
         higher_is_better: which end of the metric marks the best epoch.
+        best_epoch: the epoch to mark, when the run chose it by another column (its monitor: the
+            run folder's metrics.json); else the best of the metric's valid column.
     """
     loss_cols, metric_cols = _split_columns(history, metric)
     if not loss_cols and not metric_cols:
@@ -70,8 +73,7 @@ def learning_curves(
     panels = [c for c in (loss_cols, metric_cols) if c]
     with new_figure(5.2 * len(panels), 3.8) as fig:
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
-        best_epoch = None
-        if metric_cols:
+        if best_epoch is None and metric_cols:
             valid = [c for c in metric_cols if c.startswith("valid")] or metric_cols
             values = np.asarray(history[valid[0]], dtype=float)
             if np.isfinite(values).any():
@@ -101,6 +103,9 @@ def learning_curves(
         return save_png(fig, path)
 
 
+MAX_LABELLED_CLASSES = 40  # a confusion matrix names at most this many classes on each axis
+
+
 def confusion_matrix(
     counts: ArrayLike,
     classes: Sequence[str],
@@ -126,10 +131,12 @@ def confusion_matrix(
         ax = fig.subplots()
         im = ax.imshow(norm, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1)
         ax.grid(False)
-        labels = [short(c) for c in classes]
+        every = max(1, -(-k // MAX_LABELLED_CLASSES))  # many classes: label every n-th, so the names stay legible
+        ticks = list(range(0, k, every))
+        labels = [short(classes[i]) for i in ticks]
         tilt = k > 4 and max(len(lb) for lb in labels) > 2
-        ax.set_xticks(range(k), labels, rotation=45 if tilt else 0, ha="right" if tilt else "center")
-        ax.set_yticks(range(k), labels)
+        ax.set_xticks(ticks, labels, rotation=45 if tilt else 0, ha="right" if tilt else "center")
+        ax.set_yticks(ticks, labels)
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         if k <= 25:

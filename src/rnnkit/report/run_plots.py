@@ -51,7 +51,7 @@ def _classification(model: Any, split: ExampleList, ds: SequenceDataset, out: Pa
     k = len(info.classes)
     counts = np.zeros((k, k), dtype=np.int64)
     np.add.at(counts, (np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)), 1)
-    return [("Confusion matrix on the test split", plots.confusion_matrix(
+    return [(f"Confusion matrix on the {'test' if split is ds.test else 'valid'} split", plots.confusion_matrix(
         counts, info.classes, out / "confusion_matrix.png", title=f"{info.name}: confusion matrix"))]
 
 
@@ -144,14 +144,21 @@ def continuations(model: Any, dataset: SequenceDataset, *, n: int = 8, temperatu
               for i, (p, ids) in enumerate(zip(prompts, sampled)))]
 
 
-def _interval(model: Any, ds: SequenceDataset, point: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """An 80% band from validation errors: per horizon step with 5+ windows, else pooled |errors|."""
-    if len(ds.valid) == 0:
+MAX_HISTORY = 240  # steps of the past a forecast plot shows at most (or four horizons, if more)
+
+
+def _interval(model: Any, ds: SequenceDataset, point: np.ndarray,
+              size: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """An 80% band from validation errors: per horizon step with 5+ windows, else pooled |errors|
+    (first target; ``size``: the values of one forecast, H*K). None for data of many series, whose
+    errors are on different scales."""
+    if len(ds.valid) == 0 or len({e.meta.get("series") for e in ds.valid.examples}) > 1:
         return None, None
     y_true, y_pred = predict_split(model, ds.valid, ds.collate)
     errors = (np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)).reshape(len(ds.valid), -1)
-    if errors.shape[1] != point.size:
+    if errors.shape[1] != size:
         return None, None
+    errors = errors.reshape(len(ds.valid), point.size, -1)[:, :, 0]
     if errors.shape[0] >= 5:
         return point + np.quantile(errors, 0.1, axis=0), point + np.quantile(errors, 0.9, axis=0)
     width = float(np.quantile(np.abs(errors), 0.8))
@@ -163,17 +170,22 @@ def _forecasting(model: Any, ds: SequenceDataset, out: Path) -> list[Plot]:
     test = ds.test.examples[-1]
     if test.x is None or test.y is None:
         return []
-    point = np.asarray(model.predict(ds.collate([test])).cpu().numpy(), dtype=float).reshape(-1)
-    lower, upper = _interval(model, ds, point)
+    predicted = np.asarray(model.predict(ds.collate([test])).cpu().numpy(), dtype=float)
+    # (1, H) or (1, H, K): the first target is drawn (the series the history shows)
+    point = predicted.reshape(predicted.shape[1], -1)[:, 0] if predicted.ndim >= 2 else predicted.reshape(-1)
+    lower, upper = _interval(model, ds, point, predicted[0].size)
     history = test.x.cpu().numpy().reshape(test.x.shape[0], -1)[:, 0]
-    actual = test.y.cpu().numpy().reshape(-1)[: point.size]
+    actual = test.y.cpu().numpy().reshape(point.size, -1)[:, 0]
     times, ylabel = None, "value"
-    series, split = ds.extras.get("series"), ds.extras.get("split")
-    origin = getattr(getattr(split, "test", None), "start", None)
-    if series is not None and origin is not None and len(series) >= origin + point.size:
-        history = np.asarray(series, dtype=float)[:origin]  # the whole observed past, not just the window
-        times = np.asarray(series.index)[: origin + point.size]
-        ylabel = str(series.name or ylabel)
+    series = ds.extras.get("series")
+    origin = test.meta.get("target_start")  # where this window's forecast starts in the whole series
+    if series is not None and hasattr(series, "index") and origin is not None and len(series) >= origin + point.size:
+        # the observed past up to the forecast, at most the last MAX_HISTORY steps (a long series would
+        # leave the forecast a sliver at the right edge)
+        first = max(0, int(origin) - max(MAX_HISTORY, 4 * point.size))
+        history = np.asarray(series, dtype=float).reshape(len(series), -1)[first:origin, 0]
+        times = np.asarray(series.index)[first: origin + point.size]
+        ylabel = str(getattr(series, "name", None) or ylabel)
     return [("Forecast vs actual on the last test window; band: 80% of validation errors", plots.forecast(
         history, actual, point, out / "forecast.png", lower=lower, upper=upper,
         interval="80% interval (validation errors)", times=times, title=f"{info.name}: forecast vs actual",
@@ -219,14 +231,16 @@ def make_run_report(
     info = dataset.info
     found: list[Plot] = []
     history = read_history(run)
+    saved_path = run / "metrics.json"
+    saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
     if history:
+        best = saved.get("best_epoch")  # the epoch the run's monitor chose (maybe valid_loss, not the metric)
         found.append(("Loss and validation metric per epoch", plots.learning_curves(
             history, plot_dir / "learning_curves.png", metric=info.metric or None,
-            higher_is_better=info.higher_is_better, title=f"{info.name}: learning curves")))
+            higher_is_better=info.higher_is_better, title=f"{info.name}: learning curves",
+            best_epoch=float(best) if isinstance(best, (int, float)) else None)))
     found += task_plots(model, dataset, plot_dir)
     if metrics is None:
-        path = run / "metrics.json"
-        saved = json.loads(path.read_text()) if path.exists() else {}
         metrics = saved.get("test") or saved.get("valid") or {}
     config_path = run / "config.yaml"
     config = yaml.safe_load(config_path.read_text()) if config_path.exists() else {}
@@ -238,10 +252,13 @@ def make_run_report(
     flat = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str))}
     if samples is None:
         samples = continuations(model, dataset)
+    split = "test" if len(dataset.test) else "valid"  # the split the metrics and task plots come from
+    if split == "valid":
+        all_facts["scored on"] = "the valid split (the data have no test split): the split the run selected on"
     return write_report(run / "report.html", title=f"rnnkit · {info.name} · {type(model).__name__}",
                         config=config or {}, metrics=flat, plots=found, published=info.published,
                         facts=all_facts, primary=info.metric, higher_is_better=info.higher_is_better,
-                        samples=samples)
+                        samples=samples, split=split)
 
 
 __all__ = ["continuations", "make_run_report", "read_history", "task_plots"]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 LOWER_IS_BETTER = {"loss", "mae", "rmse", "mape", "smape", "mase", "token_error_rate", "per", "ter", "wer",
-                   "perplexity", "ppl", "crps", "pinball"}
+                   "perplexity", "ppl", "crps", "pinball", "sequence_error_rate", "token_error_rate_single"}
 
 
 def lower_is_better(monitor: str) -> bool:
