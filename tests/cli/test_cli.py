@@ -831,3 +831,10 @@ def test_data_the_model_cannot_take_mid_training_is_one_line(tmp_path: Path,
                  "scale=standard", "--model", "forecaster", "--set", "transform=log", "--epochs", "1", "--out",
                  str(tmp_path / "run"), "--no-progress"]) == 2
     assert "training stopped: transform='log' needs target values > 0" in _error_line(capsys)
+
+
+def test_hidden_sizes_a_feedforward_model_too(tmp_path: Path) -> None:
+    run = tmp_path / "ff"
+    assert main(["train", "--data", "digits", "--model", "feedforward", "--hidden", "12", "--epochs", "1",
+                 "--limit", "40", "--out", str(run), "--no-progress", "--no-report"]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["config"]["hidden_sizes"] == [12]

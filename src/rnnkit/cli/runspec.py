@@ -263,6 +263,8 @@ def build_model(spec: RunSpec, dataset: Any) -> Any:
     ``spec.ensemble`` of them when it is over 1), with a one-line error."""
     cls, options = resolve_model(spec.model)
     options.update(spec.model_options)
+    if cls.__name__ == "FeedForward" and "hidden_size" in options and "hidden_sizes" not in options:
+        options["hidden_sizes"] = (options.pop("hidden_size"),)  # --hidden N: one hidden layer of N units
     try:
         if spec.ensemble > 1:  # the members draw their initial weights one after another
             from rnnkit.models.ensemble import Ensemble

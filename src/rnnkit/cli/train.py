@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="NAME", help=f"one of {', '.join(MODEL_ALIASES)} or a model class name "
                    "(default: the one the data set's shape calls for)")
     p.add_argument("--cell", choices=["rnn", "lstm", "gru", "mingru", "minlstm"], help="recurrent cell")
-    p.add_argument("--hidden", type=int, metavar="N", help="hidden size")
+    p.add_argument("--hidden", type=int, metavar="N", help="hidden size (feedforward: one hidden layer of N units)")
     p.add_argument("--layers", type=int, metavar="N", help="number of recurrent layers")
     p.add_argument("--dropout", type=float, metavar="P", help="dropout probability")
     p.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional encoder")
