@@ -51,3 +51,17 @@ def test_two_process_gloo_run_matches_single_process(tmp_path, ema_decay: float 
             torch.testing.assert_close(weights[k], v, atol=1e-5, rtol=1e-4)
     assert (tmp_path / "world-0.txt").read_text() == "2" and (tmp_path / "world-1.txt").read_text() == "2"
     assert (tmp_path / "run" / "model.safetensors").is_file()  # rank 0 wrote the run folder
+
+
+@pytest.mark.slow
+def test_the_command_trains_under_torchrun_into_one_run_folder(tmp_path) -> None:
+    """Rank 0 alone clears, writes and reports the run folder: the other rank must not find it
+    "already holding a run" half-way, and the result prints once."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "rnnkit.cli.main", "train", "--data", "japanese_vowels", "--model", "classifier", "--epochs", "1",
+           "--limit", "24", "--hidden", "4", "--no-progress", "--no-report", "--out", str(tmp_path / "run")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("run folder:") == 1
+    assert (tmp_path / "run" / "model.safetensors").is_file() and (tmp_path / "run" / "run.yaml").is_file()

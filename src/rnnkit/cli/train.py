@@ -12,6 +12,7 @@ vocabularies/scalers), the spec as run (run.yaml), plots/*.png and report.html.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -217,12 +218,13 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
     seed_everything(trainer.config.seed)  # the initial weights follow --seed too
     model = build_model(spec, dataset)
     check_fit(model, dataset, spec, trainer.config.monitor)
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone owns the run folder
     if resume:
         check_resume(model, run_dir)
-    else:
+    elif main_process:
         clear_previous_run(run_dir, overwrite=overwrite)
     make_run_dir(run_dir)
-    if not resume:  # a resumed run keeps the spec it was started with (a refused resume leaves it as it was)
+    if not resume and main_process:  # a resumed run keeps the spec it was started with
         spec.save(run_dir)
     try:
         history = trainer.fit(model, dataset, data_options=spec.data_options)
@@ -235,7 +237,7 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
     metrics = dict(history.test) or evaluate_run(model, dataset, run_dir)
     seconds = time.perf_counter() - start
     path = None
-    if report:
+    if report and main_process:
         from rnnkit.report.run_plots import make_run_report
 
         facts = {"training time": f"{seconds:.1f} s", "run folder": str(run_dir)}
@@ -381,6 +383,8 @@ def run(args: argparse.Namespace) -> int:
                  else "no checkpoint was written yet")
         print(f"rnnkit train: interrupted; {where}", file=sys.stderr)
         return 130
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun, rank 0 prints the result
     scored = "test" if len(result.dataset.test) else "valid"
     print_metrics(result.metrics, result.dataset.info, f"{result.dataset.info.name}: {scored} metrics")
     print(f"run folder: {result.run_dir}  ({result.seconds:.1f} s)")

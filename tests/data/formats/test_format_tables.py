@@ -324,6 +324,10 @@ def test_a_stray_quote_in_a_tsv_is_named_and_quoting_can_be_turned_off(tmp_path)
     path.write_text("review\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
     with pytest.raises(DataFileError, match=r"reviews.tsv, line 3, field 'review': a quote .*quoting: 3"):
         rnnkit.datasets.load(f"csv:{path}", text="review", target="label")
+    lone = tmp_path / "lone.tsv"  # one quote only: pandas reaches the end of the file inside it
+    lone.write_text('review\tlabel\ngood\tpos\nbad\tneg\n"odd start\tpos\nfine\tneg\n', encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"lone.tsv, line 4: a quote .* no quote closes .*quoting: 3"):
+        rnnkit.datasets.load(f"csv:{lone}", text="review", target="label")
     ds = rnnkit.datasets.load(f"csv:{path}", text="review", target="label", valid_fraction=0.0, test_fraction=0.0,
                               read_options={"quoting": 3})
     tok = ds.extras["tokenizer"]

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -194,6 +195,12 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
         else:
             frame = pd.read_csv(p, **opts)
     except pd.errors.ParserError as e:
+        quote = re.search(r"EOF inside string starting at row (\d+)", str(e))
+        if quote and kind == "csv":  # a quote opened and never closed: with a header, row N is line N + 1
+            hint = "; if quotes in this file are text, read it with read_options={quoting: 3} (no quoting)" \
+                if opts.get("sep", opts.get("delimiter")) == "\t" else ""
+            raise DataFileError(p, f'a quote (") opens a field that no quote closes before the end of the file{hint}',
+                                line=int(quote.group(1)) + 1) from e
         raise DataFileError(p, f"is not a well-formed {what}: {e}") from e
     except UnicodeDecodeError as e:
         encoding = str(opts.get("encoding", "utf-8"))
