@@ -147,6 +147,35 @@ def continuations(model: Any, dataset: SequenceDataset, *, n: int = 8, temperatu
 MAX_HISTORY = 240  # steps of the past a forecast plot shows at most (or four horizons, if more)
 
 
+def generated_vs_reference(model: Any, dataset: SequenceDataset, drawn: list[Plot], n: int = 8) -> list[str]:
+    """For a conditioned generator whose conditions are not images (no captions plot was drawn): the
+    sequences it generates for ``n`` test conditions, each under its reference. Empty otherwise."""
+    info = dataset.info
+    split = dataset.test if len(dataset.test) else dataset.valid
+    if info.task != "generation" or not info.cond_shape or len(split) == 0 or any(
+            path.name == "captions.png" for _, path in drawn):
+        return []
+    examples = split.examples[:n]
+    batch = dataset.collate(examples)
+    if batch.cond is None:
+        return []
+    vocab = info.output_vocab
+    chars = vocab is not None and all(len(t) == 1 for t in vocab.itos[4:])
+
+    def text(ids: list[int]) -> str:
+        tokens = decode_tokens(vocab, ids)
+        return "".join(tokens) if chars else " ".join(tokens)
+
+    hyps = generated_ids(model.predict(Batch(x=None, cond=batch.cond)))
+    lines = []
+    for i, (e, hyp) in enumerate(zip(examples, hyps)):
+        label = f" ({info.classes[int(e.cond.argmax())]})" if info.classes and e.cond is not None \
+            and e.cond.dim() == 1 and len(e.cond) == len(info.classes) else ""
+        lines += [f"{i + 1}{label} reference: {text(e.y.tolist()) if e.y is not None else '-'}",
+                  f"{' ' * len(str(i + 1))}{' ' * len(label)} generated: {text(hyp)}"]
+    return lines
+
+
 def _interval(model: Any, ds: SequenceDataset, point: np.ndarray,
               size: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     """An 80% band from validation errors: per horizon step with 5+ windows, else pooled |errors|
@@ -251,7 +280,7 @@ def make_run_report(
     all_facts.update(facts or {})
     flat = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str))}
     if samples is None:
-        samples = continuations(model, dataset)
+        samples = continuations(model, dataset) or generated_vs_reference(model, dataset, found)
     split = "test" if len(dataset.test) else "valid"  # the split the metrics and task plots come from
     if split == "valid":
         all_facts["scored on"] = "the valid split (the data have no test split): the split the run selected on"
@@ -261,4 +290,4 @@ def make_run_report(
                         samples=samples, split=split)
 
 
-__all__ = ["continuations", "make_run_report", "read_history", "task_plots"]
+__all__ = ["continuations", "generated_vs_reference", "make_run_report", "read_history", "task_plots"]
