@@ -77,3 +77,12 @@ def test_a_generator_of_vector_conditions_shows_what_it_generates() -> None:
     lines = generated_vs_reference(model, ds, [])
     assert len(lines) == 12 and lines[0].startswith("1 (a) reference: ") and "generated: " in lines[1]
     assert generated_vs_reference(model, ds, [("captions", Path("plots/captions.png"))]) == []
+
+
+def test_tag_colours_stay_distinct_past_twenty_tags() -> None:
+    from rnnkit.report.plots_sequence import tag_colors
+
+    for k in (3, 20, 45, 90):
+        colors = tag_colors(k)
+        assert len(colors) == k and len(set(colors)) == k
+    assert tag_colors(5) == tag_colors(45)[:5]  # a small tag set keeps the palette's first colours

@@ -252,3 +252,11 @@ def test_the_run_folder_records_what_precision_auto_chose(monkeypatch, tmp_path)
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert config["trainer"]["precision"] == "auto"
     assert config["ran_on"] == {"device": "cpu", "precision": "bf16"}
+
+
+def test_early_stopping_without_a_valid_split_says_what_it_watches() -> None:
+    from tinyrun import tiny_model, toy_classification
+
+    data = toy_classification(16, valid=0, test=0)
+    with pytest.warns(UserWarning, match="early_stopping with no valid split watches train_loss"):
+        Trainer(epochs=1, early_stopping=2, progress=False).fit(tiny_model(data), data)

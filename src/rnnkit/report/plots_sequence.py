@@ -88,7 +88,8 @@ def tag_timeline(
     if n == 0 or len(predicted) != n:
         raise ValueError(f"need as many predicted as true sequences, got {len(predicted)} and {n}")
     k = len(classes)
-    cmap = ListedColormap([_TAG_COLORS[i % len(_TAG_COLORS)] for i in range(k)])
+    colors = tag_colors(k)
+    cmap = ListedColormap(colors)
     longest = max(len(np.asarray(t).reshape(-1)) for t in true)
     width = min(max(6.0, 0.22 * longest + 2.5), 16.0)
     with new_figure(width, 1.25 * n + 1.2) as fig:
@@ -117,11 +118,26 @@ def tag_timeline(
                 ax.xaxis.get_major_locator().set_params(integer=True)
             else:
                 ax.set_xticks([])
-        handles = [Patch(color=_TAG_COLORS[c % len(_TAG_COLORS)], label=short(classes[c], 12))
+        handles = [Patch(color=colors[c], label=short(classes[c], 12))
                    for c in sorted(used) if 0 <= c < k]
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), fontsize=8)
         fig.suptitle(title, fontweight="bold", fontsize=13)
         return save_png(fig, path)
+
+
+def tag_colors(k: int) -> list[str]:
+    """``k`` distinct colours: the 20 of :data:`_TAG_COLORS`, then matplotlib's tab20b and tab20c
+    (56 distinct in all), then evenly spaced hues: a tag set of 40+ (People's Daily POS) repeats none."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    colors = list(_TAG_COLORS)
+    for name in ("tab20b", "tab20c"):
+        colors += [to_hex(c) for c in colormaps[name].colors]  # type: ignore[attr-defined]
+    colors = list(dict.fromkeys(c.lower() for c in colors))  # _TAG_COLORS holds a few of tab20b's
+    if k > len(colors):
+        colors += [to_hex(colormaps["hsv"](i / (k - len(colors)))) for i in range(k - len(colors))]
+    return colors[:k]
 
 
 def _drawable(tokens: Sequence[str]) -> bool:

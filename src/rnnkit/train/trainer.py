@@ -357,6 +357,10 @@ class Trainer:
         monitor = self.config.monitor
         if monitor is None:
             monitor = (f"valid_{info.metric}" if info.metric else "valid_loss") if has_valid else "train_loss"
+            if not has_valid and self.config.early_stopping is not None:
+                warnings.warn("early_stopping with no valid split watches train_loss, which says when training "
+                              "stops improving the fit, not when the model stops generalising: give the data a "
+                              "valid split (valid_fraction) to stop on it", UserWarning, stacklevel=4)
         if monitor == f"valid_{info.metric}" and info.metric:
             higher = info.higher_is_better
         else:
