@@ -125,16 +125,16 @@ class Scaling:
     @classmethod
     def of_run(cls, info: Any, extras: dict[str, Any]) -> Scaling | None:
         """The run's declared scaler (``info.extra["scale"]``) as a Scaling, or None."""
-        from rnnkit.cli.predict import declared_scaler
+        from rnnkit.train.evaluation import declared_scaler
 
-        scaler = declared_scaler(info, extras)
-        if scaler is None:
+        declared = declared_scaler(info, extras)
+        if declared is None:
             return None
+        scaler, targets = declared
         state = scaler.state_dict()
         offset, scale = [float(v) for v in state["offset"]], [float(v) for v in state["scale"]]
         if info.task != "forecasting":
             return cls(offset, scale)
-        targets = [int(i) for i in (info.extra or {}).get("target_features", [0])]
         return cls(offset, scale, [offset[i] for i in targets], [scale[i] for i in targets])
 
 

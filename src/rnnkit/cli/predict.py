@@ -103,17 +103,13 @@ def decoding_options(args: argparse.Namespace, info: Any) -> dict[str, Any] | No
     return {"method": method, **given}
 
 
-def declared_scaler(info: Any, extras: dict[str, Any]) -> Any:
-    """The scaler the run's training Examples were scaled with (``info.extra["scale"]``), or None."""
-    scaler = extras.get("scaler")
-    return scaler if (getattr(info, "extra", None) or {}).get("scale") and hasattr(scaler, "transform") else None
-
-
 def prepare(batch: Any, model: Any, info: Any, extras: dict[str, Any]) -> Any:
     """What training did to an input before the model read it: numbers scaled with the run's
     scaler when its data were, and a forecaster's history cut to the last ``window`` steps it was
     trained on (``Forecaster.forecast`` does the same)."""
     import torch
+
+    from rnnkit.train.evaluation import declared_scaler
 
     if batch.x is None or not batch.x.is_floating_point() or batch.x.dim() != 3:
         return batch
@@ -121,22 +117,22 @@ def prepare(batch: Any, model: Any, info: Any, extras: dict[str, Any]) -> Any:
     window = getattr(getattr(model, "config", None), "window", None) or info.window
     if info.task == "forecasting" and window and x.shape[1] > window:
         x, lengths = x[:, -window:], torch.full_like(lengths, window) if lengths is not None else None
-    scaler = declared_scaler(info, extras)
-    if scaler is not None:
-        x = torch.as_tensor(scaler.transform(x.numpy()), dtype=torch.float32)
+    declared = declared_scaler(info, extras)
+    if declared is not None:
+        x = torch.as_tensor(declared[0].transform(x.numpy()), dtype=torch.float32)
     return dataclasses.replace(batch, x=x, lengths=lengths)
 
 
 def finish(prediction: Any, info: Any, extras: dict[str, Any]) -> Any:
     """A forecast of scaled data back in the data's units (the targets' columns of the scaler)."""
-    scaler = declared_scaler(info, extras)
-    if info.task != "forecasting" or scaler is None:
-        return prediction
     import torch
 
-    from rnnkit.train.evaluation import unscale_targets
+    from rnnkit.train.evaluation import declared_scaler, unscale_targets
 
-    targets = [int(i) for i in (getattr(info, "extra", None) or {}).get("target_features", [0])]
+    declared = declared_scaler(info, extras)
+    if info.task != "forecasting" or declared is None:
+        return prediction
+    scaler, targets = declared
     return unscale_targets(scaler, torch.as_tensor(prediction).float().cpu(), targets)
 
 

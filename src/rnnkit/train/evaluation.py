@@ -82,6 +82,16 @@ def tag_scheme(classes: Sequence[str] | None) -> str | None:
     return None
 
 
+def declared_scaler(info: Any, extras: dict[str, Any]) -> tuple[Any, list[int]] | None:
+    """The scaler a data set's Examples were scaled with, and its target features, when the data set
+    says so (``info.extra["scale"]``); None otherwise. Evaluation, ``rnnkit predict`` and the
+    exported programs all read inputs and forecasts through it."""
+    scaler, extra = extras.get("scaler"), getattr(info, "extra", None) or {}
+    if not extra.get("scale") or not hasattr(scaler, "transform") or not hasattr(scaler, "inverse_transform"):
+        return None
+    return scaler, [int(i) for i in extra.get("target_features", [0])]
+
+
 def unscale_targets(scaler: Any, t: Tensor, targets: list[int]) -> Tensor:
     """``(B, H)`` (one target) or ``(B, H, K)`` back to the data's units."""
     if t.dim() == 2 and len(targets) == 1:
@@ -154,16 +164,9 @@ class TaskMetrics:
         else:
             raise ValueError(f"unknown task {task!r}")
 
-    def _declared_scaler(self) -> tuple[Any, list[int]] | None:
-        """The scaler the data set's Examples were scaled with, and the target features, if it says so."""
-        scaler = self.extras.get("scaler")
-        if not self.info.extra.get("scale") or not hasattr(scaler, "inverse_transform"):
-            return None
-        return scaler, [int(i) for i in self.info.extra.get("target_features", [0])]
-
     def _add_forecast(self, batch: Batch, pred: Tensor, y: Tensor) -> None:
         x = batch.x.float().cpu() if batch.x is not None else None
-        declared = self._declared_scaler()
+        declared = declared_scaler(self.info, self.extras)
         if declared is not None:  # the Examples are scaled: score in the data's own units
             scaler, targets = declared
             pred, y = unscale_targets(scaler, pred, targets), unscale_targets(scaler, y, targets)
