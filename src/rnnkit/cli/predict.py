@@ -191,15 +191,17 @@ def read_text(path: Path) -> str:
         raise CLIError(f"cannot read {path}: {e.strerror or e}") from e
 
 
-def read_table(path: Path, columns: list[str] | None = None) -> Any:
+def read_table(path: Path, columns: list[str] | None = None, *, header_required: bool = False) -> Any:
     """A CSV/text file of numbers as a ``(rows, columns)`` array; errors name the file and the line.
 
     A header line is read when there is one: with ``columns`` (the run's feature names) those
     columns are taken by name, in the run's order, whatever else the file holds (an id, a time, a
-    label); a file without a header is read by position."""
+    label); a file without a header is read by position, unless ``header_required``."""
     import numpy as np
 
     lines = [(n, ln) for n, ln in enumerate(read_text(path).splitlines(), 1) if ln.strip()]
+    if header_required and not (lines and _is_header(lines[0][1])):
+        raise CLIError(f"{path}: the first line must name the columns {columns}")
     pick: list[int] | None = None
     if lines and _is_header(lines[0][1]):
         names = [p.strip("\"'") for p in re.split(r"[\s,;]+", lines[0][1].strip()) if p]
@@ -236,9 +238,7 @@ def read_future(path: Path, covariates: list[str], horizon: int | None) -> Any:
 
     if not path.is_file():
         raise CLIError(f"--future file {path} does not exist")
-    values = read_table(path, covariates)
-    if not _is_header(read_text(path).lstrip().splitlines()[0]):
-        raise CLIError(f"{path}: the first line must name the covariates' columns {covariates}")
+    values = read_table(path, covariates, header_required=True)
     if horizon is not None and values.shape[0] != horizon:
         raise CLIError(f"{path}: {values.shape[0]} row(s) of covariates, but this forecaster forecasts {horizon} "
                        f"steps and needs one row per step")
@@ -553,13 +553,12 @@ def _write(path: str, text: str) -> None:
         raise CLIError(f"cannot write {path}: {e.strerror or e}") from e
 
 
-def predict_lines(args: argparse.Namespace, loaded: Any) -> int:
+def predict_lines(args: argparse.Namespace, loaded: Any, decoding: dict[str, Any] | None = None) -> int:
     """``--lines``: one prediction per input line, in order (blank lines stay blank)."""
     name, lines = read_lines(args.input)
     if not any(line.strip() for line in lines):
         raise CLIError(f"{name} has no input lines (one input per line)")
-    out, unknown = predict_many(lines, lambda i: f"{name}, line {i + 1}", loaded, args.batch_size,
-                                decoding_options(args, loaded.info))
+    out, unknown = predict_many(lines, lambda i: f"{name}, line {i + 1}", loaded, args.batch_size, decoding)
     _note_unknown(unknown, "line")
     text = "".join(line + "\n" for line in out)
     if args.output:
@@ -571,7 +570,8 @@ def predict_lines(args: argparse.Namespace, loaded: Any) -> int:
     return 0
 
 
-def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str, Any] | None = None) -> int:
+def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str, Any] | None = None,
+                   decoding: dict[str, Any] | None = None) -> int:
     """``--column NAME``: the inputs are a column of a CSV, Parquet or JSON-lines table, one per row.
     The predictions print one per row, or go into a copy of the table (``--output``, its format from
     the suffix) as a ``prediction`` column, with ``probability`` for classes."""
@@ -599,7 +599,7 @@ def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str
         raise CLIError(f"{table.path}, line {table.line(blank[0])}, field {args.column!r}: blank input "
                        f"({row_count(len(blank))})")
     out, unknown = predict_many(inputs, lambda i: f"{table.path}, line {table.line(i)}", loaded, args.batch_size,
-                                decoding_options(args, loaded.info))
+                                decoding)
     _note_unknown(unknown, "row")
     if not args.output:
         sys.stdout.write("".join(line + "\n" for line in out))
@@ -652,11 +652,12 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"this forecaster was trained with the covariates {covariates}: pass --future FILE, a CSV "
                        f"of their values over the next {loaded.info.horizon} steps")
     if args.lines:
-        return predict_lines(args, loaded)
+        return predict_lines(args, loaded, decoding)
     if args.column:
         options = (spec.data_options or {}).get("read_options") if spec is not None else None
         # the run's own file was read in this encoding: a table of new rows from the same source likely is too
-        return predict_column(args, loaded, {k: v for k, v in (options or {}).items() if k == "encoding"})
+        return predict_column(args, loaded, {k: v for k, v in (options or {}).items() if k == "encoding"},
+                              decoding)
     batch, tokens = build_batch(args.input, loaded.info, loaded.extras)
     model = loaded.model.eval()
     batch = prepare(batch, model, loaded.info, loaded.extras)
