@@ -31,7 +31,7 @@ import torch
 from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.datasets.registry import register_format
-from rnnkit.data.formats.errors import DataFileError, check_exists
+from rnnkit.data.formats.errors import DataFileError, check_exists, read_utf8
 from rnnkit.data.formats.splits import LabelIndex, check_fractions, split_records
 from rnnkit.data.vocab import Vocab
 
@@ -62,10 +62,7 @@ def read_conll(path: str | Path, *, token_column: int | None = None, tag_column:
             sentences.append(current)
         current = Sentence([], [], str(p), [])
 
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataFileError(p, f"is not UTF-8 text ({e.reason} at byte {e.start})") from e
+    text = read_utf8(p)
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             close()

@@ -52,4 +52,12 @@ def check_exists(path: str | Path, what: str = "file") -> Path:
     return p
 
 
-__all__ = ["DataFileError", "check_exists"]
+def read_utf8(path: Path) -> str:
+    """The text of a UTF-8 file, or :class:`DataFileError` naming the file and the first bad byte."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataFileError(path, f"is not UTF-8 text ({e.reason} at byte {e.start})") from e
+
+
+__all__ = ["DataFileError", "check_exists", "read_utf8"]

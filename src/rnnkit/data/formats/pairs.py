@@ -30,7 +30,7 @@ import torch
 from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.datasets.registry import register_format
-from rnnkit.data.formats.errors import DataFileError, check_exists
+from rnnkit.data.formats.errors import DataFileError, check_exists, read_utf8
 from rnnkit.data.formats.splits import check_fractions, file_tokenizer, split_records
 from rnnkit.data.tokenizers import Tokenizer
 
@@ -40,10 +40,7 @@ Pair = tuple[str, str, str, int]  # source, target, file, line
 def read_pairs(path: str | Path, *, comment: str | None = "#") -> list[Pair]:
     """Parse a tab-separated pairs file into ``(source, target, file, line)`` records."""
     p = check_exists(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise DataFileError(p, f"is not UTF-8 text ({e.reason} at byte {e.start})") from e
+    lines = read_utf8(p).splitlines()
     out: list[Pair] = []
     for n, line in enumerate(lines, start=1):
         if not line.strip() or (comment and line.startswith(comment)):

@@ -40,7 +40,7 @@ import torch
 from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.datasets.registry import register_format
-from rnnkit.data.formats.errors import DataFileError, check_exists
+from rnnkit.data.formats.errors import DataFileError, check_exists, read_utf8
 from rnnkit.data.formats.splits import check_fractions, file_tokenizer, split_records
 from rnnkit.data.vocab import Vocab
 
@@ -50,10 +50,7 @@ Line = tuple[str, str, int]  # text, file, line
 def read_lines(path: str | Path) -> list[Line]:
     """The non-blank lines of a UTF-8 text file as ``(text, file, line number)`` records."""
     p = check_exists(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise DataFileError(p, f"is not UTF-8 text ({e.reason} at byte {e.start})") from e
+    lines = read_utf8(p).splitlines()
     out = [(line, str(p), n) for n, line in enumerate(lines, start=1) if line.strip()]
     if not out:
         raise DataFileError(p, "holds no text")

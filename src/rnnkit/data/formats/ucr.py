@@ -36,7 +36,7 @@ import torch
 from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.datasets.registry import register_format
-from rnnkit.data.formats.errors import DataFileError, check_exists
+from rnnkit.data.formats.errors import DataFileError, check_exists, read_utf8
 from rnnkit.data.formats.splits import check_fractions, split_records
 
 Missing = Literal["raise", "trim", "interpolate"]
@@ -114,10 +114,7 @@ def read_ts(path: str | Path, *, missing: Missing = "raise") -> TsFile:
     p = check_exists(path)
     ts = TsFile(path=str(p))
     in_data = False
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataFileError(p, f"is not UTF-8 text ({e.reason} at byte {e.start})") from e
+    text = read_utf8(p)
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
