@@ -177,6 +177,11 @@ class TrainResult:
     report: Path | None
 
 
+def rank_zero() -> bool:
+    """Whether this process owns the run folder: always alone, rank 0 under torchrun."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 RUN_ENTRIES = ("config.yaml", "run.yaml", "model.safetensors", "info.json", "metrics.json", "history.csv",
                "report.html", "extras", "checkpoints", "plots", "export")  # what a run folder holds
 
@@ -218,7 +223,7 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
     seed_everything(trainer.config.seed)  # the initial weights follow --seed too
     model = build_model(spec, dataset)
     check_fit(model, dataset, spec, trainer.config.monitor)
-    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone owns the run folder
+    main_process = rank_zero()  # under torchrun, rank 0 alone clears, writes and reports the run folder
     if resume:
         check_resume(model, run_dir)
     elif main_process:
@@ -383,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
                  else "no checkpoint was written yet")
         print(f"rnnkit train: interrupted; {where}", file=sys.stderr)
         return 130
-    if os.environ.get("RANK", "0") != "0":
+    if not rank_zero():
         return 0  # under torchrun, rank 0 prints the result
     scored = "test" if len(result.dataset.test) else "valid"
     print_metrics(result.metrics, result.dataset.info, f"{result.dataset.info.name}: {scored} metrics")

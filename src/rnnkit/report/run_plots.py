@@ -112,6 +112,13 @@ def _captions(model: Any, split: ExampleList, ds: SequenceDataset, out: Path, n:
         images, hyps, out / "captions.png", references=refs, title=f"{info.name}: generated captions"))]
 
 
+def _joined(vocab: Any, ids: list[int]) -> str:
+    """Ids as text: tokens run together for a vocabulary of characters, else spaced."""
+    tokens = decode_tokens(vocab, ids)
+    chars = vocab is not None and all(len(t) == 1 for t in vocab.itos[4:])
+    return "".join(tokens) if chars else " ".join(tokens)
+
+
 def continuations(model: Any, dataset: SequenceDataset, *, n: int = 8, temperature: float = 0.8,
                   seed: int = 0) -> list[str]:
     """A language model's texts for the report: greedy, then ``n`` samples at ``temperature`` (seeded),
@@ -129,11 +136,9 @@ def continuations(model: Any, dataset: SequenceDataset, *, n: int = 8, temperatu
     else:
         firsts = [e.x for e in split.examples[:n] if e.x is not None and len(e.x)]
         prompts = [[int(firsts[i % len(firsts)][0])] for i in range(n)] if firsts else [[Vocab.bos_id]] * n
-    chars = vocab is not None and all(len(t) == 1 for t in vocab.itos[4:])
 
     def text(prompt: list[int], ids: list[int]) -> str:
-        tokens = decode_tokens(vocab, [*prompt, *ids])
-        return ("".join(tokens) if chars else " ".join(tokens)).replace("\n", "\u21b5")
+        return _joined(vocab, [*prompt, *ids]).replace("\n", "\u21b5")
 
     generator = torch.Generator(device=model.device).manual_seed(seed)
     greedy = generated_ids(model.generate(torch.tensor(prompts[:1]), method="greedy"))[0]
@@ -160,19 +165,13 @@ def generated_vs_reference(model: Any, dataset: SequenceDataset, drawn: list[Plo
     if batch.cond is None:
         return []
     vocab = info.output_vocab
-    chars = vocab is not None and all(len(t) == 1 for t in vocab.itos[4:])
-
-    def text(ids: list[int]) -> str:
-        tokens = decode_tokens(vocab, ids)
-        return "".join(tokens) if chars else " ".join(tokens)
-
     hyps = generated_ids(model.predict(Batch(x=None, cond=batch.cond)))
     lines = []
     for i, (e, hyp) in enumerate(zip(examples, hyps)):
         label = f" ({info.classes[int(e.cond.argmax())]})" if info.classes and e.cond is not None \
             and e.cond.dim() == 1 and len(e.cond) == len(info.classes) else ""
-        lines += [f"{i + 1}{label} reference: {text(e.y.tolist()) if e.y is not None else '-'}",
-                  f"{' ' * len(str(i + 1))}{' ' * len(label)} generated: {text(hyp)}"]
+        lines += [f"{i + 1}{label} reference: {_joined(vocab, e.y.tolist()) if e.y is not None else '-'}",
+                  f"{' ' * len(str(i + 1))}{' ' * len(label)} generated: {_joined(vocab, hyp)}"]
     return lines
 
 

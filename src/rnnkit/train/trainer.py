@@ -224,7 +224,7 @@ class Trainer:
                 state.epoch, state.batch = state.epoch + 1, 0
                 history.rows.append(row)
                 state.history = history.rows
-                if cfg.early_stopping is not None and state.bad_epochs >= cfg.early_stopping:
+                if self._patience_spent(state):
                     state.stop = True  # decided before the checkpoint, which keeps it: a resumed run stops too
                 if run is not None and ctx.is_main:
                     self._save_last(run, state, history, scheduler)
@@ -350,6 +350,9 @@ class Trainer:
             return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def _patience_spent(self, state: TrainState) -> bool:
+        return self.config.early_stopping is not None and state.bad_epochs >= self.config.early_stopping
+
     def _out_of_steps(self, state: TrainState) -> bool:
         return self.config.max_steps is not None and state.step >= self.config.max_steps
 
@@ -459,8 +462,7 @@ class Trainer:
             history.monitor = m["monitor"]
         if m.get("higher_is_better") is not None:  # a fallback monitor's direction (valid_loss: lower)
             history.higher_is_better = bool(m["higher_is_better"])
-        state.stop = bool(m.get("stop")) or (self.config.early_stopping is not None
-                                             and state.bad_epochs >= self.config.early_stopping)
+        state.stop = bool(m.get("stop")) or self._patience_spent(state)  # (checkpoints before "stop" was kept)
         if run.best_checkpoint.exists():
             self._best_weights = load_checkpoint(run.best_checkpoint).model
         elif self.config.restore_best and state.best_epoch is not None:
