@@ -167,7 +167,11 @@ class _SequenceInputs(_RNNEstimator):
             raise ValueError("this estimator was fitted on texts: X must be a list of texts")
         if self.layout not in ("NTF", "NCT"):
             raise ValueError(f"layout must be 'NTF' or 'NCT', got {self.layout!r}")
-        if _is_ragged(X):
+        # sequences of any lengths, or (N, T, F) / (N, C, T) arrays whose T may differ at predict: the
+        # features per step are what predict must match, not sklearn's columns (validate_data's n_features_in_)
+        ragged = _is_ragged(X)
+        per_step = ragged or _ndim(X) == 3
+        if ragged:
             seqs = [_one_sequence(s, i) for i, s in enumerate(X)]
             if not seqs:
                 raise ValueError("X holds 0 sequences; at least 1 is needed")
@@ -175,17 +179,9 @@ class _SequenceInputs(_RNNEstimator):
             if len(widths) > 1:
                 raise ValueError(f"sequences have different numbers of features: {sorted(widths)}")
             width = widths.pop()
-            if reset:  # sequences of any lengths: the features per step are what predict must match
-                self.n_features_in_ = width
-                if hasattr(self, "feature_names_in_"):
-                    del self.feature_names_in_
         else:
-            if _ndim(X) == 3:  # (N, T, F) or (N, C, T): T may differ at predict; F (or C) may not
+            if per_step:
                 arr = check_array(X, allow_nd=True, dtype=np.float32)
-                if reset:
-                    self.n_features_in_ = arr.shape[1] if self.layout == "NCT" else arr.shape[2]
-                    if hasattr(self, "feature_names_in_"):
-                        del self.feature_names_in_
             else:
                 arr = validate_data(self, X, reset=reset, allow_nd=True, dtype=np.float32)
             if arr.ndim == 2:
@@ -197,6 +193,10 @@ class _SequenceInputs(_RNNEstimator):
             seqs = list(np.require(arr, requirements=["C", "W"]))  # a read-only input (memmap) is copied:
             # torch tensors cannot share memory they may not write
             width = arr.shape[2]
+        if reset and per_step:
+            self.n_features_in_ = width
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
         if reset:
             self.num_features_ = width
         elif width != self.num_features_:
