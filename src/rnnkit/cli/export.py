@@ -274,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from rnnkit import __version__
+    from rnnkit.cli.predict import feature_names
     from rnnkit.cli.runspec import load_data, open_run
 
     if args.out and Path(args.out).is_dir():
@@ -348,7 +349,8 @@ def run(args: argparse.Namespace) -> int:
             # the test examples are scaled; the program takes the data's own units: trace and check on those
             x = x * torch.tensor(scaling.in_scale) + torch.tensor(scaling.in_offset)
     extra = loaded.info.extra or {}
-    for key, value in (("features", extra.get("features") or extra.get("columns")),
+    features = feature_names(loaded.info)
+    for key, value in (("features", features),
                        ("covariates", extra.get("covariates")), ("window", loaded.info.window),
                        ("horizon", loaded.info.horizon)):
         if value:
@@ -365,8 +367,7 @@ def run(args: argparse.Namespace) -> int:
         takes += "; x in the data's own units (the run's scaler is inside the program)"
     if task == "forecasting" and loaded.info.window:
         cov = f", and future: the covariates {extra.get('covariates')}" if batch.future is not None else ""
-        series = extra.get("features") or extra.get("columns") or "the series"
-        takes += f"; x: the last {loaded.info.window} steps of {series}{cov}"
+        takes += f"; x: the last {loaded.info.window} steps of {features or 'the series'}{cov}"
     print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs ({inputs}){takes}; "
           f"output {output}; max difference on {'a test example' if dataset else 'random inputs'} {diff:.1e}"
           f"{crf_note}")

@@ -232,6 +232,14 @@ def read_table(path: Path, columns: list[str] | None = None, *, header_required:
     return np.asarray(rows, dtype=np.float32)
 
 
+def feature_names(info: Any) -> list[str] | None:
+    """The column names a run on a user's table reads as x, in order (sequence tables: ``features``;
+    forecasting tables: ``columns``), or None for data without them."""
+    extra = getattr(info, "extra", None) or {}
+    names = extra.get("features") or extra.get("columns")
+    return list(names) if isinstance(names, (list, tuple)) else None
+
+
 def read_future(path: Path, covariates: list[str], horizon: int | None) -> Any:
     """``(1, H, C)``: the covariates' known values over the forecast's ``H`` steps, read by name."""
     import torch
@@ -379,9 +387,7 @@ def batch_for(raw: str, path: Path | None, info: Any, extras: dict[str, Any],
             raise CLIError(f"this run ({info.name}) does not take images")
         item = read_image(path, shape, scale)
     else:
-        extra = info.extra or {}
-        columns = extra.get("features") or extra.get("columns")  # the names a table run was trained on
-        values = read_table(path, list(columns) if isinstance(columns, (list, tuple)) else None) if path is not None \
+        values = read_table(path, feature_names(info)) if path is not None \
             else torch.tensor(parse_numbers(raw)).reshape(-1, 1).numpy()
         item = torch.as_tensor(values, dtype=torch.float32)
     if cond_shape is not None:  # one-to-many: the input conditions the generator
