@@ -838,3 +838,44 @@ def test_hidden_sizes_a_feedforward_model_too(tmp_path: Path) -> None:
     assert main(["train", "--data", "digits", "--model", "feedforward", "--hidden", "12", "--epochs", "1",
                  "--limit", "40", "--out", str(run), "--no-progress", "--no-report"]) == 0
     assert yaml.safe_load((run / "config.yaml").read_text())["model"]["config"]["hidden_sizes"] == [12]
+
+
+def test_predict_prints_a_forecasters_quantiles_as_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--quantiles: the quantile head's own levels, or any levels off a Gaussian head's sample paths
+    (repeatable with --seed), one row per step, or a CSV with --output; clear errors elsewhere."""
+    base = ["train", "--data", "air_passengers", "--hidden", "8", "--epochs", "2", "--no-progress", "--no-report"]
+    quant, gauss, point = tmp_path / "quant", tmp_path / "gauss", tmp_path / "point"
+    assert main([*base, "--set", "head=quantile", "--set", "quantiles=[0.1,0.5,0.9]", "--out", str(quant)]) == 0
+    assert main([*base, "--set", "head=gaussian", "--out", str(gauss)]) == 0
+    assert main([*base, "--out", str(point)]) == 0
+    history = " ".join(str(v) for v in range(100, 400, 10))
+    capsys.readouterr()
+    assert main(["predict", str(quant), history, "--quantiles"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("forecast for the next 36 steps, with quantiles 0.1, 0.5, 0.9 (from the quantile head)")
+    assert lines[1].split() == ["step", "forecast", "q0.1", "q0.5", "q0.9"] and len(lines) == 2 + 36
+    rows = np.array([[float(v) for v in line.split()] for line in lines[2:]])
+    assert np.all(rows[:, 2] <= rows[:, 3]) and np.all(rows[:, 3] <= rows[:, 4])  # never crossing
+    np.testing.assert_allclose(rows[:, 1], rows[:, 3])  # the point forecast is the median
+    assert 50 < rows[:, 1].mean() < 2000  # in passengers, not the model's scale
+    tables = []
+    for _ in range(2):
+        assert main(["predict", str(gauss), history, "--quantiles", "0.05,0.95", "--samples", "300", "--seed",
+                     "4"]) == 0
+        tables.append(capsys.readouterr().out)
+    assert tables[0] == tables[1] and "read off 300 sample paths, seed 4" in tables[0]
+    out = tmp_path / "q.csv"
+    assert main(["predict", str(gauss), history, "--quantiles", "--output", str(out)]) == 0
+    csv_lines = out.read_text().splitlines()
+    assert csv_lines[0] == "step,forecast,q0.1,q0.5,q0.9" and len(csv_lines) == 37
+    assert "-> " + str(out) in capsys.readouterr().err
+    for args, message in (
+            ([str(point), history, "--quantiles"], "head='point', a point forecast without a distribution"),
+            ([str(quant), history, "--quantiles", "0.25"], "trained for the levels [0.1, 0.5, 0.9], not [0.25]"),
+            ([str(quant), history, "--quantiles", "--samples", "9"], "--samples is for a Gaussian head"),
+            ([str(gauss), history, "--samples", "9"], "--samples goes with --quantiles"),
+            ([str(gauss), history, "--quantiles", "0.5,x"], "'x' is not a number"),
+            ([str(gauss), history, "--quantiles", "1"], "strictly between 0 and 1"),
+            ([str(gauss), "-", "--lines", "--quantiles"], "one history at a time")):
+        assert main(["predict", *args]) == 2
+        assert message in _error_line(capsys)

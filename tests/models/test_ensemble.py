@@ -102,6 +102,23 @@ def test_mean_and_median_of_forecasts_and_mixture_samples():
     assert paths.shape == (7, batch.size, 3) and torch.isfinite(paths).all()
 
 
+
+def test_quantiles_of_forecasters_average_quantile_heads_and_mix_gaussian_ones():
+    ds = forecasting()
+    batch = ds.collate(list(ds.train))
+    quant = _members(Forecaster, ds, k=3, head="quantile", quantiles=(0.1, 0.5, 0.9))
+    each = torch.stack([m.eval().quantiles(batch, [0.9, 0.1]) for m in quant])
+    torch.testing.assert_close(Ensemble(members=quant).eval().quantiles(batch, [0.9, 0.1]), each.mean(0))
+    gauss = Ensemble(members=_members(Forecaster, ds, k=2, head="gaussian")).eval()
+    q = gauss.quantiles(batch, [0.1, 0.9], samples=300, generator=torch.Generator().manual_seed(0))
+    paths = gauss.sample(batch, 300, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(q, torch.quantile(paths, torch.tensor([0.1, 0.9]), dim=0).movedim(0, -1))
+    with pytest.raises(ValueError, match="different heads"):
+        Ensemble(members=[quant[0], gauss.members[0]]).quantiles(batch)
+    with pytest.raises(ValueError, match="a point forecast without a distribution"):
+        Ensemble(members=_members(Forecaster, ds, k=2)).quantiles(batch)
+
+
 def _brute_marginals(crf: CRF, emissions: torch.Tensor) -> torch.Tensor:
     """P(y_t = k) by enumerating every path of one sequence (T, K)."""
     T, K = emissions.shape

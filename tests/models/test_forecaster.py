@@ -404,3 +404,46 @@ def test_forecast_reads_pandas_and_checks_the_covariates() -> None:
     with pytest.raises(ValueError, match="NaN or infinity"):
         with_future.forecast(np.ones(12), future=np.array([[1.0], [np.inf], [0.0]]))
     assert with_future.forecast(np.ones(12), future=pd.DataFrame({"promo": [1.0, 0.0, 0.0]})).shape == (3,)
+
+
+def test_quantiles_of_a_quantile_head_are_its_own_levels_rearranged_where_they_cross() -> None:
+    torch.manual_seed(5)
+    model = Forecaster(horizon=3, head="quantile", quantiles=(0.8, 0.2, 0.5), cell="gru", hidden_size=6).eval()
+    with torch.no_grad():  # outputs that cross: the 0.8 level below the 0.5 one below the 0.2 one
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor([-1.0, 1.0, 0.0]).repeat(3))
+    x = torch.randn(2, 10, 1) * 5 + 40
+    mean, std = model._stats(x, None)
+    got = model.quantiles(Batch(x=x))  # the head's own levels, in its order: 0.8, 0.2, 0.5
+    expect = torch.stack([mean[:, :, 0] + std[:, :, 0] * v for v in (1.0, -1.0, 0.0)], -1).expand(2, 3, 3)
+    torch.testing.assert_close(got, expect)
+    torch.testing.assert_close(model.quantiles(Batch(x=x), [0.2, 0.8]), expect[..., [1, 0]])
+    torch.testing.assert_close(model.predict(Batch(x=x)), expect[..., 2])  # the median, once rearranged
+    with pytest.raises(ValueError, match=r"trained for the levels \[0.8, 0.2, 0.5\], not \[0.3\]"):
+        model.quantiles(Batch(x=x), [0.3])
+    for bad in ([], [0.0], [1.2], [float("nan")]):
+        with pytest.raises(ValueError, match="values in \\(0, 1\\)"):
+            model.quantiles(Batch(x=x), bad)
+
+
+def test_quantiles_of_a_gaussian_head_come_from_its_paths_and_a_point_head_has_none() -> None:
+    torch.manual_seed(6)
+    x = torch.randn(3, 12, 1) + 10
+    model = Forecaster(horizon=4, head="gaussian", strategy="direct", cell="lstm", hidden_size=6).eval()
+    with torch.no_grad():
+        out = model(Batch(x=x))
+    got = model.quantiles(Batch(x=x), [0.1, 0.5, 0.9], samples=4000, generator=torch.Generator().manual_seed(0))
+    assert got.shape == (3, 4, 3)
+    z = torch.tensor([-1.2816, 0.0, 1.2816])  # the normal's quantiles: the direct head draws each step alone
+    expect = out.extras["mean"].unsqueeze(-1) + out.extras["std"].unsqueeze(-1) * z
+    torch.testing.assert_close(got, expect, atol=float(0.1 * out.extras["std"].max()), rtol=0)
+    again = model.quantiles(Batch(x=x), [0.1, 0.5, 0.9], samples=4000, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(got, again)
+    logged = Forecaster(horizon=4, head="gaussian", strategy="autoregressive", transform="log", difference=[1],
+                        cell="gru", hidden_size=6).eval()
+    q = logged.quantiles(Batch(x=x), [0.05, 0.95], samples=200)
+    assert torch.all(q[..., 0] < q[..., 1]) and torch.all(q > 0)
+    with pytest.raises(ValueError, match="samples must be >= 2"):
+        model.quantiles(Batch(x=x), samples=1)
+    with pytest.raises(ValueError, match="head='point', a point forecast without a distribution"):
+        Forecaster(horizon=4, cell="gru", hidden_size=6).quantiles(Batch(x=x))

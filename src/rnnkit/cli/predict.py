@@ -9,6 +9,7 @@ file (one row per time step, one column per feature), a text file, or an image f
     rnnkit predict runs/captions digit.png           # -> the generated caption
     rnnkit predict runs/names "ann" --temperature 0.8 --seed 1   # a language model continues a prompt
     rnnkit predict runs/sales history.csv --future promos.csv    # with covariates known in advance
+    rnnkit predict runs/air history.csv --quantiles 0.1,0.9      # with intervals (head=gaussian or quantile)
 
 It prints the class (with probabilities), the values, the tags, the generated sequence or the
 forecast, decoded with the run's saved vocabulary. A language model prints what follows the prompt;
@@ -40,6 +41,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rnnkit.cli import predict_quantiles
 from rnnkit.cli.main import CLIError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -73,6 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--top-p", type=float, metavar="P", help="sample among the likeliest tokens holding P of the mass")
     g.add_argument("--max-length", type=int, metavar="N", help="tokens to generate at most (eos included)")
     g.add_argument("--seed", type=int, metavar="S", help="seed of the sampler, for repeatable samples")
+    predict_quantiles.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -84,6 +87,9 @@ def decoding_options(args: argparse.Namespace, info: Any) -> dict[str, Any] | No
     method = getattr(args, "decode", None)
     if method is None and not given:
         return None
+    if info.task == "forecasting" and getattr(args, "quantiles", None) is not None and set(given) <= {"seed"} \
+            and method is None:
+        return None  # --seed seeds the forecaster's sample paths
     if info.task not in ("seq2seq", "generation"):
         raise CLIError(f"--decode, --beam-size, --temperature, --top-k, --top-p, --max-length and --seed are for "
                        f"models that generate sequences; this run ({info.name}) is {info.task}")
@@ -552,7 +558,7 @@ def _note_unknown(unknown: list[int], what: str) -> None:
               "vocabulary; they are read as <unk>", file=sys.stderr)
 
 
-def _write(path: str, text: str) -> None:
+def write_text(path: str, text: str) -> None:
     try:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as e:
@@ -568,7 +574,7 @@ def predict_lines(args: argparse.Namespace, loaded: Any, decoding: dict[str, Any
     _note_unknown(unknown, "line")
     text = "".join(line + "\n" for line in out)
     if args.output:
-        _write(args.output, text)
+        write_text(args.output, text)
         print(f"{sum(1 for line in lines if line.strip())} predictions for {len(lines)} lines -> {args.output}",
               file=sys.stderr)
     else:
@@ -644,9 +650,11 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--top must be >= 1, got {args.top}")
     if args.lines and args.column:
         raise CLIError("--lines and --column are two ways to read many inputs: pass one")
-    if args.output and not (args.lines or args.column):
-        raise CLIError("--output goes with --lines or --column (one prediction per input line or row)")
+    if args.output and not (args.lines or args.column or args.quantiles is not None):
+        raise CLIError("--output goes with --lines or --column (one prediction per input line or row), or with "
+                       "--quantiles (the forecast table as CSV)")
     loaded, spec = open_run(args.run_dir)
+    levels = predict_quantiles.levels_given(args, loaded.info)
     decoding = decoding_options(args, loaded.info)
     covariates = list((getattr(loaded.info, "extra", None) or {}).get("covariates") or [])
     if args.future and not covariates:
@@ -674,6 +682,11 @@ def run(args: argparse.Namespace) -> int:
             prediction = finish(generate(model, batch, decoding), loaded.info, loaded.extras)
         except (ValueError, RuntimeError) as e:
             raise CLIError(f"the model cannot read this input: {str(e).splitlines()[0]}") from e
+        if levels is not None:
+            q, levels = predict_quantiles.forecast_quantiles(model, batch, levels, args)
+            q = predict_quantiles.unscale(q, lambda t: finish(t, loaded.info, loaded.extras))
+            predict_quantiles.report(prediction, q, levels, model, loaded.info, args)
+            return 0
         for line in describe(prediction, model, batch, loaded.info, tokens, args.top):
             print(line)
     return 0

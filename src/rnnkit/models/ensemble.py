@@ -48,7 +48,7 @@ from rnnkit.data.dataset import SequenceDataset
 from rnnkit.decoding import Generated, beam_search
 from rnnkit.decoding.base import infer_batch
 from rnnkit.models.base import MODELS, Model, ModelOutput
-from rnnkit.models.forecaster import Forecaster
+from rnnkit.models.forecaster import Forecaster, check_levels
 from rnnkit.models.many_to_many import Seq2Seq
 from rnnkit.models.one_to_many import _METHODS, ConditionedGenerator, LanguageModel
 from rnnkit.models.synced import SequenceTagger
@@ -287,6 +287,28 @@ class Ensemble(Model):
         k = len(self.members)
         counts = [n // k + (1 if j < n % k else 0) for j in range(k)]
         return torch.cat([m.sample(batch, c, generator=generator) for m, c in zip(self._each, counts) if c])
+
+    @torch.no_grad()
+    def quantiles(self, batch: Batch, levels: Sequence[float] | None = None, *, samples: int = 1000,
+                  generator: torch.Generator | None = None) -> Tensor:
+        """Forecast quantiles ``(B, H[, K], Q)`` of the ensemble: read off ``samples`` paths of the
+        members' mixture (Gaussian heads), or the members' quantiles averaged level by level (quantile
+        heads; Vincentisation). See :meth:`Forecaster.quantiles`."""
+        if self.kind != "forecasting":
+            raise ValueError(f"quantiles is for forecasters, not {self.kind}")
+        heads = {getattr(m.config, "head", "point") for m in self._each}
+        if len(heads) > 1:
+            raise ValueError(f"the members forecast with different heads {sorted(heads)}: quantiles need one kind")
+        head = heads.pop()
+        if head == "quantile":
+            return torch.stack([m.quantiles(batch, levels) for m in self._each]).mean(0)
+        levels = check_levels(levels, (0.1, 0.5, 0.9))
+        if head != "gaussian":
+            return self._each[0].quantiles(batch, levels)  # the member's error: a point head has no quantiles
+        if samples < 2:
+            raise ValueError(f"samples must be >= 2 to read quantiles off them, got {samples}")
+        paths = self.sample(batch, samples, generator=generator)
+        return torch.quantile(paths, torch.tensor(levels, dtype=paths.dtype, device=paths.device), dim=0).movedim(0, -1)
 
 
 def decoding_start(model: Any, batch: Batch) -> tuple[Any, Any]:

@@ -61,6 +61,14 @@ def last_steps(x: Tensor, lengths: Tensor | None, n: int) -> Tensor:
     return torch.where(valid, out, torch.zeros_like(out)).transpose(1, 2)
 
 
+def check_levels(levels: Sequence[float] | None, default: Sequence[float]) -> list[float]:
+    """Quantile levels as floats in (0, 1), in the order given (``default`` when None)."""
+    chosen = [float(q) for q in (default if levels is None else levels)]
+    if not chosen or any(not 0.0 < q < 1.0 for q in chosen):
+        raise ValueError(f"quantile levels must be a non-empty list of values in (0, 1), got {chosen}")
+    return chosen
+
+
 def _require_batch(batch: Batch) -> None:
     if not isinstance(batch, Batch):
         raise TypeError(f"Forecaster takes a Batch, got {type(batch).__name__}; for a raw series call "
@@ -190,6 +198,7 @@ class Forecaster(Model):
             self.head = nn.Linear(hidden_size, K * P)
         self.register_buffer("q", torch.tensor(quantiles), persistent=False)
         self.median_index = min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
+        self.level_order = sorted(range(len(quantiles)), key=lambda i: quantiles[i])
 
     # -- scaling -----------------------------------------------------------------------------------
     def _stats(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -245,8 +254,17 @@ class Forecaster(Model):
     def _point(self, p: Tensor) -> Tensor:
         """``(..., K, P)`` -> the point value ``(..., K)``: mean, or the quantile nearest 0.5."""
         if self.config.head == "quantile":
-            return p[..., self.median_index]
+            return self._ranked(p)[..., self.median_index]
         return p[..., 0]
+
+    def _ranked(self, p: Tensor) -> Tensor:
+        """Quantile outputs ``(..., Q)`` sorted to the order of their levels: quantiles that cross are
+        rearranged (Chernozhukov et al. 2010). Their pinball loss is never higher than the crossed
+        outputs' (for levels a < b and values u < v, giving u to a and v to b lowers the sum by
+        (b - a)(v - u)), so the loss reads them as well as the forecasts."""
+        order = self.level_order  # a permutation; placing values back is its inverse
+        back = sorted(range(len(order)), key=lambda i: order[i])
+        return p[..., order].sort(dim=-1).values[..., back]
 
     def _run(self, x_s: Tensor, lengths: Tensor | None, future: Tensor | None,
              choose: Callable[[Tensor], Tensor] | None = None) -> Tensor:
@@ -284,7 +302,7 @@ class Forecaster(Model):
             return F.mse_loss(p[..., 0], y_s) if self.config.point_loss == "mse" else F.l1_loss(p[..., 0], y_s)
         if head == "gaussian":
             return F.gaussian_nll_loss(p[..., 0], y_s, p[..., 1] ** 2, full=True)
-        err = y_s.unsqueeze(-1) - p  # (B, H, K, Q); pinball loss
+        err = y_s.unsqueeze(-1) - self._ranked(p)  # (B, H, K, Q); the pinball loss of the quantiles reported
         return torch.maximum(self.q * err, (self.q - 1) * err).mean()
 
     # -- target transforms (models/forecast_transforms.py) ----------------------------------------
@@ -347,7 +365,7 @@ class Forecaster(Model):
         elif cfg.head == "gaussian":  # a Gaussian of the transformed differences: sample() for intervals
             extras = {"loc": squeeze(point), "scale": squeeze(p[..., 1] * s_k[..., 0])}
         elif cfg.head == "quantile":  # no differencing here; a monotone transform maps quantiles to quantiles
-            extras = {"quantiles": squeeze(self._to_series_space(p * s_k + m_k, []))}
+            extras = {"quantiles": squeeze(self._to_series_space(self._ranked(p) * s_k + m_k, []))}
         loss = None
         if batch.y is not None:
             y = batch.y
@@ -409,6 +427,36 @@ class Forecaster(Model):
         paths = self._to_series_space(paths, heads)  # each path summed back and untransformed
         paths = paths.view(n, B, cfg.horizon, cfg.num_targets)
         return paths.squeeze(-1) if cfg.num_targets == 1 else paths
+
+    @torch.no_grad()
+    def quantiles(self, batch: Batch, levels: Sequence[float] | None = None, *, samples: int = 1000,
+                  generator: torch.Generator | None = None) -> Tensor:
+        """Forecast quantiles ``(B, H[, K], Q)`` in the batch's units, one per level of ``levels``.
+
+        The quantile head returns its own: ``levels`` must be among those it was trained for (default:
+        all of them). The Gaussian head takes any levels in (0, 1) (default 0.1, 0.5, 0.9) and reads
+        them off ``samples`` sample paths (:meth:`sample`), so that transforms and differencing carry
+        the uncertainty through. A point head has no distribution: that is a ValueError."""
+        _require_batch(batch)
+        cfg = self.config
+        levels = check_levels(levels, cfg.quantiles if cfg.head == "quantile" else (0.1, 0.5, 0.9))
+        if cfg.head == "quantile":
+            known = [float(q) for q in cfg.quantiles]
+            missing = [q for q in levels if not any(abs(q - k) < 1e-9 for k in known)]
+            if missing:
+                raise ValueError(f"this forecaster's quantile head was trained for the levels {known}, not "
+                                 f"{missing}: ask for some of those, or train with quantiles={sorted(known + missing)}")
+            out = self.forward(Batch(x=batch.x, lengths=batch.lengths, future=batch.future)).extras["quantiles"]
+            index = [min(range(len(known)), key=lambda i: abs(known[i] - level)) for level in levels]
+            return out[..., index]
+        if cfg.head != "gaussian":
+            raise ValueError(f"this forecaster has head={cfg.head!r}, a point forecast without a distribution: "
+                             "train with head='gaussian' (any levels) or head='quantile' for quantiles")
+        if samples < 2:
+            raise ValueError(f"samples must be >= 2 to read quantiles off them, got {samples}")
+        paths = self.sample(batch, samples, generator=generator)  # (n, B, H[, K])
+        q = torch.tensor(levels, dtype=paths.dtype, device=paths.device)
+        return torch.quantile(paths, q, dim=0).movedim(0, -1)
 
     @torch.no_grad()
     def forecast(self, series: Tensor | np.ndarray, horizon: int | None = None, *,
