@@ -86,3 +86,21 @@ def test_from_torch_rejects_other_modules():
         Recurrent.from_torch(nn.Linear(2, 3))
     with pytest.raises(ValueError, match="proj_size"):
         Recurrent.from_torch(nn.LSTM(2, 3, proj_size=2))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru"])
+def test_every_backend_under_bfloat16_autocast_stays_near_float32(cell):
+    """Under ``torch.autocast`` the input projection comes out in bfloat16; every backend must still
+    read it as such (the fused C++ kernel once read its bytes as float32: errors near 1)."""
+    torch.manual_seed(0)
+    layer = Recurrent(cell, 4, 6, num_layers=2, bidirectional=True).train()
+    x, lengths = torch.randn(3, 7, 4), torch.tensor([7, 3, 5])
+    ref, _ = layer(x, lengths)
+    for backend in supported_backends(layer):
+        layer.backend = backend
+        layer.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, state = layer(x, lengths, None)
+            out.float().square().sum().backward()
+        torch.testing.assert_close(out.float(), ref, atol=0.05, rtol=0, msg=f"backend {backend}")
+        assert all(torch.isfinite(p.grad).all() for p in layer.parameters())

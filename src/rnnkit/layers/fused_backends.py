@@ -68,10 +68,14 @@ def run_fused(cell: Cell, x: Tensor, lengths: Tensor | None, state: State | None
     """One direction of one layer through ``function`` (``FusedSequence`` or the persistent kernel)."""
     kind = KIND_OF[type(cell)]
     B, T = x.shape[:2]
-    xp = cell.project_input(x.transpose(0, 1)).contiguous()  # (T, B, G): copies x, not the 4x wider xp
+    # the kernels read raw memory in the weights' dtype: under autocast the projection comes out in
+    # bfloat16, so it (and a state given in another dtype) is cast back first
+    dtype = cell.weight_hh.dtype
+    xp = cell.project_input(x.transpose(0, 1)).to(dtype).contiguous()  # (T, B, G): copies x, not the wider xp
     if state is None:
-        state = cell.initial_state(B, device=x.device, dtype=xp.dtype)
+        state = cell.initial_state(B, device=x.device, dtype=dtype)
     h0, c0 = (state, None) if isinstance(state, Tensor) else (state[0], state[1] if len(state) > 1 else None)
+    h0, c0 = h0.to(dtype), None if c0 is None else c0.to(dtype)
     w = noise_["weight_hh"] if noise_["weight_hh"] is not None else cell.weight_hh
     mask = noise_["mask"]
     cfg = {"kind": kind, "engine": engine, "mask": None if mask is None else mask.to(torch.promote_types(
