@@ -30,6 +30,19 @@ def test_auto_picks_the_fastest_exact_backend(cell, options, expected):
     assert layer.explain().startswith(f"Runs on '{expected}'")
 
 
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_zoneout_leaves_the_scan_in_evaluation_where_it_is_the_identity(cell):
+    torch.manual_seed(0)
+    layer = Recurrent(cell, 3, 4, zoneout=0.2)
+    assert layer.backend == "loop" and "zoneout (in training)" in layer.explain()
+    layer.eval()
+    assert layer.backend == "scan"
+    x = torch.randn(2, 6, 3)
+    out = layer(x, torch.tensor([6, 4])).outputs
+    layer.backend = "loop"
+    torch.testing.assert_close(out, layer(x, torch.tensor([6, 4])).outputs, atol=1e-6, rtol=1e-5)
+
+
 def test_explain_names_the_reason_faster_ones_do_not_run(monkeypatch):
     monkeypatch.setenv("RNNKIT_NO_CPP", "1")  # cpu-fused declines, so the layer falls through to the loop
     layer = Recurrent("lstm", 3, 4, layer_norm=True)

@@ -316,8 +316,8 @@ class ScanBackend:
     def supports(self, layer: Recurrent) -> str | None:
         if not all(callable(getattr(c, "forward_sequence", None)) for c in layer.cell_list):
             return f"{type(layer.cell_list[0]).__name__} has no forward_sequence (no parallel scan)"
-        if layer.zoneout > 0:
-            return "zoneout makes the step non-linear in h, so it cannot be scanned"
+        if layer.zoneout > 0 and layer.training:  # in evaluation zoneout is the identity
+            return "zoneout (in training) makes the step non-linear in h, so it cannot be scanned"
         return None
 
     def run(self, layer: Recurrent, x: Tensor, lengths: Tensor | None,

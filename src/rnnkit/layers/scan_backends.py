@@ -61,8 +61,8 @@ class TritonScanBackend:
         kinds = {type(c) for c in layer.cell_list}
         if len(kinds) != 1 or next(iter(kinds)) not in SCAN_CELLS:  # exact types: a subclass may change gates
             return f"the fused scan computes only mingru and minlstm cells, not {type(layer.cell_list[0]).__name__}"
-        if layer.zoneout > 0:
-            return "zoneout makes the step non-linear in h, so it cannot be scanned"
+        if layer.zoneout > 0 and layer.training:  # in evaluation zoneout is the identity
+            return "zoneout (in training) makes the step non-linear in h, so it cannot be scanned"
         device = layer.device
         if device.type != "cuda":
             return "no CUDA device (the layer is on the CPU)" if device.type == "cpu" else \
