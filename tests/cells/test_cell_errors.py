@@ -61,3 +61,7 @@ def test_forward_sequence_checks_its_input(name):
         cell.forward_sequence(torch.randn(2, 5, 3), None, torch.tensor([5.0, 2.0]))
     with pytest.raises(ValueError, match=r"state must be \(batch, hidden_size\) = \(2, 4\), got \(3, 4\)"):
         cell.forward_sequence(torch.randn(2, 5, 3), torch.zeros(3, 4))
+    with pytest.raises(ValueError, match=r"lengths must be a \(2,\) int64 tensor, got list"):
+        cell.forward_sequence(torch.randn(2, 5, 3), None, [5, 2])
+    with pytest.raises(ValueError, match="x is torch.float64 but the cell's parameters are torch.float32"):
+        cell.forward_sequence(torch.randn(2, 5, 3, dtype=torch.float64))

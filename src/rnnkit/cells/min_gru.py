@@ -83,6 +83,10 @@ class MinCell(Cell):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"{name}.forward_sequence: x must be (batch, time, input_size) = (B, T, "
                              f"{self.input_size}), got {got}")
+        p = next(self.parameters(), None)
+        if p is not None and x.dtype != p.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"{name}.forward_sequence: x is {x.dtype} but the cell's parameters are {p.dtype}; "
+                             f"convert one of them (x.to({p.dtype}) or cell.to(x.dtype))")
         B, T = x.shape[0], x.shape[1]
         h0 = state if state is None or isinstance(state, Tensor) else state[0]
         if h0 is not None and h0.shape != (B, self.hidden_size):

@@ -110,6 +110,9 @@ def check_lengths(lengths: Tensor, B: int, T: int, *, name: str = "lengths", axi
     ``axis``/``of`` name T (``"T"``, ``"x's time dimension"``), ``per`` says what one length counts.
     The range is read only outside ``torch.compile``, and with ``host_only`` only on the CPU (on a
     GPU, reading it makes the host wait for the device)."""
+    if not isinstance(lengths, Tensor):
+        raise ValueError(f"{name} must be a ({B},) int64 tensor{'' if per is None else ', ' + per}, got "
+                         f"{type(lengths).__name__}; convert it with torch.as_tensor(...)")
     if lengths.shape != (B,) or lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
         raise ValueError(f"{name} must be ({B},) int64{'' if per is None else ', ' + per}, got {lengths.dtype} "
                          f"{tuple(lengths.shape)}")
