@@ -104,3 +104,18 @@ def test_every_backend_under_bfloat16_autocast_stays_near_float32(cell):
             out.float().square().sum().backward()
         torch.testing.assert_close(out.float(), ref, atol=0.05, rtol=0, msg=f"backend {backend}")
         assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mingru", "minlstm"])
+def test_nan_padding_reaches_no_output_and_no_gradient_on_any_backend(cell):
+    torch.manual_seed(0)
+    x, lengths = torch.randn(2, 5, 4), torch.tensor([3, 5])
+    x[0, 3:] = float("nan")
+    layer = Recurrent(cell, 4, 6, bidirectional=True)
+    for backend in supported_backends(layer):
+        layer.backend = backend
+        layer.zero_grad()
+        out, _ = layer(x, lengths)
+        out.square().sum().backward()
+        assert torch.equal(out[0, 3:], torch.zeros_like(out[0, 3:])), backend
+        assert all(torch.isfinite(p.grad).all() for p in layer.parameters()), backend

@@ -145,7 +145,7 @@ def test_forecaster_batch_checks():
         model(Batch(x=x, lengths=torch.tensor([6, 2, 3])))
     with pytest.raises(ValueError, match="batch.x is torch.float64 but the model's parameters are torch.float32"):
         model(Batch(x=x.double()))
-    with pytest.raises(ValueError, match=r"infinity in the input window of batch items \[1\]"):
+    with pytest.raises(ValueError, match=r"infinity in the input window \(at valid steps\) of batch items \[1\]"):
         model(Batch(x=torch.cat([x[:1], torch.full((1, 6, 1), math.inf)])))
     with pytest.raises(ValueError, match=r"NaN or infinity in batch.y \(the targets\) of batch items \[0\]"):
         model(Batch(x=x, y=torch.tensor([[math.nan, 1.0], [1.0, 1.0]])))
@@ -196,3 +196,34 @@ def test_options_of_the_right_types_pass_the_check_and_numpy_scalars_become_pyth
     s2s = Seq2Seq(tgt_vocab_size=10, src_vocab_size=10, bidirectional=np.bool_(False), hidden_size=8, embed_dim=4)
     assert s2s.config.bidirectional is False
     Forecaster(horizon=3, dropout=0)  # an int where a float is due
+
+
+@pytest.mark.parametrize("build", [
+    lambda: classifier(),
+    lambda: classifier(conv_channels=(8, 8), conv_kernel_sizes=(3, 3), input_norm=True),
+    lambda: SequenceTagger(num_tags=3, cell="lstm", num_features=2, embed_dim=None, hidden_size=4),
+    lambda: Forecaster(horizon=2, num_features=2, num_targets=1, cell="gru", hidden_size=4),
+])
+def test_padding_is_no_data_but_a_nan_at_a_valid_step_is_an_error(build):
+    """Ragged series padded with NaN (as numpy and aeon pad them) give what zero padding gives, loss and
+    gradients finite; a NaN inside a series is one ValueError naming its batch item."""
+    torch.manual_seed(0)
+    model = build()
+    x = torch.randn(2, 4, 2) + 3
+    y = torch.randn(2, 2) if isinstance(model, Forecaster) else (
+        torch.tensor([[0, 1, 2, 0], [1, 2, 0, 0]]) if isinstance(model, SequenceTagger) else torch.tensor([0, 2]))
+    results = []
+    for fill in (0.0, float("nan"), float("inf")):
+        padded = x.clone()
+        padded[1, 2:] = fill
+        model.zero_grad()
+        out = model(Batch(x=padded, lengths=L2, y=y))
+        out.loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+        results.append(out.loss.detach())
+    torch.testing.assert_close(results[1], results[0])
+    torch.testing.assert_close(results[2], results[0])
+    bad = x.clone()
+    bad[1, 1, 0] = float("nan")  # step 1 of item 1 is inside its length (2)
+    with pytest.raises(ValueError, match=r"NaN in .* \(at valid steps\) of batch items \[1\]; fill or drop"):
+        model(Batch(x=bad, lengths=L2, y=y))

@@ -144,7 +144,7 @@ def test_bad_input_gets_a_clear_error() -> None:
     model = Forecaster(horizon=3, num_features=2, num_targets=1, cell="gru", hidden_size=4)
     x = torch.randn(2, 8, 2)
     x[1, 4, 0] = float("nan")
-    with pytest.raises(ValueError, match=r"NaN in the input window of batch items \[1\]"):
+    with pytest.raises(ValueError, match=r"NaN in the input window \(at valid steps\) of batch items \[1\]"):
         model(Batch(x=x))
     with pytest.raises(ValueError, match="NaN"):
         model.forecast(np.array([[1.0, 2.0], [np.nan, 1.0]]))

@@ -70,7 +70,7 @@ def run_fused(cell: Cell, x: Tensor, lengths: Tensor | None, state: State | None
     B, T = x.shape[:2]
     # the kernels read raw memory in the weights' dtype: under autocast the projection comes out in
     # bfloat16, so it (and a state given in another dtype) is cast back first
-    dtype = cell.weight_hh.dtype
+    dtype: torch.dtype = cell.weight_hh.dtype  # type: ignore[assignment]
     xp = cell.project_input(x.transpose(0, 1)).to(dtype).contiguous()  # (T, B, G): copies x, not the wider xp
     if state is None:
         state = cell.initial_state(B, device=x.device, dtype=dtype)

@@ -273,6 +273,10 @@ class Recurrent(nn.Module):
         parts = self._check_state(state, x.shape[0], self.num_layers * self.num_directions)
         if lengths is not None:
             lengths = lengths.long()
+            # padding is no data: NaN or inf there (a series padded with NaN) must reach neither the
+            # outputs past a length nor the gradients, on any backend (0 * NaN is NaN)
+            pad = torch.arange(x.shape[1], device=x.device) >= lengths.to(x.device).unsqueeze(1)  # (B, T)
+            x = x.masked_fill(pad.unsqueeze(-1), 0.0)
         outputs, final = self._resolve().run(self, x, lengths, parts)
         return RecurrentOutput(outputs, self._pack_state(final))
 

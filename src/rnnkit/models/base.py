@@ -120,6 +120,25 @@ def recurrent_options(config: Any) -> dict[str, Any]:
     return {name: getattr(config, name) for name in RECURRENT_OPTIONS}
 
 
+def checked_series(x: Tensor, lengths: Tensor | None, what: str = "batch.x") -> Tensor:
+    """Float series ``(B, T, ...)`` as a model reads them: padding past each length zeroed, whatever it
+    held (ragged series are often padded with NaN), and NaN or infinity at a valid step a ValueError
+    naming the batch items. Token ids and other shapes pass through unchanged."""
+    if not x.is_floating_point() or x.dim() < 3:
+        return x
+    if lengths is not None and lengths.shape == x.shape[:1]:
+        pad = torch.arange(x.shape[1], device=x.device) >= lengths.to(x.device).unsqueeze(1)  # (B, T)
+        x = x.masked_fill(pad.view(*pad.shape, *([1] * (x.dim() - 2))), 0.0)
+    if not torch.compiler.is_compiling():  # traced values are symbolic: the exported program's caller checks
+        bad = ~torch.isfinite(x)
+        if bool(bad.any()):
+            rows = bad.flatten(1).any(1).nonzero().flatten().tolist()
+            kind = "NaN" if bool(torch.isnan(x).any()) else "infinity"
+            raise ValueError(f"{kind} in {what} (at valid steps) of batch items {rows[:10]}; fill or drop missing "
+                             "values (rnnkit.data.windows.fill_missing)")
+    return x
+
+
 @contextlib.contextmanager
 def decoding_mode(module: nn.Module) -> Iterator[None]:
     """Evaluation mode without gradients for the whole of a generation (encoder and condition

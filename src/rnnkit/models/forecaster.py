@@ -34,7 +34,7 @@ from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.pooling import last_valid_step
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.models.base import Model, ModelOutput, recurrent_options, with_recurrent_options
+from rnnkit.models.base import Model, ModelOutput, checked_series, recurrent_options, with_recurrent_options
 from rnnkit.models.forecast_transforms import (
     TRANSFORMS,
     box_cox,
@@ -228,11 +228,7 @@ class Forecaster(Model):
                              f"{tuple(batch.lengths.shape)}")
         # torch.export / compile trace symbolic values: a Python `if` on them cannot be traced
         checks_values = not torch.compiler.is_compiling()
-        if checks_values and not torch.isfinite(x).all():
-            bad = ~torch.isfinite(x)
-            rows = bad.flatten(1).any(1).nonzero().flatten().tolist()
-            kind = "NaN" if torch.isnan(x).any() else "infinity"
-            raise ValueError(f"{kind} in the input window of batch items {rows[:10]}; fill or drop missing values")
+        x = checked_series(x, batch.lengths, "the input window")
         future = batch.future
         if cfg.num_future:
             if future is None or tuple(future.shape) != (x.shape[0], cfg.horizon, cfg.num_future):

@@ -24,7 +24,7 @@ from rnnkit.layers.ngrams import optional_bigrams, optional_ngram_bag, suggested
 from rnnkit.layers.pooling import SequencePooling
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.series_augment import SeriesAugment
-from rnnkit.models.base import Model, ModelOutput, recurrent_options, with_recurrent_options
+from rnnkit.models.base import Model, ModelOutput, checked_series, recurrent_options, with_recurrent_options
 from rnnkit.models.one_to_one import REGRESSION_LOSSES, check_task, classification_loss, regression_loss
 
 LONG_SERIES = 200  # steps from which suggested_options widens the conv branch's kernels
@@ -192,7 +192,7 @@ class SequenceClassifier(Model):
         lengths = batch.lengths
         if lengths is not None and lengths.shape != batch.x.shape[:1]:
             raise ValueError(f"batch.lengths must be ({batch.x.shape[0]},), got {tuple(lengths.shape)}")
-        x = batch.x
+        x = checked_series(batch.x, lengths)
         if x.is_floating_point() and x.dim() == 3:  # (other shapes go on to the encoder's error)
             x = self.augment(x, lengths)  # itself in evaluation, or with every option off
         if (self.input_norm is not None and x.is_floating_point() and x.dim() == 3

@@ -25,7 +25,7 @@ from rnnkit.layers.crf import CRF, scheme_constraints
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.ngrams import optional_bigrams, suggested_buckets
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.models.base import Model, ModelOutput, recurrent_options, with_recurrent_options
+from rnnkit.models.base import Model, ModelOutput, checked_series, recurrent_options, with_recurrent_options
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ class SequenceTagger(Model):
         """Per-step tag scores. Returns ``(B, T, K)``."""
         if batch.x is None:
             raise ValueError("SequenceTagger needs batch.x (token ids (B, T) or features (B, T, F))")
-        x = batch.x
+        x = checked_series(batch.x, batch.lengths)
         if isinstance(self.encoder, FrameEncoder):
             h = self.encoder(x, batch.mask())  # (B, T, E)
         else:
