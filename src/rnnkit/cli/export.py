@@ -67,7 +67,8 @@ def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None
     back to ``x``'s steps), so that a program traced with a fixed number of steps takes any ``T``
     up to it; lengths mask the padding. ``scaling``: a :class:`Scaling` that the program applies
     to a float ``x`` first (and undoes on a forecast), so that it reads and returns the data's own
-    units, as ``rnnkit predict`` does."""
+    units, as ``rnnkit predict`` does. A forecaster with a ``window`` reads the last ``window``
+    valid steps of any longer history, as ``Forecaster.forecast`` and ``rnnkit predict`` do."""
     import math
 
     import torch
@@ -75,6 +76,10 @@ def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None
     from torch.nn import functional as F
 
     from rnnkit.data.batch import Batch
+
+    config = first_member(model).config
+    window = getattr(config, "window", None) if hasattr(config, "horizon") else None
+    shortest = sum(getattr(config, "difference", ()) or ()) + 1 if hasattr(config, "horizon") else 1
 
     class Scoring(nn.Module):
         def __init__(self, inner: nn.Module) -> None:
@@ -92,6 +97,13 @@ def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None
         def forward(self, x: torch.Tensor, lengths: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
             if self.scaled and x.is_floating_point():  # the data's units -> what the model learnt on
                 x = (x - self.get_buffer("in_offset")) / self.get_buffer("in_scale")
+            if shortest > 1 and x.dim() == 3:
+                torch._check(x.shape[1] >= shortest)  # a lag-12 difference needs 13 steps and more
+            if window is not None and x.dim() == 3:  # each history's last `window` valid steps, left-aligned
+                start = (lengths.to(x.device) - window).clamp_min(0)  # (B,)
+                index = (start.unsqueeze(1) + torch.arange(window, device=x.device)).clamp_max(x.shape[1] - 1)
+                x = x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[2]))  # past a length: masked
+                lengths = lengths.clamp_max(window)
             is_vector = x.dim() == 2 and x.is_floating_point() and getattr(self.inner.config, "input_shape", None)
             steps = x.shape[1]
             if pad_to is not None and not is_vector:
@@ -191,8 +203,10 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
 
         if x.dim() == 2 and x.is_floating_point():  # (B, F) vector inputs have no steps
             return traced(None)
+        config = first_member(model).config
+        windowed = hasattr(config, "horizon") and getattr(config, "window", None)  # cut to its window first
         try:
-            return traced(Dim("steps", min=1) if pad_to is None else Dim("steps", min=1, max=pad_to))
+            return traced(Dim("steps", min=1) if pad_to is None or windowed else Dim("steps", min=1, max=pad_to))
         except Exception:  # the model needs more steps (a lag-12 difference needs 13): its own guards set the range
             return traced(Dim.AUTO)
 
@@ -367,7 +381,8 @@ def run(args: argparse.Namespace) -> int:
         takes += "; x in the data's own units (the run's scaler is inside the program)"
     if task == "forecasting" and loaded.info.window:
         cov = f", and future: the covariates {extra.get('covariates')}" if batch.future is not None else ""
-        takes += f"; x: the last {loaded.info.window} steps of {features or 'the series'}{cov}"
+        takes += f"; x: a history of {features or 'the series'}, of which it reads the last {loaded.info.window} " \
+                 f"steps{cov}"
     print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs ({inputs}){takes}; "
           f"output {output}; max difference on {'a test example' if dataset else 'random inputs'} {diff:.1e}"
           f"{crf_note}")
