@@ -51,6 +51,32 @@ def test_refuses_a_recipe_that_selects_on_test(raw):
         check_selection(raw, where="recipe.yaml")
 
 
+@pytest.mark.parametrize("raw,message", [
+    ({**RECIPE, "limit": {"test": 10}}, "cuts the test split"),
+    ({**RECIPE, "limit": 50}, "cuts the test split"),
+    ({**RECIPE, "data_options": {"test_size": 12}}, r"data_options \['test_size'\] change the test split"),
+])
+def test_refuses_a_recipe_that_changes_the_test_split(raw, message):
+    with pytest.raises(ValueError, match=message):
+        check_selection(raw, where="recipe.yaml")
+
+
+def test_a_refused_recipe_is_one_line_from_the_command_line(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from rnnkit.cli import runspec
+    from rnnkit.cli.main import main
+
+    (tmp_path / "peek.yaml").write_text(yaml.safe_dump({**RECIPE, "train": {"monitor": "test_accuracy"}}))
+    from rnnkit.bench import accuracy
+
+    monkeypatch.setattr(runspec, "RECIPES", tmp_path)
+    monkeypatch.setattr(accuracy, "recipe_names", lambda: ["peek"])
+    assert main(["bench", "accuracy", "peek", "--seeds", "1", "--no-baseline", "--out", str(tmp_path / "R.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "selects on test data" in err and "Traceback" not in err
+
+
 def test_accepts_a_recipe_that_selects_on_valid():
     check_recipe_keys(RECIPE, "recipe.yaml")
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.bench.accuracy_goals import GOALS, PERCENT, Goal, headline, parse_recipe_notes
-from rnnkit.bench.accuracy_selection import check_selection
+from rnnkit.bench.accuracy_selection import RecipeError, check_selection
 
 HELP = "train each recipe with N seeds beside a classical baseline; writes docs/RESULTS.md"
 SECTION = "accuracy"
@@ -95,7 +95,8 @@ def recipe_names() -> list[str]:
 def load_recipe(name: str) -> tuple[dict[str, Any], Any, Path]:
     """The raw YAML mapping, the validated ``RunSpec`` and the file of recipe ``name``.
 
-    Raises ValueError when the recipe selects on test data (see :func:`check_selection`).
+    Raises RecipeError (a ValueError) when the recipe selects on test data or changes the test split
+    (see :func:`check_selection`), or does not load.
     """
     import yaml
 
@@ -105,13 +106,13 @@ def load_recipe(name: str) -> tuple[dict[str, Any], Any, Path]:
     try:
         path = recipe_path(name)
     except CLIError as e:
-        raise ValueError(str(e)) from e
+        raise RecipeError(str(e)) from e
     raw = yaml.safe_load(path.read_text())
     check_selection(raw, where=str(path))
     try:
         spec = spec_from_dict(raw, str(path))
     except CLIError as e:
-        raise ValueError(str(e)) from e
+        raise RecipeError(str(e)) from e
     return raw, spec, path
 
 

@@ -30,4 +30,10 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "bench_run", None) is None:
         args.bench_parser.print_help()
         return 2
-    return int(args.bench_run(args) or 0)
+    from rnnkit.bench.accuracy_selection import RecipeError
+    from rnnkit.cli.main import CLIError
+
+    try:
+        return int(args.bench_run(args) or 0)
+    except RecipeError as e:  # a recipe that selects on test, cuts the test split or does not load
+        raise CLIError(str(e).splitlines()[0]) from e
