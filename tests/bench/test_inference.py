@@ -3,6 +3,8 @@ outputs, a quick run makes its rows and its section, decoding rows decode alike,
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rnnkit.cli.main import build_parser, main
@@ -11,11 +13,14 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 
-def test_a_quick_run_times_both_sides_on_the_same_outputs_and_writes_its_section(tmp_path) -> None:
+def test_a_quick_run_times_both_sides_on_the_same_outputs_and_writes_its_section(
+        tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "BENCHMARKS.md"
     args = build_parser().parse_args(["bench", "inference", "japanese_vowels", "--quick",
                                       "--runs", "2", "--rounds", "1", "--output", str(out), "--json"])
     assert args.func(args) == 0
+    printed = json.loads(capsys.readouterr().out)  # --json: standard output is JSON alone (no export progress)
+    assert isinstance(printed, dict) and printed
     text = out.read_text()
     assert "<!-- bench:inference -->" in text and "`--quick` run" in text
     rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| japanese_vowels")]

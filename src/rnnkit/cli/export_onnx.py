@@ -90,8 +90,9 @@ def export_onnx(program: Any, args: tuple, path: Path, *, input_names: list[str]
 
     import rnnkit.layers.onnx_backend  # noqa: F401  (defines torch.ops.rnnkit.rnn)
 
+    # verbose=False: no progress lines on stdout, which `--json` output and pipes read
     exported = torch.onnx.export(program, args, dynamo=True, opset_version=OPSET, input_names=input_names,
-                                 output_names=output_names,
+                                 output_names=output_names, verbose=False,
                                  custom_translation_table={torch.ops.rnnkit.rnn.default: translate_rnn})
     assert exported is not None  # dynamo=True always returns the program
     model = exported.model_proto  # named and annotated here, then written once
