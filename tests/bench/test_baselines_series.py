@@ -49,6 +49,16 @@ def test_a_long_test_is_forecast_from_every_origin_in_the_data_sets_metric():
     assert naive == pytest.approx(expected)
 
 
+def test_the_models_form_is_chosen_from_the_values_before_the_first_origin():
+    """A value at or below zero inside the test segment (an input of later windows only) must not turn
+    the multiplicative season additive: the form is chosen where the fit is, before the first origin."""
+    t = np.arange(300)
+    values = 50 + 40 * np.sin(2 * np.pi * t / 11)
+    values[280] = 0.0  # in the test segment (origins 267..289): history of the windows from 281 on
+    names = [r["name"] for r in forecasting_baselines(_one_series(values, 11, 11, test_size=33, metric="mae"))]
+    assert "Holt-Winters ETS, multiplicative season (statsmodels)" in names
+
+
 def test_panel_baselines_forecast_each_series_from_its_own_test_origin():
     from rnnkit.bench.baselines_series import panel_baselines
     from rnnkit.data.batch import Example

@@ -177,7 +177,7 @@ def double_seasonal_holt_winters(values: np.ndarray, origins: list[int], horizon
     the first origin."""
     from scipy.optimize import minimize
 
-    if horizon > day or origins[0] < 2 * week or week % day or (values[: origins[-1]] <= 0).any():
+    if horizon > day or origins[0] < 2 * week or week % day or (values[: origins[0]] <= 0).any():
         raise ValueError(f"double seasonal Holt-Winters needs a positive series, horizon <= {day} and two weeks "
                          f"({2 * week} steps) before the first origin")
     first = values[: 2 * week]
@@ -234,26 +234,40 @@ def forecasting_baselines(dataset: Any) -> list[dict[str, Any]]:
     values, origins, horizon, season = _test_windows(dataset)
     score = forecast_scorer(dataset.info, [(values, o) for o in origins], horizon)
     first = values[: origins[0]]
-    positive = bool((values[: origins[-1]] > 0).all())
+    positive = bool((first > 0).all())  # the model's form is chosen before the first origin, like its fit
     seasonal = season > 1 and len(first) >= 2 * season
     kind = "mul" if positive else "add"
 
     def holt_winters() -> float:
-        options = {"trend": "add", "seasonal": kind if seasonal else None,
-                   "seasonal_periods": season if seasonal else None}
+        fits: dict[str, tuple[Any, dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
+
+        def fitted(form: str) -> tuple[Any, dict[str, Any], dict[str, Any], dict[str, Any]]:
+            """The model of ``form`` fitted before the first origin: its fit, options, initial state and
+            smoothing parameters (fixed for the later origins)."""
+            if form not in fits:
+                options = {"trend": "add", "seasonal": form if seasonal else None,
+                           "seasonal_periods": season if seasonal else None}
+                fit = ExponentialSmoothing(first, **options).fit()  # type: ignore[arg-type]
+                params = fit.params
+                fixed = {k: params[k] for k in ("smoothing_level", "smoothing_trend", "smoothing_seasonal")
+                         if params.get(k) is not None and params[k] == params[k]}
+                known = {"initialization_method": "known", "initial_level": params["initial_level"],
+                         "initial_trend": params["initial_trend"],
+                         **({"initial_seasonal": params["initial_seasons"]} if seasonal else {})}
+                fits[form] = (fit, options, known, fixed)
+            return fits[form]
+
+        paths = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = ExponentialSmoothing(first, **options).fit()  # type: ignore[arg-type]
-            params = fit.params
-            fixed = {k: params[k] for k in ("smoothing_level", "smoothing_trend", "smoothing_seasonal")
-                     if params.get(k) is not None and params[k] == params[k]}
-            known = {"initialization_method": "known", "initial_level": params["initial_level"],
-                     "initial_trend": params["initial_trend"],
-                     **({"initial_seasonal": params["initial_seasons"]} if seasonal else {})}
-            paths = [fit.forecast(horizon) if o == origins[0] else  # the same filter, run on to origin o
-                     ExponentialSmoothing(values[:o], **options, **known).fit(  # type: ignore[arg-type]
-                         optimized=False, **fixed).forecast(horizon)
-                     for o in origins]
+            for o in origins:
+                # a multiplicative season cannot filter a history that reaches zero after the first
+                # origin: that window (and its kind) falls back to the additive form fitted on `first`
+                form = kind if kind == "add" or bool((values[:o] > 0).all()) else "add"
+                fit, options, known, fixed = fitted(form)
+                paths.append(fit.forecast(horizon) if o == origins[0] else  # the same filter, run on to o
+                             ExponentialSmoothing(values[:o], **options, **known).fit(  # type: ignore[arg-type]
+                                 optimized=False, **fixed).forecast(horizon))
         return score([np.asarray(p) for p in paths])
 
     def autoregression() -> float:
