@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import statistics
 from pathlib import Path
 
 import pytest
@@ -124,8 +125,9 @@ def test_published_anchors_are_the_issues(name):
 def _row(name: str, values: list[float], **kw) -> dict:
     info = next(i for i in rnnkit.datasets.list() if i.name == name)
     goal = GOALS[name]
+    std = statistics.stdev(values) if len(values) > 1 else None
     row = Row(dataset=name, metric=goal.metric, higher_is_better=goal.higher_is_better, values=values,
-              mean=sum(values) / len(values), std=0.0, cpu_s=1.0, wall_s=1.0, epochs=2, goal=goal.text,
+              mean=sum(values) / len(values), std=std, cpu_s=1.0, wall_s=1.0, epochs=2, goal=goal.text,
               goal_met=goal.met(sum(values) / len(values), None), baseline=None,
               published=[{"model": p.model, "metric": p.metric, "value": p.value, "source": p.source}
                          for p in info.published], device="cpu", recipe=f"{name}.yaml", **kw)
@@ -138,6 +140,8 @@ def test_the_table_shows_the_anchors_with_their_sources():
     for p in info.published:
         assert f"{p.model} {p.value:.4f} ({p.source})" in text
     assert "BiLSTM 23.55% (Yao" in text and "per 5.00%" in text
+    assert "| 0.9000 (n=1) |" in text  # one seed has no std
+    assert "0.8500 ± 0.0707 (n=2)" in to_markdown([_row("arrowhead", [0.9, 0.8])])
 
 
 def test_g2p_headline_scores_any_pronunciation_and_reports_the_single_reference_beside():

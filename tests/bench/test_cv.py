@@ -216,6 +216,8 @@ def test_command_line_backtest_and_origin_step_errors(capsys, tmp_path):
     assert "forecasting backtests" in capsys.readouterr().err
     assert main(["bench", "cv", "italy_power_demand", "--plot", str(png)]) != 0
     assert "--plot draws a forecasting backtest" in capsys.readouterr().err
+    assert main(["bench", "cv", "m1_yearly", "--folds", "2"]) != 0
+    assert "a set of many series (m1_yearly) is not backtested" in capsys.readouterr().err
 
 
 def _serial_and_parallel(spec, ds, *, folds):

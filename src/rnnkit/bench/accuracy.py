@@ -70,7 +70,7 @@ class Row:
     higher_is_better: bool
     values: list[float]
     mean: float
-    std: float
+    std: float | None  # the sample std over seeds; None for one seed
     cpu_s: float  # mean CPU seconds per seed (all threads), fit + evaluation
     wall_s: float
     epochs: float
@@ -273,7 +273,7 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
     cpu_s = statistics.fmean(r.cpu_s for r in results)
     return Row(
         dataset=spec.data, metric=goal.metric, higher_is_better=goal.higher_is_better, values=values,
-        mean=mean, std=statistics.stdev(values) if len(values) > 1 else 0.0,
+        mean=mean, std=statistics.stdev(values) if len(values) > 1 else None,  # undefined for one seed
         cpu_s=cpu_s, wall_s=wall_s,
         epochs=statistics.fmean(r.epochs for r in results), goal=goal.text,
         goal_met=goal.met(mean, None if base is None else base["value"], cpu_s=cpu_s, extra=extra),
@@ -316,7 +316,8 @@ def to_markdown(rows: list[dict[str, Any]], *, list_missing: bool = True) -> str
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: r["dataset"]):
         m = r["metric"]
-        ours = f"{_fmt(r['mean'], m)} ± {_fmt(r['std'], m)} (n={len(r['values'])})"
+        spread = f" ± {_fmt(r['std'], m)}" if r.get("std") is not None else ""  # one seed: no std to show
+        ours = f"{_fmt(r['mean'], m)}{spread} (n={len(r['values'])})"
         if r["extra"]:
             ours += "; " + ", ".join(f"{k} {_fmt(v, k)}" for k, v in r["extra"].items())
         base = r["baseline"]

@@ -24,8 +24,9 @@ items is weak evidence however many repeats score it (the items are the same in 
 Test is never loaded into a model or scored: the folds come from training data only.
 ``--jobs J`` trains J folds at a time in spawned worker processes; a fold's result does not depend on J.
 
-Forecasting recipes get a rolling-origin backtest instead, because shuffled folds of windows would
-train on the future of the windows they score::
+Single-series forecasting recipes get a rolling-origin backtest instead, because shuffled folds of
+windows would train on the future of the windows they score (a set of many series, m1_yearly, has
+neither)::
 
     rnnkit bench cv air_passengers --folds 3                    # origins 1954-12, 1955-12, 1956-12
     rnnkit bench cv air_passengers --folds 3 --repeats 5 --set hidden_size=64 --paired
@@ -59,8 +60,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-HELP = ("k-fold cross-validation of a recipe on its training data, a rolling-origin backtest for forecasting "
-        "(test is never scored)")
+HELP = ("k-fold cross-validation of a recipe on its training data, a rolling-origin backtest for single-series "
+        "forecasting (test is never scored)")
 
 
 @dataclass
@@ -209,8 +210,9 @@ def _training_series(ds: Any) -> tuple[Any, dict[str, Any]]:
     without the whole series, its split and its scaler (a fold makes its own)."""
     series, split = ds.extras.get("series"), ds.extras.get("split")
     if series is None or split is None or isinstance(series, dict) or not hasattr(series, "iloc"):
-        raise ValueError(f"{ds.info.name}: a backtest needs the data set's one series and its split "
-                         "(extras 'series' and 'split', as the bundled single-series sets have)")
+        raise ValueError(f"{ds.info.name}: a backtest needs one series and its split, as the single-series "
+                         "forecasting sets have (air_passengers, sunspots, co2, taylor); a set of many series "
+                         "(m1_yearly) is not backtested: its recipe's valid windows are each series' own")
     rest = {k: v for k, v in ds.extras.items() if k not in ("series", "split", "scaler", "missing")}
     return series.iloc[: int(split.test.start)], rest
 

@@ -341,7 +341,9 @@ def to_markdown(report: dict[str, Any], *, device: str = "cpu", note: str = "") 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """``--long`` and ``--stream`` for ``rnnkit bench speed``."""
-    parser.add_argument("--long", action="store_true", help="minGRU vs GRU at T=4,096 and 16,384; the scan kernels")
+    parser.add_argument("--long", action="store_true",
+                        help="minGRU vs GRU over long sequences (T=1,024 and 4,096 on the CPU, 4,096 and 16,384 on a "
+                             "GPU); the scan kernels")
     parser.add_argument("--stream", action="store_true", help="single-step latency and greedy generation speed")
 
 

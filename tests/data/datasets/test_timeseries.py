@@ -178,6 +178,14 @@ def test_m1_yearly_has_181_series_each_tested_on_its_last_6_years() -> None:
     assert len(ds.train) > 500 and len(ds.valid) > 100
 
 
+@pytest.mark.parametrize("options,message", [
+    ({"valid_size": -1}, "valid_size must be an integer >= 0"), ({"horizon": 0}, "horizon must be an integer >= 1"),
+    ({"window": 2.5}, "window must be an integer >= 1"), ({"valid_size": 3}, "shorter than horizon=6")])
+def test_m1_yearly_options_are_checked(options, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        rnnkit.datasets.load("m1_yearly", **options)
+
+
 @pytest.fixture(scope="module")
 def guard_seen_by_module_fixtures() -> bool:
     try:

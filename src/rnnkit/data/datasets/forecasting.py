@@ -241,6 +241,11 @@ def taylor(*, window: int = 336, horizon: int = 48, test_size: int = 336, valid_
 def m1_yearly(*, window: int = 6, horizon: int = 6, valid_size: int = 6, stride: int = 1) -> SequenceDataset:
     """M1 yearly: each series' last ``horizon`` years are its test targets, the ``valid_size``
     years before them its valid targets; one global model learns from all series' train windows."""
+    for name, value in (("window", window), ("horizon", horizon), ("stride", stride)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if isinstance(valid_size, bool) or not isinstance(valid_size, int) or valid_size < 0:
+        raise ValueError(f"valid_size must be an integer >= 0 (0: no valid split), got {valid_size!r}")
     if 0 < valid_size < horizon:
         raise ValueError(f"valid_size={valid_size} is shorter than horizon={horizon}: no window fits in it")
     all_series = read_m1_yearly()
