@@ -70,6 +70,24 @@ def test_model_save_and_rnnkit_load(tmp_path) -> None:
         assert torch.equal(again.state_dict()[k], v)
 
 
+def test_a_stored_config_with_a_key_this_version_lacks_names_the_file(tmp_path) -> None:
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    model = tiny_model(toy_classification(8, valid=0, test=0), hidden_size=5)
+    model.save(tmp_path / "m")
+    path = tmp_path / "m" / "model.safetensors"
+
+    with safe_open(str(path), framework="pt") as f:
+        header = json.loads(f.metadata()["rnnkit_model"])
+    header["config"]["bogus"] = 1
+    save_file(load_file(str(path)), str(path), metadata={"rnnkit_model": json.dumps(header)})
+    with pytest.raises(ValueError, match=r"safetensors: its stored config does not build a TinyGRUClassifier .*bogus"):
+        rnnkit.load(tmp_path / "m")
+
+
 def test_missing_and_corrupt_folders_are_clear_errors(tmp_path, trained) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RunDirError, match="no run folder"):
         load_run(tmp_path / "nowhere")

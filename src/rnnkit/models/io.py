@@ -118,7 +118,11 @@ def load_model(directory: str | Path, *, device: str | torch.device = "cpu") -> 
         path = path / WEIGHTS
     header = read_header(path)
     cls = _model_class(header["class"], header.get("module"))
-    model = cls.from_config(_typed_config(cls, header["config"]))
+    try:
+        model = cls.from_config(_typed_config(cls, header["config"]))
+    except (TypeError, ValueError, KeyError) as e:  # a config key this version does not know, or a bad value
+        raise ValueError(f"{path}: its stored config does not build a {cls.__name__} ({e}); was it written by "
+                         "another version of rnnkit, or edited?") from e
     try:
         missing, unexpected = st_load_model(model, str(path), strict=True, device=str(device))
     except Exception as e:
