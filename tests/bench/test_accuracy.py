@@ -78,6 +78,15 @@ def test_a_refused_recipe_is_one_line_from_the_command_line(tmp_path, monkeypatc
     assert len(err.splitlines()) == 1 and "selects on test data" in err and "Traceback" not in err
 
 
+def test_results_record_the_library_versions_they_ran_with():
+    import torch
+
+    from rnnkit.bench import library_versions
+
+    versions = library_versions()
+    assert versions["torch"] == torch.__version__ and {"python", "rnnkit", "numpy"} <= set(versions)
+
+
 def test_accepts_a_recipe_that_selects_on_valid():
     check_recipe_keys(RECIPE, "recipe.yaml")
 
@@ -129,8 +138,9 @@ def _row(name: str, values: list[float], **kw) -> dict:
     row = Row(dataset=name, metric=goal.metric, higher_is_better=goal.higher_is_better, values=values,
               mean=sum(values) / len(values), std=std, cpu_s=1.0, wall_s=1.0, epochs=2, goal=goal.text,
               goal_met=goal.met(sum(values) / len(values), None), baseline=None,
-              published=[{"model": p.model, "metric": p.metric, "value": p.value, "source": p.source}
-                         for p in info.published], device="cpu", recipe=f"{name}.yaml", **kw)
+              published=[{"model": p.model, "metric": p.metric, "value": p.value, "source": p.source,
+                          **({"note": p.note} if p.note else {})} for p in info.published],
+              device="cpu", recipe=f"{name}.yaml", **kw)
     return dataclasses.asdict(row)
 
 
@@ -141,6 +151,9 @@ def test_the_table_shows_the_anchors_with_their_sources():
         assert f"{p.model} {p.value:.4f} ({p.source})" in text
     assert "BiLSTM 23.55% (Yao" in text and "per 5.00%" in text
     assert "| 0.9000 (n=1) |" in text  # one seed has no std
+    air = _row("air_passengers", [5.0])  # a note on a published figure is shown with it (a best of 3 seeds)
+    assert "Darts RNNModel (LSTM) 7.80% (measured by the rnnkit team" in to_markdown([air])
+    assert "same split, 3 seeds; range 7.8-12.3% across 3 seeds)" in to_markdown([air])
     assert "0.8500 ± 0.0707 (n=2)" in to_markdown([_row("arrowhead", [0.9, 0.8])])
 
 

@@ -32,6 +32,24 @@ def machine_info() -> dict[str, str | int]:
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
+LIBRARIES = ("rnnkit", "torch", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "aeon", "onnxruntime")
+
+
+def library_versions() -> dict[str, str]:
+    """The Python version and those of the libraries a result depends on (the model's and the
+    classical baselines': statsmodels' ETS fit and aeon's MiniRocket change between releases), as
+    installed; a library that is not installed is left out."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
 def machine_line(m: dict[str, str | int]) -> str:
     """A CPU bench's header line from :func:`machine_info`."""
     return (f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads); "
@@ -69,4 +87,4 @@ def publish(args: Any, name: str, report: dict[str, Any], text: str) -> int:
     return 0
 
 
-__all__ = ["machine_info", "machine_line", "publish", "write_section"]
+__all__ = ["LIBRARIES", "library_versions", "machine_info", "machine_line", "publish", "write_section"]

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnkit.bench import library_versions
 from rnnkit.bench.accuracy_goals import GOALS, PERCENT, Goal, headline, parse_recipe_notes
 from rnnkit.bench.accuracy_selection import RecipeError, check_selection
 
@@ -84,6 +85,7 @@ class Row:
     quick: bool = False
     extra: dict[str, float] = field(default_factory=dict)  # secondary metrics, means over seeds
     date: str = ""
+    versions: dict[str, str] = field(default_factory=dict)  # python and libraries (bench.library_versions)
 
 
 def recipe_names() -> list[str]:
@@ -278,8 +280,8 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
         epochs=statistics.fmean(r.epochs for r in results), goal=goal.text,
         goal_met=goal.met(mean, None if base is None else base["value"], cpu_s=cpu_s, extra=extra),
         baseline=base,
-        published=[{"model": p.model, "metric": p.metric, "value": p.value, "source": p.source}
-                   for p in dataset.info.published],
+        published=[{"model": p.model, "metric": p.metric, "value": p.value, "source": p.source,
+                    **({"note": p.note} if p.note else {})} for p in dataset.info.published],
         device=device_name(min(jobs, seeds), str(spec.train.get("precision", "fp32"))),
         recipe=str(path.name), quick=quick,
         notes=(f"stopped after {len(results)} of {seeds} seeds (out of time); baseline not run. " if stopped else "")
@@ -287,7 +289,7 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
            f"{spec.ensemble}). " if spec.ensemble > 1 else "")
         + parse_recipe_notes(path.read_text()),
         extra=extra,
-        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), versions=library_versions())
 
 
 # --- the table --------------------------------------------------------------------------------------
@@ -299,7 +301,9 @@ def _fmt(value: float | None, metric: str) -> str:
 
 def _published(row: dict[str, Any]) -> str:
     pubs = [p for p in row["published"] if p["metric"] == row["metric"]]
-    return "; ".join(f"{p['model']} {_fmt(p['value'], row['metric'])} ({p['source']})" for p in pubs) or "-"
+    # a note qualifies the figure (a best of several seeds gives its range): it is shown with it
+    return "; ".join(f"{p['model']} {_fmt(p['value'], row['metric'])} ({p['source']}"
+                     f"{'; ' + p['note'] if p.get('note') else ''})" for p in pubs) or "-"
 
 
 def to_markdown(rows: list[dict[str, Any]], *, list_missing: bool = True) -> str:
@@ -310,7 +314,9 @@ def to_markdown(rows: list[dict[str, Any]], *, list_missing: bool = True) -> str
              "recipe (`src/rnnkit/recipes/<data set>.yaml`) on the standard test split, model selection on "
              "valid only. Time = per seed, CPU seconds of the process (all threads) and wall seconds, "
              "training + evaluation (wall seconds grow with whatever else the machine runs; CPU seconds are the "
-             "process's own). Goals are issue 6's. Baselines learn from train + valid and select nothing.", "",
+             "process's own). Goals are issue 6's. Baselines learn from train + valid and select nothing. "
+             "Each row's JSON below records the Python and library versions it ran with (`versions`, and "
+             "`baseline.versions`; rows measured before 2026-11-28 lack them).", "",
              "| data set | metric | rnnkit (mean ± std, n) | baseline | published (source) | goal | met? | "
              "time/seed CPU s (wall s) | epochs | device | notes |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -386,6 +392,8 @@ def baseline_of(name: str, spec: Any, dataset: Any, *, log: Any = None) -> dict[
     threads = torch.get_num_threads()
     base = run_baseline(spec.data, dataset)
     torch.set_num_threads(threads)
+    if base is not None:  # what it ran with: statsmodels and aeon results move between releases
+        base["versions"] = library_versions()
     if log is not None and base is not None:
         print(f"[accuracy] {name} baseline {base['name']}: {base['value']:.4f} ({base['seconds']:.1f}s)",
               file=log, flush=True)
