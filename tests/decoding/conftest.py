@@ -74,6 +74,52 @@ def trap_decoder() -> TableDecoder:
     return TableDecoder(p.log())
 
 
+def patient_decoder(max_length: int = 8) -> TableDecoder:
+    """``a a a eos`` (log-prob -0.04) waits for step 3 to end; ``b eos`` (-4.0) and ``c eos`` (-4.5)
+    end at step 1 and ``a a eos`` (-5.0) at step 2, so a beam of 3 holds 3 finished ones by step 2
+    while its live ``a a a`` can still beat them all.
+
+    Tokens: 0 = pad, 1 = bos, 2 = eos, 3 = a, 4 = b, 5 = c.
+    """
+    logits = torch.full((1, max_length, 6, 6), -20.0, dtype=torch.float64)
+    logits[0, :, :, EOS] = 0.0  # everything but bos and a ends at once
+    logits[0, :, BOS, EOS] = -20.0
+    logits[0, :, BOS, [3, 4, 5]] = torch.tensor([0.0, -4.0, -4.5], dtype=torch.float64)
+    logits[0, :3, 3, [3, EOS]] = torch.tensor([0.0, -5.0], dtype=torch.float64)
+    logits[0, 3:, 3, [3, EOS]] = torch.tensor([-9.0, 0.0], dtype=torch.float64)
+    return TableDecoder(logits)
+
+
+def decoder_from_probs(rows: dict[tuple[int | tuple[int, ...], int], dict[int, float]], *, max_length: int,
+                       vocab: int = 5) -> TableDecoder:
+    """p(next | step, previous token) given for some rows ``(step or steps, prev) -> {token: p}``;
+    every other row ends at once (eos 1.0). One context."""
+    p = torch.full((1, max_length, vocab, vocab), 1e-9, dtype=torch.float64)
+    p[..., EOS] = 1.0
+    for (steps, prev), dist in rows.items():
+        for step in [steps] if isinstance(steps, int) else steps:
+            p[0, step, prev] = 1e-9
+            p[0, step, prev, list(dist)] = torch.tensor(list(dist.values()), dtype=torch.float64)
+    return TableDecoder(p.log())
+
+
+def long_winner_decoder() -> TableDecoder:
+    """For length_penalty 1, max_length 6: ``b eos`` (-0.99 / (7/6) = -0.85) ends first; the live
+    ``a a`` (-1.31) would lose at length 3 (-0.98) but wins at 6: ``a a a a a eos`` -1.31 / (11/6)."""
+    a, b = 3, 4
+    return decoder_from_probs({(0, BOS): {a: 0.6, b: 0.37, EOS: 0.03}, (1, a): {a: 0.45, EOS: 0.3, b: 0.25},
+                               ((2, 3, 4), a): {a: 0.999, EOS: 0.001}, (5, a): {EOS: 0.999, a: 0.001}},
+                              max_length=6)
+
+
+def short_winner_decoder() -> TableDecoder:
+    """For length_penalty -1, max_length 6: the empty ``eos`` (-1.20) ends first; the live ``a``
+    (-0.80) would lose at length 6 (-0.80 * 11/6 = -1.47) but wins at 2: ``a eos`` -0.91 * 7/6."""
+    a, b = 3, 4
+    return decoder_from_probs({(0, BOS): {a: 0.449, EOS: 0.3, b: 0.251}, ((1, 2, 3, 4, 5), a): {EOS: 0.9, a: 0.1}},
+                              max_length=6)
+
+
 @pytest.fixture
 def make_decoder():
     """``make_decoder(seed, contexts=4, max_length=6, vocab=5, sharpness=2.0) -> TableDecoder``."""
@@ -88,3 +134,18 @@ def enumerate_hypotheses():
 @pytest.fixture
 def trap():
     return trap_decoder()
+
+
+@pytest.fixture
+def patient():
+    return patient_decoder()
+
+
+@pytest.fixture
+def long_winner():
+    return long_winner_decoder()
+
+
+@pytest.fixture
+def short_winner():
+    return short_winner_decoder()

@@ -23,6 +23,16 @@ def test_width_one_equals_greedy(make_decoder, seed, alpha):
     torch.testing.assert_close(b.scores.float(), expected.float(), atol=1e-5, rtol=0)
 
 
+def test_width_one_is_greedy_under_a_positive_penalty_on_many_decoders(make_decoder):
+    """The exact stop alone would let width 1 go on past greedy's eos when a longer hypothesis
+    scores better under a positive penalty (7 of 200 such decoders at 1.0): width 1 stops there."""
+    for seed in range(60):
+        dec = make_decoder(100 + seed, contexts=4, vocab=5, max_length=6)
+        g = greedy(dec, dec.init(range(4)), bos=BOS, eos=EOS, max_length=6)
+        b = beam_search(dec, dec.init(range(4)), bos=BOS, eos=EOS, max_length=6, beam_size=1, length_penalty=1.0)
+        assert torch.equal(b.tokens, g.tokens) and torch.equal(b.lengths, g.lengths), seed
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.6, -0.5])
 def test_scores_equal_teacher_forced_log_probs(make_decoder, alpha):
     dec = make_decoder(11, contexts=5, vocab=7, max_length=8, sharpness=1.0)
@@ -138,3 +148,120 @@ def test_rows_past_the_hypotheses_that_exist_are_empty(make_decoder):
         rows = [tuple(out.tokens[b, k, : int(out.lengths[b, k])].tolist()) for k in range(8) if bool(real[b, k])]
         assert len(set(rows)) == len(rows)
         assert torch.equal(out.scores[b][real[b]], out.scores[b][real[b]].sort(descending=True).values)
+
+
+def reference_beam(dec, ctx: int, *, max_length: int, beam_size: int, n_best: int,
+                   alpha: float) -> list[tuple[float, list[int]]]:
+    """The same beam as beam_search in plain Python, but never stopping before max_length.
+
+    Each step keeps the 2K best finite extensions, finishes the eos ones among the first K and goes on
+    with the K best others; at the end the live beams compete, cut at max_length. An exact stop rule
+    gives the same n_best hypotheses as this one that never stops.
+    """
+    table, K = dec.table, beam_size
+    live: list[tuple[float, list[int]]] = [(0.0, [])]
+    finished: list[tuple[float, list[int]]] = []
+    for t in range(max_length):
+        row = min(t, table.shape[1] - 1)
+        cands = [(s + float(table[ctx, row, seq[-1] if seq else BOS, v]), seq + [v])
+                 for s, seq in live for v in range(table.shape[-1])]
+        cands = sorted((c for c in cands if c[0] > float("-inf")), key=lambda c: c[0], reverse=True)[: 2 * K]
+        finished += [(s / ((5 + t + 1) / 6) ** alpha, seq) for s, seq in cands[:K] if seq[-1] == EOS]
+        live = [c for c in cands if c[1][-1] != EOS][:K]
+    finished += [(s / ((5 + max_length) / 6) ** alpha, seq) for s, seq in live]
+    return sorted(finished, key=lambda c: c[0], reverse=True)[:n_best]
+
+
+def test_a_wide_beam_waits_for_a_live_beam_that_can_still_win(patient):
+    """beam 3 holds three finished hypotheses (b eos, c eos, a a eos) by step 2, all worse than what
+    its live ``a a a`` reaches; stopping there returned ``b eos`` (-4.0) where greedy finds ``a a a eos``."""
+    g = greedy(patient, patient.init([0]), bos=BOS, eos=EOS, max_length=8)
+    assert g.tokens[0, 0].tolist() == [3, 3, 3, EOS] and g.scores.item() == pytest.approx(-0.043, abs=1e-3)
+    b = beam_search(patient, patient.init([0]), bos=BOS, eos=EOS, max_length=8, beam_size=3)
+    assert b.tokens[0, 0].tolist() == [3, 3, 3, EOS]
+    torch.testing.assert_close(b.scores.double(), g.scores.double(), atol=1e-5, rtol=0)
+    for k in range(1, 5):
+        b = beam_search(patient, patient.init([0]), bos=BOS, eos=EOS, max_length=8, beam_size=k)
+        assert b.scores.item() >= g.scores.item() - 1e-5, f"beam_size={k} fell below greedy"
+
+
+@pytest.mark.parametrize("name, alpha, want", [("long_winner", 1.0, [3, 3, 3, 3, 3, EOS]),
+                                               ("short_winner", -1.0, [3, EOS])])
+def test_the_bound_holds_at_either_end_of_the_lengths_left(request, name, alpha, want):
+    """A live beam is hopeless only when even its best length (max_length for a positive penalty, the
+    next step for a negative one) cannot lift it past the finished: each decoder has one that wins
+    only at that length."""
+    dec = request.getfixturevalue(name)
+    out = beam_search(dec, dec.init([0]), bos=BOS, eos=EOS, max_length=6, beam_size=2, length_penalty=alpha)
+    assert out.tokens[0, 0, : out.lengths[0, 0]].tolist() == want
+    assert out.scores[0, 0].item() == pytest.approx(dec.seq_score(0, want, alpha), abs=1e-6)
+    assert [seq for _, seq in reference_beam(dec, 0, max_length=6, beam_size=2, n_best=1, alpha=alpha)] == [want]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0, -0.5])
+def test_stopping_early_never_changes_the_hypotheses(make_decoder, seed, alpha):
+    """The stop rule is exact: the n_best hypotheses equal those of the same beam run to max_length."""
+    max_length = 6
+    dec = make_decoder(seed, contexts=6, vocab=5, max_length=max_length, sharpness=1.5)
+    for beam_size, n_best in [(1, 1), (2, 1), (3, 2), (4, 3)]:
+        out = beam_search(dec, dec.init(range(6)), bos=BOS, eos=EOS, max_length=max_length,
+                          beam_size=beam_size, n_best=n_best, length_penalty=alpha)
+        for b in range(6):
+            ref = reference_beam(dec, b, max_length=max_length, beam_size=beam_size, n_best=n_best, alpha=alpha)
+            got = [out.tokens[b, k, : out.lengths[b, k]].tolist() for k in range(n_best)]
+            assert got == [seq for _, seq in ref], f"beam_size={beam_size} entry {b}"
+            want = torch.tensor([s for s, _ in ref], dtype=torch.float64)
+            torch.testing.assert_close(out.scores[b].double(), want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("max_length", [4, 5])
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])
+def test_full_width_beam_finds_the_best_of_all_hypotheses(make_decoder, enumerate_hypotheses, seed,
+                                                          max_length, alpha):
+    """A beam wide enough to hold every candidate of every step, stopped by the bound, is exhaustive."""
+    vocab, contexts = 5, 3
+    dec = make_decoder(100 + seed, contexts=contexts, vocab=vocab, max_length=max_length, sharpness=1.5)
+    out = beam_search(dec, dec.init(range(contexts)), bos=BOS, eos=EOS, max_length=max_length,
+                      beam_size=(vocab - 1) ** max_length * vocab, n_best=1, length_penalty=alpha)
+    hyps = enumerate_hypotheses(vocab, max_length)
+    for b in range(contexts):
+        best = max(hyps, key=lambda s: dec.seq_score(b, s, alpha))
+        assert out.tokens[b, 0, : out.lengths[b, 0]].tolist() == best
+        assert out.scores[b, 0].item() == pytest.approx(dec.seq_score(b, best, alpha), abs=1e-5)
+
+
+@pytest.mark.parametrize("beam_size", [1, 2, 3, 4])
+def test_the_exported_beam_search_stops_where_beam_search_does(patient, beam_size):
+    """``onnx_beam`` (numpy, for exported models) keeps the same stop rule: onnxruntime sessions are
+    stood in for by the decoder itself."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from rnnkit.cli.export_decoding import onnx_beam
+
+    class Init:
+        def get_outputs(self):
+            return [SimpleNamespace(name="ctx"), SimpleNamespace(name="steps")]
+
+        def run(self, _names, inputs):
+            return [inputs["x"], np.zeros_like(inputs["x"])]
+
+    class Step:
+        def get_inputs(self):
+            return [SimpleNamespace(name=n) for n in ("tokens", "ctx", "steps")]
+
+        def get_outputs(self):
+            return [SimpleNamespace(name=n) for n in ("log_probs", "next_ctx", "next_steps")]
+
+        def run(self, _names, feed):
+            log_probs, (ctx, steps) = patient.step(torch.as_tensor(feed["tokens"]),
+                                                    (torch.as_tensor(feed["ctx"]), torch.as_tensor(feed["steps"])))
+            return [log_probs.numpy(), ctx.numpy(), steps.numpy()]
+
+    got = onnx_beam(Init(), Step(), {"x": np.zeros(1, dtype=np.int64)}, bos=BOS, eos=EOS, max_length=8,
+                    beam_size=beam_size)
+    b = beam_search(patient, patient.init([0]), bos=BOS, eos=EOS, max_length=8, beam_size=beam_size)
+    assert got == [b.tokens[0, 0, : b.lengths[0, 0] - 1].tolist()]

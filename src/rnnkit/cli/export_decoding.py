@@ -333,8 +333,9 @@ def onnx_beam(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: in
         hyps = np.concatenate([hyps[flat], live_token[:, None]], axis=1)
         beam_scores, tokens = live_scores, live_token.astype(np.int64)
         counts = np.array([len(f) for f in finished])
-        done |= counts >= K
-        if t + 1 < M:  # no live beam can beat the best finished score any more
+        if K == 1:  # width 1 is greedy: done at its first eos (as beam_search)
+            done |= counts >= 1
+        if t + 1 < M:  # no live beam can beat the best finished score any more (beam_search's exact stop)
             best_norm = max(norm(t + 2), norm(M))
             best_done = np.array([f[0][0] if f else -np.inf for f in finished])
             done |= (counts >= 1) & (beam_scores[:, 0] / best_norm <= best_done)

@@ -1,9 +1,16 @@
 """Batched beam search over ``B x beam_size`` hypotheses at once (no Python loop over beams).
 
 Each step scores every (beam, token) extension, keeps the ``2 * beam_size`` best, finalises the
-eos extensions among the first ``beam_size`` of them (so a width of 1 is exactly greedy) and
-continues with the ``beam_size`` best non-eos extensions. A batch entry is done when it has
-``beam_size`` finished hypotheses, or ``n_best`` of them that no live beam can still beat.
+eos extensions among the first ``beam_size`` of them (so a width of 1 is greedy) and continues
+with the ``beam_size`` best non-eos extensions.
+
+A batch entry is done when it has ``n_best`` finished hypotheses and no live beam can still reach a
+better score than the ``n_best``-th of them. Log-probs only fall, so a live beam of sum ``s`` and
+``n`` tokens reaches at most ``s / max(lp(n + 1), lp(max_length))`` with ``lp(L) = ((5 + L) / 6) **
+length_penalty`` (eos counted in ``L``): the stop is exact, it never changes the hypotheses
+returned. Holding ``beam_size`` finished ones is not enough: a live beam may still beat them all.
+A width of 1 is exactly greedy, whatever the penalty: it stops at its first eos (the bound alone
+would let a positive penalty go on past it to a longer hypothesis).
 """
 
 from __future__ import annotations
@@ -89,8 +96,10 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
     Returns:
         :class:`Generated`: tokens ``(B, n_best, L)``, lengths ``(B, n_best)`` counting eos,
         scores ``(B, n_best)``, best first; where fewer than ``n_best`` hypotheses exist, the rows
-        past them have score ``-inf``, length 0 and padding. Hypotheses cut at ``max_length`` (no eos) compete only
-        when a batch entry has too few finished ones.
+        past them have score ``-inf``, length 0 and padding. Hypotheses cut at ``max_length`` (no
+        eos, scored at length ``max_length``) compete with the finished ones only in a batch entry
+        still open at ``max_length``: one with too few finished hypotheses, or whose live beams
+        could still beat them.
 
     Example:
         >>> out = beam_search(dec, state, bos=2, eos=3, max_length=30, beam_size=5, n_best=3)
@@ -115,7 +124,6 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
     fin_scores = torch.full((B, K), NEG_INF, device=device)
     fin_tokens = torch.full((B, K, M), PAD_ID, dtype=torch.long, device=device)
     fin_lengths = torch.zeros(B, K, dtype=torch.long, device=device)
-    fin_count = torch.zeros(B, dtype=torch.long, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
 
     for t in range(M):
@@ -143,7 +151,6 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
             new_lengths = torch.full((B, K), t + 1, dtype=torch.long, device=device)
             fin_scores, fin_tokens, fin_lengths = _merge(K, fin_scores, fin_tokens, fin_lengths,
                                                          new_scores, seqs, new_lengths)
-            fin_count = fin_count + fin_new.sum(dim=1)
 
         # Continue with the K best non-eos extensions.
         live_scores, pos = top_scores.masked_fill(is_eos, NEG_INF).topk(K, dim=1)  # (B, K)
@@ -152,12 +159,14 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
         hyps = torch.cat([hyps[flat_origin], live_token.reshape(N, 1)], dim=1)  # (N, t+1)
         beam_scores, tokens = live_scores, live_token.reshape(N)
 
-        done = done | (fin_count >= K)
         if t + 1 < M:
-            # Exact stop: no live beam can beat the n_best-th finished score any more.
-            best_norm = max(norm(t + 2), norm(M))  # log-probs <= 0 only fall; the penalty may help
-            hopeless = beam_scores[:, 0] / best_norm <= fin_scores[:, n_best - 1]
-            done = done | ((fin_count >= n_best) & hopeless)
+            # Exact stop: the n_best-th finished score (-inf while fewer have finished) is at least
+            # the best any live beam can still reach. Its sum only falls, and its length (eos
+            # counted, or max_length if cut) is in [t + 2, M], where the penalty is largest at an end.
+            reach = beam_scores[:, 0] / max(norm(t + 2), norm(M))  # (B,)
+            done = done | (reach <= fin_scores[:, n_best - 1])
+            if K == 1:  # width 1 is greedy (DESIGN.md), whatever the penalty: done at its first eos
+                done = done | (fin_scores[:, 0] > NEG_INF)
         if bool(done.all()) or t + 1 == M:
             break
         state = decoder.reorder(state, flat_origin)
