@@ -103,7 +103,7 @@ def test_regression_keeps_the_constructor_defaults():
 
 
 TAGGER_ARCHITECTURE = ("cell", "embed_dim", "hidden_size", "num_layers", "bidirectional", "dropout", "crf",
-                       "bigram_buckets", "bigram_dim")
+                       "bigram_buckets", "bigram_dim", "tag_scheme")
 
 
 def test_tagger_defaults_are_the_segmentation_recipes_architecture():
@@ -123,12 +123,41 @@ def test_tagger_suggestions_size_the_bigram_table_and_leave_frames_alone():
                           for n in (40, 30)])
     options = SequenceTagger.suggested_options(SequenceDataset(info, tokens, ExampleList([]), ExampleList([])))
     assert options["bigram_buckets"] == 128 and options["crf"] is True  # 70 tokens -> 2**7 rows
+    assert options["tag_scheme"] == "BMES"  # the CRF never decodes B after B, or S after M
     frames = dataclasses.replace(info, input_kind="features", num_features=4)
     assert SequenceTagger.suggested_options(SequenceDataset(frames, ExampleList([]), ExampleList([]),
                                                             ExampleList([]))) == {}  # no canvas: not images
     odd = dataclasses.replace(frames, extra={"canvas": 3})  # 9 pixels, not 4: not square frames of it
     assert SequenceTagger.suggested_options(SequenceDataset(odd, ExampleList([]), ExampleList([]),
                                                             ExampleList([]))) == {}
+
+
+@pytest.mark.parametrize("tags,scheme", [
+    (("B", "M", "E", "S"), "BMES"), (("S", "E", "B", "M"), "BMES"), (("O", "B-PER", "I-PER", "B-LOC"), "BIO"),
+    (("O", "I-PER"), None), (("n", "v", "a"), None), (("B", "M", "E"), None), ((), None)])
+def test_the_tag_scheme_is_read_off_the_tag_names(tags, scheme):
+    from rnnkit.models.synced import tag_scheme_of
+
+    assert tag_scheme_of(tags) == scheme
+
+
+def test_a_bmes_tagger_from_the_data_decodes_only_valid_segmentations():
+    info = DatasetInfo(name="t", shape="synced", task="tagging", input_kind="tokens",
+                       input_vocab=rnnkit.data.vocab.Vocab.build([list("abcdef")]), classes=("B", "M", "E", "S"))
+    tokens = ExampleList([Example(x=torch.arange(4, 10), y=torch.tensor([0, 2, 3, 0, 1, 2]))])
+    dataset = SequenceDataset(info, tokens, ExampleList([]), ExampleList([]))
+    torch.manual_seed(0)
+    model = SequenceTagger.from_dataset(dataset, hidden_size=8, embed_dim=8, bigram_buckets=0).eval()
+    assert model.config.tag_scheme == "BMES"
+    with torch.no_grad():  # untrained, random emissions: the constraints alone keep the order
+        model.crf.transitions.normal_(0, 5.0)
+        tags = model.predict(dataset.collate(list(tokens) * 4))
+    allowed = {"B": "ME", "M": "ME", "E": "BS", "S": "BS"}
+    for row in tags.tolist():
+        names = [info.classes[t] for t in row]
+        assert names[0] in "BS" and names[-1] in "ES"
+        assert all(b in allowed[a] for a, b in zip(names, names[1:])), names
+    assert SequenceTagger.from_dataset(dataset, crf=False, hidden_size=8).config.tag_scheme is None
 
 
 def test_tagger_defaults_on_video_are_the_moving_digits_recipes_model():

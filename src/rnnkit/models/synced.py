@@ -28,6 +28,17 @@ from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput, checked_series, recurrent_options, with_recurrent_options
 
 
+def tag_scheme_of(tags: Sequence[str]) -> str | None:
+    """``"BMES"`` for the four word-segmentation tags, ``"BIO"`` for ``O`` / ``B-X`` / ``I-X`` tags (at
+    least one ``B-``), else None: the scheme whose transitions a CRF over ``tags`` can constrain."""
+    names = set(tags)
+    if names == {"B", "M", "E", "S"}:
+        return "BMES"
+    if names and any(t.startswith("B-") for t in names) and all(t == "O" or t[:2] in ("B-", "I-") for t in names):
+        return "BIO"
+    return None
+
+
 @dataclass(frozen=True)
 class SequenceTaggerConfig:
     """Everything that rebuilds a :class:`SequenceTagger`.
@@ -234,7 +245,8 @@ class SequenceTagger(Model):
         """The architecture the data suggest. Tagging tokens gets the segmentation recipe's model
         (``peoples_daily_seg``): a bidirectional LSTM (128 units) over 128-d embeddings, dropout 0.2,
         each step's left and right bigram hashed into a table with one row per training token
-        (rounded up to a power of two, at most 2**18) of 32-d rows, and a CRF over the tags.
+        (rounded up to a power of two, at most 2**18) of 32-d rows, and a CRF over the tags, whose
+        decoding keeps the tag scheme's order when the tags are BMES or BIO (``tag_scheme``).
         Square frames (``info.extra["canvas"]`` squared equals ``num_features``, e.g.
         ``moving_digits``) get that recipe's model: a CNN (32-64 filters) shared by every frame
         (``frame_encoder="conv"``), then a bidirectional GRU (128 units), dropout 0.2. Other
@@ -249,8 +261,10 @@ class SequenceTagger(Model):
         if info.input_kind != "tokens":
             return {}
         tokens = sum(len(e.x) for e in dataset.train.examples if e.x is not None)
+        scheme = tag_scheme_of(info.classes or [])
         return {"cell": "lstm", "embed_dim": 128, "hidden_size": 128, "bidirectional": True, "dropout": 0.2,
-                "crf": True, "bigram_buckets": suggested_buckets(tokens), "bigram_dim": 32}
+                "crf": True, "bigram_buckets": suggested_buckets(tokens), "bigram_dim": 32,
+                **({"tag_scheme": scheme} if scheme else {})}
 
     @classmethod
     def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> SequenceTagger:
@@ -264,7 +278,10 @@ class SequenceTagger(Model):
         """
         info = dataset.info
         if "vocab_size" not in hyper:
-            for key, value in cls.suggested_options(dataset).items():
+            suggested = cls.suggested_options(dataset)
+            if "tag_scheme" in suggested and "tag_scheme" not in hyper and hyper.get("crf") is False:
+                del suggested["tag_scheme"]  # the scheme constrains a CRF: none asked for, none suggested
+            for key, value in suggested.items():
                 hyper.setdefault(key, value)
         frame_encoder = hyper.pop("frame_encoder", None)
         if frame_encoder not in (None, "linear", "conv"):
