@@ -13,7 +13,7 @@ import torch
 
 import rnnkit
 from rnnkit.cli.main import main
-from rnnkit.data.batch import collate
+from rnnkit.data.batch import Batch, collate
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -446,3 +446,17 @@ def test_a_scaled_users_table_exports_a_program_of_the_datas_own_units(tmp_path:
     for x, lengths in ((history[None, :, None], [90]), (ragged, [90, 40])):
         out = session.run(None, {"x": x, "lengths": np.array(lengths, dtype=np.int64)})[0]
         assert np.allclose(out, got, rtol=1e-5)
+
+
+def test_a_segmentation_tagger_says_it_takes_one_character(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """torch.export takes a free size to be >= 2; a one-character sentence runs all the same, and the
+    message says so (it said "at least 2 steps")."""
+    run = _train(runs, "seg", "--data", "peoples_daily_seg", "--limit", "60", "--hidden", "8", "--set",
+                 "bigram_buckets=1024")
+    session, message = _onnx(run, capsys)
+    assert "any number of steps" in message
+    model = rnnkit.load(run)
+    x, lengths = torch.tensor([[7]]), torch.tensor([1])
+    got = session.run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0]  # type: ignore[attr-defined]
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(got), model(Batch(x=x, lengths=lengths)).logits)
