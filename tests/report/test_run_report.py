@@ -43,6 +43,37 @@ def test_a_forecast_is_drawn_from_its_own_windows_start(tmp_path: Path, monkeypa
     assert len(seen["history"]) <= max(run_plots.MAX_HISTORY, 4 * horizon)
 
 
+@pytest.mark.parametrize("head", ["gaussian", "quantile", "point"])
+def test_a_forecaster_with_a_distribution_draws_its_own_band(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             head: str) -> None:
+    """A Gaussian or quantile head draws its own 10-90% band (what --quantiles prints); a point head
+    keeps the band of validation errors."""
+    ds = rnnkit.datasets.load("air_passengers")
+    options = {"difference": [], "quantiles": (0.1, 0.5, 0.9)} if head == "quantile" else {}
+    model = Forecaster.from_dataset(ds, hidden_size=4, head=head, **options).eval()
+    seen: dict[str, Any] = {}
+
+    def spy(history: Any, actual: Any, point: Any, path: Any, **kw: Any) -> Path:
+        seen.update(point=point, **kw)
+        return Path(path)
+
+    monkeypatch.setattr(plots, "forecast", spy)
+    (caption, _), = run_plots._forecasting(model, ds, tmp_path)
+    if head == "point":
+        assert seen["interval"] == "80% interval (validation errors)" and "validation errors" in caption
+        return
+    batch = ds.collate([ds.test.examples[-1]])
+    q = model.quantiles(batch, [0.1, 0.9], samples=1000,
+                        generator=torch.Generator().manual_seed(0))[0].detach().numpy()
+    np.testing.assert_allclose(seen["lower"], q[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(seen["upper"], q[:, 1], rtol=1e-5)
+    assert seen["interval"].startswith("80% interval (") and "forecast distribution" in caption
+    actual = np.asarray(ds.test.examples[-1].y, dtype=float).reshape(-1)
+    inside = int(np.sum((actual >= q[:, 0]) & (actual <= q[:, 1])))
+    assert caption.endswith(f", holding {inside} of the {actual.size} actual values")
+    assert np.all(seen["lower"] <= seen["upper"])
+
+
 def test_the_report_marks_the_monitored_epoch_and_names_a_valid_split(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from rnnkit.models import SequenceClassifier

@@ -193,15 +193,51 @@ def _interval(model: Any, ds: SequenceDataset, point: np.ndarray,
     return point - width, point + width
 
 
+def _own_interval(model: Any, batch: Any, steps: int) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """The model's own band for a forecaster with a distribution: 10-90% of a Gaussian head's sample
+    paths (seeded), or a quantile head's outermost levels around the median; None for a point head
+    (first target; ``steps``: H)."""
+    import torch
+
+    members = getattr(model, "members", None)
+    config: Any = members[0].config if members else getattr(model, "config", None)
+    head = getattr(config, "head", "point")
+    if head == "gaussian":
+        levels = [0.1, 0.9]
+    elif head == "quantile":
+        known = sorted(float(q) for q in config.quantiles)
+        if not known[0] < 0.5 < known[-1]:
+            return None
+        levels = [known[0], known[-1]]
+    else:
+        return None
+    generator = torch.Generator(device=model.device).manual_seed(0)
+    with torch.no_grad():
+        q = model.quantiles(batch, levels, samples=1000, generator=generator)
+    q = np.asarray(q.cpu().numpy(), dtype=float)[0].reshape(steps, -1, 2)[:, 0, :]
+    share = round((levels[1] - levels[0]) * 100)
+    how = "sample paths of its Gaussian head" if head == "gaussian" else "its quantile head"
+    return q[:, 0], q[:, 1], f"{share}% interval ({how})"
+
+
 def _forecasting(model: Any, ds: SequenceDataset, out: Path) -> list[Plot]:
     info = ds.info
     test = ds.test.examples[-1]
     if test.x is None or test.y is None:
         return []
-    predicted = np.asarray(model.predict(ds.collate([test])).cpu().numpy(), dtype=float)
+    batch = ds.collate([test])
+    predicted = np.asarray(model.predict(batch).cpu().numpy(), dtype=float)
     # (1, H) or (1, H, K): the first target is drawn (the series the history shows)
     point = predicted.reshape(predicted.shape[1], -1)[:, 0] if predicted.ndim >= 2 else predicted.reshape(-1)
-    lower, upper = _interval(model, ds, point, predicted[0].size)
+    own = _own_interval(model, batch, point.size)
+    lower: np.ndarray | None
+    upper: np.ndarray | None
+    if own is not None:  # the model's own distribution
+        lower, upper, interval = own
+        band = interval.replace(" interval (", " of the model's forecast distribution (")
+    else:
+        lower, upper = _interval(model, ds, point, predicted[0].size)
+        interval, band = "80% interval (validation errors)", "80% of validation errors"
     history = test.x.cpu().numpy().reshape(test.x.shape[0], -1)[:, 0]
     actual = test.y.cpu().numpy().reshape(point.size, -1)[:, 0]
     times, ylabel = None, "value"
@@ -214,10 +250,13 @@ def _forecasting(model: Any, ds: SequenceDataset, out: Path) -> list[Plot]:
         history = np.asarray(series, dtype=float).reshape(len(series), -1)[first:origin, 0]
         times = np.asarray(series.index)[first: origin + point.size]
         ylabel = str(getattr(series, "name", None) or ylabel)
-    return [("Forecast vs actual on the last test window; band: 80% of validation errors", plots.forecast(
+    if lower is not None and upper is not None:  # how many actual values the band holds: its calibration here
+        inside = int(np.sum((actual >= lower) & (actual <= upper)))
+        band += f", holding {inside} of the {actual.size} actual values"
+    caption = "Forecast vs actual on the last test window" + (f"; band: {band}" if lower is not None else "")
+    return [(caption, plots.forecast(
         history, actual, point, out / "forecast.png", lower=lower, upper=upper,
-        interval="80% interval (validation errors)", times=times, title=f"{info.name}: forecast vs actual",
-        ylabel=ylabel))]
+        interval=interval, times=times, title=f"{info.name}: forecast vs actual", ylabel=ylabel))]
 
 
 def task_plots(model: Any, dataset: SequenceDataset, plot_dir: Path, *, samples: int = 4) -> list[Plot]:
