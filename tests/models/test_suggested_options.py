@@ -123,7 +123,10 @@ def test_tagger_suggestions_size_the_bigram_table_and_leave_frames_alone():
                           for n in (40, 30)])
     options = SequenceTagger.suggested_options(SequenceDataset(info, tokens, ExampleList([]), ExampleList([])))
     assert options["bigram_buckets"] == 128 and options["crf"] is True  # 70 tokens -> 2**7 rows
-    assert options["tag_scheme"] == "BMES"  # the CRF never decodes B after B, or S after M
+    assert "tag_scheme" not in options  # rows of B only break BMES order: no constraint is suggested
+    valid = ExampleList([Example(x=torch.ones(3, dtype=torch.long), y=torch.tensor([0, 1, 2]))])  # B M E
+    assert SequenceTagger.suggested_options(SequenceDataset(info, valid, ExampleList([]), ExampleList([])))[
+        "tag_scheme"] == "BMES"  # the CRF never decodes B after B, or S after M
     frames = dataclasses.replace(info, input_kind="features", num_features=4)
     assert SequenceTagger.suggested_options(SequenceDataset(frames, ExampleList([]), ExampleList([]),
                                                             ExampleList([]))) == {}  # no canvas: not images
@@ -139,6 +142,23 @@ def test_the_tag_scheme_is_read_off_the_tag_names(tags, scheme):
     from rnnkit.models.synced import tag_scheme_of
 
     assert tag_scheme_of(tags) == scheme
+
+
+def test_the_scheme_is_suggested_only_when_the_training_tags_keep_it():
+    """IOB1 data (a chunk opened by I-) carry BIO names but break BIO order: a constrained CRF could not
+    score their gold paths, so no scheme is suggested for them."""
+    classes = ("O", "B-PER", "I-PER")
+    info = DatasetInfo(name="t", shape="synced", task="tagging", input_kind="tokens", input_vocab=None,
+                       classes=classes)
+
+    def suggested(*tag_rows: list[int]) -> str | None:
+        rows = ExampleList([Example(x=torch.ones(len(t), dtype=torch.long), y=torch.tensor(t)) for t in tag_rows])
+        return SequenceTagger.suggested_options(SequenceDataset(info, rows, ExampleList([]), ExampleList([]))).get(
+            "tag_scheme")
+
+    assert suggested([0, 1, 2, 0], [1, 0]) == "BIO"
+    assert suggested([0, 1, 2, 0], [0, 2, 2, 0]) is None  # O -> I-PER: IOB1
+    assert suggested([2, 0]) is None  # I- first
 
 
 def test_a_bmes_tagger_from_the_data_decodes_only_valid_segmentations():

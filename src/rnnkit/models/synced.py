@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.data.batch import Batch
+from rnnkit.data.batch import Batch, Example
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.layers.conv_encoder import ConvEncoder
@@ -37,6 +37,25 @@ def tag_scheme_of(tags: Sequence[str]) -> str | None:
     if names and any(t.startswith("B-") for t in names) and all(t == "O" or t[:2] in ("B-", "I-") for t in names):
         return "BIO"
     return None
+
+
+def follows_scheme(examples: Sequence[Example], tags: Sequence[str], scheme: str) -> bool:
+    """Whether every tag sequence of ``examples`` (``y``, tag ids) keeps ``scheme``'s order: its
+    first tag, each transition and its last tag allowed."""
+    c = scheme_constraints(list(tags), scheme)  # type: ignore[arg-type]
+    K = len(tags)
+    for e in examples:
+        y = e.y
+        if y is None or y.dim() != 1 or not len(y):
+            continue
+        y = y.long()
+        if int(y.min()) < 0 or int(y.max()) >= K:
+            return False
+        if (c.start is not None and not bool(c.start[y[0]])) or (c.end is not None and not bool(c.end[y[-1]])):
+            return False
+        if len(y) > 1 and not bool(c.transitions[y[:-1], y[1:]].all()):
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -262,6 +281,8 @@ class SequenceTagger(Model):
             return {}
         tokens = sum(len(e.x) for e in dataset.train.examples if e.x is not None)
         scheme = tag_scheme_of(info.classes or [])
+        if scheme and not follows_scheme(dataset.train.examples, info.classes or [], scheme):
+            scheme = None  # e.g. IOB1 data (I- opening a chunk): a constrained CRF could not score its gold paths
         return {"cell": "lstm", "embed_dim": 128, "hidden_size": 128, "bidirectional": True, "dropout": 0.2,
                 "crf": True, "bigram_buckets": suggested_buckets(tokens), "bigram_dim": 32,
                 **({"tag_scheme": scheme} if scheme else {})}
