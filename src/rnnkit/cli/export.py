@@ -77,9 +77,7 @@ def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None
 
     from rnnkit.data.batch import Batch
 
-    config = first_member(model).config
-    window = getattr(config, "window", None) if hasattr(config, "horizon") else None
-    shortest = sum(getattr(config, "difference", ()) or ()) + 1 if hasattr(config, "horizon") else 1
+    window, shortest = forecast_steps(model)
 
     class Scoring(nn.Module):
         def __init__(self, inner: nn.Module) -> None:
@@ -179,6 +177,17 @@ def export_backends(model: Any, *, onnx: bool = False) -> Iterator[bool]:
             layer._requested = name
 
 
+def forecast_steps(model: Any) -> tuple[int | None, int]:
+    """A forecaster's ``window`` (the last steps it reads of a history; None without one) and the
+    fewest steps its differencing needs (``sum(difference) + 1``); ``(None, 1)`` for other models."""
+    from rnnkit.models.ensemble import first_member
+
+    config = first_member(model).config
+    if not hasattr(config, "horizon"):
+        return None, 1
+    return getattr(config, "window", None), sum(getattr(config, "difference", ()) or ()) + 1
+
+
 def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool = False,
                  future: Any = None, scaling: Scaling | None = None) -> Any:
     """``torch.export`` of ``scoring_module(model)`` with a free batch size and number of steps
@@ -203,8 +212,7 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
 
         if x.dim() == 2 and x.is_floating_point():  # (B, F) vector inputs have no steps
             return traced(None)
-        config = first_member(model).config
-        windowed = hasattr(config, "horizon") and getattr(config, "window", None)  # cut to its window first
+        windowed = forecast_steps(model)[0] is not None  # the program cuts x to its window first
         try:
             return traced(Dim("steps", min=1) if pad_to is None or windowed else Dim("steps", min=1, max=pad_to))
         except Exception:  # the model needs more steps (a lag-12 difference needs 13): its own guards set the range
@@ -434,6 +442,7 @@ def random_inputs(model: Any, info: Any, *, steps: int = 16) -> tuple[Any, Any]:
     import torch
 
     from rnnkit.data.batch import Batch
+    from rnnkit.models.ensemble import first_member
 
     cfg = first_member(model).config  # an Ensemble's members share shapes
     g = torch.Generator().manual_seed(0)
@@ -455,11 +464,6 @@ def random_inputs(model: Any, info: Any, *, steps: int = 16) -> tuple[Any, Any]:
 
     T = int(info.window or steps)
     return make(2, T), make(8, T)
-
-
-def first_member(model: Any) -> Any:
-    """An Ensemble's first member (its members share shapes, vocabularies and bos/eos), else ``model``."""
-    return model.members[0] if hasattr(model, "members") else model
 
 
 def example_steps(example: Any) -> int:

@@ -193,7 +193,7 @@ def parts_of(model: Any) -> Parts:
 
 def inner_config(model: Any) -> Any:
     """The config that holds bos, eos and the longest output: an Ensemble's first member's."""
-    from rnnkit.cli.export import first_member
+    from rnnkit.models.ensemble import first_member
 
     return first_member(model).config
 

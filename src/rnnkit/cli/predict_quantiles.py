@@ -57,8 +57,9 @@ def levels_given(args: argparse.Namespace, info: Any) -> list[float] | None:
 
 def _head_config(model: Any) -> Any:
     """The config that holds the forecaster's head: its own, or an ensemble's first member's."""
-    members = getattr(model, "members", None)
-    return members[0].config if members else model.config
+    from rnnkit.models.ensemble import first_member
+
+    return first_member(model).config
 
 
 def forecast_quantiles(model: Any, batch: Any, levels: list[float],
@@ -66,13 +67,15 @@ def forecast_quantiles(model: Any, batch: Any, levels: list[float],
     """``(1, H[, K], Q)`` quantiles in the model's units, and their levels."""
     import torch
 
+    from rnnkit.models.forecaster import SAMPLED_LEVELS
+
     config = _head_config(model)
     head = getattr(config, "head", None)
     if head == "quantile" and args.samples is not None:
         raise CLIError("--samples is for a Gaussian head; this forecaster's quantile head gives its quantiles "
                        "directly")
     if not levels:
-        levels = [float(q) for q in config.quantiles] if head == "quantile" else [0.1, 0.5, 0.9]
+        levels = [float(q) for q in config.quantiles] if head == "quantile" else list(SAMPLED_LEVELS)
     generator = torch.Generator(device=model.device).manual_seed(0 if args.seed is None else int(args.seed))
     try:
         q = model.quantiles(batch, levels, samples=args.samples or DEFAULT_SAMPLES, generator=generator)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells import CELLS, Cell, GRUCell, LSTMCell, SimpleRNNCell, make_cell
+from rnnkit.data.batch import lengths_to_mask
 from rnnkit.layers.backends import Backend, available_backends, get_backend, noisy_step, step_noise
 from rnnkit.ops.fast_step import fast_step
 
@@ -275,8 +276,7 @@ class Recurrent(nn.Module):
             lengths = lengths.long()
             # padding is no data: NaN or inf there (a series padded with NaN) must reach neither the
             # outputs past a length nor the gradients, on any backend (0 * NaN is NaN)
-            pad = torch.arange(x.shape[1], device=x.device) >= lengths.to(x.device).unsqueeze(1)  # (B, T)
-            x = x.masked_fill(pad.unsqueeze(-1), 0.0)
+            x = x.masked_fill(~lengths_to_mask(lengths.to(x.device), x.shape[1]).unsqueeze(-1), 0.0)
         outputs, final = self._resolve().run(self, x, lengths, parts)
         return RecurrentOutput(outputs, self._pack_state(final))
 

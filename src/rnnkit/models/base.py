@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rnnkit.data.batch import Batch
+from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 
 MODELS: dict[str, type[Model]] = {}
@@ -127,8 +127,8 @@ def checked_series(x: Tensor, lengths: Tensor | None, what: str = "batch.x") -> 
     if not x.is_floating_point() or x.dim() < 3:
         return x
     if lengths is not None and lengths.shape == x.shape[:1]:
-        pad = torch.arange(x.shape[1], device=x.device) >= lengths.to(x.device).unsqueeze(1)  # (B, T)
-        x = x.masked_fill(pad.view(*pad.shape, *([1] * (x.dim() - 2))), 0.0)
+        valid = lengths_to_mask(lengths.to(x.device), x.shape[1])  # (B, T)
+        x = x.masked_fill(~valid.view(*valid.shape, *([1] * (x.dim() - 2))), 0.0)
     if not torch.compiler.is_compiling():  # traced values are symbolic: the exported program's caller checks
         bad = ~torch.isfinite(x)
         if bool(bad.any()):

@@ -48,7 +48,7 @@ from rnnkit.data.dataset import SequenceDataset
 from rnnkit.decoding import Generated, beam_search
 from rnnkit.decoding.base import infer_batch
 from rnnkit.models.base import MODELS, Model, ModelOutput
-from rnnkit.models.forecaster import Forecaster, check_levels
+from rnnkit.models.forecaster import SAMPLED_LEVELS, Forecaster, check_levels, quantiles_of_paths
 from rnnkit.models.many_to_many import Seq2Seq
 from rnnkit.models.one_to_many import _METHODS, ConditionedGenerator, LanguageModel
 from rnnkit.models.synced import SequenceTagger
@@ -302,13 +302,15 @@ class Ensemble(Model):
         head = heads.pop()
         if head == "quantile":
             return torch.stack([m.quantiles(batch, levels) for m in self._each]).mean(0)
-        levels = check_levels(levels, (0.1, 0.5, 0.9))
+        levels = check_levels(levels, SAMPLED_LEVELS)
         if head != "gaussian":
             return self._each[0].quantiles(batch, levels)  # the member's error: a point head has no quantiles
-        if samples < 2:
-            raise ValueError(f"samples must be >= 2 to read quantiles off them, got {samples}")
-        paths = self.sample(batch, samples, generator=generator)
-        return torch.quantile(paths, torch.tensor(levels, dtype=paths.dtype, device=paths.device), dim=0).movedim(0, -1)
+        return quantiles_of_paths(self.sample, batch, levels, samples, generator)
+
+
+def first_member(model: Any) -> Any:
+    """An Ensemble's first member (its members share shapes, vocabularies, bos/eos and head), else ``model``."""
+    return model.members[0] if hasattr(model, "members") else model
 
 
 def decoding_start(model: Any, batch: Batch) -> tuple[Any, Any]:

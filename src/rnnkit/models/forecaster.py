@@ -61,12 +61,26 @@ def last_steps(x: Tensor, lengths: Tensor | None, n: int) -> Tensor:
     return torch.where(valid, out, torch.zeros_like(out)).transpose(1, 2)
 
 
+SAMPLED_LEVELS = (0.1, 0.5, 0.9)  # the levels a Gaussian head's quantiles default to
+
+
 def check_levels(levels: Sequence[float] | None, default: Sequence[float]) -> list[float]:
     """Quantile levels as floats in (0, 1), in the order given (``default`` when None)."""
     chosen = [float(q) for q in (default if levels is None else levels)]
     if not chosen or any(not 0.0 < q < 1.0 for q in chosen):
         raise ValueError(f"quantile levels must be a non-empty list of values in (0, 1), got {chosen}")
     return chosen
+
+
+def quantiles_of_paths(sample: Callable[..., Tensor], batch: Batch, levels: list[float], samples: int,
+                       generator: torch.Generator | None) -> Tensor:
+    """Quantiles ``(B, H[, K], Q)`` read off ``samples`` paths of ``sample(batch, n, generator=...)``
+    (a Gaussian forecaster's, or an ensemble's mixture)."""
+    if samples < 2:
+        raise ValueError(f"samples must be >= 2 to read quantiles off them, got {samples}")
+    paths = sample(batch, samples, generator=generator)  # (n, B, H[, K])
+    q = torch.tensor(levels, dtype=paths.dtype, device=paths.device)
+    return torch.quantile(paths, q, dim=0).movedim(0, -1)
 
 
 def _require_batch(batch: Batch) -> None:
@@ -435,7 +449,7 @@ class Forecaster(Model):
         the uncertainty through. A point head has no distribution: that is a ValueError."""
         _require_batch(batch)
         cfg = self.config
-        levels = check_levels(levels, cfg.quantiles if cfg.head == "quantile" else (0.1, 0.5, 0.9))
+        levels = check_levels(levels, cfg.quantiles if cfg.head == "quantile" else SAMPLED_LEVELS)
         if cfg.head == "quantile":
             known = [float(q) for q in cfg.quantiles]
             missing = [q for q in levels if not any(abs(q - k) < 1e-9 for k in known)]
@@ -448,11 +462,7 @@ class Forecaster(Model):
         if cfg.head != "gaussian":
             raise ValueError(f"this forecaster has head={cfg.head!r}, a point forecast without a distribution: "
                              "train with head='gaussian' (any levels) or head='quantile' for quantiles")
-        if samples < 2:
-            raise ValueError(f"samples must be >= 2 to read quantiles off them, got {samples}")
-        paths = self.sample(batch, samples, generator=generator)  # (n, B, H[, K])
-        q = torch.tensor(levels, dtype=paths.dtype, device=paths.device)
-        return torch.quantile(paths, q, dim=0).movedim(0, -1)
+        return quantiles_of_paths(self.sample, batch, levels, samples, generator)
 
     @torch.no_grad()
     def forecast(self, series: Tensor | np.ndarray, horizon: int | None = None, *,

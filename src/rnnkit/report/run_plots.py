@@ -197,10 +197,9 @@ def _own_interval(model: Any, batch: Any, steps: int) -> tuple[np.ndarray, np.nd
     """The model's own band for a forecaster with a distribution: 10-90% of a Gaussian head's sample
     paths (seeded), or a quantile head's outermost levels around the median; None for a point head
     (first target; ``steps``: H)."""
-    import torch
+    from rnnkit.models.ensemble import first_member
 
-    members = getattr(model, "members", None)
-    config: Any = members[0].config if members else getattr(model, "config", None)
+    config: Any = getattr(first_member(model), "config", None)
     head = getattr(config, "head", "point")
     if head == "gaussian":
         levels = [0.1, 0.9]
