@@ -94,6 +94,26 @@ def test_forecaster_predicts_the_next_horizon() -> None:
         RNNForecaster(window=24, horizon=6).fit(series[:20])
 
 
+def test_forecaster_tunes_with_grid_search_over_time_ordered_folds() -> None:
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+
+    t = np.arange(96, dtype=np.float64)
+    series = 10 * np.sin(2 * np.pi * t / 12) + 0.1 * t
+    f = RNNForecaster(window=12, horizon=6, epochs=1, hidden_size=4).fit(series[:80])
+    # score(X) reads X as what follows the training series: R² of predict() against its first horizon steps
+    assert f.score(series[80:96]) == pytest.approx(r2_score(series[80:86], f.predict()))
+    assert f.score(series[80:84]) == pytest.approx(r2_score(series[80:84], f.predict()[:4]))
+    with pytest.raises(ValueError, match="score\(X\) without y reads X as the 1-column series"):
+        f.score(series[80:81])
+    search = GridSearchCV(RNNForecaster(window=12, horizon=6, epochs=1), {"hidden_size": [2, 4]},
+                          cv=TimeSeriesSplit(n_splits=2, test_size=6), error_score="raise").fit(series)
+    assert search.best_params_["hidden_size"] in (2, 4)
+    # each fold fits on the past and scores the 6 steps after it, as the estimator's own score does
+    fold = RNNForecaster(window=12, horizon=6, epochs=1, hidden_size=4).fit(series[:84])
+    assert search.cv_results_["split0_test_score"][1] == pytest.approx(fold.score(series[84:90]))
+
+
 def test_ema_decay_reaches_the_trainer() -> None:
     rng = np.random.default_rng(4)
     X = rng.normal(size=(24, 5, 2)).astype(np.float32)

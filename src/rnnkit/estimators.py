@@ -19,6 +19,8 @@ Input layouts accepted by ``RNNClassifier`` / ``RNNRegressor`` (``X``):
 ``RNNForecaster`` fits on a series ``y`` ``(T,)`` / ``(T, K)`` (or a list or tuple of series, of any
 lengths), cuts it into ``window -> horizon`` pairs and ``predict()`` forecasts the ``horizon`` steps
 after the end of the (last) training series; ``predict(X)`` forecasts after each given window.
+``score(X)`` without ``y`` compares that forecast with ``X``, the steps that follow the training series,
+so ``GridSearchCV`` and ``cross_val_score`` tune it with ``cv=TimeSeriesSplit(test_size=horizon)``.
 
 Example:
     >>> clf = RNNClassifier(cell="gru", hidden_size=32, epochs=20).fit(X_train, y_train)
@@ -341,7 +343,9 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
 
     ``window`` past steps predict ``horizon`` future steps; training pairs are cut from ``y`` with
     ``stride``. ``predict(X)`` with ``X`` ``(N, window)`` or ``(N, window, K)`` forecasts after each window;
-    ``score(X, y)`` is R² of those forecasts against ``y`` ``(N, horizon[, K])``.
+    ``score(X, y)`` is R² of those forecasts against ``y`` ``(N, horizon[, K])``; ``score(X)`` is R² of
+    ``predict()`` against ``X``, the steps after the training series (how ``GridSearchCV`` with a
+    ``TimeSeriesSplit`` scores each fold).
     """
 
     def __init__(self, *, window: int = 24, horizon: int = 12, stride: int = 1, cell: str = "gru",
@@ -410,9 +414,26 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
             raise ValueError("X contains NaN or infinity; fill gaps first (rnnkit.data.windows.fill_missing)")
         return self._run(list(arr), self.model_.predict).astype(np.float64)
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """R² of forecasts: after each window of ``X`` against ``y``, or, with ``y`` omitted, of ``predict()``
+        against ``X`` read as the series' continuation (its first ``horizon`` steps).
+
+        The second form is what scikit-learn's model selection calls with a time-ordered splitter:
+        ``GridSearchCV(RNNForecaster(...), grid, cv=TimeSeriesSplit(n_splits=3, test_size=horizon)).fit(series)``
+        fits on each fold's past and scores the forecast from its end against the steps that follow.
+        """
         from sklearn.metrics import r2_score
 
+        if y is None:
+            check_is_fitted(self, "model_")
+            actual = _series(X)
+            if actual.shape[1] != self.num_targets_ or len(actual) < 2:
+                raise ValueError(f"score(X) without y reads X as the {self.num_targets_}-column series that follows the "
+                                 f"training series (at least 2 of its next {self.horizon} steps), got shape "
+                                 f"{np.shape(X)}; to score windows pass score(X, y) with y the steps after each window")
+            actual = actual[: self.horizon]
+            pred = self.predict().reshape(self.horizon, self.num_targets_)[: len(actual)]
+            return float(r2_score(actual, pred, sample_weight=sample_weight))
         pred = self.predict(X)
         y = np.asarray(y)
         if y.ndim == 0 or len(y) != len(pred) or y.size != pred.size:
