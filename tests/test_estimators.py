@@ -104,7 +104,7 @@ def test_forecaster_tunes_with_grid_search_over_time_ordered_folds() -> None:
     # score(X) reads X as what follows the training series: R² of predict() against its first horizon steps
     assert f.score(series[80:96]) == pytest.approx(r2_score(series[80:86], f.predict()))
     assert f.score(series[80:84]) == pytest.approx(r2_score(series[80:84], f.predict()[:4]))
-    with pytest.raises(ValueError, match="score\(X\) without y reads X as the 1-column series"):
+    with pytest.raises(ValueError, match=r"score\(X\) without y reads X as the 1-column series"):
         f.score(series[80:81])
     search = GridSearchCV(RNNForecaster(window=12, horizon=6, epochs=1), {"hidden_size": [2, 4]},
                           cv=TimeSeriesSplit(n_splits=2, test_size=6), error_score="raise").fit(series)

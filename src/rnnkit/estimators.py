@@ -428,8 +428,8 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
             check_is_fitted(self, "model_")
             actual = _series(X)
             if actual.shape[1] != self.num_targets_ or len(actual) < 2:
-                raise ValueError(f"score(X) without y reads X as the {self.num_targets_}-column series that follows the "
-                                 f"training series (at least 2 of its next {self.horizon} steps), got shape "
+                raise ValueError(f"score(X) without y reads X as the {self.num_targets_}-column series that follows "
+                                 f"the training series (at least 2 of its next {self.horizon} steps), got shape "
                                  f"{np.shape(X)}; to score windows pass score(X, y) with y the steps after each window")
             actual = actual[: self.horizon]
             pred = self.predict().reshape(self.horizon, self.num_targets_)[: len(actual)]

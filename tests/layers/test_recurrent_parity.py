@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit import Recurrent
+from rnnkit.data.batch import lengths_to_mask
 
 MODULES = {"rnn_tanh": lambda **k: nn.RNN(**k), "rnn_relu": lambda **k: nn.RNN(nonlinearity="relu", **k),
            "lstm": lambda **k: nn.LSTM(**k), "gru": lambda **k: nn.GRU(**k)}
@@ -119,3 +120,31 @@ def test_nan_padding_reaches_no_output_and_no_gradient_on_any_backend(cell):
         out.square().sum().backward()
         assert torch.equal(out[0, 3:], torch.zeros_like(out[0, 3:])), backend
         assert all(torch.isfinite(p.grad).all() for p in layer.parameters()), backend
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru", "minlstm"])
+def test_finite_padding_changes_nothing_on_any_backend(cell):
+    """On a CPU ``Recurrent`` leaves finite padding as it is (only NaN or inf is masked): every backend
+    must then give the outputs, final state and gradients of zero padding, in both directions."""
+    torch.manual_seed(0)
+    lengths = torch.tensor([3, 7, 5])
+    zero = torch.randn(3, 7, 4) * lengths_to_mask(lengths, 7).unsqueeze(-1)
+    junk = torch.where(lengths_to_mask(lengths, 7).unsqueeze(-1), zero, 1e3 * torch.randn(3, 7, 4))
+    layer = Recurrent(cell, 4, 6, num_layers=2, bidirectional=True)
+    for backend in supported_backends(layer):
+        layer.backend = backend
+        results = []
+        for x in (zero, junk):
+            layer.zero_grad()
+            x = x.clone().requires_grad_()
+            out, state = layer(x, lengths)
+            h = state[0] if isinstance(state, tuple) else state
+            (out.square().sum() + h.square().sum()).backward()
+            results.append((out, h, [p.grad.clone() for p in layer.parameters()], x.grad))
+        (o0, h0, g0, x0), (o1, h1, g1, x1) = results
+        torch.testing.assert_close(o1, o0, msg=f"outputs, backend {backend}")
+        torch.testing.assert_close(h1, h0, msg=f"state, backend {backend}")
+        for a, b in zip(g1, g0, strict=True):
+            torch.testing.assert_close(a, b, msg=f"gradients, backend {backend}")
+        torch.testing.assert_close(x1, x0, msg=f"input gradients, backend {backend}")
+        assert torch.equal(x1 * ~lengths_to_mask(lengths, 7).unsqueeze(-1), torch.zeros_like(x1)), backend
