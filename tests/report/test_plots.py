@@ -98,3 +98,37 @@ def test_tour_index_links_every_run(tmp_path: Path) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
     with pytest.raises(ValueError, match="rows"):
         write_tour_report(rows[:1], runs)
+
+
+def test_an_installed_fallback_font_draws_what_dejavu_cannot(tmp_path: Path, monkeypatch) -> None:
+    """CJK fonts are found among the installed ones and put behind DejaVu Sans; token labels are drawn
+    only where some plot font has their glyphs. STIXGeneral (shipped with matplotlib) stands in for a
+    CJK font here: it holds U+1D81, which DejaVu Sans lacks."""
+    from matplotlib.figure import Figure
+
+    from rnnkit.report import style
+
+    def fresh() -> None:
+        style.font_families.cache_clear()
+
+    rare = "\u1d81"
+    monkeypatch.setattr(style, "FALLBACK_FONTS", ("No Such Font",))
+    fresh()
+    assert style.font_families() == ("DejaVu Sans",)
+    assert style.can_draw("abc é") and not style.can_draw(rare) and not style.can_draw("中文")
+    monkeypatch.setattr(style, "FALLBACK_FONTS", ("No Such Font", "STIXGeneral"))
+    fresh()
+    try:
+        assert style.font_families() == ("DejaVu Sans", "STIXGeneral")
+        assert style.can_draw("a" + rare) and not style.can_draw(rare + "中")
+        with style.new_figure(2, 2) as fig:
+            assert isinstance(fig, Figure)
+            import matplotlib as mpl
+
+            assert mpl.rcParams["font.family"] == ["DejaVu Sans", "STIXGeneral"]
+        labelled = plots_sequence.tag_timeline([np.array([0, 1])], [np.array([0, 1])], ["B", "E"], tmp_path / "t.png",
+                                               tokens=[["a", rare]])
+        _check_png(labelled)
+    finally:
+        monkeypatch.undo()
+        fresh()

@@ -13,7 +13,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 from numpy.typing import ArrayLike
 
-from rnnkit.report.style import PALETTE, SEQUENTIAL_CMAP, new_figure, save_png, short
+from rnnkit.report.style import PALETTE, SEQUENTIAL_CMAP, can_draw, new_figure, save_png, short
 
 _GOOD, _BAD = "#1a7f37", "#c62828"
 # 20 distinguishable colours for tag bands: the palette first, then tab20's lighter half.
@@ -52,7 +52,8 @@ def attention(
             ax.grid(False)
             src_labels = [short(s, 8) for s in list(src)[: m.shape[1]]]
             tgt_labels = [short(t, 8) for t in list(tgt)[: m.shape[0]]]
-            ax.set_xticks(range(len(src_labels)), src_labels, rotation=90, fontsize=8)
+            upright = all(len(s) <= 2 for s in src_labels)  # characters read upright; words turned
+            ax.set_xticks(range(len(src_labels)), src_labels, rotation=0 if upright else 90, fontsize=8)
             ax.set_yticks(range(len(tgt_labels)), tgt_labels, fontsize=8)
             ax.set_xlabel("source")
             ax.set_ylabel("output")
@@ -141,8 +142,9 @@ def tag_colors(k: int) -> list[str]:
 
 
 def _drawable(tokens: Sequence[str]) -> bool:
-    """Whether the bundled DejaVu font has the glyphs (CJK characters would draw as boxes)."""
-    return all(ord(ch) < 0x2E80 for tok in tokens for ch in tok)
+    """Whether the plot fonts have the glyphs: CJK characters draw as boxes unless a font for them is
+    installed (``style.FALLBACK_FONTS``)."""
+    return can_draw("".join(tokens))
 
 
 def _as_image(a: ArrayLike) -> np.ndarray:

@@ -6,6 +6,7 @@ Plots are drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas,
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -42,11 +43,57 @@ RC: dict[str, Any] = {
     "font.family": "DejaVu Sans",
 }
 
+# Fonts that draw what DejaVu Sans cannot (Chinese, Japanese and Korean characters), most preferred
+# first; the first installed of each is added behind DejaVu Sans, and matplotlib falls back to it glyph
+# by glyph. None ships with matplotlib: without one, such text would draw as boxes, and the plots that
+# label tokens leave those labels out (``can_draw``).
+FALLBACK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK", "Noto Sans SC", "Source Han Sans", "WenQuanYi Zen Hei",
+                  "WenQuanYi Micro Hei", "Droid Sans Fallback", "Microsoft YaHei", "PingFang SC", "Hiragino Sans GB",
+                  "SimHei", "Heiti SC", "Arial Unicode MS", "AR PL UMing", "Noto Sans JP", "Noto Sans KR",
+                  "Noto Sans TC", "IPAexGothic", "IPAGothic", "Unifont")
+
+
+@functools.cache
+def font_families() -> tuple[str, ...]:
+    """DejaVu Sans, then the installed fonts of :data:`FALLBACK_FONTS` (one per entry, in its order)."""
+    from matplotlib import font_manager
+
+    installed = sorted({f.name for f in font_manager.fontManager.ttflist})
+    found: list[str] = []
+    for wanted in FALLBACK_FONTS:
+        match = next((name for name in installed if name == wanted or name.startswith(wanted + " ")), None)
+        if match is not None and match not in found:
+            found.append(match)
+    return ("DejaVu Sans", *found)
+
+
+@functools.cache
+def _charmap(family: str) -> frozenset[int]:
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    return frozenset(FT2Font(path).get_charmap())
+
+
+def can_draw(text: str) -> bool:
+    """Whether the plot fonts (:func:`font_families`) hold a glyph for every character of ``text``."""
+    missing = {ord(ch) for ch in text if not ch.isspace()}
+    for family in font_families():
+        missing -= _charmap(family)
+        if not missing:
+            return True
+    return not missing
+
+
+def _rc() -> dict[str, Any]:
+    return {**RC, "font.family": list(font_families())}
+
 
 @contextmanager
 def new_figure(width: float, height: float) -> Iterator[Figure]:
     """A fresh Agg figure drawn under the rnnkit style (``with new_figure(6, 4) as fig: ...``)."""
-    with mpl.rc_context(RC):  # type: ignore[arg-type]
+    with mpl.rc_context(_rc()):  # type: ignore[arg-type]
         fig = Figure(figsize=(width, height), layout="constrained")
         yield fig
 
@@ -58,7 +105,7 @@ def save_png(fig: Figure, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
     os.close(fd)
     try:
-        with mpl.rc_context(RC):  # type: ignore[arg-type]
+        with mpl.rc_context(_rc()):  # type: ignore[arg-type]
             fig.savefig(tmp, format="png", facecolor="white")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
