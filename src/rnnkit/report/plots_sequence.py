@@ -52,13 +52,17 @@ def attention(
             ax.grid(False)
             src_labels = [short(s, 8) for s in list(src)[: m.shape[1]]]
             tgt_labels = [short(t, 8) for t in list(tgt)[: m.shape[0]]]
+            # tokens no plot font can draw (CJK without a CJK font) would be boxes: their positions instead
+            src_labels = src_labels if _drawable(src_labels) else [str(i + 1) for i in range(len(src_labels))]
+            tgt_labels = tgt_labels if _drawable(tgt_labels) else [str(i + 1) for i in range(len(tgt_labels))]
             upright = all(len(s) <= 2 for s in src_labels)  # characters read upright; words turned
             ax.set_xticks(range(len(src_labels)), src_labels, rotation=0 if upright else 90, fontsize=8)
             ax.set_yticks(range(len(tgt_labels)), tgt_labels, fontsize=8)
             ax.set_xlabel("source")
             ax.set_ylabel("output")
-            ax.set_title(short("".join(src) if all(len(s) == 1 for s in src) else " ".join(src), 36),
-                         fontsize=10, fontweight="normal")
+            text = "".join(src) if all(len(s) == 1 for s in src) else " ".join(src)
+            if _drawable([text]):
+                ax.set_title(short(text, 36), fontsize=10, fontweight="normal")
         for ax in axes[n:]:
             ax.set_visible(False)
         if im is not None:
