@@ -56,3 +56,17 @@ def test_empty_sequence_and_empty_batch_are_errors() -> None:
         collate([Example(x=torch.ones(2, 1)), Example(x=torch.ones(0, 1), meta={"line": 7})])
     with pytest.raises(ValueError, match="no examples"):
         collate([])
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8])
+def test_integer_targets_of_any_width_are_int64_ids(dtype) -> None:
+    """Target sequences of int32 (what numpy gives on Windows) were stacked, not padded, and failed
+    on different lengths; int32 class ids reached cross-entropy, which takes only int64."""
+    seqs = collate([Example(x=torch.randn(3, 2), y=torch.tensor([1, 2], dtype=dtype)),
+                    Example(x=torch.randn(2, 2), y=torch.tensor([3], dtype=dtype))])
+    assert seqs.y is not None and seqs.y.dtype == torch.int64 and seqs.y.tolist() == [[1, 2], [3, 0]]
+    assert seqs.y_lengths is not None and seqs.y_lengths.tolist() == [2, 1]
+    labels = collate([Example(x=torch.randn(3, 2), y=torch.tensor(1, dtype=dtype)),
+                      Example(x=torch.randn(2, 2), y=torch.tensor(0, dtype=dtype))])
+    assert labels.y is not None and labels.y.dtype == torch.int64 and labels.y_lengths is None
+    torch.nn.functional.cross_entropy(torch.randn(2, 3), labels.y)

@@ -118,3 +118,49 @@ def test_a_vocabulary_with_ending_tokens_reads_an_unknown_word_by_its_last_chara
     assert Vocab.load(tmp_path / "vocab.json").encode(words) == [4, 6, Vocab.unk_id]
     info = SimpleNamespace(name="pos", input_vocab=ends)
     assert encode_text("的 绿化 美化", info, {})[0] == [4, 6, 5]  # `rnnkit predict` reads new text the same way
+
+
+def test_data_tokens_spelled_like_specials_are_ordinary_tokens(tmp_path) -> None:
+    """A data "<pad>" or "<eos>" gets an id of its own: taking id 0 or 3 would embed it as padding (a
+    zero vector that never learns) or end a decoding at it."""
+    import torch
+
+    from rnnkit.data.datasets.shipped import encode_all
+
+    v = Vocab.build([["a", "<pad>", "b", "<eos>", "<unk>"]])
+    ids = v.encode(["a", "<pad>", "b", "<eos>", "<unk>", "c"])
+    assert all(i >= 4 for i in ids[:5]) and len(set(ids[:5])) == 5 and ids[5] == Vocab.unk_id
+    assert v.decode(ids) == ["a", "<pad>", "b", "<eos>", "<unk>", "<unk>"]
+    assert v.decode([*ids[:2], Vocab.eos_id, ids[2]]) == ["a", "<pad>"]  # the special <eos> still ends it
+    assert Vocab.build([["a"]]).encode(["<pad>", "<eos>"]) == [Vocab.unk_id] * 2  # unseen spellings: unknown
+    v.save(tmp_path / "v.json")
+    assert Vocab.load(tmp_path / "v.json").encode(["<pad>", "<eos>"]) == v.encode(["<pad>", "<eos>"])
+    # a list of data tokens without the specials in front drops their spellings, as before
+    assert Vocab(["x", "<pad>", "y"]).itos == ["<pad>", "<unk>", "<bos>", "<eos>", "x", "y"]
+    [seq] = encode_all(v, [["<eos>", "a"]], eos=True)
+    assert torch.equal(seq, torch.tensor([v.encode(["<eos>"])[0], v.encode(["a"])[0], Vocab.eos_id]))
+
+
+def test_vocabularies_and_tokenizers_are_utf8_files_whatever_the_locale(tmp_path) -> None:
+    """Saved as the locale's encoding (ASCII under LC_ALL=C, cp1252 on Windows) and read as UTF-8, a
+    vocabulary of Chinese characters could not be saved at all."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from rnnkit.data.vocab import Vocab\n"
+        "from rnnkit.data.tokenizers import CharTokenizer, load_tokenizer\n"
+        "d = sys.argv[1]\n"
+        "Vocab.build([['\\u00e9', '\\u4e2d']]).save(d + '/v.json')\n"
+        "assert Vocab.load(d + '/v.json').itos[4:] == ['\\u00e9', '\\u4e2d']\n"
+        "CharTokenizer().fit(['h\\u00e9llo \\u4e2d']).save(d)\n"
+        "t = load_tokenizer(d)\n"
+        "assert t.decode(t.encode('\\u4e2d\\u00e9')) == '\\u4e2d\\u00e9'\n"
+    )
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    done = subprocess.run([sys.executable, "-X", "utf8=0", "-c", script, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))

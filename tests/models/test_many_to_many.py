@@ -206,6 +206,11 @@ def test_frames_as_source_and_from_dataset():
     clone.load_state_dict(m.state_dict())
     b = collate(list(ex))
     torch.testing.assert_close(clone(b).logits, m(b).logits)
+    assert m.config.max_length == 64  # short targets keep the default cap
+    # targets of 100 tokens: the cap follows the data (it stayed at 64 and cut every output short)
+    long = ExampleList([Example(x=torch.tensor([4, 5]), y=torch.tensor([6] * 99 + [EOS]))])
+    assert Seq2Seq.from_dataset(SequenceDataset(info, long, ex, ex), hidden_size=8).config.max_length == 200
+    assert Seq2Seq.from_dataset(SequenceDataset(info, long, ex, ex), max_length=10).config.max_length == 10
 
 
 def test_bad_batches_and_options_are_explained():

@@ -160,6 +160,10 @@ def test_from_dataset_reads_vocabulary_and_condition_shape() -> None:
     ds = SequenceDataset(info, ExampleList(examples), ExampleList([]), ExampleList([]))
     gen = ConditionedGenerator.from_dataset(ds, cell="gru", hidden_size=8)
     assert gen.config.vocab_size == len(vocab) and gen.config.cond_shape == (3,)
+    assert gen.config.max_length == 30  # the default: targets of 4 tokens
+    tune = [Example(x=None, cond=torch.randn(3), y=torch.tensor(vocab.encode(list("abcdef") * 10, eos=True)))]
+    long = SequenceDataset(info, ExampleList(tune), ExampleList([]), ExampleList([]))
+    assert ConditionedGenerator.from_dataset(long, hidden_size=8).config.max_length == 122  # twice 61
     assert ConditionedGenerator.from_config(gen.config_dict()).config == gen.config
     with pytest.raises(ValueError, match="'cap' is one-to-many .* use ConditionedGenerator"):
         LanguageModel.from_dataset(ds)  # captions follow images: a language model would have no x to read

@@ -63,14 +63,14 @@ def write_section(path: str | Path, name: str, body: str) -> Path:
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     block = f"{start}\n{body.rstrip()}\n{end}"
     header = "# Benchmarks\n\nWritten by `rnnkit bench`; each section by its bench.\n"
-    text = path.read_text() if path.exists() else header
+    text = path.read_text(encoding="utf-8") if path.exists() else header
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -109,7 +109,7 @@ def load_recipe(name: str) -> tuple[dict[str, Any], Any, Path]:
         path = recipe_path(name)
     except CLIError as e:
         raise RecipeError(str(e)) from e
-    raw = yaml.safe_load(path.read_text())
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     check_selection(raw, where=str(path))
     try:
         spec = spec_from_dict(raw, str(path))
@@ -287,7 +287,7 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
         notes=(f"stopped after {len(results)} of {seeds} seeds (out of time); baseline not run. " if stopped else "")
         + (f"an ensemble of {spec.ensemble} models per seed (their mean prediction; the time is for all "
            f"{spec.ensemble}). " if spec.ensemble > 1 else "")
-        + parse_recipe_notes(path.read_text()),
+        + parse_recipe_notes(path.read_text(encoding="utf-8")),
         extra=extra,
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), versions=library_versions())
 
@@ -349,7 +349,7 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     if not p.is_file():
         return []
-    match = re.search(rf"<!-- {_ROWS_TAG}\n(.*?)\n-->", p.read_text(), re.DOTALL)
+    match = re.search(rf"<!-- {_ROWS_TAG}\n(.*?)\n-->", p.read_text(encoding="utf-8"), re.DOTALL)
     if not match:
         return []
     return [json.loads(line) for line in match.group(1).splitlines() if line.strip()]

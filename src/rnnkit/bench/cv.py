@@ -549,7 +549,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("a") as f:
+        with out.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
     print(json.dumps(record, indent=1) if args.json else text)
     return 0

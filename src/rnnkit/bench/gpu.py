@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-json", required=True, metavar="REPORT")
     parser.add_argument("--output", default="docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
-    with open(args.from_json) as f:
+    with open(args.from_json, encoding="utf-8") as f:
         report = json.load(f)
     if not report["rows"]:
         print(f"{args.from_json} holds no rows; {args.output} is unchanged")

@@ -97,7 +97,7 @@ class RunSpec:
         if spec["data"]:
             spec["data"], spec["data_options"] = absolute_source(spec["data"], spec["data_options"])
         path = run_dir / SPEC_FILE
-        path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+        path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
         return path
 
 

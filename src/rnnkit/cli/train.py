@@ -330,7 +330,7 @@ def evaluate_run(model: Any, dataset: Any, run_dir: Path) -> dict[str, float]:
                              extras=dataset.extras)
     path = run_dir / "metrics.json"
     try:
-        saved = json.loads(path.read_text()) if path.is_file() else {}
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except ValueError:
         saved = {}
     saved = saved if isinstance(saved, dict) else {}

@@ -141,6 +141,10 @@ def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
     return steps.unsqueeze(0) < lengths.unsqueeze(1)
 
 
+def _is_integer(t: Tensor) -> bool:
+    return not t.is_floating_point() and not t.is_complex() and t.dtype != torch.bool
+
+
 def _is_sequence_x(t: Tensor) -> bool:
     if t.dtype in (torch.int64, torch.int32) and t.dim() == 1:
         return True
@@ -238,7 +242,9 @@ def collate(examples: Sequence[Example]) -> Batch:
     else:
         x = _stack("x", xs)
 
-    ys = [e.y for e in examples]
+    # integer targets are ids (classes, tags, tokens): int64, as losses and embeddings take them, from
+    # whichever integer type the data came in (int32 from numpy on Windows, uint8 from images)
+    ys = [t.long() if t is not None and _is_integer(t) else t for t in (e.y for e in examples)]
     y: Tensor | None
     y_lengths: Tensor | None = None
     first_y = ys[0]

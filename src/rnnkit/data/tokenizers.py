@@ -82,7 +82,7 @@ class Tokenizer(ABC):
         if self.strict:
             body = ids[1:] if bos else ids
             for token, i in zip(tokens, body):
-                if i == Vocab.unk_id and token != UNK:
+                if i == Vocab.unk_id:
                     pos = self._norm(text).find(token)
                     raise ValueError(f"{self.kind} tokenizer never saw {token!r} (at position {pos} of "
                                      f"{text!r}); pass strict=False to encode it as <unk>")
@@ -103,7 +103,7 @@ class Tokenizer(ABC):
         path = Path(directory) / f"{name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"kind": self.kind, "config": self._config(), "state": self._state()}
-        path.write_text(json.dumps(doc, ensure_ascii=False))
+        path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
         return path
 
     @classmethod

@@ -20,6 +20,10 @@ def ending_token(token: str) -> str:
 class Vocab:
     """A token vocabulary. ``<pad>``=0, ``<unk>``=1, ``<bos>``=2, ``<eos>``=3, then tokens.
 
+    The specials are reached by their ids (``pad_id`` ...), never by their spelling: a data token
+    spelled ``<pad>`` or ``<eos>`` is a token like any other, with an id of its own after the specials
+    (so it neither embeds as padding nor ends a decoding), and ``encode`` reads every string as data.
+
     Unknown tokens encode to ``<unk>`` (the documented policy), or raise with ``strict=True``. A
     vocabulary that holds tokens for the last character of unknown words (``<unk:化>``, see
     :func:`ending_token`; People's Daily's ``unknown="last_char"``) encodes an unknown token ending
@@ -35,14 +39,19 @@ class Vocab:
     has_endings = False  # holds <unk:X> tokens (set per vocabulary; the class default serves old pickles)
 
     def __init__(self, tokens: Sequence[str]) -> None:
+        """``tokens``: the specials then the data tokens (what :meth:`save` writes), or data tokens
+        alone, in which case spellings of the specials among them are dropped."""
         tokens = list(tokens)
-        if tokens[: len(SPECIALS)] != list(SPECIALS):
-            tokens = list(SPECIALS) + [t for t in tokens if t not in SPECIALS]
-        if len(set(tokens)) != len(tokens):
+        if tokens[: len(SPECIALS)] == list(SPECIALS):
+            data = tokens[len(SPECIALS) :]
+        else:
+            data = [t for t in tokens if t not in SPECIALS]
+        if len(set(data)) != len(data):
             raise ValueError("Vocab tokens must be unique")
-        self.itos: list[str] = tokens
-        self.stoi: dict[str, int] = {t: i for i, t in enumerate(tokens)}
-        if any(t.startswith(ENDING_PREFIX) for t in tokens):
+        self.itos: list[str] = list(SPECIALS) + data
+        # data tokens only: the specials' ids are attributes, so a data "<pad>" maps to its own id
+        self.stoi: dict[str, int] = {t: i for i, t in enumerate(data, start=len(SPECIALS))}
+        if any(t.startswith(ENDING_PREFIX) for t in data):
             self.has_endings = True
 
     @classmethod
@@ -55,7 +64,7 @@ class Vocab:
         counts: Counter[str] = Counter()
         for seq in sequences:
             counts.update(seq)
-        kept = [t for t, c in counts.most_common() if c >= min_freq and t not in SPECIALS]
+        kept = [t for t, c in counts.most_common() if c >= min_freq]
         if max_size is not None:
             kept = kept[:max_size]
         return cls(list(SPECIALS) + kept)
@@ -105,12 +114,12 @@ class Vocab:
         return list(self.itos)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"tokens": self.itos}, ensure_ascii=False))
+        Path(path).write_text(json.dumps({"tokens": self.itos}, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
         try:
-            return cls(json.loads(Path(path).read_text())["tokens"])
+            return cls(json.loads(Path(path).read_text(encoding="utf-8"))["tokens"])
         except (OSError, ValueError, KeyError) as e:
             raise ValueError(f"cannot read vocabulary {path}: {e}") from e
 

@@ -120,6 +120,15 @@ def recurrent_options(config: Any) -> dict[str, Any]:
     return {name: getattr(config, name) for name in RECURRENT_OPTIONS}
 
 
+def decoding_cap(dataset: SequenceDataset, default: int) -> int:
+    """The ``max_length`` a generating model gets from ``from_dataset`` when none is given: ``default``,
+    or twice the longest target sequence of the training split where that is more (a fixed cap cut
+    every longer output short: 100-character targets decoded to 64)."""
+    longest = max((int(e.y.shape[0]) for e in dataset.train.examples if e.y is not None and e.y.dim() == 1),
+                  default=0)
+    return max(default, 2 * longest)
+
+
 def checked_series(x: Tensor, lengths: Tensor | None, what: str = "batch.x") -> Tensor:
     """Float series ``(B, T, ...)`` as a model reads them: padding past each length zeroed, whatever it
     held (ragged series are often padded with NaN), and NaN or infinity at a valid step a ValueError

@@ -23,7 +23,7 @@ from rnnkit.decoding import Generated, beam_search, greedy, sample
 from rnnkit.layers.attention import KINDS, Attention
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent, State
-from rnnkit.models.base import Model, ModelOutput, recurrent_options, with_recurrent_options
+from rnnkit.models.base import Model, ModelOutput, decoding_cap, recurrent_options, with_recurrent_options
 
 RecState = State  # the decoder Recurrent's state: h (L, B, H), or (h, c) for LSTM
 
@@ -372,4 +372,6 @@ class Seq2Seq(Model):
         else:
             raise ValueError(f"Seq2Seq reads token ids or frames, and dataset {info.name!r} gives neither "
                              f"(input_kind={info.input_kind!r})")
+        if "max_length" not in hyper:
+            sizes["max_length"] = decoding_cap(dataset, Seq2SeqConfig.max_length)
         return cls(**{**sizes, **hyper})

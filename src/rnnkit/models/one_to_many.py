@@ -24,7 +24,14 @@ from rnnkit.decoding.fused_greedy import FusedGreedyPlan
 from rnnkit.layers.conv_encoder import ConvEncoder
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.models.base import Model, ModelOutput, decoding_mode, recurrent_options, with_recurrent_options
+from rnnkit.models.base import (
+    Model,
+    ModelOutput,
+    decoding_cap,
+    decoding_mode,
+    recurrent_options,
+    with_recurrent_options,
+)
 from rnnkit.ops import cpu_stream
 
 CONDITIONING = ("init", "input", "both")
@@ -361,6 +368,8 @@ class ConditionedGenerator(_TokenDecoder, Model):
             if shape is None:
                 raise ValueError(f"dataset {info.name!r} gives no cond_shape; pass cond_shape=")
             hyper["cond_shape"] = tuple(shape)
+        if "max_length" not in hyper:
+            hyper["max_length"] = decoding_cap(dataset, ConditionedGeneratorConfig.max_length)
         return cls(**hyper)
 
 

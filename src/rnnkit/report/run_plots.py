@@ -33,7 +33,7 @@ def read_history(run_dir: Path) -> dict[str, list[float]]:
     if not path.exists():
         return {}
     cols: dict[str, list[float]] = {}
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             for k, v in row.items():
                 try:
@@ -298,7 +298,7 @@ def make_run_report(
     found: list[Plot] = []
     history = read_history(run)
     saved_path = run / "metrics.json"
-    saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
+    saved = json.loads(saved_path.read_text(encoding="utf-8")) if saved_path.exists() else {}
     if history:
         best = saved.get("best_epoch")  # the epoch the run's monitor chose (maybe valid_loss, not the metric)
         found.append(("Loss and validation metric per epoch", plots.learning_curves(
@@ -309,7 +309,7 @@ def make_run_report(
     if metrics is None:
         metrics = saved.get("test") or saved.get("valid") or {}
     config_path = run / "config.yaml"
-    config = yaml.safe_load(config_path.read_text()) if config_path.exists() else {}
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
     n_params = sum(p.numel() for p in model.parameters())
     sizes = "/".join(str(info.sizes.get(s, "?")) for s in ("train", "valid", "test"))
     all_facts = {"data set": info.name, "shape": info.shape, "task": info.task,

@@ -78,7 +78,7 @@ class History:
         cols = self.columns
 
         def write(tmp: Path) -> None:
-            with open(tmp, "w", newline="") as f:
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
                 w = csv.DictWriter(f, fieldnames=cols, restval="")
                 w.writeheader()
                 w.writerows(self.rows)
@@ -89,7 +89,7 @@ class History:
     def read_csv(path: str | Path) -> list[dict[str, float]]:
         """Rows of a ``history.csv`` as floats (``epoch`` and ``step`` as ints)."""
         rows = []
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8") as f:
             for raw in csv.DictReader(f):
                 row: dict[str, Any] = {}
                 for k, v in raw.items():

@@ -94,7 +94,7 @@ CAPTION_INFO = DatasetInfo(
 def read_digits() -> tuple[np.ndarray, np.ndarray]:
     """``(1797, 8, 8)`` float32 images scaled to [0, 1] and ``(1797,)`` int64 labels."""
     path = package_file("sklearn", "datasets", "data", "digits.csv.gz")
-    with gzip.open(path, "rt") as f:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
         rows = f.read().splitlines()
     values = np.zeros((len(rows), 65), dtype=np.float32)
     for lineno, row in enumerate(rows, 1):

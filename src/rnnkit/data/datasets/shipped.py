@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib.util import find_spec
 from itertools import chain, repeat
 from pathlib import Path
@@ -22,7 +22,7 @@ from torch import Tensor
 
 from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, split_train_valid
-from rnnkit.data.vocab import EOS, Vocab
+from rnnkit.data.vocab import Vocab
 
 
 class ShippedDataError(ValueError):
@@ -110,9 +110,11 @@ def encode_all(vocab: Vocab, sequences: Sequence[Sequence[str]], *, eos: bool = 
     One tensor is built for all ids and split into views, which is ~5x faster than a tensor per
     sequence on corpora of a million tokens.
     """
-    tokens = chain.from_iterable(chain(s, (EOS,)) for s in sequences) if eos else chain.from_iterable(sequences)
+    end = ("eos",)  # not a string, so no data token can be it: its id is looked up below
+    tokens: Iterator[Any] = (chain.from_iterable(chain(s, (end,)) for s in sequences) if eos
+                             else chain.from_iterable(sequences))
     lengths = [len(s) + int(eos) for s in sequences]
-    stoi = vocab.stoi
+    stoi: dict[Any, int] = {**vocab.stoi, end: vocab.eos_id} if eos else vocab.stoi
     found = ((stoi[t] if t in stoi else vocab.unknown_id(t)) for t in tokens) if vocab.has_endings else (
         map(stoi.get, tokens, repeat(vocab.unk_id)))
     ids = np.fromiter(found, dtype=np.int64, count=sum(lengths))
