@@ -70,3 +70,9 @@ def test_integer_targets_of_any_width_are_int64_ids(dtype) -> None:
                       Example(x=torch.randn(2, 2), y=torch.tensor(0, dtype=dtype))])
     assert labels.y is not None and labels.y.dtype == torch.int64 and labels.y_lengths is None
     torch.nn.functional.cross_entropy(torch.randn(2, 3), labels.y)
+
+
+def test_an_empty_target_sequence_is_named() -> None:
+    with pytest.raises(ValueError, match="has an empty target sequence"):
+        collate([Example(x=torch.randn(3, 2), y=torch.tensor([1, 2])),
+                 Example(x=torch.randn(2, 2), y=torch.tensor([], dtype=torch.int64))])
