@@ -164,3 +164,13 @@ def test_vocabularies_and_tokenizers_are_utf8_files_whatever_the_locale(tmp_path
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))
+
+
+def test_bpe_reads_special_spellings_in_text_as_text(tmp_path) -> None:
+    """Hugging Face matches added tokens in raw text: "<pad>" in a review became id 0 and vanished
+    from the decoded text."""
+    text = "hello <pad> world <eos> again"
+    tok = BPETokenizer(vocab_size=60).fit([text] * 3)
+    for t in (tok, load_tokenizer(tok.save(tmp_path).parent)):
+        ids = t.encode(text)
+        assert not set(ids) & {Vocab.pad_id, Vocab.eos_id} and t.decode(ids) == text

@@ -195,6 +195,7 @@ class BPETokenizer(Tokenizer):
         hf = HFTokenizer(models.BPE(unk_token=UNK))
         hf.pre_tokenizer = pre_tokenizers.Metaspace()
         hf.decoder = decoders.Metaspace()
+        hf.encode_special_tokens = True  # "<pad>" written in a text is text, never the special id
         return hf
 
     def fit(self, texts: Iterable[str]) -> BPETokenizer:
@@ -247,6 +248,7 @@ class BPETokenizer(Tokenizer):
         from tokenizers import Tokenizer as HFTokenizer
 
         self._hf = HFTokenizer.from_str(state["hf"])
+        self._hf.encode_special_tokens = True
         self._sync_vocab()
 
 
