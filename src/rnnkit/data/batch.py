@@ -252,7 +252,8 @@ def collate(examples: Sequence[Example]) -> Batch:
         if any(t is None for t in ys):
             raise ValueError("some examples have y and some do not")
         for i, t in enumerate(ys):
-            if t is not None and t.shape[0] == 0:  # a decoder's targets end with <eos>, a tagger's match x
+            # a decoder's targets end with <eos>, a tagger's match x: none is empty
+            if t is not None and t.dim() >= 1 and t.shape[0] == 0:
                 raise ValueError(f"{_label(i, examples[i].meta)} has an empty target sequence (length 0)")
         y, y_lengths = pad_sequences([t for t in ys if t is not None])
     else:

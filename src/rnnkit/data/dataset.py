@@ -125,11 +125,16 @@ def split_train_valid(
 ) -> tuple[list[T], list[T]]:
     """Seeded random split of training examples into (train, valid), order preserved in each.
 
-    At least one item goes to valid when ``valid_fraction`` is positive and there are two or more.
+    At least one item goes to valid when ``valid_fraction`` is positive and there are two or more;
+    a fraction that would leave no training item is an error saying the counts.
     """
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
-    valid_idx = set(order[:valid_count(len(examples), valid_fraction)])
+    n_valid = valid_count(len(examples), valid_fraction)
+    if examples and n_valid >= len(examples):
+        raise ValueError(f"valid_fraction {valid_fraction} of {len(examples)} example(s) takes {n_valid} for valid "
+                         "and leaves none to train on; use a smaller valid_fraction")
+    valid_idx = set(order[:n_valid])
     train = [e for i, e in enumerate(examples) if i not in valid_idx]
     valid = [e for i, e in enumerate(examples) if i in valid_idx]
     return train, valid

@@ -88,7 +88,7 @@ def test_empty_tag_and_empty_file(tmp_path) -> None:
         rnnkit.datasets.load(f"conll:{path}", separator=" ", tag_column=3)
     path.write_text("# only a comment\n\n")
     with pytest.raises(DataFileError, match="holds no sentences"):
-        rnnkit.datasets.load(f"conll:{path}")
+        rnnkit.datasets.load(f"conll:{path}", comment="#")  # a plain CoNLL file reads "#" as a token
 
 
 @pytest.mark.parametrize("line", ["orphan", "\tNOUN", "b  "])

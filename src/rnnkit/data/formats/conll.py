@@ -6,11 +6,15 @@ Load it with::
     rnnkit.datasets.load("conll:eng.train", token_column=0, tag_column=-1)   # CoNLL-2003 NER
 
 Layout: one token per line, columns separated by ``separator``; sentences separated by blank
-lines; lines starting with ``comment`` (``#``) skipped. Defaults follow the file: a ``.conllu``
-file is tab-separated with the token in column 1 (FORM) and the tag in column 3 (UPOS), and its
-multiword-token lines (ID ``3-4``) and empty nodes (ID ``5.1``) are skipped; any other file is
-whitespace-separated with the token in column 0 and the tag in the last column, and
-``-DOCSTART-`` lines are skipped. Columns count from 0; negative counts from the end.
+lines. Defaults follow the file: a ``.conllu`` file is tab-separated with the token in column 1
+(FORM) and the tag in column 3 (UPOS), its ``#`` comment lines are skipped, and so are its
+multiword-token lines (ID ``3-4``) and empty nodes (ID ``5.1``); any other file is
+whitespace-separated with the token in column 0 and the tag in the last column, ``-DOCSTART-``
+lines are skipped, and a line starting with ``#`` is a token like any other (CoNLL-2000 has
+``# # B-NP``) unless ``comment="#"`` says the file has comment lines (``comment=""``: none, even
+in a ``.conllu`` file). Columns count from 0; negative counts from the end. Every token line of a
+file has the same number of columns as its first one: a line with fewer or more (a missing NER
+column would make the chunk tag the class) is an error naming the file, the line and both counts.
 
 Options: test (a second file), token_column, tag_column, separator, comment, lowercase,
 min_freq, max_size (input vocabulary), valid_fraction (0.1), test_fraction (0.2), seed (0), name.
@@ -31,7 +35,7 @@ import torch
 from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.datasets.registry import register_format
-from rnnkit.data.formats.errors import DataFileError, check_exists, read_utf8
+from rnnkit.data.formats.errors import DataFileError, check_exists, file_lines, read_utf8
 from rnnkit.data.formats.splits import LabelIndex, check_fractions, split_records
 from rnnkit.data.vocab import Vocab
 
@@ -45,10 +49,13 @@ class Sentence:
 
 
 def read_conll(path: str | Path, *, token_column: int | None = None, tag_column: int | None = None,
-               separator: str | None = None, comment: str | None = "#") -> list[Sentence]:
+               separator: str | None = None, comment: str | None = None) -> list[Sentence]:
     """Parse a CoNLL or CoNLL-U file into sentences (defaults depend on the suffix; see module doc)."""
     p = check_exists(path)
     conllu = p.suffix.lower() == ".conllu"
+    if comment is None:
+        comment = "#" if conllu else ""  # '#' is CoNLL-U's comment; in plain CoNLL it is a token
+    first: tuple[int, int] | None = None  # (columns, line) of the file's first token line
     tok_col = token_column if token_column is not None else (1 if conllu else 0)
     tag_col = tag_column if tag_column is not None else (3 if conllu else -1)
     sep = separator if separator is not None else ("\t" if conllu else None)
@@ -63,7 +70,7 @@ def read_conll(path: str | Path, *, token_column: int | None = None, tag_column:
         current = Sentence([], [], str(p), [])
 
     text = read_utf8(p)
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(file_lines(text), start=1):
         if not line.strip():
             close()
             continue
@@ -82,6 +89,12 @@ def read_conll(path: str | Path, *, token_column: int | None = None, tag_column:
             raise DataFileError(p, f"{len(cols)} column(s): the token (column {tok_col}) and the tag (column "
                                 f"{tag_col}) would be the same field; every token line needs its tag",
                                 line=n, field=f"column {tag_col}")
+        if first is None:
+            first = (len(cols), n)
+        elif len(cols) != first[0]:
+            raise DataFileError(p, f"{len(cols)} column(s), but the file's first token line (line {first[1]}) has "
+                                f"{first[0]}: every token line needs the same columns, or the tag is read from "
+                                "another column", line=n, field=f"column {min(len(cols), first[0])}")
         token, tag = cols[tok_col], cols[tag_col]
         for field, value, col in (("token", token, tok_col), ("tag", tag, tag_col)):
             if not value.strip():
@@ -97,7 +110,7 @@ def read_conll(path: str | Path, *, token_column: int | None = None, tag_column:
 
 @register_format("conll")
 def load_conll(path: str, *, test: str | None = None, token_column: int | None = None,
-               tag_column: int | None = None, separator: str | None = None, comment: str | None = "#",
+               tag_column: int | None = None, separator: str | None = None, comment: str | None = None,
                lowercase: bool = False, min_freq: int = 1, max_size: int | None = None,
                valid_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
                name: str | None = None) -> SequenceDataset:

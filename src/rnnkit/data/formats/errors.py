@@ -53,11 +53,19 @@ def check_exists(path: str | Path, what: str = "file") -> Path:
 
 
 def read_utf8(path: Path) -> str:
-    """The text of a UTF-8 file, or :class:`DataFileError` naming the file and the first bad byte."""
+    """The text of a UTF-8 file (a leading byte-order mark dropped, as editors on Windows write one),
+    or :class:`DataFileError` naming the file and the first bad byte."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise DataFileError(path, f"is not UTF-8 text ({e.reason} at byte {e.start})") from e
 
 
-__all__ = ["DataFileError", "check_exists", "read_utf8"]
+def file_lines(text: str) -> list[str]:
+    """``text`` split at ``\n`` alone (a trailing ``\r`` dropped): the lines an editor numbers.
+    ``str.splitlines`` also splits at U+2028, form feeds and other characters that belong inside
+    a line, which would shift every later line number in an error."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
+__all__ = ["DataFileError", "check_exists", "file_lines", "read_utf8"]

@@ -21,6 +21,7 @@ only (``dataset.extras["tokenizer"]``); unseen tokens encode to ``<unk>``. No te
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,12 @@ def read_class_folder(folder: Path, *, classes: Sequence[str] | None, ignore: Se
                                     f"{[d.name for d in subdirs]}")
         subdirs = [folder / c for c in classes]
     docs: list[Doc] = []
+    # a UTF-8 byte-order mark is not text: read the file as the same file without one
+    codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     for d in subdirs:
         for f in sorted(d.glob(f"*{suffix}")):
             try:
-                text = f.read_text(encoding=encoding)
+                text = f.read_text(encoding=codec)
             except UnicodeDecodeError as e:
                 line = f.read_bytes()[: e.start].count(b"\n") + 1
                 raise DataFileError(f, f"is not valid {encoding} text ({e.reason} at byte {e.start})",

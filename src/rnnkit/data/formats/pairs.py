@@ -5,11 +5,15 @@ Load it with::
     rnnkit.datasets.load("pairs:train.tsv", test="test.tsv", tokenizer="char")
 
 File layout: UTF-8, one pair per line, exactly one tab between source and target. Blank lines
-and lines starting with ``comment`` (default ``#``) are skipped. A line without a tab, with more
-than one tab, or with an empty source or target is an error naming the file, the line and the field.
+are skipped, and so is a line that starts with ``comment`` (default ``#``) *and holds no tab*: a
+line with a tab is always a pair, whatever it starts with (``#hashtag<TAB>tag``), so no pair is
+ever read as a comment; ``comment=None`` reads every line as a pair. A line without a tab, with
+more than one tab, or with an empty source or target is an error naming the file, the line and the
+field.
 
 Options:
     test: a second file of pairs for the test split (default: a seeded ``test_fraction``).
+    comment: the start of a comment line (``"#"``; a line with a tab is never a comment) or None.
     tokenizer: ``"char"`` (default) | ``"word"`` | ``"bpe"`` for the source side;
     target_tokenizer: for the target side (default: the same kind).
     vocab_size: for BPE (default 1000); min_freq, max_size, lowercase: tokenizer options.
@@ -30,7 +34,7 @@ import torch
 from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.datasets.registry import register_format
-from rnnkit.data.formats.errors import DataFileError, check_exists, read_utf8
+from rnnkit.data.formats.errors import DataFileError, check_exists, file_lines, read_utf8
 from rnnkit.data.formats.splits import check_fractions, file_tokenizer, split_records
 from rnnkit.data.tokenizers import Tokenizer
 
@@ -40,11 +44,11 @@ Pair = tuple[str, str, str, int]  # source, target, file, line
 def read_pairs(path: str | Path, *, comment: str | None = "#") -> list[Pair]:
     """Parse a tab-separated pairs file into ``(source, target, file, line)`` records."""
     p = check_exists(path)
-    lines = read_utf8(p).splitlines()
+    lines = file_lines(read_utf8(p))
     out: list[Pair] = []
     for n, line in enumerate(lines, start=1):
-        if not line.strip() or (comment and line.startswith(comment)):
-            continue
+        if not line.strip() or (comment and line.startswith(comment) and "\t" not in line):
+            continue  # a line with a tab is a pair, even one that starts like a comment ('#hashtag')
         parts = line.split("\t")
         if len(parts) < 2:
             raise DataFileError(p, "no tab between source and target", line=n, field="target")
@@ -68,13 +72,14 @@ def _encode(tok: Tokenizer, text: str, *, eos: bool, where: tuple[str, int], fie
 
 
 @register_format("pairs")
-def load_pairs(path: str, *, test: str | None = None, tokenizer: str = "char",
+def load_pairs(path: str, *, test: str | None = None, comment: str | None = "#", tokenizer: str = "char",
                target_tokenizer: str | None = None, vocab_size: int = 1000, min_freq: int = 1,
                max_size: int | None = None, lowercase: bool = False, valid_fraction: float = 0.1,
                test_fraction: float = 0.2, seed: int = 0, name: str | None = None) -> SequenceDataset:
     """Load parallel text as a many-to-many data set (see the module docstring for the options)."""
     check_fractions(valid_fraction, test_fraction)
-    train_r, valid_r, test_r = split_records(read_pairs(path), None if test is None else read_pairs(test),
+    train_r, valid_r, test_r = split_records(read_pairs(path, comment=comment),
+                                             None if test is None else read_pairs(test, comment=comment),
                                              valid_fraction=valid_fraction, test_fraction=test_fraction,
                                              seed=seed)
 

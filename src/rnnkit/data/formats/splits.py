@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rnnkit.data.dataset import split_train_valid
+from rnnkit.data.dataset import split_train_valid, valid_count
 from rnnkit.data.formats.errors import DataFileError
 from rnnkit.data.tokenizers import Tokenizer, make_tokenizer
 
@@ -37,7 +37,15 @@ def seeded_split(items: Sequence[T], fraction: float, *, seed: int) -> tuple[lis
 
 def split_records(train: Sequence[T], test: Sequence[T] | None, *, valid_fraction: float = 0.1,
                   test_fraction: float = 0.2, seed: int = 0) -> tuple[list[T], list[T], list[T]]:
-    """``(train, valid, test)``: test given, or carved from train; valid carved from train."""
+    """``(train, valid, test)``: test given, or carved from train; valid carved from train. Fractions
+    that leave no training record are an error saying the counts (raised here, at load time, not by
+    the trainer later)."""
+    n_test = 0 if test is not None else valid_count(len(train), test_fraction)
+    n_valid = valid_count(len(train) - n_test, valid_fraction)
+    if len(train) - n_test - n_valid < 1:
+        taken = "" if test is not None else f"test_fraction {test_fraction} takes {n_test} for test, "
+        raise ValueError(f"{len(train)} record(s): {taken}valid_fraction {valid_fraction} takes {n_valid} "
+                         "for valid, which leaves none to train on; use smaller fractions (or a test file)")
     if test is None:
         rest, test_part = seeded_split(train, test_fraction, seed=seed)
     else:

@@ -6,8 +6,11 @@
 Options:
     target: the column(s) to forecast (y is ``(horizon,)`` for one, ``(horizon, K)`` for several).
     window (required), horizon (required), stride (1): see :mod:`rnnkit.data.windows`.
-    time: rows are sorted by this column within each series (dates are parsed when they look like
-        dates); a repeated time is an error. Without it, file order is time order.
+    time: rows are sorted by this column within each series (numbers, or dates); a repeated or
+        missing time, or text that does not read as numbers or as dates all through the column, is an
+        error. Without it, file order is time order.
+    time_format: the ``pandas.to_datetime`` format of text dates (``"%d/%m/%Y"``; default: the
+        format of the first time, month first for ``01/02/2020``).
     id: a column naming the series of each row (a long table of many series); default one series.
     features: more input columns, read over the window only (x = targets then features).
     covariates: columns known in advance; each window gets them over its horizon as ``future``.
@@ -17,7 +20,9 @@ Options:
         series is long enough, else 0). The split is chronological, not random: valid and test
         targets are never inside a training window (inputs may look back, as at forecast time).
     nan: ``"raise"`` (default, names the file, line and column) or ``"interpolate"`` (linear in time;
-        the count is in ``info.extra["nan_filled"]``).
+        the count is in ``info.extra["nan_filled"]``). Each split is filled from its own steps and
+        the steps before it, never from a later split: a gap whose next value lies in a later split
+        takes the last value before it (so no valid or test value reaches a training target).
     scale: None (default) | ``"standard"`` | ``"minmax"``, fitted on the training steps only, applied
         to x and y (``dataset.extras["scaler"]``; invert predictions with
         ``scaler.inverse_transform(pred, features=info.extra["target_features"])``). Covariates are not
@@ -45,15 +50,35 @@ from rnnkit.data.formats.tables import (
     series_rows,
     time_stamps,
 )
-from rnnkit.data.windows import NanPolicy, chronological_split, make_windows
+from rnnkit.data.windows import NanPolicy, chronological_split, fill_missing, make_windows
 
-Series = dict[str, Any]  # key, values (N, F), future (N, C) | None, n_train_rows
+Series = dict[str, Any]  # key, values (N, F), future (N, C) | None, n_test
 
 
-def _check_test_follows(tables: list[Any], parts: list[dict[str, np.ndarray]], time: str) -> None:
+def _block(table: Any, columns: list[str], rows: np.ndarray, nan: NanPolicy) -> np.ndarray:
+    """The rows' values of ``columns``: checked under ``nan="raise"``, else with their NaNs kept
+    (they are filled split by split, once the splits are known)."""
+    if nan == "raise":
+        return numeric_block(table, columns, rows, nan)[0]
+    return np.stack([table.numbers(c, rows=rows) for c in columns], axis=1)
+
+
+def _fill_by_split(values: np.ndarray, ends: list[int], name: str) -> tuple[np.ndarray, int]:
+    """NaNs filled linearly in time, each split (ending at the steps ``ends``) from itself and the
+    filled steps before it alone; a gap at the end of a split takes its last value before."""
+    out, start = values.copy(), 0
+    for end in ends:
+        if end > start:
+            out[start:end] = fill_missing(out[:end], policy="interpolate", name=name)[0][start:end]
+            start = end
+    return out, int(np.isnan(values).sum())
+
+
+def _check_test_follows(tables: list[Any], parts: list[dict[str, np.ndarray]], time: str,
+                        time_format: str | None) -> None:
     """A test file holds the steps after each series' training steps: a first test time that is not
     later than the last training time (an earlier file, or one that repeats training steps) is an error."""
-    train_t, test_t = time_stamps(tables[0], time), time_stamps(tables[1], time)
+    train_t, test_t = time_stamps(tables[0], time, time_format), time_stamps(tables[1], time, time_format)
     for key, rows in parts[1].items():
         last, first = train_t.iloc[parts[0][key][-1]], test_t.iloc[rows[0]]
         try:
@@ -68,7 +93,7 @@ def _check_test_follows(tables: list[Any], parts: list[dict[str, np.ndarray]], t
 
 
 def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, window: int | None = None,
-                      stride: int = 1, time: str | None = None, id: str | None = None,
+                      stride: int = 1, time: str | None = None, time_format: str | None = None, id: str | None = None,
                       features: Sequence[str] | None = None, covariates: Sequence[str] | None = None,
                       test: str | None = None, test_size: int | None = None, valid_size: int | None = None,
                       nan: NanPolicy = "raise", scale: ScaleKind = None, name: str | None = None,
@@ -88,28 +113,24 @@ def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, w
         t.need(extra, "feature")
         t.need(cov, "covariate")
         t.need([c for c in (time, id) if c is not None], "time/id")
-    parts = [series_rows(t, id, time) for t in tables]
+    parts = [series_rows(t, id, time, time_format) for t in tables]
     if test is not None:
         unknown = sorted(set(parts[1]) - set(parts[0]))
         if unknown:
             raise DataFileError(test, f"series {unknown[:5]} do not appear in the training file {path}", field=id)
         if time is not None:
-            _check_test_follows(tables, parts, time)
+            _check_test_follows(tables, parts, time, time_format)
 
-    filled = 0
     series: list[Series] = []
     for key, rows in parts[0].items():
         chunks = [(tables[0], rows)] + ([(tables[1], parts[1][key])] if test is not None and key in parts[1] else [])
-        values, futures = [], []
-        for table, r in chunks:
-            v, n_filled = numeric_block(table, columns, r, nan)
-            filled += n_filled
-            values.append(v)
-            if cov:
-                f, n_filled = numeric_block(table, cov, r, nan)
-                filled += n_filled
-                futures.append(f)
+        values = [_block(table, columns, r, nan) for table, r in chunks]
+        futures = [_block(table, cov, r, nan) for table, r in chunks] if cov else []
         n_test = len(values[1]) if len(values) > 1 else (horizon if test_size is None else test_size)
+        if len(values) > 1 and n_test < horizon:
+            raise DataFileError(test or path, f"series {key!r} has {n_test} step(s), fewer than horizon={horizon}: a "
+                                "test file needs at least one horizon of steps after the training file",
+                                field=id if id is not None else targets[0])
         series.append({"key": key, "values": np.concatenate(values), "n_test": n_test,
                        "future": np.concatenate(futures) if cov else None})
 
@@ -124,6 +145,19 @@ def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, w
                                               horizon=horizon))
         except ValueError as e:
             raise DataFileError(path, f"series {s['key']!r}: {e}", field=id) from e
+
+    filled = 0
+    if nan == "interpolate":
+        for s, sp in zip(series, splits):
+            ends = [sp.train.stop, sp.valid.stop, len(s["values"])]
+            try:
+                s["values"], count = _fill_by_split(s["values"], ends, f"series {s['key']!r} columns {columns}")
+                filled += count
+                if cov:
+                    s["future"], count = _fill_by_split(s["future"], ends, f"series {s['key']!r} covariates {cov}")
+                    filled += count
+            except ValueError as e:
+                raise DataFileError(path, str(e), field=id) from e
 
     scaler = make_scaler(scale)
     if scaler is not None:

@@ -13,7 +13,10 @@ gives one sequence per ``id`` (rows in ``time`` order, else file order), ``x`` `
 from the feature columns and one target per sequence.
 
 Options:
-    target (required): the label column; id (required): the sequence column; time: the step order.
+    target (required): the label column; id (required): the sequence column; time: the step order
+        (numbers, or dates; time_format: the ``pandas.to_datetime`` format of text dates, such as
+        ``"%d/%m/%Y"``). A row without an id or a time is an error, as is a time column that does
+        not read as numbers or as dates all through.
     features: the input columns (default: every column other than id, time and target).
     task: ``"classification"`` (default for text, boolean and integer targets), ``"regression"``
         (default for float targets) or ``"tagging"`` (one label per row -> synced many-to-many).
@@ -61,11 +64,11 @@ def _default_task(table: Table, target: str) -> Task:
     return "regression" if kind == "f" else "classification"
 
 
-def _read_rows(table: Table, *, target: str, id: str, time: str | None, features: list[str], task: Task,
-               nan: NanPolicy) -> list[Rows]:
+def _read_rows(table: Table, *, target: str, id: str, time: str | None, time_format: str | None,
+               features: list[str], task: Task, nan: NanPolicy) -> list[Rows]:
     out = []
     labels_col = table.frame[target]
-    for key, rows in series_rows(table, id, time).items():
+    for key, rows in series_rows(table, id, time, time_format).items():
         x, _ = numeric_block(table, features, rows, nan)
         lines = [table.line(int(r)) for r in rows]
         raw = labels_col.iloc[rows]
@@ -87,6 +90,7 @@ def _read_rows(table: Table, *, target: str, id: str, time: str | None, features
 
 
 def load_sequence_table(path: str, *, target: str, id: str | None = None, time: str | None = None,
+                        time_format: str | None = None,
                         features: Sequence[str] | None = None, task: Task | None = None,
                         test: str | None = None, nan: NanPolicy = "raise", scale: ScaleKind = "standard",
                         valid_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
@@ -112,7 +116,8 @@ def load_sequence_table(path: str, *, target: str, id: str | None = None, time: 
     kind = task or _default_task(tables[0], target)
     if kind not in ("classification", "regression", "tagging"):
         raise ValueError(f"task must be 'classification', 'regression' or 'tagging', got {kind!r}")
-    read = [_read_rows(t, target=target, id=id, time=time, features=cols, task=kind, nan=nan) for t in tables]
+    read = [_read_rows(t, target=target, id=id, time=time, time_format=time_format, features=cols, task=kind,
+                       nan=nan) for t in tables]
     labels = None if kind == "regression" else LabelIndex(v for r in read[0] for v in r.labels)
     train_r, valid_r, test_r = split_records(read[0], read[1] if test is not None else None,
                                              valid_fraction=valid_fraction, test_fraction=test_fraction, seed=seed)

@@ -60,12 +60,17 @@ def row_count(n: int) -> str:
     return f"{n} row" if n == 1 else f"{n} rows"
 
 
-def text_read_options(path: str | Path, read_options: dict[str, Any] | None) -> dict[str, Any]:
+def text_read_options(path: str | Path, read_options: dict[str, Any] | None,
+                      columns: Sequence[str] = ()) -> dict[str, Any]:
     """``read_options`` for a table of texts: in a CSV only an empty cell is missing, so that a review
-    that reads "NA", "null" or "None" stays text (pandas would read those as missing values)."""
+    that reads "NA", "null" or "None" stays text (pandas would read those as missing values), and the
+    text ``columns`` are read as strings exactly as written (pandas would make ``00501`` ``501.0``)."""
     opts = dict(read_options or {})
-    if table_kind(Path(path)) == "csv" and "keep_default_na" not in opts and "na_values" not in opts:
-        opts.update(keep_default_na=False, na_values=[""])
+    if table_kind(Path(path)) == "csv":
+        if "keep_default_na" not in opts and "na_values" not in opts:
+            opts.update(keep_default_na=False, na_values=[""])
+        if "dtype" not in opts and "converters" not in opts:
+            opts["dtype"] = {c: str for c in columns}
     return opts
 
 
@@ -112,9 +117,9 @@ def load_text_table(path: str, *, text: str | Sequence[str], target: str, task: 
         raise ValueError(f"loading {path} as text needs text=COLUMN (or a list of columns)")
     if target in columns:
         raise ValueError(f"the target column {target!r} is also a text column")
-    tables = [read_table(path, read_options=text_read_options(path, read_options))]
+    tables = [read_table(path, read_options=text_read_options(path, read_options, columns))]
     if test is not None:
-        tables.append(read_table(test, read_options=text_read_options(test, read_options)))
+        tables.append(read_table(test, read_options=text_read_options(test, read_options, columns)))
     for t in tables:
         t.need(columns, "text")
         t.need([target], "target")

@@ -31,7 +31,8 @@ every column other than id, time and target. See :mod:`rnnkit.data.formats.table
 Each row's text (quoted fields may span lines) is tokenized into ``x``; its target is a class, or a
 number with ``task="regression"``. See :mod:`rnnkit.data.formats.table_text` for its options.
 
-Common options: test (a second file of the same layout), nan (``"raise"`` default or
+Common options: test (a second file of the same layout), time_format (the ``pandas.to_datetime``
+format of a text time column, such as ``"%d/%m/%Y"``), nan (``"raise"`` default or
 ``"interpolate"``), scale (``"standard"`` default, ``"minmax"`` or None; fitted on the training
 split only and kept in ``dataset.extras["scaler"]``), valid_fraction, test_fraction, seed, name,
 read_options (a dict passed to ``pandas.read_csv`` / ``read_parquet`` / ``read_json``).
@@ -39,12 +40,12 @@ read_options (a dict passed to ``pandas.read_csv`` / ``read_parquet`` / ``read_j
 Errors name the file, the line (CSV: the line in the file where the row starts, the header being
 line 1; JSON lines: the object's line; Parquet: the row, counting from 1) and the column: a target or
 other column that does not exist (listing the columns that do), a value that is not a number, a
-missing value under ``nan="raise"``.
+missing value under ``nan="raise"``, a row without its id or time, a time column that is neither
+numbers nor dates all through. A UTF-8 byte-order mark is read as nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import re
 import warnings
@@ -57,7 +58,7 @@ import numpy as np
 
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.datasets.registry import register_format
-from rnnkit.data.formats.errors import DataFileError, check_exists
+from rnnkit.data.formats.errors import DataFileError, check_exists, file_lines, read_utf8
 from rnnkit.data.scalers import MinMaxScaler, Scaler, StandardScaler
 from rnnkit.data.windows import NanPolicy, fill_missing
 
@@ -128,13 +129,15 @@ class Table:
                                 line=self.line(int(rows[nan[0]])), field=str(column))
 
 
-_CSV_OPTIONS = {"sep", "delimiter", "encoding", "quotechar", "quoting", "keep_default_na", "na_values"}
+_CSV_OPTIONS = {"sep", "delimiter", "encoding", "quotechar", "quoting", "keep_default_na", "na_values", "dtype",
+                "converters"}  # options that leave the file's records (and so their lines) as they are
 
 
 def csv_record_lines(path: str | Path, read_options: dict[str, Any] | None) -> list[int] | None:
     """The line on which each data row of a CSV file starts (the header skipped, blank lines
     skipped as pandas skips them); None when ``read_options`` asks pandas for more than a
-    separator, an encoding, a quote character or a quoting mode, or when the file cannot be read that way."""
+    separator, an encoding, a quote character, a quoting mode, missing-value markers or column types,
+    or when the file cannot be read that way."""
     opts = dict(read_options or {})
     if set(opts) - _CSV_OPTIONS:
         return None
@@ -162,9 +165,8 @@ def csv_record_lines(path: str | Path, read_options: dict[str, Any] | None) -> l
 def json_record_lines(path: str | Path) -> list[int] | None:
     """The line of each record of a JSON-lines file (blank lines skipped); None if unreadable."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return [i for i, text in enumerate(f, start=1) if text.strip()]
-    except (OSError, UnicodeDecodeError):
+        return [i for i, text in enumerate(file_lines(read_utf8(Path(path))), start=1) if text.strip()]
+    except (OSError, DataFileError):
         return None
 
 
@@ -191,7 +193,7 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
         if kind == "parquet":
             frame = pd.read_parquet(p, **opts)
         elif kind == "jsonl":
-            frame = pd.read_json(p, **{"lines": True, "dtype": False, **opts})
+            frame = pd.read_json(p, **{"lines": True, "dtype": False, "encoding": "utf-8-sig", **opts})
         else:
             frame = pd.read_csv(p, **opts)
     except pd.errors.ParserError as e:
@@ -235,8 +237,8 @@ def _bad_json_line(path: Path) -> int | None:
     import json
 
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        lines = file_lines(read_utf8(Path(path)))
+    except (OSError, DataFileError):
         return None
     for n, line in enumerate(lines, start=1):
         if not line.strip():
@@ -266,27 +268,57 @@ def _check_tab_quotes(frame: Any, path: Path, opts: dict[str, Any]) -> None:
                                 "quoting)", line=line, field=str(column))
 
 
-def time_stamps(table: Table, time: str) -> Any:
-    """The ``time`` column as comparable values: text that reads as dates becomes dates (so that
-    ``1/2/1958`` sorts after ``12/1/1957``); numbers, and other text, stay as they are."""
+def time_stamps(table: Table, time: str, time_format: str | None = None) -> Any:
+    """The ``time`` column as comparable values: numbers, or dates (text read with ``time_format``,
+    a ``pandas.to_datetime`` format such as ``"%d/%m/%Y"``, else in the format of the first value),
+    so that ``1/2/1958`` sorts after ``12/1/1957``. A missing time, or text that reads neither as
+    numbers nor as dates all through the column, is an error naming the first such row: sorting
+    such a column as text would put ``13/01/2020`` between ``12/01`` and ``14/01`` of other months."""
     import pandas as pd
 
     stamps = table.frame[time]
-    if stamps.dtype.kind not in "biufcmM":  # text (object, or pandas' string dtype)
-        with warnings.catch_warnings(), contextlib.suppress(ValueError, TypeError):
-            warnings.simplefilter("ignore")
-            stamps = pd.to_datetime(stamps)
-    return stamps
+    missing = np.flatnonzero(stamps.isna().to_numpy())
+    if missing.size:
+        raise DataFileError(table.path, f"missing time ({missing.size} in this column); every row needs its "
+                            "time step", line=table.line(int(missing[0])), field=time)
+    if stamps.dtype.kind in "mM" or (stamps.dtype.kind in "biufc" and time_format is None):
+        return stamps
+    if time_format is None:
+        numbers = pd.to_numeric(stamps, errors="coerce")
+        if numbers.notna().all():
+            return numbers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            dates = pd.to_datetime(stamps.astype(str), errors="coerce", format=time_format)
+        except (ValueError, TypeError) as e:
+            raise DataFileError(table.path, f"time_format {time_format!r} is not a date format: {e}",
+                                field=time) from e
+    bad = np.flatnonzero(dates.isna().to_numpy())
+    if bad.size:
+        value = str(stamps.iloc[int(bad[0])])
+        how = (f"does not match time_format {time_format!r}" if time_format is not None else
+               f"is neither a number nor a date in the format of the first time {str(stamps.iloc[0])!r}")
+        raise DataFileError(table.path, f"time {value!r} {how} ({bad.size} such in this column); pass "
+                            "time_format= with the dates' format (e.g. '%d/%m/%Y' for 31/01/2020), or write "
+                            "ISO dates (2020-01-31)", line=table.line(int(bad[0])), field=time)
+    return dates
 
 
-def series_rows(table: Table, id_col: str | None, time: str | None) -> dict[str, np.ndarray]:
-    """Row indices of each series, in time order."""
+def series_rows(table: Table, id_col: str | None, time: str | None,
+                time_format: str | None = None) -> dict[str, np.ndarray]:
+    """Row indices of each series, in time order; a row without an id or a time is an error."""
     frame = table.frame
+    if id_col is not None:
+        missing = np.flatnonzero(frame[id_col].isna().to_numpy())
+        if missing.size:
+            raise DataFileError(table.path, f"missing id ({missing.size} in this column); every row needs the id "
+                                "of the series it belongs to", line=table.line(int(missing[0])), field=id_col)
     groups = {"series": np.arange(len(frame))} if id_col is None else {
         str(k): np.asarray(v) for k, v in frame.groupby(id_col, sort=False).indices.items()}
     if time is None:
         return groups
-    stamps = time_stamps(table, time)
+    stamps = time_stamps(table, time, time_format)
     out = {}
     for key, rows in groups.items():
         t = stamps.iloc[rows].to_numpy()

@@ -25,7 +25,12 @@ Options:
 
 Splits: lines are carved at random with ``seed``. Pieces are carved in order (the last
 ``test_fraction`` of the text is test, the ``valid_fraction`` before it valid), so that no test
-piece sits between two training pieces it overlaps in content.
+piece sits between two training pieces it overlaps in content; a positive fraction takes at
+least one piece, as it takes at least one line. The pieces are carved before the
+tokenizer is fitted, and it is fitted on the training pieces' tokens alone (a BPE tokenizer, whose
+tokens come from its fit, is fitted on the text before the valid and test part, cut at a space
+near the same share of the characters). A positive fraction that leaves its split without a
+piece is an error that says how many pieces the text gives.
 
 A file with no text, or a line that gives no tokens (a line of characters that ``lowercase`` or
 the tokenizer drops), is a :class:`DataFileError` naming the file and the line.
@@ -34,30 +39,33 @@ the tokenizer drops), is a :class:`DataFileError` naming the file and the line.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from rnnkit.data.batch import Example
-from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
+from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, valid_count
 from rnnkit.data.datasets.registry import register_format
-from rnnkit.data.formats.errors import DataFileError, check_exists, read_utf8
+from rnnkit.data.formats.errors import DataFileError, check_exists, file_lines, read_utf8
 from rnnkit.data.formats.splits import check_fractions, file_tokenizer, split_records
+from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import Vocab
 
 Line = tuple[str, str, int]  # text, file, line
+T = TypeVar("T")
 
 
 def read_lines(path: str | Path) -> list[Line]:
     """The non-blank lines of a UTF-8 text file as ``(text, file, line number)`` records."""
     p = check_exists(path)
-    lines = read_utf8(p).splitlines()
+    lines = file_lines(read_utf8(p))
     out = [(line, str(p), n) for n, line in enumerate(lines, start=1) if line.strip()]
     if not out:
         raise DataFileError(p, "holds no text")
     return out
 
 
-def _pieces(ids: list[int], chunk: int) -> list[list[int]]:
+def _pieces(ids: list[T], chunk: int) -> list[list[T]]:
     """``ids`` cut into consecutive pieces of ``chunk`` tokens (the last may be shorter; one token is
     kept only when it is all there is)."""
     pieces = [ids[i:i + chunk] for i in range(0, len(ids), chunk)]
@@ -66,16 +74,52 @@ def _pieces(ids: list[int], chunk: int) -> list[list[int]]:
     return pieces
 
 
-def _carve_in_order(items: list[list[int]], valid_fraction: float,
-                    test_fraction: float) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+def _carve_in_order(items: list[T], valid_fraction: float, test_fraction: float) -> tuple[list[T], list[T], list[T]]:
     n = len(items)
-    n_test = int(round(n * test_fraction)) if test_fraction > 0 else 0
-    n_valid = int(round((n - n_test) * valid_fraction)) if valid_fraction > 0 else 0
+    n_test = valid_count(n, test_fraction)  # as lines are carved: round, and at least one piece
+    n_valid = valid_count(n - n_test, valid_fraction)
     if n - n_test - n_valid < 1:
         raise ValueError(f"{n} pieces leave none to train on with valid_fraction {valid_fraction} and "
                          f"test_fraction {test_fraction}: use a smaller chunk or smaller fractions")
+    for split, fraction, count in (("test", test_fraction, n_test), ("valid", valid_fraction, n_valid)):
+        if fraction > 0 and count == 0:
+            raise ValueError(f"the text gives {n} piece(s): {split}_fraction {fraction} leaves no {split} piece; "
+                             f"use a smaller chunk, a larger {split}_fraction, or {split}_fraction=0")
     train_end = n - n_test - n_valid
     return items[:train_end], items[train_end:n - n_test], items[n - n_test:]
+
+
+def _chunk_ids(tok: Tokenizer, text: str, chunk: int, valid_fraction: float,
+               test_fraction: float) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+    """The text's pieces of ``chunk`` token ids, carved in order, with ``tok`` fitted on the training
+    pieces alone (the valid and test text never reaches the vocabulary)."""
+    if tok.kind != "bpe":  # char and word tokens need no fitting: carve them, then fit on train's
+        train_t, valid_t, test_t = _carve_in_order(_pieces(tok.tokenize(text), chunk), valid_fraction,
+                                                   test_fraction)
+        tok.fit(t for p in train_t for t in p)  # each token its own text: the counts of train's tokens
+        ids = [[tok.vocab.encode(p) for p in part] for part in (train_t, valid_t, test_t)]
+        return ids[0], ids[1], ids[2]
+    # BPE tokens come from the fit: cut the text (at a space) where the training share ends, fit
+    # on what comes before, and cut each part into pieces of its own
+    n = len(text)
+    test_at = _cut(text, n - int(round(n * test_fraction))) if test_fraction > 0 else n
+    valid_at = _cut(text, test_at - int(round(test_at * valid_fraction))) if valid_fraction > 0 else test_at
+    tok.fit([text[:valid_at]])
+    parts = [_pieces(tok.encode(t), chunk) if t.strip() else [] for t in
+             (text[:valid_at], text[valid_at:test_at], text[test_at:])]
+    total = sum(len(p) for p in parts)
+    for split, fraction, part in (("train", 1.0, parts[0]), ("valid", valid_fraction, parts[1]),
+                                  ("test", test_fraction, parts[2])):
+        if fraction > 0 and not part:
+            raise ValueError(f"the text gives {total} piece(s): valid_fraction {valid_fraction} and test_fraction "
+                             f"{test_fraction} leave no {split} piece; use a smaller chunk or other fractions")
+    return parts[0], parts[1], parts[2]
+
+
+def _cut(text: str, at: int) -> int:
+    """``at`` moved back to just after the nearest whitespace (so no word is cut in two), if any."""
+    space = max(text.rfind(" ", 0, at), text.rfind("\n", 0, at))
+    return space + 1 if space > 0 else at
 
 
 @register_format("text")
@@ -111,13 +155,11 @@ def load_text(path: str, *, test: str | None = None, tokenizer: str = "char", ch
         def whole(records: list[Line]) -> str:
             return "\n".join(r[0] for r in records)
 
-        # the tokenizer must not see the valid and test text: fit it on the text's leading share that
-        # the training pieces will cover, then cut the pieces from the whole text in order
-        text = whole(lines)
-        share = (1 - valid_fraction) * (1 - (test_fraction if test_lines is None else 0.0))
-        tok.fit([text[:max(1, int(len(text) * share))]])
-        train_p, valid_p, test_p = _carve_in_order(_pieces(tok.encode(text), chunk), valid_fraction,
-                                                   test_fraction if test_lines is None else 0.0)
+        try:
+            train_p, valid_p, test_p = _chunk_ids(tok, whole(lines), chunk, valid_fraction,
+                                                  test_fraction if test_lines is None else 0.0)
+        except ValueError as e:
+            raise DataFileError(path, f"{e} (chunk={chunk})") from e
         if test_lines is not None:
             test_p = _pieces(tok.encode(whole(test_lines)), chunk)
         if not train_p or len(train_p[0]) < 2:

@@ -36,7 +36,7 @@ import torch
 from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.data.datasets.registry import register_format
-from rnnkit.data.formats.errors import DataFileError, check_exists, read_utf8
+from rnnkit.data.formats.errors import DataFileError, check_exists, file_lines, read_utf8
 from rnnkit.data.formats.splits import check_fractions, split_records
 
 Missing = Literal["raise", "trim", "interpolate"]
@@ -115,7 +115,7 @@ def read_ts(path: str | Path, *, missing: Missing = "raise") -> TsFile:
     ts = TsFile(path=str(p))
     in_data = False
     text = read_utf8(p)
-    for n, raw in enumerate(text.splitlines(), start=1):
+    for n, raw in enumerate(file_lines(text), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -144,8 +144,9 @@ def read_ts(path: str | Path, *, missing: Missing = "raise") -> TsFile:
         if ts.class_labels is not None and label not in ts.class_labels:
             raise DataFileError(p, f"class label {label!r} is not declared in @classLabel {ts.class_labels}",
                                 line=n, field="label")
-        if ts.regression and not _is_float(label):
-            raise DataFileError(p, f"target {label!r} is not a number", line=n, field="label")
+        if ts.regression and not (_is_float(label) and np.isfinite(float(label))):
+            what = "a finite number" if _is_float(label) else "a number"  # 'nan', 'inf': no loss can use them
+            raise DataFileError(p, f"target {label!r} is not {what}", line=n, field="label")
         ts.cases.append((np.stack(series, axis=1), label, n))
     if not in_data:
         raise DataFileError(p, "has no @data line")
