@@ -119,6 +119,11 @@ def test_text_rows_of_a_csv_train_evaluate_and_predict(tmp_path: Path, capsys: p
         assert list(frame.columns) == ["id", "review", "prediction", "probability"]
         assert frame["prediction"].tolist() == ["neg", "pos", "pos"] and frame["review"][1] == "great\nfast phone"
         assert [f"{p}\t{q:.3f}" for p, q in zip(frame["prediction"], frame["probability"])] == rows
+    numbers = tmp_path / "numbers.csv"  # text that looks like a number stays as written, 007 not 7.0
+    numbers.write_text("id,review\n1,007\n2,1.50\n")
+    scored = tmp_path / "numbers.jsonl"
+    assert main(["predict", str(run), str(numbers), "--column", "review", "--output", str(scored)]) == 0
+    assert pd.read_json(scored, lines=True, dtype={"review": str})["review"].tolist() == ["007", "1.50"]
     capsys.readouterr()
     new.write_text('id,review\n1,"awful\nslow"\n2,\n')
     assert main(["predict", str(run), str(new), "--column", "review"]) == 2

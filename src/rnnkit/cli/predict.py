@@ -592,7 +592,7 @@ def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str
     from rnnkit.data.formats.tables import read_table, table_kind
 
     try:
-        table = read_table(args.input, read_options=text_read_options(args.input, read_options)
+        table = read_table(args.input, read_options=text_read_options(args.input, read_options, [args.column])
                            if loaded.info.input_kind == "tokens" else read_options)
     except (DataFileError, FileNotFoundError) as e:
         raise CLIError(str(e).splitlines()[0]) from e
