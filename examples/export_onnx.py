@@ -19,7 +19,7 @@ from rnnkit.models import Seq2Seq
 
 dataset = rnnkit.datasets.load("dates_iso", n_train=6000, n_test=300)
 model = Seq2Seq.from_dataset(dataset, cell="gru", hidden_size=64)
-rnnkit.Trainer(epochs=20, batch_size=64, lr=3e-3, seed=0, run_dir="runs/dates_onnx").fit(model, dataset)
+rnnkit.Trainer(epochs=20, batch_size=64, lr=3e-3, seed=0, run_dir="runs/dates_onnx", overwrite=True).fit(model, dataset)
 main(["export", "runs/dates_onnx", "--format", "onnx"])  # checks greedy decoding against the model
 
 # From here on, onnxruntime and numpy only.

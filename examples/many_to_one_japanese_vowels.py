@@ -15,7 +15,7 @@ print(dataset)
 
 model = SequenceClassifier.from_dataset(dataset, cell="gru", hidden_size=64, embed_dim=None)
 trainer = rnnkit.Trainer(epochs=30, batch_size=16, lr=5e-3, early_stopping=8, seed=0,
-                         run_dir="runs/examples/japanese_vowels")
+                         run_dir="runs/examples/japanese_vowels", overwrite=True)
 history = trainer.fit(model, dataset)
 print(f"best epoch {history.best_epoch}; test accuracy {history.test['accuracy']:.3f}")
 for p in dataset.info.published:

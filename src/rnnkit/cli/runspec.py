@@ -96,8 +96,11 @@ class RunSpec:
         spec = self.to_dict()
         if spec["data"]:
             spec["data"], spec["data_options"] = absolute_source(spec["data"], spec["data_options"])
+        from rnnkit.train.checkpoint import atomic_write_text
+
         path = run_dir / SPEC_FILE
-        path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        # atomically, with the folder's usual file mode: an interrupt never leaves half a spec
+        atomic_write_text(path, yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
         return path
 
 

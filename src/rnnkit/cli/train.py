@@ -34,6 +34,7 @@ from rnnkit.cli.runspec import (
     spec_from_dict,
     train_keys,
 )
+from rnnkit.train.run_dir import RUN_ENTRIES  # noqa: F401 - what a run folder holds (once defined here)
 from rnnkit.train.settings import PRECISIONS
 
 # flag dest -> model option name
@@ -182,25 +183,35 @@ def rank_zero() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-RUN_ENTRIES = ("config.yaml", "run.yaml", "model.safetensors", "info.json", "metrics.json", "history.csv",
-               "report.html", "extras", "checkpoints", "plots", "export")  # what a run folder holds
-
-
 def clear_previous_run(run_dir: Path, *, overwrite: bool) -> None:
-    """A folder that already holds a run is an error unless ``overwrite``; then that run's files and
-    folders (:data:`RUN_ENTRIES`) are removed, so that none of its vocabularies, checkpoints or plots
-    outlives it beside the new run. Other files in the folder are left alone."""
-    import shutil
+    """A folder that already holds a run (a model or a checkpoint) is an error unless ``overwrite``;
+    then that run's files and folders (:data:`RUN_ENTRIES`) are removed, so that none of its
+    vocabularies, checkpoints or plots outlives it beside the new run. Other files in the folder are
+    left alone. A run stopped before its first checkpoint trained nothing: its folder is reused (the
+    new run writes its files over that start's)."""
+    from rnnkit.train import RunDir
 
-    held = [name for name in RUN_ENTRIES if (run_dir / name).exists()]
-    if not held or not any(name in held for name in ("config.yaml", "run.yaml", "model.safetensors", "checkpoints")):
-        return
-    if not overwrite:
+    run = RunDir(run_dir)
+    started = run.holds_run() or run.config_yaml.exists() or (run_dir / SPEC_FILE).exists()
+    if overwrite and started:  # (a folder with no run in it keeps everything, plots/ of one's own included)
+        run.clear()
+    elif not overwrite and run.holds_run():
         raise CLIError(f"{run_dir} already holds a run: pass --resume to continue it, --overwrite to replace it, or "
                        "--out to train into another folder")
-    for name in held:
-        path = run_dir / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    elif not overwrite and _foreign_config(run.config_yaml):
+        raise CLIError(f"{run.config_yaml} is not an rnnkit run's config, and a run would write over it: pass --out "
+                       "to train into another folder, or --overwrite to replace it")
+
+
+def _foreign_config(path: Path) -> bool:
+    """Whether ``path`` is a config.yaml that rnnkit did not write (a run would write over it)."""
+    if not path.is_file():
+        return False
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return True
+    return not (isinstance(config, dict) and "rnnkit" in config and "model" in config)
 
 
 def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, report: bool = True,
@@ -225,7 +236,7 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
     check_fit(model, dataset, spec, trainer.config.monitor)
     main_process = rank_zero()  # under torchrun, rank 0 alone clears, writes and reports the run folder
     if resume:
-        check_resume(model, run_dir)
+        check_resume(model, run_dir, spec, trainer)
     elif main_process:
         clear_previous_run(run_dir, overwrite=overwrite)
     make_run_dir(run_dir)
@@ -268,23 +279,56 @@ def make_trainer(spec: RunSpec, run_dir: Path, *, resume: bool, progress: bool) 
     return trainer
 
 
-def check_resume(model: Any, run_dir: Path) -> None:
-    """Load the last checkpoint's weights into ``model`` (fit() does it again, with the optimizer):
-    one built with other options is refused before run.yaml is overwritten."""
+def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any) -> None:
+    """Load the last checkpoint's weights into ``model`` (fit() does it again, with the optimizer), and
+    refuse, before anything is written, a resume whose model, data or training settings differ from the
+    run's (the model's config in config.yaml; the data, its options and --limit in run.yaml; the trainer
+    settings that shape the optimisation in the checkpoint): one message names each difference. More
+    epochs or --max-steps extend the run; progress and report flags change nothing in it."""
     from rnnkit.train import CheckpointError, RunDir, load_checkpoint
+    from rnnkit.train.trainer import resume_changes
 
-    path = RunDir(run_dir).last_checkpoint
+    run = RunDir(run_dir)
     try:
-        checkpoint = load_checkpoint(path)
+        checkpoint = load_checkpoint(run.last_checkpoint)
     except CheckpointError as e:  # truncated, altered, not a checkpoint: no options would make it fit
         raise CLIError(f"--resume: {str(e).splitlines()[0]}") from e
+    changed = resume_changes(trainer.config, checkpoint, run, model) + data_changes(spec, run_dir)
     try:
         checkpoint.restore(model)
     except CheckpointError as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         detail = lines[1] if len(lines) > 1 else lines[0]
-        raise CLIError(f"--resume: {path} does not fit the model built from these options ({detail}); resume "
-                       f"with the options it was trained with ({run_dir / SPEC_FILE})") from e
+        named = f"; it was trained with {', '.join(changed)}" if changed else ""
+        raise CLIError(f"--resume: {run.last_checkpoint} does not fit the model built from these options "
+                       f"({detail}){named}; resume with the options it was trained with ({run_dir / SPEC_FILE})") from e
+    if changed:
+        raise CLIError(f"--resume: the run in {run_dir} was trained with other settings: {', '.join(changed)}; "
+                       f"resume with the settings it was trained with ({run_dir / SPEC_FILE}), or start a new run "
+                       "(another --out, or --overwrite to replace this one)")
+
+
+def data_changes(spec: RunSpec, run_dir: Path) -> list[str]:
+    """The data, data options, --limit, vectors and ensemble of ``spec`` against the run's run.yaml,
+    each as ``"name old (now new)"`` (no readable run.yaml: none)."""
+    from rnnkit.data.datasets.registry import absolute_source
+
+    try:
+        kept = yaml.safe_load((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    if not isinstance(kept, dict):
+        return []
+    now = spec.to_dict()
+    if now["data"]:
+        now["data"], now["data_options"] = absolute_source(now["data"], now["data_options"])
+    changed = [f"{key} {kept.get(key)!r} (now {now[key]!r})" for key in ("data", "limit", "vectors", "ensemble")
+               if key in kept and kept[key] != now[key]]
+    options, kept_options = now["data_options"] or {}, kept.get("data_options") or {}
+    changed += [f"data option {k} {kept_options.get(k)!r} (now {options.get(k)!r})"
+                for k in [*kept_options, *(k for k in options if k not in kept_options)]
+                if kept_options.get(k) != options.get(k)]
+    return changed
 
 
 def make_run_dir(run_dir: Path) -> None:
@@ -385,7 +429,7 @@ def run(args: argparse.Namespace) -> int:
 
         last = RunDir(spec.out).last_checkpoint
         where = (f"the last checkpoint is {last}; run the same command with --resume to continue" if last.is_file()
-                 else "no checkpoint was written yet")
+                 else "no checkpoint was written yet; run the same command again to start afresh")
         print(f"rnnkit train: interrupted; {where}", file=sys.stderr)
         return 130
     if not rank_zero():

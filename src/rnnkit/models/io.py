@@ -46,6 +46,18 @@ def model_header(model: Model) -> dict[str, str]:
     return {"rnnkit_model": json.dumps({"class": cls.__name__, "module": cls.__module__, "config": config})}
 
 
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file here (0o666 less the umask); a temp file from
+    ``tempfile.mkstemp`` is 0o600, which would otherwise carry over to the file it replaces."""
+    try:  # Linux says it without changing it (os.umask sets it, for a moment, in every thread)
+        with open("/proc/self/status", encoding="ascii") as f:
+            umask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 def save_model(model: Model, directory: str | Path) -> Path:
     """Write ``directory/model.safetensors`` atomically (weights + class + config); returns its path."""
     from safetensors.torch import save_model as st_save_model
@@ -57,6 +69,7 @@ def save_model(model: Model, directory: str | Path) -> Path:
     os.close(fd)
     try:
         st_save_model(model, tmp, metadata=model_header(model))  # handles tied weights
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -38,6 +38,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from rnnkit.models.io import file_mode
+
 FORMAT = "rnnkit-checkpoint-1"
 
 
@@ -64,6 +66,7 @@ def atomic_write(path: Path, write: Any) -> None:
         write(Path(tmp))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, file_mode())  # mkstemp's 0o600 would make every run file private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

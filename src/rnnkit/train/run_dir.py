@@ -62,6 +62,11 @@ class RunDirError(ValueError):
     """A run folder that is missing, incomplete or corrupt."""
 
 
+# what a run folder holds (run.yaml: the spec ``rnnkit train`` ran); clearing a run removes these alone
+RUN_ENTRIES = ("config.yaml", "run.yaml", "model.safetensors", "info.json", "metrics.json", "history.csv",
+               "report.html", "extras", "checkpoints", "plots", "export")
+
+
 class RunDir:
     """Paths of a run folder, and the writes the Trainer makes into it."""
 
@@ -78,6 +83,23 @@ class RunDir:
         self.best_checkpoint = self.checkpoints / "best.safetensors"
         self.plots_dir = self.path / "plots"
         self.report_html = self.path / "report.html"
+
+    def holds_run(self) -> bool:
+        """Whether a run trained here: a model or a checkpoint. A folder with only config.yaml, info.json
+        or run.yaml was started and stopped before its first checkpoint: nothing in it was trained."""
+        return self.weights.exists() or (self.checkpoints.is_dir() and any(self.checkpoints.glob("*.safetensors")))
+
+    def clear(self) -> None:
+        """Remove a previous run's files and folders (:data:`RUN_ENTRIES`), so that none of its
+        vocabularies, checkpoints or plots outlives it beside a new run; other files stay."""
+        import shutil
+
+        for name in RUN_ENTRIES:
+            path = self.path / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
 
     def start(self, model: Model, dataset: SequenceDataset, *, trainer: dict[str, Any],
               data_options: dict[str, Any] | None = None, ran_on: dict[str, Any] | None = None) -> None:

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
 import time
@@ -72,9 +73,15 @@ class TrainerConfig:
             or AMX), else "fp32" (:func:`resolve_precision`). On a CPU without those instructions
             "bf16" is slower than "fp32" (a warning says so). Measured on an AMD EPYC (Zen 5, 1 torch
             thread): a training step of cmudict_g2p's Seq2Seq took about 60 ms in bf16 against 95 ms.
-        run_dir: the run folder (see run_dir.py); resume: continue from its last checkpoint.
+        run_dir: the run folder (see run_dir.py); resume: continue from its last checkpoint. A folder
+            that holds a run (a model or checkpoints) is refused unless ``resume``, or unless the Trainer
+            is made with ``overwrite=True`` (which removes that run's files first).
         checkpoint_every: also save the last checkpoint every N optimizer steps (0: epoch ends only).
-        max_steps: stop after this many optimizer steps. bucket: batch similar lengths together.
+        max_steps: stop after this many optimizer steps (where it falls, inside an epoch too; that epoch
+            then has a row of its own). A resume with more epochs or steps extends the run: an epoch cut by
+            max_steps is finished first, so the extended run is the one that ran straight to the new end
+            (with ``schedule="cosine"`` the schedule is stretched to the new total instead).
+            bucket: batch similar lengths together.
         progress: the rich progress bar (only drawn on a terminal). evaluate_test: score the test split
             after training (``History.test``, ``metrics.json``).
         ema_decay: keep an exponential moving average of the weights (e.g. 0.999; None: off), updated
@@ -141,10 +148,18 @@ class Trainer:
     ``checkpoint_every`` saves ``checkpoints/last.safetensors`` every N optimizer steps (0: at each
     epoch end only); with ``run_dir`` set a checkpoint is also written at each epoch end and the best
     weights go to ``checkpoints/best.safetensors``. ``resume=True`` continues from the last one.
+    ``overwrite=True`` replaces a run that ``run_dir`` already holds (its files go, others stay);
+    without it (or ``resume``) such a folder is an error, so that no run is trained over silently.
     """
 
-    def __init__(self, *, callbacks: Iterable[Callback] = (), **settings: Any) -> None:
+    def __init__(self, *, callbacks: Iterable[Callback] = (), overwrite: bool = False, **settings: Any) -> None:
         self.config = TrainerConfig(**settings)
+        if not isinstance(overwrite, bool):
+            raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
+        if overwrite and self.config.resume:
+            raise ValueError("resume=True and overwrite=True: resume continues the run in run_dir and overwrite "
+                             "replaces it; pass one")
+        self.overwrite = overwrite
         self.callbacks = list(callbacks)
         self._ema: WeightEMA | None = None  # the weight average of the current fit (ema_decay)
 
@@ -193,7 +208,10 @@ class Trainer:
                                     total_steps=total_steps, higher_is_better=history.higher_is_better)
         state = TrainState(model=model, optimizer=optimizer, batches_per_epoch=per_epoch)
         run = RunDir(cfg.run_dir) if cfg.run_dir is not None else None
+        if run is not None and not cfg.resume and ctx.is_main:
+            self._claim(run)
         self._best_weights: dict[str, torch.Tensor] | None = None
+        self._best_is_last = False  # resuming a run whose best epoch is its last, cut by max_steps (_resume)
         resumed = None
         if cfg.resume and run is not None:
             resumed = self._resume(run, state, history, scheduler)
@@ -203,31 +221,46 @@ class Trainer:
         train_model = distributed.wrap(model, ctx)
         # after wrap: DDP has broadcast rank 0's weights, so every rank starts the same shadow
         self._ema = self._start_ema(model, resumed)
+        if self._best_is_last:
+            with self._averaged_weights():
+                self._best_weights = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
         events = CallbackList(([ProgressBar(history.monitor)] if cfg.progress and ctx.is_main else []) + self.callbacks)
         events.on_fit_start(self, state)
         try:
             while state.epoch < cfg.epochs and not state.stop and not self._out_of_steps(state):
                 events.on_epoch_start(self, state)
                 started = time.perf_counter()
-                train_loss = self._train_epoch(train_model, dataset, batches_of(state.epoch), state, optimizer,
-                                               scheduler, events, run, ctx, device)
+                batches = batches_of(state.epoch)
+                train_loss = self._train_epoch(train_model, dataset, batches, state, optimizer, scheduler, events,
+                                               run, ctx, device)
+                # max_steps can end training inside the epoch: the checkpoint keeps where (``cut``), so that
+                # a run given more steps or epochs finishes this epoch as a straight run would (_resume)
+                cut = self._cut(state) if state.batch < len(batches) else None
                 row: dict[str, float] = {"epoch": state.epoch + 1, "step": state.step, "train_loss": train_loss}
                 with self._averaged_weights():  # validation and the best epoch see the weights fit returns
                     if len(dataset.valid):
                         valid = self._evaluate(model, dataset.valid, info, dataset, device)
                         row.update({f"valid_{k}": v for k, v in valid.items()})
                     row.update(lr=current_lr(optimizer), seconds=time.perf_counter() - started)
-                    self._track_best(row, history, state, model, run, ctx)
+                    self._track_best(row, history, state, model, run, ctx, partial=cut is not None)
                 if cfg.schedule == "plateau":
-                    scheduler.step(row.get(history.monitor, row["train_loss"]))
+                    if scheduler.mode != ("max" if history.higher_is_better else "min"):
+                        # the monitor fell back (valid_<metric> not computed: valid_loss, lower is better)
+                        # before the schedule's first step: watch it the right way round
+                        scheduler = build_scheduler(optimizer, schedule="plateau", warmup_steps=cfg.warmup_steps,
+                                                    total_steps=total_steps,
+                                                    higher_is_better=history.higher_is_better)
+                    if cut is None:  # a cut epoch's row is not a whole epoch; an extension steps at its end
+                        scheduler.step(row.get(history.monitor, row["train_loss"]))
                 state.row = row
                 state.epoch, state.batch = state.epoch + 1, 0
+                state.train_loss_sum = state.train_seen = 0.0
                 history.rows.append(row)
                 state.history = history.rows
                 if self._patience_spent(state):
                     state.stop = True  # decided before the checkpoint, which keeps it: a resumed run stops too
                 if run is not None and ctx.is_main:
-                    self._save_last(run, state, history, scheduler)
+                    self._save_last(run, state, history, scheduler, cut=cut)
                     history.to_csv(run.history_csv)
                 events.on_epoch_end(self, state)
             model_epoch = state.epoch  # the epoch whose weights the run saves and returns
@@ -314,7 +347,6 @@ class Trainer:
                 if self._out_of_steps(state):
                     break
         total, seen = distributed.all_reduce_sum([state.train_loss_sum, state.train_seen], ctx)
-        state.train_loss_sum = state.train_seen = 0.0
         return total / seen if seen else math.nan
 
     # ---------------------------------------------------------------------------------------------
@@ -414,7 +446,9 @@ class Trainer:
         return self._ema.averaged() if self._ema is not None else contextlib.nullcontext()
 
     def _track_best(self, row: dict[str, float], history: History, state: TrainState, model: Any,
-                    run: RunDir | None, ctx: distributed.DistContext) -> None:
+                    run: RunDir | None, ctx: distributed.DistContext, *, partial: bool = False) -> None:
+        """Keep the best epoch's weights (``partial``: a row of an epoch cut by max_steps, whose weights the
+        last checkpoint holds; best.safetensors keeps the best whole epoch, which an extension needs)."""
         if history.monitor not in row:
             if self.config.monitor is not None:
                 raise ValueError(f"monitor {history.monitor!r} is not among the epoch results {sorted(row)}")
@@ -426,19 +460,40 @@ class Trainer:
             history.best, history.best_epoch = value, int(row["epoch"])
             state.best, state.best_epoch, state.bad_epochs = history.best, history.best_epoch, 0
             self._best_weights = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-            if run is not None and ctx.is_main:
+            if run is not None and ctx.is_main and not partial:
                 save_checkpoint(run.best_checkpoint, model=model, with_rng=False,
                                 meta={"epoch": history.best_epoch, "monitor": history.monitor, "best": value})
         else:
             state.bad_epochs += 1
 
-    def _save_last(self, run: RunDir, state: TrainState, history: History | None, scheduler: Any) -> None:
+    def _claim(self, run: RunDir) -> None:
+        """A new run may go into an empty folder, or one whose run never trained (stopped before its first
+        checkpoint); a folder that holds a run needs ``resume=True`` or ``overwrite=True``."""
+        if not run.holds_run():
+            return
+        if not self.overwrite:
+            held = [p.name + ("/" if p.is_dir() else "") for p in (run.weights, run.checkpoints) if p.exists()]
+            raise FileExistsError(f"{run.path} already holds a run ({', '.join(held)}): pass resume=True to continue "
+                                  "it, overwrite=True to replace it, or another run_dir")
+        run.clear()
+
+    @staticmethod
+    def _cut(state: TrainState) -> dict[str, Any]:
+        """Where an epoch cut by max_steps stopped, and the run's standing before its (partial) row."""
+        return {"epoch": state.epoch, "batch": state.batch, "train_loss_sum": state.train_loss_sum,
+                "train_seen": state.train_seen, "best": state.best, "best_epoch": state.best_epoch,
+                "bad_epochs": state.bad_epochs, "stop": state.stop}
+
+    def _save_last(self, run: RunDir, state: TrainState, history: History | None, scheduler: Any,
+                   cut: dict[str, Any] | None = None) -> None:
         meta = {"trainer": self.config.to_dict(), "epoch": state.epoch, "step": state.step, "batch": state.batch,
                 "train_loss_sum": state.train_loss_sum, "train_seen": state.train_seen,
                 "history": state.history, "best": state.best, "best_epoch": state.best_epoch,
                 "bad_epochs": state.bad_epochs, "stop": state.stop,
                 "monitor": history.monitor if history is not None else None,
                 "higher_is_better": history.higher_is_better if history is not None else None}
+        if cut is not None:
+            meta["cut"] = cut
         ema = self._ema
         if ema is not None:
             meta["ema"] = {"decay": ema.decay, "updates": ema.updates}
@@ -450,9 +505,19 @@ class Trainer:
             raise FileNotFoundError(f"resume=True but {run.path} has no checkpoint ({run.last_checkpoint}); "
                                     "start without resume")
         ckpt = load_checkpoint(run.last_checkpoint)
-        self._check_same_settings(ckpt.meta.get("trainer") or {}, run)
+        changed = resume_changes(self.config, ckpt, run, state.model)
+        if changed:
+            raise CheckpointError(f"the checkpoint in {run.path} was trained with other settings: "
+                                  f"{', '.join(changed)}; resume with the settings it was trained with")
         ckpt.restore(state.model, state.optimizer, scheduler, rng=True)
-        m = ckpt.meta
+        m, cut = ckpt.meta, ckpt.meta.get("cut")
+        if cut is not None and self._extends(cut, int(m["step"])):
+            # the run stopped on max_steps inside an epoch and now has more steps or epochs: finish that
+            # epoch from where it stopped; its partial row goes (the whole epoch's replaces it), and so
+            # does what that row changed (best, patience)
+            m = {**m, **cut, "history": list(m["history"])[:-1]}
+        elif cut is not None and m["best_epoch"] != cut["best_epoch"]:
+            self._best_is_last = True  # the cut row was the best: its weights are the checkpoint's (_fit)
         state.epoch, state.step, state.batch = int(m["epoch"]), int(m["step"]), int(m["batch"])
         state.train_loss_sum, state.train_seen = float(m["train_loss_sum"]), float(m["train_seen"])
         state.history = history.rows = list(m["history"])
@@ -463,6 +528,8 @@ class Trainer:
         if m.get("higher_is_better") is not None:  # a fallback monitor's direction (valid_loss: lower)
             history.higher_is_better = bool(m["higher_is_better"])
         state.stop = bool(m.get("stop")) or self._patience_spent(state)  # (checkpoints before "stop" was kept)
+        if self._best_is_last:  # _fit takes them from the restored weights (the averaged ones with ema_decay)
+            return ckpt
         if run.best_checkpoint.exists():
             self._best_weights = load_checkpoint(run.best_checkpoint).model
         elif self.config.restore_best and state.best_epoch is not None:
@@ -471,21 +538,74 @@ class Trainer:
                                   "with restore_best=False to keep the last epoch's weights, or train again")
         return ckpt
 
+    def _extends(self, cut: dict[str, Any], step: int) -> bool:
+        """Whether this resume trains on from an epoch cut by max_steps (more steps or epochs than it had)."""
+        max_steps = self.config.max_steps
+        return int(cut["epoch"]) < self.config.epochs and (max_steps is None or step < max_steps) and \
+            not cut["stop"]
+
     # the settings that shape the optimisation: a resumed run must keep them, or its steps, schedule and
     # optimizer state no longer fit (a new batch size skips examples and moves the schedule; another
-    # optimizer cannot read the saved state). More epochs or steps extend a run; ema_decay has its own
-    # messages (_start_ema).
+    # optimizer cannot read the saved state; another precision trains another model than config.yaml
+    # says). More epochs or steps extend a run; the rest (device, checkpoint_every, progress, report,
+    # evaluation settings) change nothing in it. ema_decay is compared with the checkpoint's average
+    # (resume_changes); turning it on or off has its own messages (_start_ema).
     RESUME_FIXED = ("batch_size", "lr", "weight_decay", "optimizer", "clip_grad_norm", "schedule", "warmup_steps",
                     "early_stopping", "monitor", "accumulate", "seed", "bucket", "sparse_tables",
-                    "table_lr_scale")
+                    "table_lr_scale", "precision")
 
-    def _check_same_settings(self, saved: dict[str, Any], run: RunDir) -> None:
-        now = self.config.to_dict()
-        changed = [f"{k} {saved[k]!r} (now {now.get(k)!r})" for k in self.RESUME_FIXED
-                   if k in saved and saved[k] != now.get(k)]
-        if changed:
-            raise CheckpointError(f"the checkpoint in {run.path} was trained with other settings: "
-                                  f"{', '.join(changed)}; resume with the settings it was trained with")
+
+def resume_changes(config: TrainerConfig, checkpoint: Checkpoint, run: RunDir, model: Any) -> list[str]:
+    """What resuming ``checkpoint`` with ``config`` and ``model`` would change in the run it continues,
+    each as ``"name old (now new)"``: the settings in ``Trainer.RESUME_FIXED``, ``ema_decay`` (against the
+    checkpoint's average) and the model's class and config (against ``config.yaml``). Empty: none."""
+    saved, now = checkpoint.meta.get("trainer") or {}, config.to_dict()
+    changed = [f"{k} {_shown(saved[k])} (now {_shown(now.get(k))})" for k in Trainer.RESUME_FIXED
+               if k in saved and saved[k] != now.get(k)]
+    decay = (checkpoint.meta.get("ema") or {}).get("decay")
+    if decay is not None and config.ema_decay is not None and float(decay) != config.ema_decay:
+        changed.append(f"ema_decay {_shown(decay)} (now {_shown(config.ema_decay)})")
+    return changed + _model_changes(run, model)
+
+
+def _model_changes(run: RunDir, model: Any) -> list[str]:
+    """The model's class and config against the run's config.yaml (nothing to compare: none)."""
+    import yaml
+
+    try:
+        kept = yaml.safe_load(run.config_yaml.read_text(encoding="utf-8"))["model"]
+        kept_class, kept_config = kept["class"], dict(kept["config"])
+    except (OSError, yaml.YAMLError, TypeError, KeyError, ValueError):
+        return []  # no readable config.yaml: the checkpoint's weight shapes are the check left
+    if not hasattr(model, "config_dict"):
+        return []
+    if type(model).__name__ != kept_class:
+        return [f"model class {kept_class!r} (now {type(model).__name__!r})"]
+    config = json.loads(json.dumps(model.config_dict()))  # as config.yaml holds it: tuples as lists
+    defaults = _config_defaults(getattr(model, "config", None))
+    # an option newer than the run (absent from its config.yaml) at its default changes nothing
+    keys = [*(k for k in config if k in kept_config or k not in defaults or config[k] != defaults[k]),
+            *(k for k in kept_config if k not in config)]
+    return [f"model {k} {_shown(kept_config.get(k))} (now {_shown(config.get(k))})" for k in keys
+            if json.dumps(kept_config.get(k), sort_keys=True) != json.dumps(config.get(k), sort_keys=True)]
+
+
+def _config_defaults(config: Any) -> dict[str, Any]:
+    """The defaults of a model config dataclass's fields, as config.yaml would hold them."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(config):
+        return {}
+    out = {}
+    for f in dataclasses.fields(config):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = json.loads(json.dumps(f.default))
+    return out
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:
