@@ -884,3 +884,18 @@ def test_predict_prints_a_forecasters_quantiles_as_a_table(tmp_path: Path, capsy
             ([str(gauss), "-", "--lines", "--quantiles"], "one history at a time")):
         assert main(["predict", *args]) == 2
         assert message in _error_line(capsys)
+
+
+def test_a_character_models_unknown_token_does_not_space_out_its_output() -> None:
+    """The joiner follows the vocabulary: one <unk> in a character model's output had switched the
+    whole line to space-joined characters, so that real spaces could not be told from separators."""
+    from types import SimpleNamespace
+
+    from rnnkit.cli.predict import _sequence_text
+    from rnnkit.data.vocab import Vocab
+
+    chars = Vocab.build([list("the cat")])
+    ids = chars.encode(list("the ")) + [Vocab.unk_id] + chars.encode(list("at"))
+    assert _sequence_text(ids, SimpleNamespace(output_vocab=chars)) == "the <unk>at"
+    words = Vocab.build([["the", "cat", "a"]])
+    assert _sequence_text(words.encode(["a", "cat"]), SimpleNamespace(output_vocab=words)) == "a cat"

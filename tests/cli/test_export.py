@@ -460,3 +460,70 @@ def test_a_segmentation_tagger_says_it_takes_one_character(runs: Path, capsys: p
     got = session.run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0]  # type: ignore[attr-defined]
     with torch.no_grad():
         torch.testing.assert_close(torch.from_numpy(got), model(Batch(x=x, lengths=lengths)).logits)
+
+
+def _same(program: object, reference: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> None:
+    with torch.no_grad():
+        torch.testing.assert_close(program(x, lengths), reference(x, lengths), rtol=1e-5, atol=1e-5)  # type: ignore[operator]
+
+
+def test_torch_export_cuts_only_per_step_outputs_and_keeps_every_length_up_to_the_longest(tmp_path: Path) -> None:
+    """A classifier with as many classes as its longest sequence had its logits cut to x's steps, and a
+    tagger traced on an example of the longest length came out as a program of that length alone."""
+    from rnnkit.cli.export import export, scoring_module
+    from rnnkit.models import SequenceClassifier, SequenceTagger
+
+    torch.manual_seed(0)
+    for model in (SequenceClassifier(num_outputs=4, num_features=2, cell="lstm", hidden_size=4, embed_dim=None),
+                  SequenceTagger(num_tags=3, num_features=2, cell="lstm", hidden_size=4)):
+        model.eval()
+        path = tmp_path / f"{type(model).__name__}.pt2"
+        x, lengths = torch.randn(2, 4, 2), torch.tensor([4, 3])
+        diff, steps = export(model, x, lengths, path, "torch.export", max_steps=4)
+        assert diff < 1e-5 and steps == "1 to 4 steps", (type(model).__name__, steps)
+        program = torch.export.load(str(path)).module()
+        for t in (1, 2, 4):
+            _same(program, scoring_module(model), torch.randn(3, t, 2), torch.tensor([t, 1, t]))
+
+
+def test_torchscript_of_a_differenced_forecaster_and_of_a_fused_layer(tmp_path: Path) -> None:
+    """TorchScript traced a differenced forecaster's step guard (a tensor there: an error) and the fused
+    C++ kernel of a layer-normed LSTM (a Python call it cannot hold): now the guard is left to the caller,
+    and such a layer runs the loop, padded to the longest sequence."""
+    from rnnkit.cli.export import export, scoring_module
+    from rnnkit.models import Forecaster, SequenceClassifier
+
+    torch.manual_seed(0)
+    forecaster = Forecaster(horizon=3, hidden_size=4, difference=[2], transform="log").eval()
+    x, lengths = torch.rand(2, 8, 1) + 1, torch.tensor([8, 6])
+    diff, _ = export(forecaster, x, lengths, tmp_path / "fc.pt", "torchscript")
+    assert diff < 1e-5
+    _same(torch.jit.load(str(tmp_path / "fc.pt")), scoring_module(forecaster), torch.rand(3, 7, 1) + 1,
+          torch.tensor([7, 5, 3]))
+    normed = SequenceClassifier(num_outputs=2, num_features=2, cell="lstm", hidden_size=4, embed_dim=None,
+                                layer_norm=True).eval()
+    diff, steps = export(normed, torch.randn(2, 5, 2), torch.tensor([5, 2]), tmp_path / "ln.pt", "torchscript",
+                         max_steps=9)
+    assert diff < 1e-5 and steps == "1 to 9 steps"
+    program = torch.jit.load(str(tmp_path / "ln.pt"))
+    for t in (1, 5, 9):
+        _same(program, scoring_module(normed), torch.randn(2, t, 2), torch.tensor([t, 1]))
+
+
+def test_a_torchscript_program_masks_nan_padding_whatever_it_was_traced_on(tmp_path: Path) -> None:
+    """The padding mask that Recurrent and the models skip for an all-finite batch on a CPU is recorded
+    by TorchScript's trace: a program traced on finite data must still zero NaN padding."""
+    from rnnkit.cli.export import export, scoring_module
+    from rnnkit.models import SequenceClassifier
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(num_outputs=2, num_features=2, cell="gru", hidden_size=4, embed_dim=None,
+                               conv_channels=[4], conv_kernel_sizes=[3]).eval()
+    export(model, torch.randn(2, 5, 2), torch.tensor([5, 2]), tmp_path / "m.pt", "torchscript")
+    program = torch.jit.load(str(tmp_path / "m.pt"))
+    x, lengths = torch.randn(2, 5, 2), torch.tensor([5, 3])
+    padded = x.clone()
+    padded[1, 3:] = float("nan")
+    zeroed = x * (torch.arange(5) < lengths[:, None])[..., None]
+    with torch.no_grad():
+        torch.testing.assert_close(program(padded, lengths), scoring_module(model)(zeroed, lengths))

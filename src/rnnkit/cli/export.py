@@ -76,8 +76,13 @@ def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None
     from torch.nn import functional as F
 
     from rnnkit.data.batch import Batch
+    from rnnkit.models.ensemble import first_member
+    from rnnkit.models.synced import SequenceTagger
 
     window, shortest = forecast_steps(model)
+    # a tagger's outputs are per step, cut back to x's steps after padding; any other model's second
+    # dimension (classes, horizon) is not, even when it happens to equal pad_to
+    per_step = isinstance(first_member(model), SequenceTagger)
 
     class Scoring(nn.Module):
         def __init__(self, inner: nn.Module) -> None:
@@ -95,7 +100,7 @@ def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None
         def forward(self, x: torch.Tensor, lengths: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
             if self.scaled and x.is_floating_point():  # the data's units -> what the model learnt on
                 x = (x - self.get_buffer("in_offset")) / self.get_buffer("in_scale")
-            if shortest > 1 and x.dim() == 3:
+            if shortest > 1 and x.dim() == 3 and not torch.jit.is_tracing():  # (TorchScript: sizes are tensors)
                 torch._check(x.shape[1] >= shortest)  # a lag-12 difference needs 13 steps and more
             if window is not None and x.dim() == 3:  # each history's last `window` valid steps, left-aligned
                 start = (lengths.to(x.device) - window).clamp_min(0)  # (B,)
@@ -105,15 +110,18 @@ def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None
             is_vector = x.dim() == 2 and x.is_floating_point() and getattr(self.inner.config, "input_shape", None)
             steps = x.shape[1]
             if pad_to is not None and not is_vector:
-                torch._check(steps <= pad_to)  # a guard for torch.export: the program takes at most pad_to steps
+                if not torch.jit.is_tracing():  # a guard for torch.export: the program takes at most pad_to steps
+                    torch._check(steps <= pad_to)
                 x = F.pad(x, (0, 0, 0, pad_to - steps) if x.dim() == 3 else (0, pad_to - steps))
             out = self.inner(Batch(x=x, lengths=None if is_vector else lengths, future=future))
             y = out.logits if out.logits is not None else out.predictions
             if y is None and out.extras.get("members"):  # a tagger ensemble: log of the mean probabilities
                 logs = torch.stack([m.logits.float().log_softmax(-1) for m in out.extras["members"]])
                 y = torch.logsumexp(logs, 0) - math.log(len(logs))
-            if pad_to is not None and not is_vector and y.dim() >= 2 and y.shape[1] == pad_to:
-                y = y[:, :steps]  # per-step outputs (tagging) back to the caller's steps
+            if pad_to is not None and per_step:  # per-step outputs (tagging) back to the caller's steps;
+                # by index, not y[:, :steps]: the trace of a slice guards whether it cuts anything, which
+                # pins the program to the traced example's side of pad_to
+                y = y.index_select(1, torch.arange(steps, device=y.device))
             if self.unscaled_output:  # a forecast back in the data's units: (B, H) or (B, H, K)
                 scale, offset = self.get_buffer("out_scale"), self.get_buffer("out_offset")
                 y = y * scale + offset if y.dim() == 3 else y * scale[0] + offset[0]
@@ -172,6 +180,28 @@ def export_backends(model: Any, *, onnx: bool = False) -> Iterator[bool]:
                 layer.backend = "loop"
                 free = False
         yield free
+    finally:
+        for layer, name in zip(layers, before):
+            layer._requested = name
+
+
+@contextlib.contextmanager
+def torchscript_backends(model: Any) -> Iterator[bool]:
+    """Run every ``Recurrent`` of ``model`` on a backend that ``torch.jit.trace`` records: its own where
+    that is torch's op or the scan, else the loop (a fused C++ kernel is a Python call the trace cannot
+    hold). Yields whether a layer runs the loop, whose steps the trace unrolls (the program then pads x
+    to the most steps it takes). The backends chosen before are restored on exit."""
+    from rnnkit.layers.recurrent import Recurrent
+
+    layers = [m for m in model.modules() if isinstance(m, Recurrent)]
+    before = [layer._requested for layer in layers]
+    loops = False
+    try:
+        for layer in layers:
+            if layer.backend not in ("torch", "scan"):
+                layer.backend = "loop"
+                loops = True
+        yield loops
     finally:
         for layer, name in zip(layers, before):
             layer._requested = name
@@ -238,9 +268,15 @@ def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max
         expected = module(*args)
         path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "torchscript":
-            traced = torch.jit.trace(module, args, check_trace=False)
+            with torchscript_backends(model) as loops:
+                given = int(x.shape[1]) if x.dim() >= 2 else 1
+                pad_to = max(max_steps or given, given) if loops and not (x.dim() == 2 and x.is_floating_point()) \
+                    else None
+                traced = torch.jit.trace(scoring_module(model, pad_to=pad_to, scaling=scaling), args,
+                                         check_trace=False)
             traced.save(str(path))
-            return relative_difference(torch.jit.load(str(path))(*args), expected), ""
+            return (relative_difference(torch.jit.load(str(path))(*args), expected),
+                    "" if pad_to is None else f"1 to {pad_to} steps")
         program = torch_export(model, x, lengths, max_steps=max_steps or int(x.shape[1]), onnx=fmt == "onnx",
                                future=future, scaling=scaling)
         span = step_range(program)

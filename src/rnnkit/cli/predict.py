@@ -432,9 +432,9 @@ def _sequence_text(ids: list[int], info: Any) -> str:
     from rnnkit.report.predictions import decode_tokens
 
     out = decode_tokens(info.output_vocab, ids)
-    joiner = "" if all(len(t) == 1 for t in out) and info.output_vocab is not None and all(
-        len(t) == 1 for t in info.output_vocab.itos[4:]) else " "
-    return joiner.join(out)
+    # the vocabulary decides, not this output: a character model's one <unk> must not space out the rest
+    chars = info.output_vocab is not None and all(len(t) == 1 for t in info.output_vocab.itos[4:])
+    return ("" if chars else " ").join(out)
 
 
 def describe(prediction: Any, model: Any, batch: Any, info: Any, tokens: list[str], top: int) -> list[str]:

@@ -279,7 +279,8 @@ class Recurrent(nn.Module):
             # reaches neither on any backend, so on a CPU, where a sum is cheaper than masking every
             # value and costs no device sync, padding is zeroed only when the sum says something is not
             # finite; elsewhere (and when traced) always.
-            if x.device.type != "cpu" or torch.compiler.is_compiling() or not bool(torch.isfinite(x.sum())):
+            traced = torch.compiler.is_compiling() or torch.jit.is_tracing()
+            if x.device.type != "cpu" or traced or not bool(torch.isfinite(x.sum())):
                 x = x.masked_fill(~lengths_to_mask(lengths.to(x.device), x.shape[1]).unsqueeze(-1), 0.0)
         outputs, final = self._resolve().run(self, x, lengths, parts)
         return RecurrentOutput(outputs, self._pack_state(final))

@@ -135,7 +135,8 @@ def checked_series(x: Tensor, lengths: Tensor | None, what: str = "batch.x") -> 
     naming the batch items. Token ids and other shapes pass through unchanged."""
     if not x.is_floating_point() or x.dim() < 3:
         return x
-    compiling = torch.compiler.is_compiling()  # traced values are symbolic: the exported program's caller checks
+    # traced values are symbolic (or, to TorchScript, constants): the exported program's caller checks
+    compiling = torch.compiler.is_compiling() or torch.jit.is_tracing()
     # one sum tells whether anything is NaN or infinite (they reach it; finite values overflow it only when
     # huge, and then the full check below runs): the common, all-finite batch costs a sum and a product,
     # where isfinite and masked_fill over every value cost up to 40% of an LSTM's forward on a CPU
