@@ -260,3 +260,20 @@ def test_early_stopping_without_a_valid_split_says_what_it_watches() -> None:
     data = toy_classification(16, valid=0, test=0)
     with pytest.warns(UserWarning, match="early_stopping with no valid split watches train_loss"):
         Trainer(epochs=1, early_stopping=2, progress=False).fit(tiny_model(data), data)
+
+
+def test_a_tie_on_the_monitor_goes_to_the_lower_valid_loss() -> None:
+    """number_words' exact match stayed 0.0 for three epochs while valid loss fell, and the first
+    epoch's weights were kept: a tie on the monitor now goes to the epoch that fits valid better."""
+    from rnnkit.train.history import History
+
+    h = History(monitor="valid_exact_match", higher_is_better=True)
+    h.rows = [{"epoch": 1, "valid_exact_match": 0.0, "valid_loss": 2.0}]
+    h.best, h.best_epoch = 0.0, 1
+    assert h.ties_better({"epoch": 2, "valid_exact_match": 0.0, "valid_loss": 1.5})
+    assert not h.ties_better({"epoch": 2, "valid_exact_match": 0.0, "valid_loss": 2.5})
+    assert not h.ties_better({"epoch": 2, "valid_exact_match": -0.1, "valid_loss": 0.5})  # worse: no tie
+    assert not h.ties_better({"epoch": 2, "valid_exact_match": 0.0})  # nothing to break the tie with
+    on_loss = History(monitor="valid_loss", higher_is_better=False, rows=[{"epoch": 1, "valid_loss": 1.0}],
+                      best=1.0, best_epoch=1)
+    assert not on_loss.ties_better({"epoch": 2, "valid_loss": 1.0})

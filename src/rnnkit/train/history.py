@@ -64,6 +64,17 @@ class History:
             return True
         return value > self.best if self.higher_is_better else value < self.best
 
+    def ties_better(self, row: dict[str, float]) -> bool:
+        """Whether ``row`` equals the best on the monitor but has a lower ``valid_loss`` than the best epoch:
+        a metric that ties for epochs (an exact match of 0 while a model is still far off, an accuracy that
+        a few hundred examples cannot split) then keeps the weights that fit valid better, not the first."""
+        if self.best is None or self.monitor == "valid_loss" or "valid_loss" not in row:
+            return False
+        if float(row.get(self.monitor, math.nan)) != self.best:
+            return False
+        best = next((r for r in self.rows if int(r["epoch"]) == self.best_epoch), None)
+        return best is not None and float(row["valid_loss"]) < float(best.get("valid_loss", math.inf))
+
     @property
     def columns(self) -> list[str]:
         names: list[str] = []

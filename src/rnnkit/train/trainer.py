@@ -456,7 +456,7 @@ class Trainer:
             warnings.warn(f"{history.monitor!r} was not computed; monitoring {fallback!r} instead", stacklevel=3)
             history.monitor, history.higher_is_better = fallback, False
         value = float(row[history.monitor])
-        if history.improved(value):
+        if history.improved(value) or history.ties_better(row):
             history.best, history.best_epoch = value, int(row["epoch"])
             state.best, state.best_epoch, state.bad_epochs = history.best, history.best_epoch, 0
             self._best_weights = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
