@@ -1,7 +1,10 @@
 """Attention over a padded sequence: additive (Bahdanau), dot and general (Luong), masked.
 
 Padding positions get weight exactly 0 and the weights of every query sum to 1 over the valid
-positions, so padding never leaks into a context vector.
+positions, so finite padding never leaks into a context vector. Values must be finite at padding too
+(0 * NaN is NaN): ``Recurrent``'s outputs, which rnnkit's decoders attend over, are zero there. The
+layer leaves masking the values to its caller because it runs at every decoder step, where masking
+them again would cost more than the step's own products.
 """
 
 from __future__ import annotations

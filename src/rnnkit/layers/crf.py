@@ -208,7 +208,9 @@ class CRF(nn.Module):
         """
         mask = self._check(emissions, mask)
         with torch.enable_grad():
-            e = emissions.detach().float().requires_grad_(True)
+            # half precisions go up to float32; float64 stays (its marginals had float32's rounding)
+            e = emissions.detach()
+            e = (e if e.dtype == torch.float64 else e.float()).requires_grad_(True)
             (grad,) = torch.autograd.grad(self.log_partition(e, mask).sum(), e)
         return (grad * mask.unsqueeze(-1)).to(emissions.dtype)
 

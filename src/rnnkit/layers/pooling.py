@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.data.batch import lengths_to_mask
+from rnnkit.ops.masks import zero_padding
 
 PoolingMode = Literal["last", "mean", "max", "attention"]
 POOLING_MODES: tuple[str, ...] = ("last", "mean", "max", "attention")
@@ -108,6 +109,7 @@ class SequencePooling(nn.Module):
             mask = torch.ones(B, T, dtype=torch.bool, device=outputs.device)
         else:
             mask = lengths_to_mask(lengths.to(outputs.device), T)
+            outputs = zero_padding(outputs, mask)  # NaN past a length would reach a mean or weighted sum
         if self.attention is not None:
             return self.attention(outputs, mask)
         m = mask.unsqueeze(-1)  # (B, T, 1)

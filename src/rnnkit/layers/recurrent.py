@@ -14,6 +14,7 @@ from rnnkit.cells import CELLS, Cell, GRUCell, LSTMCell, SimpleRNNCell, make_cel
 from rnnkit.data.batch import lengths_to_mask
 from rnnkit.layers.backends import Backend, available_backends, get_backend, noisy_step, step_noise
 from rnnkit.ops.fast_step import fast_step
+from rnnkit.ops.masks import zero_padding
 
 if TYPE_CHECKING:
     from rnnkit.layers.stream import Stream
@@ -275,13 +276,8 @@ class Recurrent(nn.Module):
         if lengths is not None:
             lengths = lengths.long()
             # padding is no data: NaN or inf there (a series padded with NaN) must reach neither the
-            # outputs past a length nor the gradients, on any backend (0 * NaN is NaN). Finite padding
-            # reaches neither on any backend, so on a CPU, where a sum is cheaper than masking every
-            # value and costs no device sync, padding is zeroed only when the sum says something is not
-            # finite; elsewhere (and when traced) always.
-            traced = torch.compiler.is_compiling() or torch.jit.is_tracing()
-            if x.device.type != "cpu" or traced or not bool(torch.isfinite(x.sum())):
-                x = x.masked_fill(~lengths_to_mask(lengths.to(x.device), x.shape[1]).unsqueeze(-1), 0.0)
+            # outputs past a length nor the gradients, on any backend; finite padding reaches neither
+            x = zero_padding(x, lengths_to_mask(lengths.to(x.device), x.shape[1]))
         outputs, final = self._resolve().run(self, x, lengths, parts)
         return RecurrentOutput(outputs, self._pack_state(final))
 
