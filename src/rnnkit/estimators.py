@@ -31,17 +31,23 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import random
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
 from rnnkit.data.batch import Example, collate
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, split_train_valid
 
+RandomStateLike = int | np.random.RandomState | None  # what scikit-learn takes as random_state
 _FIT_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "early_stopping", "ema_decay")
 
 
@@ -51,7 +57,7 @@ class _RNNEstimator(BaseEstimator):
     def __init__(self, *, cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
                  epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
                  early_stopping: int | None = None, ema_decay: float | None = None, ensemble: int = 1,
-                 valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
+                 valid_fraction: float = 0.0, device: str = "cpu", random_state: RandomStateLike = 0,
                  verbose: bool = False) -> None:
         self.cell = cell
         self.hidden_size = hidden_size
@@ -72,24 +78,34 @@ class _RNNEstimator(BaseEstimator):
     def _trainer(self) -> Any:
         from rnnkit.train.trainer import Trainer
 
-        return Trainer(**{p: getattr(self, p) for p in _FIT_PARAMS}, seed=int(self.random_state), device=self.device,
+        return Trainer(**{p: getattr(self, p) for p in _FIT_PARAMS}, seed=self.seed_, device=self.device,
                        progress=bool(self.verbose), evaluate_test=False, schedule="cosine")
+
+    def _draw_seed(self) -> None:
+        """``seed_``: ``random_state`` as scikit-learn reads it (an int; None: numpy's global generator;
+        a ``RandomState``: drawn from it), once per fit."""
+        rs = self.random_state
+        if isinstance(rs, bool) or not (rs is None or isinstance(rs, int | np.integer | np.random.RandomState)):
+            raise ValueError(f"random_state must be None, an int or a numpy RandomState, got {rs!r}")
+        self.seed_ = int(rs) if isinstance(rs, int | np.integer) else int(check_random_state(rs).randint(2**31 - 1))
 
     def _build(self, make: Any) -> Any:
         """``make()`` (a model), or an Ensemble of ``ensemble`` of them, after seeding ``random_state``."""
         if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int | np.integer) or self.ensemble < 1:
             raise ValueError(f"ensemble must be a positive integer (the number of models), got {self.ensemble!r}")
-        torch.manual_seed(int(self.random_state))
-        if self.ensemble == 1:
-            return make()
-        from rnnkit.models import Ensemble
+        with _keeping_global_rng(self.device):
+            torch.manual_seed(self.seed_)
+            if self.ensemble == 1:
+                return make()
+            from rnnkit.models import Ensemble
 
-        return Ensemble(members=[make() for _ in range(int(self.ensemble))])
+            return Ensemble(members=[make() for _ in range(int(self.ensemble))])
 
     def _fit_model(self, model: Any, examples: list[Example], info: DatasetInfo) -> None:
-        train, valid = split_train_valid(examples, self.valid_fraction, seed=int(self.random_state))
+        train, valid = split_train_valid(examples, self.valid_fraction, seed=self.seed_)
         dataset = SequenceDataset(info, ExampleList(train), ExampleList(valid), ExampleList([]))
-        self.history_ = self._trainer().fit(model, dataset)
+        with _keeping_global_rng(self.device):  # the Trainer seeds the global generators: the user's are theirs
+            self.history_ = self._trainer().fit(model, dataset)
         self.model_ = model.cpu().eval()
 
     @torch.no_grad()
@@ -114,7 +130,7 @@ class _SequenceInputs(_RNNEstimator):
                  cell: str = "gru", hidden_size: int = 32,
                  num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
                  weight_decay: float = 0.01, early_stopping: int | None = None, ema_decay: float | None = None,
-                 ensemble: int = 1, valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
+                 ensemble: int = 1, valid_fraction: float = 0.0, device: str = "cpu", random_state: RandomStateLike = 0,
                  verbose: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
@@ -171,8 +187,12 @@ class _SequenceInputs(_RNNEstimator):
             raise ValueError(f"layout must be 'NTF' or 'NCT', got {self.layout!r}")
         # sequences of any lengths, or (N, T, F) / (N, C, T) arrays whose T may differ at predict: the
         # features per step are what predict must match, not sklearn's columns (validate_data's n_features_in_)
-        ragged = _is_ragged(X)
-        per_step = ragged or _ndim(X) == 3
+        # fitted on sequences of their own lengths ((N, T, F) or a list), the model reads any T: then
+        # (N, T) and a list of equal 1-D series are univariate sequences too, not sklearn's columns
+        fitted_per_step = not reset and getattr(self, "per_step_", False)
+        ragged = _is_ragged(X) or (fitted_per_step and isinstance(X, list | tuple) and len(X) > 0
+                                   and all(np.ndim(s) == 1 for s in X))
+        per_step = ragged or _ndim(X) == 3 or fitted_per_step
         if ragged:
             seqs = [_one_sequence(s, i) for i, s in enumerate(X)]
             if not seqs:
@@ -195,6 +215,8 @@ class _SequenceInputs(_RNNEstimator):
             seqs = list(np.require(arr, requirements=["C", "W"]))  # a read-only input (memmap) is copied:
             # torch tensors cannot share memory they may not write
             width = arr.shape[2]
+        if reset:
+            self.per_step_ = per_step
         if reset and per_step:
             self.n_features_in_ = width
             if hasattr(self, "feature_names_in_"):
@@ -226,7 +248,9 @@ def _is_text(X: Any) -> bool:
     if isinstance(X, np.ndarray):
         return X.ndim == 1 and X.size > 0 and isinstance(X.flat[0], str)
     if type(X).__name__ == "Series" and hasattr(X, "iloc"):  # pandas, without importing it
-        return len(X) > 0 and isinstance(X.iloc[0], str)
+        # the first value that is not missing: a Series of texts may start with NaN (named as such later)
+        first = X.first_valid_index()
+        return first is not None and isinstance(X.loc[first], str)
     return isinstance(X, list | tuple) and len(X) > 0 and isinstance(X[0], str)
 
 
@@ -275,6 +299,7 @@ class RNNClassifier(ClassifierMixin, _SequenceInputs):
     """
 
     def fit(self, X: Any, y: Any) -> RNNClassifier:
+        self._draw_seed()
         seqs = self._sequences(X, reset=True)
         y = column_or_1d(_require_y(self, y), warn=True)
         if len(y) != len(seqs):
@@ -306,8 +331,10 @@ class RNNRegressor(RegressorMixin, _SequenceInputs):
     """
 
     def fit(self, X: Any, y: Any) -> RNNRegressor:
+        self._draw_seed()
         seqs = self._sequences(X, reset=True)
-        y = np.asarray(_require_y(self, y), dtype=np.float32)
+        # standardised in float64, and only z in float32: targets of 1e8 +- 20 kept 6 distinct values of 40
+        y = np.asarray(_require_y(self, y), dtype=np.float64)
         if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
             raise ValueError(f"y must be (n_samples,) or (n_samples, n_targets) with n_targets >= 1, got shape "
                              f"{y.shape}")
@@ -317,8 +344,8 @@ class RNNRegressor(RegressorMixin, _SequenceInputs):
             raise ValueError("y contains NaN or infinity")
         self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
-        self.y_mean_, self.y_std_ = y2.mean(0), np.where(y2.std(0) > 0, y2.std(0), 1.0).astype(np.float32)
-        z = (y2 - self.y_mean_) / self.y_std_
+        self.y_mean_, self.y_std_ = y2.mean(0), np.where(y2.std(0) > 0, y2.std(0), 1.0)
+        z = ((y2 - self.y_mean_) / self.y_std_).astype(np.float32)
         targets = [torch.tensor(r[0] if self._y_1d else r) for r in z]
         examples = [Example(x=torch.from_numpy(s), y=t) for s, t in zip(seqs, targets)]
         info = DatasetInfo(name="sklearn", shape="many-to-one", task="regression", **self._input_info(),
@@ -334,7 +361,7 @@ class RNNRegressor(RegressorMixin, _SequenceInputs):
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
         z = self._run(self._sequences(X, reset=False), self.model_.predict).reshape(-1, len(self.y_mean_))
-        y = z * self.y_std_ + self.y_mean_
+        y = z.astype(np.float64) * self.y_std_ + self.y_mean_
         return (y[:, 0] if self._y_1d else y).astype(np.float64)
 
 
@@ -348,11 +375,12 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
     ``TimeSeriesSplit`` scores each fold).
     """
 
-    def __init__(self, *, window: int = 24, horizon: int = 12, stride: int = 1, cell: str = "gru",
+    def __init__(self, *, window: int = 24, horizon: int = 12, stride: int = 1, transform: str | None = None,
+                 cell: str = "gru",
                  hidden_size: int = 32,
                  num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
                  weight_decay: float = 0.01, early_stopping: int | None = None, ema_decay: float | None = None,
-                 ensemble: int = 1, valid_fraction: float = 0.0, device: str = "cpu", random_state: int = 0,
+                 ensemble: int = 1, valid_fraction: float = 0.0, device: str = "cpu", random_state: RandomStateLike = 0,
                  verbose: bool = False) -> None:
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
@@ -361,12 +389,14 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
         self.window = window
         self.horizon = horizon
         self.stride = stride
+        self.transform = transform
 
     def fit(self, y: Any, X: Any = None) -> RNNForecaster:
         from rnnkit.models import Forecaster
 
         if X is not None:
             raise ValueError("RNNForecaster.fit(y) takes the series only (exogenous X is not supported)")
+        self._draw_seed()
         for name in ("window", "horizon", "stride"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
@@ -379,6 +409,11 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
         if len(widths) > 1:
             raise ValueError(f"series have different numbers of columns: {sorted(widths)}")
         self.num_targets_ = widths.pop()
+        short = [i for i, s in enumerate(series) if len(s) < self.window + self.horizon]
+        if short and len(short) < len(series):
+            warnings.warn(f"{len(short)} of {len(series)} series are shorter than window + horizon = "
+                          f"{self.window + self.horizon} steps and give no training pairs (series {short[:5]})",
+                          stacklevel=2)
         examples = []
         for s in series:
             for start in range(0, len(s) - self.window - self.horizon + 1, self.stride):
@@ -393,25 +428,36 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
                            num_features=self.num_targets_, num_targets=self.num_targets_, horizon=self.horizon,
                            window=self.window, metric="mae", higher_is_better=False)
         dataset = SequenceDataset(info, ExampleList(examples), ExampleList([]), ExampleList([]))
+        # transform None: what the data suggest (a log for a positive series whose level grows); "none" turns it off
+        chosen = {} if self.transform is None else {"transform": self.transform}
         model = self._build(lambda: Forecaster.from_dataset(dataset, cell=self.cell, hidden_size=self.hidden_size,
-                                                            num_layers=self.num_layers, dropout=self.dropout))
+                                                            num_layers=self.num_layers, dropout=self.dropout,
+                                                            **chosen))
         self._fit_model(model, examples, info)
-        self.last_window_ = series[-1][-self.window :]
+        self.window_, self.horizon_ = int(self.window), int(self.horizon)  # what predict and score use
+        # predict() forecasts after the last series, from its last window (None: it has fewer steps)
+        self.last_window_ = series[-1][-self.window :] if len(series[-1]) >= self.window else None
         return self
 
     def predict(self, X: Any = None) -> np.ndarray:
         """The next ``horizon`` steps after the training series, or ``(N, horizon[, K])`` after each window of X."""
         check_is_fitted(self, "model_")
+        window = getattr(self, "window_", self.window)  # (estimators pickled before window_ existed)
         if X is None:
+            if self.last_window_ is None:
+                raise ValueError(f"the last training series has fewer than window = {window} steps: pass the "
+                                 "windows to forecast after, predict(X)")
             return self._run([self.last_window_], self.model_.predict)[0].astype(np.float64)
         arr = np.asarray(X, dtype=np.float32)
         if arr.ndim == 2 and self.num_targets_ == 1:
             arr = arr[:, :, None]
-        if arr.ndim != 3 or arr.shape[2] != self.num_targets_ or arr.shape[0] == 0 or arr.shape[1] == 0:
+        if arr.ndim != 3 or arr.shape[2] != self.num_targets_ or arr.shape[0] == 0 or arr.shape[1] < window:
             raise ValueError(f"X must be (N, window) or (N, window, {self.num_targets_}) with N >= 1 windows of "
-                             f">= 1 step, got {arr.shape}")
+                             f"at least window = {window} steps (longer ones are read by their last {window}), "
+                             f"got {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError("X contains NaN or infinity; fill gaps first (rnnkit.data.windows.fill_missing)")
+        arr = np.ascontiguousarray(arr[:, -window:])  # the steps the model learnt from: the last window
         return self._run(list(arr), self.model_.predict).astype(np.float64)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
@@ -426,21 +472,38 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
 
         if y is None:
             check_is_fitted(self, "model_")
+            horizon = getattr(self, "horizon_", self.horizon)  # as fitted, whatever set_params said since
             actual = _series(X)
             if actual.shape[1] != self.num_targets_ or len(actual) < 2:
                 raise ValueError(f"score(X) without y reads X as the {self.num_targets_}-column series that follows "
-                                 f"the training series (at least 2 of its next {self.horizon} steps), got shape "
+                                 f"the training series (at least 2 of its next {horizon} steps), got shape "
                                  f"{np.shape(X)}; to score windows pass score(X, y) with y the steps after each window")
-            actual = actual[: self.horizon]
-            pred = self.predict().reshape(self.horizon, self.num_targets_)[: len(actual)]
+            actual = actual[:horizon]
+            pred = self.predict().reshape(horizon, self.num_targets_)[: len(actual)]
             return float(r2_score(actual, pred, sample_weight=sample_weight))
         pred = self.predict(X)
         y = np.asarray(y)
         if y.ndim == 0 or len(y) != len(pred) or y.size != pred.size:
-            raise ValueError(f"y must hold the true next {self.horizon} steps of each of the {len(pred)} windows of "
+            raise ValueError(f"y must hold the true next {getattr(self, 'horizon_', self.horizon)} steps of each of "
+                             f"the {len(pred)} windows of "
                              f"X, shape {pred.shape}, got {y.shape}")
         return float(r2_score(y.reshape(len(pred), -1), pred.reshape(len(pred), -1),
                               sample_weight=sample_weight))
+
+
+@contextlib.contextmanager
+def _keeping_global_rng(device: str) -> Iterator[None]:
+    """The global random generators (Python's, numpy's, torch's) as they were before the block: a fit
+    seeds them for its own run, and must not leave a user's bootstrap loop drawing the same sample."""
+    py, np_state = random.getstate(), np.random.get_state()
+    dev = torch.device(device)
+    devices = [dev.index or 0] if dev.type == "cuda" and torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            random.setstate(py)
+            np.random.set_state(np_state)
 
 
 def _series(s: Any) -> np.ndarray:
