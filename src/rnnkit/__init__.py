@@ -1,10 +1,13 @@
 """rnnkit: recurrent neural networks for every shape of sequence problem, on PyTorch."""
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rnnkit import _hooks, cells
-from rnnkit.layers.recurrent import Recurrent, RecurrentOutput
+from rnnkit import _hooks
+
+if TYPE_CHECKING:  # imported on first use (__getattr__): `import rnnkit` and `rnnkit --help` load no torch
+    from rnnkit import cells
+    from rnnkit.layers.recurrent import Recurrent, RecurrentOutput
 
 __version__ = "0.1.0"
 
@@ -12,9 +15,10 @@ __all__ = ["RNNClassifier", "RNNForecaster", "RNNRegressor", "Recurrent", "Recur
            "cells", "load"]
 
 _LAZY = {"Trainer": "rnnkit.train.trainer", "load": "rnnkit.train.run_dir", "RNNClassifier": "rnnkit.estimators",
-         "RNNRegressor": "rnnkit.estimators", "RNNForecaster": "rnnkit.estimators"}
+         "RNNRegressor": "rnnkit.estimators", "RNNForecaster": "rnnkit.estimators",
+         "Recurrent": "rnnkit.layers.recurrent", "RecurrentOutput": "rnnkit.layers.recurrent"}
 # the subpackages DESIGN.md names as ``rnnkit.datasets.load(...)``, ``rnnkit.models.X``, ``rnnkit.decoding.greedy``
-_SUBMODULES = ("data", "datasets", "decoding", "layers", "models", "train")
+_SUBMODULES = ("cells", "data", "datasets", "decoding", "layers", "models", "train")
 
 
 def _draw_report(model: Any, dataset: Any, run_dir: Path) -> None:

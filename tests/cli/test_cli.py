@@ -899,3 +899,26 @@ def test_a_character_models_unknown_token_does_not_space_out_its_output() -> Non
     assert _sequence_text(ids, SimpleNamespace(output_vocab=chars)) == "the <unk>at"
     words = Vocab.build([["the", "cat", "a"]])
     assert _sequence_text(words.encode(["a", "cat"]), SimpleNamespace(output_vocab=words)) == "a cat"
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line_and_130(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The parser imports torch through the sub-commands; Ctrl-C in that second and a half printed a
+    traceback. And `import rnnkit` itself loads no torch, so the console script reaches main at once."""
+    import subprocess
+    import sys
+
+    from rnnkit.cli import main as cli_main
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_main, "build_parser", interrupted)
+    assert cli_main.main(["train", "--data", "japanese_vowels"]) == 130
+    assert capsys.readouterr().err.strip() == "rnnkit: interrupted"
+    done = subprocess.run([sys.executable, "-c", "import sys, rnnkit; from rnnkit import Recurrent, cells; "
+                           "print('torch' in sys.modules)"], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "True"  # the names still load, on first use
+    bare = subprocess.run([sys.executable, "-c", "import sys, rnnkit.cli.main; print('torch' in sys.modules)"],
+                          capture_output=True, text=True, timeout=120)
+    assert bare.stdout.strip() == "False"

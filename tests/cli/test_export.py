@@ -527,3 +527,17 @@ def test_a_torchscript_program_masks_nan_padding_whatever_it_was_traced_on(tmp_p
     zeroed = x * (torch.arange(5) < lengths[:, None])[..., None]
     with torch.no_grad():
         torch.testing.assert_close(program(padded, lengths), scoring_module(model)(zeroed, lengths))
+
+
+def test_the_out_suffix_chooses_the_format_and_a_mismatch_is_refused(lstm_run: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out model.onnx` without --format wrote TorchScript into an .onnx file, which loads nowhere."""
+    out = tmp_path / "model.onnx"
+    assert main(["export", str(lstm_run), "--out", str(out)]) == 0
+    assert "(onnx)" in capsys.readouterr().out
+    onnx.load(str(out))
+    assert main(["export", str(lstm_run), "--format", "torchscript", "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "has the suffix of onnx but --format is torchscript; use a .pt file or --format onnx" in err
+    assert main(["export", str(lstm_run), "--out", str(tmp_path / "m.pt2")]) == 0
+    assert "(torch.export)" in capsys.readouterr().out

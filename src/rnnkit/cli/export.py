@@ -53,8 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a trained run as a TorchScript, torch.export or ONNX program",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN", help="a run folder written by `rnnkit train`")
-    p.add_argument("--format", choices=["torchscript", "torch.export", "onnx"], default="torchscript",
-                   help="torchscript (.pt, default), torch.export (.pt2) or onnx (.onnx)")
+    p.add_argument("--format", choices=["torchscript", "torch.export", "onnx"], default=None,
+                   help="torchscript (.pt, default), torch.export (.pt2) or onnx (.onnx); without it, --out's "
+                        "suffix chooses")
     p.add_argument("--out", metavar="FILE", help="where to write (default RUN/export/model.pt, .pt2 or .onnx)")
     p.set_defaults(func=run)
 
@@ -297,6 +298,24 @@ def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max
     return relative_difference(got, expected), steps
 
 
+SUFFIXES = {".pt": "torchscript", ".pt2": "torch.export", ".onnx": "onnx"}
+
+
+def export_format(given: str | None, out: str | None) -> str:
+    """The format to write: ``--format``, else the one ``--out``'s suffix names (``.pt``, ``.pt2``,
+    ``.onnx``), else TorchScript. A suffix that names another format than ``--format`` is an error: an
+    ``.onnx`` file holding TorchScript loads nowhere."""
+    named = SUFFIXES.get(Path(out).suffix.lower()) if out else None
+    if given is not None and named is not None and named != given:
+        raise CLIError(f"--out {out} has the suffix of {named} but --format is {given}; use a {_suffix(given)} "
+                       f"file or --format {named}")
+    return given or named or "torchscript"
+
+
+def _suffix(fmt: str) -> str:
+    return next(k for k, v in SUFFIXES.items() if v == fmt)
+
+
 def takes_one_step(program: Any, module: Any, args: tuple) -> bool:
     """Whether ``program`` (a ``torch.export`` program) gives the model's output on the first step
     of ``args`` alone. torch.export takes a free size to be at least 2 (it specialises 0 and 1), so
@@ -352,6 +371,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out and Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a folder; pass a file name such as {Path(args.out) / 'model.pt'}")
+    args.format = export_format(args.format, args.out)
     loaded, spec = open_run(args.run_dir)
     task = loaded.info.task
     if task in ("seq2seq", "generation") and args.format != "onnx":

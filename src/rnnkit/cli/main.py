@@ -33,18 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    try:
+    command = None
+    try:  # Ctrl-C while the parser's sub-commands import torch is an interrupt too, not a traceback
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        if command is None:
+            parser.print_help()
+            return 0
         return int(args.func(args) or 0)
     except CLIError as e:
-        print(f"rnnkit {args.command}: error: {e}", file=sys.stderr)
+        print(f"rnnkit {command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"rnnkit{'' if command is None else ' ' + command}: interrupted", file=sys.stderr)
         return 130
 
 
