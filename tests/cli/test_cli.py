@@ -922,3 +922,15 @@ def test_ctrl_c_while_the_command_loads_is_one_line_and_130(monkeypatch: pytest.
     bare = subprocess.run([sys.executable, "-c", "import sys, rnnkit.cli.main; print('torch' in sys.modules)"],
                           capture_output=True, text=True, timeout=120)
     assert bare.stdout.strip() == "False"
+
+
+def test_a_data_option_read_as_yaml_into_another_type_is_named_with_the_quoted_form(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A column named "on" became True: the loader's TypeError had been reported as an option it lacks."""
+    data = tmp_path / "r.csv"
+    data.write_text("review,on\n" + "".join(f"{w} phone,{'pos' if i % 2 else 'neg'}\n"
+                                            for i, w in enumerate(["good", "bad", "great", "awful"] * 3)))
+    assert main(["datasets", f"csv:{data}", "--data-option", "text=review", "--data-option", "target=on"]) == 2
+    err = _error_line(capsys)
+    assert "cannot use its options" in err and "read as YAML (target=True)" in err and "\"target='...'\"" in err
+    assert main(["datasets", f"csv:{data}", "--data-option", "text=review", "--data-option", "target='on'"]) == 0

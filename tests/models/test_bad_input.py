@@ -178,6 +178,16 @@ def test_forecast_arguments():
     (lambda: Seq2Seq(tgt_vocab_size=10, src_vocab_size=10, bidirectional="no"),
      r"Seq2Seq: bidirectional must be a bool, got 'no'"),
     (lambda: Seq2Seq(tgt_vocab_size=10, src_vocab_size=10.5), r"src_vocab_size must be an int or None, got 10.5"),
+    # lists given as text or as one number (rnnkit train --set quantiles=0.05,0.5,0.95) were read character
+    # by character, or failed in tuple(): "could not convert string to float: '.'"
+    (lambda: Forecaster(horizon=3, head="quantile", quantiles="0.05,0.5,0.95"),
+     r"quantiles must be a list of numbers \(e.g. \[0.1, 0.5, 0.9\]\), got '0.05,0.5,0.95' \(str\)"),
+    (lambda: SequenceClassifier(num_outputs=9, num_features=1, class_weights="None"),
+     r"class_weights must be a list of numbers \(e.g. \[0.1, 0.5, 0.9\]\) or None, got 'None'"),
+    (lambda: SequenceClassifier(num_outputs=2, num_features=1, conv_channels=5),
+     r"conv_channels must be a list of ints \(e.g. \[128, 256, 128\]\), got 5 \(int\)"),
+    (lambda: SequenceClassifier(num_outputs=2, num_features=1, conv_channels=[4, "a"]),
+     r"conv_channels must be a list of ints"),
 ])
 def test_an_option_of_the_wrong_type_is_named(build, message):
     """Checked against the config's annotations before anything is built (a string size used to

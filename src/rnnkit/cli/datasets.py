@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             ds = rnnkit.datasets.load(args.name, **options)
         except TypeError as e:  # a user file's loader that needs options (target=, ...), or one it lacks
-            raise CLIError(f"data set {args.name!r} does not take these options {options}: pass the loader's "
-                           f"options with --data-option KEY=VALUE (docs/DATA.md): {e}") from e
+            from rnnkit.cli.runspec import options_error
+
+            raise options_error(args.name, options, e) from e
         except (ValueError, OSError, ImportError) as e:
             raise CLIError(str(e).splitlines()[0] if str(e) else repr(e)) from e
         info = ds.info

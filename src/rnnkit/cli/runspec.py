@@ -185,6 +185,22 @@ def resolve_model(name: str) -> tuple[Any, dict[str, Any]]:
     return MODELS[cls_name], dict(implied)
 
 
+def options_error(name: str, options: dict[str, Any], error: TypeError) -> CLIError:
+    """One line for a loader's TypeError: an option it does not take, or an option whose value has the
+    wrong type, where --data-option's YAML reading is the usual cause (target=on is True, 2020 an int)."""
+    if "unexpected keyword argument" in str(error) or "takes no option" in str(error):
+        return CLIError(f"data set {name!r} does not take these options {options}: pass the loader's options "
+                        f"with --data-option KEY=VALUE (docs/DATA.md): {error}")
+    typed = {k: v for k, v in options.items() if v is None or isinstance(v, bool | int | float)}
+    hint = ""
+    if typed:
+        shown = ", ".join(f"{k}={v!r}" for k, v in typed.items())
+        first = next(iter(typed))
+        hint = (f"; --data-option values are read as YAML ({shown}): quote one that names a column or "
+                f"holds text, --data-option \"{first}='...'\"")
+    return CLIError(f"data set {name!r} cannot use its options {options}: {error}{hint}")
+
+
 def load_data(spec: RunSpec) -> Any:
     """Load the spec's data set (bundled or FORMAT:path), then cut each split to ``limit``."""
     import rnnkit.datasets
@@ -194,7 +210,7 @@ def load_data(spec: RunSpec) -> Any:
     try:
         ds = rnnkit.datasets.load(spec.data, **spec.data_options)
     except TypeError as e:
-        raise CLIError(f"data set {spec.data!r} does not take these options {spec.data_options}: {e}") from e
+        raise options_error(spec.data, spec.data_options, e) from e
     except (ValueError, OSError, ImportError) as e:
         raise CLIError(str(e).splitlines()[0] if str(e) else repr(e)) from e
     if spec.limit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import dataclasses
 import functools
@@ -174,6 +175,8 @@ def _checking_option_types(cls: type, init: Callable[..., None]) -> Callable[...
     once (``hidden_size must be an int, got '64' (str)``) instead of failing deep inside torch.
     numpy scalars pass as the Python numbers they hold (so configs save as plain JSON)."""
     signature = inspect.signature(init)
+    # options the constructor itself lets be None (conv_channels=None: no branch), whatever the config holds
+    allows_none = {n for n, p in signature.parameters.items() if p.default is None or "None" in str(p.annotation)}
 
     @functools.wraps(init)
     def checked(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -187,6 +190,8 @@ def _checking_option_types(cls: type, init: Callable[..., None]) -> Callable[...
         hints = _config_hints(cls.config_class)  # type: ignore[attr-defined]
         for name, value in bound.arguments.items():
             if name in hints:
+                if value is None and name in allows_none:
+                    continue
                 if _accepts(value, hints[name]) is False:
                     raise TypeError(f"{cls.__name__}: {name} must be {_describe(hints[name])}, got {value!r} "
                                     f"({type(value).__name__})")
@@ -220,6 +225,18 @@ def _accepts(value: Any, tp: Any) -> bool | None:
         return isinstance(value, numbers.Real) and not isinstance(value, bool)
     if tp is str:
         return isinstance(value, str)
+    if origin in (tuple, list, collections.abc.Sequence):  # tuple[int, ...], tuple[int, int, int], list[str]
+        args = typing.get_args(tp)
+        if not isinstance(value, list | tuple | np.ndarray) or (isinstance(value, np.ndarray) and value.ndim != 1):
+            return False  # a string would be read character by character, a number not at all
+        items = list(value)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(items) != len(args):
+                return False
+            answers = [_accepts(v, a) for v, a in zip(items, args)]
+        else:
+            answers = [_accepts(v, args[0]) for v in items] if args else []
+        return False if False in answers else (None if None in answers else True)
     return None
 
 
@@ -240,5 +257,13 @@ def _describe(tp: Any) -> str:
         return " or ".join(_describe(arg) for arg in typing.get_args(tp))
     if origin is Literal:
         return f"one of {typing.get_args(tp)}"
+    if origin in (tuple, list, collections.abc.Sequence):
+        args = typing.get_args(tp)
+        examples = {int: "[128, 256, 128]", float: "[0.1, 0.5, 0.9]", str: '["B", "I", "O"]'}
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return f"a list of {len(args)} ({', '.join(_describe(a) for a in args)})"
+        item: Any = args[0] if args else object
+        kinds = {int: "ints", float: "numbers", str: "strings"}
+        return f"a list of {kinds.get(item, 'values')}" + (f" (e.g. {examples[item]})" if item in examples else "")
     names = {type(None): "None", bool: "a bool", int: "an int", float: "a number", str: "a string"}
     return names.get(tp, getattr(tp, "__name__", str(tp)))
