@@ -164,6 +164,24 @@ def default_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def select_stops(only: Sequence[str] | None, stops: Sequence[Stop] = ()) -> list[Stop]:
+    """The stops (default :data:`STOPS`) that ``only`` names by name, shape or data set, in the tour's
+    order; all of them without ``only``. A ValueError names an unknown one, with a close match."""
+    import difflib
+
+    chosen = list(stops or STOPS)
+    if not only:
+        return chosen
+    keys = [k for s in chosen for k in (s.name, s.shape, s.data)]
+    unknown = sorted(set(only) - set(keys))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], keys, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(f"unknown tour stop(s) {', '.join(unknown)}{hint}; choose a name, shape or data set: "
+                         f"{', '.join(s.name for s in chosen)}, or {', '.join(s.data for s in chosen)}")
+    return [s for s in chosen if {s.name, s.shape, s.data} & set(only)]
+
+
 def run_tour(
     root: str | Path = "runs/tour",
     *,
@@ -174,7 +192,8 @@ def run_tour(
     stops: Sequence[Stop] = (),
     jobs: int | None = None,
 ) -> list[TourRow]:
-    """Train every stop (or those named in ``only``) under ``root`` and write ``root/index.html``.
+    """Train every stop (or those ``only`` names: :func:`select_stops`) under ``root`` and write
+    ``root/index.html``.
 
     ``jobs`` stops train at once, each in its own process with one torch thread (default
     :func:`default_jobs`); ``jobs=1`` trains them one after the other in this process, with the
@@ -183,13 +202,7 @@ def run_tour(
     """
     from rnnkit.report.html import write_tour_report
 
-    chosen = list(stops or STOPS)
-    if only:
-        unknown = sorted(set(only) - {s.name for s in chosen} - {s.shape for s in chosen})
-        if unknown:
-            raise ValueError(f"unknown tour stop(s) {', '.join(unknown)}; "
-                             f"choose from {', '.join(s.name for s in chosen)}")
-        chosen = [s for s in chosen if s.name in only or s.shape in only]
+    chosen = select_stops(only, stops or STOPS)
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
@@ -231,4 +244,4 @@ def _run_parallel(chosen: list[Stop], root: Path, *, quick: bool, jobs: int,
     return [found[i] for i in range(len(chosen))]
 
 
-__all__ = ["STOPS", "Stop", "TourRow", "default_jobs", "primary_metric", "run_stop", "run_tour"]
+__all__ = ["STOPS", "Stop", "TourRow", "default_jobs", "primary_metric", "run_stop", "run_tour", "select_stops"]

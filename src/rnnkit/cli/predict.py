@@ -1,7 +1,8 @@
 """``rnnkit predict RUN INPUT``: run a trained model on raw input, from its run folder alone.
 
 INPUT is text (token models: ``"march 3, 2001"``), numbers (``"1.5 2 3"`` or ``"1,2,3"``), a CSV
-file (one row per time step, one column per feature), a text file, or an image file (PNG).
+file (one row per time step, one column per feature), a text file, an image file (PNG), or ``-``:
+standard input, read as one input as a file would be.
 
     rnnkit predict runs/dates "march 3, 2001"        # -> 2001-03-03
     rnnkit predict runs/vowels sample.csv            # -> class and its probability
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -45,15 +47,15 @@ from rnnkit.cli import predict_quantiles
 from rnnkit.cli.main import CLIError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", *IMAGE_SUFFIXES)
+FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", *IMAGE_SUFFIXES)
+STDIN = Path("-")  # INPUT "-": standard input, read as a file would be (told apart by identity, not name)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict from raw input with a trained run folder",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN", help="a run folder written by `rnnkit train`")
-    p.add_argument("input", metavar="INPUT", help="text, numbers, or a .csv / .txt / .png file (with --lines: a file "
-                   "or -)")
+    p.add_argument("input", metavar="INPUT", help="text, numbers, a .csv / .txt / .png file, or - for standard input")
     p.add_argument("--top", type=int, default=3, metavar="K", help="classes to show with probabilities")
     p.add_argument("--lines", action="store_true",
                    help="INPUT is a file (or - for standard input) of one input per line; one prediction per line")
@@ -188,13 +190,18 @@ def parse_numbers(text: str) -> list[float]:
 
 
 def read_text(path: Path) -> str:
-    """A UTF-8 file's text, or a one-line error naming the file."""
+    """A UTF-8 file's text (all of standard input for :data:`STDIN`), or a one-line error naming the file."""
     try:
-        return path.read_text(encoding="utf-8")
+        return sys.stdin.read() if path is STDIN else path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise CLIError(f"{path}: not a UTF-8 text file (byte {e.start}); pass a .csv/.txt file or an image") from e
+        raise CLIError(f"{_name(path)}: not a UTF-8 text file (byte {e.start}); pass a .csv/.txt file or an image"
+                       ) from e
     except OSError as e:
         raise CLIError(f"cannot read {path}: {e.strerror or e}") from e
+
+
+def _name(path: Path) -> str:
+    return "<stdin>" if path is STDIN else str(path)
 
 
 def read_table(path: Path, columns: list[str] | None = None, *, header_required: bool = False) -> Any:
@@ -205,16 +212,17 @@ def read_table(path: Path, columns: list[str] | None = None, *, header_required:
     label); a file without a header is read by position, unless ``header_required``."""
     import numpy as np
 
+    name = _name(path)
     lines = [(n, ln) for n, ln in enumerate(read_text(path).splitlines(), 1) if ln.strip()]
     if header_required and not (lines and _is_header(lines[0][1])):
-        raise CLIError(f"{path}: the first line must name the columns {columns}")
+        raise CLIError(f"{name}: the first line must name the columns {columns}")
     pick: list[int] | None = None
     if lines and _is_header(lines[0][1]):
         names = [p.strip("\"'") for p in re.split(r"[\s,;]+", lines[0][1].strip()) if p]
         if columns:
             missing = [c for c in columns if c not in names]
             if missing:
-                raise CLIError(f"{path}, line {lines[0][0]}: no column {missing[0]!r}; this run reads the columns "
+                raise CLIError(f"{name}, line {lines[0][0]}: no column {missing[0]!r}; this run reads the columns "
                                f"{columns} and the header names {names}")
             pick = [names.index(c) for c in columns]
         lines = lines[1:]
@@ -229,12 +237,12 @@ def read_table(path: Path, columns: list[str] | None = None, *, header_required:
                     raise ValueError(f"{len(fields)} field(s), but the header names more")
                 rows.append(_numbers(" ".join(fields[i] for i in pick)))
         except ValueError as e:
-            raise CLIError(f"{path}, line {n}: {e}") from e
+            raise CLIError(f"{name}, line {n}: {e}") from e
         if len(rows[-1]) != len(rows[0]):
-            raise CLIError(f"{path}, line {n}: {len(rows[-1])} value(s), but line {lines[0][0]} has "
+            raise CLIError(f"{name}, line {n}: {len(rows[-1])} value(s), but line {lines[0][0]} has "
                            f"{len(rows[0])}; every row (time step) needs one value per feature")
     if not rows:
-        raise CLIError(f"{path}: no rows of numbers (one row per time step, one column per feature)")
+        raise CLIError(f"{name}: no rows of numbers (one row per time step, one column per feature)")
     return np.asarray(rows, dtype=np.float32)
 
 
@@ -269,8 +277,11 @@ def _is_header(line: str) -> bool:
 
 
 def input_file(raw: str) -> Path | None:
-    """The file ``raw`` names, None when it is text or numbers; a one-line error for a folder or a
-    missing file (a name ending in a file suffix, with no spaces)."""
+    """The file ``raw`` names (:data:`STDIN` for ``-``), None when it is text or numbers; a one-line
+    error for a folder or a missing file (no spaces, and a file suffix or a path: ``/``, ``./`` or
+    ``../`` in front, or a folder that exists; ``12/25/1999`` is text)."""
+    if raw == "-":
+        return STDIN
     if not raw.strip():
         return None
     path = Path(raw)
@@ -281,8 +292,13 @@ def input_file(raw: str) -> Path | None:
             raise CLIError(f"{path} is a folder; pass a file, text or numbers")
     except OSError:  # a long text is no file name
         return None
-    if path.suffix.lower() in FILE_SUFFIXES and not re.search(r"\s", raw):
-        raise CLIError(f"input file {path} does not exist")
+    if re.search(r"\s", raw):
+        return None
+    seps = [s for s in (os.sep, os.altsep) if s]
+    relative = tuple(f"{d}{s}" for d in (".", "..") for s in seps)
+    a_path = path.is_absolute() or raw.startswith(relative) or (any(s in raw for s in seps) and path.parent.is_dir())
+    if path.suffix.lower() in FILE_SUFFIXES or a_path:
+        raise CLIError(f"input file {raw} does not exist (no such file; pass text, numbers or an existing file)")
     return None
 
 
@@ -558,6 +574,14 @@ def _note_unknown(unknown: list[int], what: str) -> None:
               "vocabulary; they are read as <unk>", file=sys.stderr)
 
 
+def _same_file(output: str, raw: str) -> bool:
+    """Whether ``--output`` names the input file itself (writing it would overwrite the input)."""
+    try:
+        return raw != "-" and Path(output).resolve() == Path(raw).resolve()
+    except OSError:  # a long text is no file name
+        return False
+
+
 def write_text(path: str, text: str) -> None:
     try:
         Path(path).write_text(text, encoding="utf-8")
@@ -653,6 +677,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output and not (args.lines or args.column or args.quantiles is not None):
         raise CLIError("--output goes with --lines or --column (one prediction per input line or row), or with "
                        "--quantiles (the forecast table as CSV)")
+    if args.output and _same_file(args.output, args.input):
+        raise CLIError(f"--output {args.output} is the input file: write the predictions to another file")
     loaded, spec = open_run(args.run_dir)
     levels = predict_quantiles.levels_given(args, loaded.info)
     decoding = decoding_options(args, loaded.info)

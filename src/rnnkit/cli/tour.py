@@ -3,7 +3,7 @@ write a report that links every run.
 
     rnnkit tour                       # a few minutes on a laptop CPU; runs/tour/index.html
     rnnkit tour --quick               # seconds per shape (a smoke test)
-    rnnkit tour --only forecasting    # one stop (by name or shape)
+    rnnkit tour --only forecasting    # one stop (by name, shape or data set: --only air_passengers)
 
 The stops are listed in ``rnnkit/tour.py`` (``STOPS``): add one there to extend the tour.
 """
@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a tiny version: few examples, 2-3 epochs per shape")
     p.add_argument("--out", default="runs/tour", metavar="DIR", help="where the runs go (default runs/tour)")
-    p.add_argument("--only", action="append", metavar="STOP", help="run only this stop (name or shape); repeatable")
+    p.add_argument("--only", action="append", metavar="STOP",
+                   help="run only this stop (name, shape or data set); repeatable")
     p.add_argument("--progress", action="store_true",
                    help="show each run's progress bar (trains the stops one at a time unless --jobs is given)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
@@ -49,16 +50,21 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from rnnkit.cli.main import CLIError
-    from rnnkit.tour import STOPS, TourRow, run_tour
+    from rnnkit.tour import TourRow, run_tour, select_stops
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a file; the tour writes its runs into a folder")
+    if args.jobs is not None and args.jobs < 1:
+        raise CLIError(f"--jobs must be >= 1, got {args.jobs}")
+    try:
+        stops = select_stops(args.only)  # refuse a bad --only before announcing anything
+    except ValueError as e:
+        raise CLIError(str(e)) from e
     console = Console()
     console.width = max(console.width, 132)  # the table stays readable in a pipe or a log
     start = time.perf_counter()
-    names = [s.name for s in STOPS]
-    console.print(f"[bold]rnnkit tour[/bold]{' --quick' if args.quick else ''}: {len(args.only or names)} stops "
-                  f"({', '.join(args.only or names)}) -> {args.out}/")
+    console.print(f"[bold]rnnkit tour[/bold]{' --quick' if args.quick else ''}: {len(stops)} "
+                  f"stop{'' if len(stops) == 1 else 's'} ({', '.join(s.name for s in stops)}) -> {args.out}/")
 
     def show(row: TourRow) -> None:
         mark = "[green]ok[/green]" if row.status == "ok" else "[red]failed[/red]"
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         jobs = 1 if args.progress and args.jobs is None else args.jobs
-        rows = run_tour(args.out, quick=args.quick, only=args.only, progress=args.progress, on_row=show, jobs=jobs)
+        rows = run_tour(args.out, quick=args.quick, progress=args.progress, on_row=show, stops=stops, jobs=jobs)
     except ValueError as e:
         raise CLIError(str(e)) from e
     console.print(results_table(rows, f"rnnkit tour{' (quick)' if args.quick else ''}: one model per shape"))
