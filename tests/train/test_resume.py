@@ -101,3 +101,11 @@ def test_without_restore_best_metrics_describe_the_saved_last_epoch(tmp_path) ->
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["model_epoch"] == 3
     assert metrics["valid"]["loss"] == pytest.approx(history.rows[-1]["valid_loss"])
+
+
+def test_a_resume_with_no_epochs_left_says_that_it_trains_nothing(tmp_path) -> None:
+    data = toy_classification(32, valid=8, test=0)
+    run = str(tmp_path / "run")
+    Trainer(run_dir=run, **SETTINGS).fit(tiny_model(data), data)
+    with pytest.warns(UserWarning, match="already holds 2 epochs and epochs=1: nothing is trained"):
+        Trainer(run_dir=run, resume=True, **{**SETTINGS, "epochs": 1}).fit(tiny_model(data), data)

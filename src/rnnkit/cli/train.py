@@ -55,14 +55,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden", type=int, metavar="N", help="hidden size (feedforward: one hidden layer of N units)")
     p.add_argument("--layers", type=int, metavar="N", help="number of recurrent layers")
     p.add_argument("--dropout", type=float, metavar="P", help="dropout probability")
-    p.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional encoder")
+    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
+                   help="a bidirectional encoder, or not (default: what the data suggest, see `rnnkit info`)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other model option (value read as YAML), e.g. --set pooling=attention")
     p.add_argument("--train-option", action="append", default=[], metavar="KEY=VALUE",
                    help="any other Trainer setting (value read as YAML), e.g. --train-option checkpoint_every=200")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="an option for the data set loader (value read as YAML)")
-    p.add_argument("--limit", type=int, metavar="N", help="keep at most N examples per split (quick runs)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="keep the first N examples of each split (quick runs; some data sets list theirs by class)")
     p.add_argument("--vectors", action="store_true", default=None,
                    help="one-to-one: flatten each fixed-length sequence into one vector (for feedforward)")
     p.add_argument("--ensemble", type=int, metavar="K",

@@ -215,6 +215,9 @@ class Trainer:
         resumed = None
         if cfg.resume and run is not None:
             resumed = self._resume(run, state, history, scheduler)
+            if state.epoch >= cfg.epochs and not state.stop and ctx.is_main:
+                warnings.warn(f"{run.path} already holds {state.epoch} epochs and epochs={cfg.epochs}: nothing is "
+                              "trained (pass more epochs to extend the run)", stacklevel=3)
         elif run is not None and ctx.is_main:
             run.start(model, dataset, trainer=cfg.to_dict(), data_options=data_options,
                       ran_on={"device": str(device), "precision": resolve_precision(cfg.precision, device)})
