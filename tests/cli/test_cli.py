@@ -934,3 +934,26 @@ def test_a_data_option_read_as_yaml_into_another_type_is_named_with_the_quoted_f
     err = _error_line(capsys)
     assert "cannot use its options" in err and "read as YAML (target=True)" in err and "\"target='...'\"" in err
     assert main(["datasets", f"csv:{data}", "--data-option", "text=review", "--data-option", "target='on'"]) == 0
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
+    """`rnnkit predict ... | head` had ended in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    script = (
+        "import argparse, sys\n"
+        "from rnnkit.cli import main as m\n"
+        "def build():\n"
+        "    p = argparse.ArgumentParser(); s = p.add_subparsers(dest='command')\n"
+        "    c = s.add_parser('spam'); c.set_defaults(func=lambda a: [print('x' * 80) for _ in range(10**6)])\n"
+        "    return p\n"
+        "m.build_parser = build\n"
+        "sys.exit(m.main(['spam']))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(100)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err

@@ -48,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rnnkit{'' if command is None else ' ' + command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rnnkit predict ... | head`: the reader has gone, which is no error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 141
 
 
 if __name__ == "__main__":
