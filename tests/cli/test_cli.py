@@ -957,3 +957,12 @@ def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
+
+
+def test_a_misspelled_model_or_recipe_gets_the_closest_name(capsys: pytest.CaptureFixture[str]) -> None:
+    for args, hint in ((["--data", "japanese_vowels", "--model", "clasifier"], "(did you mean classifier?)"),
+                       (["--data", "japanese_vowels", "--model", "SequenceClasifier"],
+                        "(did you mean SequenceClassifier?)"),
+                       (["--recipe", "japanese_vowel"], "(did you mean japanese_vowels?)")):
+        assert main(["train", *args]) == 2
+        assert hint in _error_line(capsys)

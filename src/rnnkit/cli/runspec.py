@@ -170,7 +170,21 @@ def recipe_path(name: str) -> Path:
             return c
     names = sorted({p.stem for d in (c.parent for c in candidates) if d.is_dir() for p in d.glob("*.yaml")})
     listing = f"; available: {', '.join(names)}" if names else "; no recipes are installed"
-    raise CLIError(f"unknown recipe {name!r}{listing}")
+    raise CLIError(f"unknown recipe {name!r}{did_you_mean(name, names)}{listing}")
+
+
+def closest(name: str, choices: Any) -> str | None:
+    """The one of ``choices`` closest to a misspelled ``name``, if any is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, choices: Any) -> str:
+    """`` (did you mean X?)`` for the closest of ``choices`` to a misspelled ``name``, else ``""``."""
+    close = closest(name, choices)
+    return f" (did you mean {close}?)" if close else ""
 
 
 def resolve_model(name: str) -> tuple[Any, dict[str, Any]]:
@@ -181,7 +195,10 @@ def resolve_model(name: str) -> tuple[Any, dict[str, Any]]:
     cls_name, implied = MODEL_ALIASES.get(name.lower(), (name, {}))
     if cls_name not in MODELS:
         choices = ", ".join(MODEL_ALIASES)
-        raise CLIError(f"unknown model {name!r}; choose one of {choices} (or a class name)")
+        spelled = {**{a: a for a in MODEL_ALIASES}, **{m.lower(): m for m in MODELS}}
+        close = closest(name.lower(), spelled)
+        hint = f" (did you mean {spelled[close]}?)" if close else ""
+        raise CLIError(f"unknown model {name!r}{hint}; choose one of {choices} (or a class name)")
     return MODELS[cls_name], dict(implied)
 
 
