@@ -966,3 +966,22 @@ def test_a_misspelled_model_or_recipe_gets_the_closest_name(capsys: pytest.Captu
                        (["--recipe", "japanese_vowel"], "(did you mean japanese_vowels?)")):
         assert main(["train", *args]) == 2
         assert hint in _error_line(capsys)
+
+
+def test_a_forecast_of_several_targets_prints_one_line_per_target(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A 2-target run of horizon 6 said 'the next 12 steps' and printed the two series interleaved."""
+    t = np.arange(120)
+    data = tmp_path / "two.csv"
+    data.write_text("a,b\n" + "".join(f"{10 + np.sin(i / 3):.4f},{20 + np.cos(i / 4):.4f}\n" for i in t))
+    run = tmp_path / "run"
+    assert main(["train", "--data", f"csv:{data}", "--data-option", "target=[a, b]", "--data-option", "window=12",
+                 "--data-option", "horizon=6", "--hidden", "8", "--epochs", "1", "--out", str(run), "--no-progress",
+                 "--no-report"]) == 0
+    capsys.readouterr()
+    history = tmp_path / "history.csv"
+    history.write_text("a,b\n" + "".join(f"{10 + np.sin(i / 3):.4f},{20 + np.cos(i / 4):.4f}\n" for i in t[:24]))
+    assert main(["predict", str(run), str(history)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "forecast for the next 6 steps of 2 targets:"
+    assert [ln.split(":")[0] for ln in lines[1:]] == ["a", "b"] and all(len(ln.split()) == 7 for ln in lines[1:])

@@ -279,3 +279,23 @@ def test_from_dataset_builds_distinct_members():
     model = Ensemble.from_dataset(ds, size=2, model="SequenceClassifier", embed_dim=6)
     p0, p1 = (next(m.parameters()) for m in model.members)
     assert not torch.equal(p0, p1)
+
+
+def test_an_even_median_averages_the_two_middle_forecasts_and_quantiles_pair_levels_by_value():
+    """torch's median of two members was the smaller forecast; the default quantiles of members whose
+    heads list their levels in other orders were averaged by position (a 0.1 with a 0.9)."""
+    from rnnkit.models import Ensemble, Forecaster
+
+    torch.manual_seed(0)
+    t = torch.arange(40.0)
+    batch = Batch(x=(100 + 20 * torch.sin(t / 2) + t)[None, :, None].repeat(2, 1, 1), lengths=torch.tensor([40, 33]))
+    for k in (2, 4):
+        members = [Forecaster(horizon=4, hidden_size=6) for _ in range(k)]
+        forecasts = torch.stack([m.eval().predict(batch) for m in members])
+        got = Ensemble(members=members, combine="median").eval().predict(batch)
+        torch.testing.assert_close(got, torch.from_numpy(np.median(forecasts.numpy(), axis=0)))
+    ordered = Forecaster(horizon=4, hidden_size=6, head="quantile", quantiles=(0.1, 0.5, 0.9)).eval()
+    shuffled = Forecaster(horizon=4, hidden_size=6, head="quantile", quantiles=(0.9, 0.1, 0.5)).eval()
+    both = Ensemble(members=[ordered, shuffled]).eval()
+    want = (ordered.quantiles(batch, [0.1, 0.5, 0.9]) + shuffled.quantiles(batch, [0.1, 0.5, 0.9])) / 2
+    torch.testing.assert_close(both.quantiles(batch), want)

@@ -207,3 +207,25 @@ def test_air_passengers_is_scored_in_passengers_with_its_mape() -> None:
     assert out["mae"] == pytest.approx(float((y - last).abs().mean()), rel=1e-5)
     assert 10 < out["mae"] < 300
     assert out["mape"] == pytest.approx(float(100 * ((y - last).abs() / y).mean()), rel=1e-5)
+
+
+def test_a_language_models_perplexity_does_not_depend_on_the_batch_size():
+    """A one-token text has no next token: it weighed 1 in its batch's loss, so perplexity moved with the
+    batch that held it."""
+    import torch
+
+    from rnnkit.data.batch import Example
+    from rnnkit.data.dataset import DatasetInfo, ExampleList
+    from rnnkit.data.vocab import Vocab
+    from rnnkit.models import LanguageModel
+    from rnnkit.train.evaluation import evaluate_split
+
+    torch.manual_seed(0)
+    vocab = Vocab.build([list("abcdef")])
+    texts = [[2], [2, 5, 6, 7, 8, 3], [2, 9, 4, 3], [2, 3], [2, 4, 5, 6, 7, 8, 9, 3]]
+    info = DatasetInfo(name="lm", shape="one-to-many", task="generation", input_kind="tokens", input_vocab=vocab,
+                       output_vocab=vocab, metric="perplexity", higher_is_better=False)
+    split = ExampleList([Example(x=torch.tensor(t)) for t in texts])
+    model = LanguageModel(vocab_size=len(vocab), hidden_size=8, embed_dim=8).double().eval()
+    scores = [evaluate_split(model, split, info, batch_size=bs)["perplexity"] for bs in (2, 3, 5)]
+    assert max(scores) - min(scores) < 1e-9, scores

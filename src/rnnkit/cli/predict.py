@@ -466,7 +466,14 @@ def describe(prediction: Any, model: Any, batch: Any, info: Any, tokens: list[st
         return [info.classes[int(best[0])]] + [f"  {info.classes[int(i)]}: {float(probs[0, i]):.3f}" for i in best]
     lines = describe_rows(prediction, model, batch, info, [tokens])
     if info.task == "forecasting":
-        return [f"forecast for the next {torch.as_tensor(prediction).numel()} steps:", *lines]
+        values = torch.as_tensor(prediction)
+        if values.dim() == 3 and values.shape[-1] > 1:  # (1, H, K): one line per target, not K*H steps
+            names = (feature_names(info) or [])[: values.shape[-1]]
+            names = names if len(names) == values.shape[-1] else [f"target {k + 1}" for k in range(values.shape[-1])]
+            return [f"forecast for the next {values.shape[1]} steps of {values.shape[-1]} targets:",
+                    *(f"{name}: " + " ".join(f"{v:.4g}" for v in values[0, :, k].tolist())
+                      for k, name in enumerate(names))]
+        return [f"forecast for the next {values.numel()} steps:", *lines]
     return lines
 
 

@@ -57,7 +57,8 @@ def cpu_greedy(decoder: Any, state: Any, *, bos: int, eos: int, max_length: int,
     head_tokens = head_scores = None
     remaining = max_length
     if plan.pending is not None:  # the first token comes from the prompt's last step, not a new one
-        lp = plan.pending.to(torch.float32)
+        # float64 models keep float64 (a 1e-9 tie between two tokens must not round away); others float32
+        lp = plan.pending if plan.pending.dtype == torch.float64 else plan.pending.to(torch.float32)
         first = lp.argmax(-1)
         head_tokens, head_scores = first, lp.gather(1, first[:, None])[:, 0].double()
         remaining -= 1

@@ -204,7 +204,10 @@ class Ensemble(Model):
     # --- prediction ----------------------------------------------------------------------------
     def _combine(self, values: list[Tensor]) -> Tensor:
         stacked = torch.stack(values)  # (k, ...)
-        return stacked.median(dim=0).values if self.config.combine == "median" else stacked.mean(dim=0)
+        if self.config.combine != "median":
+            return stacked.mean(dim=0)
+        ordered, k = stacked.sort(dim=0).values, stacked.shape[0]  # torch's median takes the lower middle
+        return (ordered[(k - 1) // 2] + ordered[k // 2]) / 2  # of an even count: the mean of the two
 
     @torch.no_grad()
     def predict_proba(self, batch: Batch) -> Tensor:
@@ -300,7 +303,8 @@ class Ensemble(Model):
         if len(heads) > 1:
             raise ValueError(f"the members forecast with different heads {sorted(heads)}: quantiles need one kind")
         head = heads.pop()
-        if head == "quantile":
+        if head == "quantile":  # level by level: each member asked for the same levels, in the same order
+            levels = list(self._each[0].config.quantiles) if levels is None else levels
             return torch.stack([m.quantiles(batch, levels) for m in self._each]).mean(0)
         levels = check_levels(levels, SAMPLED_LEVELS)
         if head != "gaussian":

@@ -128,9 +128,11 @@ class TaskMetrics:
         if batch.y_lengths is not None:
             weight = float(batch.y_lengths.sum())
         elif self.info.task == "generation" and batch.y is None and batch.lengths is not None:
-            weight = float((batch.lengths - 1).clamp(min=1).sum())  # a language model: next tokens of x
+            weight = float((batch.lengths - 1).clamp(min=0).sum())  # a language model: next tokens of x
         else:
             weight = float(batch.size)
+        if weight == 0:  # a batch of one-token texts has no next token to score (its loss is 0 / 0)
+            return
         self.loss_sum += float(loss) * weight
         self.loss_weight += weight
 
