@@ -280,6 +280,16 @@ def _worker_setup(args: dict[str, Any]) -> None:
     _WORKER.update(args)
 
 
+def pooled_value(metric: str, folds: list[tuple[float, int]]) -> float:
+    """The metric over every fold's predictions from each fold's ``(value, count)``: a count-weighted
+    mean for the means (accuracy, MAE, MAPE), and for a root of a mean (RMSE) the root of the weighted
+    mean of squares (the weighted mean of fold RMSEs is not the RMSE of the whole)."""
+    total = sum(n for _, n in folds)
+    if metric.lower().endswith("rmse"):
+        return math.sqrt(sum(v * v * n for v, n in folds) / total)
+    return sum(v * n for v, n in folds) / total
+
+
 def _run_fold(task: tuple[int, int, Any], common: dict[str, Any]) -> FoldResult:
     """One task ``(repeat, fold, valid indices or a backtest origin)`` with what every fold shares."""
     repeat, k, where = task
@@ -365,8 +375,7 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
                 report(result)
         results.sort(key=lambda r: (r.repeat, r.fold))
     values = [r.value for r in results]
-    n_total = sum(r.n_valid for r in results)
-    pooled = sum(r.value * r.n_valid for r in results) / n_total
+    pooled = pooled_value(metric, [(r.value, r.n_valid) for r in results])
     length = min((len(r.curve) for r in results), default=0)
     curve = [statistics.fmean(r.curve[e] for r in results) for e in range(length)]
     settings = {"folds": folds, "repeats": repeats, "seed": seed, "split_seed": split_seed, "ensemble": spec.ensemble,
