@@ -158,18 +158,28 @@ class Scaling:
 
 
 @contextlib.contextmanager
+def _recurrent_layers(model: Any) -> Iterator[list[Any]]:
+    """The ``Recurrent`` layers of ``model``, whose requested backends are restored on exit."""
+    from rnnkit.layers.recurrent import Recurrent
+
+    layers = [m for m in model.modules() if isinstance(m, Recurrent)]
+    before = [layer._requested for layer in layers]
+    try:
+        yield layers
+    finally:
+        for layer, name in zip(layers, before):
+            layer._requested = name
+
+
+@contextlib.contextmanager
 def export_backends(model: Any, *, onnx: bool = False) -> Iterator[bool]:
     """Run every ``Recurrent`` of ``model`` on a backend that traces with torch.export: ``onnx``
     (for ONNX, where torch's fused op computes the layer), else the cell's scan, else the loop.
     Yields whether no layer runs the loop (then ``T`` may be free). The backends chosen before are
     restored on exit."""
-    from rnnkit.layers.recurrent import Recurrent
-
-    layers = [m for m in model.modules() if isinstance(m, Recurrent)]
-    before = [layer._requested for layer in layers]
     order = ("onnx", "scan") if onnx else ("scan",)
     free = True
-    try:
+    with _recurrent_layers(model) as layers:
         for layer in layers:
             for name in order:
                 try:
@@ -181,9 +191,6 @@ def export_backends(model: Any, *, onnx: bool = False) -> Iterator[bool]:
                 layer.backend = "loop"
                 free = False
         yield free
-    finally:
-        for layer, name in zip(layers, before):
-            layer._requested = name
 
 
 @contextlib.contextmanager
@@ -192,20 +199,13 @@ def torchscript_backends(model: Any) -> Iterator[bool]:
     that is torch's op or the scan, else the loop (a fused C++ kernel is a Python call the trace cannot
     hold). Yields whether a layer runs the loop, whose steps the trace unrolls (the program then pads x
     to the most steps it takes). The backends chosen before are restored on exit."""
-    from rnnkit.layers.recurrent import Recurrent
-
-    layers = [m for m in model.modules() if isinstance(m, Recurrent)]
-    before = [layer._requested for layer in layers]
     loops = False
-    try:
+    with _recurrent_layers(model) as layers:
         for layer in layers:
             if layer.backend not in ("torch", "scan"):
                 layer.backend = "loop"
                 loops = True
         yield loops
-    finally:
-        for layer, name in zip(layers, before):
-            layer._requested = name
 
 
 def forecast_steps(model: Any) -> tuple[int | None, int]:
