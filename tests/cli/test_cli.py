@@ -985,3 +985,19 @@ def test_a_forecast_of_several_targets_prints_one_line_per_target(tmp_path: Path
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "forecast for the next 6 steps of 2 targets:"
     assert [ln.split(":")[0] for ln in lines[1:]] == ["a", "b"] and all(len(ln.split()) == 7 for ln in lines[1:])
+
+
+def test_evaluate_refuses_splits_of_other_sizes_than_the_run_was_trained_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without run.yaml (which records --limit) evaluate rebuilt all 370 test examples of a --limit 40 run
+    and overwrote metrics.json with their score, saying nothing."""
+    run = tmp_path / "run"
+    assert main(["train", "--data", "japanese_vowels", "--model", "classifier", "--hidden", "4", "--epochs", "1",
+                 "--limit", "40", "--out", str(run), "--no-progress", "--no-report"]) == 0
+    assert main(["evaluate", str(run)]) == 0
+    (run / "run.yaml").unlink()
+    kept = (run / "metrics.json").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 2
+    assert "the split sizes changed" in _error_line(capsys)
+    assert (run / "metrics.json").read_text() == kept

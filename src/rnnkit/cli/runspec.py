@@ -255,7 +255,9 @@ def check_same_encoding(dataset: Any, run: Any) -> None:
         ("input vocabulary", info.input_vocab, saved.input_vocab),
         ("output vocabulary", info.output_vocab, saved.output_vocab),
         ("classes", list(info.classes or []), list(saved.classes or [])),
-        ("number of features", info.num_features, saved.num_features)) if a != b]
+        ("number of features", info.num_features, saved.num_features),
+        # the splits' sizes as trained (--limit lives in run.yaml: without it every example came back)
+        ("split sizes", dict(info.sizes or {}), dict(saved.sizes or {}) or dict(info.sizes or {}))) if a != b]
     scaler, kept = dataset.extras.get("scaler"), run.extras.get("scaler")
     if hasattr(scaler, "state_dict") and hasattr(kept, "state_dict"):
         import numpy as np
