@@ -34,7 +34,6 @@ from rnnkit.cli.runspec import (
     spec_from_dict,
     train_keys,
 )
-from rnnkit.train.run_dir import RUN_ENTRIES  # noqa: F401 - what a run folder holds (once defined here)
 from rnnkit.train.settings import PRECISIONS
 
 # flag dest -> model option name

@@ -16,10 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from rnnkit.train.ema import check_decay
-from rnnkit.train.optim import SPARSE_OPTIMIZERS
+# no torch here at import: the command line's parser reads PRECISIONS, and `rnnkit --help` should not wait
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
@@ -75,6 +72,9 @@ def check_settings(config: Any) -> None:
         raise ValueError(f"table_lr_scale must be > 0, got {config.table_lr_scale}")
     if config.table_lr_scale != 1.0 and not config.sparse_tables:
         raise ValueError("table_lr_scale scales the learning rate of the sparse tables: set sparse_tables: true too")
+    from rnnkit.train.ema import check_decay
+    from rnnkit.train.optim import SPARSE_OPTIMIZERS
+
     if config.sparse_tables and config.optimizer not in SPARSE_OPTIMIZERS:
         raise ValueError(f"sparse_tables updates table rows with (lazy) Adam: it needs optimizer 'adamw' or "
                          f"'adam', got {config.optimizer!r}")
@@ -92,6 +92,8 @@ def check_device(name: str) -> None:
     """``"auto"`` or a torch device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``) that this machine has."""
     if name == "auto":
         return
+    import torch
+
     try:
         device = torch.device(name)
     except RuntimeError as e:
