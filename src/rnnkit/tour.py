@@ -167,7 +167,7 @@ def default_jobs() -> int:
 def select_stops(only: Sequence[str] | None, stops: Sequence[Stop] = ()) -> list[Stop]:
     """The stops (default :data:`STOPS`) that ``only`` names by name, shape or data set, in the tour's
     order; all of them without ``only``. A ValueError names an unknown one, with a close match."""
-    import difflib
+    from rnnkit.cli.runspec import did_you_mean
 
     chosen = list(stops or STOPS)
     if not only:
@@ -175,8 +175,7 @@ def select_stops(only: Sequence[str] | None, stops: Sequence[Stop] = ()) -> list
     keys = [k for s in chosen for k in (s.name, s.shape, s.data)]
     unknown = sorted(set(only) - set(keys))
     if unknown:
-        close = difflib.get_close_matches(unknown[0], keys, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        hint = did_you_mean(unknown[0], keys)
         raise ValueError(f"unknown tour stop(s) {', '.join(unknown)}{hint}; choose a name, shape or data set: "
                          f"{', '.join(s.name for s in chosen)}, or {', '.join(s.data for s in chosen)}")
     return [s for s in chosen if {s.name, s.shape, s.data} & set(only)]

@@ -88,19 +88,23 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def save(self, run_dir: Path) -> Path:
-        """Write ``run.yaml``; a user's data files are recorded by absolute path, so that
-        ``rnnkit evaluate`` finds them from any working folder."""
+    def as_saved(self) -> dict[str, Any]:
+        """The spec as ``run.yaml`` holds it: a user's data files by absolute path, so that ``rnnkit
+        evaluate`` finds them from any working folder."""
         from rnnkit.data.datasets.registry import absolute_source
 
         spec = self.to_dict()
         if spec["data"]:
             spec["data"], spec["data_options"] = absolute_source(spec["data"], spec["data_options"])
+        return spec
+
+    def save(self, run_dir: Path) -> Path:
+        """Write ``run.yaml`` (:meth:`as_saved`)."""
         from rnnkit.train.checkpoint import atomic_write_text
 
         path = run_dir / SPEC_FILE
         # atomically, with the folder's usual file mode: an interrupt never leaves half a spec
-        atomic_write_text(path, yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+        atomic_write_text(path, yaml.safe_dump(self.as_saved(), sort_keys=False, allow_unicode=True))
         return path
 
 

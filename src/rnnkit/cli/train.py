@@ -312,17 +312,13 @@ def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any) -> None
 def data_changes(spec: RunSpec, run_dir: Path) -> list[str]:
     """The data, data options, --limit, vectors and ensemble of ``spec`` against the run's run.yaml,
     each as ``"name old (now new)"`` (no readable run.yaml: none)."""
-    from rnnkit.data.datasets.registry import absolute_source
-
     try:
         kept = yaml.safe_load((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return []
     if not isinstance(kept, dict):
         return []
-    now = spec.to_dict()
-    if now["data"]:
-        now["data"], now["data_options"] = absolute_source(now["data"], now["data_options"])
+    now = spec.as_saved()
     changed = [f"{key} {kept.get(key)!r} (now {now[key]!r})" for key in ("data", "limit", "vectors", "ensemble")
                if key in kept and kept[key] != now[key]]
     options, kept_options = now["data_options"] or {}, kept.get("data_options") or {}

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
+from rnnkit.ops.masks import all_finite, broadcast_mask, traced
 
 MODELS: dict[str, type[Model]] = {}
 
@@ -136,17 +137,14 @@ def checked_series(x: Tensor, lengths: Tensor | None, what: str = "batch.x") -> 
     naming the batch items. Token ids and other shapes pass through unchanged."""
     if not x.is_floating_point() or x.dim() < 3:
         return x
-    # traced values are symbolic (or, to TorchScript, constants): the exported program's caller checks
-    compiling = torch.compiler.is_compiling() or torch.jit.is_tracing()
-    # one sum tells whether anything is NaN or infinite (they reach it; finite values overflow it only when
-    # huge, and then the full check below runs): the common, all-finite batch costs a sum and a product,
-    # where isfinite and masked_fill over every value cost up to 40% of an LSTM's forward on a CPU
-    all_finite = not compiling and bool(torch.isfinite(x.sum()))
+    # traced values are symbolic (or, to TorchScript, constants): the exported program's caller checks.
+    # The common, all-finite batch costs a sum and a product, where isfinite and masked_fill over every
+    # value cost up to 40% of an LSTM's forward on a CPU; the full check runs when the sum is not finite
+    finite = all_finite(x)
     if lengths is not None and lengths.shape == x.shape[:1]:
-        valid = lengths_to_mask(lengths.to(x.device), x.shape[1])  # (B, T)
-        valid = valid.view(*valid.shape, *([1] * (x.dim() - 2)))
-        x = x * valid if all_finite else x.masked_fill(~valid, 0.0)  # 0 * NaN is NaN: masked_fill then
-    if not compiling and not all_finite:
+        valid = broadcast_mask(lengths_to_mask(lengths.to(x.device), x.shape[1]), x)  # (B, T, 1, ...)
+        x = x * valid if finite else x.masked_fill(~valid, 0.0)  # 0 * NaN is NaN: masked_fill then
+    if not finite and not traced():
         bad = ~torch.isfinite(x)
         if bool(bad.any()):
             rows = bad.flatten(1).any(1).nonzero().flatten().tolist()

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from rnnkit.data.dataset import DatasetInfo, SequenceDataset
@@ -226,7 +226,7 @@ class Trainer:
         self._ema = self._start_ema(model, resumed)
         if self._best_is_last:
             with self._averaged_weights():
-                self._best_weights = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+                self._best_weights = _snapshot(model)
         events = CallbackList(([ProgressBar(history.monitor)] if cfg.progress and ctx.is_main else []) + self.callbacks)
         events.on_fit_start(self, state)
         try:
@@ -238,7 +238,7 @@ class Trainer:
                                                run, ctx, device)
                 # max_steps can end training inside the epoch: the checkpoint keeps where (``cut``), so that
                 # a run given more steps or epochs finishes this epoch as a straight run would (_resume)
-                cut = self._cut(state) if state.batch < len(batches) else None
+                cut = self._standing(state) if state.batch < len(batches) else None
                 row: dict[str, float] = {"epoch": state.epoch + 1, "step": state.step, "train_loss": train_loss}
                 with self._averaged_weights():  # validation and the best epoch see the weights fit returns
                     if len(dataset.valid):
@@ -462,7 +462,7 @@ class Trainer:
         if history.improved(value) or history.ties_better(row):
             history.best, history.best_epoch = value, int(row["epoch"])
             state.best, state.best_epoch, state.bad_epochs = history.best, history.best_epoch, 0
-            self._best_weights = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+            self._best_weights = _snapshot(model)
             if run is not None and ctx.is_main and not partial:
                 save_checkpoint(run.best_checkpoint, model=model, with_rng=False,
                                 meta={"epoch": history.best_epoch, "monitor": history.monitor, "best": value})
@@ -481,19 +481,17 @@ class Trainer:
         run.clear()
 
     @staticmethod
-    def _cut(state: TrainState) -> dict[str, Any]:
-        """Where an epoch cut by max_steps stopped, and the run's standing before its (partial) row."""
+    def _standing(state: TrainState) -> dict[str, Any]:
+        """Where training stands (epoch, batch, the epoch's loss sums, best, patience, stop): what a
+        checkpoint keeps, and, for an epoch cut by max_steps, what held before its partial row."""
         return {"epoch": state.epoch, "batch": state.batch, "train_loss_sum": state.train_loss_sum,
                 "train_seen": state.train_seen, "best": state.best, "best_epoch": state.best_epoch,
                 "bad_epochs": state.bad_epochs, "stop": state.stop}
 
     def _save_last(self, run: RunDir, state: TrainState, history: History | None, scheduler: Any,
                    cut: dict[str, Any] | None = None) -> None:
-        meta = {"trainer": self.config.to_dict(), "epoch": state.epoch, "step": state.step, "batch": state.batch,
-                "train_loss_sum": state.train_loss_sum, "train_seen": state.train_seen,
-                "history": state.history, "best": state.best, "best_epoch": state.best_epoch,
-                "bad_epochs": state.bad_epochs, "stop": state.stop,
-                "monitor": history.monitor if history is not None else None,
+        meta = {"trainer": self.config.to_dict(), **self._standing(state), "step": state.step,
+                "history": state.history, "monitor": history.monitor if history is not None else None,
                 "higher_is_better": history.higher_is_better if history is not None else None}
         if cut is not None:
             meta["cut"] = cut
@@ -556,6 +554,11 @@ class Trainer:
     RESUME_FIXED = ("batch_size", "lr", "weight_decay", "optimizer", "clip_grad_norm", "schedule", "warmup_steps",
                     "early_stopping", "monitor", "accumulate", "seed", "bucket", "sparse_tables",
                     "table_lr_scale", "precision")
+
+
+def _snapshot(model: Any) -> dict[str, Tensor]:
+    """The model's weights copied to the CPU: the best epoch's, kept while training goes on."""
+    return {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
 
 
 def resume_changes(config: TrainerConfig, checkpoint: Checkpoint, run: RunDir, model: Any) -> list[str]:
