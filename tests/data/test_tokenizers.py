@@ -107,7 +107,7 @@ def test_a_vocabulary_with_ending_tokens_reads_an_unknown_word_by_its_last_chara
     from rnnkit.data.vocab import ending_token
 
     plain = Vocab(["的", "美化"])
-    ends = Vocab(["的", "美化", ending_token("绿化")])
+    ends = Vocab(["的", "美化", ending_token("绿化")], endings=True)
     assert ending_token("绿化") == "<unk:化>" and ends.has_endings and not plain.has_endings
     words = ["的", "绿化", "医生"]
     assert plain.encode(words) == [4, Vocab.unk_id, Vocab.unk_id]
@@ -118,6 +118,25 @@ def test_a_vocabulary_with_ending_tokens_reads_an_unknown_word_by_its_last_chara
     assert Vocab.load(tmp_path / "vocab.json").encode(words) == [4, 6, Vocab.unk_id]
     info = SimpleNamespace(name="pos", input_vocab=ends)
     assert encode_text("的 绿化 美化", info, {})[0] == [4, 6, 5]  # `rnnkit predict` reads new text the same way
+
+
+def test_a_data_token_spelled_like_an_ending_token_does_not_switch_the_rule_on(tmp_path) -> None:
+    """The ending rule is the vocabulary's, saved with it: a user's data token "<unk:化>" is an
+    ordinary token, and an unknown word ending in 化 stays <unk>."""
+    import json
+
+    user = Vocab.build([["的", "<unk:化>"]])
+    assert not user.has_endings and user.encode(["绿化", "<unk:化>"]) == [Vocab.unk_id, user.stoi["<unk:化>"]]
+    user.save(tmp_path / "user.json")
+    assert json.loads((tmp_path / "user.json").read_text(encoding="utf-8"))["endings"] is False
+    ends = Vocab(["的", "<unk:化>"], endings=True)
+    ends.save(tmp_path / "ends.json")
+    loaded = Vocab.load(tmp_path / "ends.json")
+    assert loaded.has_endings and loaded == ends and loaded != Vocab(["的", "<unk:化>"])
+    assert Vocab.load(tmp_path / "user.json").encode(["绿化"]) == [Vocab.unk_id]
+    # a vocabulary file written before the rule was saved: the rule followed from its tokens
+    (tmp_path / "old.json").write_text(json.dumps({"tokens": ends.itos}), encoding="utf-8")
+    assert Vocab.load(tmp_path / "old.json").encode(["绿化"]) == [ends.stoi["<unk:化>"]]
 
 
 def test_data_tokens_spelled_like_specials_are_ordinary_tokens(tmp_path) -> None:

@@ -16,8 +16,10 @@ inside). ONNX (``pip install 'rnnkit[export]'``) turns each RNN / GRU / LSTM sta
 recurrent nodes with ``sequence_lens``, one per layer, so ``T`` is free and onnxruntime runs them
 fused; its dimensions are named ``batch`` and ``steps``, its output ``logits`` or ``predictions``,
 and its metadata_props hold the task, the class or tag names (``labels``, JSON), the token
-vocabularies (``input_vocab``, ``output_vocab``: JSON lists, the id is the position) and, for a
-user's own text, the tokenizer as the run folder saved it (``tokenizer``). The command says which
+vocabularies (``input_vocab``, ``output_vocab``: JSON lists, the id is the position; with
+``input_vocab_endings`` "true", an unknown word is read as its ``<unk:X>`` token, X its last
+character, where the list holds one) and, for a user's own text, the tokenizer as the run folder
+saved it (``tokenizer``). The command says which
 numbers of steps the program takes (a lag-12 difference needs 13 or more). The input-value checks
 of ``Recurrent`` (lengths in 1..T), of token ids and of the Forecaster (no NaN) are skipped inside
 the program: keep lengths in range and fill missing values before calling it.
@@ -397,6 +399,8 @@ def run(args: argparse.Namespace) -> int:
     for key, vocab in (("input_vocab", loaded.info.input_vocab), ("output_vocab", loaded.info.output_vocab)):
         if vocab is not None:  # token ids in and out, by position: the run's own, which the model learnt
             metadata[key] = json.dumps(vocab.itos, ensure_ascii=False)
+            if vocab.has_endings:  # an unknown word reads as its <unk:X> token where the list holds one
+                metadata[f"{key}_endings"] = "true"
     tokenizer = Path(args.run_dir) / "extras" / "tokenizer" / "tokenizer.json"
     if tokenizer.is_file():  # a user's text: how it was split (kind, pattern, lowercase) and its vocabulary
         metadata["tokenizer"] = tokenizer.read_text(encoding="utf-8")

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -25,9 +26,11 @@ class Vocab:
     (so it neither embeds as padding nor ends a decoding), and ``encode`` reads every string as data.
 
     Unknown tokens encode to ``<unk>`` (the documented policy), or raise with ``strict=True``. A
-    vocabulary that holds tokens for the last character of unknown words (``<unk:化>``, see
-    :func:`ending_token`; People's Daily's ``unknown="last_char"``) encodes an unknown token ending
-    in such a character to that token instead, so new text is read as the training data were.
+    vocabulary built with ``endings=True`` (People's Daily's ``unknown="last_char"``) also holds
+    tokens for the last character of unknown words (``<unk:化>``, see :func:`ending_token`), and
+    encodes an unknown token ending in such a character to that token instead, so new text is read
+    as the training data were. The rule is a property of the vocabulary, saved with it, never
+    guessed from its tokens: a data token spelled ``<unk:X>`` is an ordinary token.
 
     Example:
         >>> v = Vocab.build([["a", "b"], ["b"]])
@@ -36,11 +39,12 @@ class Vocab:
     """
 
     pad_id, unk_id, bos_id, eos_id = 0, 1, 2, 3
-    has_endings = False  # holds <unk:X> tokens (set per vocabulary; the class default serves old pickles)
+    has_endings = False  # reads unknown words by their <unk:X> tokens (the class default serves old pickles)
 
-    def __init__(self, tokens: Sequence[str]) -> None:
+    def __init__(self, tokens: Sequence[str], *, endings: bool = False) -> None:
         """``tokens``: the specials then the data tokens (what :meth:`save` writes), or data tokens
-        alone, in which case spellings of the specials among them are dropped."""
+        alone, in which case spellings of the specials among them are dropped. ``endings``: encode
+        an unknown token by its ending token where this vocabulary holds one (:meth:`unknown_id`)."""
         tokens = list(tokens)
         if tokens[: len(SPECIALS)] == list(SPECIALS):
             data = tokens[len(SPECIALS) :]
@@ -51,7 +55,7 @@ class Vocab:
         self.itos: list[str] = list(SPECIALS) + data
         # data tokens only: the specials' ids are attributes, so a data "<pad>" maps to its own id
         self.stoi: dict[str, int] = {t: i for i, t in enumerate(data, start=len(SPECIALS))}
-        if any(t.startswith(ENDING_PREFIX) for t in data):
+        if endings:
             self.has_endings = True
 
     @classmethod
@@ -113,18 +117,32 @@ class Vocab:
     def tokens(self) -> list[str]:
         return list(self.itos)
 
+    def to_dict(self) -> dict[str, Any]:
+        """``{"tokens": [...], "endings": bool}``: the tokens by id and whether the ending rule is on."""
+        return {"tokens": self.itos, "endings": bool(self.has_endings)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Vocab:
+        """The inverse of :meth:`to_dict`. A dict without ``"endings"`` was written before the rule
+        was saved, when it followed from the tokens: it holds ``<unk:X>`` tokens -> the rule is on."""
+        tokens = list(data["tokens"])
+        endings = data.get("endings")
+        if endings is None:
+            endings = any(t.startswith(ENDING_PREFIX) for t in tokens[len(SPECIALS):])
+        return cls(tokens, endings=bool(endings))
+
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"tokens": self.itos}, ensure_ascii=False), encoding="utf-8")
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
         try:
-            return cls(json.loads(Path(path).read_text(encoding="utf-8"))["tokens"])
-        except (OSError, ValueError, KeyError) as e:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"cannot read vocabulary {path}: {e}") from e
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocab) and other.itos == self.itos
+        return isinstance(other, Vocab) and other.itos == self.itos and other.has_endings == self.has_endings
 
     def __repr__(self) -> str:
         return f"Vocab({len(self)} tokens)"

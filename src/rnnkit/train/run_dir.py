@@ -141,7 +141,7 @@ def info_to_dict(info: DatasetInfo) -> dict[str, Any]:
     for f in dataclasses.fields(info):
         value = getattr(info, f.name)
         if isinstance(value, Vocab):
-            value = {"tokens": value.itos}
+            value = value.to_dict()
         elif f.name == "published":
             value = [dataclasses.asdict(p) for p in value]
         elif f.name == "extra":
@@ -154,7 +154,7 @@ def info_from_dict(data: dict[str, Any]) -> DatasetInfo:
     data = dict(data)
     for key in ("input_vocab", "output_vocab"):
         if data.get(key) is not None:
-            data[key] = Vocab(data[key]["tokens"])
+            data[key] = Vocab.from_dict(data[key])
     data["published"] = [PublishedResult(**p) for p in data.get("published", [])]
     if data.get("cond_shape") is not None:
         data["cond_shape"] = tuple(data["cond_shape"])
