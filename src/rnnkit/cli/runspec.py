@@ -5,7 +5,8 @@ The YAML schema (every key optional except ``data`` and ``model``)::
 
     data: japanese_vowels          # a bundled data set, or FORMAT:path
     data_options: {}               # keywords for rnnkit.datasets.load
-    limit: null                    # keep at most N examples per split, or {train: N, valid: N, test: N}
+    limit: null                    # keep at most N examples per split, or {train: N, valid: N, test: N}:
+                                   #   a seeded random sample in the split's order (limit_indices)
     vectors: false                 # one-to-one view: each fixed-length sequence becomes one vector
     model: classifier              # an alias (classifier, regressor, tagger, seq2seq, generator,
                                    #   lm, forecaster, feedforward) or a class name (SequenceTagger)
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,7 +225,7 @@ def options_error(name: str, options: dict[str, Any], error: TypeError) -> CLIEr
 
 
 def load_data(spec: RunSpec) -> Any:
-    """Load the spec's data set (bundled or FORMAT:path), then cut each split to ``limit``."""
+    """Load the spec's data set (bundled or FORMAT:path), then cut each split to ``limit`` (:func:`limit_splits`)."""
     import rnnkit.datasets
 
     if not spec.data:
@@ -235,16 +237,87 @@ def load_data(spec: RunSpec) -> Any:
     except (ValueError, OSError, ImportError) as e:
         raise CLIError(str(e).splitlines()[0] if str(e) else repr(e)) from e
     if spec.limit:
-        from rnnkit.data.dataset import ExampleList
-
-        for split in ("train", "valid", "test"):
-            n = spec.limit.get(split) if isinstance(spec.limit, dict) else spec.limit
-            if n is not None:
-                setattr(ds, split, ExampleList(getattr(ds, split).examples[:n]))
-        ds.info.sizes = {s: len(getattr(ds, s)) for s in ("train", "valid", "test")}
+        limit_splits(ds, spec.limit)
     if spec.vectors:
         as_vectors(ds)
     return ds
+
+
+LIMIT_SEED = 0  # with the split's place in SPLITS, the seed of every --limit sample
+SPLITS = ("train", "valid", "test")
+
+
+def limit_indices(size: int, n: int, *, labels: Sequence[int] | None = None,
+                  seed: int | Sequence[int] = LIMIT_SEED) -> list[int]:
+    """Which ``n`` of a split's ``size`` examples ``--limit`` keeps, in increasing order.
+
+    All of them when ``n >= size``; else a random sample drawn from ``numpy.random.default_rng(seed)``
+    alone (never the global torch or numpy generators), so that the same split and ``n`` give the same
+    examples in every run, resume and ``rnnkit evaluate``. The split's order is kept: forecasting
+    windows stay in time order. Some data sets list their examples by class (japanese_vowels,
+    basic_motions, arrowhead's test split), where the first ``n`` hold one class only. With
+    ``labels`` (one class id per example) the sample is stratified once ``n`` reaches the number of
+    classes: one example of each class, the rest shared in proportion to what each class has left
+    (largest remainders, ties to the lower class id). A plain random sample of 20 of japanese_vowels'
+    9 classes would often miss one, and a small test split's score then says nothing of that class.
+
+    Example::
+
+        >>> limit_indices(6, 3, labels=[0, 0, 0, 1, 1, 1])  # two of class 0 (the tie), one of class 1
+        [1, 2, 3]
+        >>> limit_indices(5, 9)
+        [0, 1, 2, 3, 4]
+    """
+    import numpy as np
+
+    if n >= size:
+        return list(range(size))
+    rng = np.random.default_rng(seed)
+    if labels is None or n < len(set(labels)):
+        return sorted(int(i) for i in rng.choice(size, size=n, replace=False))
+    by_class: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(int(label), []).append(i)
+    groups = [by_class[c] for c in sorted(by_class)]
+    room = [len(g) - 1 for g in groups]  # what each class has beyond its one sure example
+    spare = n - len(groups)  # < sum(room), as n < size
+    shares = [divmod(spare * r, sum(room)) for r in room]  # exact: no float ties
+    counts = [1 + q for q, _ in shares]
+    by_remainder = sorted(range(len(groups)), key=lambda c: -shares[c][1])  # stable: lower id first
+    for c in by_remainder[:spare - sum(q for q, _ in shares)]:
+        counts[c] += 1
+    return sorted(int(i) for g, k in zip(groups, counts) for i in rng.choice(g, size=k, replace=False))
+
+
+def class_ids(dataset: Any, examples: Sequence[Any]) -> list[int] | None:
+    """Each example's class id for a classification data set (one scalar ``y`` each), else None."""
+    import torch
+
+    if dataset.info.task != "classification":
+        return None
+    if not all(isinstance(e.y, torch.Tensor) and e.y.dim() == 0 and not e.y.is_floating_point() for e in examples):
+        return None
+    return [int(e.y) for e in examples]
+
+
+def limit_splits(dataset: Any, limit: int | dict[str, int]) -> None:
+    """Cut each split of ``dataset`` to ``limit`` examples (one number for every split, or one per split
+    named), in place: the sample of :func:`limit_indices`, stratified by class for classification. A
+    split that ``limit`` covers is kept as it is.
+
+    The seed is ``LIMIT_SEED`` and the split's place in ``SPLITS``, a constant on purpose: not the
+    run's ``train: seed`` (runs that differ only in their training seed see the same examples) nor
+    the loader's ``seed`` option, which only some loaders take, each with its own meaning."""
+    from rnnkit.data.dataset import ExampleList
+
+    for k, split in enumerate(SPLITS):
+        n = limit.get(split) if isinstance(limit, dict) else limit
+        examples = getattr(dataset, split).examples
+        if n is None or n >= len(examples):
+            continue
+        keep = limit_indices(len(examples), n, labels=class_ids(dataset, examples), seed=(LIMIT_SEED, k))
+        setattr(dataset, split, ExampleList([examples[i] for i in keep]))
+    dataset.info.sizes = {s: len(getattr(dataset, s)) for s in SPLITS}
 
 
 def check_same_encoding(dataset: Any, run: Any) -> None:
@@ -348,5 +421,5 @@ def open_run(path: str | Path) -> tuple[Any, RunSpec]:
     return run, spec
 
 
-__all__ = ["MODEL_ALIASES", "RunSpec", "as_vectors", "build_model", "load_data", "load_yaml", "open_run", "read_spec",
-           "recipe_path", "resolve_model", "spec_from_dict"]
+__all__ = ["MODEL_ALIASES", "RunSpec", "as_vectors", "build_model", "limit_indices", "limit_splits", "load_data",
+           "load_yaml", "open_run", "read_spec", "recipe_path", "resolve_model", "spec_from_dict"]

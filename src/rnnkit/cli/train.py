@@ -63,7 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="an option for the data set loader (value read as YAML)")
     p.add_argument("--limit", type=int, metavar="N",
-                   help="keep the first N examples of each split (quick runs; some data sets list theirs by class)")
+                   help="keep N examples of each split (quick runs): a random sample with a fixed seed, the same "
+                        "in every run, stratified by class for classification, in the split's order")
     p.add_argument("--vectors", action="store_true", default=None,
                    help="one-to-one: flatten each fixed-length sequence into one vector (for feedforward)")
     p.add_argument("--ensemble", type=int, metavar="K",
@@ -259,8 +260,9 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
 
         facts = {"training time": f"{seconds:.1f} s", "run folder": str(run_dir)}
         if spec.limit:
-            facts["cut by --limit"] = (f"each split keeps its first {spec.limit} examples: the scores are not "
-                                       "comparable with the published figures, which use the whole test split")
+            facts["cut by --limit"] = (f"each split keeps a seeded random sample of at most {spec.limit} examples "
+                                       "(by class share for classification, in the split's order): the scores are "
+                                       "not comparable with the published figures, which use the whole test split")
         path = make_run_report(model, dataset, run_dir, metrics=metrics, facts=facts)
     return TrainResult(run_dir, model, dataset, history, metrics, seconds, path)
 
