@@ -81,7 +81,7 @@ def test_forced_backend_rechecked_when_the_mode_changes():
 
 
 def test_unknown_backend():
-    listing = r"unknown backend 'cudnn': use 'auto' or one of \['torch', .*'loop', 'onnx'\]"
+    listing = r"unknown backend 'cudnn': use 'auto' or one of \['torch', .*'loop', 'onnx', 'export_loop'\]"
     with pytest.raises(ValueError, match=listing):
         Recurrent("lstm", 3, 4, backend="cudnn")
 

@@ -9,20 +9,22 @@ ids, ``lengths`` ``(B,)`` int64; a forecaster with known-future covariates also 
 ``(B, H, C)`` — and returns the logits (classification, tagging) or predictions
 (regression, forecasting). TorchScript tracing records the path taken for the example's kind of
 input. torch.export runs each recurrent layer on an export-friendly backend (the cell's parallel
-scan where it has one, else the loop over time; torch's fused op packs sequences by their lengths'
-values, which a traced program cannot): the batch size and ``T`` are free, ``T`` at most the
-longest sequence of the data set when a layer runs the loop (the program pads ``x`` to that length
-inside). ONNX (``pip install 'rnnkit[export]'``) turns each RNN / GRU / LSTM stack into ONNX's own
+scan where it has one, else the loop over time as torch's scan operator, ``export_loop``; torch's
+fused op packs sequences by their lengths' values, which a traced program cannot): the batch size
+and ``T`` are free. A cell whose step the scan operator cannot hold has its loop unrolled instead,
+and ``T`` is then at most the longest sequence of the data set (the program pads ``x`` to that
+length inside). ONNX (``pip install 'rnnkit[export]'``) turns each RNN / GRU / LSTM stack into ONNX's own
 recurrent nodes with ``sequence_lens``, one per layer, so ``T`` is free and onnxruntime runs them
 fused; its dimensions are named ``batch`` and ``steps``, its output ``logits`` or ``predictions``,
 and its metadata_props hold the task, the class or tag names (``labels``, JSON), the token
 vocabularies (``input_vocab``, ``output_vocab``: JSON lists, the id is the position; with
 ``input_vocab_endings`` "true", an unknown word is read as its ``<unk:X>`` token, X its last
 character, where the list holds one) and, for a user's own text, the tokenizer as the run folder
-saved it (``tokenizer``). The command says which
-numbers of steps the program takes (a lag-12 difference needs 13 or more). The input-value checks
-of ``Recurrent`` (lengths in 1..T), of token ids and of the Forecaster (no NaN) are skipped inside
-the program: keep lengths in range and fill missing values before calling it.
+saved it (``tokenizer``). Other cells (layer norm, minGRU, minLSTM) become one ONNX ``Scan`` per
+layer and direction, or their parallel scan's nodes. The command says which numbers of steps the
+program takes (a lag-12 difference needs 13 or more). The input-value checks of ``Recurrent``
+(lengths in 1..T), of token ids and of the Forecaster (no NaN) are skipped inside the program: keep
+lengths in range and fill missing values before calling it.
 A seq2seq or generation run exports to ONNX as two files: ``model.init.onnx`` (the source, the
 condition or the prompt -> the decoder's state) and ``model.step.onnx`` (one step: (tokens, state)
 -> log_probs, next state), which a decoding loop of a few lines calls
@@ -174,12 +176,14 @@ def _recurrent_layers(model: Any) -> Iterator[list[Any]]:
 
 
 @contextlib.contextmanager
-def export_backends(model: Any, *, onnx: bool = False) -> Iterator[bool]:
+def export_backends(model: Any, *, onnx: bool = False, loop_op: bool = True) -> Iterator[bool]:
     """Run every ``Recurrent`` of ``model`` on a backend that traces with torch.export: ``onnx``
-    (for ONNX, where torch's fused op computes the layer), else the cell's scan, else the loop.
-    Yields whether no layer runs the loop (then ``T`` may be free). The backends chosen before are
-    restored on exit."""
-    order = ("onnx", "scan") if onnx else ("scan",)
+    (for ONNX, where torch's fused op computes the layer), else the cell's scan, else the loop over
+    time as torch's scan operator (``export_loop``; ``loop_op=False``: the loop itself, which the
+    trace unrolls). Yields whether no layer runs the unrolled loop (then ``T`` may be free). The
+    backends chosen before are restored on exit."""
+    order: tuple[str, ...] = ("onnx", "scan") if onnx else ("scan",)
+    order += ("export_loop",) if loop_op else ()
     free = True
     with _recurrent_layers(model) as layers:
         for layer in layers:
@@ -192,7 +196,25 @@ def export_backends(model: Any, *, onnx: bool = False) -> Iterator[bool]:
             else:
                 layer.backend = "loop"
                 free = False
+        if any(layer.backend == "export_loop" for layer in layers):
+            import torch
+
+            # the scan operator traces its step with dynamo, whose cache keeps the steps of earlier exports in
+            # this process; their guards (T != 14, ...) would pin this export's free T: start from none
+            torch.compiler.reset()
         yield free
+
+
+def loop_layers(model: Any, *, onnx: bool = False) -> bool:
+    """Whether :func:`export_backends` runs a ``Recurrent`` of ``model`` on its loop over time (as
+    torch's scan operator, or unrolled): one that neither the ``onnx`` backend (for ONNX) nor a
+    parallel scan computes. Call it where the export runs (eval mode, under ``torch.no_grad()``)."""
+    from rnnkit.layers.backends import get_backend
+    from rnnkit.layers.recurrent import Recurrent
+
+    order = ("onnx", "scan") if onnx else ("scan",)
+    return any(all(get_backend(name).supports(m) is not None for name in order)
+               for m in model.modules() if isinstance(m, Recurrent))
 
 
 @contextlib.contextmanager
@@ -222,11 +244,11 @@ def forecast_steps(model: Any) -> tuple[int | None, int]:
 
 
 def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool = False,
-                 future: Any = None, scaling: Scaling | None = None) -> Any:
+                 future: Any = None, scaling: Scaling | None = None, loop_op: bool = True) -> Any:
     """``torch.export`` of ``scoring_module(model)`` with a free batch size and number of steps
-    (at most ``max_steps`` where a layer runs the loop over time); ``onnx``: recurrent layers on
-    the ``onnx`` backend where they can (call it under ``torch.no_grad()``). ``future``: a
-    forecaster's known-future covariates, a third input."""
+    (at most ``max_steps`` where a layer runs the unrolled loop over time, ``loop_op=False``);
+    ``onnx``: recurrent layers on the ``onnx`` backend where they can (call it under
+    ``torch.no_grad()``). ``future``: a forecaster's known-future covariates, a third input."""
     import torch
     from torch.export import Dim
 
@@ -234,7 +256,7 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
     args = [x, lengths] + ([] if future is None else [future])
     if x.shape[0] == 1:  # a traced size of 1 is taken as a constant: trace on two copies
         args = [torch.cat([a, a]) for a in args]
-    with export_backends(model, onnx=onnx) as free:
+    with export_backends(model, onnx=onnx, loop_op=loop_op) as free:
         pad_to = None if free else max(max_steps, int(x.shape[1]))
         module = scoring_module(model, pad_to=pad_to, scaling=scaling)
 
@@ -280,23 +302,30 @@ def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max
             traced.save(str(path))
             return (relative_difference(torch.jit.load(str(path))(*args), expected),
                     "" if pad_to is None else f"1 to {pad_to} steps")
-        program = torch_export(model, x, lengths, max_steps=max_steps or int(x.shape[1]), onnx=fmt == "onnx",
-                               future=future, scaling=scaling)
-        span = step_range(program)
-        if span is not None and span[0] == 2 and takes_one_step(program, module, args):
-            span = (1, span[1])
-        steps = steps_in_words(span)
-        if fmt == "onnx":
-            from rnnkit.cli.export_onnx import export_onnx
+        def write(loop_op: bool) -> tuple[Any, str]:
+            program = torch_export(model, x, lengths, max_steps=max_steps or int(x.shape[1]), onnx=fmt == "onnx",
+                                   future=future, scaling=scaling, loop_op=loop_op)
+            span = step_range(program)
+            if span is not None and span[0] == 2 and takes_one_step(program, module, args):
+                span = (1, span[1])
+            steps = steps_in_words(span)
+            if fmt == "onnx":
+                from rnnkit.cli.export_onnx import export_onnx
 
-            names = ["x", "lengths", "future"][:len(args)]
-            session = export_onnx(program, args, path, input_names=names, output_names=[output_name],
-                                  metadata={**(metadata or {}), "steps": steps},
-                                  dims={"x": {0: "batch", 1: "steps"}})
-            got = torch.from_numpy(session.run(None, {n: a.numpy() for n, a in zip(names, args)})[0])
-        else:
+                names = ["x", "lengths", "future"][:len(args)]
+                session = export_onnx(program, args, path, input_names=names, output_names=[output_name],
+                                      metadata={**(metadata or {}), "steps": steps},
+                                      dims={"x": {0: "batch", 1: "steps"}})
+                return torch.from_numpy(session.run(None, {n: a.numpy() for n, a in zip(names, args)})[0]), steps
             torch.export.save(program, str(path))
-            got = torch.export.load(str(path)).module()(*args)
+            return torch.export.load(str(path)).module()(*args), steps
+
+        try:
+            got, steps = write(loop_op=True)
+        except Exception:  # a cell whose step torch's scan operator cannot hold: its loop is unrolled
+            if not loop_layers(model, onnx=fmt == "onnx"):  # instead, for at most max_steps (as reported)
+                raise
+            got, steps = write(loop_op=False)
     return relative_difference(got, expected), steps
 
 
@@ -334,6 +363,25 @@ def relative_difference(got: Any, expected: Any) -> float:
     """The largest difference, relative to the largest magnitude of ``expected`` where that exceeds 1
     (a forecast of hundreds of passengers agrees to float32's 1e-7 relative, not 1e-4 absolute)."""
     return float((got - expected).abs().max() / expected.abs().max().clamp(min=1.0))
+
+
+DRIFT_FACTOR = 10  # an export may differ from the model by this many times the model's own rounding drift
+
+
+def rounding_drift(model: Any, args: tuple[Any, ...], scaling: Scaling | None = None) -> float:
+    """How far ``model`` itself, in float32, is from the same model in float64 on ``args``
+    (``relative_difference``): the rounding that a long sequence accumulates through the steps. Two
+    correct float32 programs (the model on another backend, or an export) may differ by about as
+    much; a layer-norm LSTM over 300 steps drifts by about 1e-3."""
+    import copy
+
+    import torch
+
+    wide = scoring_module(copy.deepcopy(model).double(), scaling=scaling).double()
+    with torch.no_grad():
+        expected = scoring_module(model, scaling=scaling)(*args)
+        exact = wide(*(a.double() if a.is_floating_point() else a for a in args))
+    return relative_difference(expected.double(), exact)
 
 
 def step_range(program: Any) -> tuple[int, int | None] | None:
@@ -455,9 +503,19 @@ def run(args: argparse.Namespace) -> int:
     with attempt(args.format, loaded.model, [path]):
         diff, steps = export(loaded.model, x, batch.lengths, path, args.format, max_steps=longest,
                              output_name=output, metadata=metadata, future=batch.future, scaling=scaling)
-    if diff > 1e-4:
-        path.unlink(missing_ok=True)
-        raise CLIError(f"the exported program differs from the model by {diff:.2e} on a test example; not kept")
+    drift_note = ""
+    if diff > 1e-4:  # more than rounding, unless the model's own float32 rounding is larger on these steps
+        import torch
+
+        lengths = batch.lengths if batch.lengths is not None else torch.ones(x.shape[0], dtype=torch.long)
+        drift = rounding_drift(loaded.model, (x, lengths, *([] if batch.future is None else [batch.future])), scaling)
+        if diff > DRIFT_FACTOR * drift:
+            path.unlink(missing_ok=True)
+            raise CLIError(f"the exported program differs from the model by {diff:.2e} on a test example, more than "
+                           f"{DRIFT_FACTOR}x the model's own float32 rounding there ({drift:.1e} from float64); "
+                           "not kept")
+        drift_note = (f" (within {DRIFT_FACTOR}x the model's own float32 rounding on its {int(x.shape[1])} steps, "
+                      f"{drift:.1e} from float64)")
     takes = f" (x of any batch size, {steps})" if steps else ""
     inputs = "x, lengths" if batch.future is None else "x, lengths, future"
     if scaling is not None:
@@ -468,7 +526,7 @@ def run(args: argparse.Namespace) -> int:
                  f"steps{cov}"
     print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs ({inputs}){takes}; "
           f"output {output}; max difference on {'a test example' if dataset else 'random inputs'} {diff:.1e}"
-          f"{crf_note}")
+          f"{drift_note}{crf_note}")
     return 0
 
 

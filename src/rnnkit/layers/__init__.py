@@ -2,6 +2,7 @@
 hashed n-gram features."""
 
 from rnnkit.layers import (
+    export_loop,  # noqa: F401  (registers 'export_loop', for export only)
     fused_backends,  # noqa: F401  (registers 'triton-persistent', 'triton-fused', 'cpu-fused')
     onnx_backend,  # noqa: F401  (registers 'onnx', for export only)
     scan_backends,  # noqa: F401  (registers the 'triton-scan' backend)

@@ -189,7 +189,8 @@ def load_peoples_daily_pos(
         for w, n in counts.items():
             if n < rare:
                 endings[ending_token(w)] += n
-        vocab = Vocab(vocab.itos + [sig for sig, n in endings.items() if n >= 2], endings=True)  # reads unknown words by them
+        # unknown words are read by their ending tokens
+        vocab = Vocab(vocab.itos + [sig for sig, n in endings.items() if n >= 2], endings=True)
     return make_splits(POS_INFO, _tagged(vocab, classes, train), _tagged(vocab, classes, valid),
                        _tagged(vocab, classes, test), input_vocab=vocab, classes=classes)
 
