@@ -1,4 +1,5 @@
-"""Target transforms of the ``Forecaster``: Box-Cox (log) and differencing, each with its exact inverse.
+"""Target transforms of the ``Forecaster``: Box-Cox (log) and differencing, each with its exact inverse;
+and the standardisation statistics of its known-future covariates (:func:`future_statistics`).
 
 The model works on ``w = D_{m_k} ... D_{m_1} g(y)``: ``g`` is the Box-Cox transform (Box & Cox 1964;
 ``lam = 0`` is the log, which turns a multiplicative season into an additive one), and ``D_m`` the
@@ -15,12 +16,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from rnnkit.data.batch import Example
+
 TRANSFORMS = ("none", "log", "boxcox")
+CONSTANT_STD = 1e-5  # a covariate column whose std is below this is constant: it is centred, not divided
 
 
 def box_cox(x: Tensor, lam: float) -> Tensor:
@@ -90,5 +95,49 @@ def check_lags(lags: Sequence[int]) -> tuple[int, ...]:
     return out
 
 
-__all__ = ["TRANSFORMS", "box_cox", "check_lags", "difference_future", "difference_window", "inverse_box_cox",
-           "undifference"]
+def future_statistics(future: Tensor | np.ndarray | Iterable[Example | Tensor | np.ndarray],
+                      num_future: int) -> tuple[Tensor, Tensor]:
+    """Per-column mean and std ``(C,)`` of known-future covariates, what the ``Forecaster``
+    standardises them with (as a Keras ``Normalization`` layer's ``adapt``): ``(f - mean) / std``.
+
+    Args:
+        future: an array ``(..., C)`` (e.g. ``(N, H, C)``: every row counts), or an iterable of
+            training :class:`Example` (their ``future``) or of arrays ``(..., C)``.
+        num_future: ``C``, the covariates the model reads.
+
+    Returns:
+        ``(mean, std)``, float32; std is the population std (``ddof=0``), computed in float64, and 1
+        for a constant column (std below :data:`CONSTANT_STD`), which is then only centred.
+    """
+    parts: list[tuple[str, Tensor | np.ndarray]] = []  # (what it is, in an error message; its values)
+    if isinstance(future, Tensor | np.ndarray):
+        parts.append(("the covariates", future))
+    else:
+        for i, item in enumerate(future):
+            if isinstance(item, Example):
+                if item.future is None:
+                    raise ValueError(f"example {i} has no future covariates (its future is None), but the model "
+                                     f"reads {num_future}; give every training example its known-future values")
+                parts.append((f"the future of example {i}", item.future))
+            else:
+                parts.append((f"item {i} of the covariates", item))
+    rows = []
+    for what, part in parts:
+        t = torch.as_tensor(part, dtype=torch.float64).detach().cpu()
+        if t.dim() == 0 or t.shape[-1] != num_future:
+            raise ValueError(f"{what} must be (..., {num_future}), one column per known-future covariate the "
+                             f"model reads (num_future={num_future}), got shape {tuple(t.shape)}")
+        rows.append(t.reshape(-1, num_future))
+    values = torch.cat(rows) if rows else torch.zeros(0, num_future, dtype=torch.float64)  # (N, C)
+    if values.shape[0] == 0:
+        raise ValueError("no covariate values to compute the statistics from: pass at least one row")
+    if not torch.isfinite(values).all():
+        raise ValueError("the covariates hold NaN or infinity: fill them first (rnnkit.data.windows.fill_missing)")
+    mean = values.mean(0)
+    std = values.std(0, correction=0)
+    std = torch.where(std < CONSTANT_STD, torch.ones_like(std), std)
+    return mean.float(), std.float()
+
+
+__all__ = ["CONSTANT_STD", "TRANSFORMS", "box_cox", "check_lags", "difference_future", "difference_window",
+           "future_statistics", "inverse_box_cox", "undifference"]

@@ -17,11 +17,16 @@ steps shorter: read a longer window (e.g. 24-36 months with ``[12]``). With the 
 distribution is over the transformed differences; ``sample()`` sums each path back and inverts the
 transform, so quantiles of the paths are forecast intervals in the series' units. The quantile head
 takes a transform (a monotone map keeps quantiles) but no differencing (quantiles do not add up).
+
+Known-future covariates are standardised per column, ``(future - future_mean) / future_std``, with
+statistics of the training data (buffers saved with the weights, like a Keras ``Normalization``
+layer after ``adapt``): :meth:`Forecaster.from_dataset` fits them on the train split;
+:meth:`Forecaster.fit_future_scaling` does for a model built by hand. Unfitted they are 0 and 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.data.batch import Batch, lengths_to_mask
+from rnnkit.data.batch import Batch, Example, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.pooling import last_valid_step
 from rnnkit.layers.recurrent import Recurrent
@@ -41,6 +46,7 @@ from rnnkit.models.forecast_transforms import (
     check_lags,
     difference_future,
     difference_window,
+    future_statistics,
     inverse_box_cox,
     undifference,
 )
@@ -93,7 +99,7 @@ def _require_batch(batch: Batch) -> None:
 class ForecasterConfig:
     """``num_features``: F columns of x (targets first); ``num_targets``: K series forecast;
     ``num_future``: C known-future covariates; ``point_loss``: ``mse`` or ``mae``; ``window``: when
-    set, ``forecast()`` reads the last ``window`` steps of a longer series; ``transform``: ``none``,
+    set, ``forecast()`` reads the last ``window`` steps of a series and refuses a shorter one; ``transform``: ``none``,
     ``log`` or ``boxcox`` (with ``boxcox_lambda``) of the targets; ``difference``: lags differenced
     in turn after the transform (see the module docstring); ``highway``: with the direct strategy, a
     linear map from the last ``highway`` steps of each target (as the network reads them: transformed,
@@ -141,6 +147,9 @@ class Forecaster(Model):
     differences when ``transform`` or ``difference`` is set: use :meth:`sample` for intervals) or
     ``quantiles`` ``(..., Q)``.
 
+    Buffers: ``future_mean``, ``future_std`` ``(C,)``, the known-future covariates' training
+    statistics (see :meth:`fit_future_scaling`); saved in ``state_dict`` with the weights.
+
     Example:
         >>> model = Forecaster(horizon=6)
         >>> model.forecast(torch.sin(torch.arange(48.0) / 3) * 100 + 500).shape
@@ -149,6 +158,8 @@ class Forecaster(Model):
 
     config_class = ForecasterConfig
     q: Tensor  # (Q,) quantile levels, a buffer
+    future_mean: Tensor  # (C,) the known-future covariates' training mean, a buffer
+    future_std: Tensor  # (C,) ... and std
 
     def __init__(self, *, horizon: int, num_features: int = 1, num_targets: int = 1, num_future: int = 0,
                  cell: str = "lstm", strategy: str = "direct", head: str = "point", point_loss: str = "mse",
@@ -211,10 +222,52 @@ class Forecaster(Model):
             self.dec_proj = nn.Linear(K + num_future, hidden_size)
             self.head = nn.Linear(hidden_size, K * P)
         self.register_buffer("q", torch.tensor(quantiles), persistent=False)
+        self.register_buffer("future_mean", torch.zeros(num_future))  # the identity until fitted
+        self.register_buffer("future_std", torch.ones(num_future))
         self.median_index = min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
         self.level_order = sorted(range(len(quantiles)), key=lambda i: quantiles[i])
 
     # -- scaling -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def fit_future_scaling(self, future: Tensor | np.ndarray | Iterable[Example | Tensor | np.ndarray]
+                           ) -> Forecaster:
+        """Set ``future_mean`` and ``future_std`` to the per-column statistics of training covariates;
+        the network then reads ``(future - future_mean) / future_std``. :meth:`from_dataset` calls it
+        on the train split; call it yourself, before training, for a model built by hand, and pass
+        training data only (never validation or test data).
+
+        Args:
+            future: ``(N, H, C)`` (or any ``(..., C)``) covariate values, or training
+                examples (:class:`Example`, their ``future``), or a list of ``(H, C)`` arrays.
+
+        Returns:
+            the model itself. A constant column gets std 1 (it is only centred).
+
+        Example:
+            >>> train_future = torch.randn(100, 7, 2) * 50 + 290  # (N, H, C): a temperature in Kelvin, ...
+            >>> model = Forecaster(horizon=7, num_future=2).fit_future_scaling(train_future)
+            >>> model.future_mean.shape
+            torch.Size([2])
+        """
+        if not self.config.num_future:
+            raise ValueError("this model reads no known-future covariates (num_future=0), so it has none to "
+                             "scale; build it with num_future=C to use them")
+        mean, std = future_statistics(future, self.config.num_future)
+        self.future_mean.copy_(mean)
+        self.future_std.copy_(std)
+        return self
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any],
+                              strict: bool, missing_keys: list[str], unexpected_keys: list[str],
+                              error_msgs: list[str]) -> None:
+        # a state dict written before the covariate statistics existed: that model read its covariates
+        # raw, which is the identity scaling (mean 0, std 1)
+        for name, fill in (("future_mean", 0.0), ("future_std", 1.0)):
+            if prefix + name not in state_dict:
+                state_dict[prefix + name] = torch.full_like(self.get_buffer(name), fill)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
     def _stats(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
         """Per-window, per-column mean and std over valid steps: two ``(B, 1, F)`` tensors."""
         if self.config.scaling == "none":
@@ -278,9 +331,12 @@ class Forecaster(Model):
 
     def _run(self, x_s: Tensor, lengths: Tensor | None, future: Tensor | None,
              choose: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-        """Scaled window ``(B, T, F)`` -> scaled parameters ``(B, H, K, P)``. ``choose`` picks the value
+        """Scaled window ``(B, T, F)`` and raw known-future covariates ``(B, H, C)`` (standardised here
+        with the training statistics) -> scaled parameters ``(B, H, K, P)``. ``choose`` picks the value
         fed back in the autoregressive rollout (default: the point forecast)."""
         cfg = self.config
+        if future is not None:
+            future = (future - self.future_mean) / self.future_std  # (B, H, C)
         outputs, state = self.rnn(self.enc_proj(x_s), lengths)  # (B, T, H)
         if cfg.strategy == "direct":
             z = last_valid_step(outputs, lengths)  # (B, hidden)
@@ -470,8 +526,9 @@ class Forecaster(Model):
         """Forecast the next ``horizon`` values of a raw series, in its own units.
 
         Args:
-            series: ``(T,)`` (univariate) or ``(T, F)``; the last ``config.window`` steps are used
-                when the model has a window. numpy (or pandas) in -> numpy out; a tensor -> a tensor.
+            series: ``(T,)`` (univariate) or ``(T, F)``. A model with a ``config.window`` reads the
+                last ``window`` steps and needs ``T >= window`` (the network learnt from windows of
+                exactly that length). numpy (or pandas) in -> numpy out; a tensor -> a tensor.
             horizon: 1 <= horizon <= ``config.horizon`` (default: ``config.horizon``).
             future: known-future covariates ``(config.horizon, C)`` when the model uses them.
 
@@ -504,6 +561,10 @@ class Forecaster(Model):
             raise ValueError(f"series must be (T,) or (T, {cfg.num_features}) with T >= 1 "
                              f"(this model reads {cfg.num_features} features), got {tuple(x.shape)}")
         if cfg.window is not None:
+            if x.shape[0] < cfg.window:
+                raise ValueError(f"series has {x.shape[0]} steps, fewer than this model's window of {cfg.window} "
+                                 f"steps (it learnt from windows of exactly {cfg.window}); pass at least "
+                                 f"{cfg.window} steps of history")
             x = x[-cfg.window:]
         if future is not None and not cfg.num_future:
             raise ValueError("future holds known-future covariates, but this model was trained without them "
@@ -579,7 +640,8 @@ class Forecaster(Model):
         """Reads ``horizon``, ``window``, ``num_features`` and ``num_targets`` from the dataset info and
         ``num_future`` from the first training item's ``future``; ``transform`` and ``difference``,
         unless given, follow :meth:`suggested_options` (pass ``transform="none"``, ``difference=()``
-        for a plain network)."""
+        for a plain network). With known-future covariates, their scaling statistics are fitted on
+        the train split's ``future`` (:meth:`fit_future_scaling`), never on valid or test."""
         info = dataset.info
         for key, value in cls.suggested_options(dataset, hyper.get("head", "point")).items():
             hyper.setdefault(key, value)
@@ -597,4 +659,7 @@ class Forecaster(Model):
         hyper.setdefault("window", info.window)
         if "num_future" not in hyper and first is not None and first.future is not None:
             hyper["num_future"] = int(first.future.shape[-1])
-        return cls(**hyper)
+        model = cls(**hyper)
+        if model.config.num_future and len(dataset.train):
+            model.fit_future_scaling(dataset.train[i] for i in range(len(dataset.train)))
+        return model
