@@ -16,7 +16,10 @@ step; the other state inputs stay as ``init`` gave them. Greedy decoding starts 
 ``log_probs`` where it gives them (a prompt's next token), else from one step on ``bos``, and feeds
 each arg-max back until ``eos`` or the longest output (:func:`onnx_greedy`, in numpy); beam search
 reorders the state's rows between steps (:func:`onnx_beam`). Both programs take any batch size and
-input length.
+input length. A ban of tokens (decoding/ban.py) is no part of the programs: it belongs to the loop,
+which sets the banned ids' log-probs to ``-inf`` before each choice. These loops ban what a model's
+``generate`` bans by default, ``<pad>`` and ``bos`` (never outputs), or the ids given as ``banned``
+(``ban_unk=True`` is ``banned=[0, 1, 2]``).
 """
 
 from __future__ import annotations
@@ -258,18 +261,32 @@ def _start(init: Any, step: Any, inputs: dict[str, Any], bos: int) -> tuple[Any,
     return log_probs, state
 
 
+def _banned(log_probs: Any, banned: list[int]) -> Any:
+    """``log_probs`` ``(B, V)`` (numpy) with the ``banned`` columns inside the vocabulary at ``-inf``."""
+    ids = [i for i in banned if i < log_probs.shape[-1]]
+    if not ids:
+        return log_probs
+    log_probs = log_probs.copy()
+    log_probs[:, ids] = float("-inf")
+    return log_probs
+
+
 def onnx_greedy(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: int,
-                max_length: int) -> list[list[int]]:
+                max_length: int, banned: list[int] | None = None) -> list[list[int]]:
     """Greedy decoding with the two onnxruntime sessions: each output's tokens up to and without
-    ``eos``. ``inputs``: ``init``'s inputs by name, as numpy arrays."""
+    ``eos``. ``inputs``: ``init``'s inputs by name, as numpy arrays. ``banned``: ids never chosen
+    (None: ``<pad>`` and ``bos``, as ``generate`` bans them)."""
     import numpy as np
 
+    from rnnkit.decoding.ban import output_ban
+
+    ban = output_ban(bos=bos, eos=eos) if banned is None else list(banned)
     log_probs, state = _start(init, step, inputs, bos)
     B = log_probs.shape[0]
     out: list[list[int]] = [[] for _ in range(B)]
     done = np.zeros(B, dtype=bool)
     for t in range(max_length):
-        tokens = log_probs.argmax(-1).astype(np.int64)
+        tokens = _banned(log_probs, ban).argmax(-1).astype(np.int64)
         for b in np.flatnonzero(~done):
             if tokens[b] == eos:
                 done[b] = True
@@ -282,14 +299,18 @@ def onnx_greedy(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: 
 
 
 def onnx_beam(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: int, max_length: int,
-              beam_size: int = 4, length_penalty: float = 0.0) -> list[list[int]]:
+              beam_size: int = 4, length_penalty: float = 0.0, banned: list[int] | None = None) -> list[list[int]]:
     """Beam search with the two onnxruntime sessions, in numpy, as ``rnnkit.decoding.beam_search``
     runs it (n_best 1): each step keeps the ``2 * beam_size`` best extensions, finishes the eos ones
     among the first ``beam_size`` and goes on with the ``beam_size`` best others; a score is the sum
     of log-probs over ``((5 + length) / 6) ** length_penalty`` (GNMT). Returns each input's best
     hypothesis without eos. The state's batch axis is 1 for ``h``/``c`` (``h_k``/``c_k`` in an
-    ensemble's files) and 0 for the rest."""
+    ensemble's files) and 0 for the rest. ``banned``: as in :func:`onnx_greedy`."""
     import numpy as np
+
+    from rnnkit.decoding.ban import output_ban
+
+    ban = output_ban(bos=bos, eos=eos) if banned is None else list(banned)
 
     def axis(name: str) -> int:  # h, c and an ensemble member's h_0, c_1 ... carry the batch on dim 1
         return 1 if name.split("_")[0] in ("h", "c") else 0
@@ -314,6 +335,7 @@ def onnx_beam(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: in
             log_probs = np.repeat(pending, K, axis=0)
         else:
             log_probs = _advance(step, tokens, state)
+        log_probs = _banned(log_probs, ban)
         V = log_probs.shape[-1]
         cand = (beam_scores.reshape(N, 1) + log_probs).reshape(B, K * V)
         top = np.argsort(-cand, axis=1, kind="stable")[:, :min(2 * K, K * V)]  # (B, 2K)
@@ -353,14 +375,16 @@ def onnx_beam(init: Any, step: Any, inputs: dict[str, Any], *, bos: int, eos: in
 
 
 def model_greedy(model: Any, batch: Any, max_length: int) -> list[list[int]]:
-    """The model's own greedy outputs, without eos."""
+    """The model's own greedy outputs (what ``generate`` gives: no pad, no bos), without eos."""
     from rnnkit.decoding import greedy
+    from rnnkit.decoding.ban import output_ban
     from rnnkit.models.ensemble import decoding_start
 
     c = inner_config(model)
     with torch.no_grad():
         decoder, state = decoding_start(model, batch)
-        generated = greedy(decoder, state, bos=c.bos_id, eos=c.eos_id, max_length=max_length)
+        generated = greedy(decoder, state, bos=c.bos_id, eos=c.eos_id, max_length=max_length,
+                           banned=output_ban(bos=c.bos_id, eos=c.eos_id))
     out = []
     for tokens, n in zip(generated.tokens[:, 0].tolist(), generated.lengths[:, 0].tolist()):
         seq = tokens[:n]

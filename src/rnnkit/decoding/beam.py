@@ -15,11 +15,13 @@ would let a positive penalty go on past it to a longer hypothesis).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from rnnkit.decoding.ban import TokenBan
 from rnnkit.decoding.base import (
     PAD_ID,
     Decoder,
@@ -81,7 +83,7 @@ def _check(beam_size: int, n_best: int, min_length: int, max_length: int, no_rep
 @torch.no_grad()
 def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
                 beam_size: int = 4, n_best: int = 1, length_penalty: float = 0.0,
-                min_length: int = 0, no_repeat_ngram: int = 0) -> Generated:
+                min_length: int = 0, no_repeat_ngram: int = 0, banned: Sequence[int] | None = None) -> Generated:
     """Beam search, batched over ``B x beam_size`` hypotheses.
 
     Args:
@@ -92,6 +94,7 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
         length_penalty: GNMT alpha; a score is ``sum log p / ((5 + length) / 6) ** alpha``, so
             alpha > 0 favours longer outputs. min_length: eos is forbidden before this many tokens.
         no_repeat_ngram: n > 0 forbids repeating any n-gram of generated tokens (bos excluded).
+        banned: token ids no hypothesis holds (decoding/ban.py): ``-inf`` before every step's scoring.
 
     Returns:
         :class:`Generated`: tokens ``(B, n_best, L)``, lengths ``(B, n_best)`` counting eos,
@@ -107,6 +110,7 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
     """
     check_decode_args(bos=bos, eos=eos, max_length=max_length)
     _check(beam_size, n_best, min_length, max_length, no_repeat_ngram)
+    ban = TokenBan(banned)
     alpha = float(length_penalty)
     B, K, M = infer_batch(decoder, state), beam_size, max_length
     device = state_device(state)
@@ -128,7 +132,7 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
 
     for t in range(M):
         log_probs, state = decoder.step(tokens, state)
-        log_probs = check_log_probs(log_probs, N)
+        log_probs = ban(check_log_probs(log_probs, N))
         V = log_probs.shape[-1]
         if t + 1 < min_length:
             log_probs = log_probs.index_fill(1, torch.tensor([eos], device=device), NEG_INF)

@@ -9,6 +9,8 @@ whole decode in ``GreedyLSTM`` and returns what the eager loop would: the same t
 another order, so a near-tie between two tokens may break the other way), lengths, and scores
 equal to float rounding. It returns None, and greedy decodes eagerly, where the plan is None: not
 on the CPU, dropout active, layer norm or zoneout, a batch over ``MAX_BATCH``, no C++ compiler.
+The loop bans no token: :func:`greedy` given ``banned`` keeps its result only where it chose no
+banned id (decoding/ban.py, ``TokenBan.hit``), and decodes again eagerly with the ban where it did.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ decoder that can describe itself as *embedding -> LSTM stack -> linear head* def
 ``models/one_to_many.py`` do). Results follow ``decode_one_path`` (decoding/greedy.py): the same
 tokens (sums run in another order, so a near-tie may break the other way), lengths, and scores equal
 to float rounding. Off CUDA the kernels run through Triton's interpreter (``TRITON_INTERPRET=1``,
-for the tests), one token at a time.
+for the tests), one token at a time. The kernels ban no token: :func:`greedy` given ``banned`` keeps
+their result only where it chose no banned id, and decodes again with the ban where it did.
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ Results equal the eager loop's (``decoding/greedy.py``): finished sequences are 
 later tokens are padding and add nothing to the score, and the output is cut where every sequence
 has finished. Sampling draws with the exponential race ``argmax(p / E)``, ``E ~ Exp(1)``, which is
 an exact categorical draw that captures as one kernel; its draws differ from ``torch.multinomial``'s
-for the same seed.
+for the same seed. A ban (``banned``, decoding/ban.py) is part of the ``choose`` that ``greedy`` and
+``sample`` pass in, so it is captured with the rest; its index tensor is built on the first (eager)
+warm-up token, before the capture.
 """
 
 from __future__ import annotations

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from rnnkit.decoding.ban import TokenBan
 from rnnkit.decoding.base import (
     PAD_ID,
     Decoder,
@@ -61,8 +63,8 @@ def decode_one_path(decoder: Decoder, state: Any, choose: Chooser, *, bos: int, 
 
 @torch.no_grad()
 def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
-           precision: str = "full", fused: bool = False) -> Generated:
-    """Greedy decoding: take the arg-max token at each step.
+           precision: str = "full", fused: bool = False, banned: Sequence[int] | None = None) -> Generated:
+    """Greedy decoding: take the arg-max token at each step (among the tokens not ``banned``).
 
     Args:
         decoder: a :class:`~rnnkit.decoding.base.Decoder` (``step`` and ``reorder``).
@@ -75,6 +77,10 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
         fused: decode a token LSTM in ``L + 1`` Triton kernels per token, replayed from a CUDA graph
             (decoding/fused_greedy.py; opt-in until its speed is measured on a GPU). Raises where it
             cannot run.
+        banned: token ids never chosen (decoding/ban.py): their log-probs are ``-inf`` at every step.
+            The C++ and Triton loops know no ban: they decode as usual, and where one of their
+            outputs holds a banned id the decode runs again on the eager path with the ban (in
+            float32, with a warning, where ``precision`` was not ``"full"``).
 
     Returns:
         :class:`Generated`: tokens ``(B, 1, L)`` without bos, lengths ``(B, 1)`` counting eos,
@@ -84,8 +90,10 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
         >>> out = greedy(model.decoder, model.init_state(batch), bos=2, eos=3, max_length=30)
         >>> out.tokens.shape  # (B, 1, L)
     """
+    ban = TokenBan(banned)
     # in one C++ call for CPU token LSTMs that opt in (decoding/cpu_greedy.py); replayed from a CUDA
-    # graph for decoders with graph_step = True (decoding/graphs.py); else eager
+    # graph for decoders with graph_step = True (decoding/graphs.py); else eager. A ban leaves the
+    # fast loops' result alone unless it chose a banned id (TokenBan.hit: then nothing else changes).
     if fused:
         if precision != "full":
             raise ValueError("fused=True decodes in float32; precision must be 'full'")
@@ -94,10 +102,19 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
             raise ValueError("fused=True needs a token LSTM decoder (embedding -> LSTM stack -> linear head) "
                              "without layer norm, zoneout or active dropout, float32 weights and state on a "
                              "CUDA device (or Triton's interpreter), no context and no prompt")
-        return out
-    out = cpu_greedy(decoder, state, bos=bos, eos=eos, max_length=max_length, precision=precision)
-    if out is not None:
-        return out
-    out = graph_decode(decoder, state, lambda lp: lp.argmax(dim=-1), bos=bos, eos=eos, max_length=max_length)
-    return out if out is not None else decode_one_path(decoder, state, lambda lp: lp.argmax(dim=-1),
-                                                       bos=bos, eos=eos, max_length=max_length)
+        if not ban.hit(out):
+            return out
+    else:
+        out = cpu_greedy(decoder, state, bos=bos, eos=eos, max_length=max_length, precision=precision)
+        if out is not None and not ban.hit(out):
+            return out
+        if out is not None and precision != "full":
+            warnings.warn(f"precision={precision!r} decodes in C++, which cannot ban tokens, and it chose a banned "
+                          f"one (banned: {list(ban.ids)}): decoding again in float32 with the ban", stacklevel=2)
+
+    def choose(log_probs: Tensor) -> Tensor:
+        return ban(log_probs).argmax(dim=-1)
+
+    out = graph_decode(decoder, state, choose, bos=bos, eos=eos, max_length=max_length)
+    return out if out is not None else decode_one_path(decoder, state, choose, bos=bos, eos=eos,
+                                                       max_length=max_length)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from rnnkit.decoding.ban import TokenBan
 from rnnkit.decoding.base import Decoder, Generated
 from rnnkit.decoding.graphs import graph_decode, sample_chooser
 from rnnkit.decoding.greedy import decode_one_path
@@ -50,7 +52,7 @@ def _check(temperature: float, top_k: int | None, top_p: float | None) -> None:
 @torch.no_grad()
 def sample(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-           generator: torch.Generator | None = None) -> Generated:
+           generator: torch.Generator | None = None, banned: Sequence[int] | None = None) -> Generated:
     """Draw one sequence per batch entry from the decoder's distribution.
 
     Args:
@@ -59,25 +61,28 @@ def sample(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
         top_k: sample only among the ``k`` most probable tokens.
         top_p: sample only among the smallest set of tokens whose mass reaches ``p``.
         generator: a seeded ``torch.Generator`` (on the decoder's device) for reproducible draws.
+        banned: token ids never drawn (decoding/ban.py): masked before the temperature, top-k and
+            top-p, so those pick among the tokens left and the draw renormalises over them.
 
     Returns:
         :class:`Generated` with ``n_best = 1``; scores are the sums of the decoder's own
-        (unfiltered) log-probs of the drawn tokens.
+        (unfiltered, unbanned) log-probs of the drawn tokens.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
         >>> out = sample(dec, state, bos=2, eos=3, max_length=20, top_p=0.9, generator=g)
     """
     _check(temperature, top_k, top_p)
+    ban = TokenBan(banned)
     # replayed from a CUDA graph for decoders with graph_step = True (decoding/graphs.py), else eager
-    graphed = graph_decode(decoder, state, sample_chooser(temperature=temperature, top_k=top_k, top_p=top_p,
-                                                          generator=generator),
+    draw = sample_chooser(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+    graphed = graph_decode(decoder, state, lambda log_probs: draw(ban(log_probs)),
                            bos=bos, eos=eos, max_length=max_length, generator=generator)
     if graphed is not None:
         return graphed
 
     def choose(log_probs: Tensor) -> Tensor:
-        logits = filter_logits(log_probs, temperature=temperature, top_k=top_k, top_p=top_p)
+        logits = filter_logits(ban(log_probs), temperature=temperature, top_k=top_k, top_p=top_p)
         probs = logits.softmax(dim=-1)
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 

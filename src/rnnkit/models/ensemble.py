@@ -45,7 +45,9 @@ from torch import Tensor, nn
 
 from rnnkit.data.batch import Batch
 from rnnkit.data.dataset import SequenceDataset
+from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search
+from rnnkit.decoding.ban import output_ban
 from rnnkit.decoding.base import infer_batch
 from rnnkit.models.base import MODELS, Model, ModelOutput
 from rnnkit.models.forecaster import SAMPLED_LEVELS, Forecaster, check_levels, quantiles_of_paths
@@ -239,11 +241,12 @@ class Ensemble(Model):
             return self.generate(batch, method="beam")
         return self.generate(batch)
 
-    def generate(self, batch: Batch, method: str = "greedy", **kwargs: Any) -> Generated:
+    def generate(self, batch: Batch, method: str = "greedy", *, ban_unk: bool = False, **kwargs: Any) -> Generated:
         """Decode with the members' mean next-token probabilities: ``batch.cond`` (conditioned
         generators), the sources ``batch.x`` (seq2seq) or prompts ``batch.x`` with ``lengths``
         (language models). ``method``: ``"greedy"``, ``"beam"`` or ``"sample"``; ``kwargs`` go to
-        the decoding function (``max_length`` defaults to the members' own)."""
+        the decoding function (``max_length`` defaults to the members' own). As the members'
+        ``generate``: ``<pad>`` and ``bos`` are never generated, ``<unk>`` not with ``ban_unk``."""
         if self.kind != "generation":
             raise ValueError(f"generate is for generators, not {self.kind}")
         if method not in _METHODS:
@@ -252,6 +255,8 @@ class Ensemble(Model):
             decoder, states = self.decoding_start(batch)
             c = self._each[0].config
             kwargs.setdefault("max_length", getattr(c, "max_length", 50))
+            kwargs["banned"] = output_ban(bos=c.bos_id, eos=c.eos_id, unk=Vocab.unk_id if ban_unk else None,
+                                          banned=kwargs.get("banned"))
             if _METHODS[method] is beam_search:
                 kwargs.setdefault("beam_size", getattr(c, "beam_size", 4))
                 kwargs.setdefault("length_penalty", getattr(c, "length_penalty", 0.0))

@@ -20,6 +20,7 @@ from rnnkit.data.batch import Batch, check_target_lengths
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search, greedy, sample
+from rnnkit.decoding.ban import TokenBan, output_ban
 from rnnkit.layers.attention import KINDS, Attention
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent, State
@@ -249,8 +250,9 @@ class Seq2Seq(Model):
     def forward(self, batch: Batch) -> ModelOutput:
         """Teacher-forced logits for every target step, the masked loss and the attention weights.
 
-        Without targets the decoder runs free (each step fed its own arg-max, up to
-        ``config.max_length`` steps or until every sequence produced eos) and ``loss`` is None.
+        Without targets the decoder runs free (each step fed its own arg-max among the tokens
+        ``generate`` may choose, so never pad or bos, up to ``config.max_length`` steps or until every
+        sequence produced eos) and ``loss`` is None.
         """
         if batch.y is None:
             logits, weights = self._free_run(self.init_state(batch))
@@ -299,6 +301,7 @@ class Seq2Seq(Model):
 
     def _free_run(self, state: Seq2SeqState) -> tuple[Tensor, Tensor | None]:
         c = self.config
+        ban = TokenBan(output_ban(bos=c.bos_id, eos=c.eos_id))  # as greedy generation chooses
         tok = torch.full_like(state.mask[:, 0], c.bos_id, dtype=torch.long)  # (B,)
         ended = torch.zeros_like(tok, dtype=torch.bool)
         logits_steps: list[Tensor] = []
@@ -308,7 +311,7 @@ class Seq2Seq(Model):
             logits_steps.append(logits)
             if weights is not None:
                 weight_steps.append(weights)
-            tok = logits.argmax(dim=-1)
+            tok = ban(logits).argmax(dim=-1)
             ended = ended | (tok == c.eos_id)
             if bool(ended.all()):
                 break
@@ -325,14 +328,20 @@ class Seq2Seq(Model):
     # --- generation -----------------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate(self, batch: Batch, method: Literal["greedy", "beam", "sample"] = "greedy",
-                 **kwargs: Any) -> Generated:
+    def generate(self, batch: Batch, method: Literal["greedy", "beam", "sample"] = "greedy", *,
+                 ban_unk: bool = False, **kwargs: Any) -> Generated:
         """Decode target sequences for the sources in ``batch``.
 
         Args:
             method: ``"greedy"``, ``"beam"`` or ``"sample"``; ``kwargs`` go to the strategy
                 (``max_length`` defaults to the config's; beam: ``beam_size``, ``n_best``,
-                ``length_penalty``, ...; sample: ``temperature``, ``top_k``, ``top_p``, ``generator``).
+                ``length_penalty``, ...; sample: ``temperature``, ``top_k``, ``top_p``, ``generator``;
+                any: ``banned``, more token ids never generated).
+            ban_unk: never generate ``<unk>`` (OpenNMT's ``-ban_unk_token``). Off by default: in
+                translation an ``<unk>`` can be the honest output for a word the vocabulary lacks.
+
+        ``<pad>`` and ``bos`` are never generated (decoding/ban.py, ``output_ban``): pad is what
+        fills the tokens past each length and bos only starts a sequence, so neither is an output.
 
         Returns: :class:`~rnnkit.decoding.Generated` (tokens without bos, lengths counting eos).
         It runs in evaluation mode without gradients and leaves the model in the mode it found.
@@ -341,6 +350,8 @@ class Seq2Seq(Model):
             raise ValueError(f"method must be 'greedy', 'beam' or 'sample', got {method!r}")
         c = self.config
         kwargs.setdefault("max_length", c.max_length)
+        kwargs["banned"] = output_ban(bos=c.bos_id, eos=c.eos_id, unk=Vocab.unk_id if ban_unk else None,
+                                      banned=kwargs.get("banned"))
         with self.decoding():
             state = self.init_state(batch)
             if method == "greedy":

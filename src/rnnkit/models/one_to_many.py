@@ -19,6 +19,7 @@ from rnnkit.data.batch import Batch, check_lengths, check_target_lengths, length
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search, greedy, sample
+from rnnkit.decoding.ban import output_ban
 from rnnkit.decoding.cpu_greedy import CpuGreedyPlan
 from rnnkit.decoding.fused_greedy import FusedGreedyPlan
 from rnnkit.layers.conv_encoder import ConvEncoder
@@ -201,14 +202,20 @@ class _TokenDecoder(nn.Module):
         h = state.rnn[0] if isinstance(state.rnn, tuple) else state.rnn
         return int(h.shape[1])
 
-    def _decode(self, state: DecoderState, method: str, max_length: int, **kwargs: Any) -> Generated:
+    def _decode(self, state: DecoderState, method: str, max_length: int, ban_unk: bool = False,
+                **kwargs: Any) -> Generated:
+        """Run a strategy from ``state``. ``<pad>`` and ``bos`` are never generated (pad fills the
+        tokens past each length, bos only starts a sequence; decoding/ban.py, ``output_ban``), nor
+        ``<unk>`` with ``ban_unk``, nor the ids in ``kwargs["banned"]``."""
         if method not in _METHODS:
             raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
         if max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
+        c = self.config
+        kwargs["banned"] = output_ban(bos=c.bos_id, eos=c.eos_id, unk=Vocab.unk_id if ban_unk else None,
+                                      banned=kwargs.get("banned"))
         with decoding_mode(self):
-            return _METHODS[method](self, state, bos=self.config.bos_id, eos=self.config.eos_id,
-                                    max_length=max_length, **kwargs)
+            return _METHODS[method](self, state, bos=c.bos_id, eos=c.eos_id, max_length=max_length, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -341,12 +348,16 @@ class ConditionedGenerator(_TokenDecoder, Model):
         return ModelOutput(loss=_token_targets_loss(logits, y, mask), logits=logits)
 
     def generate(self, cond: Tensor, *, method: str = "greedy", max_length: int | None = None,
-                 **kwargs: Any) -> Generated:
+                 ban_unk: bool = False, **kwargs: Any) -> Generated:
         """Generate from conditions ``(B, *cond_shape)`` with ``greedy``, ``sample`` or ``beam``;
-        extra keywords go to the decoding function (``temperature``, ``beam_size``, ``n_best`` ...)."""
+        extra keywords go to the decoding function (``temperature``, ``beam_size``, ``n_best``,
+        ``banned`` ...). ``ban_unk``: never generate ``<unk>`` (off by default, as OpenNMT's
+        ``-ban_unk_token``). ``<pad>`` and ``bos`` are never generated: neither is an output (pad
+        fills the tokens past each length, bos only starts a sequence)."""
         with self.decoding():  # the condition's encoder too: its dropout and augmentation stay off
             state = self.init_state(cond)
-        return self._decode(state, method, self.config.max_length if max_length is None else max_length, **kwargs)
+        return self._decode(state, method, self.config.max_length if max_length is None else max_length,
+                            ban_unk, **kwargs)
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> Generated:
@@ -465,11 +476,14 @@ class LanguageModel(_TokenDecoder, Model):
         return DecoderState(rnn, None, self.head(at_last).log_softmax(-1))
 
     def generate(self, prompt_ids: Tensor | Sequence[int], max_length: int = 50, method: str = "greedy", *,
-                 prompt_lengths: Tensor | None = None, **kwargs: Any) -> Generated:
+                 prompt_lengths: Tensor | None = None, ban_unk: bool = False, **kwargs: Any) -> Generated:
         """Continue prompts: ``(P,)`` or ``(B, P)`` token ids (right-padded, with ``prompt_lengths``).
 
         The prompt runs through ``Recurrent.forward`` and generation carries its state on with
         ``step``; the result holds only the continuation (up to ``max_length`` tokens, eos included).
+        ``ban_unk``: never generate ``<unk>`` (off by default, as OpenNMT's ``-ban_unk_token``);
+        ``<pad>`` and ``bos`` are never generated (neither is an output: pad fills the tokens past
+        each length, bos only starts a sequence). ``kwargs`` go to the strategy (``banned`` too).
         """
         prompt = torch.as_tensor(prompt_ids, device=self.device)
         if prompt.numel() and (prompt.is_floating_point() or prompt.is_complex() or prompt.dtype == torch.bool):
@@ -481,7 +495,7 @@ class LanguageModel(_TokenDecoder, Model):
             raise ValueError(f"prompt_ids must be (P,) or (B, P) with P >= 1, got {tuple(prompt.shape)}")
         with self.decoding():
             state = self.prompt_state(prompt, prompt_lengths)
-        return self._decode(state, method, max_length, **kwargs)
+        return self._decode(state, method, max_length, ban_unk, **kwargs)
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> Generated:

@@ -1,0 +1,102 @@
+"""Banned tokens: ids that a strategy never chooses (OpenNMT's ``-ban_unk_token``, for any ids).
+
+Every strategy takes ``banned``: the log-probs of those ids are set to ``-inf`` at every step
+before greedy takes its arg-max, before sampling filters and draws (so top-k and top-p pick among,
+and renormalise over, the tokens left) and before beam search scores its extensions. A score stays
+the sum of the decoder's own log-probs of the chosen tokens: the ban removes choices, it does not
+rescale what is left. Ids outside the vocabulary are ignored (no step could choose them); banning
+every id of the vocabulary is a ``ValueError`` at the first step.
+
+The models' ``generate`` build their ban with :func:`output_ban`: ``<pad>`` and ``bos`` always (they
+are never outputs), ``<unk>`` on request (``ban_unk=True``, off by default as OpenNMT's).
+
+Example:
+    >>> out = greedy(decoder, state, bos=2, eos=3, max_length=20, banned=[1])  # never <unk>
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from rnnkit.decoding.base import PAD_ID, Generated
+
+NEG_INF = float("-inf")
+
+
+class TokenBan:
+    """The ids to mask, applied to each step's ``(B, V)`` log-probs by calling it.
+
+    Args:
+        banned: token ids (>= 0), or None / empty for no ban.
+
+    Example:
+        >>> ban = TokenBan([1])
+        >>> ban(torch.zeros(2, 5))[:, 1]
+        tensor([-inf, -inf])
+    """
+
+    def __init__(self, banned: Sequence[int] | None) -> None:
+        ids = sorted({int(i) for i in banned}) if banned is not None else []
+        if ids and ids[0] < 0:
+            raise ValueError(f"banned token ids must be >= 0, got {ids[0]}")
+        self.ids: tuple[int, ...] = tuple(ids)
+        self._index: Tensor | None = None  # built once per device, before any CUDA graph capture reads it
+
+    def __bool__(self) -> bool:
+        return bool(self.ids)
+
+    def in_vocab(self, vocab_size: int) -> list[int]:
+        """The banned ids a vocabulary of ``vocab_size`` holds; raises when that is every id."""
+        ids = [i for i in self.ids if i < vocab_size]
+        if len(ids) >= vocab_size:
+            raise ValueError(f"every token of the vocabulary ({vocab_size} ids) is banned, so no token can be "
+                             f"generated; ban fewer tokens (banned: {list(self.ids)})")
+        return ids
+
+    def __call__(self, log_probs: Tensor) -> Tensor:
+        """``log_probs`` ``(B, V)`` with the banned columns at ``-inf`` (itself when nothing is banned)."""
+        if not self.ids:
+            return log_probs
+        ids = self.in_vocab(log_probs.shape[-1])
+        if not ids:
+            return log_probs
+        if self._index is None or self._index.device != log_probs.device or self._index.numel() != len(ids):
+            self._index = torch.tensor(ids, dtype=torch.long, device=log_probs.device)
+        return log_probs.index_fill(1, self._index, NEG_INF)
+
+    def hit(self, out: Generated) -> bool:
+        """Whether a hypothesis of ``out`` (decoded without the ban) holds a banned id within its length.
+
+        Where none does, decoding greedily with the ban chooses the same tokens: each arg-max was
+        allowed, and masking other tokens cannot change it. The fast greedy paths rely on this.
+        """
+        if not self.ids or out.tokens.shape[-1] == 0:
+            return False
+        ids = torch.tensor(self.ids, dtype=out.tokens.dtype, device=out.tokens.device)
+        steps = torch.arange(out.tokens.shape[-1], device=out.tokens.device)
+        valid = steps < out.lengths.unsqueeze(-1)  # (B, n_best, L)
+        return bool((torch.isin(out.tokens, ids) & valid).any())
+
+
+def output_ban(*, bos: int, eos: int, unk: int | None = None, banned: Sequence[int] | None = None) -> list[int]:
+    """The ids a model's ``generate`` bans: ``<pad>`` and ``bos`` always, ``unk`` when given
+    (``ban_unk=True``), and ``banned``.
+
+    ``<pad>`` and ``bos`` are never outputs: pad is what fills ``Generated.tokens`` past each length
+    (and a vocabulary's ``decode`` drops both), bos only starts a sequence; no training target holds
+    either, so only a barely trained model puts its arg-max there, and its output then read as empty.
+    Neither is banned where it is ``eos`` itself.
+
+    Raises: ``ValueError`` when ``unk`` or ``banned`` holds ``eos``: no sequence could end.
+    """
+    asked = ([] if unk is None else [unk]) + [int(i) for i in (banned or ())]
+    if eos in asked:
+        what = f"ban_unk (unk id {unk})" if unk == eos else "banned"
+        raise ValueError(f"{what} would ban eos ({eos}), and no sequence could end; leave eos out of the ban")
+    return sorted({i for i in (PAD_ID, bos) if i != eos} | set(asked))
+
+
+__all__ = ["TokenBan", "output_ban"]
