@@ -152,6 +152,8 @@ def test_config_file_with_flags_over_it_and_a_forecast(tmp_path: Path, capsys: p
     out = capsys.readouterr().out.splitlines()
     horizon = json.loads((run / "info.json").read_text())["horizon"]
     assert out[0] == f"forecast for the next {horizon} steps:" and len(out[1].split()) == horizon
+    assert main(["predict", str(run), " ".join(["100"] * 5)]) == 2  # fewer steps than the window it learnt from
+    assert "a history of 5 steps is shorter than this forecaster's window of 24 steps" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

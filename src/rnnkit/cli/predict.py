@@ -15,7 +15,8 @@ standard input, read as one input as a file would be.
 It prints the class (with probabilities), the values, the tags, the generated sequence or the
 forecast, decoded with the run's saved vocabulary. A language model prints what follows the prompt;
 an empty prompt (``""``) starts a new sequence. Runs that generate decode as trained unless
-``--decode`` (greedy, beam or sample) and its options say otherwise.
+``--decode`` (greedy, beam or sample) and its options say otherwise; ``--ban-unk`` keeps ``<unk>``
+out of the output, whatever the strategy.
 
 With ``--lines``, INPUT is a file (or ``-``, standard input) holding one input per line: text or
 numbers. It prints one prediction per line, in the same order (a class with its probability, the
@@ -77,18 +78,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--top-p", type=float, metavar="P", help="sample among the likeliest tokens holding P of the mass")
     g.add_argument("--max-length", type=int, metavar="N", help="tokens to generate at most (eos included)")
     g.add_argument("--seed", type=int, metavar="S", help="seed of the sampler, for repeatable samples")
+    g.add_argument("--ban-unk", action="store_true",
+                   help="never generate <unk> (with any strategy; off by default, as an <unk> can be the honest "
+                        "output for a word the vocabulary lacks)")
     predict_quantiles.add_arguments(p)
     p.set_defaults(func=run)
 
 
 def decoding_options(args: argparse.Namespace, info: Any) -> dict[str, Any] | None:
-    """The decoding keywords that the flags ask for, or None for the run's own decoding."""
+    """The decoding keywords that the flags ask for, or None for the run's own decoding. With
+    ``--ban-unk`` alone, ``method`` is None: the run's own strategy, with ``<unk>`` banned."""
     sampling = {k: getattr(args, k, None) for k in ("temperature", "top_k", "top_p", "seed")}
     given = {k: v for k, v in {**sampling, "beam_size": getattr(args, "beam_size", None),
                                "max_length": getattr(args, "max_length", None)}.items() if v is not None}
     method = getattr(args, "decode", None)
+    ban = {"ban_unk": True} if getattr(args, "ban_unk", False) else {}
+    if ban and info.task not in ("seq2seq", "generation"):
+        raise CLIError(f"--ban-unk is for models that generate sequences; this run ({info.name}) is {info.task}")
     if method is None and not given:
-        return None
+        return {"method": None, **ban} if ban else None
     if info.task == "forecasting" and getattr(args, "quantiles", None) is not None and set(given) <= {"seed"} \
             and method is None:
         return None  # --seed seeds the forecaster's sample paths
@@ -108,13 +116,14 @@ def decoding_options(args: argparse.Namespace, info: Any) -> dict[str, Any] | No
         raise CLIError(f"--temperature must be > 0, got {given['temperature']}")
     if "top_p" in given and not 0 < given["top_p"] <= 1:
         raise CLIError(f"--top-p must be in (0, 1], got {given['top_p']}")
-    return {"method": method, **given}
+    return {"method": method, **given, **ban}
 
 
 def prepare(batch: Any, model: Any, info: Any, extras: dict[str, Any]) -> Any:
     """What training did to an input before the model read it: numbers scaled with the run's
     scaler when its data were, and a forecaster's history cut to the last ``window`` steps it was
-    trained on (``Forecaster.forecast`` does the same)."""
+    trained on, a shorter one refused (``Forecaster.forecast`` does the same). ``batch`` holds one
+    input."""
     import torch
 
     from rnnkit.train.evaluation import declared_scaler
@@ -123,6 +132,9 @@ def prepare(batch: Any, model: Any, info: Any, extras: dict[str, Any]) -> Any:
         return batch
     x, lengths = batch.x, batch.lengths
     window = getattr(getattr(model, "config", None), "window", None) or info.window
+    if info.task == "forecasting" and window and x.shape[1] < window:
+        raise CLIError(f"a history of {x.shape[1]} steps is shorter than this forecaster's window of {window} "
+                       f"steps (it learnt from windows of exactly {window}); pass at least {window} steps")
     if info.task == "forecasting" and window and x.shape[1] > window:
         x, lengths = x[:, -window:], torch.full_like(lengths, window) if lengths is not None else None
     declared = declared_scaler(info, extras)
@@ -153,7 +165,7 @@ def generate(model: Any, batch: Any, options: dict[str, Any] | None) -> Any:
     from rnnkit.models import ConditionedGenerator, LanguageModel
 
     kwargs = dict(options)
-    method = kwargs.pop("method")
+    method = kwargs.pop("method") or own_method(model)
     if "seed" in kwargs:
         kwargs["generator"] = torch.Generator(device=model.device).manual_seed(int(kwargs.pop("seed")))
     if isinstance(model, LanguageModel):
@@ -670,6 +682,14 @@ def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str
         raise CLIError(f"cannot write {args.output}: {e}") from e
     print(f"{len(out)} predictions -> {args.output} (the table with a prediction column)", file=sys.stderr)
     return 0
+
+
+def own_method(model: Any) -> str:
+    """The strategy ``model.predict`` decodes with: the config's ``decode`` (a Seq2Seq's, or an
+    Ensemble's first member's), else greedy."""
+    members = getattr(model, "members", None)
+    first = members[0] if members is not None else model
+    return "beam" if getattr(getattr(first, "config", None), "decode", "greedy") == "beam" else "greedy"
 
 
 def run(args: argparse.Namespace) -> int:
