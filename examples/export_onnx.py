@@ -32,7 +32,7 @@ ids = {token: i for i, token in enumerate(source)}
 
 
 def to_iso(texts: list[str]) -> list[str]:
-    """Greedy decoding: feed bos, then each step's most likely token, until eos."""
+    """Greedy decoding: feed bos, then each step's most likely output token, until eos."""
     x = np.zeros((len(texts), max(map(len, texts))), dtype=np.int64)  # right-padded character ids
     for b, text in enumerate(texts):
         x[b, :len(text)] = [ids.get(ch, 1) for ch in text]  # 1 = <unk>
@@ -45,6 +45,7 @@ def to_iso(texts: list[str]) -> list[str]:
         log_probs, *new = step.run(None, {i.name: tokens if i.name == "tokens" else state[i.name]
                                           for i in step.get_inputs()})
         state.update((o.name.removeprefix("next_"), v) for o, v in zip(step.get_outputs()[1:], new))
+        log_probs[:, [0, bos]] = -np.inf  # <pad> (id 0) and bos are never outputs, as Seq2Seq.generate has it
         tokens = log_probs.argmax(-1).astype(np.int64)
         for b in np.flatnonzero(~done):
             done[b] = tokens[b] == eos
