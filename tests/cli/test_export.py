@@ -619,3 +619,28 @@ def test_the_out_suffix_chooses_the_format_and_a_mismatch_is_refused(lstm_run: P
     assert "has the suffix of onnx but --format is torchscript; use a .pt file or --format onnx" in err
     assert main(["export", str(lstm_run), "--out", str(tmp_path / "m.pt2")]) == 0
     assert "(torch.export)" in capsys.readouterr().out
+
+
+def test_an_export_that_refuses_a_few_steps_the_model_takes_is_an_error() -> None:
+    """A range for x of "any number of steps" did not show a size derived from it (T - 1): a tagger's
+    program refused two steps. The fewest three numbers of steps are tried before the command says so."""
+    from rnnkit.cli.export import refused_steps
+
+    class Program:
+        def __init__(self, refuses: int) -> None:
+            self.refuses = refuses
+
+        def module(self) -> object:
+            def run(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+                assert x.shape[1] != self.refuses, "Guard failed"
+                return x.sum(1)
+            return run
+
+    def model(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return x.sum(1)
+
+    args = (torch.randn(2, 6, 3), torch.tensor([6, 4]))
+    assert refused_steps(Program(2), model, args, (1, None)) == 2
+    assert refused_steps(Program(5), model, args, (1, None)) is None  # past the three fewest
+    assert refused_steps(Program(2), model, args, (1, 1)) is None  # outside the range it claims
+    assert refused_steps(Program(1), model, args, None) is None  # one vector per example: no steps

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnkit.data.batch import Example, collate
+from rnnkit.data.batch import Batch, Example, collate
 from rnnkit.layers.ngrams import HashedBigrams, bigram_ids
 from rnnkit.models.synced import SequenceTagger
 
@@ -144,3 +144,34 @@ def test_a_classifier_reads_its_bag_of_ngrams_beside_the_pooled_state():
     assert not torch.allclose(model(Batch(x=x, lengths=lengths)).logits, out.logits)
     with pytest.raises(ValueError, match="ngram_buckets reads token ids"):
         SequenceClassifier(num_outputs=2, num_features=3, ngram_buckets=16)
+
+
+def test_a_tagger_with_bigrams_exports_for_every_number_of_steps() -> None:
+    """bigram_ids cut x[:, :-1], a size T - 1 that torch.export takes to be other than 1: the People's
+    Daily tagger's program refused two-character sentences (Guard failed: -1 + x.size()[1] != 1)."""
+    from torch.export import Dim
+
+
+    torch.manual_seed(0)
+    model = SequenceTagger(num_tags=4, vocab_size=30, embed_dim=8, hidden_size=8, bigram_buckets=64,
+                           bigram_dim=4).eval()
+
+    class Emissions(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            return self.model(Batch(x=x, lengths=lengths)).logits
+
+    module = Emissions().eval()
+    batch = Dim("batch", min=1)
+    from rnnkit.cli.export import export_backends
+
+    with torch.no_grad(), export_backends(model):  # the recurrent layer as a scan: T stays free
+        x = torch.randint(1, 30, (2, 6))
+        program = torch.export.export(module, (x, torch.tensor([6, 4])),
+                                      dynamic_shapes={"x": {0: batch, 1: Dim("steps", min=1)}, "lengths": {0: batch}})
+        for t in (1, 2, 3, 9):
+            x, lengths = torch.randint(1, 30, (2, t)), torch.tensor([t, 1])
+            torch.testing.assert_close(program.module()(x, lengths), module(x, lengths))

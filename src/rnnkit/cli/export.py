@@ -308,6 +308,10 @@ def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max
             span = step_range(program)
             if span is not None and span[0] == 2 and takes_one_step(program, module, args):
                 span = (1, span[1])
+            refused = refused_steps(program, module, args, span)
+            if refused:
+                raise RuntimeError(f"the exported program refuses inputs of {refused} steps, which the model "
+                                   f"takes (its range says {steps_in_words(span)})")
             steps = steps_in_words(span)
             if fmt == "onnx":
                 from rnnkit.cli.export_onnx import export_onnx
@@ -357,6 +361,28 @@ def takes_one_step(program: Any, module: Any, args: tuple) -> bool:
         return relative_difference(program.module()(*one), module(*one)) <= 1e-4
     except Exception:  # a guard of the program, or of the model, refuses one step
         return False
+
+
+def refused_steps(program: Any, module: Any, args: tuple, span: tuple[int, int | None] | None) -> int | None:
+    """The first of the three fewest numbers of steps in ``span`` that the model takes and ``program``
+    refuses, else None. A size the trace derives (T - 1 from a shifted copy of x) gets a range of its
+    own, which the program's range for x does not show: a tagger's program said "any number of steps"
+    and refused two."""
+    if span is None:
+        return None
+    x, lengths, *rest = args
+    lo, hi = span
+    for t in range(max(lo, 1), min(lo + 3, int(x.shape[1]) + 1, hi + 1 if hi is not None else lo + 3)):
+        short = (x[:, :t], lengths.clamp(max=t), *rest)
+        try:
+            module(*short)
+        except Exception:  # the model itself does not take t steps (a lag-12 difference needs 13)
+            continue
+        try:
+            program.module()(*short)
+        except Exception:
+            return t
+    return None
 
 
 def relative_difference(got: Any, expected: Any) -> float:

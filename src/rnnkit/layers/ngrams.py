@@ -34,9 +34,11 @@ def bigram_ids(x: Tensor, vocab_size: int, buckets: int, lengths: Tensor | None 
     """
     if lengths is not None:
         x = x.masked_fill(torch.arange(x.shape[1], device=x.device) >= lengths.to(x.device).unsqueeze(1), 0)
-    pad = torch.zeros_like(x[:, :1])
-    prev = torch.cat([pad, x[:, :-1]], dim=1)  # (B, T)
-    nxt = torch.cat([x[:, 1:], pad], dim=1)  # (B, T)
+    # padded on both sides and cut, not x[:, :-1]: torch.export takes a size T - 1 to be other than 1, so
+    # a program traced that way refused two-step inputs
+    padded = F.pad(x, (1, 1))  # (B, T + 2), id 0 at both ends
+    prev = padded[:, : x.shape[1]]  # (B, T)
+    nxt = padded[:, 2:]  # (B, T)
 
     def h(a: Tensor, b: Tensor) -> Tensor:
         return ((a * vocab_size + b) * _MULT) % _PRIME % buckets
