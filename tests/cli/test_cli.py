@@ -179,6 +179,10 @@ def test_bad_config_keys_and_flags(tmp_path: Path, capsys: pytest.CaptureFixture
     bad.write_text("data: japanese_vowels\nmodel: classifier\nepochs: 3\n")
     assert main(["train", "--config", str(bad)]) == 2
     assert "unknown key(s) epochs" in _error_line(capsys)
+    for limit in ("true", "{train: true}"):  # YAML's true is no size (it crashed in numpy)
+        bad.write_text(f"data: japanese_vowels\nmodel: classifier\nlimit: {limit}\n")
+        assert main(["train", "--config", str(bad)]) == 2
+        assert "limit must be a positive integer or {train: N, valid: N, test: N}" in _error_line(capsys)
     with pytest.raises(SystemExit) as e:
         main(["train", "--epochs", "many"])
     assert e.value.code == 2

@@ -129,7 +129,7 @@ def spec_from_dict(raw: Any, where: str) -> RunSpec:
         raise CLIError(f"{where}: unknown train key(s) {', '.join(bad)}; known: {', '.join(known_train)}")
     limit = raw.get("limit")
     sizes = limit.values() if isinstance(limit, dict) else [limit]
-    if limit is not None and (not all(isinstance(n, int) and n >= 1 for n in sizes)
+    if limit is not None and (not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)
                               or isinstance(limit, dict) and not set(limit) <= {"train", "valid", "test"}):
         raise CLIError(f"{where}: limit must be a positive integer or {{train: N, valid: N, test: N}}, got {limit!r}")
     for key in ("data", "model", "out"):
