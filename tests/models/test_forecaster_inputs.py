@@ -155,6 +155,8 @@ def test_forecast_reads_the_standardised_covariates() -> None:
     before = model.fit_future_scaling(train_future).forecast(series, future=future)
     after = model.fit_future_scaling(_affine_future(train_future)).forecast(series, future=_affine_future(future))
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"reads 2 known-future covariate\(s\): pass future="):
+        model.forecast(series)  # it said "needs batch.future", which a forecast() call never builds
 
 
 def test_fit_future_scaling_takes_arrays_and_examples_and_checks_them() -> None:

@@ -566,6 +566,9 @@ class Forecaster(Model):
                                  f"steps (it learnt from windows of exactly {cfg.window}); pass at least "
                                  f"{cfg.window} steps of history")
             x = x[-cfg.window:]
+        if future is None and cfg.num_future:
+            raise ValueError(f"this model reads {cfg.num_future} known-future covariate(s): pass future=, their "
+                             f"values over the next {cfg.horizon} steps, ({cfg.horizon}, {cfg.num_future})")
         if future is not None and not cfg.num_future:
             raise ValueError("future holds known-future covariates, but this model was trained without them "
                              "(num_future=0): leave future out")
