@@ -63,7 +63,7 @@ def test_tagging_baselines_tag_an_unknown_word_by_the_words_seen_once_with_its_l
     from rnnkit.bench.baselines import tagging_baselines
     from rnnkit.data.vocab import Vocab
 
-    vocab = Vocab(["的", "美化", "绿化", "老师", "教师", "律师", "<unk:化>"])
+    vocab = Vocab(["的", "美化", "绿化", "老师", "教师", "律师", "<unk:化>"], endings=True)
     ids = vocab.stoi
 
     def ex(words: list[str], tags: list[int]) -> Example:
