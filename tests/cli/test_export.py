@@ -644,3 +644,18 @@ def test_an_export_that_refuses_a_few_steps_the_model_takes_is_an_error() -> Non
     assert refused_steps(Program(5), model, args, (1, None)) is None  # past the three fewest
     assert refused_steps(Program(2), model, args, (1, 1)) is None  # outside the range it claims
     assert refused_steps(Program(1), model, args, None) is None  # one vector per example: no steps
+
+
+def test_a_torchscript_forecaster_with_a_window_takes_a_history_of_any_length(tmp_path: Path) -> None:
+    """It said "1 to 6 steps" (the loop padded to the window), yet it cuts any longer history to its window
+    first, as Forecaster.forecast does."""
+    from rnnkit.cli.export import export, scoring_module
+    from rnnkit.models import Forecaster
+
+    torch.manual_seed(0)
+    model = Forecaster(horizon=3, hidden_size=4, window=6, layer_norm=True).eval()
+    x, lengths = torch.randn(2, 6, 1), torch.tensor([6, 6])
+    diff, steps = export(model, x, lengths, tmp_path / "fc.pt", "torchscript", max_steps=6)
+    assert diff < 1e-5 and steps == "any number of steps", steps
+    program = torch.jit.load(str(tmp_path / "fc.pt"))
+    _same(program, scoring_module(model), torch.randn(2, 40, 1), torch.tensor([40, 40]))

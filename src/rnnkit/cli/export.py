@@ -300,8 +300,12 @@ def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max
                 traced = torch.jit.trace(scoring_module(model, pad_to=pad_to, scaling=scaling), args,
                                          check_trace=False)
             traced.save(str(path))
-            return (relative_difference(torch.jit.load(str(path))(*args), expected),
-                    "" if pad_to is None else f"1 to {pad_to} steps")
+            window, shortest = forecast_steps(model)
+            # a forecaster cuts any longer history to its window before the padding
+            steps = "" if pad_to is None else steps_in_words((shortest, None)) if window is not None \
+                else f"1 to {pad_to} steps"
+            return relative_difference(torch.jit.load(str(path))(*args), expected), steps
+
         def write(loop_op: bool) -> tuple[Any, str]:
             program = torch_export(model, x, lengths, max_steps=max_steps or int(x.shape[1]), onnx=fmt == "onnx",
                                    future=future, scaling=scaling, loop_op=loop_op)
