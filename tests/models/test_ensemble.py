@@ -115,7 +115,7 @@ def test_quantiles_of_forecasters_average_quantile_heads_and_mix_gaussian_ones()
     torch.testing.assert_close(q, torch.quantile(paths, torch.tensor([0.1, 0.9]), dim=0).movedim(0, -1))
     with pytest.raises(ValueError, match="different heads"):
         Ensemble(members=[quant[0], gauss.members[0]]).quantiles(batch)
-    with pytest.raises(ValueError, match="a point forecast without a distribution"):
+    with pytest.raises(ValueError, match="ensemble's 2 members have head='point', point forecasts without a"):
         Ensemble(members=_members(Forecaster, ds, k=2)).quantiles(batch)
 
 

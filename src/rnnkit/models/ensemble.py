@@ -20,8 +20,18 @@ conditioned)       as the member would run it
 Training: the Trainer minimises ``extras["objective"]``, the *sum* of the members' losses, so each
 member gets exactly the gradient it would get alone, and clips each member's gradient on its own
 (:meth:`Ensemble.clip_groups`): with any optimizer, a member trains as it would alone, on the same
-batches. ``loss`` (what the Trainer reports and monitors) is the members' *mean* loss, on the scale
-of one model's. Validation metrics, early stopping and the restored best epoch are the ensemble's.
+batches. ``loss`` (the training loss the Trainer reports) is the members' *mean* loss, on the scale
+of one model's.
+
+Evaluation scores the ensemble's own prediction: in eval mode, with targets, ``forward`` adds
+``extras["mixture_loss"]`` (:func:`mixture_loss`), the member's loss taken on the mixture ``mean_j
+p_j`` instead of on ``p_j``, and evaluation reports it as ``loss`` (so ``perplexity = exp(loss)``).
+For classifiers it is the cross-entropy of the mean class probabilities (with the class weights and
+label smoothing the member's own evaluation loss has); for generators and taggers ``-log mean_j
+p_j(target)`` per valid target token; for CRF taggers ``-log mean_j p_j(tag sequence)`` per valid
+step. It is at most the members' mean loss (log is concave). Regression and forecasting ensembles
+have none: their loss stays the members' mean (the combined values are scored by mae, rmse ...).
+Validation metrics, early stopping and the restored best epoch are thus the ensemble's.
 
 A saved ensemble is one ``model.safetensors`` (members' weights under ``members.<j>.``; the header
 holds each member's class and config), so ``rnnkit.load``, ``rnnkit evaluate`` and ``rnnkit
@@ -43,7 +53,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnkit.data.batch import Batch
+from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search
@@ -52,7 +62,8 @@ from rnnkit.decoding.base import infer_batch
 from rnnkit.models.base import MODELS, Model, ModelOutput
 from rnnkit.models.forecaster import SAMPLED_LEVELS, Forecaster, check_levels, quantiles_of_paths
 from rnnkit.models.many_to_many import Seq2Seq
-from rnnkit.models.one_to_many import _METHODS, ConditionedGenerator, LanguageModel
+from rnnkit.models.one_to_many import _METHODS, ConditionedGenerator, LanguageModel, prompt_tensor
+from rnnkit.models.one_to_one import classification_loss
 from rnnkit.models.synced import SequenceTagger
 
 COMBINE = ("mean", "median")
@@ -104,6 +115,40 @@ def _kind(model: Model) -> str:
     return "other"
 
 
+def mixture_loss(members: Sequence[Any], outs: Sequence[ModelOutput], batch: Batch) -> Tensor | None:
+    """The loss of the ensemble's prediction, the mixture ``mean_j p_j`` of the members'
+    distributions, defined as a member defines its evaluation loss (see the module docstring), from
+    the members' outputs ``outs`` for ``batch`` (with targets: each has its loss); None where the
+    members predict no distribution (regression, forecasts)."""
+    first, kind = members[0], _kind(members[0])
+    if kind not in ("classification", "tagging", "generation") or any(o.logits is None for o in outs):
+        return None
+    logits = [o.logits.float() for o in outs if o.logits is not None]
+    log_k = math.log(len(logits))
+    if isinstance(first, LanguageModel):  # the next tokens: y, or x shifted
+        _, targets, _, target_lengths = first._inputs_targets(batch)
+        mask = lengths_to_mask(target_lengths, targets.shape[1])
+    elif batch.y is None:
+        return None
+    elif kind == "tagging":
+        mask = batch.mask()
+        targets = batch.y.masked_fill(~mask, 0)
+        if first.crf is not None:  # a distribution over whole tag sequences
+            log_p = torch.stack([-m.crf.nll(lg, targets, mask, reduction="none")
+                                 for m, lg in zip(members, logits)])  # (k, B)
+            return -(log_p.logsumexp(0) - log_k).sum() / mask.sum().clamp_min(1)
+    else:  # classes (B,); or Seq2Seq's, a ConditionedGenerator's tokens (B, L), teacher-forced
+        targets = batch.y
+        mask = batch.y_mask() if batch.y_lengths is not None else torch.ones_like(targets, dtype=torch.bool)
+    mixed = torch.stack([lg.log_softmax(-1) for lg in logits]).logsumexp(0) - log_k  # (B[, T], V): log mean_j p_j
+    if kind == "classification":  # mixed is normalised: cross_entropy's log_softmax leaves it as it is
+        c = first.config
+        return classification_loss(mixed, targets, class_weights=getattr(c, "class_weights", None),
+                                   label_smoothing=getattr(c, "label_smoothing", 0.0))
+    nll = -mixed.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T)
+    return (nll * mask).sum() / mask.sum().clamp_min(1)
+
+
 class EnsembleDecoder:
     """The decoders of k generators as one: ``step`` returns ``log mean_j exp(log_probs_j)`` and
     carries a tuple of the members' states; ``reorder`` reorders each."""
@@ -136,10 +181,19 @@ class Ensemble(Model):
         combine: ``"mean"`` or ``"median"`` of real-valued predictions.
 
     Shape: as the members'. ``forward`` -> ``ModelOutput(loss = the members' mean loss,
-    extras["objective"] = their sum, extras["member_losses"])``.
+    extras["objective"] = their sum, extras["member_losses"], and in eval mode
+    extras["mixture_loss"] = the loss of the ensemble's prediction)``.
     """
 
     config_class = EnsembleConfig
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Ensemble:
+        # ahead of Model's check of the options, whose error would hold a lone member's whole repr
+        members = kwargs.get("members")
+        if isinstance(members, Model | Mapping):
+            raise TypeError(f"members must be a list of models, got one {type(members).__name__}: "
+                            "Ensemble(members=[model_1, model_2, ...])")
+        return super().__new__(cls)
 
     def __init__(self, *, members: Sequence[Model | Mapping[str, Any]], combine: str = "mean") -> None:
         super().__init__()
@@ -191,8 +245,11 @@ class Ensemble(Model):
         if any(loss is None for loss in losses):
             return ModelOutput(logits=logits, predictions=predictions, extras={"members": outs})
         stacked = torch.stack([loss for loss in losses if loss is not None])  # (k,)
-        return ModelOutput(loss=stacked.mean(), logits=logits, predictions=predictions,
-                           extras={"objective": stacked.sum(), "member_losses": stacked.detach(), "members": outs})
+        extras: dict[str, Any] = {"objective": stacked.sum(), "member_losses": stacked.detach(), "members": outs}
+        mixture = None if self.training else mixture_loss(self._each, outs, batch)  # what evaluation reports
+        if mixture is not None:
+            extras["mixture_loss"] = mixture
+        return ModelOutput(loss=stacked.mean(), logits=logits, predictions=predictions, extras=extras)
 
     @property
     def _each(self) -> list[Any]:
@@ -241,20 +298,41 @@ class Ensemble(Model):
             return self.generate(batch, method="beam")
         return self.generate(batch)
 
-    def generate(self, batch: Batch, method: str = "greedy", *, ban_unk: bool = False, **kwargs: Any) -> Generated:
-        """Decode with the members' mean next-token probabilities: ``batch.cond`` (conditioned
-        generators), the sources ``batch.x`` (seq2seq) or prompts ``batch.x`` with ``lengths``
-        (language models). ``method``: ``"greedy"``, ``"beam"`` or ``"sample"``; ``kwargs`` go to
-        the decoding function (``max_length`` defaults to the members' own). As the members'
+    def generate(self, inputs: Batch | Tensor | Sequence[int], *args: Any, **kwargs: Any) -> Generated:
+        """Decode with the members' mean next-token probabilities, called as a member is called:
+
+        - ``generate(batch, method="greedy", *, ban_unk=False, **kw)``, any generators: from
+          ``batch.cond`` (conditioned), the sources ``batch.x`` (seq2seq) or the prompts ``batch.x``
+          with ``lengths`` (language models);
+        - ``generate(cond, *, method="greedy", max_length=None, ban_unk=False, **kw)``, as
+          :meth:`ConditionedGenerator.generate`;
+        - ``generate(prompt_ids, max_length=50, method="greedy", *, prompt_lengths=None,
+          ban_unk=False, **kw)``, as :meth:`LanguageModel.generate`.
+
+        ``method``: ``"greedy"``, ``"beam"`` or ``"sample"``; ``kw`` go to the decoding function
+        (``banned`` too; ``max_length`` defaults to the members' own). As the members'
         ``generate``: ``<pad>`` and ``bos`` are never generated, ``<unk>`` not with ``ban_unk``."""
         if self.kind != "generation":
             raise ValueError(f"generate is for generators, not {self.kind}")
+        first = self._each[0]
+        if isinstance(inputs, Batch):
+            batch, method, ban_unk, kwargs = _batch_call(inputs, *args, **kwargs)
+        elif isinstance(first, ConditionedGenerator):
+            batch, method, ban_unk, kwargs = _cond_call(torch.as_tensor(inputs), *args, **kwargs)
+        elif isinstance(first, LanguageModel):
+            batch, method, ban_unk, kwargs = _prompt_call(inputs, *args, **kwargs)
+            batch = batch.to(self.device)  # as LanguageModel.generate: prompt ids (a list, say) to the model's device
+        else:
+            raise TypeError(f"an ensemble of {type(first).__name__} models generates for a Batch, as its members do; "
+                            f"got {type(inputs).__name__}")
         if method not in _METHODS:
             raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
         with self.decoding():
             decoder, states = self.decoding_start(batch)
             c = self._each[0].config
             kwargs.setdefault("max_length", getattr(c, "max_length", 50))
+            if kwargs["max_length"] < 1:
+                raise ValueError(f"max_length must be >= 1, got {kwargs['max_length']}")
             kwargs["banned"] = output_ban(bos=c.bos_id, eos=c.eos_id, unk=Vocab.unk_id if ban_unk else None,
                                           banned=kwargs.get("banned"))
             if _METHODS[method] is beam_search:
@@ -292,7 +370,11 @@ class Ensemble(Model):
             raise ValueError(f"sample is for forecasters, not {self.kind}")
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        k = len(self.members)
+        k, head = len(self.members), self._head()
+        if head != "gaussian":
+            raise ValueError(f"sample() draws from the members' Gaussian heads, but this ensemble's {k} members have "
+                             f"head={head!r}: train the members with head='gaussian' "
+                             "(Ensemble.from_dataset(dataset, model='Forecaster', head='gaussian'))")
         counts = [n // k + (1 if j < n % k else 0) for j in range(k)]
         return torch.cat([m.sample(batch, c, generator=generator) for m, c in zip(self._each, counts) if c])
 
@@ -304,17 +386,45 @@ class Ensemble(Model):
         heads; Vincentisation). See :meth:`Forecaster.quantiles`."""
         if self.kind != "forecasting":
             raise ValueError(f"quantiles is for forecasters, not {self.kind}")
-        heads = {getattr(m.config, "head", "point") for m in self._each}
-        if len(heads) > 1:
-            raise ValueError(f"the members forecast with different heads {sorted(heads)}: quantiles need one kind")
-        head = heads.pop()
+        head = self._head()
         if head == "quantile":  # level by level: each member asked for the same levels, in the same order
             levels = list(self._each[0].config.quantiles) if levels is None else levels
             return torch.stack([m.quantiles(batch, levels) for m in self._each]).mean(0)
         levels = check_levels(levels, SAMPLED_LEVELS)
-        if head != "gaussian":
-            return self._each[0].quantiles(batch, levels)  # the member's error: a point head has no quantiles
+        if head != "gaussian":  # the spread of a few point forecasts is no forecast interval: none is made up
+            k = len(self.members)
+            raise ValueError(f"this ensemble's {k} members have head={head!r}, point forecasts without a "
+                             "distribution, so the ensemble has no quantiles: train the members with "
+                             "head='gaussian' (any levels) or head='quantile' "
+                             "(Ensemble.from_dataset(dataset, model='Forecaster', head=...))")
         return quantiles_of_paths(self.sample, batch, levels, samples, generator)
+
+    def _head(self) -> str:
+        heads = {getattr(m.config, "head", "point") for m in self._each}
+        if len(heads) > 1:
+            raise ValueError(f"the members forecast with different heads {sorted(heads)}: quantiles and samples "
+                             "need one kind")
+        return heads.pop()
+
+
+# Ensemble.generate's call forms, each a member's signature: -> (batch, method, ban_unk, decoding keywords)
+def _batch_call(batch: Batch, method: str = "greedy", *, ban_unk: bool = False,
+                **kwargs: Any) -> tuple[Batch, str, bool, dict[str, Any]]:
+    return batch, method, ban_unk, kwargs
+
+
+def _cond_call(cond: Tensor, *, method: str = "greedy", max_length: int | None = None, ban_unk: bool = False,
+               **kwargs: Any) -> tuple[Batch, str, bool, dict[str, Any]]:
+    if max_length is not None:
+        kwargs["max_length"] = max_length
+    return Batch(x=None, cond=cond), method, ban_unk, kwargs
+
+
+def _prompt_call(prompt_ids: Tensor | Sequence[int], max_length: int = 50, method: str = "greedy", *,
+                 prompt_lengths: Tensor | None = None, ban_unk: bool = False,
+                 **kwargs: Any) -> tuple[Batch, str, bool, dict[str, Any]]:
+    prompt = prompt_tensor(prompt_ids)  # (B, P), checked as LanguageModel.generate checks it
+    return Batch(x=prompt, lengths=prompt_lengths), method, ban_unk, {"max_length": max_length, **kwargs}
 
 
 def first_member(model: Any) -> Any:
@@ -343,4 +453,4 @@ def decoding_start(model: Any, batch: Batch) -> tuple[Any, Any]:
                     "LanguageModel or an Ensemble of them")
 
 
-__all__ = ["Ensemble", "EnsembleConfig", "EnsembleDecoder", "decoding_start"]
+__all__ = ["Ensemble", "EnsembleConfig", "EnsembleDecoder", "decoding_start", "mixture_loss"]

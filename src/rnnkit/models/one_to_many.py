@@ -401,6 +401,20 @@ class LanguageModelConfig:
     layer_norm: bool = False
 
 
+def prompt_tensor(prompt_ids: Tensor | Sequence[int], device: torch.device | str | None = None) -> Tensor:
+    """Prompts ``(P,)`` or ``(B, P)`` as a ``(B, P)`` int64 tensor on ``device``, checked: integer
+    token ids, at least one per prompt."""
+    prompt = torch.as_tensor(prompt_ids, device=device)
+    if prompt.numel() and (prompt.is_floating_point() or prompt.is_complex() or prompt.dtype == torch.bool):
+        raise ValueError(f"prompt_ids must be integer token ids, got {prompt.dtype}")
+    prompt = prompt.long()
+    if prompt.dim() == 1:
+        prompt = prompt.unsqueeze(0)
+    if prompt.dim() != 2 or prompt.shape[1] < 1:
+        raise ValueError(f"prompt_ids must be (P,) or (B, P) with P >= 1, got {tuple(prompt.shape)}")
+    return prompt
+
+
 class LanguageModel(_TokenDecoder, Model):
     """A recurrent language model (char- or token-level) that continues a prompt.
 
@@ -485,14 +499,7 @@ class LanguageModel(_TokenDecoder, Model):
         ``<pad>`` and ``bos`` are never generated (neither is an output: pad fills the tokens past
         each length, bos only starts a sequence). ``kwargs`` go to the strategy (``banned`` too).
         """
-        prompt = torch.as_tensor(prompt_ids, device=self.device)
-        if prompt.numel() and (prompt.is_floating_point() or prompt.is_complex() or prompt.dtype == torch.bool):
-            raise ValueError(f"prompt_ids must be integer token ids, got {prompt.dtype}")
-        prompt = prompt.long()
-        if prompt.dim() == 1:
-            prompt = prompt.unsqueeze(0)
-        if prompt.dim() != 2 or prompt.shape[1] < 1:
-            raise ValueError(f"prompt_ids must be (P,) or (B, P) with P >= 1, got {tuple(prompt.shape)}")
+        prompt = prompt_tensor(prompt_ids, self.device)
         with self.decoding():
             state = self.prompt_state(prompt, prompt_lengths)
         return self._decode(state, method, max_length, ban_unk, **kwargs)

@@ -1,6 +1,10 @@
 """Evaluate a model on a split, by task: the loss plus the metrics of ``info.task``.
 
-Only the Model contract is used: ``model(batch).loss`` and ``model.predict(batch)``.
+Only the Model contract is used: ``model(batch).loss`` and ``model.predict(batch)``. A model whose
+prediction is not what its ``loss`` scores gives the loss of its prediction as
+``extras["mixture_loss"]``, and that is the ``loss`` reported: an Ensemble's (the negative
+log-likelihood of its members' mean probabilities, where its ``loss`` is their mean loss; see
+:mod:`rnnkit.models.ensemble`). ``perplexity`` is taken from it too.
 
 =============  ======================================================================================
 task           metrics (keys of the returned dict, besides ``loss``)
@@ -254,7 +258,9 @@ def evaluate_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *
         for batch in loader:
             batch = batch.to(device)
             with autocast() if autocast is not None else contextlib.nullcontext():
-                acc.add_loss(model(batch).loss, batch)
+                out = model(batch)
+                scored = (getattr(out, "extras", None) or {}).get("mixture_loss", out.loss)  # see the module doc
+                acc.add_loss(scored, batch)
                 if batch.y is None and info.task == "generation":
                     continue  # a language model's text: its next tokens are x's own, scored by the loss
                 try:
