@@ -107,6 +107,29 @@ def test_bad_step_input(lstm):
         lstm.step(torch.randn(2, 3), torch.zeros(2, 2, 4))
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mingru"])
+@pytest.mark.parametrize("dtype", [torch.int64, torch.float64])
+def test_step_refuses_input_of_another_dtype_as_forward_does(cell, dtype):
+    layer = Recurrent(cell, 3, 4, num_layers=2)
+    x = torch.ones(2, 3, dtype=dtype)  # was cast silently, token ids included
+    with pytest.raises(ValueError, match=f"x is {dtype} but the layer's parameters are torch.float32"):
+        layer(x.unsqueeze(1))
+    message = f"x_t is {dtype} but the layer's parameters are torch.float32; convert one of them"
+    with pytest.raises(ValueError, match=message):  # training mode: the generic step
+        layer.step(x)
+    with torch.no_grad(), pytest.raises(ValueError, match=message):  # inference: the fast step where there is one
+        layer.eval().step(x)
+
+
+def test_step_takes_half_input_under_autocast(lstm):
+    # as forward does: under autocast a layer before this one may hand over bfloat16
+    x = torch.randn(2, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, _ = lstm.step(x.bfloat16())
+        want, _ = lstm.step(x.bfloat16().float())
+    torch.testing.assert_close(got, want)
+
+
 def test_lengths_as_a_list_of_ints(lstm):
     x = torch.randn(2, 5, 3)
     torch.testing.assert_close(lstm(x, [5, 2]).outputs, lstm(x, torch.tensor([5, 2])).outputs)

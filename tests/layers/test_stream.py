@@ -156,6 +156,35 @@ def test_errors_name_what_is_wrong():
         stream([[0.0, 0.0, 0.0]])
 
 
+@pytest.mark.parametrize("cell, precision", [("lstm", "full"), ("gru", "full"),
+                                             pytest.param("lstm", "int8", marks=needs_cpp)])
+def test_input_of_another_dtype_is_refused_as_forward_does(cell, precision):
+    stream = Recurrent(cell, 3, 4).eval().stream(batch_size=2, precision=precision)
+    with torch.no_grad():
+        for dtype in (torch.int64, torch.float64):  # was cast to float32 silently
+            with pytest.raises(ValueError, match=f"x_t is {dtype} but the layer's parameters are torch.float32"):
+                stream(torch.ones(2, 3, dtype=dtype))
+    h = stream.state if cell == "gru" else stream.state[0]
+    assert not h.any()  # a refused call leaves the state where it was
+
+
+@needs_cpp
+def test_backend_names_the_path_the_last_call_took():
+    layer = Recurrent("lstm", 3, 4, recurrent_dropout=0.5)  # in training mode the noise needs layer.step
+    stream = layer.stream()
+    assert stream.backend == "step" and "backend='step'" in repr(stream)  # was "cpp"
+    with torch.no_grad():
+        stream(torch.ones(1, 3))
+        assert stream.backend == "step"  # was "cpp"
+        layer.eval()
+        assert stream.backend == "step"  # the last call's
+        stream(torch.ones(1, 3))
+        assert stream.backend == "cpp"
+    stream(torch.ones(1, 3))  # recording gradients
+    assert stream.backend == "step"
+    assert layer.eval().stream().backend == "cpp"  # before any call: what a call under no_grad takes
+
+
 @needs_cpp
 @pytest.mark.parametrize("precision", ["bfloat16", "int8"])
 def test_reduced_precision_refuses_training_noise_and_gradients(precision):
@@ -268,6 +297,16 @@ def test_graph_is_captured_again_when_a_parameter_is_replaced_and_kept_on_reset(
         state = stream.state
         torch.testing.assert_close(stream(x), other.step(x, state)[0])
     assert len(eager_graphs) == 3
+
+
+def test_graph_stream_backend_follows_the_last_call(eager_graphs):
+    stream = Recurrent("gru", 3, 4).eval().stream(batch_size=2)
+    assert stream.backend == "graph"
+    stream(torch.ones(2, 3))  # recording gradients: layer.step
+    assert stream.backend == "step"
+    with torch.no_grad():
+        stream(torch.ones(2, 3))
+    assert stream.backend == "graph"
 
 
 def test_a_failed_capture_leaves_the_stream_eager(monkeypatch):

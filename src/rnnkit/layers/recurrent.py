@@ -197,7 +197,10 @@ class Recurrent(nn.Module):
 
     # --- validation ---------------------------------------------------------------------------
 
-    def _check_input(self, x: Tensor, lengths: Tensor | None) -> None:
+    def _check_input(self, x: Tensor, lengths: Tensor | None, *, carried: bool = False) -> int | None:
+        """ValueError unless ``x`` and ``lengths`` fit the layer; returns the shortest length where it
+        was read (None without lengths, or under a tracer). ``carried``: a state is given, so a length
+        of 0 is taken (the row passes its state through)."""
         if not isinstance(x, Tensor) or x.dim() != 3:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"x must be (batch, time, features) batch-first, got {shape}; "
@@ -212,7 +215,7 @@ class Recurrent(nn.Module):
             raise ValueError(f"x is {x.dtype} but the layer's parameters are {self.dtype}; "
                              f"convert one of them (x.to({self.dtype}) or layer.to(x.dtype))")
         if lengths is None:
-            return
+            return None
         if not isinstance(lengths, Tensor) or lengths.dim() != 1 or lengths.shape[0] != B:
             shape = tuple(lengths.shape) if isinstance(lengths, Tensor) else type(lengths).__name__
             raise ValueError(f"lengths must be a (batch,) = ({B},) tensor of valid steps per sequence, got {shape}")
@@ -221,11 +224,24 @@ class Recurrent(nn.Module):
         if torch.compiler.is_compiling():
             # torch.export / torch.compile trace with symbolic values: reading them (.item()) would
             # stop the trace, so the range check becomes the compiled program's caller's duty
-            return
-        lo, hi = int(lengths.min()), int(lengths.max())
-        if lo < 1 or hi > T:
-            raise ValueError(f"lengths must be between 1 and T={T} (x's time dimension), got min {lo} and max "
-                             f"{hi}; drop empty sequences and pad x to the longest one")
+            return None
+        lo, hi, least = int(lengths.min()), int(lengths.max()), 0 if carried else 1
+        if lo < least or hi > T:
+            # without a state a row of length 0 is an empty example: the models rely on this refusal
+            fix = "pad x to the longest one" if carried else \
+                "drop empty sequences (or pass state=: a row of length 0 then passes its state through) " \
+                "and pad x to the longest one"
+            raise ValueError(f"lengths must be between {least} and T={T} (x's time dimension), got min {lo} and "
+                             f"max {hi}; {fix}")
+        return lo
+
+    def _check_step_dtype(self, x_t: Tensor) -> None:
+        """forward's dtype rule for one step: ``x_t`` of the parameters' dtype, or any float under
+        autocast (the step casts it, as forward does)."""
+        dtype = self.dtype
+        if x_t.dtype != dtype and not (x_t.is_floating_point() and torch.is_autocast_enabled(x_t.device.type)):
+            raise ValueError(f"x_t is {x_t.dtype} but the layer's parameters are {dtype}; "
+                             f"convert one of them (x_t.to({dtype}) or layer.to(x_t.dtype))")
 
     def _check_state(self, state: State | None, B: int, rows: int) -> tuple[Tensor, ...] | None:
         if state is None:
@@ -257,8 +273,11 @@ class Recurrent(nn.Module):
 
         Args:
             x: (B, T, I) batch-first, right-padded.
-            lengths: (B,) int64 valid steps per sequence (1..T) (a list of ints is accepted too), or
-                None when all have T steps.
+            lengths: (B,) int64 valid steps per sequence (a list of ints is accepted too), or None when
+                all have T steps: 1..T, or 0..T with a ``state``, where a row of length 0 passes its
+                state through (its outputs are zero, its final state is its row of ``state``). That
+                lets chunks of a batch run with the state carried when sequences end in different
+                chunks. Traced or exported programs skip these checks and need lengths >= 1.
             state: initial state in torch's layout, or None for zeros.
 
         Returns: ``RecurrentOutput(outputs (B, T, D*H) zero past each length, state at each
@@ -271,20 +290,39 @@ class Recurrent(nn.Module):
             # under autocast (Trainer(precision="bf16")) a layer before this one may hand over bfloat16:
             # take it as nn.LSTM does; the ops inside cast again where autocast says so
             x = x.to(self.dtype)
-        self._check_input(x, lengths)
+        shortest = self._check_input(x, lengths, carried=state is not None)
         parts = self._check_state(state, x.shape[0], self.num_layers * self.num_directions)
         if lengths is not None:
             lengths = lengths.long()
             # padding is no data: NaN or inf there (a series padded with NaN) must reach neither the
             # outputs past a length nor the gradients, on any backend; finite padding reaches neither
             x = zero_padding(x, lengths_to_mask(lengths.to(x.device), x.shape[1]))
-        outputs, final = self._resolve().run(self, x, lengths, parts)
+        if shortest == 0 and parts is not None and not torch.jit.is_tracing():
+            # (shortest is None under torch.compile / torch.export: no data-dependent branch there)
+            outputs, final = self._run_nonempty(x, cast(Tensor, lengths), parts)
+        else:
+            outputs, final = self._resolve().run(self, x, lengths, parts)
         return RecurrentOutput(outputs, self._pack_state(final))
+
+    def _run_nonempty(self, x: Tensor, lengths: Tensor, parts: tuple[Tensor, ...]
+                      ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The backend on the rows of length >= 1 only, scattered back: a row of length 0 gets zero
+        outputs and its row of the given state, unchanged (no backend need know about empty rows)."""
+        B, T = x.shape[:2]
+        keep = (lengths > 0).nonzero().flatten()  # (B',)
+        if keep.numel() == 0:  # (fresh tensors, as every backend returns)
+            return x.new_zeros(B, T, self.output_size), tuple(p.clone() for p in parts)
+        rows = keep.to(x.device)
+        sub = tuple(p.index_select(1, keep.to(p.device)) for p in parts)  # (L*D, B', H) each
+        out, final = self._resolve().run(self, x.index_select(0, rows), lengths.index_select(0, keep), sub)
+        outputs = out.new_zeros(B, T, out.shape[2]).index_copy(0, rows, out)  # (B, T, D*H)
+        return outputs, tuple(p.to(f.dtype).index_copy(1, keep.to(p.device), f) for p, f in zip(parts, final))
 
     def step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """One time step through all layers, for streaming (unidirectional layers only).
 
         In training mode the recurrent-dropout and weight-drop masks are drawn afresh at each call.
+        ``x_t`` must be of the parameters' dtype, as in :meth:`forward` (any float under autocast).
 
         Shape: ``x_t`` (B, I), state torch layout (L, B, H) -> ``y_t`` (B, H), the new state.
         """
@@ -297,8 +335,9 @@ class Recurrent(nn.Module):
                              "for a whole sequence call forward(x)")
         parts = self._check_state(state, x_t.shape[0], self.num_layers)
         fast = fast_step(self, x_t, parts)  # CPU inference: ops/fast_step.py; None where it would differ
-        if fast is not None:
+        if fast is not None:  # (it takes only x_t of the parameters' dtype)
             return fast[0], self._pack_state(fast[1])
+        self._check_step_dtype(x_t)
         inp, finals = x_t.to(self.dtype), []
         for l, cell in enumerate(self.cell_list):
             s = cell.initial_state(x_t.shape[0], device=x_t.device, dtype=inp.dtype) if parts is None else \

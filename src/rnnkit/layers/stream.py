@@ -123,10 +123,13 @@ class Stream:
             C++ path and inference only; the state and the pointwise update stay float32.
 
     ``stream(x_t)`` / ``stream.step(x_t)``: ``x_t`` (B, I) -> ``y_t`` (B, H), a fresh tensor (or
-    ``out=``, a (B, H) tensor to write into: no allocation per step). The
-    state is updated in place; :attr:`state` returns copies. :attr:`backend` says which path runs:
-    ``"cpp"`` (CPU LSTM), ``"graph"`` (CUDA) or ``"step"`` (``layer.step``), and :attr:`reason` why
-    not one of the first two. A stream must not be stepped from two threads at once.
+    ``out=``, a (B, H) tensor to write into: no allocation per step); ``x_t`` of the layer's dtype,
+    as ``layer.step`` takes it. The state is updated in place; :attr:`state` returns copies.
+    :attr:`backend` says which path the last call took (before the first, the one a call under
+    ``torch.no_grad()`` takes): ``"cpp"`` (CPU LSTM), ``"graph"`` (CUDA) or ``"step"``
+    (``layer.step``: other layers, and any call that records gradients or draws training-mode
+    noise), and :attr:`reason` why the stream has neither of the first two. A stream must not be
+    stepped from two threads at once.
     """
 
     def __init__(self, layer: Any, batch_size: int = 1, state: State | None = None, *,
@@ -152,6 +155,7 @@ class Stream:
         self._parts: tuple[Tensor, ...] = ()
         self._owned = True  # the buffers are ours to update in place (not outputs of an autograd graph)
         self._call: tuple[Any, ...] | None = None  # the kernel call's fixed arguments (see _prepare)
+        self._ran: str | None = None  # the path the last call took
         self.reset(state)
 
     @property
@@ -160,6 +164,14 @@ class Stream:
 
     @property
     def backend(self) -> str:
+        """The path the last call took; before the first call, the one a call under ``torch.no_grad()``
+        takes (``"step"`` while the layer draws training-mode noise)."""
+        if self._ran is not None:
+            return self._ran
+        layer = self.layer
+        if layer.training and (layer.dropout > 0 or layer.recurrent_dropout > 0 or layer.weight_drop > 0
+                               or layer.zoneout > 0):
+            return "step"
         return "cpp" if self._kernel is not None else ("graph" if self._graph_ok else "step")
 
     def reset(self, state: State | None = None) -> None:
@@ -229,6 +241,7 @@ class Stream:
                     fn, args = call[0], call[1]
                     args[2], args[5], args[7] = x_t.data_ptr(), y.data_ptr(), min(torch.get_num_threads(), call[3])
                     fn(args)
+                self._ran = "cpp"
                 return y
         return self._generic(x_t, out)
 
@@ -272,6 +285,7 @@ class Stream:
         step, replay = self._graph
         step.x.copy_(x_t)
         replay()
+        self._ran = "graph"
         return step.y.clone() if out is None else out.copy_(step.y)
 
     def _inference(self, x_t: Tensor, params: list[Tensor]) -> bool:
@@ -297,6 +311,7 @@ class Stream:
         if not isinstance(x_t, Tensor) or x_t.dim() != 2 or tuple(x_t.shape) != self._x_shape:
             shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
             raise ValueError(f"x_t must be (batch_size, input_size) = {self._x_shape}, got {shape}")
+        layer._check_step_dtype(x_t)  # before the precision message: a wrong dtype is the first thing to fix
         y_shape = (self.batch_size, layer.hidden_size)
         if out is not None and (not isinstance(out, Tensor) or tuple(out.shape) != y_shape):
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
@@ -310,6 +325,7 @@ class Stream:
                              "(call layer.eval() and step under torch.no_grad())")
         state = self._parts[0] if len(self._parts) == 1 else self._parts
         y, new = layer.step(x_t, state)
+        self._ran = "step"
         parts = (new,) if isinstance(new, Tensor) else tuple(new)
         # y may be a view of the new state, and the C++ path updates the state in place: own a copy
         # unless the state carries a graph (then the next C++ step starts from a detached copy)
