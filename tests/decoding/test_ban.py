@@ -92,6 +92,17 @@ def test_banning_every_token_is_a_clear_error(method):
         run(method, list(range(7)))
 
 
+def test_beam_search_with_min_length_and_every_token_but_eos_banned_is_a_clear_error():
+    """It returned empty hypotheses scored -inf: eos is forbidden before min_length, everything else banned."""
+    state = torch.zeros(2, dtype=torch.long)
+    with pytest.raises(ValueError, match="min_length=3 forbids eos for the first steps"):
+        beam_search(UnkLover(), state, bos=BOS, eos=EOS, max_length=8, beam_size=2, min_length=3,
+                    banned=[0, 1, 2, 4, 5, 6])
+    out = beam_search(UnkLover(), state, bos=BOS, eos=EOS, max_length=8, beam_size=2, min_length=3,
+                      banned=[0, 1, 2, 4, 5])  # token 6 is left
+    assert out.sequences()[0][0][:2] == [6, 6]
+
+
 def test_ids_outside_the_vocabulary_are_ignored_and_negative_ids_refused():
     assert torch.equal(run("greedy", [UNK, 100]).tokens, run("greedy", [UNK]).tokens)
     with pytest.raises(ValueError, match=">= 0"):

@@ -134,6 +134,10 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
         log_probs, state = decoder.step(tokens, state)
         log_probs = ban(check_log_probs(log_probs, N))
         V = log_probs.shape[-1]
+        if t == 0 and min_length > 1 and len(ban.in_vocab(V)) + (0 <= eos < V) >= V:
+            raise ValueError(f"min_length={min_length} forbids eos for the first steps, and every other token of "
+                             f"the vocabulary ({V} ids) is banned (banned: {list(ban.ids)}): no hypothesis can "
+                             "start; ban fewer tokens or lower min_length")
         if t + 1 < min_length:
             log_probs = log_probs.index_fill(1, torch.tensor([eos], device=device), NEG_INF)
         if no_repeat_ngram > 0:
