@@ -126,3 +126,40 @@ def test_limit_indices_is_a_sorted_sample_of_n_with_every_class_it_can_hold(size
     if labels == [0] * 50 + [1] * 30 + [2] * 20:
         assert Counter(labels[i] for i in kept) == {0: 5, 1: 3, 2: 2}
     assert limit_indices(size, size + 1, labels=labels) == list(range(size))
+
+
+def test_a_run_trained_before_the_sample_keeps_its_first_examples_in_evaluate_and_resume(tmp_path) -> None:
+    """A run.yaml with a limit and no limit_rule was written when limit kept the first N: evaluate and a
+    resume read it that way (else they would score and train on other examples, silently, as the split
+    sizes still matched). A new run saves its rule; asking for another on resume is refused."""
+    import yaml
+
+    from rnnkit.cli.main import CLIError, main
+    from rnnkit.cli.runspec import open_run
+    from rnnkit.cli.train import data_changes, saved_limit_rule
+
+    run = tmp_path / "jv"
+    assert main(["train", "--data", "japanese_vowels", "--model", "classifier", "--hidden", "4", "--epochs", "1",
+                 "--limit", "20", "--out", str(run), "--no-progress", "--no-report"]) == 0
+    saved = yaml.safe_load((run / "run.yaml").read_text(encoding="utf-8"))
+    assert saved["limit"] == 20 and saved["limit_rule"] == "sample"
+    assert open_run(run)[1].limit_rule == "sample" and saved_limit_rule(run) == "sample"
+
+    del saved["limit_rule"]  # as rnnkit wrote it before
+    (run / "run.yaml").write_text(yaml.safe_dump(saved), encoding="utf-8")
+    spec = open_run(run)[1]
+    assert spec.limit_rule == "first" and saved_limit_rule(run) == "first"
+    full = rnnkit.datasets.load("japanese_vowels")
+    kept = load_data(spec)
+    assert [_key(e) for e in kept.test.examples] == [_key(e) for e in full.test.examples[:20]]
+    # the same command with --resume takes the run's rule: no refusal, the first 20 again
+    assert main(["train", "--data", "japanese_vowels", "--model", "classifier", "--hidden", "4", "--epochs", "2",
+                 "--limit", "20", "--out", str(run), "--no-progress", "--no-report", "--resume"]) == 0
+    resumed = RunSpec(data="japanese_vowels", model="classifier", limit=20, limit_rule="first")
+    assert data_changes(resumed, run) == []
+    asked = RunSpec(data="japanese_vowels", model="classifier", limit=20, limit_rule="sample")
+    assert data_changes(asked, run) == ["limit_rule 'first' (now 'sample')"]
+    with pytest.raises(CLIError, match="limit_rule must be one of sample, first"):
+        from rnnkit.cli.runspec import spec_from_dict
+
+        spec_from_dict({"data": "japanese_vowels", "model": "classifier", "limit": 5, "limit_rule": "last"}, "x.yaml")

@@ -7,6 +7,7 @@ The YAML schema (every key optional except ``data`` and ``model``)::
     data_options: {}               # keywords for rnnkit.datasets.load
     limit: null                    # keep at most N examples per split, or {train: N, valid: N, test: N}:
                                    #   a seeded random sample in the split's order (limit_indices)
+    limit_rule: sample             # or first: the first N of each split (what runs before 2026-11-28 kept)
     vectors: false                 # one-to-one view: each fixed-length sequence becomes one vector
     model: classifier              # an alias (classifier, regressor, tagger, seq2seq, generator,
                                    #   lm, forecaster, feedforward) or a class name (SequenceTagger)
@@ -83,6 +84,7 @@ class RunSpec:
     model_options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     limit: int | dict[str, int] | None = None
+    limit_rule: str | None = None  # which examples limit keeps: "sample" (None: the default) or "first"
     vectors: bool = False
     out: str = ""
     ensemble: int = 1
@@ -96,6 +98,7 @@ class RunSpec:
         from rnnkit.data.datasets.registry import absolute_source
 
         spec = self.to_dict()
+        spec["limit_rule"] = self.limit_rule or ("sample" if self.limit else None)  # the rule as applied
         if spec["data"]:
             spec["data"], spec["data_options"] = absolute_source(spec["data"], spec["data_options"])
         return spec
@@ -132,6 +135,8 @@ def spec_from_dict(raw: Any, where: str) -> RunSpec:
     if limit is not None and (not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)
                               or isinstance(limit, dict) and not set(limit) <= {"train", "valid", "test"}):
         raise CLIError(f"{where}: limit must be a positive integer or {{train: N, valid: N, test: N}}, got {limit!r}")
+    if raw.get("limit_rule") not in (None, *LIMIT_RULES):
+        raise CLIError(f"{where}: limit_rule must be one of {', '.join(LIMIT_RULES)}, got {raw['limit_rule']!r}")
     for key in ("data", "model", "out"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise CLIError(f"{where}: {key} must be a name (text), got {raw[key]!r}")
@@ -143,7 +148,8 @@ def spec_from_dict(raw: Any, where: str) -> RunSpec:
     return RunSpec(data=str(raw.get("data") or ""), model=str(raw.get("model") or ""),
                    data_options=dict(raw.get("data_options") or {}),
                    model_options=dict(raw.get("model_options") or {}),
-                   train=dict(raw.get("train") or {}), limit=limit, vectors=bool(raw.get("vectors", False)),
+                   train=dict(raw.get("train") or {}), limit=limit, limit_rule=raw.get("limit_rule"),
+                   vectors=bool(raw.get("vectors", False)),
                    out=str(raw.get("out") or ""), ensemble=ensemble)
 
 
@@ -237,13 +243,14 @@ def load_data(spec: RunSpec) -> Any:
     except (ValueError, OSError, ImportError) as e:
         raise CLIError(str(e).splitlines()[0] if str(e) else repr(e)) from e
     if spec.limit:
-        limit_splits(ds, spec.limit)
+        limit_splits(ds, spec.limit, rule=spec.limit_rule or "sample")
     if spec.vectors:
         as_vectors(ds)
     return ds
 
 
 LIMIT_SEED = 0  # with the split's place in SPLITS, the seed of every --limit sample
+LIMIT_RULES = ("sample", "first")  # limit_rule: a seeded sample (since 2026-11-28), or the first N (before)
 SPLITS = ("train", "valid", "test")
 
 
@@ -300,10 +307,12 @@ def class_ids(dataset: Any, examples: Sequence[Any]) -> list[int] | None:
     return [int(e.y) for e in examples]
 
 
-def limit_splits(dataset: Any, limit: int | dict[str, int]) -> None:
+def limit_splits(dataset: Any, limit: int | dict[str, int], *, rule: str = "sample") -> None:
     """Cut each split of ``dataset`` to ``limit`` examples (one number for every split, or one per split
-    named), in place: the sample of :func:`limit_indices`, stratified by class for classification. A
-    split that ``limit`` covers is kept as it is.
+    named), in place: the sample of :func:`limit_indices`, stratified by class for classification
+    (``rule="sample"``), or the first examples (``rule="first"``, what runs trained before 2026-11-28
+    kept: their run.yaml has a limit and no limit_rule, and is read that way). A split that ``limit``
+    covers is kept as it is.
 
     The seed is ``LIMIT_SEED`` and the split's place in ``SPLITS``, a constant on purpose: not the
     run's ``train: seed`` (runs that differ only in their training seed see the same examples) nor
@@ -315,7 +324,8 @@ def limit_splits(dataset: Any, limit: int | dict[str, int]) -> None:
         examples = getattr(dataset, split).examples
         if n is None or n >= len(examples):
             continue
-        keep = limit_indices(len(examples), n, labels=class_ids(dataset, examples), seed=(LIMIT_SEED, k))
+        keep = range(n) if rule == "first" else \
+            limit_indices(len(examples), n, labels=class_ids(dataset, examples), seed=(LIMIT_SEED, k))
         setattr(dataset, split, ExampleList([examples[i] for i in keep]))
     dataset.info.sizes = {s: len(getattr(dataset, s)) for s in SPLITS}
 
@@ -414,6 +424,8 @@ def open_run(path: str | Path) -> tuple[Any, RunSpec]:
     spec_file = p / SPEC_FILE
     if spec_file.is_file():
         spec = read_spec(spec_file)
+        if spec.limit and spec.limit_rule is None:  # trained before limit_rule was saved: the first N
+            spec.limit_rule = "first"
     else:
         data = run.config.get("data") or {}
         spec = RunSpec(data=str(data.get("name", run.info.name)), model=str(run.config.get("model", {}).get("class")),

@@ -23,6 +23,7 @@ import yaml
 
 from rnnkit.cli.main import CLIError
 from rnnkit.cli.runspec import (
+    LIMIT_RULES,
     MODEL_ALIASES,
     SPEC_FILE,
     RunSpec,
@@ -231,6 +232,8 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
     run_dir = Path(spec.out)
     if run_dir.exists() and not run_dir.is_dir():
         raise CLIError(f"--out {run_dir} is a file; the run folder must be a folder")
+    if resume and spec.limit and spec.limit_rule is None:  # a resume keeps the examples the run kept
+        spec.limit_rule = saved_limit_rule(run_dir)
     trainer = make_trainer(spec, run_dir, resume=resume, progress=progress)
     dataset = dataset if dataset is not None else load_data(spec)
     seed_everything(trainer.config.seed)  # the initial weights follow --seed too
@@ -260,9 +263,11 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
 
         facts = {"training time": f"{seconds:.1f} s", "run folder": str(run_dir)}
         if spec.limit:
-            facts["cut by --limit"] = (f"each split keeps a seeded random sample of at most {spec.limit} examples "
-                                       "(by class share for classification, in the split's order): the scores are "
-                                       "not comparable with the published figures, which use the whole test split")
+            kept = f"its first {spec.limit} examples" if spec.limit_rule == "first" else \
+                f"a seeded random sample of at most {spec.limit} examples (by class share for classification, " \
+                "in the split's order)"
+            facts["cut by --limit"] = (f"each split keeps {kept}: the scores are not comparable with the "
+                                       "published figures, which use the whole test split")
         path = make_run_report(model, dataset, run_dir, metrics=metrics, facts=facts)
     return TrainResult(run_dir, model, dataset, history, metrics, seconds, path)
 
@@ -311,6 +316,19 @@ def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any) -> None
                        "(another --out, or --overwrite to replace this one)")
 
 
+def saved_limit_rule(run_dir: Path) -> str | None:
+    """The limit_rule of the run's run.yaml: as saved, or "first" for a run with a limit trained before
+    the rule was saved (then limit kept the first N examples); None without a readable limit."""
+    try:
+        kept = yaml.safe_load((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(kept, dict) or not kept.get("limit"):
+        return None
+    rule = kept.get("limit_rule")
+    return rule if rule in LIMIT_RULES else "first"
+
+
 def data_changes(spec: RunSpec, run_dir: Path) -> list[str]:
     """The data, data options, --limit, vectors and ensemble of ``spec`` against the run's run.yaml,
     each as ``"name old (now new)"`` (no readable run.yaml: none)."""
@@ -323,6 +341,9 @@ def data_changes(spec: RunSpec, run_dir: Path) -> list[str]:
     now = spec.as_saved()
     changed = [f"{key} {kept.get(key)!r} (now {now[key]!r})" for key in ("data", "limit", "vectors", "ensemble")
                if key in kept and kept[key] != now[key]]
+    rule = kept.get("limit_rule") or ("first" if kept.get("limit") else None)  # (no key: before limit_rule)
+    if kept.get("limit") and kept.get("limit") == now["limit"] and rule != now["limit_rule"]:
+        changed.append(f"limit_rule {rule!r} (now {now['limit_rule']!r})")
     options, kept_options = now["data_options"] or {}, kept.get("data_options") or {}
     changed += [f"data option {k} {kept_options.get(k)!r} (now {options.get(k)!r})"
                 for k in [*kept_options, *(k for k in options if k not in kept_options)]
