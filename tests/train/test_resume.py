@@ -109,3 +109,30 @@ def test_a_resume_with_no_epochs_left_says_that_it_trains_nothing(tmp_path) -> N
     Trainer(run_dir=run, **SETTINGS).fit(tiny_model(data), data)
     with pytest.warns(UserWarning, match="already holds 2 epochs and epochs=1: nothing is trained"):
         Trainer(run_dir=run, resume=True, **{**SETTINGS, "epochs": 1}).fit(tiny_model(data), data)
+
+
+def test_resuming_an_ensemble_scored_before_the_mixture_loss_warns(tmp_path, monkeypatch) -> None:
+    """An ensemble's valid loss was its members' mean until it became its mixture's: a run checkpointed
+    before would compare epochs scored both ways, silently."""
+    import warnings
+
+    from rnnkit.models import Ensemble
+    from rnnkit.train import trainer as trainer_module
+
+    data = toy_classification(32, valid=16, test=0)
+    settings = {**SETTINGS, "epochs": 1}
+
+    def ensemble() -> Ensemble:
+        torch.manual_seed(0)
+        return Ensemble.from_dataset(data, size=2, model="SequenceClassifier", cell="gru", hidden_size=4,
+                                     embed_dim=None)
+
+    with monkeypatch.context() as m:  # a checkpoint as the code before wrote it: no ensemble_loss
+        m.setattr(trainer_module, "_scores_mixture", lambda model: False)
+        Trainer(run_dir=str(tmp_path / "old"), **settings).fit(ensemble(), data)
+    with pytest.warns(UserWarning, match="checkpointed before rnnkit scored an ensemble's valid loss"):
+        Trainer(run_dir=str(tmp_path / "old"), resume=True, **{**settings, "epochs": 2}).fit(ensemble(), data)
+    Trainer(run_dir=str(tmp_path / "new"), **settings).fit(ensemble(), data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer(run_dir=str(tmp_path / "new"), resume=True, **{**settings, "epochs": 2}).fit(ensemble(), data)
