@@ -76,7 +76,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (> 0; below 1 is bolder)")
     g.add_argument("--top-k", type=int, metavar="K", help="sample among the K likeliest tokens")
     g.add_argument("--top-p", type=float, metavar="P", help="sample among the likeliest tokens holding P of the mass")
-    g.add_argument("--max-length", type=int, metavar="N", help="tokens to generate at most (eos included)")
+    g.add_argument("--max-length", type=int, metavar="N",
+                   help="tokens to generate at most, an eos counted among them (an output cut at N has no eos)")
     g.add_argument("--seed", type=int, metavar="S", help="seed of the sampler, for repeatable samples")
     g.add_argument("--ban-unk", action="store_true",
                    help="never generate <unk> (with any strategy; off by default, as an <unk> can be the honest "

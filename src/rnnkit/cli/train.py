@@ -65,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="an option for the data set loader (value read as YAML)")
     p.add_argument("--limit", type=int, metavar="N",
                    help="keep N examples of each split (quick runs): a random sample with a fixed seed, the same "
-                        "in every run, stratified by class for classification, in the split's order")
+                        "in every run, stratified by class for classification, kept in the split's order")
     p.add_argument("--vectors", action="store_true", default=None,
                    help="one-to-one: flatten each fixed-length sequence into one vector (for feedforward)")
     p.add_argument("--ensemble", type=int, metavar="K",
