@@ -12,9 +12,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from rnnkit.cli.main import CLIError, main
-from rnnkit.cli.predict import decoding_options, own_method
+from rnnkit.cli.predict import decoding_options
 from rnnkit.data.vocab import Vocab
 from rnnkit.models import LanguageModel, Seq2Seq
+from rnnkit.models.ensemble import configured_method
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +63,8 @@ def test_ban_unk_alone_keeps_the_runs_own_strategy(unk_run: Path, capsys: pytest
     alone = capsys.readouterr().out
     assert main(["predict", str(unk_run), "an", "--ban-unk", "--decode", "greedy"]) == 0
     assert capsys.readouterr().out == alone and "<unk>" not in alone
-    assert own_method(LanguageModel(vocab_size=8)) == "greedy"
-    assert own_method(Seq2Seq(src_vocab_size=8, tgt_vocab_size=8, decode="beam")) == "beam"
+    assert configured_method(LanguageModel(vocab_size=8)) == "greedy"
+    assert configured_method(Seq2Seq(src_vocab_size=8, tgt_vocab_size=8, decode="beam")) == "beam"
 
 
 def test_ban_unk_is_refused_for_models_that_do_not_generate() -> None:

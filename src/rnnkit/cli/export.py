@@ -182,8 +182,7 @@ def export_backends(model: Any, *, onnx: bool = False, loop_op: bool = True) -> 
     time as torch's scan operator (``export_loop``; ``loop_op=False``: the loop itself, which the
     trace unrolls). Yields whether no layer runs the unrolled loop (then ``T`` may be free). The
     backends chosen before are restored on exit."""
-    order: tuple[str, ...] = ("onnx", "scan") if onnx else ("scan",)
-    order += ("export_loop",) if loop_op else ()
+    order = _traced_backends(onnx) + (("export_loop",) if loop_op else ())
     free = True
     with _recurrent_layers(model) as layers:
         for layer in layers:
@@ -212,9 +211,14 @@ def loop_layers(model: Any, *, onnx: bool = False) -> bool:
     from rnnkit.layers.backends import get_backend
     from rnnkit.layers.recurrent import Recurrent
 
-    order = ("onnx", "scan") if onnx else ("scan",)
-    return any(all(get_backend(name).supports(m) is not None for name in order)
+    return any(all(get_backend(name).supports(m) is not None for name in _traced_backends(onnx))
                for m in model.modules() if isinstance(m, Recurrent))
+
+
+def _traced_backends(onnx: bool) -> tuple[str, ...]:
+    """The backends export tries first, before a layer's loop over time: ONNX's own recurrent operators
+    (for ONNX), then the cell's parallel scan."""
+    return ("onnx", "scan") if onnx else ("scan",)
 
 
 @contextlib.contextmanager

@@ -164,9 +164,10 @@ def generate(model: Any, batch: Any, options: dict[str, Any] | None) -> Any:
     import torch
 
     from rnnkit.models import ConditionedGenerator, LanguageModel
+    from rnnkit.models.ensemble import configured_method
 
     kwargs = dict(options)
-    method = kwargs.pop("method") or own_method(model)
+    method = kwargs.pop("method") or configured_method(model)
     if "seed" in kwargs:
         kwargs["generator"] = torch.Generator(device=model.device).manual_seed(int(kwargs.pop("seed")))
     if isinstance(model, LanguageModel):
@@ -683,14 +684,6 @@ def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str
         raise CLIError(f"cannot write {args.output}: {e}") from e
     print(f"{len(out)} predictions -> {args.output} (the table with a prediction column)", file=sys.stderr)
     return 0
-
-
-def own_method(model: Any) -> str:
-    """The strategy ``model.predict`` decodes with: the config's ``decode`` (a Seq2Seq's, or an
-    Ensemble's first member's), else greedy."""
-    members = getattr(model, "members", None)
-    first = members[0] if members is not None else model
-    return "beam" if getattr(getattr(first, "config", None), "decode", "greedy") == "beam" else "greedy"
 
 
 def run(args: argparse.Namespace) -> int:

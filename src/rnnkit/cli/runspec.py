@@ -254,6 +254,15 @@ LIMIT_RULES = ("sample", "first")  # limit_rule: a seeded sample (since 2026-11-
 SPLITS = ("train", "valid", "test")
 
 
+def applied_limit_rule(limit: Any, rule: Any) -> str | None:
+    """The rule by which a saved run's ``limit`` kept its examples: ``rule`` as saved, or "first" where
+    none is (the run.yaml was written before limit_rule was, when limit kept the first N); None
+    without a limit."""
+    if not limit:
+        return None
+    return rule if rule in LIMIT_RULES else "first"
+
+
 def limit_indices(size: int, n: int, *, labels: Sequence[int] | None = None,
                   seed: int | Sequence[int] = LIMIT_SEED) -> list[int]:
     """Which ``n`` of a split's ``size`` examples ``--limit`` keeps, in increasing order.
@@ -424,8 +433,8 @@ def open_run(path: str | Path) -> tuple[Any, RunSpec]:
     spec_file = p / SPEC_FILE
     if spec_file.is_file():
         spec = read_spec(spec_file)
-        if spec.limit and spec.limit_rule is None:  # trained before limit_rule was saved: the first N
-            spec.limit_rule = "first"
+        if spec.limit:  # (trained before limit_rule was saved: the first N)
+            spec.limit_rule = applied_limit_rule(spec.limit, spec.limit_rule)
     else:
         data = run.config.get("data") or {}
         spec = RunSpec(data=str(data.get("name", run.info.name)), model=str(run.config.get("model", {}).get("class")),
@@ -433,5 +442,6 @@ def open_run(path: str | Path) -> tuple[Any, RunSpec]:
     return run, spec
 
 
-__all__ = ["MODEL_ALIASES", "RunSpec", "as_vectors", "build_model", "limit_indices", "limit_splits", "load_data",
-           "load_yaml", "open_run", "read_spec", "recipe_path", "resolve_model", "spec_from_dict"]
+__all__ = ["MODEL_ALIASES", "RunSpec", "applied_limit_rule", "as_vectors", "build_model", "limit_indices",
+           "limit_splits", "load_data", "load_yaml", "open_run", "read_spec", "recipe_path", "resolve_model",
+           "spec_from_dict"]

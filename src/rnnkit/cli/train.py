@@ -23,10 +23,10 @@ import yaml
 
 from rnnkit.cli.main import CLIError
 from rnnkit.cli.runspec import (
-    LIMIT_RULES,
     MODEL_ALIASES,
     SPEC_FILE,
     RunSpec,
+    applied_limit_rule,
     build_model,
     load_data,
     load_yaml,
@@ -323,10 +323,9 @@ def saved_limit_rule(run_dir: Path) -> str | None:
         kept = yaml.safe_load((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return None
-    if not isinstance(kept, dict) or not kept.get("limit"):
+    if not isinstance(kept, dict):
         return None
-    rule = kept.get("limit_rule")
-    return rule if rule in LIMIT_RULES else "first"
+    return applied_limit_rule(kept.get("limit"), kept.get("limit_rule"))
 
 
 def data_changes(spec: RunSpec, run_dir: Path) -> list[str]:
@@ -341,7 +340,7 @@ def data_changes(spec: RunSpec, run_dir: Path) -> list[str]:
     now = spec.as_saved()
     changed = [f"{key} {kept.get(key)!r} (now {now[key]!r})" for key in ("data", "limit", "vectors", "ensemble")
                if key in kept and kept[key] != now[key]]
-    rule = kept.get("limit_rule") or ("first" if kept.get("limit") else None)  # (no key: before limit_rule)
+    rule = applied_limit_rule(kept.get("limit"), kept.get("limit_rule"))
     if kept.get("limit") and kept.get("limit") == now["limit"] and rule != now["limit_rule"]:
         changed.append(f"limit_rule {rule!r} (now {now['limit_rule']!r})")
     options, kept_options = now["data_options"] or {}, kept.get("data_options") or {}

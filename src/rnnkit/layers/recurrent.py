@@ -211,9 +211,7 @@ class Recurrent(nn.Module):
                              f"{self.input_size}; project the input or rebuild the layer")
         if B == 0 or T == 0:
             raise ValueError(f"x must have at least one sequence and one step, got shape {tuple(x.shape)}")
-        if not x.is_floating_point() or x.dtype != self.dtype:
-            raise ValueError(f"x is {x.dtype} but the layer's parameters are {self.dtype}; "
-                             f"convert one of them (x.to({self.dtype}) or layer.to(x.dtype))")
+        self._check_dtype(x, "x")
         if lengths is None:
             return None
         if not isinstance(lengths, Tensor) or lengths.dim() != 1 or lengths.shape[0] != B:
@@ -235,13 +233,17 @@ class Recurrent(nn.Module):
                              f"max {hi}; {fix}")
         return lo
 
+    def _check_dtype(self, t: Tensor, name: str) -> None:
+        """ValueError unless the input ``t`` (named ``name``) has the parameters' float dtype."""
+        if not t.is_floating_point() or t.dtype != self.dtype:
+            raise ValueError(f"{name} is {t.dtype} but the layer's parameters are {self.dtype}; "
+                             f"convert one of them ({name}.to({self.dtype}) or layer.to({name}.dtype))")
+
     def _check_step_dtype(self, x_t: Tensor) -> None:
         """forward's dtype rule for one step: ``x_t`` of the parameters' dtype, or any float under
         autocast (the step casts it, as forward does)."""
-        dtype = self.dtype
-        if x_t.dtype != dtype and not (x_t.is_floating_point() and torch.is_autocast_enabled(x_t.device.type)):
-            raise ValueError(f"x_t is {x_t.dtype} but the layer's parameters are {dtype}; "
-                             f"convert one of them (x_t.to({dtype}) or layer.to(x_t.dtype))")
+        if not (x_t.is_floating_point() and torch.is_autocast_enabled(x_t.device.type)):
+            self._check_dtype(x_t, "x_t")
 
     def _check_state(self, state: State | None, B: int, rows: int) -> tuple[Tensor, ...] | None:
         if state is None:

@@ -197,7 +197,7 @@ class Ensemble(Model):
 
     def __init__(self, *, members: Sequence[Model | Mapping[str, Any]], combine: str = "mean") -> None:
         super().__init__()
-        if isinstance(members, Model | Mapping) or not len(members):
+        if not len(members):  # (one model, not in a list, is refused in __new__)
             raise ValueError("members must be a non-empty list of models")
         if combine not in COMBINE:
             raise ValueError(f"combine must be one of {COMBINE}, got {combine!r}")
@@ -294,9 +294,7 @@ class Ensemble(Model):
         if kind == "other":
             raise TypeError(f"Ensemble cannot combine {type(first).__name__} predictions: it averages classifiers, "
                             "taggers, regressors, forecasters and generators (rnnkit.models)")
-        if getattr(first.config, "decode", "greedy") == "beam":
-            return self.generate(batch, method="beam")
-        return self.generate(batch)
+        return self.generate(batch, method=configured_method(self))
 
     def generate(self, inputs: Batch | Tensor | Sequence[int], *args: Any, **kwargs: Any) -> Generated:
         """Decode with the members' mean next-token probabilities, called as a member is called:
@@ -432,6 +430,12 @@ def first_member(model: Any) -> Any:
     return model.members[0] if hasattr(model, "members") else model
 
 
+def configured_method(model: Any) -> str:
+    """The strategy a generator's ``predict`` decodes with: ``"beam"`` where its config (an Ensemble's
+    first member's) says ``decode: beam`` (a Seq2Seq's may), else ``"greedy"``."""
+    return "beam" if getattr(first_member(model).config, "decode", "greedy") == "beam" else "greedy"
+
+
 def decoding_start(model: Any, batch: Batch) -> tuple[Any, Any]:
     """The decoder (a :class:`~rnnkit.decoding.base.Decoder`) and the initial state with which a
     step-decoded ``model`` generates for ``batch``: a Seq2Seq's decoder on its encoded sources
@@ -453,4 +457,4 @@ def decoding_start(model: Any, batch: Batch) -> tuple[Any, Any]:
                     "LanguageModel or an Ensemble of them")
 
 
-__all__ = ["Ensemble", "EnsembleConfig", "EnsembleDecoder", "decoding_start", "mixture_loss"]
+__all__ = ["Ensemble", "EnsembleConfig", "EnsembleDecoder", "configured_method", "decoding_start", "mixture_loss"]
