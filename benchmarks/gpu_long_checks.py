@@ -115,45 +115,132 @@ def graph_greedy_equals_eager() -> None:
               f"(length {int(want.lengths.max())})")
 
 
+def _bench_lm(layers: int = 1, seed: int = 0) -> LanguageModel:
+    """The model of the greedy bench row (rnnkit.bench.long_stream): V=96, E=64, H=512."""
+    torch.manual_seed(seed)
+    return LanguageModel(vocab_size=96, embed_dim=64, hidden_size=512, num_layers=layers).to(dev).eval()
+
+
+def _greedy_gap(lm: LanguageModel, state: DecoderState, out) -> tuple[float, float]:
+    """Teacher-force ``out``'s tokens through ``lm.step``: the largest gap between a step's best
+    log-prob and the chosen token's (0 for an exact greedy path; a near-tie broken the other way
+    gives a gap of float rounding), and the largest score error. Independent of tie-breaking."""
+    B = out.tokens.shape[0]
+    tokens = torch.full((B,), 1, dtype=torch.long, device=dev)
+    score = torch.zeros(B, device=dev)
+    gap = 0.0
+    for t in range(out.tokens.shape[2]):
+        lp, state = lm.step(tokens, state)
+        chosen = out.tokens[:, 0, t]
+        live = t < out.lengths[:, 0]
+        picked = lp.gather(1, chosen.clamp(min=0).unsqueeze(1)).squeeze(1)
+        gap = max(gap, float(torch.where(live, lp.max(-1).values - picked, torch.zeros_like(picked)).max()))
+        score += torch.where(live, picked, torch.zeros_like(picked))
+        tokens = torch.where(live, chosen, torch.full_like(chosen, 1))
+    return gap, float((score - out.scores[:, 0]).abs().max())
+
+
+def _fused_ok(lm: LanguageModel, state: DecoderState, eos: int, max_length: int, calls: int = 5) -> str:
+    """'' where ``calls`` fused decodes agree with each other and are greedy paths, else what is wrong."""
+    from rnnkit.decoding.fused_greedy import fused_greedy
+
+    outs = [fused_greedy(lm, state, bos=1, eos=eos, max_length=max_length) for _ in range(calls)]
+    if any(o is None for o in outs):
+        return "no fused plan"
+    if not all(torch.equal(o.tokens, outs[0].tokens) and torch.equal(o.lengths, outs[0].lengths) for o in outs):
+        return "calls disagree (a race?)"
+    gap, score_err = _greedy_gap(lm, state, outs[0])
+    if gap > 1e-4 or score_err > 1e-3:
+        return f"not a greedy path: log-prob gap {gap:.1e}, score error {score_err:.1e}"
+    return ""
+
+
 def fused_greedy_equals_eager() -> None:
-    """greedy(fused=True): the Triton kernels replayed from a graph, against the eager loop."""
+    """greedy(fused=True), the head fused into the top layer's kernel and apart: against the eager loop
+    (the same tokens, or a greedy path where a near-tie broke the other way), 1 and 2 layers, batch 1
+    and 4, early ends; repeated calls replay a kept graph and must agree; an in-place weight update
+    is captured again."""
+    import rnnkit.ops.triton_decode as td
+    from rnnkit.decoding.fused_greedy import fused_greedy
     from rnnkit.decoding.greedy import decode_one_path
 
-    lm, zeros = _lm()
     argmax = lambda lp: lp.argmax(-1)  # noqa: E731
-    with torch.no_grad():
-        free = decode_one_path(lm, DecoderState((zeros, zeros)), argmax, bos=1, eos=50, max_length=256)
-        for eos, max_length in ((50, 256), (int(free.tokens[0, 0, 100]), 250)):
-            want = decode_one_path(lm, DecoderState((zeros, zeros)), argmax, bos=1, eos=eos, max_length=max_length)
-            got = greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=eos, max_length=max_length, fused=True)
-            same = torch.equal(want.tokens, got.tokens) and torch.equal(want.lengths, got.lengths)
-            print(f"fused greedy, eos={eos}, max_length={max_length}: tokens and lengths equal: {same}; "
-                  f"score error {(want.scores - got.scores).abs().max().item():.1e}")
-            assert same and torch.allclose(want.scores, got.scores, atol=1e-3)
+    chosen = dict(td.TILES)
+    failed = []
+    for fused_head in (1, 0):
+        td.TILES = {**chosen, "fused_head": fused_head}
+        for layers, B in ((1, 1), (2, 4)):
+            lm = _bench_lm(layers, seed=layers)
+            g = torch.Generator(device=dev).manual_seed(0)
+            state = DecoderState(tuple(torch.randn(layers, B, 512, device=dev, generator=g) * 0.5 for _ in range(2)))
+            with torch.no_grad():
+                free = decode_one_path(lm, state, argmax, bos=1, eos=96, max_length=256)
+                for eos, max_length in ((96, 256), (int(free.tokens[0, 0, 100]), 250)):
+                    want = decode_one_path(lm, state, argmax, bos=1, eos=eos, max_length=max_length)
+                    got = fused_greedy(lm, state, bos=1, eos=eos, max_length=max_length)
+                    same = torch.equal(want.tokens, got.tokens) and torch.equal(want.lengths, got.lengths)
+                    problem = _fused_ok(lm, state, eos, max_length, calls=10)
+                    print(f"fused_head={fused_head} layers={layers} B={B} eos={eos} max_length={max_length}: "
+                          f"equal to eager: {same}; score error {(want.scores - got.scores).abs().max().item():.1e}; "
+                          f"10 calls: {problem or 'agree, greedy paths'}")
+                    if problem:
+                        failed.append((fused_head, layers, B, eos))
+                lm.head.bias.add_(0.5)  # in place: the kept graph must be captured again
+                want = decode_one_path(lm, state, argmax, bos=1, eos=96, max_length=64)
+                got = fused_greedy(lm, state, bos=1, eos=96, max_length=64)
+                print(f"  after an in-place update: equal to eager: {torch.equal(want.tokens, got.tokens)}")
+    td.TILES = chosen
+    assert not failed, failed
 
 
-def fused_greedy_tiles() -> None:
-    """greedy(fused=True) per token for a few tile sizes of ops/triton_decode.py (printed, to tune TILES)."""
+def fused_greedy_tiles(best_file: str = "") -> None:
+    """greedy(fused=True) on the bench row's model (B=1, 1 layer, H=512, V=96, 256 tokens) over tiles,
+    the head fused and apart, and tokens per graph: each checked (5 calls agree, a greedy path), then
+    timed per call (the first call captures; then the median of 20 calls, which replay the kept
+    graph). Writes the fastest that passed, as RNNKIT_DECODE_TILES, to ``best_file``."""
     import time
 
     import rnnkit.ops.triton_decode as td
 
-    lm, zeros = _lm()
-    default = dict(td.TILES)
-    for bu, bk, bv, head_bk in ((8, 128, 128, 128), (4, 128, 128, 128), (16, 64, 128, 64), (4, 512, 64, 256),
-                                (2, 256, 128, 128)):
-        td.TILES = {"bu": bu, "bk": bk, "bv": bv, "head_bk": head_bk}
-        with torch.no_grad():
-            for _ in range(2):
-                greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=50, max_length=256, fused=True)
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            for _ in range(5):
-                greedy(lm, DecoderState((zeros, zeros)), bos=1, eos=50, max_length=256, fused=True)
-            torch.cuda.synchronize()
-        print(f"fused greedy, tiles {td.TILES}: {(time.perf_counter() - start) / 5 / 256 * 1e6:.2f} us/token "
-              f"(capture included, 256 tokens)")
-    td.TILES = default
+    lm = _bench_lm()
+    zeros = torch.zeros(1, 1, 512, device=dev)
+    state = DecoderState((zeros, zeros))
+    choices = [(4, 512, 128, 128, 1, 16), (2, 512, 128, 128, 1, 16), (8, 512, 128, 128, 1, 16),
+               (4, 256, 128, 128, 1, 16), (8, 128, 128, 128, 1, 16), (16, 128, 128, 128, 1, 16),
+               (4, 512, 128, 128, 1, 64), (8, 256, 128, 128, 1, 64), (4, 512, 128, 512, 0, 16),
+               (8, 128, 128, 128, 0, 16), (2, 512, 128, 512, 0, 64)]
+    results = {}
+    for choice in choices:
+        td.TILES = dict(zip(td.FIELDS, choice))
+        try:
+            with torch.no_grad():
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                greedy(lm, state, bos=1, eos=96, max_length=256, fused=True)
+                torch.cuda.synchronize()
+                first = time.perf_counter() - t0
+                problem = _fused_ok(lm, state, 96, 256)
+                times = []
+                for _ in range(20):
+                    t0 = time.perf_counter()
+                    greedy(lm, state, bos=1, eos=96, max_length=256, fused=True)
+                    torch.cuda.synchronize()
+                    times.append(time.perf_counter() - t0)
+        except Exception as e:  # e.g. out of registers or shared memory
+            print(f"{choice}: failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}", flush=True)
+            continue
+        per_token = float(np.median(times)) / 256 * 1e6
+        print(f"tiles {','.join(map(str, choice))} ({', '.join(td.FIELDS)}): {per_token:.2f} us/token "
+              f"(median of 20 calls, kept graph); first call {first * 1e3:.1f} ms; "
+              f"{problem or 'checked'}", flush=True)
+        if not problem:
+            results[choice] = per_token
+    if results:
+        best = min(results, key=results.get)
+        print(f"fastest checked: {','.join(map(str, best))}: {results[best]:.2f} us/token")
+        if best_file:
+            with open(best_file, "w") as f:
+                f.write(",".join(map(str, best)))
 
 
 def graph_replay_alone() -> None:
@@ -204,12 +291,12 @@ def stream_graph_equals_step() -> None:
 
 
 CHECKS = {f.__name__: f for f in (scan_100k_steps, bf16_scan, auto_picks_triton_scan, graph_greedy_equals_eager,
-                                  fused_greedy_equals_eager, fused_greedy_tiles, graph_replay_alone,
-                                  stream_graph_equals_step)}
+                                  fused_greedy_equals_eager, graph_replay_alone, stream_graph_equals_step)}
+BY_NAME = {**CHECKS, "fused_greedy_tiles": fused_greedy_tiles}  # the sweep runs as a step of its own
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:  # one check, in a process of its own: a failed capture cannot spoil the next
-        CHECKS[sys.argv[1]]()
+        BY_NAME[sys.argv[1]](*sys.argv[2:])
         sys.exit(0)
     failed = []
     for name in CHECKS:

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Issue 8 on a GPU, in about 4 minutes: the fused scan and graph-captured decoding, checked and timed.
+# Issue 8 on a GPU, in about 6 minutes: the fused scan and graph-captured decoding, checked and timed.
 #
 #   bash benchmarks/gpu_long_stream.sh [OUT_DIR]        (default: $OUT, else /tmp/gpu_long_stream)
 #
+# 0. tiles of the fused greedy kernels (gpu_long_checks.py fused_greedy_tiles): each checked, then timed;
+#    the fastest that passed is exported as RNNKIT_DECODE_TILES for the steps below (set it to skip);
 # 1. tilings of the scan kernel against accelerated-scan (benchmarks/gpu_scan_sweep.py); the fastest
 #    is exported as RNNKIT_SCAN_CONFIG for the steps below (set it beforehand to skip the sweep;
 #    SCAN_SWEEP=segments sweeps only segment lengths around the default, about a minute);
@@ -19,6 +21,11 @@
 set -uo pipefail
 source "$(dirname "$0")/gpu_env.sh" /tmp/gpu_long_stream "$@"
 
+if [ -z "${RNNKIT_DECODE_TILES:-}" ]; then
+    run_step "0. fused greedy tiles" 150 "$PY" benchmarks/gpu_long_checks.py fused_greedy_tiles /tmp/best_decode_tiles
+    [ -s /tmp/best_decode_tiles ] && export RNNKIT_DECODE_TILES=$(cat /tmp/best_decode_tiles)
+fi
+echo "RNNKIT_DECODE_TILES=${RNNKIT_DECODE_TILES:-} (empty: triton_decode's default)" | tee -a "$LOG"
 if [ -z "${RNNKIT_SCAN_CONFIG:-}" ]; then
     sweep_args=()
     [ "${SCAN_SWEEP:-}" = segments ] && sweep_args=(--segments-only)
@@ -26,9 +33,9 @@ if [ -z "${RNNKIT_SCAN_CONFIG:-}" ]; then
     [ -s /tmp/best_scan_config ] && export RNNKIT_SCAN_CONFIG=$(cat /tmp/best_scan_config)
 fi
 echo "RNNKIT_SCAN_CONFIG=${RNNKIT_SCAN_CONFIG:-} (empty: scan_config's default)" | tee -a "$LOG"
-run_step "2. GPU-only checks" 120 "$PY" benchmarks/gpu_long_checks.py
+run_step "2. GPU-only checks" 150 "$PY" benchmarks/gpu_long_checks.py
 run_step "3. CUDA rows of rnnkit bench speed --long --stream" 180 \
     "$PY" benchmarks/gpu_long_rows.py "$OUT_DIR/bench_long_gpu.json" 10
 run_step "4. tests on the GPU" 150 "$PY" -m pytest -q -p no:cacheprovider tests/ops/test_triton_scan.py \
-    tests/layers/test_scan_masked.py tests/decoding/test_graphs.py tests/decoding/test_fused_greedy.py \
+    tests/layers/test_scan_masked.py tests/decoding/test_graphs.py tests/decoding/test_fused_greedy.py tests/decoding/test_ban_fused.py \
     tests/layers/test_stream.py

@@ -40,14 +40,17 @@ def check(lm: LanguageModel, state: DecoderState, eos: int, max_length: int) -> 
     torch.testing.assert_close(got.scores, want.scores, rtol=1e-5, atol=1e-5)
 
 
-@pytest.fixture(params=["default tiles", "small tiles"])
+@pytest.fixture(params=["default tiles", "small tiles", "small tiles, head apart"])
 def tiles(request, monkeypatch):
-    """The default tiles, and tiles small enough that every loop of both kernels crosses block edges
-    (hidden units, the embedding's and the state's columns, the vocabulary)."""
-    if request.param == "small tiles":
+    """The default tiles, and tiles small enough that every loop of the kernels crosses block edges
+    (hidden units, the embedding's and the state's columns, the vocabulary), with the head fused into
+    the top layer's kernel (its partial logits summed by the last program) and in a kernel apart."""
+    if request.param != "default tiles":
         import rnnkit.ops.triton_decode as td
 
-        monkeypatch.setattr(td, "TILES", {"bu": 8, "bk": 8, "bv": 64, "head_bk": 16})
+        fused = int(request.param == "small tiles")
+        monkeypatch.setattr(td, "TILES", {"bu": 8, "bk": 8, "bv": 64, "head_bk": 16, "fused_head": fused,
+                                          "per_graph": 4})
 
 
 @pytest.mark.parametrize("layers", [1, 2])
@@ -96,3 +99,37 @@ def test_greedy_fused_is_opt_in_and_says_what_it_needs():
         greedy(lm, DecoderState(None), bos=BOS, eos=24, max_length=5, fused=True, precision="int8")
     with pytest.raises(ValueError):  # gradients on: no plan (the kernels record no autograd graph)
         greedy.__wrapped__(lm, DecoderState(None), bos=BOS, eos=24, max_length=5, fused=True)
+
+
+def test_a_kept_graph_starts_from_each_calls_state_and_is_captured_again_when_the_weights_change():
+    """On CUDA the second call replays the first call's graph (decoding/fused_greedy.py keeps it): it
+    must start from its own state, leave the first result alone, and not outlive an in-place update
+    of the weights (an optimizer step bumps their version). On the CPU nothing is kept: the same
+    checks hold trivially there."""
+    lm = model(50, 2, seed=7)
+    g = torch.Generator().manual_seed(2)
+    states = [DecoderState(tuple(torch.randn(2, 3, 32, generator=g).to(DEVICE) for _ in range(2)))
+              for _ in range(2)]
+    with torch.no_grad():
+        first = fused_greedy(lm, states[0], bos=BOS, eos=50, max_length=6)
+        kept = first.tokens.clone()
+        second = fused_greedy(lm, states[1], bos=BOS, eos=50, max_length=6)
+        assert torch.equal(first.tokens, kept)  # the kept buffers were not handed out
+        for state, got in zip(states, (first, second)):
+            want = decode_one_path(lm, state, argmax, bos=BOS, eos=50, max_length=6)
+            assert torch.equal(got.tokens, want.tokens)
+        lm.head.bias.add_(torch.linspace(-3, 3, 50, device=DEVICE))  # in place: same tensor, new version
+        want = decode_one_path(lm, states[0], argmax, bos=BOS, eos=50, max_length=6)
+        assert not torch.equal(want.tokens, kept)  # the update changes the decode
+    check(lm, states[0], eos=50, max_length=6)
+
+
+def test_decode_tiles_from_the_environment():
+    import rnnkit.ops.triton_decode as td
+
+    assert td.tiles_from_env("") == td.DEFAULT_TILES
+    assert td.tiles_from_env("4,512,128,256,0,32") == {"bu": 4, "bk": 512, "bv": 128, "head_bk": 256,
+                                                       "fused_head": 0, "per_graph": 32}
+    for bad in ("4,512", "4,500,128,256,1,16", "4,512,128,256,2,16", "a,b,c,d,e,f"):
+        with pytest.raises(ValueError, match="RNNKIT_DECODE_TILES"):
+            td.tiles_from_env(bad)

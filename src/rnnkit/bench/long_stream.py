@@ -262,7 +262,11 @@ def generation_rows(device: str, repeats: int, quick: bool) -> list[Row]:
 
         fns["rnnkit greedy, CUDA graph"] = functools.partial(graphed, 1)
         fns["graph_decode, 16 tokens per graph"] = functools.partial(graphed, 16)
-        fns["greedy(fused=True): 2 Triton kernels per token, 16 per graph"] = functools.partial(
+        from rnnkit.ops.triton_decode import TILES
+
+        kernels = L if TILES["fused_head"] else L + 1
+        fns[f"greedy(fused=True): {kernels} Triton kernel{'s' * (kernels > 1)} per token, {TILES['per_graph']} "
+            f"per graph, kept"] = functools.partial(
             greedy, lm, DecoderState((zeros, zeros)), bos=1, eos=V, max_length=N, fused=True)
     sync = torch.cuda.synchronize if gpu else (lambda: None)
     with torch.no_grad():

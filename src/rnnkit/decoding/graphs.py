@@ -194,16 +194,35 @@ def graph_decode(decoder: Decoder, state: Any, choose: Chooser, *, bos: int, eos
 def replay_until_done(replay: Callable[[], None], finished: Tensor, *, done: int, max_length: int,
                       per_replay: int, check_every: int) -> None:
     """Call ``replay`` (``per_replay`` tokens each) from ``done`` tokens until ``max_length``, reading
-    ``finished`` on the host only once every ``check_every`` tokens, so the GPU runs ahead."""
+    ``finished`` on the host only once every ``check_every`` tokens, so the GPU runs ahead.
+
+    On CUDA the read is one replay late: ``finished.all()`` is copied to pinned memory behind a
+    replay, the next replay is queued, and only then does the host wait for the copy. The GPU never
+    idles while the host looks; at worst one replay runs after every sequence has finished, and a
+    finished sequence's tokens are padding that counts nowhere (``cut_result``)."""
     since_check = 0
+    pending: tuple[Any, Tensor] | None = None  # (event, pinned flag) of a read not yet looked at
+    flag = torch.empty((), dtype=torch.bool, pin_memory=True) if finished.is_cuda else None
     while done < max_length:
         replay()
         done += per_replay
         since_check += per_replay
-        if since_check >= check_every:
-            since_check = 0
-            if bool(finished.all()):
+        if pending is not None:
+            event, seen = pending
+            event.synchronize()
+            pending = None
+            if bool(seen):
                 break
+        if since_check >= check_every and done < max_length:
+            since_check = 0
+            if flag is None:
+                if bool(finished.all()):
+                    break
+                continue
+            flag.copy_(finished.all(), non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+            pending = (event, flag)
 
 
 def cut_result(out: Tensor, lengths: Tensor, scores: Tensor, finished: Tensor, steps: int,

@@ -182,8 +182,10 @@ class _TokenDecoder(nn.Module):
 
         layers = [layer(cell) for cell in cells]
         head_bias = None if self.head.bias is None else self.head.bias.detach()
+        sources = (*weights, *(() if self.head.bias is None else (self.head.bias,)))
         return FusedGreedyPlan(embedding.weight.detach().contiguous(), layers,
-                               self.head.weight.detach().contiguous(), head_bias, self.batch_size(state), h, c)
+                               self.head.weight.detach().contiguous(), head_bias, self.batch_size(state), h, c,
+                               sources)
 
     def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
         """Keep / repeat batch entries of ``state`` by a ``(B',)`` index."""

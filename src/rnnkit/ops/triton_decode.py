@@ -1,19 +1,30 @@
-r"""Greedy decoding of a token LSTM in two Triton kernels per token, for CUDA graphs.
+r"""Greedy decoding of a token LSTM in ``L`` (or ``L + 1``) Triton kernels per token, for CUDA graphs.
 
 Replayed eagerly from a CUDA graph, greedy decoding at batch 1 still runs about 45 small kernels per
 token (the embedding, each step's products and pointwise ops, the head, the log-softmax, the
 arg-max, the bookkeeping, the state copies), and on an H200 they cost 54 µs per token for a 1-layer
-H=512 LSTM (docs/BENCHMARKS.md). Here a token is ``L + 1`` launches:
+H=512 LSTM (docs/BENCHMARKS.md). Here a token is ``L`` launches, or ``L + 1`` with a separate head:
 
-* :func:`_lstm_layer` (one per layer): program ``(j, b)`` computes hidden units ``j·BU .. j·BU+BU``
-  of batch row ``b`` — the four gate rows of ``W_ih x + W_hh h + b`` as matrix-vector products over
-  blocks of ``BK`` columns, then ``c' = f c + i g``, ``h' = o tanh(c')`` — reading the layer's input
-  (the embedding row of the fed token for layer 0, the layer below's new ``h`` above it) and the
-  layer's old state, writing its new state to other buffers (other programs still read the old);
-* :func:`_head_choose` (one program): the head ``W h + b`` over the vocabulary in blocks, an online
-  maximum, arg-max (the lowest index among ties, as ``torch.argmax``) and log-sum-exp, then the
-  bookkeeping of ``decoding/greedy.py`` (a finished row is fed ``eos``, outputs ``PAD_ID`` and adds
-  nothing to its score; the length counts the eos), the new state copied over the old, and ``t + 1``.
+* :func:`_lstm_layer` (each layer below the top): program ``(j, b)`` computes hidden units
+  ``j·BU .. j·BU+BU`` of batch row ``b`` — the four gate rows of ``W_ih x + W_hh h + b`` as
+  matrix-vector products over blocks of ``BK`` columns, then ``c' = f c + i g``, ``h' = o tanh(c')``
+  — reading the layer's input (the embedding row of the fed token for layer 0, the layer below's new
+  ``h`` above it) and the layer's old state, writing its new state to other buffers (other programs
+  still read the old);
+* :func:`_lstm_top` (the top layer, with the head fused in): the same, and then each program's share
+  of the head, ``W[:, units] h[units]`` for the whole vocabulary, written to a buffer of partial
+  logits. Every program then takes a ticket from a counter (an atomic add); the program that draws
+  the last ticket — every other program has written its share by then — sums the shares in a fixed
+  order (so the result does not depend on which program came last) and does what :func:`_head_choose`
+  does. Nothing waits on anything, so there is no grid-wide barrier and no deadlock, in Triton's
+  interpreter too (which runs the programs one after another). The release and acquire follow
+  CUTLASS's semaphore: a CTA barrier, then one thread's acquire-release atomic at GPU scope; the last
+  program reads the shares past L1 (``.cg``);
+* :func:`_head_choose` (``fused_head`` off: one program after the top layer): the head ``W h + b``
+  over the vocabulary in blocks, an online maximum, arg-max (the lowest index among ties, as
+  ``torch.argmax``) and log-sum-exp, then the bookkeeping of ``decoding/greedy.py`` (a finished row is
+  fed ``eos``, outputs ``PAD_ID`` and adds nothing to its score; the length counts the eos), the new
+  state copied over the old, and ``t + 1``.
 
 Everything lives in static buffers, so ``decoding/fused_greedy.py`` captures ``k`` tokens in one CUDA
 graph. Sums run in another order than torch's, so a near-tie between two tokens may break the other
@@ -22,6 +33,9 @@ tensors, which the tests use.
 """
 
 from __future__ import annotations
+
+import os
+from typing import Any
 
 import triton
 import triton.language as tl
@@ -48,10 +62,10 @@ def _gates_dot(a0, a1, a2, a3, w, ru, um, x, rk, km, K, H):
 
 
 @triton.jit
-def _lstm_layer(x_src, tok, w_ih, w_hh, bias, h_in, c_in, h_out, c_out, I, H,
+def _lstm_units(x_src, tok, w_ih, w_hh, bias, h_in, c_in, h_out, c_out, I, H, j, b,
                 FROM_TOKENS: tl.constexpr, HAS_BIAS: tl.constexpr, BU: tl.constexpr, BK: tl.constexpr):
-    j = tl.program_id(0)
-    b = tl.program_id(1).to(tl.int64)
+    """Hidden units ``j·BU ..`` of batch row ``b``: their new ``h`` and ``c`` stored; returns ``h``
+    (float32) and the units' indices and mask."""
     ru = j * BU + tl.arange(0, BU)
     um = ru < H
     if FROM_TOKENS:
@@ -82,6 +96,53 @@ def _lstm_layer(x_src, tok, w_ih, w_hh, bias, h_in, c_in, h_out, c_out, I, H,
     h = sig(a3) * tanh(c)
     tl.store(c_out + b * H + ru, c.to(c_out.dtype.element_ty), mask=um)
     tl.store(h_out + b * H + ru, h.to(h_out.dtype.element_ty), mask=um)
+    return h, ru, um
+
+
+@triton.jit
+def _lstm_layer(x_src, tok, w_ih, w_hh, bias, h_in, c_in, h_out, c_out, I, H,
+                FROM_TOKENS: tl.constexpr, HAS_BIAS: tl.constexpr, BU: tl.constexpr, BK: tl.constexpr):
+    _lstm_units(x_src, tok, w_ih, w_hh, bias, h_in, c_in, h_out, c_out, I, H, tl.program_id(0),
+                tl.program_id(1).to(tl.int64), FROM_TOKENS, HAS_BIAS, BU, BK)
+
+
+@triton.jit
+def _choose_row(b, best, best_i, m, s, t, tokens, finished, lengths, scores, out, OUT_COLS, max_length, eos, pad):
+    """Row ``b``'s bookkeeping for its arg-max ``best_i`` (logit ``best``; log-sum-exp ``m + log s``)."""
+    lp = best - (m + tl.log(s))  # the log-prob of the arg-max
+    fin = tl.load(finished + b)
+    live = (fin == 0) & (t < max_length)
+    tl.store(scores + b, tl.load(scores + b) + tl.where(live, lp, 0.0))
+    tl.store(out + b * OUT_COLS + t, tl.where(live, best_i, pad).to(tl.int64))
+    ends = live & (best_i == eos)
+    tl.store(lengths + b, tl.where(ends, t + 1, tl.load(lengths + b)))
+    done = (fin != 0) | ends
+    tl.store(finished + b, done.to(tl.int8))
+    tl.store(tokens + b, tl.where(done, eos, best_i).to(tl.int64))
+
+
+@triton.jit
+def _online_max(acc, v0, best, best_i, m, s):
+    """One block of logits (``-inf`` outside the vocabulary) folded into the running arg-max and
+    log-sum-exp; an earlier block keeps a tie."""
+    blk_max = tl.max(acc, 0)
+    blk_i = tl.argmax(acc, 0, tie_break_left=True) + v0
+    better = blk_max > best
+    best_i = tl.where(better, blk_i, best_i)
+    best = tl.maximum(best, blk_max)
+    m_new = tl.maximum(m, blk_max)
+    s = s * tl.exp(m - m_new) + tl.sum(tl.exp(acc - m_new), 0)
+    return best, best_i, m_new, s
+
+
+@triton.jit
+def _swap_state(h_in, c_in, h_out, c_out, N_STATE, BS: tl.constexpr):
+    """The new state becomes the state the next token reads (read past L1: other programs wrote it)."""
+    for i0 in range(0, N_STATE, BS):
+        ri = i0 + tl.arange(0, BS)
+        sm = ri < N_STATE
+        tl.store(h_in + ri, tl.load(h_out + ri, mask=sm, cache_modifier=".cg"), mask=sm)
+        tl.store(c_in + ri, tl.load(c_out + ri, mask=sm, cache_modifier=".cg"), mask=sm)
 
 
 @triton.jit
@@ -106,35 +167,88 @@ def _head_choose(h_top, w_head, b_head, tokens, finished, lengths, scores, out, 
             if HAS_BIAS:
                 acc += tl.load(b_head + rv, mask=vm, other=0.0).to(tl.float32)
             acc = tl.where(vm, acc, -float("inf"))
-            blk_max = tl.max(acc, 0)
-            blk_i = tl.argmax(acc, 0, tie_break_left=True) + v0
-            better = blk_max > best  # strictly: an earlier block keeps a tie
-            best_i = tl.where(better, blk_i, best_i)
-            best = tl.maximum(best, blk_max)
-            m_new = tl.maximum(m, blk_max)
-            s = s * tl.exp(m - m_new) + tl.sum(tl.exp(acc - m_new), 0)
-            m = m_new
-        lp = best - (m + tl.log(s))  # the log-prob of the arg-max
-        fin = tl.load(finished + b)
-        live = (fin == 0) & (t < max_length)
-        tl.store(scores + b, tl.load(scores + b) + tl.where(live, lp, 0.0))
-        tl.store(out + b * OUT_COLS + t, tl.where(live, best_i, pad).to(tl.int64))
-        ends = live & (best_i == eos)
-        tl.store(lengths + b, tl.where(ends, t + 1, tl.load(lengths + b)))
-        done = (fin != 0) | ends
-        tl.store(finished + b, done.to(tl.int8))
-        tl.store(tokens + b, tl.where(done, eos, best_i).to(tl.int64))
-    for i0 in range(0, N_STATE, BS):  # the new state becomes the state the next token reads
-        ri = i0 + tl.arange(0, BS)
-        sm = ri < N_STATE
-        tl.store(h_in + ri, tl.load(h_out + ri, mask=sm), mask=sm)
-        tl.store(c_in + ri, tl.load(c_out + ri, mask=sm), mask=sm)
+            best, best_i, m, s = _online_max(acc, v0, best, best_i, m, s)
+        _choose_row(b, best, best_i, m, s, t, tokens, finished, lengths, scores, out, OUT_COLS, max_length, eos,
+                    pad)
+    _swap_state(h_in, c_in, h_out, c_out, N_STATE, BS)
     tl.store(t_ptr, t + 1)
 
 
-# Tile sizes: hidden units per program and columns per block of the layer kernel, vocabulary rows and
-# columns per block of the head (not yet tuned on a GPU; the tests shrink them to cross every block edge).
-TILES = {"bu": 8, "bk": 128, "bv": 128, "head_bk": 128}
+@triton.jit
+def _lstm_top(x_src, tok, w_ih, w_hh, bias, h_in, c_in, h_out, c_out, I, H,
+              w_head, b_head, part, count, finished, lengths, scores, out, t_ptr, all_h_in, all_c_in, all_h_out,
+              all_c_out, B, V, N_STATE, OUT_COLS, max_length, eos, pad,
+              FROM_TOKENS: tl.constexpr, HAS_BIAS: tl.constexpr, HEAD_BIAS: tl.constexpr, BU: tl.constexpr,
+              BK: tl.constexpr, BV: tl.constexpr, NJ: tl.constexpr, BS: tl.constexpr):
+    j = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    nj = tl.num_programs(0)
+    h, ru, um = _lstm_units(x_src, tok, w_ih, w_hh, bias, h_in, c_in, h_out, c_out, I, H, j, b,
+                            FROM_TOKENS, HAS_BIAS, BU, BK)
+    for v0 in range(0, V, BV):  # this program's share of the head: W[:, units] @ h[units]
+        rv = v0 + tl.arange(0, BV)
+        vm = rv < V
+        w = tl.load(w_head + rv[:, None] * H + ru[None, :], mask=vm[:, None] & um[None, :], other=0.0)
+        tl.store(part + (b * nj + j) * V + rv, tl.sum(w.to(tl.float32) * h[None, :], 1), mask=vm)
+    tl.debug_barrier()  # every thread's stores before the one thread's release
+    ticket = tl.atomic_add(count, 1, sem="acq_rel", scope="gpu")
+    if ticket == nj * tl.num_programs(1) - 1:  # the last program: every share is written
+        tl.debug_barrier()
+        t = tl.load(t_ptr)
+        rj = tl.arange(0, NJ)
+        jm = rj < nj
+        for bb in range(0, B):
+            best = -float("inf")
+            best_i = 0
+            m = -float("inf")
+            s = 0.0
+            for v0 in range(0, V, BV):
+                rv = v0 + tl.arange(0, BV)
+                vm = rv < V
+                shares = tl.load(part + (bb * nj + rj[:, None]) * V + rv[None, :], mask=jm[:, None] & vm[None, :],
+                                 other=0.0, cache_modifier=".cg")
+                acc = tl.sum(shares, 0)
+                if HEAD_BIAS:
+                    acc += tl.load(b_head + rv, mask=vm, other=0.0).to(tl.float32)
+                acc = tl.where(vm, acc, -float("inf"))
+                best, best_i, m, s = _online_max(acc, v0, best, best_i, m, s)
+            _choose_row(bb, best, best_i, m, s, t, tok, finished, lengths, scores, out, OUT_COLS, max_length, eos,
+                        pad)
+        _swap_state(all_h_in, all_c_in, all_h_out, all_c_out, N_STATE, BS)
+        tl.store(t_ptr, t + 1)
+        tl.atomic_xchg(count, 0)  # ready for the next token's launch
+
+
+# Tiles: hidden units per program and columns per block of the layer kernels; vocabulary rows and
+# columns per block of the head; whether the head runs inside the top layer's kernel (``fused_head``,
+# ``L`` launches per token, else ``L + 1``); tokens captured per CUDA graph (``per_graph``). The tests
+# shrink the tiles to cross every block edge. ``RNNKIT_DECODE_TILES="bu,bk,bv,head_bk,fused_head,per_graph"``
+# overrides them (benchmarks/gpu_long_checks.py times a few on a GPU).
+FIELDS = ("bu", "bk", "bv", "head_bk", "fused_head", "per_graph")
+DEFAULT_TILES = {"bu": 8, "bk": 128, "bv": 128, "head_bk": 128, "fused_head": 1, "per_graph": 16}
+
+
+def tiles_from_env(env: str | None = None) -> dict[str, int]:
+    """``DEFAULT_TILES``, or what ``RNNKIT_DECODE_TILES`` (or ``env``) says."""
+    env = os.environ.get("RNNKIT_DECODE_TILES") if env is None else env
+    if not env:
+        return dict(DEFAULT_TILES)
+    try:
+        values = [int(v) for v in env.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != len(FIELDS):
+        raise ValueError(f"RNNKIT_DECODE_TILES must be '{','.join(FIELDS)}' (integers), got {env!r}")
+    tiles = dict(zip(FIELDS, values))
+    for name in ("bu", "bk", "bv", "head_bk"):
+        if tiles[name] < 1 or tiles[name] & (tiles[name] - 1):
+            raise ValueError(f"RNNKIT_DECODE_TILES: {name} must be a power of 2, got {tiles[name]}")
+    if tiles["fused_head"] not in (0, 1) or tiles["per_graph"] < 1:
+        raise ValueError(f"RNNKIT_DECODE_TILES: fused_head must be 0 or 1 and per_graph at least 1, got {env!r}")
+    return tiles
+
+
+TILES = tiles_from_env()
 
 
 def layer_step(x_src: Tensor, tok: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor | None, h_in: Tensor,
@@ -157,3 +271,31 @@ def head_choose(h_top: Tensor, w_head: Tensor, b_head: Tensor | None, tokens: Te
     _head_choose[(1,)](h_top, w_head, b_head if b_head is not None else w_head, tokens, finished, lengths, scores,
                        out, t, h_in, c_in, h_out, c_out, B, V, H, h_in.numel(), out.shape[1], max_length, eos, pad,
                        HAS_BIAS=b_head is not None, BV=bv, BK=bk, BS=bs)
+
+
+def top_shares(H: int, bu: int) -> int:
+    """How many programs (blocks of hidden units) share the top layer: the rows of the partial logits."""
+    return triton.cdiv(H, bu)
+
+
+def top_step(x_src: Tensor, tok: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor | None, h_in: Tensor,
+             c_in: Tensor, h_out: Tensor, c_out: Tensor, *, w_head: Tensor, b_head: Tensor | None, part: Tensor,
+             count: Tensor, finished: Tensor, lengths: Tensor, scores: Tensor, out: Tensor, t: Tensor,
+             state: tuple[Tensor, Tensor, Tensor, Tensor], max_length: int, eos: int, pad: int, from_tokens: bool,
+             bu: int, bk: int, bv: int, bs: int = 1024) -> None:
+    """The top layer's step with the head, the arg-max and the bookkeeping fused in (``L`` launches per
+    token). ``part``: float32 ``(B, top_shares(H, bu), V)``; ``count``: int32 ``(1,)``, zero; ``state``:
+    every layer's ``(h_in, c_in, h_out, c_out)``, swapped by the last program; ``tok`` is both the
+    token fed (layer 0) and where the next token goes."""
+    B, H = h_in.shape
+    I = w_ih.shape[1]
+    V = w_head.shape[0]
+    nj = top_shares(H, bu)
+    if part.shape != (B, nj, V) or count.dtype.is_floating_point:
+        raise ValueError(f"top_step: part must be (B, {nj}, V) and count an integer tensor")
+    kw: dict[str, Any] = {"FROM_TOKENS": from_tokens, "HAS_BIAS": bias is not None, "HEAD_BIAS": b_head is not None,
+                          "BU": bu, "BK": bk, "BV": min(bv, triton.next_power_of_2(V)),
+                          "NJ": triton.next_power_of_2(nj), "BS": bs}
+    _lstm_top[(nj, B)](x_src, tok, w_ih, w_hh, bias if bias is not None else w_hh, h_in, c_in, h_out, c_out, I, H,
+                       w_head, b_head if b_head is not None else w_head, part, count, finished, lengths, scores, out,
+                       t, *state, B, V, state[0].numel(), out.shape[1], max_length, eos, pad, **kw)
