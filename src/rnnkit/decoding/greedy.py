@@ -74,7 +74,8 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
         precision: ``"full"``, or ``"bfloat16"`` / ``"int8"`` for CPU token LSTMs (opt-in; float32
             models): the C++ loop reads bfloat16 or int8 weights, a half or a quarter of the bytes per
             token (decoding/cpu_greedy.py; ``"int8"`` quantizes as ``Recurrent.stream`` does).
-        fused: decode a token LSTM in ``L + 1`` Triton kernels per token, replayed from a CUDA graph
+        fused: decode a token LSTM in ``L`` Triton kernels per token (the head fused into the top
+            layer's), replayed from a CUDA graph that is kept for the next call
             (decoding/fused_greedy.py; opt-in until its speed is measured on a GPU). Raises where it
             cannot run.
         banned: token ids never chosen (decoding/ban.py): their log-probs are ``-inf`` at every step.
