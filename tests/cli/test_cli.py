@@ -267,10 +267,19 @@ def test_an_ensemble_trains_evaluates_and_predicts_from_its_folder(tmp_path: Pat
     assert yaml.safe_load((run / "run.yaml").read_text())["ensemble"] == 3
     model = rnnkit.load(run)
     assert isinstance(model, Ensemble) and len(model.members) == 3
-    before = json.loads((run / "metrics.json").read_text())["test"]
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["ensemble_loss"] == "mixture"  # every entry is the mixture's loss
+    before = saved["test"]
     assert main(["evaluate", str(run)]) == 0
-    assert json.loads((run / "metrics.json").read_text())["test"]["accuracy"] == pytest.approx(before["accuracy"])
-    capsys.readouterr()
+    after = json.loads((run / "metrics.json").read_text())
+    assert after["test"]["accuracy"] == pytest.approx(before["accuracy"]) and after["ensemble_loss"] == "mixture"
+    assert "members' mean" not in capsys.readouterr().err
+    del saved["ensemble_loss"]  # as a run trained before: its valid and test losses were the members' mean
+    (run / "metrics.json").write_text(json.dumps(saved))
+    assert main(["evaluate", str(run)]) == 0
+    after = json.loads((run / "metrics.json").read_text())
+    assert after["ensemble_loss"] == {"valid": "members' mean", "test": "mixture"}
+    assert "metrics.json's valid loss is its members' mean" in capsys.readouterr().err
     import rnnkit.datasets
 
     example = rnnkit.datasets.load("japanese_vowels").test.examples[0]

@@ -386,6 +386,7 @@ def evaluate_run(model: Any, dataset: Any, run_dir: Path) -> dict[str, float]:
 
     from rnnkit.train.checkpoint import atomic_write_text
     from rnnkit.train.evaluation import evaluate_split
+    from rnnkit.train.run_dir import scores_mixture
 
     split_name = "test" if len(dataset.test) else "valid"
     split = getattr(dataset, split_name)
@@ -398,8 +399,29 @@ def evaluate_run(model: Any, dataset: Any, run_dir: Path) -> dict[str, float]:
         saved = {}
     saved = saved if isinstance(saved, dict) else {}
     saved[split_name] = {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
+    if scores_mixture(model) and saved.get("ensemble_loss") != "mixture":
+        saved["ensemble_loss"] = _older_ensemble_losses(saved, split_name, run_dir)
     atomic_write_text(path, json.dumps(saved, indent=1))
     return metrics
+
+
+def _older_ensemble_losses(saved: dict[str, Any], split_name: str, run_dir: Path) -> str | dict[str, str]:
+    """metrics.json's ``ensemble_loss`` after scoring ``split_name`` of an ensemble run trained before
+    rnnkit scored an ensemble's loss on its mixture (no ``"ensemble_loss": "mixture"`` there): the
+    split just scored holds the mixture's loss; entries from training hold the members' mean (said
+    on stderr, since the two are not comparable)."""
+    earlier = saved.get("ensemble_loss")
+    kinds = dict(earlier) if isinstance(earlier, dict) else {
+        name: "members' mean" for name in ("valid", "test") if isinstance(saved.get(name), dict) and saved[name]}
+    kinds[split_name] = "mixture"
+    older = sorted(name for name, kind in kinds.items() if kind != "mixture")
+    if not older:
+        return "mixture"
+    print(f"note: {run_dir} is an ensemble run trained before rnnkit scored an ensemble's loss (and perplexity) on "
+          f"its mixture: metrics.json's {' and '.join(older)} loss is its members' mean, the {split_name} loss "
+          "just scored is the mixture's (never higher); metrics.json says which is which (ensemble_loss)",
+          file=sys.stderr)
+    return kinds
 
 
 def best_published(info: Any, metric: str) -> str:

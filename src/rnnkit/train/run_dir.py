@@ -13,7 +13,7 @@ which ``Trainer(report=True)``, the default, calls through ``rnnkit._hooks`` at 
                            index in extras.json
       metrics.json         {"monitor", "higher_is_better", "best_epoch", "best", "epochs", "model_epoch" (whose
                             weights model.safetensors holds), "valid": {metric: value at model_epoch},
-                            "test": {metric: value}}
+                            "test": {metric: value}, and for an ensemble "ensemble_loss": "mixture"}
       history.csv          one row per epoch: epoch, step, train_loss, valid_loss, valid_<metric>..., lr, seconds
       checkpoints/         last.safetensors (resume), best.safetensors (best weights)
       plots/, report.html  the task's plots and the self-contained report (Trainer(report=False): none)
@@ -129,6 +129,8 @@ class RunDir:
                    "model_epoch": row.get("epoch"),
                    "valid": {k[len("valid_"):]: v for k, v in row.items() if k.startswith("valid_")},
                    "test": dict(history.test)}
+        if scores_mixture(model):  # which loss its entries hold (rnnkit evaluate reads it on older runs)
+            metrics["ensemble_loss"] = "mixture"
         atomic_write_text(self.metrics_json, json.dumps(_finite(metrics), indent=1))
         history.to_csv(self.history_csv)
 
@@ -168,6 +170,13 @@ def _is_json(value: Any) -> bool:
         return True
     except (TypeError, ValueError):
         return False
+
+
+def scores_mixture(model: Any) -> bool:
+    """Whether ``model`` is an ensemble whose evaluation loss is its mixture's (models/ensemble.py
+    ``mixture_loss``: class, tag and token distributions), not its members' mean. Runs trained since
+    record ``"ensemble_loss": "mixture"`` in their checkpoints and metrics.json."""
+    return hasattr(model, "members") and getattr(model, "kind", None) in ("classification", "tagging", "generation")
 
 
 def _finite(value: Any) -> Any:

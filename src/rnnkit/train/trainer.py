@@ -43,7 +43,7 @@ from rnnkit.train.optim import (
     current_lr,
     sparse_tables,
 )
-from rnnkit.train.run_dir import RunDir
+from rnnkit.train.run_dir import RunDir, scores_mixture
 from rnnkit.train.settings import check_settings
 
 
@@ -495,7 +495,7 @@ class Trainer:
                 "higher_is_better": history.higher_is_better if history is not None else None}
         if cut is not None:
             meta["cut"] = cut
-        if _scores_mixture(state.model):
+        if scores_mixture(state.model):
             meta["ensemble_loss"] = "mixture"  # how its valid loss was scored (see _resume)
         ema = self._ema
         if ema is not None:
@@ -531,7 +531,7 @@ class Trainer:
         if m.get("higher_is_better") is not None:  # a fallback monitor's direction (valid_loss: lower)
             history.higher_is_better = bool(m["higher_is_better"])
         state.stop = bool(m.get("stop")) or self._patience_spent(state)  # (checkpoints before "stop" was kept)
-        if _scores_mixture(state.model) and state.history and m.get("ensemble_loss") != "mixture":
+        if scores_mixture(state.model) and state.history and m.get("ensemble_loss") != "mixture":
             warnings.warn(f"the ensemble run in {run.path} was checkpointed before rnnkit scored an ensemble's "
                           "valid loss and perplexity on its own prediction (the mixture of its members, never "
                           "higher) instead of the members' mean: its epochs so far were scored the old way and "
@@ -562,12 +562,6 @@ class Trainer:
     RESUME_FIXED = ("batch_size", "lr", "weight_decay", "optimizer", "clip_grad_norm", "schedule", "warmup_steps",
                     "early_stopping", "monitor", "accumulate", "seed", "bucket", "sparse_tables",
                     "table_lr_scale", "precision")
-
-
-def _scores_mixture(model: Any) -> bool:
-    """Whether ``model`` is an ensemble whose evaluation loss is its mixture's (models/ensemble.py
-    ``mixture_loss``: class, tag and token distributions), not its members' mean."""
-    return hasattr(model, "members") and getattr(model, "kind", None) in ("classification", "tagging", "generation")
 
 
 def _snapshot(model: Any) -> dict[str, Tensor]:
