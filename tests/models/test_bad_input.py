@@ -237,3 +237,22 @@ def test_padding_is_no_data_but_a_nan_at_a_valid_step_is_an_error(build):
     bad[1, 1, 0] = float("nan")  # step 1 of item 1 is inside its length (2)
     with pytest.raises(ValueError, match=r"NaN in .* \(at valid steps\) of batch items \[1\]; fill or drop"):
         model(Batch(x=bad, lengths=L2, y=y))
+
+
+@pytest.mark.parametrize("value, shown", [
+    (list(range(10_000)) + ["a"], r"got \[0, 1, 2, .{40,80}\.\.\. \(list\)$"),
+    (torch.zeros(300, 300), r"got a Tensor of shape \(300, 300\) and dtype torch.float32$"),
+    (np.zeros((50, 50)), r"got a ndarray of shape \(50, 50\) and dtype float64$"),
+])
+def test_an_option_of_the_wrong_type_is_shown_short(value, shown):
+    """A big value (a long list, a tensor, a model) is described, not printed whole."""
+    with pytest.raises(TypeError, match=r"^SequenceClassifier: conv_channels must be a list of ints .*" + shown) \
+            as info:
+        classifier(conv_channels=value)
+    assert len(str(info.value)) < 300 and "\n" not in str(info.value)
+
+
+def test_a_model_given_as_an_option_is_named_by_its_class():
+    other = classifier()
+    with pytest.raises(TypeError, match=r"^SequenceClassifier: hidden_size must be an int, got a SequenceClassifier$"):
+        SequenceClassifier(num_outputs=3, num_features=2, hidden_size=other)

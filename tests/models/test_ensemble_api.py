@@ -193,3 +193,10 @@ def test_members_given_as_one_model_is_a_short_error():
     assert len(str(info.value)) < 200 and "\n" not in str(info.value)
     with pytest.raises(TypeError, match="got one dict"):
         Ensemble(members={"class": "SequenceClassifier", "config": {}})
+
+
+def test_members_of_another_type_is_a_short_error_naming_the_option():
+    with pytest.raises(TypeError, match=r"^Ensemble: members must be a list of values, got a Tensor of shape "
+                                        r"\(1000, 1000\)") as info:
+        Ensemble(members=torch.zeros(1000, 1000))
+    assert len(str(info.value)) < 300

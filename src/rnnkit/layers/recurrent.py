@@ -56,6 +56,9 @@ class Recurrent(nn.Module):
         layer_norm: layer-normalised cells (rnn, lstm, gru).
         backend: ``"auto"`` or a registered backend name (``"torch"``, ``"scan"``, ``"loop"``, ...).
 
+    ``owner`` is None, or the name of the task model this layer runs in (a ``Model`` sets it on its
+    layers): its rows are then the model user's examples, and an empty one is refused in their terms.
+
     Shape: ``x`` (B, T, I), ``lengths`` (B,) int64 -> outputs (B, T, D*H); state h (L*D, B, H),
     for LSTM ``(h, c)``.
 
@@ -92,6 +95,7 @@ class Recurrent(nn.Module):
             cells.append(first.spawn(input_size if k < D else D * hidden_size))
         self.cells = nn.ModuleList(cells)
         self.backend = backend
+        self.owner: str | None = None
 
     def _first_cell(self, cell: str | Cell, layer_norm: bool) -> Cell:
         if isinstance(cell, Cell):
@@ -224,6 +228,9 @@ class Recurrent(nn.Module):
             # stop the trace, so the range check becomes the compiled program's caller's duty
             return None
         lo, hi, least = int(lengths.min()), int(lengths.max()), 0 if carried else 1
+        if lo < least and self.owner is not None:
+            # a model's user passes no state (the advice below is not theirs): an empty example
+            raise ValueError(_empty_examples(self.owner, lengths))
         if lo < least or hi > T:
             # without a state a row of length 0 is an empty example: the models rely on this refusal
             fix = "pad x to the longest one" if carried else \
@@ -399,6 +406,15 @@ class Recurrent(nn.Module):
         layer.train(module.training)
         layer.backend = backend
         return layer
+
+
+def _empty_examples(owner: str, lengths: Tensor) -> str:
+    """The refusal of rows of length < 1 in a model's batch: which rows (a few), and what to do."""
+    rows = (lengths < 1).nonzero().flatten().tolist()
+    shown = ", ".join(map(str, rows[:5])) + (f", ... ({len(rows)} in all)" if len(rows) > 5 else "")
+    return (f"{owner}: batch row{'s' if len(rows) > 1 else ''} [{shown}] of {lengths.shape[0]} "
+            f"{'have' if len(rows) > 1 else 'has'} no steps (length {int(lengths.min())}); every example "
+            "needs at least one step: drop the empty examples or fill them (e.g. with one padding step)")
 
 
 def _join(names: list[str]) -> str:

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
+from rnnkit.layers.recurrent import Recurrent
 from rnnkit.ops.masks import all_finite, broadcast_mask, traced
 
 MODELS: dict[str, type[Model]] = {}
@@ -79,6 +80,12 @@ class Model(nn.Module):
     @classmethod
     def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> Model:  # pragma: no cover
         raise NotImplementedError
+
+    @classmethod
+    def _refuse_options(cls, options: dict[str, Any]) -> None:
+        """Raise where an option is wrong in a way this class can advise on better than the generic
+        type check that follows (which names the option and the type it must be); ``options`` are the
+        constructor's arguments by name. Nothing here."""
 
     @classmethod
     def from_config(cls, config: Any) -> Model:
@@ -167,11 +174,14 @@ def decoding_mode(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-def _checking_option_types(cls: type, init: Callable[..., None]) -> Callable[..., None]:
+def _checking_option_types(cls: type[Model], init: Callable[..., None]) -> Callable[..., None]:
     """``init`` after a check of the plain options (ints, floats, bools, strings, their ``None``
     and ``Literal`` forms) against the annotations of ``cls.config_class``: a wrong type is named at
     once (``hidden_size must be an int, got '64' (str)``) instead of failing deep inside torch.
-    numpy scalars pass as the Python numbers they hold (so configs save as plain JSON)."""
+    numpy scalars pass as the Python numbers they hold (so configs save as plain JSON). ``cls`` may
+    refuse an option first, with advice of its own (:meth:`Model._refuse_options`). After ``init``,
+    the model's ``Recurrent`` layers learn whose they are (``Recurrent.owner``), so that an empty
+    example is refused in the model user's terms."""
     signature = inspect.signature(init)
     # options the constructor itself lets be None (conv_channels=None: no branch), whatever the config holds
     allows_none = {n for n, p in signature.parameters.items() if p.default is None or "None" in str(p.annotation)}
@@ -184,19 +194,35 @@ def _checking_option_types(cls: type, init: Callable[..., None]) -> Callable[...
             bound = None
         if bound is None:
             init(self, *args, **kwargs)
-            return
-        hints = _config_hints(cls.config_class)  # type: ignore[attr-defined]
-        for name, value in bound.arguments.items():
-            if name in hints:
-                if value is None and name in allows_none:
-                    continue
-                if _accepts(value, hints[name]) is False:
-                    raise TypeError(f"{cls.__name__}: {name} must be {_describe(hints[name])}, got {value!r} "
-                                    f"({type(value).__name__})")
-                bound.arguments[name] = _plain(value)
-        init(*bound.args, **bound.kwargs)
+        else:
+            type(self)._refuse_options(bound.arguments)
+            hints = _config_hints(cls.config_class)
+            for name, value in bound.arguments.items():
+                if name in hints:
+                    if value is None and name in allows_none:
+                        continue
+                    if _accepts(value, hints[name]) is False:
+                        raise TypeError(f"{cls.__name__}: {name} must be {_describe(hints[name])}, got "
+                                        f"{_short(value)}")
+                    bound.arguments[name] = _plain(value)
+            init(*bound.args, **bound.kwargs)
+        for module in self.modules():  # (the outermost model's name wins: an ensemble's, over its members')
+            if isinstance(module, Recurrent):
+                module.owner = type(self).__name__
 
     return checked
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``value`` for a message: its repr cut to ``limit`` characters, and its type (a tensor or an
+    array: shape and dtype), never the whole repr of a model or of a long list."""
+    if isinstance(value, Tensor | np.ndarray):
+        return f"a {type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, nn.Module):  # (a model's repr is its whole module tree)
+        return f"a {type(value).__name__}"
+    text = repr(value)
+    text = text if len(text) <= limit else text[:limit - 3] + "..."
+    return f"{text} ({type(value).__name__})"
 
 
 @functools.cache

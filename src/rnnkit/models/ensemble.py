@@ -187,17 +187,17 @@ class Ensemble(Model):
 
     config_class = EnsembleConfig
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Ensemble:
-        # ahead of Model's check of the options, whose error would hold a lone member's whole repr
-        members = kwargs.get("members")
+    @classmethod
+    def _refuse_options(cls, options: dict[str, Any]) -> None:
+        # ahead of Model's type check, which would say "a list of values" (the config holds entries)
+        members = options.get("members")
         if isinstance(members, Model | Mapping):
             raise TypeError(f"members must be a list of models, got one {type(members).__name__}: "
                             "Ensemble(members=[model_1, model_2, ...])")
-        return super().__new__(cls)
 
     def __init__(self, *, members: Sequence[Model | Mapping[str, Any]], combine: str = "mean") -> None:
         super().__init__()
-        if not len(members):  # (one model, not in a list, is refused in __new__)
+        if not len(members):  # (one model, not in a list, is refused in _refuse_options)
             raise ValueError("members must be a non-empty list of models")
         if combine not in COMBINE:
             raise ValueError(f"combine must be one of {COMBINE}, got {combine!r}")
