@@ -121,7 +121,8 @@ def test_generator_condition_dtype_and_max_length():
 
 def test_language_model_lengths_targets_and_prompts():
     lm = LanguageModel(vocab_size=8, embed_dim=4, hidden_size=4)
-    with pytest.raises(ValueError, match=r"batch.lengths must be between 1 and T=4 \(x's time dimension\), got min 0"):
+    with pytest.raises(ValueError, match=r"batch.lengths must be between 1 and T=4 \(x's time dimension\), got min 0 "
+                                         r"and max 4 \(row 1\); an example needs at least one step"):
         lm(Batch(x=TOKENS, lengths=torch.tensor([4, 0])))  # was a loss that skipped the row
     with pytest.raises(ValueError, match="batch.lengths must be between 1 and T=4 .* max 5"):
         lm(Batch(x=TOKENS, lengths=torch.tensor([5, 2])))

@@ -120,8 +120,11 @@ def check_lengths(lengths: Tensor, B: int, T: int, *, name: str = "lengths", axi
         return
     lo, hi = int(lengths.min()), int(lengths.max())
     if lo < 1 or hi > T:
+        rows = ((lengths < 1) | (lengths > T)).nonzero().flatten().tolist()
+        shown = ", ".join(map(str, rows[:5])) + (f", ... ({len(rows)} in all)" if len(rows) > 5 else "")
+        advice = "; an example needs at least one step: drop the empty ones or fill them" if lo < 1 else ""
         raise ValueError(f"{name} must be between 1 and {axis}={T}{'' if of is None else f' ({of})'}, got min {lo} "
-                         f"and max {hi}")
+                         f"and max {hi} (row{'s' if len(rows) > 1 else ''} {shown}){advice}")
 
 
 def check_target_lengths(batch: Batch, y: Tensor) -> None:
