@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -99,4 +100,12 @@ def output_ban(*, bos: int, eos: int, unk: int | None = None, banned: Sequence[i
     return sorted({i for i in (PAD_ID, bos) if i != eos} | set(asked))
 
 
-__all__ = ["TokenBan", "output_ban"]
+def config_ban(config: Any, *, ban_unk: bool = False, banned: Sequence[int] | None = None) -> list[int]:
+    """:func:`output_ban` for a model whose ``config`` holds ``bos_id`` and ``eos_id``, its ``<unk>``
+    the vocabulary's (``Vocab.unk_id``): what ``generate(..., ban_unk=, banned=)`` bans."""
+    from rnnkit.data.vocab import Vocab
+
+    return output_ban(bos=config.bos_id, eos=config.eos_id, unk=Vocab.unk_id if ban_unk else None, banned=banned)
+
+
+__all__ = ["TokenBan", "config_ban", "output_ban"]

@@ -55,9 +55,8 @@ from torch import Tensor, nn
 
 from rnnkit.data.batch import Batch, lengths_to_mask
 from rnnkit.data.dataset import SequenceDataset
-from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search
-from rnnkit.decoding.ban import output_ban
+from rnnkit.decoding.ban import config_ban
 from rnnkit.decoding.base import infer_batch
 from rnnkit.models.base import MODELS, Model, ModelOutput
 from rnnkit.models.forecaster import SAMPLED_LEVELS, Forecaster, check_levels, quantiles_of_paths
@@ -331,8 +330,7 @@ class Ensemble(Model):
             kwargs.setdefault("max_length", getattr(c, "max_length", 50))
             if kwargs["max_length"] < 1:
                 raise ValueError(f"max_length must be >= 1, got {kwargs['max_length']}")
-            kwargs["banned"] = output_ban(bos=c.bos_id, eos=c.eos_id, unk=Vocab.unk_id if ban_unk else None,
-                                          banned=kwargs.get("banned"))
+            kwargs["banned"] = config_ban(c, ban_unk=ban_unk, banned=kwargs.get("banned"))
             if _METHODS[method] is beam_search:
                 kwargs.setdefault("beam_size", getattr(c, "beam_size", 4))
                 kwargs.setdefault("length_penalty", getattr(c, "length_penalty", 0.0))

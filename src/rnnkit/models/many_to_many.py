@@ -20,7 +20,7 @@ from rnnkit.data.batch import Batch, check_target_lengths
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search, greedy, sample
-from rnnkit.decoding.ban import TokenBan, output_ban
+from rnnkit.decoding.ban import TokenBan, config_ban, output_ban
 from rnnkit.layers.attention import KINDS, Attention
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent, State
@@ -350,8 +350,7 @@ class Seq2Seq(Model):
             raise ValueError(f"method must be 'greedy', 'beam' or 'sample', got {method!r}")
         c = self.config
         kwargs.setdefault("max_length", c.max_length)
-        kwargs["banned"] = output_ban(bos=c.bos_id, eos=c.eos_id, unk=Vocab.unk_id if ban_unk else None,
-                                      banned=kwargs.get("banned"))
+        kwargs["banned"] = config_ban(c, ban_unk=ban_unk, banned=kwargs.get("banned"))
         with self.decoding():
             state = self.init_state(batch)
             if method == "greedy":

@@ -19,7 +19,7 @@ from rnnkit.data.batch import Batch, check_lengths, check_target_lengths, length
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated, beam_search, greedy, sample
-from rnnkit.decoding.ban import output_ban
+from rnnkit.decoding.ban import config_ban
 from rnnkit.decoding.cpu_greedy import CpuGreedyPlan
 from rnnkit.decoding.fused_greedy import FusedGreedyPlan
 from rnnkit.layers.conv_encoder import ConvEncoder
@@ -214,8 +214,7 @@ class _TokenDecoder(nn.Module):
         if max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
         c = self.config
-        kwargs["banned"] = output_ban(bos=c.bos_id, eos=c.eos_id, unk=Vocab.unk_id if ban_unk else None,
-                                      banned=kwargs.get("banned"))
+        kwargs["banned"] = config_ban(c, ban_unk=ban_unk, banned=kwargs.get("banned"))
         with decoding_mode(self):
             return _METHODS[method](self, state, bos=c.bos_id, eos=c.eos_id, max_length=max_length, **kwargs)
 
