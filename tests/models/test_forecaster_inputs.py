@@ -5,6 +5,8 @@ units; state dicts written before those statistics existed still load."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -72,7 +74,9 @@ def _sales_with_a_price(n: int = 120) -> tuple[np.ndarray, np.ndarray]:
     return series, covariates
 
 
-def _covariate_dataset() -> SequenceDataset:
+def _covariate_dataset() -> tuple[SequenceDataset, np.ndarray]:
+    """The windows of :func:`_sales_with_a_price`, and the covariates' rows that the training windows'
+    horizons cover (each once: steps WINDOW to the end of the train segment)."""
     series, covariates = _sales_with_a_price()
     split = chronological_split(len(series), test_size=24, valid_size=12, window=WINDOW, horizon=HORIZON)
 
@@ -82,21 +86,22 @@ def _covariate_dataset() -> SequenceDataset:
 
     info = DatasetInfo(name="sales", shape="forecasting", task="forecasting", input_kind="series", num_features=1,
                        num_targets=1, horizon=HORIZON, window=WINDOW)
-    return SequenceDataset(info, cut(split.train), cut(split.valid), cut(split.test))
+    return SequenceDataset(info, cut(split.train), cut(split.valid), cut(split.test)), \
+        covariates[WINDOW:split.train.stop]
 
 
 def test_from_dataset_fits_the_covariate_statistics_on_the_train_split_only() -> None:
-    ds = _covariate_dataset()
+    ds, train_rows = _covariate_dataset()
     model = Forecaster.from_dataset(ds, cell="gru", hidden_size=4, transform="none", difference=())
     assert model.config.num_future == 2
 
     def rows(split: ExampleList) -> torch.Tensor:
         return torch.cat([ex.future for ex in split.examples]).double()  # (N * H, 2)
 
-    train = rows(ds.train)
+    train = torch.tensor(train_rows)  # each row of the series once, not once per window that holds it
     torch.testing.assert_close(model.future_mean, train.mean(0).float())
     torch.testing.assert_close(model.future_std, train.std(0, correction=0).float())
-    everything = torch.cat([train, rows(ds.valid), rows(ds.test)])
+    everything = torch.cat([rows(ds.train), rows(ds.valid), rows(ds.test)])
     assert not torch.allclose(model.future_mean, everything.mean(0).float(), rtol=1e-3)  # valid/test not read
     assert (model.future_mean > 1).all() and (model.future_std > 1).all()  # fitted, not the defaults 0 and 1
     # an ensemble's members are built by from_dataset too
@@ -104,6 +109,38 @@ def test_from_dataset_fits_the_covariate_statistics_on_the_train_split_only() ->
     for member in ensemble.members:
         assert isinstance(member, Forecaster)
         torch.testing.assert_close(member.future_mean, model.future_mean)
+
+
+def test_covariate_statistics_count_each_row_of_a_table_once(tmp_path: Path) -> None:
+    """Windows overlap: with horizon 7 a row was in the future of up to 7 training windows, and rows
+    near the ends of the train part in fewer, which weighed the promotion flag by its place in the
+    series. Each (store, day) now counts once: the statistics are those of the training rows."""
+    rows, promos = ["store,day,sales,promo"], {}
+    for store, every in (("a", 9), ("b", 4)):  # two series in one table, each with its promotion days
+        promo = (np.arange(80) % every == 0).astype(float)
+        promo[70:] = 1.0  # valid and test rows: must not be read
+        promos[store] = promo
+        rows += [f"{store},{t},{10 + 3 * np.sin(t / 2) + 4 * promo[t]:.3f},{promo[t]:.0f}" for t in range(80)]
+    path = tmp_path / "sales.csv"
+    path.write_text("\n".join(rows) + "\n")
+    ds = rnnkit.datasets.load(f"csv:{path}", target="sales", time="day", id="store", window=14, horizon=7,
+                              covariates=["promo"], scale=None)
+    # the train windows' horizons cover days 14..65 of each store (valid and test hold one horizon each)
+    for store in "ab":
+        covered = {e.meta["target_start"] + h for e in ds.train.examples if e.meta["series"] == store
+                   for h in range(7)}
+        assert covered == set(range(14, 66))
+    train = np.concatenate([promos["a"][14:66], promos["b"][14:66]])  # (104,) each (store, day) once
+    model = Forecaster.from_dataset(ds, cell="gru", hidden_size=4, transform="none", difference=())
+    torch.testing.assert_close(model.future_mean, torch.tensor([train.mean()], dtype=torch.float32))
+    torch.testing.assert_close(model.future_std, torch.tensor([train.std()], dtype=torch.float32))
+    windows = torch.cat([e.future for e in ds.train.examples])  # every window's rows: the old statistics
+    assert abs(float(windows.mean()) - train.mean()) > 1e-3
+    # the same from the examples given by hand; an array's rows all count, as documented
+    model.fit_future_scaling(ds.train.examples)
+    torch.testing.assert_close(model.future_mean, torch.tensor([train.mean()], dtype=torch.float32))
+    model.fit_future_scaling(torch.stack([e.future for e in ds.train.examples]))  # (N, H, C)
+    torch.testing.assert_close(model.future_mean, windows.mean(0))
 
 
 def _affine_future(future: torch.Tensor) -> torch.Tensor:

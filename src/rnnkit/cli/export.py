@@ -22,7 +22,9 @@ vocabularies (``input_vocab``, ``output_vocab``: JSON lists, the id is the posit
 character, where the list holds one) and, for a user's own text, the tokenizer as the run folder
 saved it (``tokenizer``). Other cells (layer norm, minGRU, minLSTM) become one ONNX ``Scan`` per
 layer and direction, or their parallel scan's nodes. The command says which numbers of steps the
-program takes (a lag-12 difference needs 13 or more). The input-value checks of ``Recurrent``
+program takes (a lag-12 difference needs 13 or more): a TorchScript or torch.export program refuses a
+shorter history, or a length below that; ONNX cannot, so its metadata_props hold ``min_steps`` and
+``rnnkit.cli.export_onnx.run_session`` refuses one. The other input-value checks of ``Recurrent``
 (lengths in 1..T), of token ids and of the Forecaster (no NaN) are skipped inside the program: keep
 lengths in range and fill missing values before calling it.
 A seq2seq or generation run exports to ONNX as two files: ``model.init.onnx`` (the source, the
@@ -46,9 +48,13 @@ import dataclasses
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rnnkit.cli.export_history import forecast_steps, history_check
 from rnnkit.cli.main import CLIError
+
+if TYPE_CHECKING:
+    import torch
 
 ONE_PASS_TASKS = ("classification", "regression", "tagging", "forecasting")
 
@@ -73,7 +79,8 @@ def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None
     up to it; lengths mask the padding. ``scaling``: a :class:`Scaling` that the program applies
     to a float ``x`` first (and undoes on a forecast), so that it reads and returns the data's own
     units, as ``rnnkit predict`` does. A forecaster with a ``window`` reads the last ``window``
-    valid steps of any longer history, as ``Forecaster.forecast`` and ``rnnkit predict`` do."""
+    valid steps of any longer history, as ``Forecaster.forecast`` and ``rnnkit predict`` do; a
+    differenced one refuses a history shorter than ``sum(difference) + 1`` steps (:func:`history_check`)."""
     import math
 
     import torch
@@ -84,7 +91,8 @@ def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None
     from rnnkit.models.ensemble import first_member
     from rnnkit.models.synced import SequenceTagger
 
-    window, shortest = forecast_steps(model)
+    window = forecast_steps(model)[0]
+    enough_steps = history_check(model)
     # a tagger's outputs are per step, cut back to x's steps after padding; any other model's second
     # dimension (classes, horizon) is not, even when it happens to equal pad_to
     per_step = isinstance(first_member(model), SequenceTagger)
@@ -105,8 +113,8 @@ def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None
         def forward(self, x: torch.Tensor, lengths: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
             if self.scaled and x.is_floating_point():  # the data's units -> what the model learnt on
                 x = (x - self.get_buffer("in_offset")) / self.get_buffer("in_scale")
-            if shortest > 1 and x.dim() == 3 and not torch.jit.is_tracing():  # (TorchScript: sizes are tensors)
-                torch._check(x.shape[1] >= shortest)  # a lag-12 difference needs 13 steps and more
+            if enough_steps is not None and x.dim() == 3:  # a lag-12 difference needs 13 steps and more
+                x = enough_steps(x, lengths)
             if window is not None and x.dim() == 3:  # each history's last `window` valid steps, left-aligned
                 start = (lengths.to(x.device) - window).clamp_min(0)  # (B,)
                 index = (start.unsqueeze(1) + torch.arange(window, device=x.device)).clamp_max(x.shape[1] - 1)
@@ -236,17 +244,6 @@ def torchscript_backends(model: Any) -> Iterator[bool]:
         yield loops
 
 
-def forecast_steps(model: Any) -> tuple[int | None, int]:
-    """A forecaster's ``window`` (the last steps it reads of a history; None without one) and the
-    fewest steps its differencing needs (``sum(difference) + 1``); ``(None, 1)`` for other models."""
-    from rnnkit.models.ensemble import first_member
-
-    config = first_member(model).config
-    if not hasattr(config, "horizon"):
-        return None, 1
-    return getattr(config, "window", None), sum(getattr(config, "difference", ()) or ()) + 1
-
-
 def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool = False,
                  future: Any = None, scaling: Scaling | None = None, loop_op: bool = True) -> Any:
     """``torch.export`` of ``scoring_module(model)`` with a free batch size and number of steps
@@ -305,9 +302,10 @@ def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max
                                          check_trace=False)
             traced.save(str(path))
             window, shortest = forecast_steps(model)
-            # a forecaster cuts any longer history to its window before the padding
-            steps = "" if pad_to is None else steps_in_words((shortest, None)) if window is not None \
-                else f"1 to {pad_to} steps"
+            # a forecaster cuts any longer history to its window before the padding; its differencing
+            # needs `shortest` steps, which the program checks
+            most = None if pad_to is None or window is not None else pad_to
+            steps = steps_in_words((shortest, most)) if pad_to is not None or shortest > 1 else ""
             return relative_difference(torch.jit.load(str(path))(*args), expected), steps
 
         def write(loop_op: bool) -> tuple[Any, str]:
@@ -322,13 +320,16 @@ def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max
                                    f"takes (its range says {steps_in_words(span)})")
             steps = steps_in_words(span)
             if fmt == "onnx":
-                from rnnkit.cli.export_onnx import export_onnx
+                from rnnkit.cli.export_onnx import export_onnx, run_session
 
                 names = ["x", "lengths", "future"][:len(args)]
+                shortest = forecast_steps(model)[1]  # ONNX cannot refuse a shorter history: its metadata says so
+                rule = {"min_steps": str(shortest)} if shortest > 1 else {}
                 session = export_onnx(program, args, path, input_names=names, output_names=[output_name],
-                                      metadata={**(metadata or {}), "steps": steps},
+                                      metadata={**(metadata or {}), "steps": steps, **rule},
                                       dims={"x": {0: "batch", 1: "steps"}})
-                return torch.from_numpy(session.run(None, {n: a.numpy() for n, a in zip(names, args)})[0]), steps
+                feeds = {n: a.numpy() for n, a in zip(names, args)}
+                return torch.from_numpy(run_session(session, feeds)), steps
             torch.export.save(program, str(path))
             return torch.export.load(str(path)).module()(*args), steps
 
@@ -558,6 +559,11 @@ def run(args: argparse.Namespace) -> int:
         cov = f", and future: the covariates {extra.get('covariates')}" if batch.future is not None else ""
         takes += f"; x: a history of {features or 'the series'}, of which it reads the last {loaded.info.window} " \
                  f"steps{cov}"
+    shortest = forecast_steps(loaded.model)[1]
+    if shortest > 1:  # a differenced forecaster: a shorter history (or length) would give NaN
+        checked = "the program refuses fewer" if args.format != "onnx" else "min_steps in its metadata (ONNX " \
+            "cannot refuse fewer: run it with rnnkit.cli.export_onnx.run_session, or check first)"
+        takes += f"; every history (and length) needs at least {shortest} steps, sum(difference) + 1: {checked}"
     print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs ({inputs}){takes}; "
           f"output {output}; max difference on {'a test example' if dataset else 'random inputs'} {diff:.1e}"
           f"{drift_note}{crf_note}")

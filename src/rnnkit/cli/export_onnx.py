@@ -5,6 +5,10 @@ Every ``Recurrent`` that torch's fused op can compute runs on the ``onnx`` backe
 own RNN / GRU / LSTM nodes, one per layer, with ``sequence_lens``. Other cells (minGRU, minLSTM, layer
 norm) export through their parallel scan or the loop over time, as for ``torch.export``.
 
+A differenced forecaster needs ``sum(difference) + 1`` steps of history; ONNX has no way to refuse
+fewer (the program returns NaN), so the file's metadata_props hold ``min_steps`` and
+:func:`run_session`, which rnnkit runs its ONNX programs with, refuses a shorter history.
+
 Needs the ``export`` extra: ``pip install 'rnnkit[export]'`` (onnx, onnxscript, onnxruntime).
 """
 
@@ -108,3 +112,29 @@ def export_onnx(program: Any, args: tuple, path: Path, *, input_names: list[str]
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
     return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def run_session(session: Any, feeds: dict[str, Any]) -> Any:
+    """The first output of an onnxruntime ``session`` on ``feeds`` (input name -> numpy array), after
+    the rule the file's metadata states: with ``min_steps`` (a differenced forecaster), ``x``
+    ``(B, T, F)`` needs ``T >= min_steps`` and every ``lengths`` at least ``min_steps``, else a
+    ValueError (the program itself would return NaN).
+
+    Example:
+        >>> session = onnxruntime.InferenceSession("runs/air/export/model.onnx")
+        >>> run_session(session, {"x": history, "lengths": lengths}).shape  # (B, H)
+    """
+    import numpy as np
+
+    rule = session.get_modelmeta().custom_metadata_map.get("min_steps")
+    x, lengths = feeds.get("x"), feeds.get("lengths")
+    if rule is not None and x is not None and np.ndim(x) == 3:
+        shortest = int(rule)
+        given = int(np.shape(x)[1])
+        if lengths is not None and np.size(lengths):
+            given = min(given, int(np.min(lengths)))
+        if given < shortest:
+            raise ValueError(f"a history of {given} steps is too short for this ONNX forecaster: it needs at least "
+                             f"{shortest} steps (min_steps in its metadata, sum(difference) + 1); pass a longer "
+                             f"history (every length at least {shortest})")
+    return session.run(None, feeds)[0]

@@ -67,6 +67,36 @@ def last_steps(x: Tensor, lengths: Tensor | None, n: int) -> Tensor:
     return torch.where(valid, out, torch.zeros_like(out)).transpose(1, 2)
 
 
+def covariate_rows(items: Iterable[Example | Tensor | np.ndarray]) -> list[Example | Tensor | np.ndarray]:
+    """The known-future covariates of forecasting windows with each row of the series once.
+
+    Windows overlap: with stride 1 and horizon H, a row is in the ``future`` of up to H windows (rows
+    near the ends of the training part in fewer), and statistics of the windows' rows would weigh
+    each row by how many windows hold it. When every item is an :class:`Example` whose ``meta``
+    says where its horizon starts (``target_start``, as :func:`rnnkit.data.windows.make_windows`
+    writes, with ``series`` for a table of several), the rows are read back by ``(series, step)``,
+    each once. Otherwise (arrays, or examples without that index) the items are returned as given,
+    and every row of every window counts.
+
+    Returns:
+        ``[rows (N, C)]``, the distinct rows, or the items unchanged.
+    """
+    items = list(items)
+    if not items or not all(isinstance(e, Example) and e.future is not None and e.future.dim() == 2
+                            and "target_start" in e.meta for e in items):
+        return items
+    codes: dict[Any, int] = {}  # series key -> a number
+    keys, rows = [], []
+    for e in items:
+        assert isinstance(e, Example) and e.future is not None
+        H, start = e.future.shape[0], int(e.meta["target_start"])
+        code = codes.setdefault(e.meta.get("series"), len(codes))
+        keys.append(np.stack([np.full(H, code), np.arange(start, start + H)], axis=1))  # (H, 2): series, step
+        rows.append(e.future)
+    _, first = np.unique(np.concatenate(keys), axis=0, return_index=True)  # each (series, step) once
+    return [torch.cat(rows)[torch.as_tensor(np.sort(first))]]  # (N, C) in the windows' order
+
+
 SAMPLED_LEVELS = (0.1, 0.5, 0.9)  # the levels a Gaussian head's quantiles default to
 
 
@@ -236,6 +266,11 @@ class Forecaster(Model):
         on the train split; call it yourself, before training, for a model built by hand, and pass
         training data only (never validation or test data).
 
+        Every row of an array counts. Training examples are windows that overlap, so that a row of
+        the series is in the ``future`` of up to ``H`` of them: where they say where their horizon
+        starts (``meta["target_start"]``, as the data sets' windows do), each row of the series counts
+        once (:func:`covariate_rows`), else every row of every window.
+
         Args:
             future: ``(N, H, C)`` (or any ``(..., C)``) covariate values, or training
                 examples (:class:`Example`, their ``future``), or a list of ``(H, C)`` arrays.
@@ -252,6 +287,8 @@ class Forecaster(Model):
         if not self.config.num_future:
             raise ValueError("this model reads no known-future covariates (num_future=0), so it has none to "
                              "scale; build it with num_future=C to use them")
+        if not isinstance(future, Tensor | np.ndarray):
+            future = covariate_rows(future)
         mean, std = future_statistics(future, self.config.num_future)
         self.future_mean.copy_(mean)
         self.future_std.copy_(std)
@@ -644,7 +681,8 @@ class Forecaster(Model):
         ``num_future`` from the first training item's ``future``; ``transform`` and ``difference``,
         unless given, follow :meth:`suggested_options` (pass ``transform="none"``, ``difference=()``
         for a plain network). With known-future covariates, their scaling statistics are fitted on
-        the train split's ``future`` (:meth:`fit_future_scaling`), never on valid or test."""
+        the train split's ``future`` (:meth:`fit_future_scaling`), never on valid or test: each row of
+        the series that a training window's horizon covers counts once, however many windows hold it."""
         info = dataset.info
         for key, value in cls.suggested_options(dataset, hyper.get("head", "point")).items():
             hyper.setdefault(key, value)

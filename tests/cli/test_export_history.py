@@ -1,0 +1,98 @@
+"""A differenced forecaster's exported program and a history too short for its differencing: a lag-m
+difference needs ``m + 1`` steps (``sum(difference) + 1``), and with fewer the program returned NaN.
+TorchScript and torch.export programs now refuse one; an ONNX file records ``min_steps`` in its
+metadata, which ``run_session`` (how rnnkit runs an ONNX program) applies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnkit.cli.main import main
+from rnnkit.models import Forecaster
+
+ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxscript")
+
+LAG, WINDOW, HORIZON = 3, 8, 2
+FEWEST = LAG + 1
+SUFFIXES = {"torchscript": ".pt", "torch.export": ".pt2", "onnx": ".onnx"}
+# what each program says of 3 steps: rnnkit's message where the program can carry one; torch.export's
+# own guard on x's steps and runtime assertion on the lengths, each naming the fewest steps
+TOO_SHORT = rf"a history of {FEWEST - 1} steps is too short for this (ONNX )?forecaster: .*at least {FEWEST} steps"
+REFUSED = {"torchscript": (TOO_SHORT, TOO_SHORT),
+           "torch.export": (rf"x.size\(\)\[1\] >= {FEWEST}", rf">= {FEWEST}"),
+           "onnx": (TOO_SHORT, TOO_SHORT)}
+
+
+def _runner(fmt: str, path: Path) -> object:
+    """The program at ``path`` as a function of ``(x, lengths)`` -> a tensor."""
+    if fmt == "torchscript":
+        return torch.jit.load(str(path))
+    if fmt == "torch.export":
+        return torch.export.load(str(path)).module()
+    from rnnkit.cli.export_onnx import run_session
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda x, lengths: torch.from_numpy(run_session(session, {"x": x.numpy(), "lengths": lengths.numpy()}))
+
+
+@pytest.mark.parametrize("fmt", list(SUFFIXES))
+def test_a_differenced_forecaster_program_refuses_a_history_too_short_and_takes_the_fewest_steps(
+        fmt: str, tmp_path: Path) -> None:
+    from rnnkit.cli.export import export, scoring_module
+
+    torch.manual_seed(0)
+    model = Forecaster(horizon=HORIZON, hidden_size=4, difference=[LAG], window=WINDOW).eval()
+    x, lengths = torch.rand(2, WINDOW, 1) + 1, torch.tensor([WINDOW, WINDOW])
+    path = tmp_path / f"model{SUFFIXES[fmt]}"
+    diff, steps = export(model, x, lengths, path, fmt, max_steps=WINDOW)
+    assert diff < 1e-5 and steps == f"at least {FEWEST} steps", steps  # TorchScript said nothing ("")
+    program = _runner(fmt, path)
+    short_x, short_length = REFUSED[fmt]
+    with pytest.raises(Exception, match=short_x):  # x of 3 steps: NaN before
+        program(x[:, : FEWEST - 1], torch.tensor([FEWEST - 1, FEWEST - 1]))  # type: ignore[operator]
+    with pytest.raises(Exception, match=short_length):  # a padded batch whose second history has 3 steps
+        program(x, torch.tensor([WINDOW, FEWEST - 1]))  # type: ignore[operator]
+    with torch.no_grad():
+        for t in (FEWEST, WINDOW + 3):  # the fewest steps, and a longer history (cut to its window)
+            history, given = torch.rand(3, t, 1) + 1, torch.tensor([t, FEWEST, t])
+            got = program(history, given)  # type: ignore[operator]
+            assert torch.isfinite(got).all()
+            torch.testing.assert_close(got, scoring_module(model)(history, given), rtol=1e-5, atol=1e-5)
+    if fmt == "onnx":
+        meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        assert meta["min_steps"] == str(FEWEST) and meta["steps"] == f"at least {FEWEST} steps"
+
+
+def test_the_model_the_export_is_checked_against_refuses_a_short_history_too() -> None:
+    from rnnkit.cli.export import scoring_module
+
+    module = scoring_module(Forecaster(horizon=HORIZON, hidden_size=4, difference=[LAG], window=WINDOW).eval())
+    with pytest.raises(ValueError, match=TOO_SHORT):
+        module(torch.rand(1, FEWEST - 1, 1) + 1, torch.tensor([FEWEST - 1]))
+
+
+def test_the_export_command_states_the_rule_and_writes_min_steps(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    rows = ["day,sales"] + [f"{t},{10 + t % 5 + 0.1 * t:.2f}" for t in range(60)]
+    data = tmp_path / "sales.csv"
+    data.write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "--data", f"csv:{data}", "--data-option", "target=sales", "--data-option", "time=day",
+                 "--data-option", f"window={WINDOW}", "--data-option", f"horizon={HORIZON}", "--model", "forecaster",
+                 "--hidden", "4", "--set", f"difference=[{LAG}]", "--set", "transform=none", "--epochs", "1",
+                 "--out", str(run), "--no-progress", "--no-report"]) == 0
+    for fmt in ("torchscript", "onnx"):
+        capsys.readouterr()
+        assert main(["export", str(run), "--format", fmt]) == 0
+        message = capsys.readouterr().out
+        assert f"at least {FEWEST} steps" in message
+        assert f"every history (and length) needs at least {FEWEST} steps" in message, message
+    assert "min_steps in its metadata" in message and "run_session" in message
+    meta = {p.key: p.value for p in onnx.load(str(run / "export" / "model.onnx")).metadata_props}
+    assert json.loads(meta["min_steps"]) == FEWEST
