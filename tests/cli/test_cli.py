@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from rnnkit.cli.main import main
+from rnnkit.cli.main import CLIError, main
 
 MY_COMMANDS = ["train", "evaluate", "predict", "tour", "export"]
 
@@ -1016,3 +1016,13 @@ def test_evaluate_refuses_splits_of_other_sizes_than_the_run_was_trained_on(
     assert main(["evaluate", str(run)]) == 2
     assert "the split sizes changed" in _error_line(capsys)
     assert (run / "metrics.json").read_text() == kept
+
+
+def test_a_key_value_that_yaml_cannot_read_is_its_text_unless_it_opens_a_list_a_mapping_or_a_quote() -> None:
+    from rnnkit.cli.train import _key_values
+
+    assert _key_values(["time_format=%d/%m/%Y", "window=12"], "--data-option") == {"time_format": "%d/%m/%Y",
+                                                                                 "window": 12}
+    for broken in ("covariates=[promo, price", "read_options={sep: ;", "target='label"):
+        with pytest.raises(CLIError, match=r"the value is not valid YAML .*a list is \[a, b\]"):
+            _key_values([broken], "--data-option")

@@ -150,7 +150,8 @@ def test_forecaster_batch_checks():
         model(Batch(x=torch.cat([x[:1], torch.full((1, 6, 1), math.inf)])))
     with pytest.raises(ValueError, match=r"NaN or infinity in batch.y \(the targets\) of batch items \[0\]"):
         model(Batch(x=x, y=torch.tensor([[math.nan, 1.0], [1.0, 1.0]])))
-    with pytest.raises(TypeError, match="Forecaster takes a Batch, got Tensor; for a raw series call forecast"):
+    with pytest.raises(TypeError, match=r"Forecaster.predict takes a Batch, got a Tensor: wrap the inputs, .*; for a "
+                                        r"raw series call forecast\(series\)"):
         model.predict(x)
     future = Forecaster(horizon=2, num_features=1, num_future=1, hidden_size=4)
     with pytest.raises(ValueError, match=r"batch.future of shape \(B, 2, 1\) with B = 2 .* got \(3, 2, 1\)"):
@@ -257,3 +258,14 @@ def test_a_model_given_as_an_option_is_named_by_its_class():
     other = classifier()
     with pytest.raises(TypeError, match=r"^SequenceClassifier: hidden_size must be an int, got a SequenceClassifier$"):
         SequenceClassifier(num_outputs=3, num_features=2, hidden_size=other)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "forward"])
+def test_a_bare_tensor_or_array_for_a_batch_says_to_wrap_it(method: str) -> None:
+    model = classifier()
+    for bare in (torch.randn(3, 5, 2), np.zeros((3, 5, 2), dtype=np.float32)):
+        with pytest.raises(TypeError, match=rf"SequenceClassifier.{method} takes a Batch, got a "
+                                            rf"{type(bare).__name__}: wrap the inputs, Batch\(x=x, lengths=lengths\).*"
+                                            r"or use the scikit-learn-style estimators"):
+            getattr(model, method)(bare)
+    assert getattr(model, method)(Batch(x=torch.randn(3, 5, 2), lengths=torch.tensor([5, 3, 1]))) is not None

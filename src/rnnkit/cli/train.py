@@ -96,7 +96,11 @@ def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
         try:
             out[key.strip().replace("-", "_")] = load_yaml(value)
         except yaml.YAMLError as e:
-            raise CLIError(f"{flag} {pair!r}: the value is not valid YAML") from e
+            if value.strip().startswith(("[", "{", '"', "'")):  # a list, a mapping or a quoted string, broken: say so
+                raise CLIError(f"{flag} {pair!r}: the value is not valid YAML ({str(e).splitlines()[0]}); "
+                               f"a list is [a, b], a mapping {{a: 1}}, a quoted text '...'") from e
+            # a plain value YAML cannot read (%d/%m/%Y starts with a reserved character): the text itself
+            out[key.strip().replace("-", "_")] = value
     return out
 
 

@@ -56,12 +56,19 @@ class Model(nn.Module):
     config_class: ClassVar[type]
     config: Any
 
+    # the end of the message a bare tensor or array in place of a Batch gets (see _taking_a_batch)
+    bare_input_hint = "or use the scikit-learn-style estimators (rnnkit.RNNClassifier ...) for arrays"
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         MODELS[cls.__name__] = cls
         init = cls.__dict__.get("__init__")
         if init is not None and "config_class" in cls.__dict__:
             cls.__init__ = _checking_option_types(cls, init)  # type: ignore[method-assign]
+        for name in ("forward", "predict", "predict_proba"):
+            method = cls.__dict__.get(name)
+            if callable(method):
+                setattr(cls, name, _taking_a_batch(method))
 
     def forward(self, batch: Batch) -> ModelOutput:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -209,6 +216,22 @@ def _checking_option_types(cls: type[Model], init: Callable[..., None]) -> Calla
         for module in self.modules():  # (the outermost model's name wins: an ensemble's, over its members')
             if isinstance(module, Recurrent):
                 module.owner = type(self).__name__
+
+    return checked
+
+
+def _taking_a_batch(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method(self, batch, ...)`` that refuses a bare tensor or array for ``batch`` with the fix (a
+    model reads a :class:`Batch`: ``x`` with its ``lengths``), instead of an AttributeError on ``.x``."""
+
+    @functools.wraps(method)
+    def checked(self: Model, *args: Any, **kwargs: Any) -> Any:
+        batch = args[0] if args else kwargs.get("batch")
+        if isinstance(batch, Tensor | np.ndarray | list | tuple):
+            raise TypeError(f"{type(self).__name__}.{method.__name__} takes a Batch, got a {type(batch).__name__}: "
+                            "wrap the inputs, Batch(x=x, lengths=lengths) (rnnkit.data.Batch; x (B, T, F) or token "
+                            f"ids (B, T), lengths (B,) the steps of each); {self.bare_input_hint}")
+        return method(self, *args, **kwargs)
 
     return checked
 

@@ -186,6 +186,7 @@ class Forecaster(Model):
         torch.Size([6])
     """
 
+    bare_input_hint = "for a raw series call forecast(series)"
     config_class = ForecasterConfig
     q: Tensor  # (Q,) quantile levels, a buffer
     future_mean: Tensor  # (C,) the known-future covariates' training mean, a buffer
