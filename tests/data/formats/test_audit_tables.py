@@ -51,7 +51,8 @@ def test_day_first_dates_are_an_error_or_read_with_time_format(tmp_path) -> None
     with pytest.raises(DataFileError, match=r"dmy.csv, line 14, field 'date': time '13/01/2020' is neither a "
                                             r"number nor a date.*time_format="):
         rnnkit.datasets.load(f"csv:{path}", target="y", time="date", window=3, horizon=2)
-    ds = rnnkit.datasets.load(f"csv:{path}", target="y", time="date", window=3, horizon=2, time_format="%d/%m/%Y")
+    ds = rnnkit.datasets.load(f"csv:{path}", target="y", time="date", window=3, horizon=2, time_format="%d/%m/%Y",
+                              gaps="allow")  # 25-31 January are missing: a gap, refused without gaps="allow"
     for e in ds.train.examples + ds.valid.examples + ds.test.examples:  # the file's order: y is the step
         assert e.x[:, 0].tolist() == list(range(e.meta["start"], e.meta["start"] + 3))
     with pytest.raises(DataFileError, match=r"line 2, field 'date': time '01/01/2020' does not match time_format"):

@@ -54,11 +54,27 @@ def check_exists(path: str | Path, what: str = "file") -> Path:
 
 def read_utf8(path: Path) -> str:
     """The text of a UTF-8 file (a leading byte-order mark dropped, as editors on Windows write one),
-    or :class:`DataFileError` naming the file and the first bad byte."""
+    or :class:`DataFileError` naming the file, the line and the column of the first bad byte."""
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
-        raise DataFileError(path, f"is not UTF-8 text ({e.reason} at byte {e.start})") from e
+        where = bad_utf8_place(path.read_bytes())  # e.start counts from the decoder's chunk, not the file
+        line, column = where if where is not None else (None, 0)
+        at = f", column {column}" if column else ""
+        raise DataFileError(path, f"is not UTF-8 text ({e.reason}{at}); re-encode the file as UTF-8 (e.g. "
+                            "iconv -f latin1 -t utf-8 FILE)", line=line) from e
+
+
+def bad_utf8_place(raw: bytes) -> tuple[int, int] | None:
+    """``(line, column)``, both from 1, of the first byte of ``raw`` that is not UTF-8 (a leading
+    byte-order mark not counted); the column counts characters, as an editor does. None if all is UTF-8."""
+    raw = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = raw.rfind(b"\n", 0, e.start) + 1
+        return raw.count(b"\n", 0, e.start) + 1, len(raw[line_start:e.start].decode("utf-8", errors="replace")) + 1
+    return None
 
 
 def file_lines(text: str) -> list[str]:

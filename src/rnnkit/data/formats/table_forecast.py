@@ -23,6 +23,9 @@ Options:
         the count is in ``info.extra["nan_filled"]``). Each split is filled from its own steps and
         the steps before it, never from a later split: a gap whose next value lies in a later split
         takes the last value before it (so no valid or test value reaches a training target).
+    gaps: ``"raise"`` (default) refuses a regular series with missing steps (a month absent from a
+        monthly series), naming the lines around the first gap; ``"allow"`` reads the rows as they
+        are. See :mod:`rnnkit.data.formats.time_gaps` for what counts as regular.
     scale: None (default) | ``"standard"`` | ``"minmax"``, fitted on the training steps only, applied
         to x and y (``dataset.extras["scaler"]``; invert predictions with
         ``scaler.inverse_transform(pred, features=info.extra["target_features"])``). Covariates are not
@@ -50,6 +53,7 @@ from rnnkit.data.formats.tables import (
     series_rows,
     time_stamps,
 )
+from rnnkit.data.formats.time_gaps import check_gaps
 from rnnkit.data.windows import NanPolicy, chronological_split, fill_missing, make_windows
 
 Series = dict[str, Any]  # key, values (N, F), future (N, C) | None, n_test
@@ -96,13 +100,15 @@ def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, w
                       stride: int = 1, time: str | None = None, time_format: str | None = None, id: str | None = None,
                       features: Sequence[str] | None = None, covariates: Sequence[str] | None = None,
                       test: str | None = None, test_size: int | None = None, valid_size: int | None = None,
-                      nan: NanPolicy = "raise", scale: ScaleKind = None, name: str | None = None,
+                      nan: NanPolicy = "raise", scale: ScaleKind = None, gaps: str = "raise", name: str | None = None,
                       read_options: dict[str, Any] | None = None) -> SequenceDataset:
     """Windows for forecasting from a table of time steps (see the module docstring)."""
     if window is None:
         raise ValueError("forecasting from a table needs window= (how many past steps each input holds)")
     if nan not in ("raise", "interpolate"):
         raise ValueError(f"nan must be 'raise' or 'interpolate', got {nan!r}")
+    if gaps not in ("raise", "allow"):
+        raise ValueError(f"gaps must be 'raise' or 'allow', got {gaps!r}")
     targets, extra, cov = as_list(target), as_list(features), as_list(covariates)
     columns = targets + [c for c in extra if c not in targets]
     tables = [read_table(path, read_options=read_options)]
@@ -114,6 +120,11 @@ def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, w
         t.need(cov, "covariate")
         t.need([c for c in (time, id) if c is not None], "time/id")
     parts = [series_rows(t, id, time, time_format) for t in tables]
+    if time is not None and gaps == "raise":
+        for t, part in zip(tables, parts):
+            stamps = time_stamps(t, time, time_format)
+            for key, rows in part.items():
+                check_gaps(t, key, rows, stamps, time)
     if test is not None:
         unknown = sorted(set(parts[1]) - set(parts[0]))
         if unknown:

@@ -40,6 +40,7 @@ import torch
 
 from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, Task
+from rnnkit.data.formats.csv_checks import check_stray_quotes
 from rnnkit.data.formats.errors import DataFileError
 from rnnkit.data.formats.splits import LabelIndex, check_fractions, file_tokenizer, split_records
 from rnnkit.data.formats.tables import Table, as_list, read_table, table_kind
@@ -60,15 +61,23 @@ def row_count(n: int) -> str:
     return f"{n} row" if n == 1 else f"{n} rows"
 
 
+# pandas' default missing-value markers (the read_csv docs' list): a target that reads so is missing
+TARGET_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+             "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+
+
 def text_read_options(path: str | Path, read_options: dict[str, Any] | None,
-                      columns: Sequence[str] = ()) -> dict[str, Any]:
+                      columns: Sequence[str] = (), *, target: str | None = None) -> dict[str, Any]:
     """``read_options`` for a table of texts: in a CSV only an empty cell is missing, so that a review
     that reads "NA", "null" or "None" stays text (pandas would read those as missing values), and the
-    text ``columns`` are read as strings exactly as written (pandas would make ``00501`` ``501.0``)."""
+    text ``columns`` are read as strings exactly as written (pandas would make ``00501`` ``501.0``).
+    The ``target`` column keeps pandas' missing-value markers (``nan``, ``NA``, ...), as in the other
+    table layouts: a float target with a ``nan`` is a missing target, not a column of text labels."""
     opts = dict(read_options or {})
     if table_kind(Path(path)) == "csv":
         if "keep_default_na" not in opts and "na_values" not in opts:
-            opts.update(keep_default_na=False, na_values=[""])
+            na: Any = [""] if target is None else {c: [""] for c in columns} | {target: TARGET_NA}
+            opts.update(keep_default_na=False, na_values=na)
         if "dtype" not in opts and "converters" not in opts:
             opts["dtype"] = {c: str for c in columns}
     return opts
@@ -85,7 +94,13 @@ def _texts(table: Table, columns: list[str]) -> list[str]:
             raise DataFileError(table.path, f"missing text ({row_count(missing.size)} in this column); every row "
                                 "needs text: clean the file or drop those rows", line=table.line(int(missing[0])),
                                 field=c)
-        parts.append([str(v) for v in col])
+        odd = [i for i, v in enumerate(col) if not isinstance(v, str)]
+        if odd:  # a JSON list or number, a Parquet array: str() would make up a text
+            value = col.iloc[odd[0]]
+            raise DataFileError(table.path, f"the text is a {type(value).__name__} ({str(value)[:40]}), not a string "
+                                f"({row_count(len(odd))} like it); write each row's text as one string",
+                                line=table.line(odd[0]), field=c)
+        parts.append(list(col))
     texts = ["\n".join(row) for row in zip(*parts)]
     blank = [i for i, t in enumerate(texts) if not t.strip()]
     if blank:
@@ -94,13 +109,33 @@ def _texts(table: Table, columns: list[str]) -> list[str]:
     return texts
 
 
-def _read_rows(table: Table, *, text: list[str], target: str, task: Task) -> list[TextRow]:
-    texts = _texts(table, text)
+def _check_target(table: Table, target: str) -> None:
+    """A missing target is an error naming its line (before the task is read from the column's type, which
+    a ``nan`` would turn from numbers to text); so is a stray quote that swallows the next row."""
     raw = table.frame[target]
     missing = np.flatnonzero(raw.isna().to_numpy())
     if missing.size:
         raise DataFileError(table.path, f"missing target ({row_count(missing.size)})", line=table.line(int(missing[0])),
                             field=target)
+    opts = table.read_options or {}
+    if table.kind == "csv" and "quoting" not in opts:
+        known = {str(v) for v in raw}
+        floats = raw.dtype.kind == "f"
+        check_stray_quotes(table.path, opts, table.frame, table.line, target,
+                           lambda v: v in known or (floats and _is_number(v)))
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_rows(table: Table, *, text: list[str], target: str, task: Task) -> list[TextRow]:
+    texts = _texts(table, text)
+    raw = table.frame[target]
     labels: list[Any] = list(table.numbers(target)) if task == "regression" else [str(v) for v in raw]
     return [TextRow(t, y, table.path, table.line(i)) for i, (t, y) in enumerate(zip(texts, labels))]
 
@@ -117,12 +152,13 @@ def load_text_table(path: str, *, text: str | Sequence[str], target: str, task: 
         raise ValueError(f"loading {path} as text needs text=COLUMN (or a list of columns)")
     if target in columns:
         raise ValueError(f"the target column {target!r} is also a text column")
-    tables = [read_table(path, read_options=text_read_options(path, read_options, columns))]
+    tables = [read_table(path, read_options=text_read_options(path, read_options, columns, target=target))]
     if test is not None:
-        tables.append(read_table(test, read_options=text_read_options(test, read_options, columns)))
+        tables.append(read_table(test, read_options=text_read_options(test, read_options, columns, target=target)))
     for t in tables:
         t.need(columns, "text")
         t.need([target], "target")
+        _check_target(t, target)
     kind: Task = task or ("regression" if tables[0].frame[target].dtype.kind == "f" else "classification")
     if kind not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression' for text rows, got {kind!r}")

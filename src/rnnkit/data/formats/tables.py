@@ -58,6 +58,7 @@ import numpy as np
 
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.datasets.registry import register_format
+from rnnkit.data.formats.csv_checks import check_extra_fields
 from rnnkit.data.formats.errors import DataFileError, check_exists, file_lines, read_utf8
 from rnnkit.data.scalers import MinMaxScaler, Scaler, StandardScaler
 from rnnkit.data.windows import NanPolicy, fill_missing
@@ -99,8 +100,12 @@ class Table:
         """Raise naming the first of ``columns`` that the table lacks, and the columns it has."""
         for c in columns:
             if c not in self.frame.columns:
-                raise DataFileError(self.path, f"{role} column {c!r} does not exist; the columns are "
-                                    f"{[str(k) for k in self.frame.columns]}", field=str(c))
+                names = [str(k) for k in self.frame.columns]
+                seps = [s for s in (";", "\t", "|") if len(names) == 1 and s in names[0]]
+                hint = (f"; the header reads as one column: if the file is separated by {seps[0]!r}, pass "
+                        f"read_options={{sep: {seps[0]!r}}}") if seps else ""
+                raise DataFileError(self.path, f"{role} column {c!r} does not exist; the columns are {names}{hint}",
+                                    field=str(c))
 
     def numbers(self, column: str, *, rows: np.ndarray | None = None) -> np.ndarray:
         """``column`` as float64 (NaN where empty); a value that is not a number, or is infinite, is an error."""
@@ -203,6 +208,8 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
                 if opts.get("sep", opts.get("delimiter")) == "\t" else ""
             raise DataFileError(p, f'a quote (") opens a field that no quote closes before the end of the file{hint}',
                                 line=int(quote.group(1)) + 1) from e
+        if kind == "csv" and "Expected" in str(e):  # pandas counts rows, not the file's lines: find the line
+            check_extra_fields(p, opts)
         raise DataFileError(p, f"is not a well-formed {what}: {e}") from e
     except UnicodeDecodeError as e:
         encoding = str(opts.get("encoding", "utf-8"))
@@ -287,6 +294,11 @@ def time_stamps(table: Table, time: str, time_format: str | None = None) -> Any:
         numbers = pd.to_numeric(stamps, errors="coerce")
         if numbers.notna().all():
             return numbers
+        if not np.isnan(numbers.iloc[0]):  # the first time is a number: so should the others be
+            bad = np.flatnonzero(numbers.isna().to_numpy())
+            raise DataFileError(table.path, f"time {str(stamps.iloc[int(bad[0])])!r} is not a number, as the first "
+                                f"time {str(stamps.iloc[0])!r} is ({bad.size} such in this column)",
+                                line=table.line(int(bad[0])), field=time)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -107,6 +107,13 @@ def _is_float(v: str) -> bool:
         return False
 
 
+def _is_label(ts: TsFile, label: str) -> bool:
+    """Whether ``label`` reads as this file's label: a declared class, or one number for regression."""
+    if ts.class_labels is not None:
+        return label in ts.class_labels
+    return "," not in label and _is_float(label)
+
+
 def read_ts(path: str | Path, *, missing: Missing = "raise") -> TsFile:
     """Parse a UCR/UEA ``.ts`` file (see the module docstring)."""
     if missing not in ("raise", "trim", "interpolate"):
@@ -139,8 +146,11 @@ def read_ts(path: str | Path, *, missing: Missing = "raise") -> TsFile:
             raise DataFileError(p, f"dimensions have different lengths {[len(s) for s in series]}", line=n,
                                 field="dimension 0")
         if ts.cases and len(series) != ts.cases[0][0].shape[1]:
+            unlabelled = labelled and len(series) + 1 == ts.cases[0][0].shape[1] and not _is_label(ts, label)
+            hint = (f"; the last field {label[:30]!r} is not a label: is this case's label missing?"
+                    if unlabelled else "")
             raise DataFileError(p, f"{len(series)} dimensions, but the first case has "
-                                f"{ts.cases[0][0].shape[1]}", line=n, field=f"dimension {len(series) - 1}")
+                                f"{ts.cases[0][0].shape[1]}{hint}", line=n, field=f"dimension {len(series) - 1}")
         if ts.class_labels is not None and label not in ts.class_labels:
             raise DataFileError(p, f"class label {label!r} is not declared in @classLabel {ts.class_labels}",
                                 line=n, field="label")
