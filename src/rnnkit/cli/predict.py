@@ -12,6 +12,13 @@ standard input, read as one input as a file would be.
     rnnkit predict runs/sales history.csv --future promos.csv    # with covariates known in advance
     rnnkit predict runs/air history.csv --quantiles 0.1,0.9      # with intervals (head=gaussian or quantile)
 
+A CSV file is read as training reads its table (see :mod:`rnnkit.cli.predict_table`): its delimiter
+(comma, tab or semicolon) from the first line, quoted fields whole, a header naming the run's
+columns; an empty cell is an error naming the file, line and column. When the run was trained
+with ``time=``, rows are sorted by that column, as training sorts them (a repeated time is an
+error); with ``id=``, a file of several ids prints one line per id, in file order: the id, a tab,
+and the prediction as ``--lines`` prints it. A file of other text than UTF-8 takes ``--encoding``.
+
 It prints the class (with probabilities), the values, the tags, the generated sequence or the
 forecast, decoded with the run's saved vocabulary. A language model prints what follows the prompt;
 an empty prompt (``""``) starts a new sequence. Runs that generate decode as trained unless
@@ -37,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import re
 import sys
@@ -46,10 +52,10 @@ from typing import Any
 
 from rnnkit.cli import predict_quantiles
 from rnnkit.cli.main import CLIError
+from rnnkit.cli.predict_table import STDIN, Layout, check_encoding, name_of, numbers, read_table, read_text
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", *IMAGE_SUFFIXES)
-STDIN = Path("-")  # INPUT "-": standard input, read as a file would be (told apart by identity, not name)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -82,6 +88,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--ban-unk", action="store_true",
                    help="never generate <unk> (with any strategy; off by default, as an <unk> can be the honest "
                         "output for a word the vocabulary lacks)")
+    p.add_argument("--encoding", metavar="NAME",
+                   help="the text encoding of INPUT and --future files (default UTF-8; with --column, the run's "
+                        "own read_options encoding)")
     predict_quantiles.add_arguments(p)
     p.set_defaults(func=run)
 
@@ -177,87 +186,15 @@ def generate(model: Any, batch: Any, options: dict[str, Any] | None) -> Any:
     return model.generate(batch, method=method, **kwargs)  # Seq2Seq, Ensemble
 
 
-def _numbers(text: str) -> list[float]:
-    """``"1, 2.5 3"`` -> ``[1.0, 2.5, 3.0]``; ValueError naming the first value that is not a finite number."""
-    values = []
-    for part in (p for p in re.split(r"[\s,;]+", text.strip()) if p):
-        try:
-            value = float(part)
-        except ValueError:
-            raise ValueError(f"{part[:20]!r} is not a number (expected numbers separated by spaces or commas)"
-                             ) from None
-        if not math.isfinite(value):
-            raise ValueError(f"{part!r} is not a finite number: fill or drop missing values first")
-        values.append(value)
-    return values
-
-
 def parse_numbers(text: str) -> list[float]:
     """``"1, 2.5 3"`` -> ``[1.0, 2.5, 3.0]``; a one-line error for anything that is not a finite number."""
     try:
-        values = _numbers(text)
+        values = numbers(text)
     except ValueError as e:
         raise CLIError(f"the input {text[:40]!r}: {e}") from e
     if not values:
         raise CLIError("the input is empty: pass numbers, text or a file")
     return values
-
-
-def read_text(path: Path) -> str:
-    """A UTF-8 file's text (all of standard input for :data:`STDIN`), or a one-line error naming the file."""
-    try:
-        return sys.stdin.read() if path is STDIN else path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise CLIError(f"{_name(path)}: not a UTF-8 text file (byte {e.start}); pass a .csv/.txt file or an image"
-                       ) from e
-    except OSError as e:
-        raise CLIError(f"cannot read {path}: {e.strerror or e}") from e
-
-
-def _name(path: Path) -> str:
-    return "<stdin>" if path is STDIN else str(path)
-
-
-def read_table(path: Path, columns: list[str] | None = None, *, header_required: bool = False) -> Any:
-    """A CSV/text file of numbers as a ``(rows, columns)`` array; errors name the file and the line.
-
-    A header line is read when there is one: with ``columns`` (the run's feature names) those
-    columns are taken by name, in the run's order, whatever else the file holds (an id, a time, a
-    label); a file without a header is read by position, unless ``header_required``."""
-    import numpy as np
-
-    name = _name(path)
-    lines = [(n, ln) for n, ln in enumerate(read_text(path).splitlines(), 1) if ln.strip()]
-    if header_required and not (lines and _is_header(lines[0][1])):
-        raise CLIError(f"{name}: the first line must name the columns {columns}")
-    pick: list[int] | None = None
-    if lines and _is_header(lines[0][1]):
-        names = [p.strip("\"'") for p in re.split(r"[\s,;]+", lines[0][1].strip()) if p]
-        if columns:
-            missing = [c for c in columns if c not in names]
-            if missing:
-                raise CLIError(f"{name}, line {lines[0][0]}: no column {missing[0]!r}; this run reads the columns "
-                               f"{columns} and the header names {names}")
-            pick = [names.index(c) for c in columns]
-        lines = lines[1:]
-    rows = []
-    for n, line in lines:
-        try:
-            if pick is None:
-                rows.append(_numbers(line))
-            else:
-                fields = [p for p in re.split(r"[\s,;]+", line.strip()) if p]
-                if len(fields) <= max(pick):
-                    raise ValueError(f"{len(fields)} field(s), but the header names more")
-                rows.append(_numbers(" ".join(fields[i] for i in pick)))
-        except ValueError as e:
-            raise CLIError(f"{name}, line {n}: {e}") from e
-        if len(rows[-1]) != len(rows[0]):
-            raise CLIError(f"{name}, line {n}: {len(rows[-1])} value(s), but line {lines[0][0]} has "
-                           f"{len(rows[0])}; every row (time step) needs one value per feature")
-    if not rows:
-        raise CLIError(f"{name}: no rows of numbers (one row per time step, one column per feature)")
-    return np.asarray(rows, dtype=np.float32)
 
 
 def feature_names(info: Any) -> list[str] | None:
@@ -268,26 +205,22 @@ def feature_names(info: Any) -> list[str] | None:
     return list(names) if isinstance(names, (list, tuple)) else None
 
 
-def read_future(path: Path, covariates: list[str], horizon: int | None) -> Any:
-    """``(1, H, C)``: the covariates' known values over the forecast's ``H`` steps, read by name."""
+def read_future(path: Path, covariates: list[str], horizon: int | None, layout: Layout | None = None) -> Any:
+    """``(1, H, C)``: the covariates' known values over the forecast's ``H`` steps, read by name (and
+    sorted by the run's time column when the file holds it)."""
     import torch
 
     if not path.is_file():
         raise CLIError(f"--future file {path} does not exist")
-    values = read_table(path, covariates, header_required=True)
+    groups = read_table(path, covariates, header_required=True, layout=layout)
+    if len(groups) > 1:
+        raise CLIError(f"{path}: holds the covariates of {len(groups)} series (one per id); --future goes with "
+                       "one history at a time")
+    values = groups[0][1]
     if horizon is not None and values.shape[0] != horizon:
         raise CLIError(f"{path}: {values.shape[0]} row(s) of covariates, but this forecaster forecasts {horizon} "
                        f"steps and needs one row per step")
     return torch.as_tensor(values, dtype=torch.float32)[None]
-
-
-def _is_header(line: str) -> bool:
-    """A first line with a field that is no number at all (``nan`` is one: a missing value, refused later)."""
-    try:
-        [float(p) for p in re.split(r"[\s,;]+", line.strip()) if p]
-    except ValueError:
-        return True
-    return False
 
 
 def input_file(raw: str) -> Path | None:
@@ -390,26 +323,37 @@ def check_unknown(ids: list[int], tokens: list[str], info: Any, notes: list[int]
           f"as <unk>{named}", file=sys.stderr)
 
 
-def build_batch(raw: str, info: Any, extras: dict[str, Any]) -> tuple[Any, list[str]]:
-    """The model's input batch for ``raw`` and the input tokens (for tagging output)."""
-    return batch_for(raw, input_file(raw), info, extras)
+def build_batches(raw: str, info: Any, extras: dict[str, Any],
+                  layout: Layout | None = None) -> list[tuple[str | None, Any, list[str]]]:
+    """The model's input batches for ``raw``, each with its id and its input tokens (for tagging
+    output): one, or one per id of a table that holds the run's id column, in file order."""
+    import torch
+
+    path = input_file(raw)
+    if path is None or info.input_kind == "tokens" or path.suffix.lower() in IMAGE_SUFFIXES:
+        return [(None, *batch_for(raw, path, info, extras, layout=layout))]
+    groups = read_table(path, feature_names(info), layout=layout)
+    return [(key, item_batch(torch.as_tensor(values), info, name_of(path) if key is None
+                             else f"{name_of(path)}, id {key!r}"), []) for key, values in groups]
 
 
 def batch_for(raw: str, path: Path | None, info: Any, extras: dict[str, Any],
-              notes: list[int] | None = None) -> tuple[Any, list[str]]:
-    """A batch of one: the input ``raw`` (text or numbers), or the file ``path`` when given."""
+              notes: list[int] | None = None, *, layout: Layout | None = None) -> tuple[Any, list[str]]:
+    """A batch of one: the input ``raw`` (text or numbers), or the file ``path`` when given (a
+    table of numbers as one sequence: :func:`build_batches` reads one per id)."""
     import torch
 
     from rnnkit.data.batch import Batch
 
+    encoding = (layout or Layout()).encoding
     if info.input_kind == "tokens" and (getattr(info, "extra", None) or {}).get("prompt_bos"):  # an LM's prompt
         from rnnkit.data.vocab import Vocab
 
-        text = read_text(path).rstrip("\n") if path is not None else raw
+        text = read_text(path, encoding).rstrip("\n") if path is not None else raw
         ids, tokens = encode_text(text, info, extras, notes) if text.strip() else ([], [])
         return Batch(x=torch.tensor([[Vocab.bos_id, *ids]]), lengths=torch.tensor([len(ids) + 1])), tokens
     if info.input_kind == "tokens":
-        text = read_text(path).strip() if path is not None else raw
+        text = read_text(path, encoding).strip() if path is not None else raw
         ids, tokens = encode_text(text, info, extras, notes)  # tagging output shows the words as written
         if not tokens:
             tokens = info.input_vocab.decode(ids, strip_specials=False) if info.input_vocab else [str(i) for i in ids]
@@ -421,27 +365,42 @@ def batch_for(raw: str, path: Path | None, info: Any, extras: dict[str, Any],
             (info.num_features,) if info.num_features else ())
         if not shape:
             raise CLIError(f"this run ({info.name}) does not take images")
-        item = read_image(path, shape, scale)
-    else:
-        values = read_table(path, feature_names(info)) if path is not None \
-            else torch.tensor(parse_numbers(raw)).reshape(-1, 1).numpy()
-        item = torch.as_tensor(values, dtype=torch.float32)
+        return item_batch(read_image(path, shape, scale), info), []
+    if path is not None:
+        groups = read_table(path, feature_names(info), layout=layout)
+        if len(groups) > 1:
+            raise CLIError(f"{name_of(path)} holds {len(groups)} sequences (one per id); pass one at a time here")
+        return item_batch(torch.as_tensor(groups[0][1]), info, name_of(path)), []
+    return item_batch(torch.tensor(parse_numbers(raw)).reshape(-1, 1), info), []
+
+
+def item_batch(item: Any, info: Any, where: str | None = None) -> Any:
+    """A batch of one from one input's values (``(T, F)``, or an image's shape); ``where`` names the
+    file in errors."""
+    import torch
+
+    from rnnkit.data.batch import Batch
+
+    item = item.float()
+    at = f"{where}: " if where else ""
+    cond_shape = tuple(info.cond_shape) if info.cond_shape else None
     if cond_shape is not None:  # one-to-many: the input conditions the generator
         if item.numel() != int(torch.tensor(cond_shape).prod()):
-            raise CLIError(f"this run needs {cond_shape} values (or an image), got {tuple(item.shape)}")
-        return Batch(x=None, cond=item.reshape(1, *cond_shape)), []
+            raise CLIError(f"{at}this run needs {cond_shape} values (or an image), got {tuple(item.shape)}")
+        return Batch(x=None, cond=item.reshape(1, *cond_shape))
     if info.shape == "one-to-one":
-        return Batch(x=item.reshape(1, -1) if item.dim() <= 2 else item[None]), []
+        return Batch(x=item.reshape(1, -1) if item.dim() <= 2 else item[None])
     features = info.num_features or 1
     if item.dim() == 2 and item.shape[1] != features:
         if item.shape[1] == 1 and item.shape[0] % features == 0:
             item = item.reshape(-1, features)
         elif item.shape[1] == 1:
-            raise CLIError(f"this run needs {features} feature(s) per step: got {item.shape[0]} value(s), not a "
-                           f"multiple of {features} (or pass a CSV file, one column per feature)")
+            raise CLIError(f"{at}this run needs {features} feature(s) per step: got {item.shape[0]} value(s), not "
+                           f"a multiple of {features} (or pass a CSV file, one column per feature)")
         else:
-            raise CLIError(f"this run needs {features} feature(s) per step, got {item.shape[1]} columns")
-    return Batch(x=item[None], lengths=torch.tensor([item.shape[0]])), []
+            raise CLIError(f"{at}this run needs {features} feature(s) per step, got {item.shape[1]} columns (one "
+                           "column per feature, or a header naming the run's columns)")
+    return Batch(x=item[None], lengths=torch.tensor([item.shape[0]]))
 
 
 def _class_probs(model: Any, batch: Any) -> Any:
@@ -513,7 +472,7 @@ def describe_rows(prediction: Any, model: Any, batch: Any, info: Any, tokens: li
     return [" ".join(f"{v:.4g}" for v in row) for row in values]
 
 
-def read_lines(raw: str) -> tuple[str, list[str]]:
+def read_lines(raw: str, encoding: str = "utf-8") -> tuple[str, list[str]]:
     """The name of ``raw`` and its lines: a file, or standard input for ``-``."""
     if raw == "-":
         return "<stdin>", sys.stdin.read().splitlines()
@@ -523,7 +482,7 @@ def read_lines(raw: str) -> tuple[str, list[str]]:
     if not path.is_file():
         raise CLIError(f"input file {path} does not exist (--lines reads a file of one input per line, or - "
                        "for standard input)")
-    return str(path), read_text(path).splitlines()
+    return str(path), read_text(path, encoding).splitlines()
 
 
 def _stack(batches: list[Any]) -> Any:
@@ -612,7 +571,7 @@ def write_text(path: str, text: str) -> None:
 
 def predict_lines(args: argparse.Namespace, loaded: Any, decoding: dict[str, Any] | None = None) -> int:
     """``--lines``: one prediction per input line, in order (blank lines stay blank)."""
-    name, lines = read_lines(args.input)
+    name, lines = read_lines(args.input, args.encoding or "utf-8")
     if not any(line.strip() for line in lines):
         raise CLIError(f"{name} has no input lines (one input per line)")
     out, unknown = predict_many(lines, lambda i: f"{name}, line {i + 1}", loaded, args.batch_size, decoding)
@@ -636,6 +595,8 @@ def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str
     from rnnkit.data.formats.table_text import row_count, text_read_options
     from rnnkit.data.formats.tables import read_table, table_kind
 
+    if table_kind(args.input) != "parquet" and Path(args.input).is_file():
+        check_encoding(Path(args.input), str((read_options or {}).get("encoding", "utf-8")))
     try:
         table = read_table(args.input, read_options=text_read_options(args.input, read_options, [args.column])
                            if loaded.info.input_kind == "tokens" else read_options)
@@ -686,6 +647,26 @@ def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str
     return 0
 
 
+def predict_each(items: list[tuple[str | None, Any, list[str]]], loaded: Any,
+                 decoding: dict[str, Any] | None) -> int:
+    """One line per sequence of a table that holds several ids, in file order: the id, a tab, and
+    the prediction as ``--lines`` prints it (a class with its probability, the tags or the values)."""
+    import torch
+
+    model = loaded.model.eval()
+    for key, batch, tokens in items:
+        try:
+            batch = prepare(batch, model, loaded.info, loaded.extras)
+            with torch.no_grad():
+                prediction = finish(generate(model, batch, decoding), loaded.info, loaded.extras)
+        except CLIError as e:
+            raise CLIError(f"id {key!r}: {e}") from e
+        except (ValueError, RuntimeError) as e:
+            raise CLIError(f"id {key!r}: the model cannot read this input: {str(e).splitlines()[0]}") from e
+        print(f"{key}\t{describe_rows(prediction, model, batch, loaded.info, [tokens])[0]}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -717,13 +698,21 @@ def run(args: argparse.Namespace) -> int:
     if args.column:
         options = (spec.data_options or {}).get("read_options") if spec is not None else None
         # the run's own file was read in this encoding: a table of new rows from the same source likely is too
-        return predict_column(args, loaded, {k: v for k, v in (options or {}).items() if k == "encoding"},
-                              decoding)
-    batch, tokens = build_batch(args.input, loaded.info, loaded.extras)
+        kept = {k: v for k, v in (options or {}).items() if k == "encoding"}
+        return predict_column(args, loaded, {"encoding": args.encoding} if args.encoding else kept, decoding)
+    layout = Layout.of_run(spec.data_options if spec is not None else None, args.encoding)
+    items = build_batches(args.input, loaded.info, loaded.extras, layout)
+    if len(items) > 1:
+        if covariates or levels is not None:
+            raise CLIError(f"{args.input} holds {len(items)} series (column {layout.id_column!r}); --future and "
+                           "--quantiles go with one history at a time: pass one id's rows")
+        return predict_each(items, loaded, decoding)
+    _, batch, tokens = items[0]
     model = loaded.model.eval()
     batch = prepare(batch, model, loaded.info, loaded.extras)
     if covariates:
-        batch = dataclasses.replace(batch, future=read_future(Path(args.future), covariates, loaded.info.horizon))
+        batch = dataclasses.replace(batch, future=read_future(Path(args.future), covariates, loaded.info.horizon,
+                                                              layout))
     with torch.no_grad():
         try:
             prediction = finish(generate(model, batch, decoding), loaded.info, loaded.extras)
