@@ -113,3 +113,11 @@ def test_a_json_text_that_is_a_list_is_refused(tmp_path) -> None:
     with pytest.raises(DataFileError, match="the text is a list") as err:
         rnnkit.datasets.load(f"jsonl:{path}", **TEXT)
     assert f"{path}, line 10, field 'review'" in str(err.value)
+
+
+@pytest.mark.parametrize("key, value", [("window", "abc"), ("horizon", 2.5), ("stride", True), ("test_size", "3")])
+def test_a_step_count_that_is_not_a_whole_number_is_named(tmp_path, key: str, value: object) -> None:
+    path = write(tmp_path / "s.csv", ["t,y"] + [f"{t},{t % 7}" for t in range(40)])
+    options: dict[str, object] = {"target": "y", "time": "t", "window": 6, "horizon": 3, key: value}
+    with pytest.raises(ValueError, match=rf"{key} must be a whole number of steps, got {value!r}"):
+        rnnkit.datasets.load(f"csv:{path}", **options)

@@ -105,6 +105,10 @@ def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, w
     """Windows for forecasting from a table of time steps (see the module docstring)."""
     if window is None:
         raise ValueError("forecasting from a table needs window= (how many past steps each input holds)")
+    for key, steps in (("horizon", horizon), ("window", window), ("stride", stride), ("test_size", test_size),
+                       ("valid_size", valid_size)):
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int | np.integer)):
+            raise ValueError(f"{key} must be a whole number of steps, got {steps!r} ({type(steps).__name__})")
     if nan not in ("raise", "interpolate"):
         raise ValueError(f"nan must be 'raise' or 'interpolate', got {nan!r}")
     if gaps not in ("raise", "allow"):
