@@ -146,10 +146,12 @@ def _swap_state(h_in, c_in, h_out, c_out, N_STATE, BS: tl.constexpr):
 
 
 @triton.jit
-def _head_choose(h_top, w_head, b_head, tokens, finished, lengths, scores, out, t_ptr,
-                 h_in, c_in, h_out, c_out, B, V, H, N_STATE, OUT_COLS, max_length, eos, pad,
-                 HAS_BIAS: tl.constexpr, BV: tl.constexpr, BK: tl.constexpr, BS: tl.constexpr):
-    t = tl.load(t_ptr)
+def _choose_rows(h_top, w_head, b_head, part, nj, tokens, finished, lengths, scores, out, t, B, V, H, OUT_COLS,
+                 max_length, eos, pad, HAS_BIAS: tl.constexpr, SHARES: tl.constexpr, BV: tl.constexpr,
+                 BK: tl.constexpr, NJ: tl.constexpr):
+    """Every row's logits over the vocabulary in blocks — ``W h + b`` from the top layer's new ``h``,
+    or (``SHARES``) the sum of the ``nj`` programs' partial logits in ``part`` (read past L1) plus
+    ``b`` — folded into the arg-max and log-sum-exp, then the row's bookkeeping (:func:`_choose_row`)."""
     for b in range(0, B):
         best = -float("inf")
         best_i = 0
@@ -158,18 +160,33 @@ def _head_choose(h_top, w_head, b_head, tokens, finished, lengths, scores, out, 
         for v0 in range(0, V, BV):
             rv = v0 + tl.arange(0, BV)
             vm = rv < V
-            acc = tl.zeros([BV], dtype=tl.float32)
-            for k0 in range(0, H, BK):
-                rk = k0 + tl.arange(0, BK)
-                km = rk < H
-                hv = tl.load(h_top + b * H + rk, mask=km, other=0.0).to(tl.float32)
-                acc = _gate_dot(acc, w_head, rv, vm, hv, rk, km, H)
+            if SHARES:
+                rj = tl.arange(0, NJ)
+                shares = tl.load(part + (b * nj + rj[:, None]) * V + rv[None, :],
+                                 mask=(rj < nj)[:, None] & vm[None, :], other=0.0, cache_modifier=".cg")
+                acc = tl.sum(shares, 0)
+            else:
+                acc = tl.zeros([BV], dtype=tl.float32)
+                for k0 in range(0, H, BK):
+                    rk = k0 + tl.arange(0, BK)
+                    km = rk < H
+                    hv = tl.load(h_top + b * H + rk, mask=km, other=0.0).to(tl.float32)
+                    acc = _gate_dot(acc, w_head, rv, vm, hv, rk, km, H)
             if HAS_BIAS:
                 acc += tl.load(b_head + rv, mask=vm, other=0.0).to(tl.float32)
             acc = tl.where(vm, acc, -float("inf"))
             best, best_i, m, s = _online_max(acc, v0, best, best_i, m, s)
         _choose_row(b, best, best_i, m, s, t, tokens, finished, lengths, scores, out, OUT_COLS, max_length, eos,
                     pad)
+
+
+@triton.jit
+def _head_choose(h_top, w_head, b_head, tokens, finished, lengths, scores, out, t_ptr,
+                 h_in, c_in, h_out, c_out, B, V, H, N_STATE, OUT_COLS, max_length, eos, pad,
+                 HAS_BIAS: tl.constexpr, BV: tl.constexpr, BK: tl.constexpr, BS: tl.constexpr):
+    t = tl.load(t_ptr)
+    _choose_rows(h_top, w_head, b_head, h_top, 1, tokens, finished, lengths, scores, out, t, B, V, H, OUT_COLS,
+                 max_length, eos, pad, HAS_BIAS, False, BV, BK, 1)
     _swap_state(h_in, c_in, h_out, c_out, N_STATE, BS)
     tl.store(t_ptr, t + 1)
 
@@ -195,25 +212,8 @@ def _lstm_top(x_src, tok, w_ih, w_hh, bias, h_in, c_in, h_out, c_out, I, H,
     if ticket == nj * tl.num_programs(1) - 1:  # the last program: every share is written
         tl.debug_barrier()
         t = tl.load(t_ptr)
-        rj = tl.arange(0, NJ)
-        jm = rj < nj
-        for bb in range(0, B):
-            best = -float("inf")
-            best_i = 0
-            m = -float("inf")
-            s = 0.0
-            for v0 in range(0, V, BV):
-                rv = v0 + tl.arange(0, BV)
-                vm = rv < V
-                shares = tl.load(part + (bb * nj + rj[:, None]) * V + rv[None, :], mask=jm[:, None] & vm[None, :],
-                                 other=0.0, cache_modifier=".cg")
-                acc = tl.sum(shares, 0)
-                if HEAD_BIAS:
-                    acc += tl.load(b_head + rv, mask=vm, other=0.0).to(tl.float32)
-                acc = tl.where(vm, acc, -float("inf"))
-                best, best_i, m, s = _online_max(acc, v0, best, best_i, m, s)
-            _choose_row(bb, best, best_i, m, s, t, tok, finished, lengths, scores, out, OUT_COLS, max_length, eos,
-                        pad)
+        _choose_rows(h_out, w_head, b_head, part, nj, tok, finished, lengths, scores, out, t, B, V, H, OUT_COLS,
+                     max_length, eos, pad, HEAD_BIAS, True, BV, BK, NJ)
         _swap_state(all_h_in, all_c_in, all_h_out, all_c_out, N_STATE, BS)
         tl.store(t_ptr, t + 1)
         tl.atomic_xchg(count, 0)  # ready for the next token's launch
