@@ -158,10 +158,11 @@ def test_resume_with_ema_from_a_checkpoint_without_it_is_a_clear_error(tmp_path)
         Trainer(epochs=2, ema_decay=0.9, run_dir=str(tmp_path), resume=True, **FAST).fit(tiny_model(data), data)
 
 
-def test_resume_without_ema_from_a_checkpoint_with_it_warns(tmp_path) -> None:
+def test_resume_without_ema_from_a_checkpoint_with_it_is_refused(tmp_path) -> None:
+    # dropping the average would change validation, the best epoch and the saved model: refused as a lr change is
     data = toy_classification(24, valid=8, test=0)
     Trainer(epochs=1, ema_decay=0.9, run_dir=str(tmp_path), **FAST).fit(tiny_model(data), data)
-    with pytest.warns(UserWarning, match="ema_decay is not set"):
+    with pytest.raises(CheckpointError, match=r"ema_decay 0.9 \(now None\)"):
         Trainer(epochs=2, run_dir=str(tmp_path), resume=True, **FAST).fit(tiny_model(data), data)
 
 

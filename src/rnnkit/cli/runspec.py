@@ -413,6 +413,20 @@ def build_model(spec: RunSpec, dataset: Any) -> Any:
         raise CLIError(f"cannot build {cls.__name__} for {dataset.info.name}: {e}") from e
 
 
+def _unfinished(path: Path) -> str:
+    """For a run folder whose training stopped before it wrote its model (a last checkpoint, no
+    model.safetensors): how to finish it. Else ``""``."""
+    from rnnkit.train.run_dir import RunDir
+
+    run = RunDir(path)
+    if run.weights.exists() or not run.last_checkpoint.is_file():
+        return ""
+    again = f"rnnkit train --config {path / SPEC_FILE} --out {path} --resume" if (path / SPEC_FILE).is_file() else \
+        f"rnnkit train ... --out {path} --resume"
+    return (f". The run did not finish: training stopped before it wrote its model (its last checkpoint is "
+            f"{run.last_checkpoint}); finish it with the command that trained it plus --resume ({again})")
+
+
 def open_run(path: str | Path) -> tuple[Any, RunSpec]:
     """A run folder read back (``train.run_dir.Run``) and the spec it was trained from.
 
@@ -429,7 +443,7 @@ def open_run(path: str | Path) -> tuple[Any, RunSpec]:
     try:
         run = load_run(p)
     except RunDirError as e:
-        raise CLIError(f"unusable run folder: {str(e).splitlines()[0]}") from e
+        raise CLIError(f"unusable run folder: {str(e).splitlines()[0]}{_unfinished(p)}") from e
     spec_file = p / SPEC_FILE
     if spec_file.is_file():
         spec = read_spec(spec_file)

@@ -194,8 +194,8 @@ def clear_previous_run(run_dir: Path, *, overwrite: bool) -> None:
     """A folder that already holds a run (a model or a checkpoint) is an error unless ``overwrite``;
     then that run's files and folders (:data:`RUN_ENTRIES`) are removed, so that none of its
     vocabularies, checkpoints or plots outlives it beside the new run. Other files in the folder are
-    left alone. A run stopped before its first checkpoint trained nothing: its folder is reused (the
-    new run writes its files over that start's)."""
+    left alone. A run stopped before its first last checkpoint has nothing to resume: its folder is
+    reused (the new run writes its files over that start's; a best.safetensors it left is removed)."""
     from rnnkit.train import RunDir
 
     run = RunDir(run_dir)
@@ -208,6 +208,10 @@ def clear_previous_run(run_dir: Path, *, overwrite: bool) -> None:
     elif not overwrite and _foreign_config(run.config_yaml):
         raise CLIError(f"{run.config_yaml} is not an rnnkit run's config, and a run would write over it: pass --out "
                        "to train into another folder, or --overwrite to replace it")
+    removed = run.remove_leftovers()  # best.safetensors of a run killed before its first last checkpoint
+    if removed:
+        print(f"note: {run_dir} held {', '.join(p.name for p in removed)} of a run stopped before its first last "
+              "checkpoint (nothing to resume): removed; this run replaces it", file=sys.stderr)
 
 
 def _foreign_config(path: Path) -> bool:
@@ -245,11 +249,13 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
     check_fit(model, dataset, spec, trainer.config.monitor)
     main_process = rank_zero()  # under torchrun, rank 0 alone clears, writes and reports the run folder
     if resume:
-        check_resume(model, run_dir, spec, trainer)
+        check_resume(model, run_dir, spec, trainer, dataset)
+    if main_process:
+        make_run_dir(run_dir)  # and writable: a read-only folder fails here, not at the first checkpoint
+    if resume and main_process:  # run.yaml: the spec the run goes on with (more epochs), once fit takes it
+        trainer.callbacks.append(save_spec_at_start(spec, run_dir))
     elif main_process:
         clear_previous_run(run_dir, overwrite=overwrite)
-    make_run_dir(run_dir)
-    if not resume and main_process:  # a resumed run keeps the spec it was started with
         spec.save(run_dir)
     try:
         history = trainer.fit(model, dataset, data_options=spec.data_options)
@@ -259,6 +265,10 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
         last = RunDir(run_dir).last_checkpoint
         kept = f"; the last checkpoint is {last}" if last.is_file() else ""
         raise CLIError(f"training stopped: {str(e).splitlines()[0]}{kept}") from e
+    except OSError as e:  # a checkpoint or run file that cannot be written (a full disk, a read-only folder)
+        last = RunDir(run_dir).last_checkpoint
+        kept = f"; the last checkpoint is {last}" if last.is_file() else ""
+        raise CLIError(f"training stopped: cannot write {e.filename or run_dir}: {e.strerror or e}{kept}") from e
     metrics = dict(history.test) or evaluate_run(model, dataset, run_dir)
     seconds = time.perf_counter() - start
     path = None
@@ -276,6 +286,18 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
     return TrainResult(run_dir, model, dataset, history, metrics, seconds, path)
 
 
+def save_spec_at_start(spec: RunSpec, run_dir: Path) -> Any:
+    """A callback that writes run.yaml when training starts: a resume rewrites it only once the Trainer
+    has accepted it (and brings back a deleted one)."""
+    from rnnkit.train import Callback
+
+    class SaveSpec(Callback):
+        def on_fit_start(self, trainer: Any, state: Any) -> None:
+            spec.save(run_dir)
+
+    return SaveSpec()
+
+
 def make_trainer(spec: RunSpec, run_dir: Path, *, resume: bool, progress: bool) -> Any:
     """The Trainer for ``spec.train`` (its settings checked), and for ``resume`` a checkpoint to continue."""
     from rnnkit.train import RunDir, Trainer
@@ -291,13 +313,16 @@ def make_trainer(spec: RunSpec, run_dir: Path, *, resume: bool, progress: bool) 
     return trainer
 
 
-def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any) -> None:
+def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any, dataset: Any) -> None:
     """Load the last checkpoint's weights into ``model`` (fit() does it again, with the optimizer), and
     refuse, before anything is written, a resume whose model, data or training settings differ from the
-    run's (the model's config in config.yaml; the data, its options and --limit in run.yaml; the trainer
-    settings that shape the optimisation in the checkpoint): one message names each difference. More
-    epochs or --max-steps extend the run; progress and report flags change nothing in it."""
+    run's (the model's config in config.yaml; the data, its options and --limit in run.yaml; the data's
+    classes, vocabularies and split sizes in info.json or the checkpoint; the trainer settings that shape
+    the optimisation in the checkpoint): one message names each difference. More epochs or --max-steps
+    extend the run; progress and report flags change nothing in it. A run whose data can be checked
+    neither way (no readable run.yaml, info.json or data record in its checkpoint) is refused."""
     from rnnkit.train import CheckpointError, RunDir, load_checkpoint
+    from rnnkit.train.run_data import recorded_data
     from rnnkit.train.trainer import resume_changes
 
     run = RunDir(run_dir)
@@ -305,41 +330,49 @@ def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any) -> None
         checkpoint = load_checkpoint(run.last_checkpoint)
     except CheckpointError as e:  # truncated, altered, not a checkpoint: no options would make it fit
         raise CLIError(f"--resume: {str(e).splitlines()[0]}") from e
-    changed = resume_changes(trainer.config, checkpoint, run, model) + data_changes(spec, run_dir)
+    if saved_spec(run_dir) is None and recorded_data(run, checkpoint) is None:
+        raise CLIError(f"--resume: {run_dir / SPEC_FILE} and {run.info_json} are missing or unreadable, so the data "
+                       f"this run was trained on cannot be checked; put them back, or start a new run (another "
+                       "--out, or --overwrite to replace this one)")
+    # run.yaml's first: an ensemble of another size says so before the model's members that follow from it
+    changed = data_changes(spec, run_dir) + resume_changes(trainer.config, checkpoint, run, model, dataset)
     try:
         checkpoint.restore(model)
     except CheckpointError as e:
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        detail = lines[1] if len(lines) > 1 else lines[0]
-        named = f"; it was trained with {', '.join(changed)}" if changed else ""
-        raise CLIError(f"--resume: {run.last_checkpoint} does not fit the model built from these options "
-                       f"({detail}){named}; resume with the options it was trained with ({run_dir / SPEC_FILE})") from e
+        detail = str(e).splitlines()[0].split("does not fit this model: ", 1)[-1]
+        named = f"the run in {run_dir} was trained with {', '.join(changed)}: " if changed else ""
+        raise CLIError(f"--resume: {named}{run.last_checkpoint} does not fit the model built from these options "
+                       f"({detail}); resume with the options it was trained with ({run_dir / SPEC_FILE})") from e
     if changed:
         raise CLIError(f"--resume: the run in {run_dir} was trained with other settings: {', '.join(changed)}; "
                        f"resume with the settings it was trained with ({run_dir / SPEC_FILE}), or start a new run "
                        "(another --out, or --overwrite to replace this one)")
 
 
+def saved_spec(run_dir: Path) -> dict[str, Any] | None:
+    """The run's run.yaml as a mapping; None if it is missing or unreadable."""
+    try:
+        kept = yaml.safe_load((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return kept if isinstance(kept, dict) else None
+
+
 def saved_limit_rule(run_dir: Path) -> str | None:
     """The limit_rule of the run's run.yaml: as saved, or "first" for a run with a limit trained before
     the rule was saved (then limit kept the first N examples); None without a readable limit."""
-    try:
-        kept = yaml.safe_load((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
-    if not isinstance(kept, dict):
+    kept = saved_spec(run_dir)
+    if kept is None:
         return None
     return applied_limit_rule(kept.get("limit"), kept.get("limit_rule"))
 
 
 def data_changes(spec: RunSpec, run_dir: Path) -> list[str]:
     """The data, data options, --limit, vectors and ensemble of ``spec`` against the run's run.yaml,
-    each as ``"name old (now new)"`` (no readable run.yaml: none)."""
-    try:
-        kept = yaml.safe_load((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return []
-    if not isinstance(kept, dict):
+    each as ``"name old (now new)"`` (no readable run.yaml: none; check_resume then compares the
+    data with info.json or the checkpoint's record, and refuses if neither is there)."""
+    kept = saved_spec(run_dir)
+    if kept is None:
         return []
     now = spec.as_saved()
     changed = [f"{key} {kept.get(key)!r} (now {now[key]!r})" for key in ("data", "limit", "vectors", "ensemble")
@@ -355,11 +388,17 @@ def data_changes(spec: RunSpec, run_dir: Path) -> list[str]:
 
 
 def make_run_dir(run_dir: Path) -> None:
-    """Create the run folder, or say in one line why it cannot be."""
+    """Create the run folder and check that files can be written in it, or say in one line why not."""
+    from rnnkit.train import RunDir, RunDirError
+
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CLIError(f"cannot create the run folder {run_dir}: {e.strerror or e} ({e.filename})") from e
+    try:
+        RunDir(run_dir).check_writable()
+    except RunDirError as e:
+        raise CLIError(str(e)) from e
 
 
 def check_fit(model: Any, dataset: Any, spec: RunSpec, monitor: str | None) -> None:

@@ -59,8 +59,11 @@ def _digest(tensors: dict[str, Tensor]) -> str:
 
 def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` then move the temp file onto ``path`` (same folder, so the rename is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _naming(e, path) from e
     os.close(fd)
     try:
         write(Path(tmp))
@@ -68,9 +71,17 @@ def atomic_write(path: Path, write: Any) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, file_mode())  # mkstemp's 0o600 would make every run file private
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a folder made read-only: the error names the file being written
+        Path(tmp).unlink(missing_ok=True)
+        raise _naming(e, path) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """``error`` (same errno, so the same OSError subclass) with ``path`` as its filename."""
+    return OSError(error.errno, error.strerror or str(error), str(path))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -143,7 +154,7 @@ class Checkpoint:
         try:
             model.load_state_dict(self.model, strict=True)
         except RuntimeError as e:
-            raise CheckpointError(f"{self.path} does not fit this model: {e}") from e
+            raise CheckpointError(f"{self.path} does not fit this model: {misfit(self.model, model)}") from e
         if optimizer is not None:
             optimizer.load_state_dict(self.optimizer_state_dict())
         if scheduler is not None and self.meta.get("scheduler") is not None:
@@ -162,6 +173,25 @@ class Checkpoint:
         for pid, values in opt["scalars"].items():
             state.setdefault(int(pid), {}).update(values)
         return {"state": state, "param_groups": opt["param_groups"]}
+
+
+def misfit(weights: dict[str, Tensor], model: nn.Module, *, shown: int = 3) -> str:
+    """Why ``weights`` do not load into ``model``, in one line: the keys missing and unexpected (the first
+    ``shown`` of each, and how many) and the shapes that differ."""
+    expected = model.state_dict()
+    parts = []
+    for what, keys in (("missing", [k for k in expected if k not in weights]),
+                       ("unexpected", [k for k in weights if k not in expected])):
+        if keys:
+            more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+            parts.append(f"{len(keys)} {what} key(s) ({', '.join(keys[:shown])}{more})")
+    shapes = [k for k in expected if k in weights and tuple(weights[k].shape) != tuple(expected[k].shape)]
+    if shapes:
+        first = shapes[0]
+        more = f" and {len(shapes) - 1} more" if len(shapes) > 1 else ""
+        parts.append(f"size mismatch for {first}: {tuple(weights[first].shape)} in the checkpoint, "
+                     f"{tuple(expected[first].shape)} in the model{more}")
+    return "; ".join(parts) or "the weights do not load"
 
 
 def save_checkpoint(path: str | Path, *, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,

@@ -43,6 +43,7 @@ import importlib
 import json
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,9 +86,55 @@ class RunDir:
         self.report_html = self.path / "report.html"
 
     def holds_run(self) -> bool:
-        """Whether a run trained here: a model or a checkpoint. A folder with only config.yaml, info.json
-        or run.yaml was started and stopped before its first checkpoint: nothing in it was trained."""
-        return self.weights.exists() or (self.checkpoints.is_dir() and any(self.checkpoints.glob("*.safetensors")))
+        """Whether a run trained here that a resume continues or a new run would lose: a model or a last
+        checkpoint. A folder with only config.yaml, info.json or run.yaml was started and stopped before
+        its first checkpoint; one with best.safetensors alone stopped between the first epoch's best and
+        last checkpoints (best is written first): nothing in either can be resumed (:meth:`leftovers`)."""
+        return self.weights.exists() or self.last_checkpoint.exists()
+
+    def leftovers(self) -> list[Path]:
+        """The checkpoints of a run that stopped before its first last checkpoint (none if it holds a run):
+        a new run removes them (:meth:`remove_leftovers`), else a resume of it would take their weights."""
+        if self.holds_run() or not self.checkpoints.is_dir():
+            return []
+        return sorted(self.checkpoints.glob("*.safetensors"))
+
+    def remove_leftovers(self) -> list[Path]:
+        """Remove :meth:`leftovers` (the whole checkpoints/ folder); returns what was there."""
+        import shutil
+
+        found = self.leftovers()
+        if found:
+            shutil.rmtree(self.checkpoints)
+        return found
+
+    def check_writable(self) -> None:
+        """Create the folder if needed, then create and delete a file in it (and in checkpoints/): a
+        read-only folder or a full disk is a :class:`RunDirError` naming it, before any training."""
+        import tempfile
+
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            for folder in (self.path, self.checkpoints):
+                if folder.is_dir():
+                    fd, probe = tempfile.mkstemp(prefix=".rnnkit-write-check.", suffix=".tmp", dir=folder)
+                    os.close(fd)
+                    os.unlink(probe)
+        except OSError as e:
+            raise RunDirError(f"cannot write to the run folder {self.path}: {e.strerror or e}"
+                              f"{f' ({e.filename})' if e.filename else ''}; make it writable or choose another "
+                              "folder") from e
+
+    def remove_temp_files(self) -> list[Path]:
+        """Remove the temp files of writes that a kill cut short (``.last.safetensors.*.tmp``,
+        ``.config.yaml.*.tmp``, ...: :func:`atomic_write`'s); returns them. Run at a start or resume."""
+        names = [*(n for n in RUN_ENTRIES if "." in n), "model"]
+        stale = [p for p in self.path.glob(".*.tmp") if any(p.name.startswith(f".{n}.") for n in names)]
+        if self.checkpoints.is_dir():
+            stale += self.checkpoints.glob(".*.safetensors.*.tmp")
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
 
     def clear(self) -> None:
         """Remove a previous run's files and folders (:data:`RUN_ENTRIES`), so that none of its
@@ -103,11 +150,14 @@ class RunDir:
 
     def start(self, model: Model, dataset: SequenceDataset, *, trainer: dict[str, Any],
               data_options: dict[str, Any] | None = None, ran_on: dict[str, Any] | None = None) -> None:
-        """Before training: config.yaml, info.json and extras/ (skips, with a logged note, extras it cannot save).
+        """Before training (or resuming): config.yaml, info.json and extras/ (skips, with a logged note, extras it
+        cannot save), after removing temp files of cut writes (:meth:`remove_temp_files`).
         ``ran_on``: what the settings resolved to on this machine (the device, ``precision="auto"``'s choice)."""
         from rnnkit import __version__
 
         self.path.mkdir(parents=True, exist_ok=True)
+        for stale in self.remove_temp_files():
+            log.info("run folder %s: removed %s, left by a write that was cut short", self.path, stale.name)
         config = {"rnnkit": __version__,
                   "model": {"class": type(model).__name__, "config": json.loads(json.dumps(model.config_dict()))},
                   "trainer": trainer,

@@ -43,6 +43,7 @@ from rnnkit.train.optim import (
     current_lr,
     sparse_tables,
 )
+from rnnkit.train.run_data import data_changes, data_record
 from rnnkit.train.run_dir import RunDir, scores_mixture
 from rnnkit.train.settings import check_settings
 
@@ -73,9 +74,12 @@ class TrainerConfig:
             or AMX), else "fp32" (:func:`resolve_precision`). On a CPU without those instructions
             "bf16" is slower than "fp32" (a warning says so). Measured on an AMD EPYC (Zen 5, 1 torch
             thread): a training step of cmudict_g2p's Seq2Seq took about 60 ms in bf16 against 95 ms.
-        run_dir: the run folder (see run_dir.py); resume: continue from its last checkpoint. A folder
-            that holds a run (a model or checkpoints) is refused unless ``resume``, or unless the Trainer
-            is made with ``overwrite=True`` (which removes that run's files first).
+        run_dir: the run folder (see run_dir.py); resume: continue from its last checkpoint, with the same
+            optimisation settings, model and data (info.json: classes, vocabularies, split sizes), or it is
+            refused naming each difference; a resume rewrites config.yaml and info.json (the settings it goes
+            on with). A folder that holds a run (a model or a last checkpoint) is refused unless ``resume``,
+            or unless the Trainer is made with ``overwrite=True`` (which removes that run's files first). The
+            folder must be writable: that is checked before training.
         checkpoint_every: also save the last checkpoint every N optimizer steps (0: epoch ends only).
         max_steps: stop after this many optimizer steps (where it falls, inside an epoch too; that epoch
             then has a row of its own). A resume with more epochs or steps extends the run: an epoch cut by
@@ -162,6 +166,7 @@ class Trainer:
         self.overwrite = overwrite
         self.callbacks = list(callbacks)
         self._ema: WeightEMA | None = None  # the weight average of the current fit (ema_decay)
+        self._data: dict[str, Any] | None = None  # what the current fit's checkpoints record of its data
 
     # ---------------------------------------------------------------------------------------------
     def fit(self, model: Any, dataset: SequenceDataset, *, data_options: dict[str, Any] | None = None) -> History:
@@ -208,18 +213,22 @@ class Trainer:
                                     total_steps=total_steps, higher_is_better=history.higher_is_better)
         state = TrainState(model=model, optimizer=optimizer, batches_per_epoch=per_epoch)
         run = RunDir(cfg.run_dir) if cfg.run_dir is not None else None
-        if run is not None and not cfg.resume and ctx.is_main:
-            self._claim(run)
+        if run is not None and ctx.is_main:
+            run.check_writable()  # a read-only folder fails now, not at the first checkpoint an epoch later
+            if not cfg.resume:
+                self._claim(run)
+        self._data = data_record(dataset)  # what the checkpoints record of the data (a resume compares it)
         self._best_weights: dict[str, torch.Tensor] | None = None
         self._best_is_last = False  # resuming a run whose best epoch is its last, cut by max_steps (_resume)
         resumed = None
         if cfg.resume and run is not None:
-            resumed = self._resume(run, state, history, scheduler)
-            if state.epoch >= cfg.epochs and not state.stop and ctx.is_main:
-                warnings.warn(f"{run.path} already holds {state.epoch} epochs and epochs={cfg.epochs}: nothing is "
-                              "trained (pass more epochs to extend the run)", stacklevel=3)
-        elif run is not None and ctx.is_main:
-            run.start(model, dataset, trainer=cfg.to_dict(), data_options=data_options,
+            resumed = self._resume(run, state, history, scheduler, dataset)
+            if ctx.is_main:
+                self._warn_if_nothing_trains(run, state, history.monitor)
+        if run is not None and ctx.is_main:
+            # a resume rewrites them too: config.yaml then holds the settings the run goes on with (more
+            # epochs), and a deleted config.yaml or info.json, which rnnkit evaluate needs, comes back
+            run.start(model, dataset, trainer={**cfg.to_dict(), "resume": False}, data_options=data_options,
                       ran_on={"device": str(device), "precision": resolve_precision(cfg.precision, device)})
         train_model = distributed.wrap(model, ctx)
         # after wrap: DDP has broadcast rank 0's weights, so every rank starts the same shadow
@@ -428,10 +437,7 @@ class Trainer:
     def _start_ema(self, model: Any, resumed: Checkpoint | None) -> WeightEMA | None:
         """The weight average of a run with ``ema_decay`` (the checkpoint's, when resuming), else None."""
         decay = self.config.ema_decay
-        if resumed is not None and "ema" in resumed.meta and decay is None:
-            warnings.warn(f"{resumed.path} holds averaged (EMA) weights but ema_decay is not set: they are "
-                          "dropped and the run goes on without weight averaging", stacklevel=3)
-        if decay is None:
+        if decay is None:  # (a checkpoint with averaged weights needs ema_decay: resume_changes)
             return None
         ema = WeightEMA(model, decay)
         if resumed is not None:
@@ -469,10 +475,31 @@ class Trainer:
         else:
             state.bad_epochs += 1
 
+    def _warn_if_nothing_trains(self, run: RunDir, state: TrainState, monitor: str) -> None:
+        """Say so when a resumed run has nothing left to train: all its epochs, or it stopped early."""
+        cfg = self.config
+        if state.stop and state.epoch < cfg.epochs:
+            why = (f"early_stopping={cfg.early_stopping}: no better {monitor} than epoch {state.best_epoch} "
+                   f"in {state.bad_epochs} epochs, patience spent at epoch {state.epoch}"
+                   if self._patience_spent(state) else f"a callback stopped it at epoch {state.epoch}")
+            warnings.warn(f"the run in {run.path} stopped early ({why}): nothing more is trained for "
+                          f"epochs={cfg.epochs}. A resume cannot train on past it: early_stopping is kept on resume "
+                          "(it shapes the run); train a new run (overwrite=True, or another run_dir) with more "
+                          "patience or early_stopping=None to train longer", stacklevel=4)
+        elif state.epoch >= cfg.epochs and not state.stop:
+            warnings.warn(f"{run.path} already holds {state.epoch} epochs and epochs={cfg.epochs}: nothing is "
+                          "trained (pass more epochs to extend the run)", stacklevel=4)
+
     def _claim(self, run: RunDir) -> None:
-        """A new run may go into an empty folder, or one whose run never trained (stopped before its first
-        checkpoint); a folder that holds a run needs ``resume=True`` or ``overwrite=True``."""
+        """A new run may go into an empty folder, or one whose run stopped before its first last checkpoint
+        (its best.safetensors, if any, goes); a folder that holds a run needs ``resume=True`` or
+        ``overwrite=True``."""
         if not run.holds_run():
+            removed = run.remove_leftovers()
+            if removed:
+                warnings.warn(f"{run.path} held {', '.join(p.name for p in removed)} of a run stopped before its "
+                              "first last checkpoint (nothing to resume): removed, the new run replaces it",
+                              stacklevel=4)
             return
         if not self.overwrite:
             held = [p.name + ("/" if p.is_dir() else "") for p in (run.weights, run.checkpoints) if p.exists()]
@@ -490,7 +517,7 @@ class Trainer:
 
     def _save_last(self, run: RunDir, state: TrainState, history: History | None, scheduler: Any,
                    cut: dict[str, Any] | None = None) -> None:
-        meta = {"trainer": self.config.to_dict(), **self._standing(state), "step": state.step,
+        meta = {"trainer": self.config.to_dict(), **self._standing(state), "step": state.step, "data": self._data,
                 "history": state.history, "monitor": history.monitor if history is not None else None,
                 "higher_is_better": history.higher_is_better if history is not None else None}
         if cut is not None:
@@ -503,15 +530,16 @@ class Trainer:
         save_checkpoint(run.last_checkpoint, model=state.model, optimizer=state.optimizer, scheduler=scheduler,
                         meta=meta, ema=ema.state_dict() if ema is not None else None)
 
-    def _resume(self, run: RunDir, state: TrainState, history: History, scheduler: Any) -> Checkpoint:
+    def _resume(self, run: RunDir, state: TrainState, history: History, scheduler: Any,
+                dataset: SequenceDataset) -> Checkpoint:
         if not run.last_checkpoint.exists():
             raise FileNotFoundError(f"resume=True but {run.path} has no checkpoint ({run.last_checkpoint}); "
                                     "start without resume")
         ckpt = load_checkpoint(run.last_checkpoint)
-        changed = resume_changes(self.config, ckpt, run, state.model)
+        changed = resume_changes(self.config, ckpt, run, state.model, dataset)
         if changed:
-            raise CheckpointError(f"the checkpoint in {run.path} was trained with other settings: "
-                                  f"{', '.join(changed)}; resume with the settings it was trained with")
+            raise CheckpointError(f"the checkpoint in {run.path} was trained with other settings or data: "
+                                  f"{', '.join(changed)}; resume with the settings and data it was trained with")
         ckpt.restore(state.model, state.optimizer, scheduler, rng=True)
         m, cut = ckpt.meta, ckpt.meta.get("cut")
         if cut is not None and self._extends(cut, int(m["step"])):
@@ -558,7 +586,7 @@ class Trainer:
     # optimizer cannot read the saved state; another precision trains another model than config.yaml
     # says). More epochs or steps extend a run; the rest (device, checkpoint_every, progress, report,
     # evaluation settings) change nothing in it. ema_decay is compared with the checkpoint's average
-    # (resume_changes); turning it on or off has its own messages (_start_ema).
+    # (resume_changes, which refuses turning it off too); turning it on has its own message (_start_ema).
     RESUME_FIXED = ("batch_size", "lr", "weight_decay", "optimizer", "clip_grad_norm", "schedule", "warmup_steps",
                     "early_stopping", "monitor", "accumulate", "seed", "bucket", "sparse_tables",
                     "table_lr_scale", "precision")
@@ -569,17 +597,23 @@ def _snapshot(model: Any) -> dict[str, Tensor]:
     return {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
 
 
-def resume_changes(config: TrainerConfig, checkpoint: Checkpoint, run: RunDir, model: Any) -> list[str]:
-    """What resuming ``checkpoint`` with ``config`` and ``model`` would change in the run it continues,
-    each as ``"name old (now new)"``: the settings in ``Trainer.RESUME_FIXED``, ``ema_decay`` (against the
-    checkpoint's average) and the model's class and config (against ``config.yaml``). Empty: none."""
+def resume_changes(config: TrainerConfig, checkpoint: Checkpoint, run: RunDir, model: Any,
+                   dataset: SequenceDataset | None = None) -> list[str]:
+    """What resuming ``checkpoint`` with ``config``, ``model`` and ``dataset`` would change in the run it
+    continues, each as ``"name old (now new)"``: the settings in ``Trainer.RESUME_FIXED``, ``ema_decay``
+    (against the checkpoint's average), the model's class and config (against ``config.yaml``) and the
+    data (against ``info.json``, see run_data.py). Empty: none."""
     saved, now = checkpoint.meta.get("trainer") or {}, config.to_dict()
     changed = [f"{k} {_shown(saved[k])} (now {_shown(now.get(k))})" for k in Trainer.RESUME_FIXED
                if k in saved and saved[k] != now.get(k)]
     decay = (checkpoint.meta.get("ema") or {}).get("decay")
-    if decay is not None and config.ema_decay is not None and float(decay) != config.ema_decay:
+    if decay is not None and (config.ema_decay is None or float(decay) != config.ema_decay):
+        # without ema_decay the averaged weights, which validation and the saved model use, would be dropped
         changed.append(f"ema_decay {_shown(decay)} (now {_shown(config.ema_decay)})")
-    return changed + _model_changes(run, model)
+    changed += _model_changes(run, model)
+    if dataset is not None:
+        changed += data_changes(run, checkpoint, dataset)
+    return changed
 
 
 def _model_changes(run: RunDir, model: Any) -> list[str]:
@@ -600,8 +634,15 @@ def _model_changes(run: RunDir, model: Any) -> list[str]:
     # an option newer than the run (absent from its config.yaml) at its default changes nothing
     keys = [*(k for k in config if k in kept_config or k not in defaults or config[k] != defaults[k]),
             *(k for k in kept_config if k not in config)]
-    return [f"model {k} {_shown(kept_config.get(k))} (now {_shown(config.get(k))})" for k in keys
+    return [_change(f"model {k}", kept_config.get(k), config.get(k)) for k in keys
             if json.dumps(kept_config.get(k), sort_keys=True) != json.dumps(config.get(k), sort_keys=True)]
+
+
+def _change(name: str, old: Any, new: Any) -> str:
+    """``"name old (now new)"``; lists of other lengths (an ensemble's members) by their lengths."""
+    if isinstance(old, list) and isinstance(new, list) and len(old) != len(new):
+        return f"{name} {len(old)} (now {len(new)})"
+    return f"{name} {_shown(old)} (now {_shown(new)})"
 
 
 def _config_defaults(config: Any) -> dict[str, Any]:
