@@ -134,3 +134,51 @@ def test_an_ensemble_of_another_size_is_named_first_and_the_keys_cut(tmp_path: P
     line = _error_line(capsys)
     assert line.startswith(f"rnnkit train: error: --resume: the run in {run} was trained with ensemble 2 (now 3), ")
     assert len(line) < 700 and " more)" in line, line
+
+
+def test_a_resume_with_all_its_epochs_says_so_in_the_commands_terms(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert _train(run, "--limit", "30", "--epochs", "1") == 0
+    with pytest.warns(UserWarning, match="nothing is trained") as caught:
+        assert _train(run, "--limit", "30", "--epochs", "1", "--resume") == 0
+    said = " ".join(str(w.message) for w in caught)
+    assert f"{run} already holds 1 epochs and --epochs 1: nothing is trained (raise --epochs" in said
+    assert "epochs=" not in said and "pass more epochs" not in said  # the Python API's words
+
+
+def test_a_resume_of_an_early_stopped_run_says_so_in_the_commands_terms(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    stop = ["--limit", "30", "--early-stopping", "1", "--lr", "5"]
+    assert _train(run, *stop, "--epochs", "8") == 0
+    stopped = len((run / "history.csv").read_text().splitlines()) - 1  # a header, then a row an epoch
+    assert stopped < 8, "the run did not stop early: pick settings that make it"
+    with pytest.warns(UserWarning, match="stopped early") as caught:
+        assert _train(run, *stop, "--epochs", "12", "--resume") == 0
+    said = " ".join(str(w.message) for w in caught)
+    assert "stopped early (--early-stopping 1: " in said and "nothing more is trained for --epochs 12" in said
+    assert "train a new run (--overwrite, or another --out) with more patience (--early-stopping N" in said
+    assert "overwrite=True" not in said and "run_dir" not in said and "early_stopping=None" not in said
+
+
+def test_a_refused_resume_points_at_the_files_that_hold_the_runs_settings(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert _train(run, "--limit", "30", "--epochs", "1") == 0
+    other = ["--limit", "30", "--epochs", "2", "--batch-size", "4", "--resume"]
+    capsys.readouterr()
+    assert _train(run, *other) == 2
+    assert f"resume with the settings it was trained with ({run / 'run.yaml'})" in _error_line(capsys)
+    (run / "run.yaml").unlink()  # the checks then read config.yaml, info.json and the checkpoint
+    assert _train(run, *other) == 2
+    line = _error_line(capsys)
+    assert "batch_size 8 (now 4)" in line and "run.yaml" not in line, line
+    assert f"({run / 'config.yaml'} and {run / 'info.json'})" in line, line
+    (run / "config.yaml").unlink()
+    assert _train(run, *other) == 2
+    line = _error_line(capsys)
+    assert "batch_size 8 (now 4)" in line and "run.yaml" not in line and "config.yaml" not in line, line
+    assert f"({run / 'info.json'})" in line, line
+    (run / "info.json").unlink()  # the settings are in the checkpoint alone: no file to point at
+    assert _train(run, *other) == 2
+    line = _error_line(capsys)
+    assert "batch_size 8 (now 4)" in line and "resume with the settings it was trained with, or start" in line, line

@@ -176,3 +176,43 @@ def test_a_model_that_does_not_fit_the_checkpoint_is_one_short_line(tmp_path: Pa
     message = str(e.value)
     assert "\n" not in message and re.search(r"\d+ missing key\(s\) \(members\.2\.[^,]+, [^,]+, [^,]+ and \d+ more\)",
                                             message), message
+
+
+def test_the_resume_checks_keep_their_old_import_paths() -> None:
+    """resume.py holds the checks that trainer.py and run_data.py held; both paths still import them."""
+    from rnnkit.train import resume, run_data, trainer
+
+    assert trainer.resume_changes is resume.resume_changes
+    assert Trainer.RESUME_FIXED is trainer.RESUME_FIXED is resume.RESUME_FIXED and "batch_size" in resume.RESUME_FIXED
+    assert (run_data.data_record, run_data.recorded_data, run_data.data_changes) == \
+        (resume.data_record, resume.recorded_data, resume.data_changes)
+    from rnnkit.train import TrainerConfig, resolve_precision, seed_everything
+
+    assert (trainer.TrainerConfig, trainer.resolve_precision, trainer.seed_everything) == \
+        (TrainerConfig, resolve_precision, seed_everything)
+    # one _shown: settings cut at 40 characters, the data's split sizes and such at 80
+    assert resume._shown("x" * 50) == repr("x" * 50)[:37] + "..."
+    assert resume._shown("x" * 50, width=80) == repr("x" * 50)
+
+
+def test_a_resume_that_trains_nothing_names_the_python_keywords_or_the_callers_terms() -> None:
+    from types import SimpleNamespace
+
+    from rnnkit.train import TrainerConfig
+    from rnnkit.train.resume import ResumeTerms, nothing_trains
+
+    config = TrainerConfig(epochs=12, early_stopping=1)
+    stopped = SimpleNamespace(stop=True, epoch=3, best_epoch=2, bad_epochs=1)
+    said = nothing_trains(Path("runs/x"), config, stopped, "valid_accuracy", patience_spent=True)  # type: ignore[arg-type]
+    assert said == ("the run in runs/x stopped early (early_stopping=1: no better valid_accuracy than epoch 2 in 1 "
+                    "epochs, patience spent at epoch 3): nothing more is trained for epochs=12. A resume cannot train "
+                    "on past it: early_stopping is kept on resume (it shapes the run); train a new run "
+                    "(overwrite=True, or another run_dir) with more patience or early_stopping=None to train longer")
+    full = SimpleNamespace(stop=False, epoch=12, best_epoch=2, bad_epochs=0)
+    assert nothing_trains(Path("runs/x"), config, full, "valid_accuracy", patience_spent=False) == (  # type: ignore[arg-type]
+        "runs/x already holds 12 epochs and epochs=12: nothing is trained (pass more epochs to extend the run)")
+    terms = ResumeTerms(epochs="{} epochs", more_epochs="ask for more")
+    assert nothing_trains(Path("r"), config, full, "m", patience_spent=False, terms=terms) == (  # type: ignore[arg-type]
+        "r already holds 12 epochs and 12 epochs: nothing is trained (ask for more)")
+    going_on = SimpleNamespace(stop=False, epoch=5, best_epoch=2, bad_epochs=0)
+    assert nothing_trains(Path("r"), config, going_on, "m", patience_spent=False) is None  # type: ignore[arg-type]

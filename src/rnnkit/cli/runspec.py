@@ -49,7 +49,7 @@ def train_keys() -> list[str]:
     """The ``train:`` keys a spec may hold: every TrainerConfig field the command does not own."""
     import dataclasses
 
-    from rnnkit.train.trainer import TrainerConfig
+    from rnnkit.train.config import TrainerConfig
 
     return [f.name for f in dataclasses.fields(TrainerConfig) if f.name not in RUN_OWNED]
 

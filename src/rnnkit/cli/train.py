@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -36,6 +36,9 @@ from rnnkit.cli.runspec import (
     train_keys,
 )
 from rnnkit.train.settings import PRECISIONS
+
+if TYPE_CHECKING:  # (no torch at import: `rnnkit --help` reads this module)
+    from rnnkit.train.resume import ResumeTerms
 
 # flag dest -> model option name
 MODEL_FLAGS = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers", "dropout": "dropout",
@@ -307,10 +310,23 @@ def make_trainer(spec: RunSpec, run_dir: Path, *, resume: bool, progress: bool) 
                           progress=progress)  # train_run draws the report, with its facts
     except (TypeError, ValueError) as e:
         raise CLIError(f"bad training settings {spec.train}: {e}") from e
+    trainer.resume_terms = cli_terms()  # a resume that trains nothing names these flags, not Trainer keywords
     if resume and not RunDir(run_dir).last_checkpoint.is_file():
         raise CLIError(f"--resume: {run_dir} has no checkpoint to continue from "
                        f"({RunDir(run_dir).last_checkpoint}); run without --resume to start afresh")
     return trainer
+
+
+def cli_terms() -> ResumeTerms:
+    """How a resume that trains nothing names what to change here: the flags, and the ``train:``
+    settings of a config or recipe (the Trainer's own words are its keyword arguments)."""
+    from rnnkit.train.resume import ResumeTerms
+
+    return ResumeTerms(epochs="--epochs {}", early_stopping="--early-stopping {}",
+                       new_run="--overwrite, or another --out",
+                       train_longer="more patience (--early-stopping N, or early_stopping under train: in the config "
+                                    "or recipe) or without early stopping (--train-option early_stopping=null)",
+                       more_epochs="raise --epochs, or epochs under train: in the config or recipe, to extend the run")
 
 
 def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any, dataset: Any) -> None:
@@ -322,8 +338,7 @@ def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any, dataset
     extend the run; progress and report flags change nothing in it. A run whose data can be checked
     neither way (no readable run.yaml, info.json or data record in its checkpoint) is refused."""
     from rnnkit.train import CheckpointError, RunDir, load_checkpoint
-    from rnnkit.train.run_data import recorded_data
-    from rnnkit.train.trainer import resume_changes
+    from rnnkit.train.resume import recorded_data, resume_changes
 
     run = RunDir(run_dir)
     try:
@@ -342,11 +357,23 @@ def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any, dataset
         detail = str(e).splitlines()[0].split("does not fit this model: ", 1)[-1]
         named = f"the run in {run_dir} was trained with {', '.join(changed)}: " if changed else ""
         raise CLIError(f"--resume: {named}{run.last_checkpoint} does not fit the model built from these options "
-                       f"({detail}); resume with the options it was trained with ({run_dir / SPEC_FILE})") from e
+                       f"({detail}); resume with the options it was trained with{settings_files(run_dir)}") from e
     if changed:
         raise CLIError(f"--resume: the run in {run_dir} was trained with other settings: {', '.join(changed)}; "
-                       f"resume with the settings it was trained with ({run_dir / SPEC_FILE}), or start a new run "
+                       f"resume with the settings it was trained with{settings_files(run_dir)}, or start a new run "
                        "(another --out, or --overwrite to replace this one)")
+
+
+def settings_files(run_dir: Path) -> str:
+    """Where a message points for the settings a run was trained with: `` (run.yaml)``, the whole spec;
+    without it, `` (config.yaml and info.json)`` (the trainer and model settings; the data), those of them
+    that are there; ``""`` when none is (the checkpoint alone holds them)."""
+    from rnnkit.train import RunDir
+
+    run = RunDir(run_dir)
+    files = [run_dir / SPEC_FILE] if (run_dir / SPEC_FILE).is_file() else \
+        [path for path in (run.config_yaml, run.info_json) if path.is_file()]
+    return f" ({' and '.join(str(path) for path in files)})" if files else ""
 
 
 def saved_spec(run_dir: Path) -> dict[str, Any] | None:

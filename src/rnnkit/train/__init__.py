@@ -11,18 +11,21 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported on first use (__getattr__): `rnnkit --help` reads this package and loads no torch
     from rnnkit.train.callbacks import Callback, TrainState
     from rnnkit.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from rnnkit.train.config import TrainerConfig
     from rnnkit.train.evaluation import evaluate_split
     from rnnkit.train.history import History
+    from rnnkit.train.precision import resolve_precision
     from rnnkit.train.run_dir import Run, RunDir, RunDirError, load, load_run
-    from rnnkit.train.trainer import Trainer, TrainerConfig, TrainingDiverged, resolve_precision, seed_everything
+    from rnnkit.train.seeding import seed_everything
+    from rnnkit.train.trainer import Trainer, TrainingDiverged
 
 _WHERE = {
     "Callback": "callbacks", "TrainState": "callbacks",
     "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "evaluate_split": "evaluation", "History": "history",
     "Run": "run_dir", "RunDir": "run_dir", "RunDirError": "run_dir", "load": "run_dir", "load_run": "run_dir",
-    "Trainer": "trainer", "TrainerConfig": "trainer", "TrainingDiverged": "trainer", "resolve_precision": "trainer",
-    "seed_everything": "trainer",
+    "Trainer": "trainer", "TrainerConfig": "config", "TrainingDiverged": "trainer", "resolve_precision": "precision",
+    "seed_everything": "seeding",
 }
 
 __all__ = ["Callback", "CheckpointError", "History", "Run", "RunDir", "RunDirError", "TrainState", "Trainer",

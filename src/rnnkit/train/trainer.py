@@ -13,17 +13,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import random
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
@@ -33,6 +29,7 @@ from rnnkit.ops import cpu_kernels
 from rnnkit.train import distributed
 from rnnkit.train.callbacks import Callback, CallbackList, ProgressBar, TrainState
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from rnnkit.train.config import TrainerConfig
 from rnnkit.train.ema import WeightEMA
 from rnnkit.train.evaluation import evaluate_split
 from rnnkit.train.history import History, lower_is_better
@@ -43,107 +40,18 @@ from rnnkit.train.optim import (
     current_lr,
     sparse_tables,
 )
-from rnnkit.train.run_data import data_changes, data_record
+from rnnkit.train.precision import resolve_precision
+from rnnkit.train.resume import PYTHON_TERMS, RESUME_FIXED, ResumeTerms, data_record, nothing_trains, resume_changes
 from rnnkit.train.run_dir import RunDir, scores_mixture
-from rnnkit.train.settings import check_settings
+from rnnkit.train.seeding import seed_everything
+
+# TrainerConfig, resolve_precision, seed_everything and resume_changes lived here: importable from here still
+__all__ = ["RESUME_FIXED", "Trainer", "TrainerConfig", "TrainingDiverged", "resolve_precision", "resume_changes",
+           "seed_everything"]
 
 
 class TrainingDiverged(ValueError):
     """The loss became NaN or infinite; the message names the epoch, step and batch."""
-
-
-@dataclass(frozen=True)
-class TrainerConfig:
-    """Every setting of a run (written to ``config.yaml`` under ``trainer:``).
-
-    Args:
-        epochs, batch_size, lr, weight_decay: as usual; ``batch_size`` is the global batch (DDP splits it).
-        optimizer: "adamw" (default), "adam", "sgd". clip_grad_norm: max gradient norm (None: off); an
-            Ensemble has each member's gradient clipped on its own.
-        schedule: "cosine" (warm-up then cosine to 0), "plateau" (halve on a stalled monitor), "none".
-        warmup_steps: linear warm-up, in optimizer steps.
-        early_stopping: patience in epochs without improvement of ``monitor`` (None: train all epochs).
-        monitor: a history column; default ``valid_<info.metric>`` (mode from ``info.higher_is_better``),
-            else ``valid_loss``, else ``train_loss``. The best epoch's weights are restored at the end
-            (``restore_best``).
-        accumulate: micro-batches per optimizer step. seed / deterministic: see :func:`seed_everything`.
-        device: "auto" (CUDA when present), "cpu", "cuda".
-        precision: "fp32"; "bf16" (mixed precision: the forward pass under ``torch.autocast`` in bfloat16,
-            the weights, their gradients and the optimizer in float32); or "auto": "bf16" where the
-            device multiplies bfloat16 in hardware (a CUDA GPU that supports it; a CPU with AVX512-BF16
-            or AMX), else "fp32" (:func:`resolve_precision`). On a CPU without those instructions
-            "bf16" is slower than "fp32" (a warning says so). Measured on an AMD EPYC (Zen 5, 1 torch
-            thread): a training step of cmudict_g2p's Seq2Seq took about 60 ms in bf16 against 95 ms.
-        run_dir: the run folder (see run_dir.py); resume: continue from its last checkpoint, with the same
-            optimisation settings, model and data (info.json: classes, vocabularies, split sizes), or it is
-            refused naming each difference; a resume rewrites config.yaml and info.json (the settings it goes
-            on with). A folder that holds a run (a model or a last checkpoint) is refused unless ``resume``,
-            or unless the Trainer is made with ``overwrite=True`` (which removes that run's files first). The
-            folder must be writable: that is checked before training.
-        checkpoint_every: also save the last checkpoint every N optimizer steps (0: epoch ends only).
-        max_steps: stop after this many optimizer steps (where it falls, inside an epoch too; that epoch
-            then has a row of its own). A resume with more epochs or steps extends the run: an epoch cut by
-            max_steps is finished first, so the extended run is the one that ran straight to the new end
-            (with ``schedule="cosine"`` the schedule is stretched to the new total instead).
-            bucket: batch similar lengths together.
-        progress: the rich progress bar (only drawn on a terminal). evaluate_test: score the test split
-            after training (``History.test``, ``metrics.json``).
-        ema_decay: keep an exponential moving average of the weights (e.g. 0.999; None: off), updated
-            after every optimizer step with a warm-up (see ema.py). Training goes on with the live
-            weights; validation, the monitor, early stopping, the best epoch, the test split, the saved
-            model and the returned model all use the averaged ones (buffers: the live model's).
-        sparse_tables: train the hashed n-gram tables (``bigram_buckets``, ``ngram_buckets``) with sparse
-            gradients: each step updates only the rows its batch looked up (lazy Adam; Adam/AdamW on
-            one process; the tables are then not weight-decayed). Faster on large tables, but not the
-            same update as dense Adam, whose moments keep moving a row after its last use: measured
-            on valid, it cost People's Daily segmentation 0.7 points of word F1 and the sentiment
-            classifier nothing (see optim.py). Off by default.
-        table_lr_scale: with ``sparse_tables``, the tables' learning rate is ``lr`` times this (the
-            schedule scales it alike). Rare rows get few lazy updates: on People's Daily segmentation
-            10 lifted valid word F1 from 0.9438 (1) and 0.9510 (dense) to 0.9584 (30: 0.9573).
-        report: with a ``run_dir``, end the fit by drawing ``plots/*.png`` and ``report.html`` there
-            (about half a second for a small run). A report that fails to draw is a warning: the
-            run folder is complete before it. ``rnnkit train`` draws its own, with its facts.
-    """
-
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    optimizer: str = "adamw"
-    clip_grad_norm: float | None = 1.0
-    schedule: str = "cosine"
-    warmup_steps: int = 0
-    early_stopping: int | None = None
-    monitor: str | None = None
-    accumulate: int = 1
-    seed: int = 0
-    deterministic: bool = False
-    device: str = "auto"
-    precision: str = "fp32"
-    run_dir: str | Path | None = None
-    resume: bool = False
-    progress: bool = True
-    max_steps: int | None = None
-    bucket: bool = True
-    checkpoint_every: int = 0
-    eval_batch_size: int = 128
-    restore_best: bool = True
-    evaluate_test: bool = True
-    ema_decay: float | None = None
-    sparse_tables: bool = False
-    table_lr_scale: float = 1.0
-    report: bool = True
-
-    def __post_init__(self) -> None:
-        check_settings(self)  # types and ranges, named (settings.py)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as plain YAML/JSON values (a ``Path`` run_dir becomes its string)."""
-        out = asdict(self)
-        if isinstance(out["run_dir"], Path):
-            out["run_dir"] = str(out["run_dir"])
-        return out
 
 
 class Trainer:
@@ -155,6 +63,10 @@ class Trainer:
     ``overwrite=True`` replaces a run that ``run_dir`` already holds (its files go, others stay);
     without it (or ``resume``) such a folder is an error, so that no run is trained over silently.
     """
+
+    RESUME_FIXED = RESUME_FIXED  # the settings a resume must keep (resume.py)
+    # how a resume that trains nothing names what to change: these keywords (rnnkit train: its flags)
+    resume_terms: ResumeTerms = PYTHON_TERMS
 
     def __init__(self, *, callbacks: Iterable[Callback] = (), overwrite: bool = False, **settings: Any) -> None:
         self.config = TrainerConfig(**settings)
@@ -477,18 +389,10 @@ class Trainer:
 
     def _warn_if_nothing_trains(self, run: RunDir, state: TrainState, monitor: str) -> None:
         """Say so when a resumed run has nothing left to train: all its epochs, or it stopped early."""
-        cfg = self.config
-        if state.stop and state.epoch < cfg.epochs:
-            why = (f"early_stopping={cfg.early_stopping}: no better {monitor} than epoch {state.best_epoch} "
-                   f"in {state.bad_epochs} epochs, patience spent at epoch {state.epoch}"
-                   if self._patience_spent(state) else f"a callback stopped it at epoch {state.epoch}")
-            warnings.warn(f"the run in {run.path} stopped early ({why}): nothing more is trained for "
-                          f"epochs={cfg.epochs}. A resume cannot train on past it: early_stopping is kept on resume "
-                          "(it shapes the run); train a new run (overwrite=True, or another run_dir) with more "
-                          "patience or early_stopping=None to train longer", stacklevel=4)
-        elif state.epoch >= cfg.epochs and not state.stop:
-            warnings.warn(f"{run.path} already holds {state.epoch} epochs and epochs={cfg.epochs}: nothing is "
-                          "trained (pass more epochs to extend the run)", stacklevel=4)
+        message = nothing_trains(run.path, self.config, state, monitor, patience_spent=self._patience_spent(state),
+                                 terms=self.resume_terms)
+        if message is not None:
+            warnings.warn(message, stacklevel=4)
 
     def _claim(self, run: RunDir) -> None:
         """A new run may go into an empty folder, or one whose run stopped before its first last checkpoint
@@ -581,119 +485,8 @@ class Trainer:
         return int(cut["epoch"]) < self.config.epochs and (max_steps is None or step < max_steps) and \
             not cut["stop"]
 
-    # the settings that shape the optimisation: a resumed run must keep them, or its steps, schedule and
-    # optimizer state no longer fit (a new batch size skips examples and moves the schedule; another
-    # optimizer cannot read the saved state; another precision trains another model than config.yaml
-    # says). More epochs or steps extend a run; the rest (device, checkpoint_every, progress, report,
-    # evaluation settings) change nothing in it. ema_decay is compared with the checkpoint's average
-    # (resume_changes, which refuses turning it off too); turning it on has its own message (_start_ema).
-    RESUME_FIXED = ("batch_size", "lr", "weight_decay", "optimizer", "clip_grad_norm", "schedule", "warmup_steps",
-                    "early_stopping", "monitor", "accumulate", "seed", "bucket", "sparse_tables",
-                    "table_lr_scale", "precision")
-
 
 def _snapshot(model: Any) -> dict[str, Tensor]:
     """The model's weights copied to the CPU: the best epoch's, kept while training goes on."""
     return {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-
-
-def resume_changes(config: TrainerConfig, checkpoint: Checkpoint, run: RunDir, model: Any,
-                   dataset: SequenceDataset | None = None) -> list[str]:
-    """What resuming ``checkpoint`` with ``config``, ``model`` and ``dataset`` would change in the run it
-    continues, each as ``"name old (now new)"``: the settings in ``Trainer.RESUME_FIXED``, ``ema_decay``
-    (against the checkpoint's average), the model's class and config (against ``config.yaml``) and the
-    data (against ``info.json``, see run_data.py). Empty: none."""
-    saved, now = checkpoint.meta.get("trainer") or {}, config.to_dict()
-    changed = [f"{k} {_shown(saved[k])} (now {_shown(now.get(k))})" for k in Trainer.RESUME_FIXED
-               if k in saved and saved[k] != now.get(k)]
-    decay = (checkpoint.meta.get("ema") or {}).get("decay")
-    if decay is not None and (config.ema_decay is None or float(decay) != config.ema_decay):
-        # without ema_decay the averaged weights, which validation and the saved model use, would be dropped
-        changed.append(f"ema_decay {_shown(decay)} (now {_shown(config.ema_decay)})")
-    changed += _model_changes(run, model)
-    if dataset is not None:
-        changed += data_changes(run, checkpoint, dataset)
-    return changed
-
-
-def _model_changes(run: RunDir, model: Any) -> list[str]:
-    """The model's class and config against the run's config.yaml (nothing to compare: none)."""
-    import yaml
-
-    try:
-        kept = yaml.safe_load(run.config_yaml.read_text(encoding="utf-8"))["model"]
-        kept_class, kept_config = kept["class"], dict(kept["config"])
-    except (OSError, yaml.YAMLError, TypeError, KeyError, ValueError):
-        return []  # no readable config.yaml: the checkpoint's weight shapes are the check left
-    if not hasattr(model, "config_dict"):
-        return []
-    if type(model).__name__ != kept_class:
-        return [f"model class {kept_class!r} (now {type(model).__name__!r})"]
-    config = json.loads(json.dumps(model.config_dict()))  # as config.yaml holds it: tuples as lists
-    defaults = _config_defaults(getattr(model, "config", None))
-    # an option newer than the run (absent from its config.yaml) at its default changes nothing
-    keys = [*(k for k in config if k in kept_config or k not in defaults or config[k] != defaults[k]),
-            *(k for k in kept_config if k not in config)]
-    return [_change(f"model {k}", kept_config.get(k), config.get(k)) for k in keys
-            if json.dumps(kept_config.get(k), sort_keys=True) != json.dumps(config.get(k), sort_keys=True)]
-
-
-def _change(name: str, old: Any, new: Any) -> str:
-    """``"name old (now new)"``; lists of other lengths (an ensemble's members) by their lengths."""
-    if isinstance(old, list) and isinstance(new, list) and len(old) != len(new):
-        return f"{name} {len(old)} (now {len(new)})"
-    return f"{name} {_shown(old)} (now {_shown(new)})"
-
-
-def _config_defaults(config: Any) -> dict[str, Any]:
-    """The defaults of a model config dataclass's fields, as config.yaml would hold them."""
-    import dataclasses
-
-    if not dataclasses.is_dataclass(config):
-        return {}
-    out = {}
-    for f in dataclasses.fields(config):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = json.loads(json.dumps(f.default))
-    return out
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """The precision a run on ``device`` trains in: ``"auto"`` becomes ``"bf16"`` where the device
-    multiplies bfloat16 in hardware (CUDA: compute capability 8.0+, not emulation; CPU: AVX512-BF16 or
-    AMX, :func:`rnnkit.ops.cpu_kernels.bf16_instructions`) and ``"fp32"`` elsewhere; ``"fp32"`` and
-    ``"bf16"`` stay as they are."""
-    if precision != "auto":
-        return precision
-    device = torch.device(device)
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_available() and _cuda_bf16_native() else "fp32"
-    if device.type == "cpu":
-        return "bf16" if cpu_kernels.bf16_instructions() else "fp32"
-    return "fp32"
-
-
-def _cuda_bf16_native() -> bool:
-    """Whether the GPU computes bfloat16 natively (compute capability 8.0+), not by emulation: torch's
-    ``is_bf16_supported()`` also says yes for emulated bfloat16 (Turing, Volta), which is slow."""
-    try:
-        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    except TypeError:  # an older torch without the argument
-        return bool(torch.cuda.is_bf16_supported())
-
-
-def seed_everything(seed: int, *, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and torch (all devices); ``deterministic`` also asks torch for deterministic kernels."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
 
