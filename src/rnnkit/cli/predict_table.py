@@ -38,6 +38,7 @@ class Layout:
     time_column: str | None = None
     time_format: str | None = None
     encoding: str = "utf-8"
+    gaps: str = "raise"  # the run's gaps= option: "allow" when its series may skip steps
 
     @classmethod
     def of_run(cls, data_options: dict[str, Any] | None, encoding: str | None = None) -> Layout:
@@ -47,7 +48,20 @@ class Layout:
             return str(opts[key]) if isinstance(opts.get(key), (str, int)) else None
 
         return cls(id_column=text("id"), time_column=text("time"), time_format=text("time_format"),
-                   encoding=encoding or "utf-8")
+                   encoding=encoding or "utf-8", gaps=text("gaps") or "raise")
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One sequence of a table, in time order: its id (None for a file of one), its values
+    ``(rows, columns)``, the file's name, each row's line, and each row's time as written when the
+    file holds the layout's time column (else None)."""
+
+    key: str | None
+    values: Any
+    name: str
+    lines: list[int]
+    times: list[str] | None = None
 
 
 def name_of(path: Path) -> str:
@@ -156,8 +170,15 @@ def is_header(fields: list[str]) -> bool:
 
 def read_table(path: Path, columns: list[str] | None = None, *, header_required: bool = False,
                layout: Layout | None = None) -> list[tuple[str | None, Any]]:
-    """A table of numbers as ``(id, (rows, columns) float32 array)`` pairs, one per sequence; errors
-    name the file, the line and the column.
+    """A table of numbers as ``(id, (rows, columns) float32 array)`` pairs, one per sequence: the
+    keys and values of :func:`read_sequences`."""
+    return [(s.key, s.values) for s in read_sequences(path, columns, header_required=header_required, layout=layout)]
+
+
+def read_sequences(path: Path, columns: list[str] | None = None, *, header_required: bool = False,
+                   layout: Layout | None = None) -> list[Rows]:
+    """A table of numbers as :class:`Rows`, one per sequence; errors name the file, the line and the
+    column.
 
     With a header, ``columns`` (the run's feature names) are taken by name, in the run's order,
     whatever else the file holds; a file without a header is read by position, unless
@@ -212,11 +233,13 @@ def read_table(path: Path, columns: list[str] | None = None, *, header_required:
     if not values:
         raise CLIError(f"{name}: no rows of numbers (one row per time step, one column per feature)")
     array = np.asarray(values, dtype=np.float32)
-    groups = _sequences(rows, names, name, id_column if id_column in names else None,
-                        time_column if time_column in names else None, layout.time_format)
+    timed = time_column if time_column in names else None
+    groups = _sequences(rows, names, name, id_column if id_column in names else None, timed, layout.time_format)
     if groups is None:
-        return [(None, array)]
-    return [(key, array[order]) for key, order in groups.items()]
+        return [Rows(None, array, name, [n for n, _ in rows])]
+    at = names.index(timed) if timed is not None else None
+    return [Rows(key, array[order], name, [rows[i][0] for i in order],
+                 None if at is None else [rows[i][1][at] for i in order]) for key, order in groups.items()]
 
 
 def _width(name: str, line: int, fields: list[str], names: list[str], header_line: int) -> CLIError:
@@ -237,11 +260,12 @@ def _sequences(rows: list[tuple[int, list[str]]], names: list[str], name: str, i
 
     frame = pd.DataFrame({c: [fields[names.index(c)] or None for _, fields in rows]
                           for c in (id_column, time_column) if c is not None})
-    table = Table(frame=frame, path=name, _starts=[n for n, _ in rows])  # the lines as read here
+    table = Table.from_lines(frame, name, [n for n, _ in rows])  # the lines as read here
     try:
         return series_rows(table, id_column, time_column, time_format)
     except DataFileError as e:
         raise CLIError(str(e).splitlines()[0]) from e
 
 
-__all__ = ["Layout", "STDIN", "check_encoding", "name_of", "numbers", "read_table", "read_text", "records"]
+__all__ = ["Layout", "Rows", "STDIN", "check_encoding", "name_of", "numbers", "read_sequences", "read_table",
+           "read_text", "records"]

@@ -46,7 +46,6 @@ numbers nor dates all through. A UTF-8 byte-order mark is read as nothing.
 
 from __future__ import annotations
 
-import csv
 import re
 import warnings
 from collections.abc import Sequence
@@ -59,7 +58,8 @@ import numpy as np
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.datasets.registry import register_format
 from rnnkit.data.formats.csv_checks import check_extra_fields
-from rnnkit.data.formats.errors import DataFileError, check_exists, file_lines, read_utf8
+from rnnkit.data.formats.errors import DataFileError, check_exists
+from rnnkit.data.formats.table_lines import bad_byte_line, bad_json_line, csv_record_lines, json_record_lines
 from rnnkit.data.scalers import MinMaxScaler, Scaler, StandardScaler
 from rnnkit.data.windows import NanPolicy, fill_missing
 
@@ -79,6 +79,20 @@ class Table:
     kind: TableKind = "csv"
     read_options: dict[str, Any] | None = None
     _starts: list[int] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_lines(cls, frame: Any, path: str, lines: Sequence[int]) -> Table:
+        """A table whose rows were read elsewhere (``rnnkit predict`` reads its CSV files itself),
+        with the file line of each row: errors about frame row ``i`` name line ``lines[i]``.
+
+        Example:
+            >>> table = Table.from_lines(pandas.DataFrame({"t": ["b", "a"]}), "h.csv", [2, 5])
+            >>> table.line(1)
+            5
+        """
+        if len(lines) != len(frame):
+            raise ValueError(f"lines must give one line per row of the frame: {len(lines)} for {len(frame)} rows")
+        return cls(frame=frame, path=str(path), _starts=[int(n) for n in lines])
 
     def line(self, row: int) -> int:
         """The 1-based file line (CSV, JSON lines) or row (Parquet) of frame row ``row``.
@@ -134,47 +148,6 @@ class Table:
                                 line=self.line(int(rows[nan[0]])), field=str(column))
 
 
-_CSV_OPTIONS = {"sep", "delimiter", "encoding", "quotechar", "quoting", "keep_default_na", "na_values", "dtype",
-                "converters"}  # options that leave the file's records (and so their lines) as they are
-
-
-def csv_record_lines(path: str | Path, read_options: dict[str, Any] | None) -> list[int] | None:
-    """The line on which each data row of a CSV file starts (the header skipped, blank lines
-    skipped as pandas skips them); None when ``read_options`` asks pandas for more than a
-    separator, an encoding, a quote character, a quoting mode, missing-value markers or column types,
-    or when the file cannot be read that way."""
-    opts = dict(read_options or {})
-    if set(opts) - _CSV_OPTIONS:
-        return None
-    delimiter = str(opts.get("sep", opts.get("delimiter", ",")))
-    if len(delimiter) != 1:
-        return None
-    starts: list[int] = []
-    try:
-        with open(path, newline="", encoding=opts.get("encoding", "utf-8")) as f:
-            reader = csv.reader(f, delimiter=delimiter, quotechar=str(opts.get("quotechar", '"')),
-                                quoting=opts.get("quoting", csv.QUOTE_MINIMAL))
-            while True:
-                start = reader.line_num + 1
-                try:
-                    record = next(reader)
-                except StopIteration:
-                    break
-                if record:  # pandas skips empty lines (skip_blank_lines)
-                    starts.append(start)
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    return starts[1:]  # the first record is the header
-
-
-def json_record_lines(path: str | Path) -> list[int] | None:
-    """The line of each record of a JSON-lines file (blank lines skipped); None if unreadable."""
-    try:
-        return [i for i, text in enumerate(file_lines(read_utf8(Path(path))), start=1) if text.strip()]
-    except (OSError, DataFileError):
-        return None
-
-
 def table_kind(path: str | Path) -> TableKind:
     """``parquet`` for ``.parquet``/``.pq``, ``jsonl`` for ``.jsonl``/``.ndjson``/``.json``, else ``csv``."""
     suffix = Path(path).suffix.lower()
@@ -214,9 +187,9 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
     except UnicodeDecodeError as e:
         encoding = str(opts.get("encoding", "utf-8"))
         raise DataFileError(p, f"is not {encoding} text ({e.reason}); pass read_options={{encoding: ...}} with the "
-                            "file's encoding", line=_bad_byte_line(p, encoding)) from e
+                            "file's encoding", line=bad_byte_line(p, encoding)) from e
     except (ValueError, OSError, pd.errors.EmptyDataError) as e:
-        line = _bad_json_line(p) if kind == "jsonl" else None
+        line = bad_json_line(p) if kind == "jsonl" else None
         raise DataFileError(p, f"cannot be read as a {what}: {e}", line=line) from e
     if len(frame) == 0:
         raise DataFileError(p, "has no data rows")
@@ -225,37 +198,6 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
     return Table(frame=frame, path=str(p), kind=kind, read_options=opts)
-
-
-def _bad_byte_line(path: Path, encoding: str) -> int | None:
-    """The line of the first byte that ``encoding`` cannot decode (pandas reports a buffer offset)."""
-    try:
-        raw = path.read_bytes()
-        raw.decode(encoding)
-    except UnicodeDecodeError as e:
-        return raw.count(b"\n", 0, e.start) + 1
-    except (OSError, LookupError):
-        return None
-    return None
-
-
-def _bad_json_line(path: Path) -> int | None:
-    """The first line of a JSON-lines file that is not one JSON object (pandas does not say which)."""
-    import json
-
-    try:
-        lines = file_lines(read_utf8(Path(path)))
-    except (OSError, DataFileError):
-        return None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            if not isinstance(json.loads(line), dict):
-                return n
-        except ValueError:
-            return n
-    return None
 
 
 def _check_tab_quotes(frame: Any, path: Path, opts: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from rnnkit.data.formats.errors import DataFileError
 
 
-def _steps(times: Any) -> tuple[np.ndarray, str] | None:
+def time_steps(times: Any) -> tuple[np.ndarray, str] | None:
     """The steps between consecutive (sorted) ``times`` as integers, and their unit's name; None when
     the times have no whole unit."""
     import pandas as pd
@@ -40,33 +40,45 @@ def _steps(times: Any) -> tuple[np.ndarray, str] | None:
     return np.diff(values).astype(np.int64), ""
 
 
-def _unit(step: int, unit: str) -> str:
+def step_in_words(step: int, unit: str) -> str:
     """``step`` in words: ``1 month``, ``3 business days``, ``7 days``, ``5``."""
     import pandas as pd
 
     if unit == "ns":
         for name, size in (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)):
             if step % (size * 10**9) == 0:
-                return _unit(step // (size * 10**9), name)
+                return step_in_words(step // (size * 10**9), name)
         return str(pd.Timedelta(step, unit="ns"))
     if not unit:
         return str(step)
     return f"{step} {unit}" + ("s" if step != 1 else "")
 
 
-def check_gaps(table: Any, key: str, rows: np.ndarray, stamps: Any, time: str) -> None:
-    """Raise naming the lines around the first gap of the series ``key`` (its ``rows``, in time order;
-    ``stamps`` the table's time column as numbers or dates), if the series is regular."""
-    if len(rows) < 3:
-        return
-    found = _steps(stamps.iloc[rows])
+def usual_step(times: Any) -> tuple[np.ndarray, int, str] | None:
+    """``(steps, usual, unit)`` for a regular series of (sorted) ``times``: the steps between them (as
+    :func:`time_steps` counts them), the most common one, and its unit; None for fewer than three
+    times, times with no whole unit, or an irregular series (the usual step taken by under half of the
+    steps, or a step that is not a whole multiple of it)."""
+    if len(times) < 3:
+        return None
+    found = time_steps(times)
     if found is None:
-        return
+        return None
     steps, unit = found
     values, counts = np.unique(steps, return_counts=True)
     usual = int(values[np.argmax(counts)])
     if usual <= 0 or counts.max() < 0.5 * len(steps) or np.any(steps % usual):
+        return None
+    return steps, usual, unit
+
+
+def check_gaps(table: Any, key: str, rows: np.ndarray, stamps: Any, time: str) -> None:
+    """Raise naming the lines around the first gap of the series ``key`` (its ``rows``, in time order;
+    ``stamps`` the table's time column as numbers or dates), if the series is regular."""
+    found = usual_step(stamps.iloc[rows])
+    if found is None:
         return
+    steps, usual, unit = found
     gaps = np.flatnonzero(steps > usual)
     if not gaps.size:
         return
@@ -77,10 +89,10 @@ def check_gaps(table: Any, key: str, rows: np.ndarray, stamps: Any, time: str) -
     total = int(((steps[gaps] // usual) - 1).sum())
     raise DataFileError(table.path, f"series {key!r} jumps from time {str(raw.iloc[before])!r} (line "
                         f"{table.line(before)}) to {str(raw.iloc[after])!r}, {missing} step(s) of "
-                        f"{_unit(usual, unit)} missing ({gaps.size} gap(s), {total} missing step(s) in this "
+                        f"{step_in_words(usual, unit)} missing ({gaps.size} gap(s), {total} missing step(s) in this "
                         "series): add the missing rows with empty values and pass nan='interpolate' to fill "
                         "them, or pass gaps='allow' if the series is meant to skip steps",
                         line=table.line(after), field=time)
 
 
-__all__ = ["check_gaps"]
+__all__ = ["check_gaps", "step_in_words", "time_steps", "usual_step"]
