@@ -99,7 +99,19 @@ def test_a_quoted_field_with_a_space_stays_one_field(classifier: Path, tmp_path:
     quoted, plain = tmp_path / "quoted.csv", tmp_path / "plain.csv"
     quoted.write_text("sample,t,ax,ay,label\n" + "".join(f'"s 1",{t},{a},{b},wave\n' for t, (a, b) in enumerate(steps)))
     plain.write_text("ax,ay\n" + "".join(f"{a},{b}\n" for a, b in steps))
-    assert _predict([str(classifier), str(quoted)], capsys) == _predict([str(classifier), str(plain)], capsys)
+    # one id, "s 1" whole, answered as a table of ids answers; the same class and probability as the plain rows
+    answer = _predict([str(classifier), str(plain)], capsys)[1].strip()  # "wave: 0.616"
+    assert _predict([str(classifier), str(quoted)], capsys) == ["s 1\t" + answer.replace(": ", "\t")]
+
+
+def test_a_table_of_one_id_answers_as_a_table_of_several(classifier: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    rows = "".join(f"{key},{t},{0.1 * t},{0.2},wave\n" for key in ("a", "b") for t in range(3))
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    one.write_text("sample,t,ax,ay,label\n" + rows[: len(rows) // 2])
+    two.write_text("sample,t,ax,ay,label\n" + rows)
+    first, both = _predict([str(classifier), str(one)], capsys), _predict([str(classifier), str(two)], capsys)
+    assert first == both[:1] and len(both) == 2 and both[1].startswith("b\t")
 
 
 def test_rows_are_sorted_by_the_runs_time_column_as_in_training(

@@ -274,8 +274,9 @@ def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str
 
 def predict_each(items: list[tuple[str | None, Any, list[str]]], loaded: Any,
                  decoding: dict[str, Any] | None) -> int:
-    """One line per sequence of a table that holds several ids, in file order: the id, a tab, and
-    the prediction as ``--lines`` prints it (a class with its probability, the tags or the values)."""
+    """One line per sequence of a table that holds the run's id column (one id or several), in file
+    order: the id, a tab, and the prediction as ``--lines`` prints it (a class with its probability,
+    the tags or the values)."""
     import torch
 
     model = loaded.model.eval()
@@ -328,7 +329,9 @@ def run(args: argparse.Namespace) -> int:
     layout = Layout.of_run(spec.data_options if spec is not None else None, args.encoding)
     tables: list[Rows] = []  # the history's rows, with their times, for --future to follow
     items = build_batches(args.input, loaded.info, loaded.extras, layout, tables=tables)
-    if len(items) > 1:
+    # a table that holds the run's id column answers per id, one id or many, so that a script reads
+    # one format; --future and --quantiles take one history and answer in full
+    if len(items) > 1 or (items[0][0] is not None and not covariates and levels is None):
         if covariates or levels is not None:
             raise CLIError(f"{args.input} holds {len(items)} series (column {layout.id_column!r}); --future and "
                            "--quantiles go with one history at a time: pass one id's rows")
