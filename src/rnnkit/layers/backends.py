@@ -18,8 +18,9 @@ A fused kernel registers itself from its own module with a higher priority to be
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -158,7 +159,39 @@ def torch_op_name(cell: Cell) -> str:
 
 def _torch_op(cell: Cell) -> Callable[..., tuple[Tensor, ...]]:
     """``torch.lstm`` / ``torch.gru`` / ``torch.rnn_tanh`` / ``torch.rnn_relu`` for ``cell``'s kind."""
-    return getattr(torch, torch_op_name(cell))  # type: ignore[no-any-return]
+    op = getattr(torch, torch_op_name(cell))
+    return _lstm_without_onednn_bf16(op) if op is torch.lstm else op  # type: ignore[no-any-return]
+
+
+def _lstm_without_onednn_bf16(op: Callable[..., tuple[Tensor, ...]]) -> Callable[..., tuple[Tensor, ...]]:
+    """``torch.lstm`` that runs under CPU bfloat16 autocast on CPUs whose oneDNN has no bfloat16 LSTM
+    (no AVX-512): autocast sends the op to oneDNN, which fails there ("could not create a primitive
+    descriptor"), as ``nn.LSTM`` does. It then runs outside autocast on the inputs cast to bfloat16,
+    torch's own bfloat16 kernel: the same precision that autocast asks for."""
+
+    def run(x: Tensor, *args: Any) -> tuple[Tensor, ...]:
+        if (x.device.type != "cpu" or not torch.is_autocast_enabled("cpu")
+                or torch.get_autocast_dtype("cpu") != torch.bfloat16 or _onednn_bf16()):
+            return op(x, *args)
+
+        def bf16(a: Any) -> Any:
+            if isinstance(a, Tensor):
+                return a.to(torch.bfloat16) if a.is_floating_point() else a
+            return [bf16(t) for t in a] if isinstance(a, list | tuple) else a
+
+        with torch.autocast("cpu", enabled=False):
+            return op(bf16(x), *(bf16(a) for a in args))
+
+    return run
+
+
+@functools.cache
+def _onednn_bf16() -> bool:
+    """Whether this CPU's oneDNN runs bfloat16 (AVX-512 BF16, or AVX-512 emulation)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN: autocast does not reach it either
+        return True
 
 
 def op_params(layer: Recurrent, cell: Cell) -> list[Tensor]:
