@@ -91,6 +91,22 @@ def test_forecast_several_series_and_test_file(tmp_path) -> None:
                                  window=8, horizon=3, valid_size=0)
 
 
+def test_a_test_file_that_skips_steps_after_the_training_file(tmp_path) -> None:
+    a, b = series_frame(40), series_frame(40)
+    a["region"], b["region"] = "north", "south"
+    whole = pd.concat([a, b])
+    train = save(whole[whole.index < 34], tmp_path / "train.csv")
+    late = save(whole[(whole.index >= 36) & (whole.region == "north") | (whole.index >= 34) & (whole.region == "south")],
+                tmp_path / "late.csv")
+    options = dict(target="passengers", id="region", time="month", window=8, horizon=3, valid_size=0)
+    with pytest.raises(DataFileError, match=r"late.csv, line 2, field 'month': series 'north' starts at time .*not "
+                                            r"the step after the training file's last time .*2 step\(s\) of 1 month "
+                                            r"missing.*gaps='allow'"):
+        rnnkit.datasets.load(f"csv:{train}", test=late, **options)
+    ds = rnnkit.datasets.load(f"csv:{train}", test=late, gaps="allow", **options)  # meant to skip: read as is
+    assert {e.meta["series"] for e in ds.test.examples} == {"north", "south"}
+
+
 def test_nan_policy(tmp_path) -> None:
     frame = series_frame()
     frame.loc[7, "passengers"] = np.nan

@@ -53,7 +53,7 @@ from rnnkit.data.formats.tables import (
     series_rows,
     time_stamps,
 )
-from rnnkit.data.formats.time_gaps import check_gaps
+from rnnkit.data.formats.time_gaps import check_gaps, step_in_words, time_steps, usual_step
 from rnnkit.data.windows import NanPolicy, chronological_split, fill_missing, make_windows
 
 Series = dict[str, Any]  # key, values (N, F), future (N, C) | None, n_test
@@ -79,9 +79,12 @@ def _fill_by_split(values: np.ndarray, ends: list[int], name: str) -> tuple[np.n
 
 
 def _check_test_follows(tables: list[Any], parts: list[dict[str, np.ndarray]], time: str,
-                        time_format: str | None) -> None:
+                        time_format: str | None, gaps: str) -> None:
     """A test file holds the steps after each series' training steps: a first test time that is not
-    later than the last training time (an earlier file, or one that repeats training steps) is an error."""
+    later than the last training time (an earlier file, or one that repeats training steps) is an error;
+    so is, with ``gaps="raise"``, a regular series whose test file skips steps after its training file."""
+    import pandas as pd
+
     train_t, test_t = time_stamps(tables[0], time, time_format), time_stamps(tables[1], time, time_format)
     for key, rows in parts[1].items():
         last, first = train_t.iloc[parts[0][key][-1]], test_t.iloc[rows[0]]
@@ -89,11 +92,27 @@ def _check_test_follows(tables: list[Any], parts: list[dict[str, np.ndarray]], t
             after = bool(first > last)
         except TypeError:  # times of different kinds: nothing to compare
             continue
+        table, end = tables[1], tables[0].frame[time].iloc[parts[0][key][-1]]
+        where = f"series {key!r} starts at time {table.frame[time].iloc[rows[0]]!r}"
         if not after:
-            table, end = tables[1], tables[0].frame[time].iloc[parts[0][key][-1]]
-            raise DataFileError(table.path, f"series {key!r} starts at time {table.frame[time].iloc[rows[0]]!r}, "
-                                f"not after the training file's last time {end!r}: a test file holds the steps "
-                                "that follow the training file", line=table.line(int(rows[0])), field=time)
+            raise DataFileError(table.path, f"{where}, not after the training file's last time {end!r}: a test file "
+                                "holds the steps that follow the training file", line=table.line(int(rows[0])),
+                                field=time)
+        found = usual_step(train_t.iloc[parts[0][key]]) if gaps == "raise" else None
+        if found is None:
+            continue
+        _, usual, unit = found
+        seam = time_steps(pd.concat([train_t.iloc[parts[0][key]], test_t.iloc[rows[:1]]], ignore_index=True))
+        step = int(seam[0][-1]) if seam is not None and seam[1] == unit else None
+        if step != usual:
+            missing = (f"{step // usual - 1} step(s) of {step_in_words(usual, unit)} missing"
+                       if step is not None and step % usual == 0
+                       else f"the training file's times are {step_in_words(usual, unit)} apart")
+            raise DataFileError(table.path, f"{where}, not the step after the training file's last time {end!r} "
+                                f"({tables[0].path}, line {tables[0].line(int(parts[0][key][-1]))}): {missing}; "
+                                "add the missing rows with empty values and pass nan='interpolate' to fill them, "
+                                "or pass gaps='allow' if the series is meant to skip steps",
+                                line=table.line(int(rows[0])), field=time)
 
 
 def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, window: int | None = None,
@@ -134,7 +153,7 @@ def load_series_table(path: str, *, target: str | Sequence[str], horizon: int, w
         if unknown:
             raise DataFileError(test, f"series {unknown[:5]} do not appear in the training file {path}", field=id)
         if time is not None:
-            _check_test_follows(tables, parts, time, time_format)
+            _check_test_follows(tables, parts, time, time_format, gaps)
 
     series: list[Series] = []
     for key, rows in parts[0].items():
