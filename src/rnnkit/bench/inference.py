@@ -5,7 +5,10 @@ Each recipe's model is built from the recipe with seed 0 (untrained: the time do
 weights, but for step-decoded models the number of steps does: an untrained decoder seldom stops
 before its longest output) and put in eval mode. One-pass models: the torch side runs the model
 under ``torch.inference_mode()`` on rnnkit's own backend choice (torch's fused op on the CPU),
-through the same ``(x, lengths)`` wrapper that is exported, and the ONNX side the exported file.
+through the same ``(x, lengths[, future])`` wrapper that is exported, and the ONNX side the exported
+file as a user runs it, through ``rnnkit.cli.export_onnx.run_session``, which applies the rules of
+the file's metadata (``min_steps``: a differenced forecaster needs ``sum(difference) + 1`` steps of
+history, and would return NaN on fewer); a forecaster is benched on the test histories it takes.
 Seq2seq and generation: greedy decoding, rnnkit's decoder in torch against the exported init and
 step programs called by ``onnx_greedy`` (a numpy loop). onnxruntime gets as many intra-op threads as
 torch has. Two batches per recipe: one test example of median length (a single request) and 32 test
@@ -62,6 +65,7 @@ def time_recipe(name: str, *, runs: int, rounds: int, quick: bool = False) -> li
 
     from rnnkit.bench.accuracy import load_recipe
     from rnnkit.cli.export import example_steps
+    from rnnkit.cli.export_history import forecast_steps
     from rnnkit.cli.runspec import build_model, load_data
 
     _, spec, _ = load_recipe(name)
@@ -71,7 +75,11 @@ def time_recipe(name: str, *, runs: int, rounds: int, quick: bool = False) -> li
     dataset = load_data(spec)
     torch.manual_seed(SEED)
     model = build_model(spec, dataset).eval()
-    test = list(dataset.test.examples)
+    shortest = forecast_steps(model)[1]  # a differenced forecaster refuses shorter histories, as a user's call would
+    test = [e for e in dataset.test.examples if example_steps(e) >= shortest]
+    if not test:
+        raise ValueError(f"recipe {name}: no test example has the {shortest} steps of history its model needs "
+                         "(sum(difference) + 1)")
     by_length = sorted(test, key=example_steps)
     batches = [[by_length[len(by_length) // 2]]]  # one request
     if len(test) > 1:  # a batch (air_passengers has one test window)
@@ -103,31 +111,35 @@ def time_recipe(name: str, *, runs: int, rounds: int, quick: bool = False) -> li
 
 
 def _one_pass_sides(model: Any, dataset: Any, longest: list[Any], folder: Path, options: Any) -> Any:
-    """For a one-pass model: a function of a batch that gives its torch call, its onnxruntime call and
-    the largest difference between their outputs (relative to the output's scale)."""
+    """For a one-pass model: a function of a batch that gives its torch call, its onnxruntime call (the
+    exported file through ``run_session``, as a user runs it) and the largest difference between their
+    outputs (relative to the output's scale). A forecaster's known-future covariates are its third input."""
     import onnxruntime
     import torch
 
     from rnnkit.cli.export import export, longest_steps, relative_difference, scoring_module
+    from rnnkit.cli.export_onnx import run_session
 
     output = "logits" if dataset.info.task in ("classification", "tagging") else "predictions"
     trace = dataset.collate(longest)
     path = folder / "model.onnx"
-    export(model, trace.x, trace.lengths, path, "onnx", max_steps=longest_steps(dataset), output_name=output)
+    export(model, trace.x, trace.lengths, path, "onnx", max_steps=longest_steps(dataset), output_name=output,
+           future=trace.future)
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     module = scoring_module(model)
 
     def make(batch: Any) -> tuple[Any, Any, float]:
         x = batch.x
         n = batch.lengths if batch.lengths is not None else torch.ones(x.shape[0], dtype=torch.long)
-        feeds = {"x": x.numpy(), "lengths": n.numpy()}
+        args = (x, n) if batch.future is None else (x, n, batch.future)
+        feeds = {name: a.numpy() for name, a in zip(("x", "lengths", "future"), args)}
 
         def in_torch() -> Any:
             with torch.inference_mode():
-                return module(x, n)
+                return module(*args)
 
         def in_onnxruntime() -> Any:
-            return session.run(None, feeds)[0]
+            return run_session(session, feeds)  # the metadata's rules (min_steps), then the program
 
         return in_torch, in_onnxruntime, relative_difference(torch.from_numpy(in_onnxruntime()), in_torch())
 

@@ -1,4 +1,6 @@
 """Target transforms of the ``Forecaster``: Box-Cox (log) and differencing, each with its exact inverse;
+the maps between a raw window and the network's space (:func:`to_model_space`, :func:`to_series_space`,
+:func:`window_stats` for instance scaling);
 and the standardisation statistics of its known-future covariates (:func:`future_statistics`).
 
 The model works on ``w = D_{m_k} ... D_{m_1} g(y)``: ``g`` is the Box-Cox transform (Box & Cox 1964;
@@ -17,14 +19,19 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from rnnkit.data.batch import Example
+from rnnkit.data.batch import Example, lengths_to_mask
+
+if TYPE_CHECKING:
+    from rnnkit.models.forecaster import ForecasterConfig
 
 TRANSFORMS = ("none", "log", "boxcox")
+SCALE_FLOOR = 1e-5  # the least std a window is divided by (instance scaling)
 CONSTANT_STD = 1e-5  # a covariate column whose std is below this is constant: it is centred, not divided
 
 
@@ -95,6 +102,67 @@ def check_lags(lags: Sequence[int]) -> tuple[int, ...]:
     return out
 
 
+def target_lambda(cfg: ForecasterConfig) -> float:
+    """The Box-Cox ``lam`` of a forecaster's targets: 0 for ``transform="log"``, else ``boxcox_lambda``."""
+    return 0.0 if cfg.transform == "log" else cfg.boxcox_lambda
+
+
+def transform_targets(t: Tensor, cfg: ForecasterConfig, what: str) -> Tensor:
+    """Box-Cox / log of target values (``what`` names them in the error for values <= 0)."""
+    if cfg.transform == "none":
+        return t
+    if not torch.compiler.is_compiling() and (t <= 0).any():
+        rows = (t <= 0).flatten(1).any(1).nonzero().flatten().tolist()
+        raise ValueError(f"transform={cfg.transform!r} needs target values > 0, but {what} of batch "
+                         f"items {rows[:10]} has values <= 0; shift the series or use transform='none'")
+    return box_cox(t, target_lambda(cfg))
+
+
+def to_model_space(x: Tensor, lengths: Tensor | None, cfg: ForecasterConfig
+                   ) -> tuple[Tensor, Tensor | None, list[Tensor]]:
+    """Raw window ``(B, T, F)`` -> the window the network reads (targets transformed, then
+    differenced; past covariates cut to the same steps), its lengths, and the heads that invert
+    the differences."""
+    if cfg.transform == "none" and not cfg.difference:
+        return x, lengths, []
+    K, short = cfg.num_targets, sum(cfg.difference)
+    target, rest = x[..., :K], x[..., K:]
+    if cfg.transform != "none" and lengths is not None:  # right padding is no data: keep it out of the log
+        valid = lengths_to_mask(lengths, x.shape[1]).unsqueeze(-1)  # (B, T, 1)
+        target = torch.where(valid, target, torch.ones_like(target))
+    target = transform_targets(target, cfg, "the input window")
+    heads: list[Tensor] = []
+    if cfg.difference:
+        # traced (torch.export) the lengths are symbolic: the check is the exported program's caller's
+        n = x.shape[1] if lengths is None or torch.compiler.is_compiling() else int(lengths.min())
+        if n <= short:
+            raise ValueError(f"a window of {n} steps is too short for difference={list(cfg.difference)}: "
+                             f"it needs more than {short} steps; pass a longer series or window")
+        target, lengths, heads = difference_window(target, cfg.difference, lengths)
+        rest = rest[:, short:]
+    return torch.cat([target, rest], dim=-1), lengths, heads
+
+
+def to_series_space(w: Tensor, heads: list[Tensor], cfg: ForecasterConfig) -> Tensor:
+    """Forecasts ``(B, H, K[, Q])`` in the network's space -> the series' units."""
+    if heads:
+        w = undifference(w, heads, cfg.difference)
+    return w if cfg.transform == "none" else inverse_box_cox(w, target_lambda(cfg))
+
+
+def window_stats(x: Tensor, lengths: Tensor | None, scaling: str) -> tuple[Tensor, Tensor]:
+    """Per-window, per-column mean and std over valid steps: two ``(B, 1, F)`` tensors (instance
+    scaling, RevIN-like, Kim et al. 2022); ``scaling="none"``: 0 and 1."""
+    if scaling == "none":
+        return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
+    m = (torch.ones_like(x[..., 0]) if lengths is None else lengths_to_mask(lengths, x.shape[1]).to(x))
+    m = m.unsqueeze(-1)  # (B, T, 1)
+    n = m.sum(1, keepdim=True)
+    mean = (x * m).sum(1, keepdim=True) / n
+    var = ((x - mean) ** 2 * m).sum(1, keepdim=True) / n
+    return mean, var.sqrt().clamp_min(SCALE_FLOOR)  # a floor, not var + eps: scaling stays exact (a*s+b)
+
+
 def future_statistics(future: Tensor | np.ndarray | Iterable[Example | Tensor | np.ndarray],
                       num_future: int) -> tuple[Tensor, Tensor]:
     """Per-column mean and std ``(C,)`` of known-future covariates, what the ``Forecaster``
@@ -139,5 +207,6 @@ def future_statistics(future: Tensor | np.ndarray | Iterable[Example | Tensor | 
     return mean.float(), std.float()
 
 
-__all__ = ["CONSTANT_STD", "TRANSFORMS", "box_cox", "check_lags", "difference_future", "difference_window",
-           "future_statistics", "inverse_box_cox", "undifference"]
+__all__ = ["CONSTANT_STD", "SCALE_FLOOR", "TRANSFORMS", "box_cox", "check_lags", "difference_future",
+           "difference_window", "future_statistics", "inverse_box_cox", "target_lambda", "to_model_space",
+           "to_series_space", "transform_targets", "undifference", "window_stats"]

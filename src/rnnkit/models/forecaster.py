@@ -22,6 +22,9 @@ Known-future covariates are standardised per column, ``(future - future_mean) / 
 statistics of the training data (buffers saved with the weights, like a Keras ``Normalization``
 layer after ``adapt``): :meth:`Forecaster.from_dataset` fits them on the train split;
 :meth:`Forecaster.fit_future_scaling` does for a model built by hand. Unfitted they are 0 and 1.
+
+The class holds the network; its parts are plain functions beside it: ``forecast_inputs`` (batches and
+raw series), ``forecast_heads``, ``forecast_transforms``, ``forecast_quantiles`` and ``forecast_options``.
 """
 
 from __future__ import annotations
@@ -32,14 +35,38 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.data.batch import Batch, Example, lengths_to_mask
+from rnnkit.data.batch import Batch, Example
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.pooling import last_valid_step
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.models.base import Model, ModelOutput, checked_series, recurrent_options, with_recurrent_options
+from rnnkit.models.base import Model, ModelOutput, recurrent_options, with_recurrent_options
+from rnnkit.models.forecast_heads import head_loss, head_params, num_params, ranked
+from rnnkit.models.forecast_inputs import (
+    check_batch,
+    check_targets,
+    covariate_rows,
+    forecast_series,
+    last_steps,
+    require_batch,
+)
+from rnnkit.models.forecast_options import (
+    HEADS,
+    LOG_RATIO,
+    SEASONAL_ACF,
+    STRATEGIES,
+    check_options,
+    dataset_options,
+)
+from rnnkit.models.forecast_options import suggested_options as _suggested_options
+from rnnkit.models.forecast_quantiles import (
+    SAMPLED_LEVELS,
+    check_levels,
+    forecast_quantiles,
+    quantiles_of_paths,
+    sample_paths,
+)
 from rnnkit.models.forecast_transforms import (
     TRANSFORMS,
     box_cox,
@@ -48,81 +75,13 @@ from rnnkit.models.forecast_transforms import (
     difference_window,
     future_statistics,
     inverse_box_cox,
+    target_lambda,
+    to_model_space,
+    to_series_space,
+    transform_targets,
     undifference,
+    window_stats,
 )
-
-STRATEGIES = ("direct", "autoregressive")
-HEADS = ("point", "gaussian", "quantile")
-_EPS = 1e-5
-
-
-def last_steps(x: Tensor, lengths: Tensor | None, n: int) -> Tensor:
-    """The last ``n`` valid steps of each series: ``(B, T, K)`` -> ``(B, K, n)``, oldest first; a series
-    shorter than ``n`` is padded with zeros on the left (the scaled window's mean)."""
-    B, T, K = x.shape
-    end = torch.full((B,), T, device=x.device) if lengths is None else lengths.to(x.device)
-    idx = end.unsqueeze(1) - n + torch.arange(n, device=x.device)  # (B, n)
-    valid = (idx >= 0).unsqueeze(-1)
-    out = x.gather(1, idx.clamp_min(0).unsqueeze(-1).expand(B, n, K))
-    return torch.where(valid, out, torch.zeros_like(out)).transpose(1, 2)
-
-
-def covariate_rows(items: Iterable[Example | Tensor | np.ndarray]) -> list[Example | Tensor | np.ndarray]:
-    """The known-future covariates of forecasting windows with each row of the series once.
-
-    Windows overlap: with stride 1 and horizon H, a row is in the ``future`` of up to H windows (rows
-    near the ends of the training part in fewer), and statistics of the windows' rows would weigh
-    each row by how many windows hold it. When every item is an :class:`Example` whose ``meta``
-    says where its horizon starts (``target_start``, as :func:`rnnkit.data.windows.make_windows`
-    writes, with ``series`` for a table of several), the rows are read back by ``(series, step)``,
-    each once. Otherwise (arrays, or examples without that index) the items are returned as given,
-    and every row of every window counts.
-
-    Returns:
-        ``[rows (N, C)]``, the distinct rows, or the items unchanged.
-    """
-    items = list(items)
-    if not items or not all(isinstance(e, Example) and e.future is not None and e.future.dim() == 2
-                            and "target_start" in e.meta for e in items):
-        return items
-    codes: dict[Any, int] = {}  # series key -> a number
-    keys, rows = [], []
-    for e in items:
-        assert isinstance(e, Example) and e.future is not None
-        H, start = e.future.shape[0], int(e.meta["target_start"])
-        code = codes.setdefault(e.meta.get("series"), len(codes))
-        keys.append(np.stack([np.full(H, code), np.arange(start, start + H)], axis=1))  # (H, 2): series, step
-        rows.append(e.future)
-    _, first = np.unique(np.concatenate(keys), axis=0, return_index=True)  # each (series, step) once
-    return [torch.cat(rows)[torch.as_tensor(np.sort(first))]]  # (N, C) in the windows' order
-
-
-SAMPLED_LEVELS = (0.1, 0.5, 0.9)  # the levels a Gaussian head's quantiles default to
-
-
-def check_levels(levels: Sequence[float] | None, default: Sequence[float]) -> list[float]:
-    """Quantile levels as floats in (0, 1), in the order given (``default`` when None)."""
-    chosen = [float(q) for q in (default if levels is None else levels)]
-    if not chosen or any(not 0.0 < q < 1.0 for q in chosen):
-        raise ValueError(f"quantile levels must be a non-empty list of values in (0, 1), got {chosen}")
-    return chosen
-
-
-def quantiles_of_paths(sample: Callable[..., Tensor], batch: Batch, levels: list[float], samples: int,
-                       generator: torch.Generator | None) -> Tensor:
-    """Quantiles ``(B, H[, K], Q)`` read off ``samples`` paths of ``sample(batch, n, generator=...)``
-    (a Gaussian forecaster's, or an ensemble's mixture)."""
-    if samples < 2:
-        raise ValueError(f"samples must be >= 2 to read quantiles off them, got {samples}")
-    paths = sample(batch, samples, generator=generator)  # (n, B, H[, K])
-    q = torch.tensor(levels, dtype=paths.dtype, device=paths.device)
-    return torch.quantile(paths, q, dim=0).movedim(0, -1)
-
-
-def _require_batch(batch: Batch) -> None:
-    if not isinstance(batch, Batch):
-        raise TypeError(f"Forecaster takes a Batch, got {type(batch).__name__}; for a raw series call "
-                        "forecast(series)")
 
 
 @dataclass(frozen=True)
@@ -161,10 +120,6 @@ class ForecasterConfig:
     layer_norm: bool = False
 
 
-SEASONAL_ACF = 0.5  # from_dataset differences a season whose lag-m autocorrelation reaches this
-LOG_RATIO = 1.5  # ... and takes logs of a positive series whose level moves by this factor in an example
-
-
 class Forecaster(Model):
     """Recurrent forecaster with a ``direct`` or ``autoregressive`` strategy and a point, Gaussian or
     quantile head.
@@ -201,42 +156,16 @@ class Forecaster(Model):
                  recurrent_dropout: float = 0.0, zoneout: float = 0.0, weight_drop: float = 0.0,
                  layer_norm: bool = False) -> None:
         super().__init__()
-        if horizon < 1:
-            raise ValueError(f"horizon must be >= 1, got {horizon}")
-        if num_features < 1 or not 1 <= num_targets <= num_features:
-            raise ValueError(f"need 1 <= num_targets <= num_features, got {num_targets} and {num_features}")
-        if num_future < 0:
-            raise ValueError(f"num_future must be >= 0, got {num_future}")
-        for name, value, allowed in (("strategy", strategy, STRATEGIES), ("head", head, HEADS),
-                                     ("point_loss", point_loss, ("mse", "mae")),
-                                     ("scaling", scaling, ("instance", "none")), ("transform", transform, TRANSFORMS)):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        quantiles = tuple(float(q) for q in quantiles)
-        if head == "quantile" and (not quantiles or any(not 0.0 < q < 1.0 for q in quantiles)):
-            raise ValueError(f"quantiles must be a non-empty list of values in (0, 1), got {quantiles}")
-        lags = check_lags(difference)
-        if lags and head == "quantile":
-            raise ValueError("difference needs head='point' or 'gaussian': quantiles of the differences do not "
-                             "add up over the horizon (the Gaussian head's sample() paths do)")
-        if window is not None and window <= sum(lags):
-            raise ValueError(f"window={window} leaves nothing after difference={list(lags)}; read a window "
-                             f"longer than {sum(lags)} steps")
-        highway = int(highway)
-        if highway < 0:
-            raise ValueError(f"highway must be >= 0 (steps read by the linear part; 0: off), got {highway}")
-        if highway and strategy != "direct":
-            raise ValueError("highway maps the window's last steps to all horizon steps at once: it needs "
-                             "strategy='direct'")
-        if highway and window is not None and highway > window - sum(lags):
-            raise ValueError(f"highway={highway} reads more steps than the window gives the network "
-                             f"({window - sum(lags)} = window {window} - difference {list(lags)})")
+        quantiles, lags, highway = check_options(
+            horizon=horizon, num_features=num_features, num_targets=num_targets, num_future=num_future,
+            strategy=strategy, head=head, point_loss=point_loss, quantiles=quantiles, scaling=scaling, window=window,
+            transform=transform, difference=difference, highway=highway)
         self.config = ForecasterConfig(horizon, num_features, num_targets, num_future, cell, strategy, head,
                                        point_loss, quantiles, hidden_size, num_layers, dropout, scaling, window,
                                        transform, float(boxcox_lambda), lags, highway)
         self.config = with_recurrent_options(self.config, recurrent_dropout, zoneout, weight_drop,
                                              layer_norm)
-        self.num_params = {"point": 1, "gaussian": 2, "quantile": len(quantiles)}[head]
+        self.num_params = num_params(head, quantiles)
         K, P, H = num_targets, self.num_params, horizon
         self.enc_proj = nn.Linear(num_features, hidden_size)
         self.rnn = Recurrent(cell, hidden_size, hidden_size, num_layers=num_layers, dropout=dropout,
@@ -308,49 +237,16 @@ class Forecaster(Model):
 
     def _stats(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
         """Per-window, per-column mean and std over valid steps: two ``(B, 1, F)`` tensors."""
-        if self.config.scaling == "none":
-            return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
-        m = (torch.ones_like(x[..., 0]) if lengths is None else lengths_to_mask(lengths, x.shape[1]).to(x))
-        m = m.unsqueeze(-1)  # (B, T, 1)
-        n = m.sum(1, keepdim=True)
-        mean = (x * m).sum(1, keepdim=True) / n
-        var = ((x - mean) ** 2 * m).sum(1, keepdim=True) / n
-        return mean, var.sqrt().clamp_min(_EPS)  # a floor, not var + eps: scaling stays exact (a*s+b)
+        return window_stats(x, lengths, self.config.scaling)
 
     def _check(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
-        _require_batch(batch)
-        cfg, x = self.config, batch.x
-        if x is None or not x.is_floating_point() or x.dim() != 3 or x.shape[-1] != cfg.num_features:
-            got = None if x is None else (tuple(x.shape), x.dtype)
-            raise ValueError(f"Forecaster expects x of shape (B, T, {cfg.num_features}) float (targets first, "
-                             f"then past covariates), got {got}; set num_features to match the data")
-        dtype = self.enc_proj.weight.dtype
-        if x.dtype != dtype:
-            raise ValueError(f"batch.x is {x.dtype} but the model's parameters are {dtype}; convert one of them "
-                             f"(x.to({dtype}) or model.to(x.dtype))")
-        if batch.lengths is not None and batch.lengths.shape != x.shape[:1]:
-            raise ValueError(f"batch.lengths must be ({x.shape[0]},), one length per window, got "
-                             f"{tuple(batch.lengths.shape)}")
-        # torch.export / compile trace symbolic values: a Python `if` on them cannot be traced
-        checks_values = not torch.compiler.is_compiling()
-        x = checked_series(x, batch.lengths, "the input window")
-        future = batch.future
-        if cfg.num_future:
-            if future is None or tuple(future.shape) != (x.shape[0], cfg.horizon, cfg.num_future):
-                raise ValueError(f"this model needs batch.future of shape (B, {cfg.horizon}, {cfg.num_future}) "
-                                 f"with B = {x.shape[0]} (x's batch), "
-                                 f"got {None if future is None else tuple(future.shape)}")
-            if checks_values and torch.isnan(future).any():
-                raise ValueError("NaN in batch.future (known-future covariates)")
-        return x, future if cfg.num_future else None
+        """``(x, future)`` checked (:func:`~rnnkit.models.forecast_inputs.check_batch`)."""
+        return check_batch(batch, self.config, self.enc_proj.weight.dtype)
 
     # -- the network -------------------------------------------------------------------------------
     def _params(self, raw: Tensor) -> Tensor:
         """Head output ``(..., K*P)`` -> ``(..., K, P)``; Gaussian std made positive."""
-        p = raw.unflatten(-1, (self.config.num_targets, self.num_params))
-        if self.config.head == "gaussian":
-            p = torch.stack([p[..., 0], F.softplus(p[..., 1]) + 1e-3], dim=-1)
-        return p
+        return head_params(raw, self.config.head, self.config.num_targets, self.num_params)
 
     def _point(self, p: Tensor) -> Tensor:
         """``(..., K, P)`` -> the point value ``(..., K)``: mean, or the quantile nearest 0.5."""
@@ -359,13 +255,8 @@ class Forecaster(Model):
         return p[..., 0]
 
     def _ranked(self, p: Tensor) -> Tensor:
-        """Quantile outputs ``(..., Q)`` sorted to the order of their levels: quantiles that cross are
-        rearranged (Chernozhukov et al. 2010). Their pinball loss is never higher than the crossed
-        outputs' (for levels a < b and values u < v, giving u to a and v to b lowers the sum by
-        (b - a)(v - u)), so the loss reads them as well as the forecasts."""
-        order = self.level_order  # a permutation; placing values back is its inverse
-        back = sorted(range(len(order)), key=lambda i: order[i])
-        return p[..., order].sort(dim=-1).values[..., back]
+        """Quantile outputs ``(..., Q)`` sorted to the order of their levels (:func:`forecast_heads.ranked`)."""
+        return ranked(p, self.level_order)
 
     def _run(self, x_s: Tensor, lengths: Tensor | None, future: Tensor | None,
              choose: Callable[[Tensor], Tensor] | None = None) -> Tensor:
@@ -401,57 +292,25 @@ class Forecaster(Model):
         return torch.stack(params, dim=1)  # (B, H, K, P)
 
     def _loss(self, p: Tensor, y_s: Tensor) -> Tensor:
-        head = self.config.head
-        if head == "point":
-            return F.mse_loss(p[..., 0], y_s) if self.config.point_loss == "mse" else F.l1_loss(p[..., 0], y_s)
-        if head == "gaussian":
-            return F.gaussian_nll_loss(p[..., 0], y_s, p[..., 1] ** 2, full=True)
-        err = y_s.unsqueeze(-1) - self._ranked(p)  # (B, H, K, Q); the pinball loss of the quantiles reported
-        return torch.maximum(self.q * err, (self.q - 1) * err).mean()
+        cfg = self.config
+        return head_loss(p, y_s, cfg.head, point_loss=cfg.point_loss, levels=self.q, level_order=self.level_order)
 
     # -- target transforms (models/forecast_transforms.py) ----------------------------------------
     def _lam(self) -> float:
-        return 0.0 if self.config.transform == "log" else self.config.boxcox_lambda
+        return target_lambda(self.config)
 
     def _transform(self, t: Tensor, what: str) -> Tensor:
         """Box-Cox / log of target values (``what`` names them in the error for values <= 0)."""
-        if self.config.transform == "none":
-            return t
-        if not torch.compiler.is_compiling() and (t <= 0).any():
-            rows = (t <= 0).flatten(1).any(1).nonzero().flatten().tolist()
-            raise ValueError(f"transform={self.config.transform!r} needs target values > 0, but {what} of batch "
-                             f"items {rows[:10]} has values <= 0; shift the series or use transform='none'")
-        return box_cox(t, self._lam())
+        return transform_targets(t, self.config, what)
 
     def _to_model_space(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None, list[Tensor]]:
-        """Raw window ``(B, T, F)`` -> the window the network reads (targets transformed, then
-        differenced; past covariates cut to the same steps), its lengths, and the heads that invert
-        the differences."""
-        cfg = self.config
-        if cfg.transform == "none" and not cfg.difference:
-            return x, lengths, []
-        K, short = cfg.num_targets, sum(cfg.difference)
-        target, rest = x[..., :K], x[..., K:]
-        if cfg.transform != "none" and lengths is not None:  # right padding is no data: keep it out of the log
-            valid = lengths_to_mask(lengths, x.shape[1]).unsqueeze(-1)  # (B, T, 1)
-            target = torch.where(valid, target, torch.ones_like(target))
-        target = self._transform(target, "the input window")
-        heads: list[Tensor] = []
-        if cfg.difference:
-            # traced (torch.export) the lengths are symbolic: the check is the exported program's caller's
-            n = x.shape[1] if lengths is None or torch.compiler.is_compiling() else int(lengths.min())
-            if n <= short:
-                raise ValueError(f"a window of {n} steps is too short for difference={list(cfg.difference)}: "
-                                 f"it needs more than {short} steps; pass a longer series or window")
-            target, lengths, heads = difference_window(target, cfg.difference, lengths)
-            rest = rest[:, short:]
-        return torch.cat([target, rest], dim=-1), lengths, heads
+        """Raw window ``(B, T, F)`` -> the window the network reads, its lengths, and the heads that
+        invert the differences (:func:`~rnnkit.models.forecast_transforms.to_model_space`)."""
+        return to_model_space(x, lengths, self.config)
 
     def _to_series_space(self, w: Tensor, heads: list[Tensor]) -> Tensor:
         """Forecasts ``(B, H, K[, Q])`` in the network's space -> the series' units."""
-        if heads:
-            w = undifference(w, heads, self.config.difference)
-        return w if self.config.transform == "none" else inverse_box_cox(w, self._lam())
+        return to_series_space(w, heads, self.config)
 
     def forward(self, batch: Batch) -> ModelOutput:
         cfg = self.config
@@ -472,15 +331,7 @@ class Forecaster(Model):
             extras = {"quantiles": squeeze(self._to_series_space(self._ranked(p) * s_k + m_k, []))}
         loss = None
         if batch.y is not None:
-            y = batch.y
-            if (not y.is_floating_point() or y.numel() != x.shape[0] * cfg.horizon * cfg.num_targets
-                    or (y.dim() > 0 and y.shape[0] != x.shape[0])):
-                raise ValueError(f"batch.y must be (B, {cfg.horizon}) or (B, {cfg.horizon}, {cfg.num_targets}) "
-                                 f"float with B = {x.shape[0]} (x's batch), got {tuple(y.shape)} {y.dtype}")
-            if not torch.compiler.is_compiling() and not torch.isfinite(y).all():
-                rows = (~torch.isfinite(y)).flatten(1).any(1).nonzero().flatten().tolist()
-                raise ValueError(f"NaN or infinity in batch.y (the targets) of batch items {rows[:10]}")
-            y_m = self._transform(y.reshape(x.shape[0], cfg.horizon, cfg.num_targets), "batch.y")
+            y_m = self._transform(check_targets(batch.y, cfg, x.shape[0]), "batch.y")  # (B, H, K)
             if heads:
                 y_m = difference_future(y_m, heads)
             y_s = (y_m - m_k[..., 0]) / s_k[..., 0]
@@ -490,7 +341,7 @@ class Forecaster(Model):
     @torch.no_grad()
     def predict(self, batch: Batch) -> Tensor:
         """Point forecasts ``(B, H)`` or ``(B, H, K)`` in the batch's units."""
-        _require_batch(batch)
+        require_batch(batch)
         out = self.forward(Batch(x=batch.x, lengths=batch.lengths, future=batch.future))
         assert out.predictions is not None
         return out.predictions
@@ -502,35 +353,7 @@ class Forecaster(Model):
         With ``transform`` / ``difference`` the Gaussian is over the transformed differences: each
         path is summed back and untransformed, so empirical quantiles of the paths are forecast
         intervals in the series' units (log: log-normal steps)."""
-        cfg = self.config
-        if cfg.head != "gaussian":
-            raise ValueError(f"sample() needs head='gaussian', this model has head={cfg.head!r}")
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        x, future = self._check(batch)
-        B = x.shape[0]
-
-        def rep(t: Tensor | None) -> Tensor | None:  # n copies of the batch, copy-major
-            return None if t is None else t.repeat(n, *([1] * (t.dim() - 1)))
-
-        x, lengths, future = x.repeat(n, 1, 1), rep(batch.lengths), rep(future)
-        x, lengths, heads = self._to_model_space(x, lengths)
-        mean, std = self._stats(x, lengths)
-
-        fed: list[Tensor] = []
-
-        def draw(p: Tensor) -> Tensor:
-            noise = torch.randn(p[..., 0].shape, generator=generator, device=p.device, dtype=p.dtype)
-            fed.append(p[..., 0] + p[..., 1] * noise)
-            return fed[-1]
-
-        p = self._run((x - mean) / std, lengths, future, choose=draw)  # (n*B, H, K, 2)
-        # autoregressive: the path is what was fed back; direct: each step drawn independently
-        paths = torch.stack(fed, dim=1) if cfg.strategy == "autoregressive" else draw(p)  # (n*B, H, K)
-        paths = paths * std[..., : cfg.num_targets] + mean[..., : cfg.num_targets]  # (n*B, H, K)
-        paths = self._to_series_space(paths, heads)  # each path summed back and untransformed
-        paths = paths.view(n, B, cfg.horizon, cfg.num_targets)
-        return paths.squeeze(-1) if cfg.num_targets == 1 else paths
+        return sample_paths(self, batch, n, generator)
 
     @torch.no_grad()
     def quantiles(self, batch: Batch, levels: Sequence[float] | None = None, *, samples: int = 1000,
@@ -541,22 +364,8 @@ class Forecaster(Model):
         all of them). The Gaussian head takes any levels in (0, 1) (default 0.1, 0.5, 0.9) and reads
         them off ``samples`` sample paths (:meth:`sample`), so that transforms and differencing carry
         the uncertainty through. A point head has no distribution: that is a ValueError."""
-        _require_batch(batch)
-        cfg = self.config
-        levels = check_levels(levels, cfg.quantiles if cfg.head == "quantile" else SAMPLED_LEVELS)
-        if cfg.head == "quantile":
-            known = [float(q) for q in cfg.quantiles]
-            missing = [q for q in levels if not any(abs(q - k) < 1e-9 for k in known)]
-            if missing:
-                raise ValueError(f"this forecaster's quantile head was trained for the levels {known}, not "
-                                 f"{missing}: ask for some of those, or train with quantiles={sorted(known + missing)}")
-            out = self.forward(Batch(x=batch.x, lengths=batch.lengths, future=batch.future)).extras["quantiles"]
-            index = [min(range(len(known)), key=lambda i: abs(known[i] - level)) for level in levels]
-            return out[..., index]
-        if cfg.head != "gaussian":
-            raise ValueError(f"this forecaster has head={cfg.head!r}, a point forecast without a distribution: "
-                             "train with head='gaussian' (any levels) or head='quantile' for quantiles")
-        return quantiles_of_paths(self.sample, batch, levels, samples, generator)
+        require_batch(batch)
+        return forecast_quantiles(self, batch, levels, samples, generator)
 
     @torch.no_grad()
     def forecast(self, series: Tensor | np.ndarray, horizon: int | None = None, *,
@@ -573,108 +382,16 @@ class Forecaster(Model):
         Returns:
             ``(horizon,)`` or ``(horizon, K)``.
         """
-        cfg = self.config
-        if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, int | np.integer)):
-            raise TypeError(f"horizon must be an int (steps to forecast), got {horizon!r}")
-        horizon = cfg.horizon if horizon is None else int(horizon)
-        if horizon < 1:
-            raise ValueError(f"horizon must be >= 1, got {horizon}")
-        if horizon > cfg.horizon:
-            raise ValueError(f"this model forecasts at most {cfg.horizon} steps, asked for {horizon}; "
-                             f"train with horizon={horizon} or forecast in chunks")
-        if hasattr(series, "to_numpy") and hasattr(series, "index"):  # a pandas Series or DataFrame: its values
-            series = np.array(series, dtype=np.float64)  # a writable copy: pandas may hand out read-only views
-        is_numpy = isinstance(series, np.ndarray)
-        dtype = self.enc_proj.weight.dtype  # float32 unless the model was converted
-        try:
-            if isinstance(series, np.ndarray) and not series.flags.writeable:  # pandas to_numpy(): torch would warn
-                series = series.copy()
-            x = torch.as_tensor(series, dtype=dtype, device=self.device)
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise TypeError(f"series must be numbers, (T,) or (T, {cfg.num_features}), got {type(series).__name__} "
-                            f"that does not convert to a float tensor: {e}") from e
-        if x.dim() == 1:
-            x = x.unsqueeze(-1)
-        if x.dim() != 2 or x.shape[-1] != cfg.num_features or x.shape[0] < 1:
-            raise ValueError(f"series must be (T,) or (T, {cfg.num_features}) with T >= 1 "
-                             f"(this model reads {cfg.num_features} features), got {tuple(x.shape)}")
-        if cfg.window is not None:
-            if x.shape[0] < cfg.window:
-                raise ValueError(f"series has {x.shape[0]} steps, fewer than this model's window of {cfg.window} "
-                                 f"steps (it learnt from windows of exactly {cfg.window}); pass at least "
-                                 f"{cfg.window} steps of history")
-            x = x[-cfg.window:]
-        if future is None and cfg.num_future:
-            raise ValueError(f"this model reads {cfg.num_future} known-future covariate(s): pass future=, their "
-                             f"values over the next {cfg.horizon} steps, ({cfg.horizon}, {cfg.num_future})")
-        if future is not None and not cfg.num_future:
-            raise ValueError("future holds known-future covariates, but this model was trained without them "
-                             "(num_future=0): leave future out")
-        if hasattr(future, "to_numpy") and hasattr(future, "index"):
-            future = np.array(future, dtype=np.float64)  # a pandas frame of the covariates (a writable copy)
-        f = None if future is None else torch.as_tensor(np.asarray(future), dtype=dtype,
-                                                        device=self.device).unsqueeze(0)
-        if f is not None and not torch.isfinite(f).all():
-            raise ValueError("future (the known covariates) holds NaN or infinity: fill it first")
-        was_training = self.training
-        self.eval()
-        try:
-            pred = self.forward(Batch(x=x.unsqueeze(0), future=f)).predictions
-        finally:
-            self.train(was_training)
-        assert pred is not None
-        out = pred[0, :horizon]
-        return out.cpu().numpy() if is_numpy else out
+        return forecast_series(self, series, horizon, future)
 
     @classmethod
     def suggested_options(cls, dataset: SequenceDataset, head: str = "point") -> dict[str, Any]:
-        """What the training data suggest for ``transform`` and ``difference`` (classical rules, as
-        a statistician would read the series; only the train split is read):
-
-        * ``transform="log"`` when every target value is positive and, in the median training
-          example (window and horizon), the level varies by a factor of :data:`LOG_RATIO` or more
-          (growth that scales the season with it, as in AirPassengers);
-        * ``difference=[m]`` for a season of ``m`` steps (``info.extra["season_length"]``) that is
-          strong in the training windows: autocorrelation at lag ``m`` of the (transformed) first
-          differences at least :data:`SEASONAL_ACF`, in windows of at least ``2m`` steps.
-
-        The quantile head takes the transform but no difference (quantiles do not add up).
-        """
-        if not len(dataset.train):
-            return {}
-        K = dataset.info.num_targets or 1
-        windows = []  # per training example, (K, W + H): each target's window followed by its horizon
-        n = len(dataset.train)
-        for ex in (dataset.train[i] for i in range(0, n, max(1, n // 256))):  # at most ~256 examples
-            if ex.x is None:
-                continue
-            x = ex.x.double().reshape(ex.x.shape[0], -1)[:, :K]
-            if ex.y is not None and ex.y.numel() % K == 0:
-                x = torch.cat([x, ex.y.double().reshape(-1, K)])
-            windows.append(x.t())
-        if not windows:
-            return {}
-        values = torch.cat([w.reshape(-1) for w in windows])
-        out: dict[str, Any] = {}
-        positive = bool((values > 0).all()) and bool(torch.isfinite(values).all())
-        if positive and float(torch.tensor([float(w.max() / w.min()) for w in windows]).median()) >= LOG_RATIO:
-            out["transform"] = "log"
-        m = int(dataset.info.extra.get("season_length", 1) or 1)
-        if m > 1 and (dataset.info.window is None or dataset.info.window > m):  # the window must outlast the lag
-            acfs = []
-            for w in windows:
-                z = w.log() if out.get("transform") == "log" else w
-                for row in z:
-                    if row.numel() < 2 * m + 1:
-                        continue
-                    d = row.diff()
-                    a, b = d[m:] - d[m:].mean(), d[:-m] - d[:-m].mean()
-                    den = float((a.square().sum() * b.square().sum()).sqrt())
-                    if den > 0:
-                        acfs.append(float((a * b).sum()) / den)
-            if acfs and sum(acfs) / len(acfs) >= SEASONAL_ACF and head != "quantile":
-                out["difference"] = [m]
-        return out
+        """What the training data suggest for ``transform`` and ``difference``, read off the train split
+        by classical rules (:func:`rnnkit.models.forecast_options.suggested_options`): ``"log"`` for a
+        positive series whose level grows by :data:`LOG_RATIO` within an example, ``[m]`` for a season
+        of ``m`` steps whose lag-``m`` autocorrelation reaches :data:`SEASONAL_ACF` (not with the
+        quantile head: quantiles do not add up)."""
+        return _suggested_options(dataset, head)
 
     @classmethod
     def from_dataset(cls, dataset: SequenceDataset, **hyper: Any) -> Forecaster:
@@ -684,24 +401,14 @@ class Forecaster(Model):
         for a plain network). With known-future covariates, their scaling statistics are fitted on
         the train split's ``future`` (:meth:`fit_future_scaling`), never on valid or test: each row of
         the series that a training window's horizon covers counts once, however many windows hold it."""
-        info = dataset.info
-        for key, value in cls.suggested_options(dataset, hyper.get("head", "point")).items():
-            hyper.setdefault(key, value)
-        first = dataset.train[0] if len(dataset.train) else None
-        if "horizon" not in hyper:
-            if info.horizon is None:
-                raise ValueError(f"dataset {info.name!r} gives no horizon; pass horizon=")
-            hyper["horizon"] = info.horizon
-        if "num_features" not in hyper:
-            if info.num_features is not None:
-                hyper["num_features"] = info.num_features
-            elif first is not None and first.x is not None:
-                hyper["num_features"] = int(first.x.shape[-1]) if first.x.dim() == 2 else 1
-        hyper.setdefault("num_targets", info.num_targets or 1)
-        hyper.setdefault("window", info.window)
-        if "num_future" not in hyper and first is not None and first.future is not None:
-            hyper["num_future"] = int(first.future.shape[-1])
+        hyper = dataset_options(dataset, hyper, cls.suggested_options(dataset, hyper.get("head", "point")))
         model = cls(**hyper)
         if model.config.num_future and len(dataset.train):
             model.fit_future_scaling(dataset.train[i] for i in range(len(dataset.train)))
         return model
+
+
+__all__ = ["HEADS", "LOG_RATIO", "SAMPLED_LEVELS", "SEASONAL_ACF", "STRATEGIES", "TRANSFORMS", "Forecaster",
+           "ForecasterConfig", "box_cox", "check_lags", "check_levels", "covariate_rows", "difference_future",
+           "difference_window", "future_statistics", "inverse_box_cox", "last_steps", "quantiles_of_paths",
+           "undifference"]
