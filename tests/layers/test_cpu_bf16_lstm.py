@@ -11,7 +11,8 @@ from rnnkit.layers import Recurrent, backends
 
 
 @pytest.mark.parametrize("lengths", [None, [5, 3, 1]])
-def test_lstm_under_bf16_autocast_without_onednn_bf16(monkeypatch: pytest.MonkeyPatch, lengths: list[int] | None) -> None:
+def test_lstm_under_bf16_autocast_without_onednn_bf16(monkeypatch: pytest.MonkeyPatch,
+                                                      lengths: list[int] | None) -> None:
     monkeypatch.setattr(backends, "_onednn_bf16", lambda: False)  # as on a CPU without AVX-512
     torch.manual_seed(0)
     layer = Recurrent("lstm", 4, 8, num_layers=2)

@@ -44,17 +44,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rnnkit.cli.export_history import forecast_steps, history_check
+# the parts of an export, each in its own module; re-exported here, where callers have always found them
+from rnnkit.cli.export_backends import _recurrent_layers as _recurrent_layers
+from rnnkit.cli.export_backends import _traced_backends as _traced_backends
+from rnnkit.cli.export_backends import export_backends, loop_layers, torchscript_backends
+from rnnkit.cli.export_checks import (
+    DRIFT_FACTOR,
+    refused_steps,
+    relative_difference,
+    rounding_drift,
+    step_range,
+    steps_in_words,
+    takes_one_step,
+)
+from rnnkit.cli.export_history import forecast_steps
+from rnnkit.cli.export_history import history_check as history_check
+from rnnkit.cli.export_scoring import Scaling, scoring_module
 from rnnkit.cli.main import CLIError
-
-if TYPE_CHECKING:
-    import torch
 
 ONE_PASS_TASKS = ("classification", "regression", "tagging", "forecasting")
 
@@ -68,180 +79,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "suffix chooses")
     p.add_argument("--out", metavar="FILE", help="where to write (default RUN/export/model.pt, .pt2 or .onnx)")
     p.set_defaults(func=run)
-
-
-def scoring_module(model: Any, *, pad_to: int | None = None, scaling: Any = None) -> Any:
-    """Wrap ``model`` so that it takes plain tensors ``(x, lengths[, future])`` instead of a Batch
-    (``future``: a forecaster's known-future covariates ``(B, H, C)``).
-
-    ``pad_to``: pad ``x`` with zeros to this many steps before the model (and cut per-step outputs
-    back to ``x``'s steps), so that a program traced with a fixed number of steps takes any ``T``
-    up to it; lengths mask the padding. ``scaling``: a :class:`Scaling` that the program applies
-    to a float ``x`` first (and undoes on a forecast), so that it reads and returns the data's own
-    units, as ``rnnkit predict`` does. A forecaster with a ``window`` reads the last ``window``
-    valid steps of any longer history, as ``Forecaster.forecast`` and ``rnnkit predict`` do; a
-    differenced one refuses a history shorter than ``sum(difference) + 1`` steps (:func:`history_check`)."""
-    import math
-
-    import torch
-    from torch import nn
-    from torch.nn import functional as F
-
-    from rnnkit.data.batch import Batch
-    from rnnkit.models.ensemble import first_member
-    from rnnkit.models.synced import SequenceTagger
-
-    window = forecast_steps(model)[0]
-    enough_steps = history_check(model)
-    # a tagger's outputs are per step, cut back to x's steps after padding; any other model's second
-    # dimension (classes, horizon) is not, even when it happens to equal pad_to
-    per_step = isinstance(first_member(model), SequenceTagger)
-
-    class Scoring(nn.Module):
-        def __init__(self, inner: nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-            self.scaled = scaling is not None
-            self.unscaled_output = scaling is not None and scaling.out_offset is not None
-            if scaling is not None:
-                self.register_buffer("in_offset", torch.tensor(scaling.in_offset, dtype=torch.float32))
-                self.register_buffer("in_scale", torch.tensor(scaling.in_scale, dtype=torch.float32))
-                if scaling.out_offset is not None:
-                    self.register_buffer("out_offset", torch.tensor(scaling.out_offset, dtype=torch.float32))
-                    self.register_buffer("out_scale", torch.tensor(scaling.out_scale, dtype=torch.float32))
-
-        def forward(self, x: torch.Tensor, lengths: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
-            if self.scaled and x.is_floating_point():  # the data's units -> what the model learnt on
-                x = (x - self.get_buffer("in_offset")) / self.get_buffer("in_scale")
-            if enough_steps is not None and x.dim() == 3:  # a lag-12 difference needs 13 steps and more
-                x = enough_steps(x, lengths)
-            if window is not None and x.dim() == 3:  # each history's last `window` valid steps, left-aligned
-                start = (lengths.to(x.device) - window).clamp_min(0)  # (B,)
-                index = (start.unsqueeze(1) + torch.arange(window, device=x.device)).clamp_max(x.shape[1] - 1)
-                x = x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[2]))  # past a length: masked
-                lengths = lengths.clamp_max(window)
-            is_vector = x.dim() == 2 and x.is_floating_point() and getattr(self.inner.config, "input_shape", None)
-            steps = x.shape[1]
-            if pad_to is not None and not is_vector:
-                if not torch.jit.is_tracing():  # a guard for torch.export: the program takes at most pad_to steps
-                    torch._check(steps <= pad_to)
-                x = F.pad(x, (0, 0, 0, pad_to - steps) if x.dim() == 3 else (0, pad_to - steps))
-            out = self.inner(Batch(x=x, lengths=None if is_vector else lengths, future=future))
-            y = out.logits if out.logits is not None else out.predictions
-            if y is None and out.extras.get("members"):  # a tagger ensemble: log of the mean probabilities
-                logs = torch.stack([m.logits.float().log_softmax(-1) for m in out.extras["members"]])
-                y = torch.logsumexp(logs, 0) - math.log(len(logs))
-            if pad_to is not None and per_step:  # per-step outputs (tagging) back to the caller's steps;
-                # by index, not y[:, :steps]: the trace of a slice guards whether it cuts anything, which
-                # pins the program to the traced example's side of pad_to
-                y = y.index_select(1, torch.arange(steps, device=y.device))
-            if self.unscaled_output:  # a forecast back in the data's units: (B, H) or (B, H, K)
-                scale, offset = self.get_buffer("out_scale"), self.get_buffer("out_offset")
-                y = y * scale + offset if y.dim() == 3 else y * scale[0] + offset[0]
-            return y
-
-    return Scoring(model).eval()
-
-
-@dataclasses.dataclass(frozen=True)
-class Scaling:
-    """The affine map a run's data were scaled with: ``(x - in_offset) / in_scale`` per input feature,
-    and for a forecast ``y * out_scale + out_offset`` per target (None: the output is not scaled)."""
-
-    in_offset: list[float]
-    in_scale: list[float]
-    out_offset: list[float] | None = None
-    out_scale: list[float] | None = None
-
-    @classmethod
-    def of_run(cls, info: Any, extras: dict[str, Any]) -> Scaling | None:
-        """The run's declared scaler (``info.extra["scale"]``) as a Scaling, or None."""
-        from rnnkit.train.evaluation import declared_scaler
-
-        declared = declared_scaler(info, extras)
-        if declared is None:
-            return None
-        scaler, targets = declared
-        state = scaler.state_dict()
-        offset, scale = [float(v) for v in state["offset"]], [float(v) for v in state["scale"]]
-        if info.task != "forecasting":
-            return cls(offset, scale)
-        return cls(offset, scale, [offset[i] for i in targets], [scale[i] for i in targets])
-
-
-@contextlib.contextmanager
-def _recurrent_layers(model: Any) -> Iterator[list[Any]]:
-    """The ``Recurrent`` layers of ``model``, whose requested backends are restored on exit."""
-    from rnnkit.layers.recurrent import Recurrent
-
-    layers = [m for m in model.modules() if isinstance(m, Recurrent)]
-    before = [layer._requested for layer in layers]
-    try:
-        yield layers
-    finally:
-        for layer, name in zip(layers, before):
-            layer._requested = name
-
-
-@contextlib.contextmanager
-def export_backends(model: Any, *, onnx: bool = False, loop_op: bool = True) -> Iterator[bool]:
-    """Run every ``Recurrent`` of ``model`` on a backend that traces with torch.export: ``onnx``
-    (for ONNX, where torch's fused op computes the layer), else the cell's scan, else the loop over
-    time as torch's scan operator (``export_loop``; ``loop_op=False``: the loop itself, which the
-    trace unrolls). Yields whether no layer runs the unrolled loop (then ``T`` may be free). The
-    backends chosen before are restored on exit."""
-    order = _traced_backends(onnx) + (("export_loop",) if loop_op else ())
-    free = True
-    with _recurrent_layers(model) as layers:
-        for layer in layers:
-            for name in order:
-                try:
-                    layer.backend = name
-                    break
-                except ValueError:
-                    continue
-            else:
-                layer.backend = "loop"
-                free = False
-        if any(layer.backend == "export_loop" for layer in layers):
-            import torch
-
-            # the scan operator traces its step with dynamo, whose cache keeps the steps of earlier exports in
-            # this process; their guards (T != 14, ...) would pin this export's free T: start from none
-            torch.compiler.reset()
-        yield free
-
-
-def loop_layers(model: Any, *, onnx: bool = False) -> bool:
-    """Whether :func:`export_backends` runs a ``Recurrent`` of ``model`` on its loop over time (as
-    torch's scan operator, or unrolled): one that neither the ``onnx`` backend (for ONNX) nor a
-    parallel scan computes. Call it where the export runs (eval mode, under ``torch.no_grad()``)."""
-    from rnnkit.layers.backends import get_backend
-    from rnnkit.layers.recurrent import Recurrent
-
-    return any(all(get_backend(name).supports(m) is not None for name in _traced_backends(onnx))
-               for m in model.modules() if isinstance(m, Recurrent))
-
-
-def _traced_backends(onnx: bool) -> tuple[str, ...]:
-    """The backends export tries first, before a layer's loop over time: ONNX's own recurrent operators
-    (for ONNX), then the cell's parallel scan."""
-    return ("onnx", "scan") if onnx else ("scan",)
-
-
-@contextlib.contextmanager
-def torchscript_backends(model: Any) -> Iterator[bool]:
-    """Run every ``Recurrent`` of ``model`` on a backend that ``torch.jit.trace`` records: its own where
-    that is torch's op or the scan, else the loop (a fused C++ kernel is a Python call the trace cannot
-    hold). Yields whether a layer runs the loop, whose steps the trace unrolls (the program then pads x
-    to the most steps it takes). The backends chosen before are restored on exit."""
-    loops = False
-    with _recurrent_layers(model) as layers:
-        for layer in layers:
-            if layer.backend not in ("torch", "scan"):
-                layer.backend = "loop"
-                loops = True
-        yield loops
 
 
 def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool = False,
@@ -358,93 +195,6 @@ def export_format(given: str | None, out: str | None) -> str:
 
 def _suffix(fmt: str) -> str:
     return next(k for k, v in SUFFIXES.items() if v == fmt)
-
-
-def takes_one_step(program: Any, module: Any, args: tuple) -> bool:
-    """Whether ``program`` (a ``torch.export`` program) gives the model's output on the first step
-    of ``args`` alone. torch.export takes a free size to be at least 2 (it specialises 0 and 1), so
-    its range says 2 where one step (a one-character sentence) may run all the same."""
-    x, lengths, *rest = args
-    one = (x[:, :1], lengths.clamp(max=1), *rest)
-    try:
-        return relative_difference(program.module()(*one), module(*one)) <= 1e-4
-    except Exception:  # a guard of the program, or of the model, refuses one step
-        return False
-
-
-def refused_steps(program: Any, module: Any, args: tuple, span: tuple[int, int | None] | None) -> int | None:
-    """The first of the three fewest numbers of steps in ``span`` that the model takes and ``program``
-    refuses, else None. A size the trace derives (T - 1 from a shifted copy of x) gets a range of its
-    own, which the program's range for x does not show: a tagger's program said "any number of steps"
-    and refused two."""
-    if span is None:
-        return None
-    x, lengths, *rest = args
-    lo, hi = span
-    for t in range(max(lo, 1), min(lo + 3, int(x.shape[1]) + 1, hi + 1 if hi is not None else lo + 3)):
-        short = (x[:, :t], lengths.clamp(max=t), *rest)
-        try:
-            module(*short)
-        except Exception:  # the model itself does not take t steps (a lag-12 difference needs 13)
-            continue
-        try:
-            program.module()(*short)
-        except Exception:
-            return t
-    return None
-
-
-def relative_difference(got: Any, expected: Any) -> float:
-    """The largest difference, relative to the largest magnitude of ``expected`` where that exceeds 1
-    (a forecast of hundreds of passengers agrees to float32's 1e-7 relative, not 1e-4 absolute)."""
-    return float((got - expected).abs().max() / expected.abs().max().clamp(min=1.0))
-
-
-DRIFT_FACTOR = 10  # an export may differ from the model by this many times the model's own rounding drift
-
-
-def rounding_drift(model: Any, args: tuple[Any, ...], scaling: Scaling | None = None) -> float:
-    """How far ``model`` itself, in float32, is from the same model in float64 on ``args``
-    (``relative_difference``): the rounding that a long sequence accumulates through the steps. Two
-    correct float32 programs (the model on another backend, or an export) may differ by about as
-    much; a layer-norm LSTM over 300 steps drifts by about 1e-3."""
-    import copy
-
-    import torch
-
-    wide = scoring_module(copy.deepcopy(model).double(), scaling=scaling).double()
-    with torch.no_grad():
-        expected = scoring_module(model, scaling=scaling)(*args)
-        exact = wide(*(a.double() if a.is_floating_point() else a for a in args))
-    return relative_difference(expected.double(), exact)
-
-
-def step_range(program: Any) -> tuple[int, int | None] | None:
-    """The numbers of steps of ``x`` that a ``torch.export`` program takes, as (fewest, most; None
-    for no bound), or None when ``x`` has no steps (one vector per example)."""
-    import torch
-
-    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == "x")
-    val = node.meta["val"]
-    if val.dim() == 2 and val.is_floating_point():
-        return None
-    steps = val.shape[1]
-    if not isinstance(steps, torch.SymInt):
-        return int(steps), int(steps)
-    if steps.node.expr.is_number:  # specialized by the trace to one value
-        return int(steps.node.expr), int(steps.node.expr)
-    bounds = program.range_constraints[steps.node.expr]
-    upper = int(bounds.upper) if bounds.upper.is_Integer else None  # int_oo: no bound
-    return int(bounds.lower), upper
-
-
-def steps_in_words(span: tuple[int, int | None] | None) -> str:
-    if span is None:
-        return "one vector per example"
-    lo, hi = span
-    if hi is None:
-        return "any number of steps" if lo <= 1 else f"at least {lo} steps"
-    return f"{lo} steps" if lo == hi else f"{lo} to {hi} steps"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -96,8 +96,8 @@ def test_a_test_file_that_skips_steps_after_the_training_file(tmp_path) -> None:
     a["region"], b["region"] = "north", "south"
     whole = pd.concat([a, b])
     train = save(whole[whole.index < 34], tmp_path / "train.csv")
-    late = save(whole[(whole.index >= 36) & (whole.region == "north") | (whole.index >= 34) & (whole.region == "south")],
-                tmp_path / "late.csv")
+    north, south = whole.region == "north", whole.region == "south"
+    late = save(whole[(whole.index >= 36) & north | (whole.index >= 34) & south], tmp_path / "late.csv")
     options = dict(target="passengers", id="region", time="month", window=8, horizon=3, valid_size=0)
     with pytest.raises(DataFileError, match=r"late.csv, line 2, field 'month': series 'north' starts at time .*not "
                                             r"the step after the training file's last time .*2 step\(s\) of 1 month "
