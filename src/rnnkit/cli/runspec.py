@@ -1,5 +1,5 @@
 """What one training run is, as the CLI and the tour see it: a :class:`RunSpec` read from YAML
-(``--config`` / ``--recipe``) and flags, and the steps that turn it into a trained run folder.
+(``--config`` / ``--recipe``) and flags, and a trained run folder read back with its spec.
 
 The YAML schema (every key optional except ``data`` and ``model``)::
 
@@ -16,13 +16,16 @@ The YAML schema (every key optional except ``data`` and ``model``)::
                                    #   predictions (rnnkit.models.Ensemble)
     train: {epochs: 30, batch_size: 32, lr: 0.001, early_stopping: 5, seed: 0}   # any TrainerConfig field
     out: runs/jv                   # the run folder
+
+The steps that turn a spec into a run live beside this module, each idea in its own file, and are
+importable from here as before: its data (:mod:`rnnkit.cli.runspec_data`), ``limit``
+(:mod:`rnnkit.cli.runspec_limit`) and its model (:mod:`rnnkit.cli.runspec_model`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,17 +34,19 @@ import yaml
 
 from rnnkit.cli.main import CLIError
 
-# alias -> (model class name, options the alias implies)
-MODEL_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
-    "feedforward": ("FeedForward", {}),
-    "classifier": ("SequenceClassifier", {}),
-    "regressor": ("SequenceClassifier", {"task": "regression"}),
-    "tagger": ("SequenceTagger", {}),
-    "seq2seq": ("Seq2Seq", {}),
-    "generator": ("ConditionedGenerator", {}),
-    "lm": ("LanguageModel", {}),
-    "forecaster": ("Forecaster", {}),
-}
+# the steps from a spec to a run, offered here as before (callers and tests import them from runspec)
+from rnnkit.cli.runspec_data import as_vectors, check_same_encoding, load_data, options_error  # noqa: F401
+from rnnkit.cli.runspec_limit import (  # noqa: F401
+    LIMIT_RULES,
+    LIMIT_SEED,
+    SPLITS,
+    applied_limit_rule,
+    class_ids,
+    limit_indices,
+    limit_splits,
+)
+from rnnkit.cli.runspec_model import MODEL_ALIASES, build_model, closest, did_you_mean, resolve_model  # noqa: F401
+
 RUN_OWNED = ("run_dir", "resume", "progress", "report")  # set by the command (--no-report), not by a spec
 
 
@@ -183,234 +188,6 @@ def recipe_path(name: str) -> Path:
     names = sorted({p.stem for d in (c.parent for c in candidates) if d.is_dir() for p in d.glob("*.yaml")})
     listing = f"; available: {', '.join(names)}" if names else "; no recipes are installed"
     raise CLIError(f"unknown recipe {name!r}{did_you_mean(name, names)}{listing}")
-
-
-def closest(name: str, choices: Any) -> str | None:
-    """The one of ``choices`` closest to a misspelled ``name``, if any is close."""
-    import difflib
-
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def did_you_mean(name: str, choices: Any) -> str:
-    """`` (did you mean X?)`` for the closest of ``choices`` to a misspelled ``name``, else ``""``."""
-    close = closest(name, choices)
-    return f" (did you mean {close}?)" if close else ""
-
-
-def resolve_model(name: str) -> tuple[Any, dict[str, Any]]:
-    """An alias or class name -> (model class, options the alias implies)."""
-    import rnnkit.models  # noqa: F401  (registers every model class)
-    from rnnkit.models.base import MODELS
-
-    cls_name, implied = MODEL_ALIASES.get(name.lower(), (name, {}))
-    if cls_name not in MODELS:
-        choices = ", ".join(MODEL_ALIASES)
-        spelled = {**{a: a for a in MODEL_ALIASES}, **{m.lower(): m for m in MODELS}}
-        close = closest(name.lower(), spelled)
-        hint = f" (did you mean {spelled[close]}?)" if close else ""
-        raise CLIError(f"unknown model {name!r}{hint}; choose one of {choices} (or a class name)")
-    return MODELS[cls_name], dict(implied)
-
-
-def options_error(name: str, options: dict[str, Any], error: TypeError) -> CLIError:
-    """One line for a loader's TypeError: an option it does not take, or an option whose value has the
-    wrong type, where --data-option's YAML reading is the usual cause (target=on is True, 2020 an int)."""
-    if "unexpected keyword argument" in str(error) or "takes no option" in str(error):
-        return CLIError(f"data set {name!r} does not take these options {options}: pass the loader's options "
-                        f"with --data-option KEY=VALUE (docs/DATA.md): {error}")
-    typed = {k: v for k, v in options.items() if v is None or isinstance(v, bool | int | float)}
-    hint = ""
-    if typed:
-        shown = ", ".join(f"{k}={v!r}" for k, v in typed.items())
-        first = next(iter(typed))
-        hint = (f"; --data-option values are read as YAML ({shown}): quote one that names a column or "
-                f"holds text, --data-option \"{first}='...'\"")
-    return CLIError(f"data set {name!r} cannot use its options {options}: {error}{hint}")
-
-
-def load_data(spec: RunSpec) -> Any:
-    """Load the spec's data set (bundled or FORMAT:path), then cut each split to ``limit`` (:func:`limit_splits`)."""
-    import rnnkit.datasets
-
-    if not spec.data:
-        raise CLIError("no data set given: pass --data NAME (see `rnnkit datasets`) or a config with data:")
-    try:
-        ds = rnnkit.datasets.load(spec.data, **spec.data_options)
-    except TypeError as e:
-        raise options_error(spec.data, spec.data_options, e) from e
-    except (ValueError, OSError, ImportError) as e:
-        raise CLIError(str(e).splitlines()[0] if str(e) else repr(e)) from e
-    if spec.limit:
-        limit_splits(ds, spec.limit, rule=spec.limit_rule or "sample")
-    if spec.vectors:
-        as_vectors(ds)
-    return ds
-
-
-LIMIT_SEED = 0  # with the split's place in SPLITS, the seed of every --limit sample
-LIMIT_RULES = ("sample", "first")  # limit_rule: a seeded sample (since 2026-11-28), or the first N (before)
-SPLITS = ("train", "valid", "test")
-
-
-def applied_limit_rule(limit: Any, rule: Any) -> str | None:
-    """The rule by which a saved run's ``limit`` kept its examples: ``rule`` as saved, or "first" where
-    none is (the run.yaml was written before limit_rule was, when limit kept the first N); None
-    without a limit."""
-    if not limit:
-        return None
-    return rule if rule in LIMIT_RULES else "first"
-
-
-def limit_indices(size: int, n: int, *, labels: Sequence[int] | None = None,
-                  seed: int | Sequence[int] = LIMIT_SEED) -> list[int]:
-    """Which ``n`` of a split's ``size`` examples ``--limit`` keeps, in increasing order.
-
-    All of them when ``n >= size``; else a random sample drawn from ``numpy.random.default_rng(seed)``
-    alone (never the global torch or numpy generators), so that the same split and ``n`` give the same
-    examples in every run, resume and ``rnnkit evaluate``. The split's order is kept: forecasting
-    windows stay in time order. Some data sets list their examples by class (japanese_vowels,
-    basic_motions, arrowhead's test split), where the first ``n`` hold one class only. With
-    ``labels`` (one class id per example) the sample is stratified once ``n`` reaches the number of
-    classes: one example of each class, the rest shared in proportion to what each class has left
-    (largest remainders, ties to the lower class id). A plain random sample of 20 of japanese_vowels'
-    9 classes would often miss one, and a small test split's score then says nothing of that class.
-
-    Example::
-
-        >>> limit_indices(6, 3, labels=[0, 0, 0, 1, 1, 1])  # two of class 0 (the tie), one of class 1
-        [1, 2, 3]
-        >>> limit_indices(5, 9)
-        [0, 1, 2, 3, 4]
-    """
-    import numpy as np
-
-    if n >= size:
-        return list(range(size))
-    rng = np.random.default_rng(seed)
-    if labels is None or n < len(set(labels)):
-        return sorted(int(i) for i in rng.choice(size, size=n, replace=False))
-    by_class: dict[int, list[int]] = {}
-    for i, label in enumerate(labels):
-        by_class.setdefault(int(label), []).append(i)
-    groups = [by_class[c] for c in sorted(by_class)]
-    room = [len(g) - 1 for g in groups]  # what each class has beyond its one sure example
-    spare = n - len(groups)  # < sum(room), as n < size
-    shares = [divmod(spare * r, sum(room)) for r in room]  # exact: no float ties
-    counts = [1 + q for q, _ in shares]
-    by_remainder = sorted(range(len(groups)), key=lambda c: -shares[c][1])  # stable: lower id first
-    for c in by_remainder[:spare - sum(q for q, _ in shares)]:
-        counts[c] += 1
-    return sorted(int(i) for g, k in zip(groups, counts) for i in rng.choice(g, size=k, replace=False))
-
-
-def class_ids(dataset: Any, examples: Sequence[Any]) -> list[int] | None:
-    """Each example's class id for a classification data set (one scalar ``y`` each), else None."""
-    import torch
-
-    if dataset.info.task != "classification":
-        return None
-    if not all(isinstance(e.y, torch.Tensor) and e.y.dim() == 0 and not e.y.is_floating_point() for e in examples):
-        return None
-    return [int(e.y) for e in examples]
-
-
-def limit_splits(dataset: Any, limit: int | dict[str, int], *, rule: str = "sample") -> None:
-    """Cut each split of ``dataset`` to ``limit`` examples (one number for every split, or one per split
-    named), in place: the sample of :func:`limit_indices`, stratified by class for classification
-    (``rule="sample"``), or the first examples (``rule="first"``, what runs trained before 2026-11-28
-    kept: their run.yaml has a limit and no limit_rule, and is read that way). A split that ``limit``
-    covers is kept as it is.
-
-    The seed is ``LIMIT_SEED`` and the split's place in ``SPLITS``, a constant on purpose: not the
-    run's ``train: seed`` (runs that differ only in their training seed see the same examples) nor
-    the loader's ``seed`` option, which only some loaders take, each with its own meaning."""
-    from rnnkit.data.dataset import ExampleList
-
-    for k, split in enumerate(SPLITS):
-        n = limit.get(split) if isinstance(limit, dict) else limit
-        examples = getattr(dataset, split).examples
-        if n is None or n >= len(examples):
-            continue
-        keep = range(n) if rule == "first" else \
-            limit_indices(len(examples), n, labels=class_ids(dataset, examples), seed=(LIMIT_SEED, k))
-        setattr(dataset, split, ExampleList([examples[i] for i in keep]))
-    dataset.info.sizes = {s: len(getattr(dataset, s)) for s in SPLITS}
-
-
-def check_same_encoding(dataset: Any, run: Any) -> None:
-    """CLIError when ``dataset``, loaded again, is not encoded as the run's training data was.
-
-    A user's file that changed since training (new rows bring new words, labels or a new range of
-    values) refits the loader's vocabulary, classes and scaler, so the test examples would come
-    back as ids and scaled values that the trained model never learned: its score would be
-    wrong, with no error. The bundled data sets never change, and pass."""
-    info, saved = dataset.info, run.info
-    differ = [what for what, a, b in (
-        ("input vocabulary", info.input_vocab, saved.input_vocab),
-        ("output vocabulary", info.output_vocab, saved.output_vocab),
-        ("classes", list(info.classes or []), list(saved.classes or [])),
-        ("number of features", info.num_features, saved.num_features),
-        # the splits' sizes as trained (--limit lives in run.yaml: without it every example came back)
-        ("split sizes", dict(info.sizes or {}), dict(saved.sizes or {}) or dict(info.sizes or {}))) if a != b]
-    scaler, kept = dataset.extras.get("scaler"), run.extras.get("scaler")
-    if hasattr(scaler, "state_dict") and hasattr(kept, "state_dict"):
-        import numpy as np
-
-        def same(a: Any, b: Any) -> bool:
-            if not isinstance(a, (list, float, int)):
-                return a == b
-            a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-            return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
-
-        now, then = scaler.state_dict(), kept.state_dict()
-        if now.keys() != then.keys() or not all(same(now[k], then[k]) for k in now):
-            differ.append("scaler")
-    if differ:
-        raise CLIError(f"the data {dataset.load_name or info.name!r} differ from what this run was trained on: "
-                       f"refitted on them now, the {' and the '.join(differ)} changed, so the test examples would "
-                       "not be encoded as in training; score the data the run was trained on, or train again")
-
-
-def as_vectors(dataset: Any) -> None:
-    """Flatten every example's fixed-length ``(T, F)`` input into one ``(T*F,)`` vector, in place:
-    the one-to-one view of a set of equal-length series (what an MLP baseline sees)."""
-    import dataclasses
-
-    from rnnkit.data.dataset import ExampleList
-
-    lengths = {tuple(e.x.shape) for s in ("train", "valid", "test") for e in getattr(dataset, s).examples
-               if e.x is not None}
-    if len(lengths) != 1:
-        raise CLIError(f"vectors: true needs inputs of one fixed shape; {dataset.info.name} has {len(lengths)} shapes")
-    for split in ("train", "valid", "test"):
-        flat = [dataclasses.replace(e, x=e.x.reshape(-1)) for e in getattr(dataset, split).examples]
-        setattr(dataset, split, ExampleList(flat))
-    size = int(next(iter(lengths))[0]) * int(next(iter(lengths))[1] if len(next(iter(lengths))) > 1 else 1)
-    dataset.info = dataclasses.replace(dataset.info, shape="one-to-one", input_kind="vector", num_features=size,
-                                       sizes=dict(dataset.info.sizes))
-
-
-def build_model(spec: RunSpec, dataset: Any) -> Any:
-    """``Model.from_dataset(dataset, **options)`` for the spec's model (an :class:`Ensemble` of
-    ``spec.ensemble`` of them when it is over 1), with a one-line error."""
-    cls, options = resolve_model(spec.model)
-    options.update(spec.model_options)
-    if cls.__name__ == "FeedForward" and "hidden_size" in options and "hidden_sizes" not in options:
-        options["hidden_sizes"] = (options.pop("hidden_size"),)  # --hidden N: one hidden layer of N units
-    try:
-        if spec.ensemble > 1:  # the members draw their initial weights one after another
-            from rnnkit.models.ensemble import Ensemble
-
-            return Ensemble(members=[cls.from_dataset(dataset, **options) for _ in range(spec.ensemble)])
-        return cls.from_dataset(dataset, **options)
-    except TypeError as e:
-        if "unexpected keyword argument" in str(e):
-            raise CLIError(f"{cls.__name__} does not take these options {sorted(options)}: {e}") from e
-        raise CLIError(f"cannot build {cls.__name__} for {dataset.info.name}: {e}") from e  # a value's type
-    except ValueError as e:
-        raise CLIError(f"cannot build {cls.__name__} for {dataset.info.name}: {e}") from e
 
 
 def _unfinished(path: Path) -> str:
