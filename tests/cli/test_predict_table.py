@@ -10,41 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from predict_checks import MONTHS, monthly_forecaster
+from predict_checks import error_line as _error_line
+from predict_checks import predict as _predict
+from predict_checks import train as _train
 
 from rnnkit.cli.main import main
-
-
-def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, f"expected one error line, got:\n{err}"
-    return err
-
-
-def _predict(argv: list[str], capsys: pytest.CaptureFixture[str]) -> list[str]:
-    capsys.readouterr()
-    assert main(["predict", *argv]) == 0, capsys.readouterr().err
-    return capsys.readouterr().out.splitlines()
-
-
-def _train(data: Path, run: Path, *options: str) -> Path:
-    flags = [f for o in options for f in ("--data-option", o)]
-    assert main(["train", "--data", f"csv:{data}", *flags, "--hidden", "8", "--epochs", "1", "--out", str(run),
-                 "--no-progress", "--no-report"]) == 0
-    return run
-
-
-MONTHS = [f"{1949 + i // 12}-{i % 12 + 1:02d}" for i in range(60)]
 
 
 @pytest.fixture(scope="module")
 def forecaster(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Passengers by month with a promotion flag known in advance (window 12, horizon 3)."""
-    folder = tmp_path_factory.mktemp("predict_table")
-    data = folder / "air.csv"
-    data.write_text("month,passengers,promo\n" + "".join(
-        f"{m},{112 + 2 * i + 15 * np.sin(i / 2):.1f},{i % 3 == 0:d}\n" for i, m in enumerate(MONTHS)))
-    return _train(data, folder / "f0", "target=passengers", "time=month", "window=12", "horizon=3",
-                  "covariates=[promo]")
+    return monthly_forecaster(tmp_path_factory.mktemp("predict_table"), "f0")
 
 
 @pytest.fixture(scope="module")
