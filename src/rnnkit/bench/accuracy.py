@@ -18,231 +18,57 @@ markers of the output file; running a subset updates those rows only (the rows l
 comment inside the section, and the table is rendered from them).
 """
 
+# The bench's parts live beside this module, one idea each (the docstring above is the command's
+# --help): the recipes and the test-data guard (accuracy_recipes, accuracy_selection), the seeds
+# (accuracy_seeds), the table and its file (accuracy_table), the goals (accuracy_goals). Here: one data
+# set's row, its baseline, and the command. What this module offered before the split is offered here
+# still, as the same objects; `run` looks `recipe_names` up here, where tests patch it.
+
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rnnkit.bench import library_versions
-from rnnkit.bench.accuracy_goals import GOALS, PERCENT, Goal, headline, parse_recipe_notes
-from rnnkit.bench.accuracy_selection import RecipeError, check_selection
+from rnnkit.bench import library_versions as library_versions
+from rnnkit.bench.accuracy_goals import GOALS as GOALS
+from rnnkit.bench.accuracy_goals import PERCENT as PERCENT
+from rnnkit.bench.accuracy_goals import Goal as Goal
+from rnnkit.bench.accuracy_goals import headline as headline
+from rnnkit.bench.accuracy_goals import parse_recipe_notes as parse_recipe_notes
+from rnnkit.bench.accuracy_recipes import QUICK_LIMIT as QUICK_LIMIT
+from rnnkit.bench.accuracy_recipes import load_recipe as load_recipe
+from rnnkit.bench.accuracy_recipes import quick_spec as quick_spec
+from rnnkit.bench.accuracy_recipes import recipe_names as recipe_names
+from rnnkit.bench.accuracy_seeds import _WORKER as _WORKER
+from rnnkit.bench.accuracy_seeds import SeedResult as SeedResult
+from rnnkit.bench.accuracy_seeds import Stopped as Stopped
+from rnnkit.bench.accuracy_seeds import _stop as _stop
+from rnnkit.bench.accuracy_seeds import _worker_seed as _worker_seed
+from rnnkit.bench.accuracy_seeds import _worker_setup as _worker_setup
+from rnnkit.bench.accuracy_seeds import device_name as device_name
+from rnnkit.bench.accuracy_seeds import epoch_log as epoch_log
+from rnnkit.bench.accuracy_seeds import run_seeds as run_seeds
+from rnnkit.bench.accuracy_seeds import train_seed as train_seed
+from rnnkit.bench.accuracy_selection import RecipeError as RecipeError
+from rnnkit.bench.accuracy_selection import check_selection as check_selection
+from rnnkit.bench.accuracy_table import _ROWS_TAG as _ROWS_TAG
+from rnnkit.bench.accuracy_table import SECTION as SECTION
+from rnnkit.bench.accuracy_table import Row as Row
+from rnnkit.bench.accuracy_table import _fmt as _fmt
+from rnnkit.bench.accuracy_table import _published as _published
+from rnnkit.bench.accuracy_table import merge_rows as merge_rows
+from rnnkit.bench.accuracy_table import read_rows as read_rows
+from rnnkit.bench.accuracy_table import to_markdown as to_markdown
+from rnnkit.bench.accuracy_table import write_results as write_results
 
 HELP = "train each recipe with N seeds beside a classical baseline; writes docs/RESULTS.md"
-SECTION = "accuracy"
 DEFAULT_OUT = "docs/RESULTS.md"
-QUICK_LIMIT = 48  # examples per split in --quick runs
-_ROWS_TAG = "accuracy-rows"
-
-
-class Stopped(Exception):
-    """SIGTERM arrived: the bench writes the seeds that finished, then exits."""
-
-
-def _stop(signum: int, frame: Any) -> None:
-    raise Stopped(f"signal {signum}")
-
-
-@dataclass
-class SeedResult:
-    """One trained seed: its headline value, every test metric, the epochs run and the time spent."""
-
-    seed: int
-    value: float
-    metrics: dict[str, float]
-    epochs: int
-    best_epoch: int | None
-    cpu_s: float
-    wall_s: float
-
-
-@dataclass
-class Row:
-    """One data set's line of the results table (and its JSON record)."""
-
-    dataset: str
-    metric: str
-    higher_is_better: bool
-    values: list[float]
-    mean: float
-    std: float | None  # the sample std over seeds; None for one seed
-    cpu_s: float  # mean CPU seconds per seed (all threads), fit + evaluation
-    wall_s: float
-    epochs: float
-    goal: str
-    goal_met: bool | None
-    baseline: dict[str, Any] | None
-    published: list[dict[str, Any]]
-    device: str
-    recipe: str
-    notes: str = ""
-    quick: bool = False
-    extra: dict[str, float] = field(default_factory=dict)  # secondary metrics, means over seeds
-    date: str = ""
-    versions: dict[str, str] = field(default_factory=dict)  # python and libraries (bench.library_versions)
-
-
-def recipe_names() -> list[str]:
-    """The data sets with a recipe shipped in ``rnnkit/recipes``."""
-    folder = Path(__file__).resolve().parents[1] / "recipes"
-    return sorted(p.stem for p in folder.glob("*.yaml"))
-
-
-def load_recipe(name: str) -> tuple[dict[str, Any], Any, Path]:
-    """The raw YAML mapping, the validated ``RunSpec`` and the file of recipe ``name``.
-
-    Raises RecipeError (a ValueError) when the recipe selects on test data or changes the test split
-    (see :func:`check_selection`), or does not load.
-    """
-    import yaml
-
-    from rnnkit.cli.main import CLIError
-    from rnnkit.cli.runspec import recipe_path, spec_from_dict
-
-    try:
-        path = recipe_path(name)
-    except CLIError as e:
-        raise RecipeError(str(e)) from e
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    check_selection(raw, where=str(path))
-    try:
-        spec = spec_from_dict(raw, str(path))
-    except CLIError as e:
-        raise RecipeError(str(e)) from e
-    return raw, spec, path
-
-
-def quick_spec(spec: Any) -> Any:
-    """A shrunken copy of ``spec`` for smoke runs: one epoch on ``QUICK_LIMIT`` examples per split."""
-    import dataclasses
-
-    train = {**spec.train, "epochs": 1}
-    train.pop("early_stopping", None)
-    return dataclasses.replace(spec, train=train, limit=QUICK_LIMIT,
-                               data_options=dict(spec.data_options), model_options=dict(spec.model_options))
-
-
-def epoch_log(label: str, every_s: float = 60.0, stream: Any = None) -> Any:
-    """A Trainer callback that prints ``[accuracy] LABEL: epoch e/E monitor=v (t s)`` to ``stream``
-    (stderr by default) after an epoch, at most once every ``every_s`` seconds and after the last, so
-    that a long seed shows where it stands without one line per epoch of a short one."""
-    from rnnkit.train.callbacks import Callback
-
-    class EpochLog(Callback):
-        def __init__(self) -> None:
-            self.start = self.last = time.perf_counter()
-
-        def on_epoch_end(self, trainer: Any, state: Any) -> None:
-            now, cfg = time.perf_counter(), trainer.config
-            done, total = int(state.epoch), int(cfg.epochs)  # state.epoch counts the epochs done by now
-            patience = getattr(cfg, "early_stopping", None)
-            last = done >= total or state.stop or (patience is not None and state.bad_epochs >= patience)
-            if now - self.last < every_s and not last:
-                return
-            self.last = now
-            monitor = next((k for k in (cfg.monitor, "valid_loss", "train_loss")
-                            if k and k in state.row), None)
-            shown = f" {monitor}={float(state.row[monitor]):.4g}" if monitor else ""
-            print(f"[accuracy] {label}: epoch {done}/{total}{shown} ({now - self.start:.0f} s)",
-                  file=stream if stream is not None else sys.stderr, flush=True)
-
-    return EpochLog()
-
-
-def train_seed(spec: Any, dataset: Any, seed: int, *, label: str | None = None) -> SeedResult:
-    """Build the recipe's model with ``seed``, train it on ``dataset`` and score it on test; with
-    ``label``, print the progress of long runs (:func:`epoch_log`)."""
-    from rnnkit.cli.runspec import build_model
-    from rnnkit.train import Trainer
-    from rnnkit.train.trainer import seed_everything
-
-    settings = {**spec.train, "seed": seed, "progress": False, "run_dir": None, "evaluate_test": True}
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    seed_everything(seed)  # the initial weights too, not only the Trainer's shuffling and dropout
-    model = build_model(spec, dataset)
-    callbacks = [epoch_log(f"{label} seed {seed}")] if label is not None else []
-    history = Trainer(callbacks=callbacks, **settings).fit(model, dataset)
-    metrics = dict(history.test)
-    value, extra = headline(dataset.info, metrics, model, dataset)
-    metrics.update(extra)
-    return SeedResult(seed, value, metrics, len(history.rows), history.best_epoch,
-                      time.process_time() - cpu0, time.perf_counter() - wall0)
-
-
-def device_name(jobs: int = 1, precision: str = "fp32") -> str:
-    """``"cpu (N cores, T torch threads)"`` (``"..., J jobs x T torch threads"`` for parallel seeds) or
-    the GPU's name; ``", bf16 autocast"`` after it where the recipe's ``precision`` resolves to bf16
-    on this device (``"auto"``: :func:`rnnkit.train.resolve_precision`)."""
-    import os
-
-    import torch
-
-    from rnnkit.train import resolve_precision
-
-    cuda = torch.cuda.is_available()
-    if cuda:
-        name = torch.cuda.get_device_name(0)
-    else:
-        threads = f"{torch.get_num_threads()} torch threads"
-        name = f"cpu ({os.cpu_count()} cores, {f'{jobs} jobs x ' if jobs > 1 else ''}{threads})"
-    bf16 = resolve_precision(precision, "cuda" if cuda else "cpu") == "bf16"
-    return name + (", bf16 autocast" if bf16 else "")
-
-
-# --- seeds in worker processes (--jobs) ---------------------------------------------------------------
-_WORKER: dict[str, Any] = {}  # in a worker: the recipe spec and data set it loaded once
-
-
-def _worker_setup(name: str, quick: bool, progress: bool = False) -> None:
-    from rnnkit.cli.runspec import load_data
-
-    _, spec, _ = load_recipe(name)
-    spec = quick_spec(spec) if quick else spec
-    _WORKER.update(spec=spec, dataset=load_data(spec), label=name if progress else None)
-
-
-def _worker_seed(seed: int) -> SeedResult:
-    return train_seed(_WORKER["spec"], _WORKER["dataset"], seed, label=_WORKER["label"])
-
-
-def run_seeds(name: str, spec: Any, dataset: Any, seeds: int, *, jobs: int = 1, quick: bool = False,
-              on_result: Any = None, progress: bool = False) -> list[SeedResult]:
-    """Train seeds ``0..seeds-1`` (``jobs`` at a time in worker processes when ``jobs`` > 1) and
-    return their results in seed order; ``on_result(r)`` is called as each one finishes. ``progress``
-    prints each seed's epochs to stderr now and then (:func:`epoch_log`).
-
-    :class:`Stopped` (SIGTERM) ends the run early: the workers are terminated and the seeds that
-    finished are returned; with none finished, it propagates."""
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
-    results: list[SeedResult] = []
-    try:
-        if jobs == 1:
-            for seed in range(seeds):
-                results.append(train_seed(spec, dataset, seed, label=name if progress else None))
-                if on_result is not None:
-                    on_result(results[-1])
-        else:
-            from contextlib import closing
-
-            from rnnkit.bench.workers import run_in_workers
-
-            with closing(run_in_workers(_worker_seed, range(seeds), jobs=jobs, setup=_worker_setup,
-                                        setup_args=(name, quick, progress))) as finished:
-                for r in finished:  # closing() terminates the workers on Stopped or an error
-                    results.append(r)
-                    if on_result is not None:
-                        on_result(r)
-    except Stopped:
-        if not results:
-            raise
-    return sorted(results, key=lambda r: r.seed)
 
 
 def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: bool = True,
@@ -290,95 +116,6 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
         + parse_recipe_notes(path.read_text(encoding="utf-8")),
         extra=extra,
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), versions=library_versions())
-
-
-# --- the table --------------------------------------------------------------------------------------
-def _fmt(value: float | None, metric: str) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.2f}%" if metric in PERCENT else f"{value:.4f}"
-
-
-def _published(row: dict[str, Any]) -> str:
-    pubs = [p for p in row["published"] if p["metric"] == row["metric"]]
-    # a note qualifies the figure (a best of several seeds gives its range): it is shown with it
-    return "; ".join(f"{p['model']} {_fmt(p['value'], row['metric'])} ({p['source']}"
-                     f"{'; ' + p['note'] if p.get('note') else ''})" for p in pubs) or "-"
-
-
-def to_markdown(rows: list[dict[str, Any]], *, list_missing: bool = True) -> str:
-    """The ``bench:accuracy`` section: the table, then the rows as JSON for later merges.
-    ``list_missing`` names the recipes without a row (off for a run's own subset of rows)."""
-    lines = ["## Accuracy: recipes vs classical baselines and published results", "",
-             "Written by `rnnkit bench accuracy` (issue 6). rnnkit = mean ± sample std over n seeds of the "
-             "recipe (`src/rnnkit/recipes/<data set>.yaml`) on the standard test split, model selection on "
-             "valid only. Time = per seed, CPU seconds of the process (all threads) and wall seconds, "
-             "training + evaluation (wall seconds grow with whatever else the machine runs; CPU seconds are the "
-             "process's own). Goals are issue 6's. Baselines learn from train + valid and select nothing. "
-             "Each row's JSON below records the Python and library versions it ran with (`versions`, and "
-             "`baseline.versions`; rows measured before 2026-11-28 lack them).", "",
-             "| data set | metric | rnnkit (mean ± std, n) | baseline | published (source) | goal | met? | "
-             "time/seed CPU s (wall s) | epochs | device | notes |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: r["dataset"]):
-        m = r["metric"]
-        spread = f" ± {_fmt(r['std'], m)}" if r.get("std") is not None else ""  # one seed: no std to show
-        ours = f"{_fmt(r['mean'], m)}{spread} (n={len(r['values'])})"
-        if r["extra"]:
-            ours += "; " + ", ".join(f"{k} {_fmt(v, k)}" for k, v in r["extra"].items())
-        base = r["baseline"]
-        base_s = "-" if base is None else "; ".join(
-            f"{_fmt(b['value'], m)} ({b['name']}, {b['seconds']:.1f} s)" for b in [base, *base.get("also", [])])
-        met = "-" if r["goal_met"] is None else ("yes" if r["goal_met"] else "**no**")
-        notes = ("**quick run, not a measurement.** " if r["quick"] else "") + r["notes"]
-        lines.append(f"| {r['dataset']} | {m} | {ours} | {base_s} | {_published(r)} | {r['goal']} | {met} | "
-                     f"{r['cpu_s']:.0f} ({r['wall_s']:.0f}) | {r['epochs']:.0f} | {r['device']} | "
-                     f"{notes.replace('|', '/')} |")
-    missing = sorted(set(recipe_names()) - {r["dataset"] for r in rows}) if list_missing else []
-    if missing:
-        lines += ["", f"Recipes without a measured row yet: {', '.join(missing)} "
-                      "(`rnnkit bench accuracy NAME` adds one)."]
-    lines += ["", f"<!-- {_ROWS_TAG}"]
-    lines += [json.dumps(r, sort_keys=True) for r in sorted(rows, key=lambda r: r["dataset"])]
-    lines += ["-->"]
-    return "\n".join(lines)
-
-
-def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """The rows recorded in an earlier ``bench:accuracy`` section of ``path`` (none if absent)."""
-    p = Path(path)
-    if not p.is_file():
-        return []
-    match = re.search(rf"<!-- {_ROWS_TAG}\n(.*?)\n-->", p.read_text(encoding="utf-8"), re.DOTALL)
-    if not match:
-        return []
-    return [json.loads(line) for line in match.group(1).splitlines() if line.strip()]
-
-
-def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``old`` with each data set of ``new`` replaced (or added)."""
-    fresh = {r["dataset"]: r for r in new}
-    return [r for r in old if r["dataset"] not in fresh] + list(fresh.values())
-
-
-def write_results(path: str | Path, rows: list[dict[str, Any]]) -> Path:
-    """Merge ``rows`` into the ``bench:accuracy`` section of ``path``; a lock file (in the temporary
-    folder) lets benches that run side by side (one data set each) update the file in turn."""
-    import fcntl
-
-    from rnnkit.bench import write_section
-
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    import hashlib
-    import tempfile
-
-    key = hashlib.blake2b(str(p.resolve()).encode(), digest_size=8).hexdigest()
-    with open(Path(tempfile.gettempdir()) / f"rnnkit-results-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not p.exists():
-            p.write_text("# Results\n\nMeasured by `rnnkit bench`; each section is written by its bench.\n")
-        return write_section(p, SECTION, to_markdown(merge_rows(read_rows(p), rows)))
 
 
 def baseline_of(name: str, spec: Any, dataset: Any, *, log: Any = None) -> dict[str, Any] | None:

@@ -46,260 +46,47 @@ Nothing after the training series is read. Here ``--repeats R`` retrains every f
 ``seed .. seed+R-1`` (the origins do not move), which separates a setting's effect from a seed's.
 """
 
+# The steps live beside this module, one idea each (the docstring above is the command's --help):
+# the plan of folds and origins (cv_plan), one fold trained and scored (cv_fold), the folds pooled and
+# two runs compared (cv_pooled), and the table and plot (cv_report). What this module offered before
+# the split is offered here still, as the same objects.
+
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import math
 import statistics
 import sys
 import time
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rnnkit.bench.cv_fold import _WORKER as _WORKER
+from rnnkit.bench.cv_fold import FoldResult as FoldResult
+from rnnkit.bench.cv_fold import _backtest_fold as _backtest_fold
+from rnnkit.bench.cv_fold import _fold_result as _fold_result
+from rnnkit.bench.cv_fold import _run_fold as _run_fold
+from rnnkit.bench.cv_fold import _worker_fold as _worker_fold
+from rnnkit.bench.cv_fold import _worker_setup as _worker_setup
+from rnnkit.bench.cv_fold import _wrong as _wrong
+from rnnkit.bench.cv_plan import _class_labels as _class_labels
+from rnnkit.bench.cv_plan import _origin_label as _origin_label
+from rnnkit.bench.cv_plan import _training_series as _training_series
+from rnnkit.bench.cv_plan import backtest_origins as backtest_origins
+from rnnkit.bench.cv_plan import cv_spec as cv_spec
+from rnnkit.bench.cv_plan import fold_indices as fold_indices
+from rnnkit.bench.cv_plan import optimizer_steps as optimizer_steps
+from rnnkit.bench.cv_pooled import CVResult as CVResult
+from rnnkit.bench.cv_pooled import compare as compare
+from rnnkit.bench.cv_pooled import pooled_value as pooled_value
+from rnnkit.bench.cv_pooled import sign_test as sign_test
+from rnnkit.bench.cv_report import compare_text as compare_text
+from rnnkit.bench.cv_report import plot_backtest as plot_backtest
+from rnnkit.bench.cv_report import to_text as to_text
+
 HELP = ("k-fold cross-validation of a recipe on its training data, a rolling-origin backtest for single-series "
         "forecasting (test is never scored)")
-
-
-@dataclass
-class FoldResult:
-    """One fold: its size, headline metric, valid loss, the valid metric by epoch and the time spent."""
-
-    fold: int  # within its repeat
-    n_valid: int
-    value: float
-    loss: float | None
-    curve: list[float]
-    cpu_s: float
-    wall_s: float
-    wrong: list[int] = field(default_factory=list)  # pooled indices a classifier got wrong
-    repeat: int = 0  # which fold assignment (split seed = split_seed + repeat); a backtest: model seed + repeat
-    origin: str = ""  # a backtest fold: the last step its model trained on (a date where the series has them)
-    forecast: list[float] = field(default_factory=list)  # a backtest fold: its forecast of the scored steps
-
-
-@dataclass
-class CVResult:
-    """Every fold of one cross-validation run, and their summary."""
-
-    dataset: str
-    metric: str
-    higher_is_better: bool
-    folds: list[FoldResult]
-    mean: float
-    std: float
-    pooled: float  # the metric over all held-out predictions at once (folds weighted by size)
-    curve: list[float]  # the mean valid metric by epoch over folds
-    settings: dict[str, Any]
-    device: str
-    date: str = ""
-    itemwise: bool = False  # classification of whole sequences: the folds list the items they got wrong
-    backtest: bool = False  # forecasting: the folds are forecast origins (see the module docstring)
-
-    @property
-    def best_epoch(self) -> int:
-        """The epoch (1-based) of the best mean valid metric: a guide for ``epochs``, not a selection."""
-        if not self.curve:
-            return 0
-        pick = max if self.higher_is_better else min
-        return self.curve.index(pick(self.curve)) + 1
-
-
-def fold_indices(n: int, folds: int, *, labels: list[int] | None = None, seed: int = 0) -> list[list[int]]:
-    """The valid indices of each of ``folds`` folds over ``n`` items: a seeded shuffle, stratified by
-    ``labels`` when every class has at least ``folds`` items (otherwise plain)."""
-    if folds < 2:
-        raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
-    if folds > n:
-        raise ValueError(f"{folds} folds need at least {folds} training items; the recipe's data has {n}")
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    idx = list(range(n))
-    if labels is not None:
-        if len(labels) != n:
-            raise ValueError(f"{len(labels)} labels for {n} items")
-        smallest = min(labels.count(c) for c in set(labels))
-        if smallest >= folds:
-            skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-            return [sorted(int(i) for i in v) for _, v in skf.split(idx, labels)]
-    kf = KFold(n_splits=folds, shuffle=True, random_state=seed)
-    return [sorted(int(i) for i in v) for _, v in kf.split(idx)]
-
-
-def _class_labels(dataset: Any, examples: list[Any]) -> list[int] | None:
-    """Each item's class for stratification: many-to-one classification with a scalar target only."""
-    if dataset.info.task != "classification" or dataset.info.shape != "many-to-one":
-        return None
-    if any(e.y is None or e.y.dim() != 0 for e in examples):
-        return None
-    return [int(e.y) for e in examples]
-
-
-def _wrong(model: Any, fold_ds: Any, valid_idx: list[int]) -> list[int]:
-    """The pooled indices of the fold's items that ``model`` classifies wrongly."""
-    from rnnkit.report.predictions import predict_split
-
-    truth, predicted = predict_split(model, fold_ds.valid, fold_ds.collate)
-    return [i for i, t, p in zip(valid_idx, truth.reshape(-1), predicted.reshape(-1), strict=True) if p != t]
-
-
-def cv_spec(spec: Any, *, model_options: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
-            ensemble: int | None = None, data_options: dict[str, Any] | None = None) -> Any:
-    """A copy of the recipe ``spec`` with the overrides, trained for its fixed epochs (no early
-    stopping, final weights) and never on test."""
-    settings = {**spec.train, **(train or {})}
-    settings.pop("early_stopping", None)
-    settings["restore_best"] = False
-    return dataclasses.replace(
-        spec, train=settings, model_options={**spec.model_options, **(model_options or {})},
-        data_options={**spec.data_options, **(data_options or {})},
-        ensemble=spec.ensemble if ensemble is None else ensemble)
-
-
-def _fold_result(spec: Any, info: Any, pool: list[Any], labels: list[int] | None, collate: Any, extras: Any,
-                 k: int, valid_idx: list[int], seed: int, repeat: int = 0) -> FoldResult:
-    """Train ``spec``'s model on the pool without fold ``k`` and score it on fold ``k``."""
-    from rnnkit.cli.runspec import build_model
-    from rnnkit.data.dataset import ExampleList, SequenceDataset
-    from rnnkit.train import Trainer
-    from rnnkit.train.evaluation import evaluate_split
-    from rnnkit.train.trainer import seed_everything
-
-    held = set(valid_idx)
-    fold_ds = SequenceDataset(dataclasses.replace(info, sizes=dict(info.sizes)),
-                              ExampleList([e for i, e in enumerate(pool) if i not in held]),
-                              ExampleList([pool[i] for i in valid_idx]), ExampleList([]),
-                              collate=collate, extras=extras)
-    metric = info.metric or "loss"
-    column = f"valid_{metric}"
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    seed_everything(seed)
-    model = build_model(spec, fold_ds)
-    history = Trainer(**{**spec.train, "seed": seed, "progress": False, "run_dir": None,
-                         "evaluate_test": False}).fit(model, fold_ds)
-    scores = evaluate_split(model, fold_ds.valid.examples, fold_ds.info, collate_fn=fold_ds.collate,
-                            extras=fold_ds.extras)
-    wrong = [] if labels is None else _wrong(model, fold_ds, valid_idx)
-    curve = [float(v) for v in history.column(column)] if column in history.rows[-1] else []
-    return FoldResult(k, len(valid_idx), float(scores.get(metric, scores.get("loss", float("nan")))),
-                      scores.get("loss"), curve, time.process_time() - cpu0, time.perf_counter() - wall0, wrong, repeat)
-
-
-def backtest_origins(n: int, folds: int, step: int, *, window: int, horizon: int) -> list[int]:
-    """The forecast origins of a rolling-origin backtest over the first ``n`` steps, earliest first:
-    ``folds`` of them, ``step``, ``2 * step`` .. ``folds * step`` steps before ``n``. An origin is the
-    first step a fold forecasts; the steps before it must hold one window plus one horizon."""
-    if folds < 1:
-        raise ValueError(f"a backtest needs at least 1 origin, got --folds {folds}")
-    if step < 1:
-        raise ValueError(f"--origin-step must be >= 1, got {step}")
-    origins = [n - k * step for k in range(folds, 0, -1)]
-    if origins[0] < window + horizon:
-        fit = max(0, (n - window - horizon) // step)
-        raise ValueError(f"{folds} origins {step} steps apart reach back to step {origins[0]} of {n}, but a fold "
-                         f"needs window + horizon = {window + horizon} training steps before its origin; "
-                         f"at most {fit} fit (fewer --folds or a smaller --origin-step)")
-    return origins
-
-
-def _training_series(ds: Any) -> tuple[Any, dict[str, Any]]:
-    """The data set's one series cut where test begins (nothing after it is kept), and the extras
-    without the whole series, its split and its scaler (a fold makes its own)."""
-    series, split = ds.extras.get("series"), ds.extras.get("split")
-    if series is None or split is None or isinstance(series, dict) or not hasattr(series, "iloc"):
-        raise ValueError(f"{ds.info.name}: a backtest needs one series and its split, as the single-series "
-                         "forecasting sets have (air_passengers, sunspots, co2, taylor); a set of many series "
-                         "(m1_yearly) is not backtested: its recipe's valid windows are each series' own")
-    rest = {k: v for k, v in ds.extras.items() if k not in ("series", "split", "scaler", "missing")}
-    return series.iloc[: int(split.test.start)], rest
-
-
-def _origin_label(series: Any, origin: int) -> str:
-    """The last step before ``origin``, as a date where the series has them."""
-    stamp = series.index[origin - 1]
-    return str(stamp.date()) if hasattr(stamp, "date") else str(origin - 1)
-
-
-def optimizer_steps(train: dict[str, Any], n: int) -> int:
-    """The optimiser steps that the Trainer settings ``train`` take over ``n`` training items."""
-    from rnnkit.train.trainer import TrainerConfig
-
-    cfg = TrainerConfig(**train)
-    steps = cfg.epochs * math.ceil(math.ceil(n / cfg.batch_size) / cfg.accumulate)
-    return steps if cfg.max_steps is None else min(steps, cfg.max_steps)
-
-
-def _backtest_fold(spec: Any, info: Any, series: Any, extras: Any, collate: Any, k: int, origin: int, seed: int,
-                   steps: int, repeat: int = 0) -> FoldResult:
-    """Train ``spec``'s model on the windows that end before ``origin``, for ``steps`` optimiser steps
-    whatever their number, and score its forecast from there."""
-    import numpy as np
-    import torch
-
-    from rnnkit.bench.baselines_series import forecast_scorer
-    from rnnkit.cli.runspec import build_model
-    from rnnkit.data.batch import Batch
-    from rnnkit.data.dataset import ExampleList, SequenceDataset
-    from rnnkit.data.scalers import StandardScaler
-    from rnnkit.data.windows import ChronoSplit, Segment, make_windows
-    from rnnkit.train import Trainer
-    from rnnkit.train.trainer import seed_everything
-
-    values = np.asarray(series.to_numpy(), dtype=np.float64)
-    n, window, horizon = len(values), int(info.window), int(info.horizon)
-    train = make_windows(values, window=window, horizon=horizon, stride=int(info.extra.get("stride", 1)),
-                         targets=0, segment=Segment(0, origin), meta={"series": info.name})
-    seen = Segment(0, origin)
-    fold_extras = {**extras, "series": series.iloc[:origin], "scaler": StandardScaler().fit(values[:origin]),
-                   "split": ChronoSplit(seen, Segment(origin, origin), Segment(origin, origin))}
-    fold_ds = SequenceDataset(dataclasses.replace(info, sizes=dict(info.sizes)), ExampleList(train),
-                              ExampleList([]), ExampleList([]), collate=collate, extras=fold_extras)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    seed_everything(seed + repeat)
-    model = build_model(spec, fold_ds)
-    per_epoch = max(1, optimizer_steps({**spec.train, "epochs": 1, "max_steps": None}, len(train)))
-    Trainer(**{**spec.train, "epochs": math.ceil(steps / per_epoch), "max_steps": steps, "seed": seed + repeat,
-               "progress": False, "run_dir": None, "evaluate_test": False}).fit(model, fold_ds)
-    h = min(horizon, n - origin)
-    x = torch.tensor(values[origin - window: origin], dtype=torch.float32).reshape(1, window, -1)
-    model.eval()
-    with torch.no_grad():
-        prediction = model.predict(Batch(x=x.to(model.device))).float().cpu().reshape(-1)[:h].numpy()
-    value = forecast_scorer(info, [(values, origin)], h)([prediction])
-    return FoldResult(k, h, value, None, [], time.process_time() - cpu0, time.perf_counter() - wall0,
-                      [], repeat, _origin_label(series, origin), prediction.tolist())
-
-
-_WORKER: dict[str, Any] = {}  # in a worker: what every fold needs, sent once
-
-
-def _worker_setup(args: dict[str, Any]) -> None:
-    _WORKER.update(args)
-
-
-def pooled_value(metric: str, folds: list[tuple[float, int]]) -> float:
-    """The metric over every fold's predictions from each fold's ``(value, count)``: a count-weighted
-    mean for the means (accuracy, MAE, MAPE), and for a root of a mean (RMSE) the root of the weighted
-    mean of squares (the weighted mean of fold RMSEs is not the RMSE of the whole)."""
-    total = sum(n for _, n in folds)
-    if metric.lower().endswith("rmse"):
-        return math.sqrt(sum(v * v * n for v, n in folds) / total)
-    return sum(v * n for v, n in folds) / total
-
-
-def _run_fold(task: tuple[int, int, Any], common: dict[str, Any]) -> FoldResult:
-    """One task ``(repeat, fold, valid indices or a backtest origin)`` with what every fold shares."""
-    repeat, k, where = task
-    if isinstance(where, int):
-        return _backtest_fold(repeat=repeat, k=k, origin=where, **common)
-    return _fold_result(repeat=repeat, k=k, valid_idx=where, **common)
-
-
-def _worker_fold(task: tuple[int, int, Any]) -> FoldResult:
-    return _run_fold(task, _WORKER)
 
 
 def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int = 0, dataset: Any = None,
@@ -385,105 +172,6 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
                     statistics.stdev(values) if len(values) > 1 else 0.0, pooled, curve, settings,
                     device_name(min(jobs, len(tasks))), time.strftime("%Y-%m-%d"), labels is not None,
                     ds.info.task == "forecasting")
-
-
-def plot_backtest(result: CVResult, dataset: Any, path: str | Path) -> Path:
-    """Draw a backtest's forecasts over the training series of ``dataset`` (the one it ran on)."""
-    from rnnkit.report import plots
-
-    if not result.backtest:
-        raise ValueError("--plot draws a forecasting backtest; this run cut classification folds")
-    series, _ = _training_series(dataset)
-    origins = [int(o) for o in result.settings["origin_index"]]
-    by_origin = [(o, [f.forecast for f in result.folds if f.fold == k]) for k, o in enumerate(origins)]
-    return plots.backtest(series.to_numpy(), by_origin, path, times=series.index,
-                          title=f"{result.dataset}: backtest, pooled {result.metric} {result.pooled:.2f}",
-                          ylabel=str(series.name or "value"))
-
-
-def sign_test(wins: int, losses: int) -> float:
-    """Two-sided exact sign test: the chance of a split at least as uneven as ``wins`` : ``losses``
-    if either side were equally likely (ties left out)."""
-    n = wins + losses
-    if n == 0:
-        return 1.0
-    k = min(wins, losses)
-    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
-
-
-def compare(base: CVResult, change: CVResult) -> dict[str, Any]:
-    """``change`` against ``base`` on the same folds: for classifiers the items each one misses more
-    often (``fixed``: the change misses them less; ``broken``: more; item -> (base misses, change
-    misses)), otherwise the folds whose metric got better or worse; the sign test over those."""
-    if [(f.repeat, f.fold, f.n_valid) for f in base.folds] != [(f.repeat, f.fold, f.n_valid) for f in change.folds]:
-        raise ValueError("a paired comparison needs the same folds on both sides")
-    out: dict[str, Any] = {"delta": change.pooled - base.pooled}
-    if base.itemwise and change.itemwise:
-        missed_b = Counter(i for f in base.folds for i in f.wrong)
-        missed_c = Counter(i for f in change.folds for i in f.wrong)
-        items = sorted(set(missed_b) | set(missed_c))
-        out["fixed"] = {i: (missed_b[i], missed_c[i]) for i in items if missed_c[i] < missed_b[i]}
-        out["broken"] = {i: (missed_b[i], missed_c[i]) for i in items if missed_c[i] > missed_b[i]}
-        out["unit"] = "items"
-    else:
-        sign = 1 if base.higher_is_better else -1
-        pairs = [(f"{b.repeat + 1}.{b.fold + 1}", sign * (c.value - b.value)) for b, c in zip(base.folds, change.folds)]
-        out["fixed"] = {k: d for k, d in pairs if d > 0}
-        out["broken"] = {k: d for k, d in pairs if d < 0}
-        out["unit"] = "folds"
-    out["p_sign"] = sign_test(len(out["fixed"]), len(out["broken"]))
-    return out
-
-
-def compare_text(base: CVResult, change: CVResult, paired: dict[str, Any]) -> str:
-    """The paired comparison in a few lines."""
-    unit = paired["unit"]
-    lines = [f"paired: the change {paired['delta']:+.4f} pooled {base.metric} "
-             f"({base.pooled:.4f} -> {change.pooled:.4f})"]
-    for key in ("fixed", "broken"):
-        found = paired[key]
-        if unit == "items":
-            shown = ", ".join(f"{i} ({b} -> {c} of {base.settings.get('repeats', 1)})" for i, (b, c) in found.items())
-        else:
-            shown = ", ".join(f"{k} ({d:+.4f})" for k, d in found.items())
-        lines.append(f"  {key}: {len(found)} {unit}" + (f": {shown}" if shown else ""))
-    lines.append(f"  sign test over the {unit} that changed: p = {paired['p_sign']:.3g} (two-sided)")
-    return "\n".join(lines)
-
-
-def to_text(result: CVResult) -> str:
-    """A short plain-text table of the folds and their summary."""
-    repeats = int(result.settings.get("repeats", 1))
-    folds = len(result.folds) // repeats
-    if result.backtest:
-        kind = (f"rolling-origin backtest, {folds} origins {result.settings.get('origin_step')} steps apart"
-                + (f", {repeats} model seeds each," if repeats > 1 else ""))
-    else:
-        kind = f"{folds}-fold cross-validation" + (f", repeated {repeats} times," if repeats > 1 else "")
-    lines = [f"{result.dataset}: {kind} on train ({result.metric}, final weights; {result.device})",
-             f"{'fold':>6} {'n':>5} {result.metric:>10} {'loss':>8} {'CPU s':>7}"
-             + ("  trained to" if result.backtest else "")]
-    for r in result.folds:
-        loss = "" if r.loss is None else f"{r.loss:.4f}"
-        name = f"{r.repeat + 1}.{r.fold + 1}" if repeats > 1 else str(r.fold + 1)
-        lines.append(f"{name:>6} {r.n_valid:>5} {r.value:>10.4f} {loss:>8} {r.cpu_s:>7.0f}"
-                     + (f"  {r.origin}" if r.origin else ""))
-    n = sum(r.n_valid for r in result.folds)
-    unit = "steps" if result.backtest else "items"
-    lines.append(f"mean {result.mean:.4f} ± {result.std:.4f}; pooled {result.pooled:.4f} over {n} "
-                 + (f"predictions ({n // repeats} {unit} x {repeats})" if repeats > 1 else unit))
-    if result.curve:
-        best = result.best_epoch
-        lines.append(f"mean valid {result.metric} by epoch: best {result.curve[best - 1]:.4f} at epoch {best} "
-                     f"of {len(result.curve)} (final {result.curve[-1]:.4f})")
-    wrong = sorted(i for r in result.folds for i in r.wrong)
-    if wrong and repeats > 1:
-        counts = Counter(wrong)
-        lines.append(f"wrong (pooled item index: times of {repeats}): "
-                     + ", ".join(f"{i}: {counts[i]}" for i in sorted(counts)))
-    elif wrong:
-        lines.append(f"wrong (pooled item indices): {wrong}")
-    return "\n".join(lines)
 
 
 # --- command line -------------------------------------------------------------------------------------
