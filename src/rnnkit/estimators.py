@@ -22,6 +22,9 @@ after the end of the (last) training series; ``predict(X)`` forecasts after each
 ``score(X)`` without ``y`` compares that forecast with ``X``, the steps that follow the training series,
 so ``GridSearchCV`` and ``cross_val_score`` tune it with ``cv=TimeSeriesSplit(test_size=horizon)``.
 
+The shared parameters, seeding and fitting live in :mod:`rnnkit.estimators_base`; how ``X`` and the
+series are read and checked in :mod:`rnnkit.estimators_inputs`.
+
 Example:
     >>> clf = RNNClassifier(cell="gru", hidden_size=32, epochs=20).fit(X_train, y_train)
     >>> clf.predict(X_test), clf.predict_proba(X_test), clf.score(X_test, y_test)
@@ -31,259 +34,28 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import random
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils import check_random_state
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from rnnkit.data.batch import Example, collate
-from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, split_train_valid
-
-RandomStateLike = int | np.random.RandomState | None  # what scikit-learn takes as random_state
-_FIT_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "early_stopping", "ema_decay")
-
-
-class _RNNEstimator(BaseEstimator):
-    """Shared parameters and the array handling of the three estimators."""
-
-    def __init__(self, *, cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
-                 epochs: int = 30, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
-                 early_stopping: int | None = None, ema_decay: float | None = None, ensemble: int = 1,
-                 valid_fraction: float = 0.0, device: str = "cpu", random_state: RandomStateLike = 0,
-                 verbose: bool = False) -> None:
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.ema_decay = ema_decay
-        self.ensemble = ensemble
-        self.valid_fraction = valid_fraction
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-
-    def _trainer(self) -> Any:
-        from rnnkit.train.trainer import Trainer
-
-        return Trainer(**{p: getattr(self, p) for p in _FIT_PARAMS}, seed=self.seed_, device=self.device,
-                       progress=bool(self.verbose), evaluate_test=False, schedule="cosine")
-
-    def _draw_seed(self) -> None:
-        """``seed_``: ``random_state`` as scikit-learn reads it (an int; None: numpy's global generator;
-        a ``RandomState``: drawn from it), once per fit."""
-        rs = self.random_state
-        if isinstance(rs, bool) or not (rs is None or isinstance(rs, int | np.integer | np.random.RandomState)):
-            raise ValueError(f"random_state must be None, an int or a numpy RandomState, got {rs!r}")
-        self.seed_ = int(rs) if isinstance(rs, int | np.integer) else int(check_random_state(rs).randint(2**31 - 1))
-
-    def _build(self, make: Any) -> Any:
-        """``make()`` (a model), or an Ensemble of ``ensemble`` of them, after seeding ``random_state``."""
-        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int | np.integer) or self.ensemble < 1:
-            raise ValueError(f"ensemble must be a positive integer (the number of models), got {self.ensemble!r}")
-        with _keeping_global_rng(self.device):
-            torch.manual_seed(self.seed_)
-            if self.ensemble == 1:
-                return make()
-            from rnnkit.models import Ensemble
-
-            return Ensemble(members=[make() for _ in range(int(self.ensemble))])
-
-    def _fit_model(self, model: Any, examples: list[Example], info: DatasetInfo) -> None:
-        train, valid = split_train_valid(examples, self.valid_fraction, seed=self.seed_)
-        dataset = SequenceDataset(info, ExampleList(train), ExampleList(valid), ExampleList([]))
-        with _keeping_global_rng(self.device):  # the Trainer seeds the global generators: the user's are theirs
-            self.history_ = self._trainer().fit(model, dataset)
-        self.model_ = model.cpu().eval()
-
-    @torch.no_grad()
-    def _run(self, seqs: list[np.ndarray], fn: Any) -> np.ndarray:
-        if not seqs:
-            raise ValueError("X holds 0 samples; at least 1 is needed")
-        out = []
-        for i in range(0, len(seqs), 256):
-            batch = collate([Example(x=torch.from_numpy(s)) for s in seqs[i : i + 256]])
-            out.append(fn(batch).cpu().numpy())
-        return np.concatenate(out)
-
-
-class _SequenceInputs(_RNNEstimator):
-    """Classifier/regressor input handling: arrays or lists of sequences -> list of (T_i, F) float32.
-
-    The one ``__init__`` of both estimators (scikit-learn reads their parameters from its signature)."""
-
-    tokenizer_: Any  # set by fit: the fitted tokenizer when X holds texts, else None
-
-    def __init__(self, *, layout: str = "NTF", tokenizer: str = "word", lowercase: bool = False, min_freq: int = 1,
-                 cell: str = "gru", hidden_size: int = 32,
-                 num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
-                 weight_decay: float = 0.01, early_stopping: int | None = None, ema_decay: float | None = None,
-                 ensemble: int = 1, valid_fraction: float = 0.0, device: str = "cpu", random_state: RandomStateLike = 0,
-                 verbose: bool = False) -> None:
-        super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
-                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
-                         ema_decay=ema_decay, ensemble=ensemble, valid_fraction=valid_fraction, device=device,
-                         random_state=random_state, verbose=verbose)
-        self.layout = layout
-        self.tokenizer = tokenizer
-        self.lowercase = lowercase
-        self.min_freq = min_freq
-
-    def _texts(self, X: Any, *, reset: bool) -> list[np.ndarray]:
-        """Texts -> token-id arrays, with the tokenizer fitted on them when ``reset``."""
-        from rnnkit.data.tokenizers import make_tokenizer
-
-        texts = list(X)
-        if not texts:
-            raise ValueError("X holds 0 texts; at least 1 is needed")
-        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-        if bad is not None:
-            raise ValueError(f"X mixes texts and other values: item {bad} is a {type(texts[bad]).__name__}, "
-                             f"not a str")
-        if reset:
-            self.tokenizer_ = make_tokenizer(self.tokenizer, lowercase=self.lowercase,
-                                             min_freq=self.min_freq).fit(texts)
-            self.__dict__.pop("num_features_", None)
-            self.__dict__.pop("n_features_in_", None)
-        elif getattr(self, "tokenizer_", None) is None:
-            raise ValueError("X holds texts, but this estimator was fitted on numeric sequences")
-        seqs = []
-        for i, text in enumerate(texts):
-            ids = self.tokenizer_.encode(text)
-            if not ids:
-                raise ValueError(f"text {i} ({text[:40]!r}) gives no {self.tokenizer} tokens")
-            seqs.append(np.asarray(ids, dtype=np.int64))
-        return seqs
-
-    def _input_info(self) -> dict[str, Any]:
-        """The input fields of the ``DatasetInfo`` that ``fit`` builds: tokens or numeric series."""
-        if getattr(self, "tokenizer_", None) is not None:
-            return {"input_kind": "tokens", "input_vocab": self.tokenizer_.vocab}
-        return {"input_kind": "series", "num_features": self.num_features_}
-
-
-    def _sequences(self, X: Any, *, reset: bool) -> list[np.ndarray]:
-        if isinstance(X, str):
-            raise ValueError("X is one string: pass a list of texts (one per sample)")
-        if _is_text(X):
-            return self._texts(X, reset=reset)
-        if reset:
-            self.tokenizer_ = None
-        elif getattr(self, "tokenizer_", None) is not None:
-            raise ValueError("this estimator was fitted on texts: X must be a list of texts")
-        if self.layout not in ("NTF", "NCT"):
-            raise ValueError(f"layout must be 'NTF' or 'NCT', got {self.layout!r}")
-        # sequences of any lengths, or (N, T, F) / (N, C, T) arrays whose T may differ at predict: the
-        # features per step are what predict must match, not sklearn's columns (validate_data's n_features_in_)
-        # fitted on sequences of their own lengths ((N, T, F) or a list), the model reads any T: then
-        # (N, T) and a list of equal 1-D series are univariate sequences too, not sklearn's columns
-        fitted_per_step = not reset and getattr(self, "per_step_", False)
-        ragged = _is_ragged(X) or (fitted_per_step and isinstance(X, list | tuple) and len(X) > 0
-                                   and all(np.ndim(s) == 1 for s in X))
-        per_step = ragged or _ndim(X) == 3 or fitted_per_step
-        if ragged:
-            seqs = [_one_sequence(s, i) for i, s in enumerate(X)]
-            if not seqs:
-                raise ValueError("X holds 0 sequences; at least 1 is needed")
-            widths = {s.shape[1] for s in seqs}
-            if len(widths) > 1:
-                raise ValueError(f"sequences have different numbers of features: {sorted(widths)}")
-            width = widths.pop()
-        else:
-            if per_step:
-                arr = check_array(X, allow_nd=True, dtype=np.float32)
-            else:
-                arr = validate_data(self, X, reset=reset, allow_nd=True, dtype=np.float32)
-            if arr.ndim == 2:
-                arr = arr[:, :, None]
-            elif arr.ndim == 3 and self.layout == "NCT":
-                arr = arr.transpose(0, 2, 1)
-            elif arr.ndim != 3:
-                raise ValueError(f"X must be (N, T), (N, T, F) or (N, C, T); got {arr.ndim} dimensions")
-            seqs = list(np.require(arr, requirements=["C", "W"]))  # a read-only input (memmap) is copied:
-            # torch tensors cannot share memory they may not write
-            width = arr.shape[2]
-        if reset:
-            self.per_step_ = per_step
-        if reset and per_step:
-            self.n_features_in_ = width
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        if reset:
-            self.num_features_ = width
-        elif width != self.num_features_:
-            raise ValueError(f"X has {width} features per step, but this estimator was fitted with "
-                             f"{self.num_features_}")
-        return seqs
-
-    def _model(self, info: DatasetInfo, examples: list[Example], task: str) -> Any:
-        from rnnkit.models import SequenceClassifier
-
-        dataset = SequenceDataset(info, ExampleList(examples), ExampleList([]), ExampleList([]))
-        return self._build(lambda: SequenceClassifier.from_dataset(
-            dataset, task=task, cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
-            dropout=self.dropout))
-
-
-def _require_y(estimator: Any, y: Any) -> Any:
-    if y is None:
-        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
-    return y
-
-
-def _is_text(X: Any) -> bool:
-    """A list, tuple, 1-d array or pandas Series whose first item is a str."""
-    if isinstance(X, np.ndarray):
-        return X.ndim == 1 and X.size > 0 and isinstance(X.flat[0], str)
-    if type(X).__name__ == "Series" and hasattr(X, "iloc"):  # pandas, without importing it
-        # the first value that is not missing: a Series of texts may start with NaN (named as such later)
-        first = X.first_valid_index()
-        return first is not None and isinstance(X.loc[first], str)
-    return isinstance(X, list | tuple) and len(X) > 0 and isinstance(X[0], str)
-
-
-def _ndim(X: Any) -> int | None:
-    """The dimensions of an array, a tensor or nested lists; None for anything else (sklearn's checks
-    pass array-likes that refuse numpy's functions)."""
-    nd = getattr(X, "ndim", None)
-    if isinstance(nd, int):
-        return nd
-    if isinstance(X, list | tuple):
-        try:
-            return int(np.asarray(X).ndim)
-        except ValueError:
-            return None
-    return None
-
-
-def _is_ragged(X: Any) -> bool:
-    if not isinstance(X, list | tuple) or not X:
-        return False
-    shapes = {np.shape(s) for s in X}
-    return len(shapes) > 1 or np.ndim(X[0]) == 2
-
-
-def _one_sequence(s: Any, i: int) -> np.ndarray:
-    a = np.asarray(s, dtype=np.float32)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2 or a.shape[0] == 0:
-        raise ValueError(f"sequence {i} must be (T,) or (T, F) with T >= 1, got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"sequence {i} contains NaN or infinity")
-    return a
+from rnnkit.data.batch import Example
+from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
+from rnnkit.estimators_base import _FIT_PARAMS as _FIT_PARAMS
+from rnnkit.estimators_base import RandomStateLike as RandomStateLike
+from rnnkit.estimators_base import _keeping_global_rng as _keeping_global_rng
+from rnnkit.estimators_base import _RNNEstimator as _RNNEstimator
+from rnnkit.estimators_inputs import _is_ragged as _is_ragged
+from rnnkit.estimators_inputs import _is_text as _is_text
+from rnnkit.estimators_inputs import _ndim as _ndim
+from rnnkit.estimators_inputs import _one_sequence as _one_sequence
+from rnnkit.estimators_inputs import _require_y as _require_y
+from rnnkit.estimators_inputs import _SequenceInputs as _SequenceInputs
+from rnnkit.estimators_inputs import _series as _series
 
 
 class RNNClassifier(ClassifierMixin, _SequenceInputs):
@@ -489,28 +261,3 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
                              f"X, shape {pred.shape}, got {y.shape}")
         return float(r2_score(y.reshape(len(pred), -1), pred.reshape(len(pred), -1),
                               sample_weight=sample_weight))
-
-
-@contextlib.contextmanager
-def _keeping_global_rng(device: str) -> Iterator[None]:
-    """The global random generators (Python's, numpy's, torch's) as they were before the block: a fit
-    seeds them for its own run, and must not leave a user's bootstrap loop drawing the same sample."""
-    py, np_state = random.getstate(), np.random.get_state()
-    dev = torch.device(device)
-    devices = [dev.index or 0] if dev.type == "cuda" and torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        try:
-            yield
-        finally:
-            random.setstate(py)
-            np.random.set_state(np_state)
-
-
-def _series(s: Any) -> np.ndarray:
-    a = np.asarray(s, dtype=np.float32)
-    a = a[:, None] if a.ndim == 1 else a
-    if a.ndim != 2:
-        raise ValueError(f"a series must be (T,) or (T, K), got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError("the series contains NaN or infinity; fill gaps first (rnnkit.data.windows.fill_missing)")
-    return a

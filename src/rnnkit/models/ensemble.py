@@ -37,6 +37,9 @@ A saved ensemble is one ``model.safetensors`` (members' weights under ``members.
 holds each member's class and config), so ``rnnkit.load``, ``rnnkit evaluate`` and ``rnnkit
 predict`` rebuild it like any model.
 
+The members' entries, kinds and mixture loss live in :mod:`rnnkit.models.ensemble_members`; the
+mixed decoder and the start of decoding in :mod:`rnnkit.models.ensemble_decoding`.
+
 Example:
     >>> model = Ensemble.from_dataset(dataset, size=5, model="SequenceClassifier", cell="lstm")
     >>> Trainer(epochs=20).fit(model, dataset)
@@ -53,22 +56,27 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnkit.data.batch import Batch, lengths_to_mask
+from rnnkit.data.batch import Batch
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.decoding import Generated, beam_search
 from rnnkit.decoding.ban import config_ban
-from rnnkit.decoding.base import infer_batch
 from rnnkit.models.base import MODELS, Model, ModelOutput
-from rnnkit.models.forecaster import SAMPLED_LEVELS, Forecaster, check_levels, quantiles_of_paths
-from rnnkit.models.many_to_many import Seq2Seq
-from rnnkit.models.one_to_many import _METHODS, ConditionedGenerator, LanguageModel, prompt_tensor
-from rnnkit.models.one_to_one import classification_loss
-from rnnkit.models.synced import SequenceTagger
+from rnnkit.models.ensemble_decoding import EnsembleDecoder as EnsembleDecoder
+from rnnkit.models.ensemble_decoding import _batch_call as _batch_call
+from rnnkit.models.ensemble_decoding import _cond_call as _cond_call
+from rnnkit.models.ensemble_decoding import _prompt_call as _prompt_call
+from rnnkit.models.ensemble_decoding import configured_method as configured_method
+from rnnkit.models.ensemble_decoding import decoding_start as decoding_start
+from rnnkit.models.ensemble_decoding import first_member as first_member
+from rnnkit.models.ensemble_members import _INTERFACE as _INTERFACE
+from rnnkit.models.ensemble_members import _build_member as _build_member
+from rnnkit.models.ensemble_members import _kind as _kind
+from rnnkit.models.ensemble_members import _member_entry as _member_entry
+from rnnkit.models.ensemble_members import mixture_loss as mixture_loss
+from rnnkit.models.forecaster import SAMPLED_LEVELS, check_levels, quantiles_of_paths
+from rnnkit.models.one_to_many import _METHODS, ConditionedGenerator, LanguageModel
 
 COMBINE = ("mean", "median")
-# config fields that fix what a model predicts: members must agree on every one they have
-_INTERFACE = ("task", "num_outputs", "num_tags", "tags", "crf", "tag_scheme", "vocab_size", "tgt_vocab_size",
-              "num_features", "cond_shape", "horizon", "num_targets", "bos_id", "eos_id")
 
 
 @dataclass(frozen=True)
@@ -79,95 +87,6 @@ class EnsembleConfig:
 
     members: tuple[dict[str, Any], ...]
     combine: str = "mean"
-
-
-def _member_entry(model: Model) -> dict[str, Any]:
-    from rnnkit.models.io import _jsonable
-
-    cls = type(model)
-    return {"class": cls.__name__, "module": cls.__module__, "config": _jsonable(model.config_dict())}
-
-
-def _build_member(entry: Mapping[str, Any]) -> Model:
-    from rnnkit.models.io import _model_class, _typed_config
-
-    if not isinstance(entry, Mapping) or "class" not in entry or "config" not in entry:
-        raise ValueError(f"an ensemble member must be a Model or a {{'class', 'config'}} mapping, got {entry!r}")
-    cls = _model_class(str(entry["class"]), entry.get("module"))
-    return cls.from_config(_typed_config(cls, dict(entry["config"])))
-
-
-def _kind(model: Model) -> str:
-    """``"classification"``, ``"regression"``, ``"forecasting"``, ``"tagging"``, ``"generation"``, or
-    ``"other"`` (members whose predictions an ensemble cannot combine: it trains, not predicts)."""
-    if isinstance(model, Forecaster):
-        return "forecasting"
-    if isinstance(model, SequenceTagger):
-        return "tagging"
-    if isinstance(model, Seq2Seq | ConditionedGenerator | LanguageModel):
-        return "generation"
-    task = getattr(model.config, "task", None)
-    if task == "classification" and hasattr(model, "predict_proba"):
-        return "classification"
-    if task == "regression":
-        return "regression"
-    return "other"
-
-
-def mixture_loss(members: Sequence[Any], outs: Sequence[ModelOutput], batch: Batch) -> Tensor | None:
-    """The loss of the ensemble's prediction, the mixture ``mean_j p_j`` of the members'
-    distributions, defined as a member defines its evaluation loss (see the module docstring), from
-    the members' outputs ``outs`` for ``batch`` (with targets: each has its loss); None where the
-    members predict no distribution (regression, forecasts)."""
-    first, kind = members[0], _kind(members[0])
-    if kind not in ("classification", "tagging", "generation") or any(o.logits is None for o in outs):
-        return None
-    logits = [o.logits.float() for o in outs if o.logits is not None]
-    log_k = math.log(len(logits))
-    if isinstance(first, LanguageModel):  # the next tokens: y, or x shifted
-        _, targets, _, target_lengths = first._inputs_targets(batch)
-        mask = lengths_to_mask(target_lengths, targets.shape[1])
-    elif batch.y is None:
-        return None
-    elif kind == "tagging":
-        mask = batch.mask()
-        targets = batch.y.masked_fill(~mask, 0)
-        if first.crf is not None:  # a distribution over whole tag sequences
-            log_p = torch.stack([-m.crf.nll(lg, targets, mask, reduction="none")
-                                 for m, lg in zip(members, logits)])  # (k, B)
-            return -(log_p.logsumexp(0) - log_k).sum() / mask.sum().clamp_min(1)
-    else:  # classes (B,); or Seq2Seq's, a ConditionedGenerator's tokens (B, L), teacher-forced
-        targets = batch.y
-        mask = batch.y_mask() if batch.y_lengths is not None else torch.ones_like(targets, dtype=torch.bool)
-    mixed = torch.stack([lg.log_softmax(-1) for lg in logits]).logsumexp(0) - log_k  # (B[, T], V): log mean_j p_j
-    if kind == "classification":  # mixed is normalised: cross_entropy's log_softmax leaves it as it is
-        c = first.config
-        return classification_loss(mixed, targets, class_weights=getattr(c, "class_weights", None),
-                                   label_smoothing=getattr(c, "label_smoothing", 0.0))
-    nll = -mixed.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T)
-    return (nll * mask).sum() / mask.sum().clamp_min(1)
-
-
-class EnsembleDecoder:
-    """The decoders of k generators as one: ``step`` returns ``log mean_j exp(log_probs_j)`` and
-    carries a tuple of the members' states; ``reorder`` reorders each."""
-
-    def __init__(self, decoders: Sequence[Any]) -> None:
-        if not decoders:
-            raise ValueError("EnsembleDecoder needs at least one decoder")
-        self.decoders = list(decoders)
-
-    def step(self, tokens: Tensor, state: tuple[Any, ...]) -> tuple[Tensor, tuple[Any, ...]]:
-        outs = [d.step(tokens, s) for d, s in zip(self.decoders, state)]
-        log_probs = torch.stack([lp.float() for lp, _ in outs])  # (k, B, V)
-        mixed = torch.logsumexp(log_probs, dim=0) - math.log(len(outs))  # (B, V)
-        return mixed, tuple(s for _, s in outs)
-
-    def reorder(self, state: tuple[Any, ...], index: Tensor) -> tuple[Any, ...]:
-        return tuple(d.reorder(s, index) for d, s in zip(self.decoders, state))
-
-    def batch_size(self, state: tuple[Any, ...]) -> int:
-        return infer_batch(self.decoders[0], state[0])
 
 
 class Ensemble(Model):
@@ -402,57 +321,6 @@ class Ensemble(Model):
                              "need one kind")
         return heads.pop()
 
-
-# Ensemble.generate's call forms, each a member's signature: -> (batch, method, ban_unk, decoding keywords)
-def _batch_call(batch: Batch, method: str = "greedy", *, ban_unk: bool = False,
-                **kwargs: Any) -> tuple[Batch, str, bool, dict[str, Any]]:
-    return batch, method, ban_unk, kwargs
-
-
-def _cond_call(cond: Tensor, *, method: str = "greedy", max_length: int | None = None, ban_unk: bool = False,
-               **kwargs: Any) -> tuple[Batch, str, bool, dict[str, Any]]:
-    if max_length is not None:
-        kwargs["max_length"] = max_length
-    return Batch(x=None, cond=cond), method, ban_unk, kwargs
-
-
-def _prompt_call(prompt_ids: Tensor | Sequence[int], max_length: int = 50, method: str = "greedy", *,
-                 prompt_lengths: Tensor | None = None, ban_unk: bool = False,
-                 **kwargs: Any) -> tuple[Batch, str, bool, dict[str, Any]]:
-    prompt = prompt_tensor(prompt_ids)  # (B, P), checked as LanguageModel.generate checks it
-    return Batch(x=prompt, lengths=prompt_lengths), method, ban_unk, {"max_length": max_length, **kwargs}
-
-
-def first_member(model: Any) -> Any:
-    """An Ensemble's first member (its members share shapes, vocabularies, bos/eos and head), else ``model``."""
-    return model.members[0] if hasattr(model, "members") else model
-
-
-def configured_method(model: Any) -> str:
-    """The strategy a generator's ``predict`` decodes with: ``"beam"`` where its config (an Ensemble's
-    first member's) says ``decode: beam`` (a Seq2Seq's may), else ``"greedy"``."""
-    return "beam" if getattr(first_member(model).config, "decode", "greedy") == "beam" else "greedy"
-
-
-def decoding_start(model: Any, batch: Batch) -> tuple[Any, Any]:
-    """The decoder (a :class:`~rnnkit.decoding.base.Decoder`) and the initial state with which a
-    step-decoded ``model`` generates for ``batch``: a Seq2Seq's decoder on its encoded sources
-    ``batch.x``, a ConditionedGenerator on ``batch.cond``, a LanguageModel on the prompts
-    ``batch.x`` (with ``lengths``), an Ensemble's members mixed by :class:`EnsembleDecoder`."""
-    if isinstance(model, Ensemble):
-        return model.decoding_start(batch)
-    if isinstance(model, Seq2Seq):
-        return model.decoder, model.init_state(batch)
-    if isinstance(model, ConditionedGenerator):
-        if batch.cond is None:
-            raise ValueError("a ConditionedGenerator needs batch.cond")
-        return model, model.init_state(batch.cond)
-    if isinstance(model, LanguageModel):
-        if batch.x is None:
-            raise ValueError("a LanguageModel needs batch.x as the prompt")
-        return model, model.prompt_state(batch.x, batch.lengths)
-    raise TypeError(f"{type(model).__name__} does not decode step by step: Seq2Seq, ConditionedGenerator, "
-                    "LanguageModel or an Ensemble of them")
 
 
 __all__ = ["Ensemble", "EnsembleConfig", "EnsembleDecoder", "configured_method", "decoding_start", "mixture_loss"]
