@@ -1,5 +1,7 @@
 """``Recurrent``: runs any cell over a sequence — layers, directions, lengths, regularisers — on the
-fastest backend that computes the configuration exactly (see ``layers/backends.py``)."""
+fastest backend that computes the configuration exactly (see ``layers/backends.py``). The conversion
+from torch's modules is in ``layers/recurrent_torch.py``, the wording of its checks in
+``layers/recurrent_words.py``; both are reached through this module (their names importable here)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells import CELLS, Cell, GRUCell, LSTMCell, SimpleRNNCell, make_cell
+from rnnkit.cells import CELLS, Cell, make_cell
+from rnnkit.cells import GRUCell as GRUCell  # (the three: importable from here, as before from_torch moved)
+from rnnkit.cells import LSTMCell as LSTMCell
+from rnnkit.cells import SimpleRNNCell as SimpleRNNCell
 from rnnkit.data.batch import lengths_to_mask
+from rnnkit.layers import recurrent_torch
 from rnnkit.layers.backends import Backend, available_backends, get_backend, noisy_step, step_noise
+from rnnkit.layers.recurrent_words import _check_rate as _check_rate
+from rnnkit.layers.recurrent_words import _empty_examples as _empty_examples
+from rnnkit.layers.recurrent_words import _join as _join
 from rnnkit.ops.fast_step import fast_step
 from rnnkit.ops.masks import zero_padding
 
@@ -25,12 +34,6 @@ State = Tensor | tuple[Tensor, Tensor]  # h, or (h, c) for LSTM
 class RecurrentOutput(NamedTuple):
     outputs: Tensor  # (B, T, D*H), zero past each length
     state: State  # h (L*D, B, H), or (h, c) for LSTM
-
-
-def _check_rate(name: str, p: float) -> float:
-    if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1), got {p!r}")
-    return float(p)
 
 
 class Recurrent(nn.Module):
@@ -384,39 +387,4 @@ class Recurrent(nn.Module):
 
             rnn = Recurrent.from_torch(nn.LSTM(8, 16, num_layers=2, batch_first=True))
         """
-        kinds: dict[type, type[Cell]] = {nn.LSTM: LSTMCell, nn.GRU: GRUCell, nn.RNN: SimpleRNNCell}
-        if type(module) not in kinds:
-            raise ValueError(f"from_torch takes torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
-        if getattr(module, "proj_size", 0):
-            raise ValueError("LSTM with proj_size > 0 has no rnnkit equivalent; use proj_size=0")
-        opts: dict = {"bias": module.bias}
-        if isinstance(module, nn.RNN):
-            opts["nonlinearity"] = module.nonlinearity
-        w = cast(Tensor, module.weight_ih_l0)
-        first = kinds[type(module)](module.input_size, module.hidden_size, **opts).to(w)
-        layer = cls(first, module.input_size, module.hidden_size, num_layers=module.num_layers,
-                    bidirectional=module.bidirectional, dropout=module.dropout).to(w)
-        with torch.no_grad():
-            for k, cell in enumerate(layer.cells):
-                suffix = f"l{k // layer.num_directions}" + ("_reverse" if k % layer.num_directions else "")
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    target = getattr(cell, name)
-                    if target is not None:
-                        target.copy_(getattr(module, f"{name}_{suffix}"))
-        layer.train(module.training)
-        layer.backend = backend
-        return layer
-
-
-def _empty_examples(owner: str, lengths: Tensor) -> str:
-    """The refusal of rows of length < 1 in a model's batch: which rows (a few), and what to do."""
-    rows = (lengths < 1).nonzero().flatten().tolist()
-    shown = ", ".join(map(str, rows[:5])) + (f", ... ({len(rows)} in all)" if len(rows) > 5 else "")
-    return (f"{owner}: batch row{'s' if len(rows) > 1 else ''} [{shown}] of {lengths.shape[0]} "
-            f"{'have' if len(rows) > 1 else 'has'} no steps (length {int(lengths.min())}); every example "
-            "needs at least one step: drop the empty examples or fill them (e.g. with one padding step)")
-
-
-def _join(names: list[str]) -> str:
-    """``['a'] -> 'a'``; ``['a', 'b', 'c'] -> 'a', 'b' and 'c'``."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return recurrent_torch.from_torch(cls, module, backend=backend)

@@ -22,23 +22,53 @@ The library is compiled from ``cpu_stream_src.cpp`` at first use and cached like
 ``ops/cpu_kernels.py``'s (``RNNKIT_NO_CPP=1`` or no compiler: :func:`load_library` returns None and
 callers take their torch path). Sums run in another order than ATen's, so results agree with the
 eager step to float rounding (about 1e-6 in float32), not bit for bit.
+
+Split by idea: what is compiled and how its kernels are declared (``ops/cpu_stream_build.py``), the
+packed layouts (``ops/cpu_stream_packing.py``) and the watch on the parameters behind them
+(``ops/cpu_stream_watch.py``); here, the one cached library and the runners. Every name stays
+importable from here, and the names tests patch (``load_library``, ``_isa_flags``,
+``BYTES_PER_THREAD``) are looked up here.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-from importlib import resources
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from rnnkit.ops import cpu_kernels
+from rnnkit.ops.cpu_stream_build import _I64 as _I64
+from rnnkit.ops.cpu_stream_build import _INT as _INT
+from rnnkit.ops.cpu_stream_build import _P as _P
+from rnnkit.ops.cpu_stream_build import DTYPES as DTYPES
+from rnnkit.ops.cpu_stream_build import FLAGS as FLAGS
+from rnnkit.ops.cpu_stream_build import LINK as LINK
+from rnnkit.ops.cpu_stream_build import _isa_flags as _isa_flags
+from rnnkit.ops.cpu_stream_build import declare_signatures
+from rnnkit.ops.cpu_stream_build import source as source
+from rnnkit.ops.cpu_stream_packing import _cell_bias as _cell_bias
+from rnnkit.ops.cpu_stream_packing import _Packed as _Packed
+from rnnkit.ops.cpu_stream_packing import gate_order as gate_order
+from rnnkit.ops.cpu_stream_packing import int8_layers as int8_layers
+from rnnkit.ops.cpu_stream_packing import pack_gates as pack_gates
+from rnnkit.ops.cpu_stream_packing import pack_head_int8 as pack_head_int8
+from rnnkit.ops.cpu_stream_packing import pack_int8 as pack_int8
+from rnnkit.ops.cpu_stream_packing import pack_pairs_bf16 as pack_pairs_bf16
+from rnnkit.ops.cpu_stream_packing import pack_rows as pack_rows
+from rnnkit.ops.cpu_stream_packing import padded as padded
+from rnnkit.ops.cpu_stream_packing import quantize_activations as quantize_activations
+from rnnkit.ops.cpu_stream_packing import quantize_rows as quantize_rows
+from rnnkit.ops.cpu_stream_packing import units as units
+from rnnkit.ops.cpu_stream_watch import PROBES as PROBES
+from rnnkit.ops.cpu_stream_watch import ParamsWatch as ParamsWatch
+from rnnkit.ops.cpu_stream_watch import _key_of as _key_of
+from rnnkit.ops.cpu_stream_watch import _no_probe as _no_probe
+from rnnkit.ops.cpu_stream_watch import cell_params as cell_params
+from rnnkit.ops.cpu_stream_watch import probe_table as probe_table
 
-FLAGS = ["-O3", "-ffast-math", "-fPIC", "-std=gnu++17", "-pthread"]
-LINK = ["-shared", "-pthread", "-lmvec", "-lm"]
-DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 MAX_BATCH = 8  # above it torch's matrix-matrix products read each weight once for the whole batch
 MAX_TABLE_BYTES = 64 << 20  # greedy's folded (V, 4H) table; larger vocabularies decode eagerly
 BYTES_PER_THREAD = 512 << 10  # weights read per step for each thread used: below it the hand-off costs more
@@ -55,142 +85,18 @@ def threads_for(weight_bytes: int) -> int:
     return min(torch.get_num_threads(), thread_cap(weight_bytes))
 
 
-def _isa_flags() -> list[str]:
-    """SIMD flags for this CPU: AVX-512 where it has it (one block row = one 64-byte vector)."""
-    base, flags = cpu_kernels._isa_flags(), cpu_kernels.cpu_flags()
-    if " avx512f" not in flags or not base:
-        return base
-    bf16 = ["-mavx512bf16"] if " avx512_bf16" in flags else []  # vdpbf16ps for precision="bfloat16"
-    vnni = ["-mavx512vnni"] if " avx512_vnni" in flags else []  # vpdpbusd for precision="int8"
-    return [*base, "-mavx512f", "-mavx512vl", "-mavx512dq", "-mavx512bw", *bf16, *vnni]
-
-
-def source() -> str:
-    """``cpu_stream_src.cpp`` after the activations it shares with ``ops/cpu_kernels.py``."""
-    return cpu_kernels.ACTIVATIONS + resources.files("rnnkit.ops").joinpath("cpu_stream_src.cpp").read_text()
-
-
-_P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-
-
 @functools.cache
 def load_library() -> ctypes.CDLL | None:
     """The compiled stream kernels (built now if not cached), or None where they cannot be built."""
+    # source() and _isa_flags() are looked up in this module's namespace, where tests patch them
     lib = cpu_kernels.load_source("cpu_stream", source(), [*FLAGS, *_isa_flags()], LINK)
-    if lib is None:
-        return None
-    for s in [*DTYPES.values(), "bf16", "i8"]:  # bf16, i8: float32 activations over bfloat16 / int8 weights
-        fn = getattr(lib, f"rnnkit_lstm_step_{s}")
-        fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _P, _P, _INT], None
-        fn = getattr(lib, f"rnnkit_lstm_stream_{s}")  # one argument: a ctypes int64 array (see Stream)
-        fn.restype = _INT
-    for s in [*DTYPES.values(), "bf16", "i8"]:
-        fn = getattr(lib, f"rnnkit_lstm_greedy_{s}")
-        fn.argtypes, fn.restype = [_P, _I64, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64] + [_P] * 8 + [_INT], _I64
-    for s in DTYPES.values():
-        getattr(lib, f"rnnkit_stream_units_{s}").restype = _INT
-    lib.rnnkit_probe.argtypes, lib.rnnkit_probe.restype = [_P], ctypes.c_uint64
-    lib.rnnkit_stream_has_avx512bf16.restype = _INT
-    lib.rnnkit_stream_has_avx512vnni.restype = _INT
-    return lib
+    return None if lib is None else declare_signatures(lib)
 
 
 @functools.cache
 def _function(name: str) -> Any:
     """A kernel of the library by name (looked up once: ctypes' lookup costs a few µs per call)."""
     return getattr(load_library(), name)
-
-
-def units(dtype: torch.dtype) -> int:
-    """``U``, the units of one packed block: two 64-byte vectors per gate."""
-    return 2 * 64 // torch.empty((), dtype=dtype).element_size()
-
-
-def padded(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
-
-
-def gate_order(v: Tensor, H: int, Hp: int, U: int) -> Tensor:
-    """``(..., 4H)`` in torch's (i, f, g, o) order -> ``(..., Hp // U * 4U)``: block by block, each
-    block the i, f, g, o values of its ``U`` units (units past ``H`` are zero)."""
-    lead = v.shape[:-1]
-    v = v.reshape(*lead, 4, H)
-    if Hp > H:
-        v = torch.cat([v, v.new_zeros(*lead, 4, Hp - H)], -1)
-    v = v.reshape(*lead, 4, Hp // U, U).transpose(-3, -2)  # (..., nb, 4, U)
-    return v.reshape(*lead, Hp // U * 4 * U).contiguous()
-
-
-def pack_gates(w: Tensor, H: int, Hp: int, U: int) -> Tensor:
-    """An LSTM weight ``(4H, K)`` (torch's row order) -> ``(nb, K, 4U)``: for block ``j`` and input
-    ``k``, the weights from ``k`` to the i, f, g, o rows of units ``jU .. jU+U-1``."""
-    K = w.shape[1]
-    p = gate_order(w.t(), H, Hp, U)  # (K, nb * 4U)
-    return p.reshape(K, Hp // U, 4 * U).transpose(0, 1).contiguous()
-
-
-def pack_pairs_bf16(packed: Tensor) -> Tensor:
-    """:func:`pack_gates`' ``(nb, K, 4U)`` float32 -> ``(nb, Kp/2, 4U, 2)`` bfloat16 (``Kp``: K rounded up
-    to even, the extra input's weights zero): for each pair of inputs, every gate row's two weights
-    side by side, the layout of AVX512-BF16's pairwise dot product. Returned as int16 (the bits)."""
-    nb, K, G = packed.shape
-    if K % 2:
-        packed = torch.cat([packed, packed.new_zeros(nb, 1, G)], 1)
-    pairs = packed.reshape(nb, -1, 2, G).transpose(2, 3).contiguous()
-    return pairs.to(torch.bfloat16).view(torch.int16)
-
-
-def quantize_rows(packed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`pack_gates`' ``(nb, K, 4U)`` float32 -> int8 quads ``(nb, Kq, 4U, 4)`` (``Kq``: K / 4
-    rounded up, the extra inputs' weights zero), each gate row's scale ``(nb, 4U)`` float32 and 128 times
-    its quantized sum ``(nb, 4U)`` int32. Symmetric per row: ``q = round(w / s)``, ``s = max|w| / 127``
-    (1 for a row of zeros); so ``|w - s q| <= s / 2``."""
-    nb, K, G = packed.shape
-    m = packed.abs().amax(1)
-    scale = torch.where(m > 0, m / 127, torch.ones_like(m))
-    q = torch.round(packed / scale[:, None, :]).clamp_(-127, 127)
-    Kp = padded(K, 4)
-    if Kp > K:
-        q = torch.cat([q, q.new_zeros(nb, Kp - K, G)], 1)
-    quads = q.reshape(nb, Kp // 4, 4, G).transpose(2, 3).contiguous().to(torch.int8)
-    return quads, scale, (q.sum(1) * 128).to(torch.int32)
-
-
-def quantize_activations(v: Tensor) -> tuple[Tensor, Tensor]:
-    """What ``precision="int8"`` does to each row of a step's inputs ``x`` or ``h`` (``(B, n)``
-    float32), in torch: codes ``round(v / t)`` in [-127, 127] (the kernel adds 128 to store them as
-    bytes) and the row's scale ``t = max|v| * (1/127)`` (1 for a row of zeros), ``(B, 1)``; float32
-    arithmetic as in the kernel, so ``codes * t`` is exactly what the kernel multiplies by."""
-    m = v.abs().amax(1, keepdim=True)
-    t = torch.where(m > 0, m * (torch.tensor(1.0) / torch.tensor(127.0)), torch.ones_like(m))
-    return torch.round(v * (1 / t)).clamp(-127, 127), t
-
-
-def pack_int8(wx: Tensor | None, wh: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
-    """One layer for ``precision="int8"``: the packed ``(nb, Kx, 4U)`` input and ``(nb, H, 4U)``
-    recurrent weights (:func:`pack_gates`), each quantized on its own (:func:`quantize_rows`), and the
-    bias in block order -> the int8 weights ``(nb, Qx + Qh, 4U, 4)`` and one float32 buffer: the bias
-    ``(nb * 4U)``, then per block ``[x scales, h scales, x corrections, h corrections]`` ``(nb, 4, 4U)``
-    (the corrections' int32 bits), the layout ``lstm_step_i8`` reads. ``wx=None``: no input part
-    (greedy's first layer, whose inputs come from a table)."""
-    qh, sh, ch = quantize_rows(wh)
-    qx, sx, cx = quantize_rows(wx) if wx is not None else (qh[:, :0], torch.ones_like(sh), torch.zeros_like(ch))
-    aux = torch.stack([sx, sh, cx.view(torch.float32), ch.view(torch.float32)], 1)
-    return torch.cat([qx, qh], 1), torch.cat([bias.reshape(-1), aux.reshape(-1)])
-
-
-def int8_layers(ws: list[Tensor], bs: list[Tensor], H: int) -> tuple[list[Tensor], list[Tensor]]:
-    """:func:`pack_int8` over a stack: each packed ``(nb, K, 4U)`` weight's last ``H`` inputs are its
-    recurrent part, the ones before (if any) its input part."""
-    packed = [pack_int8(w[:, :-H] if w.shape[1] > H else None, w[:, -H:], b) for w, b in zip(ws, bs)]
-    return [w for w, _ in packed], [b for _, b in packed]
-
-
-def pack_head_int8(w: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
-    """:func:`pack_rows`' head ``(Vp / 4U, H, 4U)`` and bias ``(Vp)`` -> int8 quads ``(Vp / 4U, Qh, 4U, 4)``
-    and ``[bias; per block (scales, corrections)]`` (float32; the corrections' int32 bits)."""
-    q, scale, corr = quantize_rows(w)
-    return q, torch.cat([bias, torch.stack([scale, corr.view(torch.float32)], 1).reshape(-1)])
 
 
 def has_avx512_vnni() -> bool:
@@ -207,38 +113,15 @@ def has_avx512_bf16() -> bool:
     return lib is not None and bool(lib.rnnkit_stream_has_avx512bf16())
 
 
-def pack_rows(w: Tensor, b: Tensor | None, width: int) -> tuple[Tensor, Tensor, int]:
-    """A linear layer ``(V, K)`` -> ``(Vp // width, K, width)`` blocks of output rows (zero past V),
-    its bias padded to ``Vp``, and ``Vp``."""
-    V, K = w.shape
-    Vp = padded(V, width)
-    wp = torch.cat([w, w.new_zeros(Vp - V, K)]) if Vp > V else w
-    bp = w.new_zeros(Vp)
-    if b is not None:
-        bp[:V] = b
-    return wp.reshape(Vp // width, width, K).transpose(1, 2).contiguous(), bp, Vp
+def unavailable_reason() -> str | None:
+    """Why the stream kernels cannot be used here, or None."""
+    base = cpu_kernels.unavailable_reason()
+    if base is not None:
+        return base
+    return "its C++ stream kernel failed to build or load" if load_library() is None else None
 
 
-def _cell_bias(cell: Any) -> Tensor:
-    w = cell.weight_hh
-    return w.new_zeros(w.shape[0]) if cell.bias_ih is None else (cell.bias_ih + cell.bias_hh)
-
-
-class _Packed:
-    """Packed weights of an LSTM stack and the int64 table that describes it to the C++ side:
-    ``[L, H, Hp, I0, then per layer K, weight address, bias address]``. Holds the tensors the table
-    points into."""
-
-    def __init__(self, weights: list[Tensor], biases: list[Tensor], H: int, Hp: int, I0: int,
-                 inputs: list[int] | None = None) -> None:
-        self.weights, self.biases, self.H, self.Hp, self.I0 = weights, biases, H, Hp, I0
-        ks = [w.shape[1] for w in weights] if inputs is None else inputs  # K: each layer's inputs
-        rows = [len(weights), H, Hp, I0]
-        for w, b, k in zip(weights, biases, ks):
-            rows += [k, w.data_ptr(), b.data_ptr()]
-        self.meta = torch.tensor(rows, dtype=torch.int64)
-        self.kmax = max(ks)
-        self.nbytes = sum(w.numel() * w.element_size() for w in weights)
+PRECISIONS = ("full", "bfloat16", "int8")
 
 
 def _kernel_dtype(cells: list[Any], precision: str = "full", what: str = "cells") -> torch.dtype:
@@ -260,107 +143,6 @@ def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     return precision
-
-
-PROBES = 4  # elements sampled per parameter by ParamsWatch
-
-
-class ParamsWatch:
-    """Whether parameters changed since packed weights were made of them: in storage, in version
-    counter, or in one of a few sampled elements (:data:`PROBES` each, spread over the tensor, read
-    in C++ in a fraction of a microsecond). The samples see the changes that leave the counter
-    alone: writes through ``p.data`` (``p.data.copy_(w)``, ``p.data.mul_(d)``) and torch's fused
-    optimizers. A partial write through ``.data`` that misses every sampled element is not seen:
-    call :func:`rnnkit.train.optim.mark_updated` after one.
-
-    The watch holds the storages it samples, so the addresses it reads stay valid until the next
-    :meth:`mark`, whatever happens to the module meanwhile (``p.data = other`` included).
-
-    Example::
-
-        watch = ParamsWatch()
-        if watch.changed(params):    # True at first
-            ...                      # pack the weights
-            watch.mark(params)
-    """
-
-    def __init__(self) -> None:
-        self._key: list[tuple[int, int]] | None = None
-        self._held: list[Any] = []  # the sampled tensors' storages
-        self._table: Tensor | None = None
-        self._probe: Any = _no_probe  # (address of the table) -> digest
-        self._address = 0
-        self._digest = 0
-
-    def __getstate__(self) -> dict[str, Any]:
-        return ParamsWatch().__dict__  # a copy watches its own tensors: it starts unmarked
-
-    def changed(self, params: list[Tensor]) -> bool:
-        """Whether ``params`` differ from those of the last :meth:`mark` (always, before one)."""
-        if _key_of(params) != self._key:
-            return True
-        return self._probe(self._address) != self._digest  # inline: a call of ctypes costs ~0.2 µs
-
-    def moved(self, params: list[Tensor]) -> bool:
-        """:meth:`changed` without the sampled elements, for a caller whose kernel reads them
-        itself (:meth:`probe_args`; the in-place stream step)."""
-        return _key_of(params) != self._key
-
-    def probe_args(self) -> tuple[int, int]:
-        """The sampled elements' table address (0: none) and their digest at :meth:`mark`, as int64s."""
-        return self._address, self._digest - (1 << 64) if self._digest >= 1 << 63 else self._digest
-
-    def mark(self, params: list[Tensor]) -> None:
-        """Remember ``params`` as they are now (call after packing them)."""
-        self._key = _key_of(params)
-        # the storages, not the tensors: `p.data = other` frees a tensor's old storage, not a held one
-        self._held, self._table = [p.untyped_storage() for p in params], probe_table(params)
-        self._probe = _no_probe if self._table is None else _function("rnnkit_probe")
-        self._address = 0 if self._table is None else self._table.data_ptr()
-        self._digest = self._probe(self._address)
-
-
-def _no_probe(address: int) -> int:
-    return 0
-
-
-def _key_of(params: list[Tensor]) -> list[tuple[int, int]]:
-    """Each parameter's storage address and version counter."""
-    try:
-        return [(p.data_ptr(), p._version) for p in params]
-    except RuntimeError:  # inference tensors (made under torch.inference_mode) have no counter: the samples
-        return [(p.data_ptr(), -1 if p.is_inference() else p._version) for p in params]  # watch them alone
-
-
-def probe_table(params: list[Tensor], per_param: int = PROBES) -> Tensor | None:
-    """``[n, then per sampled element its address and size in bytes]`` (int64) for
-    ``rnnkit_probe``: ``per_param`` elements of each parameter, first to last; None without the
-    C++ library (the watch then relies on storage and version counters alone)."""
-    if load_library() is None:
-        return None
-    rows: list[int] = []
-    for p in params:
-        n = p.numel()
-        if n == 0:
-            continue
-        size = min(p.element_size(), 8)
-        for flat in sorted({(n - 1) * j // max(per_param - 1, 1) for j in range(per_param)}):
-            offset, rest = 0, flat
-            for dim, stride in zip(reversed(p.shape), reversed(p.stride())):  # strided tensors too
-                rest, i = divmod(rest, dim)
-                offset += i * stride
-            rows += [p.data_ptr() + offset * p.element_size(), size]
-    return torch.tensor([len(rows) // 2, *rows], dtype=torch.int64)
-
-
-def cell_params(cells: list[Any]) -> list[Tensor]:
-    """The parameters the cells hold now. Read afresh at each call, not kept: ``load_state_dict(...,
-    assign=True)`` and module conversions may put new Parameter objects in place of the old ones."""
-    return [p for c in cells for p in (c._parameters.values() if not c._modules else c.parameters())
-            if p is not None]
-
-
-PRECISIONS = ("full", "bfloat16", "int8")
 
 
 class StepLSTM:
@@ -586,11 +368,3 @@ class GreedyLSTM:
             out.data_ptr(), lengths.data_ptr(), scores.data_ptr(), finished.data_ptr(), scratch.data_ptr(),
             threads_for(pk.nbytes + hw.numel() * hw.element_size()))
         return out, lengths, scores, int(steps)
-
-
-def unavailable_reason() -> str | None:
-    """Why the stream kernels cannot be used here, or None."""
-    base = cpu_kernels.unavailable_reason()
-    if base is not None:
-        return base
-    return "its C++ stream kernel failed to build or load" if load_library() is None else None
