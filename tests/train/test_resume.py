@@ -117,7 +117,7 @@ def test_resuming_an_ensemble_scored_before_the_mixture_loss_warns(tmp_path, mon
     import warnings
 
     from rnnkit.models import Ensemble
-    from rnnkit.train import trainer as trainer_module
+    from rnnkit.train import trainer_runs  # (where the trainer writes its checkpoints)
 
     data = toy_classification(32, valid=16, test=0)
     settings = {**SETTINGS, "epochs": 1}
@@ -128,7 +128,7 @@ def test_resuming_an_ensemble_scored_before_the_mixture_loss_warns(tmp_path, mon
                                      embed_dim=None)
 
     with monkeypatch.context() as m:  # a checkpoint as the code before wrote it: no ensemble_loss
-        m.setattr(trainer_module, "scores_mixture", lambda model: False)
+        m.setattr(trainer_runs, "scores_mixture", lambda model: False)
         Trainer(run_dir=str(tmp_path / "old"), **settings).fit(ensemble(), data)
     with pytest.warns(UserWarning, match="checkpointed before rnnkit scored an ensemble's valid loss"):
         Trainer(run_dir=str(tmp_path / "old"), resume=True, **{**settings, "epochs": 2}).fit(ensemble(), data)
