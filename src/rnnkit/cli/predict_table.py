@@ -234,11 +234,13 @@ def read_sequences(path: Path, columns: list[str] | None = None, *, header_requi
         raise CLIError(f"{name}: no rows of numbers (one row per time step, one column per feature)")
     array = np.asarray(values, dtype=np.float32)
     timed = time_column if time_column in names else None
-    groups = _sequences(rows, names, name, id_column if id_column in names else None, timed, layout.time_format)
+    ids = id_column if id_column in names else None
+    groups = _sequences(rows, names, name, ids, timed, layout.time_format)
     if groups is None:
         return [Rows(None, array, name, [n for n, _ in rows])]
     at = names.index(timed) if timed is not None else None
-    return [Rows(key, array[order], name, [rows[i][0] for i in order],
+    # a file without the id column is one sequence, with no id (series_rows names it "series")
+    return [Rows(key if ids is not None else None, array[order], name, [rows[i][0] for i in order],
                  None if at is None else [rows[i][1][at] for i in order]) for key, order in groups.items()]
 
 
