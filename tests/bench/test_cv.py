@@ -315,14 +315,38 @@ def test_compare_falls_back_to_folds_without_item_lists():
     assert paired["unit"] == "folds" and list(paired["fixed"]) == ["1.1"] and list(paired["broken"]) == ["1.3"]
 
 
-def test_command_line_paired(capsys):
+def _a_small_recipe(monkeypatch, tmp_path, name, *, model_options, train):
+    """Recipe ``name`` as shipped, comments and all, but with ``model_options`` and ``train`` over it, found
+    first by name: ``--paired`` trains the recipe as it is, so a shipped one (italy_power_demand: 100 epochs of
+    a 128-256-128 conv branch) costs a minute here for a check of the plumbing."""
+    import yaml
+
+    import rnnkit.cli.runspec
+
+    _, _, path = load_recipe(name)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["model_options"] = {**raw["model_options"], **model_options}
+    raw["train"] = {**raw["train"], **train}
+    comments = "".join(line + "\n" for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
+    (tmp_path / f"{name}.yaml").write_text(comments + yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    monkeypatch.setattr(rnnkit.cli.runspec, "RECIPES", tmp_path)
+    raw_now, spec, now = load_recipe(name)
+    assert now == tmp_path / f"{name}.yaml" and raw_now == raw
+    return spec
+
+
+def test_command_line_paired(capsys, monkeypatch, tmp_path):
+    recipe = _a_small_recipe(monkeypatch, tmp_path, "italy_power_demand",
+                             model_options={"hidden_size": 8, "conv_channels": [16, 16, 16]}, train={"epochs": 2})
     args = ["bench", "cv", "italy_power_demand", "--folds", "2", "--ensemble", "1", "--train", "epochs=1",
             "--set", "conv_channels=[8, 8, 8]", "--paired"]
     assert main(args + ["--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     base, change = printed["paired"]["base"], printed
-    assert base["settings"]["model_options"]["conv_channels"] == [128, 256, 128]
+    assert base["settings"]["model_options"]["conv_channels"] == recipe.model_options["conv_channels"] == [16, 16, 16]
+    assert base["settings"]["train"]["epochs"] == 2 and len(base["folds"][0]["curve"]) == 2  # the recipe as it is
     assert change["settings"]["model_options"]["conv_channels"] == [8, 8, 8]
+    assert change["settings"]["train"]["epochs"] == 1 and len(change["folds"][0]["curve"]) == 1
     assert 0.0 <= printed["paired"]["p_sign"] <= 1.0
     assert main(["bench", "cv", "italy_power_demand", "--paired"]) != 0
     assert "give it one with --set, --data-option or --train" in capsys.readouterr().err
