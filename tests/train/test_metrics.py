@@ -105,3 +105,23 @@ def test_shape_mismatch_is_an_error() -> None:
         M.step_accuracy([[1, 2]], [[1]])
     with pytest.raises(ValueError, match="scheme"):
         M.spans(["B"], "IOBES")
+
+
+def test_edit_distance_agrees_with_the_textbook_loop_on_short_and_long_sequences() -> None:
+    import random
+
+    def textbook(a: list[int], b: list[int]) -> int:
+        prev = list(range(len(b) + 1))
+        for i, x in enumerate(a, 1):
+            cur = [i]
+            for j, y in enumerate(b, 1):
+                cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+            prev = cur
+        return prev[-1]
+
+    rng = random.Random(0)
+    for n, m, k in [(0, 0, 2), (0, 5, 2), (7, 0, 2), (6, 9, 3), (40, 33, 4), (35, 70, 3), (120, 90, 6)]:
+        for _ in range(5):
+            a, b = [rng.randrange(k) for _ in range(n)], [rng.randrange(k) for _ in range(m)]
+            assert M.edit_distance(a, b) == M.edit_distance(b, a) == textbook(a, b), (a, b)
+    assert M.edit_distance("abc" * 20, "abd" * 20) == 20  # strings, rows past the loop's length
