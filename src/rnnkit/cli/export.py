@@ -105,10 +105,15 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
 
         if x.dim() == 2 and x.is_floating_point():  # (B, F) vector inputs have no steps
             return traced(None)
-        windowed = forecast_steps(model)[0] is not None  # the program cuts x to its window first
+        window, shortest = forecast_steps(model)  # a window: the program cuts x to it first
+        if window is None and shortest > 1:
+            # a differenced forecaster needs more steps (a lag-12 difference needs 13), which a range from 1
+            # contradicts: its own guards set the range (tracing from 1 first only fails, a whole trace lost)
+            return traced(Dim.AUTO)
         try:
-            return traced(Dim("steps", min=1) if pad_to is None or windowed else Dim("steps", min=1, max=pad_to))
-        except Exception:  # the model needs more steps (a lag-12 difference needs 13): its own guards set the range
+            return traced(Dim("steps", min=1) if pad_to is None or window is not None
+                          else Dim("steps", min=1, max=pad_to))
+        except Exception:  # another model's own guards need more steps: they set the range
             return traced(Dim.AUTO)
 
 
