@@ -84,25 +84,17 @@ def _check_steps(stamps: Any, history: Rows, future: Rows, time: str) -> None:
     """Raise at the first future time that is not one usual step of the history after the time before
     it; nothing to check for a history with no usual step (fewer than three rows, irregular events).
     ``stamps`` are the history's times, then the future's, as numbers or dates."""
-
-    from rnnkit.data.formats.time_gaps import step_in_words, time_steps, usual_step
+    from rnnkit.data.formats.time_gaps import first_off_step
 
     past, ahead = history.times or [], future.times or []
-    found = usual_step(stamps.iloc[: len(past)])
-    if found is None:
-        return  # a short or irregular history: no step to hold the future to
-    _, usual, unit = found
-    for k in range(len(ahead)):
-        now = time_steps(stamps.iloc[: len(past) + k + 1])  # a time off the unit (a date mid-month) changes it
-        step = int(now[0][-1]) if now is not None and now[1] == unit else None
-        if step == usual:
-            continue
-        before = (f"the history's last time {past[-1]!r} ({history.name}, line {history.lines[-1]})" if k == 0
-                  else f"the time before it, {ahead[k - 1]!r} (line {future.lines[k - 1]})")
-        missing = (f"{step // usual - 1} step(s) of {step_in_words(usual, unit)} missing" if step is not None and
-                   step % usual == 0 else f"the history's times are {step_in_words(usual, unit)} apart")
-        raise CLIError(f"{future.name}, line {future.lines[k]}, field {time!r}: time {ahead[k]!r} is not the step "
-                       f"after {before}: {missing}; {ADVICE}")
+    off = first_off_step(stamps, len(past), "the history's")
+    if off is None:
+        return
+    k, missing = off[0] - len(past), off[1]
+    before = (f"the history's last time {past[-1]!r} ({history.name}, line {history.lines[-1]})" if k == 0
+              else f"the time before it, {ahead[k - 1]!r} (line {future.lines[k - 1]})")
+    raise CLIError(f"{future.name}, line {future.lines[k]}, field {time!r}: time {ahead[k]!r} is not the step "
+                   f"after {before}: {missing}; {ADVICE}")
 
 
 __all__ = ["check_follows", "read_future"]

@@ -53,7 +53,7 @@ from rnnkit.data.formats.tables import (
     series_rows,
     time_stamps,
 )
-from rnnkit.data.formats.time_gaps import check_gaps, step_in_words, time_steps, usual_step
+from rnnkit.data.formats.time_gaps import check_gaps, first_off_step
 from rnnkit.data.windows import NanPolicy, chronological_split, fill_missing, make_windows
 
 Series = dict[str, Any]  # key, values (N, F), future (N, C) | None, n_test
@@ -98,16 +98,12 @@ def _check_test_follows(tables: list[Any], parts: list[dict[str, np.ndarray]], t
             raise DataFileError(table.path, f"{where}, not after the training file's last time {end!r}: a test file "
                                 "holds the steps that follow the training file", line=table.line(int(rows[0])),
                                 field=time)
-        found = usual_step(train_t.iloc[parts[0][key]]) if gaps == "raise" else None
-        if found is None:
+        if gaps != "raise":
             continue
-        _, usual, unit = found
-        seam = time_steps(pd.concat([train_t.iloc[parts[0][key]], test_t.iloc[rows[:1]]], ignore_index=True))
-        step = int(seam[0][-1]) if seam is not None and seam[1] == unit else None
-        if step != usual:
-            missing = (f"{step // usual - 1} step(s) of {step_in_words(usual, unit)} missing"
-                       if step is not None and step % usual == 0
-                       else f"the training file's times are {step_in_words(usual, unit)} apart")
+        seam = pd.concat([train_t.iloc[parts[0][key]], test_t.iloc[rows[:1]]], ignore_index=True)
+        off = first_off_step(seam, len(parts[0][key]), "the training file's")
+        if off is not None:
+            missing = off[1]
             raise DataFileError(table.path, f"{where}, not the step after the training file's last time {end!r} "
                                 f"({tables[0].path}, line {tables[0].line(int(parts[0][key][-1]))}): {missing}; "
                                 "add the missing rows with empty values and pass nan='interpolate' to fill them, "

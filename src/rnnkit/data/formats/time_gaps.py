@@ -72,6 +72,25 @@ def usual_step(times: Any) -> tuple[np.ndarray, int, str] | None:
     return steps, usual, unit
 
 
+def first_off_step(times: Any, known: int, whose: str) -> tuple[int, str] | None:
+    """For (sorted) ``times`` whose first ``known`` are a regular series (:func:`usual_step`; else
+    None): the index of the first later time that is not one usual step after the time before it,
+    with what is wrong in words (``"2 step(s) of 1 month missing"``, or ``"{whose} times are 1 month
+    apart"`` for a time off the series' unit, such as a date mid-month); None when every one follows."""
+    found = usual_step(times.iloc[:known])
+    if found is None:
+        return None
+    _, usual, unit = found
+    for i in range(known, len(times)):
+        now = time_steps(times.iloc[: i + 1])  # (the unit is read off all the times: one off it changes it)
+        step = int(now[0][-1]) if now is not None and now[1] == unit else None
+        if step != usual:
+            apart = step_in_words(usual, unit)
+            return i, (f"{step // usual - 1} step(s) of {apart} missing" if step is not None and step % usual == 0
+                       else f"{whose} times are {apart} apart")
+    return None
+
+
 def check_gaps(table: Any, key: str, rows: np.ndarray, stamps: Any, time: str) -> None:
     """Raise naming the lines around the first gap of the series ``key`` (its ``rows``, in time order;
     ``stamps`` the table's time column as numbers or dates), if the series is regular."""
@@ -95,4 +114,4 @@ def check_gaps(table: Any, key: str, rows: np.ndarray, stamps: Any, time: str) -
                         line=table.line(after), field=time)
 
 
-__all__ = ["check_gaps", "step_in_words", "time_steps", "usual_step"]
+__all__ = ["check_gaps", "first_off_step", "step_in_words", "time_steps", "usual_step"]
