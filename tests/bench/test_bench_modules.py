@@ -1,13 +1,9 @@
 """``rnnkit.bench.cv`` and ``rnnkit.bench.accuracy``, split by idea (cv: the plan of folds, one fold,
 the pooled folds and the paired comparison, the report; accuracy: the recipes, the seeds, the table),
 still offer every name they offered, as the very objects the split modules define; a patch of
-``accuracy.recipe_names`` still reaches the command; no module is over the style's 400 lines."""
+``accuracy.recipe_names`` still reaches the command (their sizes: tests/test_module_sizes.py)."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -86,20 +82,3 @@ def test_patching_recipe_names_reaches_the_command(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(accuracy, "recipe_names", lambda: ["peek"])
     assert main(["bench", "accuracy", "gunpoint", "--quick"]) != 0
     assert "no recipe for gunpoint; recipes exist for: peek" in capsys.readouterr().err
-
-
-def test_building_the_bench_parsers_imports_no_torch() -> None:
-    """``rnnkit --help`` imports every bench module: none of the split modules imports torch."""
-    code = ("import sys; from rnnkit.cli.main import build_parser; build_parser(); "
-            "import rnnkit.bench.cv, rnnkit.bench.accuracy; print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
-
-
-def test_the_split_modules_are_of_the_styles_size() -> None:
-    folder = Path(cv.__file__).parent
-    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines())
-             for pattern in ("cv*.py", "accuracy*.py") for p in folder.glob(pattern)}
-    assert {"cv.py", "cv_plan.py", "cv_fold.py", "cv_pooled.py", "cv_report.py", "accuracy.py",
-            "accuracy_recipes.py", "accuracy_seeds.py", "accuracy_table.py"} <= set(sizes)
-    assert all(n <= 400 for n in sizes.values()), sizes

@@ -936,7 +936,10 @@ def test_ctrl_c_while_the_command_loads_is_one_line_and_130(monkeypatch: pytest.
     done = subprocess.run([sys.executable, "-c", "import sys, rnnkit; from rnnkit import Recurrent, cells; "
                            "print('torch' in sys.modules)"], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "True"  # the names still load, on first use
+    # (the modules split out of the commands named too, though building the parser reads them)
     bare = subprocess.run([sys.executable, "-c", "import sys, rnnkit.cli.main as m; m.build_parser(); "
+                           "import rnnkit.cli.train, rnnkit.cli.runspec, rnnkit.bench.cv, rnnkit.bench.accuracy, "
+                           "rnnkit.bench.long_stream, rnnkit.bench.long_stream_rows; "
                            "print('torch' in sys.modules)"], capture_output=True, text=True, timeout=120)
     assert bare.stdout.strip() == "False"  # the parser, all sub-commands, loads no torch: --help answers at once
 

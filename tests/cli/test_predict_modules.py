@@ -3,8 +3,6 @@ name it offered, as the objects that the command itself calls."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from rnnkit.cli import predict
@@ -20,10 +18,3 @@ NAMES = ["CLIError", "STDIN", "Layout", "check_encoding", "name_of", "numbers", 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_name_predict_offered_is_still_there(name: str) -> None:
     assert hasattr(predict, name), name
-
-
-def test_the_split_modules_are_of_the_styles_size() -> None:
-    folder = Path(predict.__file__).parent
-    sizes = {p.name: len(p.read_text().splitlines()) for p in folder.glob("predict*.py")}
-    assert {"predict_inputs.py", "predict_describe.py", "predict_model.py", "predict_future.py"} <= set(sizes)
-    assert all(n <= 400 for n in sizes.values()), sizes

@@ -1,10 +1,9 @@
 """``rnnkit.cli.train`` and ``rnnkit.cli.runspec``, split by idea (the flags, the run, its checks, a
 resume, the scores; the spec's data, ``limit`` and model), keep every name they offered, as the
-objects the split modules define, and each module is of the style's size."""
+objects the split modules define (their sizes: tests/test_module_sizes.py)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -64,22 +63,3 @@ def test_patching_recipes_reaches_recipe_path(tmp_path: Path, monkeypatch: pytes
     (tmp_path / "mine.yaml").write_text("data: air_passengers\nmodel: forecaster\n")
     monkeypatch.setattr(runspec, "RECIPES", tmp_path)
     assert runspec.recipe_path("mine") == tmp_path / "mine.yaml"
-
-
-def test_the_command_imports_no_torch() -> None:
-    """``rnnkit --help`` imports every command's module: none of the split modules imports torch."""
-    import subprocess
-
-    code = ("import sys; from rnnkit.cli.main import build_parser; build_parser(); "
-            "import rnnkit.cli.train, rnnkit.cli.runspec; print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
-
-
-def test_the_split_modules_are_of_the_styles_size() -> None:
-    folder = Path(train.__file__).parent
-    sizes = {p.name: len(p.read_text().splitlines())
-             for pattern in ("train*.py", "runspec*.py") for p in folder.glob(pattern)}
-    assert {"train.py", "train_flags.py", "train_fit.py", "train_checks.py", "train_resume.py", "train_metrics.py",
-            "runspec.py", "runspec_data.py", "runspec_limit.py", "runspec_model.py"} <= set(sizes)
-    assert all(n <= 400 for n in sizes.values()), sizes

@@ -3,15 +3,12 @@ the conversion from torch and the wording of its checks; cpu_stream: what is com
 layouts, the watch on the parameters; long_stream: the measurements), still offer every name they
 offered, as the very objects the split modules define; ``Recurrent`` stays defined where saved models
 say it is; the names tests patch on ``cpu_stream`` and ``long_stream`` are still looked up there, and
-the compiled library is cached in one place; no module is over the style's 400 lines."""
+the compiled library is cached in one place (their sizes: tests/test_module_sizes.py)."""
 
 from __future__ import annotations
 
 import importlib
 import pickle
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -63,7 +60,6 @@ IMPORTED = {
 }
 IMPORTED_CASES = [(old, home, name) for old, homes in IMPORTED.items() for home, names in homes.items()
                   for name in names]
-SPLITS = {"layers": "recurrent*.py", "ops": "cpu_stream*.py", "bench": "long_stream*.py"}
 
 
 @pytest.mark.parametrize(("old", "home", "name"), CASES, ids=[f"{o.split('.')[-1]}.{n}" for o, _, n in CASES])
@@ -170,21 +166,3 @@ def test_a_patched_row_function_reaches_the_bench_run(monkeypatch: pytest.Monkey
     monkeypatch.setattr(long_stream, "long_rows", lambda device, repeats, quick: [row])
     report = long_stream.run_long_stream(long=True, stream=False, repeats=1, quick=True, devices=("cpu",))
     assert report["rows"] == [dict(row, device="cpu")]
-
-
-def test_importing_the_bench_module_imports_no_torch() -> None:
-    """``rnnkit --help`` builds the bench parsers: ``long_stream`` and its rows load no torch."""
-    code = "import sys, rnnkit.bench.long_stream, rnnkit.bench.long_stream_rows; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
-
-
-@pytest.mark.parametrize("folder", sorted(SPLITS))
-def test_the_split_modules_are_of_the_style_s_size(folder: str) -> None:
-    root = Path(recurrent.__file__).parents[1] / folder
-    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in root.glob(SPLITS[folder])}
-    expected = {"layers": {"recurrent.py", "recurrent_words.py", "recurrent_torch.py"},
-                "ops": {"cpu_stream.py", "cpu_stream_build.py", "cpu_stream_packing.py", "cpu_stream_watch.py"},
-                "bench": {"long_stream.py", "long_stream_rows.py"}}[folder]
-    assert expected <= set(sizes)
-    assert all(n <= 400 for n in sizes.values()), sizes
