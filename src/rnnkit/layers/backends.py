@@ -160,29 +160,25 @@ def torch_op_name(cell: Cell) -> str:
 def _torch_op(cell: Cell) -> Callable[..., tuple[Tensor, ...]]:
     """``torch.lstm`` / ``torch.gru`` / ``torch.rnn_tanh`` / ``torch.rnn_relu`` for ``cell``'s kind."""
     op = getattr(torch, torch_op_name(cell))
-    return _lstm_without_onednn_bf16(op) if op is torch.lstm else op  # type: ignore[no-any-return]
+    return _lstm if op is torch.lstm else op  # type: ignore[no-any-return]
 
 
-def _lstm_without_onednn_bf16(op: Callable[..., tuple[Tensor, ...]]) -> Callable[..., tuple[Tensor, ...]]:
+def _lstm(x: Tensor, *args: Any) -> tuple[Tensor, ...]:
     """``torch.lstm`` that runs under CPU bfloat16 autocast on CPUs whose oneDNN has no bfloat16 LSTM
     (no AVX-512): autocast sends the op to oneDNN, which fails there ("could not create a primitive
     descriptor"), as ``nn.LSTM`` does. It then runs outside autocast on the inputs cast to bfloat16,
     torch's own bfloat16 kernel: the same precision that autocast asks for."""
+    if (x.device.type != "cpu" or not torch.is_autocast_enabled("cpu")
+            or torch.get_autocast_dtype("cpu") != torch.bfloat16 or _onednn_bf16()):
+        return torch.lstm(x, *args)  # type: ignore[no-any-return]
 
-    def run(x: Tensor, *args: Any) -> tuple[Tensor, ...]:
-        if (x.device.type != "cpu" or not torch.is_autocast_enabled("cpu")
-                or torch.get_autocast_dtype("cpu") != torch.bfloat16 or _onednn_bf16()):
-            return op(x, *args)
+    def bf16(a: Any) -> Any:
+        if isinstance(a, Tensor):
+            return a.to(torch.bfloat16) if a.is_floating_point() else a
+        return [bf16(t) for t in a] if isinstance(a, list | tuple) else a
 
-        def bf16(a: Any) -> Any:
-            if isinstance(a, Tensor):
-                return a.to(torch.bfloat16) if a.is_floating_point() else a
-            return [bf16(t) for t in a] if isinstance(a, list | tuple) else a
-
-        with torch.autocast("cpu", enabled=False):
-            return op(bf16(x), *(bf16(a) for a in args))
-
-    return run
+    with torch.autocast("cpu", enabled=False):
+        return torch.lstm(bf16(x), *(bf16(a) for a in args))  # type: ignore[no-any-return]
 
 
 @functools.cache

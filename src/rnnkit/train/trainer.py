@@ -308,9 +308,6 @@ class Trainer(RunFolder):
             return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _patience_spent(self, state: TrainState) -> bool:
-        return self.config.early_stopping is not None and state.bad_epochs >= self.config.early_stopping
-
     def _out_of_steps(self, state: TrainState) -> bool:
         return self.config.max_steps is not None and state.step >= self.config.max_steps
 

@@ -37,7 +37,8 @@ class RunFolder:
     _best_is_last: bool
 
     def _patience_spent(self, state: TrainState) -> bool:
-        raise NotImplementedError  # Trainer's
+        """Whether early stopping's patience ran out (also what a resume reads off its checkpoint)."""
+        return self.config.early_stopping is not None and state.bad_epochs >= self.config.early_stopping
 
     def _warn_if_nothing_trains(self, run: RunDir, state: TrainState, monitor: str) -> None:
         """Say so when a resumed run has nothing left to train: all its epochs, or it stopped early."""
