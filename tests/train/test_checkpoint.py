@@ -104,7 +104,7 @@ def test_resume_from_a_corrupt_checkpoint_is_refused_and_touches_nothing(tmp_pat
     from rnnkit.train import Trainer
 
     data = toy_classification(16, valid=8, test=0)
-    Trainer(epochs=1, batch_size=8, progress=False, run_dir=str(tmp_path)).fit(tiny_model(data), data)
+    Trainer(epochs=1, batch_size=8, progress=False, report=False, run_dir=str(tmp_path)).fit(tiny_model(data), data)
     last, best = tmp_path / "checkpoints" / "last.safetensors", tmp_path / "checkpoints" / "best.safetensors"
     last.write_bytes(last.read_bytes()[:100])
     best_bytes = best.read_bytes()

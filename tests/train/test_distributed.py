@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from ddp_worker import SETTINGS, data_and_model
+from ddp_worker import EMA_DECAYS, SETTINGS, data_and_model, ema_tag
 from safetensors.torch import load_file
 
 from rnnkit.train import Trainer
@@ -27,16 +27,23 @@ def test_shard_splits_each_global_batch_and_weights_the_loss() -> None:
     assert shard([5, 6], DistContext()) == ([5, 6], 1.0)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("ema_decay", [None, 0.8])  # with EMA, each rank's shadow follows the unwrapped module
-def test_two_process_gloo_run_matches_single_process(tmp_path, ema_decay: float | None) -> None:
+@pytest.fixture(scope="module")
+def ddp_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One torchrun launch of ddp_worker.py, which fits once per ema_decay of EMA_DECAYS."""
+    out = tmp_path_factory.mktemp("ddp")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(HERE / "ddp_worker.py"), str(tmp_path), *([str(ema_decay)] if ema_decay is not None else [])]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+           str(HERE / "ddp_worker.py"), str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ema_decay", EMA_DECAYS)
+def test_two_process_gloo_run_matches_single_process(ddp_runs: Path, ema_decay: float | None) -> None:
+    tmp_path = ddp_runs / ema_tag(ema_decay)
     data, model = data_and_model()
     single = Trainer(**SETTINGS, ema_decay=ema_decay).fit(model, data)
 

@@ -10,7 +10,9 @@ from tinyrun import InterruptAt, InterruptAtEpochEnd, tiny_model, toy_classifica
 
 from rnnkit.train import CheckpointError, Trainer
 
-SETTINGS = {"epochs": 2, "batch_size": 8, "lr": 1e-2, "progress": False, "checkpoint_every": 2, "seed": 7}
+# report=False: drawing plots/ costs ~2 s a fit here and plays no part in resuming (test_run_dir.py checks it)
+SETTINGS = {"epochs": 2, "batch_size": 8, "lr": 1e-2, "progress": False, "report": False, "checkpoint_every": 2,
+            "seed": 7}
 
 
 

@@ -120,7 +120,7 @@ def test_pandas_extras_are_saved_as_csv_and_the_rest_skipped_with_a_logged_note(
                        split=chronological_split(20, test_size=4, valid_size=4, window=3, horizon=2),
                        handle=object())
     with caplog.at_level("INFO", logger="rnnkit.train.run_dir"):
-        Trainer(epochs=1, progress=False, run_dir=str(tmp_path)).fit(tiny_model(data), data)
+        Trainer(epochs=1, progress=False, report=False, run_dir=str(tmp_path)).fit(tiny_model(data), data)
     skipped = {name for name in ("missing", "split", "handle") if f"extras[{name!r}]" in caplog.text}
     assert skipped == {"missing", "split", "handle"}
     extras = load_run(tmp_path).extras
@@ -131,7 +131,7 @@ def test_pandas_extras_are_saved_as_csv_and_the_rest_skipped_with_a_logged_note(
 
 def test_run_dir_may_be_a_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     data = toy_classification(8, valid=0, test=0)
-    Trainer(epochs=1, progress=False, run_dir=tmp_path / "run").fit(tiny_model(data), data)
+    Trainer(epochs=1, progress=False, report=False, run_dir=tmp_path / "run").fit(tiny_model(data), data)
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert config["trainer"]["run_dir"] == str(tmp_path / "run")
     assert load_run(tmp_path / "run").config["trainer"]["run_dir"] == str(tmp_path / "run")
@@ -149,7 +149,8 @@ def test_a_python_run_records_the_options_the_data_set_was_loaded_with(tmp_path)
     dataset = rnnkit.datasets.load("dates_iso", n_train=120, n_test=30, seed=3)
     assert dataset.load_options == {"n_train": 120, "n_test": 30, "seed": 3}
     model = Seq2Seq.from_dataset(dataset, hidden_size=8)
-    rnnkit.Trainer(epochs=1, run_dir=tmp_path / "run", progress=False).fit(model, dataset)
+    # report=False: the drawing (test_folder_has_every_file) is not what this checks, and costs seconds
+    rnnkit.Trainer(epochs=1, run_dir=tmp_path / "run", progress=False, report=False).fit(model, dataset)
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert config["data"] == {"name": "dates_iso", "options": {"n_train": 120, "n_test": 30, "seed": 3}}
     again = load_data(open_run(tmp_path / "run")[1])
@@ -173,7 +174,7 @@ def test_a_python_run_on_a_users_file_records_the_file_so_the_cli_rebuilds_it(tm
     dataset = rnnkit.datasets.load(name, text="review", target="label", seed=1)
     assert dataset.load_name == name
     model = SequenceClassifier.from_dataset(dataset, cell="gru", hidden_size=8)
-    rnnkit.Trainer(epochs=1, run_dir=tmp_path / "run", progress=False).fit(model, dataset)
+    rnnkit.Trainer(epochs=1, run_dir=tmp_path / "run", progress=False, report=False).fit(model, dataset)
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert config["data"] == {"name": name, "options": {"text": "review", "target": "label", "seed": 1}}
     assert main(["evaluate", str(tmp_path / "run")]) == 0  # rebuilt from the folder alone

@@ -207,7 +207,7 @@ def test_sparse_tables_leaves_a_table_the_user_made_sparse_as_it_was() -> None:
 def test_resume_with_sparse_tables_equals_the_uninterrupted_run(tmp_path) -> None:
     data = _bigram_task(96)
     settings = {"epochs": 2, "batch_size": 16, "lr": 0.02, "progress": False, "checkpoint_every": 2, "seed": 3,
-                "sparse_tables": True}
+                "sparse_tables": True, "report": False}
     full_model = _hashed_model(data)
     full = Trainer(run_dir=str(tmp_path / "full"), **settings).fit(full_model, data)
     cut = str(tmp_path / "cut")

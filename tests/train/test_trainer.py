@@ -13,7 +13,7 @@ from rnnkit.data.batch import Example
 from rnnkit.data.dataset import ExampleList, SequenceDataset
 from rnnkit.train import Callback, Trainer, TrainingDiverged, load_checkpoint
 
-FAST = {"batch_size": 16, "lr": 1e-2, "progress": False, "evaluate_test": False}
+FAST = {"batch_size": 16, "lr": 1e-2, "progress": False, "evaluate_test": False, "report": False}
 
 
 def _strip_time(rows: list[dict[str, float]]) -> list[dict[str, float]]:

@@ -13,7 +13,7 @@ from torch import nn
 from rnnkit.train import Callback, CheckpointError, Trainer, load, load_checkpoint
 from rnnkit.train.ema import WeightEMA
 
-FAST = {"batch_size": 8, "lr": 1e-2, "progress": False, "evaluate_test": False, "seed": 5}
+FAST = {"batch_size": 8, "lr": 1e-2, "progress": False, "evaluate_test": False, "report": False, "seed": 5}
 
 
 def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
