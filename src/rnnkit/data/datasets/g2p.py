@@ -169,8 +169,11 @@ def load_cmudict_g2p(
         pairs = [(w, ph) for w, prons in words for ph in (prons if every else prons[:1])]
         xs = encode_all(letters, [w for w, _ in pairs])
         ys = encode_all(phonemes, [ph for _, ph in pairs], eos=True)
-        refs = {w: tuple(tuple(int(i) for i in y) for y in encode_all(phonemes, prons))
-                for w, prons in words if len(prons) > 1}
+        several = [(w, prons) for w, prons in words if len(prons) > 1]
+        # one encode_all for every word's references: a call per word (8,000 of them) cost seconds
+        flat = encode_all(phonemes, [ph for _, prons in several for ph in prons])
+        ids = iter(tuple(y.tolist()) for y in flat)
+        refs = {w: tuple(next(ids) for _ in prons) for w, prons in several}
         return [Example(x=x, y=y, meta={"word": w, "references": refs[w]} if w in refs else {"word": w})
                 for x, y, (w, _) in zip(xs, ys, pairs)]
 
