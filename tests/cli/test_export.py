@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,41 @@ def lstm_run(runs: Path) -> Path:
                   "8", "--layers", "2", "--bidirectional", "--limit", "40")
 
 
+@pytest.fixture(scope="module")
+def lstm_onnx(lstm_run: Path, runs: Path) -> tuple[str, Path]:
+    """One ONNX export of ``lstm_run`` (about 10 s) for the tests that check different things of it: the
+    graph and its outputs, and that ``--out``'s .onnx suffix alone chose the format. Returns the command's
+    message and the file."""
+    import contextlib
+    import io
+
+    path = runs / "jv_suffix" / "model.onnx"
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(["export", str(lstm_run), "--out", str(path)]) == 0  # no --format: the suffix chooses
+    return out.getvalue(), path
+
+
+@pytest.fixture(scope="module")
+def reviews_run(runs: Path) -> Path:
+    """A token classifier on a user's CSV of reviews (its tokenizer in the run folder), trained once: the
+    test of its ONNX export and, on a copy, the test of a run whose data is gone."""
+    return _train(runs, "reviews", *_reviews(runs / "reviews.csv"), "--cell", "gru", "--hidden", "8")
+
+
+@pytest.fixture(scope="module")
+def dates_run(runs: Path) -> Callable[[str], Path]:
+    """``dates_run(cell)``: a seq2seq run on dates_iso with that cell, trained once per module (the seq2seq
+    export tests and, on a copy, the test of a run whose data is gone)."""
+    made: dict[str, Path] = {}
+
+    def get(cell: str) -> Path:
+        if cell not in made:
+            made[cell] = _train(runs, f"dates_{cell}", "--data", "dates_iso", "--model", "seq2seq", "--cell", cell,
+                                "--hidden", "16", "--limit", "200")
+        return made[cell]
+    return get
+
+
 def _onnx(run: Path, capsys: pytest.CaptureFixture[str]) -> tuple[object, str]:
     capsys.readouterr()
     assert main(["export", str(run), "--format", "onnx"]) == 0
@@ -66,11 +102,13 @@ def _check(session: object, model: torch.nn.Module, batches: list, output: str) 
 
 
 def test_onnx_classifier_is_one_node_per_layer_and_matches_the_model(
-        lstm_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        lstm_run: Path, lstm_onnx: tuple[str, Path]) -> None:
     run = lstm_run
-    session, message = _onnx(run, capsys)
+    message, path = lstm_onnx
+    assert f"to {path}" in message
     assert "any number of steps" in message and "output logits" in message
-    graph = onnx.load(str(run / "export" / "model.onnx"))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    graph = onnx.load(str(path))
     kinds = [n.op_type for n in graph.graph.node]
     assert kinds.count("LSTM") == 2 and "Loop" not in kinds  # the recurrence is ONNX's own node, not unrolled
     dims = [d.dim_param for d in graph.graph.input[0].type.tensor_type.shape.dim]
@@ -83,45 +121,57 @@ def test_onnx_classifier_is_one_node_per_layer_and_matches_the_model(
     _check(session, rnnkit.load(run), batches, "logits")
 
 
-AIR_HORIZON = 13  # just past the recipe's lag of 12
+def test_the_out_suffix_chooses_the_format_and_a_mismatch_is_refused(
+        lstm_run: Path, lstm_onnx: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--out model.onnx` without --format wrote TorchScript into an .onnx file, which loads nowhere."""
+    from rnnkit.cli import export as export_cli
+
+    message, out = lstm_onnx  # `export RUN --out model.onnx`, no --format (the fixture)
+    assert "(onnx)" in message
+    onnx.load(str(out))
+    assert main(["export", str(lstm_run), "--format", "torchscript", "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "has the suffix of onnx but --format is torchscript; use a .pt file or --format onnx" in err
+    # .pt2 chooses torch.export: what the command asks of its export function (a real .pt2 export through
+    # the suffix alone is test_onnx_and_torch_export_of_a_differenced_forecaster's, 5-7 s a trace)
+    asked: list[tuple[Path, str]] = []
+
+    def record(model: object, x: object, lengths: object, path: Path, fmt: str, **kwargs: object) -> tuple:
+        asked.append((path, fmt))
+        return 0.0, "any number of steps"
+
+    monkeypatch.setattr(export_cli, "export", record)
+    assert main(["export", str(lstm_run), "--out", str(tmp_path / "m.pt2")]) == 0
+    assert "(torch.export)" in capsys.readouterr().out
+    assert asked == [(tmp_path / "m.pt2", "torch.export")], asked
+
+
+AIR_LAG, AIR_HORIZON = 3, 4  # the horizon just past the lag
 
 
 def test_onnx_and_torch_export_of_a_differenced_forecaster(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # the recipe's log values differenced at lag 12, autoregressive over the horizon. Its horizon of 36 is
-    # unrolled into every trace (about 100 s here); 13 is still past the lag, so the forecast is added back
-    # block by block onto its own earlier months as with 36 (undifference's cumsum over ceil(H / 12) = 2
-    # blocks). Hidden 8 for the recipe's 128: the same ops, smaller matrices.
-    run = _train(runs, "air", "--recipe", "air_passengers", "--data-option", f"horizon={AIR_HORIZON}", "--hidden", "8")
+    # the recipe's log values differenced (at lag 12 there), autoregressive over the horizon. Its horizon of
+    # 36 is unrolled into every trace (about 100 s here; 13, just past lag 12, still took 40 s); a lag of 3
+    # and a horizon of 4 keep what matters, the horizon past the lag, so the forecast is added back block by
+    # block onto its own earlier months as with 36 and lag 12 (undifference's cumsum over ceil(H / lag) = 2
+    # blocks), in a third of the unrolled steps. Hidden 8 for the recipe's 128: the same ops, smaller matrices.
+    run = _train(runs, "air", "--recipe", "air_passengers", "--data-option", f"horizon={AIR_HORIZON}", "--set",
+                 f"difference=[{AIR_LAG}]", "--hidden", "8")
     session, message = _onnx(run, capsys)
-    assert "at least 13 steps" in message and "output predictions" in message  # a lag-12 difference needs 13
+    assert f"at least {AIR_LAG + 1} steps" in message and "output predictions" in message  # lag 3: 4 or more
     model = rnnkit.load(run)
-    assert model.config.horizon == AIR_HORIZON and tuple(model.config.difference) == (12,)
-    assert model.config.strategy == "autoregressive"
+    assert model.config.horizon == AIR_HORIZON and tuple(model.config.difference) == (AIR_LAG,)
+    assert model.config.strategy == "autoregressive" and model.config.transform == "log"
     dataset = rnnkit.datasets.load("air_passengers", window=24, horizon=AIR_HORIZON, valid_size=0)
     windows = [collate(dataset.test.examples[:1]), collate(dataset.train.examples[:5])]
     _check(session, model, windows, "predictions")
-    assert main(["export", str(run), "--format", "torch.export"]) == 0
-    program = torch.export.load(str(run / "export" / "model.pt2")).module()
+    pt2 = run / "export" / "model.pt2"
+    assert main(["export", str(run), "--out", str(pt2)]) == 0  # no --format: the .pt2 suffix chooses torch.export
+    assert "(torch.export)" in capsys.readouterr().out
+    program = torch.export.load(str(pt2)).module()
     for batch in windows:
         torch.testing.assert_close(program(batch.x, batch.lengths), model(batch).predictions)
-
-
-def test_onnx_of_a_token_classifier_skips_the_id_range_check_inside_the_program(
-        runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run = _train(runs, "reviews", *_reviews(runs / "reviews.csv"), "--cell", "gru", "--hidden", "8")
-    session, message = _onnx(run, capsys)  # the id range check used to stop torch.export's trace
-    assert "any number of steps" in message  # the bag of 1-3-grams takes reviews shorter than 3 tokens too
-    from rnnkit.cli.runspec import load_data, open_run
-
-    dataset = load_data(open_run(run)[1])
-    example = dataset.test.examples[0]
-    assert example.x.dtype == torch.int64 and len(example.x) == 3
-    meta = {p.key: p.value for p in onnx.load(str(run / "export" / "model.onnx")).metadata_props}
-    tokenizer = json.loads(meta["tokenizer"])  # how to turn a review into the file's token ids
-    assert tokenizer["kind"] == "word" and tokenizer["state"]["tokens"] == json.loads(meta["input_vocab"])
-    assert json.loads(meta["input_vocab"]) == dataset.info.input_vocab.itos
-    short = [dataclasses.replace(example, x=example.x[:n]) for n in (1, 2)]
-    _check(session, rnnkit.load(run), [collate(dataset.test.examples[:5]), collate(short)], "logits")
 
 
 def test_onnx_frame_tagger_runs_the_cnn_on_every_frame_and_carries_its_crf(
@@ -272,13 +322,30 @@ def test_a_failed_export_leaves_no_file(lstm_run: Path, runs: Path, capsys: pyte
     assert not out.exists()
 
 
+def test_onnx_of_a_token_classifier_skips_the_id_range_check_inside_the_program(
+        reviews_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = reviews_run
+    session, message = _onnx(run, capsys)  # the id range check used to stop torch.export's trace
+    assert "any number of steps" in message  # the bag of 1-3-grams takes reviews shorter than 3 tokens too
+    from rnnkit.cli.runspec import load_data, open_run
+
+    dataset = load_data(open_run(run)[1])
+    example = dataset.test.examples[0]
+    assert example.x.dtype == torch.int64 and len(example.x) == 3
+    meta = {p.key: p.value for p in onnx.load(str(run / "export" / "model.onnx")).metadata_props}
+    tokenizer = json.loads(meta["tokenizer"])  # how to turn a review into the file's token ids
+    assert tokenizer["kind"] == "word" and tokenizer["state"]["tokens"] == json.loads(meta["input_vocab"])
+    assert json.loads(meta["input_vocab"]) == dataset.info.input_vocab.itos
+    short = [dataclasses.replace(example, x=example.x[:n]) for n in (1, 2)]
+    _check(session, rnnkit.load(run), [collate(dataset.test.examples[:5]), collate(short)], "logits")
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_onnx_seq2seq_is_an_init_and_a_decoding_step_that_greedy_decoding_calls(
-        cell: str, runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        cell: str, dates_run: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
     from rnnkit.cli.export_decoding import onnx_beam, onnx_greedy
 
-    run = _train(runs, f"dates_{cell}", "--data", "dates_iso", "--model", "seq2seq", "--cell", cell, "--hidden", "16",
-                 "--limit", "200")
+    run = dates_run(cell)
     capsys.readouterr()
     assert main(["export", str(run), "--format", "onnx"]) == 0
     assert "gave the model's output on 16 of 16 examples" in capsys.readouterr().out
@@ -302,6 +369,32 @@ def test_onnx_seq2seq_is_an_init_and_a_decoding_step_that_greedy_decoding_calls(
     assert state == (["h", "c"] if cell == "lstm" else ["h"]) + ["feed", "memory", "keys", "mask"]
     assert main(["export", str(run), "--format", "torch.export"]) == 2
     assert "a seq2seq run exports to ONNX only" in capsys.readouterr().err
+
+
+def test_a_run_whose_data_is_gone_exports_on_random_inputs_of_its_shapes(
+        runs: Path, reviews_run: Path, dates_run: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from rnnkit.cli.runspec import load_data, open_run
+
+    # copies of the module's token classifier (its CSV) and seq2seq runs (a bundled set), trained once for
+    # the tests that export them with their data; their exports are left behind
+    text, dates = runs / "gone_text", runs / "gone_dates"
+    shutil.copytree(reviews_run, text, ignore=shutil.ignore_patterns("export"))
+    shutil.copytree(dates_run("lstm"), dates, ignore=shutil.ignore_patterns("export"))
+    real = load_data(open_run(text)[1]).collate(load_data(open_run(text)[1]).test.examples[:4])
+    gone = runs / "gone.csv"  # the data is not on this machine any more: the copy reads a CSV that is not there
+    assert not gone.exists() and str(runs / "reviews.csv") in (text / "run.yaml").read_text()
+    (text / "run.yaml").write_text((text / "run.yaml").read_text().replace(str(runs / "reviews.csv"), str(gone)))
+    spec = (dates / "run.yaml").read_text()
+    (dates / "run.yaml").write_text(spec.replace("dates_iso", "no_such_data"))  # a bundled set we lack
+    for run in (text, dates):
+        capsys.readouterr()
+        assert main(["export", str(run), "--format", "onnx"]) == 0
+        captured = capsys.readouterr()
+        assert "tracing and checking on random inputs of the run's shapes" in captured.err
+    session = ort.InferenceSession(str(text / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
+    _check(session, rnnkit.load(text), [real], "logits")  # real inputs, which the export never saw
 
 
 def _sessions(run: Path) -> list:
@@ -390,27 +483,6 @@ def test_a_forecaster_with_known_future_covariates_takes_them_as_a_third_input(
         assert main(["export", str(run), "--format", fmt]) == 0
     program = torch.export.load(str(run / "export" / "model.pt2")).module()
     torch.testing.assert_close(program(batch.x, batch.lengths, batch.future), expected)
-
-
-def test_a_run_whose_data_is_gone_exports_on_random_inputs_of_its_shapes(
-        runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    data = runs / "gone.csv"
-    text = _train(runs, "gone_text", *_reviews(data), "--cell", "lstm", "--hidden", "8")
-    dates = _train(runs, "gone_dates", "--data", "dates_iso", "--data-option", "n_train=100", "--model", "seq2seq",
-                   "--hidden", "8")
-    from rnnkit.cli.runspec import load_data, open_run
-
-    real = load_data(open_run(text)[1]).collate(load_data(open_run(text)[1]).test.examples[:4])
-    data.unlink()  # the data is not on this machine any more
-    for run in (text, dates):
-        spec = (run / "run.yaml").read_text()
-        (run / "run.yaml").write_text(spec.replace("dates_iso", "no_such_data"))  # a bundled set we lack
-        capsys.readouterr()
-        assert main(["export", str(run), "--format", "onnx"]) == 0
-        captured = capsys.readouterr()
-        assert "tracing and checking on random inputs of the run's shapes" in captured.err
-    session = ort.InferenceSession(str(text / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
-    _check(session, rnnkit.load(text), [real], "logits")  # real inputs, which the export never saw
 
 
 def test_onnx_ensembles_of_decoders_mix_their_members_as_the_model_does(
@@ -617,20 +689,6 @@ def test_a_torchscript_program_masks_nan_padding_whatever_it_was_traced_on(tmp_p
     zeroed = x * (torch.arange(5) < lengths[:, None])[..., None]
     with torch.no_grad():
         torch.testing.assert_close(program(padded, lengths), scoring_module(model)(zeroed, lengths))
-
-
-def test_the_out_suffix_chooses_the_format_and_a_mismatch_is_refused(lstm_run: Path, tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    """`--out model.onnx` without --format wrote TorchScript into an .onnx file, which loads nowhere."""
-    out = tmp_path / "model.onnx"
-    assert main(["export", str(lstm_run), "--out", str(out)]) == 0
-    assert "(onnx)" in capsys.readouterr().out
-    onnx.load(str(out))
-    assert main(["export", str(lstm_run), "--format", "torchscript", "--out", str(tmp_path / "m.onnx")]) == 2
-    err = capsys.readouterr().err
-    assert "has the suffix of onnx but --format is torchscript; use a .pt file or --format onnx" in err
-    assert main(["export", str(lstm_run), "--out", str(tmp_path / "m.pt2")]) == 0
-    assert "(torch.export)" in capsys.readouterr().out
 
 
 def test_an_export_that_refuses_a_few_steps_the_model_takes_is_an_error() -> None:

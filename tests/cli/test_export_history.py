@@ -6,6 +6,7 @@ metadata, which ``run_session`` (how rnnkit runs an ONNX program) applies."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -41,16 +42,62 @@ def _runner(fmt: str, path: Path) -> object:
     return lambda x, lengths: torch.from_numpy(run_session(session, {"x": x.numpy(), "lengths": lengths.numpy()}))
 
 
+@pytest.fixture(scope="module")
+def command_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A run of a lag-3 differenced forecaster on a user's CSV, exported by ``rnnkit export`` as TorchScript
+    and as ONNX: the run folder and the command's message for each format. One ONNX export (seconds) for
+    the test of the command's message and for the ONNX case of the test of the program itself."""
+    import contextlib
+    import io
+
+    tmp = tmp_path_factory.mktemp("history")
+    rows = ["day,sales"] + [f"{t},{10 + t % 5 + 0.1 * t:.2f}" for t in range(60)]
+    data = tmp / "sales.csv"
+    data.write_text("\n".join(rows) + "\n")
+    run = tmp / "run"
+    assert main(["train", "--data", f"csv:{data}", "--data-option", "target=sales", "--data-option", "time=day",
+                 "--data-option", f"window={WINDOW}", "--data-option", f"horizon={HORIZON}", "--model", "forecaster",
+                 "--hidden", "4", "--set", f"difference=[{LAG}]", "--set", "transform=none", "--epochs", "1",
+                 "--out", str(run), "--no-progress", "--no-report"]) == 0
+    messages = {}
+    for fmt in ("torchscript", "onnx"):
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            assert main(["export", str(run), "--format", fmt]) == 0
+        messages[fmt] = out.getvalue()
+    return run, messages
+
+
 @pytest.mark.parametrize("fmt", list(SUFFIXES))
 def test_a_differenced_forecaster_program_refuses_a_history_too_short_and_takes_the_fewest_steps(
-        fmt: str, tmp_path: Path) -> None:
+        fmt: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """TorchScript and torch.export: a Forecaster exported by ``export``; ONNX: the program that ``rnnkit
+    export`` wrote for a trained run of the same shape (lag 3, window 8, horizon 2), against that run's
+    model, as the command checks it (an ONNX export costs seconds: the command's is checked here)."""
     from rnnkit.cli.export import export, scoring_module
 
-    torch.manual_seed(0)
-    model = Forecaster(horizon=HORIZON, hidden_size=4, difference=[LAG], window=WINDOW).eval()
-    x, lengths = torch.rand(2, WINDOW, 1) + 1, torch.tensor([WINDOW, WINDOW])
-    path = tmp_path / f"model{SUFFIXES[fmt]}"
-    diff, steps = export(model, x, lengths, path, fmt, max_steps=WINDOW)
+    if fmt == "onnx":
+        from rnnkit.cli.export_scoring import Scaling
+        from rnnkit.cli.runspec import open_run
+
+        run, messages = request.getfixturevalue("command_run")
+        loaded = open_run(run)[0]
+        model = loaded.model.eval()
+        reference = scoring_module(model, scaling=Scaling.of_run(loaded.info, loaded.extras))
+        assert tuple(model.config.difference) == (LAG,)
+        assert model.config.window == WINDOW and model.config.horizon == HORIZON
+        path = run / "export" / "model.onnx"
+        found = re.search(r"\(x of any batch size, ([^;)]*)\).*max difference on a test example ([-+.e0-9]+)",
+                          messages["onnx"])
+        assert found, messages["onnx"]
+        steps, diff = found.group(1), float(found.group(2))
+        x = torch.rand(2, WINDOW, 1) + 1
+    else:
+        torch.manual_seed(0)
+        model = Forecaster(horizon=HORIZON, hidden_size=4, difference=[LAG], window=WINDOW).eval()
+        reference = scoring_module(model)
+        x, lengths = torch.rand(2, WINDOW, 1) + 1, torch.tensor([WINDOW, WINDOW])
+        path = tmp_path / f"model{SUFFIXES[fmt]}"
+        diff, steps = export(model, x, lengths, path, fmt, max_steps=WINDOW)
     assert diff < 1e-5 and steps == f"at least {FEWEST} steps", steps  # TorchScript said nothing ("")
     program = _runner(fmt, path)
     short_x, short_length = REFUSED[fmt]
@@ -63,7 +110,7 @@ def test_a_differenced_forecaster_program_refuses_a_history_too_short_and_takes_
             history, given = torch.rand(3, t, 1) + 1, torch.tensor([t, FEWEST, t])
             got = program(history, given)  # type: ignore[operator]
             assert torch.isfinite(got).all()
-            torch.testing.assert_close(got, scoring_module(model)(history, given), rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(got, reference(history, given), rtol=1e-5, atol=1e-5)
     if fmt == "onnx":
         meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
         assert meta["min_steps"] == str(FEWEST) and meta["steps"] == f"at least {FEWEST} steps"
@@ -77,20 +124,10 @@ def test_the_model_the_export_is_checked_against_refuses_a_short_history_too() -
         module(torch.rand(1, FEWEST - 1, 1) + 1, torch.tensor([FEWEST - 1]))
 
 
-def test_the_export_command_states_the_rule_and_writes_min_steps(tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    rows = ["day,sales"] + [f"{t},{10 + t % 5 + 0.1 * t:.2f}" for t in range(60)]
-    data = tmp_path / "sales.csv"
-    data.write_text("\n".join(rows) + "\n")
-    run = tmp_path / "run"
-    assert main(["train", "--data", f"csv:{data}", "--data-option", "target=sales", "--data-option", "time=day",
-                 "--data-option", f"window={WINDOW}", "--data-option", f"horizon={HORIZON}", "--model", "forecaster",
-                 "--hidden", "4", "--set", f"difference=[{LAG}]", "--set", "transform=none", "--epochs", "1",
-                 "--out", str(run), "--no-progress", "--no-report"]) == 0
+def test_the_export_command_states_the_rule_and_writes_min_steps(command_run: tuple[Path, dict[str, str]]) -> None:
+    run, messages = command_run
     for fmt in ("torchscript", "onnx"):
-        capsys.readouterr()
-        assert main(["export", str(run), "--format", fmt]) == 0
-        message = capsys.readouterr().out
+        message = messages[fmt]
         assert f"at least {FEWEST} steps" in message
         assert f"every history (and length) needs at least {FEWEST} steps" in message, message
     assert "min_steps in its metadata" in message and "run_session" in message
