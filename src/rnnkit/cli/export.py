@@ -106,9 +106,10 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
         if x.dim() == 2 and x.is_floating_point():  # (B, F) vector inputs have no steps
             return traced(None)
         window, shortest = forecast_steps(model)  # a window: the program cuts x to it first
-        if window is None and shortest > 1:
+        if shortest > 1:
             # a differenced forecaster needs more steps (a lag-12 difference needs 13), which a range from 1
-            # contradicts: its own guards set the range (tracing from 1 first only fails, a whole trace lost)
+            # contradicts, with or without a window: its own guards set the range (tracing from 1 first only
+            # fails, a whole trace lost: 2-5 s here)
             return traced(Dim.AUTO)
         try:
             return traced(Dim("steps", min=1) if pad_to is None or window is not None
