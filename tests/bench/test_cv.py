@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -186,17 +187,22 @@ def test_a_backtest_fold_scores_the_forecast_from_its_origin():
 
 
 def test_backtest_repeats_retrain_from_new_model_seeds_and_workers_match():
+    """The serial run the workers must match is the repeated run's first repeat (model seed 0, the
+    same two origins), so it is not trained a second time; all of it on 1 torch thread, as the workers."""
     ds, _ = _air_passengers_without_test()
     spec = _tiny_forecaster()
-    repeated = cross_validate(spec, folds=2, repeats=2, dataset=ds)
+    with _one_torch_thread():
+        repeated = cross_validate(spec, folds=2, repeats=2, dataset=ds)
+        second = cross_validate(spec, folds=2, seed=1, dataset=ds)  # repeat 2 is model seed 1
+        parallel = cross_validate(spec, folds=2, dataset=ds, jobs=2)
     assert [(f.repeat, f.fold, f.n_valid) for f in repeated.folds] == [(0, 0, 24), (0, 1, 12), (1, 0, 24), (1, 1, 12)]
-    second = cross_validate(spec, folds=2, seed=1, dataset=ds)  # repeat 2 is model seed 1
     assert [f.value for f in repeated.folds[2:]] == pytest.approx([f.value for f in second.folds])
     assert repeated.folds[0].value != pytest.approx(repeated.folds[2].value)
     assert "2 model seeds each" in to_text(repeated) and "(36 steps x 2)" in to_text(repeated)
-    serial, parallel = _serial_and_parallel(spec, ds, folds=2)
-    assert [f.origin for f in parallel.folds] == [f.origin for f in serial.folds]
-    assert [f.value for f in parallel.folds] == pytest.approx([f.value for f in serial.folds], rel=1e-5)
+    serial = repeated.folds[:2]  # repeat 0: what cross_validate(spec, folds=2) trains in this process
+    assert [f.origin for f in parallel.folds] == [f.origin for f in serial]
+    assert [f.value for f in parallel.folds] == pytest.approx([f.value for f in serial], rel=1e-5), \
+        "the folds trained in 2 workers differ from the same folds (repeat 0) trained here"
 
 
 def test_command_line_backtest_and_origin_step_errors(capsys, tmp_path):
@@ -220,14 +226,21 @@ def test_command_line_backtest_and_origin_step_errors(capsys, tmp_path):
     assert "a set of many series (m1_yearly) is not backtested" in capsys.readouterr().err
 
 
-def _serial_and_parallel(spec, ds, *, folds):
-    """The same cross-validation in this process and in 2 workers, 1 torch thread each."""
+@contextmanager
+def _one_torch_thread():
+    """1 torch thread here and so in the workers, which take this process's count."""
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        return cross_validate(spec, folds=folds, dataset=ds), cross_validate(spec, folds=folds, dataset=ds, jobs=2)
+        yield
     finally:
         torch.set_num_threads(before)
+
+
+def _serial_and_parallel(spec, ds, *, folds):
+    """The same cross-validation in this process and in 2 workers, 1 torch thread each."""
+    with _one_torch_thread():
+        return cross_validate(spec, folds=folds, dataset=ds), cross_validate(spec, folds=folds, dataset=ds, jobs=2)
 
 
 def test_parallel_folds_match_the_serial_run_and_never_read_test():
@@ -236,8 +249,10 @@ def test_parallel_folds_match_the_serial_run_and_never_read_test():
                    ensemble=1)
     ds = rnnkit.datasets.load("italy_power_demand", valid_fraction=0.2, seed=0)
     ds.test = _Untouchable()
-    serial, parallel = _serial_and_parallel(spec, ds, folds=3)
-    assert [f.fold for f in parallel.folds] == [0, 1, 2]
+    # 2 folds on 2 workers: serial fold 1 trains after fold 0 in one process, its twin in a fresh one (each
+    # worker costs seconds of imports here; a third fold would show nothing more)
+    serial, parallel = _serial_and_parallel(spec, ds, folds=2)
+    assert [f.fold for f in parallel.folds] == [0, 1]
     for a, b in zip(serial.folds, parallel.folds, strict=True):
         assert (a.n_valid, a.wrong) == (b.n_valid, b.wrong)
         assert a.curve == pytest.approx(b.curve) and a.loss == pytest.approx(b.loss)
