@@ -32,6 +32,14 @@ def vowels_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.fixture(scope="module")
+def vowels_test() -> list:
+    """japanese_vowels' test examples, which the tests only read: the set loaded once, not once a test."""
+    import rnnkit.datasets
+
+    return list(rnnkit.datasets.load("japanese_vowels").test.examples)
+
+
 @pytest.mark.parametrize("command", MY_COMMANDS)
 def test_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
@@ -71,10 +79,9 @@ def test_evaluate_rebuilds_from_the_folder(vowels_run: Path, capsys: pytest.Capt
     assert "accuracy" in capsys.readouterr().out
 
 
-def test_predict_a_csv_prints_a_class(vowels_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import rnnkit.datasets
-
-    example = rnnkit.datasets.load("japanese_vowels").test.examples[0]
+def test_predict_a_csv_prints_a_class(vowels_run: Path, vowels_test: list, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    example = vowels_test[0]
     csv = tmp_path / "utterance.csv"
     np.savetxt(csv, example.x.numpy(), delimiter=",", header=",".join(f"c{i}" for i in range(12)))
     assert main(["predict", str(vowels_run), str(csv), "--top", "2"]) == 0
@@ -208,34 +215,33 @@ def test_predict_rejects_input_of_the_wrong_kind(vowels_run: Path, capsys: pytes
     assert "expected numbers" in _error_line(capsys)
 
 
-def test_export_torchscript_matches_the_model(vowels_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_torchscript_matches_the_model(vowels_run: Path, vowels_test: list,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     import torch
 
     import rnnkit
-    import rnnkit.datasets
     from rnnkit.data.batch import collate
 
     assert main(["export", str(vowels_run)]) == 0
     assert "torchscript" in capsys.readouterr().out
     program = torch.jit.load(str(vowels_run / "export" / "model.pt"))
-    batch = collate(rnnkit.datasets.load("japanese_vowels").test.examples[5:8])
+    batch = collate(vowels_test[5:8])
     expected = rnnkit.load(vowels_run)(batch).logits
     torch.testing.assert_close(program(batch.x, batch.lengths), expected)
 
 
 def test_export_torch_export_matches_the_model_for_any_batch_and_steps(
-        vowels_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        vowels_run: Path, vowels_test: list, capsys: pytest.CaptureFixture[str]) -> None:
     import torch
 
     import rnnkit
-    import rnnkit.datasets
     from rnnkit.data.batch import collate
 
     assert main(["export", str(vowels_run), "--format", "torch.export"]) == 0
     assert "torch.export" in capsys.readouterr().out
     program = torch.export.load(str(vowels_run / "export" / "model.pt2")).module()
     model = rnnkit.load(vowels_run)
-    test = rnnkit.datasets.load("japanese_vowels").test.examples
+    test = vowels_test
     for examples in (test[5:8], test[10:11], test[20:25]):  # other batch sizes and numbers of steps
         batch = collate(examples)
         torch.testing.assert_close(program(batch.x, batch.lengths), model(batch).logits)
@@ -255,7 +261,7 @@ def test_recipe_reads_the_config_schema(tmp_path: Path, monkeypatch: pytest.Monk
     assert not (out / "report.html").exists()
 
 
-def test_an_ensemble_trains_evaluates_and_predicts_from_its_folder(tmp_path: Path,
+def test_an_ensemble_trains_evaluates_and_predicts_from_its_folder(vowels_test: list, tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     import rnnkit
     from rnnkit.models import Ensemble
@@ -280,9 +286,7 @@ def test_an_ensemble_trains_evaluates_and_predicts_from_its_folder(tmp_path: Pat
     after = json.loads((run / "metrics.json").read_text())
     assert after["ensemble_loss"] == {"valid": "members' mean", "test": "mixture"}
     assert "metrics.json's valid loss is its members' mean" in capsys.readouterr().err
-    import rnnkit.datasets
-
-    example = rnnkit.datasets.load("japanese_vowels").test.examples[0]
+    example = vowels_test[0]
     csv = tmp_path / "utterance.csv"
     np.savetxt(csv, example.x.numpy(), delimiter=",", header=",".join(f"c{i}" for i in range(12)))
     assert main(["predict", str(run), str(csv), "--top", "3"]) == 0
@@ -440,10 +444,19 @@ def test_tour_out_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "is a file; the tour writes its runs into a folder" in _error_line(capsys)
 
 
-def test_predict_unknown_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run = tmp_path / "dates"
-    assert main(["train", "--data", "dates_iso", "--model", "seq2seq", "--hidden", "4", "--limit", "8",
-                 "--epochs", "1", "--out", str(run), "--no-progress", "--no-report"]) == 0
+@pytest.fixture(scope="module")
+def dates_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seq2seq of dates_iso that the tests below only predict with. 1000 + 100 dates, not the default
+    20000 + 2000 (seconds to write): the character vocabulary is the same 60 tokens."""
+    run = tmp_path_factory.mktemp("runs") / "dates"
+    assert main(["train", "--data", "dates_iso", "--data-option", "n_train=1000", "--data-option", "n_test=100",
+                 "--model", "seq2seq", "--hidden", "16", "--limit", "200", "--epochs", "2", "--out", str(run),
+                 "--no-progress", "--no-report"]) == 0
+    return run
+
+
+def test_predict_unknown_tokens(dates_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = dates_run
     capsys.readouterr()
     assert main(["predict", str(run), "\u24e7\u24e8"]) == 2
     assert "none of the input's 2 token(s) is in the vocabulary of this run (dates_iso)" in _error_line(capsys)
@@ -493,11 +506,10 @@ def _single(run: Path, text: str, capsys: pytest.CaptureFixture[str]) -> list[st
     return capsys.readouterr().out.splitlines()
 
 
-def test_predict_lines_equals_one_call_per_line_for_a_seq2seq(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+def test_predict_lines_equals_one_call_per_line_for_a_seq2seq(dates_run: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str],
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    run = tmp_path / "dates"
-    assert main(["train", "--data", "dates_iso", "--model", "seq2seq", "--hidden", "16", "--limit", "200",
-                 "--epochs", "2", "--out", str(run), "--no-progress", "--no-report"]) == 0
+    run = dates_run
     inputs = ["march 3, 2001", "3 march 2001", "", "12/25/1999", "july 4, 1976", "march 3, 2001 \u24e7"]
     lines = tmp_path / "dates.txt"
     lines.write_text("\n".join(inputs) + "\n", encoding="utf-8")
@@ -520,11 +532,9 @@ def test_predict_lines_equals_one_call_per_line_for_a_seq2seq(tmp_path: Path, ca
     assert "5 predictions for 6 lines ->" in capsys.readouterr().err
 
 
-def test_predict_lines_of_numbers_and_classes(vowels_run: Path, tmp_path: Path,
+def test_predict_lines_of_numbers_and_classes(vowels_run: Path, vowels_test: list, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    import rnnkit.datasets
-
-    examples = rnnkit.datasets.load("japanese_vowels").test.examples[:4]
+    examples = vowels_test[:4]
     rows = [" ".join(f"{v:.6g}" for v in e.x.reshape(-1).tolist()) for e in examples]
     lines = tmp_path / "utterances.txt"
     lines.write_text("\n".join(rows) + "\n")
@@ -606,9 +616,11 @@ def test_predict_lines_conditions_a_generator_on_each_line(tmp_path: Path, capsy
     import rnnkit.datasets
 
     run = tmp_path / "captions"
-    assert main(["train", "--data", "digit_captions", "--hidden", "8", "--epochs", "1", "--limit", "30",
-                 "--out", str(run), "--no-progress", "--no-report"]) == 0
-    images = rnnkit.datasets.load("digit_captions").test.examples[:3]
+    # 200 + 50 captions (the quick tour's), not 10000 + 1000: the images are the same 8 x 32 pixels
+    assert main(["train", "--data", "digit_captions", "--data-option", "n_train=200", "--data-option", "n_test=50",
+                 "--hidden", "8", "--epochs", "1", "--limit", "30", "--out", str(run), "--no-progress",
+                 "--no-report"]) == 0
+    images = rnnkit.datasets.load("digit_captions", n_train=200, n_test=50).test.examples[:3]
     rows = [" ".join(f"{v:.6g}" for v in e.cond.reshape(-1).tolist()) for e in images]  # 8 x 32 pixels a line
     lines = tmp_path / "images.txt"
     lines.write_text("\n".join(rows) + "\n")

@@ -40,8 +40,14 @@ def _classes(split: Any) -> Counter[int]:
     return Counter(int(e.y) for e in split.examples)
 
 
-def test_a_limited_class_sorted_split_keeps_more_than_one_class() -> None:
-    full = rnnkit.datasets.load("japanese_vowels")
+@pytest.fixture(scope="module")
+def vowels() -> Any:
+    """The whole japanese_vowels, which the tests only read: loaded once, not once a test."""
+    return rnnkit.datasets.load("japanese_vowels")
+
+
+def test_a_limited_class_sorted_split_keeps_more_than_one_class(vowels: Any) -> None:
+    full = vowels
     first: Any = full.train.examples[:10]
     assert len({int(e.y) for e in first}) == 1  # listed by class: the first 10 are one class
     ds = _load("japanese_vowels", 10)
@@ -49,9 +55,9 @@ def test_a_limited_class_sorted_split_keeps_more_than_one_class() -> None:
     assert all(len(_classes(getattr(ds, s))) > 1 for s in SPLITS)
 
 
-def test_a_limit_of_at_least_the_number_of_classes_keeps_every_class_in_its_share() -> None:
+def test_a_limit_of_at_least_the_number_of_classes_keeps_every_class_in_its_share(vowels: Any) -> None:
     ds = _load("japanese_vowels", 20)
-    full = rnnkit.datasets.load("japanese_vowels")
+    full = vowels
     for split in SPLITS:
         kept, whole = _classes(getattr(ds, split)), _classes(getattr(full, split))
         assert set(kept) == set(whole), split  # all 9 classes
@@ -61,7 +67,7 @@ def test_a_limit_of_at_least_the_number_of_classes_keeps_every_class_in_its_shar
             assert abs((k - 1) - 11 * (whole[c] - 1) / (total - 9)) < 1, (split, c, k)
 
 
-def test_the_same_spec_gives_the_same_examples_whatever_the_global_seeds() -> None:
+def test_the_same_spec_gives_the_same_examples_whatever_the_global_seeds(vowels: Any) -> None:
     loads = []
     for seed in (1, 2):
         random.seed(seed)
@@ -73,20 +79,19 @@ def test_the_same_spec_gives_the_same_examples_whatever_the_global_seeds() -> No
         a, b = getattr(first, split).examples, getattr(second, split).examples
         assert len(a) == len(b) == 16
         assert all(torch.equal(x.x, y.x) and torch.equal(x.y, y.y) for x, y in zip(a, b)), split
-    full = rnnkit.datasets.load("japanese_vowels")
-    assert _positions(first.train, full.train) != list(range(16))  # a sample, not the first 16
+    assert _positions(first.train, vowels.train) != list(range(16))  # a sample, not the first 16
 
 
-def test_the_kept_examples_are_in_the_split_order() -> None:
-    ds, full = _load("japanese_vowels", 30), rnnkit.datasets.load("japanese_vowels")
+def test_the_kept_examples_are_in_the_split_order(vowels: Any) -> None:
+    ds, full = _load("japanese_vowels", 30), vowels
     for split in SPLITS:
         at = _positions(getattr(ds, split), getattr(full, split))
         assert at == sorted(at) and len(set(at)) == 30, split
         assert at[-1] >= 30, split  # drawn from the whole split
 
 
-def test_a_limit_per_split_cuts_only_the_splits_it_names() -> None:
-    ds, full = _load("japanese_vowels", {"train": 12, "test": 5}), rnnkit.datasets.load("japanese_vowels")
+def test_a_limit_per_split_cuts_only_the_splits_it_names(vowels: Any) -> None:
+    ds, full = _load("japanese_vowels", {"train": 12, "test": 5}), vowels
     assert ds.info.sizes == {"train": 12, "valid": len(full.valid), "test": 5}
     assert len(_classes(ds.train)) > 1 and len(_classes(ds.test)) > 1
     assert _positions(ds.valid, full.valid) == list(range(len(full.valid)))
@@ -128,7 +133,8 @@ def test_limit_indices_is_a_sorted_sample_of_n_with_every_class_it_can_hold(size
     assert limit_indices(size, size + 1, labels=labels) == list(range(size))
 
 
-def test_a_run_trained_before_the_sample_keeps_its_first_examples_in_evaluate_and_resume(tmp_path) -> None:
+def test_a_run_trained_before_the_sample_keeps_its_first_examples_in_evaluate_and_resume(tmp_path,
+                                                                                         vowels: Any) -> None:
     """A run.yaml with a limit and no limit_rule was written when limit kept the first N: evaluate and a
     resume read it that way (else they would score and train on other examples, silently, as the split
     sizes still matched). A new run saves its rule; asking for another on resume is refused."""
@@ -149,9 +155,8 @@ def test_a_run_trained_before_the_sample_keeps_its_first_examples_in_evaluate_an
     (run / "run.yaml").write_text(yaml.safe_dump(saved), encoding="utf-8")
     spec = open_run(run)[1]
     assert spec.limit_rule == "first" and saved_limit_rule(run) == "first"
-    full = rnnkit.datasets.load("japanese_vowels")
     kept = load_data(spec)
-    assert [_key(e) for e in kept.test.examples] == [_key(e) for e in full.test.examples[:20]]
+    assert [_key(e) for e in kept.test.examples] == [_key(e) for e in vowels.test.examples[:20]]
     # the same command with --resume takes the run's rule: no refusal, the first 20 again
     assert main(["train", "--data", "japanese_vowels", "--model", "classifier", "--hidden", "4", "--epochs", "2",
                  "--limit", "20", "--out", str(run), "--no-progress", "--no-report", "--resume"]) == 0

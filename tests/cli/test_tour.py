@@ -22,20 +22,14 @@ def test_the_tour_covers_every_shape() -> None:
         assert quick.train.get("epochs", 0) < full.train.get("epochs", 0)
 
 
-@pytest.fixture(scope="module")
-def quick_tour(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
-    import contextlib
-    import io
-
-    out = tmp_path_factory.mktemp("tour") / "tour"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        code = main(["tour", "--quick", "--out", str(out)])
-    return out, code, printed.getvalue()
-
-
-def test_tour_quick(quick_tour: tuple[Path, int, str]) -> None:
-    out, code, printed = quick_tour
+def test_tour_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The tour, then `rnnkit predict` on raw inputs with its runs: one test, as the tour is the expense
+    (a module fixture is built again by each pytest-xdist worker that runs a test needing it)."""
+    out = tmp_path / "tour"
+    capsys.readouterr()
+    # two worker processes, as on any 2-core machine: the one test of the tour's parallel path
+    code = main(["tour", "--quick", "--jobs", "2", "--out", str(out)])
+    printed = capsys.readouterr().out
     assert "published / baseline" in printed
     for shape in SHAPES:
         assert shape in printed
@@ -51,13 +45,16 @@ def test_tour_quick(quick_tour: tuple[Path, int, str]) -> None:
             assert png.stat().st_size > 2000 and mpimg.imread(png).ndim == 3
         assert report.read_text().count("data:image/png;base64,") == len(pngs)
     assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", index)
+    _predict_raw_inputs_of_every_kind_from_tour_runs(out, tmp_path, capsys)
 
 
 def test_a_failing_stop_is_reported_and_the_tour_goes_on(tmp_path: Path) -> None:
     stops = [Stop("broken", "many-to-one", "no_such_data", "classifier", train={"epochs": 1}),
              Stop("air", "forecasting", "air_passengers", "forecaster", model_options={"hidden_size": 4},
                   train={"epochs": 1})]
-    rows = run_tour(tmp_path, stops=stops)
+    # one process: a failed stop becomes its row inside run_stop, whichever way the stops are scheduled, and
+    # the two worker processes (each importing torch) cost ~10 s here; test_tour_quick takes the parallel path
+    rows = run_tour(tmp_path, stops=stops, jobs=1)
     assert rows[0].result is None and "unknown data set" in rows[0].status
     assert rows[1].status == "ok" and rows[1].result is not None
     assert (tmp_path / "index.html").is_file() and (tmp_path / "air" / "report.html").is_file()
@@ -69,22 +66,21 @@ def _predict(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
-def test_predict_raw_inputs_of_every_kind_from_tour_runs(quick_tour: tuple[Path, int, str], tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def _predict_raw_inputs_of_every_kind_from_tour_runs(runs: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """Text (seq2seq), a PNG (captioning) and a CSV video (tagging), decoded with the saved vocabularies."""
-    import matplotlib.image as mpimg
     import numpy as np
 
     import rnnkit.datasets
 
-    runs = quick_tour[0]
     iso = _predict([str(runs / "many_to_many"), "march 3, 2001"], capsys).strip()
     assert set(iso) <= set("0123456789-"), iso  # the decoded output vocabulary of dates_iso
-    image = rnnkit.datasets.load("digit_captions").test.examples[0].cond[0].numpy()
+    # any test image or video of the runs' shapes will do: one of each, not the whole default sets (seconds)
+    image = rnnkit.datasets.load("digit_captions", n_train=1, n_test=1).test.examples[0].cond[0].numpy()
     mpimg.imsave(tmp_path / "digits.png", image, cmap="gray_r")
     words = _predict([str(runs / "one_to_many"), str(tmp_path / "digits.png")], capsys).split()
     assert set(words) <= {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
-    video = rnnkit.datasets.load("moving_digits").test.examples[0].x.numpy()
+    video = rnnkit.datasets.load("moving_digits", n_train=1, n_test=1).test.examples[0].x.numpy()
     np.savetxt(tmp_path / "video.csv", video, delimiter=",")
     tags = _predict([str(runs / "synced"), str(tmp_path / "video.csv")], capsys).split()
     assert len(tags) == len(video) and set(tags) <= set("0123456789")
