@@ -18,6 +18,7 @@ problems are already z-normalised per series); fit a scaler on ``train`` if a mo
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,11 @@ def _info(name: str, problem: str, *, description: str, channels: int, lengths: 
     )
 
 
+@functools.lru_cache(maxsize=8)
 def _read_ts(problem: str, split: str) -> tuple[list[np.ndarray], np.ndarray, list[str], Path]:
-    """(series as (C, T) arrays, labels, class names from the header, path) of one shipped file."""
+    """(series as (C, T) arrays, labels, class names from the header, path) of one shipped file, parsed
+    once per process (the files ship inside a package: they do not change; JapaneseVowels' parse costs
+    about half a second). Callers copy what they keep (:func:`_examples`)."""
     path = package_file("aeon", "datasets", "data", problem, f"{problem}_{split}.ts")
     try:
         ts = read_ts(path, missing="trim")
@@ -87,7 +91,7 @@ def _examples(series: list[np.ndarray], labels: np.ndarray, classes: list[str], 
                                    f"@classLabel list {classes}")
         if x.shape[1] == 0 or np.isnan(x).any():
             raise ShippedDataError(f"{path}: case {i + 1}: empty series or missing values")
-        out.append(Example(x=torch.from_numpy(np.ascontiguousarray(x.T)),  # (T, C)
+        out.append(Example(x=torch.from_numpy(np.array(x.T, order="C")),  # (T, C), a copy: x is _read_ts's
                            y=torch.tensor(index[label], dtype=torch.int64),
                            meta={"split": split, "index": i}))
     return out
@@ -121,7 +125,7 @@ def load_ucr(info: DatasetInfo, *, valid_fraction: float = 0.2, seed: int = 0) -
     extra: dict[str, Any] = {**info.extra, "valid_fraction": valid_fraction, "seed": seed,
                              "min_length": min(lengths), "max_length": max(lengths),
                              "files": [str(tr_path), str(te_path)]}
-    loaded = dataclasses.replace(info, classes=classes, extra=extra, published=list(info.published))
+    loaded = dataclasses.replace(info, classes=list(classes), extra=extra, published=list(info.published))
     return SequenceDataset(loaded, ExampleList([pool[i] for i in train_idx]),
                            ExampleList([pool[i] for i in valid_idx]), ExampleList(test))
 
