@@ -25,6 +25,8 @@ SPLITS = {
     ("layers", "recurrent*.py"): {"recurrent.py", "recurrent_words.py", "recurrent_torch.py"},
     ("ops", "cpu_stream*.py"): {"cpu_stream.py", "cpu_stream_build.py", "cpu_stream_packing.py", "cpu_stream_watch.py"},
     ("ops", "triton_scan*.py"): {"triton_scan.py", "triton_scan_kernels.py"},
+    ("models", "forecast*.py"): {"forecaster.py", "forecast_config.py", "forecast_inputs.py", "forecast_heads.py",
+                                 "forecast_options.py", "forecast_quantiles.py", "forecast_transforms.py"},
     ("models", "one_to_many*.py"): {"one_to_many.py", "one_to_many_decoder.py"},
     ("models", "ensemble*.py"): {"ensemble.py", "ensemble_members.py", "ensemble_decoding.py"},
     (".", "estimators*.py"): {"estimators.py", "estimators_base.py", "estimators_inputs.py"},

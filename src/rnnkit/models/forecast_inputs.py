@@ -23,7 +23,8 @@ from rnnkit.data.batch import Batch, Example
 from rnnkit.models.base import checked_series
 
 if TYPE_CHECKING:
-    from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+    from rnnkit.models.forecast_config import ForecasterConfig
+    from rnnkit.models.forecaster import Forecaster
 
 
 def last_steps(x: Tensor, lengths: Tensor | None, n: int) -> Tensor:

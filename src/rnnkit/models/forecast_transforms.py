@@ -28,7 +28,7 @@ from torch import Tensor
 from rnnkit.data.batch import Example, lengths_to_mask
 
 if TYPE_CHECKING:
-    from rnnkit.models.forecaster import ForecasterConfig
+    from rnnkit.models.forecast_config import ForecasterConfig
 
 TRANSFORMS = ("none", "log", "boxcox")
 SCALE_FLOOR = 1e-5  # the least std a window is divided by (instance scaling)

@@ -23,14 +23,14 @@ statistics of the training data (buffers saved with the weights, like a Keras ``
 layer after ``adapt``): :meth:`Forecaster.from_dataset` fits them on the train split;
 :meth:`Forecaster.fit_future_scaling` does for a model built by hand. Unfitted they are 0 and 1.
 
-The class holds the network; its parts are plain functions beside it: ``forecast_inputs`` (batches and
-raw series), ``forecast_heads``, ``forecast_transforms``, ``forecast_quantiles`` and ``forecast_options``.
+The class holds the network; its config is ``forecast_config``'s, its parts are plain functions beside
+it: ``forecast_inputs`` (batches and raw series), ``forecast_heads``, ``forecast_transforms``,
+``forecast_quantiles`` and ``forecast_options``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.pooling import last_valid_step
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.models.base import Model, ModelOutput, recurrent_options, with_recurrent_options
+from rnnkit.models.forecast_config import ForecasterConfig
 from rnnkit.models.forecast_heads import head_loss, head_params, num_params, ranked
 from rnnkit.models.forecast_inputs import (
     check_batch,
@@ -82,42 +83,6 @@ from rnnkit.models.forecast_transforms import (
     undifference,
     window_stats,
 )
-
-
-@dataclass(frozen=True)
-class ForecasterConfig:
-    """``num_features``: F columns of x (targets first); ``num_targets``: K series forecast;
-    ``num_future``: C known-future covariates; ``point_loss``: ``mse`` or ``mae``; ``window``: when
-    set, ``forecast()`` reads the last ``window`` steps of a series and refuses a shorter one; ``transform``: ``none``,
-    ``log`` or ``boxcox`` (with ``boxcox_lambda``) of the targets; ``difference``: lags differenced
-    in turn after the transform (see the module docstring); ``highway``: with the direct strategy, a
-    linear map from the last ``highway`` steps of each target (as the network reads them: transformed,
-    differenced, scaled) to its ``horizon`` forecasts, added to the head's output (LSTNet's
-    autoregressive "highway", Lai et al. 2018): the linear part of the forecast, which the recurrent
-    network then corrects; 0: off."""
-
-    horizon: int
-    num_features: int = 1
-    num_targets: int = 1
-    num_future: int = 0
-    cell: str = "lstm"
-    strategy: str = "direct"
-    head: str = "point"
-    point_loss: str = "mse"
-    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
-    hidden_size: int = 64
-    num_layers: int = 1
-    dropout: float = 0.0
-    scaling: str = "instance"
-    window: int | None = None
-    transform: str = "none"
-    boxcox_lambda: float = 0.0
-    difference: tuple[int, ...] = ()
-    highway: int = 0
-    recurrent_dropout: float = 0.0
-    zoneout: float = 0.0
-    weight_drop: float = 0.0
-    layer_norm: bool = False
 
 
 class Forecaster(Model):
