@@ -36,7 +36,8 @@ outputs for ``h_{t-1}``, so nothing beyond the outputs is saved.
 **Masking.** Steps at or past a sequence's length are identity maps (``a = 1``, ``b = 0``): the
 state stays at the last valid step, the outputs there are zero and receive no gradient.
 
-Importing this module imports triton; ``layers/scan_backends.py`` does so only on demand. With
+The kernels themselves are in :mod:`rnnkit.ops.triton_scan_kernels`; this module tiles, launches and
+differentiates them. Importing it imports triton; ``layers/scan_backends.py`` does so only on demand. With
 ``TRITON_INTERPRET=1`` set before import, the kernels run on CPU tensors (slowly), which the tests use.
 """
 
