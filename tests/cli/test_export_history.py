@@ -116,6 +116,28 @@ def test_a_differenced_forecaster_program_refuses_a_history_too_short_and_takes_
         assert meta["min_steps"] == str(FEWEST) and meta["steps"] == f"at least {FEWEST} steps"
 
 
+def test_a_windowed_differenced_forecaster_is_traced_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its differencing needs FEWEST steps whatever its window: a trace over a range from 1 step could only
+    fail (a whole trace lost, seconds), so its own guards set the range at the first trace."""
+    from rnnkit.cli.export import torch_export
+
+    torch.manual_seed(0)
+    model = Forecaster(horizon=HORIZON, hidden_size=4, difference=[LAG], window=WINDOW).eval()
+    traces = []
+    real = torch.export.export
+
+    def counted(*args: object, **kwargs: object) -> object:
+        traces.append(kwargs.get("dynamic_shapes"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch.export, "export", counted)
+    with torch.no_grad():
+        program = torch_export(model, torch.rand(2, WINDOW, 1) + 1, torch.tensor([WINDOW, WINDOW]), max_steps=WINDOW)
+    assert len(traces) == 1, traces
+    got = program.module()(torch.rand(1, FEWEST, 1) + 1, torch.tensor([FEWEST]))  # the fewest steps it takes
+    assert torch.isfinite(got).all()
+
+
 def test_the_model_the_export_is_checked_against_refuses_a_short_history_too() -> None:
     from rnnkit.cli.export import scoring_module
 

@@ -49,6 +49,19 @@ def test_every_plot_writes_a_readable_png(tmp_path: Path) -> None:
         _check_png(p)
 
 
+def test_a_figure_keeps_its_set_size_and_its_margin(tmp_path: Path) -> None:
+    """Saved as laid out (constrained layout, style.MARGIN from the edges), not cropped to a tight box,
+    which drew every figure twice: a two-panel learning-curve figure is 2 x 5.2 by 3.8 inches at 110 dpi,
+    and its outer rows and columns are blank."""
+    path = plots.learning_curves({"epoch": [1, 2, 3], "train_loss": [1.0, 0.7, 0.5], "valid_loss": [1.1, 0.9, 0.8],
+                                  "valid_accuracy": [0.5, 0.6, 0.7]}, tmp_path / "lc.png", metric="accuracy")
+    image = mpimg.imread(path)
+    assert image.shape[:2] == (round(3.8 * 110), round(2 * 5.2 * 110))
+    edge = 5  # pixels: less than the 0.1 in (11 px) margin
+    for band in (image[:edge], image[-edge:], image[:, :edge], image[:, -edge:]):
+        assert np.allclose(band[..., :3], 1.0), "something is drawn in the figure's margin"
+
+
 def test_confusion_matrix_rejects_wrong_shape(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\(3, 3\)"):
         plots.confusion_matrix(np.ones((2, 2)), ["a", "b", "c"], tmp_path / "x.png")

@@ -95,6 +95,22 @@ def test_japanese_vowels_is_the_raw_variable_length_set() -> None:
     assert len({e.x.shape[0] for e in ds.test}) > 10
 
 
+def test_a_second_load_reuses_the_parsed_files_but_shares_nothing_a_caller_can_change() -> None:
+    """The .ts files are parsed once per process (ucr._read_ts's cache): a load's examples and class list
+    are its own, so what one caller changes in place never reaches the next load."""
+    from rnnkit.data.datasets import ucr
+
+    first = rnnkit.datasets.load("gunpoint")  # one channel: (T, 1), which a view of the cache would be
+    before = ucr._read_ts.cache_info().hits
+    kept = first.test.examples[0].x.clone()
+    first.test.examples[0].x.mul_(0.0)
+    first.info.classes.append("changed")
+    second = rnnkit.datasets.load("gunpoint")
+    assert ucr._read_ts.cache_info().hits >= before + 2  # train and test came from the cache
+    torch.testing.assert_close(second.test.examples[0].x, kept)
+    assert "changed" not in second.info.classes
+
+
 @pytest.mark.parametrize("name", list(ANCHORS))
 def test_published_anchors_match_issue_6(name: str) -> None:
     published = {p.model: p for p in rnnkit.datasets.info(name).published}
