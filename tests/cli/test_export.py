@@ -495,17 +495,15 @@ def test_onnx_ensembles_of_decoders_mix_their_members_as_the_model_does(
 
     # digit_captions' recipe is an ensemble of 3 generators. 1000 + 100 dates, not the default 20000 + 2000
     # (seconds to write, in train, export and here): the same 60-character vocabulary
-    sizes = {"n_train": 1000, "n_test": 100}
-    run = _train(runs, "dates_pair", "--data", "dates_iso", *(f for k, v in sizes.items() for f in
-                                                             ("--data-option", f"{k}={v}")),
-                 "--model", "seq2seq", "--hidden", "8", "--limit", "100", "--ensemble", "2")
+    run = _train(runs, "dates_pair", "--data", "dates_iso", "--data-option", "n_train=1000", "--data-option",
+                 "n_test=100", "--model", "seq2seq", "--hidden", "8", "--limit", "100", "--ensemble", "2")
     capsys.readouterr()
     assert main(["export", str(run), "--format", "onnx"]) == 0
     assert "16 of 16 examples" in capsys.readouterr().out
     init, step = _sessions(run)
     assert [o.name for o in init.get_outputs()][:3] == ["h_0", "c_0", "feed_0"]
     model = rnnkit.load(run)
-    batch = collate(rnnkit.datasets.load("dates_iso", **sizes).test.examples[30:40])
+    batch = collate(rnnkit.datasets.load("dates_iso", n_train=1000, n_test=100).test.examples[30:40])
     feeds = {"x": batch.x.numpy(), "lengths": batch.lengths.numpy()}
     _same_as_greedy(onnx_greedy(init, step, feeds, bos=2, eos=3, max_length=20),
                     model.generate(batch, "greedy", max_length=20))
