@@ -107,15 +107,37 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
             return traced(None)
         window, shortest = forecast_steps(model)  # a window: the program cuts x to it first
         if shortest > 1:
-            # a differenced forecaster needs more steps (a lag-12 difference needs 13), which a range from 1
-            # contradicts, with or without a window: its own guards set the range (tracing from 1 first only
-            # fails, a whole trace lost: 2-5 s here)
-            return traced(Dim.AUTO)
+            # a differenced forecaster needs `shortest` steps (a lag-12 difference needs 13): a range from 1
+            # contradicts its guards (a trace from 1 only fails, 2-5 s lost). Without a window its network
+            # reads T - sum(difference) steps, and torch's guards against a size of 1 would refuse T =
+            # shortest: sizes traced oblivious of 1 keep the fewest steps the program takes
+            with _sizes_oblivious_of_one():
+                try:
+                    return traced(Dim("steps", min=shortest) if pad_to is None or window is not None
+                                  else Dim("steps", min=shortest, max=max(pad_to, shortest)))
+                except Exception:  # its own guards need more steps: they set the range
+                    return traced(Dim.AUTO)
         try:
             return traced(Dim("steps", min=1) if pad_to is None or window is not None
                           else Dim("steps", min=1, max=pad_to))
         except Exception:  # another model's own guards need more steps: they set the range
             return traced(Dim.AUTO)
+
+
+@contextlib.contextmanager
+def _sizes_oblivious_of_one() -> Iterator[None]:
+    """torch's shape config that traces sizes without assuming they are not 0 or 1 (torch 2.6+; a no-op
+    before it, where an exported differenced forecaster without a window takes one step more than it needs)."""
+    try:
+        from torch.fx.experimental import _config as shapes_config
+    except ImportError:
+        yield
+        return
+    if not hasattr(shapes_config, "backed_size_oblivious"):
+        yield
+        return
+    with shapes_config.patch(backed_size_oblivious=True):  # type: ignore[attr-defined]  # set up at import
+        yield
 
 
 def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max_steps: int | None = None,
