@@ -98,17 +98,56 @@ def _examples(series: list[np.ndarray], labels: np.ndarray, classes: list[str], 
 
 
 def stratified_valid(labels: list[int], valid_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices (train, valid): a seeded split of ``labels`` that keeps the class proportions."""
+    """Indices (train, valid): a seeded split of ``labels`` that keeps the class proportions.
+
+    ``round(valid_fraction * n)`` examples (at least one per class) go to valid. The draw is
+    scikit-learn's ``train_test_split(stratify=labels, random_state=seed)`` (its StratifiedShuffleSplit),
+    done here in numpy: the same indices (tests/data/test_stratified_valid.py compares them), without
+    the 1.7 s a process spent importing ``sklearn.model_selection``, and without a change of split
+    should a later scikit-learn draw differently.
+    """
     if not 0.0 <= valid_fraction < 1.0:
         raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
     idx = list(range(len(labels)))
     if valid_fraction == 0.0:
         return idx, []
-    from sklearn.model_selection import train_test_split
-
-    n_valid = max(len(set(labels)), int(round(valid_fraction * len(labels))))
-    train, valid = train_test_split(idx, test_size=n_valid, stratify=labels, random_state=seed)
+    classes, of_class, counts = np.unique(np.asarray(labels), return_inverse=True, return_counts=True)
+    n_valid = max(len(classes), int(round(valid_fraction * len(labels))))
+    n_train = len(labels) - n_valid
+    if counts.min() < 2 or n_train < len(classes):
+        few = [int(c) for c in classes[counts < 2]]
+        raise ValueError(f"a stratified valid split of {len(labels)} examples ({n_valid} to valid) needs two or "
+                         f"more of each of the {len(classes)} classes and one of each left to train"
+                         + (f"; classes {few} have one" if few else "")
+                         + ": pass valid_fraction=0 (train on all of it) or a smaller fraction")
+    rng = np.random.RandomState(seed)  # one stream, drawn from in scikit-learn's order
+    by_class = np.split(np.argsort(of_class, kind="stable"), np.cumsum(counts)[:-1])
+    to_train = _approximate_mode(counts, n_train, rng)
+    to_valid = _approximate_mode(counts - to_train, n_valid, rng)
+    train: list[int] = []
+    valid: list[int] = []
+    for members, k, v in zip(by_class, to_train, to_valid):
+        shuffled = members[rng.permutation(len(members))]
+        train.extend(int(i) for i in shuffled[:k])
+        valid.extend(int(i) for i in shuffled[k:k + v])
     return sorted(train), sorted(valid)
+
+
+def _approximate_mode(counts: np.ndarray, draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of ``draws`` each class gets: its floored share of ``counts``, then one more for the classes
+    with the largest remainders, ties broken at random (scikit-learn's ``utils.extmath._approximate_mode``)."""
+    share = counts / counts.sum() * draws
+    taken = np.floor(share)
+    missing = int(draws - taken.sum())
+    remainder = share - taken
+    for value in np.sort(np.unique(remainder))[::-1]:
+        if missing <= 0:
+            break
+        (tied,) = np.where(remainder == value)
+        add = min(len(tied), missing)
+        taken[rng.choice(tied, size=add, replace=False)] += 1
+        missing -= add
+    return taken.astype(int)
 
 
 def load_ucr(info: DatasetInfo, *, valid_fraction: float = 0.2, seed: int = 0) -> SequenceDataset:
