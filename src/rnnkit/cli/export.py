@@ -62,7 +62,7 @@ from rnnkit.cli.export_checks import (
     steps_in_words,
     takes_one_step,
 )
-from rnnkit.cli.export_history import forecast_steps
+from rnnkit.cli.export_history import forecast_steps, sizes_oblivious_of_one
 from rnnkit.cli.export_history import history_check as history_check
 from rnnkit.cli.export_scoring import Scaling, scoring_module
 from rnnkit.cli.main import CLIError
@@ -111,7 +111,7 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
             # contradicts its guards (a trace from 1 only fails, 2-5 s lost). Without a window its network
             # reads T - sum(difference) steps, and torch's guards against a size of 1 would refuse T =
             # shortest: sizes traced oblivious of 1 keep the fewest steps the program takes
-            with _sizes_oblivious_of_one():
+            with sizes_oblivious_of_one():
                 try:
                     return traced(Dim("steps", min=shortest) if pad_to is None or window is not None
                                   else Dim("steps", min=shortest, max=max(pad_to, shortest)))
@@ -122,22 +122,6 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
                           else Dim("steps", min=1, max=pad_to))
         except Exception:  # another model's own guards need more steps: they set the range
             return traced(Dim.AUTO)
-
-
-@contextlib.contextmanager
-def _sizes_oblivious_of_one() -> Iterator[None]:
-    """torch's shape config that traces sizes without assuming they are not 0 or 1 (torch 2.6+; a no-op
-    before it, where an exported differenced forecaster without a window takes one step more than it needs)."""
-    try:
-        from torch.fx.experimental import _config as shapes_config
-    except ImportError:
-        yield
-        return
-    if not hasattr(shapes_config, "backed_size_oblivious"):
-        yield
-        return
-    with shapes_config.patch(backed_size_oblivious=True):  # type: ignore[attr-defined]  # set up at import
-        yield
 
 
 def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max_steps: int | None = None,

@@ -1,12 +1,14 @@
 """What a forecaster's exported program needs of its history: the fewest steps its differencing
-takes (``sum(difference) + 1``: a lag-12 difference needs 13), and the check that refuses fewer in
-every format that can (eager, TorchScript, torch.export). ONNX cannot: ``rnnkit.cli.export_onnx``
+takes (``sum(difference) + 1``: a lag-12 difference needs 13), the check that refuses fewer in
+every format that can (eager, TorchScript, torch.export), and the trace setting under which a
+torch.export program takes exactly that many. ONNX cannot: ``rnnkit.cli.export_onnx``
 writes ``min_steps`` into the file's metadata and its ``run_session`` applies it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -77,3 +79,19 @@ def history_check(model: Any) -> Callable[[torch.Tensor, torch.Tensor], torch.Te
         return x
 
     return check
+
+
+@contextlib.contextmanager
+def sizes_oblivious_of_one() -> Iterator[None]:
+    """torch's shape config that traces sizes without assuming they are not 0 or 1 (torch 2.6+; a no-op
+    before it, where an exported differenced forecaster without a window takes one step more than it needs)."""
+    try:
+        from torch.fx.experimental import _config as shapes_config
+    except ImportError:
+        yield
+        return
+    if not hasattr(shapes_config, "backed_size_oblivious"):
+        yield
+        return
+    with shapes_config.patch(backed_size_oblivious=True):  # type: ignore[attr-defined]  # set up at import
+        yield
