@@ -126,3 +126,24 @@ def test_seq2seq_forward_without_targets_feeds_what_generate_chooses():
         forced = model(Batch(x=batch.x, lengths=batch.lengths, y=g.tokens[:, 0], y_lengths=g.lengths[:, 0])).logits
     for b, n in enumerate(g.lengths[:, 0].tolist()):
         torch.testing.assert_close(free[b, :n], forced[b, :n], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("build", ["seq2seq", "language_model", "conditioned", "ensemble"])
+def test_a_banned_id_outside_the_vocabulary_is_refused_naming_its_size(build):
+    """A model knows its vocabulary, so ``banned=[10]`` with 10 ids is a mistake (another vocabulary's
+    id, an off-by-one) rather than silently nothing banned."""
+    if build == "seq2seq":
+        model, batch = seq2seq()
+        call = lambda **kw: model.generate(batch, **kw)  # noqa: E731
+    elif build == "conditioned":
+        model = conditioned()
+        call = lambda **kw: model.generate(torch.randn(2, 4), **kw)  # noqa: E731
+    else:
+        model = language_model() if build == "language_model" else Ensemble(members=[language_model(0),
+                                                                                      language_model(1)])
+        prompt = Batch(x=torch.tensor([[4, 5, 6]]), lengths=torch.tensor([3])) if build == "ensemble" else [4, 5, 6]
+        call = lambda **kw: model.generate(prompt, max_length=4, **kw)  # noqa: E731
+    for method in METHODS:
+        with pytest.raises(ValueError, match=r"banned token id 10 is outside the vocabulary of 10 ids \(0 to 9\)"):
+            call(method=method, banned=[4, 10], **options(method))
+    assert 9 not in tokens(call(banned=[9]))

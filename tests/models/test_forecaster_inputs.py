@@ -281,3 +281,23 @@ def test_a_traced_forecaster_carries_the_statistics(strategy: str, tmp_path) -> 
     traced = torch.jit.load(str(tmp_path / "model.pt"))
     assert {"inner.future_mean", "inner.future_std"} <= {name for name, _ in traced.named_buffers()}
     torch.testing.assert_close(traced(x, lengths, future), model.predict(Batch(x=x, future=future)))
+
+
+# -- a model without covariates refuses them, as forecast() does, instead of ignoring them -------------
+def test_a_model_without_covariates_refuses_a_batch_future_in_every_method() -> None:
+    torch.manual_seed(0)
+    series = torch.randn(2, 10, 1)
+    future = torch.randn(2, 3, 5) * 1e6
+    message = (r"future holds known-future covariates, but this model was trained without them \(num_future=0\): "
+               r"leave future out")
+    point = Forecaster(horizon=3, hidden_size=8, cell="gru").eval()
+    gaussian = Forecaster(horizon=3, hidden_size=8, cell="gru", head="gaussian").eval()
+    quantile = Forecaster(horizon=3, hidden_size=8, cell="gru", head="quantile").eval()
+    calls = [lambda b: point(b), point.predict, lambda b: gaussian.sample(b, 4), gaussian.quantiles,
+             quantile.quantiles, lambda b: point(Batch(x=b.x, y=torch.randn(2, 3), future=b.future))]
+    for call in calls:
+        with pytest.raises(ValueError, match=message):
+            call(Batch(x=series, future=future))
+        call(Batch(x=series))  # without it: as before
+    with pytest.raises(ValueError, match=message):
+        point.forecast(series[0], future=future[0])

@@ -277,3 +277,30 @@ def test_generation_reads_the_condition_in_evaluation_mode() -> None:
         out = model.generate(images)
         assert torch.equal(out.tokens, reference.tokens) and torch.allclose(out.scores, reference.scores)
     assert model.training
+
+
+@pytest.mark.parametrize("lengths", [[3, 2], (3, 2), __import__("numpy").array([3, 2])])
+def test_prompt_lengths_may_be_a_list_or_an_array_as_recurrent_takes_them(lengths) -> None:
+    """``Recurrent.forward`` takes a list of ints for lengths; ``generate``'s ``prompt_lengths`` did not
+    (``TypeError: unsupported operand type(s) for -: 'list' and 'int'``)."""
+    torch.manual_seed(0)
+    model = LanguageModel(vocab_size=12, cell="gru", embed_dim=6, hidden_size=8).eval()
+    prompt = torch.tensor([[4, 9, 5], [7, 11, 0]])
+    want = model.generate(prompt, prompt_lengths=torch.tensor([3, 2]), max_length=3)
+    got = model.generate(prompt, prompt_lengths=lengths, max_length=3)
+    assert torch.equal(got.tokens, want.tokens) and torch.equal(got.lengths, want.lengths)
+    torch.testing.assert_close(got.scores, want.scores)
+
+
+def test_prompt_lengths_that_are_no_integer_lengths_are_refused_clearly() -> None:
+    model = LanguageModel(vocab_size=12, cell="gru", embed_dim=6, hidden_size=8).eval()
+    prompt = torch.tensor([[4, 9, 5], [7, 11, 0]])
+    with pytest.raises(ValueError, match=r"prompt_lengths must be whole numbers of tokens, one per prompt, "
+                                         r"got \[3.0, 2.5\]"):
+        model.generate(prompt, prompt_lengths=[3.0, 2.5], max_length=3)
+    with pytest.raises(ValueError, match=r"prompt_lengths must be a tensor, list or array .* got a str"):
+        model.generate(prompt, prompt_lengths="32", max_length=3)
+    with pytest.raises(ValueError, match=r"lengths must be a \(batch,\) = \(2,\) tensor"):
+        model.generate(prompt, prompt_lengths=[3], max_length=3)
+    with pytest.raises(ValueError, match=r"lengths must be between 1 and T=3"):
+        model.generate(prompt, prompt_lengths=[4, 2], max_length=3)

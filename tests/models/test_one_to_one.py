@@ -92,3 +92,15 @@ def test_from_dataset_picks_the_cnn_for_images() -> None:
     assert model.config.encoder == "cnn" and model.config.input_shape == (1, 8, 8)
     assert FeedForward.from_config(model.config).config == model.config
     assert model(ds.collate(examples)).loss is not None
+
+
+@pytest.mark.parametrize("build, x", [
+    (lambda: FeedForward(input_shape=(3,), num_outputs=3), torch.randn(2, 3)),
+    (lambda: SequenceClassifier(num_outputs=3, num_features=3, hidden_size=4), torch.randn(2, 4, 3)),
+])
+def test_an_out_of_range_class_id_names_the_option_that_sets_the_classes(build, x) -> None:
+    """The advice names ``num_outputs``, the option these models take (``num_classes`` is a TypeError)."""
+    with pytest.raises(ValueError, match=r"class id out of range \[0, 3\).*set num_outputs to the number of "
+                                         r"classes in the data") as info:
+        build()(Batch(x=x, y=torch.tensor([0, 5])))
+    assert "num_classes" not in str(info.value)

@@ -4,8 +4,9 @@ Every strategy takes ``banned``: the log-probs of those ids are set to ``-inf`` 
 before greedy takes its arg-max, before sampling filters and draws (so top-k and top-p pick among,
 and renormalise over, the tokens left) and before beam search scores its extensions. A score stays
 the sum of the decoder's own log-probs of the chosen tokens: the ban removes choices, it does not
-rescale what is left. Ids outside the vocabulary are ignored (no step could choose them); banning
-every id of the vocabulary is a ``ValueError`` at the first step.
+rescale what is left. Ids outside the vocabulary are ignored by the strategies (no step could choose
+them; the vocabulary is known only then), and refused by a model's ``generate`` (:func:`config_ban`,
+which knows it); banning every id of the vocabulary is a ``ValueError`` at the first step.
 
 The models' ``generate`` build their ban with :func:`output_ban`: ``<pad>`` and ``bos`` always (they
 are never outputs), ``<unk>`` on request (``ban_unk=True``, off by default as OpenNMT's).
@@ -105,7 +106,21 @@ def config_ban(config: Any, *, ban_unk: bool = False, banned: Sequence[int] | No
     the vocabulary's (``Vocab.unk_id``): what ``generate(..., ban_unk=, banned=)`` bans."""
     from rnnkit.data.vocab import Vocab
 
+    check_in_vocab(banned, getattr(config, "vocab_size", None) or getattr(config, "tgt_vocab_size", None))
     return output_ban(bos=config.bos_id, eos=config.eos_id, unk=Vocab.unk_id if ban_unk else None, banned=banned)
 
 
-__all__ = ["TokenBan", "config_ban", "output_ban"]
+def check_in_vocab(banned: Sequence[int] | None, vocab_size: int | None) -> None:
+    """A ValueError for a ``banned`` id that a vocabulary of ``vocab_size`` ids lacks (where the size is
+    known: a model's ``generate``). The strategies ignore such ids, since no step could choose them,
+    but asked of a model they are a mistake (another vocabulary's id, an off-by-one) that would leave
+    the token meant unbanned."""
+    if vocab_size is None:
+        return
+    outside = sorted({int(i) for i in banned or () if int(i) >= vocab_size})
+    if outside:
+        raise ValueError(f"banned token id {outside[0]} is outside the vocabulary of {vocab_size} ids (0 to "
+                         f"{vocab_size - 1}); ban ids of the vocabulary this model generates from")
+
+
+__all__ = ["TokenBan", "check_in_vocab", "config_ban", "output_ban"]

@@ -8,6 +8,7 @@ A decoder is anything with ``step(tokens, state) -> (log_probs, state)`` and
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -124,11 +125,27 @@ def infer_batch(decoder: Decoder, state: Any) -> int:
 
 
 def check_decode_args(*, bos: int, eos: int, max_length: int) -> None:
-    """Shared validation of the keyword arguments every strategy takes."""
+    """Shared validation of the keyword arguments every strategy takes: integers (Python, numpy or a
+    one-element integer tensor; ``max_length=3.0`` would fail later in ``range`` with a bare
+    TypeError, ``bos=1.0`` fill a float token tensor), ``max_length >= 1`` and ids ``>= 0``."""
+    for name, value in (("max_length", max_length), ("bos", bos), ("eos", eos)):
+        _check_integer(name, value)
     if max_length < 1:
         raise ValueError(f"max_length must be >= 1, got {max_length}")
     if bos < 0 or eos < 0:
         raise ValueError(f"bos and eos must be token ids >= 0, got bos={bos}, eos={eos}")
+
+
+def _check_integer(name: str, value: Any) -> None:
+    """A ValueError naming ``name`` unless ``value`` is an integer (``operator.index`` takes it; a bool,
+    though it is one to Python, is refused as the mistake it is here)."""
+    try:
+        operator.index(value)
+        ok = not isinstance(value, bool)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be an integer (a token count or id), got {value!r} ({type(value).__name__})")
 
 
 def check_log_probs(log_probs: Tensor, batch: int) -> Tensor:

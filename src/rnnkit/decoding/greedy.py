@@ -91,6 +91,7 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
         >>> out = greedy(model.decoder, model.init_state(batch), bos=2, eos=3, max_length=30)
         >>> out.tokens.shape  # (B, 1, L)
     """
+    check_decode_args(bos=bos, eos=eos, max_length=max_length)  # before a fast path reads them
     ban = TokenBan(banned)
     # in one C++ call for CPU token LSTMs that opt in (decoding/cpu_greedy.py); replayed from a CUDA
     # graph for decoders with graph_step = True (decoding/graphs.py); else eager. A ban leaves the

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.decoding.ban import TokenBan
-from rnnkit.decoding.base import Decoder, Generated
+from rnnkit.decoding.base import Decoder, Generated, check_decode_args
 from rnnkit.decoding.graphs import graph_decode, sample_chooser
 from rnnkit.decoding.greedy import decode_one_path
 
@@ -72,6 +72,7 @@ def sample(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
         >>> g = torch.Generator().manual_seed(0)
         >>> out = sample(dec, state, bos=2, eos=3, max_length=20, top_p=0.9, generator=g)
     """
+    check_decode_args(bos=bos, eos=eos, max_length=max_length)  # before the CUDA graph path reads them
     _check(temperature, top_k, top_p)
     ban = TokenBan(banned)
     # replayed from a CUDA graph for decoders with graph_step = True (decoding/graphs.py), else eager

@@ -158,14 +158,32 @@ def checked_series(x: Tensor, lengths: Tensor | None, what: str = "batch.x") -> 
     if lengths is not None and lengths.shape == x.shape[:1]:
         valid = broadcast_mask(lengths_to_mask(lengths.to(x.device), x.shape[1]), x)  # (B, T, 1, ...)
         x = x * valid if finite else x.masked_fill(~valid, 0.0)  # 0 * NaN is NaN: masked_fill then
-    if not finite and not traced():
-        bad = ~torch.isfinite(x)
-        if bool(bad.any()):
-            rows = bad.flatten(1).any(1).nonzero().flatten().tolist()
-            kind = "NaN" if bool(torch.isnan(x).any()) else "infinity"
-            raise ValueError(f"{kind} in {what} (at valid steps) of batch items {rows[:10]}; fill or drop missing "
-                             "values (rnnkit.data.windows.fill_missing)")
+    if not finite:
+        _refuse_non_finite(x, what, " (at valid steps)")
     return x
+
+
+def checked_finite(x: Tensor, what: str) -> Tensor:
+    """``x`` ``(B, ...)`` (a vector or an image per batch item: no steps, no padding) unchanged, or a
+    ValueError naming the batch items that hold NaN or infinity, as :func:`checked_series` names them:
+    the network would answer them with a NaN loss and arg-max-of-NaN predictions, and attention or
+    batch statistics could carry the NaN into healthy rows. One sum on the common, finite batch."""
+    if not all_finite(x):
+        _refuse_non_finite(x, what)
+    return x
+
+
+def _refuse_non_finite(x: Tensor, what: str, where: str = "") -> None:
+    """The full check behind a sum that was not finite (skipped when traced: values are symbolic, and
+    the exported program's caller checks)."""
+    if traced():
+        return
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        rows = bad.reshape(bad.shape[0], -1).any(1).nonzero().flatten().tolist()
+        kind = "NaN" if bool(torch.isnan(x).any()) else "infinity"
+        raise ValueError(f"{kind} in {what}{where} of batch items {rows[:10]}; fill or drop missing "
+                         "values (rnnkit.data.windows.fill_missing)")
 
 
 @contextlib.contextmanager

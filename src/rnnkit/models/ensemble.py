@@ -60,6 +60,7 @@ from rnnkit.data.batch import Batch
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.decoding import Generated, beam_search
 from rnnkit.decoding.ban import config_ban
+from rnnkit.decoding.base import check_decode_args
 from rnnkit.models.base import MODELS, Model, ModelOutput
 from rnnkit.models.ensemble_decoding import EnsembleDecoder as EnsembleDecoder
 from rnnkit.models.ensemble_decoding import _batch_call as _batch_call
@@ -247,8 +248,7 @@ class Ensemble(Model):
             decoder, states = self.decoding_start(batch)
             c = self._each[0].config
             kwargs.setdefault("max_length", getattr(c, "max_length", 50))
-            if kwargs["max_length"] < 1:
-                raise ValueError(f"max_length must be >= 1, got {kwargs['max_length']}")
+            check_decode_args(bos=c.bos_id, eos=c.eos_id, max_length=kwargs["max_length"])
             kwargs["banned"] = config_ban(c, ban_unk=ban_unk, banned=kwargs.get("banned"))
             if _METHODS[method] is beam_search:
                 kwargs.setdefault("beam_size", getattr(c, "beam_size", 4))

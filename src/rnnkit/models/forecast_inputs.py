@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from rnnkit.models.forecaster import Forecaster
 
 
+NO_COVARIATES = ("future holds known-future covariates, but this model was trained without them (num_future=0): "
+                 "leave future out")
+
+
 def last_steps(x: Tensor, lengths: Tensor | None, n: int) -> Tensor:
     """The last ``n`` valid steps of each series: ``(B, T, K)`` -> ``(B, K, n)``, oldest first; a series
     shorter than ``n`` is padded with zeros on the left (the scaled window's mean)."""
@@ -101,6 +105,8 @@ def check_batch(batch: Batch, cfg: ForecasterConfig, dtype: torch.dtype) -> tupl
                              f"got {None if future is None else tuple(future.shape)}")
         if checks_values and torch.isnan(future).any():
             raise ValueError("NaN in batch.future (known-future covariates)")
+    elif future is not None:  # the network would read none of it, and the answer look as if it had
+        raise ValueError(NO_COVARIATES)
     return x, future if cfg.num_future else None
 
 
@@ -162,8 +168,7 @@ def series_inputs(series: Tensor | np.ndarray, future: Tensor | np.ndarray | Non
         raise ValueError(f"this model reads {cfg.num_future} known-future covariate(s): pass future=, their "
                          f"values over the next {cfg.horizon} steps, ({cfg.horizon}, {cfg.num_future})")
     if future is not None and not cfg.num_future:
-        raise ValueError("future holds known-future covariates, but this model was trained without them "
-                         "(num_future=0): leave future out")
+        raise ValueError(NO_COVARIATES)
     if hasattr(future, "to_numpy") and hasattr(future, "index"):
         future = np.array(future, dtype=np.float64)  # a pandas frame of the covariates (a writable copy)
     f = None if future is None else torch.as_tensor(np.asarray(future), dtype=dtype, device=device).unsqueeze(0)

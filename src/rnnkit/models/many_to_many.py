@@ -24,7 +24,14 @@ from rnnkit.decoding.ban import TokenBan, config_ban, output_ban
 from rnnkit.layers.attention import KINDS, Attention
 from rnnkit.layers.inputs import InputEncoder
 from rnnkit.layers.recurrent import Recurrent, State
-from rnnkit.models.base import Model, ModelOutput, decoding_cap, recurrent_options, with_recurrent_options
+from rnnkit.models.base import (
+    Model,
+    ModelOutput,
+    checked_series,
+    decoding_cap,
+    recurrent_options,
+    with_recurrent_options,
+)
 
 RecState = State  # the decoder Recurrent's state: h (L, B, H), or (h, c) for LSTM
 
@@ -214,7 +221,9 @@ class Seq2Seq(Model):
         """Encode the source and build the decoder's initial :class:`Seq2SeqState`."""
         if batch.x is None:
             raise ValueError("Seq2Seq needs batch.x: source token ids (B, S) or frames (B, S, F)")
-        memory, final = self.encoder(self.source(batch.x), batch.lengths)  # (B, S, D*He)
+        # frames: NaN past a length is padding; at a valid step an error (attention spread it to every row)
+        x = checked_series(batch.x, batch.lengths)
+        memory, final = self.encoder(self.source(x), batch.lengths)  # (B, S, D*He)
         mask = batch.mask()
         B, D = memory.shape[0], 2 if self.config.bidirectional else 1
         parts = final if isinstance(final, tuple) else (final,)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -21,7 +22,7 @@ from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.vocab import Vocab
 from rnnkit.decoding import Generated
 from rnnkit.layers.conv_encoder import ConvEncoder
-from rnnkit.models.base import Model, ModelOutput, decoding_cap, with_recurrent_options
+from rnnkit.models.base import Model, ModelOutput, checked_finite, decoding_cap, with_recurrent_options
 from rnnkit.models.one_to_many_decoder import _METHODS as _METHODS
 from rnnkit.models.one_to_many_decoder import DecoderState as DecoderState
 from rnnkit.models.one_to_many_decoder import RNNState as RNNState
@@ -133,7 +134,7 @@ class ConditionedGenerator(_TokenDecoder, Model):
         if cond.dtype != dtype:
             raise ValueError(f"cond is {cond.dtype} but the model's parameters are {dtype}; convert one of them "
                              f"(cond.to({dtype}) or model.to(cond.dtype))")
-        c = torch.tanh(self.cond_encoder(cond))  # (B, cond_size)
+        c = torch.tanh(self.cond_encoder(checked_finite(cond, "the condition (cond)")))  # (B, cond_size)
         rnn: RNNState | None = None
         if self.init_proj is not None:
             B, L, H = c.shape[0], self.config.num_layers, self.config.hidden_size
@@ -229,6 +230,22 @@ def prompt_tensor(prompt_ids: Tensor | Sequence[int], device: torch.device | str
     return prompt
 
 
+def prompt_lengths_tensor(lengths: Tensor | Sequence[int] | np.ndarray | None,
+                          device: torch.device | str | None = None) -> Tensor | None:
+    """``prompt_lengths`` as ``Recurrent.forward`` takes lengths: a tensor as it is, a list, tuple or
+    numpy array of integers as an int64 tensor on ``device`` (where the prompts are). Whether there
+    is one per prompt and each fits is ``Recurrent``'s check; here only that they are whole numbers."""
+    if lengths is None or isinstance(lengths, Tensor):
+        return lengths
+    if not isinstance(lengths, list | tuple | np.ndarray):
+        raise ValueError(f"prompt_lengths must be a tensor, list or array of token counts, one per prompt, got a "
+                         f"{type(lengths).__name__}")
+    values = np.asarray(lengths)
+    if values.size and not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"prompt_lengths must be whole numbers of tokens, one per prompt, got {lengths!r}")
+    return torch.as_tensor(values.astype(np.int64), device=device)
+
+
 class LanguageModel(_TokenDecoder, Model):
     """A recurrent language model (char- or token-level) that continues a prompt.
 
@@ -295,17 +312,22 @@ class LanguageModel(_TokenDecoder, Model):
         assert out.loss is not None
         return float(out.loss.exp())
 
-    def prompt_state(self, prompt_ids: Tensor, prompt_lengths: Tensor | None = None) -> DecoderState:
-        """Run prompts ``(B, P)`` through the network; the state holds their next-token log-probs."""
-        outputs, rnn = self.rnn(self._inputs(prompt_ids, None), prompt_lengths)
-        last = (prompt_lengths - 1 if prompt_lengths is not None
+    def prompt_state(self, prompt_ids: Tensor,
+                     prompt_lengths: Tensor | Sequence[int] | np.ndarray | None = None) -> DecoderState:
+        """Run prompts ``(B, P)`` through the network; the state holds their next-token log-probs.
+        ``prompt_lengths``: ``(B,)`` tokens per prompt (a tensor, or a list or array of ints)."""
+        lengths = prompt_lengths_tensor(prompt_lengths, prompt_ids.device)
+        outputs, rnn = self.rnn(self._inputs(prompt_ids, None), lengths)
+        last = (lengths.to(outputs.device) - 1 if lengths is not None
                 else torch.full_like(prompt_ids[:, 0], prompt_ids.shape[1] - 1))
         at_last = outputs.gather(1, last.view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])).squeeze(1)
         return DecoderState(rnn, None, self.head(at_last).log_softmax(-1))
 
     def generate(self, prompt_ids: Tensor | Sequence[int], max_length: int = 50, method: str = "greedy", *,
-                 prompt_lengths: Tensor | None = None, ban_unk: bool = False, **kwargs: Any) -> Generated:
-        """Continue prompts: ``(P,)`` or ``(B, P)`` token ids (right-padded, with ``prompt_lengths``).
+                 prompt_lengths: Tensor | Sequence[int] | np.ndarray | None = None, ban_unk: bool = False,
+                 **kwargs: Any) -> Generated:
+        """Continue prompts: ``(P,)`` or ``(B, P)`` token ids (right-padded, with ``prompt_lengths``, a
+        tensor, list or array of ints, as ``Recurrent.forward`` takes lengths).
 
         The prompt runs through ``Recurrent.forward`` and generation carries its state on with
         ``step``; the result holds only the continuation (up to ``max_length`` tokens, eos included).

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from rnnkit.decoding import Generated, beam_search, greedy, sample
 from rnnkit.decoding.ban import config_ban
+from rnnkit.decoding.base import check_decode_args
 from rnnkit.decoding.cpu_greedy import CpuGreedyPlan
 from rnnkit.decoding.fused_greedy import FusedGreedyPlan
 from rnnkit.layers.inputs import InputEncoder
@@ -206,9 +207,8 @@ class _TokenDecoder(nn.Module):
         ``<unk>`` with ``ban_unk``, nor the ids in ``kwargs["banned"]``."""
         if method not in _METHODS:
             raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
-        if max_length < 1:
-            raise ValueError(f"max_length must be >= 1, got {max_length}")
         c = self.config
+        check_decode_args(bos=c.bos_id, eos=c.eos_id, max_length=max_length)
         kwargs["banned"] = config_ban(c, ban_unk=ban_unk, banned=kwargs.get("banned"))
         with decoding_mode(self):
             return _METHODS[method](self, state, bos=c.bos_id, eos=c.eos_id, max_length=max_length, **kwargs)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from rnnkit.data.batch import Batch
 from rnnkit.data.dataset import SequenceDataset
 from rnnkit.layers.conv_encoder import ConvEncoder
-from rnnkit.models.base import Model, ModelOutput
+from rnnkit.models.base import Model, ModelOutput, checked_finite
 
 TASKS = ("classification", "regression")
 REGRESSION_LOSSES = ("mse", "huber", "mae")
@@ -45,7 +45,7 @@ def classification_loss(logits: Tensor, y: Tensor, *, class_weights: tuple[float
     y = y.reshape(-1).long()
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= C):
         raise ValueError(f"class id out of range [0, {C}): got min {int(y.min())}, max {int(y.max())}; "
-                         f"set num_classes to the number of classes in the data")
+                         f"set num_outputs to the number of classes in the data")
     weight = None if class_weights is None else torch.tensor(class_weights, dtype=logits.dtype,
                                                              device=logits.device)
     return F.cross_entropy(logits, y, weight=weight, label_smoothing=label_smoothing)
@@ -153,7 +153,7 @@ class FeedForward(Model):
         if x.dtype != dtype:
             raise ValueError(f"batch.x is {x.dtype} but the model's parameters are {dtype}; convert one of them "
                              f"(x.to({dtype}) or model.to(x.dtype))")
-        out = self.head(self.body(x))  # (B, num_outputs)
+        out = self.head(self.body(checked_finite(x, "batch.x")))  # (B, num_outputs)
         cfg = self.config
         if cfg.task == "classification":
             loss = None if batch.y is None else classification_loss(
