@@ -241,3 +241,23 @@ def test_three_dimensional_input_may_change_its_number_of_steps_at_predict() -> 
     assert nct.n_features_in_ == 2 and nct.predict(rng.normal(size=(3, 2, 7))).shape == (3,)
     est.fit([x[: 5 + i % 4] for i, x in enumerate(X)], y)  # refit on sequences of several lengths
     assert est.n_features_in_ == 2
+
+
+@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
+def test_nct_layout_applies_to_a_list_of_sequences_as_to_an_array(Estimator) -> None:  # type: ignore[no-untyped-def]
+    """A list of (C, T) arrays under layout="NCT" is read as the (N, C, T) array is: C channels, T steps
+    (it was read as C steps of T features, and predicting on the array then refused)."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(20, 2, 12)).astype(np.float32)  # (N, C, T): aeon's numpy3D
+    y = np.arange(20) % 2
+    from_list = Estimator(layout="NCT", **TINY).fit(list(X), y)
+    from_array = Estimator(layout="NCT", **TINY).fit(X, y)
+    assert from_list.num_features_ == 2 and from_list.n_features_in_ == 2
+    predict = from_list.predict_proba if hasattr(from_list, "predict_proba") else from_list.predict
+    want = from_array.predict_proba(X) if hasattr(from_array, "predict_proba") else from_array.predict(X)
+    np.testing.assert_allclose(predict(list(X)), want, atol=1e-6)
+    np.testing.assert_allclose(predict(X), want, atol=1e-6)  # fitted on a list, predicts on the array
+    ragged = Estimator(layout="NCT", **TINY).fit([x[:, : 6 + i % 5] for i, x in enumerate(X)], y)
+    assert ragged.num_features_ == 2 and ragged.predict(X[:3, :, :9]).shape == (3,)
+    with pytest.raises(ValueError, match="sequence 1 must be"):
+        ragged.predict([X[0], X[1, :, :0]])

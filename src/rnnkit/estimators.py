@@ -10,7 +10,8 @@ Input layouts accepted by ``RNNClassifier`` / ``RNNRegressor`` (``X``):
   features are read as a sequence);
 * ``(N, T, F)`` array — N series of T steps and F features (``layout="NTF"``, the default);
 * ``(N, C, T)`` array — aeon / sktime "numpy3D" (channels first): pass ``layout="NCT"``;
-* a list of ``(T_i, F)`` or ``(T_i,)`` arrays of different lengths (no padding needed);
+* a list of ``(T_i, F)`` or ``(T_i,)`` arrays of different lengths (no padding needed); with
+  ``layout="NCT"`` its items are ``(C, T_i)``, as the rows of an ``(N, C, T)`` array are;
 * a list (or array, or pandas Series) of texts: each is tokenized (``tokenizer="word"``, ``"char"``
   or ``"bpe"``; ``lowercase``, ``min_freq``) with a vocabulary fitted in ``fit``, and the model reads the
   token ids (``SequenceClassifier.from_dataset`` then builds its text architecture). Tokens unseen in
@@ -49,6 +50,7 @@ from rnnkit.estimators_base import _FIT_PARAMS as _FIT_PARAMS
 from rnnkit.estimators_base import RandomStateLike as RandomStateLike
 from rnnkit.estimators_base import _keeping_global_rng as _keeping_global_rng
 from rnnkit.estimators_base import _RNNEstimator as _RNNEstimator
+from rnnkit.estimators_inputs import _forecast_windows
 from rnnkit.estimators_inputs import _is_ragged as _is_ragged
 from rnnkit.estimators_inputs import _is_text as _is_text
 from rnnkit.estimators_inputs import _ndim as _ndim
@@ -65,9 +67,10 @@ class RNNClassifier(ClassifierMixin, _SequenceInputs):
     ``dropout``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``early_stopping`` (patience, uses
     a ``valid_fraction`` of the training data), ``ema_decay`` (an average of the weights, as ``Trainer``'s),
     ``ensemble`` (k > 1: k models averaged, ``rnnkit.models.Ensemble``),
-    ``layout`` ("NTF" or aeon's "NCT"), for texts ``tokenizer`` ("word", "char", "bpe"), ``lowercase`` and
-    ``min_freq``, ``device``, ``random_state``, ``verbose``. Fitted: ``classes_``, ``model_``, ``history_``,
-    ``n_features_in_`` (numeric input) or ``tokenizer_`` (texts).
+    ``layout`` ("NTF" or aeon's "NCT", for an array and for the items of a list alike), for texts
+    ``tokenizer`` ("word", "char", "bpe"), ``lowercase`` and ``min_freq``, ``device``, ``random_state``,
+    ``verbose``. Fitted: ``classes_``, ``model_``, ``history_``, ``n_features_in_`` (numeric input) or
+    ``tokenizer_`` (texts).
     """
 
     def fit(self, X: Any, y: Any) -> RNNClassifier:
@@ -145,6 +148,14 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
     ``score(X, y)`` is R² of those forecasts against ``y`` ``(N, horizon[, K])``; ``score(X)`` is R² of
     ``predict()`` against ``X``, the steps after the training series (how ``GridSearchCV`` with a
     ``TimeSeriesSplit`` scores each fold).
+
+    ``valid_fraction`` (what ``early_stopping`` and ``history_``'s valid loss read) is the fraction of
+    each series' pairs held out for validation, in time: its latest ``round(valid_fraction * pairs)``
+    pairs (at least one), stepped back by ``stride`` from the series' end. Training keeps the pairs
+    whose inputs and targets end before the first valid target; the few that straddle it are in
+    neither, so no valid target is a training step (the chronological split of the forecasting data
+    sets, ``docs/DATA.md``). Several series are each cut at their own end; a series that cannot hold
+    its valid pairs and one training pair is an error.
     """
 
     def __init__(self, *, window: int = 24, horizon: int = 12, stride: int = 1, transform: str | None = None,
@@ -186,26 +197,21 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
             warnings.warn(f"{len(short)} of {len(series)} series are shorter than window + horizon = "
                           f"{self.window + self.horizon} steps and give no training pairs (series {short[:5]})",
                           stacklevel=2)
-        examples = []
-        for s in series:
-            for start in range(0, len(s) - self.window - self.horizon + 1, self.stride):
-                x = s[start : start + self.window]
-                fut = s[start + self.window : start + self.window + self.horizon]
-                examples.append(Example(x=torch.from_numpy(x), y=torch.from_numpy(fut[:, 0] if self.num_targets_ == 1
-                                                                                   else fut)))
-        if not examples:
+        train, valid = _forecast_windows(series, window=int(self.window), horizon=int(self.horizon),
+                                         stride=int(self.stride), valid_fraction=self.valid_fraction)
+        if not train:
             raise ValueError(f"the series is too short: it needs at least window + horizon = "
                              f"{self.window + self.horizon} steps")
         info = DatasetInfo(name="sklearn", shape="forecasting", task="forecasting", input_kind="series",
                            num_features=self.num_targets_, num_targets=self.num_targets_, horizon=self.horizon,
                            window=self.window, metric="mae", higher_is_better=False)
-        dataset = SequenceDataset(info, ExampleList(examples), ExampleList([]), ExampleList([]))
+        dataset = SequenceDataset(info, ExampleList(train), ExampleList([]), ExampleList([]))  # options from train only
         # transform None: what the data suggest (a log for a positive series whose level grows); "none" turns it off
         chosen = {} if self.transform is None else {"transform": self.transform}
         model = self._build(lambda: Forecaster.from_dataset(dataset, cell=self.cell, hidden_size=self.hidden_size,
                                                             num_layers=self.num_layers, dropout=self.dropout,
                                                             **chosen))
-        self._fit_model(model, examples, info)
+        self._fit_split(model, train, valid, info)
         self.window_, self.horizon_ = int(self.window), int(self.horizon)  # what predict and score use
         # predict() forecasts after the last series, from its last window (None: it has fewer steps)
         self.last_window_ = series[-1][-self.window :] if len(series[-1]) >= self.window else None

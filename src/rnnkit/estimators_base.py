@@ -79,7 +79,12 @@ class _RNNEstimator(BaseEstimator):
             return Ensemble(members=[make() for _ in range(int(self.ensemble))])
 
     def _fit_model(self, model: Any, examples: list[Example], info: DatasetInfo) -> None:
+        """Fit on independent examples, a seeded random ``valid_fraction`` of them held out for valid."""
         train, valid = split_train_valid(examples, self.valid_fraction, seed=self.seed_)
+        self._fit_split(model, train, valid, info)
+
+    def _fit_split(self, model: Any, train: list[Example], valid: list[Example], info: DatasetInfo) -> None:
+        """Fit on ``train``, validating on ``valid`` (split by the caller: in time for a forecaster)."""
         dataset = SequenceDataset(info, ExampleList(train), ExampleList(valid), ExampleList([]))
         with _keeping_global_rng(self.device):  # the Trainer seeds the global generators: the user's are theirs
             self.history_ = self._trainer().fit(model, dataset)

@@ -1,8 +1,9 @@
 """The inputs of :mod:`rnnkit.estimators`: how ``RNNClassifier`` and ``RNNRegressor`` read ``X``
-(:class:`_SequenceInputs`: arrays in the ``NTF`` or ``NCT`` layout, lists of sequences of any
-lengths, or texts, tokenized with a vocabulary fitted in ``fit``), and the checks of single
-sequences and of the series ``RNNForecaster`` fits on. Every refusal names the sample and says what
-shape was expected.
+(:class:`_SequenceInputs`: arrays or lists of sequences in the ``NTF`` or ``NCT`` layout, of any
+lengths, or texts, tokenized with a vocabulary fitted in ``fit``), the checks of single sequences
+and of the series ``RNNForecaster`` fits on, and how those series are cut in time into training and
+valid windows (:func:`_forecast_windows`). Every refusal names the sample and says what shape was
+expected.
 
 Example:
     >>> _one_sequence([1.0, 2.0, 3.0], 0).shape        # (T, F)
@@ -19,7 +20,8 @@ import numpy as np
 from sklearn.utils.validation import check_array, validate_data
 
 from rnnkit.data.batch import Example
-from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
+from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, valid_count
+from rnnkit.data.windows import chronological_split, make_windows
 from rnnkit.estimators_base import RandomStateLike, _RNNEstimator
 
 
@@ -98,7 +100,7 @@ class _SequenceInputs(_RNNEstimator):
                                    and all(np.ndim(s) == 1 for s in X))
         per_step = ragged or _ndim(X) == 3 or fitted_per_step
         if ragged:
-            seqs = [_one_sequence(s, i) for i, s in enumerate(X)]
+            seqs = [_one_sequence(s, i, layout=self.layout) for i, s in enumerate(X)]
             if not seqs:
                 raise ValueError("X holds 0 sequences; at least 1 is needed")
             widths = {s.shape[1] for s in seqs}
@@ -179,12 +181,17 @@ def _is_ragged(X: Any) -> bool:
     return len(shapes) > 1 or np.ndim(X[0]) == 2
 
 
-def _one_sequence(s: Any, i: int) -> np.ndarray:
+def _one_sequence(s: Any, i: int, *, layout: str = "NTF") -> np.ndarray:
+    """One item of a list X as ``(T, F)`` float32: ``(T,)``, or ``(T, F)`` (``layout="NTF"``) or ``(C, T)``
+    (``"NCT"``, transposed as the array path transposes ``(N, C, T)``)."""
     a = np.asarray(s, dtype=np.float32)
     if a.ndim == 1:
         a = a[:, None]
+    elif a.ndim == 2 and layout == "NCT":
+        a = np.ascontiguousarray(a.T)  # (C, T) -> (T, C)
     if a.ndim != 2 or a.shape[0] == 0:
-        raise ValueError(f"sequence {i} must be (T,) or (T, F) with T >= 1, got shape {a.shape}")
+        shape = "(C, T)" if layout == "NCT" else "(T, F)"
+        raise ValueError(f"sequence {i} must be (T,) or {shape} with T >= 1, got shape {np.shape(s)}")
     if not np.isfinite(a).all():
         raise ValueError(f"sequence {i} contains NaN or infinity")
     return a
@@ -198,3 +205,39 @@ def _series(s: Any) -> np.ndarray:
     if not np.isfinite(a).all():
         raise ValueError("the series contains NaN or infinity; fill gaps first (rnnkit.data.windows.fill_missing)")
     return a
+
+
+def _forecast_windows(series: list[np.ndarray], *, window: int, horizon: int, stride: int,
+                      valid_fraction: float) -> tuple[list[Example], list[Example]]:
+    """The ``window -> horizon`` pairs of each series, cut every ``stride`` steps: (train, valid).
+
+    Each series is cut in time at its own end (:func:`rnnkit.data.windows.chronological_split`, as
+    the forecasting data sets are): its valid pairs are its latest ``valid_fraction`` of its pairs
+    (rounded, at least one when the fraction is positive), stepped back by ``stride`` from its last
+    step; its training pairs are those whose inputs and targets all end before its first valid target,
+    so the pairs that straddle that step are in neither. A series shorter than ``window + horizon``
+    gives no pairs; one that cannot hold its valid pairs and one training pair is an error.
+    """
+    train: list[Example] = []
+    valid: list[Example] = []
+    for i, s in enumerate(series):
+        n = len(s)
+        n_pairs = len(range(0, n - window - horizon + 1, stride))
+        if n_pairs == 0:
+            continue
+        n_valid = max(1, valid_count(n_pairs, valid_fraction)) if valid_fraction > 0 else 0
+        valid_size = horizon + (n_valid - 1) * stride if n_valid else 0  # steps of valid targets
+        try:
+            split = chronological_split(n, test_size=0, valid_size=valid_size, window=window, horizon=horizon)
+        except ValueError as e:
+            name = f"series {i}" if len(series) > 1 else "the series"
+            raise ValueError(f"{name} ({n} steps) is too short for valid_fraction={valid_fraction}: its last "
+                             f"{n_valid} of {n_pairs} window(s) hold out its last {valid_size} steps as valid "
+                             f"targets, which leaves {n - valid_size} steps before them, and a training window "
+                             f"needs window + horizon = {window + horizon}; pass a longer series or a smaller "
+                             f"valid_fraction (0: no valid windows)") from e
+        # training pairs from step 0 (as without valid), valid ones back from the series' last step
+        for part, segment, align_end in ((train, split.train, False), (valid, split.valid, True)):
+            part += make_windows(s, window=window, horizon=horizon, stride=stride, segment=segment,
+                                 align_end=align_end, meta={"series": i})
+    return train, valid
