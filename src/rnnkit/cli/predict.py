@@ -215,8 +215,11 @@ def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str
                    decoding: dict[str, Any] | None = None) -> int:
     """``--column NAME``: the inputs are a column of a CSV, Parquet or JSON-lines table, one per row.
     The predictions print one per row, or go into a copy of the table (``--output``, its format from
-    the suffix) as a ``prediction`` column, with ``probability`` for classes."""
+    the suffix) as a ``prediction`` column, with ``probability`` for classes. A CSV row with more or
+    fewer fields than the header is an error naming its line, as in training: the table written back
+    would otherwise hold its values under other columns' names."""
     from rnnkit.data.formats import DataFileError
+    from rnnkit.data.formats.csv_checks import check_field_counts
     from rnnkit.data.formats.table_text import row_count, text_read_options
     from rnnkit.data.formats.tables import read_table, table_kind
 
@@ -225,6 +228,8 @@ def predict_column(args: argparse.Namespace, loaded: Any, read_options: dict[str
     try:
         table = read_table(args.input, read_options=text_read_options(args.input, read_options, [args.column])
                            if loaded.info.input_kind == "tokens" else read_options)
+        if table.kind == "csv":  # every row is written back: a short one would shift nothing into place
+            check_field_counts(table.path, table.read_options or {})
     except (DataFileError, FileNotFoundError) as e:
         raise CLIError(str(e).splitlines()[0]) from e
     frame = table.frame

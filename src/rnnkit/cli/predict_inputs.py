@@ -154,7 +154,8 @@ def build_batches(raw: str, info: Any, extras: dict[str, Any], layout: Layout | 
     path = input_file(raw)
     if path is None or info.input_kind == "tokens" or path.suffix.lower() in IMAGE_SUFFIXES:
         return [(None, *batch_for(raw, path, info, extras, layout=layout))]
-    groups = read_sequences(path, feature_names(info), layout=layout)
+    # a forecaster's history is held to training's gap check: its window reads consecutive steps
+    groups = read_sequences(path, feature_names(info), layout=layout, steps=info.task == "forecasting")
     if tables is not None:
         tables.extend(groups)
     return [(rows.key, item_batch(torch.as_tensor(rows.values), info, name_of(path) if rows.key is None

@@ -10,7 +10,8 @@ shifts into its place.
 A header line (a first line with a field that is no number) names the columns: the run's feature
 columns are then read by name, and, when the run was trained with ``id=`` or ``time=`` and the file
 holds those columns, the rows are grouped into one sequence per id (in the order the ids first
-appear) and each is sorted by time as training sorts it, a repeated or missing time being an error.
+appear) and each is sorted by time as training sorts it, a repeated or missing time being an error;
+a forecaster's history that skips a step of its regular series is an error too, as in training.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 
 from rnnkit.cli.main import CLIError
 
+GAP_ADVICE = ("the forecaster reads its window as consecutive steps: add the missing rows with their values, "
+              "or pass a history that skips no step")
 STDIN = Path("-")  # INPUT "-": standard input, read as a file would be (told apart by identity, not name)
 DELIMITERS = "\t,;"
 
@@ -176,7 +179,7 @@ def read_table(path: Path, columns: list[str] | None = None, *, header_required:
 
 
 def read_sequences(path: Path, columns: list[str] | None = None, *, header_required: bool = False,
-                   layout: Layout | None = None) -> list[Rows]:
+                   layout: Layout | None = None, steps: bool = False) -> list[Rows]:
     """A table of numbers as :class:`Rows`, one per sequence; errors name the file, the line and the
     column.
 
@@ -184,7 +187,10 @@ def read_sequences(path: Path, columns: list[str] | None = None, *, header_requi
     whatever else the file holds; a file without a header is read by position, unless
     ``header_required``. When the header holds the ``layout``'s id column, each id is one sequence (in
     the order the ids first appear), else the file is one (id None); when it holds its time column,
-    each sequence is sorted by time as training sorts it (a repeated or missing time is an error)."""
+    each sequence is sorted by time as training sorts it (a repeated or missing time is an error).
+    With ``steps`` (a forecaster's history), a regular series that skips a step is an error too, as
+    training's ``gaps="raise"`` makes it, unless the run was trained with ``gaps="allow"``: a window
+    across the gap would read steps apart as consecutive."""
     import numpy as np
 
     layout = layout or Layout()
@@ -235,7 +241,7 @@ def read_sequences(path: Path, columns: list[str] | None = None, *, header_requi
     array = np.asarray(values, dtype=np.float32)
     timed = time_column if time_column in names else None
     ids = id_column if id_column in names else None
-    groups = _sequences(rows, names, name, ids, timed, layout.time_format)
+    groups = _sequences(rows, names, name, ids, timed, layout.time_format, steps and layout.gaps != "allow")
     if groups is None:
         return [Rows(None, array, name, [n for n, _ in rows])]
     at = names.index(timed) if timed is not None else None
@@ -250,21 +256,28 @@ def _width(name: str, line: int, fields: list[str], names: list[str], header_lin
 
 
 def _sequences(rows: list[tuple[int, list[str]]], names: list[str], name: str, id_column: str | None,
-               time_column: str | None, time_format: str | None) -> dict[str, Any] | None:
+               time_column: str | None, time_format: str | None, gaps: bool = False) -> dict[str, Any] | None:
     """Row indices of each id in time order, found as training finds them (``series_rows``), or None
-    when the file holds neither column."""
+    when the file holds neither column; with ``gaps``, a series that skips a step is refused as
+    training refuses it (``check_gaps``)."""
     if id_column is None and time_column is None:
         return None
     import pandas as pd
 
     from rnnkit.data.formats import DataFileError
-    from rnnkit.data.formats.tables import Table, series_rows
+    from rnnkit.data.formats.tables import Table, series_rows, time_stamps
+    from rnnkit.data.formats.time_gaps import check_gaps
 
     frame = pd.DataFrame({c: [fields[names.index(c)] or None for _, fields in rows]
                           for c in (id_column, time_column) if c is not None})
     table = Table.from_lines(frame, name, [n for n, _ in rows])  # the lines as read here
     try:
-        return series_rows(table, id_column, time_column, time_format)
+        groups = series_rows(table, id_column, time_column, time_format)
+        if gaps and time_column is not None:
+            stamps = time_stamps(table, time_column, time_format)
+            for key, order in groups.items():
+                check_gaps(table, key, order, stamps, time_column, advice=GAP_ADVICE)
+        return groups
     except DataFileError as e:
         raise CLIError(str(e).splitlines()[0]) from e
 

@@ -204,11 +204,39 @@ def _unfinished(path: Path) -> str:
             f"{run.last_checkpoint}); finish it with the command that trained it plus --resume ({again})")
 
 
+# extras that a run's info.json says its inputs went through: (info.extra key, the extras that hold
+# it, what it is); without one, predict and export would read raw input as the model never saw it
+NEEDED_EXTRAS = (("scale", ("scaler",), "the input scaler"),
+                 ("tokenizer", ("tokenizer", "input_tokenizer", "source_tokenizer"), "the tokenizer"))
+
+
+def _check_extras(p: Path, run: Any) -> None:
+    """CLIError naming the missing file when the run's info.json records a fitted extra (its data
+    scaled: ``"scale": "standard"``; a tokenizer) that its ``extras/`` folder no longer holds.
+    ``load_extras`` reads a folder without its index as "no extras", so a deleted ``extras/`` or
+    ``extras/extras.json`` would otherwise drop the scaler in silence and change every prediction."""
+    recorded = getattr(run.info, "extra", None) or {}
+    folder = p / "extras"
+    for key, names, what in NEEDED_EXTRAS:
+        if not recorded.get(key) or any(name in run.extras for name in names):
+            continue
+        if not folder.is_dir():
+            missing = f"{folder}/ (the folder of its fitted extras) is missing"
+        elif not (folder / "extras.json").is_file():
+            missing = f"{folder / 'extras.json'} (the index of its fitted extras) is missing"
+        else:
+            missing = f"{folder / 'extras.json'} lists no {names[0]!r}"
+        raise CLIError(f"unusable run folder: {missing}, but {p / 'info.json'} records {key}={recorded[key]!r}: "
+                       f"the model needs {what} fitted in training; copy the whole run folder again, or train "
+                       "again")
+
+
 def open_run(path: str | Path) -> tuple[Any, RunSpec]:
     """A run folder read back (``train.run_dir.Run``) and the spec it was trained from.
 
     The spec comes from ``run.yaml`` (written by ``rnnkit train``) or, for a folder written by the
-    Python API, from the ``data:`` and ``model:`` entries of ``config.yaml``.
+    Python API, from the ``data:`` and ``model:`` entries of ``config.yaml``. A folder that lacks a
+    fitted extra its info.json records (a scaler, a tokenizer) is unusable (:func:`_check_extras`).
     """
     from rnnkit.train.run_dir import RunDirError, load_run
 
@@ -221,6 +249,7 @@ def open_run(path: str | Path) -> tuple[Any, RunSpec]:
         run = load_run(p)
     except RunDirError as e:
         raise CLIError(f"unusable run folder: {str(e).splitlines()[0]}{_unfinished(p)}") from e
+    _check_extras(p, run)
     spec_file = p / SPEC_FILE
     if spec_file.is_file():
         spec = read_spec(spec_file)

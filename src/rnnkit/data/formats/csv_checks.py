@@ -1,7 +1,8 @@
 """Checks on the records of a CSV file that pandas reads without a word, or reports by its own count
-of rows: a row with more fields than the header, and a stray quote that swallows the next line.
+of rows: a row with more (or, for a reader that needs whole rows, fewer) fields than the header, and a
+stray quote that swallows the next line.
 
-Both read the file again with Python's ``csv`` module, so that the line named is the line an editor
+Each reads the file again with Python's ``csv`` module, so that the line named is the line an editor
 shows (a quoted field that spans lines makes pandas' row count and the file's lines differ).
 """
 
@@ -60,6 +61,32 @@ def check_extra_fields(path: str | Path, opts: dict[str, Any]) -> None:
         return
 
 
+def check_field_counts(path: str | Path, opts: dict[str, Any]) -> None:
+    """Raise naming the line of the first row whose number of fields is not the header's, more or
+    fewer. pandas fills a short row's last columns with missing values, and reads a file whose every
+    row has one field more than the header with the first column as its index: either way the
+    columns shift under their names with no error. Training reads short rows (their missing values
+    are refused where a column is used); ``rnnkit predict --column`` writes every row back, so it
+    refuses them whole."""
+    try:
+        records = _records(path, opts)
+        header = next(records, None)
+        if header is None:
+            return
+        names = header[1]
+        for line, record in records:
+            if len(record) == 1 and not record[0].strip() and len(names) > 1:
+                continue  # a line of spaces is no row (pandas skips it)
+            if len(record) > len(names):
+                check_extra_fields(path, opts)  # its message, as training gives it
+            if len(record) < len(names):
+                raise DataFileError(path, f"{len(record)} field(s), but the header names {len(names)} {names}; "
+                                    "every row needs one field per column (a missing value is an empty field "
+                                    f"between two {_delimiter(opts)!r})", line=line)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return
+
+
 def check_stray_quotes(path: str | Path, opts: dict[str, Any], frame: Any, line_of: Callable[[int], int],
                        target: str, is_target: Callable[[str], bool]) -> None:
     """A quoted field that spans lines, opened on a line that, read without quotes, is already a whole
@@ -96,4 +123,4 @@ def check_stray_quotes(path: str | Path, opts: dict[str, Any], frame: Any, line_
         return
 
 
-__all__ = ["STRAY_QUOTE_FIX", "check_extra_fields", "check_stray_quotes"]
+__all__ = ["STRAY_QUOTE_FIX", "check_extra_fields", "check_field_counts", "check_stray_quotes"]

@@ -3,7 +3,7 @@
 A CSV row whose quoted field spans lines starts further down the file than its row number says, and
 JSON lines may sit between blank lines; :class:`~rnnkit.data.formats.tables.Table` finds its rows'
 lines here. A byte that the encoding cannot decode, or a line that is not one JSON object, is named
-by its line too (pandas names a buffer offset, or nothing).
+by its line too (pandas names a buffer offset, or nothing), as is a line of JSON that is no object.
 
     >>> csv_record_lines("air.csv", None)  # the line where each data row starts, header skipped
     [2, 3, 5]
@@ -89,4 +89,32 @@ def bad_json_line(path: Path) -> int | None:
     return None
 
 
-__all__ = ["CSV_OPTIONS", "bad_byte_line", "bad_json_line", "csv_record_lines", "json_record_lines"]
+JSON_KINDS = {list: "a list", str: "a string", bool: "true or false", int: "a number", float: "a number",
+              type(None): "null"}
+
+
+def check_json_objects(path: Path, encoding: str = "utf-8-sig") -> None:
+    """Raise naming the first line of a JSON-lines file that is valid JSON but not an object (``[1, 2]``,
+    ``5``, ``"text"``, ``null``): pandas fails on most with a TypeError that names no line (``cannot
+    convert dictionary update sequence ...``) and reads ``[]`` as a row of missing values. A line that
+    is not JSON at all is left to the reader, whose error :func:`bad_json_line` places."""
+    import json
+
+    try:
+        text = path.read_bytes().decode(encoding).removeprefix("\ufeff")
+    except (OSError, UnicodeDecodeError, LookupError):
+        return  # the reader says what is wrong with the file
+    for n, line in enumerate(file_lines(text), start=1):
+        if not line.strip() or line.lstrip().startswith("{"):  # JSON that opens with { is an object
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            return
+        raise DataFileError(path, f'a JSON object ({{"field": value, ...}}) is expected, got '
+                            f"{JSON_KINDS.get(type(value), type(value).__name__)}: each line of a JSON-lines "
+                            "file is one row, its fields named", line=n)
+
+
+__all__ = ["CSV_OPTIONS", "bad_byte_line", "bad_json_line", "check_json_objects", "csv_record_lines",
+           "json_record_lines"]

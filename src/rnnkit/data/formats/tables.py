@@ -59,7 +59,13 @@ from rnnkit.data.dataset import SequenceDataset
 from rnnkit.data.datasets.registry import register_format
 from rnnkit.data.formats.csv_checks import check_extra_fields
 from rnnkit.data.formats.errors import DataFileError, check_exists
-from rnnkit.data.formats.table_lines import bad_byte_line, bad_json_line, csv_record_lines, json_record_lines
+from rnnkit.data.formats.table_lines import (
+    bad_byte_line,
+    bad_json_line,
+    check_json_objects,
+    csv_record_lines,
+    json_record_lines,
+)
 from rnnkit.data.scalers import MinMaxScaler, Scaler, StandardScaler
 from rnnkit.data.windows import NanPolicy, fill_missing
 
@@ -167,6 +173,8 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
     opts = dict(read_options or {})
     if kind == "csv" and p.suffix.lower() == ".tsv" and "sep" not in opts and "delimiter" not in opts:
         opts["sep"] = "\t"  # a .tsv file is tab-separated unless read_options say otherwise
+    if kind == "jsonl" and opts.get("lines", True):
+        check_json_objects(p, str(opts.get("encoding", "utf-8-sig")))
     try:
         if kind == "parquet":
             frame = pd.read_parquet(p, **opts)
@@ -188,11 +196,13 @@ def read_table(path: str | Path, *, read_options: dict[str, Any] | None = None) 
         encoding = str(opts.get("encoding", "utf-8"))
         raise DataFileError(p, f"is not {encoding} text ({e.reason}); pass read_options={{encoding: ...}} with the "
                             "file's encoding", line=bad_byte_line(p, encoding)) from e
-    except (ValueError, OSError, pd.errors.EmptyDataError) as e:
+    except (ValueError, TypeError, OSError, pd.errors.EmptyDataError) as e:  # (TypeError: pandas on odd JSON)
         line = bad_json_line(p) if kind == "jsonl" else None
         raise DataFileError(p, f"cannot be read as a {what}: {e}", line=line) from e
     if len(frame) == 0:
         raise DataFileError(p, "has no data rows")
+    if kind == "csv" and "index_col" not in opts and not isinstance(frame.index, pd.RangeIndex):
+        check_extra_fields(p, opts)  # every row one field longer: pandas made the first column the index
     if kind == "csv" and opts.get("sep", opts.get("delimiter")) == "\t" and "quoting" not in opts:
         _check_tab_quotes(frame, p, opts)
     frame = frame.reset_index(drop=True)

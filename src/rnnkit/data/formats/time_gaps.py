@@ -91,9 +91,14 @@ def first_off_step(times: Any, known: int, whose: str) -> tuple[int, str] | None
     return None
 
 
-def check_gaps(table: Any, key: str, rows: np.ndarray, stamps: Any, time: str) -> None:
+GAP_ADVICE = ("add the missing rows with empty values and pass nan='interpolate' to fill them, or pass "
+              "gaps='allow' if the series is meant to skip steps")  # what a training run can do about a gap
+
+
+def check_gaps(table: Any, key: str, rows: np.ndarray, stamps: Any, time: str, advice: str = GAP_ADVICE) -> None:
     """Raise naming the lines around the first gap of the series ``key`` (its ``rows``, in time order;
-    ``stamps`` the table's time column as numbers or dates), if the series is regular."""
+    ``stamps`` the table's time column as numbers or dates), if the series is regular. ``advice`` ends
+    the message: what the reader (training, or ``rnnkit predict`` on a history) can do about it."""
     found = usual_step(stamps.iloc[rows])
     if found is None:
         return
@@ -109,9 +114,7 @@ def check_gaps(table: Any, key: str, rows: np.ndarray, stamps: Any, time: str) -
     raise DataFileError(table.path, f"series {key!r} jumps from time {str(raw.iloc[before])!r} (line "
                         f"{table.line(before)}) to {str(raw.iloc[after])!r}, {missing} step(s) of "
                         f"{step_in_words(usual, unit)} missing ({gaps.size} gap(s), {total} missing step(s) in this "
-                        "series): add the missing rows with empty values and pass nan='interpolate' to fill "
-                        "them, or pass gaps='allow' if the series is meant to skip steps",
-                        line=table.line(after), field=time)
+                        f"series): {advice}", line=table.line(after), field=time)
 
 
-__all__ = ["check_gaps", "first_off_step", "step_in_words", "time_steps", "usual_step"]
+__all__ = ["GAP_ADVICE", "check_gaps", "first_off_step", "step_in_words", "time_steps", "usual_step"]
