@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rnnkit.cli.main import CLIError
 
@@ -107,22 +109,62 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while training (``kill``, a job scheduler's stop): stops the run as Ctrl-C does."""
+
+
+@contextmanager
+def stops_and_notes() -> Iterator[None]:
+    """While ``rnnkit train`` trains: SIGTERM raises :class:`Terminated`, so that it stops where Ctrl-C
+    would, with the same line on how to resume (the checkpoints are written atomically either way), and
+    the Trainer's :class:`NothingTrains` warnings show as ``note:`` lines, not as a Python warning with
+    its source line. Both are put back afterwards (Python's own handler: a signal from the main thread
+    only, so elsewhere SIGTERM keeps its handler)."""
+    import signal
+    import threading
+    import warnings
+
+    from rnnkit.train.resume import NothingTrains
+
+    shown = warnings.formatwarning
+
+    def note(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             line: str | None = None) -> str:
+        if issubclass(category, NothingTrains):
+            return f"note: {message}\n"
+        return shown(message, category, filename, lineno, line)
+
+    def terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminated) if main_thread else None
+    warnings.formatwarning = note
+    try:
+        yield
+    finally:
+        warnings.formatwarning = shown
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     dataset = choose_model(spec)
     try:
         if args.resume and args.overwrite:
             raise CLIError("--resume continues the run in --out and --overwrite replaces it: pass one")
-        result = train_run(spec, progress=not args.no_progress, resume=args.resume, report=not args.no_report,
-                           dataset=dataset, overwrite=args.overwrite)
-    except KeyboardInterrupt:
+        with stops_and_notes():
+            result = train_run(spec, progress=not args.no_progress, resume=args.resume, report=not args.no_report,
+                               dataset=dataset, overwrite=args.overwrite)
+    except KeyboardInterrupt as stop:
         from rnnkit.train import RunDir
 
         last = RunDir(spec.out).last_checkpoint
         where = (f"the last checkpoint is {last}; run the same command with --resume to continue" if last.is_file()
                  else "no checkpoint was written yet; run the same command again to start afresh")
         print(f"rnnkit train: interrupted; {where}", file=sys.stderr)
-        return 130
+        return 143 if isinstance(stop, Terminated) else 130  # 128 + the signal's number, as a shell reports it
     if not rank_zero():
         return 0  # under torchrun, rank 0 prints the result
     scored = "test" if len(result.dataset.test) else "valid"

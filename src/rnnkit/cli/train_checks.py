@@ -26,7 +26,8 @@ def rank_zero() -> bool:
 
 
 def clear_previous_run(run_dir: Path, *, overwrite: bool) -> None:
-    """A folder that already holds a run (a model or a checkpoint) is an error unless ``overwrite``;
+    """A folder that already holds a run (a model, a last checkpoint or the history of epochs trained: also
+    when its last checkpoint is gone, and nothing can resume it) is an error unless ``overwrite``;
     then that run's files and folders (:data:`RUN_ENTRIES`) are removed, so that none of its
     vocabularies, checkpoints or plots outlives it beside the new run. Other files in the folder are
     left alone. A run stopped before its first last checkpoint has nothing to resume: its folder is
@@ -37,6 +38,13 @@ def clear_previous_run(run_dir: Path, *, overwrite: bool) -> None:
     started = run.holds_run() or run.config_yaml.exists() or (run_dir / SPEC_FILE).exists()
     if overwrite and started:  # (a folder with no run in it keeps everything, plots/ of one's own included)
         run.clear()
+    elif not overwrite and run.holds_run() and not run.last_checkpoint.is_file():  # its epochs, past resuming
+        from rnnkit.cli.train_resume import cli_terms
+        from rnnkit.train.resume import start_over
+
+        held = [p.name for p in (run.weights, run.best_checkpoint, run.history_csv) if p.is_file()]
+        raise CLIError(f"{run_dir} holds an earlier run ({', '.join(held)}) but no checkpoint to resume it: "
+                       f"{start_over(run, cli_terms())}")
     elif not overwrite and run.holds_run():
         raise CLIError(f"{run_dir} already holds a run: pass --resume to continue it, --overwrite to replace it, or "
                        "--out to train into another folder")

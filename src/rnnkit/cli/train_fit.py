@@ -115,7 +115,12 @@ def make_trainer(spec: RunSpec, run_dir: Path, *, resume: bool, progress: bool) 
     except (TypeError, ValueError) as e:
         raise CLIError(f"bad training settings {spec.train}: {e}") from e
     trainer.resume_terms = cli_terms()  # a resume that trains nothing names these flags, not Trainer keywords
-    if resume and not RunDir(run_dir).last_checkpoint.is_file():
-        raise CLIError(f"--resume: {run_dir} has no checkpoint to continue from "
-                       f"({RunDir(run_dir).last_checkpoint}); run without --resume to start afresh")
+    run = RunDir(run_dir)
+    if resume and not run.last_checkpoint.is_file():
+        from rnnkit.train.resume import NO_STAND_IN, start_over
+
+        # epochs trained (history.csv) that nothing can resume: a plain run is refused too (clear_previous_run)
+        way = f"{NO_STAND_IN}: {start_over(run, cli_terms())}" if run.holds_run() else \
+            "run without --resume to start afresh"
+        raise CLIError(f"--resume: {run_dir} has no checkpoint to continue from ({run.last_checkpoint}); {way}")
     return trainer

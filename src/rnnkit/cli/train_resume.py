@@ -28,7 +28,8 @@ def cli_terms() -> ResumeTerms:
                        new_run="--overwrite, or another --out",
                        train_longer="more patience (--early-stopping N, or early_stopping under train: in the config "
                                     "or recipe) or without early stopping (--train-option early_stopping=null)",
-                       more_epochs="raise --epochs, or epochs under train: in the config or recipe, to extend the run")
+                       more_epochs="raise --epochs, or epochs under train: in the config or recipe, to extend the run",
+                       overwrite="--overwrite", elsewhere="another --out")
 
 
 def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any, dataset: Any) -> None:
@@ -40,13 +41,15 @@ def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any, dataset
     extend the run; progress and report flags change nothing in it. A run whose data can be checked
     neither way (no readable run.yaml, info.json or data record in its checkpoint) is refused."""
     from rnnkit.train import CheckpointError, RunDir, load_checkpoint
-    from rnnkit.train.resume import recorded_data, resume_changes
+    from rnnkit.train.resume import NO_STAND_IN, recorded_data, resume_changes, start_over
 
     run = RunDir(run_dir)
     try:
         checkpoint = load_checkpoint(run.last_checkpoint)
+        checkpoint.optimizer_state_dict()  # weights-only (best.safetensors copied over it): no resume either
     except CheckpointError as e:  # truncated, altered, not a checkpoint: no options would make it fit
-        raise CLIError(f"--resume: {str(e).splitlines()[0]}") from e
+        raise CLIError(f"--resume: {str(e).splitlines()[0]}; {NO_STAND_IN}: {start_over(run, cli_terms())}") from e
+    _check_epochs(run, checkpoint, trainer.config.epochs)
     if saved_spec(run_dir) is None and recorded_data(run, checkpoint) is None:
         raise CLIError(f"--resume: {run_dir / SPEC_FILE} and {run.info_json} are missing or unreadable, so the data "
                        f"this run was trained on cannot be checked; put them back, or start a new run (another "
@@ -64,6 +67,17 @@ def check_resume(model: Any, run_dir: Path, spec: RunSpec, trainer: Any, dataset
         raise CLIError(f"--resume: the run in {run_dir} was trained with other settings: {', '.join(changed)}; "
                        f"resume with the settings it was trained with{settings_files(run_dir)}, or start a new run "
                        "(another --out, or --overwrite to replace this one)")
+
+
+def _check_epochs(run: Any, checkpoint: Any, epochs: int) -> None:
+    """Refuse --epochs below the epochs the run holds: a resume cannot take epochs back, and going on would
+    record the fewer epochs in config.yaml and run.yaml beside a history.csv and metrics.json that hold
+    more. (As many as it holds: nothing trains, and the Trainer says so in a note.)"""
+    held = int(checkpoint.meta.get("epoch") or 0)
+    if epochs < held:
+        raise CLIError(f"--resume: the run in {run.path} already holds {held} epochs, more than --epochs {epochs}: "
+                       f"a resume cannot shorten it; resume with --epochs {held} to finish it as it is (or more to "
+                       "extend it), or start a new run (another --out, or --overwrite to replace this one)")
 
 
 def settings_files(run_dir: Path) -> str:

@@ -229,8 +229,8 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no items()
     except Exception as e:  # safetensors raises its own error types for truncated or garbled files
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({e}); "
-                              "delete it or resume from another checkpoint") from e
+        # (no advice here: what to do depends on the caller; a resume's is resume.start_over)
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({e})") from e
     if "rnnkit" not in metadata or "sha256" not in metadata:
         raise CheckpointError(f"{path} is not an rnnkit checkpoint (its header has no rnnkit metadata)")
     if _digest(tensors) != metadata["sha256"]:

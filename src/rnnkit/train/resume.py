@@ -189,6 +189,7 @@ class ResumeTerms:
         new_run: how to train a new run in place of this one, or beside it.
         train_longer: what a new run needs to train on past an early stop.
         more_epochs: how to extend a run that holds all its epochs.
+        overwrite, elsewhere: how to replace the run, and where else to train (:func:`start_over`).
     """
 
     epochs: str = "epochs={}"
@@ -196,9 +197,43 @@ class ResumeTerms:
     new_run: str = "overwrite=True, or another run_dir"
     train_longer: str = "more patience or early_stopping=None"
     more_epochs: str = "pass more epochs to extend the run"
+    overwrite: str = "overwrite=True"
+    elsewhere: str = "another run_dir"
 
 
 PYTHON_TERMS = ResumeTerms()
+
+
+class NothingTrains(UserWarning):
+    """A resumed run with nothing left to train (:func:`nothing_trains`): a note, not a fault; ``rnnkit
+    train`` shows it as a ``note:`` line."""
+
+
+def trained_epochs(run: RunDir) -> int | None:
+    """How many epochs the run in ``run`` trained (history.csv's rows, written at each epoch's end); None
+    when history.csv is missing or unreadable."""
+    from rnnkit.train.history import History
+
+    try:
+        return len(History.read_csv(run.history_csv))
+    except (OSError, ValueError):
+        return None
+
+
+# why a run whose last checkpoint is gone, unreadable or weights-only cannot go on from another one
+NO_STAND_IN = ("no other checkpoint can stand in for the last one (best.safetensors keeps the best weights alone, "
+               "not the optimizer state a resume needs)")
+
+
+def start_over(run: RunDir, terms: ResumeTerms = PYTHON_TERMS) -> str:
+    """The way out of a run that cannot be resumed (its last checkpoint gone, unreadable or weights-only),
+    saying what it loses. No other checkpoint can stand in for the last one: best.safetensors keeps the
+    best epoch's weights alone, without the optimizer, schedule and RNG states that a resume needs, and
+    going on from them would not be the run that a resume promises (:data:`NO_STAND_IN`)."""
+    epochs = trained_epochs(run)
+    lost = (f"the {epochs} epoch{'s' if epochs != 1 else ''} trained so far {'are' if epochs != 1 else 'is'} lost"
+            if epochs else "what it trained so far is lost")
+    return f"start over with {terms.overwrite} ({lost}), or train into {terms.elsewhere}"
 
 
 def nothing_trains(run: Path, config: TrainerConfig, state: TrainState, monitor: str, *, patience_spent: bool,

@@ -86,11 +86,11 @@ class RunDir:
         self.report_html = self.path / "report.html"
 
     def holds_run(self) -> bool:
-        """Whether a run trained here that a resume continues or a new run would lose: a model or a last
-        checkpoint. A folder with only config.yaml, info.json or run.yaml was started and stopped before
-        its first checkpoint; one with best.safetensors alone stopped between the first epoch's best and
-        last checkpoints (best is written first): nothing in either can be resumed (:meth:`leftovers`)."""
-        return self.weights.exists() or self.last_checkpoint.exists()
+        """Whether a run trained here that a resume continues or a new run would lose: a model, a last
+        checkpoint or history.csv (epochs trained). A folder with only config.yaml, info.json or run.yaml
+        stopped before its first checkpoint; one with best.safetensors alone stopped between the first
+        epoch's best and last checkpoints (best is written first): neither lost anything (:meth:`leftovers`)."""
+        return self.weights.exists() or self.last_checkpoint.exists() or self.history_csv.exists()
 
     def leftovers(self) -> list[Path]:
         """The checkpoints of a run that stopped before its first last checkpoint (none if it holds a run):

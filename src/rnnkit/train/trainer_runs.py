@@ -12,7 +12,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from rnnkit.train.resume import ResumeTerms, nothing_trains, resume_changes
+from rnnkit.train.resume import NO_STAND_IN, NothingTrains, ResumeTerms, nothing_trains, resume_changes, start_over
 from rnnkit.train.run_dir import RunDir, scores_mixture
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class RunFolder:
         message = nothing_trains(run.path, self.config, state, monitor, patience_spent=self._patience_spent(state),
                                  terms=self.resume_terms)
         if message is not None:
-            warnings.warn(message, stacklevel=4)
+            warnings.warn(message, NothingTrains, stacklevel=4)
 
     def _claim(self, run: RunDir) -> None:
         """A new run may go into an empty folder, or one whose run stopped before its first last checkpoint
@@ -59,7 +59,11 @@ class RunFolder:
                               stacklevel=4)
             return
         if not self.overwrite:
-            held = [p.name + ("/" if p.is_dir() else "") for p in (run.weights, run.checkpoints) if p.exists()]
+            held = [p.name + ("/" if p.is_dir() else "") for p in (run.weights, run.checkpoints, run.history_csv)
+                    if p.exists()]
+            if not run.last_checkpoint.is_file():  # an earlier run's epochs, which nothing can resume
+                raise FileExistsError(f"{run.path} holds an earlier run ({', '.join(held)}) with no checkpoint to "
+                                      f"resume it: {start_over(run, self.resume_terms)}")
             raise FileExistsError(f"{run.path} already holds a run ({', '.join(held)}): pass resume=True to continue "
                                   "it, overwrite=True to replace it, or another run_dir")
         run.clear()
@@ -90,9 +94,17 @@ class RunFolder:
     def _resume(self, run: RunDir, state: TrainState, history: History, scheduler: Any,
                 dataset: SequenceDataset) -> Checkpoint:
         if not run.last_checkpoint.exists():
+            if run.holds_run():  # its epochs are in history.csv, and cannot be resumed
+                raise FileNotFoundError(f"resume=True but {run.path} has no checkpoint ({run.last_checkpoint}); "
+                                        f"{NO_STAND_IN}: {start_over(run, self.resume_terms)}")
             raise FileNotFoundError(f"resume=True but {run.path} has no checkpoint ({run.last_checkpoint}); "
                                     "start without resume")
-        ckpt = load_checkpoint(run.last_checkpoint)
+        try:
+            ckpt = load_checkpoint(run.last_checkpoint)
+            ckpt.optimizer_state_dict()  # a weights-only checkpoint (best.safetensors copied over it) says so here
+        except CheckpointError as e:
+            raise CheckpointError(f"{str(e).splitlines()[0]}; {NO_STAND_IN}: {start_over(run, self.resume_terms)}") \
+                from e
         changed = resume_changes(self.config, ckpt, run, state.model, dataset)
         if changed:
             raise CheckpointError(f"the checkpoint in {run.path} was trained with other settings or data: "
