@@ -92,7 +92,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "steps, one row per step, with the covariates' column names")
     g = p.add_argument_group("decoding (seq2seq, generators and language models; default: the run's own)")
     g.add_argument("--decode", choices=("greedy", "beam", "sample"),
-                   help="the strategy (--beam-size implies beam; --temperature, --top-k and --top-p imply sample)")
+                   help="the strategy (--beam-size implies beam; --temperature, --top-k, --top-p and --seed "
+                        "imply sample)")
     g.add_argument("--beam-size", type=int, metavar="K", help="hypotheses kept by beam search")
     g.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (> 0; below 1 is bolder)")
     g.add_argument("--top-k", type=int, metavar="K", help="sample among the K likeliest tokens")
