@@ -76,6 +76,19 @@ def test_bleu_equals_sacrebleu_on_sentences() -> None:
     assert M.bleu(refs, hyps) == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)
 
 
+def test_bleu_of_outputs_shorter_than_four_tokens_counts_the_orders_they_hold() -> None:
+    """A corpus without a 4-gram (every output under 4 tokens: the tour's 3-character reversals) scored 0
+    for perfect predictions; it counts 1- to 3-grams now, and a corpus with 4-grams stays BLEU-4."""
+    import sacrebleu
+
+    short = [list("cba"), list("ab"), list("zyx")]
+    assert M.bleu(short, short) == pytest.approx(100.0)
+    wrong = [list("cbb"), list("ab"), list("zyx")]
+    assert 0 < M.bleu(short, wrong) < 100
+    refs, hyps = ["the cat is on the mat", "a dog barks"], ["the cat sat on the mat", "a dog barks loudly"]
+    assert M.bleu(refs, hyps) == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)
+
+
 def test_regression_and_forecast_golden() -> None:
     t, p = [1, 2, 3, 4], [2, 2, 2, 2]
     assert M.mae(t, p) == pytest.approx(1.0)

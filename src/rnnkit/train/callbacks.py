@@ -6,7 +6,8 @@ The :class:`~rnnkit.train.trainer.Trainer` calls, in order::
       on_epoch_start
         on_batch_end      after every micro-batch (``state.loss`` is its loss)
         on_step_end       after every optimizer step (``state.step`` counts them)
-      on_epoch_end        after validation; ``state.row`` is the new history row
+      on_epoch_end        after validation and the epoch's checkpoint; ``state.row`` is the new
+                          history row (a ``state.stop`` set here is checkpointed too: a resume keeps it)
     on_fit_end            after the best weights are restored (also after an interrupt)
 
 Every hook receives ``(trainer, state)``; a callback may raise to stop the run (a

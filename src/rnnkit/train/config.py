@@ -24,13 +24,13 @@ class TrainerConfig:
         optimizer: "adamw" (default), "adam", "sgd". clip_grad_norm: max gradient norm (None: off); an
             Ensemble has each member's gradient clipped on its own.
         schedule: "cosine" (warm-up then cosine to 0), "plateau" (halve on a stalled monitor), "none".
-        warmup_steps: linear warm-up, in optimizer steps.
+        warmup_steps: linear warm-up, in optimizer steps (fit warns when it outlasts the run).
         early_stopping: patience in epochs without improvement of ``monitor`` (None: train all epochs).
         monitor: a history column; default ``valid_<info.metric>`` (mode from ``info.higher_is_better``),
             else ``valid_loss``, else ``train_loss``. The best epoch's weights are restored at the end
             (``restore_best``).
         accumulate: micro-batches per optimizer step. seed / deterministic: see :func:`seed_everything` (seeding.py).
-        device: "auto" (CUDA when present), "cpu", "cuda".
+        device: "auto" (CUDA when present), "cpu", "cuda", "cuda:N", "mps", "xpu": one this machine has.
         precision: "fp32"; "bf16" (mixed precision: the forward pass under ``torch.autocast`` in bfloat16,
             the weights, their gradients and the optimizer in float32); or "auto": "bf16" where the
             device multiplies bfloat16 in hardware (a CUDA GPU that supports it; a CPU with AVX512-BF16

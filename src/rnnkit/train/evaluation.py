@@ -4,7 +4,9 @@ Only the Model contract is used: ``model(batch).loss`` and ``model.predict(batch
 prediction is not what its ``loss`` scores gives the loss of its prediction as
 ``extras["mixture_loss"]``, and that is the ``loss`` reported: an Ensemble's (the negative
 log-likelihood of its members' mean probabilities, where its ``loss`` is their mean loss; see
-:mod:`rnnkit.models.ensemble`). ``perplexity`` is taken from it too.
+:mod:`rnnkit.models.ensemble`). ``perplexity`` is taken from it too. The split's ``loss`` is the mean
+over all of it whatever the batch size: each batch counts by its examples (tokens for sequences), or,
+for a classifier with ``config.class_weights``, by its sum of ``w_y`` (torch's weighted mean divides by it).
 
 =============  ======================================================================================
 task           metrics (keys of the returned dict, besides ``loss``)
@@ -116,9 +118,14 @@ def _clean(ids: Sequence[int]) -> list[int]:
 class TaskMetrics:
     """Accumulates predictions over batches, then computes the metrics of one task."""
 
-    def __init__(self, info: DatasetInfo, extras: dict[str, Any] | None = None) -> None:
+    def __init__(self, info: DatasetInfo, extras: dict[str, Any] | None = None, *,
+                 class_weights: Sequence[float] | None = None) -> None:
         self.info = info
         self.extras = extras or {}
+        # the loss's class weights: its batch value is then sum(w_y * nll) / sum(w_y) (torch's weighted
+        # mean), and a batch counts by its sum(w_y), which makes the split's loss that same mean over all
+        # of it, whatever the batch size
+        self.class_weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float64)
         self.true: list[Any] = []
         self.pred: list[Any] = []
         self.scales: list[float] = []
@@ -133,6 +140,8 @@ class TaskMetrics:
             weight = float(batch.y_lengths.sum())
         elif self.info.task == "generation" and batch.y is None and batch.lengths is not None:
             weight = float((batch.lengths - 1).clamp(min=0).sum())  # a language model: next tokens of x
+        elif self.class_weights is not None and batch.y is not None and self.info.task == "classification":
+            weight = float(self.class_weights[batch.y.reshape(-1).long().cpu()].sum())
         else:
             weight = float(batch.size)
         if weight == 0:  # a batch of one-token texts has no next token to score (its loss is 0 / 0)
@@ -240,6 +249,15 @@ class TaskMetrics:
         return out
 
 
+def loss_class_weights(model: Any) -> tuple[float, ...] | None:
+    """The class weights a classifier's loss is a weighted mean by (its config's ``class_weights``; an
+    Ensemble's mixture loss takes its first member's, ensemble_members.mixture_loss), or None."""
+    members = getattr(model, "members", None)
+    source = members[0] if isinstance(members, torch.nn.ModuleList) and len(members) else model
+    weights = getattr(getattr(source, "config", None), "class_weights", None)
+    return None if weights is None else tuple(float(w) for w in weights)
+
+
 @torch.no_grad()
 def evaluate_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *,
                    collate_fn: Callable[[Sequence[Example]], Batch] = collate, batch_size: int = 64,
@@ -251,7 +269,7 @@ def evaluate_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *
     device = device if device is not None else model.device
     was_training = model.training
     model.eval()
-    acc = TaskMetrics(info, extras)
+    acc = TaskMetrics(info, extras, class_weights=loss_class_weights(model))
     loader: DataLoader[Any] = DataLoader(examples, batch_size=batch_size, shuffle=False, collate_fn=collate_fn,  # type: ignore[arg-type,var-annotated]
                         generator=torch.Generator())  # leaves the global RNG (dropout of training) untouched
     try:

@@ -223,11 +223,16 @@ def _as_strings(seqs: Sequence[Sequence[Hashable] | str]) -> list[str]:
 
 
 def bleu(refs: Sequence[Sequence[Hashable] | str], hyps: Sequence[Sequence[Hashable] | str]) -> float:
-    """Corpus BLEU (sacrebleu, 0–100). Token sequences are joined with spaces and not re-tokenized."""
+    """Corpus BLEU (sacrebleu, 0–100). Token sequences are joined with spaces and not re-tokenized.
+
+    Up to 4-grams, as usual, but only the orders the hypotheses hold (sacrebleu's effective order): a
+    corpus of outputs shorter than 4 tokens (short words, 3-character reversals) has no 4-gram, and
+    BLEU-4 was then 0 for perfect predictions. With any 4-gram in the corpus the score is BLEU-4."""
     import sacrebleu
 
     tokenize = "13a" if all(isinstance(s, str) for s in refs) else "none"
-    return float(sacrebleu.corpus_bleu(_as_strings(hyps), [_as_strings(refs)], tokenize=tokenize).score)
+    return float(sacrebleu.corpus_bleu(_as_strings(hyps), [_as_strings(refs)], tokenize=tokenize,
+                                       use_effective_order=True).score)
 
 
 def chrf(refs: Sequence[Sequence[Hashable] | str], hyps: Sequence[Sequence[Hashable] | str]) -> float:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -281,6 +282,16 @@ def build_scheduler(optimizer: torch.optim.Optimizer, *, schedule: str, warmup_s
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def warn_if_warmup_outlasts(warmup_steps: int, total_steps: int, *, schedule: str, stacklevel: int = 2) -> None:
+    """Warn when the warm-up is longer than the run: the learning rate would never reach ``lr``, and a
+    cosine schedule would never decay it; the settings are valid alone, so only the run can tell."""
+    if warmup_steps > total_steps:
+        decay = "; the cosine decay never starts" if schedule == "cosine" else ""
+        warnings.warn(f"warmup_steps={warmup_steps} is longer than the run's {total_steps} optimizer steps: the "
+                      f"learning rate only climbs to {total_steps / warmup_steps:.0%} of lr{decay}. Pass "
+                      f"warmup_steps <= {total_steps}, or more epochs", UserWarning, stacklevel=stacklevel + 1)
 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:

@@ -22,3 +22,11 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch``'s shuffle: ``seed * 1_000_003 + epoch``, the value every run has used,
+    taken modulo 2**64 only where it falls outside the range torch seeds from ([-2**63, 2**64 - 1]), so
+    that a huge seed trains and the shuffles of existing runs stay as they were."""
+    derived = seed * 1_000_003 + epoch
+    return derived if -(2**63) <= derived < 2**64 else derived % 2**64

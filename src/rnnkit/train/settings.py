@@ -53,6 +53,8 @@ def check_settings(config: Any) -> None:
     for name in ("warmup_steps", "checkpoint_every"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
+    if not -2**63 <= config.seed <= 2**64 - 1:  # what torch.manual_seed takes
+        raise ValueError(f"seed must be in [-2**63, 2**64 - 1] (the range torch seeds from), got {config.seed}")
     if config.max_steps is not None and config.max_steps < 1:
         raise ValueError(f"max_steps must be >= 1 (or null for no limit), got {config.max_steps}")
     if not (math.isfinite(config.lr) and config.lr > 0):  # NaN fails every comparison
@@ -89,7 +91,9 @@ def check_settings(config: Any) -> None:
 
 
 def check_device(name: str) -> None:
-    """``"auto"`` or a torch device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``) that this machine has."""
+    """``"auto"`` or a torch device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"xpu"``) that this
+    machine has: torch parses any device type it knows (``"meta"``, ``"hpu"`` ...), and a fit on one it
+    cannot compute on would fail deep inside torch instead of here."""
     if name == "auto":
         return
     import torch
@@ -101,6 +105,30 @@ def check_device(name: str) -> None:
                          f"got {name!r}") from e
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r}: torch sees no CUDA GPU here; use device 'auto' or 'cpu'")
+    have = available_devices()
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(f"device {name!r}: torch sees {count} CUDA GPU{'s' if count != 1 else ''} here; "
+                         f"use one of the devices available here: {', '.join(map(repr, have))}")
+    if device.type not in have:
+        raise ValueError(f"device {name!r}: this machine cannot train on {device.type!r} devices; use one of the "
+                         f"devices available here: {', '.join(map(repr, have))}")
 
 
-__all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "check_device", "check_settings", "check_types"]
+def available_devices() -> list[str]:
+    """The device settings this machine can train with: 'auto', 'cpu', and each accelerator torch sees."""
+    import torch
+
+    have = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        have += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        have.append("mps")
+    xpu = getattr(torch, "xpu", None)
+    if xpu is not None and xpu.is_available():
+        have.append("xpu")
+    return have
+
+
+__all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "available_devices", "check_device", "check_settings",
+           "check_types"]

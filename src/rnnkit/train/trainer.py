@@ -18,7 +18,6 @@ import math
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,11 +39,12 @@ from rnnkit.train.optim import (
     clip_grad_norm,
     current_lr,
     sparse_tables,
+    warn_if_warmup_outlasts,
 )
 from rnnkit.train.precision import resolve_precision
 from rnnkit.train.resume import PYTHON_TERMS, RESUME_FIXED, ResumeTerms, data_record, resume_changes
 from rnnkit.train.run_dir import RunDir
-from rnnkit.train.seeding import seed_everything
+from rnnkit.train.seeding import epoch_seed, seed_everything
 from rnnkit.train.trainer_runs import RunFolder
 
 # TrainerConfig, resolve_precision, seed_everything and resume_changes lived here: importable from here still
@@ -125,6 +125,8 @@ class Trainer(RunFolder):
                                     table_lr_scale=cfg.table_lr_scale)
         scheduler = build_scheduler(optimizer, schedule=cfg.schedule, warmup_steps=cfg.warmup_steps,
                                     total_steps=total_steps, higher_is_better=history.higher_is_better)
+        if ctx.is_main:
+            warn_if_warmup_outlasts(cfg.warmup_steps, total_steps, schedule=cfg.schedule, stacklevel=3)
         state = TrainState(model=model, optimizer=optimizer, batches_per_epoch=per_epoch)
         run = RunDir(cfg.run_dir) if cfg.run_dir is not None else None
         if run is not None and ctx.is_main:
@@ -139,7 +141,10 @@ class Trainer(RunFolder):
             resumed = self._resume(run, state, history, scheduler, dataset)
             if ctx.is_main:
                 self._warn_if_nothing_trains(run, state, history.monitor)
-        if run is not None and ctx.is_main:
+        # a resume of a run that holds more epochs than asked trains nothing and writes nothing (config.yaml
+        # would say fewer epochs than history.csv and metrics.json): its folder stays the run it holds
+        writes = run is not None and ctx.is_main and not (resumed is not None and state.epoch > cfg.epochs)
+        if run is not None and writes:
             # a resume rewrites them too: config.yaml then holds the settings the run goes on with (more
             # epochs), and a deleted config.yaml or info.json, which rnnkit evaluate needs, comes back
             run.start(model, dataset, trainer={**cfg.to_dict(), "resume": False}, data_options=data_options,
@@ -188,7 +193,10 @@ class Trainer(RunFolder):
                 if run is not None and ctx.is_main:
                     self._save_last(run, state, history, scheduler, cut=cut)
                     history.to_csv(run.history_csv)
-                events.on_epoch_end(self, state)
+                stopped = state.stop
+                events.on_epoch_end(self, state)  # (its callbacks find this epoch's checkpoint written)
+                if state.stop and not stopped and run is not None and ctx.is_main:  # kept as any hook's stop is
+                    self._save_last(run, state, history, scheduler, cut=None if cut is None else {**cut, "stop": True})
             model_epoch = state.epoch  # the epoch whose weights the run saves and returns
             if cfg.restore_best and self._best_weights is not None:
                 model.load_state_dict(self._best_weights)  # with ema_decay, the best epoch's averaged weights
@@ -197,24 +205,13 @@ class Trainer(RunFolder):
                 self._ema.copy_to_model()
             if cfg.evaluate_test and len(dataset.test):
                 history.test = self._evaluate(model, dataset.test, info, dataset, device)
-            if run is not None and ctx.is_main:
+            if run is not None and writes:
                 run.finish(model, history, model_epoch=model_epoch)
                 if cfg.report:
                     self._report(model, dataset, run.path)
         finally:
             events.on_fit_end(self, state)
         return history
-
-    @staticmethod
-    def _report(model: Any, dataset: SequenceDataset, path: Path) -> None:
-        from rnnkit import _hooks
-
-        for hook in _hooks.after_fit:
-            try:
-                hook(model, dataset, path)
-            except Exception as e:  # noqa: BLE001 - the trained run is saved; a plot must not undo that
-                warnings.warn(f"the run in {path} is saved, but its report could not be drawn: "
-                              f"{type(e).__name__}: {e}", RuntimeWarning, stacklevel=3)
 
     def _train_epoch(self, train_model: Any, dataset: SequenceDataset, batches: list[list[int]], state: TrainState,
                      optimizer: torch.optim.Optimizer, scheduler: Any, events: CallbackList, run: RunDir | None,
@@ -339,7 +336,7 @@ class Trainer(RunFolder):
             return sampler.batches
 
         def plain(epoch: int) -> list[list[int]]:
-            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            g = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
             order = torch.randperm(n, generator=g).tolist()
             return [order[i : i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
 

@@ -1,4 +1,4 @@
-"""The Trainer's run folder: claiming it for a new run, the last checkpoint, and resuming from it.
+"""The Trainer's run folder: claiming it for a new run, the last checkpoint, resuming from it, the report.
 
 A mixin of :class:`~rnnkit.train.trainer.Trainer` (its ``fit`` calls these at the start of a run, at
 each checkpoint and on ``resume=True``), kept apart so that the training loop reads top to bottom.
@@ -16,6 +16,8 @@ from rnnkit.train.resume import NO_STAND_IN, NothingTrains, ResumeTerms, nothing
 from rnnkit.train.run_dir import RunDir, scores_mixture
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from torch import Tensor
 
     from rnnkit.data.dataset import SequenceDataset
@@ -46,6 +48,18 @@ class RunFolder:
                                  terms=self.resume_terms)
         if message is not None:
             warnings.warn(message, NothingTrains, stacklevel=4)
+
+    @staticmethod
+    def _report(model: Any, dataset: SequenceDataset, path: Path) -> None:
+        """Draw the run's plots and report.html (the hooks report/ registers: train/ cannot import it)."""
+        from rnnkit import _hooks
+
+        for hook in _hooks.after_fit:
+            try:
+                hook(model, dataset, path)
+            except Exception as e:  # noqa: BLE001 - the trained run is saved; a plot must not undo that
+                warnings.warn(f"the run in {path} is saved, but its report could not be drawn: "
+                              f"{type(e).__name__}: {e}", RuntimeWarning, stacklevel=3)
 
     def _claim(self, run: RunDir) -> None:
         """A new run may go into an empty folder, or one whose run stopped before its first last checkpoint
