@@ -133,3 +133,28 @@ def test_step_takes_half_input_under_autocast(lstm):
 def test_lengths_as_a_list_of_ints(lstm):
     x = torch.randn(2, 5, 3)
     torch.testing.assert_close(lstm(x, [5, 2]).outputs, lstm(x, torch.tensor([5, 2])).outputs)
+
+
+def test_lengths_as_numpy_integers(lstm):
+    """A list of numpy ints (what indexing a numpy array gives) and an integer numpy array were refused with
+    "lengths must be a (batch,) tensor ... got list", though a list of ints is taken."""
+    np = pytest.importorskip("numpy")
+    x = torch.randn(2, 5, 3)
+    want = lstm(x, torch.tensor([5, 2])).outputs
+    for lengths in ([np.int64(5), np.int64(2)], np.array([5, 2]), np.array([5, 2], dtype=np.int32)):
+        torch.testing.assert_close(lstm(x, lengths).outputs, want)
+    with pytest.raises(ValueError, match=r"lengths must be a \(batch,\) = \(2,\) tensor .* got ndarray"):
+        lstm(x, np.array([5.0, 2.0]))  # floats: no silent rounding
+    with pytest.raises(ValueError, match=r"lengths must be a \(batch,\) = \(2,\) tensor .* got list"):
+        lstm(x, [True, True])
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
+def test_an_integer_state_is_refused_not_cast(lstm, dtype):
+    state = (torch.ones(2, 2, 4, dtype=dtype), torch.ones(2, 2, 4, dtype=dtype))
+    with pytest.raises(ValueError, match=rf"state is {dtype}, but a recurrent state holds the layer's floats"):
+        lstm(torch.randn(2, 5, 3), state=state)
+    with pytest.raises(ValueError, match=rf"state is {dtype}"):
+        lstm.step(torch.randn(2, 3), state)
+    double = tuple(s.double() for s in state)  # another float dtype is still taken, as before
+    assert lstm(torch.randn(2, 5, 3), state=double).outputs.dtype == torch.float32

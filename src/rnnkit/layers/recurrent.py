@@ -19,6 +19,7 @@ from rnnkit.cells import SimpleRNNCell as SimpleRNNCell
 from rnnkit.data.batch import lengths_to_mask
 from rnnkit.layers import recurrent_torch
 from rnnkit.layers.backends import Backend, available_backends, get_backend, noisy_step, step_noise
+from rnnkit.layers.recurrent_words import _as_lengths
 from rnnkit.layers.recurrent_words import _check_rate as _check_rate
 from rnnkit.layers.recurrent_words import _empty_examples as _empty_examples
 from rnnkit.layers.recurrent_words import _join as _join
@@ -272,6 +273,9 @@ class Recurrent(nn.Module):
         dtype = self.dtype
         for p in parts:
             if p.dtype != dtype:
+                if not p.is_floating_point():  # an integer or bool state is a mistake, not a state to cast
+                    raise ValueError(f"state is {p.dtype}, but a recurrent state holds the layer's floats "
+                                     f"({dtype}); pass state.to({dtype}), or state=None to start from zeros")
                 return tuple(p.to(dtype) for p in parts)
         return parts
 
@@ -285,7 +289,7 @@ class Recurrent(nn.Module):
 
         Args:
             x: (B, T, I) batch-first, right-padded.
-            lengths: (B,) int64 valid steps per sequence (a list of ints is accepted too), or None when
+            lengths: (B,) int64 valid steps per sequence (a list or numpy array of ints too), or None when
                 all have T steps: 1..T, or 0..T with a ``state``, where a row of length 0 passes its
                 state through (its outputs are zero, its final state is its row of ``state``). That
                 lets chunks of a batch run with the state carried when sequences end in different
@@ -295,8 +299,7 @@ class Recurrent(nn.Module):
         Returns: ``RecurrentOutput(outputs (B, T, D*H) zero past each length, state at each
         sequence's last valid step)``.
         """
-        if isinstance(lengths, (list, tuple)) and all(isinstance(n, int) for n in lengths):
-            lengths = torch.tensor(lengths, dtype=torch.long)
+        lengths = _as_lengths(lengths)
         if isinstance(x, Tensor) and x.is_floating_point() and x.dtype != self.dtype and \
                 torch.is_autocast_enabled(x.device.type):
             # under autocast (Trainer(precision="bf16")) a layer before this one may hand over bfloat16:

@@ -1,8 +1,13 @@
 """The words of ``Recurrent``'s checks and explanations (``layers/recurrent.py``): a rate's range,
-the refusal of a model's empty examples, and a list of backend names in a sentence."""
+the refusal of a model's empty examples, a list of backend names in a sentence, and the forms of
+lengths it takes besides a tensor."""
 
 from __future__ import annotations
 
+import numbers
+from typing import Any
+
+import torch
 from torch import Tensor
 
 
@@ -24,3 +29,15 @@ def _empty_examples(owner: str, lengths: Tensor) -> str:
 def _join(names: list[str]) -> str:
     """``['a'] -> 'a'``; ``['a', 'b', 'c'] -> 'a', 'b' and 'c'``."""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _as_lengths(lengths: Any) -> Any:
+    """Lengths given as a list or tuple of whole numbers (numpy's included) or an integer numpy array, as
+    an int64 tensor; anything else as it is, for ``_check_input`` to take or name."""
+    if isinstance(lengths, (list, tuple)) and all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
+                                                  for n in lengths):
+        return torch.tensor([int(n) for n in lengths], dtype=torch.long)
+    if type(lengths).__module__ == "numpy" and getattr(getattr(lengths, "dtype", None), "kind", "") in "iu" \
+            and getattr(lengths, "ndim", 0) == 1:
+        return torch.as_tensor(lengths.astype("int64"))
+    return lengths
