@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import inspect
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,12 +96,12 @@ def load(name: str, **options: Any) -> SequenceDataset:
         prefix, path = name.split(":", 1)
         loader = _FORMATS[prefix]
         _check_options(f"format {prefix!r}", loader, options, skip=1)
-        return _remember(loader(path, **options), name, options)
+        return _remember(loader(path, **_typed_options(f"format {prefix!r}", loader, options)), name, options)
     if name not in _REGISTRY:
         raise ValueError(_unknown(name))
     loader = _REGISTRY[name].loader
     _check_options(f"data set {name!r}", loader, options)
-    return _remember(loader(**options), name, options)
+    return _remember(loader(**_typed_options(f"data set {name!r}", loader, options)), name, options)
 
 
 def _remember(dataset: SequenceDataset, name: str, options: dict[str, Any]) -> SequenceDataset:
@@ -145,6 +146,39 @@ def _check_options(what: str, loader: Callable[..., Any], options: dict[str, Any
         close = difflib.get_close_matches(unknown[0], known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise TypeError(f"{what} takes no option {unknown[0]!r}.{hint} Its options: {', '.join(known) or 'none'}")
+
+
+def _typed_options(what: str, loader: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` checked against the types the loader's defaults (or ``int | None`` annotations) give,
+    with ISO date strings made dates: a YAML config or a Python caller passes ``"2000-01-01"`` or
+    ``seed="a"``, which would otherwise fail deep in the loader with a library's error, or, for a bool
+    option given ``"yes"``, be silently true. A TypeError names the option and what to pass."""
+    import datetime as dt
+
+    params = inspect.signature(loader).parameters
+    out = dict(options)
+    for key, value in options.items():
+        p = params.get(key)
+        if p is None or value is None:
+            continue
+        default, note = p.default, str(p.annotation)
+        if isinstance(default, bool) or note in ("bool", "bool | None"):
+            if not isinstance(value, bool):
+                raise TypeError(f"{what}: {key} must be true or false, got {value!r} ({type(value).__name__})")
+        elif (isinstance(default, int) and not isinstance(default, bool)) or note in ("int", "int | None"):
+            # not a number at all (a string, a list, a bool): a float goes on to the loader's own range
+            # check, whose message says what the option means ("window must be an integer >= 1")
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{what}: {key} must be an int, got {value!r} ({type(value).__name__})")
+        elif isinstance(default, dt.date) and not isinstance(value, dt.date):
+            try:
+                out[key] = dt.date.fromisoformat(value) if isinstance(value, str) else None
+            except ValueError:
+                out[key] = None
+            if out[key] is None:
+                raise TypeError(f"{what}: {key} must be a date, as YYYY-MM-DD (e.g. {default.isoformat()}), "
+                                f"got {value!r}")
+    return out
 
 
 def _unknown(name: str) -> str:
