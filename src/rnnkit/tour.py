@@ -103,11 +103,12 @@ class TourRow:
     run_dir: Path
     status: str = "ok"
     thumbnail: Path | None = None
+    cut: str = ""  # "test 32 of 359" when --limit cut the scored split: the result is not the published kind
 
     def as_dict(self) -> dict[str, Any]:
         return {"shape": self.shape, "dataset": self.dataset, "model": self.model, "metric": self.metric,
                 "result": "failed" if self.result is None else self.result, "published": self.published,
-                "seconds": round(self.seconds, 1), "thumbnail": self.thumbnail}
+                "seconds": round(self.seconds, 1), "thumbnail": self.thumbnail, "cut": self.cut}
 
 
 def primary_metric(metrics: dict[str, float], info: Any) -> tuple[str, float | None]:
@@ -135,6 +136,7 @@ def run_stop(stop: Stop, root: Path, *, quick: bool = False, progress: bool = Fa
     """Train one stop; a failure becomes a row with its reason, so the tour goes on."""
     from rnnkit.cli.main import CLIError
     from rnnkit.cli.train import best_published, train_run
+    from rnnkit.cli.train_metrics import LIMIT_CUTS
 
     spec = stop.spec(root, quick=quick)
     start = time.perf_counter()
@@ -147,9 +149,14 @@ def run_stop(stop: Stop, root: Path, *, quick: bool = False, progress: bool = Fa
     info = result.dataset.info
     metric, value = primary_metric(result.metrics, info)
     published = best_published(info, metric)
-    return TourRow(stop.shape, info.name, type(result.model).__name__, metric, value,
-                   stop.baseline if published == "-" else published, result.seconds, result.run_dir,
-                   thumbnail=_thumbnail(result.run_dir))
+    published = stop.baseline if published == "-" else published
+    scored = "test" if info.sizes.get("test") else "valid"
+    kept, before = info.extra.get(LIMIT_CUTS, {}).get(scored) or (0, 0)
+    cut = f"{scored} {kept} of {before}" if before else ""
+    if cut:  # a baseline scored on the whole split is not on the split this run scored
+        published = published.replace("(same split)", f"(all {before} {scored} examples)")
+    return TourRow(stop.shape, info.name, type(result.model).__name__, metric, value, published,
+                   result.seconds, result.run_dir, thumbnail=_thumbnail(result.run_dir), cut=cut)
 
 
 def _worker_init() -> None:
@@ -215,8 +222,22 @@ def run_tour(
                 on_row(row)
     else:
         rows = _run_parallel(chosen, root, quick=quick, jobs=min(jobs, len(chosen)), on_row=on_row)
-    write_tour_report([r.as_dict() for r in rows], [r.run_dir for r in rows], root / "index.html")
+    write_tour_report([r.as_dict() for r in rows], [r.run_dir for r in rows], root / "index.html",
+                      note=tour_note(rows, chosen, quick=quick))
     return rows
+
+
+def tour_note(rows: Sequence[TourRow], stops: Sequence[Stop], *, quick: bool) -> str:
+    """The line atop index.html for a quick tour or one whose runs scored splits cut by ``limit``: its
+    figures beside the published ones would otherwise read as results of the same kind."""
+    cut = [f"{r.dataset} {r.cut}" for r in rows if r.cut]
+    scored = f"scored on cut splits ({', '.join(cut)}), so not comparable with the published figures and " \
+             "baselines" if cut else ""
+    if not quick:
+        return f"Some runs were {scored}." if cut else ""
+    epochs = sorted({int(s.spec(Path("."), quick=True).train.get("epochs", 0)) for s in stops})
+    return (f"A quick tour (rnnkit tour --quick): a smoke test of {'-'.join(map(str, epochs))} epoch(s) per stop on "
+            f"few examples{'; ' + scored if cut else ''}.")
 
 
 def _run_parallel(chosen: list[Stop], root: Path, *, quick: bool, jobs: int,

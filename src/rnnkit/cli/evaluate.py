@@ -25,15 +25,19 @@ def run(args: argparse.Namespace) -> int:
 
     from rnnkit.cli.runspec import check_same_encoding, load_data, open_run
     from rnnkit.cli.train import evaluate_run, print_metrics
+    from rnnkit.cli.train_metrics import LIMIT_CUTS, limit_cuts, limit_facts
 
     loaded, spec = open_run(args.run_dir)
     dataset = load_data(spec)
     check_same_encoding(dataset, loaded)
     dataset.extras.update(loaded.extras)  # the run's fitted scalers and vocabularies win
     metrics = evaluate_run(loaded.model, dataset, Path(args.run_dir))
+    cuts = limit_cuts(dataset)
+    loaded.info.extra = {**loaded.info.extra, LIMIT_CUTS: cuts}  # the table is printed from the run's info
     print_metrics(metrics, loaded.info, f"{loaded.info.name}: {'test' if len(dataset.test) else 'valid'} metrics")
     if args.report:
         from rnnkit.report.run_plots import make_run_report
 
-        print(f"report: {make_run_report(loaded.model, dataset, args.run_dir, metrics=metrics)}")
+        path = make_run_report(loaded.model, dataset, args.run_dir, metrics=metrics, facts=limit_facts(spec, cuts))
+        print(f"report: {path}")
     return 0

@@ -17,6 +17,7 @@ from typing import Any
 LIMIT_SEED = 0  # with the split's place in SPLITS, the seed of every --limit sample
 LIMIT_RULES = ("sample", "first")  # limit_rule: a seeded sample (since 2026-11-28), or the first N (before)
 SPLITS = ("train", "valid", "test")
+LIMIT_CUTS = "limit_cuts"  # info.extra: {split: [kept, before]} for each split that --limit cut
 
 
 def applied_limit_rule(limit: Any, rule: Any) -> str | None:
@@ -93,6 +94,7 @@ def limit_splits(dataset: Any, limit: int | dict[str, int], *, rule: str = "samp
     the loader's ``seed`` option, which only some loaders take, each with its own meaning."""
     from rnnkit.data.dataset import ExampleList
 
+    cuts: dict[str, list[int]] = {}
     for k, split in enumerate(SPLITS):
         n = limit.get(split) if isinstance(limit, dict) else limit
         examples = getattr(dataset, split).examples
@@ -101,4 +103,8 @@ def limit_splits(dataset: Any, limit: int | dict[str, int], *, rule: str = "samp
         keep = range(n) if rule == "first" else \
             limit_indices(len(examples), n, labels=class_ids(dataset, examples), seed=(LIMIT_SEED, k))
         setattr(dataset, split, ExampleList([examples[i] for i in keep]))
+        cuts[split] = [n, len(examples)]
     dataset.info.sizes = {s: len(getattr(dataset, s)) for s in SPLITS}
+    # which splits lost examples, of how many: the note under a score, and the report's fact (a new dict:
+    # a loader's extra may be shared)
+    dataset.info.extra = {**(dataset.info.extra or {}), LIMIT_CUTS: cuts}

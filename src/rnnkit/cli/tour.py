@@ -2,7 +2,7 @@
 write a report that links every run.
 
     rnnkit tour                       # a few minutes on a laptop CPU; runs/tour/index.html
-    rnnkit tour --quick               # seconds per shape (a smoke test)
+    rnnkit tour --quick               # seconds per shape (a smoke test: 1-2 epochs, few examples)
     rnnkit tour --only forecasting    # one stop (by name, shape or data set: --only air_passengers)
 
 The stops are listed in ``rnnkit/tour.py`` (``STOPS``): add one there to extend the tour.
@@ -17,7 +17,9 @@ from typing import Any
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tour", help="train one model per problem shape on bundled data; one table, one report",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="a tiny version: few examples, 2-3 epochs per shape")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke test: at most 32 examples per split, 1 epoch per shape (2 for forecasting); its "
+                        "scores are not results")
     p.add_argument("--out", default="runs/tour", metavar="DIR", help="where the runs go (default runs/tour)")
     p.add_argument("--only", action="append", metavar="STOP",
                    help="run only this stop (name, shape or data set); repeatable")

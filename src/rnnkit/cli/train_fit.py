@@ -15,7 +15,7 @@ from typing import Any
 from rnnkit.cli.main import CLIError
 from rnnkit.cli.runspec import MODEL_ALIASES, RunSpec, build_model, load_data
 from rnnkit.cli.train_checks import check_fit, clear_previous_run, make_run_dir, rank_zero
-from rnnkit.cli.train_metrics import evaluate_run
+from rnnkit.cli.train_metrics import evaluate_run, limit_cuts, limit_facts
 from rnnkit.cli.train_resume import check_resume, cli_terms, saved_limit_rule
 
 
@@ -77,18 +77,14 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
         kept = f"; the last checkpoint is {last}" if last.is_file() else ""
         raise CLIError(f"training stopped: cannot write {e.filename or run_dir}: {e.strerror or e}{kept}") from e
     metrics = dict(history.test) or evaluate_run(model, dataset, run_dir)
+    cuts = limit_cuts(dataset)  # what --limit cut: the note under the printed table, the report's facts
     seconds = time.perf_counter() - start
     path = None
     if report and main_process:
         from rnnkit.report.run_plots import make_run_report
 
         facts = {"training time": f"{seconds:.1f} s", "run folder": str(run_dir)}
-        if spec.limit:
-            kept = f"its first {spec.limit} examples" if spec.limit_rule == "first" else \
-                f"a seeded random sample of at most {spec.limit} examples (by class share for classification, " \
-                "in the split's order)"
-            facts["cut by --limit"] = (f"each split keeps {kept}: the scores are not comparable with the "
-                                       "published figures, which use the whole test split")
+        facts.update(limit_facts(spec, cuts))
         path = make_run_report(model, dataset, run_dir, metrics=metrics, facts=facts)
     return TrainResult(run_dir, model, dataset, history, metrics, seconds, path)
 

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rnnkit.cli.runspec_limit import LIMIT_CUTS as LIMIT_CUTS
+
 
 def evaluate_run(model: Any, dataset: Any, run_dir: Path) -> dict[str, float]:
     """Test-split metrics of ``model`` (valid if there is no test split), stored under ``"test"``
@@ -58,6 +60,35 @@ def _older_ensemble_losses(saved: dict[str, Any], split_name: str, run_dir: Path
     return kinds
 
 
+def limit_cuts(dataset: Any) -> dict[str, list[int]]:
+    """``{split: [kept, before]}`` for each split of ``dataset`` that ``--limit`` cut, as
+    :func:`~rnnkit.cli.runspec_limit.limit_splits` recorded it in ``info.extra`` (none without a cut)."""
+    return dict((getattr(dataset.info, "extra", None) or {}).get(LIMIT_CUTS) or {})
+
+
+def limit_facts(spec: Any, cuts: dict[str, list[int]]) -> dict[str, str]:
+    """The report's ``cut by --limit`` fact: which splits lost examples and how many of how many; none
+    when the limit cut nothing (a small data set keeps every example, and its scores stand)."""
+    if not cuts:
+        return {}
+    kept = "their first examples" if spec.limit_rule == "first" else \
+        "a seeded random sample (by class share for classification, in the split's order)"
+    splits = ", ".join(f"{s} {k} of {n}" for s, (k, n) in cuts.items())
+    return {"cut by --limit": f"{splits} examples, {kept}: the scores are not comparable with the published "
+                              "figures, which use the whole test split"}
+
+
+def limit_note(info: Any) -> str | None:
+    """The line under the metrics table when the split it scores was cut by --limit, else None."""
+    cuts = (getattr(info, "extra", None) or {}).get(LIMIT_CUTS) or {}
+    scored = "test" if (getattr(info, "sizes", None) or {}).get("test") else "valid"
+    if scored not in cuts:
+        return None
+    kept, before = cuts[scored]
+    against = "the published figures" if getattr(info, "published", None) else "a run on the whole split"
+    return f"note: {scored} holds {kept} of its {before} examples (--limit {kept}): not comparable with {against}"
+
+
 def best_published(info: Any, metric: str) -> str:
     """The best published figure for ``metric`` as ``"0.993 FCN"`` (all of them are in the report), or ``"-"``."""
     refs = [p for p in getattr(info, "published", []) if p.metric == metric]
@@ -72,7 +103,9 @@ def best_published(info: Any, metric: str) -> str:
 
 
 def print_metrics(metrics: dict[str, float], info: Any, title: str) -> None:
-    """A rich table: each metric next to the published figures for it."""
+    """A rich table: each metric next to the published figures for it, and a note under it when the
+    scored split was cut by --limit (:func:`limit_cuts`): a figure on 40 of 370 examples beside the
+    published one reads as a result otherwise."""
     from rich.console import Console
     from rich.table import Table
 
@@ -89,3 +122,6 @@ def print_metrics(metrics: dict[str, float], info: Any, title: str) -> None:
         star = " *" if name == getattr(info, "metric", "") else ""
         table.add_row(name + star, f"{value:.4g}" if isinstance(value, float) else str(value), ref)
     Console().print(table)
+    note = limit_note(info)
+    if note:
+        print(note)

@@ -143,6 +143,8 @@ def write_tour_report(
     rows: Sequence[Mapping[str, Any]],
     run_dirs: Sequence[str | Path],
     path: str | Path | None = None,
+    *,
+    note: str = "",
 ) -> Path:
     """Write the tour's ``index.html``: the results table and a card per run linking its report.
 
@@ -151,6 +153,8 @@ def write_tour_report(
             ``result``, ``published`` (text), ``seconds``; optional ``thumbnail`` (a PNG path).
         run_dirs: the run folders, in the order of ``rows``.
         path: where to write; default ``<parent of the first run>/index.html``.
+        note: a line shown above the results (a quick tour, splits cut by ``limit``), so that its
+            figures are not read as comparable with the published ones.
     """
     if len(rows) != len(run_dirs):
         raise ValueError(f"got {len(rows)} rows for {len(run_dirs)} run folders")
@@ -174,7 +178,8 @@ def write_tour_report(
                      f"<a href=\"{html.escape(link)}\">{html.escape(str(row.get('dataset', '')))}</a></h3>"
                      f"<div class=\"muted\">{html.escape(str(row.get('model', '')))} · "
                      f"{html.escape(str(row.get('metric', '')))} {_fmt(row.get('result', ''))}</div>{img}</div>")
-    parts = [f"<h2>Results</h2><table><tr>{head}</tr>{''.join(body)}</table>",
+    parts = [f"<p class=\"note\"><strong>{html.escape(note)}</strong></p>" if note else "",
+             f"<h2>Results</h2><table><tr>{head}</tr>{''.join(body)}</table>",
              "<p class=\"muted\">Each model was trained on this machine's CPU by <code>rnnkit tour</code>; "
              "published figures come from each data set's info (source named in each run's report).</p>",
              f"<h2>Runs</h2><div class=\"grid\">{''.join(cards)}</div>"]
