@@ -87,7 +87,7 @@ def load_sentiment(
         valid_fraction: share of the remaining reviews carved off as valid with ``seed``.
         min_freq: characters seen fewer times in train+valid become ``<unk>``.
         max_length: keep only the first ``max_length`` characters of a review (off by default;
-            the longest review has 8,628 characters). Truncation is recorded in ``info.extra``.
+            the longest review has 2,876 characters). Truncation is recorded in ``info.extra``.
 
     Returns:
         ``x`` (T,) int64 character ids, ``y`` () class id (0 = neg, 1 = pos); ``meta["text"]``.

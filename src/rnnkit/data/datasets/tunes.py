@@ -95,6 +95,9 @@ def read_tunes() -> tuple[tuple[tuple[str, str], ...], int]:
 def load_folk_tunes(*, test_fraction: float = 0.1, valid_fraction: float = 0.1, seed: int = 0) -> SequenceDataset:
     """Load O'Neill's tunes as metre -> ABC text.
 
+    The character vocabulary is built from train and valid together (the tunes left once test is held
+    out), as sentiment's and peoples_daily's are: valid holds no ``<unk>``, test may.
+
     Args:
         test_fraction: share of distinct tunes held out as test (a fixed shuffle, independent of
             ``seed``).
