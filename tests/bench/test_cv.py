@@ -226,6 +226,19 @@ def test_command_line_backtest_and_origin_step_errors(capsys, tmp_path):
     assert "a set of many series (m1_yearly) is not backtested" in capsys.readouterr().err
 
 
+def test_a_set_of_many_series_is_refused_before_it_is_loaded(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The registry says m1_yearly holds 181 series: its load (4.7 s) is not needed to refuse it."""
+    import rnnkit.cli.runspec as runspec
+
+    def no_load(spec: object) -> None:
+        raise AssertionError(f"loaded {spec}")
+
+    monkeypatch.setattr(runspec, "load_data", no_load)
+    assert main(["bench", "cv", "m1_yearly", "--folds", "2"]) != 0
+    assert "a set of many series (m1_yearly) is not backtested" in capsys.readouterr().err
+
+
 @contextmanager
 def _one_torch_thread():
     """1 torch thread here and so in the workers, which take this process's count."""

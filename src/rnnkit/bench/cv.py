@@ -76,6 +76,7 @@ from rnnkit.bench.cv_plan import _training_series as _training_series
 from rnnkit.bench.cv_plan import backtest_origins as backtest_origins
 from rnnkit.bench.cv_plan import cv_spec as cv_spec
 from rnnkit.bench.cv_plan import fold_indices as fold_indices
+from rnnkit.bench.cv_plan import many_series, registered_many_series
 from rnnkit.bench.cv_plan import optimizer_steps as optimizer_steps
 from rnnkit.bench.cv_pooled import CVResult as CVResult
 from rnnkit.bench.cv_pooled import compare as compare
@@ -224,6 +225,8 @@ def run(args: argparse.Namespace) -> int:
     spec = cv_spec(recipe, **changes, ensemble=args.ensemble)
     options = {"folds": args.folds, "seed": args.seed, "split_seed": args.split_seed, "log": sys.stderr,
                "jobs": args.jobs, "repeats": args.repeats, "origin_step": args.origin_step}
+    if registered_many_series(spec.data):  # known from the registry: refused before a load of seconds
+        raise CLIError(many_series(spec.data))
     data = load_data(spec)
     if args.plot and data.info.task != "forecasting":
         raise CLIError("--plot draws a forecasting backtest; this recipe's folds are cut from classification items")

@@ -71,14 +71,27 @@ def backtest_origins(n: int, folds: int, step: int, *, window: int, horizon: int
     return origins
 
 
+def many_series(name: str) -> str:
+    """Why the data set ``name`` is not backtested: it holds many series, or none with a split."""
+    return (f"{name}: a backtest needs one series and its split, as the single-series forecasting sets have "
+            "(air_passengers, sunspots, co2, taylor); a set of many series (m1_yearly) is not backtested: its "
+            "recipe's valid windows are each series' own")
+
+
+def registered_many_series(name: str) -> bool:
+    """Whether the registry says that the bundled set ``name`` holds many series (``num_series`` in its
+    info): :func:`many_series` then refuses it before its load (m1_yearly's took 4.7 s)."""
+    from rnnkit.data.datasets import registry
+
+    return name in registry.names() and int(registry.info(name).extra.get("num_series", 1)) > 1
+
+
 def _training_series(ds: Any) -> tuple[Any, dict[str, Any]]:
     """The data set's one series cut where test begins (nothing after it is kept), and the extras
     without the whole series, its split and its scaler (a fold makes its own)."""
     series, split = ds.extras.get("series"), ds.extras.get("split")
     if series is None or split is None or isinstance(series, dict) or not hasattr(series, "iloc"):
-        raise ValueError(f"{ds.info.name}: a backtest needs one series and its split, as the single-series "
-                         "forecasting sets have (air_passengers, sunspots, co2, taylor); a set of many series "
-                         "(m1_yearly) is not backtested: its recipe's valid windows are each series' own")
+        raise ValueError(many_series(ds.info.name))
     rest = {k: v for k, v in ds.extras.items() if k not in ("series", "split", "scaler", "missing")}
     return series.iloc[: int(split.test.start)], rest
 
