@@ -136,7 +136,7 @@ def run_stop(stop: Stop, root: Path, *, quick: bool = False, progress: bool = Fa
     """Train one stop; a failure becomes a row with its reason, so the tour goes on."""
     from rnnkit.cli.main import CLIError
     from rnnkit.cli.train import best_published, train_run
-    from rnnkit.cli.train_metrics import LIMIT_CUTS
+    from rnnkit.cli.train_metrics import scored_cut
 
     spec = stop.spec(root, quick=quick)
     start = time.perf_counter()
@@ -150,11 +150,12 @@ def run_stop(stop: Stop, root: Path, *, quick: bool = False, progress: bool = Fa
     metric, value = primary_metric(result.metrics, info)
     published = best_published(info, metric)
     published = stop.baseline if published == "-" else published
-    scored = "test" if info.sizes.get("test") else "valid"
-    kept, before = info.extra.get(LIMIT_CUTS, {}).get(scored) or (0, 0)
-    cut = f"{scored} {kept} of {before}" if before else ""
-    if cut:  # a baseline scored on the whole split is not on the split this run scored
-        published = published.replace("(same split)", f"(all {before} {scored} examples)")
+    cut = ""
+    if (scored_on := scored_cut(info)) is not None:  # --limit cut the split this run was scored on
+        split, kept, before = scored_on
+        cut = f"{split} {kept} of {before}"
+        # a baseline scored on the whole split is not on the split this run scored
+        published = published.replace("(same split)", f"(all {before} {split} examples)")
     return TourRow(stop.shape, info.name, type(result.model).__name__, metric, value, published,
                    result.seconds, result.run_dir, thumbnail=_thumbnail(result.run_dir), cut=cut)
 

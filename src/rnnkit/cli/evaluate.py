@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     check_same_encoding(dataset, loaded)
     dataset.extras.update(loaded.extras)  # the run's fitted scalers and vocabularies win
     metrics = evaluate_run(loaded.model, dataset, Path(args.run_dir))
-    cuts = limit_cuts(dataset)
+    cuts = limit_cuts(dataset.info)
     loaded.info.extra = {**loaded.info.extra, LIMIT_CUTS: cuts}  # the table is printed from the run's info
     print_metrics(metrics, loaded.info, f"{loaded.info.name}: {'test' if len(dataset.test) else 'valid'} metrics")
     if args.report:

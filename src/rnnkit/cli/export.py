@@ -106,22 +106,18 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
         if x.dim() == 2 and x.is_floating_point():  # (B, F) vector inputs have no steps
             return traced(None)
         window, shortest = forecast_steps(model)  # a window: the program cuts x to it first
-        if shortest > 1:
-            # a differenced forecaster needs `shortest` steps (a lag-12 difference needs 13): a range from 1
-            # contradicts its guards (a trace from 1 only fails, 2-5 s lost). Without a window its network
-            # reads T - sum(difference) steps, and torch's guards against a size of 1 would refuse T =
-            # shortest: sizes traced oblivious of 1 keep the fewest steps the program takes
-            with sizes_oblivious_of_one():
-                try:
-                    return traced(Dim("steps", min=shortest) if pad_to is None or window is not None
-                                  else Dim("steps", min=shortest, max=max(pad_to, shortest)))
-                except Exception:  # its own guards need more steps: they set the range
-                    return traced(Dim.AUTO)
-        try:
-            return traced(Dim("steps", min=1) if pad_to is None or window is not None
-                          else Dim("steps", min=1, max=pad_to))
-        except Exception:  # another model's own guards need more steps: they set the range
-            return traced(Dim.AUTO)
+        # from the fewest steps the model takes (1; a differenced forecaster's sum(difference) + 1: a range
+        # from 1 contradicts its guards, and a trace from 1 only fails, 2-5 s lost), to the padded length
+        # where the unrolled loop pads x. Without a window a differenced forecaster's network reads T -
+        # sum(difference) steps, and torch's guards against a size of 1 would refuse T = shortest: its
+        # sizes are traced oblivious of 1, which keeps the fewest steps the program takes
+        steps = Dim("steps", min=shortest) if pad_to is None or window is not None \
+            else Dim("steps", min=shortest, max=max(pad_to, shortest))
+        with sizes_oblivious_of_one() if shortest > 1 else contextlib.nullcontext():
+            try:
+                return traced(steps)
+            except Exception:  # the model's own guards need more steps: they set the range
+                return traced(Dim.AUTO)
 
 
 def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max_steps: int | None = None,

@@ -26,8 +26,9 @@ from typing import Any
 
 from rnnkit.cli.main import CLIError
 
-GAP_ADVICE = ("the forecaster reads its window as consecutive steps: add the missing rows with their values, "
-              "or pass a history that skips no step")
+# what a history with a gap can do (training's own advice, time_gaps.GAP_ADVICE, is about its data options)
+HISTORY_GAP_ADVICE = ("the forecaster reads its window as consecutive steps: add the missing rows with their "
+                      "values, or pass a history that skips no step")
 STDIN = Path("-")  # INPUT "-": standard input, read as a file would be (told apart by identity, not name)
 DELIMITERS = "\t,;"
 
@@ -276,7 +277,7 @@ def _sequences(rows: list[tuple[int, list[str]]], names: list[str], name: str, i
         if gaps and time_column is not None:
             stamps = time_stamps(table, time_column, time_format)
             for key, order in groups.items():
-                check_gaps(table, key, order, stamps, time_column, advice=GAP_ADVICE)
+                check_gaps(table, key, order, stamps, time_column, advice=HISTORY_GAP_ADVICE)
         return groups
     except DataFileError as e:
         raise CLIError(str(e).splitlines()[0]) from e

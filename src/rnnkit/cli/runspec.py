@@ -215,8 +215,10 @@ def _check_extras(p: Path, run: Any) -> None:
     scaled: ``"scale": "standard"``; a tokenizer) that its ``extras/`` folder no longer holds.
     ``load_extras`` reads a folder without its index as "no extras", so a deleted ``extras/`` or
     ``extras/extras.json`` would otherwise drop the scaler in silence and change every prediction."""
+    from rnnkit.train.run_dir import RunDir
+
     recorded = getattr(run.info, "extra", None) or {}
-    folder = p / "extras"
+    folder = RunDir(p).extras_dir
     for key, names, what in NEEDED_EXTRAS:
         if not recorded.get(key) or any(name in run.extras for name in names):
             continue

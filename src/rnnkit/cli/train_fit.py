@@ -77,7 +77,7 @@ def train_run(spec: RunSpec, *, progress: bool = True, resume: bool = False, rep
         kept = f"; the last checkpoint is {last}" if last.is_file() else ""
         raise CLIError(f"training stopped: cannot write {e.filename or run_dir}: {e.strerror or e}{kept}") from e
     metrics = dict(history.test) or evaluate_run(model, dataset, run_dir)
-    cuts = limit_cuts(dataset)  # what --limit cut: the note under the printed table, the report's facts
+    cuts = limit_cuts(dataset.info)  # what --limit cut: the note under the printed table, the report's facts
     seconds = time.perf_counter() - start
     path = None
     if report and main_process:

@@ -60,10 +60,18 @@ def _older_ensemble_losses(saved: dict[str, Any], split_name: str, run_dir: Path
     return kinds
 
 
-def limit_cuts(dataset: Any) -> dict[str, list[int]]:
-    """``{split: [kept, before]}`` for each split of ``dataset`` that ``--limit`` cut, as
+def limit_cuts(info: Any) -> dict[str, list[int]]:
+    """``{split: [kept, before]}`` for each split that ``--limit`` cut, as
     :func:`~rnnkit.cli.runspec_limit.limit_splits` recorded it in ``info.extra`` (none without a cut)."""
-    return dict((getattr(dataset.info, "extra", None) or {}).get(LIMIT_CUTS) or {})
+    return dict((getattr(info, "extra", None) or {}).get(LIMIT_CUTS) or {})
+
+
+def scored_cut(info: Any) -> tuple[str, int, int] | None:
+    """``(split, kept, before)`` when the split a run is scored on (test; valid without one) was cut by
+    ``--limit``, else None: the metrics table's note and the tour's row say so."""
+    scored = "test" if (getattr(info, "sizes", None) or {}).get("test") else "valid"
+    cut = limit_cuts(info).get(scored)
+    return None if cut is None else (scored, cut[0], cut[1])
 
 
 def limit_facts(spec: Any, cuts: dict[str, list[int]]) -> dict[str, str]:
@@ -80,11 +88,10 @@ def limit_facts(spec: Any, cuts: dict[str, list[int]]) -> dict[str, str]:
 
 def limit_note(info: Any) -> str | None:
     """The line under the metrics table when the split it scores was cut by --limit, else None."""
-    cuts = (getattr(info, "extra", None) or {}).get(LIMIT_CUTS) or {}
-    scored = "test" if (getattr(info, "sizes", None) or {}).get("test") else "valid"
-    if scored not in cuts:
+    cut = scored_cut(info)
+    if cut is None:
         return None
-    kept, before = cuts[scored]
+    scored, kept, before = cut
     against = "the published figures" if getattr(info, "published", None) else "a run on the whole split"
     return f"note: {scored} holds {kept} of its {before} examples (--limit {kept}): not comparable with {against}"
 
