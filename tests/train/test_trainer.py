@@ -112,7 +112,7 @@ def test_early_stopping_stops_and_restores_the_best_weights() -> None:
 
 def test_monitor_that_is_not_computed_is_a_clear_error() -> None:
     data = toy_classification(16, valid=8, test=0)
-    with pytest.raises(ValueError, match="monitor 'valid_bleu' is not among"):
+    with pytest.raises(ValueError, match="monitor 'valid_bleu' is not computed for this run"):
         Trainer(epochs=1, monitor="valid_bleu", **FAST).fit(tiny_model(data), data)
 
 

@@ -290,3 +290,32 @@ def evaluate_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *
         model.train(was_training)
     return acc.compute()
 
+
+
+# the columns of an epoch's row besides the valid split's (History; "lr" and "seconds" are monitorable too)
+ROW_COLUMNS = ("train_loss", "lr", "seconds")
+
+
+def check_monitor(monitor: str | None, model: Any, dataset: Any, device: torch.device) -> None:
+    """Refuse, before training, a ``monitor`` that no epoch would compute (a typo such as
+    ``"valid_acuracy"``, or a ``valid_`` column of a data set without a valid split), naming the
+    columns there are. The valid columns are found by scoring four valid examples, under a forked
+    RNG so that the run draws the same numbers as without the check; a model that cannot score them
+    is left to fail in the fit, with its context."""
+    if monitor is None or monitor in ROW_COLUMNS:
+        return
+    if not len(dataset.valid):
+        raise ValueError(f"monitor {monitor!r}: data set {dataset.info.name!r} has no valid split, so an epoch "
+                         f"computes only {', '.join(ROW_COLUMNS)}; give it one (valid_fraction) or monitor "
+                         "'train_loss'")
+    forked = [device] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=forked):
+            first = [dataset.valid[i] for i in range(min(4, len(dataset.valid)))]
+            scores = evaluate_split(model, first, dataset.info, collate_fn=dataset.collate,
+                                    extras=dataset.extras, device=device)
+    except Exception:  # noqa: BLE001 - the fit meets it again and says where
+        return
+    known = [*ROW_COLUMNS, "valid_loss", *(f"valid_{k}" for k in scores if k != "loss")]
+    if monitor not in known:
+        raise ValueError(f"monitor {monitor!r} is not computed for this run; choose one of {', '.join(known)}")

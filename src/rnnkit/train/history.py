@@ -1,8 +1,8 @@
 """History: one row per epoch, the monitored value, and the best epoch.
 
 Rows hold ``epoch`` (1-based), ``step`` (optimizer steps so far), ``train_loss``, ``valid_loss``,
-``valid_<metric>`` for every metric of the task, ``lr`` and ``seconds``. ``history.csv`` in a run
-folder is :meth:`History.to_csv`.
+``valid_<metric>`` for every metric of the task, ``lr`` (the rate the epoch's last optimizer step
+took) and ``seconds``. ``history.csv`` in a run folder is :meth:`History.to_csv`.
 
 Example:
     >>> history = Trainer(epochs=5).fit(model, dataset)

@@ -296,3 +296,12 @@ def warn_if_warmup_outlasts(warmup_steps: int, total_steps: int, *, schedule: st
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
+
+
+def stepped_lr(optimizer: torch.optim.Optimizer, scheduler: Any) -> float:
+    """The learning rate the last optimizer step took (History's ``lr``). A per-step schedule (LambdaLR)
+    has already moved the optimizer to the next step's rate, so it is recomputed from the schedule's
+    count; a plateau schedule steps at epoch ends, after the row, so the optimizer still holds it."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR) and scheduler.last_epoch > 0:
+        return float(scheduler.base_lrs[0] * scheduler.lr_lambdas[0](scheduler.last_epoch - 1))
+    return current_lr(optimizer)

@@ -86,6 +86,9 @@ def check_settings(config: Any) -> None:
         raise ValueError(f"early_stopping is a patience in epochs, >= 1; got {config.early_stopping}")
     if config.resume and config.run_dir is None:
         raise ValueError("resume=True needs run_dir (the folder whose checkpoint to continue)")
+    if config.checkpoint_every and config.run_dir is None:
+        raise ValueError(f"checkpoint_every={config.checkpoint_every} writes checkpoints/last.safetensors into "
+                         "run_dir, and run_dir is not set: set run_dir, or leave checkpoint_every at 0")
     if config.ema_decay is not None:
         check_decay(config.ema_decay)
 

@@ -31,14 +31,14 @@ from rnnkit.train.callbacks import Callback, CallbackList, ProgressBar, TrainSta
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from rnnkit.train.config import TrainerConfig
 from rnnkit.train.ema import WeightEMA
-from rnnkit.train.evaluation import evaluate_split
+from rnnkit.train.evaluation import check_monitor, evaluate_split
 from rnnkit.train.history import History, lower_is_better
 from rnnkit.train.optim import (
     build_optimizer,
     build_scheduler,
     clip_grad_norm,
-    current_lr,
     sparse_tables,
+    stepped_lr,
     warn_if_warmup_outlasts,
 )
 from rnnkit.train.precision import resolve_precision
@@ -115,6 +115,7 @@ class Trainer(RunFolder):
                           "CPUs", stacklevel=3)
         seed_everything(cfg.seed, deterministic=cfg.deterministic)
         model.to(device)
+        check_monitor(cfg.monitor, model, dataset, device)  # a typo fails now, not after the first epoch
         history = self._new_history(info, has_valid=len(dataset.valid) > 0)
         batches_of = self._batch_plan(dataset)
         per_epoch = len(batches_of(0))
@@ -172,7 +173,8 @@ class Trainer(RunFolder):
                     if len(dataset.valid):
                         valid = self._evaluate(model, dataset.valid, info, dataset, device)
                         row.update({f"valid_{k}": v for k, v in valid.items()})
-                    row.update(lr=current_lr(optimizer), seconds=time.perf_counter() - started)
+                    # the rate the epoch's last step took (the optimizer holds the next step's by now)
+                    row.update(lr=stepped_lr(optimizer, scheduler), seconds=time.perf_counter() - started)
                     self._track_best(row, history, state, model, run, ctx, partial=cut is not None)
                 if cfg.schedule == "plateau":
                     if scheduler.mode != ("max" if history.higher_is_better else "min"):
