@@ -68,14 +68,15 @@ class Model(nn.Module):
         for name in ("forward", "predict", "predict_proba"):
             method = cls.__dict__.get(name)
             if callable(method):
-                setattr(cls, name, _taking_a_batch(method))
+                setattr(cls, name, _taking_a_batch(method, inference=name != "forward"))
 
     def forward(self, batch: Batch) -> ModelOutput:  # pragma: no cover - abstract
         raise NotImplementedError
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> Any:  # pragma: no cover - abstract
-        """Task-shaped predictions for a batch (no targets needed), used by evaluation and the CLI.
+        """Task-shaped predictions for a batch (no targets needed), used by evaluation and the CLI; in
+        evaluation mode (no dropout), whatever mode the model is in, which it is left in.
 
         classification: class ids ``(B,)``; regression: values ``(B,)`` or ``(B, K)``;
         tagging: tag ids ``(B, T)`` (Viterbi with a CRF), padding positions set to 0;
@@ -238,9 +239,14 @@ def _checking_option_types(cls: type[Model], init: Callable[..., None]) -> Calla
     return checked
 
 
-def _taking_a_batch(method: Callable[..., Any]) -> Callable[..., Any]:
+def _taking_a_batch(method: Callable[..., Any], *, inference: bool = False) -> Callable[..., Any]:
     """``method(self, batch, ...)`` that refuses a bare tensor or array for ``batch`` with the fix (a
-    model reads a :class:`Batch`: ``x`` with its ``lengths``), instead of an AttributeError on ``.x``."""
+    model reads a :class:`Batch`: ``x`` with its ``lengths``), instead of an AttributeError on ``.x``.
+
+    ``inference`` (``predict``, ``predict_proba``): the method runs in evaluation mode, as ``generate``
+    and ``forecast`` do and as Keras's ``predict`` does, and the model is put back in the mode it was
+    in. A model fresh from ``Trainer.fit`` is in training mode, and its dropout and augmentation
+    would otherwise make each prediction a random draw."""
 
     @functools.wraps(method)
     def checked(self: Model, *args: Any, **kwargs: Any) -> Any:
@@ -249,7 +255,15 @@ def _taking_a_batch(method: Callable[..., Any]) -> Callable[..., Any]:
             raise TypeError(f"{type(self).__name__}.{method.__name__} takes a Batch, got a {type(batch).__name__}: "
                             "wrap the inputs, Batch(x=x, lengths=lengths) (rnnkit.data.Batch; x (B, T, F) or token "
                             f"ids (B, T), lengths (B,) the steps of each); {self.bare_input_hint}")
-        return method(self, *args, **kwargs)
+        if not (inference and self.training):
+            return method(self, *args, **kwargs)
+        modes = [(m, m.training) for m in self.modules()]  # each part's (one may be frozen in eval mode)
+        self.eval()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            for module, training in modes:
+                module.training = training
 
     return checked
 
