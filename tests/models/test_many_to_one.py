@@ -135,6 +135,12 @@ def test_class_weights_label_smoothing_and_predict_proba() -> None:
     assert out.logits is not None
     expected = F.cross_entropy(out.logits, batch.y, weight=torch.tensor([1.0, 5.0, 0.5]), label_smoothing=0.1)
     torch.testing.assert_close(out.loss, expected)
+    with torch.no_grad():  # the eval loss (valid_loss, early stopping) is the plain NLL, as Seq2Seq's
+        out = model.eval()(batch)
+    plain = F.cross_entropy(out.logits, batch.y, weight=torch.tensor([1.0, 5.0, 0.5]))
+    torch.testing.assert_close(out.loss, plain)
+    assert not torch.allclose(plain, F.cross_entropy(out.logits, batch.y, weight=torch.tensor([1.0, 5.0, 0.5]),
+                                                     label_smoothing=0.1))
     proba = model.predict_proba(batch)
     torch.testing.assert_close(proba.sum(-1), torch.ones(4))
     assert torch.equal(model.predict(batch), proba.argmax(-1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from rnnkit.data.batch import Batch, Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
@@ -104,3 +105,13 @@ def test_an_out_of_range_class_id_names_the_option_that_sets_the_classes(build, 
                                          r"classes in the data") as info:
         build()(Batch(x=x, y=torch.tensor([0, 5])))
     assert "num_classes" not in str(info.value)
+
+
+def test_label_smoothing_is_in_the_training_loss_only() -> None:
+    torch.manual_seed(0)
+    model = FeedForward(input_shape=(3,), num_outputs=3, label_smoothing=0.2)
+    batch = Batch(x=torch.randn(5, 3), y=torch.tensor([0, 1, 2, 1, 0]))
+    logits = model(batch).logits
+    torch.testing.assert_close(model(batch).loss, F.cross_entropy(logits, batch.y, label_smoothing=0.2))
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(batch).loss, F.cross_entropy(logits, batch.y))

@@ -92,8 +92,8 @@ def mixture_loss(members: Sequence[Any], outs: Sequence[ModelOutput], batch: Bat
     mixed = torch.stack([lg.log_softmax(-1) for lg in logits]).logsumexp(0) - log_k  # (B[, T], V): log mean_j p_j
     if kind == "classification":  # mixed is normalised: cross_entropy's log_softmax leaves it as it is
         c = first.config
-        return classification_loss(mixed, targets, class_weights=getattr(c, "class_weights", None),
-                                   label_smoothing=getattr(c, "label_smoothing", 0.0))
+        # an evaluation loss, as each member's is: the plain NLL, without the training's label smoothing
+        return classification_loss(mixed, targets, class_weights=getattr(c, "class_weights", None))
     nll = -mixed.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T)
     return (nll * mask).sum() / mask.sum().clamp_min(1)
 

@@ -57,7 +57,8 @@ class SequenceClassifierConfig:
     series as they are. ``input_differences`` (float inputs): both branches also read each feature's
     first difference ``x[t] - x[t-1]`` (0 at the first step and on padding) beside the feature, after
     ``input_norm``: the slope of an outline or a load curve as its own channel (MultiRocket's
-    first-difference representation, Tan et al. 2022)."""
+    first-difference representation, Tan et al. 2022). ``label_smoothing`` smooths the training loss
+    only: in eval mode the loss is the plain negative log-likelihood, as Seq2Seq's is."""
 
     num_outputs: int
     cell: str = "lstm"
@@ -223,7 +224,8 @@ class SequenceClassifier(Model):
         cfg = self.config
         if cfg.task == "classification":
             loss = None if batch.y is None else classification_loss(
-                out, batch.y, class_weights=cfg.class_weights, label_smoothing=cfg.label_smoothing)
+                out, batch.y, class_weights=cfg.class_weights,
+                label_smoothing=cfg.label_smoothing if self.training else 0.0)  # evaluation: the plain NLL
             return ModelOutput(loss=loss, logits=out, extras=extras)
         pred = out.squeeze(-1) if cfg.num_outputs == 1 else out
         loss = None if batch.y is None else regression_loss(pred, batch.y, kind=cfg.regression_loss)

@@ -70,7 +70,9 @@ def regression_loss(pred: Tensor, y: Tensor, *, kind: str = "mse") -> Tensor:
 class FeedForwardConfig:
     """``input_shape``: ``(F,)`` for vectors or ``(C, H, W)`` for images; ``num_outputs``: classes
     (classification) or target columns (regression); ``encoder``: ``"flatten"`` or ``"cnn"``
-    (images through :class:`ConvEncoder`, whose output size is ``hidden_sizes[0]``)."""
+    (images through :class:`ConvEncoder`, whose output size is ``hidden_sizes[0]``).
+    ``label_smoothing`` smooths the training loss only: in eval mode the loss is the plain negative
+    log-likelihood (the valid loss that early stopping watches), as Seq2Seq's is."""
 
     input_shape: tuple[int, ...]
     num_outputs: int
@@ -157,7 +159,8 @@ class FeedForward(Model):
         cfg = self.config
         if cfg.task == "classification":
             loss = None if batch.y is None else classification_loss(
-                out, batch.y, class_weights=cfg.class_weights, label_smoothing=cfg.label_smoothing)
+                out, batch.y, class_weights=cfg.class_weights,
+                label_smoothing=cfg.label_smoothing if self.training else 0.0)  # evaluation: the plain NLL
             return ModelOutput(loss=loss, logits=out)
         pred = out.squeeze(-1) if cfg.num_outputs == 1 else out
         loss = None if batch.y is None else regression_loss(pred, batch.y, kind=cfg.regression_loss)
