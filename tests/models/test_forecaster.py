@@ -92,6 +92,20 @@ def test_scaling_round_trips_and_forecast_returns_original_units() -> None:
         np.testing.assert_allclose(model.forecast(frozen), out)
 
 
+def test_forecast_answers_in_the_series_own_float_type() -> None:
+    import pandas as pd
+
+    model = Forecaster(horizon=3, cell="gru", hidden_size=8)
+    series = np.sin(np.arange(20.0)) * 10 + 50
+    assert model.forecast(series).dtype == np.float64
+    assert model.forecast(series.astype(np.float32)).dtype == np.float32
+    assert model.forecast(series.round().astype(np.int64)).dtype == np.float32  # integers: the model's
+    assert model.forecast(pd.Series(series)).dtype == np.float64
+    assert model.forecast(torch.from_numpy(series)).dtype == torch.float64
+    assert model.forecast(torch.from_numpy(series).float()).dtype == torch.float32
+    np.testing.assert_allclose(model.forecast(series), model.forecast(series.astype(np.float32)), rtol=1e-6)
+
+
 def test_padded_windows_forecast_like_unpadded_ones() -> None:
     torch.manual_seed(2)
     for strategy in ("direct", "autoregressive"):

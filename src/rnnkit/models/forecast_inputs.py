@@ -192,7 +192,14 @@ def forecast_series(model: Forecaster, series: Tensor | np.ndarray, horizon: int
         model.train(was_training)
     assert pred is not None
     out = pred[0, :horizon]
-    return out.cpu().numpy() if is_numpy else out
+    # in the series' own float type (a float64 series is not answered in float32), else the model's
+    if is_numpy:
+        values = out.cpu().numpy()
+        if hasattr(series, "index"):  # pandas, read as float64 (series_inputs)
+            return values.astype(np.float64)
+        kind = np.asarray(series).dtype
+        return values.astype(kind) if kind.kind == "f" else values
+    return out.to(series.dtype) if isinstance(series, Tensor) and series.is_floating_point() else out
 
 
 __all__ = ["check_batch", "check_horizon", "check_targets", "covariate_rows", "forecast_series", "last_steps",

@@ -345,7 +345,8 @@ class Forecaster(Model):
             future: known-future covariates ``(config.horizon, C)`` when the model uses them.
 
         Returns:
-            ``(horizon,)`` or ``(horizon, K)``.
+            ``(horizon,)`` or ``(horizon, K)``, in the series' float type: float64 for a float64 array or
+            tensor and for pandas; the model's (float32) for integers.
         """
         return forecast_series(self, series, horizon, future)
 
