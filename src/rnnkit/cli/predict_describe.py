@@ -30,12 +30,9 @@ def _tags_text(tags: Any, tokens: list[str], info: Any) -> str:
 
 
 def _sequence_text(ids: list[int], info: Any) -> str:
-    from rnnkit.report.predictions import decode_tokens
+    from rnnkit.report.predictions import sequence_text
 
-    out = decode_tokens(info.output_vocab, ids)
-    # the vocabulary decides, not this output: a character model's one <unk> must not space out the rest
-    chars = info.output_vocab is not None and all(len(t) == 1 for t in info.output_vocab.itos[4:])
-    return ("" if chars else " ").join(out)
+    return sequence_text(info.output_vocab, ids)
 
 
 def describe(prediction: Any, model: Any, batch: Any, info: Any, tokens: list[str], top: int) -> list[str]:

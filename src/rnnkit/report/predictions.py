@@ -46,6 +46,24 @@ def decode_tokens(vocab: Vocab | None, ids: Sequence[int], *, keep_eos: bool = F
     return tokens
 
 
+METASPACE = "\u2581"  # the word-start mark of a BPE vocabulary's subwords (BPETokenizer)
+
+
+def sequence_text(vocab: Vocab | None, ids: Sequence[int]) -> str:
+    """Ids as text, by the kind of vocabulary (the vocabulary decides, not one output: a character
+    model's ``<unk>`` must not space out the rest). Characters run together; BPE subwords, whose word
+    starts carry the Metaspace mark, are joined with the mark read as a space, as
+    ``BPETokenizer.decode`` does; other tokens (words, phonemes) are spaced."""
+    tokens = decode_tokens(vocab, ids)
+    if vocab is None:
+        return " ".join(tokens)
+    body = vocab.itos[4:]
+    if any(len(t) > 1 and t.startswith(METASPACE) for t in body):
+        text = "".join(tokens).replace(METASPACE, " ")
+        return text[1:] if text.startswith(" ") else text
+    return ("" if all(len(t) == 1 for t in body) else " ").join(tokens)
+
+
 def _as_numpy(pred: Any) -> np.ndarray:
     if isinstance(pred, torch.Tensor):
         return pred.detach().float().cpu().numpy() if pred.is_floating_point() else pred.cpu().numpy()
@@ -76,4 +94,4 @@ def predict_split(
     return np.concatenate(trues), np.concatenate(preds)
 
 
-__all__ = ["decode_tokens", "generated_ids", "predict_split"]
+__all__ = ["decode_tokens", "generated_ids", "predict_split", "sequence_text"]

@@ -22,7 +22,7 @@ from rnnkit.data.batch import Batch
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.report import plots, plots_sequence
 from rnnkit.report.html import write_report
-from rnnkit.report.predictions import decode_tokens, generated_ids, predict_split
+from rnnkit.report.predictions import decode_tokens, generated_ids, predict_split, sequence_text
 
 Plot = tuple[str, Path]
 
@@ -103,20 +103,13 @@ def _captions(model: Any, split: ExampleList, ds: SequenceDataset, out: Path, n:
     if batch.cond is None:
         return []
     ids = generated_ids(model.predict(Batch(x=None, cond=batch.cond)))
-    hyps = [" ".join(decode_tokens(info.output_vocab, seq)) for seq in ids]
-    refs = [" ".join(decode_tokens(info.output_vocab, e.y.tolist())) if e.y is not None else "" for e in examples]
+    hyps = [sequence_text(info.output_vocab, seq) for seq in ids]
+    refs = [sequence_text(info.output_vocab, e.y.tolist()) if e.y is not None else "" for e in examples]
     images = [c.cpu().numpy() for c in batch.cond]
     if images[0].ndim == 1 and int(round(np.sqrt(images[0].size))) ** 2 != images[0].size:
         return []
     return [("Generated captions under their test images (green: equal to the reference)", plots_sequence.captions(
         images, hyps, out / "captions.png", references=refs, title=f"{info.name}: generated captions"))]
-
-
-def _joined(vocab: Any, ids: list[int]) -> str:
-    """Ids as text: tokens run together for a vocabulary of characters, else spaced."""
-    tokens = decode_tokens(vocab, ids)
-    chars = vocab is not None and all(len(t) == 1 for t in vocab.itos[4:])
-    return "".join(tokens) if chars else " ".join(tokens)
 
 
 def continuations(model: Any, dataset: SequenceDataset, *, n: int = 8, temperature: float = 0.8,
@@ -138,7 +131,7 @@ def continuations(model: Any, dataset: SequenceDataset, *, n: int = 8, temperatu
         prompts = [[int(firsts[i % len(firsts)][0])] for i in range(n)] if firsts else [[Vocab.bos_id]] * n
 
     def text(prompt: list[int], ids: list[int]) -> str:
-        return _joined(vocab, [*prompt, *ids]).replace("\n", "\u21b5")
+        return sequence_text(vocab, [*prompt, *ids]).replace("\n", "\u21b5")
 
     generator = torch.Generator(device=model.device).manual_seed(seed)
     greedy = generated_ids(model.generate(torch.tensor(prompts[:1]), method="greedy"))[0]
@@ -170,8 +163,8 @@ def generated_vs_reference(model: Any, dataset: SequenceDataset, drawn: list[Plo
     for i, (e, hyp) in enumerate(zip(examples, hyps)):
         label = f" ({info.classes[int(e.cond.argmax())]})" if info.classes and e.cond is not None \
             and e.cond.dim() == 1 and len(e.cond) == len(info.classes) else ""
-        lines += [f"{i + 1}{label} reference: {_joined(vocab, e.y.tolist()) if e.y is not None else '-'}",
-                  f"{' ' * len(str(i + 1))}{' ' * len(label)} generated: {_joined(vocab, hyp)}"]
+        lines += [f"{i + 1}{label} reference: {sequence_text(vocab, e.y.tolist()) if e.y is not None else '-'}",
+                  f"{' ' * len(str(i + 1))}{' ' * len(label)} generated: {sequence_text(vocab, hyp)}"]
     return lines
 
 
