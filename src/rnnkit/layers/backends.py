@@ -311,23 +311,31 @@ def _as_tuple(state: State) -> States:
 
 def loop_direction(layer: Recurrent, cell: Cell, x: Tensor, lengths: Tensor | None,
                    state: State | None) -> tuple[Tensor, States]:
-    """The generic loop: the input projection as one product, then ``step_projected`` per step."""
-    B = x.shape[0]
+    """The generic loop: the input projection as one product, then ``step_projected`` per step.
+
+    Past its length a sequence's state is held, not stepped: the final state is then the last valid
+    step's, and a state that grows without bound (a relu cell) cannot reach inf over a long padding,
+    where ``inf * 0`` would put NaN into the outputs' mask and the weights' gradients."""
+    B, T = x.shape[:2]
     xp = cell.project_input(x)  # (B, T, G)
     if state is None:
         state = cell.initial_state(B, device=x.device, dtype=xp.dtype)
     h_mask, w_hh = step_noise(layer, cell, B, xp)
-    ys, states = [], []
-    for xp_t in xp.unbind(1):  # unbind, not xp[:, t]: indexing makes backward quadratic in T
-        y, state = noisy_step(layer, cell, xp_t, state, h_mask, w_hh)
+    held = None if lengths is None else \
+        (torch.arange(T, device=x.device).view(T, 1, 1) >= lengths.to(x.device).view(1, B, 1)).unbind(0)
+    ys = []
+    for t, xp_t in enumerate(xp.unbind(1)):  # unbind, not xp[:, t]: indexing makes backward quadratic in T
+        y, new = noisy_step(layer, cell, xp_t, state, h_mask, w_hh)
         ys.append(y)
-        if lengths is not None:
-            states.append(_as_tuple(state))
-    out = torch.stack(ys, 1)  # (B, T, H)
-    if lengths is None:
-        return out, _as_tuple(state)
-    last = (lengths.to(x.device) - 1).view(B, 1, 1).expand(-1, 1, cell.hidden_size)
-    return out, tuple(torch.stack(s, 1).gather(1, last).squeeze(1) for s in zip(*states))
+        state = new if held is None else hold(held[t], state, new)
+    return torch.stack(ys, 1), _as_tuple(state)  # (B, T, H)
+
+
+def hold(past: Tensor, old: State, new: State) -> State:
+    """``new`` where a row is within its length, ``old`` where ``past`` (B, 1) says it has ended."""
+    if isinstance(new, Tensor):
+        return torch.where(past, old, new)  # type: ignore[arg-type]
+    return tuple(torch.where(past, o, n) for o, n in zip(old, new))
 
 
 def scan_direction(layer: Recurrent, cell: Cell, x: Tensor, lengths: Tensor | None,

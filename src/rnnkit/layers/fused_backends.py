@@ -27,7 +27,7 @@ from rnnkit.cells.base import Cell, State
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.cells.simple_rnn import SimpleRNNCell
-from rnnkit.layers.backends import States, register_backend, run_stack, step_noise
+from rnnkit.layers.backends import States, loop_direction, register_backend, run_stack, step_noise
 from rnnkit.ops.fused_rnn import FusedSequence
 
 if TYPE_CHECKING:
@@ -140,9 +140,16 @@ class FusedBackend:
     def run(self, layer: Recurrent, x: Tensor, lengths: Tensor | None,
             state: States | None) -> tuple[Tensor, States]:
         engine = self.engine()
+        # the kernels step every sequence through its padding; a relu state that grows there can reach
+        # inf, and inf * 0 (the outputs' mask, the weights' gradient) is NaN. Such batches take the
+        # loop, which holds each state past its length (loop_direction)
+        ragged = lengths is not None and getattr(layer.cell_list[0], "nonlinearity", None) == "relu" \
+            and int(lengths.min()) < x.shape[1]
 
         def direction(layer: Recurrent, cell: Cell, x: Tensor, lengths: Tensor | None,
                       state: State | None) -> tuple[Tensor, States]:
+            if ragged:
+                return loop_direction(layer, cell, x, lengths, state)
             return run_fused(cell, x, lengths, state, engine, noise(layer, cell, x))
 
         return run_stack(layer, x, lengths, state, direction)
