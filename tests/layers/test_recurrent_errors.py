@@ -158,3 +158,12 @@ def test_an_integer_state_is_refused_not_cast(lstm, dtype):
         lstm.step(torch.randn(2, 3), state)
     double = tuple(s.double() for s in state)  # another float dtype is still taken, as before
     assert lstm(torch.randn(2, 5, 3), state=double).outputs.dtype == torch.float32
+
+
+def test_rates_may_be_numpy_numbers():
+    import numpy as np
+
+    layer = Recurrent("gru", 3, 4, dropout=np.float32(0.25), recurrent_dropout=np.float64(0.1), num_layers=2)
+    assert layer.dropout == 0.25 and type(layer.dropout) is float and layer.recurrent_dropout == 0.1
+    with pytest.raises(ValueError, match="dropout must be a probability"):
+        Recurrent("gru", 3, 4, dropout="0.2")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -101,6 +102,19 @@ class Cell(nn.Module):
         reset = getattr(cell, "reset_parameters", None)
         if callable(reset):
             reset()
+            return cell
+        # no reset of its own: its parts that have one (nn.Linear ...) are drawn afresh; parameters of
+        # its own stay copies, which a warning names (a reverse direction would start as this one)
+        for part in cell.modules():
+            part_reset = getattr(part, "reset_parameters", None)
+            if part is not cell and callable(part_reset):
+                part_reset()
+        own = [name for name, _ in cell.named_parameters(recurse=False)]
+        if own:
+            warnings.warn(f"{type(self).__name__} has no reset_parameters(), so spawn() copies its parameters "
+                          f"{own}: the cells Recurrent makes from it (the reverse direction, the layers above) "
+                          "start with the same values. Define reset_parameters() (or spawn) on the cell",
+                          UserWarning, stacklevel=2)
         return cell
 
 

@@ -338,6 +338,10 @@ class Recurrent(nn.Module):
 
         In training mode the recurrent-dropout and weight-drop masks are drawn afresh at each call.
         ``x_t`` must be of the parameters' dtype, as in :meth:`forward` (any float under autocast).
+        CPU inference steps with weights packed once (ops/fast_step.py), repacked when the weights
+        change by any torch operation, an optimizer or ``load_state_dict``; after changing part of
+        a weight through ``.data`` (pruning a row in place), call
+        ``rnnkit.train.optim.mark_updated(layer.parameters())``, or the steps read the old values.
 
         Shape: ``x_t`` (B, I), state torch layout (L, B, H) -> ``y_t`` (B, H), the new state.
         """

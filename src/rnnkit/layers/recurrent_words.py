@@ -12,7 +12,8 @@ from torch import Tensor
 
 
 def _check_rate(name: str, p: float) -> float:
-    if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+    """``p`` as a float in [0, 1): a Python or numpy real number (np.float32(0.2), a config's value)."""
+    if not isinstance(p, numbers.Real) or not 0.0 <= p < 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1), got {p!r}")
     return float(p)
 
