@@ -120,7 +120,7 @@ def test_the_forecaster_keeps_its_fitted_sizes_and_reads_windows_by_their_last_s
         two = RNNForecaster(window=8, horizon=4, **TINY).fit([s, s[:5]])
     with pytest.raises(ValueError, match="the last training series has fewer than window = 8 steps"):
         two.predict()
-    assert RNNForecaster(window=8, horizon=4, transform="none", **TINY).fit(s * 10 ** np.linspace(0, 1, 80)) \
+    assert RNNForecaster(window=8, horizon=4, target_transform="none", **TINY).fit(s * 10 ** np.linspace(0, 1, 80)) \
         .model_.config.transform == "none"
 
 

@@ -48,9 +48,10 @@ from rnnkit.data.batch import Example
 from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset
 from rnnkit.estimators_base import _FIT_PARAMS as _FIT_PARAMS
 from rnnkit.estimators_base import RandomStateLike as RandomStateLike
+from rnnkit.estimators_base import _fit_or_nothing
 from rnnkit.estimators_base import _keeping_global_rng as _keeping_global_rng
 from rnnkit.estimators_base import _RNNEstimator as _RNNEstimator
-from rnnkit.estimators_inputs import _forecast_windows
+from rnnkit.estimators_inputs import _forecast_windows, _listed
 from rnnkit.estimators_inputs import _is_ragged as _is_ragged
 from rnnkit.estimators_inputs import _is_text as _is_text
 from rnnkit.estimators_inputs import _ndim as _ndim
@@ -68,11 +69,13 @@ class RNNClassifier(ClassifierMixin, _SequenceInputs):
     a ``valid_fraction`` of the training data), ``ema_decay`` (an average of the weights, as ``Trainer``'s),
     ``ensemble`` (k > 1: k models averaged, ``rnnkit.models.Ensemble``),
     ``layout`` ("NTF" or aeon's "NCT", for an array and for the items of a list alike), for texts
-    ``tokenizer`` ("word", "char", "bpe"), ``lowercase`` and ``min_freq``, ``device``, ``random_state``,
-    ``verbose``. Fitted: ``classes_``, ``model_``, ``history_``, ``n_features_in_`` (numeric input) or
-    ``tokenizer_`` (texts).
+    ``tokenizer`` ("word", "char", "bpe"), ``lowercase`` and ``min_freq``, ``device`` ("cpu", "auto":
+    CUDA where torch sees a GPU, "cuda:N" ...), ``random_state``, ``verbose``. A fit that raises leaves the
+    estimator as it was (fitted as before, or unfitted). Fitted: ``classes_``, ``model_``, ``history_``,
+    ``n_features_in_`` (numeric input) or ``tokenizer_`` (texts).
     """
 
+    @_fit_or_nothing
     def fit(self, X: Any, y: Any) -> RNNClassifier:
         self._draw_seed()
         seqs = self._sequences(X, reset=True)
@@ -105,6 +108,7 @@ class RNNRegressor(RegressorMixin, _SequenceInputs):
     Targets are standardised for training and mapped back in ``predict``. ``score`` is R².
     """
 
+    @_fit_or_nothing
     def fit(self, X: Any, y: Any) -> RNNRegressor:
         self._draw_seed()
         seqs = self._sequences(X, reset=True)
@@ -149,6 +153,12 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
     ``predict()`` against ``X``, the steps after the training series (how ``GridSearchCV`` with a
     ``TimeSeriesSplit`` scores each fold).
 
+    ``target_transform`` is how the model reads the series' values: None (the default) what the data
+    suggest (``"log"`` for a positive series whose level grows), ``"none"``, ``"log"`` or ``"boxcox"``
+    (``Forecaster``'s ``transform``; not named ``transform``, which scikit-learn reads as a transformer's
+    method). The model reads the series in float32, so the digits a float32 cannot hold (below 8 for
+    values near 1e8) are lost to it; ``score`` compares its forecast with the truth in float64.
+
     ``valid_fraction`` (what ``early_stopping`` and ``history_``'s valid loss read) is the fraction of
     each series' pairs held out for validation, in time: its latest ``round(valid_fraction * pairs)``
     pairs (at least one), stepped back by ``stride`` from the series' end. Training keeps the pairs
@@ -158,13 +168,15 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
     its valid pairs and one training pair is an error.
     """
 
-    def __init__(self, *, window: int = 24, horizon: int = 12, stride: int = 1, transform: str | None = None,
+    def __init__(self, *, window: int = 24, horizon: int = 12, stride: int = 1, target_transform: str | None = None,
                  cell: str = "gru",
                  hidden_size: int = 32,
                  num_layers: int = 1, dropout: float = 0.0, epochs: int = 30, batch_size: int = 32, lr: float = 3e-3,
                  weight_decay: float = 0.01, early_stopping: int | None = None, ema_decay: float | None = None,
                  ensemble: int = 1, valid_fraction: float = 0.0, device: str = "cpu", random_state: RandomStateLike = 0,
                  verbose: bool = False) -> None:
+        # no **kwargs to name target_transform to a caller of the old transform=: sklearn's estimator checks
+        # construct the estimator with every name its signature has, **kwargs too
         super().__init__(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, early_stopping=early_stopping,
                          ema_decay=ema_decay, ensemble=ensemble, valid_fraction=valid_fraction, device=device,
@@ -172,8 +184,9 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
         self.window = window
         self.horizon = horizon
         self.stride = stride
-        self.transform = transform
+        self.target_transform = target_transform
 
+    @_fit_or_nothing
     def fit(self, y: Any, X: Any = None) -> RNNForecaster:
         from rnnkit.models import Forecaster
 
@@ -186,6 +199,7 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
                 raise ValueError(f"{name} must be a positive integer (steps), got {value!r}")
         # a list or tuple of sequences is several series, whatever their lengths (equal lengths too); a
         # list of numbers, an array or a DataFrame is one series (2-D: one column per target)
+        y = _listed(y)  # an object array or pandas Series of series: several, as a list of them is
         several = isinstance(y, list | tuple) and len(y) > 0 and all(np.ndim(s) >= 1 for s in y)
         series = [_series(s) for s in (y if several else [y])]
         widths = {s.shape[1] for s in series}
@@ -206,15 +220,16 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
                            num_features=self.num_targets_, num_targets=self.num_targets_, horizon=self.horizon,
                            window=self.window, metric="mae", higher_is_better=False)
         dataset = SequenceDataset(info, ExampleList(train), ExampleList([]), ExampleList([]))  # options from train only
-        # transform None: what the data suggest (a log for a positive series whose level grows); "none" turns it off
-        chosen = {} if self.transform is None else {"transform": self.transform}
+        # target_transform None: what the data suggest (a log for a positive series whose level grows); "none": off
+        chosen = {} if self.target_transform is None else {"transform": self.target_transform}
         model = self._build(lambda: Forecaster.from_dataset(dataset, cell=self.cell, hidden_size=self.hidden_size,
                                                             num_layers=self.num_layers, dropout=self.dropout,
                                                             **chosen))
         self._fit_split(model, train, valid, info)
         self.window_, self.horizon_ = int(self.window), int(self.horizon)  # what predict and score use
         # predict() forecasts after the last series, from its last window (None: it has fewer steps)
-        self.last_window_ = series[-1][-self.window :] if len(series[-1]) >= self.window else None
+        # (a copy: a float32 series is not copied by _series, and the caller may overwrite it later)
+        self.last_window_ = series[-1][-self.window :].copy() if len(series[-1]) >= self.window else None
         return self
 
     def predict(self, X: Any = None) -> np.ndarray:
@@ -251,7 +266,7 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
         if y is None:
             check_is_fitted(self, "model_")
             horizon = getattr(self, "horizon_", self.horizon)  # as fitted, whatever set_params said since
-            actual = _series(X)
+            actual = _series(X, dtype=np.float64)  # float32 had rounded 1e8 + 3 sin(t) to 1e8: R² 1.0 for any forecast
             if actual.shape[1] != self.num_targets_ or len(actual) < 2:
                 raise ValueError(f"score(X) without y reads X as the {self.num_targets_}-column series that follows "
                                  f"the training series (at least 2 of its next {horizon} steps), got shape "
@@ -260,7 +275,7 @@ class RNNForecaster(RegressorMixin, _RNNEstimator):
             pred = self.predict().reshape(horizon, self.num_targets_)[: len(actual)]
             return float(r2_score(actual, pred, sample_weight=sample_weight))
         pred = self.predict(X)
-        y = np.asarray(y)
+        y = np.asarray(y, dtype=np.float64)
         if y.ndim == 0 or len(y) != len(pred) or y.size != pred.size:
             raise ValueError(f"y must hold the true next {getattr(self, 'horizon_', self.horizon)} steps of each of "
                              f"the {len(pred)} windows of "

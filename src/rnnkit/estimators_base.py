@@ -1,7 +1,8 @@
 """What the three scikit-learn estimators of :mod:`rnnkit.estimators` share: their common
 parameters (:class:`_RNNEstimator`, whose ``__init__`` scikit-learn reads them from), the seed drawn
 from ``random_state``, the model (or an ``Ensemble`` of them) built under that seed, the ``Trainer``
-that fits it, and a guard that leaves the user's global random generators as they were.
+that fits it, a guard that leaves the user's global random generators as they were, and one that
+leaves the estimator as it was when a fit fails (:func:`_fit_or_nothing`).
 
 Example:
     >>> with _keeping_global_rng("cpu"):
@@ -12,9 +13,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -26,6 +28,25 @@ from rnnkit.data.dataset import DatasetInfo, ExampleList, SequenceDataset, split
 
 RandomStateLike = int | np.random.RandomState | None  # what scikit-learn takes as random_state
 _FIT_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "early_stopping", "ema_decay")
+_Fit = TypeVar("_Fit", bound=Callable[..., Any])
+
+
+def _fit_or_nothing(fit: _Fit) -> _Fit:
+    """``fit``, which leaves the estimator exactly as it was when it raises (bad data, an invalid
+    parameter, a diverged loss, Ctrl-C): a fit writes ``classes_`` or ``y_mean_`` before it trains,
+    and a failed refit had paired the new labels or scaling with the old ``model_``, which still predicted."""
+
+    @functools.wraps(fit)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = dict(self.__dict__)  # a fit replaces attributes, never changes one in place
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    return cast(_Fit, guarded)
 
 
 class _RNNEstimator(BaseEstimator):
@@ -106,11 +127,21 @@ def _keeping_global_rng(device: str) -> Iterator[None]:
     """The global random generators (Python's, numpy's, torch's) as they were before the block: a fit
     seeds them for its own run, and must not leave a user's bootstrap loop drawing the same sample."""
     py, np_state = random.getstate(), np.random.get_state()
-    dev = torch.device(device)
-    devices = [dev.index or 0] if dev.type == "cuda" and torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=_cuda_devices(device)):
         try:
             yield
         finally:
             random.setstate(py)
             np.random.set_state(np_state)
+
+
+def _cuda_devices(device: str) -> list[int]:
+    """The CUDA devices whose generators a run on ``device`` draws from; ``"auto"`` is the Trainer's
+    (CUDA where torch sees a GPU, else the CPU). A device this machine lacks is refused by name here."""
+    from rnnkit.train.settings import check_device
+
+    check_device(device)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    return [dev.index or 0] if dev.type == "cuda" and torch.cuda.is_available() else []

@@ -85,6 +85,7 @@ class _SequenceInputs(_RNNEstimator):
             raise ValueError("X is one string: pass a list of texts (one per sample)")
         if _is_text(X):
             return self._texts(X, reset=reset)
+        X = _listed(X)
         if reset:
             self.tokenizer_ = None
         elif getattr(self, "tokenizer_", None) is not None:
@@ -174,6 +175,17 @@ def _ndim(X: Any) -> int | None:
     return None
 
 
+def _listed(X: Any) -> Any:
+    """A 1-d object array or pandas Series whose items are sequences (how ragged data often arrives) as
+    the list of them, read as a list is; anything else as it is (numpy had refused those with a bare
+    "setting an array element with a sequence")."""
+    values = X.to_numpy() if type(X).__name__ == "Series" and hasattr(X, "to_numpy") else X
+    if (isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1 and values.size > 0
+            and all(np.ndim(v) >= 1 for v in values)):
+        return list(values)
+    return X
+
+
 def _is_ragged(X: Any) -> bool:
     if not isinstance(X, list | tuple) or not X:
         return False
@@ -197,8 +209,9 @@ def _one_sequence(s: Any, i: int, *, layout: str = "NTF") -> np.ndarray:
     return a
 
 
-def _series(s: Any) -> np.ndarray:
-    a = np.asarray(s, dtype=np.float32)
+def _series(s: Any, dtype: type = np.float32) -> np.ndarray:
+    """One series as ``(T, K)``: float32 for the model; float64 for the truth ``score`` compares with."""
+    a: np.ndarray = np.asarray(s, dtype=dtype)
     a = a[:, None] if a.ndim == 1 else a
     if a.ndim != 2:
         raise ValueError(f"a series must be (T,) or (T, K), got shape {a.shape}")

@@ -80,7 +80,7 @@ def test_estimator_parameters_are_read_from_the_same_signatures() -> None:
               "early_stopping", "ema_decay", "ensemble", "valid_fraction", "device", "random_state", "verbose"]
     sequences = ["layout", "tokenizer", "lowercase", "min_freq", *shared]
     for cls, want in ((RNNClassifier, sequences), (RNNRegressor, sequences),
-                      (RNNForecaster, ["window", "horizon", "stride", "transform", *shared])):
+                      (RNNForecaster, ["window", "horizon", "stride", "target_transform", *shared])):
         assert list(inspect.signature(cls.__init__).parameters)[1:] == want
         assert sorted(cls().get_params()) == sorted(want)
     clf = pickle.loads(pickle.dumps(RNNClassifier(hidden_size=7, tokenizer="char")))
