@@ -11,7 +11,7 @@ import pytest
 
 # what each module defined before the split, and where it lives now (None: still in the module itself)
 EXPORT = {
-    "ONE_PASS_TASKS": None, "add_parser": None, "run": None, "attempt": None, "random_inputs": None,
+    "ONE_PASS_TASKS": None, "add_parser": None, "run": None, "attempt": None, "random_inputs": "export_checks",
     "example_steps": None, "longest_steps": None, "export": None, "export_format": None, "SUFFIXES": None,
     "_suffix": None, "torch_export": None,
     "scoring_module": "export_scoring", "Scaling": "export_scoring",

@@ -20,7 +20,9 @@ and its metadata_props hold the task, the class or tag names (``labels``, JSON),
 vocabularies (``input_vocab``, ``output_vocab``: JSON lists, the id is the position; with
 ``input_vocab_endings`` "true", an unknown word is read as its ``<unk:X>`` token, X its last
 character, where the list holds one) and, for a user's own text, the tokenizer as the run folder
-saved it (``tokenizer``). Other cells (layer norm, minGRU, minLSTM) become one ONNX ``Scan`` per
+saved it (``tokenizer``); ``lowercase`` "true" where the run lowercased its tokens (CoNLL's option),
+and ``prompt_bos`` "true" where a language model's prompt starts with ``<bos>`` (id 2), as
+``rnnkit predict`` starts it. Other cells (layer norm, minGRU, minLSTM) become one ONNX ``Scan`` per
 layer and direction, or their parallel scan's nodes. The command says which numbers of steps the
 program takes (a lag-12 difference needs 13 or more): a TorchScript or torch.export program refuses a
 shorter history, or a length below that; ONNX cannot, so its metadata_props hold ``min_steps`` and
@@ -34,10 +36,13 @@ condition or the prompt -> the decoder's state) and ``model.step.onnx`` (one ste
 bos, eos, the longest output and the vocabularies are in their metadata. An ensemble's step runs
 every member's and mixes their next-token probabilities, as the model does. The export is checked
 against the model before the command reports success: one-pass programs on the two longest test
-examples, step-decoded ones by greedy decoding of 16 test examples, all in onnxruntime for ONNX;
-files that differ are removed. Where the run's data cannot be loaded (a folder moved to another
-machine), the trace and the check use random inputs of the run's shapes instead, and the command
-says so.
+examples and on 16 others (another batch size, other lengths), loaded from the file as a user
+loads it; step-decoded ones by greedy decoding of 16 test examples, all in onnxruntime for ONNX;
+files that differ are removed. ``--out`` never replaces a file of the run (outside ``RUN/export/``),
+nor, without ``--overwrite``, any existing file; a TorchScript program whose loop is unrolled to
+the data's longest sequence refuses a longer ``x`` by name. Where the run's data cannot be loaded (a
+folder moved to another machine), the trace and the check use random inputs of the run's shapes
+instead, and the command says so.
 """
 
 from __future__ import annotations
@@ -55,6 +60,10 @@ from rnnkit.cli.export_backends import _traced_backends as _traced_backends
 from rnnkit.cli.export_backends import export_backends, loop_layers, torchscript_backends
 from rnnkit.cli.export_checks import (
     DRIFT_FACTOR,
+    check_outputs,
+    program_inputs,
+    program_output,
+    random_inputs,
     refused_steps,
     relative_difference,
     rounding_drift,
@@ -64,7 +73,7 @@ from rnnkit.cli.export_checks import (
 )
 from rnnkit.cli.export_history import forecast_steps, sizes_oblivious_of_one
 from rnnkit.cli.export_history import history_check as history_check
-from rnnkit.cli.export_scoring import Scaling, scoring_module
+from rnnkit.cli.export_scoring import Scaling, at_most_steps, scoring_module
 from rnnkit.cli.main import CLIError
 
 ONE_PASS_TASKS = ("classification", "regression", "tagging", "forecasting")
@@ -77,7 +86,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["torchscript", "torch.export", "onnx"], default=None,
                    help="torchscript (.pt, default), torch.export (.pt2) or onnx (.onnx); without it, --out's "
                         "suffix chooses")
-    p.add_argument("--out", metavar="FILE", help="where to write (default RUN/export/model.pt, .pt2 or .onnx)")
+    p.add_argument("--out", metavar="FILE", help="where to write (default RUN/export/model.pt, .pt2 or .onnx; "
+                                                 "without a suffix, the format's)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out file (a run's own files, outside RUN/export/, never)")
     p.set_defaults(func=run)
 
 
@@ -122,19 +134,23 @@ def torch_export(model: Any, x: Any, lengths: Any, *, max_steps: int, onnx: bool
 
 def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max_steps: int | None = None,
            output_name: str = "output", metadata: dict[str, str] | None = None,
-           future: Any = None, scaling: Scaling | None = None) -> tuple[float, str]:
+           future: Any = None, scaling: Scaling | None = None, check: tuple | None = None) -> tuple[float, str]:
     """Export ``model`` for inputs like ``(x, lengths[, future])`` (``lengths`` None: ones) to
     ``path`` (``fmt``: torchscript, torch.export or onnx, whose output is named ``output_name`` and
     which carries ``metadata``).
     Returns the largest difference between the exported program's output and the model's on that
-    input, relative to the output's largest magnitude where that exceeds 1, and the numbers of steps
-    the program takes, in words ("" for TorchScript)."""
+    input (and on ``check``, other inputs of that form, through the file loaded afresh), relative to
+    the output's largest magnitude where that exceeds 1, and the numbers of steps the program
+    takes, in words ("" for TorchScript)."""
     import torch
 
     if lengths is None:  # (B, F) vectors and other one-step inputs: the program still takes lengths
         lengths = torch.ones(x.shape[0], dtype=torch.long)
     module = scoring_module(model, scaling=scaling)
     args = (x, lengths) if future is None else (x, lengths, future)
+    def on_check() -> float:
+        return 0.0 if check is None else relative_difference(program_output(path, fmt, check), module(*check))
+
     with torch.no_grad():
         expected = module(*args)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,13 +161,15 @@ def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max
                     else None
                 traced = torch.jit.trace(scoring_module(model, pad_to=pad_to, scaling=scaling), args,
                                          check_trace=False)
-            traced.save(str(path))
             window, shortest = forecast_steps(model)
             # a forecaster cuts any longer history to its window before the padding; its differencing
             # needs `shortest` steps, which the program checks
             most = None if pad_to is None or window is not None else pad_to
+            if most is not None:  # more steps than the unrolled loop: refused by name
+                traced = at_most_steps(traced, most, future=future is not None)
+            traced.save(str(path))
             steps = steps_in_words((shortest, most)) if pad_to is not None or shortest > 1 else ""
-            return relative_difference(torch.jit.load(str(path))(*args), expected), steps
+            return max(relative_difference(torch.jit.load(str(path))(*args), expected), on_check()), steps
 
         def write(loop_op: bool) -> tuple[Any, str]:
             program = torch_export(model, x, lengths, max_steps=max_steps or int(x.shape[1]), onnx=fmt == "onnx",
@@ -184,7 +202,7 @@ def export(model: Any, x: Any, lengths: Any | None, path: Path, fmt: str, *, max
             if not loop_layers(model, onnx=fmt == "onnx"):  # instead, for at most max_steps (as reported)
                 raise
             got, steps = write(loop_op=False)
-    return relative_difference(got, expected), steps
+        return max(relative_difference(got, expected), on_check()), steps
 
 
 SUFFIXES = {".pt": "torchscript", ".pt2": "torch.export", ".onnx": "onnx"}
@@ -233,6 +251,14 @@ def run(args: argparse.Namespace) -> int:
         dataset, unloaded = None, str(e).splitlines()[0].rstrip(".")
     suffix = {"torchscript": ".pt", "torch.export": ".pt2", "onnx": ".onnx"}[args.format]
     path = Path(args.out) if args.out else Path(args.run_dir) / "export" / f"model{suffix}"
+    if not path.suffix:  # --out gen: gen.onnx (a decoding export's gen.init.onnx, not gen.init)
+        path = path.with_suffix(suffix)
+    if task in ("seq2seq", "generation"):
+        from rnnkit.cli.export_decoding import part_paths
+
+        check_outputs(list(part_paths(path)), args.run_dir, overwrite=args.overwrite, chosen=bool(args.out))
+    else:
+        check_outputs([path], args.run_dir, overwrite=args.overwrite, chosen=bool(args.out))
     output = "logits" if task in ("classification", "tagging") else "predictions"
     labels = loaded.info.classes  # class or tag names, in the order of the output's last dimension
     metadata = {"rnnkit": __version__, "task": task, "model": type(loaded.model).__name__, "output": output,
@@ -242,6 +268,10 @@ def run(args: argparse.Namespace) -> int:
             metadata[key] = json.dumps(vocab.itos, ensure_ascii=False)
             if vocab.has_endings:  # an unknown word reads as its <unk:X> token where the list holds one
                 metadata[f"{key}_endings"] = "true"
+    run_extra = loaded.info.extra or {}
+    for flag, what in (("lowercase", "lowercase"), ("prompt_bos", "prompt_bos")):
+        if run_extra.get(flag):  # the input's own rules: lowercase its tokens; start a prompt with bos (id 2)
+            metadata[what] = "true"
     tokenizer = Path(args.run_dir) / "extras" / "tokenizer" / "tokenizer.json"
     if tokenizer.is_file():  # a user's text: how it was split (kind, pattern, lowercase) and its vocabulary
         metadata["tokenizer"] = tokenizer.read_text(encoding="utf-8")
@@ -277,15 +307,15 @@ def run(args: argparse.Namespace) -> int:
 
         return run_decoding(loaded.model, batch, check, path, metadata)
     scaling = Scaling.of_run(loaded.info, loaded.extras)
-    x = batch.x
     if scaling is not None:
         metadata["input_scaling"] = json.dumps({"offset": scaling.in_offset, "scale": scaling.in_scale,
                                                 "applied": "inside the program: pass the data's own units"})
-        if x is not None and x.is_floating_point() and dataset is not None:
-            import torch
-
-            # the test examples are scaled; the program takes the data's own units: trace and check on those
-            x = x * torch.tensor(scaling.in_scale) + torch.tensor(scaling.in_offset)
+    # the test examples are scaled; the program takes the data's own units: trace and check on those.
+    # The check: the traced examples, then up to 16 others (another batch size, other lengths: what a
+    # trace might have fixed), each through the file as a user loads it
+    traced = program_inputs(batch, scaling if dataset is not None else None)
+    others = program_inputs(check, scaling if dataset is not None else None)
+    x = traced[0]
     extra = loaded.info.extra or {}
     features = feature_names(loaded.info)
     for key, value in (("features", features),
@@ -295,20 +325,17 @@ def run(args: argparse.Namespace) -> int:
             metadata[key] = json.dumps(value)
     with attempt(args.format, loaded.model, [path]):
         diff, steps = export(loaded.model, x, batch.lengths, path, args.format, max_steps=longest,
-                             output_name=output, metadata=metadata, future=batch.future, scaling=scaling)
+                             output_name=output, metadata=metadata, future=batch.future, scaling=scaling,
+                             check=others)
     drift_note = ""
     if diff > 1e-4:  # more than rounding, unless the model's own float32 rounding is larger on these steps
-        import torch
-
-        lengths = batch.lengths if batch.lengths is not None else torch.ones(x.shape[0], dtype=torch.long)
-        drift = rounding_drift(loaded.model, (x, lengths, *([] if batch.future is None else [batch.future])), scaling)
+        drift = max(rounding_drift(loaded.model, traced, scaling), rounding_drift(loaded.model, others, scaling))
         if diff > DRIFT_FACTOR * drift:
             path.unlink(missing_ok=True)
-            raise CLIError(f"the exported program differs from the model by {diff:.2e} on a test example, more than "
-                           f"{DRIFT_FACTOR}x the model's own float32 rounding there ({drift:.1e} from float64); "
-                           "not kept")
-        drift_note = (f" (within {DRIFT_FACTOR}x the model's own float32 rounding on its {int(x.shape[1])} steps, "
-                      f"{drift:.1e} from float64)")
+            raise CLIError(f"the exported program differs from the model by {diff:.2e} on test examples, more "
+                           f"than {DRIFT_FACTOR}x the model's own float32 rounding there ({drift:.1e} from "
+                           "float64); not kept")
+        drift_note = f" (within {DRIFT_FACTOR}x the model's own float32 rounding there, {drift:.1e} from float64)"
     takes = f" (x of any batch size, {steps})" if steps else ""
     inputs = "x, lengths" if batch.future is None else "x, lengths, future"
     if scaling is not None:
@@ -322,8 +349,9 @@ def run(args: argparse.Namespace) -> int:
         checked = "the program refuses fewer" if args.format != "onnx" else "min_steps in its metadata (ONNX " \
             "cannot refuse fewer: run it with rnnkit.cli.export_onnx.run_session, or check first)"
         takes += f"; every history (and length) needs at least {shortest} steps, sum(difference) + 1: {checked}"
+    on = f"the 2 longest and {int(others[0].shape[0])} other test examples" if dataset else "random inputs"
     print(f"exported {type(loaded.model).__name__} ({args.format}) to {path}; inputs ({inputs}){takes}; "
-          f"output {output}; max difference on {'a test example' if dataset else 'random inputs'} {diff:.1e}"
+          f"output {output}; max difference on {on} {diff:.1e}"
           f"{drift_note}{crf_note}")
     return 0
 
@@ -349,37 +377,6 @@ def attempt(fmt: str, model: Any, paths: list[Path]) -> Iterator[None]:
                        f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from e
     finally:
         logging.disable(logging.NOTSET)
-
-
-def random_inputs(model: Any, info: Any, *, steps: int = 16) -> tuple[Any, Any]:
-    """Two batches of random inputs of the run's shapes (a trace batch and a check batch), for
-    exporting a run whose data cannot be loaded here: token ids over its vocabulary, features,
-    frames, positive series (a log transform needs them), conditions, known-future covariates."""
-    import torch
-
-    from rnnkit.data.batch import Batch
-    from rnnkit.models.ensemble import first_member
-
-    cfg = first_member(model).config  # an Ensemble's members share shapes
-    g = torch.Generator().manual_seed(0)
-
-    def make(B: int, T: int) -> Any:
-        lengths = torch.tensor([T] + [max(1, T - 1 - i % T) for i in range(B - 1)])
-        if getattr(cfg, "cond_shape", None) is not None:
-            return Batch(x=None, cond=torch.randn(B, *cfg.cond_shape, generator=g))
-        if getattr(cfg, "input_shape", None) is not None:
-            return Batch(x=torch.randn(B, *cfg.input_shape, generator=g))
-        vocab = getattr(cfg, "src_vocab_size", None) or getattr(cfg, "vocab_size", None)
-        if vocab:
-            return Batch(x=torch.randint(4, vocab, (B, T), generator=g), lengths=lengths)
-        if hasattr(cfg, "horizon"):  # a forecaster: full windows of positive values
-            future = torch.randn(B, cfg.horizon, cfg.num_future, generator=g) if cfg.num_future else None
-            return Batch(x=torch.rand(B, T, cfg.num_features, generator=g) + 0.5, lengths=torch.full((B,), T),
-                         future=future)
-        return Batch(x=torch.randn(B, T, cfg.num_features, generator=g), lengths=lengths)
-
-    T = int(info.window or steps)
-    return make(2, T), make(8, T)
 
 
 def example_steps(example: Any) -> int:

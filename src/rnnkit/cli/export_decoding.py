@@ -276,6 +276,11 @@ def model_first_log_probs(model: Any, batch: Any) -> torch.Tensor:
         return decoder.step(torch.full((B,), inner_config(model).bos_id), state)[0]
 
 
+def part_paths(path: Path) -> tuple[Path, Path]:
+    """Where a decoding export's two programs go: ``PATH.init.onnx`` and ``PATH.step.onnx``."""
+    return path.with_name(f"{path.stem}.init{path.suffix}"), path.with_name(f"{path.stem}.step{path.suffix}")
+
+
 def run_decoding(model: Any, trace: Any, check: Any, path: Path, metadata: dict[str, str]) -> int:
     """``rnnkit export RUN --format onnx`` for a seq2seq or generation run: ``PATH.init.onnx`` and
     ``PATH.step.onnx``, traced on the batch ``trace`` and checked by greedy decoding in onnxruntime
@@ -284,8 +289,7 @@ def run_decoding(model: Any, trace: Any, check: Any, path: Path, metadata: dict[
 
     from rnnkit.cli.export import attempt
     from rnnkit.cli.main import CLIError
-    init_path = path.with_name(f"{path.stem}.init{path.suffix}")
-    step_path = path.with_name(f"{path.stem}.step{path.suffix}")
+    init_path, step_path = part_paths(path)
     parts, c, max_length = parts_of(model), inner_config(model), longest_output(model)
     metadata = {**metadata, "output": "log_probs", "bos_id": str(c.bos_id), "eos_id": str(c.eos_id),
                 "max_length": str(max_length)}

@@ -114,3 +114,35 @@ class Scaling:
         if info.task != "forecasting":
             return cls(offset, scale)
         return cls(offset, scale, [offset[i] for i in targets], [scale[i] for i in targets])
+
+
+def at_most_steps(program: Any, most: int, *, future: bool) -> Any:
+    """A TorchScript ``program`` (traced with ``pad_to=most``) that refuses ``x`` of more than ``most``
+    steps by name: a trace cannot hold the check, and such an ``x`` failed deep inside the program
+    with an index error."""
+    import torch
+    from torch import Tensor, nn
+
+    message = (f"this program takes at most {most} steps (x's dimension 1; the longest sequence of the run's "
+               "data, to which its loop over time is unrolled): cut the input, or export the run with "
+               "--format torch.export or onnx, which take longer inputs where the cell allows")
+
+    class AtMost(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = program
+            self.most = most
+            self.message = message
+
+        def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+            if x.size(1) > self.most:
+                raise ValueError(self.message)
+            return self.inner(x, lengths)
+
+    class AtMostWithFuture(AtMost):
+        def forward(self, x: Tensor, lengths: Tensor, future: Tensor) -> Tensor:  # type: ignore[override]
+            if x.size(1) > self.most:
+                raise ValueError(self.message)
+            return self.inner(x, lengths, future)
+
+    return torch.jit.script(AtMostWithFuture() if future else AtMost())
