@@ -95,7 +95,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the strategy (--beam-size implies beam; --temperature, --top-k, --top-p and --seed "
                         "imply sample)")
     g.add_argument("--beam-size", type=int, metavar="K", help="hypotheses kept by beam search")
-    g.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (> 0; below 1 is bolder)")
+    g.add_argument("--temperature", type=float, metavar="T",
+                   help="sampling temperature (> 0, finite; below 1 sharpens the distribution, more conservative; "
+                        "above 1 flattens it, bolder)")
     g.add_argument("--top-k", type=int, metavar="K", help="sample among the K likeliest tokens")
     g.add_argument("--top-p", type=float, metavar="P", help="sample among the likeliest tokens holding P of the mass")
     g.add_argument("--max-length", type=int, metavar="N",
@@ -129,7 +131,10 @@ def predict_many(inputs: list[str], where: Any, loaded: Any, batch_size: int,
     """One prediction line per input (``""`` for a blank one), and the unknown-token counts.
 
     ``where(i)`` names input ``i`` in errors (``"FILE, line N"``). Inputs of equal shape are batched
-    together, up to ``batch_size``, so nothing is padded and each result is that of a call alone."""
+    together, up to ``batch_size``, so nothing is padded and each result is that of a call alone. A
+    sampled input is decoded alone (a batch of one, with a generator seeded afresh by ``--seed``): a
+    batch draws its rows from one random stream, so a line's sample would depend on the other lines
+    and on ``--batch-size``; this way it is what that input gets by itself with the same ``--seed``."""
     import collections
 
     import torch
@@ -154,10 +159,11 @@ def predict_many(inputs: list[str], where: Any, loaded: Any, batch_size: int,
         shape = tuple(t.shape if t is not None else None for t in (batch.x, batch.cond))
         groups[shape].append((i, batch, tokens))  # equal shapes batch without padding
     out = [""] * len(inputs)
+    size = 1 if decoding is not None and decoding.get("method") == "sample" else batch_size
     with torch.no_grad():
         for members in groups.values():
-            for start in range(0, len(members), batch_size):
-                chunk = members[start : start + batch_size]
+            for start in range(0, len(members), size):
+                chunk = members[start : start + size]
                 batch = _stack([b for _, b, _ in chunk])
                 try:
                     prediction = finish(generate(model, batch, decoding), info, loaded.extras)

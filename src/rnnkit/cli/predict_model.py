@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from typing import Any
 
 from rnnkit.cli.main import CLIError
@@ -44,6 +45,9 @@ def decoding_options(args: argparse.Namespace, info: Any) -> dict[str, Any] | No
             raise CLIError(f"--{key.replace('_', '-')} must be >= {low}, got {given[key]}")
     if "temperature" in given and not given["temperature"] > 0:
         raise CLIError(f"--temperature must be > 0, got {given['temperature']}")
+    if "temperature" in given and not math.isfinite(given["temperature"]):
+        raise CLIError(f"--temperature must be finite, got {given['temperature']}; a large one (1e6, say) samples "
+                       "almost uniformly")
     if "top_p" in given and not 0 < given["top_p"] <= 1:
         raise CLIError(f"--top-p must be in (0, 1], got {given['top_p']}")
     return {"method": method, **given, **ban}

@@ -28,6 +28,18 @@ from rnnkit.decoding.base import PAD_ID, Generated
 NEG_INF = float("-inf")
 
 
+def ban_ids(banned: Sequence[int] | Tensor | None) -> list[int]:
+    """``banned`` as a list of Python ints: None, a sequence of ids, a tensor or a numpy array (of any
+    shape; its truth value is never asked, which is ambiguous for more than one element)."""
+    if banned is None:
+        return []
+    if isinstance(banned, Tensor):
+        return [int(i) for i in banned.reshape(-1).tolist()]
+    if hasattr(banned, "ravel"):  # a numpy array
+        return [int(i) for i in banned.ravel().tolist()]
+    return [int(i) for i in banned]
+
+
 class TokenBan:
     """The ids to mask, applied to each step's ``(B, V)`` log-probs by calling it.
 
@@ -41,7 +53,7 @@ class TokenBan:
     """
 
     def __init__(self, banned: Sequence[int] | None) -> None:
-        ids = sorted({int(i) for i in banned}) if banned is not None else []
+        ids = sorted(set(ban_ids(banned)))
         if ids and ids[0] < 0:
             raise ValueError(f"banned token ids must be >= 0, got {ids[0]}")
         self.ids: tuple[int, ...] = tuple(ids)
@@ -94,7 +106,7 @@ def output_ban(*, bos: int, eos: int, unk: int | None = None, banned: Sequence[i
 
     Raises: ``ValueError`` when ``unk`` or ``banned`` holds ``eos``: no sequence could end.
     """
-    asked = ([] if unk is None else [unk]) + [int(i) for i in (banned or ())]
+    asked = ([] if unk is None else [unk]) + ban_ids(banned)
     if eos in asked:
         what = f"ban_unk (unk id {unk})" if unk == eos else "banned"
         raise ValueError(f"{what} would ban eos ({eos}), and no sequence could end; leave eos out of the ban")
@@ -117,10 +129,10 @@ def check_in_vocab(banned: Sequence[int] | None, vocab_size: int | None) -> None
     the token meant unbanned."""
     if vocab_size is None:
         return
-    outside = sorted({int(i) for i in banned or () if int(i) >= vocab_size})
+    outside = sorted({i for i in ban_ids(banned) if i >= vocab_size})
     if outside:
         raise ValueError(f"banned token id {outside[0]} is outside the vocabulary of {vocab_size} ids (0 to "
                          f"{vocab_size - 1}); ban ids of the vocabulary this model generates from")
 
 
-__all__ = ["TokenBan", "check_in_vocab", "config_ban", "output_ban"]
+__all__ = ["TokenBan", "ban_ids", "check_in_vocab", "config_ban", "output_ban"]

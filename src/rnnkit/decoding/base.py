@@ -124,28 +124,34 @@ def infer_batch(decoder: Decoder, state: Any) -> int:
     return 1
 
 
-def check_decode_args(*, bos: int, eos: int, max_length: int) -> None:
+def check_decode_args(*, bos: int, eos: int, max_length: int) -> tuple[int, int, int]:
     """Shared validation of the keyword arguments every strategy takes: integers (Python, numpy or a
     one-element integer tensor; ``max_length=3.0`` would fail later in ``range`` with a bare
-    TypeError, ``bos=1.0`` fill a float token tensor), ``max_length >= 1`` and ids ``>= 0``."""
-    for name, value in (("max_length", max_length), ("bos", bos), ("eos", eos)):
-        _check_integer(name, value)
+    TypeError, ``bos=1.0`` fill a float token tensor), ``max_length >= 1`` and ids ``>= 0``.
+
+    Returns: ``(bos, eos, max_length)`` as Python ints, which the strategies use from then on: a
+    caller's tensor is neither kept (``torch.full`` takes no 1-element tensor) nor changed in place.
+    """
+    max_length = _check_integer("max_length", max_length)
+    bos, eos = _check_integer("bos", bos), _check_integer("eos", eos)
     if max_length < 1:
         raise ValueError(f"max_length must be >= 1, got {max_length}")
     if bos < 0 or eos < 0:
         raise ValueError(f"bos and eos must be token ids >= 0, got bos={bos}, eos={eos}")
+    return bos, eos, max_length
 
 
-def _check_integer(name: str, value: Any) -> None:
-    """A ValueError naming ``name`` unless ``value`` is an integer (``operator.index`` takes it; a bool,
-    though it is one to Python, is refused as the mistake it is here)."""
+def _check_integer(name: str, value: Any) -> int:
+    """``value`` as a Python int, or a ValueError naming ``name`` unless it is an integer
+    (``operator.index`` takes it; a bool, though it is one to Python, is refused as the mistake it is here)."""
     try:
-        operator.index(value)
+        number = operator.index(value)
         ok = not isinstance(value, bool)
     except TypeError:
         ok = False
     if not ok:
         raise ValueError(f"{name} must be an integer (a token count or id), got {value!r} ({type(value).__name__})")
+    return int(number)
 
 
 def check_log_probs(log_probs: Tensor, batch: int) -> Tensor:

@@ -108,7 +108,7 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
         >>> out = beam_search(dec, state, bos=2, eos=3, max_length=30, beam_size=5, n_best=3)
         >>> out.scores[:, 0] >= out.scores[:, 1]
     """
-    check_decode_args(bos=bos, eos=eos, max_length=max_length)
+    bos, eos, max_length = check_decode_args(bos=bos, eos=eos, max_length=max_length)
     _check(beam_size, n_best, min_length, max_length, no_repeat_ngram)
     ban = TokenBan(banned)
     alpha = float(length_penalty)
@@ -193,7 +193,7 @@ def beam_search(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length:
     empty = torch.isneginf(scores)
     lengths = lengths.masked_fill(empty, 0)
     seqs = seqs.masked_fill(empty.unsqueeze(-1), PAD_ID)
-    L = max(int(lengths.max()), 1)
+    L = max(int(lengths.max()), 1) if lengths.numel() else 0  # an empty batch: (0, n_best, 0), as greedy's
     return Generated(tokens=seqs[:, :, :L].contiguous(), lengths=lengths, scores=scores)
 
 

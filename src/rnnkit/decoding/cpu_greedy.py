@@ -52,7 +52,7 @@ def cpu_greedy(decoder: Any, state: Any, *, bos: int, eos: int, max_length: int,
             raise ValueError(f"precision={precision!r} needs the C++ greedy loop, which cannot run here (a CPU "
                              "token LSTM in eval mode under torch.no_grad(), batch <= 8, a C++ compiler)")
         return None
-    check_decode_args(bos=bos, eos=eos, max_length=max_length)
+    bos, eos, max_length = check_decode_args(bos=bos, eos=eos, max_length=max_length)
     kernel = plan.kernel.variant(precision)
     B = plan.batch
     first = torch.full((B,), bos, dtype=torch.int64)

@@ -166,7 +166,7 @@ def fused_greedy(decoder: Any, state: Any, *, bos: int, eos: int, max_length: in
     device = plan.head_weight.device
     if device.type != "cuda" and not interpreting():
         return None
-    check_decode_args(bos=bos, eos=eos, max_length=max_length)
+    bos, eos, max_length = check_decode_args(bos=bos, eos=eos, max_length=max_length)
     from rnnkit.ops import triton_decode
 
     tiles = dict(triton_decode.TILES)

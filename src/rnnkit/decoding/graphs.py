@@ -157,7 +157,7 @@ def graph_decode(decoder: Decoder, state: Any, choose: Chooser, *, bos: int, eos
     """
     if not wants_graph(decoder) or state_device(state).type != "cuda":
         return None
-    check_decode_args(bos=bos, eos=eos, max_length=max_length)
+    bos, eos, max_length = check_decode_args(bos=bos, eos=eos, max_length=max_length)
     if tokens_per_graph < 1:
         raise ValueError(f"tokens_per_graph must be at least 1, got {tokens_per_graph}")
     run = StaticDecode(decoder, state, choose, bos=bos, eos=eos, max_length=max_length, unroll=tokens_per_graph)

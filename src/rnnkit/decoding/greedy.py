@@ -36,7 +36,7 @@ def decode_one_path(decoder: Decoder, state: Any, choose: Chooser, *, bos: int, 
 
     Returns: :class:`Generated` with ``n_best = 1``.
     """
-    check_decode_args(bos=bos, eos=eos, max_length=max_length)
+    bos, eos, max_length = check_decode_args(bos=bos, eos=eos, max_length=max_length)
     B = infer_batch(decoder, state)
     device = state_device(state)
     tokens = torch.full((B,), bos, dtype=torch.long, device=device)
@@ -91,7 +91,8 @@ def greedy(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
         >>> out = greedy(model.decoder, model.init_state(batch), bos=2, eos=3, max_length=30)
         >>> out.tokens.shape  # (B, 1, L)
     """
-    check_decode_args(bos=bos, eos=eos, max_length=max_length)  # before a fast path reads them
+    # Python ints from here on, before a fast path reads them (a caller's tensor is never changed)
+    bos, eos, max_length = check_decode_args(bos=bos, eos=eos, max_length=max_length)
     ban = TokenBan(banned)
     # in one C++ call for CPU token LSTMs that opt in (decoding/cpu_greedy.py); replayed from a CUDA
     # graph for decoders with graph_step = True (decoding/graphs.py); else eager. A ban leaves the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,9 +23,19 @@ def filter_logits(log_probs: Tensor, *, temperature: float = 1.0, top_k: int | N
     top-p keeps the smallest set of most probable tokens whose probability mass reaches ``top_p``
     (Holtzman et al. 2020, sec. 3.1); the most probable token is always kept.
 
+    Below 1, each row's best log-prob is subtracted first (the softmax is unchanged): divided by a tiny
+    temperature (1e-40) every log-prob would overflow to ``-inf`` and the draw be NaN, where now the
+    best token (ties share) keeps the mass, as greedy would. The temperature is clamped to the finite
+    normal numbers of the dtype: past the largest every token not banned is equally likely, below the
+    smallest the draw is that of the smallest (greedy, but for gaps of 1e-36 between log-probs).
+
     Shape: ``(B, V) -> (B, V)``.
     """
-    logits = log_probs / temperature
+    info = torch.finfo(log_probs.dtype)
+    if temperature < 1.0:
+        best = log_probs.amax(dim=-1, keepdim=True)  # (B, 1); a row of -inf (all banned) is left alone
+        log_probs = log_probs - torch.where(torch.isfinite(best), best, torch.zeros_like(best))
+    logits = log_probs / min(max(float(temperature), info.tiny), info.max)
     V = logits.shape[-1]
     if top_k is not None and top_k < V:
         top = logits.topk(top_k, dim=-1).indices  # (B, k); exactly k kept, even with ties
@@ -40,13 +52,27 @@ def filter_logits(log_probs: Tensor, *, temperature: float = 1.0, top_k: int | N
     return logits
 
 
-def _check(temperature: float, top_k: int | None, top_p: float | None) -> None:
+def _check(temperature: float, top_k: int | None, top_p: float | None) -> int | None:
+    """Refuses bad sampling arguments with a message; returns ``top_k`` as a Python int (or None)."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}; use greedy() for arg-max decoding")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1 (or None for no limit), got {top_k}")
+    if not math.isfinite(temperature):
+        raise ValueError(f"temperature must be finite, got {temperature}; a large one (1e6, say) draws almost "
+                         "uniformly among the tokens not banned")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1] (or None), got {top_p}")
+    if top_k is None:
+        return None
+    try:
+        k = operator.index(top_k)
+    except TypeError:
+        k = None
+    if k is None or isinstance(top_k, bool):
+        raise ValueError(f"top_k must be a positive integer (or None for no limit), got {top_k!r} "
+                         f"({type(top_k).__name__})")
+    if k < 1:
+        raise ValueError(f"top_k must be >= 1 (or None for no limit), got {top_k}")
+    return int(k)
 
 
 @torch.no_grad()
@@ -57,8 +83,10 @@ def sample(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
 
     Args:
         decoder, state, bos, eos, max_length: as in :func:`~rnnkit.decoding.greedy`.
-        temperature: > 0; below 1 sharpens, above 1 flattens the distribution.
-        top_k: sample only among the ``k`` most probable tokens.
+        temperature: > 0 and finite; below 1 sharpens the distribution (more conservative), above 1
+            flattens it (bolder). A tiny one (1e-40) draws as greedy chooses; ``inf`` is refused
+            (``ValueError``): a large finite one draws almost uniformly among the tokens not banned.
+        top_k: sample only among the ``k`` most probable tokens (a positive integer; not a bool).
         top_p: sample only among the smallest set of tokens whose mass reaches ``p``.
         generator: a seeded ``torch.Generator`` (on the decoder's device) for reproducible draws.
         banned: token ids never drawn (decoding/ban.py): masked before the temperature, top-k and
@@ -72,8 +100,9 @@ def sample(decoder: Decoder, state: Any, *, bos: int, eos: int, max_length: int,
         >>> g = torch.Generator().manual_seed(0)
         >>> out = sample(dec, state, bos=2, eos=3, max_length=20, top_p=0.9, generator=g)
     """
-    check_decode_args(bos=bos, eos=eos, max_length=max_length)  # before the CUDA graph path reads them
-    _check(temperature, top_k, top_p)
+    # Python ints from here on, before the CUDA graph path reads them
+    bos, eos, max_length = check_decode_args(bos=bos, eos=eos, max_length=max_length)
+    top_k = _check(temperature, top_k, top_p)
     ban = TokenBan(banned)
     # replayed from a CUDA graph for decoders with graph_step = True (decoding/graphs.py), else eager
     draw = sample_chooser(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)

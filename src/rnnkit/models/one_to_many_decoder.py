@@ -208,7 +208,7 @@ class _TokenDecoder(nn.Module):
         if method not in _METHODS:
             raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
         c = self.config
-        check_decode_args(bos=c.bos_id, eos=c.eos_id, max_length=max_length)
+        max_length = check_decode_args(bos=c.bos_id, eos=c.eos_id, max_length=max_length)[2]
         kwargs["banned"] = config_ban(c, ban_unk=ban_unk, banned=kwargs.get("banned"))
         with decoding_mode(self):
             return _METHODS[method](self, state, bos=c.bos_id, eos=c.eos_id, max_length=max_length, **kwargs)

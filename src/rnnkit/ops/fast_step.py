@@ -148,8 +148,9 @@ class StepRunner:
         self._weights: list[tuple[Tensor, Tensor]] = []  # (W^T, b) per layer (LSTM)
         self._buffers: dict[int, list[LSTMBuffers]] = {}
         # batches up to cpu_stream.MAX_BATCH: the C++ step (ops/cpu_stream.py), where it builds
+        # (not for a half-precision layer, which the kernels refuse: the ATen step below runs it)
         self.stream = cpu_stream.StepLSTM(layer.cell_list) if self.kind == "lstm" and \
-            cpu_stream.load_library() is not None else None
+            self.params[0].dtype in FAST_DTYPES and cpu_stream.load_library() is not None else None
 
     @property
     def params(self) -> list[Tensor]:
@@ -220,12 +221,14 @@ def fast_step(layer: Any, x_t: Tensor, state: tuple[Tensor, ...] | None
     does not compute exactly what the layer's own step does (:func:`structure_reason`,
     :func:`call_reason`); the caller then runs its generic step."""
     runner = layer.__dict__.get("_step_runner")
-    if runner is None:
-        if structure_reason(layer) is not None:
-            return None
-        runner = StepRunner(layer)
-        layer.__dict__["_step_runner"] = runner
-    params = runner.params
+    if runner is None and structure_reason(layer) is not None:
+        return None
+    # the call is checked before a runner is built: a bfloat16 or float16 layer is declined here
+    # (the generic step runs it), never handed to the C++ kernels, which take float32 and float64 only
+    params = runner.params if runner is not None else cpu_stream.cell_params(layer.cell_list)
     if call_reason(layer, x_t, params[0].dtype, params) is not None:
         return None
+    if runner is None:
+        runner = StepRunner(layer)
+        layer.__dict__["_step_runner"] = runner
     return runner.run(x_t, state)
