@@ -108,7 +108,8 @@ def forecast_scorer(info: Any, windows: list[tuple[np.ndarray, int]],
                           y=torch.tensor(values[origin: origin + horizon]).reshape(1, horizon)),
                     torch.tensor(np.asarray(path, dtype=np.float64)[:horizon]).reshape(1, horizon))
         out = acc.compute()
-        return float(out.get(metric, out[metric_key(metric)]))
+        # nan where the metric is not computed (MASE of windows that are all flat: no scale)
+        return float(out[metric] if metric in out else out.get(metric_key(metric), float("nan")))
 
     return score
 

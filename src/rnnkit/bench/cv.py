@@ -80,6 +80,7 @@ from rnnkit.bench.cv_plan import many_series, registered_many_series
 from rnnkit.bench.cv_plan import optimizer_steps as optimizer_steps
 from rnnkit.bench.cv_pooled import CVResult as CVResult
 from rnnkit.bench.cv_pooled import compare as compare
+from rnnkit.bench.cv_pooled import pooled_over
 from rnnkit.bench.cv_pooled import pooled_value as pooled_value
 from rnnkit.bench.cv_pooled import sign_test as sign_test
 from rnnkit.bench.cv_report import compare_text as compare_text
@@ -163,7 +164,7 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
                 report(result)
         results.sort(key=lambda r: (r.repeat, r.fold))
     values = [r.value for r in results]
-    pooled = pooled_value(metric, [(r.value, r.n_valid) for r in results])
+    pooled = pooled_over(metric, results)
     length = min((len(r.curve) for r in results), default=0)
     curve = [statistics.fmean(r.curve[e] for r in results) for e in range(length)]
     settings = {"folds": folds, "repeats": repeats, "seed": seed, "split_seed": split_seed, "ensemble": spec.ensemble,
@@ -240,10 +241,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CLIError(str(e)) from e
     record = {**asdict(result), "best_epoch": result.best_epoch}
+    for fold in record["folds"]:
+        fold.pop("tally", None)  # the predictions behind the pooled value, not a record's
     text = to_text(result)
     if base is not None:
         paired = compare(base, result)
         record["paired"] = {**paired, "base": asdict(base)}
+        for fold in record["paired"]["base"]["folds"]:
+            fold.pop("tally", None)
         text = (f"the recipe as it is:\n{to_text(base)}\n\nwith the change:\n{text}\n\n"
                 f"{compare_text(base, result, paired)}")
     if args.out:

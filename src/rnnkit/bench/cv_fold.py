@@ -29,6 +29,9 @@ class FoldResult:
     repeat: int = 0  # which fold assignment (split seed = split_seed + repeat); a backtest: model seed + repeat
     origin: str = ""  # a backtest fold: the last step its model trained on (a date where the series has them)
     forecast: list[float] = field(default_factory=list)  # a backtest fold: its forecast of the scored steps
+    # a fold of items: its predictions and losses (train.evaluation.TaskMetrics), which the cross-validation
+    # pools to score all held-out predictions at once; not written to the --out record
+    tally: Any = field(default=None, repr=False, compare=False)
 
 
 def _wrong(model: Any, fold_ds: Any, valid_idx: list[int]) -> list[int]:
@@ -45,7 +48,7 @@ def _fold_result(spec: Any, info: Any, pool: list[Any], labels: list[int] | None
     from rnnkit.cli.runspec import build_model
     from rnnkit.data.dataset import ExampleList, SequenceDataset
     from rnnkit.train import Trainer
-    from rnnkit.train.evaluation import evaluate_split
+    from rnnkit.train.evaluation import tally_split
     from rnnkit.train.trainer import seed_everything
 
     held = set(valid_idx)
@@ -60,12 +63,15 @@ def _fold_result(spec: Any, info: Any, pool: list[Any], labels: list[int] | None
     model = build_model(spec, fold_ds)
     history = Trainer(**{**spec.train, "seed": seed, "progress": False, "run_dir": None,
                          "evaluate_test": False}).fit(model, fold_ds)
-    scores = evaluate_split(model, fold_ds.valid.examples, fold_ds.info, collate_fn=fold_ds.collate,
-                            extras=fold_ds.extras)
+    tally = tally_split(model, fold_ds.valid.examples, fold_ds.info, collate_fn=fold_ds.collate,
+                        extras=fold_ds.extras)
+    scores = tally.compute()
+    tally.extras = {}  # applied (a scaler): what compute() needs is the predictions and the data set's info
     wrong = [] if labels is None else _wrong(model, fold_ds, valid_idx)
     curve = [float(v) for v in history.column(column)] if column in history.rows[-1] else []
     return FoldResult(k, len(valid_idx), float(scores.get(metric, scores.get("loss", float("nan")))),
-                      scores.get("loss"), curve, time.process_time() - cpu0, time.perf_counter() - wall0, wrong, repeat)
+                      scores.get("loss"), curve, time.process_time() - cpu0, time.perf_counter() - wall0, wrong, repeat,
+                      tally=tally)
 
 
 def _backtest_fold(spec: Any, info: Any, series: Any, extras: Any, collate: Any, k: int, origin: int, seed: int,

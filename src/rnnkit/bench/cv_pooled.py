@@ -22,7 +22,7 @@ class CVResult:
     folds: list[FoldResult]
     mean: float
     std: float
-    pooled: float  # the metric over all held-out predictions at once (folds weighted by size)
+    pooled: float  # the metric over all held-out predictions at once (a backtest's: folds weighted by size)
     curve: list[float]  # the mean valid metric by epoch over folds
     settings: dict[str, Any]
     device: str
@@ -37,6 +37,20 @@ class CVResult:
             return 0
         pick = max if self.higher_is_better else min
         return self.curve.index(pick(self.curve)) + 1
+
+
+def pooled_over(metric: str, results: list[FoldResult]) -> float:
+    """The metric over all the folds' held-out predictions at once: their predictions pooled and scored
+    (a span F1, a macro F1, a perplexity, a token error rate are not means of the folds'); a backtest's
+    forecast origins, which keep no predictions, by :func:`pooled_value`."""
+    tallies = [r.tally for r in results]
+    if not tallies or any(t is None for t in tallies):
+        return pooled_value(metric, [(r.value, r.n_valid) for r in results])
+    pooled = tallies[0]
+    for tally in tallies[1:]:
+        pooled = pooled.merge(tally)
+    scores = pooled.compute()
+    return float(scores.get(metric, scores.get("loss", math.nan)))
 
 
 def pooled_value(metric: str, folds: list[tuple[float, int]]) -> float:
@@ -83,4 +97,4 @@ def compare(base: CVResult, change: CVResult) -> dict[str, Any]:
     return out
 
 
-__all__ = ["CVResult", "compare", "pooled_value", "sign_test"]
+__all__ = ["CVResult", "compare", "pooled_over", "pooled_value", "sign_test"]

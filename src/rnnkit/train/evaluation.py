@@ -133,6 +133,16 @@ class TaskMetrics:
         self.loss_sum = 0.0
         self.loss_weight = 0.0
 
+    def merge(self, other: TaskMetrics) -> TaskMetrics:
+        """These predictions and losses with ``other``'s added (the folds of a cross-validation pooled:
+        an F1, a perplexity or a macro F1 over all of them is not a mean of the folds')."""
+        merged = TaskMetrics(self.info)
+        merged.true, merged.pred, merged.scales = self.true + other.true, self.pred + other.pred, \
+            self.scales + other.scales
+        merged.references = {**self.references, **{len(self.true) + i: r for i, r in other.references.items()}}
+        merged.loss_sum, merged.loss_weight = self.loss_sum + other.loss_sum, self.loss_weight + other.loss_weight
+        return merged
+
     def add_loss(self, loss: Tensor | None, batch: Batch) -> None:
         if loss is None:
             return
@@ -258,7 +268,6 @@ def loss_class_weights(model: Any) -> tuple[float, ...] | None:
     return None if weights is None else tuple(float(w) for w in weights)
 
 
-@torch.no_grad()
 def evaluate_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *,
                    collate_fn: Callable[[Sequence[Example]], Batch] = collate, batch_size: int = 64,
                    device: torch.device | str | None = None, extras: dict[str, Any] | None = None,
@@ -266,6 +275,17 @@ def evaluate_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *
     """Mean loss and the task metrics of ``info.task`` over ``examples`` (see the module table)."""
     if len(examples) == 0:
         return {}
+    return tally_split(model, examples, info, collate_fn=collate_fn, batch_size=batch_size, device=device,
+                       extras=extras, autocast=autocast).compute()
+
+
+@torch.no_grad()
+def tally_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *,
+                collate_fn: Callable[[Sequence[Example]], Batch] = collate, batch_size: int = 64,
+                device: torch.device | str | None = None, extras: dict[str, Any] | None = None,
+                autocast: Any = None) -> TaskMetrics:
+    """:func:`evaluate_split`'s predictions and losses before the metrics: a :class:`TaskMetrics`, whose
+    ``compute()`` gives them, and which ``merge`` pools with another split's."""
     device = device if device is not None else model.device
     was_training = model.training
     model.eval()
@@ -288,7 +308,7 @@ def evaluate_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *
             acc.add(batch, prediction)
     finally:
         model.train(was_training)
-    return acc.compute()
+    return acc
 
 
 

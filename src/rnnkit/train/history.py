@@ -23,9 +23,14 @@ LOWER_IS_BETTER = {"loss", "mae", "rmse", "mape", "smape", "mase", "token_error_
 
 
 def lower_is_better(monitor: str) -> bool:
-    """Whether a smaller value of ``monitor`` (e.g. ``"valid_rmse"``) is better, by its metric name."""
+    """Whether a smaller value of ``monitor`` (e.g. ``"valid_rmse"``) is better, by its metric name,
+    spelt as the evaluation reads it (``"Token-Error-Rate"``) or by one of its aliases
+    (``"phoneme_error_rate"``: PER)."""
+    from rnnkit.train.evaluation import metric_key
+
     name = monitor.split("_", 1)[1] if monitor.startswith(("valid_", "train_", "test_")) else monitor
-    return name.lower() in LOWER_IS_BETTER or name.lower().endswith("loss")
+    names = {name.lower(), metric_key(name)}
+    return bool(names & LOWER_IS_BETTER) or any(n.endswith(("loss", "error_rate")) for n in names)
 
 
 @dataclass
