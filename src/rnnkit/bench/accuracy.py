@@ -54,6 +54,7 @@ from rnnkit.bench.accuracy_seeds import _worker_setup as _worker_setup
 from rnnkit.bench.accuracy_seeds import device_name as device_name
 from rnnkit.bench.accuracy_seeds import epoch_log as epoch_log
 from rnnkit.bench.accuracy_seeds import run_seeds as run_seeds
+from rnnkit.bench.accuracy_seeds import signal_name, stop_signals
 from rnnkit.bench.accuracy_seeds import train_seed as train_seed
 from rnnkit.bench.accuracy_selection import RecipeError as RecipeError
 from rnnkit.bench.accuracy_selection import check_selection as check_selection
@@ -62,6 +63,7 @@ from rnnkit.bench.accuracy_table import SECTION as SECTION
 from rnnkit.bench.accuracy_table import Row as Row
 from rnnkit.bench.accuracy_table import _fmt as _fmt
 from rnnkit.bench.accuracy_table import _published as _published
+from rnnkit.bench.accuracy_table import keep_baseline
 from rnnkit.bench.accuracy_table import merge_rows as merge_rows
 from rnnkit.bench.accuracy_table import read_rows as read_rows
 from rnnkit.bench.accuracy_table import to_markdown as to_markdown
@@ -91,8 +93,17 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
 
     results = run_seeds(name, spec, dataset, seeds, jobs=jobs, quick=quick, on_result=report,
                         progress=log is not None and not quick)
-    stopped = len(results) < seeds  # keep the seeds that finished; the row says how many were asked for
-    base = baseline_of(name, spec, dataset, log=log) if baseline and not stopped else None
+    stopped = ""  # keep the seeds that finished; the row says how many were asked for, and which
+    if len(results) < seeds:
+        kept = [r.seed for r in results]
+        which = "" if kept == list(range(len(kept))) else f" (seeds {', '.join(map(str, kept))})"
+        stopped = f"stopped after {len(results)} of {seeds} seeds{which}; baseline not run. "
+    base = None
+    if baseline and not stopped:
+        try:
+            base = baseline_of(name, spec, dataset, log=log)
+        except Stopped:  # the seeds are measured: their row is kept, without the baseline
+            stopped = f"stopped during the baseline, after all {seeds} seeds; baseline not run. "
     values = [r.value for r in results]
     mean = statistics.fmean(values)
     extra_keys = sorted(set.intersection(*(set(r.metrics) for r in results)) & set(goal.secondary))
@@ -110,7 +121,7 @@ def bench_dataset(name: str, *, seeds: int = 5, quick: bool = False, baseline: b
                     **({"note": p.note} if p.note else {})} for p in dataset.info.published],
         device=device_name(min(jobs, seeds), str(spec.train.get("precision", "fp32"))),
         recipe=str(path.name), quick=quick,
-        notes=(f"stopped after {len(results)} of {seeds} seeds (out of time); baseline not run. " if stopped else "")
+        notes=stopped
         + (f"an ensemble of {spec.ensemble} models per seed (their mean prediction; the time is for all "
            f"{spec.ensemble}). " if spec.ensemble > 1 else "")
         + parse_recipe_notes(path.read_text(encoding="utf-8")),
@@ -171,7 +182,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help=f"1 epoch on {QUICK_LIMIT} examples per split: checks that it runs; writes "
                              "nothing unless --out is given")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the classical baselines")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the classical baselines; a row that --out already holds keeps its stored "
+                             "baseline, shown as kept from the date of that row")
+    parser.add_argument("--replace-measured", action="store_true",
+                        help="let a --quick run replace measured (not quick) rows of --out; without it such a "
+                             "run is refused before it trains")
     parser.add_argument("--baselines-only", action="store_true",
                         help="run only the classical baselines (no seeds) and update the baseline of the "
                              "rows already in the table")
@@ -185,27 +201,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The command; exits 0, or 128 + the signal's number after a stop (143 SIGTERM, 130 Ctrl-C)."""
+    from rnnkit.cli.main import CLIError
+
+    for flag, value in (("--seeds", args.seeds), ("--jobs", args.jobs), ("--threads", args.threads)):
+        if value is not None and value < 1:
+            raise CLIError(f"{flag} must be >= 1, got {value}")
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
-    if args.seeds < 1:
-        from rnnkit.cli.main import CLIError
-
-        raise CLIError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.jobs < 1:
-        from rnnkit.cli.main import CLIError
-
-        raise CLIError(f"--jobs must be >= 1, got {args.jobs}")
     names = args.names or recipe_names()
     unknown = sorted(set(names) - set(recipe_names()))
     if unknown:
-        from rnnkit.cli.main import CLIError
-
         raise CLIError(f"no recipe for {', '.join(unknown)}; recipes exist for: {', '.join(recipe_names())}")
-    import signal
-
     out = args.out if args.out is not None else ("" if args.quick else DEFAULT_OUT)
+    if args.quick and out and not getattr(args, "replace_measured", False):
+        data = {load_recipe(n)[1].data for n in names}
+        measured = sorted(r["dataset"] for r in read_rows(out) if not r.get("quick") and r["dataset"] in data)
+        if measured:
+            raise CLIError(f"{out} holds measured rows of {', '.join(measured)}, which a --quick row would replace: "
+                           "give another --out, or --replace-measured to replace them")
     if args.baselines_only:
         if args.no_baseline or args.quick:
             from rnnkit.cli.main import CLIError
@@ -221,22 +237,25 @@ def run(args: argparse.Namespace) -> int:
             f"{n}: {b['name']} {b['value']:.4f} ({b['seconds']:.1f} s)" for n, b in bases.items()))
         return 0
     rows = []
-    previous = signal.signal(signal.SIGTERM, _stop)  # `kill PID`: keep the finished seeds, then stop
-    try:
-        for n in names:  # each data set's row is written as soon as it is measured
-            row = asdict(bench_dataset(n, seeds=args.seeds, quick=args.quick, baseline=not args.no_baseline,
-                                       log=sys.stderr, jobs=args.jobs))
-            rows.append(row)
-            if out:
-                write_results(out, [row])
-            if row["notes"].startswith("stopped after"):
-                break
-    except Stopped:
-        print("[accuracy] stopped before any seed of the current data set finished", file=sys.stderr)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with stop_signals() as caught:  # `kill PID` or Ctrl-C: keep the finished seeds, then stop
+        try:
+            for n in names:  # each data set's row is written as soon as it is measured
+                row = asdict(bench_dataset(n, seeds=args.seeds, quick=args.quick, baseline=not args.no_baseline,
+                                           log=sys.stderr, jobs=args.jobs))
+                if out:
+                    row = keep_baseline(row, read_rows(out))
+                    write_results(out, [row])
+                rows.append(row)
+                if caught:
+                    break
+        except Stopped:
+            print("[accuracy] stopped before any seed of the current data set finished", file=sys.stderr)
     print(json.dumps(rows, indent=1) if args.json
           else to_markdown(rows, list_missing=False).split(f"\n\n<!-- {_ROWS_TAG}")[0])
+    if caught:
+        kept = f"; the rows above are kept{f' in {out}' if out else ''}" if rows else ""
+        print(f"rnnkit bench accuracy: stopped by {signal_name(caught[0])}{kept}", file=sys.stderr)
+        return 128 + caught[0]
     return 0
 
 

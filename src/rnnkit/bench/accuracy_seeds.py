@@ -1,12 +1,14 @@
 """The seeds of one recipe, trained and scored on test: :func:`train_seed` runs one (with
 :func:`epoch_log` telling where a long one stands), :func:`run_seeds` runs them all, ``jobs`` at a time
-in spawned worker processes that load the data set once, and stops early on SIGTERM
-(:class:`Stopped`) with the seeds that finished; :func:`device_name` says what they ran on."""
+in spawned worker processes that load the data set once, and stops early on SIGTERM or Ctrl-C
+(:class:`Stopped`, :func:`stop_signals`) with the seeds that finished; :func:`device_name` says what they ran on."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +17,45 @@ from rnnkit.bench.accuracy_recipes import load_recipe, quick_spec
 
 
 class Stopped(Exception):
-    """SIGTERM arrived: the bench writes the seeds that finished, then exits."""
+    """SIGTERM or Ctrl-C arrived: the bench writes the seeds that finished, then exits 128 + ``signum``."""
+
+    def __init__(self, message: str = "", signum: int = 15) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
 def _stop(signum: int, frame: Any) -> None:
-    raise Stopped(f"signal {signum}")
+    raise Stopped(f"signal {signum}", signum)
+
+
+@contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """While a bench runs, SIGTERM (``kill PID``) and SIGINT (Ctrl-C) raise :class:`Stopped`, the first
+    of them only: the bench then keeps what finished, and a second signal cannot cut the writing of it
+    short. The list yielded gets each signal's number, for the exit status (128 + it, as ``rnnkit
+    train`` exits); the previous handlers are put back afterwards."""
+    import signal
+
+    caught: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        caught.append(signum)
+        if len(caught) == 1:
+            raise Stopped(f"signal {signum}", signum)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+
+
+def signal_name(signum: int) -> str:
+    """``"SIGTERM"``, or ``"Ctrl-C"`` for SIGINT: how a bench's stop message names it."""
+    import signal
+
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
 
 
 @dataclass
@@ -124,8 +160,8 @@ def run_seeds(name: str, spec: Any, dataset: Any, seeds: int, *, jobs: int = 1, 
     return their results in seed order; ``on_result(r)`` is called as each one finishes. ``progress``
     prints each seed's epochs to stderr now and then (:func:`epoch_log`).
 
-    :class:`Stopped` (SIGTERM) ends the run early: the workers are terminated and the seeds that
-    finished are returned; with none finished, it propagates."""
+    :class:`Stopped` (SIGTERM or Ctrl-C, :func:`stop_signals`) ends the run early: the workers are
+    terminated and the seeds that finished are returned; with none finished, it propagates."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     results: list[SeedResult] = []
@@ -152,4 +188,5 @@ def run_seeds(name: str, spec: Any, dataset: Any, seeds: int, *, jobs: int = 1, 
     return sorted(results, key=lambda r: r.seed)
 
 
-__all__ = ["SeedResult", "Stopped", "device_name", "epoch_log", "run_seeds", "train_seed"]
+__all__ = ["SeedResult", "Stopped", "device_name", "epoch_log", "run_seeds", "signal_name", "stop_signals",
+           "train_seed"]

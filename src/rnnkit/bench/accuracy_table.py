@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.bench.accuracy_goals import PERCENT
+from rnnkit.bench.accuracy_goals import GOALS, PERCENT
 from rnnkit.bench.accuracy_recipes import recipe_names
 
 SECTION = "accuracy"
@@ -80,6 +80,8 @@ def to_markdown(rows: list[dict[str, Any]], *, list_missing: bool = True) -> str
         base = r["baseline"]
         base_s = "-" if base is None else "; ".join(
             f"{_fmt(b['value'], m)} ({b['name']}, {b['seconds']:.1f} s)" for b in [base, *base.get("also", [])])
+        if base is not None and base.get("kept_from"):  # a rerun that ran no baseline kept the stored one
+            base_s += f" (kept from the row of {base['kept_from']})"
         met = "-" if r["goal_met"] is None else ("yes" if r["goal_met"] else "**no**")
         notes = ("**quick run, not a measurement.** " if r["quick"] else "") + r["notes"]
         lines.append(f"| {r['dataset']} | {m} | {ours} | {base_s} | {_published(r)} | {r['goal']} | {met} | "
@@ -112,6 +114,23 @@ def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dic
     return [r for r in old if r["dataset"] not in fresh] + list(fresh.values())
 
 
+def keep_baseline(row: dict[str, Any], stored: list[dict[str, Any]]) -> dict[str, Any]:
+    """``row`` of a run that measured no baseline (``--no-baseline``, or stopped) with the baseline of
+    the ``stored`` row it replaces, where that row has one and is as quick as ``row``: marked
+    ``kept_from`` the date it was measured, and the goal judged against it. A rerun thus never
+    erases a measured baseline silently."""
+    old = next((r for r in stored if r["dataset"] == row["dataset"]), None)
+    if row["baseline"] is not None or old is None or old.get("baseline") is None \
+            or bool(old.get("quick")) != bool(row.get("quick")):
+        return row
+    base = {**old["baseline"]}
+    base.setdefault("kept_from", old.get("date") or "an earlier run")
+    goal = GOALS.get(row["dataset"])
+    met = row["goal_met"] if goal is None else goal.met(row["mean"], base["value"], cpu_s=row.get("cpu_s"),
+                                                        extra=row.get("extra") or {})
+    return {**row, "baseline": base, "goal_met": met}
+
+
 def write_results(path: str | Path, rows: list[dict[str, Any]]) -> Path:
     """Merge ``rows`` into the ``bench:accuracy`` section of ``path``; a lock file (in the temporary
     folder) lets benches that run side by side (one data set each) update the file in turn."""
@@ -132,4 +151,4 @@ def write_results(path: str | Path, rows: list[dict[str, Any]]) -> Path:
         return write_section(p, SECTION, to_markdown(merge_rows(read_rows(p), rows)))
 
 
-__all__ = ["SECTION", "Row", "merge_rows", "read_rows", "to_markdown", "write_results"]
+__all__ = ["SECTION", "Row", "keep_baseline", "merge_rows", "read_rows", "to_markdown", "write_results"]

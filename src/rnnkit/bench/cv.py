@@ -13,7 +13,8 @@ folds, stratified by class for many-to-one classification; each fold in turn is 
 model trained on the others, from the same model seed. Every item is scored once, so a 270-item set
 gives 270 held-out predictions where a 20% carve gives 54. Each fold trains for the recipe's fixed
 epoch count and is scored with its final weights: ``early_stopping`` and ``restore_best`` are
-switched off, because picking the epoch on the fold that scores it would flatter the estimate.
+switched off and the monitor is ``train_loss`` (so ``schedule: plateau`` steps on the training loss),
+because anything that reads the fold that scores it while training would flatter the estimate.
 The mean valid curve over folds (``curve``) shows where more or fewer epochs would have led.
 ``--repeats R`` repeats the whole cross-validation with R fold assignments (split seeds ``S .. S+R-1``,
 repeated k-fold): every item is then scored R times, by models that saw different companions, which
@@ -62,6 +63,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rnnkit.bench.accuracy_seeds import Stopped, signal_name, stop_signals
 from rnnkit.bench.cv_fold import _WORKER as _WORKER
 from rnnkit.bench.cv_fold import FoldResult as FoldResult
 from rnnkit.bench.cv_fold import _backtest_fold as _backtest_fold
@@ -74,9 +76,9 @@ from rnnkit.bench.cv_plan import _class_labels as _class_labels
 from rnnkit.bench.cv_plan import _origin_label as _origin_label
 from rnnkit.bench.cv_plan import _training_series as _training_series
 from rnnkit.bench.cv_plan import backtest_origins as backtest_origins
+from rnnkit.bench.cv_plan import check_train_keys, many_series, registered_many_series
 from rnnkit.bench.cv_plan import cv_spec as cv_spec
 from rnnkit.bench.cv_plan import fold_indices as fold_indices
-from rnnkit.bench.cv_plan import many_series, registered_many_series
 from rnnkit.bench.cv_plan import optimizer_steps as optimizer_steps
 from rnnkit.bench.cv_pooled import CVResult as CVResult
 from rnnkit.bench.cv_pooled import compare as compare
@@ -171,7 +173,7 @@ def cross_validate(spec: Any, *, folds: int = 5, seed: int = 0, split_seed: int 
                 "model_options": spec.model_options, "train": spec.train, "data_options": spec.data_options,
                 **settings}
     return CVResult(ds.info.name, metric, higher, results, statistics.fmean(values),
-                    statistics.stdev(values) if len(values) > 1 else 0.0, pooled, curve, settings,
+                    statistics.stdev(values) if len(values) > 1 else None, pooled, curve, settings,
                     device_name(min(jobs, len(tasks))), time.strftime("%Y-%m-%d"), labels is not None,
                     ds.info.task == "forecasting")
 
@@ -206,14 +208,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, metavar="FILE", help="append the result as one JSON line to FILE")
 
 
+def _option_error(error: Exception, model: str, changed: dict[str, Any]) -> Exception:
+    """A model's refusal of an unknown option (its message lists every option it was given) as a
+    one-line error naming the option it refused; any other error as it is."""
+    import re
+
+    from rnnkit.cli.main import CLIError
+
+    bad = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+    if bad is None:
+        return error
+    name = bad.group(1)
+    where = f"--set {name}" if name in changed else f"the recipe's model option {name}"
+    return CLIError(f"{where}: {model} takes no option {name!r}")
+
+
 def run(args: argparse.Namespace) -> int:
     from rnnkit.bench.accuracy import load_recipe, recipe_names
+    from rnnkit.bench.workers import WorkerError
     from rnnkit.cli.main import CLIError
     from rnnkit.cli.runspec import load_data
     from rnnkit.cli.train import _key_values
 
     if args.name not in recipe_names():
         raise CLIError(f"no recipe for {args.name}; recipes exist for: {', '.join(recipe_names())}")
+    for flag, value in (("--threads", args.threads), ("--ensemble", args.ensemble)):
+        if value is not None and value < 1:
+            raise CLIError(f"{flag} must be >= 1, got {value}")
     if args.threads is not None:
         import torch
 
@@ -221,6 +242,10 @@ def run(args: argparse.Namespace) -> int:
     _, recipe, _ = load_recipe(args.name)
     changes = {"model_options": _key_values(args.set, "--set"), "train": _key_values(args.train, "--train"),
                "data_options": _key_values(args.data_option, "--data-option")}
+    try:
+        check_train_keys(changes["train"])
+    except ValueError as e:
+        raise CLIError(str(e)) from e
     if args.paired and not any(changes.values()):
         raise CLIError("--paired compares a change with the recipe: give it one with --set, --data-option or --train")
     spec = cv_spec(recipe, **changes, ensemble=args.ensemble)
@@ -231,15 +256,25 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(spec)
     if args.plot and data.info.task != "forecasting":
         raise CLIError("--plot draws a forecasting backtest; this recipe's folds are cut from classification items")
-    try:
-        same_data = None if changes["data_options"] else data  # the recipe's own data: loaded once
-        base = (cross_validate(cv_spec(recipe, ensemble=args.ensemble), dataset=same_data, **options)
-                if args.paired else None)
-        result = cross_validate(spec, dataset=data, **options)
-        if args.plot:
-            print(f"[cv] wrote {plot_backtest(result, data, args.plot)}", file=sys.stderr)
-    except ValueError as e:
-        raise CLIError(str(e)) from e
+    with stop_signals() as caught:  # `kill PID` or Ctrl-C: the folds logged so far are all there is
+        try:
+            same_data = None if changes["data_options"] else data  # the recipe's own data: loaded once
+            base = (cross_validate(cv_spec(recipe, ensemble=args.ensemble), dataset=same_data, **options)
+                    if args.paired else None)
+            result = cross_validate(spec, dataset=data, **options)
+            if args.plot:
+                print(f"[cv] wrote {plot_backtest(result, data, args.plot)}", file=sys.stderr)
+        except ValueError as e:
+            raise CLIError(str(e)) from e
+        except (CLIError, WorkerError) as e:  # the first fold builds the model: name the option it refused
+            named = _option_error(e, spec.model, changes["model_options"])
+            if named is e:
+                raise
+            raise named from e
+        except Stopped:
+            print(f"rnnkit bench cv: stopped by {signal_name(caught[0])}; the folds that finished are logged "
+                  "above, no result is printed or written", file=sys.stderr)
+            return 128 + caught[0]
     record = {**asdict(result), "best_epoch": result.best_epoch}
     for fold in record["folds"]:
         fold.pop("tally", None)  # the predictions behind the pooled value, not a record's

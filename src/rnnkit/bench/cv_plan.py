@@ -44,14 +44,28 @@ def _class_labels(dataset: Any, examples: list[Any]) -> list[int] | None:
 def cv_spec(spec: Any, *, model_options: dict[str, Any] | None = None, train: dict[str, Any] | None = None,
             ensemble: int | None = None, data_options: dict[str, Any] | None = None) -> Any:
     """A copy of the recipe ``spec`` with the overrides, trained for its fixed epochs (no early
-    stopping, final weights) and never on test."""
+    stopping, final weights) and never on test. A fold's valid split is the data it is scored on, so
+    nothing may read it while the fold trains: ``early_stopping`` is dropped, ``restore_best`` is off
+    and ``monitor`` is ``train_loss`` (what ``schedule: plateau`` steps on; a backtest fold has no
+    valid split for a recipe's ``monitor: valid_mae`` to read)."""
     settings = {**spec.train, **(train or {})}
     settings.pop("early_stopping", None)
     settings["restore_best"] = False
+    settings["monitor"] = "train_loss"
     return dataclasses.replace(
         spec, train=settings, model_options={**spec.model_options, **(model_options or {})},
         data_options={**spec.data_options, **(data_options or {})},
         ensemble=spec.ensemble if ensemble is None else ensemble)
+
+
+def check_train_keys(train: dict[str, Any]) -> None:
+    """Refuse, before any data loads, a ``--train`` key that is no Trainer setting, naming the valid ones."""
+    from rnnkit.train.trainer import TrainerConfig
+
+    valid = sorted(f.name for f in dataclasses.fields(TrainerConfig))
+    unknown = sorted(set(train) - set(valid))
+    if unknown:
+        raise ValueError(f"--train {', '.join(unknown)}: not a Trainer setting; the settings are {', '.join(valid)}")
 
 
 def backtest_origins(n: int, folds: int, step: int, *, window: int, horizon: int) -> list[int]:
@@ -111,4 +125,4 @@ def optimizer_steps(train: dict[str, Any], n: int) -> int:
     return steps if cfg.max_steps is None else min(steps, cfg.max_steps)
 
 
-__all__ = ["backtest_origins", "cv_spec", "fold_indices", "optimizer_steps"]
+__all__ = ["backtest_origins", "check_train_keys", "cv_spec", "fold_indices", "optimizer_steps"]

@@ -21,7 +21,7 @@ class CVResult:
     higher_is_better: bool
     folds: list[FoldResult]
     mean: float
-    std: float
+    std: float | None  # the sample std over folds; None for one fold (a one-origin backtest)
     pooled: float  # the metric over all held-out predictions at once (a backtest's: folds weighted by size)
     curve: list[float]  # the mean valid metric by epoch over folds
     settings: dict[str, Any]

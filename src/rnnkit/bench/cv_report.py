@@ -61,7 +61,8 @@ def to_text(result: CVResult) -> str:
                      + (f"  {r.origin}" if r.origin else ""))
     n = sum(r.n_valid for r in result.folds)
     unit = "steps" if result.backtest else "items"
-    lines.append(f"mean {result.mean:.4f} ± {result.std:.4f}; pooled {result.pooled:.4f} over {n} "
+    spread = "" if result.std is None else f" ± {result.std:.4f}"  # one fold: no std to show
+    lines.append(f"mean {result.mean:.4f}{spread}; pooled {result.pooled:.4f} over {n} "
                  + (f"predictions ({n // repeats} {unit} x {repeats})" if repeats > 1 else unit))
     if result.curve:
         best = result.best_epoch

@@ -85,7 +85,7 @@ def run_long_stream(*, long: bool, stream: bool, repeats: int = 5, quick: bool =
             rows += tagged("cuda", cuda_step_rows(repeats, quick) + generation_rows("cuda", repeats, quick))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"machine": machine_info(), "settings": {"repeats": repeats, "quick": quick, "devices": list(devices),
-                                                    "load": load}, "rows": rows}
+                                                    "load": load, "long": long, "stream": stream}, "rows": rows}
 
 
 def to_markdown(report: dict[str, Any], *, device: str = "cpu", note: str = "") -> str | None:
@@ -106,7 +106,7 @@ def to_markdown(report: dict[str, Any], *, device: str = "cpu", note: str = "") 
              f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads{load}), GPU: {m['gpu']}")
     lines += [f"{where}; torch {m['torch']}; {m['date']}. Medians of {s['repeats']} interleaved rounds "
               "(contenders take turns, so load slows them alike; ratios hold better than absolute times). "
-              "Command: `rnnkit bench speed --long --stream`." + (f" {note}" if note else ""), ""]
+              f"Command: `{command_line(s)}`." + (f" {note}" if note else ""), ""]
     if not gpu:
         lines += ["The GPU rows are in the next section.", ""]
     lines += ["| measurement | configuration | contender | time | speed-up vs first |",
@@ -130,6 +130,8 @@ def run_flags(args: argparse.Namespace) -> dict[str, Any] | None:
     """Run and write the ``bench:long`` section when ``--long`` or ``--stream`` was given."""
     if not (getattr(args, "long", False) or getattr(args, "stream", False)):
         return None
+    import json
+
     from rnnkit.bench import write_section
 
     report = run_long_stream(long=args.long, stream=args.stream, repeats=args.repeats, quick=args.quick)
@@ -137,8 +139,22 @@ def run_flags(args: argparse.Namespace) -> dict[str, Any] | None:
     for section, text in report_sections(report):
         if args.output:
             write_section(args.output, section, text)
-        print(text + "\n")
+        if not getattr(args, "json", False):
+            print(text + "\n")
+    if getattr(args, "json", False):
+        print(json.dumps(report, indent=2))
     return report
+
+
+def command_line(settings: dict[str, Any]) -> str:
+    """The ``rnnkit bench speed`` command that measured a report with ``settings``: the flags given (a
+    report saved before it recorded ``long`` and ``stream`` had both)."""
+    flags = [flag for flag, key in (("--long", "long"), ("--stream", "stream")) if settings.get(key, True)]
+    if settings.get("quick"):
+        flags.append("--quick")
+    if settings.get("repeats", 5) != 5:
+        flags.append(f"--repeats {settings['repeats']}")
+    return " ".join(["rnnkit bench speed", *flags])
 
 
 def report_sections(report: dict[str, Any]) -> list[tuple[str, str]]:

@@ -112,6 +112,15 @@ def run_tables(names: list[str], steps: int = 20, quick: bool = False) -> dict[s
     return {"machine": machine_info(), "settings": settings, "rows": [asdict(r) for r in rows]}
 
 
+def _timed(report: dict[str, Any]) -> str:
+    """The steps timed per side, as the rows have them: a recipe with fewer batches than ``--steps``
+    plus the warm-up times fewer than were asked for."""
+    asked, timed = report["settings"]["steps"], sorted({int(r["steps"]) for r in report["rows"]})
+    if timed in ([], [asked]):
+        return str(asked)
+    return f"{' or '.join(map(str, timed))} (of {asked} asked for: a recipe with fewer batches times them all)"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """The report as the ``bench:tables`` section of docs/BENCHMARKS.md."""
     from rnnkit.bench import machine_line
@@ -121,11 +130,12 @@ def to_markdown(report: dict[str, Any]) -> str:
     if s["quick"]:
         lines += ["**`--quick` run: small tables and data to check the bench works; not a measurement.**", ""]
     lines += [machine_line(m),
-              f"Median training step (forward, backward, clipping, AdamW) over {s['steps']} real training "
+              f"Median training step (forward, backward, clipping, AdamW) over {_timed(report)} real training "
               f"batches per recipe after warm-up, {s.get('rounds', 1)} rounds per side taken in turns, the "
               f"same batches and initial weights on both sides, "
               f"{s['dtype']}, seed {s['seed']}. Command: `rnnkit bench tables"
-              + (" --quick" if s["quick"] else "") + "`. Sparse is `train: {sparse_tables: true}`: "
+              + (" --quick" if s["quick"] else "") + (f" --steps {s['steps']}" if s["steps"] != 20 else "")
+              + "`. Sparse is `train: {sparse_tables: true}`: "
               "lazy Adam on the rows a batch looked up, which is not dense Adam's update (see the "
               "recipes' notes in RESULTS.md for what it does to accuracy).", "",
               "| recipe | table rows | batch | dense ms | sparse ms | ratio |",

@@ -28,8 +28,13 @@ _STATE: dict[str, Any] = {}  # in a worker: the task function and the setup's er
 
 def _init(setup: Callable[..., None], setup_args: tuple[Any, ...], task: Callable[[Any], Any],
           threads: int) -> None:
+    import signal
+
     import torch
 
+    # Ctrl-C reaches the whole process group: the caller decides what it stops (a bench keeps the
+    # finished results, then terminates the workers), so a worker does not die of it with a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     _STATE["task"] = task
     try:
