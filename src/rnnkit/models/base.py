@@ -204,7 +204,8 @@ def _checking_option_types(cls: type[Model], init: Callable[..., None]) -> Calla
     """``init`` after a check of the plain options (ints, floats, bools, strings, their ``None``
     and ``Literal`` forms) against the annotations of ``cls.config_class``: a wrong type is named at
     once (``hidden_size must be an int, got '64' (str)``) instead of failing deep inside torch.
-    numpy scalars pass as the Python numbers they hold (so configs save as plain JSON). ``cls`` may
+    numpy scalars and 1-D arrays pass as the Python numbers and tuples they hold (so configs save as
+    plain JSON; see :func:`_plain`). ``cls`` may
     refuse an option first, with advice of its own (:meth:`Model._refuse_options`). After ``init``,
     the model's ``Recurrent`` layers learn whose they are (``Recurrent.owner``), so that an empty
     example is refused in the model user's terms."""
@@ -230,7 +231,7 @@ def _checking_option_types(cls: type[Model], init: Callable[..., None]) -> Calla
                     if _accepts(value, hints[name]) is False:
                         raise TypeError(f"{cls.__name__}: {name} must be {_describe(hints[name])}, got "
                                         f"{_short(value)}")
-                    bound.arguments[name] = _plain(value)
+                    bound.arguments[name] = _plain(value, hints[name])
             init(*bound.args, **bound.kwargs)
         for module in self.modules():  # (the outermost model's name wins: an ensemble's, over its members')
             if isinstance(module, Recurrent):
@@ -319,15 +320,44 @@ def _accepts(value: Any, tp: Any) -> bool | None:
     return None
 
 
-def _plain(value: Any) -> Any:
-    """numpy's int, float and bool scalars as Python's; anything else as it is."""
-    if not isinstance(value, np.generic):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    return float(value) if isinstance(value, numbers.Real) else value
+def _plain(value: Any, tp: Any = None) -> Any:
+    """numpy values as the Python ones the annotation ``tp`` names, so that configs save as plain JSON:
+    a scalar as its int, float (an integer where ``tp`` takes a float but not an int) or bool; a 1-D
+    array, or a list or tuple holding numpy scalars, as a tuple (a list where ``tp`` says list) of
+    such numbers. Anything else as it is."""
+    if isinstance(value, np.generic):
+        item = value.item()
+        if isinstance(item, int) and not isinstance(item, bool) and _wants_float(tp):
+            return float(item)  # np.int64(1) for a float option
+        return item
+    if isinstance(value, np.ndarray) or (isinstance(value, list | tuple)
+                                         and any(isinstance(v, np.generic) for v in value)):
+        items = [_plain(v, _item_type(tp)) for v in value]
+        return items if _sequence_origin(tp) is list else tuple(items)
+    return value
+
+
+def _wants_float(tp: Any) -> bool:
+    """Whether ``tp`` (or its union) names float but not int."""
+    arms = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    return float in arms and int not in arms
+
+
+def _sequence_origin(tp: Any) -> Any:
+    """``list`` or ``tuple``, the sequence type that ``tp`` (or one arm of its union) names; None if none."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return next((o for o in map(_sequence_origin, typing.get_args(tp)) if o is not None), None)
+    return list if origin is list else tuple if origin in (tuple, collections.abc.Sequence) else None
+
+
+def _item_type(tp: Any) -> Any:
+    """The item type of the sequence ``tp`` names (``tuple[int, ...]`` -> int); None where not one type."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return next((i for i in map(_item_type, typing.get_args(tp)) if i is not None), None)
+    args = typing.get_args(tp) if origin in (tuple, list, collections.abc.Sequence) else ()
+    return args[0] if args and len(set(args) - {Ellipsis}) == 1 else None
 
 
 def _describe(tp: Any) -> str:

@@ -73,6 +73,7 @@ from rnnkit.models.ensemble_members import _INTERFACE as _INTERFACE
 from rnnkit.models.ensemble_members import _build_member as _build_member
 from rnnkit.models.ensemble_members import _kind as _kind
 from rnnkit.models.ensemble_members import _member_entry as _member_entry
+from rnnkit.models.ensemble_members import check_members
 from rnnkit.models.ensemble_members import mixture_loss as mixture_loss
 from rnnkit.models.forecaster import SAMPLED_LEVELS, check_levels, quantiles_of_paths
 from rnnkit.models.one_to_many import _METHODS, ConditionedGenerator, LanguageModel
@@ -95,8 +96,8 @@ class Ensemble(Model):
 
     Args:
         members: the member models (or their ``{"class", "config"}`` entries, as the config holds
-            them); all of one class, agreeing on what they predict (classes, tags, vocabulary,
-            horizon ...).
+            them): distinct models (not one object twice) of one class, agreeing on what they read
+            and predict (input shape, vocabularies, classes, tags, horizon, covariates ...).
         combine: ``"mean"`` or ``"median"`` of real-valued predictions.
 
     Shape: as the members'. ``forward`` -> ``ModelOutput(loss = the members' mean loss,
@@ -128,11 +129,7 @@ class Ensemble(Model):
             if type(m) is not type(first):
                 raise ValueError(f"ensemble members must be of one class: member 0 is {type(first).__name__}, "
                                  f"member {j} is {type(m).__name__}")
-            for key in _INTERFACE:
-                a, b = getattr(first.config, key, None), getattr(m.config, key, None)
-                if a != b:
-                    raise ValueError(f"ensemble members must predict the same thing: member 0 has {key}={a!r}, "
-                                     f"member {j} has {key}={b!r}")
+        check_members(built)
         self.members = nn.ModuleList(built)
         self.config = EnsembleConfig(members=tuple(_member_entry(m) for m in built), combine=combine)
         self.kind = _kind(first)  # what the members predict, and so how they are combined

@@ -26,9 +26,43 @@ from rnnkit.models.one_to_many import ConditionedGenerator, LanguageModel
 from rnnkit.models.one_to_one import classification_loss
 from rnnkit.models.synced import SequenceTagger
 
-# config fields that fix what a model predicts: members must agree on every one they have
+# config fields that fix what a model reads and predicts: the ensemble feeds every member one batch and
+# combines their answers, so members must agree on every one they have
 _INTERFACE = ("task", "num_outputs", "num_tags", "tags", "crf", "tag_scheme", "vocab_size", "tgt_vocab_size",
-              "num_features", "cond_shape", "horizon", "num_targets", "bos_id", "eos_id")
+              "src_vocab_size", "num_features", "input_shape", "frame_shape", "cond_shape", "horizon",
+              "num_targets", "num_future", "quantiles", "bos_id", "eos_id")
+# fields compared as sets: the ensemble asks each member for the same levels, in whatever order it lists them
+_UNORDERED = ("quantiles",)
+# fields that only matter with another field's value: the levels, for a quantile head (a Gaussian one takes any)
+_ONLY_WITH = {"quantiles": ("head", "quantile")}
+
+
+def check_members(members: Sequence[Model]) -> None:
+    """A ValueError unless ``members`` are distinct models (no object twice, no parameter shared: the
+    same object trained k times is one model, and its file could not be read back) that agree on
+    every :data:`_INTERFACE` field; the message names the members, and the field and its two values."""
+    seen: dict[int, int] = {}  # id of a member, or of a tensor it holds -> the member
+    for j, m in enumerate(members):
+        for obj in {id(t): t for t in (m, *m.parameters(), *m.buffers())}.values():  # (tied weights once)
+            i = seen.setdefault(id(obj), j)
+            if i != j:
+                what = "is the same model object as" if m is members[i] else "shares weights with"
+                raise ValueError(f"ensemble member {j} {what} member {i}: pass independent copies, e.g. "
+                                 "[type(model).from_config(model.config) for _ in range(k)] (fresh weights) or "
+                                 "[copy.deepcopy(model) for _ in range(k)], or use Ensemble.from_dataset(dataset, "
+                                 "size=k, ...)")
+    first = members[0]
+    for j, m in enumerate(members):
+        for key in _INTERFACE:
+            a, b = getattr(first.config, key, None), getattr(m.config, key, None)
+            if key in _ONLY_WITH:
+                field, value = _ONLY_WITH[key]
+                if not getattr(first.config, field, None) == getattr(m.config, field, None) == value:
+                    continue
+            same = sorted(a) == sorted(b) if key in _UNORDERED and a is not None and b is not None else a == b
+            if not same:
+                raise ValueError(f"ensemble members must read and predict the same things: member 0 has "
+                                 f"{key}={a!r}, member {j} has {key}={b!r}")
 
 
 def _member_entry(model: Model) -> dict[str, Any]:

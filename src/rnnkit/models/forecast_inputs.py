@@ -171,7 +171,11 @@ def series_inputs(series: Tensor | np.ndarray, future: Tensor | np.ndarray | Non
         raise ValueError(NO_COVARIATES)
     if hasattr(future, "to_numpy") and hasattr(future, "index"):
         future = np.array(future, dtype=np.float64)  # a pandas frame of the covariates (a writable copy)
-    f = None if future is None else torch.as_tensor(np.asarray(future), dtype=dtype, device=device).unsqueeze(0)
+    f: Tensor | None = None
+    if isinstance(future, Tensor):  # by torch: numpy has no bfloat16, and would refuse a CUDA tensor
+        f = future.detach().to(device=device, dtype=dtype).unsqueeze(0)
+    elif future is not None:
+        f = torch.as_tensor(np.asarray(future), dtype=dtype, device=device).unsqueeze(0)
     if f is not None and not torch.isfinite(f).all():
         raise ValueError("future (the known covariates) holds NaN or infinity: fill it first")
     return x, f, is_numpy

@@ -6,8 +6,12 @@ defines it, and its config (JSON), so ``load_model`` needs nothing else::
     model.save("runs/vowels")                  # -> runs/vowels/model.safetensors
     model = load_model("runs/vowels")          # same class, config and weights
 
-The class is looked up in ``MODELS`` (every Model subclass registers itself); when it is not
-there yet its module is imported first. A missing or corrupt file raises ``ValueError`` naming it.
+The header also records the parameters' dtype (float64, bfloat16 ...), and the model is rebuilt in
+it (a file without that record: float32). The class is looked up in ``MODELS`` (every Model subclass
+registers itself, rnnkit's own once ``rnnkit.models`` is imported); a module the header names is
+imported only when it is part of rnnkit, since a file must not choose which code runs: a model class
+of your own loads once its module has been imported. A missing or corrupt file raises
+``ValueError`` naming it, as does a device this machine does not have.
 """
 
 from __future__ import annotations
@@ -39,11 +43,20 @@ def _jsonable(value: Any) -> Any:
                     "configs must hold plain numbers, strings, lists and dicts")
 
 
+# the dtypes a model is rebuilt in, by the name the header records (str(torch.float64) less "torch.")
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
+
+
 def model_header(model: Model) -> dict[str, str]:
-    """The safetensors metadata that identifies a model: class, module and JSON config."""
+    """The safetensors metadata that identifies a model: class, module, JSON config and, when all its
+    floating-point parameters have one, their dtype."""
     cls = type(model)
-    config = _jsonable(model.config_dict())
-    return {"rnnkit_model": json.dumps({"class": cls.__name__, "module": cls.__module__, "config": config})}
+    header: dict[str, Any] = {"class": cls.__name__, "module": cls.__module__,
+                              "config": _jsonable(model.config_dict())}
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    if len(dtypes) == 1 and (dtype := str(dtypes.pop()).removeprefix("torch.")) in DTYPES:
+        header["dtype"] = dtype
+    return {"rnnkit_model": json.dumps(header)}
 
 
 def file_mode() -> int:
@@ -78,16 +91,22 @@ def save_model(model: Model, directory: str | Path) -> Path:
 
 
 def _model_class(name: str, module: str | None) -> type[Model]:
+    """The registered Model class ``name``. ``module`` (where the file says it is defined) is imported
+    only when it is inside rnnkit: a file's header must not make any other installed module run."""
     if name not in MODELS:
         importlib.import_module("rnnkit.models")
-        if name not in MODELS and module:
-            try:
-                importlib.import_module(module)
-            except ImportError as e:
-                raise ValueError(f"model class {name!r} is defined in {module!r}, which cannot be imported: {e}") from e
-    if name not in MODELS:
-        raise ValueError(f"unknown model class {name!r}; known: {sorted(MODELS)}")
-    return MODELS[name]
+    if name not in MODELS and module and (module == "rnnkit" or module.startswith("rnnkit.")):
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ValueError(f"model class {name!r} is defined in {module!r}, which cannot be imported: {e}") from e
+    if name in MODELS:
+        return MODELS[name]
+    if module and not (module == "rnnkit" or module.startswith("rnnkit.")):
+        raise ValueError(f"model class {name!r} is defined in module {module!r}, which rnnkit does not import on "
+                         f"its own (a saved file must not choose code to run): `import {module}` (the module that "
+                         f"defines {name}) before loading")
+    raise ValueError(f"unknown model class {name!r}; known: {sorted(MODELS)}")
 
 
 def _typed_config(cls: type[Model], config: dict[str, Any]) -> Any:
@@ -119,13 +138,41 @@ def read_header(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path} is corrupt or not a safetensors file ({e})") from e
     if "rnnkit_model" not in metadata:
         raise ValueError(f"{path} has no rnnkit model header (class and config); it was not written by rnnkit")
-    return json.loads(metadata["rnnkit_model"])
+    try:
+        header = json.loads(metadata["rnnkit_model"])
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: its rnnkit model header is not valid JSON ({e}); the file is corrupt") from e
+    problem = _header_problem(header)
+    if problem:
+        raise ValueError(f"{path}: its rnnkit model header {problem}; the file is corrupt or was edited")
+    return header
+
+
+def _header_problem(header: Any) -> str | None:
+    """What is wrong with a parsed header (a ``{"class", "config"[, "module", "dtype"]}`` object), or None."""
+    if not isinstance(header, dict):
+        return f"is a JSON {type(header).__name__}, not an object with class and config"
+    if not isinstance(header.get("class"), str):
+        return "names no model class (a string under 'class')"
+    if not isinstance(header.get("config"), dict):
+        return "holds no config (an object under 'config')"
+    if not isinstance(header.get("module", ""), str):
+        return "has a 'module' that is not a string"
+    if header.get("dtype", "float32") not in DTYPES:
+        return f"has dtype {header.get('dtype')!r}, not one of {sorted(DTYPES)}"
+    return None
 
 
 def load_model(directory: str | Path, *, device: str | torch.device = "cpu") -> Model:
-    """Rebuild a model saved by :func:`save_model` (a folder, or the ``.safetensors`` file itself)."""
+    """Rebuild a model saved by :func:`save_model` (a folder, or the ``.safetensors`` file itself) on
+    ``device`` (``"auto"``: CUDA when present), in the dtype it was saved in, in eval mode."""
     from safetensors.torch import load_model as st_load_model
 
+    from rnnkit.train.settings import check_device
+
+    check_device(str(device))  # before the file: a device this machine lacks is no fault of the weights
+    if str(device) == "auto":  # as training reads it (and check_device's advice): CUDA when present
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     path = Path(directory)
     if path.is_dir() or not path.suffix:
         path = path / WEIGHTS
@@ -136,6 +183,7 @@ def load_model(directory: str | Path, *, device: str | torch.device = "cpu") -> 
     except (TypeError, ValueError, KeyError) as e:  # a config key this version does not know, or a bad value
         raise ValueError(f"{path}: its stored config does not build a {cls.__name__} ({e}); was it written by "
                          "another version of rnnkit, or edited?") from e
+    model.to(DTYPES[header.get("dtype", "float32")])  # the stored dtype: float64 weights are not rounded
     try:
         missing, unexpected = st_load_model(model, str(path), strict=True, device=str(device))
     except Exception as e:
