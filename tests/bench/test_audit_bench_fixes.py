@@ -215,3 +215,14 @@ def test_tables_header_says_how_many_steps_were_timed():
            "sparse_ms": 1.0, "ratio": 1.0}
     text = tables.to_markdown({"machine": machine, "settings": settings, "rows": [row]})
     assert "over 7 (of 20 asked for" in text and "over 20 real" not in text
+
+
+def test_the_cores_a_bench_names_are_those_it_may_run_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `taskset -c 0` a 2-core machine lends the bench one core: its header says 1, not 2."""
+    from rnnkit.bench import machine_info
+    from rnnkit.bench.accuracy_seeds import device_name
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert machine_info()["cores"] == 1
+    if not torch.cuda.is_available():
+        assert device_name(1).startswith("cpu (1 cores")

@@ -83,3 +83,19 @@ def test_plateau_history_lr_is_the_rate_the_epoch_trained_with() -> None:
 def test_checkpoint_every_without_a_run_folder_is_refused() -> None:
     with pytest.raises(ValueError, match="checkpoint_every=5 .*run_dir is not set"):
         Trainer(epochs=1, checkpoint_every=5, **FAST)
+
+
+def test_a_language_model_s_evaluation_skips_one_token_texts_at_any_batch_size() -> None:
+    from rnnkit.data.batch import Example
+    from rnnkit.data.dataset import DatasetInfo
+    from rnnkit.models.one_to_many import LanguageModel
+    from rnnkit.train.evaluation import evaluate_split
+
+    torch.manual_seed(0)
+    lm = LanguageModel(vocab_size=12, hidden_size=8, embed_dim=4)
+    info = DatasetInfo(name="toy", shape="one-to-many", task="generation", input_kind="tokens", metric="perplexity",
+                       higher_is_better=False)
+    texts = [Example(x=torch.tensor([4, 5, 6, 7])), Example(x=torch.tensor([5])), Example(x=torch.tensor([6, 7]))]
+    scores = [evaluate_split(lm, texts, info, batch_size=b) for b in (3, 2, 1)]
+    for other in scores[1:]:  # the one-token text has no next token: it counts for nothing, alone or not
+        assert other["loss"] == pytest.approx(scores[0]["loss"], rel=1e-5)

@@ -14,8 +14,17 @@ from pathlib import Path
 from typing import Any
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity: ``taskset -c 0`` gives 1), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on this platform (macOS, Windows)
+        return os.cpu_count() or 0
+
+
 def machine_info() -> dict[str, str | int]:
-    """CPU model, cores, torch threads, device, versions and the date, for a benchmark's header."""
+    """CPU model, cores (those this process may use), torch threads, device, versions and the date, for a
+    benchmark's header."""
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -27,7 +36,7 @@ def machine_info() -> dict[str, str | int]:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    return {"cpu": cpu, "cores": os.cpu_count() or 0, "torch_threads": torch.get_num_threads(), "gpu": gpu,
+    return {"cpu": cpu, "cores": usable_cores(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
             "torch": torch.__version__, "python": platform.python_version(),
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 

@@ -122,10 +122,9 @@ def device_name(jobs: int = 1, precision: str = "fp32") -> str:
     """``"cpu (N cores, T torch threads)"`` (``"..., J jobs x T torch threads"`` for parallel seeds) or
     the GPU's name; ``", bf16 autocast"`` after it where the recipe's ``precision`` resolves to bf16
     on this device (``"auto"``: :func:`rnnkit.train.resolve_precision`)."""
-    import os
-
     import torch
 
+    from rnnkit.bench import usable_cores
     from rnnkit.train import resolve_precision
 
     cuda = torch.cuda.is_available()
@@ -133,7 +132,7 @@ def device_name(jobs: int = 1, precision: str = "fp32") -> str:
         name = torch.cuda.get_device_name(0)
     else:
         threads = f"{torch.get_num_threads()} torch threads"
-        name = f"cpu ({os.cpu_count()} cores, {f'{jobs} jobs x ' if jobs > 1 else ''}{threads})"
+        name = f"cpu ({usable_cores()} cores, {f'{jobs} jobs x ' if jobs > 1 else ''}{threads})"
     bf16 = resolve_precision(precision, "cuda" if cuda else "cpu") == "bf16"
     return name + (", bf16 autocast" if bf16 else "")
 

@@ -295,6 +295,9 @@ def tally_split(model: Any, examples: Sequence[Example], info: DatasetInfo, *,
     try:
         for batch in loader:
             batch = batch.to(device)
+            if info.task == "generation" and batch.y is None and batch.x is not None and batch.x.dim() == 2 \
+                    and batch.x.shape[1] < 2:
+                continue  # texts of one token each: no next token to score, whatever the batch size
             with autocast() if autocast is not None else contextlib.nullcontext():
                 out = model(batch)
                 scored = (getattr(out, "extras", None) or {}).get("mixture_loss", out.loss)  # see the module doc
