@@ -6,6 +6,7 @@ up in the batch, and ``lengths`` / ``y_lengths`` say how many steps are real.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -167,7 +168,8 @@ def pad_sequences(seqs: Sequence[Tensor], pad_value: float = 0) -> tuple[Tensor,
     for i, s in enumerate(seqs):
         if s.shape[1:] != trailing:
             raise ValueError(f"item {i} has step shape {tuple(s.shape[1:])}, expected {tuple(trailing)}")
-    out = seqs[0].new_full((len(seqs), int(lengths.max()), *trailing), pad_value)
+    dtype = functools.reduce(torch.promote_types, (s.dtype for s in seqs))  # float32 and float64: float64
+    out = seqs[0].new_full((len(seqs), int(lengths.max()), *trailing), pad_value, dtype=dtype)
     for i, s in enumerate(seqs):
         out[i, : s.shape[0]] = s
     return out, lengths
@@ -200,6 +202,16 @@ def _check_examples(examples: Sequence[Example]) -> None:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"{_label(i, e.meta)}: {name} must be a torch.Tensor or None, got "
                                 f"{type(value).__name__}; convert it with torch.as_tensor(...)")
+    for name in ("x", "y", "cond", "future"):  # one kind per field: a batch takes one dtype
+        kinds: dict[bool, int] = {}
+        for i, e in enumerate(examples):
+            value = getattr(e, name)
+            if value is not None:
+                kinds.setdefault(value.is_floating_point(), i)
+        if len(kinds) > 1:  # padded into one tensor, the floats would be cut to integers (NaN to -2**63)
+            raise ValueError(f"{name} is a float tensor in {_label(kinds[True], examples[kinds[True]].meta)} "
+                             f"and an integer one in {_label(kinds[False], examples[kinds[False]].meta)}: give "
+                             f"every example's {name} one kind (float features or values; integer ids or classes)")
 
 
 def _check_finite(batch: Batch) -> None:

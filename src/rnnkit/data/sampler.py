@@ -1,7 +1,7 @@
 """Bucketing: batches of similar lengths, so that less of every batch is padding.
 
 :class:`BucketSampler` is a batch sampler (pass it as ``DataLoader(batch_sampler=...)``). Each
-epoch it shuffles all indices with ``seed + epoch``, cuts them into pools of
+epoch it shuffles all indices with a generator seeded by ``(seed, epoch)``, cuts them into pools of
 ``batch_size * pool_batches`` indices, sorts each pool by length, cuts the pool into batches and
 shuffles the order of all batches. Every index appears exactly once per epoch; the last batch of a
 pool may be smaller (``drop_last`` is always False: no example is ever left out).
@@ -12,7 +12,7 @@ same batch sizes drawn at random.
 Example:
     >>> sampler = BucketSampler(dataset.train.lengths(), batch_size=32, seed=0)
     >>> loader = DataLoader(dataset.train, batch_sampler=sampler, collate_fn=dataset.collate)
-    >>> print(padding_report(dataset.train.lengths(), list(sampler)))
+    >>> print(padding_report(dataset.train.lengths(), sampler.batches(0)))  # (iterating would use epoch 0 up)
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class BucketSampler(Sampler[list[int]]):
         pool_batches: how many batches' worth of indices are sorted together; larger pools pad
             less but make batches less random. 1 gives plain random batching.
         shuffle: False sorts the whole data set by length once and keeps the batch order fixed.
-        seed: epoch ``e`` uses ``random.Random(seed + e)``; the same seed gives the same batches.
+        seed: epoch ``e`` uses a generator seeded by the pair ``(seed, e)`` (not ``seed + e``, with which
+            seed 1's first epoch was seed 0's second); the same seed gives the same batches.
 
     The epoch advances by one each time the sampler is iterated; :meth:`set_epoch` sets it
     (as with ``DistributedSampler``), so a resumed run can reproduce its batches.
@@ -62,7 +63,7 @@ class BucketSampler(Sampler[list[int]]):
         if not self.shuffle:
             order.sort(key=self.lengths.__getitem__)
             return [order[i: i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        rng = random.Random(self.seed + epoch)
+        rng = random.Random(f"rnnkit-bucket:{self.seed}:{epoch}")  # a string seed: hashed by SHA-512, stable
         rng.shuffle(order)
         pool = self.batch_size * self.pool_batches
         out: list[list[int]] = []

@@ -202,7 +202,9 @@ class StandardScaler(Scaler):
     def _fit_params(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         mean = data.mean(axis=0)
         std = data.std(axis=0)
-        constant = std <= 1e-12 * np.maximum(1.0, np.abs(mean))
+        # zero spread, or spread at float rounding of the values' size (relative, so that a feature of
+        # values near 1e-13 is scaled, not passed through as "constant")
+        constant = std <= 1e-12 * np.abs(mean)
         return mean, std, constant
 
 
@@ -231,7 +233,7 @@ class MinMaxScaler(Scaler):
         lo, hi = self.feature_range
         dmin, dmax = data.min(axis=0), data.max(axis=0)
         span = dmax - dmin
-        constant = span <= 1e-12 * np.maximum(1.0, np.abs(dmin))
+        constant = span <= 1e-12 * np.maximum(np.abs(dmin), np.abs(dmax))  # zero range, or its rounding
         scale = span / (hi - lo)
         offset = np.where(constant, dmin - lo, dmin - lo * scale)
         return offset, scale, constant

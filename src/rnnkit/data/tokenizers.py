@@ -159,6 +159,9 @@ class WordTokenizer(Tokenizer):
             self._regex = re.compile(pattern)
         except re.error as e:
             raise ValueError(f"WordTokenizer pattern {pattern!r} is not a valid regular expression: {e}") from e
+        if self._regex.groups:  # findall would give tuples of the groups, not the tokens
+            raise ValueError(f"WordTokenizer pattern {pattern!r} has capturing groups, so its matches are tuples of "
+                             "them; write each group as (?:...), which groups without capturing")
         self.pattern = pattern
 
     def tokenize(self, text: str) -> list[str]:
