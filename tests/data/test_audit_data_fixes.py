@@ -50,3 +50,12 @@ def test_a_word_pattern_with_capturing_groups_is_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match=r"capturing groups.*\(\?:\.\.\.\)"):
         WordTokenizer(pattern=r"(ab)|(c)")
     assert WordTokenizer(pattern=r"(?:ab)|c").fit(["ab c"]).tokenize("ab c") == ["ab", "c"]
+
+
+def test_fill_missing_refuses_a_misspelt_policy_even_without_a_nan() -> None:
+    from rnnkit.data.windows import fill_missing
+
+    with pytest.raises(ValueError, match="nan_policy must be 'raise' or 'interpolate', got 'interp'"):
+        fill_missing(np.arange(4.0), policy="interp")  # type: ignore[arg-type]
+    filled, count = fill_missing(np.array([1.0, np.nan, 3.0]), policy="interpolate")
+    assert filled.shape == (3, 1) and count == 1 and filled[1, 0] == 2.0  # (N,) comes back (N, 1), as documented

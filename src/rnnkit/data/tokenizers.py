@@ -178,7 +178,9 @@ class BPETokenizer(Tokenizer):
     """Subword BPE (Hugging Face ``tokenizers``), trained with ``vocab_size`` merges budget.
 
     The four specials take ids 0-3 so ``vocab`` is an ordinary :class:`Vocab`; ``min_freq`` is the
-    minimum pair frequency of a merge. Characters not seen in training become ``<unk>``.
+    minimum pair frequency of a merge. Characters not seen in training become ``<unk>``. ``max_size``
+    caps ``vocab_size`` (``max_size`` + 4), but the vocabulary always holds every character seen in
+    training (Hugging Face's trainer keeps the whole alphabet), so it may be larger than either.
     """
 
     kind = "bpe"

@@ -51,12 +51,16 @@ def _as_2d(values: np.ndarray | Tensor | Sequence[float], name: str) -> np.ndarr
 def fill_missing(
     series: np.ndarray | Tensor | Sequence[float], *, policy: NanPolicy = "raise", name: str = "series"
 ) -> tuple[np.ndarray, int]:
-    """Apply the NaN policy to an ``(N,)`` or ``(N, F)`` series; returns (series, number filled).
+    """Apply the NaN policy to an ``(N,)`` or ``(N, F)`` series; returns (series, number filled), the
+    series as ``(N, F)`` (an ``(N,)`` one as ``(N, 1)``, the shape the windows read).
 
     ``"raise"``: ValueError naming the first missing step and column and the total count.
     ``"interpolate"``: linear in the step index, per column; NaNs before the first or after the
     last observed value take that nearest observed value. A column with no values at all raises.
+    Any other policy is refused, whether or not the series has a NaN.
     """
+    if policy not in ("raise", "interpolate"):
+        raise ValueError(f"nan_policy must be 'raise' or 'interpolate', got {policy!r}")
     a = _as_2d(series, name).copy()
     missing = np.isnan(a)
     count = int(missing.sum())
@@ -66,8 +70,6 @@ def fill_missing(
         step, col = (int(v) for v in np.argwhere(missing)[0])
         raise ValueError(f"{name} has {count} missing value(s) (NaN); the first at step {step}, column "
                          f"{col}. Pass nan_policy='interpolate' to fill them linearly, or clean the data")
-    if policy != "interpolate":
-        raise ValueError(f"nan_policy must be 'raise' or 'interpolate', got {policy!r}")
     steps = np.arange(len(a))
     for c in range(a.shape[1]):
         m = missing[:, c]
