@@ -1,5 +1,6 @@
-"""Helpers of the ``rnnkit predict`` tests on tables: run the command, read its one error line, and
-train the tiny monthly forecaster they predict with."""
+"""Helpers of the ``rnnkit predict`` tests: run the command, read its one error line, and train the
+tiny monthly forecaster the table tests predict with and the character language model of names
+that the decoding tests sample from."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ import pytest
 from rnnkit.cli.main import main
 
 MONTHS = [f"{1949 + i // 12}-{i % 12 + 1:02d}" for i in range(60)]
+
+
+def train_names_lm(folder: Path) -> Path:
+    """A character language model of a few names after one epoch (a few seconds): ``folder/lm``."""
+    data = folder / "names.txt"
+    data.write_text("\n".join(["anna", "bert", "carl", "dora", "emil"] * 6) + "\n", encoding="utf-8")
+    run = folder / "lm"
+    assert main(["train", "--data", f"text:{data}", "--hidden", "8", "--epochs", "1", "--out", str(run),
+                 "--no-progress"]) == 0
+    return run
 
 
 def error_line(capsys: pytest.CaptureFixture[str]) -> str:

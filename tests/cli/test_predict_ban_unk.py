@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+from predict_checks import train_names_lm
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -21,12 +22,7 @@ from rnnkit.models.ensemble import configured_method
 @pytest.fixture(scope="module")
 def unk_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A language model of a few names after one epoch, its output bias then set on <unk>."""
-    folder = tmp_path_factory.mktemp("ban_unk")
-    data = folder / "names.txt"
-    data.write_text("\n".join(["anna", "bert", "carl", "dora", "emil"] * 6) + "\n", encoding="utf-8")
-    run = folder / "lm"
-    assert main(["train", "--data", f"text:{data}", "--hidden", "8", "--epochs", "1", "--out", str(run),
-                 "--no-progress"]) == 0
+    run = train_names_lm(tmp_path_factory.mktemp("ban_unk"))
     weights = run / "model.safetensors"
     with safe_open(str(weights), "pt") as f:
         header = f.metadata()

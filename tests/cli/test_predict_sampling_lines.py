@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from predict_checks import train_names_lm
 
 from rnnkit.cli.main import main
 from rnnkit.models import LanguageModel
@@ -17,12 +18,7 @@ PROMPTS = ["an", "be", "ca", "do"]  # of one length: the inputs batch together
 @pytest.fixture(scope="module")
 def lm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A character language model of a few names after one epoch (a few seconds)."""
-    folder = tmp_path_factory.mktemp("sample_lines")
-    data = folder / "names.txt"
-    data.write_text("\n".join(["anna", "bert", "carl", "dora", "emil"] * 6) + "\n", encoding="utf-8")
-    run = folder / "lm"
-    assert main(["train", "--data", f"text:{data}", "--hidden", "8", "--epochs", "1", "--out", str(run),
-                 "--no-progress"]) == 0
+    run = train_names_lm(tmp_path_factory.mktemp("sample_lines"))
     return run
 
 
