@@ -23,13 +23,25 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return err
 
 
+# the command that trains vowels_run, without its --out
+VOWELS = ["train", "--data", "japanese_vowels", "--model", "classifier", "--cell", "gru", "--hidden", "8",
+          "--epochs", "2", "--limit", "40", "--lr", "0.01", "--no-progress"]
+
+
 @pytest.fixture(scope="module")
 def vowels_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "jv"
-    code = main(["train", "--data", "japanese_vowels", "--model", "classifier", "--cell", "gru", "--hidden", "8",
-                 "--epochs", "2", "--limit", "40", "--lr", "0.01", "--out", str(run), "--no-progress"])
+    code = main([*VOWELS, "--out", str(run)])
     assert code == 0
     return run
+
+
+def _copy_of(run: Path, tmp_path: Path) -> Path:
+    """A copy of a module fixture's run folder, for a test that changes the folder: a copy costs
+    milliseconds, a training of its own a second or more."""
+    import shutil
+
+    return Path(shutil.copytree(run, tmp_path / run.name))
 
 
 @pytest.fixture(scope="module")
@@ -447,10 +459,12 @@ def test_tour_out_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
 @pytest.fixture(scope="module")
 def dates_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seq2seq of dates_iso that the tests below only predict with. 1000 + 100 dates, not the default
-    20000 + 2000 (seconds to write): the character vocabulary is the same 60 tokens."""
+    20000 + 2000 (seconds to write): the character vocabulary is the same 60 tokens. One epoch on 50 of
+    them (and 50 of each scored split, whose greedy decoding runs to the longest output while the model
+    has not learnt to end): the tests read the vocabulary and compare predictions, not their quality."""
     run = tmp_path_factory.mktemp("runs") / "dates"
     assert main(["train", "--data", "dates_iso", "--data-option", "n_train=1000", "--data-option", "n_test=100",
-                 "--model", "seq2seq", "--hidden", "16", "--limit", "200", "--epochs", "2", "--out", str(run),
+                 "--model", "seq2seq", "--hidden", "16", "--limit", "50", "--epochs", "1", "--out", str(run),
                  "--no-progress", "--no-report"]) == 0
     return run
 
@@ -786,12 +800,10 @@ def test_a_forecaster_of_a_users_table_predicts_from_its_window_with_known_covar
     assert "2 row(s) of covariates, but this forecaster forecasts 4 steps" in _error_line(capsys)
 
 
-def test_a_folder_that_holds_a_run_is_never_trained_over_silently(tmp_path: Path,
+def test_a_folder_that_holds_a_run_is_never_trained_over_silently(vowels_run: Path, tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "run"
-    base = ["train", "--data", "japanese_vowels", "--model", "classifier", "--hidden", "4", "--epochs", "1",
-            "--limit", "20", "--out", str(out), "--no-progress", "--no-report"]
-    assert main(base) == 0
+    out = _copy_of(vowels_run, tmp_path)  # the run that the command below trained
+    base = [*VOWELS, "--out", str(out), "--no-report"]
     (out / "extras" / "stale.json").write_text("{}")  # a leftover of the old run
     (out / "notes.txt").write_text("mine")  # not rnnkit's
     before = (out / "model.safetensors").read_bytes()
@@ -801,7 +813,8 @@ def test_a_folder_that_holds_a_run_is_never_trained_over_silently(tmp_path: Path
     assert (out / "model.safetensors").read_bytes() == before
     assert main([*base, "--resume", "--overwrite"]) == 2
     assert "pass one" in _error_line(capsys)
-    assert main([*base, "--overwrite", "--hidden", "6"]) == 0
+    # (one epoch on 20 examples, under half the time of the copied run's two on 40: the claims are the folder's)
+    assert main([*base, "--overwrite", "--hidden", "6", "--epochs", "1", "--limit", "20"]) == 0
     assert not (out / "extras" / "stale.json").exists() and (out / "notes.txt").read_text() == "mine"
     assert yaml.safe_load((out / "config.yaml").read_text())["model"]["config"]["hidden_size"] == 6
 
@@ -837,11 +850,9 @@ def test_a_latin_1_table_predicts_in_its_encoding_and_an_unscored_run_says_why(
 
 
 def test_a_resume_with_other_settings_or_a_broken_checkpoint_says_so_and_changes_nothing(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "run"
-    base = ["train", "--data", "japanese_vowels", "--model", "classifier", "--hidden", "4", "--epochs", "2",
-            "--limit", "20", "--out", str(out), "--no-progress", "--no-report"]
-    assert main(base) == 0
+        vowels_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _copy_of(vowels_run, tmp_path)  # the run that the command below trained
+    base = [*VOWELS, "--out", str(out), "--no-report"]
     spec = (out / "run.yaml").read_text()
     capsys.readouterr()
     assert main([*base, "--resume", "--batch-size", "4"]) == 2
@@ -945,15 +956,19 @@ def test_ctrl_c_while_the_command_loads_is_one_line_and_130(monkeypatch: pytest.
     monkeypatch.setattr(cli_main, "build_parser", interrupted)
     assert cli_main.main(["train", "--data", "japanese_vowels"]) == 130
     assert capsys.readouterr().err.strip() == "rnnkit: interrupted"
-    done = subprocess.run([sys.executable, "-c", "import sys, rnnkit; from rnnkit import Recurrent, cells; "
-                           "print('torch' in sys.modules)"], capture_output=True, text=True, timeout=120)
-    assert done.stdout.strip() == "True"  # the names still load, on first use
-    # (the modules split out of the commands named too, though building the parser reads them)
-    bare = subprocess.run([sys.executable, "-c", "import sys, rnnkit.cli.main as m; m.build_parser(); "
+    # one process for both (each start of one costs a second or more): the parser and every sub-command
+    # (the modules split out of the commands named too, though building the parser reads them) load no
+    # torch, so --help answers at once; then the names still load, on first use
+    done = subprocess.run([sys.executable, "-c", "import sys, rnnkit.cli.main as m; m.build_parser(); "
                            "import rnnkit.cli.train, rnnkit.cli.runspec, rnnkit.bench.cv, rnnkit.bench.accuracy, "
                            "rnnkit.bench.long_stream, rnnkit.bench.long_stream_rows; "
-                           "print('torch' in sys.modules)"], capture_output=True, text=True, timeout=120)
-    assert bare.stdout.strip() == "False"  # the parser, all sub-commands, loads no torch: --help answers at once
+                           "print('torch' in sys.modules); from rnnkit import Recurrent, cells; "
+                           "print('torch' in sys.modules, Recurrent.__name__, cells.__name__)"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 2, done.stderr
+    parser_loaded_torch, names = done.stdout.splitlines()
+    assert parser_loaded_torch == "False", "the parser or a sub-command loads torch"
+    assert names == "True Recurrent rnnkit.cells", "the names do not load on first use"
 
 
 def test_a_data_option_read_as_yaml_into_another_type_is_named_with_the_quoted_form(
@@ -1020,12 +1035,11 @@ def test_a_forecast_of_several_targets_prints_one_line_per_target(tmp_path: Path
 
 
 def test_evaluate_refuses_splits_of_other_sizes_than_the_run_was_trained_on(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        vowels_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Without run.yaml (which records --limit) evaluate rebuilt all 370 test examples of a --limit 40 run
     and overwrote metrics.json with their score, saying nothing."""
-    run = tmp_path / "run"
-    assert main(["train", "--data", "japanese_vowels", "--model", "classifier", "--hidden", "4", "--epochs", "1",
-                 "--limit", "40", "--out", str(run), "--no-progress", "--no-report"]) == 0
+    run = _copy_of(vowels_run, tmp_path)  # a --limit 40 run
+    assert "--limit" in VOWELS and VOWELS[VOWELS.index("--limit") + 1] == "40"
     assert main(["evaluate", str(run)]) == 0
     (run / "run.yaml").unlink()
     kept = (run / "metrics.json").read_text()

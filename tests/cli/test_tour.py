@@ -48,16 +48,21 @@ def test_tour_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _predict_raw_inputs_of_every_kind_from_tour_runs(out, tmp_path, capsys)
 
 
-def test_a_failing_stop_is_reported_and_the_tour_goes_on(tmp_path: Path) -> None:
+def test_a_failing_stop_is_reported_the_tour_goes_on_and_a_stop_without_published_figures_shows_its_baseline(
+        tmp_path: Path) -> None:
+    """One tour of two stops for both claims: the stop after the failed one has no published figure."""
     stops = [Stop("broken", "many-to-one", "no_such_data", "classifier", train={"epochs": 1}),
-             Stop("air", "forecasting", "air_passengers", "forecaster", model_options={"hidden_size": 4},
-                  train={"epochs": 1})]
+             Stop("tiny", "one-to-one", "digits", "feedforward", model_options={"hidden_sizes": (8,)},
+                  train={"epochs": 1, "batch_size": 16}, limit=32, baseline="0.5 a coin")]
     # one process: a failed stop becomes its row inside run_stop, whichever way the stops are scheduled, and
     # the two worker processes (each importing torch) cost ~10 s here; test_tour_quick takes the parallel path
     rows = run_tour(tmp_path, stops=stops, jobs=1)
     assert rows[0].result is None and "unknown data set" in rows[0].status
-    assert rows[1].status == "ok" and rows[1].result is not None
-    assert (tmp_path / "index.html").is_file() and (tmp_path / "air" / "report.html").is_file()
+    assert rows[1].status == "ok" and rows[1].result is not None, "the tour did not go on after the failed stop"
+    assert (tmp_path / "index.html").is_file() and (tmp_path / "tiny" / "report.html").is_file()
+    assert rows[1].published == "0.5 a coin", "a stop without published figures shows its baseline"
+    with pytest.raises(ValueError, match="jobs"):
+        run_tour(tmp_path, stops=stops[1:], jobs=0)
 
 
 def _predict(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -84,15 +89,6 @@ def _predict_raw_inputs_of_every_kind_from_tour_runs(runs: Path, tmp_path: Path,
     np.savetxt(tmp_path / "video.csv", video, delimiter=",")
     tags = _predict([str(runs / "synced"), str(tmp_path / "video.csv")], capsys).split()
     assert len(tags) == len(video) and set(tags) <= set("0123456789")
-
-
-def test_a_stop_without_published_figures_shows_its_baseline(tmp_path: Path) -> None:
-    stop = Stop("tiny", "one-to-one", "digits", "feedforward", model_options={"hidden_sizes": (8,)},
-                train={"epochs": 1, "batch_size": 16}, limit=32, baseline="0.5 a coin")
-    rows = run_tour(tmp_path, stops=[stop], jobs=1)
-    assert rows[0].status == "ok" and rows[0].published == "0.5 a coin"
-    with pytest.raises(ValueError, match="jobs"):
-        run_tour(tmp_path, stops=[stop], jobs=0)
 
 
 def test_the_default_tour_uses_both_cores_one_thread_each() -> None:
