@@ -199,26 +199,6 @@ def test_recipe_notes_come_from_comments():
         "reduced budget tried: lstm 0.9"
 
 
-def test_the_baseline_cannot_change_the_threads_later_data_sets_train_with(monkeypatch):
-    """aeon/numba reset torch's thread count; a run over several data sets keeps --threads."""
-    import rnnkit.bench.baselines as baselines
-    from rnnkit.bench import accuracy
-
-    def greedy_baseline(name, dataset):
-        torch.set_num_threads(torch.get_num_threads() + 1)
-        return None
-
-    monkeypatch.setattr(baselines, "run_baseline", greedy_baseline)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        row = accuracy.bench_dataset("italy_power_demand", seeds=1, quick=True)
-        assert torch.get_num_threads() == 1
-        assert "1 torch threads" in row.device
-    finally:
-        torch.set_num_threads(before)
-
-
 def test_an_unknown_recipe_is_a_one_line_error(capsys):
     from rnnkit.cli.main import main
 
@@ -229,11 +209,18 @@ def test_an_unknown_recipe_is_a_one_line_error(capsys):
     assert "--seeds must be >= 1" in capsys.readouterr().err
 
 
-def test_parallel_seeds_match_the_serial_run(capsys):
+def test_parallel_seeds_match_the_serial_run_and_a_stop_keeps_the_finished_ones(capsys):
     """--jobs trains seeds in fresh worker processes; each seed's result is the one a serial run gets
-    (which prints its progress: that changes nothing either). Two seeds on two workers are enough: serial
-    seed 1 trains after seed 0 in one process, its parallel twin in a fresh one, so a match shows a
-    seed's result depends on nothing a run did before it (every worker costs seconds of imports here)."""
+    (which prints its progress: that changes nothing either). SIGTERM (Stopped) while workers train: the
+    seeds already in are kept, the workers end.
+
+    One pool shows both (every worker costs seconds of imports here): three seeds on two workers, stopped
+    at the second result, so the third seed is still training (or the second, if the third came in first)
+    when the stop comes. Which two are kept depends on the workers' pace, so the serial run trains all
+    three; a kept seed trained in a worker process, its serial twin after other seeds in this one, so a
+    match shows a seed's result depends on nothing a run did before it."""
+    import multiprocessing
+
     from rnnkit.bench import accuracy
 
     _, spec, _ = accuracy.load_recipe("gunpoint")
@@ -241,22 +228,31 @@ def test_parallel_seeds_match_the_serial_run(capsys):
     from rnnkit.cli.runspec import load_data
 
     dataset = load_data(spec)
+    seen: list[int] = []
+
+    def stop_at_the_second(r):
+        seen.append(r.seed)
+        if len(seen) == 2:
+            raise accuracy.Stopped("signal 15")
+
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        serial = accuracy.run_seeds("gunpoint", spec, dataset, 2, jobs=1, progress=True)
+        serial = accuracy.run_seeds("gunpoint", spec, dataset, 3, jobs=1, progress=True)
         progress = capsys.readouterr().err.splitlines()
-        assert [line.split(": epoch")[0] for line in progress] == [f"[accuracy] gunpoint seed {s}" for s in range(2)]
+        assert [line.split(": epoch")[0] for line in progress] == [f"[accuracy] gunpoint seed {s}" for s in range(3)]
         assert all(" epoch 1/1 " in line and line.endswith(" s)") for line in progress)
-        seen: list[int] = []
-        parallel = accuracy.run_seeds("gunpoint", spec, dataset, 2, jobs=2, quick=True,
-                                      on_result=lambda r: seen.append(r.seed))
+        kept = accuracy.run_seeds("gunpoint", spec, dataset, 3, jobs=2, quick=True, on_result=stop_at_the_second)
     finally:
         torch.set_num_threads(before)
-    assert [r.seed for r in parallel] == [0, 1] and sorted(seen) == [0, 1]
-    for a, b in zip(serial, parallel, strict=True):
-        assert a.metrics == pytest.approx(b.metrics, rel=1e-6), (a.seed, a.metrics, b.metrics)
-    assert serial[0].metrics["loss"] != serial[1].metrics["loss"]  # the seeds differ, so the match means something
+    assert not multiprocessing.active_children(), "a worker trains on after the stop"
+    assert len(kept) == 2, f"the stop kept {len(kept)} seeds, not the 2 finished ones ({seen})"
+    assert [r.seed for r in kept] == sorted(seen), "the kept seeds are the finished ones, in seed order"
+    for r in kept:
+        twin = serial[r.seed]
+        assert r.metrics == pytest.approx(twin.metrics, rel=1e-6), ("worker and serial run differ", r.seed, r.metrics,
+                                                                     twin.metrics)
+    assert len({r.metrics["loss"] for r in serial}) == 3, "the seeds differ, so the match means something"
 
 
 def test_jobs_below_one_is_a_one_line_error(capsys):
@@ -266,43 +262,34 @@ def test_jobs_below_one_is_a_one_line_error(capsys):
     assert "--jobs must be >= 1" in capsys.readouterr().err
 
 
-def test_the_printed_table_of_a_subset_does_not_call_the_other_recipes_unmeasured(capsys):
+def test_a_printed_subset_leaves_the_other_recipes_out_and_the_baseline_keeps_the_threads(monkeypatch, capsys):
+    """The printed table of a subset does not call the other recipes unmeasured. aeon/numba reset torch's
+    thread count; a run over several data sets keeps --threads: the baseline here takes a thread more, and
+    the row (measured after it) and the run go on with --threads 1."""
+    import rnnkit.bench.baselines as baselines
     from rnnkit.cli.main import main
 
+    ran: list[str] = []
+
+    def greedy_baseline(name, dataset):
+        ran.append(name)
+        torch.set_num_threads(torch.get_num_threads() + 1)
+        return None
+
+    monkeypatch.setattr(baselines, "run_baseline", greedy_baseline)
     before = torch.get_num_threads()
     try:
-        assert main(["bench", "accuracy", "gunpoint", "--quick", "--no-baseline", "--seeds", "1",
-                     "--threads", "1"]) == 0
+        assert main(["bench", "accuracy", "gunpoint", "--quick", "--seeds", "1", "--threads", "1"]) == 0
+        threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
     out = capsys.readouterr().out
+    assert ran == ["gunpoint"], "the baseline did not run, so the threads were not put to the test"
+    assert threads == 1, f"the baseline left {threads} torch threads for the data sets after it"
+    assert "1 torch threads" in out, "the row's device does not show the threads it was measured with"
     assert "| gunpoint |" in out and "without a measured row" not in out
     # the file's section still lists them
     assert "without a measured row yet: addition, air_passengers" in to_markdown([])
-
-
-def test_a_stop_during_parallel_seeds_keeps_the_finished_ones():
-    """SIGTERM (Stopped) while workers train: the seeds already in are kept, the workers end."""
-    import multiprocessing
-
-    from rnnkit.bench import accuracy
-    from rnnkit.cli.runspec import load_data
-
-    _, spec, _ = accuracy.load_recipe("gunpoint")
-    spec = accuracy.quick_spec(spec)
-    dataset = load_data(spec)
-
-    def stop_after_first(r):
-        raise accuracy.Stopped("signal 15")
-
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        kept = accuracy.run_seeds("gunpoint", spec, dataset, 4, jobs=2, quick=True, on_result=stop_after_first)
-    finally:
-        torch.set_num_threads(before)
-    assert len(kept) == 1 and kept[0].seed in (0, 1)
-    assert not multiprocessing.active_children()  # no worker trains on after the bench
 
 
 def test_baselines_only_updates_the_baseline_and_its_verdict_and_keeps_the_measured_figures(

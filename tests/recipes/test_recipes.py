@@ -9,6 +9,7 @@ import warnings
 
 import pytest
 
+from rnnkit.bench import accuracy_recipes
 from rnnkit.bench.accuracy import bench_dataset, load_recipe, quick_spec, recipe_names
 from rnnkit.bench.accuracy_goals import GOALS
 from rnnkit.cli.runspec import resolve_model
@@ -19,11 +20,22 @@ ISSUE_SETS = {"japanese_vowels", "arrowhead", "gunpoint", "italy_power_demand", 
 # one recipe per family: UCR classifier, forecaster, seq2seq, tagger, generator, token classifier
 BF16_LIMIT = 4  # examples per split of the bf16 runs below: two batches of two
 FAMILIES = ["italy_power_demand", "air_passengers", "addition", "moving_digits", "digit_captions", "sentiment"]
+BENCH_LIMIT = 8  # examples per split of the bench's --quick runs below (QUICK_LIMIT, 48, in a user's)
 
 
-def test_a_recipe_for_every_issue_data_set():
+@pytest.fixture
+def few_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bench's --quick runs below on BENCH_LIMIT examples per split: they check that a recipe goes
+    through the bench end to end (load, train an epoch, evaluate, a row), which no size changes; 48
+    examples cost up to seconds of training each and check nothing more."""
+    monkeypatch.setattr(accuracy_recipes, "QUICK_LIMIT", BENCH_LIMIT)
+
+
+def test_a_recipe_for_every_issue_data_set_and_one_with_an_ensemble():
     assert set(recipe_names()) >= ISSUE_SETS
     assert set(GOALS) >= ISSUE_SETS
+    # test_every_recipe_builds_its_ensemble_and_trains_and_evaluates_in_bf16 builds each one's members
+    assert any(load_recipe(n)[1].ensemble > 1 for n in recipe_names()), "no recipe uses ensemble: k"
 
 
 @pytest.mark.parametrize("name", sorted(set(recipe_names()) | ISSUE_SETS))
@@ -39,7 +51,7 @@ def test_recipe_is_a_valid_spec_that_selects_on_valid(name):
 
 
 @pytest.mark.parametrize("name", FAMILIES)
-def test_recipe_family_trains_and_evaluates_end_to_end(name):
+def test_recipe_family_trains_and_evaluates_end_to_end(name: str, few_examples: None) -> None:
     row = bench_dataset(name, seeds=1, quick=True, baseline=False)
     assert row.dataset == name and row.quick and len(row.values) == 1
     assert math.isfinite(row.mean) and row.cpu_s > 0
@@ -48,21 +60,8 @@ def test_recipe_family_trains_and_evaluates_end_to_end(name):
     assert (spec.ensemble > 1) == row.notes.startswith(f"an ensemble of {spec.ensemble} models per seed")
 
 
-def test_an_ensemble_recipe_builds_that_many_members():
-    from rnnkit.cli.runspec import build_model, load_data
-    from rnnkit.models import Ensemble
-
-    ensembles = [n for n in recipe_names() if load_recipe(n)[1].ensemble > 1]
-    assert ensembles, "no recipe uses ensemble: k"
-    _, spec, _ = load_recipe(ensembles[0])
-    model = build_model(quick_spec(spec), load_data(quick_spec(spec)))
-    assert isinstance(model, Ensemble) and len(model.members) == spec.ensemble
-    first, second = (next(m.parameters()) for m in model.members[:2])
-    assert not first.equal(second)  # each member draws its own initial weights
-
-
 @pytest.mark.parametrize("name", ["gunpoint", "arrowhead", "japanese_vowels"])  # italy_power_demand: FAMILIES
-def test_ucr_recipe_with_a_conv_branch_trains_and_evaluates(name):
+def test_ucr_recipe_with_a_conv_branch_trains_and_evaluates(name: str, few_examples: None) -> None:
     _, spec, _ = load_recipe(name)
     assert spec.model_options.get("conv_channels"), "the UCR recipes use the LSTM-FCN conv branch"
     row = bench_dataset(name, seeds=1, quick=True, baseline=False)
@@ -91,12 +90,13 @@ def test_forecaster_recipe_options_reach_the_model():
 
 
 @pytest.mark.parametrize("name", recipe_names())
-def test_every_recipe_trains_and_evaluates_in_bf16(name):
+def test_every_recipe_builds_its_ensemble_and_trains_and_evaluates_in_bf16(name):
     # precision="bf16" (or "auto" on a CPU with bfloat16 instructions) runs each recipe's model, with its
     # conv branches, n-gram bags, ensembles and forecasting transforms, under CPU autocast
     import torch
 
     from rnnkit.cli.runspec import build_model, load_data
+    from rnnkit.models import Ensemble
     from rnnkit.train import Trainer
 
     # The recipe's model as it is (every model option kept), on BF16_LIMIT examples per split in batches of
@@ -108,6 +108,13 @@ def test_every_recipe_trains_and_evaluates_in_bf16(name):
     assert 0 < len(dataset.train) <= BF16_LIMIT and 0 < len(dataset.test) <= BF16_LIMIT
     torch.manual_seed(0)
     model = build_model(spec, dataset)
+    # a recipe's ensemble: k builds k members, each with its own initial weights (checked on the recipe's
+    # own model here, which its data set is already loaded for)
+    assert isinstance(model, Ensemble) == (spec.ensemble > 1), (type(model).__name__, spec.ensemble)
+    if spec.ensemble > 1:
+        assert len(model.members) == spec.ensemble
+        first, second = (next(m.parameters()) for m in model.members[:2])
+        assert not first.equal(second), "the ensemble's members start from the same weights"
     settings = {**spec.train, "batch_size": min(spec.train["batch_size"], BF16_LIMIT // 2), "precision": "bf16",
                 "max_steps": 2, "device": "cpu", "progress": False, "run_dir": None, "evaluate_test": True}
     with warnings.catch_warnings():
