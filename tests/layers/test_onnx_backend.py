@@ -78,57 +78,84 @@ def test_onnx_backend_is_for_export_only_and_auto_never_picks_it() -> None:
         layer.backend = "onnx"
 
 
-class _Stack(torch.nn.Module):
-    """The layer from a zero state and, given ``h0`` (and ``c0``), from that state too: one program holds
-    both calls, each its own ``rnnkit::rnn`` operator and so its own translation, checked by one export
-    (an ONNX export costs seconds; the two cases used to be two exports of the same layer)."""
+class _Stacks(torch.nn.Module):
+    """Every configuration's layer from a zero state and, given ``h0`` (and ``c0``), from that state too:
+    one program holds all the calls, each its own ``rnnkit::rnn`` operator and so its own translation,
+    checked by one export (an ONNX export costs seconds of fixed overhead: the two states, then the six
+    configurations, used to be an export each). ``states`` holds each layer's ``n_state[i]`` tensors in
+    turn; a layer given none runs from the zero state only."""
 
-    def __init__(self, layer: Recurrent) -> None:
+    def __init__(self, layers: list[Recurrent], n_state: list[int]) -> None:
         super().__init__()
-        self.layer = layer
+        self.layers = torch.nn.ModuleList(layers)
+        self.n_state = n_state
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor, h0: torch.Tensor | None = None,
-                c0: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-        out, final = self.layer(x, lengths)
-        state = tuple(s for s in (h0, c0) if s is not None)
-        if not state:
-            return (out, *as_tuple(final))
-        given_out, given_final = self.layer(x, lengths, self.layer._pack_state(state))
-        return (out, *as_tuple(final), given_out, *as_tuple(given_final))
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        results: list[torch.Tensor] = []
+        given = iter(states)
+        for layer, n in zip(self.layers, self.n_state):
+            out, final = layer(x, lengths)
+            results += [out, *as_tuple(final)]
+            if n:
+                state = tuple(next(given) for _ in range(n))
+                given_out, given_final = layer(x, lengths, layer._pack_state(state))
+                results += [given_out, *as_tuple(given_final)]
+        return tuple(results)
 
 
-@pytest.mark.parametrize("config", CONFIGS)
-def test_onnx_translation_runs_in_onnxruntime_like_the_loop(config: tuple, tmp_path: Path) -> None:
-    """Outputs and final states from a zero state and, for lstm and gru, from a given initial state
-    (``h0``, ``c0``; rnn's initial state is the same input of ONNX's node as gru's ``h0``)."""
+def _all_inputs(layers: list[Recurrent], n_state: list[int], B: int,
+                T: int) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """``x`` and ``lengths`` for every layer (all take 3 features), then each layer's ``n_state`` states."""
+    g = torch.Generator().manual_seed(B * 100 + T)
+    x = torch.randn(B, T, 3, generator=g)
+    lengths = torch.randint(1, T + 1, (B,), generator=g)
+    lengths[0] = T
+    states = [torch.randn(layer.num_layers * layer.num_directions, B, 5, generator=g)
+              for layer, n in zip(layers, n_state) for _ in range(n)]
+    return x, lengths, states
+
+
+def test_onnx_translation_runs_in_onnxruntime_like_the_loop(tmp_path: Path) -> None:
+    """Every configuration's outputs and final states from a zero state and, for lstm and gru, from a
+    given initial state (``h0``, ``c0``; rnn's initial state is the same input of ONNX's node as gru's
+    ``h0``), at the traced shape and at other batch sizes and numbers of steps."""
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from torch.export import Dim
 
     from rnnkit.cli.export_onnx import export_onnx
 
-    with_state = config[0] != "rnn"
-    layer = _layer(*config)
-    x, lengths, state = _inputs(layer, 3, 6, with_state=with_state)
+    layers = [_layer(*config) for config in CONFIGS]
+    n_state = [0 if config[0] == "rnn" else layer.cell_list[0].state_size for layer, config in zip(layers, CONFIGS)]
+    # each configuration's outputs in turn: outputs, h[, c]; twice with a state
+    n_out = [(1 + layer.cell_list[0].state_size) * (2 if n else 1) for layer, n in zip(layers, n_state)]
+    input_names = ["x", "lengths"] + [f"{kind}0_{i}" for i, n in enumerate(n_state) for kind in "hc"[:n]]
+    x, lengths, states = _all_inputs(layers, n_state, 3, 6)
     batch = Dim("batch", min=1)
-    dynamic = {"x": {0: batch, 1: Dim("steps", min=1)}, "lengths": {0: batch},
-               **{name: {1: batch} for name, _ in zip(("h0", "c0"), state)}}
+    dynamic = ({0: batch, 1: Dim("steps", min=1)}, {0: batch}, tuple({1: batch} for _ in states))  # *states
     with torch.no_grad():
-        layer.backend = "onnx"
-        program = torch.export.export(_Stack(layer), (x, lengths, *state), dynamic_shapes=dynamic)
+        for layer in layers:
+            layer.backend = "onnx"
+        program = torch.export.export(_Stacks(layers, n_state), (x, lengths, *states), dynamic_shapes=dynamic)
     path = tmp_path / "rnn.onnx"
-    n_out = (1 + layer.cell_list[0].state_size) * (2 if with_state else 1)  # outputs, h[, c]; twice with a state
-    export_onnx(program, (x, lengths, *state), path, input_names=["x", "lengths", "h0", "c0"][:2 + len(state)],
-                output_names=["outputs"], metadata={"note": "test"}, dims={"x": {0: "batch", 1: "steps"}})
+    export_onnx(program, (x, lengths, *states), path, input_names=input_names, output_names=["outputs"],
+                metadata={"note": "test"}, dims={"x": {0: "batch", 1: "steps"}})
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
-    assert len(session.get_outputs()) == n_out
-    layer.backend = "loop"
+    assert names == input_names
+    assert len(session.get_outputs()) == sum(n_out)
+    for layer in layers:
+        layer.backend = "loop"
     for B, T in ((3, 6), (5, 11), (1, 1)):  # the traced shape, then other batch sizes and numbers of steps
-        x, lengths, state = _inputs(layer, B, T, with_state=with_state)
-        got = session.run(None, dict(zip(names, [t.numpy() for t in (x, lengths, *state)])))
+        x, lengths, states = _all_inputs(layers, n_state, B, T)
+        got = session.run(None, dict(zip(names, [t.numpy() for t in (x, lengths, *states)])))
         with torch.no_grad():
-            expected = _Stack(layer)(x, lengths, *state)
-        assert len(got) == len(expected) == n_out
-        for a, b in zip(got, expected):
-            torch.testing.assert_close(torch.from_numpy(a), b, rtol=1e-5, atol=1e-5)
+            expected = _Stacks(layers, n_state)(x, lengths, *states)
+        assert len(got) == len(expected) == sum(n_out)
+        first = 0
+        for config, n in zip(CONFIGS, n_out):
+            for k in range(n):
+                where = f"{config}, output {k} at B={B}, T={T}"
+                torch.testing.assert_close(torch.from_numpy(got[first + k]), expected[first + k], rtol=1e-5,
+                                           atol=1e-5, msg=lambda m, where=where: f"{where}: {m}")
+            first += n

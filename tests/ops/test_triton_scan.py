@@ -52,15 +52,17 @@ def grads(fn, inputs, g_out, g_last):
 
 @pytest.mark.parametrize("segment", [0, 8, 16])
 def test_linear_scan_matches_sequential_with_state_and_lengths(monkeypatch, segment):
-    # 29 steps in one program, or in 4 or 2 segments along time; lengths ending in the first, a middle
-    # and the last segment, and one empty sequence: outputs, final states and every gradient
+    # 21 steps (3 chunks, the last one short) in one program, or in 3 or 2 segments along time; lengths
+    # ending in the first, a middle and the last segment, and one empty sequence: outputs, final states
+    # and every gradient (the interpreter's time grows with programs x chunks: 3 chunks are the fewest
+    # that give a middle segment)
     monkeypatch.setattr(ts, "scan_config", lambda H, T: ts.ScanConfig(8, 4, segment=segment))
     torch.manual_seed(0)
-    B, T, H = 4, 29, 6
+    B, T, H = 4, 21, 6
     a = torch.rand(B, T, H).requires_grad_()
     b = torch.randn(B, T, H).requires_grad_()
     h0 = torch.randn(B, H).requires_grad_()
-    lengths = torch.tensor([29, 5, 17, 0])
+    lengths = torch.tensor([21, 5, 13, 0])
     out, last = ts.triton_linear_scan(a, b, h0, lengths)
     ref, ref_last = sequential(a.double(), b.double(), h0.double(), lengths)
     torch.testing.assert_close(out, ref.float(), rtol=1e-5, atol=1e-6)
@@ -75,7 +77,7 @@ def test_linear_scan_matches_sequential_with_state_and_lengths(monkeypatch, segm
 @pytest.mark.parametrize("cell_type, kind", [(MinGRUCell, "mingru"), (MinLSTMCell, "minlstm")])
 def test_gated_scan_matches_log_space_scan_and_gradients(cell_type, kind):
     torch.manual_seed(1)
-    B, T, H = 2, 21, 5
+    B, T, H = 2, 13, 5  # 2 chunks (the second short) by 2 channel blocks
     cell = cell_type(3, H)
     xp = (cell.project_input(torch.randn(B, T, 3)) * 3).detach().requires_grad_()  # gates far from 0.5
     h0 = torch.randn(B, H, requires_grad=True)
@@ -124,9 +126,9 @@ def test_stable_over_long_sequences_with_saturated_gates(monkeypatch, segment):
 def test_backend_matches_loop_bidirectional_stacked_with_lengths_and_state():
     torch.manual_seed(4)
     layer = Recurrent("minlstm", 3, 4, num_layers=2, bidirectional=True)
-    x = torch.randn(3, 11, 3)
-    lengths = torch.tensor([11, 6, 2])
-    state = torch.randn(4, 3, 4)
+    x = torch.randn(2, 11, 3)  # 2 chunks; the second sequence ends in the first
+    lengths = torch.tensor([11, 6])
+    state = torch.randn(4, 2, 4)
     out, h = TritonScanBackend().run(layer, x, lengths, (state,))  # supports() says CPU: call run directly
     ref_out, ref_h = get_backend("loop").run(layer, x, lengths, (state,))
     torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-6)
@@ -185,8 +187,9 @@ def test_segments_round_up_to_whole_chunks_and_cover_the_sequence():
 
 @pytest.mark.parametrize("cell_type, kind", [(MinGRUCell, "mingru"), (MinLSTMCell, "minlstm")])
 def test_segmented_gated_scan_equals_the_unsegmented_kernel(monkeypatch, cell_type, kind):
+    # 3 segments of one chunk each (the last one short), the second sequence ending in the middle one
     torch.manual_seed(6)
-    B, T, H = 2, 37, 5
+    B, T, H = 2, 21, 5
     cell = cell_type(3, H)
     xp = (cell.project_input(torch.randn(B, T, 3)) * 3).detach().requires_grad_()
     h0 = torch.randn(B, H, requires_grad=True)
@@ -194,7 +197,7 @@ def test_segmented_gated_scan_equals_the_unsegmented_kernel(monkeypatch, cell_ty
     results = []
     for segment in (0, 8):
         monkeypatch.setattr(ts, "scan_config", lambda H, T, s=segment: ts.ScanConfig(8, 4, segment=s))
-        out, last = ts.triton_gated_scan(xp, kind, h0, torch.tensor([37, 20]))
+        out, last = ts.triton_gated_scan(xp, kind, h0, torch.tensor([21, 12]))
         results.append((out, last, *torch.autograd.grad((out * g_out).sum() + (last * g_last).sum(), (xp, h0))))
     for got, want in zip(*results):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
