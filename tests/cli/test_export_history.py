@@ -5,6 +5,8 @@ metadata, which ``run_session`` (how rnnkit runs an ONNX program) applies."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 from pathlib import Path
@@ -12,7 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import rnnkit
 from rnnkit.cli.main import main
+from rnnkit.data.batch import collate
 from rnnkit.models import Forecaster
 
 ort = pytest.importorskip("onnxruntime")
@@ -21,6 +25,7 @@ pytest.importorskip("onnxscript")
 
 LAG, WINDOW, HORIZON = 3, 8, 2
 FEWEST = LAG + 1
+AIR_HORIZON = 4  # the air run's horizon: just past the lag
 SUFFIXES = {"torchscript": ".pt", "torch.export": ".pt2", "onnx": ".onnx"}
 # what each program says of 3 steps: rnnkit's message where the program can carry one; torch.export's
 # own guard on x's steps and runtime assertion on the lengths, each naming the fewest steps
@@ -43,73 +48,115 @@ def _runner(fmt: str, path: Path) -> object:
 
 
 @pytest.fixture(scope="module")
-def command_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """A run of a lag-3 differenced forecaster on a user's CSV, exported by ``rnnkit export`` as TorchScript
-    and as ONNX: the run folder and the command's message for each format. One ONNX export (seconds) for
-    the test of the command's message and for the ONNX case of the test of the program itself."""
-    import contextlib
-    import io
+def air_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], list[object]]:
+    """The air_passengers recipe differenced at lag 3 with a horizon of 4, exported by ``rnnkit export`` as
+    ONNX, torch.export (``--out model.pt2``: the suffix alone chooses the format) and TorchScript: the run
+    folder, the command's message for each format, and the ``dynamic_shapes`` of each torch.export trace
+    of the .pt2 export. One training and one export of each format (an ONNX or torch.export export costs
+    seconds) for the tests of the programs, of the command's message and of the number of traces.
 
-    tmp = tmp_path_factory.mktemp("history")
-    rows = ["day,sales"] + [f"{t},{10 + t % 5 + 0.1 * t:.2f}" for t in range(60)]
-    data = tmp / "sales.csv"
-    data.write_text("\n".join(rows) + "\n")
-    run = tmp / "run"
-    assert main(["train", "--data", f"csv:{data}", "--data-option", "target=sales", "--data-option", "time=day",
-                 "--data-option", f"window={WINDOW}", "--data-option", f"horizon={HORIZON}", "--model", "forecaster",
-                 "--hidden", "4", "--set", f"difference=[{LAG}]", "--set", "transform=none", "--epochs", "1",
-                 "--out", str(run), "--no-progress", "--no-report"]) == 0
-    messages = {}
-    for fmt in ("torchscript", "onnx"):
-        with contextlib.redirect_stdout(io.StringIO()) as out:
-            assert main(["export", str(run), "--format", fmt]) == 0
+    The recipe's log values differenced (at lag 12 there), autoregressive over the horizon. Its horizon of
+    36 is unrolled into every trace (about 100 s here; 13, just past lag 12, still took 40 s); a lag of 3
+    and a horizon of 4 keep what matters, the horizon past the lag, so the forecast is added back block by
+    block onto its own earlier months as with 36 and lag 12 (undifference's cumsum over ceil(H / lag) = 2
+    blocks), in a third of the unrolled steps. Hidden 8 for the recipe's 128: the same ops, smaller matrices."""
+    run = tmp_path_factory.mktemp("history") / "air"
+    assert main(["train", "--recipe", "air_passengers", "--data-option", f"horizon={AIR_HORIZON}", "--set",
+                 f"difference=[{LAG}]", "--hidden", "8", "--epochs", "1", "--out", str(run), "--no-progress",
+                 "--no-report"]) == 0
+    messages, traces = {}, []
+    real = torch.export.export
+
+    def counted(*args: object, **kwargs: object) -> object:
+        traces.append(kwargs.get("dynamic_shapes"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    for fmt, how in (("onnx", ["--format", "onnx"]), ("torch.export", ["--out", str(run / "export" / "model.pt2")]),
+                     ("torchscript", ["--format", "torchscript"])):
+        with contextlib.redirect_stdout(io.StringIO()) as out, pytest.MonkeyPatch.context() as patch:
+            if fmt == "torch.export":  # no --format: the .pt2 suffix chooses torch.export
+                patch.setattr(torch.export, "export", counted)
+            assert main(["export", str(run), *how]) == 0
         messages[fmt] = out.getvalue()
-    return run, messages
+    return run, messages, traces
 
 
-@pytest.mark.parametrize(("fmt", "window"), [(fmt, WINDOW) for fmt in SUFFIXES]
-                         + [(fmt, None) for fmt in ("torchscript", "torch.export")])
+@pytest.fixture(scope="module")
+def air_program(air_run: tuple[Path, dict[str, str], list[object]]) -> object:
+    """The .pt2 program of ``air_run``, loaded once (a load and its first call cost seconds) for both tests of it."""
+    return _runner("torch.export", air_run[0] / "export" / "model.pt2")
+
+
+def test_onnx_and_torch_export_of_a_differenced_forecaster(
+        air_run: tuple[Path, dict[str, str], list[object]], air_program: object) -> None:
+    run, messages, _ = air_run
+    path = run / "export" / "model.onnx"
+    assert f"to {path}" in messages["onnx"]
+    message = messages["onnx"]
+    assert f"at least {LAG + 1} steps" in message and "output predictions" in message  # lag 3: 4 or more
+    model = rnnkit.load(run)
+    assert model.config.horizon == AIR_HORIZON and tuple(model.config.difference) == (LAG,)
+    assert model.config.strategy == "autoregressive" and model.config.transform == "log"
+    dataset = rnnkit.datasets.load("air_passengers", window=24, horizon=AIR_HORIZON, valid_size=0)
+    windows = [collate(dataset.test.examples[:1]), collate(dataset.train.examples[:5])]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch in windows:
+        got = session.run(None, {"x": batch.x.numpy(), "lengths": batch.lengths.numpy()})[0]
+        with torch.no_grad():
+            expected = model(batch).predictions
+        torch.testing.assert_close(torch.from_numpy(got), expected, rtol=1e-5, atol=1e-5)
+    assert "(torch.export)" in messages["torch.export"]  # `--out model.pt2`, no --format (the fixture)
+    for batch in windows:
+        torch.testing.assert_close(air_program(batch.x, batch.lengths), model(batch).predictions)  # type: ignore[operator]
+
+
+# run: the program that `rnnkit export` wrote for the module's trained run (window 24), as the command
+# checked it; otherwise a Forecaster exported by `export` (window 8 or none)
+@pytest.mark.parametrize(("fmt", "window"), [("torchscript", WINDOW), ("torch.export", "run"), ("onnx", "run"),
+                                             ("torchscript", None), ("torch.export", None)])
 def test_a_differenced_forecaster_program_refuses_a_history_too_short_and_takes_the_fewest_steps(
-        fmt: str, window: int | None, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    """TorchScript and torch.export: a Forecaster exported by ``export``; ONNX: the program that ``rnnkit
-    export`` wrote for a trained run of the same shape (lag 3, window 8, horizon 2), against that run's
-    model, as the command checks it (an ONNX export costs seconds: the command's is checked here)."""
+        fmt: str, window: int | str | None, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """TorchScript (and torch.export without a window): a Forecaster exported by ``export``; ONNX and
+    torch.export with a window: the programs that ``rnnkit export`` wrote for a trained run of lag 3 (the
+    module's air_run), against that run's model, as the command checks it (an ONNX or torch.export export
+    costs seconds: the command's are checked here)."""
     from rnnkit.cli.export import export, scoring_module
 
-    if fmt == "onnx":
+    if window == "run":
         from rnnkit.cli.export_scoring import Scaling
         from rnnkit.cli.runspec import open_run
 
-        run, messages = request.getfixturevalue("command_run")
+        run, messages, _ = request.getfixturevalue("air_run")
         loaded = open_run(run)[0]
         model = loaded.model.eval()
         reference = scoring_module(model, scaling=Scaling.of_run(loaded.info, loaded.extras))
-        assert tuple(model.config.difference) == (LAG,)
-        assert model.config.window == WINDOW and model.config.horizon == HORIZON
-        path = run / "export" / "model.onnx"
+        assert tuple(model.config.difference) == (LAG,) and model.config.window == 24
+        path = run / "export" / f"model{SUFFIXES[fmt]}"
         found = re.search(r"\(x of any batch size, ([^;)]*)\).*max difference on the 2 longest and \d+ other "
-                          r"test examples ([-+.e0-9]+)", messages["onnx"])
-        assert found, messages["onnx"]
+                          r"test examples ([-+.e0-9]+)", messages[fmt])
+        assert found, messages[fmt]
         steps, diff = found.group(1), float(found.group(2))
-        x = torch.rand(2, WINDOW, 1) + 1
+        x = torch.rand(2, model.config.window, 1) + 1
     else:
         torch.manual_seed(0)
         # without a window the network reads T - LAG steps: 1 at the fewest, which torch.export's guards
         # against a size of 1 refused before (a program that asked for one step more than it needs)
-        model = Forecaster(horizon=HORIZON, hidden_size=4, difference=[LAG], window=window).eval()
+        model = Forecaster(horizon=HORIZON, hidden_size=4, difference=[LAG], window=window).eval()  # type: ignore[arg-type]
         reference = scoring_module(model)
         x, lengths = torch.rand(2, WINDOW, 1) + 1, torch.tensor([WINDOW, WINDOW])
         path = tmp_path / f"model{SUFFIXES[fmt]}"
         diff, steps = export(model, x, lengths, path, fmt, max_steps=WINDOW)
+    longest = int(x.shape[1])  # the window: the run's 24 or 8; WINDOW steps without one
     assert diff < 1e-5 and steps == f"at least {FEWEST} steps", steps  # TorchScript said nothing ("")
-    program = _runner(fmt, path)
+    shared = fmt == "torch.export" and window == "run"  # the module's program of path, loaded once
+    program = request.getfixturevalue("air_program") if shared else _runner(fmt, path)
     short_x, short_length = REFUSED[fmt]
     with pytest.raises(Exception, match=short_x):  # x of 3 steps: NaN before
         program(x[:, : FEWEST - 1], torch.tensor([FEWEST - 1, FEWEST - 1]))  # type: ignore[operator]
     with pytest.raises(Exception, match=short_length):  # a padded batch whose second history has 3 steps
-        program(x, torch.tensor([WINDOW, FEWEST - 1]))  # type: ignore[operator]
+        program(x, torch.tensor([longest, FEWEST - 1]))  # type: ignore[operator]
     with torch.no_grad():
-        for t in (FEWEST, WINDOW + 3):  # the fewest steps, and a longer history (cut to its window)
+        for t in (FEWEST, longest + 3):  # the fewest steps, and a longer history (cut to its window)
             history, given = torch.rand(3, t, 1) + 1, torch.tensor([t, FEWEST, t])
             got = program(history, given)  # type: ignore[operator]
             assert torch.isfinite(got).all()
@@ -119,26 +166,14 @@ def test_a_differenced_forecaster_program_refuses_a_history_too_short_and_takes_
         assert meta["min_steps"] == str(FEWEST) and meta["steps"] == f"at least {FEWEST} steps"
 
 
-def test_a_windowed_differenced_forecaster_is_traced_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_windowed_differenced_forecaster_is_traced_once(air_run: tuple[Path, dict[str, str], list[object]]) -> None:
     """Its differencing needs FEWEST steps whatever its window: a trace over a range from 1 step could only
-    fail (a whole trace lost, seconds), so its own guards set the range at the first trace."""
-    from rnnkit.cli.export import torch_export
-
-    torch.manual_seed(0)
-    model = Forecaster(horizon=HORIZON, hidden_size=4, difference=[LAG], window=WINDOW).eval()
-    traces = []
-    real = torch.export.export
-
-    def counted(*args: object, **kwargs: object) -> object:
-        traces.append(kwargs.get("dynamic_shapes"))
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(torch.export, "export", counted)
-    with torch.no_grad():
-        program = torch_export(model, torch.rand(2, WINDOW, 1) + 1, torch.tensor([WINDOW, WINDOW]), max_steps=WINDOW)
+    fail (a whole trace lost, seconds), so its own guards set the range at the first trace. The traces are
+    those of the .pt2 export of the module's run (window 24), whose program takes the fewest steps: the
+    torch.export-run case of the test of a history too short above."""
+    run, _, traces = air_run
+    assert rnnkit.load(run).config.window == 24
     assert len(traces) == 1, traces
-    got = program.module()(torch.rand(1, FEWEST, 1) + 1, torch.tensor([FEWEST]))  # the fewest steps it takes
-    assert torch.isfinite(got).all()
 
 
 def test_the_model_the_export_is_checked_against_refuses_a_short_history_too() -> None:
@@ -149,8 +184,9 @@ def test_the_model_the_export_is_checked_against_refuses_a_short_history_too() -
         module(torch.rand(1, FEWEST - 1, 1) + 1, torch.tensor([FEWEST - 1]))
 
 
-def test_the_export_command_states_the_rule_and_writes_min_steps(command_run: tuple[Path, dict[str, str]]) -> None:
-    run, messages = command_run
+def test_the_export_command_states_the_rule_and_writes_min_steps(
+        air_run: tuple[Path, dict[str, str], list[object]]) -> None:
+    run, messages, _ = air_run
     for fmt in ("torchscript", "onnx"):
         message = messages[fmt]
         assert f"at least {FEWEST} steps" in message
