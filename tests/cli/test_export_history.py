@@ -107,7 +107,8 @@ def test_onnx_and_torch_export_of_a_differenced_forecaster(
         torch.testing.assert_close(torch.from_numpy(got), expected, rtol=1e-5, atol=1e-5)
     assert "(torch.export)" in messages["torch.export"]  # `--out model.pt2`, no --format (the fixture)
     for batch in windows:
-        torch.testing.assert_close(air_program(batch.x, batch.lengths), model(batch).predictions)  # type: ignore[operator]
+        got = air_program(batch.x, batch.lengths)  # type: ignore[operator]
+        torch.testing.assert_close(got, model(batch).predictions)
 
 
 # run: the program that `rnnkit export` wrote for the module's trained run (window 24), as the command
@@ -141,7 +142,8 @@ def test_a_differenced_forecaster_program_refuses_a_history_too_short_and_takes_
         torch.manual_seed(0)
         # without a window the network reads T - LAG steps: 1 at the fewest, which torch.export's guards
         # against a size of 1 refused before (a program that asked for one step more than it needs)
-        model = Forecaster(horizon=HORIZON, hidden_size=4, difference=[LAG], window=window).eval()  # type: ignore[arg-type]
+        model = Forecaster(horizon=HORIZON, hidden_size=4, difference=[LAG],
+                           window=window).eval()  # type: ignore[arg-type]
         reference = scoring_module(model)
         x, lengths = torch.rand(2, WINDOW, 1) + 1, torch.tensor([WINDOW, WINDOW])
         path = tmp_path / f"model{SUFFIXES[fmt]}"
